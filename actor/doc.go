@@ -1,0 +1,2 @@
+// Package actor is the heart of bev: the bufferevent as an actor.
+package actor

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# test.sh runs every check the project asks of a change: go vet, the pinned
+# staticcheck (a tool dependency in go.mod, so it installs itself), and the
+# whole suite under the race detector. .ci/run calls this same script.
+set -euo pipefail
+cd "$(dirname "$0")"
+go vet ./...
+go tool staticcheck ./...
+go test -race -count=1 -timeout 9m ./...

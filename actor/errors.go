@@ -19,4 +19,9 @@ var (
 	// output (bytes the writer loop may be sending) or the end of its
 	// input (where the reader loop appends).
 	ErrFrozen = errors.New("actor: buffer end is frozen")
+
+	// ErrNoLine is returned by [Buffer.ReadLine] when the buffer does not
+	// hold a complete line in the requested [EOLStyle]. The buffer is left
+	// unchanged; the caller should wait for more input and try again.
+	ErrNoLine = errors.New("actor: no complete line buffered")
 )

@@ -1,0 +1,536 @@
+package actor
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+)
+
+// readChunkSize is the chunk ReadFrom asks for when the last chunk is full;
+// it matches libevent's default per-read cap of 16384 bytes.
+const readChunkSize = 16 << 10
+
+// minReadSpace is the least free tail ReadFrom reads into before it takes a
+// fresh chunk, so a nearly full chunk does not turn into many tiny reads.
+const minReadSpace = 512
+
+// maxEmptyReads is how many (0, nil) reads in a row ReadFrom accepts before
+// it gives up with io.ErrNoProgress.
+const maxEmptyReads = 100
+
+// Buffer is a byte queue stored as a chain of chunks, the counterpart of
+// libevent's evbuffer. Bytes are appended at the end and removed from the
+// front; moving a whole Buffer into another moves chunk pointers, not bytes.
+//
+// A Buffer is not safe for concurrent use. It belongs to exactly one
+// goroutine at a time (a bufferevent's actor goroutine, or the user's code
+// running inside it); sharing one between goroutines without external
+// synchronisation corrupts it.
+//
+// The zero value is an empty Buffer ready to use. A Buffer must not be copied
+// after first use.
+//
+// Storage comes from size-classed pools (512 B, 4 KiB, 16 KiB and 64 KiB
+// chunks). A chunk goes back to its pool as soon as it has been drained, so an
+// idle Buffer holds no chunk memory.
+//
+// # Freezing
+//
+// A bufferevent may freeze either end of a Buffer it owns: the front of its
+// output, which the writer loop is sending, and the end of its input, where
+// the reader loop appends. While the front is frozen, the methods that remove
+// bytes from the front (Read, Drain, ReadLine, WriteTo, Reset, and MoveFrom
+// when the Buffer is the source) return an error wrapping [ErrFrozen] and
+// change nothing. While the end is frozen, the methods that add bytes (Write,
+// WriteString, AppendOwned, ReadFrom, and MoveFrom when the Buffer is the
+// destination) do the same. Len, Peek, Pullup and Index are always allowed.
+type Buffer struct {
+	// chunks[head:] is the chain, front first. Every chunk in it holds at
+	// least one byte, and chunks[:head] are nil.
+	chunks []*chunk
+	head   int
+	// n is the sum of the chunks' lengths.
+	n int
+
+	frozenFront bool
+	frozenEnd   bool
+}
+
+// frozenError reports an operation refused because the side of the buffer
+// it touches is frozen.
+func frozenError(op, side string) error {
+	return fmt.Errorf("actor: Buffer.%s (%s): %w", op, side, ErrFrozen)
+}
+
+// Len returns the number of bytes in the buffer.
+func (b *Buffer) Len() int { return b.n }
+
+// Write appends a copy of p to the buffer. It implements [io.Writer]: it
+// returns len(p), nil, or 0 and an error wrapping [ErrFrozen] when the end is
+// frozen. Write never keeps p. Small writes fill the free space of the last
+// chunk before a new chunk is taken.
+func (b *Buffer) Write(p []byte) (int, error) {
+	if b.frozenEnd {
+		return 0, frozenError("Write", "end")
+	}
+	appendCopy(b, p)
+	return len(p), nil
+}
+
+// WriteString is like [Buffer.Write] but appends the bytes of s.
+func (b *Buffer) WriteString(s string) (int, error) {
+	if b.frozenEnd {
+		return 0, frozenError("WriteString", "end")
+	}
+	appendCopy(b, s)
+	return len(s), nil
+}
+
+// appendCopy copies p to the end of b, first into the free tail of the last
+// chunk, then into new chunks sized for what is left.
+func appendCopy[T []byte | string](b *Buffer, p T) {
+	if c := b.last(); c != nil && c.writable() {
+		n := copy(c.free(), p)
+		c.end += n
+		b.n += n
+		p = p[n:]
+	}
+	for len(p) > 0 {
+		c := newChunk(len(p))
+		c.end = copy(c.free(), p)
+		p = p[c.end:]
+		b.push(c)
+	}
+}
+
+// AppendOwned appends p without copying it, like libevent's
+// evbuffer_add_reference without a cleanup callback. The buffer takes
+// ownership of p: the caller must not modify p afterwards, and p's memory
+// may be handed on (to a Read caller's view through Pullup, to another
+// Buffer through MoveFrom, or to the writer). The buffer never writes into p
+// nor into its spare capacity, and never pools it. A nil or empty p is a
+// no-op. AppendOwned returns an error wrapping [ErrFrozen] when the end is
+// frozen.
+func (b *Buffer) AppendOwned(p []byte) error {
+	if b.frozenEnd {
+		return frozenError("AppendOwned", "end")
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	b.push(ownedChunk(p))
+	return nil
+}
+
+// Read removes up to len(p) bytes from the front of the buffer and copies
+// them into p. It implements [io.Reader]: it returns 0, nil when len(p) is 0,
+// and 0, [io.EOF] (unwrapped) when the buffer is empty. It returns 0 and an
+// error wrapping [ErrFrozen] when the front is frozen.
+func (b *Buffer) Read(p []byte) (int, error) {
+	if b.frozenFront {
+		return 0, frozenError("Read", "front")
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if b.n == 0 {
+		return 0, io.EOF
+	}
+	n := b.Peek(p)
+	b.drain(n)
+	return n, nil
+}
+
+// Drain removes the first min(n, Len()) bytes. It returns an error wrapping
+// [ErrInvalid] when n is negative and one wrapping [ErrFrozen] when the front
+// is frozen; in both cases nothing is removed.
+func (b *Buffer) Drain(n int) error {
+	if n < 0 {
+		return fmt.Errorf("actor: Buffer.Drain(%d): %w", n, ErrInvalid)
+	}
+	if b.frozenFront {
+		return frozenError("Drain", "front")
+	}
+	b.drain(n)
+	return nil
+}
+
+// Peek copies up to len(p) bytes from the front of the buffer into p without
+// removing them, like evbuffer_copyout, and returns the number copied.
+func (b *Buffer) Peek(p []byte) int {
+	n := 0
+	for _, c := range b.chain() {
+		if n == len(p) {
+			break
+		}
+		n += copy(p[n:], c.bytes())
+	}
+	return n
+}
+
+// Pullup makes the first n bytes of the buffer contiguous and returns them,
+// like evbuffer_pullup. A negative n, or one larger than Len(), means the
+// whole buffer; it returns nil when the buffer is empty or n is 0.
+//
+// The result aliases the buffer's storage. It is valid only until the next
+// call that changes the buffer, and the caller must not modify it. When the
+// bytes already sit in one chunk no copy is made; otherwise they are copied
+// into a new chunk that replaces the chunks they came from, so storage that
+// a writer may still be sending from is never moved or overwritten.
+func (b *Buffer) Pullup(n int) []byte {
+	if n < 0 || n > b.n {
+		n = b.n
+	}
+	if n == 0 {
+		return nil
+	}
+	if first := b.chunks[b.head]; first.len() >= n {
+		return first.buf[first.off : first.off+n : first.off+n]
+	}
+	var c *chunk
+	if n <= maxChunkSize {
+		c = newChunk(n)
+	} else {
+		c = &chunk{buf: make([]byte, n), class: notPooled}
+	}
+	for c.end < n {
+		f := b.chunks[b.head]
+		k := copy(c.buf[c.end:n], f.bytes())
+		c.end += k
+		if k < f.len() {
+			f.off += k
+			b.n -= k
+			break
+		}
+		b.popFront()
+		// With the front frozen the writer loop may be sending from f right
+		// now. Leave f to the garbage collector instead of the pool, so no
+		// other Buffer can write into that memory under the writer.
+		if !b.frozenFront {
+			f.release()
+		}
+	}
+	b.pushFront(c)
+	return c.buf[:n:n]
+}
+
+// Index returns the offset of the first occurrence of sep in the buffer, or
+// -1 when there is none, like evbuffer_search. Matches may span chunks. An
+// empty sep matches at 0.
+func (b *Buffer) Index(sep []byte) int {
+	if len(sep) == 0 {
+		return 0
+	}
+	if len(sep) > b.n {
+		return -1
+	}
+	chain := b.chain()
+	base := 0
+	for i, c := range chain {
+		data := c.bytes()
+		if j := bytes.Index(data, sep); j >= 0 {
+			return base + j
+		}
+		// A match that starts in the last len(sep)-1 bytes runs into the
+		// following chunks; any match inside data would start earlier.
+		for s := max(0, len(data)-len(sep)+1); s < len(data); s++ {
+			j := bytes.IndexByte(data[s:], sep[0])
+			if j < 0 {
+				break
+			}
+			s += j
+			if hasPrefixAt(chain[i:], s, sep) {
+				return base + s
+			}
+		}
+		base += len(data)
+	}
+	return -1
+}
+
+// hasPrefixAt reports whether the bytes of chain starting at offset off of
+// its first chunk begin with sep.
+func hasPrefixAt(chain []*chunk, off int, sep []byte) bool {
+	for _, c := range chain {
+		data := c.bytes()[off:]
+		off = 0
+		k := min(len(data), len(sep))
+		if !bytes.Equal(data[:k], sep[:k]) {
+			return false
+		}
+		sep = sep[k:]
+		if len(sep) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// MoveFrom moves all bytes of src to the end of b without copying them, like
+// evbuffer_add_buffer: chunk pointers move, so the cost depends on the
+// number of chunks, not bytes. src is left empty and the order of bytes is
+// kept. It returns an error wrapping [ErrInvalid] when src is nil or is b,
+// and one wrapping [ErrFrozen] when b's end or src's front is frozen; in
+// those cases neither buffer changes.
+func (b *Buffer) MoveFrom(src *Buffer) error {
+	if src == nil || src == b {
+		return fmt.Errorf("actor: Buffer.MoveFrom: nil or same source: %w", ErrInvalid)
+	}
+	if b.frozenEnd {
+		return frozenError("MoveFrom", "destination end")
+	}
+	if src.frozenFront {
+		return frozenError("MoveFrom", "source front")
+	}
+	if src.n == 0 {
+		return nil
+	}
+	if b.n == 0 {
+		// An empty Buffer has no chunks and head 0, so swapping the chain
+		// arrays is a complete move and keeps both arrays in use.
+		b.chunks, src.chunks = src.chunks, b.chunks
+		b.head, src.head = src.head, 0
+	} else {
+		moved := src.chain()
+		b.reserve(len(moved))
+		b.chunks = append(b.chunks, moved...)
+		clear(src.chunks)
+		src.chunks = src.chunks[:0]
+		src.head = 0
+	}
+	b.n += src.n
+	src.n = 0
+	return nil
+}
+
+// WriteTo drains the buffer into w. It implements [io.WriterTo]. All
+// buffered chunks go to w as one [net.Buffers], so a *net.TCPConn sends them
+// with a single writev. It returns the number of bytes written, which are
+// the ones removed; w's error is returned unchanged, and [io.ErrShortWrite]
+// when w wrote less without an error. It returns 0 and an error wrapping
+// [ErrFrozen] when the front is frozen.
+func (b *Buffer) WriteTo(w io.Writer) (int64, error) {
+	if b.frozenFront {
+		return 0, frozenError("WriteTo", "front")
+	}
+	if b.n == 0 {
+		return 0, nil
+	}
+	want := b.n
+	bufs := net.Buffers(b.slices(make([][]byte, 0, len(b.chain())), want))
+	n, err := bufs.WriteTo(w)
+	b.drain(int(n))
+	if err == nil && int(n) < want {
+		err = io.ErrShortWrite
+	}
+	return n, err
+}
+
+// ReadFrom appends everything r yields until [io.EOF], reading straight into
+// pooled chunks. It implements [io.ReaderFrom]: it returns the number of
+// bytes added, and io.EOF is not an error. r's other errors are returned
+// unchanged, after the bytes read so far have been kept. It fails with an
+// error wrapping [io.ErrNoProgress] after many empty reads in a row, one
+// wrapping [ErrInvalid] when r reports an impossible count, and one wrapping
+// [ErrFrozen], having read nothing, when the end is frozen.
+func (b *Buffer) ReadFrom(r io.Reader) (int64, error) {
+	if b.frozenEnd {
+		return 0, frozenError("ReadFrom", "end")
+	}
+	var total int64
+	empty := 0
+	for {
+		c := b.last()
+		fresh := c == nil || !c.writable() || len(c.free()) < minReadSpace
+		if fresh {
+			c = newChunk(readChunkSize)
+		}
+		free := c.free()
+		n, err := r.Read(free)
+		if n < 0 || n > len(free) {
+			if fresh {
+				c.release()
+			}
+			return total, fmt.Errorf("actor: Buffer.ReadFrom: reader returned %d for a %d-byte read: %w", n, len(free), ErrInvalid)
+		}
+		c.end += n
+		total += int64(n)
+		switch {
+		case !fresh:
+			b.n += n
+		case n > 0:
+			b.push(c)
+		default:
+			c.release()
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+		if n > 0 {
+			empty = 0
+		} else if empty++; empty >= maxEmptyReads {
+			return total, fmt.Errorf("actor: Buffer.ReadFrom: %w", io.ErrNoProgress)
+		}
+	}
+}
+
+// Reset removes all bytes and returns their chunks to the pools. It returns
+// an error wrapping [ErrFrozen], and removes nothing, when the front is
+// frozen.
+func (b *Buffer) Reset() error {
+	if b.frozenFront {
+		return frozenError("Reset", "front")
+	}
+	b.dropAll()
+	return nil
+}
+
+// chain returns the chunks, front first. It aliases b.chunks.
+func (b *Buffer) chain() []*chunk { return b.chunks[b.head:] }
+
+// last returns the last chunk, or nil when the buffer is empty.
+func (b *Buffer) last() *chunk {
+	if len(b.chunks) == b.head {
+		return nil
+	}
+	return b.chunks[len(b.chunks)-1]
+}
+
+// reserve makes room to append extra chunk pointers. It slides the chain
+// back to index 0 when that frees enough room and costs no more than the
+// slots already popped (keeping pushes amortised O(1)); otherwise it moves
+// the chain to a larger array.
+func (b *Buffer) reserve(extra int) {
+	if len(b.chunks)+extra <= cap(b.chunks) {
+		return
+	}
+	live := len(b.chunks) - b.head
+	if live+extra <= cap(b.chunks) && b.head >= live {
+		copy(b.chunks, b.chunks[b.head:])
+		clear(b.chunks[live:])
+		b.chunks = b.chunks[:live]
+		b.head = 0
+		return
+	}
+	grown := make([]*chunk, live, max(2*(live+extra), 8))
+	copy(grown, b.chunks[b.head:])
+	b.chunks = grown
+	b.head = 0
+}
+
+// push appends a non-empty chunk.
+func (b *Buffer) push(c *chunk) {
+	b.reserve(1)
+	b.chunks = append(b.chunks, c)
+	b.n += c.len()
+}
+
+// pushFront puts a non-empty chunk in front of the chain.
+func (b *Buffer) pushFront(c *chunk) {
+	if b.head > 0 {
+		b.head--
+		b.chunks[b.head] = c
+	} else {
+		b.reserve(1)
+		b.chunks = append(b.chunks, nil)
+		copy(b.chunks[1:], b.chunks)
+		b.chunks[0] = c
+	}
+	b.n += c.len()
+}
+
+// popFront unlinks and returns the first chunk; the caller owns it.
+func (b *Buffer) popFront() *chunk {
+	c := b.chunks[b.head]
+	b.chunks[b.head] = nil
+	b.head++
+	if b.head == len(b.chunks) {
+		b.chunks = b.chunks[:0]
+		b.head = 0
+	}
+	b.n -= c.len()
+	return c
+}
+
+// dropAll releases every chunk, keeping the chain array for reuse.
+func (b *Buffer) dropAll() {
+	for _, c := range b.chain() {
+		c.release()
+	}
+	clear(b.chunks)
+	b.chunks = b.chunks[:0]
+	b.head = 0
+	b.n = 0
+}
+
+// drain removes the first min(n, Len()) bytes, releasing each chunk as soon
+// as it is empty. It ignores freezing; the actor calls it after the writer
+// loop has sent bytes.
+func (b *Buffer) drain(n int) {
+	for n > 0 && b.n > 0 {
+		c := b.chunks[b.head]
+		if c.len() > n {
+			c.off += n
+			b.n -= n
+			return
+		}
+		n -= c.len()
+		b.popFront().release()
+	}
+}
+
+// pushChunk appends c, taking ownership of it; an empty c is released
+// instead. It ignores freezing. Commit bytes to c before pushing it.
+func (b *Buffer) pushChunk(c *chunk) {
+	if c.len() == 0 {
+		c.release()
+		return
+	}
+	b.push(c)
+}
+
+// slices appends to dst read-only views of the first min(limit, Len())
+// bytes, one per chunk, without removing them, and returns the extended
+// slice. The views stay valid until those bytes are drained. It allocates
+// only when dst runs out of capacity.
+func (b *Buffer) slices(dst [][]byte, limit int) [][]byte {
+	for _, c := range b.chain() {
+		if limit <= 0 {
+			break
+		}
+		p := c.bytes()
+		if len(p) > limit {
+			p = p[:limit:limit]
+		}
+		dst = append(dst, p)
+		limit -= len(p)
+	}
+	return dst
+}
+
+// popChunk removes the first chunk and returns its bytes, or nil when the
+// buffer is empty. Ownership of the bytes passes to the caller; the chunk
+// does not go back to a pool. It ignores freezing.
+func (b *Buffer) popChunk() []byte {
+	if b.n == 0 {
+		return nil
+	}
+	return b.popFront().bytes()
+}
+
+// setFrozen sets whether the front and the end of the buffer are frozen.
+func (b *Buffer) setFrozen(front, end bool) {
+	b.frozenFront = front
+	b.frozenEnd = end
+}
+
+// release drops every byte and returns pooled chunks, ignoring freezing.
+// The bufferevent calls it when it is freed.
+func (b *Buffer) release() {
+	b.dropAll()
+	b.chunks = nil
+}

@@ -1,6 +1,10 @@
 package actor
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"os"
+)
 
 // Sentinel errors. Every error the package returns wraps one of these (or
 // the transport's own cause) with %w, so errors.Is sees through it.
@@ -25,3 +29,53 @@ var (
 	// unchanged; the caller should wait for more input and try again.
 	ErrNoLine = errors.New("actor: no complete line buffered")
 )
+
+// More sentinels, for the actor.
+var (
+	// ErrTimeout is the cause given with a Timeout event. It reports
+	// Timeout() == true and matches os.ErrDeadlineExceeded with errors.Is.
+	ErrTimeout error = timeoutError{}
+
+	// ErrNoTransport is returned by operations that need a transport
+	// (Connect excepted) on a bufferevent that has none yet.
+	ErrNoTransport = errors.New("actor: bufferevent has no transport")
+
+	// ErrBusy is returned by Connect and SetTransport while a connect is
+	// already in flight.
+	ErrBusy = errors.New("actor: connect already in progress")
+
+	// ErrPanic is wrapped by the *PanicError that closes a bufferevent
+	// whose callback or stage panicked.
+	ErrPanic = errors.New("actor: callback panicked")
+)
+
+// timeoutError is the cause of a Timeout event.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "actor: timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+func (timeoutError) Is(target error) bool {
+	return target == os.ErrDeadlineExceeded
+}
+
+// PanicError carries the value and stack of a panic in a callback or stage.
+// It is the cause of the Error event that closes the bufferevent, and what
+// Err returns afterwards. errors.Is(err, ErrPanic) reports true.
+type PanicError struct {
+	Value any    // the value passed to panic
+	Stack []byte // the stack of the panicking goroutine
+}
+
+// Error returns the panic value and the stack.
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("actor: callback panicked: %v\n%s", e.Value, e.Stack)
+}
+
+// Unwrap returns ErrPanic, and the panic value too when it is an error.
+func (e *PanicError) Unwrap() []error {
+	if err, ok := e.Value.(error); ok {
+		return []error{ErrPanic, err}
+	}
+	return []error{ErrPanic}
+}

@@ -1,0 +1,731 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// actorState is everything the actor goroutine owns. No other goroutine
+// touches it, so nothing here is locked.
+type actorState struct {
+	b    *Bufferevent
+	sess Session
+
+	input, output Buffer
+	rawIn, rawOut Buffer // what the transport gave / will get, with stages
+	inStage       Stage
+	outStage      Stage
+
+	t       Transport
+	l       *loops
+	ownsT   bool // the transport is ours (a pair's pipe): always close it
+	batch   [][]byte
+	wbufs   net.Buffers
+	head    [][]byte
+	spare   []message
+	writing bool
+
+	connecting bool
+	connCancel context.CancelFunc
+	connWG     sync.WaitGroup
+	connC      chan connResult // buffered(1)
+
+	eof, readErr, writeErr bool
+	wantCloseWrite         bool
+	closeWriteSent         bool
+	closeWriteDone         bool
+	drainWaiters           []chan struct{}
+
+	rtimer, wtimer Timer
+	rArmed, wArmed bool
+
+	unnotified bool // input arrived that no read callback has seen
+	defRead    bool
+	defWrite   bool
+	defEvents  Event
+	defErr     error
+	scheduled  bool
+
+	inC chan []byte
+	evC chan EventInfo
+	evq []EventInfo
+
+	stopping bool
+	failing  bool
+}
+
+type connResult struct {
+	t   Transport
+	err error
+}
+
+func (a *actorState) init(b *Bufferevent, in, out Stage) {
+	a.b = b
+	a.sess.a = a
+	a.inStage, a.outStage = in, out
+	a.connC = make(chan connResult, 1)
+	// As libevent's socket and pair bufferevents: users may not append to
+	// the input, nor take from the front of the output while the writer
+	// loop may hold views of it.
+	a.input.setFrozen(false, true)
+	a.output.setFrozen(out == nil, false)
+}
+
+func (a *actorState) enabled(d Dir) bool { return Dir(a.b.enabled.Load())&d != 0 }
+
+func (a *actorState) attach(t Transport) {
+	a.t = t
+	a.b.tbox.Store(&transportBox{t})
+	a.l = startLoops(t, &a.b.maxRead)
+	a.eof, a.readErr, a.writeErr = false, false, false
+	a.wantCloseWrite, a.closeWriteSent, a.closeWriteDone = false, false, false
+}
+
+// detach stops the loops of the current transport and forgets it.
+func (a *actorState) detach(closeT bool) error {
+	var err error
+	if a.l != nil {
+		err = a.l.stop(closeT || a.ownsT)
+		a.l = nil
+	} else if a.t != nil && (closeT || a.ownsT) {
+		err = a.t.Close()
+	}
+	a.t = nil
+	a.writing = false
+	a.b.tbox.Store(nil)
+	return err
+}
+
+func (a *actorState) run() {
+	b := a.b
+	defer a.exit()
+	for {
+		a.step()
+		if a.stopping {
+			return
+		}
+		var (
+			readC  <-chan readResult
+			wroteC <-chan writeResult
+			inC    chan<- []byte
+			head   []byte
+			evC    chan<- EventInfo
+			ev     EventInfo
+			outC   <-chan []byte
+			rtC    <-chan time.Time
+			wtC    <-chan time.Time
+		)
+		if a.l != nil {
+			readC, wroteC = a.l.readc, a.l.wrotec
+		}
+		if a.inC != nil && a.input.Len() > 0 {
+			a.head = a.input.slices(a.head[:0], a.input.Len())
+			inC, head = a.inC, a.head[0]
+		}
+		if a.evC != nil && len(a.evq) > 0 {
+			evC, ev = a.evC, a.evq[0]
+		}
+		if a.outRoom() {
+			outC = b.out
+		}
+		if a.rArmed {
+			rtC = a.rtimer.C()
+		}
+		if a.wArmed {
+			wtC = a.wtimer.C()
+		}
+		select {
+		case <-b.mail.signal:
+			a.handleMail()
+		case r := <-readC:
+			a.onRead(r)
+		case w := <-wroteC:
+			a.onWrote(w)
+		case inC <- head:
+			a.input.popChunk()
+		case p := <-outC:
+			a.output.AppendOwned(p)
+		case evC <- ev:
+			a.evq[0] = EventInfo{}
+			a.evq = a.evq[1:]
+		case <-rtC:
+			a.rArmed = false
+			a.onTimeout(Read)
+		case <-wtC:
+			a.wArmed = false
+			a.onTimeout(Write)
+		case <-b.turn:
+			a.runDeferred()
+			b.turnDone <- struct{}{}
+		case r := <-a.connC:
+			a.onConnect(r)
+		case <-b.closing:
+			a.stopping = true
+		}
+	}
+}
+
+// step brings everything in line with the state after a message: runs the
+// stages, starts writes, runs deferred callbacks when there is no Base,
+// and re-arms the reader and the timers.
+func (a *actorState) step() {
+	for range 16 {
+		if a.stopping {
+			return
+		}
+		a.runInput(Normal)
+		a.runOutput(Normal)
+		a.pumpWrite()
+		a.checkDrain()
+		a.closeInIfDone()
+		if a.b.base == nil && a.hasDeferred() {
+			a.runDeferred()
+			continue
+		}
+		break
+	}
+	if a.stopping {
+		return
+	}
+	if a.b.base != nil && a.hasDeferred() && !a.scheduled {
+		a.scheduled = true
+		a.b.base.schedule(a.b, int(a.b.pri.Load()))
+	}
+	a.updateReadLimit()
+	a.reconcileTimers()
+	a.b.inLen.Store(int64(a.input.Len()))
+	a.b.outLen.Store(int64(a.output.Len() + a.rawOut.Len()))
+}
+
+func (a *actorState) handleMail() {
+	msgs := a.b.mail.take(a.spare)
+	for i := range msgs {
+		a.handle(&msgs[i])
+		msgs[i] = message{}
+	}
+	a.spare = msgs[:0]
+}
+
+func (a *actorState) handle(m *message) {
+	switch m.kind {
+	case msgWake:
+	case msgWrite:
+		a.output.pushChunk(m.c)
+	case msgWriteOwned:
+		a.output.AppendOwned(m.p)
+	case msgWriteBuffer:
+		a.output.MoveFrom(m.buf)
+	case msgFunc:
+		a.callFunc(m.fn, m.done)
+	case msgEnable:
+		a.onEnable(m.dir)
+	case msgTimeouts:
+		a.resetTimer(Read | Write)
+	case msgFlush:
+		a.flush(m.dir, m.mode)
+	case msgTrigger:
+		a.trigger(m.dir, m.topt)
+	case msgTriggerEvent:
+		a.triggerEvent(m.ev, m.topt)
+	case msgIn:
+		a.inC = m.inC
+		a.onEnable(Read)
+	case msgEvents:
+		a.evC = m.evC
+	case msgConnect:
+		a.startConnect(m.ctx, m.dial)
+	case msgSetTransport:
+		a.detach(m.replace)
+		if m.t != nil {
+			a.attach(m.t)
+		}
+	case msgDrain:
+		a.flush(Write, Finished)
+		a.drainWaiters = append(a.drainWaiters, m.done)
+	}
+}
+
+func (a *actorState) startConnect(ctx context.Context, dial DialFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	a.connCancel = cancel
+	a.connecting = true
+	a.connWG.Go(func() {
+		t, err := dial(ctx)
+		if err == nil && t == nil {
+			err = fmt.Errorf("connect: dial returned no transport: %w", ErrNoTransport)
+		}
+		a.connC <- connResult{t, err} // buffered(1): one connect at a time
+	})
+}
+
+func (a *actorState) onConnect(r connResult) {
+	a.connCancel()
+	a.connCancel = nil
+	a.connecting = false
+	a.connWG.Wait()
+	if r.err != nil {
+		a.b.connState.Store(connIdle)
+		a.emit(Error, r.err)
+		return
+	}
+	a.detach(true)
+	a.attach(r.t)
+	a.b.connState.Store(connIdle)
+	a.emit(Connected, nil)
+}
+
+func (a *actorState) onRead(r readResult) {
+	if n := r.c.len(); n > 0 {
+		if a.inStage != nil {
+			a.rawIn.pushChunk(r.c)
+		} else {
+			a.input.pushChunk(r.c)
+		}
+		a.updateReadLimit()
+		a.l.delivered(n)
+		a.resetTimer(Read)
+		a.unnotified = true
+		if a.inStage == nil {
+			a.readProgress()
+		}
+	} else {
+		r.c.release()
+	}
+	if r.err == nil {
+		return
+	}
+	a.b.enabled.And(^uint32(Read))
+	if errors.Is(r.err, io.EOF) {
+		a.eof = true
+		a.runInput(Finished)
+		a.emit(Reading|EOF, io.EOF)
+		return
+	}
+	a.readErr = true
+	a.emit(Reading|Error, r.err)
+}
+
+func (a *actorState) onWrote(w writeResult) {
+	a.writing = false
+	if w.closeWrite {
+		a.closeWriteDone = true
+		if w.err != nil && !errors.Is(w.err, net.ErrClosed) {
+			a.writeErr = true
+			a.emit(Writing|Error, w.err)
+		}
+		return
+	}
+	src := &a.output
+	if a.outStage != nil {
+		src = &a.rawOut
+	}
+	src.drain(int(w.n))
+	if w.n > 0 {
+		a.resetTimer(Write)
+	}
+	if w.err != nil {
+		a.writeErr = true
+		a.b.enabled.And(^uint32(Write))
+		a.emit(Writing|Error, w.err)
+		return
+	}
+	if w.n > 0 && a.enabled(Write) {
+		if _, low := a.writeMarks(); a.output.Len() <= low {
+			a.notify(Write)
+		}
+	}
+}
+
+func (a *actorState) onTimeout(d Dir) {
+	a.b.enabled.And(^uint32(d))
+	ev := Timeout | Reading
+	if d == Write {
+		ev = Timeout | Writing
+	}
+	a.emit(ev, ErrTimeout)
+}
+
+func (a *actorState) onEnable(d Dir) {
+	a.resetTimer(d)
+	if d&Read != 0 && a.unnotified {
+		a.readProgress()
+	}
+}
+
+// readProgress runs the read callback if the input passed the low
+// watermark while reading is enabled.
+func (a *actorState) readProgress() {
+	if !a.enabled(Read) || a.input.Len() == 0 {
+		return
+	}
+	if low := a.b.rwm.Load().low; a.input.Len() >= low {
+		a.unnotified = false
+		a.notify(Read)
+	}
+}
+
+func (a *actorState) writeMarks() (high, low int) {
+	wm := a.b.wwm.Load()
+	return wm.high, wm.low
+}
+
+// outRoom reports whether the Out channel may hand over more output.
+func (a *actorState) outRoom() bool {
+	high, _ := a.writeMarks()
+	if high == 0 {
+		high = DefaultChannelHighWatermark
+	}
+	return a.output.Len() < high && !a.stopping
+}
+
+func (a *actorState) pendingOut() int { return a.output.Len() + a.rawOut.Len() }
+
+func (a *actorState) pumpWrite() {
+	if a.writing || a.l == nil || a.writeErr {
+		return
+	}
+	src := &a.output
+	if a.outStage != nil {
+		src = &a.rawOut
+	}
+	if src.Len() > 0 {
+		if !a.enabled(Write) {
+			return
+		}
+		a.batch = src.slices(a.batch[:0], int(a.b.maxWrite.Load()))
+		a.wbufs = a.batch
+		a.writing = true
+		a.l.writec <- writeReq{bufs: &a.wbufs} // buffered(1): nothing else in flight
+		return
+	}
+	if a.wantCloseWrite && !a.closeWriteSent && a.output.Len() == 0 {
+		a.closeWriteSent = true
+		a.writing = true
+		a.l.writec <- writeReq{closeWrite: true}
+	}
+}
+
+func (a *actorState) checkDrain() {
+	if len(a.drainWaiters) == 0 {
+		return
+	}
+	if a.closeWriteDone || a.writeErr || (a.l == nil && !a.connecting) {
+		for _, c := range a.drainWaiters {
+			close(c)
+		}
+		a.drainWaiters = nil
+	}
+}
+
+func (a *actorState) closeInIfDone() {
+	if a.inC == nil || !(a.eof || a.readErr) || a.input.Len() > 0 || a.rawIn.Len() > 0 {
+		return
+	}
+	b := a.b
+	b.chMu.Lock()
+	if !b.inClosed {
+		close(b.in)
+		b.inClosed = true
+	}
+	b.chMu.Unlock()
+	a.inC = nil
+}
+
+func (a *actorState) readHigh() int {
+	high := a.b.rwm.Load().high
+	if high == 0 && a.inC != nil {
+		high = DefaultChannelHighWatermark
+	}
+	return high
+}
+
+func (a *actorState) updateReadLimit() {
+	if a.l == nil {
+		return
+	}
+	var limit int64
+	if a.enabled(Read) && !a.eof && !a.readErr && !a.stopping {
+		if high := a.readHigh(); high == 0 {
+			limit = noLimit
+		} else {
+			limit = int64(high - a.input.Len())
+		}
+	}
+	a.l.setLimit(limit)
+}
+
+func (a *actorState) readSuspended() bool {
+	high := a.readHigh()
+	return high > 0 && a.input.Len() >= high
+}
+
+func (a *actorState) resetTimer(d Dir) {
+	if d&Read != 0 && a.rArmed {
+		a.rtimer.Stop()
+		a.rArmed = false
+	}
+	if d&Write != 0 && a.wArmed {
+		a.wtimer.Stop()
+		a.wArmed = false
+	}
+}
+
+func (a *actorState) reconcileTimers() {
+	rto := time.Duration(a.b.rto.Load())
+	wantR := rto > 0 && a.enabled(Read) && !a.eof && !a.readErr && !a.readSuspended()
+	a.rtimer, a.rArmed = a.arm(a.rtimer, a.rArmed, wantR, rto)
+	wto := time.Duration(a.b.wto.Load())
+	wantW := wto > 0 && a.enabled(Write) && !a.writeErr && (a.pendingOut() > 0 || a.connecting)
+	a.wtimer, a.wArmed = a.arm(a.wtimer, a.wArmed, wantW, wto)
+}
+
+func (a *actorState) arm(t Timer, armed, want bool, d time.Duration) (Timer, bool) {
+	switch {
+	case want && !armed:
+		if t == nil {
+			return a.b.base.Clock().NewTimer(d), true
+		}
+		t.Reset(d)
+		return t, true
+	case !want && armed:
+		t.Stop()
+		return t, false
+	}
+	return t, armed
+}
+
+func (a *actorState) exit() {
+	b := a.b
+	a.stopping = true
+	b.Free()
+	if a.rtimer != nil {
+		a.rtimer.Stop()
+	}
+	if a.wtimer != nil {
+		a.wtimer.Stop()
+	}
+	if a.connCancel != nil {
+		a.connCancel()
+	}
+	a.connWG.Wait()
+	select {
+	case r := <-a.connC:
+		if r.t != nil {
+			r.t.Close()
+		}
+	default:
+	}
+	err := a.detach(b.opts&CloseOnFree != 0)
+	for _, m := range b.mail.close() {
+		if m.c != nil {
+			m.c.release()
+		}
+		if m.buf != nil {
+			m.buf.release()
+		}
+	}
+	a.input.release()
+	a.output.release()
+	a.rawIn.release()
+	a.rawOut.release()
+	b.enabled.Store(0)
+	b.cbs.Store(nil)
+	b.setErr(fmt.Errorf("bufferevent: %w", ErrClosed))
+	for _, e := range a.evq {
+		select {
+		case a.evC <- e:
+		default:
+		}
+	}
+	b.chMu.Lock()
+	b.exited = true
+	if b.in != nil && !b.inClosed {
+		close(b.in)
+		b.inClosed = true
+	}
+	if b.events != nil {
+		close(b.events)
+	}
+	b.chMu.Unlock()
+	if b.pair != nil {
+		b.pair.unlink()
+	}
+	b.inLen.Store(0)
+	b.outLen.Store(0)
+	b.closeErr = err
+	b.base.Unregister(b)
+	close(b.done)
+}
+
+// Callbacks and their deferral.
+
+func (a *actorState) deferred(topt TriggerOption) bool {
+	return a.b.opts&DeferCallbacks != 0 || topt&TriggerDefer != 0
+}
+
+func (a *actorState) hasDeferred() bool { return a.defRead || a.defWrite || a.defEvents != 0 }
+
+// notify runs the read or write callback now, or queues it under
+// DeferCallbacks. Input delivered on the In channel has no read callback.
+func (a *actorState) notify(d Dir) {
+	if d == Read && a.inC != nil {
+		return
+	}
+	if a.deferred(0) {
+		if d == Read {
+			a.defRead = true
+		} else {
+			a.defWrite = true
+		}
+		return
+	}
+	a.call(d)
+}
+
+func (a *actorState) emit(ev Event, err error) {
+	if ev&(EOF|Error) != 0 && err != nil {
+		a.b.setErr(err)
+	}
+	if a.evC != nil {
+		a.evq = append(a.evq, EventInfo{ev, err})
+	}
+	if a.deferred(0) {
+		a.deferEvent(ev, err)
+		return
+	}
+	a.callEvent(ev, err)
+}
+
+func (a *actorState) deferEvent(ev Event, err error) {
+	a.defEvents |= ev
+	if a.defErr == nil {
+		a.defErr = err
+	}
+}
+
+// runDeferred runs what was queued in libevent's order: a connect first,
+// then read, then write, then the other event bits ORed into one call.
+func (a *actorState) runDeferred() {
+	a.scheduled = false
+	if a.defEvents&Connected != 0 {
+		a.defEvents &^= Connected
+		a.callEvent(Connected, nil)
+	}
+	if a.defRead {
+		a.defRead = false
+		a.call(Read)
+	}
+	if a.defWrite {
+		a.defWrite = false
+		a.call(Write)
+	}
+	if ev := a.defEvents; ev != 0 {
+		err := a.defErr
+		a.defEvents, a.defErr = 0, nil
+		a.callEvent(ev, err)
+	}
+}
+
+func (a *actorState) trigger(d Dir, topt TriggerOption) {
+	ignore := topt&TriggerIgnoreWatermarks != 0
+	fire := func(d Dir) {
+		if a.deferred(topt) {
+			if d == Read {
+				a.defRead = true
+			} else {
+				a.defWrite = true
+			}
+			return
+		}
+		a.call(d)
+	}
+	if d&Read != 0 && (ignore || a.input.Len() >= a.b.rwm.Load().low) {
+		fire(Read)
+	}
+	if d&Write != 0 {
+		if _, low := a.writeMarks(); ignore || a.output.Len() <= low {
+			fire(Write)
+		}
+	}
+}
+
+func (a *actorState) triggerEvent(ev Event, topt TriggerOption) {
+	if a.deferred(topt) {
+		a.deferEvent(ev, nil)
+		return
+	}
+	a.callEvent(ev, nil)
+}
+
+// The one place user code runs: a panic closes this bufferevent with an
+// Error event carrying the panic, and nothing else.
+
+func (a *actorState) call(d Dir) {
+	cbs := a.b.cbs.Load()
+	if cbs == nil || a.stopping {
+		return
+	}
+	f := cbs.Read
+	if d == Write {
+		f = cbs.Write
+	}
+	if f == nil {
+		return
+	}
+	defer a.recoverPanic(false)
+	f(&a.sess)
+}
+
+func (a *actorState) callEvent(ev Event, err error) {
+	cbs := a.b.cbs.Load()
+	if cbs == nil || cbs.Event == nil || a.stopping {
+		return
+	}
+	defer a.recoverPanic(true)
+	cbs.Event(&a.sess, ev, err)
+}
+
+func (a *actorState) callFunc(fn func(*Session), done chan struct{}) {
+	defer close(done)
+	defer a.recoverPanic(false)
+	fn(&a.sess)
+}
+
+func (a *actorState) callStage(st Stage, dst, src *Buffer, limit int, mode FlushMode) (res StageResult, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = StageError, &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return st.Process(dst, src, limit, mode)
+}
+
+func (a *actorState) recoverPanic(inEvent bool) {
+	if r := recover(); r != nil {
+		a.fail(Error, &PanicError{Value: r, Stack: debug.Stack()}, inEvent)
+	}
+}
+
+// fail reports ev with err and stops the bufferevent. The event callback
+// is skipped when it is the one that failed.
+func (a *actorState) fail(ev Event, err error, skipCallback bool) {
+	if a.failing || a.stopping {
+		return
+	}
+	a.failing = true
+	a.b.setErr(err)
+	if a.evC != nil {
+		a.evq = append(a.evq, EventInfo{ev, err})
+	}
+	if !skipCallback {
+		a.callEvent(ev, err)
+	}
+	a.stopping = true
+	a.b.Free()
+}

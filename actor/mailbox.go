@@ -1,0 +1,119 @@
+package actor
+
+import (
+	"context"
+	"sync"
+)
+
+type msgKind uint8
+
+const (
+	msgWake         msgKind = iota // re-evaluate; nothing else to do
+	msgWrite                       // c: a chunk copied from the caller
+	msgWriteOwned                  // p: bytes handed over
+	msgWriteBuffer                 // buf: chunks moved from the caller's Buffer
+	msgFunc                        // fn, then close done
+	msgEnable                      // dir: re-arm timers, deliver held input
+	msgTimeouts                    // re-arm both timers
+	msgFlush                       // dir, mode
+	msgTrigger                     // dir, topt
+	msgTriggerEvent                // ev, topt
+	msgIn                          // inC: switch input to channel delivery
+	msgEvents                      // evC: start sending events
+	msgConnect                     // ctx, dial
+	msgSetTransport                // t, replace
+	msgDrain                       // done: closed once all output is written
+)
+
+// message is what other goroutines post to the actor. It is a value type
+// so that posting allocates nothing.
+type message struct {
+	kind    msgKind
+	dir     Dir
+	mode    FlushMode
+	ev      Event
+	topt    TriggerOption
+	replace bool
+	c       *chunk
+	p       []byte
+	buf     *Buffer
+	fn      func(*Session)
+	done    chan struct{}
+	inC     chan []byte
+	evC     chan EventInfo
+	t       Transport
+	ctx     context.Context
+	dial    DialFunc
+}
+
+// mailbox is the actor's unbounded queue. Posting never blocks, so a
+// callback of one bufferevent may call any state-changing method of
+// another without risk of deadlock.
+type mailbox struct {
+	mu     sync.Mutex // guards following
+	q      []message
+	closed bool
+
+	signal chan struct{} // buffered(1): q is not empty
+}
+
+func (m *mailbox) init() { m.signal = make(chan struct{}, 1) }
+
+// post queues msg and reports whether the actor will see it.
+func (m *mailbox) post(msg message) bool {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return false
+	}
+	m.q = append(m.q, msg)
+	m.mu.Unlock()
+	m.notify()
+	return true
+}
+
+// postCopy copies p into pooled chunks and queues one msgWrite per chunk,
+// in order, under one lock.
+func (m *mailbox) postCopy(p []byte) bool {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return false
+	}
+	for len(p) > 0 {
+		c := newChunk(len(p))
+		n := copy(c.free(), p)
+		c.commit(n)
+		p = p[n:]
+		m.q = append(m.q, message{kind: msgWrite, c: c})
+	}
+	m.mu.Unlock()
+	m.notify()
+	return true
+}
+
+func (m *mailbox) notify() {
+	select {
+	case m.signal <- struct{}{}:
+	default:
+	}
+}
+
+// take swaps the queue for spare and returns what was queued.
+func (m *mailbox) take(spare []message) []message {
+	m.mu.Lock()
+	q := m.q
+	m.q = spare[:0]
+	m.mu.Unlock()
+	return q
+}
+
+// close refuses later posts and returns what was still queued.
+func (m *mailbox) close() []message {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	q := m.q
+	m.q = nil
+	return q
+}

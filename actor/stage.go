@@ -1,0 +1,125 @@
+package actor
+
+import "fmt"
+
+// errUnknownResult is the cause when a stage returns a result that is not
+// StageOK, StageNeedMore or StageError.
+var errUnknownResult = fmt.Errorf("%w: stage returned an unknown result", ErrInvalid)
+
+// outStageBudget bounds what the output stage may queue for the writer
+// loop, in per-write maximums, when the transport sets no limit of its own.
+const outStageBudget = 4
+
+// runInput moves bytes from rawIn through the input stage into the input.
+// In Normal mode it runs while reading is enabled and the input is below
+// its high watermark (so input left waiting in rawIn is picked up as soon
+// as the user drains: libevent's #362 and PR #613 both hold); Flush and
+// Finished call the stage at least once, with no limit.
+func (a *actorState) runInput(mode FlushMode) {
+	if a.inStage == nil || a.stopping {
+		return
+	}
+	produced := false
+	for called := false; ; called = true {
+		canRun := a.rawIn.Len() > 0 && (mode != Normal || (a.enabled(Read) && !a.readSuspended()))
+		if !canRun && (called || mode == Normal) {
+			break
+		}
+		limit := -1
+		if high := a.readHigh(); mode == Normal && high > 0 {
+			limit = high - a.input.Len()
+		}
+		inBefore, rawBefore := a.input.Len(), a.rawIn.Len()
+		a.input.setFrozen(false, false)
+		res, err := a.callStage(a.inStage, &a.input, &a.rawIn, limit, mode)
+		a.input.setFrozen(false, true)
+		if !a.stageResult(Reading, res, err) {
+			return
+		}
+		if a.input.Len() != inBefore {
+			produced = true
+		}
+		if res != StageOK || (a.input.Len() == inBefore && a.rawIn.Len() == rawBefore) {
+			break
+		}
+	}
+	if produced {
+		a.resetTimer(Read)
+		a.unnotified = true
+		a.readProgress()
+	}
+}
+
+// runOutput moves bytes from the output through the output stage into
+// rawOut, which the writer loop sends. In Normal mode it runs while writing
+// is enabled and rawOut has room; Flush and Finished call the stage at
+// least once even with nothing buffered (a compressor must emit its tail).
+func (a *actorState) runOutput(mode FlushMode) {
+	if a.outStage == nil || a.stopping {
+		return
+	}
+	for called := false; ; called = true {
+		room := a.outRoomRaw()
+		canRun := a.output.Len() > 0 && (mode != Normal || (a.enabled(Write) && room > 0))
+		if !canRun && (called || mode == Normal) {
+			break
+		}
+		limit := -1
+		if mode == Normal {
+			limit = room
+		}
+		outBefore, rawBefore := a.output.Len(), a.rawOut.Len()
+		res, err := a.callStage(a.outStage, &a.rawOut, &a.output, limit, mode)
+		if !a.stageResult(Writing, res, err) {
+			return
+		}
+		if a.rawOut.Len() != rawBefore {
+			a.resetTimer(Write)
+		}
+		if res != StageOK || (a.output.Len() == outBefore && a.rawOut.Len() == rawBefore) {
+			break
+		}
+	}
+}
+
+// outRoomRaw is how much more the output stage may queue: what the
+// transport says it can take when it says (a filter's underlying write
+// high watermark), else a few per-write maximums.
+func (a *actorState) outRoomRaw() int {
+	if wl, ok := a.t.(interface{ WriteLimit() int }); ok {
+		if n := wl.WriteLimit(); n >= 0 {
+			return max(0, n-a.rawOut.Len())
+		}
+		return -1
+	}
+	return max(0, outStageBudget*int(a.b.maxWrite.Load())-a.rawOut.Len())
+}
+
+// stageResult reports whether processing may go on; a failed stage closes
+// the bufferevent with an Error event carrying the cause.
+func (a *actorState) stageResult(dir Event, res StageResult, err error) bool {
+	switch res {
+	case StageOK, StageNeedMore:
+		return true
+	case StageError:
+		if err == nil {
+			err = fmt.Errorf("actor: stage failed")
+		}
+		a.fail(dir|Error, err, false)
+	default:
+		a.fail(dir|Error, fmt.Errorf("%w (%d)", errUnknownResult, res), false)
+	}
+	return false
+}
+
+func (a *actorState) flush(d Dir, mode FlushMode) {
+	if d&Read != 0 {
+		a.runInput(mode)
+	}
+	if d&Write != 0 {
+		a.runOutput(mode)
+		if mode == Finished {
+			a.wantCloseWrite = true
+		}
+	}
+}

@@ -1,0 +1,34 @@
+package actor
+
+import (
+	"io"
+	"time"
+)
+
+// Transport is the byte stream a bufferevent pumps: a net.Conn, one end of
+// an in-memory pair, or a view of another bufferevent. The bufferevent's
+// reader loop is the only caller of Read and its writer loop the only
+// caller of Write, so a Transport need not serialise them; Close may be
+// called from another goroutine while either is blocked and must unblock
+// both. A net.Conn satisfies Transport as it is, and a *net.TCPConn gets
+// vectored writes (writev) for batched output.
+//
+// A Transport may also implement these methods, which the bufferevent uses
+// when present:
+//
+//	CloseWrite() error                 // half-close after Flush(Write, Finished)
+//	SetReadDeadline(time.Time) error   // unblock Read without closing
+//	SetWriteDeadline(time.Time) error  // unblock Write without closing
+//	Drain(ctx context.Context) error   // push every byte on before Close (filters)
+type Transport interface {
+	io.Reader
+	io.Writer
+	io.Closer
+}
+
+type closeWriter interface{ CloseWrite() error }
+
+type deadliner interface {
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}

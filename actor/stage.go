@@ -59,8 +59,8 @@ func (a *actorState) runOutput(mode FlushMode) {
 		return
 	}
 	for called := false; ; called = true {
-		room := a.outRoomRaw()
-		canRun := a.output.Len() > 0 && (mode != Normal || (a.enabled(Write) && room > 0))
+		room := a.outRoomRaw() // negative: the transport sets no limit
+		canRun := a.output.Len() > 0 && (mode != Normal || (a.enabled(Write) && room != 0))
 		if !canRun && (called || mode == Normal) {
 			break
 		}
@@ -84,7 +84,7 @@ func (a *actorState) runOutput(mode FlushMode) {
 
 // outRoomRaw is how much more the output stage may queue: what the
 // transport says it can take when it says (a filter's underlying write
-// high watermark), else a few per-write maximums.
+// high watermark; -1 when that has none), else a few per-write maximums.
 func (a *actorState) outRoomRaw() int {
 	if wl, ok := a.t.(interface{ WriteLimit() int }); ok {
 		if n := wl.WriteLimit(); n >= 0 {

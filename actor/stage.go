@@ -19,10 +19,24 @@ func (a *actorState) runInput(mode FlushMode) {
 	if a.inStage == nil || a.stopping {
 		return
 	}
+	// A read callback that runs inline (no DeferCallbacks) may drain an
+	// input that the stage had filled to its high watermark. Nothing else
+	// would wake the actor for the raw bytes still waiting (the reader may
+	// have nothing more to deliver, and a peer waiting for our reply never
+	// sends), so go round again while that is what stopped the stage.
+	for a.runInputOnce(mode) && !a.stopping && a.enabled(Read) && !a.readSuspended() {
+		mode = Normal
+	}
+}
+
+// runInputOnce is one round of runInput. It reports whether the stage
+// stopped because the input was full while raw bytes still waited.
+func (a *actorState) runInputOnce(mode FlushMode) (full bool) {
 	produced := false
 	for called := false; ; called = true {
 		canRun := a.rawIn.Len() > 0 && (mode != Normal || (a.enabled(Read) && !a.readSuspended()))
 		if !canRun && (called || mode == Normal) {
+			full = mode == Normal && a.rawIn.Len() > 0 && a.readSuspended()
 			break
 		}
 		limit := -1
@@ -34,7 +48,7 @@ func (a *actorState) runInput(mode FlushMode) {
 		res, err := a.callStage(a.inStage, &a.input, &a.rawIn, limit, mode)
 		a.input.setFrozen(false, true)
 		if !a.stageResult(Reading, res, err) {
-			return
+			return false
 		}
 		if a.input.Len() != inBefore {
 			produced = true
@@ -48,6 +62,7 @@ func (a *actorState) runInput(mode FlushMode) {
 		a.unnotified = true
 		a.readProgress()
 	}
+	return full && produced
 }
 
 // runOutput moves bytes from the output through the output stage into

@@ -1,0 +1,121 @@
+package actor_test
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/bevgo/bev/actor"
+)
+
+// moveStage moves up to limit bytes unchanged and counts its calls.
+type moveStage struct{ calls int }
+
+func (m *moveStage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (actor.StageResult, error) {
+	m.calls++
+	n := src.Len()
+	if limit >= 0 && limit < n {
+		n = limit
+	}
+	if n == 0 {
+		return actor.StageNeedMore, nil
+	}
+	p := make([]byte, n)
+	src.Read(p)
+	dst.Write(p)
+	return actor.StageOK, nil
+}
+
+// limitConn is a net.Conn that reports a fixed WriteLimit, as a filter's
+// view of its underlying bufferevent does.
+type limitConn struct {
+	net.Conn
+	limit int
+}
+
+func (c limitConn) WriteLimit() int { return c.limit }
+
+func readN(t *testing.T, c net.Conn, n int) []byte {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	p := make([]byte, n)
+	if _, err := io.ReadFull(c, p); err != nil {
+		t.Fatalf("ReadFull(%d) = %v, want nil", n, err)
+	}
+	return p
+}
+
+// A transport whose WriteLimit is -1 sets no limit: the output stage must
+// run with limit -1, not never.
+func TestStageOutputNoWriteLimit(t *testing.T) {
+	c1, c2 := net.Pipe()
+	defer c2.Close()
+	st := &moveStage{}
+	b, err := actor.NewStaged(nil, limitConn{c1, -1}, actor.CloseOnFree, nil, st)
+	if err != nil {
+		t.Fatalf("NewStaged = %v", err)
+	}
+	defer b.Close()
+	if err := b.Write([]byte("hello")); err != nil {
+		t.Fatalf("Write = %v", err)
+	}
+	if got := readN(t, c2, 5); string(got) != "hello" {
+		t.Fatalf("peer read %q, want %q", got, "hello")
+	}
+}
+
+// expandStage turns each input byte into ten output bytes, consuming only
+// what fits under the limit, as a decompressor does.
+type expandStage struct{}
+
+func (expandStage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (actor.StageResult, error) {
+	n := src.Len()
+	if limit >= 0 && limit/10 < n {
+		n = limit / 10
+	}
+	if n == 0 {
+		return actor.StageNeedMore, nil
+	}
+	p := make([]byte, n)
+	src.Read(p)
+	dst.Write(bytes.Repeat(p, 10))
+	return actor.StageOK, nil
+}
+
+// Raw input left over when the stage filled the input to its high
+// watermark is processed as soon as a read callback running inline drains
+// the input, even when nothing more arrives (libevent #362,
+// filter_data_stuck).
+func TestStageInputNotStuckAfterInlineDrain(t *testing.T) {
+	c1, c2 := net.Pipe()
+	defer c2.Close()
+	b, err := actor.NewStaged(nil, c1, actor.CloseOnFree, expandStage{}, nil)
+	if err != nil {
+		t.Fatalf("NewStaged = %v", err)
+	}
+	defer b.Close()
+	total := make(chan int, 64)
+	b.SetWatermark(actor.Read, 0, 100)
+	b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
+		n := s.Input().Len()
+		s.Input().Drain(n)
+		total <- n
+	}})
+	b.Enable(actor.Read)
+	c2.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c2.Write(make([]byte, 50)); err != nil {
+		t.Fatalf("peer Write = %v", err)
+	}
+	got := 0
+	deadline := time.After(5 * time.Second)
+	for got < 500 {
+		select {
+		case n := <-total:
+			got += n
+		case <-deadline:
+			t.Fatalf("read %d bytes, want 500", got)
+		}
+	}
+}

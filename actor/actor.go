@@ -304,6 +304,9 @@ func (a *actorState) onRead(r readResult) {
 	if errors.Is(r.err, io.EOF) {
 		a.eof = true
 		a.runInput(Finished)
+		if a.stopping {
+			return // the stage failed at end of stream: its Error is the last event
+		}
 		a.emit(Reading|EOF, io.EOF)
 		return
 	}

@@ -119,3 +119,40 @@ func TestStageInputNotStuckAfterInlineDrain(t *testing.T) {
 		}
 	}
 }
+
+// failAtEOF fails when called with Finished.
+type failAtEOF struct{}
+
+var errFinished = io.ErrUnexpectedEOF
+
+func (failAtEOF) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (actor.StageResult, error) {
+	if mode == actor.Finished {
+		return actor.StageError, errFinished
+	}
+	dst.MoveFrom(src)
+	return actor.StageOK, nil
+}
+
+// An input stage that fails when EOF flushes it with Finished closes the
+// bufferevent with that error, and no EOF event follows the Error.
+func TestStageFinishedFailureNoEOFAfterError(t *testing.T) {
+	c1, c2 := net.Pipe()
+	b, err := actor.NewStaged(nil, c1, actor.CloseOnFree, failAtEOF{}, nil)
+	if err != nil {
+		t.Fatalf("NewStaged = %v", err)
+	}
+	events := b.Events()
+	b.Enable(actor.Read)
+	c2.Close()
+	var got []actor.Event
+	for e := range events {
+		got = append(got, e.Event)
+	}
+	<-b.Done()
+	if len(got) != 1 || got[0]&actor.Error == 0 {
+		t.Fatalf("events = %v, want exactly one Error", got)
+	}
+	if err := b.Err(); err != errFinished {
+		t.Fatalf("Err() = %v, want %v", err, errFinished)
+	}
+}

@@ -120,6 +120,41 @@ func TestStageInputNotStuckAfterInlineDrain(t *testing.T) {
 	}
 }
 
+// With an input stage the reader's bytes land in the raw input, so the
+// read limit does not move when they are delivered; the reader must still
+// be woken to read on (it stalled after the first read).
+func TestStageReaderKeepsReading(t *testing.T) {
+	c1, c2 := net.Pipe()
+	defer c2.Close()
+	b, err := actor.NewStaged(nil, c1, actor.CloseOnFree, &moveStage{}, nil)
+	if err != nil {
+		t.Fatalf("NewStaged = %v", err)
+	}
+	defer b.Close()
+	b.SetWatermark(actor.Read, 0, 100)
+	got := make(chan int, 1000)
+	b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
+		n := s.Input().Len()
+		s.Input().Drain(n)
+		got <- n
+	}})
+	b.Enable(actor.Read)
+	go func() {
+		c2.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		c2.Write(make([]byte, 1000))
+	}()
+	total := 0
+	deadline := time.After(5 * time.Second)
+	for total < 1000 {
+		select {
+		case n := <-got:
+			total += n
+		case <-deadline:
+			t.Fatalf("read %d bytes, want 1000", total)
+		}
+	}
+}
+
 // failAtEOF fails when called with Finished.
 type failAtEOF struct{}
 

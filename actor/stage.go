@@ -34,9 +34,10 @@ func (a *actorState) runInput(mode FlushMode) {
 func (a *actorState) runInputOnce(mode FlushMode) (full bool) {
 	produced := false
 	for called := false; ; called = true {
-		canRun := a.rawIn.Len() > 0 && (mode != Normal || (a.enabled(Read) && !a.readSuspended()))
+		waiting := a.rawIn.Len() > 0 || stageBuffered(a.inStage) > 0
+		canRun := waiting && (mode != Normal || (a.enabled(Read) && !a.readSuspended()))
 		if !canRun && (called || mode == Normal) {
-			full = mode == Normal && a.rawIn.Len() > 0 && a.readSuspended()
+			full = mode == Normal && waiting && a.readSuspended()
 			break
 		}
 		limit := -1
@@ -75,7 +76,8 @@ func (a *actorState) runOutput(mode FlushMode) {
 	}
 	for called := false; ; called = true {
 		room := a.outRoomRaw() // negative: the transport sets no limit
-		canRun := a.output.Len() > 0 && (mode != Normal || (a.enabled(Write) && room != 0))
+		waiting := a.output.Len() > 0 || stageBuffered(a.outStage) > 0
+		canRun := waiting && (mode != Normal || (a.enabled(Write) && room != 0))
 		if !canRun && (called || mode == Normal) {
 			break
 		}
@@ -95,6 +97,15 @@ func (a *actorState) runOutput(mode FlushMode) {
 			break
 		}
 	}
+}
+
+// stageBuffered returns how many bytes st holds ready to emit without more
+// input, when it says so through an optional Buffered method (see Stage).
+func stageBuffered(st Stage) int {
+	if b, ok := st.(interface{ Buffered() int }); ok {
+		return b.Buffered()
+	}
+	return 0
 }
 
 // outRoomRaw is how much more the output stage may queue: what the

@@ -191,3 +191,58 @@ func TestStageFinishedFailureNoEOFAfterError(t *testing.T) {
 		t.Fatalf("Err() = %v, want %v", err, errFinished)
 	}
 }
+
+// pendingStage expands each input byte tenfold into output it holds, and
+// releases that only up to the limit, reporting what it holds through
+// Buffered, as a decompressor does.
+type pendingStage struct{ held actor.Buffer }
+
+func (p *pendingStage) Buffered() int { return p.held.Len() }
+
+func (p *pendingStage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (actor.StageResult, error) {
+	in := make([]byte, src.Len())
+	src.Read(in)
+	p.held.Write(bytes.Repeat(in, 10))
+	n := p.held.Len()
+	if limit >= 0 && limit < n {
+		n = limit
+	}
+	if n == 0 {
+		return actor.StageNeedMore, nil
+	}
+	q := make([]byte, n)
+	p.held.Read(q)
+	dst.Write(q)
+	return actor.StageOK, nil
+}
+
+// A stage that holds output (Buffered > 0) is called again as room
+// appears, although no raw input waits.
+func TestStageBufferedIsCalledAgain(t *testing.T) {
+	c1, c2 := net.Pipe()
+	defer c2.Close()
+	b, err := actor.NewStaged(nil, c1, actor.CloseOnFree, &pendingStage{}, nil)
+	if err != nil {
+		t.Fatalf("NewStaged = %v", err)
+	}
+	defer b.Close()
+	b.SetWatermark(actor.Read, 0, 100)
+	var got bytes.Buffer
+	done := make(chan struct{})
+	b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
+		s.Input().WriteTo(&got)
+		if got.Len() == 1000 {
+			close(done)
+		}
+	}})
+	b.Enable(actor.Read)
+	go func() {
+		c2.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		c2.Write(bytes.Repeat([]byte("z"), 100))
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("read %d bytes, want 1000", got.Len())
+	}
+}

@@ -24,7 +24,8 @@ type actorState struct {
 
 	t       Transport
 	l       *loops
-	ownsT   bool // the transport is ours (a pair's pipe): always close it
+	progC   <-chan struct{} // the transport's Progress channel, if any
+	ownsT   bool            // the transport is ours (a pair's pipe): always close it
 	batch   [][]byte
 	wbufs   net.Buffers
 	head    [][]byte
@@ -82,6 +83,10 @@ func (a *actorState) enabled(d Dir) bool { return Dir(a.b.enabled.Load())&d != 0
 func (a *actorState) attach(t Transport) {
 	a.t = t
 	a.b.tbox.Store(&transportBox{t})
+	a.progC = nil
+	if p, ok := t.(progresser); ok {
+		a.progC = p.Progress()
+	}
 	a.l = startLoops(t, &a.b.maxRead)
 	a.eof, a.readErr, a.writeErr = false, false, false
 	a.wantCloseWrite, a.closeWriteSent, a.closeWriteDone = false, false, false
@@ -97,6 +102,7 @@ func (a *actorState) detach(closeT bool) error {
 		err = a.t.Close()
 	}
 	a.t = nil
+	a.progC = nil
 	a.writing = false
 	a.b.tbox.Store(nil)
 	return err
@@ -165,6 +171,10 @@ func (a *actorState) run() {
 			b.turnDone <- struct{}{}
 		case r := <-a.connC:
 			a.onConnect(r)
+		case <-a.progC:
+			// Bytes the transport held downstream moved on: that is
+			// write progress, and the transport may take more now.
+			a.resetTimer(Write)
 		case <-b.closing:
 			a.stopping = true
 		}
@@ -389,6 +399,15 @@ func (a *actorState) outRoom() bool {
 
 func (a *actorState) pendingOut() int { return a.output.Len() + a.rawOut.Len() }
 
+// transportBuffered is what the transport still holds of what it was
+// given, when it says (a filter's view of its underlying bufferevent).
+func (a *actorState) transportBuffered() int {
+	if bt, ok := a.t.(bufferedTransport); ok {
+		return bt.Buffered()
+	}
+	return 0
+}
+
 func (a *actorState) pumpWrite() {
 	if a.writing || a.l == nil || a.writeErr {
 		return
@@ -484,7 +503,8 @@ func (a *actorState) reconcileTimers() {
 	wantR := rto > 0 && a.enabled(Read) && !a.eof && !a.readErr && !a.readSuspended()
 	a.rtimer, a.rArmed = a.arm(a.rtimer, a.rArmed, wantR, rto)
 	wto := time.Duration(a.b.wto.Load())
-	wantW := wto > 0 && a.enabled(Write) && !a.writeErr && (a.pendingOut() > 0 || a.connecting)
+	wantW := wto > 0 && a.enabled(Write) && !a.writeErr &&
+		(a.pendingOut() > 0 || a.connecting || a.transportBuffered() > 0)
 	a.wtimer, a.wArmed = a.arm(a.wtimer, a.wArmed, wantW, wto)
 }
 

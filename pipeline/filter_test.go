@@ -1,0 +1,213 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"sync/atomic"
+	"testing"
+
+	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/pipeline"
+)
+
+var errLater = errors.New("x filter: only the first call succeeds")
+
+// xOut is libevent's bufferevent_output_filter: it puts 'x' before every
+// byte and succeeds only on its first call. With self set (the disable
+// variant) it writes "-" into its own filter during that call, which must
+// not re-enter it.
+type xOut struct {
+	calls  atomic.Int32
+	inside atomic.Bool
+	self   atomic.Pointer[actor.Bufferevent]
+	t      testing.TB
+}
+
+func (x *xOut) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (pipeline.Result, error) {
+	if x.inside.Swap(true) {
+		x.t.Errorf("xOut.Process re-entered")
+	}
+	defer x.inside.Store(false)
+	if x.calls.Add(1) > 1 {
+		return pipeline.Failed, errLater
+	}
+	p := make([]byte, src.Len())
+	src.Read(p)
+	for _, c := range p {
+		dst.Write([]byte{'x', c})
+	}
+	if b := x.self.Load(); b != nil {
+		if err := b.Write([]byte("-")); err != nil {
+			x.t.Errorf("Write(-) from inside the stage = %v", err)
+		}
+		if x.calls.Load() != 1 {
+			x.t.Errorf("writing from inside the stage called it again")
+		}
+	}
+	return pipeline.OK, nil
+}
+
+// xIn is libevent's bufferevent_input_filter: it expects "x?" pairs and
+// skips '-' bytes.
+func xIn(t testing.TB) pipeline.Stage {
+	return pipeline.StageFunc(func(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (pipeline.Result, error) {
+		p := src.Pullup(-1)
+		i, out := 0, []byte(nil)
+		for i < len(p) {
+			if p[i] == '-' {
+				i++
+				continue
+			}
+			if i+1 >= len(p) {
+				break
+			}
+			if p[i] != 'x' {
+				t.Errorf("xIn: byte %q where 'x' was expected", p[i])
+			}
+			out = append(out, p[i+1])
+			i += 2
+		}
+		src.Drain(i)
+		dst.Write(out)
+		if i == 0 {
+			return pipeline.NeedMore, nil
+		}
+		return pipeline.OK, nil
+	})
+}
+
+// eventLog records a bufferevent's events from its event callback.
+type eventLog struct {
+	c chan actor.EventInfo
+}
+
+func newEventLog() *eventLog { return &eventLog{c: make(chan actor.EventInfo, 64)} }
+
+func (l *eventLog) callback(s *actor.Session, ev actor.Event, err error) {
+	l.c <- actor.EventInfo{Event: ev, Err: err}
+}
+
+// none reports events logged so far.
+func (l *eventLog) drain() []actor.EventInfo {
+	var got []actor.EventInfo
+	for {
+		select {
+		case e := <-l.c:
+			got = append(got, e)
+		default:
+			return got
+		}
+	}
+}
+
+// Cases 12–15 (bufferevent_filters, _pair_filters, _filters_disable,
+// _pair_filters_disable): 8333 bytes through an 'x'-prefixing output
+// filter and an "x?" input filter, and the identity of Underlying and
+// Conn. Deliberate difference in the disable variants: the '-' the filter
+// writes into itself makes its second call fail, and a failing stage
+// closes the filter with an Error event carrying the cause (libevent
+// ignores BEV_ERROR, so its output never empties and test_ok ends at 4).
+func TestFilters(t *testing.T) {
+	for _, kind := range linkKinds {
+		for _, disable := range []bool{false, true} {
+			name := kind
+			if disable {
+				name += "/disable"
+			}
+			t.Run(name, func(t *testing.T) { testFilters(t, kind, disable) })
+		}
+	}
+}
+
+func testFilters(t *testing.T, kind string, disable bool) {
+	base := newBase(t)
+	u1, u2 := newLink(t, base, kind, 0)
+	out := &xOut{t: t}
+	bev1, err := pipeline.NewFilter(u1, nil, out, actor.CloseOnFree)
+	if err != nil {
+		t.Fatalf("NewFilter = %v", err)
+	}
+	bev2, err := pipeline.NewFilter(u2, xIn(t), nil, actor.CloseOnFree)
+	if err != nil {
+		t.Fatalf("NewFilter = %v", err)
+	}
+	defer closeAll(t, bev1, bev2)
+	if disable {
+		out.self.Store(bev1)
+	}
+	if got := bev1.Underlying(); got != u1 {
+		t.Errorf("Underlying() = %p, want %p", got, u1)
+	}
+	if got, want := bev1.Conn(), u1.Conn(); got != want {
+		t.Errorf("Conn() = %v, want the underlying's %v", got, want)
+	}
+	if kind == "tcp" && bev1.Conn() == nil {
+		t.Errorf("Conn() = nil over TCP, want the TCP connection")
+	}
+
+	want := pattern(8333)
+	emptied := make(chan struct{}, 1)
+	ev1, ev2 := newEventLog(), newEventLog()
+	bev1.SetCallbacks(actor.Callbacks{
+		Write: func(s *actor.Session) {
+			if s.Output().Len() == 0 {
+				select {
+				case emptied <- struct{}{}:
+				default:
+				}
+			}
+		},
+		Event: ev1.callback,
+	})
+	got := make(chan []byte, 1)
+	var all bytes.Buffer
+	bev2.SetCallbacks(actor.Callbacks{
+		Read: func(s *actor.Session) {
+			s.Input().WriteTo(&all)
+			if all.Len() == len(want) {
+				s.Disable(actor.Read)
+				got <- bytes.Clone(all.Bytes())
+			}
+		},
+		Event: func(s *actor.Session, ev actor.Event, err error) {
+			ev2.callback(s, ev, err)
+			if ev&(actor.EOF|actor.Error) != 0 {
+				got <- bytes.Clone(all.Bytes())
+			}
+		},
+	})
+	bev2.Enable(actor.Read)
+	if err := bev1.Write(want); err != nil {
+		t.Fatalf("Write = %v", err)
+	}
+
+	if !disable {
+		if p := recv(t, got, "8333 bytes"); !bytes.Equal(p, want) {
+			t.Fatalf("read %d bytes, want the %d written", len(p), len(want))
+		}
+		recv(t, emptied, "the write callback with an empty output")
+		if n := out.calls.Load(); n != 1 {
+			t.Errorf("output stage called %d times, want 1", n)
+		}
+		if evs := append(ev1.drain(), ev2.drain()...); len(evs) != 0 {
+			t.Errorf("events %v, want none", evs)
+		}
+		return
+	}
+	e := recv(t, ev1.c, "bev1's Error event")
+	if e.Event&actor.Error == 0 || !errors.Is(e.Err, errLater) {
+		t.Fatalf("bev1 event = %v %v, want Error with %v", e.Event, e.Err, errLater)
+	}
+	recv(t, bev1.Done(), "bev1 to stop")
+	if n := out.calls.Load(); n != 2 {
+		t.Errorf("output stage called %d times, want 2", n)
+	}
+	// CloseOnFree closed u1, so bev2 reads a prefix of the data and EOF.
+	if p := recv(t, got, "bev2's EOF"); !bytes.HasPrefix(want, p) {
+		t.Errorf("bev2 read %d bytes that are not a prefix of what was written", len(p))
+	}
+	if e := recv(t, ev2.c, "bev2's event"); e.Event != actor.Reading|actor.EOF || e.Err != io.EOF {
+		t.Errorf("bev2 event = %v %v, want Reading|EOF", e.Event, e.Err)
+	}
+}

@@ -348,7 +348,9 @@ func (a *actorState) onWrote(w writeResult) {
 		a.emit(Writing|Error, w.err)
 		return
 	}
-	if w.n > 0 && a.enabled(Write) {
+	// With an output stage the write callback comes from runOutput, when
+	// the stage drains the output.
+	if w.n > 0 && a.enabled(Write) && a.outStage == nil {
 		if _, low := a.writeMarks(); a.output.Len() <= low {
 			a.notify(Write)
 		}

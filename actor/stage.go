@@ -74,6 +74,33 @@ func (a *actorState) runOutput(mode FlushMode) {
 	if a.outStage == nil || a.stopping {
 		return
 	}
+	// As libevent's be_filter_process_output: after a round that drained
+	// the output to the write low watermark, run the write callback. This
+	// is where a staged bufferevent's write callback comes from (onWrote
+	// leaves it alone): a stage that absorbs its input, as a compressor
+	// does, may give the writer nothing to write and so no other reason to
+	// call it. What the callback appends is processed at once; the bound
+	// keeps a callback that always refills from holding the actor here
+	// (the writer's next completion brings it back).
+	for range 16 {
+		before := a.output.Len()
+		a.runOutputOnce(mode)
+		after := a.output.Len()
+		if a.stopping || after >= before || !a.enabled(Write) {
+			return
+		}
+		if _, low := a.writeMarks(); after > low {
+			return
+		}
+		a.notify(Write)
+		if a.output.Len() == after {
+			return // nothing appended, or the callback is deferred
+		}
+		mode = Normal
+	}
+}
+
+func (a *actorState) runOutputOnce(mode FlushMode) {
 	for called := false; ; called = true {
 		room := a.outRoomRaw() // negative: the transport sets no limit
 		waiting := a.output.Len() > 0 || stageBuffered(a.outStage) > 0

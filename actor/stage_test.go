@@ -246,3 +246,49 @@ func TestStageBufferedIsCalledAgain(t *testing.T) {
 		t.Fatalf("read %d bytes, want 1000", got.Len())
 	}
 }
+
+// sinkStage consumes everything and emits nothing, as a compressor that
+// buffers does.
+type sinkStage struct{}
+
+func (sinkStage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (actor.StageResult, error) {
+	if src.Len() == 0 {
+		return actor.StageNeedMore, nil
+	}
+	src.Drain(src.Len())
+	return actor.StageOK, nil
+}
+
+// When the output stage drains the output to the write low watermark the
+// write callback runs, as libevent's be_filter_process_output does, even
+// though nothing was written to the transport; output the callback adds is
+// processed at once.
+func TestStageOutputDrainRunsWriteCallback(t *testing.T) {
+	c1, c2 := net.Pipe()
+	defer c2.Close()
+	b, err := actor.NewStaged(nil, c1, actor.CloseOnFree, nil, sinkStage{})
+	if err != nil {
+		t.Fatalf("NewStaged = %v", err)
+	}
+	defer b.Close()
+	calls := make(chan int, 16)
+	n := 0
+	b.SetCallbacks(actor.Callbacks{Write: func(s *actor.Session) {
+		n++
+		if n < 3 {
+			s.Write([]byte("more"))
+		}
+		calls <- n
+	}})
+	b.Write([]byte("first"))
+	for want := 1; want <= 3; want++ {
+		select {
+		case got := <-calls:
+			if got != want {
+				t.Fatalf("write callback %d, want %d", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("write callback %d did not run", want)
+		}
+	}
+}

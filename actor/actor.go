@@ -310,16 +310,19 @@ func (a *actorState) onRead(r readResult) {
 	if r.err == nil {
 		return
 	}
-	a.b.enabled.And(^uint32(Read))
 	if errors.Is(r.err, io.EOF) {
 		a.eof = true
+		// Flush the input stage while reading is still enabled, so that
+		// what it produces reaches the read callback before the EOF event.
 		a.runInput(Finished)
+		a.b.enabled.And(^uint32(Read))
 		if a.stopping {
 			return // the stage failed at end of stream: its Error is the last event
 		}
 		a.emit(Reading|EOF, io.EOF)
 		return
 	}
+	a.b.enabled.And(^uint32(Read))
 	a.readErr = true
 	a.emit(Reading|Error, r.err)
 }

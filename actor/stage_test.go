@@ -292,3 +292,44 @@ func TestStageOutputDrainRunsWriteCallback(t *testing.T) {
 		}
 	}
 }
+
+// holdStage emits nothing until Finished, then everything it was given.
+type holdStage struct{ held actor.Buffer }
+
+func (h *holdStage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (actor.StageResult, error) {
+	h.held.MoveFrom(src)
+	if mode != actor.Finished {
+		return actor.StageNeedMore, nil
+	}
+	dst.MoveFrom(&h.held)
+	return actor.StageOK, nil
+}
+
+// What the Finished flush at EOF produces reaches the read callback before
+// the EOF event.
+func TestStageEOFFlushReachesReadCallback(t *testing.T) {
+	c1, c2 := net.Pipe()
+	b, err := actor.NewStaged(nil, c1, actor.CloseOnFree, &holdStage{}, nil)
+	if err != nil {
+		t.Fatalf("NewStaged = %v", err)
+	}
+	defer b.Close()
+	var got bytes.Buffer
+	eof := make(chan string, 1)
+	b.SetCallbacks(actor.Callbacks{
+		Read:  func(s *actor.Session) { s.Input().WriteTo(&got) },
+		Event: func(s *actor.Session, ev actor.Event, err error) { eof <- got.String() },
+	})
+	b.Enable(actor.Read)
+	c2.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c2.Write([]byte("abc"))
+	c2.Close()
+	select {
+	case s := <-eof:
+		if s != "abc" {
+			t.Fatalf("read %q before EOF, want %q", s, "abc")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no EOF event")
+	}
+}

@@ -284,8 +284,12 @@ func (a *actorState) onConnect(r connResult) {
 		a.emit(Error, r.err)
 		return
 	}
+	// A Finished flush (or Drain) asked for while connecting applies to
+	// the transport that arrives: attach would forget it.
+	finish := a.wantCloseWrite
 	a.detach(true)
 	a.attach(r.t)
+	a.wantCloseWrite = finish
 	a.b.connState.Store(connIdle)
 	a.emit(Connected, nil)
 }

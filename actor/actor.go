@@ -45,6 +45,7 @@ type actorState struct {
 
 	rtimer, wtimer Timer
 	rArmed, wArmed bool
+	wHeld          int // transportBuffered when the write timer was armed
 
 	unnotified bool // input arrived that no read callback has seen
 	defRead    bool
@@ -165,7 +166,13 @@ func (a *actorState) run() {
 			a.onTimeout(Read)
 		case <-wtC:
 			a.wArmed = false
-			a.onTimeout(Write)
+			// A buffered transport that holds less than when the timer
+			// was armed has made progress it did not signal (its
+			// underlying drained, but not to its low watermark): the
+			// timer restarts instead (reconcileTimers re-arms it).
+			if held := a.transportBuffered(); held == 0 || held >= a.wHeld {
+				a.onTimeout(Write)
+			}
 		case <-b.turn:
 			a.runDeferred()
 			b.turnDone <- struct{}{}
@@ -514,6 +521,9 @@ func (a *actorState) reconcileTimers() {
 	wto := time.Duration(a.b.wto.Load())
 	wantW := wto > 0 && a.enabled(Write) && !a.writeErr &&
 		(a.pendingOut() > 0 || a.connecting || a.transportBuffered() > 0)
+	if wantW && !a.wArmed {
+		a.wHeld = a.transportBuffered()
+	}
 	a.wtimer, a.wArmed = a.arm(a.wtimer, a.wArmed, wantW, wto)
 }
 

@@ -28,8 +28,9 @@ import (
 // The last two are for transports that are themselves buffered, such as a
 // filter's view of its underlying bufferevent: the write timeout then runs
 // while the transport holds bytes (so a stalled peer is noticed however
-// few bytes are stuck), each signal on Progress restarts it, and the
-// bufferevent re-evaluates WriteLimit.
+// few bytes are stuck); each signal on Progress restarts it and makes the
+// bufferevent re-evaluate WriteLimit, and so does Buffered having shrunk
+// since the timeout was armed, checked when it expires.
 type Transport interface {
 	io.Reader
 	io.Writer

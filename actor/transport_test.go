@@ -51,15 +51,21 @@ func (h *heldTransport) Buffered() int {
 
 func (h *heldTransport) Progress() <-chan struct{} { return h.progress }
 
-// release lets n held bytes move on.
+// release lets n held bytes move on and signals Progress.
 func (h *heldTransport) release(n int) {
-	h.mu.Lock()
-	h.held -= n
-	h.mu.Unlock()
+	h.releaseQuietly(n)
 	select {
 	case h.progress <- struct{}{}:
 	default:
 	}
+}
+
+// releaseQuietly lets n held bytes move on without a signal, as a
+// filter's underlying that drains but not to its low watermark.
+func (h *heldTransport) releaseQuietly(n int) {
+	h.mu.Lock()
+	h.held -= n
+	h.mu.Unlock()
 }
 
 func timeouts(evs <-chan actor.EventInfo) []actor.Event {
@@ -85,6 +91,7 @@ func TestWriteTimeoutCoversTransportBuffer(t *testing.T) {
 	}{
 		{"stuck", func(*heldTransport) {}, []actor.Event{actor.Timeout | actor.Writing}, nil},
 		{"progress", func(h *heldTransport) { h.release(3) }, nil, []actor.Event{actor.Timeout | actor.Writing}},
+		{"quiet progress", func(h *heldTransport) { h.releaseQuietly(3) }, nil, []actor.Event{actor.Timeout | actor.Writing}},
 		{"drained", func(h *heldTransport) { h.release(7) }, nil, nil},
 	}
 	for _, tc := range tests {

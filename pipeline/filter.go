@@ -119,11 +119,7 @@ func (t *filterTransport) WriteLimit() int {
 	return -1
 }
 
-func (t *filterTransport) Buffered() int {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	return t.c.heldLocked()
-}
+func (t *filterTransport) Buffered() int { return t.c.buffered() }
 
 func (t *filterTransport) Progress() <-chan struct{} { return t.c.progress }
 

@@ -240,8 +240,21 @@ func (c *Conn) writeErrorLocked() error {
 }
 
 // heldLocked is what the view has accepted that the bufferevent has not
-// written yet, as far as the view knows.
+// written yet, as far as the view knows: what it holds, and the output it
+// saw at the bufferevent's last write callback (which runs when that
+// drains to its low watermark). It only overestimates, so writes never
+// overrun the bufferevent's write high watermark.
 func (c *Conn) heldLocked() int { return c.wbuf.Len() + c.inB }
+
+// buffered is heldLocked with the bufferevent's published output length,
+// which also shows progress above its low watermark. That snapshot may
+// trail a move by one step of the bufferevent, so it serves the write
+// timeout (the actor's Buffered), never the write limit.
+func (c *Conn) buffered() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.wbuf.Len() + min(c.inB, c.b.OutputLen())
+}
 
 // CloseWrite half-closes: what was written is sent, then the bufferevent
 // is flushed with Finished, so the peer reads EOF (a pair's partner, a TCP

@@ -150,11 +150,7 @@ func (t *tlsTransport) CloseWrite() error {
 func (t *tlsTransport) Close() error                   { return t.c.Close() }
 func (t *tlsTransport) Underlying() *actor.Bufferevent { return t.c.b }
 
-func (t *tlsTransport) Buffered() int {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	return t.c.heldLocked()
-}
+func (t *tlsTransport) Buffered() int { return t.c.buffered() }
 
 func (t *tlsTransport) Progress() <-chan struct{} { return t.c.progress }
 

@@ -70,6 +70,7 @@ type Conn struct {
 	wbuf    actor.Buffer
 	werr    error
 	inB     int  // b's output length when its write callback last ran
+	snap    int  // b's published OutputLen then (see buffered)
 	poked   bool // a Trigger is on its way to b's write callback
 	wclosed bool
 	closed  bool
@@ -246,14 +247,20 @@ func (c *Conn) writeErrorLocked() error {
 // overrun the bufferevent's write high watermark.
 func (c *Conn) heldLocked() int { return c.wbuf.Len() + c.inB }
 
-// buffered is heldLocked with the bufferevent's published output length,
-// which also shows progress above its low watermark. That snapshot may
-// trail a move by one step of the bufferevent, so it serves the write
-// timeout (the actor's Buffered), never the write limit.
+// buffered is heldLocked refined by the bufferevent's published output
+// length, which also shows progress above its low watermark: it serves the
+// write timeout (the actor's Buffered), never the write limit. The
+// bufferevent publishes that length at the end of each step, so right
+// after the write callback moved bytes in it may still be the old value,
+// too low; it is used only once it has changed since then.
 func (c *Conn) buffered() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.wbuf.Len() + min(c.inB, c.b.OutputLen())
+	out := c.inB
+	if s := c.b.OutputLen(); s != c.snap {
+		out = min(out, s)
+	}
+	return c.wbuf.Len() + out
 }
 
 // CloseWrite half-closes: what was written is sent, then the bufferevent
@@ -349,6 +356,7 @@ func (c *Conn) takeOutput(s *actor.Session) (wrote bool) {
 		s.Output().MoveFrom(&c.wbuf)
 	}
 	c.inB = s.Output().Len()
+	c.snap = c.b.OutputLen()
 	c.poked = false
 	wrote = c.heldLocked() < before
 	c.mu.Unlock()

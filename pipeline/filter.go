@@ -82,6 +82,7 @@ func NewFilter(underlying *actor.Bufferevent, in, out Stage, opts actor.Option) 
 		t.Close()
 		return nil, err
 	}
+	c.upper.Store(f)
 	c.setForward(func(ev actor.Event) { f.TriggerEvent(ev, 0) })
 	return f, nil
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bevgo/bev/actor"
@@ -61,6 +62,9 @@ type Conn struct {
 	// forwardConnected passes b's Connected on to the filter; a TLS
 	// filter reports its own once the handshake completes.
 	forwardConnected bool
+	// upper is the filter whose transport this view is (nil for a
+	// public Conn); it is told of b's progress when it needs to be.
+	upper atomic.Pointer[actor.Bufferevent]
 
 	mu      sync.Mutex // guards following
 	rbuf    actor.Buffer
@@ -207,7 +211,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 			c.mu.Unlock()
 			if poke {
 				// The bufferevent takes wbuf in its write callback, on
-				// its own goroutine.
+				// its own goroutine; the callback also refreshes what the
+				// view knows of its output, which keeps admission exact.
 				c.b.Trigger(actor.Write, actor.TriggerIgnoreWatermarks)
 			}
 			continue
@@ -435,10 +440,27 @@ func (c *Conn) onRead(s *actor.Session) {
 }
 
 func (c *Conn) onWrite(s *actor.Session) {
-	if c.takeOutput(s) {
+	if c.takeOutput(s) && c.upperWantsProgress() {
 		signal(c.progress)
 	}
 	signal(c.writable)
+}
+
+// upperWantsProgress reports whether the filter above needs to hear that
+// b wrote: when b's write high watermark limits the filter's output stage
+// (room appeared) or the filter has a write timeout (to restart it).
+// Otherwise the signal would only cost the filter a turn of its actor per
+// write of b.
+func (c *Conn) upperWantsProgress() bool {
+	f := c.upper.Load()
+	if f == nil {
+		return false
+	}
+	if _, high, _ := c.b.Watermark(actor.Write); high > 0 {
+		return true
+	}
+	_, wto := f.Timeouts()
+	return wto > 0
 }
 
 func (c *Conn) onEvent(s *actor.Session, ev actor.Event, err error) {

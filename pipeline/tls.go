@@ -90,6 +90,7 @@ func newTLS(u *actor.Bufferevent, cfg *tls.Config, opts TLSOptions, server bool)
 	}
 	c := newConn(u, closeFree, opts.Options&actor.CloseOnFree != 0)
 	c.forwardConnected = false // ours comes when the handshake completes
+	c.upper.Store(f)
 	c.setForward(func(ev actor.Event) { f.TriggerEvent(ev, 0) })
 	t := &tlsTransport{c: c, dirtyOK: opts.DirtyShutdown}
 	if server {

@@ -20,7 +20,6 @@ type stream struct {
 	send, recv *actor.Bufferevent
 	got        atomic.Int64
 	sig        chan struct{} // buffered(1): got moved
-	closers    []*actor.Bufferevent
 }
 
 // newStream builds the named arrangement over one pair (see

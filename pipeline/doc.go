@@ -45,4 +45,12 @@
 //
 // [NewConn] returns a [Conn], a net.Conn view of a bufferevent that passes
 // golang.org/x/net/nettest's conformance suite.
+//
+// # Goroutines
+//
+// The package starts none of its own. A filter is one bufferevent (its
+// actor and two loops, joined by its Close); a TLS handshake runs on the
+// goroutine of the bufferevent's Connect, which Close cancels and joins;
+// a decompressor runs as a coroutine (iter.Pull) driven synchronously from
+// the filter's actor goroutine, and is ended when the filter stops.
 package pipeline

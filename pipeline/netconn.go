@@ -27,7 +27,7 @@ const (
 	// DefaultLinger).
 	closeDrain closeMode = iota
 	// closeFree is a filter's: libevent's free. Drop what the view holds,
-	// give the bufferevent its callbacks back, and close it only when the
+	// clear the bufferevent's callbacks, and close it only when the
 	// filter has CloseOnFree.
 	closeFree
 )

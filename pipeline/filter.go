@@ -125,7 +125,4 @@ func (t *filterTransport) Buffered() int { return t.c.buffered() }
 func (t *filterTransport) Progress() <-chan struct{} { return t.c.progress }
 
 // Drain hands what the view holds to the underlying and drains it in turn.
-func (t *filterTransport) Drain(ctx context.Context) error {
-	t.c.b.Do(func(s *actor.Session) { t.c.takeOutput(s) })
-	return t.c.b.Drain(ctx)
-}
+func (t *filterTransport) Drain(ctx context.Context) error { return t.c.drain(ctx) }

@@ -78,8 +78,12 @@ type Conn struct {
 	poked   bool // a Trigger is on its way to b's write callback
 	wclosed bool
 	closed  bool
-	fwd     func(actor.Event)
-	fwdQ    []actor.Event
+	// draining is set while the filter above drains b: b stopping then
+	// is the drain's doing, not an error to report, and Read waits for
+	// the filter's Close, which follows.
+	draining bool
+	fwd      func(actor.Event)
+	fwdQ     []actor.Event
 
 	readable chan struct{} // buffered(1): input, EOF or an error arrived
 	writable chan struct{} // buffered(1): b took output, or an error
@@ -144,7 +148,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 			c.mu.Unlock()
 			return 0, nil
 		}
-		if c.rbuf.Len() == 0 && c.rerr == nil && isDone(c.b.Done()) {
+		if c.rbuf.Len() == 0 && c.rerr == nil && !c.draining && isDone(c.b.Done()) {
 			c.rerr = c.stoppedError()
 		}
 		if c.rbuf.Len() > 0 {
@@ -175,12 +179,16 @@ func (c *Conn) Read(p []byte) (int, error) {
 			c.readOn = true
 			c.b.Enable(actor.Read)
 		}
+		stopped := c.b.Done()
+		if c.draining {
+			stopped = nil
+		}
 		c.mu.Unlock()
 		select {
 		case <-c.readable:
 		case <-c.done:
 		case <-c.rdl.wait():
-		case <-c.b.Done():
+		case <-stopped:
 		}
 	}
 }
@@ -349,6 +357,16 @@ func (c *Conn) release() {
 	c.mu.Unlock()
 	c.rdl.stop()
 	c.wdl.stop()
+}
+
+// drain is the Drain of a filter's or TLS transport: it hands what the
+// view holds to b and drains b in turn (see actor.Bufferevent.Drain).
+func (c *Conn) drain(ctx context.Context) error {
+	c.mu.Lock()
+	c.draining = true
+	c.mu.Unlock()
+	c.b.Do(func(s *actor.Session) { c.takeOutput(s) })
+	return c.b.Drain(ctx)
 }
 
 // takeOutput moves what the view holds for the output into it. It runs on

@@ -156,10 +156,7 @@ func (t *tlsTransport) Buffered() int { return t.c.buffered() }
 func (t *tlsTransport) Progress() <-chan struct{} { return t.c.progress }
 
 // Drain hands what the view holds to the underlying and drains it in turn.
-func (t *tlsTransport) Drain(ctx context.Context) error {
-	t.c.b.Do(func(s *actor.Session) { t.c.takeOutput(s) })
-	return t.c.b.Drain(ctx)
-}
+func (t *tlsTransport) Drain(ctx context.Context) error { return t.c.drain(ctx) }
 
 // abort ends a failed handshake: the alert crypto/tls wrote goes to the
 // underlying, which is drained and closed when the TLS bufferevent owns

@@ -607,10 +607,14 @@ func (b *Bufferevent) Connect(ctx context.Context, dial DialFunc) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if err := b.closedErr(); err != nil {
+		return err
+	}
 	if !b.connState.CompareAndSwap(connIdle, connBusy) {
 		return fmt.Errorf("connect: %w", ErrBusy)
 	}
 	if !b.mail.post(message{kind: msgConnect, ctx: ctx, dial: dial}) {
+		b.connState.Store(connIdle)
 		return fmt.Errorf("connect: %w", ErrClosed)
 	}
 	return nil
@@ -628,6 +632,9 @@ func (b *Bufferevent) SetTransport(t Transport) error { return b.setTransport(t,
 func (b *Bufferevent) ReplaceTransport(t Transport) error { return b.setTransport(t, true) }
 
 func (b *Bufferevent) setTransport(t Transport, replace bool) error {
+	if err := b.closedErr(); err != nil {
+		return err
+	}
 	if b.connState.Load() == connBusy {
 		return fmt.Errorf("set transport: %w", ErrBusy)
 	}

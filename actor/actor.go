@@ -34,7 +34,6 @@ type actorState struct {
 	connecting bool
 	connCancel context.CancelFunc
 	connWG     sync.WaitGroup
-	connC      chan connResult // buffered(1)
 
 	eof, readErr, writeErr bool
 	wantCloseWrite         bool
@@ -60,16 +59,10 @@ type actorState struct {
 	failing  bool
 }
 
-type connResult struct {
-	t   Transport
-	err error
-}
-
 func (a *actorState) init(b *Bufferevent, in, out Stage) {
 	a.b = b
 	a.sess.a = a
 	a.inStage, a.outStage = in, out
-	a.connC = make(chan connResult, 1)
 	// As libevent's socket and pair bufferevents: users may not append to
 	// the input, nor take from the front of the output while the writer
 	// loop may hold views of it.
@@ -111,8 +104,8 @@ func (a *actorState) run() {
 			return
 		}
 		var (
-			readC  <-chan readResult
-			wroteC <-chan writeResult
+			loopC  <-chan loopEvent
+			turnC  <-chan struct{}
 			inC    chan<- []byte
 			head   []byte
 			evC    chan<- EventInfo
@@ -122,7 +115,10 @@ func (a *actorState) run() {
 			wtC    <-chan time.Time
 		)
 		if a.l != nil {
-			readC, wroteC = a.l.readc, a.l.wrotec
+			loopC = a.l.events
+		}
+		if a.scheduled {
+			turnC = b.turn
 		}
 		if a.inC != nil && a.input.Len() > 0 {
 			a.head = a.input.slices(a.head[:0], a.input.Len())
@@ -131,7 +127,7 @@ func (a *actorState) run() {
 		if a.evC != nil && len(a.evq) > 0 {
 			evC, ev = a.evC, a.evq[0]
 		}
-		if a.outRoom() {
+		if b.outUsed.Load() && a.outRoom() {
 			outC = b.out
 		}
 		if a.rArmed {
@@ -143,10 +139,12 @@ func (a *actorState) run() {
 		select {
 		case <-b.mail.signal:
 			a.handleMail()
-		case r := <-readC:
-			a.onRead(r)
-		case w := <-wroteC:
-			a.onWrote(w)
+		case ev := <-loopC:
+			if ev.wrote {
+				a.onWrote(ev)
+			} else {
+				a.onRead(ev)
+			}
 		case inC <- head:
 			a.input.popChunk()
 		case p := <-outC:
@@ -160,12 +158,11 @@ func (a *actorState) run() {
 		case <-wtC:
 			a.wArmed = false
 			a.onTimeout(Write)
-		case <-b.turn:
+		case <-turnC:
 			a.runDeferred()
 			b.turnDone <- struct{}{}
-		case r := <-a.connC:
-			a.onConnect(r)
-		case <-b.closing:
+		}
+		if isClosedChan(b.closing) {
 			a.stopping = true
 		}
 	}
@@ -245,6 +242,8 @@ func (a *actorState) handle(m *message) {
 		if m.t != nil {
 			a.attach(m.t)
 		}
+	case msgConnected:
+		a.onConnect(m.t, m.err)
 	case msgDrain:
 		a.flush(Write, Finished)
 		a.drainWaiters = append(a.drainWaiters, m.done)
@@ -260,27 +259,29 @@ func (a *actorState) startConnect(ctx context.Context, dial DialFunc) {
 		if err == nil && t == nil {
 			err = fmt.Errorf("connect: dial returned no transport: %w", ErrNoTransport)
 		}
-		a.connC <- connResult{t, err} // buffered(1): one connect at a time
+		if !a.b.mail.post(message{kind: msgConnected, t: t, err: err}) && t != nil {
+			t.Close()
+		}
 	})
 }
 
-func (a *actorState) onConnect(r connResult) {
+func (a *actorState) onConnect(t Transport, err error) {
 	a.connCancel()
 	a.connCancel = nil
 	a.connecting = false
 	a.connWG.Wait()
-	if r.err != nil {
+	if err != nil {
 		a.b.connState.Store(connIdle)
-		a.emit(Error, r.err)
+		a.emit(Error, err)
 		return
 	}
 	a.detach(true)
-	a.attach(r.t)
+	a.attach(t)
 	a.b.connState.Store(connIdle)
 	a.emit(Connected, nil)
 }
 
-func (a *actorState) onRead(r readResult) {
+func (a *actorState) onRead(r loopEvent) {
 	if n := r.c.len(); n > 0 {
 		if a.inStage != nil {
 			a.rawIn.pushChunk(r.c)
@@ -311,7 +312,7 @@ func (a *actorState) onRead(r readResult) {
 	a.emit(Reading|Error, r.err)
 }
 
-func (a *actorState) onWrote(w writeResult) {
+func (a *actorState) onWrote(w loopEvent) {
 	a.writing = false
 	if w.closeWrite {
 		a.closeWriteDone = true
@@ -514,15 +515,11 @@ func (a *actorState) exit() {
 		a.connCancel()
 	}
 	a.connWG.Wait()
-	select {
-	case r := <-a.connC:
-		if r.t != nil {
-			r.t.Close()
-		}
-	default:
-	}
 	err := a.detach(b.opts&CloseOnFree != 0)
 	for _, m := range b.mail.close() {
+		if m.kind == msgConnected && m.t != nil {
+			m.t.Close()
+		}
 		if m.c != nil {
 			m.c.release()
 		}

@@ -123,6 +123,7 @@ type Bufferevent struct {
 	turn      chan struct{} // the Base's dispatcher hands a deferred turn
 	turnDone  chan struct{}
 	out       chan []byte
+	outUsed   atomic.Bool // Out or Send was called: the actor selects on out
 
 	chMu     sync.Mutex // guards following
 	in       chan []byte
@@ -650,7 +651,10 @@ func (b *Bufferevent) setTransport(t Transport, replace bool) error {
 // safe anywhere, callbacks included; Close, Done or the Base's Close wait
 // for the goroutines to end.
 func (b *Bufferevent) Free() {
-	b.closeOnce.Do(func() { close(b.closing) })
+	b.closeOnce.Do(func() {
+		close(b.closing)
+		b.mail.notify()
+	})
 }
 
 // Close is Free followed by waiting until the actor and both loops have

@@ -60,7 +60,17 @@ func (b *Bufferevent) Events() <-chan EventInfo {
 // high watermark (DefaultChannelHighWatermark if none is set). The
 // channel is never closed: a bare send cannot see that the bufferevent
 // stopped, so select on Done beside it, or use Send.
-func (b *Bufferevent) Out() chan<- []byte { return b.out }
+func (b *Bufferevent) Out() chan<- []byte {
+	b.useOut()
+	return b.out
+}
+
+func (b *Bufferevent) useOut() {
+	if !b.outUsed.Load() {
+		b.outUsed.Store(true)
+		b.mail.notify()
+	}
+}
 
 // Send copies p and hands it to the output through Out, blocking while the
 // output is at its high watermark. It returns nil once the output has
@@ -70,6 +80,7 @@ func (b *Bufferevent) Send(ctx context.Context, p []byte) error {
 	if len(p) == 0 {
 		return b.closedErr()
 	}
+	b.useOut()
 	cp := bytes.Clone(p)
 	select {
 	case b.out <- cp:

@@ -19,20 +19,26 @@ const (
 // noLimit is the reader's credit when no watermark bounds it.
 const noLimit = math.MaxInt64
 
-type readResult struct {
-	c   *chunk // nil or a chunk holding what was read
-	err error
+// loopEvent is what the loops report to the actor, on one channel so that
+// the actor's select stays small: a read (c, err) or a finished write
+// (n, err, closeWrite).
+type loopEvent struct {
+	wrote      bool
+	c          *chunk // a read: the chunk holding what was read
+	n          int64  // a write: bytes written
+	closeWrite bool   // a write: it was the half-close
+	err        error
+}
+
+// vectorWriter is a transport that takes a whole batch in one call (the
+// pair's pipe). A *net.TCPConn gets the same through net.Buffers.WriteTo.
+type vectorWriter interface {
+	writeBuffers(v *net.Buffers) (int64, error)
 }
 
 type writeReq struct {
 	bufs       *net.Buffers // views of output the actor will not touch until done
 	closeWrite bool         // half-close instead of writing
-}
-
-type writeResult struct {
-	n          int64
-	err        error
-	closeWrite bool
 }
 
 // loops are the reader and writer goroutines of one transport. The actor
@@ -52,9 +58,8 @@ type loops struct {
 	maxRead  *atomic.Int64
 	wake     chan struct{} // buffered(1): limit was raised
 
-	readc  chan readResult  // buffered(1)
-	writec chan writeReq    // buffered(1); one request in flight
-	wrotec chan writeResult // buffered(1)
+	events chan loopEvent // buffered(2): one read and one write result
+	writec chan writeReq  // buffered(1); one request in flight
 }
 
 func startLoops(t Transport, maxRead *atomic.Int64) *loops {
@@ -63,9 +68,8 @@ func startLoops(t Transport, maxRead *atomic.Int64) *loops {
 		quit:    make(chan struct{}),
 		maxRead: maxRead,
 		wake:    make(chan struct{}, 1),
-		readc:   make(chan readResult, 1),
+		events:  make(chan loopEvent, 2),
 		writec:  make(chan writeReq, 1),
-		wrotec:  make(chan writeResult, 1),
 	}
 	l.wg.Go(l.readLoop)
 	l.wg.Go(l.writeLoop)
@@ -118,7 +122,7 @@ func (l *loops) readLoop() {
 			size /= 4
 		}
 		select {
-		case l.readc <- readResult{c: c, err: err}:
+		case l.events <- loopEvent{c: c, err: err}:
 		case <-l.quit:
 			c.release()
 			return
@@ -133,16 +137,22 @@ func (l *loops) writeLoop() {
 	for {
 		select {
 		case req := <-l.writec:
-			var res writeResult
+			res := loopEvent{wrote: true}
 			if req.closeWrite {
 				res.closeWrite = true
 				if cw, ok := l.t.(closeWriter); ok {
 					res.err = cw.CloseWrite()
 				}
+			} else if vw, ok := l.t.(vectorWriter); ok {
+				res.n, res.err = vw.writeBuffers(req.bufs)
 			} else {
 				res.n, res.err = req.bufs.WriteTo(l.t)
 			}
-			l.wrotec <- res // never blocks: one request in flight
+			select {
+			case l.events <- res:
+			case <-l.quit:
+				return
+			}
 		case <-l.quit:
 			return
 		}
@@ -165,12 +175,10 @@ func (l *loops) stop(closeT bool) error {
 		d.SetWriteDeadline(past)
 	}
 	l.wg.Wait()
-	select {
-	case r := <-l.readc:
-		if r.c != nil {
-			r.c.release()
+	for len(l.events) > 0 {
+		if ev := <-l.events; ev.c != nil {
+			ev.c.release()
 		}
-	default:
 	}
 	if !closeT && hasDeadlines {
 		d.SetReadDeadline(time.Time{})

@@ -23,6 +23,7 @@ const (
 	msgConnect                     // ctx, dial
 	msgSetTransport                // t, replace
 	msgDrain                       // done: closed once all output is written
+	msgConnected                   // t, err: the dial finished
 )
 
 // message is what other goroutines post to the actor. It is a value type
@@ -44,6 +45,7 @@ type message struct {
 	t       Transport
 	ctx     context.Context
 	dial    DialFunc
+	err     error
 }
 
 // mailbox is the actor's unbounded queue. Posting never blocks, so a

@@ -2,6 +2,7 @@ package actor
 
 import (
 	"io"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -16,11 +17,16 @@ import (
 // stay in the writer's output until the reader has room: the receiver's
 // read watermark caps the transfer, as in libevent's pair.
 type pipe struct {
-	wrMu sync.Mutex // serialises Writes
+	wrMu  sync.Mutex // serialises writes and guards one
+	one   [1][]byte  // the vector of a plain Write
+	onev  net.Buffers
 
-	rdRx <-chan []byte
+	// A writer offers its whole vector; the reader copies what fits from
+	// as many of its slices as it can, consumes them, and replies with the
+	// count: one handoff per read, however the writer's bytes are chunked.
+	rdRx <-chan *net.Buffers
 	rdTx chan<- int
-	wrTx chan<- []byte
+	wrTx chan<- *net.Buffers
 	wrRx <-chan int
 
 	onceClose     sync.Once
@@ -35,8 +41,8 @@ type pipe struct {
 
 // newPipe returns the two connected ends.
 func newPipe() (*pipe, *pipe) {
-	cb1 := make(chan []byte)
-	cb2 := make(chan []byte)
+	cb1 := make(chan *net.Buffers)
+	cb2 := make(chan *net.Buffers)
 	cn1 := make(chan int)
 	cn2 := make(chan int)
 	done1 := make(chan struct{})
@@ -68,8 +74,18 @@ func (p *pipe) Read(b []byte) (int, error) {
 		return 0, os.ErrDeadlineExceeded
 	}
 	select {
-	case bw := <-p.rdRx:
-		nr := copy(b, bw)
+	case v := <-p.rdRx:
+		nr := 0
+		for len(*v) > 0 && nr < len(b) {
+			c := copy(b[nr:], (*v)[0])
+			nr += c
+			if c == len((*v)[0]) {
+				(*v)[0] = nil
+				*v = (*v)[1:]
+			} else {
+				(*v)[0] = (*v)[0][c:]
+			}
+		}
 		p.rdTx <- nr
 		return nr, nil
 	case <-p.localDone:
@@ -86,6 +102,22 @@ func (p *pipe) Read(b []byte) (int, error) {
 func (p *pipe) Write(b []byte) (int, error) {
 	p.wrMu.Lock()
 	defer p.wrMu.Unlock()
+	p.one[0] = b
+	p.onev = p.one[:]
+	n, err := p.writeLocked(&p.onev)
+	p.one[0] = nil
+	return int(n), err
+}
+
+// writeBuffers writes the whole vector, consuming it as net.Buffers.WriteTo
+// does; the writer loop uses it so that a batch is one handoff.
+func (p *pipe) writeBuffers(v *net.Buffers) (int64, error) {
+	p.wrMu.Lock()
+	defer p.wrMu.Unlock()
+	return p.writeLocked(v)
+}
+
+func (p *pipe) writeLocked(v *net.Buffers) (int64, error) {
 	switch {
 	case isClosedChan(p.localDone), isClosedChan(p.localWrDone):
 		return 0, io.ErrClosedPipe
@@ -94,13 +126,11 @@ func (p *pipe) Write(b []byte) (int, error) {
 	case isClosedChan(p.writeDeadline.wait()):
 		return 0, os.ErrDeadlineExceeded
 	}
-	var n int
-	for once := true; once || len(b) > 0; once = false {
+	var n int64
+	for len(*v) > 0 {
 		select {
-		case p.wrTx <- b:
-			nw := <-p.wrRx
-			b = b[nw:]
-			n += nw
+		case p.wrTx <- v:
+			n += int64(<-p.wrRx)
 		case <-p.localDone:
 			return n, io.ErrClosedPipe
 		case <-p.remoteDone:

@@ -104,15 +104,15 @@ func (a *actorState) run() {
 			return
 		}
 		var (
-			loopC  <-chan loopEvent
-			turnC  <-chan struct{}
-			inC    chan<- []byte
-			head   []byte
-			evC    chan<- EventInfo
-			ev     EventInfo
-			outC   <-chan []byte
-			rtC    <-chan time.Time
-			wtC    <-chan time.Time
+			loopC <-chan loopEvent
+			turnC <-chan struct{}
+			inC   chan<- []byte
+			head  []byte
+			evC   chan<- EventInfo
+			ev    EventInfo
+			outC  <-chan []byte
+			rtC   <-chan time.Time
+			wtC   <-chan time.Time
 		)
 		if a.l != nil {
 			loopC = a.l.events

@@ -17,9 +17,9 @@ import (
 // stay in the writer's output until the reader has room: the receiver's
 // read watermark caps the transfer, as in libevent's pair.
 type pipe struct {
-	wrMu  sync.Mutex // serialises writes and guards one
-	one   [1][]byte  // the vector of a plain Write
-	onev  net.Buffers
+	wrMu sync.Mutex // serialises writes and guards one
+	one  [1][]byte  // the vector of a plain Write
+	onev net.Buffers
 
 	// A writer offers its whole vector; the reader copies what fits from
 	// as many of its slices as it can, consumes them, and replies with the

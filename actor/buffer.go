@@ -176,8 +176,10 @@ func (b *Buffer) Peek(p []byte) int {
 // The result aliases the buffer's storage. It is valid only until the next
 // call that changes the buffer, and the caller must not modify it. When the
 // bytes already sit in one chunk no copy is made; otherwise they are copied
-// into a new chunk that replaces the chunks they came from, so storage that
-// a writer may still be sending from is never moved or overwritten.
+// into a new chunk that replaces the chunks they came from. Bytes are never
+// moved inside existing storage, and while the front is frozen the replaced
+// chunks are left to the garbage collector instead of the pools, so memory a
+// writer may still be sending from is never overwritten.
 func (b *Buffer) Pullup(n int) []byte {
 	if n < 0 || n > b.n {
 		n = b.n

@@ -27,6 +27,10 @@ type actorState struct {
 	ownsT   bool // the transport is ours (a pair's pipe): always close it
 	batch   [][]byte
 	wbufs   net.Buffers
+	cbatch  []*chunk // chunks handed to a chunkPipe's writer (consumed from the front)
+	cbuf    []*chunk // cbatch's backing array, kept whole for reuse
+	chunked bool     // the transport is a chunkPipe
+	flight  int      // bytes handed over as chunks, not yet written
 	head    [][]byte
 	spare   []message
 	writing bool
@@ -51,9 +55,11 @@ type actorState struct {
 	defErr     error
 	scheduled  bool
 
-	inC chan []byte
-	evC chan EventInfo
-	evq []EventInfo
+	inC   chan []byte // nil once closed
+	evC   chan EventInfo
+	gotIn bool // In was called: input goes to the channel
+	gotEv bool
+	evq   []EventInfo
 
 	stopping bool
 	failing  bool
@@ -76,6 +82,7 @@ func (a *actorState) attach(t Transport) {
 	a.t = t
 	a.b.tbox.Store(&transportBox{t})
 	a.l = startLoops(t, &a.b.maxRead)
+	_, a.chunked = t.(chunkPipe)
 	a.eof, a.readErr, a.writeErr = false, false, false
 	a.wantCloseWrite, a.closeWriteSent, a.closeWriteDone = false, false, false
 }
@@ -91,6 +98,7 @@ func (a *actorState) detach(closeT bool) error {
 	}
 	a.t = nil
 	a.writing = false
+	a.flight = 0
 	a.b.tbox.Store(nil)
 	return err
 }
@@ -172,6 +180,7 @@ func (a *actorState) run() {
 // stages, starts writes, runs deferred callbacks when there is no Base,
 // and re-arms the reader and the timers.
 func (a *actorState) step() {
+	a.syncChannels()
 	for range 16 {
 		if a.stopping {
 			return
@@ -197,7 +206,7 @@ func (a *actorState) step() {
 	a.updateReadLimit()
 	a.reconcileTimers()
 	a.b.inLen.Store(int64(a.input.Len()))
-	a.b.outLen.Store(int64(a.output.Len() + a.rawOut.Len()))
+	a.b.outLen.Store(int64(a.pendingOut()))
 }
 
 func (a *actorState) handleMail() {
@@ -230,11 +239,6 @@ func (a *actorState) handle(m *message) {
 		a.trigger(m.dir, m.topt)
 	case msgTriggerEvent:
 		a.triggerEvent(m.ev, m.topt)
-	case msgIn:
-		a.inC = m.inC
-		a.onEnable(Read)
-	case msgEvents:
-		a.evC = m.evC
 	case msgConnect:
 		a.startConnect(m.ctx, m.dial)
 	case msgSetTransport:
@@ -282,7 +286,9 @@ func (a *actorState) onConnect(t Transport, err error) {
 }
 
 func (a *actorState) onRead(r loopEvent) {
-	if n := r.c.len(); n > 0 {
+	if r.c == nil {
+		// an error with nothing read
+	} else if n := r.c.len(); n > 0 {
 		if a.inStage != nil {
 			a.rawIn.pushChunk(r.c)
 		} else {
@@ -326,7 +332,11 @@ func (a *actorState) onWrote(w loopEvent) {
 	if a.outStage != nil {
 		src = &a.rawOut
 	}
-	src.drain(int(w.n))
+	if a.flight > 0 {
+		a.flight = 0 // handed over as chunks: nothing left to drain
+	} else {
+		src.drain(int(w.n))
+	}
 	if w.n > 0 {
 		a.resetTimer(Write)
 	}
@@ -385,7 +395,7 @@ func (a *actorState) outRoom() bool {
 	return a.output.Len() < high && !a.stopping
 }
 
-func (a *actorState) pendingOut() int { return a.output.Len() + a.rawOut.Len() }
+func (a *actorState) pendingOut() int { return a.output.Len() + a.rawOut.Len() + a.flight }
 
 func (a *actorState) pumpWrite() {
 	if a.writing || a.l == nil || a.writeErr {
@@ -399,6 +409,10 @@ func (a *actorState) pumpWrite() {
 		if !a.enabled(Write) {
 			return
 		}
+		if a.chunked {
+			a.handOver(src)
+			return
+		}
 		a.batch = src.slices(a.batch[:0], int(a.b.maxWrite.Load()))
 		a.wbufs = a.batch
 		a.writing = true
@@ -410,6 +424,26 @@ func (a *actorState) pumpWrite() {
 		a.writing = true
 		a.l.writec <- writeReq{closeWrite: true}
 	}
+}
+
+// handOver gives the writer loop of a chunkPipe whole chunks from the
+// front of src, up to the per-write maximum (at least one chunk).
+func (a *actorState) handOver(src *Buffer) {
+	limit := int(a.b.maxWrite.Load())
+	a.cbuf = a.cbuf[:0]
+	total := 0
+	for src.Len() > 0 {
+		c := src.chunks[src.head]
+		if total > 0 && total+c.len() > limit {
+			break
+		}
+		a.cbuf = append(a.cbuf, src.popFront())
+		total += c.len()
+	}
+	a.cbatch = a.cbuf
+	a.flight = total
+	a.writing = true
+	a.l.writec <- writeReq{chunks: &a.cbatch} // buffered(1): nothing else in flight
 }
 
 func (a *actorState) checkDrain() {
@@ -440,7 +474,7 @@ func (a *actorState) closeInIfDone() {
 
 func (a *actorState) readHigh() int {
 	high := a.b.rwm.Load().high
-	if high == 0 && a.inC != nil {
+	if high == 0 && a.gotIn {
 		high = DefaultChannelHighWatermark
 	}
 	return high
@@ -534,6 +568,7 @@ func (a *actorState) exit() {
 	b.enabled.Store(0)
 	b.cbs.Store(nil)
 	b.setErr(fmt.Errorf("bufferevent: %w", ErrClosed))
+	a.syncChannels()
 	for _, e := range a.evq {
 		select {
 		case a.evC <- e:
@@ -571,7 +606,7 @@ func (a *actorState) hasDeferred() bool { return a.defRead || a.defWrite || a.de
 // notify runs the read or write callback now, or queues it under
 // DeferCallbacks. Input delivered on the In channel has no read callback.
 func (a *actorState) notify(d Dir) {
-	if d == Read && a.inC != nil {
+	if a.syncChannels(); d == Read && a.gotIn {
 		return
 	}
 	if a.deferred(0) {
@@ -585,7 +620,26 @@ func (a *actorState) notify(d Dir) {
 	a.call(d)
 }
 
+// syncChannels picks up the In and Events channels as soon as they exist,
+// so that no input or event slips past a channel asked for before it.
+func (a *actorState) syncChannels() {
+	f := a.b.chans.Load()
+	if f&chanIn != 0 && !a.gotIn {
+		a.b.chMu.Lock()
+		a.inC = a.b.in
+		a.b.chMu.Unlock()
+		a.gotIn = true
+	}
+	if f&chanEvents != 0 && !a.gotEv {
+		a.b.chMu.Lock()
+		a.evC = a.b.events
+		a.b.chMu.Unlock()
+		a.gotEv = true
+	}
+}
+
 func (a *actorState) emit(ev Event, err error) {
+	a.syncChannels()
 	if ev&(EOF|Error) != 0 && err != nil {
 		a.b.setErr(err)
 	}
@@ -717,6 +771,7 @@ func (a *actorState) fail(ev Event, err error, skipCallback bool) {
 	}
 	a.failing = true
 	a.b.setErr(err)
+	a.syncChannels()
 	if a.evC != nil {
 		a.evq = append(a.evq, EventInfo{ev, err})
 	}

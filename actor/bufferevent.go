@@ -125,7 +125,8 @@ type Bufferevent struct {
 	out       chan []byte
 	outUsed   atomic.Bool // Out or Send was called: the actor selects on out
 
-	chMu     sync.Mutex // guards following
+	chans    atomic.Uint32 // chanIn, chanEvents: set once the channel exists
+	chMu     sync.Mutex    // guards following
 	in       chan []byte
 	inClosed bool
 	events   chan EventInfo

@@ -6,6 +6,12 @@ import (
 	"fmt"
 )
 
+// Bits of Bufferevent.chans: which channel views have been asked for.
+const (
+	chanIn uint32 = 1 << iota
+	chanEvents
+)
+
 // eventBuffer is the capacity of the Events channel: events that occur
 // while the actor stops and find no room are dropped.
 const eventBuffer = 16
@@ -29,8 +35,9 @@ func (b *Bufferevent) In() <-chan []byte {
 			close(b.in)
 			b.inClosed = true
 		} else {
+			b.chans.Or(chanIn)
 			b.enabled.Or(uint32(Read))
-			b.mail.post(message{kind: msgIn, inC: b.in})
+			b.mail.post(message{kind: msgEnable, dir: Read})
 		}
 	}
 	return b.in
@@ -48,7 +55,8 @@ func (b *Bufferevent) Events() <-chan EventInfo {
 		if b.exited {
 			close(b.events)
 		} else {
-			b.mail.post(message{kind: msgEvents, evC: b.events})
+			b.chans.Or(chanEvents)
+			b.mail.notify()
 		}
 	}
 	return b.events

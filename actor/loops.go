@@ -30,14 +30,18 @@ type loopEvent struct {
 	err        error
 }
 
-// vectorWriter is a transport that takes a whole batch in one call (the
-// pair's pipe). A *net.TCPConn gets the same through net.Buffers.WriteTo.
-type vectorWriter interface {
-	writeBuffers(v *net.Buffers) (int64, error)
+// chunkPipe is a transport that moves chunks between bufferevents (the
+// pair's pipe): the writer loop hands over the output's chunks and the
+// reader loop takes them, so bulk data is not copied. A *net.TCPConn gets
+// its own batching through net.Buffers.WriteTo (writev).
+type chunkPipe interface {
+	writeChunks(v *[]*chunk) (int64, error)
+	readChunk(max, size int) (*chunk, error)
 }
 
 type writeReq struct {
 	bufs       *net.Buffers // views of output the actor will not touch until done
+	chunks     *[]*chunk    // or, for a chunkPipe, chunks handed over
 	closeWrite bool         // half-close instead of writing
 }
 
@@ -102,29 +106,42 @@ func (l *loops) readLoop() {
 				return
 			}
 		}
-		want := min(allowed, l.maxRead.Load())
-		c := newChunk(min(size, int(want)))
-		buf := c.free()
-		if int64(len(buf)) > want {
-			buf = buf[:want]
+		want := int(min(allowed, l.maxRead.Load()))
+		room := min(size, want)
+		var (
+			c   *chunk
+			n   int
+			err error
+		)
+		if cp, ok := l.t.(chunkPipe); ok {
+			c, err = cp.readChunk(want, size)
+			if c != nil {
+				n = c.len()
+			}
+		} else {
+			c = newChunk(room)
+			n, err = l.t.Read(c.free()[:room])
+			if n > 0 {
+				c.commit(n)
+			}
 		}
-		n, err := l.t.Read(buf)
 		if n > 0 {
-			c.commit(n)
 			l.inflight.Add(int64(n))
 		}
 		// Adapt the next chunk: grow while reads fill it, shrink back
 		// when they come in small, so idle connections stay light.
 		switch {
-		case n == len(buf) && size < maxReadChunk:
+		case n >= room && size < maxReadChunk:
 			size = min(size*4, maxReadChunk)
-		case n < len(buf)/8 && size > minReadChunk:
+		case n < room/8 && size > minReadChunk:
 			size /= 4
 		}
 		select {
 		case l.events <- loopEvent{c: c, err: err}:
 		case <-l.quit:
-			c.release()
+			if c != nil {
+				c.release()
+			}
 			return
 		}
 		if err != nil {
@@ -143,8 +160,12 @@ func (l *loops) writeLoop() {
 				if cw, ok := l.t.(closeWriter); ok {
 					res.err = cw.CloseWrite()
 				}
-			} else if vw, ok := l.t.(vectorWriter); ok {
-				res.n, res.err = vw.writeBuffers(req.bufs)
+			} else if req.chunks != nil {
+				res.n, res.err = l.t.(chunkPipe).writeChunks(req.chunks)
+				for i, c := range *req.chunks { // not taken: ours to drop
+					c.release()
+					(*req.chunks)[i] = nil
+				}
 			} else {
 				res.n, res.err = req.bufs.WriteTo(l.t)
 			}

@@ -18,8 +18,6 @@ const (
 	msgFlush                       // dir, mode
 	msgTrigger                     // dir, topt
 	msgTriggerEvent                // ev, topt
-	msgIn                          // inC: switch input to channel delivery
-	msgEvents                      // evC: start sending events
 	msgConnect                     // ctx, dial
 	msgSetTransport                // t, replace
 	msgDrain                       // done: closed once all output is written
@@ -40,8 +38,6 @@ type message struct {
 	buf     *Buffer
 	fn      func(*Session)
 	done    chan struct{}
-	inC     chan []byte
-	evC     chan EventInfo
 	t       Transport
 	ctx     context.Context
 	dial    DialFunc

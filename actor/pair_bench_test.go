@@ -10,7 +10,7 @@ import (
 	"github.com/bevgo/bev/actor"
 )
 
-var benchSizes = []int{64, 4 << 10, 64 << 10}
+var pairSizes = []int{64, 4 << 10, 64 << 10}
 
 // window bounds the bytes in flight in the pair benchmark, as a kernel
 // socket buffer would.
@@ -54,7 +54,7 @@ func pairStream(tb testing.TB, size int) (send func(), wait func()) {
 // BenchmarkPair measures a pair's throughput next to net.Pipe and io.Pipe
 // moving the same chunks, the baselines of docs/benchmarks.md.
 func BenchmarkPair(b *testing.B) {
-	for _, size := range benchSizes {
+	for _, size := range pairSizes {
 		name := fmt.Sprintf("%dB", size)
 		b.Run("bev/"+name, func(b *testing.B) {
 			send, wait := pairStream(b, size)

@@ -193,15 +193,6 @@ func (p *pipe) Write(b []byte) (int, error) {
 	return int(n), err
 }
 
-// writeBuffers writes the whole vector, consuming it as net.Buffers.WriteTo
-// does.
-func (p *pipe) writeBuffers(v *net.Buffers) (int64, error) {
-	p.wrMu.Lock()
-	defer p.wrMu.Unlock()
-	p.off = offer{bufs: v}
-	return p.writeLocked()
-}
-
 // writeChunks hands over the chunks of *v, which the caller owns; the
 // reader takes them, whole or by copying. On error the chunks not taken
 // are still in *v and still the caller's.

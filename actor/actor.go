@@ -286,14 +286,16 @@ func (a *actorState) onConnect(t Transport, err error) {
 }
 
 func (a *actorState) onRead(r loopEvent) {
-	if r.c == nil {
-		// an error with nothing read
-	} else if n := r.c.len(); n > 0 {
+	n := 0
+	for _, c := range r.cs[:r.nc] {
+		n += c.len()
 		if a.inStage != nil {
-			a.rawIn.pushChunk(r.c)
+			a.rawIn.pushChunk(c)
 		} else {
-			a.input.pushChunk(r.c)
+			a.input.pushChunk(c)
 		}
+	}
+	if n > 0 {
 		a.updateReadLimit()
 		a.l.delivered(n)
 		a.resetTimer(Read)
@@ -301,8 +303,6 @@ func (a *actorState) onRead(r loopEvent) {
 		if a.inStage == nil {
 			a.readProgress()
 		}
-	} else {
-		r.c.release()
 	}
 	if r.err == nil {
 		return

@@ -24,10 +24,18 @@ const noLimit = math.MaxInt64
 // (n, err, closeWrite).
 type loopEvent struct {
 	wrote      bool
-	c          *chunk // a read: the chunk holding what was read
-	n          int64  // a write: bytes written
-	closeWrite bool   // a write: it was the half-close
+	cs         [maxMoved]*chunk // a read: the chunks holding what was read
+	nc         int              // how many of cs are set
+	n          int64            // a write: bytes written
+	closeWrite bool             // a write: it was the half-close
 	err        error
+}
+
+// release drops the chunks of a read nobody will take.
+func (ev *loopEvent) release() {
+	for _, c := range ev.cs[:ev.nc] {
+		c.release()
+	}
 }
 
 // chunkPipe is a transport that moves chunks between bufferevents (the
@@ -36,8 +44,11 @@ type loopEvent struct {
 // its own batching through net.Buffers.WriteTo (writev).
 type chunkPipe interface {
 	writeChunks(v *[]*chunk) (int64, error)
-	readChunk(max, size int) (*chunk, error)
+	readChunks(dst *[maxMoved]*chunk, max, size int) (int, error)
 }
+
+// maxMoved is the most chunks one read of a chunkPipe hands the actor.
+const maxMoved = 4
 
 type writeReq struct {
 	bufs       *net.Buffers // views of output the actor will not touch until done
@@ -109,22 +120,22 @@ func (l *loops) readLoop() {
 		want := int(min(allowed, l.maxRead.Load()))
 		room := min(size, want)
 		var (
-			c   *chunk
+			ev  loopEvent
 			n   int
 			err error
 		)
 		if cp, ok := l.t.(chunkPipe); ok {
-			c, err = cp.readChunk(want, size)
-			if c != nil {
-				n = c.len()
+			ev.nc, err = cp.readChunks(&ev.cs, want, size)
+			for _, c := range ev.cs[:ev.nc] {
+				n += c.len()
 			}
 		} else {
-			c = newChunk(room)
+			c := newChunk(room)
 			n, err = l.t.Read(c.free()[:room])
-			if n > 0 {
-				c.commit(n)
-			}
+			c.commit(n)
+			ev.cs[0], ev.nc = c, 1
 		}
+		ev.err = err
 		if n > 0 {
 			l.inflight.Add(int64(n))
 		}
@@ -137,11 +148,9 @@ func (l *loops) readLoop() {
 			size /= 4
 		}
 		select {
-		case l.events <- loopEvent{c: c, err: err}:
+		case l.events <- ev:
 		case <-l.quit:
-			if c != nil {
-				c.release()
-			}
+			ev.release()
 			return
 		}
 		if err != nil {
@@ -197,9 +206,8 @@ func (l *loops) stop(closeT bool) error {
 	}
 	l.wg.Wait()
 	for len(l.events) > 0 {
-		if ev := <-l.events; ev.c != nil {
-			ev.c.release()
-		}
+		ev := <-l.events
+		ev.release()
 	}
 	if !closeT && hasDeadlines {
 		d.SetReadDeadline(time.Time{})

@@ -14,7 +14,7 @@ var pairSizes = []int{64, 4 << 10, 64 << 10}
 
 // window bounds the bytes in flight in the pair benchmark, as a kernel
 // socket buffer would.
-const window = 256 << 10
+const window = 1 << 20
 
 // pairStream moves chunks of size bytes from a to b: b's read callback
 // drains and counts; the sender waits whenever more than window bytes are

@@ -153,33 +153,39 @@ func (p *pipe) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// readChunk returns a chunk of at most max bytes: the peer's next chunk
-// itself when it is large and fits, else a new chunk of about size bytes
-// filled from the front of the peer's batch.
-func (p *pipe) readChunk(max, size int) (*chunk, error) {
+// readChunks fills dst with what one read takes, at most max bytes: the
+// peer's next chunks themselves while they are large and fit (up to
+// len(dst) of them), else one new chunk of about size bytes filled from the
+// front of the peer's batch. It returns how many chunks it set.
+func (p *pipe) readChunks(dst *[maxMoved]*chunk, max, size int) (int, error) {
 	o, err := p.receive()
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	var c *chunk
+	n, total := 0, 0
 	if o.chunks != nil {
-		if first := (*o.chunks)[0]; first.len() >= moveMin && first.len() <= max {
-			c = first
-			(*o.chunks)[0] = nil
-			*o.chunks = (*o.chunks)[1:]
-			p.rdTx <- c.len()
-			return c, nil
+		for v := o.chunks; n < len(dst) && len(*v) > 0; n++ {
+			c := (*v)[0]
+			if c.len() < moveMin || total+c.len() > max {
+				break
+			}
+			dst[n] = c
+			total += c.len()
+			(*v)[0] = nil
+			*v = (*v)[1:]
 		}
 	}
-	c = newChunk(min(size, max))
-	buf := c.free()
-	if len(buf) > max {
-		buf = buf[:max]
+	if n == 0 {
+		c := newChunk(min(size, max))
+		buf := c.free()
+		if len(buf) > max {
+			buf = buf[:max]
+		}
+		c.commit(o.copyTo(buf))
+		dst[0], n, total = c, 1, c.len()
 	}
-	n := o.copyTo(buf)
-	c.commit(n)
-	p.rdTx <- n
-	return c, nil
+	p.rdTx <- total
+	return n, nil
 }
 
 func (p *pipe) Write(b []byte) (int, error) {

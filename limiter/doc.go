@@ -18,18 +18,25 @@
 //
 // # Groups
 //
-// A group's members share its bucket. While the group has tokens, a member
-// may move its share per operation: the bucket at the start of the current
-// tick divided by the number of members, active or not, but at least the
-// min share (64 bytes by default, never more than the group's rates), so
-// that a tight group makes fewer, larger writes. When the bucket cannot
-// cover a share, members wait in a first-in, first-out queue. Each time
-// the bucket can again cover a share (it has refilled to the min share),
-// the queue is served from its head: every member served gets one share
-// for the current tick, and goes to the back of the queue if it needs
-// more. libevent instead lets every member race for the bucket, starting
-// from a random one; the queue gives the same long-run shares without the
-// randomness, and no member can starve.
+// A group's members share its bucket, which refills like a bucket's. A
+// member may move its share per turn: the bucket at the start of the
+// current tick divided by the number of members, active or not, but at
+// least the min share (64 bytes by default, never more than the group's
+// rates), so that a tight group makes fewer, larger writes. A member that
+// cannot have a turn at once queues in [Member.Wait]. Whenever the bucket
+// can again cover a share (after running out, once it has refilled to the
+// min share) queued members are granted turns, one share each for the
+// current tick, the member whose last turn was longest ago first.
+//
+// That makes the queue a round-robin: between two turns of one member,
+// every other member that was waiting gets one, so none starves and, over
+// any stretch of time, members that keep asking move the same amount to
+// within one share. A member's second turn within a tick also waits until
+// the goroutines ready to run at that moment have asked, the way an event
+// loop serves each ready stream once per pass. The group still never idles
+// while someone asks: a member alone gets every turn. libevent lets every
+// member race for the bucket, starting from a random one, and gets this
+// fairness only on average.
 //
 // # Using a Meter
 //

@@ -50,4 +50,7 @@ type Meter interface {
 	Consume(d Dir, n int)
 }
 
-var _ Meter = (*Bucket)(nil)
+var (
+	_ Meter = (*Bucket)(nil)
+	_ Meter = (*Member)(nil)
+)

@@ -76,3 +76,8 @@ func subSat(a, b int64) int64 {
 	}
 	return addSat(a, -b)
 }
+
+// tickStart returns the time tick idx begins.
+func tickStart(idx, tickNs int64) time.Time {
+	return time.Unix(0, idx*tickNs)
+}

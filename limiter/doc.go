@@ -23,10 +23,11 @@
 // current tick divided by the number of members, active or not, but at
 // least the min share (64 bytes by default, never more than the group's
 // rates), so that a tight group makes fewer, larger writes. A member that
-// cannot have a turn at once queues in [Member.Wait]. Whenever the bucket
-// can again cover a share (after running out, once it has refilled to the
-// min share) queued members are granted turns, one share each for the
-// current tick, the member whose last turn was longest ago first.
+// cannot have a turn at once queues in [Member.Wait]. Whenever the bucket,
+// less the turns already granted, holds at least the min share again,
+// queued members are granted turns for the current tick, a share each (or
+// what is left, if less), the member whose last turn was longest ago
+// first.
 //
 // That makes the queue a round-robin: between two turns of one member,
 // every other member that was waiting gets one, so none starves and, over

@@ -261,6 +261,12 @@ func (g *Group) shareLocked(b *budget) int64 {
 	return max(b.roundLevel/int64(max(g.members, 1)), g.share, 1)
 }
 
+// needLocked returns the least the bucket, less the turns granted this
+// round, must hold for a new turn: the min share, and at least 1.
+func (g *Group) needLocked() int64 {
+	return max(g.share, 1)
+}
+
 // refillLocked refills direction d to now and, on a new tick, serves the
 // queue.
 func (g *Group) refillLocked(d Dir, now time.Time, wakes []wake) []wake {
@@ -271,9 +277,10 @@ func (g *Group) refillLocked(d Dir, now time.Time, wakes []wake) []wake {
 }
 
 // dispatchLocked grants turns to waiters from the head of d's queue while
-// the bucket, less the turns already granted this round, covers a share.
-// It stops at a member that has already had a turn this round; see
-// serveLocked.
+// the bucket, less the turns already granted this round, is at least the
+// min share. A turn is a share, or what is left if that is less.
+// It passes over members that have already had their share this round;
+// see serveLocked.
 func (g *Group) dispatchLocked(d Dir, wakes []wake) []wake {
 	return g.serveLocked(d, wakes, false)
 }
@@ -281,12 +288,12 @@ func (g *Group) dispatchLocked(d Dir, wakes []wake) []wake {
 // serveLocked is dispatchLocked, serving members that have already had a
 // turn this round too if repeat is set.
 //
-// A member's second turn within a tick yields to every member asking at
-// the same moment, as libevent's event loop serves each ready stream once
-// per pass: the queue's order puts such a member behind all others, and
-// it is only served when its own shortest-possible timer fires (see
-// untilTurnLocked), after the goroutines that were ready to run have had
-// their go. Under testing/synctest that is exact; in real time it is a
+// A member that has already had its share this tick and wants more
+// yields to every member asking at the same moment, as libevent's event
+// loop serves each ready stream once per pass: serveLocked passes over it
+// unless repeat is set, which the head of the queue does when its own
+// shortest-possible timer fires (see untilTurnLocked), after the
+// goroutines that were ready to run have had their go. Under testing/synctest that is exact; in real time it is a
 // yield, which is all a loop doing real I/O between turns needs. Without this, the first goroutine to run after a refill, in a
 // tight loop, could take the whole tick before the others asked.
 //
@@ -298,27 +305,30 @@ func (g *Group) serveLocked(d Dir, wakes []wake, repeat bool) []wake {
 	if len(b.queue) == 0 {
 		return wakes
 	}
-	s := g.shareLocked(b)
-	popped := false
-	for len(b.queue) > 0 && subSat(b.level(), b.outstanding) >= s {
-		w := b.queue[0]
-		if !repeat && w.m.servedRound[d] == b.round {
-			break
+	s, need := g.shareLocked(b), g.needLocked()
+	avail := subSat(b.level(), b.outstanding)
+	head := b.queue[0]
+	kept := b.queue[:0]
+	for _, w := range b.queue {
+		if avail < need || !repeat && w.m.hadShareLocked(d, s) {
+			kept = append(kept, w)
+			continue
 		}
-		b.queue[0] = nil
-		b.queue = b.queue[1:]
+		turn := min(s, avail)
+		avail -= turn
 		w.queued = false
 		w.m.waiting[d] = nil
 		b.seq++
-		w.m.grant[d] = s
+		w.m.grant[d] = turn
 		w.m.grantRound[d] = b.round
 		w.m.grantSeq[d] = b.seq
-		b.outstanding = addSat(b.outstanding, s)
+		b.outstanding = addSat(b.outstanding, turn)
 		w.released = true
 		wakes = append(wakes, wake{w: w, ready: true})
-		popped = true
 	}
-	if popped {
+	clear(b.queue[len(kept):])
+	b.queue = kept
+	if len(kept) > 0 && kept[0] != head {
 		wakes = b.kickHead(wakes)
 	}
 	return wakes
@@ -336,20 +346,20 @@ func (g *Group) rescheduleLocked(wakes []wake) []wake {
 
 // untilTurnLocked returns how long w, the head of b's queue, sleeps before
 // it looks again: the shortest timer there is, which lets goroutines that
-// are ready to run go first, if it only waits because it already had a
-// turn this round; otherwise until the
+// are ready to run go first, if it only waits because it already had its
+// share this round; otherwise until the
 // tick at which the refill brings the bucket back to the min share, or, if
 // it is there already and only this round's grants stand in the way, until
 // the next tick.
 func (g *Group) untilTurnLocked(b *budget, w *waiter, d Dir, now time.Time) time.Duration {
-	if w.m.servedRound[d] == b.round && subSat(b.level(), b.outstanding) >= g.shareLocked(b) {
+	if w.m.hadShareLocked(d, g.shareLocked(b)) && subSat(b.level(), b.outstanding) >= g.needLocked() {
 		// Not zero: a timer that is already due fires at once, even
 		// under testing/synctest, where one nanosecond waits until every
 		// other goroutine in the bubble is blocked.
 		return time.Nanosecond
 	}
 	k := uint64(1)
-	if l, need := b.level(), max(g.share, 1); l < need {
+	if l, need := b.level(), g.needLocked(); l < need {
 		k = ticksToReach(l, need, b.rate)
 	}
 	return untilTick(now, b.tick, k, b.tickNs)

@@ -219,6 +219,38 @@ func TestGroupSecondTurnYields(t *testing.T) {
 	})
 }
 
+func TestGroupShareSpansOperations(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := mustGroup(t, mustConfig(t, 3000, 12000, 3000, 12000, tick))
+		ms := join(t, g, 3)
+		// A share of 1000 per tick, taken in small operations.
+		for want := int64(1000); want > 0; want -= 300 {
+			checkLimit(t, "Allow(Write) within the share", ms[0].Allow(limiter.Write), want)
+			ms[0].Consume(limiter.Write, int(min(want, 300)))
+		}
+		checkLimit(t, "Allow(Write) with the share used", ms[0].Allow(limiter.Write), 0)
+		checkLimit(t, "Allow(Write) of another member", ms[1].Allow(limiter.Write), 1000)
+		time.Sleep(tick)
+		// 2000 + 3000; the share is 5000/3.
+		checkLimit(t, "Allow(Write) next tick", ms[0].Allow(limiter.Write), 1666)
+	})
+}
+
+func TestGroupTurnCappedByBucket(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := mustGroup(t, mustConfig(t, 3000, 12000, 3000, 12000, tick))
+		ms := join(t, g, 2)
+		ms[1].Consume(limiter.Read, 1000)
+		ms[1].Leave()
+		// The lone member's share is the whole 3000 the tick started
+		// with; only 2000 are left, and it gets them now, not next tick.
+		checkLimit(t, "Allow(Read) of the lone member", ms[0].Allow(limiter.Read), 2000)
+		ms[0].Consume(limiter.Read, 1960)
+		// 40 left, under the min share of 64: wait for the refill.
+		checkLimit(t, "Allow(Read) under the min share", ms[0].Allow(limiter.Read), 0)
+	})
+}
+
 func TestGroupDeficitWait(t *testing.T) {
 	tests := []struct {
 		name    string

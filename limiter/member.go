@@ -19,13 +19,14 @@ type Member struct {
 	g *Group
 
 	// Guarded by g.mu.
-	left        bool
-	grant       [2]int64  // this member's turn, if granted
-	grantRound  [2]uint64 // the round the turn is valid in
-	grantSeq    [2]uint64 // the turn's number
-	servedSeq   [2]uint64 // the number of the last turn used, 0 if none
-	servedRound [2]uint64 // the round of the last turn used
-	waiting     [2]*waiter
+	left       bool
+	grant      [2]int64  // this member's turn, if granted
+	grantRound [2]uint64 // the round the turn is valid in
+	grantSeq   [2]uint64 // the turn's number
+	servedSeq  [2]uint64 // the number of the last turn used, 0 if none
+	used       [2]int64  // bytes consumed in round usedRound
+	usedRound  [2]uint64
+	waiting    [2]*waiter
 }
 
 // waiter is a member's place in a queue. Goroutines waiting for the same
@@ -106,13 +107,14 @@ func (m *Member) Leave() {
 }
 
 // Allow reports how many bytes the member's next single operation in
-// direction d may move now: its turn if it was granted one this tick;
-// otherwise its share, if it has not had a turn yet this tick, nobody is
-// queued ahead of it and the group's bucket, less the turns granted and
-// not yet used, covers a share; otherwise 0, which means wait. A second
-// turn in the same tick is always had through [Member.Wait], which
-// serves everyone asking meanwhile first. Allow never returns a negative
-// number. It is [Max] after Leave or for an unknown d.
+// direction d may move now: its turn, if it was granted one this tick;
+// otherwise what is left of its share for this tick, if nobody is queued
+// ahead of it, capped by the group's bucket less the turns granted and
+// not yet used, and provided that is at least the min share; otherwise 0,
+// which means wait. More than a share in
+// one tick is always had through [Member.Wait], which serves everyone
+// asking meanwhile first. Allow never returns a negative number. It is
+// [Max] after Leave or for an unknown d.
 func (m *Member) Allow(d Dir) int64 {
 	if !d.valid() {
 		return Max
@@ -130,26 +132,46 @@ func (m *Member) allowLocked(d Dir) int64 {
 	if m.left {
 		return Max
 	}
-	b := &m.g.dirs[d]
+	g := m.g
+	b := &g.dirs[d]
 	if m.grant[d] > 0 && m.grantRound[d] == b.round {
 		return m.grant[d]
 	}
-	if m.servedRound[d] == b.round {
-		// A second turn in the same tick goes through the queue, behind
+	s := g.shareLocked(b)
+	if m.hadShareLocked(d, s) {
+		// More than a share in one tick goes through the queue, behind
 		// everyone asking meanwhile (see Group.serveLocked).
 		return 0
 	}
-	if len(b.queue) > 0 && b.queue[0].m.servedRound[d] != b.round {
+	if len(b.queue) > 0 && !b.queue[0].m.hadShareLocked(d, s) {
 		// Others are queued ahead of this member; taking a turn now
-		// would overtake them. (Members queued for a second turn sort
+		// would overtake them. (Members queued for a second share sort
 		// behind it, so they do not count.)
 		return 0
 	}
-	s := m.g.shareLocked(b)
-	if subSat(b.level(), b.outstanding) < s {
+	// What is left of the share, as far as the bucket covers it, but
+	// nothing while the bucket is under the min share, unless that is
+	// more than is left.
+	rest := s - m.usedLocked(d)
+	n := min(rest, subSat(b.level(), b.outstanding))
+	if n < min(rest, g.needLocked()) {
 		return 0
 	}
-	return s
+	return n
+}
+
+// usedLocked returns what m has consumed in d during the current round.
+func (m *Member) usedLocked(d Dir) int64 {
+	if m.usedRound[d] != m.g.dirs[d].round {
+		return 0
+	}
+	return m.used[d]
+}
+
+// hadShareLocked reports whether m has consumed at least share s in d
+// during the current round.
+func (m *Member) hadShareLocked(d Dir, s int64) bool {
+	return m.usedLocked(d) >= s
 }
 
 // Consume records that n bytes moved in direction d: the group's bucket
@@ -173,11 +195,14 @@ func (m *Member) Consume(d Dir, n int) {
 	if n > 0 {
 		b.take(int64(n))
 		b.total = addSat(b.total, int64(n))
+		m.used[d] = addSat(m.usedLocked(d), int64(n))
+		m.usedRound[d] = b.round
 	}
 	switch {
 	case m.grant[d] > 0 && m.grantRound[d] == b.round:
+		// A granted turn, numbered when granted so that the queue's
+		// order does not depend on which goroutine got here first.
 		m.servedSeq[d] = m.grantSeq[d]
-		m.servedRound[d] = b.round
 		m.dropTurnLocked(d)
 		wakes = g.dispatchLocked(d, wakes)
 	case n > 0:
@@ -186,7 +211,6 @@ func (m *Member) Consume(d Dir, n int) {
 		m.grant[d] = 0
 		b.seq++
 		m.servedSeq[d] = b.seq
-		m.servedRound[d] = b.round
 	}
 	g.mu.Unlock()
 	signal(wakes)

@@ -380,3 +380,27 @@ func TestBucketStats(t *testing.T) {
 		}
 	})
 }
+
+func TestSetConfigNewTick(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustBucket(t, mustConfig(t, 100, 400, 100, 400, tick))
+		g := mustGroup(t, mustConfig(t, 100, 400, 100, 400, tick))
+		time.Sleep(250 * time.Millisecond)
+		// Two refills under the old tick, then whole seconds.
+		next := mustConfig(t, 1000, 4000, 1000, 4000, time.Second)
+		if err := b.SetConfig(next); err != nil {
+			t.Fatalf("Bucket.SetConfig = %v", err)
+		}
+		if err := g.SetConfig(next); err != nil {
+			t.Fatalf("Group.SetConfig = %v", err)
+		}
+		checkLimit(t, "Bucket.Limit(Read) after the change", b.Limit(limiter.Read), 300)
+		checkLimit(t, "Group.Limit(Read) after the change", g.Limit(limiter.Read), 300)
+		time.Sleep(750*time.Millisecond - time.Nanosecond)
+		checkLimit(t, "Bucket.Limit(Read) before the second boundary", b.Limit(limiter.Read), 300)
+		checkLimit(t, "Group.Limit(Read) before the second boundary", g.Limit(limiter.Read), 300)
+		time.Sleep(time.Nanosecond)
+		checkLimit(t, "Bucket.Limit(Read) on the second boundary", b.Limit(limiter.Read), 1300)
+		checkLimit(t, "Group.Limit(Read) on the second boundary", g.Limit(limiter.Read), 1300)
+	})
+}

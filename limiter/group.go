@@ -277,29 +277,31 @@ func (g *Group) refillLocked(d Dir, now time.Time, wakes []wake) []wake {
 }
 
 // dispatchLocked grants turns to waiters from the head of d's queue while
-// the bucket, less the turns already granted this round, is at least the
-// min share. A turn is a share, or what is left if that is less.
-// It passes over members that have already had their share this round;
-// see serveLocked.
+// the bucket, less the turns already granted this round, holds at least
+// the min share; a turn is a share, or what is left if that is less. It
+// passes over members that have already had their share this round; see
+// serveLocked.
 func (g *Group) dispatchLocked(d Dir, wakes []wake) []wake {
 	return g.serveLocked(d, wakes, false)
 }
 
-// serveLocked is dispatchLocked, serving members that have already had a
-// turn this round too if repeat is set.
+// serveLocked is dispatchLocked, serving members that have already had
+// their share this round too if repeat is set.
 //
-// A member that has already had its share this tick and wants more
-// yields to every member asking at the same moment, as libevent's event
-// loop serves each ready stream once per pass: serveLocked passes over it
-// unless repeat is set, which the head of the queue does when its own
+// A member that has had its share this tick and wants more yields to
+// every member asking at the same moment, as libevent's event loop serves
+// each ready stream once per pass. serveLocked passes over it unless
+// repeat is set, which the head of the queue does when its own
 // shortest-possible timer fires (see untilTurnLocked), after the
-// goroutines that were ready to run have had their go. Under testing/synctest that is exact; in real time it is a
-// yield, which is all a loop doing real I/O between turns needs. Without this, the first goroutine to run after a refill, in a
-// tight loop, could take the whole tick before the others asked.
+// goroutines that were ready to run have had their go. Under
+// testing/synctest that is exact; in real time it is a yield, which is all
+// a loop doing real I/O between turns needs. Without it, the first
+// goroutine to run after a refill, in a tight loop, could take the whole
+// tick before the others asked.
 //
-// Granted waiters are popped and their ready channels closed (by signal,
-// after the caller unlocks); a new head is kicked so that it arms its
-// timer.
+// Granted waiters leave the queue and their ready channels are closed (by
+// signal, after the caller unlocks); a new head is kicked so that it arms
+// its timer.
 func (g *Group) serveLocked(d Dir, wakes []wake, repeat bool) []wake {
 	b := &g.dirs[d]
 	if len(b.queue) == 0 {

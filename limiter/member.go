@@ -110,11 +110,10 @@ func (m *Member) Leave() {
 // direction d may move now: its turn, if it was granted one this tick;
 // otherwise what is left of its share for this tick, if nobody is queued
 // ahead of it, capped by the group's bucket less the turns granted and
-// not yet used, and provided that is at least the min share; otherwise 0,
-// which means wait. More than a share in
-// one tick is always had through [Member.Wait], which serves everyone
-// asking meanwhile first. Allow never returns a negative number. It is
-// [Max] after Leave or for an unknown d.
+// not yet used, provided that is at least the min share; otherwise 0,
+// which means wait. More than a share in one tick is always had through
+// [Member.Wait], which serves everyone asking meanwhile first. Allow never
+// returns a negative number. It is [Max] after Leave or for an unknown d.
 func (m *Member) Allow(d Dir) int64 {
 	if !d.valid() {
 		return Max
@@ -218,8 +217,10 @@ func (m *Member) Consume(d Dir, n int) {
 
 // Wait blocks until [Member.Allow] for d would return more than 0, or ctx
 // ends; it returns nil at once if Allow already would. A member that must
-// wait joins the back of d's queue and is woken when its turn is granted,
-// when it leaves the group, or when ctx ends. If ctx ends first, Wait
+// wait joins d's queue (behind every member whose last turn is older) and
+// is woken when its turn is granted, when it leaves the group, or when ctx
+// ends. It sleeps on a timer of its own only while it is at the head of
+// the queue, and stops it before returning. If ctx ends first, Wait
 // returns an error wrapping ctx.Err() (so errors.Is with context.Canceled
 // or context.DeadlineExceeded works) and the context's cause, and gives
 // back a turn granted meanwhile. An unknown d gives an error wrapping
@@ -248,8 +249,8 @@ func (m *Member) Wait(ctx context.Context, d Dir) error {
 		now := time.Now()
 		wakes := g.refillLocked(d, now, nil)
 		if fired && w != nil && w.queued && g.dirs[d].queue[0] == w {
-			// The head's timer: serve members waiting for a second turn
-			// this round, now that ready goroutines have had their go.
+			// The head's timer: serve members that want more than their
+			// share this round, now that ready goroutines have had their go.
 			wakes = g.serveLocked(d, wakes, true)
 		}
 		fired = false

@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/bevgo/bev/limiter"
 )
 
 // actorState is everything the actor goroutine owns. No other goroutine
@@ -81,7 +83,7 @@ func (a *actorState) enabled(d Dir) bool { return Dir(a.b.enabled.Load())&d != 0
 func (a *actorState) attach(t Transport) {
 	a.t = t
 	a.b.tbox.Store(&transportBox{t})
-	a.l = startLoops(t, &a.b.maxRead)
+	a.l = startLoops(t, &a.b.maxRead, &a.b.rate, a.b.mail.notify)
 	_, a.chunked = t.(chunkPipe)
 	a.eof, a.readErr, a.writeErr = false, false, false
 	a.wantCloseWrite, a.closeWriteSent, a.closeWriteDone = false, false, false
@@ -409,8 +411,7 @@ func (a *actorState) pumpWrite() {
 		if !a.enabled(Write) {
 			return
 		}
-		if a.chunked {
-			a.handOver(src)
+		if a.chunked && a.handOver(src) {
 			return
 		}
 		a.batch = src.slices(a.batch[:0], int(a.b.maxWrite.Load()))
@@ -427,9 +428,17 @@ func (a *actorState) pumpWrite() {
 }
 
 // handOver gives the writer loop of a chunkPipe whole chunks from the
-// front of src, up to the per-write maximum (at least one chunk).
-func (a *actorState) handOver(src *Buffer) {
+// front of src, up to the per-write maximum and the rate allowance. It
+// reports false, handing nothing, when not even the first chunk fits the
+// allowance: the byte path then waits for the rate and cuts the write.
+func (a *actorState) handOver(src *Buffer) bool {
 	limit := int(a.b.maxWrite.Load())
+	if rs := a.b.rate.Load(); rs.limited() {
+		limit = int(min(int64(limit), rs.allow(limiter.Write)))
+		if src.chunks[src.head].len() > limit {
+			return false
+		}
+	}
 	a.cbuf = a.cbuf[:0]
 	total := 0
 	for src.Len() > 0 {
@@ -444,6 +453,7 @@ func (a *actorState) handOver(src *Buffer) {
 	a.flight = total
 	a.writing = true
 	a.l.writec <- writeReq{chunks: &a.cbatch} // buffered(1): nothing else in flight
+	return true
 }
 
 func (a *actorState) checkDrain() {
@@ -513,11 +523,16 @@ func (a *actorState) resetTimer(d Dir) {
 
 func (a *actorState) reconcileTimers() {
 	rto := time.Duration(a.b.rto.Load())
-	wantR := rto > 0 && a.enabled(Read) && !a.eof && !a.readErr && !a.readSuspended()
+	wantR := rto > 0 && a.enabled(Read) && !a.eof && !a.readErr && !a.readSuspended() && !a.throttled(limiter.Read)
 	a.rtimer, a.rArmed = a.arm(a.rtimer, a.rArmed, wantR, rto)
 	wto := time.Duration(a.b.wto.Load())
-	wantW := wto > 0 && a.enabled(Write) && !a.writeErr && (a.pendingOut() > 0 || a.connecting)
+	wantW := wto > 0 && a.enabled(Write) && !a.writeErr && (a.pendingOut() > 0 || a.connecting) && !a.throttled(limiter.Write)
 	a.wtimer, a.wArmed = a.arm(a.wtimer, a.wArmed, wantW, wto)
+}
+
+// throttled reports whether the loops are waiting on a rate limit in d.
+func (a *actorState) throttled(d limiter.Dir) bool {
+	return a.l != nil && a.l.throttled[d].Load()
 }
 
 func (a *actorState) arm(t Timer, armed, want bool, d time.Duration) (Timer, bool) {
@@ -550,6 +565,7 @@ func (a *actorState) exit() {
 	}
 	a.connWG.Wait()
 	err := a.detach(b.opts&CloseOnFree != 0)
+	b.leaveRate()
 	for _, m := range b.mail.close() {
 		if m.kind == msgConnected && m.t != nil {
 			m.t.Close()

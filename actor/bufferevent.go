@@ -137,6 +137,8 @@ type Bufferevent struct {
 
 	pair *pairLink
 
+	rateLimits
+
 	a actorState // touched only by the actor goroutine
 }
 

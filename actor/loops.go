@@ -1,12 +1,15 @@
 package actor
 
 import (
+	"context"
 	"errors"
 	"math"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/bevgo/bev/limiter"
 )
 
 // Chunk sizes the reader loop reads into. It starts small so that an idle
@@ -60,9 +63,18 @@ type writeReq struct {
 // starts them when it gets a transport and joins them (stop) before it
 // drops the transport or exits.
 type loops struct {
-	t    Transport
-	quit chan struct{}
-	wg   sync.WaitGroup
+	t      Transport
+	quit   chan struct{}
+	ctx    context.Context // cancelled by stop: ends a rate-limit wait
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// Rate limiting: the loops load rate before every operation and raise
+	// throttled[d] while they wait on it; wake tells the actor.
+	rate      *atomic.Pointer[rateState]
+	throttled [2]atomic.Bool // indexed by limiter.Dir
+	poke      func()
+	trunc     net.Buffers // a write batch cut to the rate allowance
 
 	// The reader may read while inflight < limit. The actor stores limit
 	// (what the input may still take) and subtracts from inflight what it
@@ -77,10 +89,15 @@ type loops struct {
 	writec chan writeReq  // buffered(1); one request in flight
 }
 
-func startLoops(t Transport, maxRead *atomic.Int64) *loops {
+func startLoops(t Transport, maxRead *atomic.Int64, rate *atomic.Pointer[rateState], poke func()) *loops {
+	ctx, cancel := context.WithCancel(context.Background())
 	l := &loops{
 		t:       t,
 		quit:    make(chan struct{}),
+		ctx:     ctx,
+		cancel:  cancel,
+		rate:    rate,
+		poke:    poke,
 		maxRead: maxRead,
 		wake:    make(chan struct{}, 1),
 		events:  make(chan loopEvent, 2),
@@ -118,6 +135,14 @@ func (l *loops) readLoop() {
 			}
 		}
 		want := int(min(allowed, l.maxRead.Load()))
+		rs := l.rate.Load()
+		if rs.limited() {
+			n, err := rs.take(l.ctx, limiter.Read, l.throttle(limiter.Read))
+			if err != nil {
+				return // stopped
+			}
+			want = int(min(int64(want), n))
+		}
 		room := min(size, want)
 		var (
 			ev  loopEvent
@@ -138,6 +163,9 @@ func (l *loops) readLoop() {
 		ev.err = err
 		if n > 0 {
 			l.inflight.Add(int64(n))
+			if rs.limited() {
+				rs.consume(limiter.Read, n)
+			}
 		}
 		// Adapt the next chunk: grow while reads fill it, shrink back
 		// when they come in small, so idle connections stay light.
@@ -171,12 +199,15 @@ func (l *loops) writeLoop() {
 				}
 			} else if req.chunks != nil {
 				res.n, res.err = l.t.(chunkPipe).writeChunks(req.chunks)
+				if rs := l.rate.Load(); rs.limited() {
+					rs.consume(limiter.Write, int(res.n))
+				}
 				for i, c := range *req.chunks { // not taken: ours to drop
 					c.release()
 					(*req.chunks)[i] = nil
 				}
 			} else {
-				res.n, res.err = req.bufs.WriteTo(l.t)
+				res.n, res.err = l.write(req.bufs)
 			}
 			select {
 			case l.events <- res:
@@ -189,12 +220,49 @@ func (l *loops) writeLoop() {
 	}
 }
 
+// write writes the batch, first waiting for the rate limit, and never
+// hands the transport more than it allows.
+func (l *loops) write(bufs *net.Buffers) (int64, error) {
+	rs := l.rate.Load()
+	if !rs.limited() {
+		return bufs.WriteTo(l.t)
+	}
+	allow, err := rs.take(l.ctx, limiter.Write, l.throttle(limiter.Write))
+	if err != nil {
+		return 0, err
+	}
+	l.trunc = l.trunc[:0]
+	for _, p := range *bufs {
+		if allow <= 0 {
+			break
+		}
+		if int64(len(p)) > allow {
+			p = p[:allow]
+		}
+		l.trunc = append(l.trunc, p)
+		allow -= int64(len(p))
+	}
+	n, err := l.trunc.WriteTo(l.t)
+	rs.consume(limiter.Write, int(n))
+	return n, err
+}
+
+// throttle returns the function that raises and lowers throttled[d].
+func (l *loops) throttle(d limiter.Dir) func(bool) {
+	return func(on bool) {
+		if l.throttled[d].Swap(on) != on {
+			l.poke()
+		}
+	}
+}
+
 // stop ends both loops and waits for them. With closeT the transport is
 // closed; otherwise its loops are unblocked through past deadlines, which
 // are cleared again afterwards, and a transport without deadlines is
 // closed anyway. It returns the error of closing the transport.
 func (l *loops) stop(closeT bool) error {
 	close(l.quit)
+	l.cancel()
 	var err error
 	d, hasDeadlines := l.t.(deadliner)
 	if closeT || !hasDeadlines {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/limiter"
 )
 
 var pairSizes = []int{64, 4 << 10, 64 << 10}
@@ -20,8 +21,12 @@ const window = 1 << 20
 // drains and counts; the sender waits whenever more than window bytes are
 // unread. It returns a function that sends one chunk and one that waits
 // until everything sent has arrived.
-func pairStream(tb testing.TB, size int) (send func(), wait func()) {
+func pairStream(tb testing.TB, size int, limit *limiter.Config) (send func(), wait func()) {
 	a, b := newPair(tb, 0)
+	if limit != nil {
+		a.SetRateLimit(limit)
+		b.SetRateLimit(limit)
+	}
 	var received atomic.Int64
 	space := make(chan struct{}, 1)
 	b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
@@ -57,7 +62,7 @@ func BenchmarkPair(b *testing.B) {
 	for _, size := range pairSizes {
 		name := fmt.Sprintf("%dB", size)
 		b.Run("bev/"+name, func(b *testing.B) {
-			send, wait := pairStream(b, size)
+			send, wait := pairStream(b, size, nil)
 			b.ReportAllocs()
 			b.SetBytes(int64(size))
 			for b.Loop() {
@@ -108,7 +113,7 @@ func TestPairAllocs(t *testing.T) {
 	if actor.RaceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
-	send, wait := pairStream(t, 4<<10)
+	send, wait := pairStream(t, 4<<10, nil)
 	for range 1000 { // warm the pools
 		send()
 	}
@@ -117,5 +122,31 @@ func TestPairAllocs(t *testing.T) {
 	wait()
 	if allocs > 0.05 {
 		t.Errorf("pair streaming allocates %.3f times per 4 KiB chunk, want 0", allocs)
+	}
+}
+
+// BenchmarkRateLimitCost streams through a pair whose ends carry a rate
+// limit so high it never waits, next to the same pair without one: the
+// cost of consulting the limiter on every read and write.
+func BenchmarkRateLimitCost(b *testing.B) {
+	huge, err := limiter.NewConfig(1<<50, 1<<50, 1<<50, 1<<50, limiter.DefaultTick)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, size := range []int{4 << 10, 64 << 10} {
+		for _, tc := range []struct {
+			name  string
+			limit *limiter.Config
+		}{{"none", nil}, {"unlimited", huge}} {
+			b.Run(fmt.Sprintf("%s/%dB", tc.name, size), func(b *testing.B) {
+				send, wait := pairStream(b, size, tc.limit)
+				b.ReportAllocs()
+				b.SetBytes(int64(size))
+				for b.Loop() {
+					send()
+				}
+				wait()
+			})
+		}
 	}
 }

@@ -625,7 +625,13 @@ func (a *actorState) notify(d Dir) {
 	if a.syncChannels(); d == Read && a.gotIn {
 		return
 	}
-	if a.deferred(0) {
+	a.callOrDefer(d, 0)
+}
+
+// callOrDefer runs the read or write callback now, or queues it when
+// DeferCallbacks or topt asks.
+func (a *actorState) callOrDefer(d Dir, topt TriggerOption) {
+	if a.deferred(topt) {
 		if d == Read {
 			a.defRead = true
 		} else {
@@ -701,23 +707,12 @@ func (a *actorState) runDeferred() {
 
 func (a *actorState) trigger(d Dir, topt TriggerOption) {
 	ignore := topt&TriggerIgnoreWatermarks != 0
-	fire := func(d Dir) {
-		if a.deferred(topt) {
-			if d == Read {
-				a.defRead = true
-			} else {
-				a.defWrite = true
-			}
-			return
-		}
-		a.call(d)
-	}
 	if d&Read != 0 && (ignore || a.input.Len() >= a.b.rwm.Load().low) {
-		fire(Read)
+		a.callOrDefer(Read, topt)
 	}
 	if d&Write != 0 {
 		if _, low := a.writeMarks(); ignore || a.output.Len() <= low {
-			fire(Write)
+			a.callOrDefer(Write, topt)
 		}
 	}
 }

@@ -23,14 +23,17 @@ import (
 //	Underlying() *Bufferevent          // the bufferevent under a filter (Conn, Underlying)
 //	WriteLimit() int                   // room for an output stage; -1 for no limit
 //	Buffered() int                     // bytes written that it still holds downstream
-//	Progress() <-chan struct{}         // signalled when held bytes move on
+//	NotifyProgress(wake func())        // call wake when held bytes move on
 //
 // The last two are for transports that are themselves buffered, such as a
 // filter's view of its underlying bufferevent: the write timeout then runs
 // while the transport holds bytes (so a stalled peer is noticed however
-// few bytes are stuck); each signal on Progress restarts it and makes the
-// bufferevent re-evaluate WriteLimit, and so does Buffered having shrunk
-// since the timeout was armed, checked when it expires.
+// few bytes are stuck). The bufferevent gives the transport a wake
+// function when it attaches it (and nil when it lets go); calling it,
+// from any goroutine and without blocking, restarts the write timeout and
+// makes the bufferevent re-evaluate WriteLimit. Buffered having shrunk
+// since the timeout was armed, checked when it expires, counts as progress
+// too.
 type Transport interface {
 	io.Reader
 	io.Writer
@@ -39,7 +42,7 @@ type Transport interface {
 
 type closeWriter interface{ CloseWrite() error }
 
-type progresser interface{ Progress() <-chan struct{} }
+type progressNotifier interface{ NotifyProgress(wake func()) }
 
 type bufferedTransport interface{ Buffered() int }
 

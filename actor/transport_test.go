@@ -11,19 +11,20 @@ import (
 )
 
 // heldTransport accepts every write at once and holds it "downstream"
-// until release, reporting what it holds through Buffered and Progress,
-// as a filter's view of its underlying bufferevent does.
+// until release, reporting what it holds through Buffered and waking the
+// bufferevent through NotifyProgress, as a filter's view of its
+// underlying bufferevent does.
 type heldTransport struct {
 	mu   sync.Mutex // guards following
 	held int
+	wake func()
 
-	progress chan struct{} // buffered(1)
-	closed   chan struct{}
-	once     sync.Once
+	closed chan struct{}
+	once   sync.Once
 }
 
 func newHeldTransport() *heldTransport {
-	return &heldTransport{progress: make(chan struct{}, 1), closed: make(chan struct{})}
+	return &heldTransport{closed: make(chan struct{})}
 }
 
 func (h *heldTransport) Read(p []byte) (int, error) {
@@ -49,14 +50,20 @@ func (h *heldTransport) Buffered() int {
 	return h.held
 }
 
-func (h *heldTransport) Progress() <-chan struct{} { return h.progress }
+func (h *heldTransport) NotifyProgress(wake func()) {
+	h.mu.Lock()
+	h.wake = wake
+	h.mu.Unlock()
+}
 
-// release lets n held bytes move on and signals Progress.
+// release lets n held bytes move on and wakes the bufferevent.
 func (h *heldTransport) release(n int) {
 	h.releaseQuietly(n)
-	select {
-	case h.progress <- struct{}{}:
-	default:
+	h.mu.Lock()
+	wake := h.wake
+	h.mu.Unlock()
+	if wake != nil {
+		wake()
 	}
 }
 

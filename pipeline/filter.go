@@ -122,7 +122,7 @@ func (t *filterTransport) WriteLimit() int {
 
 func (t *filterTransport) Buffered() int { return t.c.buffered() }
 
-func (t *filterTransport) Progress() <-chan struct{} { return t.c.progress }
+func (t *filterTransport) NotifyProgress(wake func()) { t.c.notifyProgress(wake) }
 
 // Drain hands what the view holds to the underlying and drains it in turn.
 func (t *filterTransport) Drain(ctx context.Context) error { return t.c.drain(ctx) }

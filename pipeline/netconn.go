@@ -87,8 +87,10 @@ type Conn struct {
 
 	readable chan struct{} // buffered(1): input, EOF or an error arrived
 	writable chan struct{} // buffered(1): b took output, or an error
-	progress chan struct{} // buffered(1): b wrote, for the filter's actor
 	done     chan struct{} // closed by Close
+
+	// wake tells the filter's actor that b wrote (NotifyProgress).
+	wake atomic.Pointer[func()]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -117,7 +119,6 @@ func newConn(b *actor.Bufferevent, mode closeMode, closeB bool) *Conn {
 		forwardConnected: true,
 		readable:         make(chan struct{}, 1),
 		writable:         make(chan struct{}, 1),
-		progress:         make(chan struct{}, 1),
 		done:             make(chan struct{}),
 		rdl:              newDeadline(),
 		wdl:              newDeadline(),
@@ -359,6 +360,16 @@ func (c *Conn) release() {
 	c.wdl.stop()
 }
 
+// notifyProgress is NotifyProgress of a filter's or TLS transport: the
+// bufferevent above hands the view the function that wakes it.
+func (c *Conn) notifyProgress(wake func()) {
+	if wake == nil {
+		c.wake.Store(nil)
+		return
+	}
+	c.wake.Store(&wake)
+}
+
 // drain is the Drain of a filter's or TLS transport: it hands what the
 // view holds to b and drains b in turn (see actor.Bufferevent.Drain).
 func (c *Conn) drain(ctx context.Context) error {
@@ -459,7 +470,9 @@ func (c *Conn) onRead(s *actor.Session) {
 
 func (c *Conn) onWrite(s *actor.Session) {
 	if c.takeOutput(s) && c.upperWantsProgress() {
-		signal(c.progress)
+		if wake := c.wake.Load(); wake != nil {
+			(*wake)()
+		}
 	}
 	signal(c.writable)
 }

@@ -153,7 +153,7 @@ func (t *tlsTransport) Underlying() *actor.Bufferevent { return t.c.b }
 
 func (t *tlsTransport) Buffered() int { return t.c.buffered() }
 
-func (t *tlsTransport) Progress() <-chan struct{} { return t.c.progress }
+func (t *tlsTransport) NotifyProgress(wake func()) { t.c.notifyProgress(wake) }
 
 // Drain hands what the view holds to the underlying and drains it in turn.
 func (t *tlsTransport) Drain(ctx context.Context) error { return t.c.drain(ctx) }

@@ -83,7 +83,8 @@ type loops struct {
 	limit    atomic.Int64
 	inflight atomic.Int64
 	maxRead  *atomic.Int64
-	wake     chan struct{} // buffered(1): limit was raised
+	wake     chan struct{}    // buffered(1): limit was raised
+	rcs      [maxMoved]*chunk // the reader's chunkPipe reads land here first
 
 	events chan loopEvent // buffered(2): one read and one write result
 	writec chan writeReq  // buffered(1); one request in flight
@@ -160,7 +161,12 @@ func (l *loops) readLoop() {
 			err error
 		)
 		if cp, ok := l.t.(chunkPipe); ok {
-			ev.nc, err = cp.readChunks(&ev.cs, want, size)
+			// Through the interface a pointer into ev would move ev to
+			// the heap, one allocation per read of every transport: read
+			// into the loops' own array and copy the pointers over.
+			ev.nc, err = cp.readChunks(&l.rcs, want, size)
+			ev.cs = l.rcs
+			l.rcs = [maxMoved]*chunk{}
 			for _, c := range ev.cs[:ev.nc] {
 				n += c.len()
 			}

@@ -336,3 +336,41 @@ func TestStageEOFFlushReachesReadCallback(t *testing.T) {
 		t.Fatal("no EOF event")
 	}
 }
+
+// Steady-state reading from a transport that is not a pair (a net.Conn,
+// or a filter's view) allocates nothing per read: the reader loop's event
+// must not escape to the heap.
+func TestReadAllocs(t *testing.T) {
+	if actor.RaceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	c1, c2 := net.Pipe()
+	defer c2.Close()
+	b, err := actor.New(nil, c1, actor.CloseOnFree)
+	if err != nil {
+		t.Fatalf("New = %v", err)
+	}
+	defer b.Close()
+	got := make(chan struct{}, 1)
+	b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
+		s.Input().Drain(s.Input().Len())
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+	}})
+	b.Enable(actor.Read)
+	chunk := make([]byte, 16<<10)
+	send := func() {
+		if _, err := c2.Write(chunk); err != nil {
+			t.Fatalf("Write = %v", err)
+		}
+		<-got
+	}
+	for range 200 { // warm the pools
+		send()
+	}
+	if allocs := testing.AllocsPerRun(500, send); allocs > 0.05 {
+		t.Errorf("reading allocates %.3f times per 16 KiB chunk, want 0", allocs)
+	}
+}

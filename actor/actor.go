@@ -175,11 +175,7 @@ func (a *actorState) run() {
 			a.onTimeout(Read)
 		case <-wtC:
 			a.wArmed = false
-			// A buffered transport that holds less than when the timer
-			// was armed has made progress it did not signal (its
-			// underlying drained, but not to its low watermark): the
-			// timer restarts instead (reconcileTimers re-arms it).
-			if held := a.transportBuffered(); held == 0 || held >= a.wHeld {
+			if !a.quietWriteProgress() {
 				a.onTimeout(Write)
 			}
 		case <-turnC:
@@ -428,6 +424,23 @@ func (a *actorState) outRoom() bool {
 }
 
 func (a *actorState) pendingOut() int { return a.output.Len() + a.rawOut.Len() + a.flight }
+
+// quietWriteProgress reports, when the write timeout expires, whether a
+// buffered transport shows that it should not: it holds less than when
+// the timer was armed (progress it did not signal), or it holds nothing
+// while nothing else is pending. The timer is then re-armed as needed by
+// reconcileTimers instead of reporting Timeout.
+func (a *actorState) quietWriteProgress() bool {
+	bt, ok := a.t.(bufferedTransport)
+	if !ok {
+		return false
+	}
+	held := bt.Buffered()
+	if held == 0 {
+		return a.pendingOut() == 0 && !a.connecting
+	}
+	return held < a.wHeld
+}
 
 // transportBuffered is what the transport still holds of what it was
 // given, when it says (a filter's view of its underlying bufferevent).

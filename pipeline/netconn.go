@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"sync"
@@ -59,6 +60,8 @@ type Conn struct {
 	// closeB closes b when the view is closed (closeFree mode; a
 	// closeDrain view always closes b).
 	closeB bool
+	// userLow is b's write low watermark before the view set ourLow.
+	userLow, ourLow int
 	// forwardConnected passes b's Connected on to the filter; a TLS
 	// filter reports its own once the handshake completes.
 	forwardConnected bool
@@ -74,7 +77,6 @@ type Conn struct {
 	wbuf    actor.Buffer
 	werr    error
 	inB     int  // b's output length when its write callback last ran
-	snap    int  // b's published OutputLen then (see buffered)
 	poked   bool // a Trigger is on its way to b's write callback
 	wclosed bool
 	closed  bool
@@ -124,6 +126,17 @@ func newConn(b *actor.Bufferevent, mode closeMode, closeB bool) *Conn {
 		wdl:              newDeadline(),
 	}
 	b.SetCallbacks(actor.Callbacks{Read: c.onRead, Write: c.onWrite, Event: c.onEvent})
+	// The write callback is the view's: have it run after every write of
+	// b, not only when b's output drains to its low watermark, so the view
+	// sees each write (exact write limits, progress for the filter above)
+	// and refills b without waiting for it to run dry. The low watermark
+	// serves nothing else; free puts it back.
+	low, high, _ := b.Watermark(actor.Write)
+	c.userLow, c.ourLow = low, high
+	if high == 0 {
+		c.ourLow = math.MaxInt32
+	}
+	b.SetWatermark(actor.Write, c.ourLow, high)
 	return c
 }
 
@@ -261,20 +274,18 @@ func (c *Conn) writeErrorLocked() error {
 // overrun the bufferevent's write high watermark.
 func (c *Conn) heldLocked() int { return c.wbuf.Len() + c.inB }
 
-// buffered is heldLocked refined by the bufferevent's published output
-// length, which also shows progress above its low watermark: it serves the
-// write timeout (the actor's Buffered), never the write limit. The
-// bufferevent publishes that length at the end of each step, so right
-// after the write callback moved bytes in it may still be the old value,
-// too low; it is used only once it has changed since then.
+// buffered is what the view and the bufferevent still hold of what the
+// view accepted, for the write timeout (the actor's Buffered), never the
+// write limit: what the view holds, plus the larger of the output its
+// write callback last saw and the bufferevent's published pending length,
+// which also counts bytes handed to its transport and not yet written but
+// may trail the callback by one of the bufferevent's steps. It may
+// overestimate, never underestimate; the callback reports progress
+// exactly.
 func (c *Conn) buffered() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := c.inB
-	if s := c.b.OutputLen(); s != c.snap {
-		out = min(out, s)
-	}
-	return c.wbuf.Len() + out
+	return c.wbuf.Len() + max(c.inB, c.b.OutputLen())
 }
 
 // CloseWrite half-closes: what was written is sent, then the bufferevent
@@ -343,6 +354,14 @@ func (c *Conn) close() error {
 // no callbacks and reading disabled, and close it when asked to.
 func (c *Conn) free() error {
 	c.b.SetCallbacks(actor.Callbacks{})
+	if low, high, _ := c.b.Watermark(actor.Write); low == c.ourLow {
+		if high > 0 {
+			low = min(c.userLow, high)
+		} else {
+			low = c.userLow
+		}
+		c.b.SetWatermark(actor.Write, low, high)
+	}
 	c.release()
 	if c.closeB {
 		return c.b.Close()
@@ -381,20 +400,23 @@ func (c *Conn) drain(ctx context.Context) error {
 }
 
 // takeOutput moves what the view holds for the output into it. It runs on
-// the bufferevent's goroutine.
-// It reports whether bytes the view accepted were written meanwhile.
-func (c *Conn) takeOutput(s *actor.Session) (wrote bool) {
+// the bufferevent's goroutine. It reports write progress: a callback the
+// view did not ask for comes after one of b's writes completed (the view
+// set b's write low watermark so that every write runs it), and an output
+// shorter than the view last saw means b handed bytes to its transport.
+// (A completion that runs first takes the view's request with it, so the
+// requested callback may count as progress once more; that only restarts
+// a write timeout while the filter above is writing anyway.)
+func (c *Conn) takeOutput(s *actor.Session) (progressed bool) {
 	c.mu.Lock()
-	before := c.heldLocked()
+	progressed = !c.poked || s.Output().Len() < c.inB
 	if c.wbuf.Len() > 0 {
 		s.Output().MoveFrom(&c.wbuf)
 	}
 	c.inB = s.Output().Len()
-	c.snap = c.b.OutputLen()
 	c.poked = false
-	wrote = c.heldLocked() < before
 	c.mu.Unlock()
-	return wrote
+	return progressed
 }
 
 // LocalAddr returns the local address of the connection under the

@@ -182,9 +182,10 @@ func TestTimeoutsTCP(t *testing.T) {
 
 // A filter's write timeout restarts when the underlying makes progress,
 // even progress that does not drain it to its low watermark: a slow
-// reader that takes a little at a time never lets it fire. (Progress is
-// seen per write of the underlying, as for any bufferevent; hence the
-// small writes.)
+// reader that takes a little at a time never lets it fire. Progress is
+// seen per write of the underlying, as for any bufferevent: a pair hands
+// whole chunks over, up to PairMaxIO per write, so the underlying's writes
+// are cut to one 16 KiB chunk and the reader takes one at a time.
 func TestFilterWriteTimeoutProgress(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := newBase(t)
@@ -200,14 +201,15 @@ func TestFilterWriteTimeoutProgress(t *testing.T) {
 		l := newEventLog()
 		f.SetCallbacks(actor.Callbacks{Event: l.callback})
 		f.SetTimeouts(0, 100*time.Millisecond)
-		u1.SetMaxWrite(512)
-		u2.SetWatermark(actor.Read, 0, 512)
-		f.Write(make([]byte, 8192))
+		const piece = 16 << 10
+		u1.SetMaxWrite(piece)
+		u2.SetWatermark(actor.Read, 0, piece)
+		u2.Enable(actor.Read)
+		f.Write(make([]byte, 8*piece))
 		synctest.Wait()
-		for range 16 { // 16 × 512 bytes, one piece every 60 ms
+		for range 8 { // one piece every 60 ms
 			time.Sleep(60 * time.Millisecond)
-			u2.Do(func(s *actor.Session) { s.Input().Drain(512) })
-			u2.Enable(actor.Read)
+			u2.Do(func(s *actor.Session) { s.Input().Drain(piece) })
 			synctest.Wait()
 		}
 		if evs := l.drain(); len(evs) != 0 {
@@ -217,6 +219,9 @@ func TestFilterWriteTimeoutProgress(t *testing.T) {
 		synctest.Wait()
 		if evs := l.drain(); len(evs) != 0 {
 			t.Errorf("events after everything was written: %v, want none", evs)
+		}
+		if n := u2.InputLen(); n != 0 {
+			t.Errorf("reader holds %d bytes at the end, want none", n)
 		}
 	})
 }

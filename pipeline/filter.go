@@ -16,8 +16,10 @@ import (
 // Base and, like every bufferevent, starts with writing enabled and
 // reading disabled.
 //
-// The filter takes over the underlying's callbacks and its reading (do not
-// set them, nor read or write the underlying, while the filter lives).
+// The filter takes over the underlying's callbacks and its reading, and
+// sets its write low watermark to its high mark so that the write
+// callback (now the filter's) runs after every write; do not set them,
+// nor read or write the underlying, while the filter lives.
 // Its Underlying method returns underlying and its Conn method the
 // underlying's (libevent's get_underlying and getfd). Filters stack: the
 // underlying may itself be a filter.
@@ -60,10 +62,11 @@ import (
 // underlying with Finished, so the far end reads EOF. Normal and Flush do
 // not reach the underlying: flush each filter of a stack that needs it.
 // Close is libevent's free: the filter's pending bytes are dropped and the
-// underlying is closed with CloseOnFree, else left open with no callbacks
-// and reading disabled. Drain pushes every byte down the chain and through
-// the underlying before closing it (libevent's #616). Stages that
-// implement io.Closer are closed when the filter stops.
+// underlying is closed with CloseOnFree, else left open with no callbacks,
+// reading disabled and its write low watermark restored. Drain pushes
+// every byte down the chain and through the underlying before closing it
+// (libevent's #616). Stages that implement io.Closer are closed when the
+// filter stops.
 //
 // NewFilter fails with an error wrapping ErrInvalid for a nil underlying,
 // ErrClosed when it has stopped, and as actor.NewStaged does.

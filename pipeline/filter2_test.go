@@ -320,6 +320,7 @@ func TestFilterCloseKeepsUnderlying(t *testing.T) {
 	base := newBase(t)
 	u1, u2 := newLink(t, base, "pair", 0)
 	defer closeAll(t, u1, u2)
+	u1.SetWatermark(actor.Write, 100, 1000)
 	f, err := pipeline.NewFilter(u1, nil, nil, 0)
 	if err != nil {
 		t.Fatalf("NewFilter = %v", err)
@@ -330,6 +331,9 @@ func TestFilterCloseKeepsUnderlying(t *testing.T) {
 	}
 	if u1.Callbacks().Read != nil || u1.Enabled()&actor.Read != 0 {
 		t.Errorf("underlying keeps the filter's callbacks or reading after the filter closed")
+	}
+	if low, high, _ := u1.Watermark(actor.Write); low != 100 || high != 1000 {
+		t.Errorf("underlying write watermarks (%d, %d) after the filter closed, want (100, 1000)", low, high)
 	}
 	got := make(chan string, 1)
 	u1.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {

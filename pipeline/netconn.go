@@ -45,8 +45,10 @@ const (
 // (DefaultChannelHighWatermark if none is set). Write copies p and blocks
 // while the view and the bufferevent's output hold its write high
 // watermark (DefaultChannelHighWatermark if none is set); it never keeps
-// p. Do not set the bufferevent's callbacks, nor read or write it
-// directly, while a Conn is attached.
+// p. Since the write callback is the view's, the view also sets the
+// bufferevent's write low watermark to its high mark, so that the
+// callback runs after every write. Do not set the bufferevent's
+// callbacks, nor read or write it directly, while a Conn is attached.
 //
 // All methods are safe for concurrent use. Deadlines behave as net.Conn's:
 // a timeout returns an error whose Timeout() is true and which matches

@@ -69,6 +69,9 @@ type tlsInfo struct {
 	flags atomic.Uint32
 	conn  atomic.Pointer[tls.Conn]
 
+	start     chan struct{} // closed to begin the handshake over NewTLS's c
+	startOnce sync.Once
+
 	mu  sync.Mutex // guards following
 	err error
 }
@@ -81,9 +84,12 @@ type tlsInfo struct {
 // connection on which the socket runs the client or the server handshake,
 // on a goroutine it owns (Close cancels it), and reports actor.Connected
 // once it completes, or actor.Error with the TLS cause, and no data
-// callbacks, if it fails. Writes made before then are sent after it. The
-// handshake starts at once, whether or not reading or writing is enabled
-// (libevent waits for the socket to be enabled). c may be nil: connect
+// callbacks, if it fails. Writes made before then are sent after it. So
+// that no outcome is reported before there is a callback or channel to
+// hear it, the handshake starts at the first call of the Socket's
+// SetCallbacks, Enable, In, Events, Write or Drain (the same methods
+// reached through the embedded *actor.Bufferevent do not start it).
+// c may be nil: connect
 // later with ConnectAddr, ConnectHostname or ConnectWith, which handshake
 // in the role state names. With TLSOpen, c must be a *tls.Conn; its
 // handshake is done (or done by the first read or write) and no Connected
@@ -142,12 +148,76 @@ func NewTLS(base *actor.Base, c net.Conn, cfg *tls.Config, state TLSState, opts 
 	}
 	s := &Socket{Bufferevent: b, tls: ti}
 	if state != TLSOpen && c != nil {
-		if err := s.connect(context.Background(), "", func(context.Context) (net.Conn, error) { return c, nil }); err != nil {
+		// The handshake waits until the caller has said how to hear of
+		// its outcome (see SetCallbacks): started at once, it could
+		// report Connected or Error before the callbacks were set.
+		// Waiting inside the dial keeps c owned by the bufferevent:
+		// Close cancels the wait and c is closed.
+		ti.start = make(chan struct{})
+		err := s.connect(context.Background(), "", func(ctx context.Context) (net.Conn, error) {
+			select {
+			case <-ti.start:
+				return c, nil
+			case <-ctx.Done():
+				c.Close()
+				return nil, ctx.Err()
+			}
+		})
+		if err != nil {
 			b.Close()
 			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// SetCallbacks is actor.Bufferevent.SetCallbacks. On a TLS socket made
+// over a connection the first call of SetCallbacks, Enable, In, Events,
+// Write or Drain also starts the handshake.
+func (s *Socket) SetCallbacks(cbs actor.Callbacks) {
+	s.Bufferevent.SetCallbacks(cbs)
+	s.startTLS()
+}
+
+// Enable is actor.Bufferevent.Enable, and may start a TLS handshake (see
+// SetCallbacks).
+func (s *Socket) Enable(d actor.Dir) error {
+	s.startTLS()
+	return s.Bufferevent.Enable(d)
+}
+
+// In is actor.Bufferevent.In, and may start a TLS handshake (see
+// SetCallbacks).
+func (s *Socket) In() <-chan []byte {
+	defer s.startTLS()
+	return s.Bufferevent.In()
+}
+
+// Events is actor.Bufferevent.Events, and may start a TLS handshake (see
+// SetCallbacks).
+func (s *Socket) Events() <-chan actor.EventInfo {
+	defer s.startTLS()
+	return s.Bufferevent.Events()
+}
+
+// Write is actor.Bufferevent.Write, and may start a TLS handshake (see
+// SetCallbacks).
+func (s *Socket) Write(p []byte) error {
+	defer s.startTLS()
+	return s.Bufferevent.Write(p)
+}
+
+// Drain is actor.Bufferevent.Drain, and may start a TLS handshake (see
+// SetCallbacks).
+func (s *Socket) Drain(ctx context.Context) error {
+	s.startTLS()
+	return s.Bufferevent.Drain(ctx)
+}
+
+func (s *Socket) startTLS() {
+	if s.tls != nil && s.tls.start != nil {
+		s.tls.startOnce.Do(func() { close(s.tls.start) })
+	}
 }
 
 // TLSState returns where the TLS socket stands: TLSConnecting or
@@ -298,6 +368,17 @@ type tlsTransport struct {
 	*tls.Conn
 	raw  *eofConn // nil for a connection given in TLSOpen state
 	info *tlsInfo
+}
+
+// Close sends close_notify when it can (crypto/tls's Close skips it while
+// a write is in flight) and closes the connection. A close_notify that
+// cannot be written because the peer has gone is no failure of the close.
+func (t *tlsTransport) Close() error {
+	err := t.Conn.Close()
+	if oe := (*net.OpError)(nil); errors.As(err, &oe) && oe.Op != "close" {
+		return nil
+	}
+	return err
 }
 
 func (t *tlsTransport) Read(p []byte) (int, error) {

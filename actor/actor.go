@@ -281,8 +281,13 @@ func (a *actorState) onConnect(t Transport, err error) {
 		a.emit(Error, err)
 		return
 	}
+	// A Flush(Write, Finished) or Drain made while connecting was meant
+	// for the connection being made: keep it across attach, which starts
+	// the new transport with a clean half-close state.
+	finish := a.wantCloseWrite && !a.closeWriteSent
 	a.detach(true)
 	a.attach(t)
+	a.wantCloseWrite = finish
 	a.b.connState.Store(connIdle)
 	a.emit(Connected, nil)
 }

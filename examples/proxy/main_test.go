@@ -311,6 +311,9 @@ func TestGroupRate(t *testing.T) {
 	if took < 700*time.Millisecond || took > 1600*time.Millisecond {
 		t.Errorf("2 MiB at -group-rate 2MiB took %v, want about 1 s", took)
 	}
+	// A write is counted once it has returned, which may be after the
+	// client has the bytes; once both connections are closed, all are.
+	p.errOut.waitFor(t, regexp.MustCompile(`(?s)msg=closed.*msg=closed`), 10*time.Second)
 	vars := statsOf(t, p)
 	group, _ := vars["group"].(map[string]any)
 	if w, _ := group["bytes_written"].(float64); w < 2<<20 {

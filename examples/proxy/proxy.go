@@ -40,6 +40,8 @@ type proxy struct {
 	rate       *limiter.Config // -rate, per connection
 	group      *limiter.Group  // -group-rate, shared
 
+	onPause func() // for tests: called when a side stops reading for backpressure
+
 	killCtx context.Context // ends when the drain timeout runs out
 	kill    context.CancelCauseFunc
 	wg      sync.WaitGroup // the relays' goroutines

@@ -36,7 +36,7 @@ type side struct {
 
 	moved    atomic.Int64 // bytes read here and handed to the peer
 	lastRead atomic.Int64 // time of the last read, in Unix nanoseconds
-	choked   atomic.Bool  // reading is off until the peer's output drains
+	choked   atomic.Bool  // reading is off until the peer's output drains; set on the peer's goroutine
 	ended    atomic.Bool  // EOF or error: nothing more will be read here
 	failed   atomic.Bool  // error: nothing more can be written here either
 }
@@ -116,8 +116,7 @@ func (r *relay) callbacks(x *side) actor.Callbacks {
 }
 
 // onRead moves everything x has read into its peer's output without
-// copying, and stops reading x while the peer's output is full (le-proxy's
-// readcb). It runs on x's actor goroutine.
+// copying (le-proxy's readcb). It runs on x's actor goroutine.
 func (r *relay) onRead(x *side, s *actor.Session) {
 	in := s.Input()
 	n := in.Len()
@@ -134,27 +133,36 @@ func (r *relay) onRead(x *side, s *actor.Session) {
 	}
 	x.moved.Add(int64(n))
 	r.p.stats.moved(x == &r.client, n)
-	// OutputLen is the length y last published, which may lag behind the
-	// chunks still in its mailbox, so the output can pass maxOutput by a
-	// read or two, as libevent's passes it by the one read it just added.
-	if y.b.OutputLen() >= maxOutput && !x.choked.Load() {
-		s.Disable(actor.Read)
-		x.choked.Store(true)
-		r.p.stats.pauses.Add(1)
-		// y's output may have drained below lowOutput before choked was
-		// set, and then no write callback would come to undo this: the
-		// trigger runs y's write callback once more, after the bytes just
-		// posted, and it resumes x if the output is low by then.
-		y.b.Trigger(actor.Write, 0)
-	}
+	// le-proxy checks the peer's output length right here, but here it
+	// is only the length y last published, behind the chunks still in
+	// its mailbox. The trigger runs y's write callback on y's own
+	// goroutine right after these bytes have landed, where the length is
+	// exact.
+	y.b.Trigger(actor.Write, actor.TriggerIgnoreWatermarks)
 }
 
-// onWrite runs on y's actor goroutine whenever y's output has drained to
-// lowOutput or below (le-proxy's drained_writecb): the side feeding y may
-// read again.
+// onWrite runs on y's actor goroutine after the bytes onRead moved have
+// landed in y's output, and whenever that output has drained to lowOutput
+// or below: le-proxy's backpressure test and its drained_writecb in one.
+// When the output holds maxOutput bytes, the side feeding it stops
+// reading; once it has drained to lowOutput, that side reads again. Only
+// this goroutine changes x.choked (besides onEnd on the same goroutine),
+// so pausing and resuming cannot race.
 func (r *relay) onWrite(y *side, s *actor.Session) {
 	x := y.peer
-	if x.choked.Load() && s.Output().Len() <= lowOutput && x.choked.CompareAndSwap(true, false) {
+	switch n := s.Output().Len(); {
+	case n >= maxOutput:
+		// Disable again even when already paused: it costs nothing and
+		// undoes an Enable by x's idle check racing with the first one.
+		x.b.Disable(actor.Read)
+		if !x.choked.Swap(true) {
+			r.p.stats.pauses.Add(1)
+			if r.p.onPause != nil {
+				r.p.onPause()
+			}
+		}
+	case n <= lowOutput && x.choked.Load():
+		x.choked.Store(false)
 		x.b.Enable(actor.Read)
 	}
 }
@@ -196,7 +204,7 @@ func (r *relay) onEnd(x *side, s *actor.Session, ev actor.Event, err error) {
 			r.p.stats.failed.Add(1) // the connect failed
 		}
 		// y may be waiting for x's output to drain, which it never will.
-		if y.choked.CompareAndSwap(true, false) {
+		if y.choked.Swap(false) {
 			y.b.Enable(actor.Read)
 		}
 	} else {
@@ -215,6 +223,9 @@ func (r *relay) onTimeout(x *side, s *actor.Session, ev actor.Event) {
 	idle := r.p.cfg.idleTimeout
 	last := time.Unix(0, max(r.client.lastRead.Load(), r.target.lastRead.Load()))
 	if ev&actor.Reading != 0 {
+		if x.choked.Load() {
+			return // paused by backpressure: the peer's write timeout watches this
+		}
 		if time.Since(last) < idle {
 			s.Enable(actor.Read) // re-arms the timeout
 			return

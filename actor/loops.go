@@ -119,8 +119,18 @@ func (l *loops) setLimit(n int64) {
 	}
 }
 
-// delivered tells the reader that n bytes it read are now in the input.
-func (l *loops) delivered(n int) { l.inflight.Add(-int64(n)) }
+// delivered tells the reader that n bytes it read are now in the input
+// (or, with an input stage, in the raw input) and wakes it: the reader may
+// have found no credit while those bytes were in flight, and when they
+// land in the raw input the limit itself does not grow, so nothing else
+// would wake it.
+func (l *loops) delivered(n int) {
+	l.inflight.Add(-int64(n))
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
 
 func (l *loops) readLoop() {
 	size := minReadChunk

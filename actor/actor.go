@@ -469,14 +469,16 @@ func (a *actorState) pumpWrite() {
 // handOver gives the writer loop of a chunkPipe whole chunks from the
 // front of src, up to the per-write maximum and the rate allowance. It
 // reports false, handing nothing, when not even the first chunk fits the
-// allowance: the byte path then waits for the rate and cuts the write.
+// per-write maximum or the allowance: the byte path then waits for the
+// rate and cuts the write to size, so a small SetMaxWrite still makes
+// small writes (and each one is progress the write timeout sees).
 func (a *actorState) handOver(src *Buffer) bool {
 	limit := int(a.b.maxWrite.Load())
 	if rs := a.b.rate.Load(); rs.limited() {
 		limit = int(min(int64(limit), rs.allow(limiter.Write)))
-		if src.chunks[src.head].len() > limit {
-			return false
-		}
+	}
+	if src.chunks[src.head].len() > limit {
+		return false
 	}
 	a.cbuf = a.cbuf[:0]
 	total := 0

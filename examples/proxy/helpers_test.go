@@ -185,17 +185,30 @@ func randomBytes(t testing.TB, n int) []byte {
 
 // echoServer is a bev echo server on 127.0.0.1, as examples/echo: it
 // returns every byte and closes once the client has finished and
-// everything was sent back.
+// everything was sent back. Unlike examples/echo it stops reading while
+// 256 KiB wait to be sent back, so that a client streaming without pause
+// (loadgen) does not pile up in its memory what it must then drain.
 func echoServer(t testing.TB) string {
 	t.Helper()
+	const high, low = 256 << 10, 128 << 10
 	base := actor.NewBase()
 	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: actor.CloseOnFree}, func(s *conn.Socket) {
 		closing := false // touched only by this socket's callbacks
+		s.SetWatermark(actor.Write, low, high)
 		s.SetCallbacks(actor.Callbacks{
-			Read: func(s *actor.Session) { s.Output().MoveFrom(s.Input()) },
-			Write: func(s *actor.Session) {
+			Read: func(s *actor.Session) {
+				s.Output().MoveFrom(s.Input())
+				if s.Output().Len() >= high {
+					s.Disable(actor.Read)
+				}
+			},
+			Write: func(s *actor.Session) { // the output is down to low
 				if closing && s.Output().Len() == 0 {
 					s.Close()
+					return
+				}
+				if !closing && s.Enabled()&actor.Read == 0 {
+					s.Enable(actor.Read)
 				}
 			},
 			Event: func(s *actor.Session, ev actor.Event, err error) {

@@ -285,6 +285,11 @@ func (r *relay) run() {
 wait:
 	for !r.client.ended.Load() || !r.target.ended.Load() {
 		if lingerC == nil && (r.client.failed.Load() || r.target.failed.Load()) {
+			if r.client.failed.Load() && r.client.moved.Load() == 0 || r.target.failed.Load() && r.target.moved.Load() == 0 {
+				// The failed side never sent the other a byte (a
+				// connect that failed, say): a reset can lose nothing.
+				break
+			}
 			linger = time.NewTimer(lingerTimeout)
 			lingerC = linger.C
 		}
@@ -296,10 +301,16 @@ wait:
 			break wait
 		}
 	}
-	// Drain writes what is left, half-closes and closes; it gives up (and
-	// closes at once) when ctx ends: an abort, or the shutdown deadline.
-	r.client.b.Drain(r.ctx)
-	r.target.b.Drain(r.ctx)
+	if err := context.Cause(r.ctx); err != nil {
+		// An abort or the shutdown deadline: close at once, and say so
+		// before closing makes the other side report its end.
+		r.setCause(err)
+	} else {
+		// Drain writes what is left, half-closes and closes; it gives up
+		// (and closes at once) if ctx ends meanwhile.
+		r.client.b.Drain(r.ctx)
+		r.target.b.Drain(r.ctx)
+	}
 	r.client.b.Close()
 	r.target.b.Close()
 	r.finish()

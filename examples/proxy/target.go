@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/pipeline"
 )
 
 // setupTLS loads -tls-cert and -tls-key for the listening side and builds
@@ -81,10 +81,32 @@ func (p *proxy) connect(ctx context.Context, r *relay, ts *conn.Socket, st start
 	return st, nil
 }
 
-// errNoFilter is what -tls-filter reports until the pipeline package's
-// TLS filter is merged in.
-var errNoFilter = errors.New("the TLS filter is not available in this build")
-
+// dialFilter is -tls-filter: a plain socket bufferevent connects, and a
+// pipeline TLS filter over it runs crypto/tls through the socket's
+// buffers (le-proxy's default "wrapper"). The handshake starts at once;
+// its ClientHello waits in the socket's output until the connect
+// completes, and a failed connect fails the handshake. The filter owns
+// the socket (CloseOnFree): draining or closing it does the same to the
+// socket.
 func (p *proxy) dialFilter(ctx context.Context, r *relay) (starter, error) {
-	return nil, errNoFilter
+	sock, err := conn.New(p.base, nil, actor.CloseOnFree)
+	if err != nil {
+		return nil, err
+	}
+	cfg := p.clientTLS.Clone()
+	cfg.ServerName = p.targetHost
+	f, err := pipeline.NewTLSClient(sock.Bufferevent, cfg, pipeline.TLSOptions{
+		Options:          actor.CloseOnFree,
+		HandshakeTimeout: p.cfg.connectTimeout,
+	})
+	if err != nil {
+		sock.Close()
+		return nil, err
+	}
+	r.target.b = f
+	if err := sock.ConnectHostname(ctx, nil, "tcp", p.targetHost, p.targetPort); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

@@ -143,6 +143,7 @@ func (p *proxy) accept(cs *conn.Socket) {
 	r.client.b = cs.Bufferevent
 	if !p.add(r) {
 		cs.Close() // shutting down: the listener is about to stop
+		r.cancel(nil)
 		return
 	}
 	remote := "?"

@@ -295,9 +295,10 @@ func (a *actorState) onConnect(t Transport, err error) {
 		a.emit(Error, err)
 		return
 	}
-	// A Finished flush (or Drain) asked for while connecting applies to
-	// the transport that arrives: attach would forget it.
-	finish := a.wantCloseWrite
+	// A Flush(Write, Finished) or Drain made while connecting was meant
+	// for the connection being made: keep it across attach, which starts
+	// the new transport with a clean half-close state.
+	finish := a.wantCloseWrite && !a.closeWriteSent
 	a.detach(true)
 	a.attach(t)
 	a.wantCloseWrite = finish
@@ -482,14 +483,16 @@ func (a *actorState) pumpWrite() {
 // handOver gives the writer loop of a chunkPipe whole chunks from the
 // front of src, up to the per-write maximum and the rate allowance. It
 // reports false, handing nothing, when not even the first chunk fits the
-// allowance: the byte path then waits for the rate and cuts the write.
+// per-write maximum or the allowance: the byte path then waits for the
+// rate and cuts the write to size, so a small SetMaxWrite still makes
+// small writes (and each one is progress the write timeout sees).
 func (a *actorState) handOver(src *Buffer) bool {
 	limit := int(a.b.maxWrite.Load())
 	if rs := a.b.rate.Load(); rs.limited() {
 		limit = int(min(int64(limit), rs.allow(limiter.Write)))
-		if src.chunks[src.head].len() > limit {
-			return false
-		}
+	}
+	if src.chunks[src.head].len() > limit {
+		return false
 	}
 	a.cbuf = a.cbuf[:0]
 	total := 0

@@ -1,0 +1,71 @@
+package conn
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/bevgo/bev/actor"
+)
+
+// ConnectAddr connects the socket to address on network, as net.Dialer
+// understands them ("tcp", "tcp4", "tcp6", "unix", …; address such as
+// "127.0.0.1:80" or a socket path): libevent's
+// bufferevent_socket_connect. The dial (and, on a TLS socket, the
+// handshake, with the address's host as the server name unless the
+// configuration names one) runs on a goroutine the socket owns; the
+// socket then reports exactly one event: actor.Connected, or actor.Error
+// with the cause (a refused connection, for instance), and no read or
+// write callback on failure. Writes made before the connect completes are
+// sent after it. Close, or the end of ctx, cancels the connect.
+//
+// ConnectAddr returns at once. It fails with an error wrapping
+// actor.ErrBusy while another connect is in flight and actor.ErrClosed
+// after the socket has stopped, and then reports no event. A connection
+// already in place is closed when the new one is made.
+func (s *Socket) ConnectAddr(ctx context.Context, network, address string) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		host = ""
+	}
+	return s.connect(ctx, host, func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, address)
+	})
+}
+
+// ConnectWith is ConnectAddr with the connection made by dial, which runs
+// on the socket's connect goroutine with a context that ends on Close or
+// with ctx; on a TLS socket the handshake follows (the configuration must
+// name the server, or skip verification). Use it for a custom
+// net.Dialer, a proxy, or any net.Conn. It fails as ConnectAddr does, and
+// with an error wrapping actor.ErrInvalid for a nil dial.
+func (s *Socket) ConnectWith(ctx context.Context, dial func(ctx context.Context) (net.Conn, error)) error {
+	if dial == nil {
+		return fmt.Errorf("conn: connect: %w: nil dial function", actor.ErrInvalid)
+	}
+	return s.connect(ctx, "", dial)
+}
+
+// connect runs dial and then, on a TLS socket, the handshake, both inside
+// the bufferevent's own connect goroutine, so that Close cancels and joins
+// them and the Connected event means the stream is ready.
+func (s *Socket) connect(ctx context.Context, serverName string, dial func(context.Context) (net.Conn, error)) error {
+	err := s.Bufferevent.Connect(ctx, func(ctx context.Context) (actor.Transport, error) {
+		c, err := dial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if c == nil {
+			return nil, nil // the actor reports ErrNoTransport
+		}
+		if s.tls == nil {
+			return c, nil
+		}
+		return s.tls.handshake(ctx, c, serverName)
+	})
+	if err != nil {
+		return fmt.Errorf("conn: connect: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,237 @@
+package conn_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+
+	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/conn"
+)
+
+// testStr is the sentence libevent's connect tests send, with its NUL.
+const testStr = "Much though we might like to think that everything in this world is essentially linked, at the heart of it we are all alone.\x00"
+
+// sendTestStr starts a listener whose every connection writes testStr and
+// closes itself once that has been written: libevent's listen_cb.
+func sendTestStr(t testing.TB, base *actor.Base, opts actor.Option) *conn.Listener {
+	t.Helper()
+	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: opts}, func(s *conn.Socket) {
+		s.SetCallbacks(actor.Callbacks{Write: func(s *actor.Session) {
+			if s.Output().Len() == 0 {
+				s.Close()
+			}
+		}})
+		if err := s.Write([]byte(testStr)); err != nil {
+			t.Errorf("server Write = %v", err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// TestConnect is libevent's bufferevent_connect{,_defer,_lock,_lock_defer,
+// _unlocked_cbs} (cases 16–20): two sockets with no connection enable
+// reading, connect to a listener that sends one sentence and closes, and
+// each reads the sentence at EOF.
+func TestConnect(t *testing.T) {
+	variants := []struct {
+		name string
+		opts actor.Option
+	}{
+		{"plain", 0},
+		{"defer", actor.DeferCallbacks},
+		{"lock", actor.ThreadSafe},
+		{"lock_defer", actor.ThreadSafe | actor.DeferCallbacks},
+		{"unlocked_cbs", actor.ThreadSafe | actor.DeferCallbacks | actor.UnlockCallbacks},
+	}
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			base := newBase(t)
+			opts := v.opts | actor.CloseOnFree
+			ln := sendTestStr(t, base, opts)
+			var reads, connected atomic.Int32
+			strings := make(chan []byte, 2)
+			for range 2 {
+				s, err := conn.New(base, nil, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.SetCallbacks(actor.Callbacks{
+					Read: func(*actor.Session) { reads.Add(1) },
+					Event: func(s *actor.Session, ev actor.Event, err error) {
+						switch {
+						case ev == actor.Connected:
+							connected.Add(1)
+							s.Enable(actor.Read)
+						case ev&actor.EOF != 0:
+							strings <- drainAll(t, s.Input())
+							s.Close()
+						default:
+							t.Errorf("event %v (%v), want Connected, then EOF", ev, err)
+						}
+					},
+				})
+				if err := s.Enable(actor.Read); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); err != nil {
+					t.Fatalf("ConnectAddr = %v, want nil", err)
+				}
+			}
+			for range 2 {
+				if got := recv(t, strings, "the sentence"); !bytes.Equal(got, []byte(testStr)) {
+					t.Errorf("read %q at EOF, want %q", got, testStr)
+				}
+			}
+			if n := connected.Load(); n != 2 {
+				t.Errorf("%d Connected events, want 2", n)
+			}
+			if n := reads.Load(); n < 2 {
+				t.Errorf("%d read callbacks, want >= 2", n)
+			}
+		})
+	}
+}
+
+// TestConnectFail is libevent's bufferevent_connect_fail and
+// _connect_fail_eventcb{,_defer} (cases 21, 31, 32): a connect that is
+// refused reports exactly one event, Error, and no read or write callback,
+// even with both directions enabled.
+func TestConnectFail(t *testing.T) {
+	variants := []struct {
+		name string
+		opts actor.Option
+	}{
+		{"close_defer", actor.CloseOnFree | actor.DeferCallbacks},
+		{"eventcb_defer", actor.DeferCallbacks},
+		{"eventcb", 0},
+	}
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			base := newBase(t)
+			addr := refusedAddr(t)
+			s, err := conn.New(base, nil, v.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var data, events atomic.Int32
+			failed := make(chan error, 1)
+			count := func(*actor.Session) { data.Add(1) }
+			s.SetCallbacks(actor.Callbacks{
+				Read:  count,
+				Write: count,
+				Event: func(s *actor.Session, ev actor.Event, err error) {
+					events.Add(1)
+					if ev != actor.Error {
+						t.Errorf("event %v, want Error", ev)
+					}
+					failed <- err
+				},
+			})
+			s.Enable(actor.Read | actor.Write)
+			if n := events.Load() + data.Load(); n != 0 {
+				t.Errorf("%d callbacks before the connect, want 0", n)
+			}
+			if err := s.ConnectAddr(context.Background(), "tcp", addr); err != nil {
+				t.Fatalf("ConnectAddr = %v, want nil", err)
+			}
+			if err := recv(t, failed, "the Error event"); !isRefused(err) {
+				t.Errorf("Error event cause = %v, want connection refused", err)
+			}
+			// A round trip through the actor: anything it was about to
+			// report has been.
+			if err := s.Do(func(*actor.Session) {}); err != nil {
+				t.Fatal(err)
+			}
+			if n := events.Load(); n != 1 {
+				t.Errorf("%d events, want exactly 1", n)
+			}
+			if n := data.Load(); n != 0 {
+				t.Errorf("%d read/write callbacks, want 0", n)
+			}
+			if err := s.Close(); err != nil {
+				t.Errorf("Close = %v, want nil", err)
+			}
+		})
+	}
+}
+
+// TestConnectWritesFirst: bytes written before the connect completes are
+// sent after it, in order, and a socket without a connection says so.
+func TestConnectWritesFirst(t *testing.T) {
+	base := newBase(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s, err := conn.New(base, nil, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Conn() != nil {
+		t.Errorf("Conn() = %v before connecting, want nil", s.Conn())
+	}
+	want := pattern(100000)
+	if err := s.Write(want[:50000]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); err == nil {
+		t.Errorf("second ConnectAddr while the first is in flight = nil, want ErrBusy")
+	}
+	if err := s.Write(want[50000:]); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got := make([]byte, len(want))
+	if _, err := readFull(c, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("peer read bytes that differ from those written before and during the connect")
+	}
+	if s.Conn() == nil {
+		t.Errorf("Conn() = nil after connecting")
+	}
+}
+
+// TestConnectUnix: a socket over a Unix-domain connection, connected by
+// path.
+func TestConnectUnix(t *testing.T) {
+	base := newBase(t)
+	path := t.TempDir() + "/s"
+	got := make(chan string, 1)
+	ln, err := conn.Listen(base, "unix", path, conn.ListenerConfig{Options: actor.CloseOnFree}, func(s *conn.Socket) {
+		s.SetWatermark(actor.Read, 5, 0)
+		s.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) { got <- string(drainAll(t, s.Input())) }})
+		s.Enable(actor.Read)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s, err := conn.New(base, nil, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write([]byte("hello"))
+	if err := s.ConnectAddr(context.Background(), "unix", path); err != nil {
+		t.Fatal(err)
+	}
+	if g := recv(t, got, "hello over unix"); g != "hello" {
+		t.Errorf("server read %q, want %q", g, "hello")
+	}
+}

@@ -1,0 +1,29 @@
+package conn
+
+import "errors"
+
+// Sentinel errors. Errors about bad arguments wrap both one of these and
+// actor.ErrInvalid, so either test with errors.Is works.
+var (
+	// ErrNetwork is wrapped by the error ConnectHostname returns at once
+	// for a network other than "tcp", "tcp4" or "tcp6".
+	ErrNetwork = errors.New("conn: unsupported network")
+
+	// ErrPort is wrapped by the error ConnectHostname returns at once for
+	// a port outside 1–65535.
+	ErrPort = errors.New("conn: port out of range")
+
+	// ErrNotTLS is wrapped by the errors of TLS-only methods called on a
+	// plain socket.
+	ErrNotTLS = errors.New("conn: not a TLS socket")
+
+	// ErrDirtyShutdown is the cause of the Reading|Error event a TLS
+	// socket reports when its peer closed the connection without sending
+	// close_notify, unless TLSDirtyShutdown is set. It wraps
+	// io.ErrUnexpectedEOF too.
+	ErrDirtyShutdown = errors.New("conn: TLS peer closed without close_notify")
+
+	// ErrListenerClosed is returned by Listener.Accept after the listener
+	// has stopped.
+	ErrListenerClosed = errors.New("conn: listener closed")
+)

@@ -1,0 +1,137 @@
+package conn_test
+
+import (
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/conn"
+)
+
+// waitTime bounds every wait in these tests: far above what a healthy run
+// needs, so a failure means a hang, not a slow machine.
+const waitTime = 10 * time.Second
+
+// recv waits for a value on c, failing the test after waitTime.
+func recv[T any](t testing.TB, c <-chan T, what string) T {
+	t.Helper()
+	timer := time.NewTimer(waitTime)
+	defer timer.Stop()
+	select {
+	case v := <-c:
+		return v
+	case <-timer.C:
+		t.Fatalf("timed out waiting for %s", what)
+		var zero T
+		return zero
+	}
+}
+
+// signal sends on a buffered(1) channel without blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func newBase(t testing.TB) *actor.Base {
+	t.Helper()
+	base := actor.NewBase()
+	t.Cleanup(func() {
+		if err := base.Close(); err != nil {
+			t.Errorf("Base.Close() = %v, want nil", err)
+		}
+	})
+	return base
+}
+
+// tcpConns returns both ends of a loopback TCP connection.
+func tcpConns(t testing.TB) (client, server *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type accepted struct {
+		c   net.Conn
+		err error
+	}
+	ac := make(chan accepted, 1)
+	go func() {
+		c, err := ln.Accept()
+		ac <- accepted{c, err}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := recv(t, ac, "accept")
+	if a.err != nil {
+		c.Close()
+		t.Fatal(a.err)
+	}
+	t.Cleanup(func() { c.Close(); a.c.Close() })
+	return c.(*net.TCPConn), a.c.(*net.TCPConn)
+}
+
+// transport makes two bufferevents joined to each other.
+type transport struct {
+	name string
+	make func(t testing.TB, base *actor.Base, opts actor.Option) (a, b *actor.Bufferevent)
+}
+
+// transports runs a behaviour test over loopback TCP sockets and, where
+// the behaviour is not about sockets, over an actor pair too.
+var transports = []transport{
+	{"tcp", func(t testing.TB, base *actor.Base, opts actor.Option) (*actor.Bufferevent, *actor.Bufferevent) {
+		c1, c2 := tcpConns(t)
+		a, err := conn.New(base, c1, opts|actor.CloseOnFree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := conn.New(base, c2, opts|actor.CloseOnFree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close(); b.Close() })
+		return a.Bufferevent, b.Bufferevent
+	}},
+	{"pair", func(t testing.TB, base *actor.Base, opts actor.Option) (*actor.Bufferevent, *actor.Bufferevent) {
+		a, b, err := actor.NewPair(base, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close(); b.Close() })
+		return a, b
+	}},
+}
+
+// pattern returns n bytes whose byte i is i mod 256, as libevent's tests.
+func pattern(n int) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = byte(i)
+	}
+	return p
+}
+
+// drainAll empties buf into a fresh slice.
+func drainAll(t testing.TB, buf *actor.Buffer) []byte {
+	p := make([]byte, buf.Len())
+	if _, err := buf.Read(p); err != nil && len(p) > 0 {
+		t.Errorf("Buffer.Read = %v, want nil", err)
+	}
+	return p
+}
+
+// readFull is io.ReadFull with a deadline, so a lost byte fails the test
+// instead of hanging it.
+func readFull(c net.Conn, p []byte) (int, error) {
+	c.SetReadDeadline(time.Now().Add(waitTime))
+	defer c.SetReadDeadline(time.Time{})
+	return io.ReadFull(c, p)
+}

@@ -1,0 +1,257 @@
+package conn
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/bevgo/bev/actor"
+)
+
+// Accept-error back-off, as net/http's Server: 5 ms, doubling, at most 1 s.
+const (
+	minAcceptDelay = 5 * time.Millisecond
+	maxAcceptDelay = time.Second
+)
+
+// ListenerConfig configures a Listener. The zero value means plain
+// sockets with no options.
+type ListenerConfig struct {
+	// Options are the options of every accepted socket; add
+	// actor.CloseOnFree to close the connection with the socket.
+	Options actor.Option
+	// TLS, when set, makes every accepted socket a TLS server socket
+	// (NewTLS in state TLSAccepting): the accept callback gets it before
+	// the handshake, and it reports actor.Connected when the handshake
+	// completes.
+	TLS *tls.Config
+}
+
+// Listener accepts connections on a net.Listener and hands each over as a
+// Socket made with its Base (libevent's evconnlistener): to the accept
+// callback, or on the Accepted channel when there is none. Temporary
+// accept errors (too many open files, for instance) are retried after a
+// back-off; any other error ends the accept loop, and Err says which.
+//
+// A Listener made with a Base registers itself with it, so the Base's
+// Close closes the listener, and, since the sockets are made with the
+// Base, every socket accepted. Without a Base the caller closes both.
+//
+// A Listener is safe for concurrent use.
+type Listener struct {
+	base   *actor.Base
+	ln     net.Listener
+	cfg    ListenerConfig
+	accept func(*Socket)
+
+	accepted chan *Socket // unbuffered; nil with an accept callback
+	quit     chan struct{}
+	done     chan struct{} // closed when the accept loop has returned
+
+	closeOnce sync.Once
+	closeErr  error
+
+	errMu sync.Mutex // guards following
+	err   error
+}
+
+// Listen listens on network and address (as net.Listen) and returns a
+// Listener over it; see NewListener. It fails with the error of
+// net.Listen, or as NewListener does.
+func Listen(base *actor.Base, network, address string, cfg ListenerConfig, accept func(*Socket)) (*Listener, error) {
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		return nil, fmt.Errorf("conn: listen: %w", err)
+	}
+	l, err := NewListener(base, ln, cfg, accept)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// NewListener starts accepting on ln and returns the Listener, which owns
+// ln from then on: its Close closes ln. Each connection becomes a Socket
+// made with base and cfg, handed to accept on the listener's goroutine
+// (accept must not block for long, nor call the listener's Close), or,
+// when accept is nil, sent on the Accepted channel. The socket belongs to
+// whoever receives it; with a Base, that Base's Close also closes it.
+// NewListener fails with an error wrapping actor.ErrInvalid for a nil ln
+// and actor.ErrClosed when base is closed; ln is not closed then.
+func NewListener(base *actor.Base, ln net.Listener, cfg ListenerConfig, accept func(*Socket)) (*Listener, error) {
+	if ln == nil {
+		return nil, fmt.Errorf("conn: new listener: %w: nil net.Listener", actor.ErrInvalid)
+	}
+	l := &Listener{
+		base:   base,
+		ln:     ln,
+		cfg:    cfg,
+		accept: accept,
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	if accept == nil {
+		l.accepted = make(chan *Socket)
+	}
+	if err := base.Register(l); err != nil {
+		return nil, fmt.Errorf("conn: new listener: %w", err)
+	}
+	go l.loop()
+	return l, nil
+}
+
+// Addr returns the address the listener accepts on.
+func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Accepted returns the channel accepted sockets are sent on when the
+// Listener has no accept callback, or nil when it has one. The channel is
+// closed when the accept loop ends; a socket accepted but not received by
+// then is closed. Sends block, so a receiver that stops receiving stops
+// accepting: connections then wait in the kernel's backlog.
+func (l *Listener) Accepted() <-chan *Socket { return l.accepted }
+
+// Accept waits for the next accepted socket on the Accepted channel. It
+// fails with an error wrapping ErrListenerClosed once the accept loop has
+// ended (Err says why), with one wrapping ctx's cause when ctx ends first,
+// and with one wrapping actor.ErrInvalid when the Listener has an accept
+// callback.
+func (l *Listener) Accept(ctx context.Context) (*Socket, error) {
+	if l.accepted == nil {
+		return nil, fmt.Errorf("conn: accept: %w: the listener has an accept callback", actor.ErrInvalid)
+	}
+	select {
+	case s, ok := <-l.accepted:
+		if !ok {
+			return nil, fmt.Errorf("conn: accept: %w", ErrListenerClosed)
+		}
+		return s, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("conn: accept: %w", context.Cause(ctx))
+	}
+}
+
+// Done returns a channel closed when the accept loop has ended, after
+// Close or a permanent accept error.
+func (l *Listener) Done() <-chan struct{} { return l.done }
+
+// Err returns the accept error that ended the loop, or nil while it runs
+// and after Close.
+func (l *Listener) Err() error {
+	l.errMu.Lock()
+	defer l.errMu.Unlock()
+	return l.err
+}
+
+// Close stops accepting: it closes the net.Listener and waits for the
+// accept loop to return. Sockets already handed over stay open. It
+// returns the error of closing the net.Listener (nil if the loop had
+// already closed it), the same to every caller. It must not be called
+// from the accept callback.
+func (l *Listener) Close() error {
+	l.closeOnce.Do(func() {
+		close(l.quit)
+		if err := l.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			l.closeErr = fmt.Errorf("conn: close listener: %w", err)
+		}
+		<-l.done
+		l.base.Unregister(l)
+	})
+	return l.closeErr
+}
+
+func (l *Listener) loop() {
+	defer close(l.done)
+	if l.accepted != nil {
+		defer close(l.accepted)
+	}
+	var delay time.Duration
+	var backoff *time.Timer
+	defer func() {
+		if backoff != nil {
+			backoff.Stop()
+		}
+	}()
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			if l.stopping() {
+				return
+			}
+			if !temporary(err) {
+				l.errMu.Lock()
+				l.err = fmt.Errorf("conn: accept: %w", err)
+				l.errMu.Unlock()
+				l.ln.Close()
+				return
+			}
+			delay = min(max(2*delay, minAcceptDelay), maxAcceptDelay)
+			if backoff == nil {
+				backoff = time.NewTimer(delay)
+			} else {
+				backoff.Reset(delay)
+			}
+			select {
+			case <-backoff.C:
+				continue
+			case <-l.quit:
+				return
+			}
+		}
+		delay = 0
+		s, err := l.newSocket(c)
+		if err != nil {
+			// The Base is closing (it will close us too), or the
+			// configuration is bad: either way this connection is lost.
+			c.Close()
+			continue
+		}
+		if l.accept != nil {
+			l.accept(s)
+			continue
+		}
+		select {
+		case l.accepted <- s:
+		case <-l.quit:
+			s.Close()
+			return
+		}
+	}
+}
+
+func (l *Listener) newSocket(c net.Conn) (*Socket, error) {
+	if l.cfg.TLS != nil {
+		return NewTLS(l.base, c, l.cfg.TLS, TLSAccepting, l.cfg.Options)
+	}
+	return New(l.base, c, l.cfg.Options)
+}
+
+func (l *Listener) stopping() bool {
+	select {
+	case <-l.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// temporary reports whether an accept error may go away by itself: a
+// timeout, a connection aborted before it was accepted, or running out of
+// descriptors or buffers.
+func temporary(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, errno := range [...]syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EINTR} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
+}

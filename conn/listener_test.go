@@ -1,0 +1,169 @@
+package conn_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/conn"
+)
+
+// TestListenerChannel: without a callback, accepted sockets come on the
+// Accepted channel, which closes with the listener.
+func TestListenerChannel(t *testing.T) {
+	base := newBase(t)
+	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: actor.CloseOnFree}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	defer cancel()
+	s, err := ln.Accept(ctx)
+	if err != nil {
+		t.Fatalf("Accept = %v, want a socket", err)
+	}
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for chunk := range s.In() {
+		got = append(got, chunk...)
+		if len(got) >= 4 {
+			break
+		}
+	}
+	if string(got) != "ping" {
+		t.Errorf("socket read %q, want %q", got, "ping")
+	}
+	if err := ln.Close(); err != nil {
+		t.Errorf("Close = %v, want nil", err)
+	}
+	if err := ln.Close(); err != nil {
+		t.Errorf("second Close = %v, want nil (the first result)", err)
+	}
+	if _, err := ln.Accept(ctx); !errors.Is(err, conn.ErrListenerClosed) {
+		t.Errorf("Accept after Close = %v, want ErrListenerClosed", err)
+	}
+	if ln.Err() != nil {
+		t.Errorf("Err() after Close = %v, want nil", ln.Err())
+	}
+	s.Close()
+}
+
+// TestListenerBaseClose: the Base's Close closes the listener and every
+// socket it accepted.
+func TestListenerBaseClose(t *testing.T) {
+	base := actor.NewBase()
+	accepted := make(chan *conn.Socket, 1)
+	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: actor.CloseOnFree}, func(s *conn.Socket) {
+		s.Enable(actor.Read)
+		accepted <- s
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s := recv(t, accepted, "the accepted socket")
+	if err := base.Close(); err != nil {
+		t.Errorf("Base.Close = %v, want nil", err)
+	}
+	select {
+	case <-ln.Done():
+	default:
+		t.Errorf("the listener's loop still runs after Base.Close")
+	}
+	select {
+	case <-s.Done():
+	default:
+		t.Errorf("the accepted socket still runs after Base.Close")
+	}
+	if _, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{}, nil); !errors.Is(err, actor.ErrClosed) {
+		t.Errorf("Listen on a closed Base = %v, want ErrClosed", err)
+	}
+}
+
+// flakyListener fails Accept with the given errors, then hands out its
+// connections, then blocks until closed.
+type flakyListener struct {
+	errs  chan error
+	conns chan net.Conn
+	once  sync.Once
+	done  chan struct{}
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	select {
+	case err := <-l.errs:
+		return nil, err
+	default:
+	}
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *flakyListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *flakyListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+// TestListenerBackoff: temporary accept errors are retried; a permanent
+// one ends the loop, and Err says which.
+func TestListenerBackoff(t *testing.T) {
+	base := newBase(t)
+	temp := &os.SyscallError{Syscall: "accept", Err: syscall.EMFILE}
+	fl := &flakyListener{errs: make(chan error, 3), conns: make(chan net.Conn, 1), done: make(chan struct{})}
+	for range 3 {
+		fl.errs <- temp
+	}
+	near, far := net.Pipe()
+	defer far.Close()
+	fl.conns <- near
+	ln, err := conn.NewListener(base, fl, conn.ListenerConfig{Options: actor.CloseOnFree}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	defer cancel()
+	s, err := ln.Accept(ctx)
+	if err != nil {
+		t.Fatalf("Accept after 3 temporary errors = %v, want a socket", err)
+	}
+	s.Close()
+
+	fatal := errors.New("broken")
+	fl2 := &flakyListener{errs: make(chan error, 1), conns: make(chan net.Conn), done: make(chan struct{})}
+	fl2.errs <- fatal
+	ln2, err := conn.NewListener(base, fl2, conn.ListenerConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv(t, ln2.Done(), "the loop to end on a permanent error")
+	if !errors.Is(ln2.Err(), fatal) {
+		t.Errorf("Err() = %v, want %v", ln2.Err(), fatal)
+	}
+	ln2.Close()
+	if _, err := conn.NewListener(base, nil, conn.ListenerConfig{}, nil); !errors.Is(err, actor.ErrInvalid) {
+		t.Errorf("NewListener(nil) = %v, want ErrInvalid", err)
+	}
+}

@@ -1,0 +1,510 @@
+package conn_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/conn"
+)
+
+// tlsConfigs returns a server configuration with a fresh self-signed
+// ECDSA P-256 certificate for "bev.test" and 127.0.0.1, and a client
+// configuration that trusts it and expects "bev.test".
+func tlsConfigs(t testing.TB) (server, client *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "bev.test"},
+		DNSNames:              []string{"bev.test"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}}
+	client = &tls.Config{RootCAs: pool, ServerName: "bev.test"}
+	return server, client
+}
+
+// counter is what libevent's ssl tests count.
+type counter struct {
+	connected, closed, errored, timeouts atomic.Int32
+	done                                 atomic.Int32
+}
+
+// respond is libevent's respond_to_number: read a number and answer n+1.
+// At 1001 libevent frees the bufferevent; here the test drains it, a
+// graceful close that sends close_notify, so the bufferevent is sent on
+// finished.
+func (c *counter) respond(t testing.TB, finished chan<- *actor.Bufferevent) func(*actor.Session) {
+	return func(s *actor.Session) {
+		line, err := s.Input().ReadLine(actor.EOLLF)
+		if err != nil {
+			return
+		}
+		n, err := strconv.Atoi(string(line))
+		if err != nil || n <= 0 {
+			t.Errorf("read %q, want a positive number", line)
+			return
+		}
+		if n == 1001 {
+			c.done.Add(1)
+			// libevent's free clears the callbacks; so does this side,
+			// since it is done too.
+			s.Bufferevent().SetCallbacks(actor.Callbacks{})
+			s.Disable(actor.Read)
+			finished <- s.Bufferevent()
+			return
+		}
+		fmt.Fprintf(s.Output(), "%d\n", n+1)
+	}
+}
+
+// event is libevent's eventcb: count, and free on EOF, error or timeout.
+func (c *counter) event(t testing.TB, finished chan<- *actor.Bufferevent, writeOnConnect bool) func(*actor.Session, actor.Event, error) {
+	return func(s *actor.Session, ev actor.Event, err error) {
+		switch {
+		case ev&actor.Connected != 0:
+			c.connected.Add(1)
+			if writeOnConnect {
+				s.Write([]byte("1\n"))
+			}
+			return
+		case ev&actor.EOF != 0:
+			c.closed.Add(1)
+		case ev&actor.Error != 0:
+			t.Logf("event %v: %v", ev, err)
+			c.errored.Add(1)
+		case ev&actor.Timeout != 0:
+			c.timeouts.Add(1)
+		}
+		s.Close()
+		finished <- s.Bufferevent()
+	}
+}
+
+// TestTLSExchange is libevent's ssl/bufferevent_socketpair (and
+// _write_after_connect): a client and a server TLS socket over one TCP
+// connection count to 1001. Both report Connected; the side that reads
+// 1001 is drained (libevent frees it), which sends close_notify, so the
+// other side sees EOF where libevent's sees an error.
+func TestTLSExchange(t *testing.T) {
+	for _, writeOnConnect := range []bool{false, true} {
+		t.Run(fmt.Sprintf("write_after_connect=%v", writeOnConnect), func(t *testing.T) {
+			base := newBase(t)
+			scfg, ccfg := tlsConfigs(t)
+			c1, c2 := tcpConns(t)
+			opts := actor.DeferCallbacks | actor.CloseOnFree
+			var cnt counter
+			finished := make(chan *actor.Bufferevent, 2)
+			client, err := conn.NewTLS(base, c1, ccfg, conn.TLSConnecting, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			server, err := conn.NewTLS(base, c2, scfg, conn.TLSAccepting, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := client.TLSState(); st != conn.TLSConnecting && st != conn.TLSOpen {
+				t.Errorf("client TLSState() = %v, want Connecting (or Open)", st)
+			}
+			for _, s := range []*conn.Socket{client, server} {
+				s.SetCallbacks(actor.Callbacks{
+					Read:  cnt.respond(t, finished),
+					Event: cnt.event(t, finished, writeOnConnect && s == client),
+				})
+				s.Enable(actor.Read | actor.Write)
+			}
+			if !writeOnConnect {
+				client.Write([]byte("1\n"))
+			}
+			last := recv(t, finished, "the count to 1001")
+			ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+			defer cancel()
+			if err := last.Drain(ctx); err != nil {
+				t.Errorf("Drain = %v, want nil", err)
+			}
+			recv(t, finished, "the other side to close")
+			<-client.Done()
+			<-server.Done()
+			if n := cnt.connected.Load(); n != 2 {
+				t.Errorf("%d Connected events, want 2", n)
+			}
+			if n := cnt.done.Load(); n != 1 {
+				t.Errorf("1001 read %d times, want 1", n)
+			}
+			if c, e := cnt.closed.Load(), cnt.errored.Load(); c != 1 || e != 0 {
+				t.Errorf("other side: %d EOF, %d errors, want 1 EOF (close_notify was sent), 0 errors", c, e)
+			}
+			if n := cnt.timeouts.Load(); n != 0 {
+				t.Errorf("%d timeouts, want 0", n)
+			}
+		})
+	}
+}
+
+// TestTLSDirtyShutdown is libevent's dirty_shutdown variants: a peer that
+// closes the TCP connection without close_notify is an Error
+// (ErrDirtyShutdown, also kept as the TLS error), or EOF with
+// TLSDirtyShutdown set. Every byte before it is delivered first.
+func TestTLSDirtyShutdown(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("allow=%v", allow), func(t *testing.T) {
+			base := newBase(t)
+			scfg, ccfg := tlsConfigs(t)
+			c1, c2 := tcpConns(t)
+			s, err := conn.NewTLS(base, c2, scfg, conn.TLSAccepting, actor.CloseOnFree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if allow {
+				if old, err := s.SetTLSFlags(conn.TLSDirtyShutdown); old != 0 || err != nil {
+					t.Errorf("SetTLSFlags = %v, %v, want 0, nil", old, err)
+				}
+			}
+			type end struct {
+				ev   actor.Event
+				err  error
+				data string
+			}
+			ends := make(chan end, 2)
+			s.SetCallbacks(actor.Callbacks{Event: func(s *actor.Session, ev actor.Event, err error) {
+				if ev == actor.Connected {
+					return
+				}
+				ends <- end{ev, err, string(drainAll(t, s.Input()))}
+			}})
+			s.Enable(actor.Read)
+			peer := tls.Client(c1, ccfg)
+			if _, err := peer.Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			c1.Close() // no close_notify
+			e := recv(t, ends, "the end of the stream")
+			if e.data != "hello" {
+				t.Errorf("input at the end = %q, want %q", e.data, "hello")
+			}
+			if allow {
+				if e.ev != actor.Reading|actor.EOF {
+					t.Errorf("event %v (%v), want Reading|EOF", e.ev, e.err)
+				}
+				if err := s.TLSError(); err != nil {
+					t.Errorf("TLSError() = %v, want nil", err)
+				}
+			} else {
+				if e.ev != actor.Reading|actor.Error || !errors.Is(e.err, conn.ErrDirtyShutdown) || !errors.Is(e.err, io.ErrUnexpectedEOF) {
+					t.Errorf("event %v (%v), want Reading|Error with ErrDirtyShutdown", e.ev, e.err)
+				}
+				if err := s.TLSError(); !errors.Is(err, conn.ErrDirtyShutdown) {
+					t.Errorf("TLSError() = %v, want ErrDirtyShutdown", err)
+				}
+			}
+			s.Do(func(*actor.Session) {})
+			if len(ends) != 0 {
+				t.Errorf("more than one end event")
+			}
+		})
+	}
+}
+
+// TestTLSGracefulClose: Drain writes everything, then close_notify, so a
+// peer that does not allow dirty shutdowns still sees a clean EOF after
+// every byte.
+func TestTLSGracefulClose(t *testing.T) {
+	base := newBase(t)
+	scfg, ccfg := tlsConfigs(t)
+	c1, c2 := tcpConns(t)
+	server, err := conn.NewTLS(base, c2, scfg, conn.TLSAccepting, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := conn.NewTLS(base, c1, ccfg, conn.TLSConnecting, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 300000
+	type end struct {
+		ev  actor.Event
+		got int
+	}
+	ends := make(chan end, 1)
+	received := 0
+	server.SetCallbacks(actor.Callbacks{
+		Read: func(s *actor.Session) { received += len(drainAll(t, s.Input())) },
+		Event: func(s *actor.Session, ev actor.Event, err error) {
+			if ev != actor.Connected {
+				ends <- end{ev, received}
+			}
+		},
+	})
+	server.Enable(actor.Read)
+	client.Write(pattern(n))
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	defer cancel()
+	if err := client.Drain(ctx); err != nil {
+		t.Fatalf("Drain = %v, want nil", err)
+	}
+	e := recv(t, ends, "the server's EOF")
+	if e.ev != actor.Reading|actor.EOF || e.got != n {
+		t.Errorf("server got %v after %d bytes, want Reading|EOF after %d", e.ev, e.got, n)
+	}
+}
+
+// TestTLSTimeout is libevent's ssl/bufferevent_timeout: the server socket
+// is never enabled, so it never handshakes; the client has read and write
+// timeouts, and sees exactly one timeout and no Connected. The second
+// variant connects by address to a listener that never answers.
+func TestTLSTimeout(t *testing.T) {
+	for _, byAddr := range []bool{false, true} {
+		t.Run(fmt.Sprintf("connect_addr=%v", byAddr), func(t *testing.T) {
+			base := newBase(t)
+			scfg, ccfg := tlsConfigs(t)
+			opts := actor.DeferCallbacks | actor.CloseOnFree
+			var s *conn.Socket
+			if byAddr {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln.Close()
+				if s, err = conn.NewTLS(base, nil, ccfg, conn.TLSConnecting, opts); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); err != nil {
+					t.Fatal(err)
+				}
+				peer, err := ln.Accept()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer peer.Close()
+			} else {
+				c1, c2 := tcpConns(t)
+				server, err := conn.NewTLS(base, c2, scfg, conn.TLSAccepting, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer server.Close()
+				if s, err = conn.NewTLS(base, c1, ccfg, conn.TLSConnecting, opts); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var cnt counter
+			finished := make(chan *actor.Bufferevent, 1)
+			s.SetTimeouts(200*time.Millisecond, 200*time.Millisecond)
+			s.SetCallbacks(actor.Callbacks{Read: cnt.respond(t, finished), Event: cnt.event(t, finished, false)})
+			s.Enable(actor.Read | actor.Write)
+			s.Write([]byte("1\n"))
+			recv(t, s.Done(), "the timeout to close the client")
+			if n := cnt.timeouts.Load(); n != 1 {
+				t.Errorf("%d timeouts, want 1", n)
+			}
+			if c, cl, e := cnt.connected.Load(), cnt.closed.Load(), cnt.errored.Load(); c != 0 || cl != 0 || e != 0 {
+				t.Errorf("%d Connected, %d EOF, %d errors, want none", c, cl, e)
+			}
+		})
+	}
+}
+
+// TestTLSWatermarks is libevent's ssl/bufferevent_wm{,_defer}: both sides
+// have a read high watermark of 5 KiB, take 512 bytes per read callback
+// and answer each with the 1 KiB payload, until each has consumed
+// exactly 40 KiB: reading must not stall at the high watermark.
+func TestTLSWatermarks(t *testing.T) {
+	const (
+		payload = 1 << 10
+		high    = 5 << 10
+		limit   = high << 3
+		take    = payload >> 1
+	)
+	for _, opts := range []actor.Option{0, actor.DeferCallbacks} {
+		t.Run(fmt.Sprintf("opts=%#x", uint32(opts)), func(t *testing.T) {
+			base := newBase(t)
+			scfg, ccfg := tlsConfigs(t)
+			data := make([]byte, payload)
+			for i := range data {
+				data[i] = 'A'
+			}
+			type side struct {
+				got  int
+				done chan int
+			}
+			transfer := func(sd *side) actor.Callbacks {
+				return actor.Callbacks{Read: func(s *actor.Session) {
+					if sd.got >= limit {
+						return
+					}
+					n := min(s.Input().Len(), take, limit-sd.got)
+					s.Input().Drain(n)
+					sd.got += n
+					if sd.got == limit {
+						s.Disable(actor.Read)
+						sd.done <- sd.got
+						return
+					}
+					s.Write(data)
+				}}
+			}
+			server := &side{done: make(chan int, 1)}
+			client := &side{done: make(chan int, 1)}
+			ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: opts | actor.CloseOnFree, TLS: scfg},
+				func(s *conn.Socket) {
+					s.SetWatermark(actor.Read, 0, high)
+					s.SetCallbacks(transfer(server))
+					s.Enable(actor.Read | actor.Write)
+				})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			s, err := conn.NewTLS(base, nil, ccfg, conn.TLSConnecting, opts|actor.CloseOnFree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.SetWatermark(actor.Read, 0, high)
+			s.SetCallbacks(transfer(client))
+			if err := s.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); err != nil {
+				t.Fatal(err)
+			}
+			s.Write(data)
+			s.Enable(actor.Read | actor.Write)
+			if got := recv(t, client.done, "the client's 40 KiB"); got != limit {
+				t.Errorf("client consumed %d, want %d", got, limit)
+			}
+			if got := recv(t, server.done, "the server's 40 KiB"); got != limit {
+				t.Errorf("server consumed %d, want %d", got, limit)
+			}
+		})
+	}
+}
+
+// TestTLSHandshakeFailure: verification is on by default and TLS 1.2 is
+// the minimum; a failed handshake is one Error event with the TLS cause,
+// kept as the TLS error, and no data callback.
+func TestTLSHandshakeFailure(t *testing.T) {
+	scfg, ccfg := tlsConfigs(t)
+	old := scfg.Clone()
+	old.MaxVersion = tls.VersionTLS11
+	cases := []struct {
+		name       string
+		server     *tls.Config
+		client     *tls.Config
+		wantVerify bool
+	}{
+		{"untrusted", scfg, &tls.Config{ServerName: "bev.test"}, true},
+		{"wrong name", scfg, &tls.Config{RootCAs: ccfg.RootCAs, ServerName: "other.test"}, true},
+		{"TLS 1.1", old, ccfg, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			base := newBase(t)
+			c1, c2 := tcpConns(t)
+			server, err := conn.NewTLS(base, c2, tc.server, conn.TLSAccepting, actor.CloseOnFree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer server.Close()
+			server.Enable(actor.Read | actor.Write)
+			s, err := conn.NewTLS(base, c1, tc.client, conn.TLSConnecting, actor.CloseOnFree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var data, events atomic.Int32
+			failed := make(chan error, 1)
+			count := func(*actor.Session) { data.Add(1) }
+			s.SetCallbacks(actor.Callbacks{Read: count, Write: count, Event: func(_ *actor.Session, ev actor.Event, err error) {
+				events.Add(1)
+				if ev != actor.Error {
+					t.Errorf("event %v, want Error", ev)
+				}
+				failed <- err
+			}})
+			s.Enable(actor.Read | actor.Write)
+			s.Write([]byte("never sent"))
+			err = recv(t, failed, "the handshake failure")
+			var ve *tls.CertificateVerificationError
+			if tc.wantVerify && !errors.As(err, &ve) {
+				t.Errorf("Error cause = %v, want a certificate verification error", err)
+			}
+			if tlsErr := s.TLSError(); tlsErr == nil {
+				t.Errorf("TLSError() = nil after a failed handshake, want the cause")
+			}
+			s.Do(func(*actor.Session) {})
+			if n, d := events.Load(), data.Load(); n != 1 || d != 0 {
+				t.Errorf("%d events and %d data callbacks, want 1 and 0", n, d)
+			}
+			if st := s.TLSState(); st != conn.TLSConnecting {
+				t.Errorf("TLSState() = %v after a failed handshake, want Connecting", st)
+			}
+		})
+	}
+}
+
+// TestTLSAPI: flags and state on TLS and plain sockets, and NewTLS's
+// argument checks.
+func TestTLSAPI(t *testing.T) {
+	base := newBase(t)
+	plain, err := conn.New(base, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.IsTLS() || plain.TLSConn() != nil || plain.TLSError() != nil || plain.TLSFlags() != 0 || plain.TLSState() != conn.TLSOpen {
+		t.Errorf("a plain socket reports TLS state")
+	}
+	if _, err := plain.SetTLSFlags(conn.TLSDirtyShutdown); !errors.Is(err, conn.ErrNotTLS) {
+		t.Errorf("SetTLSFlags on a plain socket = %v, want ErrNotTLS", err)
+	}
+	s, err := conn.NewTLS(base, nil, nil, conn.TLSConnecting, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.IsTLS() || s.TLSState() != conn.TLSConnecting {
+		t.Errorf("IsTLS, TLSState = %v, %v, want true, Connecting", s.IsTLS(), s.TLSState())
+	}
+	if _, err := s.SetTLSFlags(1 << 5); !errors.Is(err, actor.ErrInvalid) {
+		t.Errorf("SetTLSFlags(unknown) = %v, want ErrInvalid", err)
+	}
+	s.SetTLSFlags(conn.TLSDirtyShutdown)
+	if old, err := s.ClearTLSFlags(conn.TLSDirtyShutdown); old != conn.TLSDirtyShutdown || err != nil || s.TLSFlags() != 0 {
+		t.Errorf("ClearTLSFlags = %v, %v (now %v), want DirtyShutdown, nil (now 0)", old, err, s.TLSFlags())
+	}
+	c1, _ := tcpConns(t)
+	if _, err := conn.NewTLS(base, c1, nil, conn.TLSOpen, 0); !errors.Is(err, actor.ErrInvalid) {
+		t.Errorf("NewTLS(plain conn, Open) = %v, want ErrInvalid", err)
+	}
+	if _, err := conn.NewTLS(base, nil, nil, conn.TLSState(7), 0); !errors.Is(err, actor.ErrInvalid) {
+		t.Errorf("NewTLS(state 7) = %v, want ErrInvalid", err)
+	}
+}

@@ -177,9 +177,6 @@ func TestStageFinishedFailureNoEOFAfterError(t *testing.T) {
 		t.Fatalf("NewStaged = %v", err)
 	}
 	events := b.Events()
-	// Enable acts at once, the Events registration when the actor gets
-	// to it: make sure it has before anything can happen.
-	b.Do(func(*actor.Session) {})
 	b.Enable(actor.Read)
 	c2.Close()
 	var got []actor.Event

@@ -423,12 +423,17 @@ func TestDeferredPriorities(t *testing.T) {
 	}
 }
 
-// waitQueued returns once b's actor has handled everything posted so far,
-// so its deferred callback is queued on the dispatcher.
+// waitQueued returns once b's actor has handled everything posted so far
+// and finished that step, so its deferred callback is queued on the
+// dispatcher. One Do is not enough: it may run in the same batch of
+// messages as the trigger, before the step that queues the callback; a
+// second Do, posted after the first returned, is handled in a later batch.
 func waitQueued(t *testing.T, b *actor.Bufferevent) {
 	t.Helper()
-	if err := b.Do(func(*actor.Session) {}); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if err := b.Do(func(*actor.Session) {}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -119,7 +119,7 @@ func TestRateLimitGroup(t *testing.T) {
 			t.Fatal(err)
 		}
 		var counts []*atomic.Int64
-		var bevs []*actor.Bufferevent
+		var bevs, senders []*actor.Bufferevent
 		for range 4 {
 			a, b, _ := actor.NewPair(base, 0)
 			if err := a.JoinGroup(g); err != nil {
@@ -129,8 +129,13 @@ func TestRateLimitGroup(t *testing.T) {
 				t.Fatalf("Group() after JoinGroup is not the group")
 			}
 			counts = append(counts, countingReader(b))
-			keepFull(a, make([]byte, 1024))
 			bevs = append(bevs, a, b)
+			senders = append(senders, a)
+		}
+		// Every member has joined before any sends: the share is the
+		// group's bucket over all four from the first byte.
+		for _, a := range senders {
+			keepFull(a, make([]byte, 1024))
 		}
 		time.Sleep(5 * time.Second)
 		synctest.Wait()

@@ -34,6 +34,13 @@
 // that found no settled edge, prints a warning that its window was
 // disturbed: on a starved machine no figure is trustworthy.
 //
+// With -libevent-window it counts as test-ratelim does instead: from
+// before the clients connect until 5 ms before -d, divided by -d. That
+// includes the start-up: every bucket starts at its rate, so a
+// connection moves one refill more than the duration's worth (+20 B/s
+// on 1000 B/s over 5 s), and the first connections to join a group share
+// its start-up bucket among fewer members.
+//
 // It prints each connection's rate, the total, the average and the
 // population standard deviation, in bytes per second, and each enabled
 // check. The exit status is 0 when every enabled check passed, 1 when one

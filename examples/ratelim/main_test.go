@@ -110,6 +110,19 @@ func runUndisturbed(t *testing.T, want int, args ...string) (code int, stdout, s
 	return code, stdout, stderr
 }
 
+// With -libevent-window the program counts as test-ratelim does, from
+// start-up until 5 ms before -d: a bucket starts at its rate and gains it
+// at every boundary, so in 0.995 s of 100 ms ticks a connection limited
+// to 100 B per tick moves 1000 or 1100 B, depending on where the
+// boundaries fall. The average is checked to within that one refill.
+func TestLibeventWindow(t *testing.T) {
+	_, out, _ := runUndisturbed(t, 0, "-libevent-window", "-n", "3", "-d", "1", "-t", "100", "-c", "1000",
+		"-check-connlimit", "100")
+	if !strings.Contains(out, "window: libevent's") {
+		t.Errorf("stdout does not say the window is libevent's:\n%s", out)
+	}
+}
+
 // A check that fails makes the program exit 1. Here the group's min share
 // is its whole budget per tick, so each tick one connection in turn moves
 // everything: in a 1 s window 10 of 30 connections move 300 B/s and 20

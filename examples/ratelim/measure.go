@@ -47,6 +47,7 @@ type result struct {
 	window   time.Duration // the window's length, the rates' divisor
 	ticks    int64         // the window's length in ticks
 	tick     time.Duration
+	libevent bool // counted from start-up, as test-ratelim does
 	// late is how long after its due time each edge's snapshot was
 	// taken, and skipped how many disturbed edges were passed over.
 	late    [2]time.Duration
@@ -136,6 +137,7 @@ func measure(o *options) (res *result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	began := time.Now() // libevent's clock starts as the clients connect
 	clients := make([]*client, n)
 	for i := range clients {
 		if clients[i], err = dial(base, ln.Addr().String(), i+1, up, fail); err != nil {
@@ -155,25 +157,37 @@ func measure(o *options) (res *result, err error) {
 		}
 	}
 
-	// Start-up is not steady: the clients fill their connections' socket
-	// buffers, and the buckets, idle while the connections came up, hold
-	// up to their bursts, which the first turns spend. So the window
-	// starts after a warm-up and at least one refill more.
 	tick := o.tick()
 	w := &windower{clients: clients, echoed: &echoed, group: group, timer: timer, failed: failed, tick: tick,
 		settle: o.connLimit > 0 || o.groupLimit > 0}
 	watch = startStallWatch()
-	first, err := w.edge(nextAt(time.Now().Add(warmUp), tick, 0).Add(tick / 2))
-	if err != nil {
-		return nil, err
-	}
-	watch.reset()
-	last, err := w.edge(first.due.Add(wholeTicks(time.Duration(o.seconds)*time.Second, tick)))
-	if err != nil {
-		return nil, err
+	var first, last edge
+	if o.libeventWindow {
+		// From before the clients connected until 5 ms before the
+		// duration, divided by the duration, as test-ratelim counts.
+		first = edge{due: began, at: began, received: make([]int64, n)}
+		end := began.Add(o.duration() - 5*time.Millisecond)
+		if err := sleepUntil(timer, end, failed); err != nil {
+			return nil, err
+		}
+		last = w.snapshot(end)
+	} else {
+		// Start-up is not steady: the clients fill their connections'
+		// socket buffers, and the buckets, idle while the connections
+		// came up, hold up to their bursts, which the first turns
+		// spend. So the window starts after a warm-up and at least one
+		// refill more.
+		if first, err = w.edge(nextAt(time.Now().Add(warmUp), tick, 0).Add(tick / 2)); err != nil {
+			return nil, err
+		}
+		watch.reset()
+		if last, err = w.edge(first.due.Add(wholeTicks(o.duration(), tick))); err != nil {
+			return nil, err
+		}
 	}
 	stalled := watch.stalled()
 	res = &result{
+		libevent:     o.libeventWindow,
 		stalled:      stalled,
 		window:       last.due.Sub(first.due),
 		ticks:        int64(last.due.Sub(first.due) / tick),
@@ -185,6 +199,9 @@ func measure(o *options) (res *result, err error) {
 		grouped:      group != nil,
 		groupRead:    last.groupRead - first.groupRead,
 		groupWritten: last.groupWritten - first.groupWritten,
+	}
+	if o.libeventWindow {
+		res.window = o.duration()
 	}
 	for i := range res.received {
 		res.received[i] -= first.received[i]

@@ -22,6 +22,9 @@ type options struct {
 	connTol    float64 // -check-connlimit, B/s; 0 skips the check
 	groupTol   float64 // -check-grouplimit
 	stddevTol  float64 // -check-stddev
+	// libeventWindow (-libevent-window) counts from start-up, as
+	// test-ratelim does, instead of over a settled window.
+	libeventWindow bool
 }
 
 // intFlag is an integer flag with libevent's bounds: at least min and at
@@ -63,6 +66,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.connTol, "check-connlimit", 0, "fail unless the average is within this many B/s of the expected (0: no check)")
 	fs.Float64Var(&o.groupTol, "check-grouplimit", 0, "fail unless the total is within this many B/s of the expected (0: no check)")
 	fs.Float64Var(&o.stddevTol, "check-stddev", 0, "fail if the standard deviation of the connections' rates is above this many B/s (0: no check)")
+	fs.BoolVar(&o.libeventWindow, "libevent-window", false, "count from start-up until 5 ms before -d and divide by -d, as libevent's test-ratelim, instead of over whole ticks after set-up")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: ratelim [flags]\n\n"+
 			"Pushes bytes through rate-limited echo connections over loopback TCP and\n"+
@@ -103,6 +107,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	return o, nil
 }
+
+// duration returns -d.
+func (o *options) duration() time.Duration { return time.Duration(o.seconds) * time.Second }
 
 // tick returns the refill period.
 func (o *options) tick() time.Duration { return time.Duration(o.tickMs) * time.Millisecond }

@@ -34,8 +34,12 @@ func computeStats(res *result) stats {
 func report(stdout, stderr io.Writer, o *options, res *result) bool {
 	s := computeStats(res)
 	wantTotal, wantAvg := o.expected()
-	fmt.Fprintf(stdout, "window: %v (%d ticks of %v) from mid-tick, after set-up; snapshots %v and %v late",
-		res.window, res.ticks, res.tick, res.late[0].Round(time.Microsecond), res.late[1].Round(time.Microsecond))
+	if res.libevent {
+		fmt.Fprintf(stdout, "window: libevent's, from start-up to %v, counted as %v", res.window-5*time.Millisecond, res.window)
+	} else {
+		fmt.Fprintf(stdout, "window: %v (%d ticks of %v) from mid-tick, after set-up; snapshots %v and %v late",
+			res.window, res.ticks, res.tick, res.late[0].Round(time.Microsecond), res.late[1].Round(time.Microsecond))
+	}
 	if res.skipped > 0 {
 		fmt.Fprintf(stdout, "; %d disturbed edges passed over", res.skipped)
 	}

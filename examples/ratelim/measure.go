@@ -116,9 +116,10 @@ func measure(o *options) (res *result, err error) {
 	}
 
 	n := int(o.conns)
-	var echoed atomic.Int64        // bytes the echo server has moved to its output
-	up := make(chan struct{}, 2*n) // one per accepted and per connected socket
-	failed := make(chan error, 1)  // the first failure; later ones add nothing
+	var echoed atomic.Int64      // bytes the echo server has moved to its output
+	up := make(chan struct{}, n) // one per connected client
+	accepted := make(chan *conn.Socket, n)
+	failed := make(chan error, 1) // the first failure; later ones add nothing
 	fail := func(err error) {
 		select {
 		case failed <- err:
@@ -132,7 +133,11 @@ func measure(o *options) (res *result, err error) {
 				s.Free()
 				return
 			}
-			notify(up)
+			select {
+			case accepted <- s:
+			default: // one too many: nobody dialled it
+				s.Free()
+			}
 		})
 	if err != nil {
 		return nil, err
@@ -147,9 +152,12 @@ func measure(o *options) (res *result, err error) {
 
 	timer := time.NewTimer(setupTimeout)
 	defer timer.Stop()
+	var servers []*conn.Socket
 	for ready := 0; ready < 2*n; ready++ {
 		select {
 		case <-up:
+		case s := <-accepted:
+			servers = append(servers, s)
 		case err := <-failed:
 			return nil, err
 		case <-timer.C:
@@ -158,9 +166,13 @@ func measure(o *options) (res *result, err error) {
 	}
 
 	tick := o.tick()
-	w := &windower{clients: clients, echoed: &echoed, group: group, timer: timer, failed: failed, tick: tick,
-		settle: o.connLimit > 0 || o.groupLimit > 0}
-	watch = startStallWatch()
+	w := &windower{clients: clients, echoed: &echoed, servers: servers, group: group,
+		timer: timer, failed: failed, tick: tick, settle: o.connLimit > 0 || o.groupLimit > 0}
+	var probe func()
+	if group != nil {
+		probe = func() { group.Limit(limiter.Read) }
+	}
+	watch = startStallWatch(probe)
 	var first, last edge
 	if o.libeventWindow {
 		// From before the clients connected until 5 ms before the

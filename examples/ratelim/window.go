@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bevgo/bev/conn"
 	"github.com/bevgo/bev/limiter"
 )
 
@@ -25,9 +26,12 @@ const maxSkips = 10
 // a 5 % error in a 2 s window of 100 ms ticks. Such an edge is caught by
 // looking twice, in the middle and three quarters of the way through the
 // tick: it counts only if both snapshots were taken before the next
-// boundary, saw the same counts, and saw every byte the server had echoed
+// boundary, saw the same counts, saw every byte the server had echoed
 // (and, with a group, every byte the group let the server read and write)
-// back at the clients. Otherwise the edge moves on by one tick, which
+// back at the clients, and found no refill banked: no connection that
+// its buckets and its group would let move a byte. (A stall before an
+// edge banks refills, which the connections spend after it: counted in
+// the wrong window.) Otherwise the edge moves on by one tick, which
 // keeps the window a whole number of ticks long. After maxSkips disturbed
 // edges in a row the next one is taken as it is and marked disturbed, so
 // that a run on a starved machine still reports, and its checks say
@@ -35,6 +39,7 @@ const maxSkips = 10
 type windower struct {
 	clients []*client
 	echoed  *atomic.Int64  // bytes the echo server has moved to its output
+	servers []*conn.Socket // the echo server's ends
 	group   *limiter.Group // nil without a group
 	timer   *time.Timer    // stopped or fired
 	failed  <-chan error
@@ -52,6 +57,7 @@ type edge struct {
 	groupRead, groupWritten int64
 	skipped                 int  // disturbed edges passed over for this one
 	inFlight                bool // bytes were on their way back to the clients
+	banked                  bool // a connection could have moved bytes
 	disturbed               bool // taken although not settled
 }
 
@@ -73,7 +79,8 @@ func (w *windower) edge(due time.Time) (edge, error) {
 		}
 		again := w.snapshot(due)
 		settled := again.at.Sub(due) < w.tick/2 &&
-			!e.inFlight && !again.inFlight && slices.Equal(e.received, again.received)
+			!e.inFlight && !again.inFlight && !e.banked && !again.banked &&
+			slices.Equal(e.received, again.received)
 		if settled || skipped == maxSkips {
 			e.disturbed = !settled
 			return e, nil
@@ -104,6 +111,11 @@ func (w *windower) snapshot(due time.Time) edge {
 	if w.group != nil {
 		e.inFlight = e.inFlight || e.groupRead != before || e.groupWritten != before
 	}
+	for _, s := range w.servers {
+		if s.MaxToRead() > 0 || s.MaxToWrite() > 0 {
+			e.banked = true
+		}
+	}
 	return e
 }
 
@@ -128,19 +140,22 @@ func wholeTicks(d, tick time.Duration) time.Duration {
 const stallPeriod = 5 * time.Millisecond
 
 // A stallWatch measures how much the machine starves the process: it
-// sleeps stallPeriod at a time and records the worst lateness of a
-// wake-up. The edges of the window look after themselves; a stall inside
+// sleeps stallPeriod at a time, calls its probe, and records the worst
+// lateness of a wake-up, the probe included. The probe takes the group's
+// lock: a thread that the machine preempts while holding it stalls every
+// member, and the watch then sees that stall too. The edges of the window look after themselves; a stall inside
 // the window does not move a refill in or out of it, but a stall of half
 // a tick or more lets turns lapse and reorders who asks first, which can
 // make the shares unequal, so such a window is reported as disturbed.
 type stallWatch struct {
+	probe func()       // may be nil
 	worst atomic.Int64 // nanoseconds
 	quit  chan struct{}
 	done  chan struct{} // closed when loop has returned
 }
 
-func startStallWatch() *stallWatch {
-	s := &stallWatch{quit: make(chan struct{}), done: make(chan struct{})}
+func startStallWatch(probe func()) *stallWatch {
+	s := &stallWatch{probe: probe, quit: make(chan struct{}), done: make(chan struct{})}
 	go s.loop()
 	return s
 }
@@ -155,6 +170,9 @@ func (s *stallWatch) loop() {
 		case <-timer.C:
 		case <-s.quit:
 			return
+		}
+		if s.probe != nil {
+			s.probe()
 		}
 		now := time.Now()
 		late := int64(now.Sub(last) - stallPeriod)

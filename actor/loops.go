@@ -83,8 +83,16 @@ func (l *loops) setLimit(n int64) {
 	}
 }
 
-// delivered tells the reader that n bytes it read are now in the input.
-func (l *loops) delivered(n int) { l.inflight.Add(-int64(n)) }
+// delivered tells the reader that n bytes it read are now in the input,
+// and wakes it: its credit grew if limit did not shrink by as much, as
+// when the limit comes from the output's room rather than the input's.
+func (l *loops) delivered(n int) {
+	l.inflight.Add(-int64(n))
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
 
 func (l *loops) readLoop() {
 	size := minReadChunk

@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/bevgo/bev/limiter"
 )
 
 // actorState is everything the actor goroutine owns. No other goroutine
@@ -27,6 +29,10 @@ type actorState struct {
 	ownsT   bool // the transport is ours (a pair's pipe): always close it
 	batch   [][]byte
 	wbufs   net.Buffers
+	cbatch  []*chunk // chunks handed to a chunkPipe's writer (consumed from the front)
+	cbuf    []*chunk // cbatch's backing array, kept whole for reuse
+	chunked bool     // the transport is a chunkPipe
+	flight  int      // bytes handed over as chunks, not yet written
 	head    [][]byte
 	spare   []message
 	writing bool
@@ -34,7 +40,6 @@ type actorState struct {
 	connecting bool
 	connCancel context.CancelFunc
 	connWG     sync.WaitGroup
-	connC      chan connResult // buffered(1)
 
 	eof, readErr, writeErr bool
 	wantCloseWrite         bool
@@ -52,24 +57,20 @@ type actorState struct {
 	defErr     error
 	scheduled  bool
 
-	inC chan []byte
-	evC chan EventInfo
-	evq []EventInfo
+	inC   chan []byte // nil once closed
+	evC   chan EventInfo
+	gotIn bool // In was called: input goes to the channel
+	gotEv bool
+	evq   []EventInfo
 
 	stopping bool
 	failing  bool
-}
-
-type connResult struct {
-	t   Transport
-	err error
 }
 
 func (a *actorState) init(b *Bufferevent, in, out Stage) {
 	a.b = b
 	a.sess.a = a
 	a.inStage, a.outStage = in, out
-	a.connC = make(chan connResult, 1)
 	// As libevent's socket and pair bufferevents: users may not append to
 	// the input, nor take from the front of the output while the writer
 	// loop may hold views of it.
@@ -82,7 +83,8 @@ func (a *actorState) enabled(d Dir) bool { return Dir(a.b.enabled.Load())&d != 0
 func (a *actorState) attach(t Transport) {
 	a.t = t
 	a.b.tbox.Store(&transportBox{t})
-	a.l = startLoops(t, &a.b.maxRead)
+	a.l = startLoops(t, &a.b.maxRead, &a.b.rate, a.b.mail.notify)
+	_, a.chunked = t.(chunkPipe)
 	a.eof, a.readErr, a.writeErr = false, false, false
 	a.wantCloseWrite, a.closeWriteSent, a.closeWriteDone = false, false, false
 }
@@ -98,6 +100,7 @@ func (a *actorState) detach(closeT bool) error {
 	}
 	a.t = nil
 	a.writing = false
+	a.flight = 0
 	a.b.tbox.Store(nil)
 	return err
 }
@@ -111,18 +114,21 @@ func (a *actorState) run() {
 			return
 		}
 		var (
-			readC  <-chan readResult
-			wroteC <-chan writeResult
-			inC    chan<- []byte
-			head   []byte
-			evC    chan<- EventInfo
-			ev     EventInfo
-			outC   <-chan []byte
-			rtC    <-chan time.Time
-			wtC    <-chan time.Time
+			loopC <-chan loopEvent
+			turnC <-chan struct{}
+			inC   chan<- []byte
+			head  []byte
+			evC   chan<- EventInfo
+			ev    EventInfo
+			outC  <-chan []byte
+			rtC   <-chan time.Time
+			wtC   <-chan time.Time
 		)
 		if a.l != nil {
-			readC, wroteC = a.l.readc, a.l.wrotec
+			loopC = a.l.events
+		}
+		if a.scheduled {
+			turnC = b.turn
 		}
 		if a.inC != nil && a.input.Len() > 0 {
 			a.head = a.input.slices(a.head[:0], a.input.Len())
@@ -131,7 +137,7 @@ func (a *actorState) run() {
 		if a.evC != nil && len(a.evq) > 0 {
 			evC, ev = a.evC, a.evq[0]
 		}
-		if a.outRoom() {
+		if b.outUsed.Load() && a.outRoom() {
 			outC = b.out
 		}
 		if a.rArmed {
@@ -143,10 +149,12 @@ func (a *actorState) run() {
 		select {
 		case <-b.mail.signal:
 			a.handleMail()
-		case r := <-readC:
-			a.onRead(r)
-		case w := <-wroteC:
-			a.onWrote(w)
+		case ev := <-loopC:
+			if ev.wrote {
+				a.onWrote(ev)
+			} else {
+				a.onRead(ev)
+			}
 		case inC <- head:
 			a.input.popChunk()
 		case p := <-outC:
@@ -160,12 +168,11 @@ func (a *actorState) run() {
 		case <-wtC:
 			a.wArmed = false
 			a.onTimeout(Write)
-		case <-b.turn:
+		case <-turnC:
 			a.runDeferred()
 			b.turnDone <- struct{}{}
-		case r := <-a.connC:
-			a.onConnect(r)
-		case <-b.closing:
+		}
+		if isClosedChan(b.closing) {
 			a.stopping = true
 		}
 	}
@@ -175,6 +182,7 @@ func (a *actorState) run() {
 // stages, starts writes, runs deferred callbacks when there is no Base,
 // and re-arms the reader and the timers.
 func (a *actorState) step() {
+	a.syncChannels()
 	for range 16 {
 		if a.stopping {
 			return
@@ -200,7 +208,7 @@ func (a *actorState) step() {
 	a.updateReadLimit()
 	a.reconcileTimers()
 	a.b.inLen.Store(int64(a.input.Len()))
-	a.b.outLen.Store(int64(a.output.Len() + a.rawOut.Len()))
+	a.b.outLen.Store(int64(a.pendingOut()))
 }
 
 func (a *actorState) handleMail() {
@@ -233,11 +241,6 @@ func (a *actorState) handle(m *message) {
 		a.trigger(m.dir, m.topt)
 	case msgTriggerEvent:
 		a.triggerEvent(m.ev, m.topt)
-	case msgIn:
-		a.inC = m.inC
-		a.onEnable(Read)
-	case msgEvents:
-		a.evC = m.evC
 	case msgConnect:
 		a.startConnect(m.ctx, m.dial)
 	case msgSetTransport:
@@ -245,6 +248,8 @@ func (a *actorState) handle(m *message) {
 		if m.t != nil {
 			a.attach(m.t)
 		}
+	case msgConnected:
+		a.onConnect(m.t, m.err)
 	case msgDrain:
 		a.flush(Write, Finished)
 		a.drainWaiters = append(a.drainWaiters, m.done)
@@ -260,18 +265,20 @@ func (a *actorState) startConnect(ctx context.Context, dial DialFunc) {
 		if err == nil && t == nil {
 			err = fmt.Errorf("connect: dial returned no transport: %w", ErrNoTransport)
 		}
-		a.connC <- connResult{t, err} // buffered(1): one connect at a time
+		if !a.b.mail.post(message{kind: msgConnected, t: t, err: err}) && t != nil {
+			t.Close()
+		}
 	})
 }
 
-func (a *actorState) onConnect(r connResult) {
+func (a *actorState) onConnect(t Transport, err error) {
 	a.connCancel()
 	a.connCancel = nil
 	a.connecting = false
 	a.connWG.Wait()
-	if r.err != nil {
+	if err != nil {
 		a.b.connState.Store(connIdle)
-		a.emit(Error, r.err)
+		a.emit(Error, err)
 		return
 	}
 	// A Flush(Write, Finished) or Drain made while connecting was meant
@@ -279,19 +286,23 @@ func (a *actorState) onConnect(r connResult) {
 	// the new transport with a clean half-close state.
 	finish := a.wantCloseWrite && !a.closeWriteSent
 	a.detach(true)
-	a.attach(r.t)
+	a.attach(t)
 	a.wantCloseWrite = finish
 	a.b.connState.Store(connIdle)
 	a.emit(Connected, nil)
 }
 
-func (a *actorState) onRead(r readResult) {
-	if n := r.c.len(); n > 0 {
+func (a *actorState) onRead(r loopEvent) {
+	n := 0
+	for _, c := range r.cs[:r.nc] {
+		n += c.len()
 		if a.inStage != nil {
-			a.rawIn.pushChunk(r.c)
+			a.rawIn.pushChunk(c)
 		} else {
-			a.input.pushChunk(r.c)
+			a.input.pushChunk(c)
 		}
+	}
+	if n > 0 {
 		a.updateReadLimit()
 		a.l.delivered(n)
 		a.resetTimer(Read)
@@ -299,8 +310,6 @@ func (a *actorState) onRead(r readResult) {
 		if a.inStage == nil {
 			a.readProgress()
 		}
-	} else {
-		r.c.release()
 	}
 	if r.err == nil {
 		return
@@ -316,7 +325,7 @@ func (a *actorState) onRead(r readResult) {
 	a.emit(Reading|Error, r.err)
 }
 
-func (a *actorState) onWrote(w writeResult) {
+func (a *actorState) onWrote(w loopEvent) {
 	a.writing = false
 	if w.closeWrite {
 		a.closeWriteDone = true
@@ -330,7 +339,11 @@ func (a *actorState) onWrote(w writeResult) {
 	if a.outStage != nil {
 		src = &a.rawOut
 	}
-	src.drain(int(w.n))
+	if a.flight > 0 {
+		a.flight = 0 // handed over as chunks: nothing left to drain
+	} else {
+		src.drain(int(w.n))
+	}
 	if w.n > 0 {
 		a.resetTimer(Write)
 	}
@@ -389,7 +402,7 @@ func (a *actorState) outRoom() bool {
 	return a.output.Len() < high && !a.stopping
 }
 
-func (a *actorState) pendingOut() int { return a.output.Len() + a.rawOut.Len() }
+func (a *actorState) pendingOut() int { return a.output.Len() + a.rawOut.Len() + a.flight }
 
 func (a *actorState) pumpWrite() {
 	if a.writing || a.l == nil || a.writeErr {
@@ -403,6 +416,9 @@ func (a *actorState) pumpWrite() {
 		if !a.enabled(Write) {
 			return
 		}
+		if a.chunked && a.handOver(src) {
+			return
+		}
 		a.batch = src.slices(a.batch[:0], int(a.b.maxWrite.Load()))
 		a.wbufs = a.batch
 		a.writing = true
@@ -414,6 +430,35 @@ func (a *actorState) pumpWrite() {
 		a.writing = true
 		a.l.writec <- writeReq{closeWrite: true}
 	}
+}
+
+// handOver gives the writer loop of a chunkPipe whole chunks from the
+// front of src, up to the per-write maximum and the rate allowance. It
+// reports false, handing nothing, when not even the first chunk fits the
+// allowance: the byte path then waits for the rate and cuts the write.
+func (a *actorState) handOver(src *Buffer) bool {
+	limit := int(a.b.maxWrite.Load())
+	if rs := a.b.rate.Load(); rs.limited() {
+		limit = int(min(int64(limit), rs.allow(limiter.Write)))
+		if src.chunks[src.head].len() > limit {
+			return false
+		}
+	}
+	a.cbuf = a.cbuf[:0]
+	total := 0
+	for src.Len() > 0 {
+		c := src.chunks[src.head]
+		if total > 0 && total+c.len() > limit {
+			break
+		}
+		a.cbuf = append(a.cbuf, src.popFront())
+		total += c.len()
+	}
+	a.cbatch = a.cbuf
+	a.flight = total
+	a.writing = true
+	a.l.writec <- writeReq{chunks: &a.cbatch} // buffered(1): nothing else in flight
+	return true
 }
 
 func (a *actorState) checkDrain() {
@@ -444,7 +489,7 @@ func (a *actorState) closeInIfDone() {
 
 func (a *actorState) readHigh() int {
 	high := a.b.rwm.Load().high
-	if high == 0 && a.inC != nil {
+	if high == 0 && a.gotIn {
 		high = DefaultChannelHighWatermark
 	}
 	return high
@@ -503,11 +548,16 @@ func (a *actorState) resetTimer(d Dir) {
 
 func (a *actorState) reconcileTimers() {
 	rto := time.Duration(a.b.rto.Load())
-	wantR := rto > 0 && a.enabled(Read) && !a.eof && !a.readErr && !a.readSuspended() && !a.outputFull()
+	wantR := rto > 0 && a.enabled(Read) && !a.eof && !a.readErr && !a.readSuspended() && !a.outputFull() && !a.throttled(limiter.Read)
 	a.rtimer, a.rArmed = a.arm(a.rtimer, a.rArmed, wantR, rto)
 	wto := time.Duration(a.b.wto.Load())
-	wantW := wto > 0 && a.enabled(Write) && !a.writeErr && (a.pendingOut() > 0 || a.connecting)
+	wantW := wto > 0 && a.enabled(Write) && !a.writeErr && (a.pendingOut() > 0 || a.connecting) && !a.throttled(limiter.Write)
 	a.wtimer, a.wArmed = a.arm(a.wtimer, a.wArmed, wantW, wto)
+}
+
+// throttled reports whether the loops are waiting on a rate limit in d.
+func (a *actorState) throttled(d limiter.Dir) bool {
+	return a.l != nil && a.l.throttled[d].Load()
 }
 
 func (a *actorState) arm(t Timer, armed, want bool, d time.Duration) (Timer, bool) {
@@ -539,15 +589,12 @@ func (a *actorState) exit() {
 		a.connCancel()
 	}
 	a.connWG.Wait()
-	select {
-	case r := <-a.connC:
-		if r.t != nil {
-			r.t.Close()
-		}
-	default:
-	}
 	err := a.detach(b.opts&CloseOnFree != 0)
+	b.leaveRate()
 	for _, m := range b.mail.close() {
+		if m.kind == msgConnected && m.t != nil {
+			m.t.Close()
+		}
 		if m.c != nil {
 			m.c.release()
 		}
@@ -562,6 +609,7 @@ func (a *actorState) exit() {
 	b.enabled.Store(0)
 	b.cbs.Store(nil)
 	b.setErr(fmt.Errorf("bufferevent: %w", ErrClosed))
+	a.syncChannels()
 	for _, e := range a.evq {
 		select {
 		case a.evC <- e:
@@ -599,10 +647,16 @@ func (a *actorState) hasDeferred() bool { return a.defRead || a.defWrite || a.de
 // notify runs the read or write callback now, or queues it under
 // DeferCallbacks. Input delivered on the In channel has no read callback.
 func (a *actorState) notify(d Dir) {
-	if d == Read && a.inC != nil {
+	if a.syncChannels(); d == Read && a.gotIn {
 		return
 	}
-	if a.deferred(0) {
+	a.callOrDefer(d, 0)
+}
+
+// callOrDefer runs the read or write callback now, or queues it when
+// DeferCallbacks or topt asks.
+func (a *actorState) callOrDefer(d Dir, topt TriggerOption) {
+	if a.deferred(topt) {
 		if d == Read {
 			a.defRead = true
 		} else {
@@ -613,7 +667,26 @@ func (a *actorState) notify(d Dir) {
 	a.call(d)
 }
 
+// syncChannels picks up the In and Events channels as soon as they exist,
+// so that no input or event slips past a channel asked for before it.
+func (a *actorState) syncChannels() {
+	f := a.b.chans.Load()
+	if f&chanIn != 0 && !a.gotIn {
+		a.b.chMu.Lock()
+		a.inC = a.b.in
+		a.b.chMu.Unlock()
+		a.gotIn = true
+	}
+	if f&chanEvents != 0 && !a.gotEv {
+		a.b.chMu.Lock()
+		a.evC = a.b.events
+		a.b.chMu.Unlock()
+		a.gotEv = true
+	}
+}
+
 func (a *actorState) emit(ev Event, err error) {
+	a.syncChannels()
 	if ev&(EOF|Error) != 0 && err != nil {
 		a.b.setErr(err)
 	}
@@ -659,23 +732,12 @@ func (a *actorState) runDeferred() {
 
 func (a *actorState) trigger(d Dir, topt TriggerOption) {
 	ignore := topt&TriggerIgnoreWatermarks != 0
-	fire := func(d Dir) {
-		if a.deferred(topt) {
-			if d == Read {
-				a.defRead = true
-			} else {
-				a.defWrite = true
-			}
-			return
-		}
-		a.call(d)
-	}
 	if d&Read != 0 && (ignore || a.input.Len() >= a.b.rwm.Load().low) {
-		fire(Read)
+		a.callOrDefer(Read, topt)
 	}
 	if d&Write != 0 {
 		if _, low := a.writeMarks(); ignore || a.output.Len() <= low {
-			fire(Write)
+			a.callOrDefer(Write, topt)
 		}
 	}
 }
@@ -745,6 +807,7 @@ func (a *actorState) fail(ev Event, err error, skipCallback bool) {
 	}
 	a.failing = true
 	a.b.setErr(err)
+	a.syncChannels()
 	if a.evC != nil {
 		a.evq = append(a.evq, EventInfo{ev, err})
 	}

@@ -106,12 +106,11 @@ func appendCopy[T []byte | string](b *Buffer, p T) {
 
 // AppendOwned appends p without copying it, like libevent's
 // evbuffer_add_reference without a cleanup callback. The buffer takes
-// ownership of p: the caller must not modify p afterwards, and p's memory
-// may be handed on (to a Read caller's view through Pullup, to another
-// Buffer through MoveFrom, or to the writer). The buffer never writes into p
-// nor into its spare capacity, and never pools it. A nil or empty p is a
-// no-op. AppendOwned returns an error wrapping [ErrFrozen] when the end is
-// frozen.
+// ownership of p: the caller must not modify p afterwards. Until its bytes
+// are drained, p's memory may be returned by Pullup, moved to another Buffer
+// by MoveFrom, or handed to a writer. The buffer never writes into p nor into
+// its spare capacity, and never pools it. A nil or empty p is a no-op.
+// AppendOwned returns an error wrapping [ErrFrozen] when the end is frozen.
 func (b *Buffer) AppendOwned(p []byte) error {
 	if b.frozenEnd {
 		return frozenError("AppendOwned", "end")
@@ -126,7 +125,7 @@ func (b *Buffer) AppendOwned(p []byte) error {
 // Read removes up to len(p) bytes from the front of the buffer and copies
 // them into p. It implements [io.Reader]: it returns 0, nil when len(p) is 0,
 // and 0, [io.EOF] (unwrapped) when the buffer is empty. It returns 0 and an
-// error wrapping [ErrFrozen] when the front is frozen.
+// error wrapping [ErrFrozen] when the front is frozen. Read never keeps p.
 func (b *Buffer) Read(p []byte) (int, error) {
 	if b.frozenFront {
 		return 0, frozenError("Read", "front")
@@ -157,7 +156,8 @@ func (b *Buffer) Drain(n int) error {
 }
 
 // Peek copies up to len(p) bytes from the front of the buffer into p without
-// removing them, like evbuffer_copyout, and returns the number copied.
+// removing them, like evbuffer_copyout, and returns the number copied. Peek
+// never keeps p.
 func (b *Buffer) Peek(p []byte) int {
 	n := 0
 	for _, c := range b.chain() {
@@ -176,8 +176,10 @@ func (b *Buffer) Peek(p []byte) int {
 // The result aliases the buffer's storage. It is valid only until the next
 // call that changes the buffer, and the caller must not modify it. When the
 // bytes already sit in one chunk no copy is made; otherwise they are copied
-// into a new chunk that replaces the chunks they came from, so storage that
-// a writer may still be sending from is never moved or overwritten.
+// into a new chunk that replaces the chunks they came from. Bytes are never
+// moved inside existing storage, and while the front is frozen the replaced
+// chunks are left to the garbage collector instead of the pools, so memory a
+// writer may still be sending from is never overwritten.
 func (b *Buffer) Pullup(n int) []byte {
 	if n < 0 || n > b.n {
 		n = b.n
@@ -217,7 +219,7 @@ func (b *Buffer) Pullup(n int) []byte {
 
 // Index returns the offset of the first occurrence of sep in the buffer, or
 // -1 when there is none, like evbuffer_search. Matches may span chunks. An
-// empty sep matches at 0.
+// empty sep matches at 0. Index never keeps sep.
 func (b *Buffer) Index(sep []byte) int {
 	if len(sep) == 0 {
 		return 0

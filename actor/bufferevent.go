@@ -129,8 +129,10 @@ type Bufferevent struct {
 	turn      chan struct{} // the Base's dispatcher hands a deferred turn
 	turnDone  chan struct{}
 	out       chan []byte
+	outUsed   atomic.Bool // Out or Send was called: the actor selects on out
 
-	chMu     sync.Mutex // guards following
+	chans    atomic.Uint32 // chanIn, chanEvents: set once the channel exists
+	chMu     sync.Mutex    // guards following
 	in       chan []byte
 	inClosed bool
 	events   chan EventInfo
@@ -140,6 +142,8 @@ type Bufferevent struct {
 	err   error
 
 	pair *pairLink
+
+	rateLimits
 
 	a actorState // touched only by the actor goroutine
 }
@@ -618,10 +622,14 @@ func (b *Bufferevent) Connect(ctx context.Context, dial DialFunc) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if err := b.closedErr(); err != nil {
+		return err
+	}
 	if !b.connState.CompareAndSwap(connIdle, connBusy) {
 		return fmt.Errorf("connect: %w", ErrBusy)
 	}
 	if !b.mail.post(message{kind: msgConnect, ctx: ctx, dial: dial}) {
+		b.connState.Store(connIdle)
 		return fmt.Errorf("connect: %w", ErrClosed)
 	}
 	return nil
@@ -639,6 +647,9 @@ func (b *Bufferevent) SetTransport(t Transport) error { return b.setTransport(t,
 func (b *Bufferevent) ReplaceTransport(t Transport) error { return b.setTransport(t, true) }
 
 func (b *Bufferevent) setTransport(t Transport, replace bool) error {
+	if err := b.closedErr(); err != nil {
+		return err
+	}
 	if b.connState.Load() == connBusy {
 		return fmt.Errorf("set transport: %w", ErrBusy)
 	}
@@ -654,7 +665,10 @@ func (b *Bufferevent) setTransport(t Transport, replace bool) error {
 // safe anywhere, callbacks included; Close, Done or the Base's Close wait
 // for the goroutines to end.
 func (b *Bufferevent) Free() {
-	b.closeOnce.Do(func() { close(b.closing) })
+	b.closeOnce.Do(func() {
+		close(b.closing)
+		b.mail.notify()
+	})
 }
 
 // Close is Free followed by waiting until the actor and both loops have

@@ -6,6 +6,12 @@ import (
 	"fmt"
 )
 
+// Bits of Bufferevent.chans: which channel views have been asked for.
+const (
+	chanIn uint32 = 1 << iota
+	chanEvents
+)
+
 // eventBuffer is the capacity of the Events channel: events that occur
 // while the actor stops and find no room are dropped.
 const eventBuffer = 16
@@ -29,8 +35,9 @@ func (b *Bufferevent) In() <-chan []byte {
 			close(b.in)
 			b.inClosed = true
 		} else {
+			b.chans.Or(chanIn)
 			b.enabled.Or(uint32(Read))
-			b.mail.post(message{kind: msgIn, inC: b.in})
+			b.mail.post(message{kind: msgEnable, dir: Read})
 		}
 	}
 	return b.in
@@ -48,7 +55,8 @@ func (b *Bufferevent) Events() <-chan EventInfo {
 		if b.exited {
 			close(b.events)
 		} else {
-			b.mail.post(message{kind: msgEvents, evC: b.events})
+			b.chans.Or(chanEvents)
+			b.mail.notify()
 		}
 	}
 	return b.events
@@ -60,7 +68,17 @@ func (b *Bufferevent) Events() <-chan EventInfo {
 // high watermark (DefaultChannelHighWatermark if none is set). The
 // channel is never closed: a bare send cannot see that the bufferevent
 // stopped, so select on Done beside it, or use Send.
-func (b *Bufferevent) Out() chan<- []byte { return b.out }
+func (b *Bufferevent) Out() chan<- []byte {
+	b.useOut()
+	return b.out
+}
+
+func (b *Bufferevent) useOut() {
+	if !b.outUsed.Load() {
+		b.outUsed.Store(true)
+		b.mail.notify()
+	}
+}
 
 // Send copies p and hands it to the output through Out, blocking while the
 // output is at its high watermark. It returns nil once the output has
@@ -70,6 +88,7 @@ func (b *Bufferevent) Send(ctx context.Context, p []byte) error {
 	if len(p) == 0 {
 		return b.closedErr()
 	}
+	b.useOut()
 	cp := bytes.Clone(p)
 	select {
 	case b.out <- cp:

@@ -1,12 +1,15 @@
 package actor
 
 import (
+	"context"
 	"errors"
 	"math"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/bevgo/bev/limiter"
 )
 
 // Chunk sizes the reader loop reads into. It starts small so that an idle
@@ -19,29 +22,59 @@ const (
 // noLimit is the reader's credit when no watermark bounds it.
 const noLimit = math.MaxInt64
 
-type readResult struct {
-	c   *chunk // nil or a chunk holding what was read
-	err error
+// loopEvent is what the loops report to the actor, on one channel so that
+// the actor's select stays small: a read (c, err) or a finished write
+// (n, err, closeWrite).
+type loopEvent struct {
+	wrote      bool
+	cs         [maxMoved]*chunk // a read: the chunks holding what was read
+	nc         int              // how many of cs are set
+	n          int64            // a write: bytes written
+	closeWrite bool             // a write: it was the half-close
+	err        error
 }
+
+// release drops the chunks of a read nobody will take.
+func (ev *loopEvent) release() {
+	for _, c := range ev.cs[:ev.nc] {
+		c.release()
+	}
+}
+
+// chunkPipe is a transport that moves chunks between bufferevents (the
+// pair's pipe): the writer loop hands over the output's chunks and the
+// reader loop takes them, so bulk data is not copied. A *net.TCPConn gets
+// its own batching through net.Buffers.WriteTo (writev).
+type chunkPipe interface {
+	writeChunks(v *[]*chunk) (int64, error)
+	readChunks(dst *[maxMoved]*chunk, max, size int) (int, error)
+}
+
+// maxMoved is the most chunks one read of a chunkPipe hands the actor.
+const maxMoved = 4
 
 type writeReq struct {
 	bufs       *net.Buffers // views of output the actor will not touch until done
+	chunks     *[]*chunk    // or, for a chunkPipe, chunks handed over
 	closeWrite bool         // half-close instead of writing
-}
-
-type writeResult struct {
-	n          int64
-	err        error
-	closeWrite bool
 }
 
 // loops are the reader and writer goroutines of one transport. The actor
 // starts them when it gets a transport and joins them (stop) before it
 // drops the transport or exits.
 type loops struct {
-	t    Transport
-	quit chan struct{}
-	wg   sync.WaitGroup
+	t      Transport
+	quit   chan struct{}
+	ctx    context.Context // cancelled by stop: ends a rate-limit wait
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// Rate limiting: the loops load rate before every operation and raise
+	// throttled[d] while they wait on it; wake tells the actor.
+	rate      *atomic.Pointer[rateState]
+	throttled [2]atomic.Bool // indexed by limiter.Dir
+	poke      func()
+	trunc     net.Buffers // a write batch cut to the rate allowance
 
 	// The reader may read while inflight < limit. The actor stores limit
 	// (what the input may still take) and subtracts from inflight what it
@@ -52,20 +85,23 @@ type loops struct {
 	maxRead  *atomic.Int64
 	wake     chan struct{} // buffered(1): limit was raised
 
-	readc  chan readResult  // buffered(1)
-	writec chan writeReq    // buffered(1); one request in flight
-	wrotec chan writeResult // buffered(1)
+	events chan loopEvent // buffered(2): one read and one write result
+	writec chan writeReq  // buffered(1); one request in flight
 }
 
-func startLoops(t Transport, maxRead *atomic.Int64) *loops {
+func startLoops(t Transport, maxRead *atomic.Int64, rate *atomic.Pointer[rateState], poke func()) *loops {
+	ctx, cancel := context.WithCancel(context.Background())
 	l := &loops{
 		t:       t,
 		quit:    make(chan struct{}),
+		ctx:     ctx,
+		cancel:  cancel,
+		rate:    rate,
+		poke:    poke,
 		maxRead: maxRead,
 		wake:    make(chan struct{}, 1),
-		readc:   make(chan readResult, 1),
+		events:  make(chan loopEvent, 2),
 		writec:  make(chan writeReq, 1),
-		wrotec:  make(chan writeResult, 1),
 	}
 	l.wg.Go(l.readLoop)
 	l.wg.Go(l.writeLoop)
@@ -106,29 +142,51 @@ func (l *loops) readLoop() {
 				return
 			}
 		}
-		want := min(allowed, l.maxRead.Load())
-		c := newChunk(min(size, int(want)))
-		buf := c.free()
-		if int64(len(buf)) > want {
-			buf = buf[:want]
+		want := int(min(allowed, l.maxRead.Load()))
+		rs := l.rate.Load()
+		if rs.limited() {
+			n, err := rs.take(l.ctx, limiter.Read, l.throttle(limiter.Read))
+			if err != nil {
+				return // stopped
+			}
+			want = int(min(int64(want), n))
 		}
-		n, err := l.t.Read(buf)
-		if n > 0 {
+		room := min(size, want)
+		var (
+			ev  loopEvent
+			n   int
+			err error
+		)
+		if cp, ok := l.t.(chunkPipe); ok {
+			ev.nc, err = cp.readChunks(&ev.cs, want, size)
+			for _, c := range ev.cs[:ev.nc] {
+				n += c.len()
+			}
+		} else {
+			c := newChunk(room)
+			n, err = l.t.Read(c.free()[:room])
 			c.commit(n)
+			ev.cs[0], ev.nc = c, 1
+		}
+		ev.err = err
+		if n > 0 {
 			l.inflight.Add(int64(n))
+			if rs.limited() {
+				rs.consume(limiter.Read, n)
+			}
 		}
 		// Adapt the next chunk: grow while reads fill it, shrink back
 		// when they come in small, so idle connections stay light.
 		switch {
-		case n == len(buf) && size < maxReadChunk:
+		case n >= room && size < maxReadChunk:
 			size = min(size*4, maxReadChunk)
-		case n < len(buf)/8 && size > minReadChunk:
+		case n < room/8 && size > minReadChunk:
 			size /= 4
 		}
 		select {
-		case l.readc <- readResult{c: c, err: err}:
+		case l.events <- ev:
 		case <-l.quit:
-			c.release()
+			ev.release()
 			return
 		}
 		if err != nil {
@@ -141,18 +199,67 @@ func (l *loops) writeLoop() {
 	for {
 		select {
 		case req := <-l.writec:
-			var res writeResult
+			res := loopEvent{wrote: true}
 			if req.closeWrite {
 				res.closeWrite = true
 				if cw, ok := l.t.(closeWriter); ok {
 					res.err = cw.CloseWrite()
 				}
+			} else if req.chunks != nil {
+				res.n, res.err = l.t.(chunkPipe).writeChunks(req.chunks)
+				if rs := l.rate.Load(); rs.limited() {
+					rs.consume(limiter.Write, int(res.n))
+				}
+				for i, c := range *req.chunks { // not taken: ours to drop
+					c.release()
+					(*req.chunks)[i] = nil
+				}
 			} else {
-				res.n, res.err = req.bufs.WriteTo(l.t)
+				res.n, res.err = l.write(req.bufs)
 			}
-			l.wrotec <- res // never blocks: one request in flight
+			select {
+			case l.events <- res:
+			case <-l.quit:
+				return
+			}
 		case <-l.quit:
 			return
+		}
+	}
+}
+
+// write writes the batch, first waiting for the rate limit, and never
+// hands the transport more than it allows.
+func (l *loops) write(bufs *net.Buffers) (int64, error) {
+	rs := l.rate.Load()
+	if !rs.limited() {
+		return bufs.WriteTo(l.t)
+	}
+	allow, err := rs.take(l.ctx, limiter.Write, l.throttle(limiter.Write))
+	if err != nil {
+		return 0, err
+	}
+	l.trunc = l.trunc[:0]
+	for _, p := range *bufs {
+		if allow <= 0 {
+			break
+		}
+		if int64(len(p)) > allow {
+			p = p[:allow]
+		}
+		l.trunc = append(l.trunc, p)
+		allow -= int64(len(p))
+	}
+	n, err := l.trunc.WriteTo(l.t)
+	rs.consume(limiter.Write, int(n))
+	return n, err
+}
+
+// throttle returns the function that raises and lowers throttled[d].
+func (l *loops) throttle(d limiter.Dir) func(bool) {
+	return func(on bool) {
+		if l.throttled[d].Swap(on) != on {
+			l.poke()
 		}
 	}
 }
@@ -163,6 +270,7 @@ func (l *loops) writeLoop() {
 // closed anyway. It returns the error of closing the transport.
 func (l *loops) stop(closeT bool) error {
 	close(l.quit)
+	l.cancel()
 	var err error
 	d, hasDeadlines := l.t.(deadliner)
 	if closeT || !hasDeadlines {
@@ -173,12 +281,9 @@ func (l *loops) stop(closeT bool) error {
 		d.SetWriteDeadline(past)
 	}
 	l.wg.Wait()
-	select {
-	case r := <-l.readc:
-		if r.c != nil {
-			r.c.release()
-		}
-	default:
+	for len(l.events) > 0 {
+		ev := <-l.events
+		ev.release()
 	}
 	if !closeT && hasDeadlines {
 		d.SetReadDeadline(time.Time{})

@@ -18,11 +18,10 @@ const (
 	msgFlush                       // dir, mode
 	msgTrigger                     // dir, topt
 	msgTriggerEvent                // ev, topt
-	msgIn                          // inC: switch input to channel delivery
-	msgEvents                      // evC: start sending events
 	msgConnect                     // ctx, dial
 	msgSetTransport                // t, replace
 	msgDrain                       // done: closed once all output is written
+	msgConnected                   // t, err: the dial finished
 )
 
 // message is what other goroutines post to the actor. It is a value type
@@ -39,11 +38,10 @@ type message struct {
 	buf     *Buffer
 	fn      func(*Session)
 	done    chan struct{}
-	inC     chan []byte
-	evC     chan EventInfo
 	t       Transport
 	ctx     context.Context
 	dial    DialFunc
+	err     error
 }
 
 // mailbox is the actor's unbounded queue. Posting never blocks, so a

@@ -14,6 +14,13 @@ func (l *pairLink) unlink() {
 	l.mu.Unlock()
 }
 
+// PairMaxIO is the per-read and per-write maximum a pair's ends start
+// with. libevent's pair moves data with no per-operation limit; moving
+// several of the largest pooled chunks per handoff keeps the handoffs
+// between the two actors few. SetMaxRead and SetMaxWrite change it as on
+// any bufferevent.
+const PairMaxIO = maxMoved * maxReadChunk
+
 // NewPair returns two bufferevents wired to each other in memory
 // (libevent's bufferevent_pair_new): what one writes, the other reads. The
 // transport is a synchronous in-memory pipe, so bytes stay in the writer's
@@ -39,6 +46,8 @@ func NewPair(base *Base, opts Option) (*Bufferevent, *Bufferevent, error) {
 	}
 	link := &pairLink{ends: [2]*Bufferevent{a, b}}
 	for _, e := range link.ends {
+		e.maxRead.Store(PairMaxIO)
+		e.maxWrite.Store(PairMaxIO)
 		e.pair = link
 		e.a.ownsT = true
 		e.start()

@@ -2,6 +2,7 @@ package actor
 
 import (
 	"io"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -12,15 +13,24 @@ import (
 // inside testing/synctest bubbles) plus half-close: CloseWrite makes the
 // peer's Read return io.EOF while this end can still read.
 //
-// A Write blocks until the peer's Reads have consumed every byte, so bytes
-// stay in the writer's output until the reader has room: the receiver's
-// read watermark caps the transfer, as in libevent's pair.
+// A write blocks until the peer has consumed every byte, so bytes stay in
+// the writer's output until the reader has room: the receiver's read
+// watermark caps the transfer, as in libevent's pair.
+//
+// A writer offers its whole batch at once, and the reader takes what fits
+// from as many of its pieces as it can, in one handoff. Besides io.Writer's
+// byte slices the pipe carries chunks: the pair's writer loop hands over
+// its output's chunks, and the reader loop takes a large chunk whole, so a
+// bulk transfer moves pointers instead of copying bytes.
 type pipe struct {
-	wrMu sync.Mutex // serialises Writes
+	wrMu sync.Mutex // serialises writes and guards following
+	one  [1][]byte  // the vector of a plain Write
+	onev net.Buffers
+	off  offer
 
-	rdRx <-chan []byte
+	rdRx <-chan *offer
 	rdTx chan<- int
-	wrTx chan<- []byte
+	wrTx chan<- *offer
 	wrRx <-chan int
 
 	onceClose     sync.Once
@@ -33,10 +43,61 @@ type pipe struct {
 	writeDeadline *pipeDeadline
 }
 
+// offer is a writer's batch: byte slices (a plain Write) or chunks the
+// writer owns. The reader consumes from the front; a chunk it takes whole
+// or empties is removed from the batch and becomes the reader's.
+type offer struct {
+	bufs   *net.Buffers
+	chunks *[]*chunk
+}
+
+func (o *offer) empty() bool {
+	if o.chunks != nil {
+		return len(*o.chunks) == 0
+	}
+	return len(*o.bufs) == 0
+}
+
+// copyTo copies from the front of the batch into p and consumes it.
+func (o *offer) copyTo(p []byte) int {
+	n := 0
+	if o.chunks != nil {
+		v := o.chunks
+		for len(*v) > 0 && n < len(p) {
+			c := (*v)[0]
+			k := copy(p[n:], c.bytes())
+			n += k
+			c.off += k
+			if c.len() == 0 {
+				c.release()
+				(*v)[0] = nil
+				*v = (*v)[1:]
+			}
+		}
+		return n
+	}
+	v := o.bufs
+	for len(*v) > 0 && n < len(p) {
+		k := copy(p[n:], (*v)[0])
+		n += k
+		if k == len((*v)[0]) {
+			(*v)[0] = nil
+			*v = (*v)[1:]
+		} else {
+			(*v)[0] = (*v)[0][k:]
+		}
+	}
+	return n
+}
+
+// moveMin is the smallest chunk the reader takes whole rather than copying
+// from: below it, gathering several small chunks into one saves handoffs.
+const moveMin = 16 << 10
+
 // newPipe returns the two connected ends.
 func newPipe() (*pipe, *pipe) {
-	cb1 := make(chan []byte)
-	cb2 := make(chan []byte)
+	cb1 := make(chan *offer)
+	cb2 := make(chan *offer)
 	cn1 := make(chan int)
 	cn2 := make(chan int)
 	done1 := make(chan struct{})
@@ -58,34 +119,97 @@ func newPipe() (*pipe, *pipe) {
 	return p1, p2
 }
 
-func (p *pipe) Read(b []byte) (int, error) {
+// receive waits for the peer's next offer.
+func (p *pipe) receive() (*offer, error) {
 	switch {
 	case isClosedChan(p.localDone):
-		return 0, io.ErrClosedPipe
+		return nil, io.ErrClosedPipe
 	case isClosedChan(p.remoteDone), isClosedChan(p.remoteWrDone):
-		return 0, io.EOF
+		return nil, io.EOF
 	case isClosedChan(p.readDeadline.wait()):
-		return 0, os.ErrDeadlineExceeded
+		return nil, os.ErrDeadlineExceeded
 	}
 	select {
-	case bw := <-p.rdRx:
-		nr := copy(b, bw)
-		p.rdTx <- nr
-		return nr, nil
+	case o := <-p.rdRx:
+		return o, nil
 	case <-p.localDone:
-		return 0, io.ErrClosedPipe
+		return nil, io.ErrClosedPipe
 	case <-p.remoteDone:
-		return 0, io.EOF
+		return nil, io.EOF
 	case <-p.remoteWrDone:
-		return 0, io.EOF
+		return nil, io.EOF
 	case <-p.readDeadline.wait():
-		return 0, os.ErrDeadlineExceeded
+		return nil, os.ErrDeadlineExceeded
 	}
+}
+
+func (p *pipe) Read(b []byte) (int, error) {
+	o, err := p.receive()
+	if err != nil {
+		return 0, err
+	}
+	n := o.copyTo(b)
+	p.rdTx <- n
+	return n, nil
+}
+
+// readChunks fills dst with what one read takes, at most max bytes: the
+// peer's next chunks themselves while they are large and fit (up to
+// len(dst) of them), else one new chunk of about size bytes filled from the
+// front of the peer's batch. It returns how many chunks it set.
+func (p *pipe) readChunks(dst *[maxMoved]*chunk, max, size int) (int, error) {
+	o, err := p.receive()
+	if err != nil {
+		return 0, err
+	}
+	n, total := 0, 0
+	if o.chunks != nil {
+		for v := o.chunks; n < len(dst) && len(*v) > 0; n++ {
+			c := (*v)[0]
+			if c.len() < moveMin || total+c.len() > max {
+				break
+			}
+			dst[n] = c
+			total += c.len()
+			(*v)[0] = nil
+			*v = (*v)[1:]
+		}
+	}
+	if n == 0 {
+		c := newChunk(min(size, max))
+		buf := c.free()
+		if len(buf) > max {
+			buf = buf[:max]
+		}
+		c.commit(o.copyTo(buf))
+		dst[0], n, total = c, 1, c.len()
+	}
+	p.rdTx <- total
+	return n, nil
 }
 
 func (p *pipe) Write(b []byte) (int, error) {
 	p.wrMu.Lock()
 	defer p.wrMu.Unlock()
+	p.one[0] = b
+	p.onev = p.one[:]
+	p.off = offer{bufs: &p.onev}
+	n, err := p.writeLocked()
+	p.one[0] = nil
+	return int(n), err
+}
+
+// writeChunks hands over the chunks of *v, which the caller owns; the
+// reader takes them, whole or by copying. On error the chunks not taken
+// are still in *v and still the caller's.
+func (p *pipe) writeChunks(v *[]*chunk) (int64, error) {
+	p.wrMu.Lock()
+	defer p.wrMu.Unlock()
+	p.off = offer{chunks: v}
+	return p.writeLocked()
+}
+
+func (p *pipe) writeLocked() (int64, error) {
 	switch {
 	case isClosedChan(p.localDone), isClosedChan(p.localWrDone):
 		return 0, io.ErrClosedPipe
@@ -94,13 +218,11 @@ func (p *pipe) Write(b []byte) (int, error) {
 	case isClosedChan(p.writeDeadline.wait()):
 		return 0, os.ErrDeadlineExceeded
 	}
-	var n int
-	for once := true; once || len(b) > 0; once = false {
+	var n int64
+	for !p.off.empty() {
 		select {
-		case p.wrTx <- b:
-			nw := <-p.wrRx
-			b = b[nw:]
-			n += nw
+		case p.wrTx <- &p.off:
+			n += int64(<-p.wrRx)
 		case <-p.localDone:
 			return n, io.ErrClosedPipe
 		case <-p.remoteDone:

@@ -1,0 +1,43 @@
+// Package bev is libevent's bufferevents rebuilt in Go as actors: byte
+// streams with input and output buffers, watermarks, timeouts, rate limits
+// and filters, where each stream is one goroutine that owns its state and
+// a reader and a writer loop own its blocking I/O. You drive a stream with
+// libevent-style callbacks that run on its actor (zero-copy, no locks) or
+// with channels (backpressure from the consumer to the peer), compose
+// streams into pipelines, and close them knowing that every goroutine has
+// been joined.
+//
+// This package holds only this front page and the end-to-end tests; the
+// code lives in its subpackages:
+//
+//   - [github.com/bevgo/bev/actor]: the bufferevent actor, its Buffer, the
+//     Base that supervises bufferevents, and in-memory pairs.
+//   - [github.com/bevgo/bev/conn]: socket bufferevents over net.Conn:
+//     connect, connect by host name, listeners, TLS.
+//   - [github.com/bevgo/bev/pipeline]: filters as stages (compression,
+//     framing, TLS over any bufferevent) and a net.Conn view.
+//   - [github.com/bevgo/bev/limiter]: token buckets and rate-limit groups.
+//
+// # A first program
+//
+// Two bufferevents wired in memory; the server echoes in upper case from a
+// callback, the client uses channels:
+//
+//	base := actor.NewBase()
+//	defer base.Close() // closes and joins every bufferevent it owns
+//	client, server, _ := actor.NewPair(base, 0)
+//	server.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
+//		p := make([]byte, s.Input().Len())
+//		s.Read(p)
+//		s.Write(bytes.ToUpper(p))
+//	}})
+//	server.Enable(actor.Read) // reading starts disabled, as in libevent
+//	in := client.In()         // asking for input enables reading
+//	client.Send(ctx, []byte("hello"))
+//	fmt.Printf("%s\n", <-in) // HELLO
+//
+// The runnable version is this package's Example.
+//
+// See docs/tutorial.md in the repository for a guided path, and
+// docs/libevent.md for the mapping from every libevent name to bev.
+package bev

@@ -74,7 +74,8 @@ type loops struct {
 	rate      *atomic.Pointer[rateState]
 	throttled [2]atomic.Bool // indexed by limiter.Dir
 	poke      func()
-	trunc     net.Buffers // a write batch cut to the rate allowance
+	trunc     net.Buffers      // a write batch cut to the rate allowance
+	moved     [maxMoved]*chunk // the reader's scratch for chunkPipe reads
 
 	// The reader may read while inflight < limit. The actor stores limit
 	// (what the input may still take) and subtracts from inflight what it
@@ -158,7 +159,12 @@ func (l *loops) readLoop() {
 			err error
 		)
 		if cp, ok := l.t.(chunkPipe); ok {
-			ev.nc, err = cp.readChunks(&ev.cs, want, size)
+			// Through l.moved, not &ev.cs: a pointer into ev passed to an
+			// interface method would move ev to the heap, an allocation
+			// on every read of every transport.
+			ev.nc, err = cp.readChunks(&l.moved, want, size)
+			ev.cs = l.moved
+			clear(l.moved[:])
 			for _, c := range ev.cs[:ev.nc] {
 				n += c.len()
 			}

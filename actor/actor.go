@@ -42,6 +42,7 @@ type actorState struct {
 	connWG     sync.WaitGroup
 
 	eof, readErr, writeErr bool
+	heldEnd                error // EOF or error read while reading was disabled
 	wantCloseWrite         bool
 	closeWriteSent         bool
 	closeWriteDone         bool
@@ -86,6 +87,7 @@ func (a *actorState) attach(t Transport) {
 	a.l = startLoops(t, &a.b.maxRead, &a.b.rate, a.b.mail.notify)
 	_, a.chunked = t.(chunkPipe)
 	a.eof, a.readErr, a.writeErr = false, false, false
+	a.heldEnd = nil
 	a.wantCloseWrite, a.closeWriteSent, a.closeWriteDone = false, false, false
 }
 
@@ -314,15 +316,27 @@ func (a *actorState) onRead(r loopEvent) {
 	if r.err == nil {
 		return
 	}
+	if !a.enabled(Read) {
+		// A read already under way when reading was disabled met the
+		// end of the stream. As in libevent, where a disabled read
+		// notices nothing, it is reported when reading is enabled again.
+		a.heldEnd = r.err
+		return
+	}
+	a.endRead(r.err)
+}
+
+// endRead reports the end of the read side: EOF or a read error.
+func (a *actorState) endRead(err error) {
 	a.b.enabled.And(^uint32(Read))
-	if errors.Is(r.err, io.EOF) {
+	if errors.Is(err, io.EOF) {
 		a.eof = true
 		a.runInput(Finished)
 		a.emit(Reading|EOF, io.EOF)
 		return
 	}
 	a.readErr = true
-	a.emit(Reading|Error, r.err)
+	a.emit(Reading|Error, err)
 }
 
 func (a *actorState) onWrote(w loopEvent) {
@@ -373,6 +387,11 @@ func (a *actorState) onEnable(d Dir) {
 	a.resetTimer(d)
 	if d&Read != 0 && a.unnotified {
 		a.readProgress()
+	}
+	if d&Read != 0 && a.heldEnd != nil && a.enabled(Read) {
+		err := a.heldEnd
+		a.heldEnd = nil
+		a.endRead(err)
 	}
 }
 

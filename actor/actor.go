@@ -26,7 +26,8 @@ type actorState struct {
 
 	t       Transport
 	l       *loops
-	ownsT   bool // the transport is ours (a pair's pipe): always close it
+	progC   <-chan struct{} // the transport's Progress channel, if any
+	ownsT   bool            // the transport is ours (a pair's pipe): always close it
 	batch   [][]byte
 	wbufs   net.Buffers
 	cbatch  []*chunk // chunks handed to a chunkPipe's writer (consumed from the front)
@@ -50,6 +51,7 @@ type actorState struct {
 
 	rtimer, wtimer Timer
 	rArmed, wArmed bool
+	wHeld          int // transportBuffered when the write timer was armed
 
 	unnotified bool // input arrived that no read callback has seen
 	defRead    bool
@@ -84,6 +86,10 @@ func (a *actorState) enabled(d Dir) bool { return Dir(a.b.enabled.Load())&d != 0
 func (a *actorState) attach(t Transport) {
 	a.t = t
 	a.b.tbox.Store(&transportBox{t})
+	a.progC = nil
+	if p, ok := t.(progresser); ok {
+		a.progC = p.Progress()
+	}
 	a.l = startLoops(t, &a.b.maxRead, &a.b.rate, a.b.mail.notify)
 	_, a.chunked = t.(chunkPipe)
 	a.eof, a.readErr, a.writeErr = false, false, false
@@ -101,6 +107,7 @@ func (a *actorState) detach(closeT bool) error {
 		err = a.t.Close()
 	}
 	a.t = nil
+	a.progC = nil
 	a.writing = false
 	a.flight = 0
 	a.b.tbox.Store(nil)
@@ -169,10 +176,20 @@ func (a *actorState) run() {
 			a.onTimeout(Read)
 		case <-wtC:
 			a.wArmed = false
-			a.onTimeout(Write)
+			// A buffered transport that holds less than when the timer
+			// was armed has made progress it did not signal (its
+			// underlying drained, but not to its low watermark): the
+			// timer restarts instead (reconcileTimers re-arms it).
+			if held := a.transportBuffered(); held == 0 || held >= a.wHeld {
+				a.onTimeout(Write)
+			}
 		case <-turnC:
 			a.runDeferred()
 			b.turnDone <- struct{}{}
+		case <-a.progC:
+			// Bytes the transport held downstream moved on: that is
+			// write progress, and the transport may take more now.
+			a.resetTimer(Write)
 		}
 		if isClosedChan(b.closing) {
 			a.stopping = true
@@ -328,13 +345,19 @@ func (a *actorState) onRead(r loopEvent) {
 
 // endRead reports the end of the read side: EOF or a read error.
 func (a *actorState) endRead(err error) {
-	a.b.enabled.And(^uint32(Read))
 	if errors.Is(err, io.EOF) {
 		a.eof = true
+		// Flush the input stage while reading is still enabled, so that
+		// what it produces reaches the read callback before the EOF event.
 		a.runInput(Finished)
+		a.b.enabled.And(^uint32(Read))
+		if a.stopping {
+			return // the stage failed at end of stream: its Error is the last event
+		}
 		a.emit(Reading|EOF, io.EOF)
 		return
 	}
+	a.b.enabled.And(^uint32(Read))
 	a.readErr = true
 	a.emit(Reading|Error, err)
 }
@@ -367,7 +390,9 @@ func (a *actorState) onWrote(w loopEvent) {
 		a.emit(Writing|Error, w.err)
 		return
 	}
-	if w.n > 0 && a.enabled(Write) {
+	// With an output stage the write callback comes from runOutput, when
+	// the stage drains the output.
+	if w.n > 0 && a.enabled(Write) && a.outStage == nil {
 		if _, low := a.writeMarks(); a.output.Len() <= low {
 			a.notify(Write)
 		}
@@ -423,6 +448,15 @@ func (a *actorState) outRoom() bool {
 
 func (a *actorState) pendingOut() int { return a.output.Len() + a.rawOut.Len() + a.flight }
 
+// transportBuffered is what the transport still holds of what it was
+// given, when it says (a filter's view of its underlying bufferevent).
+func (a *actorState) transportBuffered() int {
+	if bt, ok := a.t.(bufferedTransport); ok {
+		return bt.Buffered()
+	}
+	return 0
+}
+
 func (a *actorState) pumpWrite() {
 	if a.writing || a.l == nil || a.writeErr {
 		return
@@ -454,14 +488,16 @@ func (a *actorState) pumpWrite() {
 // handOver gives the writer loop of a chunkPipe whole chunks from the
 // front of src, up to the per-write maximum and the rate allowance. It
 // reports false, handing nothing, when not even the first chunk fits the
-// allowance: the byte path then waits for the rate and cuts the write.
+// per-write maximum or the allowance: the byte path then waits for the
+// rate and cuts the write to size, so a small SetMaxWrite still makes
+// small writes (and each one is progress the write timeout sees).
 func (a *actorState) handOver(src *Buffer) bool {
 	limit := int(a.b.maxWrite.Load())
 	if rs := a.b.rate.Load(); rs.limited() {
 		limit = int(min(int64(limit), rs.allow(limiter.Write)))
-		if src.chunks[src.head].len() > limit {
-			return false
-		}
+	}
+	if src.chunks[src.head].len() > limit {
+		return false
 	}
 	a.cbuf = a.cbuf[:0]
 	total := 0
@@ -570,7 +606,11 @@ func (a *actorState) reconcileTimers() {
 	wantR := rto > 0 && a.enabled(Read) && !a.eof && !a.readErr && !a.readSuspended() && !a.outputFull() && !a.throttled(limiter.Read)
 	a.rtimer, a.rArmed = a.arm(a.rtimer, a.rArmed, wantR, rto)
 	wto := time.Duration(a.b.wto.Load())
-	wantW := wto > 0 && a.enabled(Write) && !a.writeErr && (a.pendingOut() > 0 || a.connecting) && !a.throttled(limiter.Write)
+	wantW := wto > 0 && a.enabled(Write) && !a.writeErr && !a.throttled(limiter.Write) &&
+		(a.pendingOut() > 0 || a.connecting || a.transportBuffered() > 0)
+	if wantW && !a.wArmed {
+		a.wHeld = a.transportBuffered()
+	}
 	a.wtimer, a.wArmed = a.arm(a.wtimer, a.wArmed, wantW, wto)
 }
 

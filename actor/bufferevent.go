@@ -63,6 +63,15 @@ type DialFunc func(ctx context.Context) (Transport, error)
 // no limit) and returns StageOK when it made progress, StageNeedMore when
 // it needs more input first, or StageError with a cause. Package pipeline
 // builds stages; a nil Stage moves bytes unchanged.
+//
+// In Normal mode the actor calls a stage while its source holds bytes and
+// its destination has room. A stage that can hold output back (it produced
+// more than limit allowed, as a decompressor does) may also implement
+//
+//	Buffered() int // bytes held, ready to emit without more input
+//
+// and is then called again as room appears while Buffered is positive,
+// even with nothing new in its source.
 type Stage interface {
 	Process(dst, src *Buffer, limit int, mode FlushMode) (StageResult, error)
 }

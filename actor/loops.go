@@ -120,9 +120,12 @@ func (l *loops) setLimit(n int64) {
 	}
 }
 
-// delivered tells the reader that n bytes it read are now in the input,
-// and wakes it: its credit grew if limit did not shrink by as much, as
-// when the limit comes from the output's room rather than the input's.
+// delivered tells the reader that n bytes it read are now in the input
+// (or, with an input stage, in the raw input) and wakes it: the reader may
+// have found no credit while those bytes were in flight, and when they
+// land in the raw input, or when the limit comes from the output's room
+// rather than the input's, the limit itself does not grow, so nothing
+// else would wake it.
 func (l *loops) delivered(n int) {
 	l.inflight.Add(-int64(n))
 	select {

@@ -19,10 +19,25 @@ func (a *actorState) runInput(mode FlushMode) {
 	if a.inStage == nil || a.stopping {
 		return
 	}
+	// A read callback that runs inline (no DeferCallbacks) may drain an
+	// input that the stage had filled to its high watermark. Nothing else
+	// would wake the actor for the raw bytes still waiting (the reader may
+	// have nothing more to deliver, and a peer waiting for our reply never
+	// sends), so go round again while that is what stopped the stage.
+	for a.runInputOnce(mode) && !a.stopping && a.enabled(Read) && !a.readSuspended() {
+		mode = Normal
+	}
+}
+
+// runInputOnce is one round of runInput. It reports whether the stage
+// stopped because the input was full while raw bytes still waited.
+func (a *actorState) runInputOnce(mode FlushMode) (full bool) {
 	produced := false
 	for called := false; ; called = true {
-		canRun := a.rawIn.Len() > 0 && (mode != Normal || (a.enabled(Read) && !a.readSuspended()))
+		waiting := a.rawIn.Len() > 0 || stageBuffered(a.inStage) > 0
+		canRun := waiting && (mode != Normal || (a.enabled(Read) && !a.readSuspended()))
 		if !canRun && (called || mode == Normal) {
+			full = mode == Normal && waiting && a.readSuspended()
 			break
 		}
 		limit := -1
@@ -34,7 +49,7 @@ func (a *actorState) runInput(mode FlushMode) {
 		res, err := a.callStage(a.inStage, &a.input, &a.rawIn, limit, mode)
 		a.input.setFrozen(false, true)
 		if !a.stageResult(Reading, res, err) {
-			return
+			return false
 		}
 		if a.input.Len() != inBefore {
 			produced = true
@@ -48,6 +63,7 @@ func (a *actorState) runInput(mode FlushMode) {
 		a.unnotified = true
 		a.readProgress()
 	}
+	return full && produced
 }
 
 // runOutput moves bytes from the output through the output stage into
@@ -58,9 +74,37 @@ func (a *actorState) runOutput(mode FlushMode) {
 	if a.outStage == nil || a.stopping {
 		return
 	}
+	// As libevent's be_filter_process_output: after a round that drained
+	// the output to the write low watermark, run the write callback. This
+	// is where a staged bufferevent's write callback comes from (onWrote
+	// leaves it alone): a stage that absorbs its input, as a compressor
+	// does, may give the writer nothing to write and so no other reason to
+	// call it. What the callback appends is processed at once; the bound
+	// keeps a callback that always refills from holding the actor here
+	// (the writer's next completion brings it back).
+	for range 16 {
+		before := a.output.Len()
+		a.runOutputOnce(mode)
+		after := a.output.Len()
+		if a.stopping || after >= before || !a.enabled(Write) {
+			return
+		}
+		if _, low := a.writeMarks(); after > low {
+			return
+		}
+		a.notify(Write)
+		if a.output.Len() == after {
+			return // nothing appended, or the callback is deferred
+		}
+		mode = Normal
+	}
+}
+
+func (a *actorState) runOutputOnce(mode FlushMode) {
 	for called := false; ; called = true {
-		room := a.outRoomRaw()
-		canRun := a.output.Len() > 0 && (mode != Normal || (a.enabled(Write) && room > 0))
+		room := a.outRoomRaw() // negative: the transport sets no limit
+		waiting := a.output.Len() > 0 || stageBuffered(a.outStage) > 0
+		canRun := waiting && (mode != Normal || (a.enabled(Write) && room != 0))
 		if !canRun && (called || mode == Normal) {
 			break
 		}
@@ -82,9 +126,18 @@ func (a *actorState) runOutput(mode FlushMode) {
 	}
 }
 
+// stageBuffered returns how many bytes st holds ready to emit without more
+// input, when it says so through an optional Buffered method (see Stage).
+func stageBuffered(st Stage) int {
+	if b, ok := st.(interface{ Buffered() int }); ok {
+		return b.Buffered()
+	}
+	return 0
+}
+
 // outRoomRaw is how much more the output stage may queue: what the
 // transport says it can take when it says (a filter's underlying write
-// high watermark), else a few per-write maximums.
+// high watermark; -1 when that has none), else a few per-write maximums.
 func (a *actorState) outRoomRaw() int {
 	if wl, ok := a.t.(interface{ WriteLimit() int }); ok {
 		if n := wl.WriteLimit(); n >= 0 {

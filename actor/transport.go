@@ -20,6 +20,17 @@ import (
 //	SetReadDeadline(time.Time) error   // unblock Read without closing
 //	SetWriteDeadline(time.Time) error  // unblock Write without closing
 //	Drain(ctx context.Context) error   // push every byte on before Close (filters)
+//	Underlying() *Bufferevent          // the bufferevent under a filter (Conn, Underlying)
+//	WriteLimit() int                   // room for an output stage; -1 for no limit
+//	Buffered() int                     // bytes written that it still holds downstream
+//	Progress() <-chan struct{}         // signalled when held bytes move on
+//
+// The last two are for transports that are themselves buffered, such as a
+// filter's view of its underlying bufferevent: the write timeout then runs
+// while the transport holds bytes (so a stalled peer is noticed however
+// few bytes are stuck); each signal on Progress restarts it and makes the
+// bufferevent re-evaluate WriteLimit, and so does Buffered having shrunk
+// since the timeout was armed, checked when it expires.
 type Transport interface {
 	io.Reader
 	io.Writer
@@ -27,6 +38,10 @@ type Transport interface {
 }
 
 type closeWriter interface{ CloseWrite() error }
+
+type progresser interface{ Progress() <-chan struct{} }
+
+type bufferedTransport interface{ Buffered() int }
 
 type deadliner interface {
 	SetReadDeadline(time.Time) error

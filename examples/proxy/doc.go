@@ -1,0 +1,51 @@
+// Proxy relays every TCP connection it accepts to a target: libevent's
+// sample/le-proxy.c, grown up. It is bev's flagship example, and the
+// first command to run:
+//
+//	go run ./examples/proxy
+//
+// With no -target it starts a small HTTP server of its own on 127.0.0.1
+// and prints the curl commands to try through the proxy, such as
+//
+//	curl http://127.0.0.1:8080/
+//	curl -o /dev/null http://127.0.0.1:8080/bytes/100MiB
+//
+// Point it at anything else with -target host:port (a host name is
+// resolved through conn's connect-by-name path, each address tried in
+// turn).
+//
+// # What it shows
+//
+// Each connection is two socket bufferevents whose read callbacks move
+// their input into the other side's output without copying a byte
+// (le-proxy's readcb). When one side's output reaches 512 KiB the other
+// side stops reading until that output drains to 256 KiB: backpressure
+// through watermarks and the write callback, so a slow client holds the
+// target back instead of filling memory. When one side ends its stream
+// the other is half-closed after its last byte is written, and the other
+// direction goes on until it ends too; then both are drained and closed.
+// Nothing accepted is lost.
+//
+// On top of that, each a flag:
+//
+//   - -tls-upstream speaks TLS to the target, verifying its certificate
+//     against the target's host name (which is also the SNI), or against
+//     -tls-ca, or not at all with -insecure. -tls-filter does it with a
+//     pipeline TLS filter over a plain socket bufferevent instead of a
+//     TLS socket (le-proxy's default and its -W, the other way round).
+//   - -tls-cert and -tls-key terminate TLS on the listening side.
+//   - -rate limits each connection and -group-rate all of them together,
+//     in bytes per second each way ("256KiB", "10MB", "65536");
+//     -min-share sets the group's smallest turn.
+//   - -idle-timeout closes a connection that moved nothing either way for
+//     that long; -connect-timeout bounds reaching the target.
+//   - -stats 127.0.0.1:PORT serves live counters as JSON (expvar's format)
+//     at /debug/vars: open connections, bytes each way, the group's
+//     totals.
+//
+// Every connection is logged with log/slog on standard error: opened,
+// target connected, closed (with the bytes each way, the duration and the
+// cause). SIGINT or SIGTERM stops accepting, lets open connections finish
+// for up to -drain-timeout (5 s), closes the rest, prints the totals and
+// exits 0. Bad flags or an unusable address exit 2 with a one-line error.
+package main

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is the proxy's command line, checked.
+type config struct {
+	listen string // host:port to accept on
+	target string // host:port to relay to; empty: start the embedded upstream
+
+	tlsUpstream bool   // speak TLS to the target
+	tlsFilter   bool   // as a pipeline TLS filter over a plain socket, not a TLS socket
+	insecure    bool   // do not verify the target's certificate
+	tlsCA       string // PEM file of roots to verify the target with
+	tlsCert     string // PEM certificate: terminate TLS on the listening side
+	tlsKey      string // and its key
+
+	rate, groupRate, minShare byteSize // bytes per second; 0: no limit
+
+	idleTimeout    time.Duration
+	connectTimeout time.Duration
+	drainTimeout   time.Duration
+
+	stats string // host:port of the JSON counters; empty: none
+}
+
+// errHelp is returned by parseFlags for -h and -help: print the usage and
+// exit 0.
+var errHelp = errors.New("help requested")
+
+// parseFlags reads args (without the program name) into a config. Errors
+// are one line each; usage goes to usageOut only for -h.
+func parseFlags(args []string, usageOut io.Writer) (*config, error) {
+	var c config
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported by the caller, in one line
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "`address` to accept connections on (a bare port means 127.0.0.1:port)")
+	fs.StringVar(&c.target, "target", "", "`host:port` to relay to; empty starts an embedded HTTP upstream on 127.0.0.1")
+	fs.BoolVar(&c.tlsUpstream, "tls-upstream", false, "speak TLS to the target (SNI and verification against its host name)")
+	fs.BoolVar(&c.tlsFilter, "tls-filter", false, "with -tls-upstream: a TLS filter over a socket bufferevent instead of a TLS socket (le-proxy's -W, inverted)")
+	fs.BoolVar(&c.insecure, "insecure", false, "with -tls-upstream: do not verify the target's certificate")
+	fs.StringVar(&c.tlsCA, "tls-ca", "", "with -tls-upstream: PEM `file` of CA certificates to verify the target with instead of the system roots")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate `file`: terminate TLS on the listening side (with -tls-key)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key `file` of -tls-cert")
+	fs.Var(&c.rate, "rate", "per-connection limit in `bytes/s` each way, such as 256KiB, 10MB or 65536 (0: none)")
+	fs.Var(&c.groupRate, "group-rate", "limit in `bytes/s` each way shared by all connections together (0: none)")
+	fs.Var(&c.minShare, "min-share", "with -group-rate: the least `bytes` a connection may move per turn (default 64)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 5*time.Minute, "close a connection after this long without traffic either way (0: never)")
+	fs.DurationVar(&c.connectTimeout, "connect-timeout", 10*time.Second, "bound on resolving, connecting to and (with TLS) handshaking with the target")
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", 5*time.Second, "on SIGINT or SIGTERM, how long open connections may take to finish")
+	fs.StringVar(&c.stats, "stats", "", "`address` (such as 127.0.0.1:9090) to serve live counters on as JSON, at /debug/vars")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(usageOut, "usage: proxy [flags]\n\nRelays every connection accepted on -listen to -target, zero-copy, with backpressure.\n\nFlags:")
+			fs.SetOutput(usageOut)
+			fs.PrintDefaults()
+			return nil, errHelp
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags only; see -h)", fs.Arg(0))
+	}
+	return &c, c.check()
+}
+
+// check rejects combinations that cannot work and normalises addresses.
+func (c *config) check() error {
+	var err error
+	if c.listen, err = normaliseAddr(c.listen); err != nil {
+		return fmt.Errorf("-listen: %w", err)
+	}
+	if c.target != "" {
+		if _, _, err := splitTarget(c.target); err != nil {
+			return fmt.Errorf("-target: %w", err)
+		}
+	}
+	if c.stats != "" {
+		if c.stats, err = normaliseAddr(c.stats); err != nil {
+			return fmt.Errorf("-stats: %w", err)
+		}
+	}
+	switch {
+	case c.tlsFilter && !c.tlsUpstream:
+		return errors.New("-tls-filter needs -tls-upstream")
+	case c.insecure && !c.tlsUpstream:
+		return errors.New("-insecure needs -tls-upstream")
+	case c.tlsCA != "" && !c.tlsUpstream:
+		return errors.New("-tls-ca needs -tls-upstream")
+	case c.insecure && c.tlsCA != "":
+		return errors.New("-insecure and -tls-ca contradict each other")
+	case (c.tlsCert == "") != (c.tlsKey == ""):
+		return errors.New("-tls-cert and -tls-key go together")
+	case c.minShare != 0 && c.groupRate == 0:
+		return errors.New("-min-share needs -group-rate")
+	case c.idleTimeout < 0 || c.connectTimeout < 0 || c.drainTimeout < 0:
+		return errors.New("timeouts cannot be negative")
+	case c.connectTimeout == 0:
+		return errors.New("-connect-timeout must be positive")
+	}
+	return nil
+}
+
+// normaliseAddr accepts host:port, or a bare port meaning 127.0.0.1:port
+// as in le-proxy.
+func normaliseAddr(a string) (string, error) {
+	if p, err := strconv.Atoi(a); err == nil {
+		if p < 0 || p > 65535 {
+			return "", fmt.Errorf("port %d out of range", p)
+		}
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)), nil
+	}
+	if _, _, err := net.SplitHostPort(a); err != nil {
+		return "", fmt.Errorf("want host:port or a port: %w", err)
+	}
+	return a, nil
+}
+
+// splitTarget splits a target into a host (a name or an IP literal,
+// without brackets) and a port from 1 to 65535.
+func splitTarget(t string) (host string, port int, err error) {
+	host, ps, err := net.SplitHostPort(t)
+	if err != nil {
+		return "", 0, fmt.Errorf("want host:port: %w", err)
+	}
+	if host == "" || strings.ContainsAny(host, " /") {
+		return "", 0, fmt.Errorf("bad host in %q", t)
+	}
+	port, err = strconv.Atoi(ps)
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", ps)
+	}
+	return host, port, nil
+}

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/limiter"
+)
+
+// errShutdown is the cause given to connections still open when the
+// drain timeout runs out.
+var errShutdown = errors.New("shutdown: drain timeout ran out")
+
+// proxy is the running program: one Base owning the listener and every
+// socket, the optional embedded upstream, stats server and rate-limit
+// group, and the relays of the open connections.
+type proxy struct {
+	cfg *config
+	log *slog.Logger
+
+	base     *actor.Base
+	ln       *conn.Listener
+	upstream *upstream    // nil with -target
+	statsSrv *statsServer // nil without -stats
+	stats    *stats
+
+	targetAddr string
+	targetHost string
+	targetPort int
+	serverTLS  *tls.Config     // -tls-cert: terminate TLS on accepted connections
+	clientTLS  *tls.Config     // -tls-upstream: speak TLS to the target
+	rate       *limiter.Config // -rate, per connection
+	group      *limiter.Group  // -group-rate, shared
+
+	onPause func() // for tests: called when a side stops reading for backpressure
+
+	killCtx context.Context // ends when the drain timeout runs out
+	kill    context.CancelCauseFunc
+	wg      sync.WaitGroup // the relays' goroutines
+	nextID  atomic.Uint64
+
+	mu      sync.Mutex // guards following
+	open    map[*relay]struct{}
+	closing bool
+	idle    chan struct{} // closed once closing and open is empty
+}
+
+// newProxy sets everything up from cfg and starts accepting. On failure
+// it undoes what it did and returns an error naming the flag at fault.
+func newProxy(cfg *config, log *slog.Logger) (_ *proxy, err error) {
+	p := &proxy{
+		cfg:   cfg,
+		log:   log,
+		base:  actor.NewBase(),
+		open:  make(map[*relay]struct{}),
+		idle:  make(chan struct{}),
+		stats: newStats(),
+	}
+	p.killCtx, p.kill = context.WithCancelCause(context.Background())
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	if err := p.setupTLS(); err != nil {
+		return nil, err
+	}
+	if err := p.setupRates(); err != nil {
+		return nil, err
+	}
+	p.targetAddr = cfg.target
+	if cfg.target == "" {
+		if p.upstream, err = startUpstream(log); err != nil {
+			return nil, fmt.Errorf("embedded upstream: %w", err)
+		}
+		p.targetAddr = p.upstream.addr
+	}
+	p.targetHost, p.targetPort, _ = splitTarget(p.targetAddr) // checked by parseFlags
+	lc := conn.ListenerConfig{Options: actor.CloseOnFree, TLS: p.serverTLS}
+	if p.ln, err = conn.Listen(p.base, "tcp", cfg.listen, lc, p.accept); err != nil {
+		return nil, fmt.Errorf("-listen: %w", err)
+	}
+	if cfg.stats != "" {
+		if p.statsSrv, err = startStats(cfg.stats, p.stats.handler(p)); err != nil {
+			return nil, fmt.Errorf("-stats: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// setupRates turns -rate, -group-rate and -min-share into a bucket config
+// and a group.
+func (p *proxy) setupRates() error {
+	var err error
+	if p.cfg.rate > 0 {
+		if p.rate, err = rateConfig(int64(p.cfg.rate)); err != nil {
+			return fmt.Errorf("-rate: %w", err)
+		}
+	}
+	if p.cfg.groupRate > 0 {
+		gc, err := rateConfig(int64(p.cfg.groupRate))
+		if err != nil {
+			return fmt.Errorf("-group-rate: %w", err)
+		}
+		if p.group, err = limiter.NewGroup(gc); err != nil {
+			return fmt.Errorf("-group-rate: %w", err)
+		}
+		if p.cfg.minShare > 0 {
+			if err := p.group.SetMinShare(int64(p.cfg.minShare)); err != nil {
+				return fmt.Errorf("-min-share: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// rateConfig is a token bucket for bytesPerSec each way. Its tick is a
+// tenth of a second, with a tenth of the rate per tick and a burst of one
+// tick, so that a transfer runs smoothly at the rate from its first byte
+// instead of moving a whole second's worth at once, as a one-second tick
+// starting full would. Rates below 1000 B/s keep libevent's one-second
+// tick, since a tenth of them would not be exact.
+func rateConfig(bytesPerSec int64) (*limiter.Config, error) {
+	tick, perTick := time.Second, bytesPerSec
+	if bytesPerSec >= 1000 {
+		tick, perTick = 100*time.Millisecond, (bytesPerSec+5)/10
+	}
+	return limiter.NewConfig(perTick, perTick, perTick, perTick, tick)
+}
+
+// accept starts relaying one accepted connection. It runs on the
+// listener's goroutine, so it only starts things.
+func (p *proxy) accept(cs *conn.Socket) {
+	r := newRelay(p, p.nextID.Add(1))
+	r.client.b = cs.Bufferevent
+	if !p.add(r) {
+		cs.Close() // shutting down: the listener is about to stop
+		r.cancel(nil)
+		return
+	}
+	remote := "?"
+	if c := cs.Conn(); c != nil {
+		remote = c.RemoteAddr().String()
+	}
+	r.log.Info("opened", "client", remote, "tls", cs.IsTLS())
+	if err := p.limit(cs); err != nil {
+		r.abort(err) // cannot happen with a checked config; run closes both sides
+	}
+	target, err := p.dial(r)
+	if err != nil { // cannot happen with a checked config: the connect starts in the background
+		p.stats.failed.Add(1)
+		cs.Close()
+		r.abort(err)
+		r.finish()
+		return
+	}
+	r.begin(cs, target)
+	p.wg.Go(r.run)
+}
+
+// limit puts the client socket under -rate and into the -group-rate
+// group. Limiting the client side limits both directions: uploads as the
+// client is read, downloads as it is written to, and the target side
+// follows through backpressure.
+func (p *proxy) limit(cs *conn.Socket) error {
+	if p.rate != nil {
+		if err := cs.SetRateLimit(p.rate); err != nil {
+			return fmt.Errorf("rate limit: %w", err)
+		}
+	}
+	if p.group != nil {
+		if err := cs.JoinGroup(p.group); err != nil {
+			return fmt.Errorf("rate-limit group: %w", err)
+		}
+	}
+	return nil
+}
+
+// add registers a relay; it reports false once shutdown has begun.
+func (p *proxy) add(r *relay) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		return false
+	}
+	p.open[r] = struct{}{}
+	p.stats.open.Add(1)
+	p.stats.total.Add(1)
+	return true
+}
+
+// remove unregisters a relay whose sides are closed.
+func (p *proxy) remove(r *relay) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.open[r]; !ok {
+		return
+	}
+	delete(p.open, r)
+	p.stats.open.Add(-1)
+	if p.closing && len(p.open) == 0 {
+		close(p.idle)
+	}
+}
+
+// shutdown stops accepting, lets open connections finish for up to the
+// drain timeout, closes what is left, and releases everything.
+func (p *proxy) shutdown(cause error) {
+	p.ln.Close()
+	p.mu.Lock()
+	p.closing = true
+	n := len(p.open)
+	if n == 0 {
+		close(p.idle)
+	}
+	p.mu.Unlock()
+	p.log.Info("shutting down", "cause", cause, "open", n, "drain_timeout", p.cfg.drainTimeout)
+	t := time.NewTimer(p.cfg.drainTimeout)
+	select {
+	case <-p.idle:
+	case <-t.C:
+		p.kill(errShutdown)
+	}
+	t.Stop()
+	p.wg.Wait()
+	p.close()
+}
+
+// close releases everything newProxy made.
+func (p *proxy) close() {
+	p.kill(errShutdown)
+	p.wg.Wait()
+	p.base.Close() // the listener and every socket
+	if p.group != nil {
+		p.group.Close()
+	}
+	if p.statsSrv != nil {
+		p.statsSrv.close()
+	}
+	if p.upstream != nil {
+		p.upstream.close()
+	}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/pipeline"
+)
+
+// setupTLS loads -tls-cert and -tls-key for the listening side and builds
+// the client configuration of -tls-upstream.
+func (p *proxy) setupTLS() error {
+	cfg := p.cfg
+	if cfg.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+		if err != nil {
+			return fmt.Errorf("-tls-cert/-tls-key: %w", err)
+		}
+		p.serverTLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+	if !cfg.tlsUpstream {
+		return nil
+	}
+	// The server name comes from the target's host: ConnectHostname sets
+	// it on a TLS socket, and dial sets it for the filter.
+	p.clientTLS = &tls.Config{InsecureSkipVerify: cfg.insecure}
+	if cfg.tlsCA != "" {
+		pem, err := os.ReadFile(cfg.tlsCA)
+		if err != nil {
+			return fmt.Errorf("-tls-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("-tls-ca: no PEM certificate in %s", cfg.tlsCA)
+		}
+		p.clientTLS.RootCAs = pool
+	}
+	return nil
+}
+
+// dial makes the target side of r and starts connecting it, by host name
+// (ConnectHostname resolves a name and tries each address; an IP literal
+// is used as it is). It returns at once: the outcome is the target's
+// Connected or Error event. -connect-timeout bounds the lookup, the dial
+// and the TLS handshake.
+func (p *proxy) dial(r *relay) (starter, error) {
+	ctx, cancel := context.WithTimeout(r.ctx, p.cfg.connectTimeout)
+	r.connectCancel = cancel
+	r.connectStart = time.Now()
+	switch {
+	case p.clientTLS == nil:
+		ts, err := conn.New(p.base, nil, actor.CloseOnFree)
+		if err != nil {
+			return nil, err
+		}
+		return p.connect(ctx, r, ts, ts)
+	case !p.cfg.tlsFilter:
+		// A TLS socket: crypto/tls runs over the connection itself.
+		ts, err := conn.NewTLS(p.base, nil, p.clientTLS, conn.TLSConnecting, actor.CloseOnFree)
+		if err != nil {
+			return nil, err
+		}
+		return p.connect(ctx, r, ts, ts)
+	}
+	return p.dialFilter(ctx, r)
+}
+
+// connect starts ts connecting and makes st the target side of r.
+func (p *proxy) connect(ctx context.Context, r *relay, ts *conn.Socket, st starter) (starter, error) {
+	r.target.b = ts.Bufferevent
+	if err := ts.ConnectHostname(ctx, nil, "tcp", p.targetHost, p.targetPort); err != nil {
+		ts.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// dialFilter is -tls-filter: a plain socket bufferevent connects, and a
+// pipeline TLS filter over it runs crypto/tls through the socket's
+// buffers (le-proxy's default "wrapper"). The handshake starts at once;
+// its ClientHello waits in the socket's output until the connect
+// completes, and a failed connect fails the handshake. The filter owns
+// the socket (CloseOnFree): draining or closing it does the same to the
+// socket.
+func (p *proxy) dialFilter(ctx context.Context, r *relay) (starter, error) {
+	sock, err := conn.New(p.base, nil, actor.CloseOnFree)
+	if err != nil {
+		return nil, err
+	}
+	cfg := p.clientTLS.Clone()
+	cfg.ServerName = p.targetHost
+	f, err := pipeline.NewTLSClient(sock.Bufferevent, cfg, pipeline.TLSOptions{
+		Options:          actor.CloseOnFree,
+		HandshakeTimeout: p.cfg.connectTimeout,
+	})
+	if err != nil {
+		sock.Close()
+		return nil, err
+	}
+	r.target.b = f
+	if err := sock.ConnectHostname(ctx, nil, "tcp", p.targetHost, p.targetPort); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}

@@ -1,0 +1,110 @@
+package pipeline_test
+
+import (
+	"compress/flate"
+	"io"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/pipeline"
+)
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestCPUPerChunk reports process CPU time per 16 KiB chunk for each
+// arrangement (BENCH_CPU=1 to run): steadier than wall-clock throughput
+// on a loaded machine.
+func TestCPUPerChunk(t *testing.T) {
+	if os.Getenv("BENCH_CPU") == "" {
+		t.Skip("set BENCH_CPU=1 to measure")
+	}
+	chunk := pattern(benchChunk)
+	const n = 20000
+	for round := range 3 {
+		for _, name := range arrangements {
+			base := actor.NewBase()
+			s := newStream(t, base, name)
+			var sent int64
+			for range 1000 {
+				sent = s.pump(chunk, sent, 16*benchChunk)
+			}
+			s.settle(sent)
+			c0, w0 := cpuTime(), time.Now()
+			for range n {
+				sent = s.pump(chunk, sent, 16*benchChunk)
+			}
+			s.settle(sent)
+			c1, w1 := cpuTime(), time.Now()
+			t.Logf("round %d %-14s cpu %6.2f us/chunk  wall %6.2f us/chunk", round, name,
+				float64(c1-c0)/float64(time.Microsecond)/n, float64(w1.Sub(w0))/float64(time.Microsecond)/n)
+			base.Close()
+		}
+	}
+}
+
+// TestCPUDeflate reports process CPU time per 16 KiB chunk of text for
+// compress/flate writing to io.Discard, the deflate stage alone, and the
+// stage in a filter over a pair (BENCH_CPU=1 to run).
+func TestCPUDeflate(t *testing.T) {
+	if os.Getenv("BENCH_CPU") == "" {
+		t.Skip("set BENCH_CPU=1 to measure")
+	}
+	data := sample(1 << 20)
+	const n = 1000
+	next := func(i int) []byte {
+		off := (i * benchChunk) % len(data)
+		return data[off : off+benchChunk]
+	}
+	for round := range 3 {
+		for _, level := range []int{flate.BestSpeed, flate.DefaultCompression} {
+			w, _ := flate.NewWriter(io.Discard, level)
+			c0 := cpuTime()
+			for i := range n {
+				w.Write(next(i))
+			}
+			flateCPU := cpuTime() - c0
+
+			st, _ := pipeline.Compress(pipeline.FormatFlate, level)
+			var src, dst actor.Buffer
+			c0 = cpuTime()
+			for i := range n {
+				src.Write(next(i))
+				st.Process(&dst, &src, -1, actor.Normal)
+				dst.Reset()
+			}
+			stageCPU := cpuTime() - c0
+
+			base := actor.NewBase()
+			a, r, _ := actor.NewPair(base, 0)
+			st, _ = pipeline.Compress(pipeline.FormatFlate, level)
+			taken := &takenStage{Stage: st, sig: make(chan struct{}, 1)}
+			f, _ := pipeline.NewFilter(a, nil, taken, actor.CloseOnFree)
+			r.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) { s.Input().Drain(s.Input().Len()) }})
+			r.Enable(actor.Read)
+			c0 = cpuTime()
+			var sent int64
+			for i := range n {
+				for sent-taken.n.Load() >= 4*benchChunk {
+					<-taken.sig
+				}
+				f.Write(next(i))
+				sent += benchChunk
+			}
+			for taken.n.Load() < sent {
+				<-taken.sig
+			}
+			filterCPU := cpuTime() - c0
+			base.Close()
+			us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / n }
+			t.Logf("round %d level %2d: flate->Discard %7.1f us/chunk, stage %7.1f (%.2fx flate's throughput), filter over a pair %7.1f (%.2fx)",
+				round, level, us(flateCPU), us(stageCPU), float64(flateCPU)/float64(stageCPU), us(filterCPU), float64(flateCPU)/float64(filterCPU))
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/bevgo/bev/actor"
+)
+
+// NewFilter returns a filtering bufferevent over underlying (libevent's
+// bufferevent_filter_new): bytes the underlying reads pass through the
+// input stage into the filter's input, and the filter's output passes
+// through the output stage into the underlying's output. A nil stage
+// passes bytes through unchanged. The filter belongs to the underlying's
+// Base and, like every bufferevent, starts with writing enabled and
+// reading disabled.
+//
+// The filter takes over the underlying's callbacks and its reading (do not
+// set them, nor read or write the underlying, while the filter lives).
+// Its Underlying method returns underlying and its Conn method the
+// underlying's (libevent's get_underlying and getfd). Filters stack: the
+// underlying may itself be a filter.
+//
+// # Limits
+//
+// An output stage's limit is the room left under the underlying's write
+// high watermark (no limit when it has none), counting what the filter has
+// handed down and the underlying has not written yet; an input stage's is
+// the room under the filter's read high watermark. A filter never puts
+// more than that in either, so backpressure runs through a stack end to
+// end.
+//
+// # Events
+//
+// The underlying's EOF and errors reach the filter as its own Reading|EOF
+// or Reading|Error (Writing|Error for write errors) after every byte read
+// before them; on EOF the input stage is first flushed with Finished
+// (libevent never does that; we do, so a decoder can report a truncated
+// stream or emit its tail). The underlying's Connected and Timeout events
+// are passed on to the filter's event callback with a nil cause; they do
+// not appear on the filter's Events channel. A stage that fails, panics or
+// returns an unknown result closes the filter with an Error event carrying
+// the cause (libevent drops BEV_ERROR silently and calls the stage again
+// later; we report it).
+//
+// # Timeouts
+//
+// The filter's own timeouts use the filter's state: the read timeout runs
+// while it reads, and the write timeout while output waits in the filter
+// or in the underlying (so a stalled peer is noticed however few bytes
+// are stuck), restarted by progress anywhere down the chain. A filter
+// with nothing pending gets no write timeout (libevent's #67 arms one
+// anyway).
+//
+// # Flush and close
+//
+// Flush(Write, Finished) calls the output stage at least once even with
+// nothing buffered, writes what it produced, and then flushes the
+// underlying with Finished, so the far end reads EOF. Normal and Flush do
+// not reach the underlying: flush each filter of a stack that needs it.
+// Close is libevent's free: the filter's pending bytes are dropped and the
+// underlying is closed with CloseOnFree, else left open with no callbacks
+// and reading disabled. Drain pushes every byte down the chain and through
+// the underlying before closing it (libevent's #616). Stages that
+// implement io.Closer are closed when the filter stops.
+//
+// NewFilter fails with an error wrapping ErrInvalid for a nil underlying,
+// ErrClosed when it has stopped, and as actor.NewStaged does.
+func NewFilter(underlying *actor.Bufferevent, in, out Stage, opts actor.Option) (*actor.Bufferevent, error) {
+	if underlying == nil {
+		return nil, fmt.Errorf("%w: nil underlying bufferevent", ErrInvalid)
+	}
+	if isDone(underlying.Done()) {
+		return nil, fmt.Errorf("new filter: underlying: %w", ErrClosed)
+	}
+	c := newConn(underlying, closeFree, opts&actor.CloseOnFree != 0)
+	t := &filterTransport{c: c, in: in, out: out}
+	f, err := actor.NewStaged(underlying.Base(), t, opts, in, out)
+	if err != nil {
+		c.closeB = false
+		t.Close()
+		return nil, err
+	}
+	c.upper.Store(f)
+	c.setForward(func(ev actor.Event) { f.TriggerEvent(ev, 0) })
+	return f, nil
+}
+
+// filterTransport is a filter's transport: the view of its underlying,
+// with the methods the actor uses for filters. It has no deadlines on
+// purpose, so that the actor closes it (detaching the view) whenever it
+// drops it.
+type filterTransport struct {
+	c       *Conn
+	in, out Stage
+}
+
+func (t *filterTransport) Read(p []byte) (int, error)  { return t.c.Read(p) }
+func (t *filterTransport) Write(p []byte) (int, error) { return t.c.Write(p) }
+func (t *filterTransport) CloseWrite() error           { return t.c.CloseWrite() }
+
+// Close detaches the view (closing the underlying with CloseOnFree) and
+// closes the stages that own resources.
+func (t *filterTransport) Close() error {
+	err := t.c.Close()
+	return errors.Join(err, closeStage(t.in), closeStage(t.out))
+}
+
+func (t *filterTransport) Underlying() *actor.Bufferevent { return t.c.b }
+
+// WriteLimit is the room under the underlying's write high watermark, or
+// -1 when it has none.
+func (t *filterTransport) WriteLimit() int {
+	if _, high, _ := t.c.b.Watermark(actor.Write); high > 0 {
+		t.c.mu.Lock()
+		defer t.c.mu.Unlock()
+		return max(0, high-t.c.heldLocked())
+	}
+	return -1
+}
+
+func (t *filterTransport) Buffered() int { return t.c.buffered() }
+
+func (t *filterTransport) Progress() <-chan struct{} { return t.c.progress }
+
+// Drain hands what the view holds to the underlying and drains it in turn.
+func (t *filterTransport) Drain(ctx context.Context) error {
+	t.c.b.Do(func(s *actor.Session) { t.c.takeOutput(s) })
+	return t.c.b.Drain(ctx)
+}

@@ -1,0 +1,653 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bevgo/bev/actor"
+)
+
+// DefaultLinger bounds how long [Conn.Close] waits for buffered output to
+// be written when no write deadline is set.
+const DefaultLinger = 5 * time.Second
+
+// closeMode says what closing a view does to its bufferevent.
+type closeMode uint8
+
+const (
+	// closeDrain is the public Conn's Close: write what is buffered, then
+	// close the bufferevent (bounded by the write deadline or
+	// DefaultLinger).
+	closeDrain closeMode = iota
+	// closeFree is a filter's: libevent's free. Drop what the view holds,
+	// give the bufferevent its callbacks back, and close it only when the
+	// filter has CloseOnFree.
+	closeFree
+)
+
+// Conn is a net.Conn view of a bufferevent: Read takes from its input,
+// Write appends to its output, and the bufferevent does the I/O. It lets
+// crypto/tls, net/http and any other net.Conn user run over a pair, a
+// socket bufferevent or a stack of filters. Filters use the same view as
+// their transport.
+//
+// A Conn takes over its bufferevent's callbacks (as a libevent filter
+// does) and manages its reading: it enables reading when a Read waits, and
+// pauses it while the view holds the read high watermark of unread input
+// (DefaultChannelHighWatermark if none is set). Write copies p and blocks
+// while the view and the bufferevent's output hold its write high
+// watermark (DefaultChannelHighWatermark if none is set); it never keeps
+// p. Do not set the bufferevent's callbacks, nor read or write it
+// directly, while a Conn is attached.
+//
+// All methods are safe for concurrent use. Deadlines behave as net.Conn's:
+// a timeout returns an error whose Timeout() is true and which matches
+// os.ErrDeadlineExceeded. Read returns io.EOF, bare, after the
+// bufferevent's EOF and every byte before it. Other errors are
+// *net.OpError values wrapping the cause: ErrClosed after Close (and, for
+// Write, after CloseWrite), or the bufferevent's error.
+type Conn struct {
+	b    *actor.Bufferevent
+	mode closeMode
+	// closeB closes b when the view is closed (closeFree mode; a
+	// closeDrain view always closes b).
+	closeB bool
+	// forwardConnected passes b's Connected on to the filter; a TLS
+	// filter reports its own once the handshake completes.
+	forwardConnected bool
+	// upper is the filter whose transport this view is (nil for a
+	// public Conn); it is told of b's progress when it needs to be.
+	upper atomic.Pointer[actor.Bufferevent]
+
+	mu      sync.Mutex // guards following
+	rbuf    actor.Buffer
+	rerr    error // io.EOF or b's read error, reported once rbuf is empty
+	readOn  bool  // the view enabled b's reading and has not paused it
+	sawEOF  bool  // Read has returned io.EOF
+	wbuf    actor.Buffer
+	werr    error
+	inB     int  // b's output length when its write callback last ran
+	snap    int  // b's published OutputLen then (see buffered)
+	poked   bool // a Trigger is on its way to b's write callback
+	wclosed bool
+	closed  bool
+	fwd     func(actor.Event)
+	fwdQ    []actor.Event
+
+	readable chan struct{} // buffered(1): input, EOF or an error arrived
+	writable chan struct{} // buffered(1): b took output, or an error
+	progress chan struct{} // buffered(1): b wrote, for the filter's actor
+	done     chan struct{} // closed by Close
+
+	closeOnce sync.Once
+	closeErr  error
+
+	rdl, wdl deadline
+}
+
+// NewConn returns a net.Conn view of b; see [Conn]. Closing the Conn
+// writes what is buffered and closes b. NewConn fails with an error
+// wrapping ErrInvalid for a nil b, and ErrClosed when b has stopped.
+func NewConn(b *actor.Bufferevent) (*Conn, error) {
+	if b == nil {
+		return nil, fmt.Errorf("%w: nil bufferevent", ErrInvalid)
+	}
+	if isDone(b.Done()) {
+		return nil, fmt.Errorf("new conn: %w", ErrClosed)
+	}
+	return newConn(b, closeDrain, true), nil
+}
+
+func newConn(b *actor.Bufferevent, mode closeMode, closeB bool) *Conn {
+	c := &Conn{
+		b:                b,
+		mode:             mode,
+		closeB:           closeB,
+		forwardConnected: true,
+		readable:         make(chan struct{}, 1),
+		writable:         make(chan struct{}, 1),
+		progress:         make(chan struct{}, 1),
+		done:             make(chan struct{}),
+		rdl:              newDeadline(),
+		wdl:              newDeadline(),
+	}
+	b.SetCallbacks(actor.Callbacks{Read: c.onRead, Write: c.onWrite, Event: c.onEvent})
+	return c
+}
+
+// Bufferevent returns the bufferevent the Conn is a view of.
+func (c *Conn) Bufferevent() *actor.Bufferevent { return c.b }
+
+// Read reads up to len(p) bytes of the bufferevent's input. It blocks
+// until input is there, EOF or an error arrived, the read deadline passes
+// or the Conn is closed; it returns io.EOF (unwrapped) after EOF once every
+// byte before it was read.
+func (c *Conn) Read(p []byte) (int, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return 0, c.opError("read", ErrClosed)
+		}
+		if isDone(c.rdl.wait()) {
+			c.mu.Unlock()
+			return 0, c.opError("read", os.ErrDeadlineExceeded)
+		}
+		if len(p) == 0 {
+			c.mu.Unlock()
+			return 0, nil
+		}
+		if c.rbuf.Len() == 0 && c.rerr == nil && isDone(c.b.Done()) {
+			c.rerr = c.stoppedError()
+		}
+		if c.rbuf.Len() > 0 {
+			n, _ := c.rbuf.Read(p)
+			if !c.readOn && c.rerr == nil && c.rbuf.Len() < c.readHigh()/2 {
+				c.readOn = true
+				c.b.Enable(actor.Read)
+			}
+			more := c.rbuf.Len() > 0 || c.rerr != nil
+			c.mu.Unlock()
+			if more {
+				signal(c.readable) // another reader may be waiting
+			}
+			return n, nil
+		}
+		if err := c.rerr; err != nil {
+			if err == io.EOF {
+				c.sawEOF = true
+			}
+			c.mu.Unlock()
+			signal(c.readable)
+			if err == io.EOF {
+				return 0, io.EOF
+			}
+			return 0, c.opError("read", err)
+		}
+		if !c.readOn {
+			c.readOn = true
+			c.b.Enable(actor.Read)
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.readable:
+		case <-c.done:
+		case <-c.rdl.wait():
+		case <-c.b.Done():
+		}
+	}
+}
+
+// Write copies p to the bufferevent's output. It blocks while the output
+// (with what the view holds for it) is at the write high watermark, and
+// returns the number of bytes accepted: len(p), or fewer with an error
+// when the write deadline passes, the Conn is closed or the bufferevent
+// fails. Accepted bytes are written by the bufferevent in order.
+func (c *Conn) Write(p []byte) (int, error) {
+	n := 0
+	for {
+		c.mu.Lock()
+		if err := c.writeErrorLocked(); err != nil {
+			c.mu.Unlock()
+			return n, err
+		}
+		if n == len(p) {
+			c.mu.Unlock()
+			return n, nil
+		}
+		if room := c.writeHigh() - c.heldLocked(); room > 0 {
+			k := min(room, len(p)-n)
+			c.wbuf.Write(p[n : n+k])
+			n += k
+			poke := !c.poked
+			c.poked = true
+			c.mu.Unlock()
+			if poke {
+				// The bufferevent takes wbuf in its write callback, on
+				// its own goroutine; the callback also refreshes what the
+				// view knows of its output, which keeps admission exact.
+				c.b.Trigger(actor.Write, actor.TriggerIgnoreWatermarks)
+			}
+			continue
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.writable:
+		case <-c.done:
+		case <-c.wdl.wait():
+		case <-c.b.Done():
+		}
+	}
+}
+
+// writeErrorLocked is why a Write cannot go on, or nil.
+func (c *Conn) writeErrorLocked() error {
+	switch {
+	case c.closed:
+		return c.opError("write", ErrClosed)
+	case c.wclosed:
+		return c.opError("write", fmt.Errorf("%w: write after CloseWrite", ErrClosed))
+	case c.werr != nil:
+		return c.opError("write", c.werr)
+	case isDone(c.wdl.wait()):
+		return c.opError("write", os.ErrDeadlineExceeded)
+	case isDone(c.b.Done()):
+		c.werr = c.stoppedError()
+		return c.opError("write", c.werr)
+	}
+	return nil
+}
+
+// heldLocked is what the view has accepted that the bufferevent has not
+// written yet, as far as the view knows: what it holds, and the output it
+// saw at the bufferevent's last write callback (which runs when that
+// drains to its low watermark). It only overestimates, so writes never
+// overrun the bufferevent's write high watermark.
+func (c *Conn) heldLocked() int { return c.wbuf.Len() + c.inB }
+
+// buffered is heldLocked refined by the bufferevent's published output
+// length, which also shows progress above its low watermark: it serves the
+// write timeout (the actor's Buffered), never the write limit. The
+// bufferevent publishes that length at the end of each step, so right
+// after the write callback moved bytes in it may still be the old value,
+// too low; it is used only once it has changed since then.
+func (c *Conn) buffered() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.inB
+	if s := c.b.OutputLen(); s != c.snap {
+		out = min(out, s)
+	}
+	return c.wbuf.Len() + out
+}
+
+// CloseWrite half-closes: what was written is sent, then the bufferevent
+// is flushed with Finished, so the peer reads EOF (a pair's partner, a TCP
+// peer, or through a stack of filters). Later writes fail with ErrClosed.
+// It waits for the bufferevent to take the request, not for the bytes to
+// be sent, and fails with ErrClosed after Close.
+func (c *Conn) CloseWrite() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return c.opError("close", ErrClosed)
+	}
+	if c.wclosed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.wclosed = true
+	c.mu.Unlock()
+	signal(c.writable)
+	err := c.b.Do(func(s *actor.Session) {
+		c.takeOutput(s)
+		s.Flush(actor.Write, actor.Finished)
+	})
+	if err != nil {
+		return c.opError("close", fmt.Errorf("%w: %w", ErrClosed, err))
+	}
+	return nil
+}
+
+// Close closes the view and its bufferevent. It first fails pending and
+// later Reads and Writes, then writes what is still buffered and lets
+// the bufferevent drain through any filters below it (see
+// actor.Bufferevent.Drain), waiting at most until the write deadline, or
+// DefaultLinger when none is set, before closing at once. It returns the
+// result of the drain, the same to every caller.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() { c.closeErr = c.close() })
+	return c.closeErr
+}
+
+func (c *Conn) close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	close(c.done)
+	if c.mode == closeFree {
+		return c.free()
+	}
+	end := c.wdl.when()
+	if end.IsZero() {
+		end = time.Now().Add(DefaultLinger)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), end)
+	defer cancel()
+	c.b.Do(func(s *actor.Session) { c.takeOutput(s) }) // fails only when b has stopped; Drain says so too
+	err := c.b.Drain(ctx)
+	c.release()
+	if err != nil {
+		return c.opError("close", err)
+	}
+	return nil
+}
+
+// free is libevent's filter free: drop what the view holds, leave b with
+// no callbacks and reading disabled, and close it when asked to.
+func (c *Conn) free() error {
+	c.b.SetCallbacks(actor.Callbacks{})
+	c.release()
+	if c.closeB {
+		return c.b.Close()
+	}
+	c.b.Disable(actor.Read)
+	return nil
+}
+
+func (c *Conn) release() {
+	c.mu.Lock()
+	c.rbuf.Reset()
+	c.wbuf.Reset()
+	c.mu.Unlock()
+	c.rdl.stop()
+	c.wdl.stop()
+}
+
+// takeOutput moves what the view holds for the output into it. It runs on
+// the bufferevent's goroutine.
+// It reports whether bytes the view accepted were written meanwhile.
+func (c *Conn) takeOutput(s *actor.Session) (wrote bool) {
+	c.mu.Lock()
+	before := c.heldLocked()
+	if c.wbuf.Len() > 0 {
+		s.Output().MoveFrom(&c.wbuf)
+	}
+	c.inB = s.Output().Len()
+	c.snap = c.b.OutputLen()
+	c.poked = false
+	wrote = c.heldLocked() < before
+	c.mu.Unlock()
+	return wrote
+}
+
+// LocalAddr returns the local address of the connection under the
+// bufferevent, or an Addr naming the bufferevent when it has none (a
+// pair, for instance).
+func (c *Conn) LocalAddr() net.Addr {
+	if nc := c.b.Conn(); nc != nil {
+		return nc.LocalAddr()
+	}
+	return bevAddr(c.b)
+}
+
+// RemoteAddr returns the remote address of the connection under the
+// bufferevent, or an Addr naming its partner when it is a pair (or the
+// bufferevent itself when it has neither).
+func (c *Conn) RemoteAddr() net.Addr {
+	if nc := c.b.Conn(); nc != nil {
+		return nc.RemoteAddr()
+	}
+	if p := c.b.Partner(); p != nil {
+		return bevAddr(p)
+	}
+	return bevAddr(c.b)
+}
+
+// SetDeadline sets the read and write deadlines. It fails with ErrClosed
+// after Close.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets the deadline for pending and future Reads; the
+// zero time means none. It fails with ErrClosed after Close.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if isDone(c.done) {
+		return c.opError("set", ErrClosed)
+	}
+	c.rdl.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for pending and future Writes (and
+// for the drain of Close); the zero time means none. It fails with
+// ErrClosed after Close.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if isDone(c.done) {
+		return c.opError("set", ErrClosed)
+	}
+	c.wdl.set(t)
+	return nil
+}
+
+// The callbacks, on the bufferevent's goroutine.
+
+func (c *Conn) onRead(s *actor.Session) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.rbuf.MoveFrom(s.Input())
+	if c.rbuf.Len() >= c.readHigh() {
+		// Pause: what the view holds is enough. Read resumes it.
+		s.Disable(actor.Read)
+		c.readOn = false
+	}
+	c.mu.Unlock()
+	signal(c.readable)
+}
+
+func (c *Conn) onWrite(s *actor.Session) {
+	if c.takeOutput(s) && c.upperWantsProgress() {
+		signal(c.progress)
+	}
+	signal(c.writable)
+}
+
+// upperWantsProgress reports whether the filter above needs to hear that
+// b wrote: when b's write high watermark limits the filter's output stage
+// (room appeared) or the filter has a write timeout (to restart it).
+// Otherwise the signal would only cost the filter a turn of its actor per
+// write of b.
+func (c *Conn) upperWantsProgress() bool {
+	f := c.upper.Load()
+	if f == nil {
+		return false
+	}
+	if _, high, _ := c.b.Watermark(actor.Write); high > 0 {
+		return true
+	}
+	_, wto := f.Timeouts()
+	return wto > 0
+}
+
+func (c *Conn) onEvent(s *actor.Session, ev actor.Event, err error) {
+	if err == nil && ev&actor.Error != 0 {
+		err = errors.New("pipeline: bufferevent reported an error")
+	}
+	var fwd func(actor.Event)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	dirs := ev & (actor.Reading | actor.Writing)
+	switch {
+	case ev&actor.EOF != 0:
+		c.rbuf.MoveFrom(s.Input())
+		if c.rerr == nil {
+			c.rerr = io.EOF
+		}
+	case ev&actor.Error != 0:
+		if dirs&actor.Reading != 0 || dirs == 0 {
+			c.rbuf.MoveFrom(s.Input())
+			if c.rerr == nil {
+				c.rerr = err
+			}
+		}
+		if dirs&actor.Writing != 0 || dirs == 0 {
+			if c.werr == nil {
+				c.werr = err
+			}
+		}
+	case ev&actor.Timeout != 0:
+		if dirs&actor.Reading != 0 {
+			c.readOn = false // b disabled its reading; the next Read re-enables it
+		}
+		fwd = c.forwardLocked(ev)
+	case ev&actor.Connected != 0 && c.forwardConnected:
+		fwd = c.forwardLocked(ev)
+	}
+	c.mu.Unlock()
+	if fwd != nil {
+		fwd(ev)
+	}
+	signal(c.readable)
+	signal(c.writable)
+}
+
+// forwardLocked returns the function that passes ev on to the filter, or
+// queues ev when the filter is not yet known.
+func (c *Conn) forwardLocked(ev actor.Event) func(actor.Event) {
+	if c.fwd == nil {
+		c.fwdQ = append(c.fwdQ, ev)
+	}
+	return c.fwd
+}
+
+// setForward makes the view pass b's Connected and Timeout events to fwd,
+// first those that came before.
+func (c *Conn) setForward(fwd func(actor.Event)) {
+	c.mu.Lock()
+	c.fwd = fwd
+	q := c.fwdQ
+	c.fwdQ = nil
+	c.mu.Unlock()
+	for _, ev := range q {
+		fwd(ev)
+	}
+}
+
+// readHigh is how much unread input the view holds before it pauses b.
+func (c *Conn) readHigh() int {
+	if _, high, _ := c.b.Watermark(actor.Read); high > 0 {
+		return high
+	}
+	return actor.DefaultChannelHighWatermark
+}
+
+// writeHigh is how much the view and b's output may hold.
+func (c *Conn) writeHigh() int {
+	if _, high, _ := c.b.Watermark(actor.Write); high > 0 {
+		return high
+	}
+	return actor.DefaultChannelHighWatermark
+}
+
+// stoppedError is the cause once b has stopped without an event the view
+// saw: io.EOF when that is why it stopped, else ErrClosed with b's cause.
+func (c *Conn) stoppedError() error {
+	err := c.b.Err()
+	if errors.Is(err, io.EOF) {
+		return io.EOF
+	}
+	if err == nil || errors.Is(err, actor.ErrClosed) {
+		return ErrClosed
+	}
+	return fmt.Errorf("%w: %w", ErrClosed, err)
+}
+
+func (c *Conn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "bev", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
+
+// Addr is the address of a bufferevent that has no network connection
+// under it, such as one end of a pair.
+type Addr struct{ name string }
+
+// Network returns "bev".
+func (a Addr) Network() string { return "bev" }
+
+// String returns a name unique to the bufferevent while it lives.
+func (a Addr) String() string { return a.name }
+
+func bevAddr(b *actor.Bufferevent) Addr { return Addr{fmt.Sprintf("bev:%p", b)} }
+
+// signal wakes one waiter on a buffered(1) channel without blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func isDone(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// deadline is net.Pipe's: a channel closed when the deadline passes,
+// replaced when the deadline is moved.
+type deadline struct {
+	mu     sync.Mutex // guards following
+	t      time.Time
+	timer  *time.Timer
+	cancel chan struct{}
+}
+
+func newDeadline() deadline { return deadline{cancel: make(chan struct{})} }
+
+func (d *deadline) set(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil && !d.timer.Stop() {
+		<-d.cancel // the timer fired: wait until its function closed cancel
+	}
+	d.timer = nil
+	d.t = t
+	closed := isDone(d.cancel)
+	if t.IsZero() {
+		if closed {
+			d.cancel = make(chan struct{})
+		}
+		return
+	}
+	if dur := time.Until(t); dur > 0 {
+		if closed {
+			d.cancel = make(chan struct{})
+		}
+		cancel := d.cancel
+		d.timer = time.AfterFunc(dur, func() { close(cancel) })
+		return
+	}
+	if !closed {
+		close(d.cancel)
+	}
+}
+
+// stop releases the timer.
+func (d *deadline) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil && d.timer.Stop() {
+		d.timer = nil
+	}
+}
+
+func (d *deadline) wait() chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cancel
+}
+
+func (d *deadline) when() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.t
+}

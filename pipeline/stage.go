@@ -1,0 +1,109 @@
+package pipeline
+
+import (
+	"io"
+
+	"github.com/bevgo/bev/actor"
+)
+
+// Stage is a filter step (libevent's bufferevent_filter_cb): Process moves
+// bytes from src to dst, at most limit of them into dst (a negative limit
+// means no limit), transforming them as it likes, and reports what
+// happened. A filter's input stage runs between the bytes its underlying
+// delivered and the filter's input; its output stage between the filter's
+// output and what is written to the underlying. Both run on the filter's
+// actor goroutine, one call at a time and never re-entered, so a Stage
+// needs no locking; a Stage value must not be shared by two filters.
+//
+// mode is Normal while streaming (limit comes from the watermarks), Flush
+// when the user wants buffered bytes pushed out (a compressor's sync
+// flush), and Finished at end of stream (a compressor's close; for an
+// input stage, the underlying reached EOF). With Flush and Finished the
+// stage is called at least once, even with src empty, and may be called
+// again in the same mode: it must tolerate that.
+//
+// A stage that holds output back (it produced more than limit allowed)
+// should implement Buffered() int, reporting the bytes it holds, so that
+// the filter calls it again as room appears even when src is empty. A
+// stage that owns resources may implement io.Closer: [NewFilter] closes it
+// when the filter stops.
+type Stage = actor.Stage
+
+// Result is what a Stage returns: libevent's BEV_OK, BEV_NEED_MORE and
+// BEV_ERROR.
+type Result = actor.StageResult
+
+// The stage results.
+const (
+	// OK means the stage made progress (BEV_OK).
+	OK Result = actor.StageOK
+	// NeedMore means the stage can do nothing more until more input
+	// arrives (BEV_NEED_MORE).
+	NeedMore Result = actor.StageNeedMore
+	// Failed means the stage failed; the error returned with it is the
+	// cause (BEV_ERROR). The filter is closed with an Error event carrying
+	// that cause.
+	Failed Result = actor.StageError
+)
+
+// StageFunc adapts a function to a Stage.
+type StageFunc func(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error)
+
+// Process calls f.
+func (f StageFunc) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
+	return f(dst, src, limit, mode)
+}
+
+// PassThrough returns a stage that moves up to limit bytes unchanged,
+// without copying whole chunks. It is what a nil Stage means to
+// [NewFilter] and [Chain]. It returns OK when it moved bytes and NeedMore
+// when src was empty or limit zero.
+func PassThrough() Stage { return passThrough{} }
+
+type passThrough struct{}
+
+func (passThrough) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
+	if moveN(dst, src, limit) == 0 {
+		return NeedMore, nil
+	}
+	return OK, nil
+}
+
+// pullMax bounds the contiguous views taken with Pullup, so that no view
+// needs memory outside the chunk pools.
+const pullMax = 64 << 10
+
+// moveN moves min(n, src.Len()) bytes from src to dst (all of src when n
+// is negative) and returns how many. Whole chunks move without copying;
+// only a partial move copies. Neither buffer may be frozen.
+func moveN(dst, src *actor.Buffer, n int) int {
+	if n < 0 || n >= src.Len() {
+		moved := src.Len()
+		dst.MoveFrom(src)
+		return moved
+	}
+	moved := 0
+	for moved < n {
+		k := min(n-moved, pullMax)
+		dst.Write(src.Pullup(k))
+		src.Drain(k)
+		moved += k
+	}
+	return moved
+}
+
+// stageBuffered is what st holds back, by its optional Buffered method.
+func stageBuffered(st Stage) int {
+	if b, ok := st.(interface{ Buffered() int }); ok {
+		return b.Buffered()
+	}
+	return 0
+}
+
+// closeStage closes st if it owns resources.
+func closeStage(st Stage) error {
+	if c, ok := st.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}

@@ -1,0 +1,369 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"golang.org/x/net/nettest"
+
+	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/pipeline"
+)
+
+var (
+	certOnce             sync.Once
+	serverCfg, clientCfg *tls.Config
+)
+
+// tlsConfigs returns a server config with a fresh self-signed certificate
+// for "bev.test" and a client config that trusts it.
+func tlsConfigs(t testing.TB) (server, client *tls.Config) {
+	t.Helper()
+	certOnce.Do(func() {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			panic(err)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(1),
+			Subject:      pkix.Name{CommonName: "bev.test"},
+			DNSNames:     []string{"bev.test"},
+			NotBefore:    time.Now().Add(-time.Hour),
+			NotAfter:     time.Now().Add(24 * time.Hour),
+			KeyUsage:     x509.KeyUsageDigitalSignature,
+			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			panic(err)
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			panic(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AddCert(cert)
+		serverCfg = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+		clientCfg = &tls.Config{RootCAs: pool, ServerName: "bev.test"}
+	})
+	return serverCfg, clientCfg
+}
+
+// tlsPair returns a TLS client over a and a TLS server over b.
+func tlsPair(t testing.TB, a, b *actor.Bufferevent, opts pipeline.TLSOptions) (client, server *actor.Bufferevent) {
+	t.Helper()
+	scfg, ccfg := tlsConfigs(t)
+	client, err := pipeline.NewTLSClient(a, ccfg, opts)
+	if err != nil {
+		t.Fatalf("NewTLSClient = %v", err)
+	}
+	server, err = pipeline.NewTLSServer(b, scfg, opts)
+	if err != nil {
+		t.Fatalf("NewTLSServer = %v", err)
+	}
+	return client, server
+}
+
+// countSide is one side of libevent's ssl exchange: it reads a number per
+// line and answers n+1; the side that reads 1001 finishes, by close or by
+// drain.
+type countSide struct {
+	connected chan struct{}
+	events    chan actor.EventInfo
+	last      chan struct{}
+	finish    func(s *actor.Session)
+}
+
+func newCountSide(finish func(s *actor.Session)) *countSide {
+	return &countSide{
+		connected: make(chan struct{}, 1),
+		events:    make(chan actor.EventInfo, 8),
+		last:      make(chan struct{}, 1),
+		finish:    finish,
+	}
+}
+
+func (c *countSide) callbacks(t testing.TB) actor.Callbacks {
+	return actor.Callbacks{
+		Read: func(s *actor.Session) {
+			for {
+				line, err := s.Input().ReadLine(actor.EOLLF)
+				if err != nil {
+					return
+				}
+				n, err := strconv.Atoi(string(line))
+				if err != nil {
+					t.Errorf("read %q, want a number", line)
+					return
+				}
+				if n == 1001 {
+					c.last <- struct{}{}
+					c.finish(s)
+					return
+				}
+				fmt.Fprintf(s.Output(), "%d\n", n+1)
+			}
+		},
+		Event: func(s *actor.Session, ev actor.Event, err error) {
+			if ev&actor.Connected != 0 {
+				c.connected <- struct{}{}
+				return
+			}
+			c.events <- actor.EventInfo{Event: ev, Err: err}
+		},
+	}
+}
+
+// The ssl/* core exchange over pairs and TCP: count to 1001, with the
+// three ways the side that reads 1001 can leave. Close sends no
+// close_notify, so the peer gets Error (ErrDirtyShutdown), or EOF with
+// DirtyShutdown; Drain sends close_notify, so the peer gets EOF.
+func TestTLSCountTo1001(t *testing.T) {
+	for _, kind := range linkKinds {
+		for _, mode := range []string{"close", "close-dirty-ok", "drain"} {
+			t.Run(kind+"/"+mode, func(t *testing.T) { testTLSCount(t, kind, mode) })
+		}
+	}
+}
+
+func testTLSCount(t *testing.T, kind, mode string) {
+	base := newBase(t)
+	a, b := newLink(t, base, kind, 0)
+	opts := pipeline.TLSOptions{Options: actor.CloseOnFree | actor.DeferCallbacks}
+	if mode == "close-dirty-ok" {
+		opts.DirtyShutdown = true
+	}
+	client, server := tlsPair(t, a, b, opts)
+	defer closeAll(t, client)
+
+	var drained sync.WaitGroup
+	defer drained.Wait()
+	finish := func(s *actor.Session) { s.Close() }
+	if mode == "drain" {
+		finish = func(s *actor.Session) {
+			srv := s.Bufferevent()
+			drained.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), wait)
+				defer cancel()
+				if err := srv.Drain(ctx); err != nil {
+					t.Errorf("server Drain = %v", err)
+				}
+			})
+		}
+	}
+	cs, ss := newCountSide(nil), newCountSide(finish)
+	client.SetCallbacks(cs.callbacks(t))
+	server.SetCallbacks(ss.callbacks(t))
+	client.Enable(actor.Read)
+	server.Enable(actor.Read)
+	client.Write([]byte("1\n")) // before the handshake: held, then sent
+
+	recv(t, cs.connected, "the client's Connected")
+	recv(t, ss.connected, "the server's Connected")
+	if st, ok := pipeline.TLSState(client); !ok || !st.HandshakeComplete {
+		t.Errorf("TLSState(client) = %v, %v, want a completed handshake", st.HandshakeComplete, ok)
+	}
+	if client.Underlying() != a || client.Conn() != a.Conn() {
+		t.Errorf("client Underlying/Conn are not the underlying's")
+	}
+	recv(t, ss.last, "the server to read 1001")
+	e := recv(t, cs.events, "the client's end event")
+	switch mode {
+	case "close":
+		if e.Event&actor.Error == 0 || !errors.Is(e.Err, pipeline.ErrDirtyShutdown) {
+			t.Errorf("client event = %v %v, want Error with ErrDirtyShutdown", e.Event, e.Err)
+		}
+	default:
+		if e.Event != actor.Reading|actor.EOF {
+			t.Errorf("client event = %v %v, want Reading|EOF", e.Event, e.Err)
+		}
+	}
+	recv(t, server.Done(), "the server to stop")
+	select {
+	case e := <-ss.events:
+		t.Errorf("server event %v %v, want none", e.Event, e.Err)
+	default:
+	}
+}
+
+// The ssl wm tests: a 1 KiB payload, a 5 KiB read high watermark on each
+// side, each read callback drains at most 512 bytes and queues the
+// payload again, until each side has consumed exactly 40 KiB: no stall at
+// the high watermark.
+func TestTLSWatermarks(t *testing.T) {
+	for _, kind := range linkKinds {
+		for _, defer_ := range []bool{false, true} {
+			name := kind
+			if defer_ {
+				name += "/defer"
+			}
+			t.Run(name, func(t *testing.T) {
+				base := newBase(t)
+				opt := actor.CloseOnFree
+				if defer_ {
+					opt |= actor.DeferCallbacks
+				}
+				a, b := newLink(t, base, kind, 0)
+				client, server := tlsPair(t, a, b, pipeline.TLSOptions{Options: opt})
+				defer closeAll(t, client, server)
+				const limit, toRead, high = 40 << 10, 512, 5 << 10
+				payload := bytes.Repeat([]byte("w"), 1<<10)
+				done := make(chan int, 2)
+				side := func(bev *actor.Bufferevent) {
+					got := 0
+					bev.SetWatermark(actor.Read, 0, high)
+					bev.SetCallbacks(actor.Callbacks{
+						Read: func(s *actor.Session) {
+							if in := s.Input().Len(); in > high+16<<10 {
+								t.Errorf("input holds %d bytes, high mark %d", in, high)
+							}
+							n := min(s.Input().Len(), toRead, limit-got)
+							s.Input().Drain(n)
+							got += n
+							if got == limit {
+								s.Disable(actor.Read)
+								done <- got
+								return
+							}
+							s.Write(payload)
+						},
+						Event: func(s *actor.Session, ev actor.Event, err error) {
+							if ev&actor.Connected != 0 {
+								s.Write(payload)
+								return
+							}
+							t.Errorf("event %v %v", ev, err)
+						},
+					})
+					bev.Enable(actor.Read | actor.Write)
+				}
+				side(client)
+				side(server)
+				for range 2 {
+					if got := recv(t, done, "40 KiB on both sides"); got != limit {
+						t.Errorf("consumed %d bytes, want %d", got, limit)
+					}
+				}
+			})
+		}
+	}
+}
+
+// A client that does not trust the server's certificate: both sides get
+// one Error with the TLS cause, neither gets Connected, and the
+// underlyings are closed (CloseOnFree).
+func TestTLSHandshakeFailure(t *testing.T) {
+	base := newBase(t)
+	a, b := newLink(t, base, "pair", 0)
+	scfg, _ := tlsConfigs(t)
+	client, err := pipeline.NewTLSClient(a, &tls.Config{ServerName: "bev.test"}, pipeline.TLSOptions{Options: actor.CloseOnFree})
+	if err != nil {
+		t.Fatalf("NewTLSClient = %v", err)
+	}
+	server, err := pipeline.NewTLSServer(b, scfg, pipeline.TLSOptions{Options: actor.CloseOnFree})
+	if err != nil {
+		t.Fatalf("NewTLSServer = %v", err)
+	}
+	defer closeAll(t, client, server)
+	cl, sl := newEventLog(), newEventLog()
+	client.SetCallbacks(actor.Callbacks{Event: cl.callback})
+	server.SetCallbacks(actor.Callbacks{Event: sl.callback})
+	ce := recv(t, cl.c, "the client's handshake error")
+	var verr *tls.CertificateVerificationError
+	if ce.Event != actor.Error || !errors.As(ce.Err, &verr) {
+		t.Errorf("client event = %v %v, want Error with a certificate verification error", ce.Event, ce.Err)
+	}
+	se := recv(t, sl.c, "the server's handshake error")
+	if se.Event != actor.Error || se.Err == nil {
+		t.Errorf("server event = %v %v, want Error with the TLS cause", se.Event, se.Err)
+	}
+	recv(t, a.Done(), "the client's underlying to close")
+	recv(t, b.Done(), "the server's underlying to close")
+}
+
+// ssl timeout: a client whose peer never answers gets exactly one timeout
+// (its write timeout covers the handshake) and no Connected.
+func TestTLSHandshakeTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := newBase(t)
+		a, b, err := actor.NewPair(base, 0)
+		if err != nil {
+			t.Fatalf("NewPair = %v", err)
+		}
+		defer closeAll(t, b)
+		_, ccfg := tlsConfigs(t)
+		client, err := pipeline.NewTLSClient(a, ccfg, pipeline.TLSOptions{Options: actor.CloseOnFree})
+		if err != nil {
+			t.Fatalf("NewTLSClient = %v", err)
+		}
+		defer closeAll(t, client)
+		l := newEventLog()
+		client.SetCallbacks(actor.Callbacks{Event: l.callback})
+		client.SetTimeouts(2*time.Second, 2*time.Second)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		evs := l.drain()
+		if len(evs) != 1 || evs[0].Event&actor.Timeout == 0 {
+			t.Errorf("events after 5 s = %v, want exactly one Timeout", evs)
+		}
+	})
+}
+
+// A TLS bufferevent stacks on a filter and carries a filter in turn, and
+// a Conn view over it passes the net.Conn conformance suite.
+func TestTLSNettest(t *testing.T) {
+	wrap := func(t testing.TB, a, b *actor.Bufferevent) (*actor.Bufferevent, *actor.Bufferevent) {
+		fa, fb := passFilters(t, a, b)
+		client, server := tlsPair(t, fa, fb, pipeline.TLSOptions{Options: actor.CloseOnFree})
+		return client, server
+	}
+	for _, kind := range linkKinds {
+		t.Run(kind, func(t *testing.T) { nettest.TestConn(t, makePipe(t, kind, wrap)) })
+	}
+}
+
+// crypto/tls's own client and server talk to ours through Conn views.
+func TestTLSInteroperates(t *testing.T) {
+	base := newBase(t)
+	a, b := newLink(t, base, "pair", 0)
+	scfg, ccfg := tlsConfigs(t)
+	server, err := pipeline.NewTLSServer(b, scfg, pipeline.TLSOptions{Options: actor.CloseOnFree})
+	if err != nil {
+		t.Fatalf("NewTLSServer = %v", err)
+	}
+	defer closeAll(t, server)
+	server.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
+		s.Output().MoveFrom(s.Input()) // echo
+	}})
+	server.Enable(actor.Read)
+	ca, err := pipeline.NewConn(a)
+	if err != nil {
+		t.Fatalf("NewConn = %v", err)
+	}
+	tc := tls.Client(ca, ccfg)
+	defer tc.Close()
+	var _ net.Conn = tc
+	if _, err := tc.Write([]byte("ping")); err != nil {
+		t.Fatalf("tls Write = %v", err)
+	}
+	buf := make([]byte, 4)
+	tc.SetReadDeadline(time.Now().Add(wait))
+	if _, err := tc.Read(buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("tls Read = %q, %v, want ping", buf, err)
+	}
+}

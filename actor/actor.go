@@ -42,6 +42,7 @@ type actorState struct {
 	connWG     sync.WaitGroup
 
 	eof, readErr, writeErr bool
+	heldEnd                error // EOF or error read while reading was disabled
 	wantCloseWrite         bool
 	closeWriteSent         bool
 	closeWriteDone         bool
@@ -91,6 +92,7 @@ func (a *actorState) attach(t Transport) {
 		p.NotifyProgress(func() { mail.post(message{kind: msgProgress}) })
 	}
 	a.eof, a.readErr, a.writeErr = false, false, false
+	a.heldEnd = nil
 	a.wantCloseWrite, a.closeWriteSent, a.closeWriteDone = false, false, false
 }
 
@@ -328,7 +330,19 @@ func (a *actorState) onRead(r loopEvent) {
 	if r.err == nil {
 		return
 	}
-	if errors.Is(r.err, io.EOF) {
+	if !a.enabled(Read) {
+		// A read already under way when reading was disabled met the
+		// end of the stream. As in libevent, where a disabled read
+		// notices nothing, it is reported when reading is enabled again.
+		a.heldEnd = r.err
+		return
+	}
+	a.endRead(r.err)
+}
+
+// endRead reports the end of the read side: EOF or a read error.
+func (a *actorState) endRead(err error) {
+	if errors.Is(err, io.EOF) {
 		a.eof = true
 		// Flush the input stage while reading is still enabled, so that
 		// what it produces reaches the read callback before the EOF event.
@@ -342,7 +356,7 @@ func (a *actorState) onRead(r loopEvent) {
 	}
 	a.b.enabled.And(^uint32(Read))
 	a.readErr = true
-	a.emit(Reading|Error, r.err)
+	a.emit(Reading|Error, err)
 }
 
 func (a *actorState) onWrote(w loopEvent) {
@@ -395,6 +409,11 @@ func (a *actorState) onEnable(d Dir) {
 	a.resetTimer(d)
 	if d&Read != 0 && a.unnotified {
 		a.readProgress()
+	}
+	if d&Read != 0 && a.heldEnd != nil && a.enabled(Read) {
+		err := a.heldEnd
+		a.heldEnd = nil
+		a.endRead(err)
 	}
 }
 
@@ -551,14 +570,34 @@ func (a *actorState) updateReadLimit() {
 	}
 	var limit int64
 	if a.enabled(Read) && !a.eof && !a.readErr && !a.stopping {
-		if high := a.readHigh(); high == 0 {
-			limit = noLimit
-		} else {
+		limit = noLimit
+		if high := a.readHigh(); high > 0 {
 			limit = int64(high - a.input.Len())
 		}
+		// Reads in flight may not take the output past its high
+		// watermark, should the read callback answer all they bring.
+		limit = min(limit, int64(a.outHigh()-a.pendingOut()))
 	}
 	a.l.setLimit(limit)
 }
+
+// outHigh is the write high watermark, DefaultChannelHighWatermark if
+// none is set. Reading pauses while the output holds that much: a read
+// callback that answers what it reads (an echo, a proxy) would otherwise
+// read on while a slow peer lets the output grow without bound, where the
+// goroutine-per-connection code it replaces stops reading while its write
+// blocks. The input is not counted, so a callback waiting for a large
+// message is never starved.
+func (a *actorState) outHigh() int {
+	high, _ := a.writeMarks()
+	if high == 0 {
+		high = DefaultChannelHighWatermark
+	}
+	return high
+}
+
+// outputFull reports whether the output holds outHigh.
+func (a *actorState) outputFull() bool { return a.pendingOut() >= a.outHigh() }
 
 func (a *actorState) readSuspended() bool {
 	high := a.readHigh()
@@ -578,7 +617,7 @@ func (a *actorState) resetTimer(d Dir) {
 
 func (a *actorState) reconcileTimers() {
 	rto := time.Duration(a.b.rto.Load())
-	wantR := rto > 0 && a.enabled(Read) && !a.eof && !a.readErr && !a.readSuspended() && !a.throttled(limiter.Read)
+	wantR := rto > 0 && a.enabled(Read) && !a.eof && !a.readErr && !a.readSuspended() && !a.outputFull() && !a.throttled(limiter.Read)
 	a.rtimer, a.rArmed = a.arm(a.rtimer, a.rArmed, wantR, rto)
 	wto := time.Duration(a.b.wto.Load())
 	wantW := wto > 0 && a.enabled(Write) && !a.writeErr &&

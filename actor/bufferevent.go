@@ -9,18 +9,24 @@ import (
 	"time"
 )
 
-// Defaults, as libevent's.
+// Defaults. The per-read and per-write maximums are twice libevent's
+// 16 KiB: every read and every write batch costs the loops a hand-off to
+// the actor goroutine, which libevent's single loop does not pay, and
+// 32 KiB is what io.Copy moves at a time (see docs/benchmarks-conn.md).
 const (
 	// DefaultMaxRead is the most one read takes from the transport
-	// (libevent's max_single_read).
-	DefaultMaxRead = 16 << 10
-	// DefaultMaxWrite is the most one write hands the transport
-	// (libevent's max_single_write).
-	DefaultMaxWrite = 16 << 10
+	// (libevent's max_single_read, 16 KiB there).
+	DefaultMaxRead = 32 << 10
+	// DefaultMaxWrite is the most one write hands the transport: one
+	// writev on a *net.TCPConn (libevent's max_single_write, 16 KiB
+	// there).
+	DefaultMaxWrite = 32 << 10
 	// DefaultChannelHighWatermark bounds the channel view when no
 	// watermark is set: reading pauses while this much input waits
 	// undelivered on In, and sends on Out block while this much output is
-	// queued. A set read or write high watermark takes its place.
+	// queued. It is also the default write high watermark at which
+	// reading pauses (see SetWatermark). A set read or write high
+	// watermark takes its place.
 	DefaultChannelHighWatermark = 64 << 10
 )
 
@@ -380,7 +386,9 @@ func (b *Bufferevent) Enable(d Dir) error {
 
 // Disable turns off reading and/or writing (libevent's disable). A read
 // already under way in the reader loop may still land in the input; it is
-// reported when reading is enabled again. Errors as Enable.
+// reported when reading is enabled again, and so is an EOF or error that
+// read meets (libevent notices neither while reading is disabled). Errors
+// as Enable.
 func (b *Bufferevent) Disable(d Dir) error {
 	if !d.valid() {
 		return fmt.Errorf("%w: direction %v", ErrInvalid, d)
@@ -403,7 +411,12 @@ func (b *Bufferevent) Enabled() Dir { return Dir(b.enabled.Load()) }
 // and reading pauses while the input holds high bytes (0: no limit).
 // Write: the write callback runs when the output drains to low, and high
 // is where the Out channel, Send and filters writing into this bufferevent
-// stop (0: DefaultChannelHighWatermark for the channel, none for filters).
+// stop (0: DefaultChannelHighWatermark for the channel, none for filters),
+// and where reading pauses (0: DefaultChannelHighWatermark): reads in
+// flight never take the output past it, so a read callback that answers
+// what it reads cannot grow the output without bound against a peer that
+// reads slowly. libevent reads on; the input is not counted, so a
+// callback waiting for a large message still gets it.
 // It fails with an error wrapping ErrInvalid for negative marks, a high
 // mark below the low mark, or an unknown direction.
 func (b *Bufferevent) SetWatermark(d Dir, low, high int) error {

@@ -74,7 +74,7 @@ type loops struct {
 	rate      *atomic.Pointer[rateState]
 	throttled [2]atomic.Bool // indexed by limiter.Dir
 	poke      func()
-	trunc     net.Buffers // a write batch cut to the rate allowance
+	trunc     net.Buffers      // a write batch cut to the rate allowance
 
 	// The reader may read while inflight < limit. The actor stores limit
 	// (what the input may still take) and subtracts from inflight what it
@@ -123,8 +123,9 @@ func (l *loops) setLimit(n int64) {
 // delivered tells the reader that n bytes it read are now in the input
 // (or, with an input stage, in the raw input) and wakes it: the reader may
 // have found no credit while those bytes were in flight, and when they
-// land in the raw input the limit itself does not grow, so nothing else
-// would wake it.
+// land in the raw input, or when the limit comes from the output's room
+// rather than the input's, the limit itself does not grow, so nothing
+// else would wake it.
 func (l *loops) delivered(n int) {
 	l.inflight.Add(-int64(n))
 	select {

@@ -3,6 +3,7 @@ package conn_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -182,15 +183,25 @@ func TestConnectWritesFirst(t *testing.T) {
 	if err := s.Write(want[:50000]); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); err != nil {
+	release := make(chan struct{})
+	if err := s.ConnectWith(context.Background(), func(ctx context.Context) (net.Conn, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", ln.Addr().String())
+	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); err == nil {
-		t.Errorf("second ConnectAddr while the first is in flight = nil, want ErrBusy")
+	if err := s.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); !errors.Is(err, actor.ErrBusy) {
+		t.Errorf("second ConnectAddr while the first is in flight = %v, want ErrBusy", err)
 	}
 	if err := s.Write(want[50000:]); err != nil {
 		t.Fatal(err)
 	}
+	close(release)
 	c, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)

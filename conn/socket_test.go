@@ -137,10 +137,11 @@ func TestWatermarks(t *testing.T) {
 			}
 			if tr.name == "pair" {
 				// The pair's pipe hands the reader each write batch of
-				// at most MaxWrite bytes; 16384 is not a multiple of 20,
-				// so a tail under the read low watermark could be left
-				// with no callback, which libevent's pair (moving whole
-				// buffers) never meets. Align the batches to the marks.
+				// at most MaxWrite bytes; the default is not a multiple
+				// of 20, so a tail under the read low watermark could be
+				// left with no callback, which libevent's pair (moving
+				// whole buffers) never meets. Align the batches to the
+				// marks.
 				a.SetMaxWrite(16380)
 			}
 			if err := a.SetWatermark(actor.Write, 100, 2000); err != nil {

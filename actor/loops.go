@@ -74,7 +74,7 @@ type loops struct {
 	rate      *atomic.Pointer[rateState]
 	throttled [2]atomic.Bool // indexed by limiter.Dir
 	poke      func()
-	trunc     net.Buffers      // a write batch cut to the rate allowance
+	trunc     net.Buffers // a write batch cut to the rate allowance
 
 	// The reader may read while inflight < limit. The actor stores limit
 	// (what the input may still take) and subtracts from inflight what it

@@ -248,9 +248,12 @@ func TestGracefulDrainMidTransfer(t *testing.T) {
 		if dc.mismatch >= 0 {
 			t.Errorf("client %d: echo differs from what it sent at byte %d", dc.id, dc.mismatch)
 		}
+		// A read already under way when reading was disabled may return
+		// the client's FIN, which the client sends once it has read the
+		// server's: that EOF is reported even though reading is off.
 		sc.mu.Lock()
-		if len(sc.events) > 0 {
-			t.Errorf("client %d: server socket events %v, want none (reading was disabled, then it drained)", dc.id, sc.events)
+		if n := len(sc.events); n > 1 || n == 1 && sc.events[0].Event != actor.Reading|actor.EOF {
+			t.Errorf("client %d: server socket events %v, want none, or one Reading|EOF", dc.id, sc.events)
 		}
 		sc.mu.Unlock()
 		if dc.readErr != nil {

@@ -203,10 +203,11 @@ func TestGracefulDrainMidTransfer(t *testing.T) {
 	}
 
 	mu.Lock()
-	if len(accepted) != conns {
-		t.Fatalf("server accepted %d connections, want %d", len(accepted), conns)
-	}
+	n := len(accepted)
 	mu.Unlock()
+	if n != conns {
+		t.Fatalf("server accepted %d connections, want %d", n, conns)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
 	defer cancel()
 	start := time.Now()

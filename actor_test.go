@@ -174,13 +174,13 @@ type relay struct {
 
 // newRelay starts relaying between a and b, which must have no callbacks
 // of their own. Reading starts at once on both sides: bytes for a side
-// still connecting wait in its output.
-func newRelay(t testing.TB, base *actor.Base, a, b *actor.Bufferevent) *relay {
-	t.Helper()
+// still connecting wait in its output. It fails only when base is closed.
+func newRelay(base *actor.Base, a, b *actor.Bufferevent) (*relay, error) {
 	r := &relay{base: base, sides: [2]*actor.Bufferevent{a, b}, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if err := base.Register(r); err != nil {
-		t.Fatalf("Base.Register(relay) = %v, want nil", err)
+		r.cancel()
+		return nil, err
 	}
 	for i, x := range r.sides {
 		x.SetCallbacks(actor.Callbacks{
@@ -189,12 +189,12 @@ func newRelay(t testing.TB, base *actor.Base, a, b *actor.Bufferevent) *relay {
 		})
 	}
 	for _, x := range r.sides {
-		if err := x.Enable(actor.Read | actor.Write); err != nil {
-			t.Errorf("relay: Enable(Read|Write) = %v, want nil", err)
-		}
+		// Enable fails only on a side already stopped, which the relay
+		// then sees through its Err or a failed WriteBuffer.
+		x.Enable(actor.Read | actor.Write)
 	}
 	go r.run()
-	return r
+	return r, nil
 }
 
 // move hands side i's input to the other side's output.

@@ -64,7 +64,13 @@ func TestPipelineThroughEverything(t *testing.T) {
 				s.Close()
 				return
 			}
-			r := newRelay(t, base, s.Bufferevent, up.Bufferevent)
+			r, err := newRelay(base, s.Bufferevent, up.Bufferevent)
+			if err != nil {
+				t.Errorf("newRelay(proxy) = %v, want nil", err)
+				s.Close()
+				up.Close()
+				return
+			}
 			if err := up.ConnectAddr(context.Background(), "tcp", upstream.Addr().String()); err != nil {
 				t.Errorf("ConnectAddr(upstream) = %v, want nil", err)
 			}
@@ -84,7 +90,10 @@ func TestPipelineThroughEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	local := newRelay(t, base, far, sock.Bufferevent)
+	local, err := newRelay(base, far, sock.Bufferevent)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := sock.ConnectAddr(context.Background(), "tcp", proxy.Addr().String()); err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,9 @@ type actorState struct {
 
 	eof, readErr, writeErr bool
 	heldEnd                error // EOF or error read while reading was disabled
+	lingering              bool  // Drain half-closed and now reads to the peer's EOF
+	lingerDone             bool  // the peer's EOF came, or lingering gave up
+	lingerT                Timer
 	wantCloseWrite         bool
 	closeWriteSent         bool
 	closeWriteDone         bool
@@ -85,6 +88,7 @@ func (a *actorState) enabled(d Dir) bool { return Dir(a.b.enabled.Load())&d != 0
 func (a *actorState) attach(t Transport) {
 	a.t = t
 	a.b.tbox.Store(&transportBox{t})
+	a.lingering, a.lingerDone = false, false
 	a.l = startLoops(t, &a.b.maxRead, &a.b.rate, a.b.mail.notify)
 	_, a.chunked = t.(chunkPipe)
 	if p, ok := t.(progressNotifier); ok {
@@ -133,6 +137,7 @@ func (a *actorState) run() {
 			outC  <-chan []byte
 			rtC   <-chan time.Time
 			wtC   <-chan time.Time
+			lgC   <-chan time.Time
 		)
 		if a.l != nil {
 			loopC = a.l.events
@@ -156,6 +161,9 @@ func (a *actorState) run() {
 		if a.wArmed {
 			wtC = a.wtimer.C()
 		}
+		if a.lingering && !a.lingerDone {
+			lgC = a.lingerT.C()
+		}
 		select {
 		case <-b.mail.signal:
 			a.handleMail()
@@ -175,6 +183,8 @@ func (a *actorState) run() {
 		case <-rtC:
 			a.rArmed = false
 			a.onTimeout(Read)
+		case <-lgC:
+			a.lingerDone = true // the peer kept sending: give up waiting
 		case <-wtC:
 			a.wArmed = false
 			if !a.quietWriteProgress() {
@@ -309,6 +319,10 @@ func (a *actorState) onConnect(t Transport, err error) {
 }
 
 func (a *actorState) onRead(r loopEvent) {
+	if a.lingering {
+		a.discard(r)
+		return
+	}
 	n := 0
 	for _, c := range r.cs[:r.nc] {
 		n += c.len()
@@ -530,15 +544,53 @@ func (a *actorState) handOver(src *Buffer) bool {
 	return true
 }
 
+// lingerTime bounds how long Drain reads, after its half-close, waiting
+// for the peer's EOF.
+const lingerTime = 2 * time.Second
+
+// checkDrain wakes Drain once the output is written and the transport
+// half-closed. On a network connection it first lingers: it reads and
+// drops whatever the peer still sends until the peer's EOF (or
+// lingerTime), because closing a TCP connection with unread input makes
+// the kernel send a reset instead of a FIN, and a reset throws away output
+// the peer has not read yet (net/http's closeWriteAndWait does the same).
 func (a *actorState) checkDrain() {
 	if len(a.drainWaiters) == 0 {
 		return
 	}
-	if a.closeWriteDone || a.writeErr || (a.l == nil && !a.connecting) {
+	done := a.writeErr || (a.l == nil && !a.connecting)
+	if a.closeWriteDone && !done {
+		done = true
+		if _, netConn := a.t.(net.Conn); netConn && !a.lingerDone &&
+			!a.eof && !a.readErr && a.heldEnd == nil {
+			if !a.lingering {
+				a.lingering = true
+				a.lingerT = a.b.base.Clock().NewTimer(lingerTime)
+			}
+			done = false
+		}
+	}
+	if done {
+		if a.lingerT != nil {
+			a.lingerT.Stop()
+		}
 		for _, c := range a.drainWaiters {
 			close(c)
 		}
 		a.drainWaiters = nil
+	}
+}
+
+// discard drops what a lingering read brought; its end ends lingering.
+func (a *actorState) discard(r loopEvent) {
+	n := 0
+	for _, c := range r.cs[:r.nc] {
+		n += c.len()
+		c.release()
+	}
+	a.l.delivered(n)
+	if r.err != nil {
+		a.lingerDone = true
 	}
 }
 
@@ -569,7 +621,9 @@ func (a *actorState) updateReadLimit() {
 		return
 	}
 	var limit int64
-	if a.enabled(Read) && !a.eof && !a.readErr && !a.stopping {
+	if a.lingering && !a.lingerDone {
+		limit = noLimit
+	} else if a.enabled(Read) && !a.eof && !a.readErr && !a.stopping {
 		limit = noLimit
 		if high := a.readHigh(); high > 0 {
 			limit = int64(high - a.input.Len())

@@ -9,18 +9,16 @@ import (
 	"time"
 )
 
-// Defaults. The per-read and per-write maximums are twice libevent's
-// 16 KiB: every read and every write batch costs the loops a hand-off to
-// the actor goroutine, which libevent's single loop does not pay, and
-// 32 KiB is what io.Copy moves at a time (see docs/benchmarks-conn.md).
+// Defaults, as libevent's. Larger maxima move more per hand-off between
+// the loops and the actor (32 KiB streams about 1.5x faster through the
+// echo example, docs/benchmarks.md); SetMaxRead and SetMaxWrite choose.
 const (
 	// DefaultMaxRead is the most one read takes from the transport
-	// (libevent's max_single_read, 16 KiB there).
-	DefaultMaxRead = 32 << 10
+	// (libevent's max_single_read).
+	DefaultMaxRead = 16 << 10
 	// DefaultMaxWrite is the most one write hands the transport: one
-	// writev on a *net.TCPConn (libevent's max_single_write, 16 KiB
-	// there).
-	DefaultMaxWrite = 32 << 10
+	// writev on a *net.TCPConn (libevent's max_single_write).
+	DefaultMaxWrite = 16 << 10
 	// DefaultChannelHighWatermark bounds the channel view when no
 	// watermark is set: reading pauses while this much input waits
 	// undelivered on In, and sends on Out block while this much output is

@@ -1,0 +1,75 @@
+package conn_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/conn"
+)
+
+// Drain delivers every byte it reports written even when the peer sent
+// more that was never read: closing a TCP connection with unread input
+// sends a reset, which throws away output the peer has not read yet, so
+// Drain lingers, reading and dropping until the peer's EOF.
+func TestDrainWithUnreadInput(t *testing.T) {
+	base := newBase(t)
+	accepted := make(chan *conn.Socket, 1)
+	var moved atomic.Int64
+	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: actor.CloseOnFree}, func(s *conn.Socket) {
+		s.SetCallbacks(actor.Callbacks{Read: func(ss *actor.Session) {
+			moved.Add(int64(ss.Input().Len()))
+			ss.Output().MoveFrom(ss.Input())
+		}})
+		s.SetWatermark(actor.Write, 0, 1<<30) // let the echo queue: the client reads nothing yet
+		s.Enable(actor.Read | actor.Write)
+		accepted <- s
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(waitTime))
+	s := recv(t, accepted, "accept")
+	first := pattern(512 << 10)
+	if _, err := c.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; moved.Load() < int64(len(first)); i++ {
+		if i > 10000 {
+			t.Fatalf("the server accepted %d of %d bytes", moved.Load(), len(first))
+		}
+		s.Do(func(*actor.Session) {}) // one actor step; bounded in count
+	}
+	s.Disable(actor.Read)
+	s.Do(func(*actor.Session) {})
+	if _, err := c.Write(make([]byte, 64<<10)); err != nil { // never read by the server
+		t.Fatal(err)
+	}
+	drained := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+		defer cancel()
+		drained <- s.Drain(ctx)
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("client read %d bytes, then %v; want all %d and EOF", len(got), err, len(first))
+	}
+	if !bytes.Equal(got, first) {
+		t.Fatalf("client read %d bytes, want the %d the server accepted", len(got), len(first))
+	}
+	c.Close() // the peer's close ends the server's lingering
+	if err := recv(t, drained, "Drain"); err != nil {
+		t.Errorf("Drain() = %v", err)
+	}
+}

@@ -628,30 +628,9 @@ func (a *actorState) updateReadLimit() {
 		if high := a.readHigh(); high > 0 {
 			limit = int64(high - a.input.Len())
 		}
-		// Reads in flight may not take the output past its high
-		// watermark, should the read callback answer all they bring.
-		limit = min(limit, int64(a.outHigh()-a.pendingOut()))
 	}
 	a.l.setLimit(limit)
 }
-
-// outHigh is the write high watermark, DefaultChannelHighWatermark if
-// none is set. Reading pauses while the output holds that much: a read
-// callback that answers what it reads (an echo, a proxy) would otherwise
-// read on while a slow peer lets the output grow without bound, where the
-// goroutine-per-connection code it replaces stops reading while its write
-// blocks. The input is not counted, so a callback waiting for a large
-// message is never starved.
-func (a *actorState) outHigh() int {
-	high, _ := a.writeMarks()
-	if high == 0 {
-		high = DefaultChannelHighWatermark
-	}
-	return high
-}
-
-// outputFull reports whether the output holds outHigh.
-func (a *actorState) outputFull() bool { return a.pendingOut() >= a.outHigh() }
 
 func (a *actorState) readSuspended() bool {
 	high := a.readHigh()
@@ -671,7 +650,7 @@ func (a *actorState) resetTimer(d Dir) {
 
 func (a *actorState) reconcileTimers() {
 	rto := time.Duration(a.b.rto.Load())
-	wantR := rto > 0 && a.enabled(Read) && !a.eof && !a.readErr && !a.readSuspended() && !a.outputFull() && !a.throttled(limiter.Read)
+	wantR := rto > 0 && a.enabled(Read) && !a.eof && !a.readErr && !a.readSuspended() && !a.throttled(limiter.Read)
 	a.rtimer, a.rArmed = a.arm(a.rtimer, a.rArmed, wantR, rto)
 	wto := time.Duration(a.b.wto.Load())
 	wantW := wto > 0 && a.enabled(Write) && !a.writeErr &&

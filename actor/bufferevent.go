@@ -22,9 +22,7 @@ const (
 	// DefaultChannelHighWatermark bounds the channel view when no
 	// watermark is set: reading pauses while this much input waits
 	// undelivered on In, and sends on Out block while this much output is
-	// queued. It is also the default write high watermark at which
-	// reading pauses (see SetWatermark). A set read or write high
-	// watermark takes its place.
+	// queued. A set read or write high watermark takes its place.
 	DefaultChannelHighWatermark = 64 << 10
 )
 
@@ -409,12 +407,7 @@ func (b *Bufferevent) Enabled() Dir { return Dir(b.enabled.Load()) }
 // and reading pauses while the input holds high bytes (0: no limit).
 // Write: the write callback runs when the output drains to low, and high
 // is where the Out channel, Send and filters writing into this bufferevent
-// stop (0: DefaultChannelHighWatermark for the channel, none for filters),
-// and where reading pauses (0: DefaultChannelHighWatermark): reads in
-// flight never take the output past it, so a read callback that answers
-// what it reads cannot grow the output without bound against a peer that
-// reads slowly. libevent reads on; the input is not counted, so a
-// callback waiting for a large message still gets it.
+// stop (0: DefaultChannelHighWatermark for the channel, none for filters).
 // It fails with an error wrapping ErrInvalid for negative marks, a high
 // mark below the low mark, or an unknown direction.
 func (b *Bufferevent) SetWatermark(d Dir, low, high int) error {

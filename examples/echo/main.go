@@ -11,9 +11,11 @@
 //
 // It logs with log/slog to standard error and exits cleanly, closing every
 // connection, on SIGINT or SIGTERM. It is the program the benchmark
-// harness measures (see docs/benchmarks-conn.md), so it is written the
-// plain way: a read callback that moves the input to the output without
-// copying, and a close on EOF or error once the output has drained.
+// harness measures (see docs/benchmarks.md), so it is written the plain
+// way: a read callback that moves the input to the output without
+// copying, le-proxy's backpressure (stop reading while a client that does
+// not read its echo has maxQueued bytes waiting, resume once half of them
+// are out), and a close on EOF or error once the output has drained.
 package main
 
 import (
@@ -76,10 +78,17 @@ func serve(s *conn.Socket) {
 	s.SetCallbacks(actor.Callbacks{
 		Read: func(s *actor.Session) {
 			s.Output().MoveFrom(s.Input())
+			if s.Output().Len() >= maxQueued {
+				s.Disable(actor.Read) // the client is not keeping up
+			}
 		},
-		Write: func(s *actor.Session) {
+		Write: func(s *actor.Session) { // the output is down to maxQueued/2
 			if closing && s.Output().Len() == 0 {
 				s.Close()
+				return
+			}
+			if !closing && s.Enabled()&actor.Read == 0 {
+				s.Enable(actor.Read)
 			}
 		},
 		Event: func(s *actor.Session, ev actor.Event, err error) {
@@ -95,5 +104,9 @@ func serve(s *conn.Socket) {
 			}
 		},
 	})
+	s.SetWatermark(actor.Write, maxQueued/2, 0)
 	s.Enable(actor.Read | actor.Write)
 }
+
+// maxQueued is how much echo may wait for a client before reading pauses.
+const maxQueued = 64 << 10

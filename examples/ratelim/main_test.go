@@ -48,7 +48,7 @@ func isRateLine(line string) bool {
 // in a disturbed window is run again, up to three times; if every run
 // was disturbed the test is skipped, saying so. A failure in an
 // undisturbed window fails at once. The 5 s runs and their figures are
-// in docs/benchmarks-ratelim.md.
+// in docs/benchmarks.md.
 const (
 	groupTol  = "300"
 	connTol   = "20"

@@ -42,9 +42,8 @@ type actorState struct {
 	connWG     sync.WaitGroup
 
 	eof, readErr, writeErr bool
-	heldEnd                error // EOF or error read while reading was disabled
-	lingering              bool  // Drain half-closed and now reads to the peer's EOF
-	lingerDone             bool  // the peer's EOF came, or lingering gave up
+	lingering              bool // Drain half-closed and now reads to the peer's EOF
+	lingerDone             bool // the peer's EOF came, or lingering gave up
 	lingerT                Timer
 	wantCloseWrite         bool
 	closeWriteSent         bool
@@ -96,7 +95,6 @@ func (a *actorState) attach(t Transport) {
 		p.NotifyProgress(func() { mail.post(message{kind: msgProgress}) })
 	}
 	a.eof, a.readErr, a.writeErr = false, false, false
-	a.heldEnd = nil
 	a.wantCloseWrite, a.closeWriteSent, a.closeWriteDone = false, false, false
 }
 
@@ -344,13 +342,6 @@ func (a *actorState) onRead(r loopEvent) {
 	if r.err == nil {
 		return
 	}
-	if !a.enabled(Read) {
-		// A read already under way when reading was disabled met the
-		// end of the stream. As in libevent, where a disabled read
-		// notices nothing, it is reported when reading is enabled again.
-		a.heldEnd = r.err
-		return
-	}
 	a.endRead(r.err)
 }
 
@@ -423,11 +414,6 @@ func (a *actorState) onEnable(d Dir) {
 	a.resetTimer(d)
 	if d&Read != 0 && a.unnotified {
 		a.readProgress()
-	}
-	if d&Read != 0 && a.heldEnd != nil && a.enabled(Read) {
-		err := a.heldEnd
-		a.heldEnd = nil
-		a.endRead(err)
 	}
 }
 
@@ -562,7 +548,7 @@ func (a *actorState) checkDrain() {
 	if a.closeWriteDone && !done {
 		done = true
 		if _, netConn := a.t.(net.Conn); netConn && !a.lingerDone &&
-			!a.eof && !a.readErr && a.heldEnd == nil {
+			!a.eof && !a.readErr {
 			if !a.lingering {
 				a.lingering = true
 				a.lingerT = a.b.base.Clock().NewTimer(lingerTime)

@@ -382,9 +382,7 @@ func (b *Bufferevent) Enable(d Dir) error {
 
 // Disable turns off reading and/or writing (libevent's disable). A read
 // already under way in the reader loop may still land in the input; it is
-// reported when reading is enabled again, and so is an EOF or error that
-// read meets (libevent notices neither while reading is disabled). Errors
-// as Enable.
+// reported when reading is enabled again. Errors as Enable.
 func (b *Bufferevent) Disable(d Dir) error {
 	if !d.valid() {
 		return fmt.Errorf("%w: direction %v", ErrInvalid, d)

@@ -166,7 +166,11 @@ func testFilters(t *testing.T, kind string, disable bool) {
 	bev2.SetCallbacks(actor.Callbacks{
 		Read: func(s *actor.Session) {
 			s.Input().WriteTo(&all)
-			if all.Len() == len(want) {
+			// In the disable variant all 8333 bytes may still arrive
+			// before bev1 fails (its first write batch can hold all
+			// 16666 filtered bytes), and bev2 must keep reading to see
+			// the EOF that follows; it reports what it read from there.
+			if !disable && all.Len() == len(want) {
 				s.Disable(actor.Read)
 				got <- bytes.Clone(all.Bytes())
 			}

@@ -28,8 +28,10 @@
 //			s.Enable(actor.Read | actor.Write)
 //		})
 //
-// examples/echo is the complete program, which also lets pending output
-// drain before it closes on EOF.
+// examples/echo is the complete program, which also stops reading while
+// 64 KiB of echo waits to be sent (a bufferevent, like libevent's, reads
+// on whatever its output holds) and lets pending output drain before it
+// closes on EOF.
 //
 // # Connecting
 //

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -64,19 +65,9 @@ func TestBroadcast(t *testing.T) {
 	rb, rc := bufio.NewReader(b), bufio.NewReader(c)
 	// The hub learns of a member when its connection is accepted; a ping
 	// from each proves the others are in.
-	for _, tc := range []struct {
-		from net.Conn
-		to   []*bufio.Reader
-	}{{b, []*bufio.Reader{rc}}, {c, []*bufio.Reader{rb}}} {
-		if _, err := tc.from.Write([]byte("ping\n")); err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range tc.to {
-			if line, err := r.ReadString('\n'); err != nil || !strings.HasSuffix(line, ": ping\n") {
-				t.Fatalf("ping: got %q, %v", line, err)
-			}
-		}
-	}
+	// A ping sent before its hearer joined is lost, so ping until heard.
+	ping(t, b, c, rc)
+	ping(t, c, b, rb)
 	if _, err := a.Write([]byte("hello, ")); err != nil { // half a line first
 		t.Fatal(err)
 	}
@@ -118,19 +109,21 @@ func TestSlowMemberDisconnected(t *testing.T) {
 	rf := bufio.NewReader(fast)
 	// Everyone must have joined before the flood: a ping from fast that
 	// talker hears, and one from talker that fast hears.
-	fast.Write([]byte("ping\n"))
-	if _, err := bufio.NewReader(talker).ReadString('\n'); err != nil {
-		t.Fatal(err)
+	ping(t, fast, talker, bufio.NewReader(talker))
+	ping(t, talker, fast, rf)
+	// Skip the extra pings fast may have queued while talker joined.
+	for fast.SetReadDeadline(time.Now().Add(100 * time.Millisecond)); ; {
+		if _, err := rf.ReadString('\n'); err != nil {
+			break
+		}
 	}
-	talker.Write([]byte("ping\n"))
-	if _, err := rf.ReadString('\n'); err != nil {
-		t.Fatal(err)
-	}
+	fast.SetReadDeadline(time.Now().Add(20 * time.Second))
+	rf = bufio.NewReader(fast)
 	// 8 MiB in lockstep with the fast member, so only the slow member falls
 	// behind; that passes the kernel's socket buffers (4 MiB at most here)
 	// and the 64 KiB queue.
 	line := []byte(strings.Repeat("x", 1000) + "\n")
-	const rounds, perRound = 128, 64
+	const rounds, perRound = 512, 16 // 16 KiB a round: far below the fast member's 64 KiB
 	for range rounds {
 		for range perRound {
 			if _, err := talker.Write(line); err != nil {
@@ -147,4 +140,25 @@ func TestSlowMemberDisconnected(t *testing.T) {
 	if _, err := io.Copy(io.Discard, slow); err != nil {
 		t.Fatalf("the slow member was not disconnected: %v", err)
 	}
+}
+
+// ping sends "ping" from one member until another hears it, proving both
+// have joined; bounded in count and time.
+func ping(t *testing.T, from, to net.Conn, r *bufio.Reader) {
+	t.Helper()
+	defer to.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for range 100 {
+		if _, err := from.Write([]byte("ping\n")); err != nil {
+			t.Fatal(err)
+		}
+		to.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		line, err := r.ReadString('\n')
+		if err == nil && strings.HasSuffix(line, ": ping\n") {
+			return
+		}
+		if err != nil && !os.IsTimeout(err) {
+			t.Fatalf("ping: %v", err)
+		}
+	}
+	t.Fatal("ping: never heard; the members did not join")
 }

@@ -94,6 +94,8 @@ func TestCurlRate(t *testing.T) {
 // upstream and prints curl commands, which work.
 func TestEmbeddedUpstream(t *testing.T) {
 	p := startProxy(t)
+	// The curl commands follow the listening line: wait for them.
+	p.out.waitFor(t, regexp.MustCompile(`curl http://`+regexp.QuoteMeta(p.addr)+`/`), 10*time.Second)
 	out := p.out.String()
 	if !strings.Contains(out, "(the embedded upstream)") || !strings.Contains(out, "curl http://"+p.addr+"/") {
 		t.Fatalf("greeting lacks the upstream and the curl command:\n%s", out)

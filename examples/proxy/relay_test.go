@@ -114,9 +114,11 @@ func TestBackpressure(t *testing.T) {
 	// Nothing more is read from the target while it is paused: what was
 	// moved is all the proxy holds for the client.
 	moved := pr.r.target.moved.Load()
-	// A pair reads up to PairMaxIO at once, and one more read may land
-	// before the pause does.
-	if high := int64(maxOutput + 2*actor.PairMaxIO); moved < maxOutput || moved > high {
+	// A pair reads up to PairMaxIO at once, and the reads that land
+	// between the client's output filling and the target's Disable(Read)
+	// reaching its actor (a few hand-offs: up to ~5 reads seen under
+	// load) are moved too. Far below the 8 MiB written, which is the point.
+	if high := int64(maxOutput + 8*actor.PairMaxIO); moved < maxOutput || moved > high {
 		t.Errorf("paused after moving %d bytes to the client, want %d to %d", moved, maxOutput, high)
 	}
 	t.Logf("paused after %d bytes", moved)

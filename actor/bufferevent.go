@@ -381,8 +381,9 @@ func (b *Bufferevent) Enable(d Dir) error {
 }
 
 // Disable turns off reading and/or writing (libevent's disable). A read
-// already under way in the reader loop may still land in the input; it is
-// reported when reading is enabled again. Errors as Enable.
+// already under way in the reader loop may still land in the input; its
+// bytes are reported when reading is enabled again, but an EOF or error
+// it meets is reported at once. Errors as Enable.
 func (b *Bufferevent) Disable(d Dir) error {
 	if !d.valid() {
 		return fmt.Errorf("%w: direction %v", ErrInvalid, d)

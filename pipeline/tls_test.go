@@ -3,15 +3,9 @@ package pipeline_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"strconv"
 	"sync"
@@ -22,6 +16,7 @@ import (
 	"golang.org/x/net/nettest"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testcert"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -35,31 +30,11 @@ var (
 func tlsConfigs(t testing.TB) (server, client *tls.Config) {
 	t.Helper()
 	certOnce.Do(func() {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		c, err := testcert.New("bev.test")
 		if err != nil {
 			panic(err)
 		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(1),
-			Subject:      pkix.Name{CommonName: "bev.test"},
-			DNSNames:     []string{"bev.test"},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(24 * time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			panic(err)
-		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			panic(err)
-		}
-		pool := x509.NewCertPool()
-		pool.AddCert(cert)
-		serverCfg = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-		clientCfg = &tls.Config{RootCAs: pool, ServerName: "bev.test"}
+		serverCfg, clientCfg = c.Configs()
 	})
 	return serverCfg, clientCfg
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/internal/testaddr"
 )
 
 // stormSeed seeds the mix of faults; a failure names its case, and the
@@ -110,16 +111,8 @@ func newStormServers(t *testing.T, base *actor.Base) *stormServers {
 		})
 		s.Enable(actor.Read)
 	})
-	// Listen, then close: nothing listens on that port until the kernel
-	// hands it out again, which a run this short does not reach.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss.refused = ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
+	// Bound but not listening: refused, and no other test can take it.
+	ss.refused = testaddr.Refused(t)
 	return &ss
 }
 

@@ -4,31 +4,14 @@ package conn_test
 
 import (
 	"errors"
-	"net"
-	"strconv"
 	"syscall"
 	"testing"
+
+	"github.com/bevgo/bev/internal/testaddr"
 )
 
-// refusedAddr returns an address on 127.0.0.1 where a socket is bound but
-// not listening, as libevent's "fake listener": a connect there is
-// refused, and nothing else can take the port while the test runs.
-func refusedAddr(t testing.TB) string {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
-}
+// refusedAddr is testaddr.Refused: a port where connects are refused.
+func refusedAddr(t testing.TB) string { return testaddr.Refused(t) }
 
 // isRefused reports whether err says the connection was refused.
 func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }

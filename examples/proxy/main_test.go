@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bevgo/bev/internal/testaddr"
 	"go.uber.org/goleak"
 )
 
@@ -590,12 +591,7 @@ func TestIdleTimeout(t *testing.T) {
 // TestConnectFailure: a target that refuses is logged and counted, and
 // the client sees its connection closed.
 func TestConnectFailure(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := testaddr.Refused(t)
 	p := startProxy(t, "-target", dead, "-stats", "127.0.0.1:0")
 	c, err := net.Dial("tcp", p.addr)
 	if err != nil {

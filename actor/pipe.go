@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/bevgo/bev/internal/deadline"
 )
 
 // pipe is one end of an in-memory, synchronous, full-duplex stream, the
@@ -39,8 +41,8 @@ type pipe struct {
 	onceWrite     sync.Once
 	localWrDone   chan struct{} // closed by CloseWrite or Close
 	remoteWrDone  <-chan struct{}
-	readDeadline  *pipeDeadline
-	writeDeadline *pipeDeadline
+	readDeadline  *deadline.Deadline
+	writeDeadline *deadline.Deadline
 }
 
 // offer is a writer's batch: byte slices (a plain Write) or chunks the
@@ -108,13 +110,13 @@ func newPipe() (*pipe, *pipe) {
 		rdRx: cb1, rdTx: cn1, wrTx: cb2, wrRx: cn2,
 		localDone: done1, remoteDone: done2,
 		localWrDone: wr1, remoteWrDone: wr2,
-		readDeadline: newPipeDeadline(), writeDeadline: newPipeDeadline(),
+		readDeadline: deadline.New(), writeDeadline: deadline.New(),
 	}
 	p2 := &pipe{
 		rdRx: cb2, rdTx: cn2, wrTx: cb1, wrRx: cn1,
 		localDone: done2, remoteDone: done1,
 		localWrDone: wr2, remoteWrDone: wr1,
-		readDeadline: newPipeDeadline(), writeDeadline: newPipeDeadline(),
+		readDeadline: deadline.New(), writeDeadline: deadline.New(),
 	}
 	return p1, p2
 }
@@ -126,7 +128,7 @@ func (p *pipe) receive() (*offer, error) {
 		return nil, io.ErrClosedPipe
 	case isClosedChan(p.remoteDone), isClosedChan(p.remoteWrDone):
 		return nil, io.EOF
-	case isClosedChan(p.readDeadline.wait()):
+	case isClosedChan(p.readDeadline.Wait()):
 		return nil, os.ErrDeadlineExceeded
 	}
 	select {
@@ -138,7 +140,7 @@ func (p *pipe) receive() (*offer, error) {
 		return nil, io.EOF
 	case <-p.remoteWrDone:
 		return nil, io.EOF
-	case <-p.readDeadline.wait():
+	case <-p.readDeadline.Wait():
 		return nil, os.ErrDeadlineExceeded
 	}
 }
@@ -215,7 +217,7 @@ func (p *pipe) writeLocked() (int64, error) {
 		return 0, io.ErrClosedPipe
 	case isClosedChan(p.remoteDone):
 		return 0, io.ErrClosedPipe
-	case isClosedChan(p.writeDeadline.wait()):
+	case isClosedChan(p.writeDeadline.Wait()):
 		return 0, os.ErrDeadlineExceeded
 	}
 	var n int64
@@ -227,7 +229,7 @@ func (p *pipe) writeLocked() (int64, error) {
 			return n, io.ErrClosedPipe
 		case <-p.remoteDone:
 			return n, io.ErrClosedPipe
-		case <-p.writeDeadline.wait():
+		case <-p.writeDeadline.Wait():
 			return n, os.ErrDeadlineExceeded
 		}
 	}
@@ -251,7 +253,7 @@ func (p *pipe) SetReadDeadline(t time.Time) error {
 	if isClosedChan(p.localDone) {
 		return io.ErrClosedPipe
 	}
-	p.readDeadline.set(t)
+	p.readDeadline.Set(t)
 	return nil
 }
 
@@ -259,7 +261,7 @@ func (p *pipe) SetWriteDeadline(t time.Time) error {
 	if isClosedChan(p.localDone) {
 		return io.ErrClosedPipe
 	}
-	p.writeDeadline.set(t)
+	p.writeDeadline.Set(t)
 	return nil
 }
 
@@ -270,48 +272,4 @@ func isClosedChan(c <-chan struct{}) bool {
 	default:
 		return false
 	}
-}
-
-// pipeDeadline is net.Pipe's deadline: a channel closed when the deadline
-// passes, replaced when the deadline is moved.
-type pipeDeadline struct {
-	mu     sync.Mutex // guards following
-	timer  *time.Timer
-	cancel chan struct{}
-}
-
-func newPipeDeadline() *pipeDeadline {
-	return &pipeDeadline{cancel: make(chan struct{})}
-}
-
-func (d *pipeDeadline) set(t time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.timer != nil && !d.timer.Stop() {
-		<-d.cancel // wait for the timer callback to finish and close cancel
-	}
-	d.timer = nil
-	closed := isClosedChan(d.cancel)
-	if t.IsZero() {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
-		return
-	}
-	if dur := time.Until(t); dur > 0 {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
-		d.timer = time.AfterFunc(dur, func() { close(d.cancel) })
-		return
-	}
-	if !closed {
-		close(d.cancel)
-	}
-}
-
-func (d *pipeDeadline) wait() chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.cancel
 }

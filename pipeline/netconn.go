@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/deadline"
 )
 
 // DefaultLinger bounds how long [Conn.Close] waits for buffered output to
@@ -99,7 +100,7 @@ type Conn struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	rdl, wdl deadline
+	rdl, wdl *deadline.Deadline
 }
 
 // NewConn returns a net.Conn view of b; see [Conn]. Closing the Conn
@@ -124,8 +125,8 @@ func newConn(b *actor.Bufferevent, mode closeMode, closeB bool) *Conn {
 		readable:         make(chan struct{}, 1),
 		writable:         make(chan struct{}, 1),
 		done:             make(chan struct{}),
-		rdl:              newDeadline(),
-		wdl:              newDeadline(),
+		rdl:              deadline.New(),
+		wdl:              deadline.New(),
 	}
 	b.SetCallbacks(actor.Callbacks{Read: c.onRead, Write: c.onWrite, Event: c.onEvent})
 	// The write callback is the view's: have it run after every write of
@@ -156,7 +157,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 			c.mu.Unlock()
 			return 0, c.opError("read", ErrClosed)
 		}
-		if isDone(c.rdl.wait()) {
+		if isDone(c.rdl.Wait()) {
 			c.mu.Unlock()
 			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		}
@@ -203,7 +204,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		select {
 		case <-c.readable:
 		case <-c.done:
-		case <-c.rdl.wait():
+		case <-c.rdl.Wait():
 		case <-stopped:
 		}
 	}
@@ -245,7 +246,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		select {
 		case <-c.writable:
 		case <-c.done:
-		case <-c.wdl.wait():
+		case <-c.wdl.Wait():
 		case <-c.b.Done():
 		}
 	}
@@ -260,7 +261,7 @@ func (c *Conn) writeErrorLocked() error {
 		return c.opError("write", fmt.Errorf("%w: write after CloseWrite", ErrClosed))
 	case c.werr != nil:
 		return c.opError("write", c.werr)
-	case isDone(c.wdl.wait()):
+	case isDone(c.wdl.Wait()):
 		return c.opError("write", os.ErrDeadlineExceeded)
 	case isDone(c.b.Done()):
 		c.werr = c.stoppedError()
@@ -337,7 +338,7 @@ func (c *Conn) close() error {
 	if c.mode == closeFree {
 		return c.free()
 	}
-	end := c.wdl.when()
+	end := c.wdl.When()
 	if end.IsZero() {
 		end = time.Now().Add(DefaultLinger)
 	}
@@ -377,8 +378,8 @@ func (c *Conn) release() {
 	c.rbuf.Reset()
 	c.wbuf.Reset()
 	c.mu.Unlock()
-	c.rdl.stop()
-	c.wdl.stop()
+	c.rdl.Stop()
+	c.wdl.Stop()
 }
 
 // notifyProgress is NotifyProgress of a filter's or TLS transport: the
@@ -459,7 +460,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	if isDone(c.done) {
 		return c.opError("set", ErrClosed)
 	}
-	c.rdl.set(t)
+	c.rdl.Set(t)
 	return nil
 }
 
@@ -470,7 +471,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	if isDone(c.done) {
 		return c.opError("set", ErrClosed)
 	}
-	c.wdl.set(t)
+	c.wdl.Set(t)
 	return nil
 }
 
@@ -645,64 +646,4 @@ func isDone(c <-chan struct{}) bool {
 	default:
 		return false
 	}
-}
-
-// deadline is net.Pipe's: a channel closed when the deadline passes,
-// replaced when the deadline is moved.
-type deadline struct {
-	mu     sync.Mutex // guards following
-	t      time.Time
-	timer  *time.Timer
-	cancel chan struct{}
-}
-
-func newDeadline() deadline { return deadline{cancel: make(chan struct{})} }
-
-func (d *deadline) set(t time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.timer != nil && !d.timer.Stop() {
-		<-d.cancel // the timer fired: wait until its function closed cancel
-	}
-	d.timer = nil
-	d.t = t
-	closed := isDone(d.cancel)
-	if t.IsZero() {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
-		return
-	}
-	if dur := time.Until(t); dur > 0 {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
-		cancel := d.cancel
-		d.timer = time.AfterFunc(dur, func() { close(cancel) })
-		return
-	}
-	if !closed {
-		close(d.cancel)
-	}
-}
-
-// stop releases the timer.
-func (d *deadline) stop() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.timer != nil && d.timer.Stop() {
-		d.timer = nil
-	}
-}
-
-func (d *deadline) wait() chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.cancel
-}
-
-func (d *deadline) when() time.Time {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.t
 }

@@ -471,15 +471,38 @@ func (a *actorState) transportBuffered() int {
 	return 0
 }
 
+// maxDirectWrites bounds the direct writes of one pumpWrite, so that a
+// write callback that refills the output each time it drains cannot keep
+// the actor from its mailbox: after that many, the rest goes to the writer
+// loop, whose result comes back through the actor's select.
+const maxDirectWrites = 16
+
+// pumpWrite starts writing the output when nothing is in flight. On a
+// socket with a side door (sysConn) it first writes directly what the
+// kernel takes at once, and hands only the rest to the writer loop; the
+// result of a direct write goes through onWrote exactly as the writer
+// loop's would.
 func (a *actorState) pumpWrite() {
-	if a.writing || a.l == nil || a.writeErr {
-		return
+	direct := 0 // direct writes made; the side door is closed at maxDirectWrites
+	if a.l == nil || a.l.sys == nil {
+		direct = maxDirectWrites
 	}
-	src := &a.output
-	if a.outStage != nil {
-		src = &a.rawOut
-	}
-	if src.Len() > 0 {
+	for {
+		if a.writing || a.l == nil || a.writeErr || a.stopping {
+			return
+		}
+		src := &a.output
+		if a.outStage != nil {
+			src = &a.rawOut
+		}
+		if src.Len() == 0 {
+			if a.wantCloseWrite && !a.closeWriteSent && a.output.Len() == 0 {
+				a.closeWriteSent = true
+				a.writing = true
+				a.l.write(writeReq{closeWrite: true})
+			}
+			return
+		}
 		if !a.enabled(Write) {
 			return
 		}
@@ -487,16 +510,32 @@ func (a *actorState) pumpWrite() {
 			return
 		}
 		a.batch = src.slices(a.batch[:0], int(a.b.maxWrite.Load()))
+		if direct < maxDirectWrites && !a.b.rate.Load().limited() {
+			direct++
+			n, err := a.l.sys.tryWrite(a.batch)
+			if n < int64(bufsLen(a.batch)) && err == nil {
+				direct = maxDirectWrites // the kernel is full: the writer loop waits for room
+			}
+			if n > 0 || err != nil {
+				// onWrote may run the write callback, which may change
+				// anything: look again from the top.
+				a.onWrote(loopEvent{wrote: true, n: n, err: err})
+				continue
+			}
+		}
 		a.wbufs = a.batch
 		a.writing = true
-		a.l.writec <- writeReq{bufs: &a.wbufs} // buffered(1): nothing else in flight
+		a.l.write(writeReq{bufs: &a.wbufs})
 		return
 	}
-	if a.wantCloseWrite && !a.closeWriteSent && a.output.Len() == 0 {
-		a.closeWriteSent = true
-		a.writing = true
-		a.l.writec <- writeReq{closeWrite: true}
+}
+
+func bufsLen(bufs [][]byte) int {
+	n := 0
+	for _, p := range bufs {
+		n += len(p)
 	}
+	return n
 }
 
 // handOver gives the writer loop of a chunkPipe whole chunks from the
@@ -526,7 +565,7 @@ func (a *actorState) handOver(src *Buffer) bool {
 	a.cbatch = a.cbuf
 	a.flight = total
 	a.writing = true
-	a.l.writec <- writeReq{chunks: &a.cbatch} // buffered(1): nothing else in flight
+	a.l.write(writeReq{chunks: &a.cbatch})
 	return true
 }
 

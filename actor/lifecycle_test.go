@@ -321,8 +321,9 @@ func TestRelayNoDeadlock(t *testing.T) {
 	recv(t, done, fmt.Sprintf("%d round trips", rounds))
 }
 
-// A bufferevent runs exactly three goroutines (actor, reader, writer) and
-// none after Close; a Base adds one dispatcher.
+// A bufferevent runs exactly two goroutines (actor, reader) until its
+// first write, three (and the writer loop) after it, and none after Close;
+// a Base adds one dispatcher.
 func TestGoroutinesPerBufferevent(t *testing.T) {
 	count := func() map[string]int {
 		buf := make([]byte, 1<<20)
@@ -337,6 +338,16 @@ func TestGoroutinesPerBufferevent(t *testing.T) {
 		}
 		return m
 	}
+	// A goroutine shows its function only once it has been scheduled;
+	// give the new ones a bounded number of chances to start.
+	settle := func(want map[string]int) map[string]int {
+		got := count()
+		for i := 0; i < 10000 && fmt.Sprint(got) != fmt.Sprint(want); i++ {
+			runtime.Gosched()
+			got = count()
+		}
+		return got
+	}
 	base := actor.NewBase()
 	const pairs = 10
 	var bevs []*actor.Bufferevent
@@ -344,17 +355,33 @@ func TestGoroutinesPerBufferevent(t *testing.T) {
 		a, b, _ := actor.NewPair(base, 0)
 		bevs = append(bevs, a, b)
 	}
-	// A goroutine shows its function only once it has been scheduled;
-	// give the new ones a bounded number of chances to start.
-	want := map[string]int{"actorState).run": 2 * pairs, "loops).readLoop": 2 * pairs, "loops).writeLoop": 2 * pairs, "Base).dispatch": 1}
-	got := count()
-	for i := 0; i < 10000 && fmt.Sprint(got) != fmt.Sprint(want); i++ {
-		runtime.Gosched()
-		got = count()
+	want := map[string]int{"actorState).run": 2 * pairs, "loops).readLoop": 2 * pairs, "Base).dispatch": 1}
+	got := settle(want)
+	for fn, n := range want {
+		if got[fn] != n {
+			t.Errorf("before writing: %s goroutines = %d, want %d", fn, got[fn], n)
+		}
 	}
-	for _, fn := range []string{"actorState).run", "loops).readLoop", "loops).writeLoop"} {
-		if got[fn] != 2*pairs {
-			t.Errorf("%s goroutines = %d, want %d", fn, got[fn], 2*pairs)
+	if got["loops).writeLoop"] != 0 {
+		t.Errorf("before writing: %d writer loops, want none", got["loops).writeLoop"])
+	}
+	// One byte each way over every pair starts every writer loop.
+	for _, b := range bevs {
+		b.Enable(actor.Read)
+		b.Write([]byte{1})
+	}
+	for _, b := range bevs {
+		select {
+		case <-b.In():
+		case <-time.After(10 * time.Second):
+			t.Fatal("a byte did not cross its pair within 10 s")
+		}
+	}
+	want["loops).writeLoop"] = 2 * pairs
+	got = settle(want)
+	for fn, n := range want {
+		if fn != "Base).dispatch" && got[fn] != n {
+			t.Errorf("after writing: %s goroutines = %d, want %d", fn, got[fn], n)
 		}
 	}
 	if got["Base).dispatch"] != 1 {

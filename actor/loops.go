@@ -60,10 +60,12 @@ type writeReq struct {
 }
 
 // loops are the reader and writer goroutines of one transport. The actor
-// starts them when it gets a transport and joins them (stop) before it
+// starts the reader when it gets a transport, the writer when it first has
+// a write that must wait (see write), and joins both (stop) before it
 // drops the transport or exits.
 type loops struct {
 	t      Transport
+	sys    sysConn // the socket's side door, or nil (see sysConn)
 	quit   chan struct{}
 	ctx    context.Context // cancelled by stop: ends a rate-limit wait
 	cancel context.CancelFunc
@@ -86,14 +88,16 @@ type loops struct {
 	wake     chan struct{}    // buffered(1): limit was raised
 	rcs      [maxMoved]*chunk // the reader's chunkPipe reads land here first
 
-	events chan loopEvent // buffered(2): one read and one write result
-	writec chan writeReq  // buffered(1); one request in flight
+	events   chan loopEvent // buffered(2): one read and one write result
+	writec   chan writeReq  // buffered(1); one request in flight
+	writerUp bool           // the writer loop runs (the actor's to read and set)
 }
 
 func startLoops(t Transport, maxRead *atomic.Int64, rate *atomic.Pointer[rateState], poke func()) *loops {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &loops{
 		t:       t,
+		sys:     socketOf(t),
 		quit:    make(chan struct{}),
 		ctx:     ctx,
 		cancel:  cancel,
@@ -105,8 +109,20 @@ func startLoops(t Transport, maxRead *atomic.Int64, rate *atomic.Pointer[rateSta
 		writec:  make(chan writeReq, 1),
 	}
 	l.wg.Go(l.readLoop)
-	l.wg.Go(l.writeLoop)
 	return l
+}
+
+// write hands req to the writer loop, starting it the first time. The
+// writer is started lazily because on a socket the actor writes directly
+// whatever the kernel takes at once (tryWrite), so a connection that never
+// fills its send buffer never needs the goroutine, nor its stack. Only the
+// actor calls write, and only with no request in flight.
+func (l *loops) write(req writeReq) {
+	if !l.writerUp {
+		l.writerUp = true
+		l.wg.Go(l.writeLoop)
+	}
+	l.writec <- req // buffered(1): nothing else in flight
 }
 
 // setLimit publishes how many bytes the input may still take and wakes the
@@ -171,6 +187,8 @@ func (l *loops) readLoop() {
 			for _, c := range ev.cs[:ev.nc] {
 				n += c.len()
 			}
+		} else if l.sys != nil {
+			n, err = l.readSys(&ev, room, want, rs.limited())
 		} else {
 			c := newChunk(room)
 			n, err = l.t.Read(c.free()[:room])
@@ -204,6 +222,36 @@ func (l *loops) readLoop() {
 	}
 }
 
+// readSys reads from a socket's side door into ev: one read of up to room
+// bytes, waiting for data, and then, while reads fill their chunk and the
+// credit allows, up to maxMoved-1 more that do not wait. A busy stream
+// thus reaches the actor in batches of several reads per hand-off, each
+// read still at most the per-read maximum; an interactive one is handed
+// over read by read. It returns the bytes read and the error that ended
+// the stream, if any.
+func (l *loops) readSys(ev *loopEvent, room, want int, limited bool) (int, error) {
+	c, err := l.sys.read(room, true)
+	if c == nil {
+		return 0, err
+	}
+	ev.cs[0], ev.nc = c, 1
+	n := c.len()
+	for err == nil && c.len() == room && ev.nc < maxMoved && !limited {
+		allowed := l.limit.Load() - l.inflight.Load() - int64(n)
+		if allowed <= 0 {
+			break
+		}
+		room = int(min(int64(room), allowed))
+		if c, err = l.sys.read(room, false); c == nil {
+			break
+		}
+		ev.cs[ev.nc] = c
+		ev.nc++
+		n += c.len()
+	}
+	return n, err
+}
+
 func (l *loops) writeLoop() {
 	for {
 		select {
@@ -224,7 +272,7 @@ func (l *loops) writeLoop() {
 					(*req.chunks)[i] = nil
 				}
 			} else {
-				res.n, res.err = l.write(req.bufs)
+				res.n, res.err = l.writeBufs(req.bufs)
 			}
 			select {
 			case l.events <- res:
@@ -237,9 +285,9 @@ func (l *loops) writeLoop() {
 	}
 }
 
-// write writes the batch, first waiting for the rate limit, and never
+// writeBufs writes the batch, first waiting for the rate limit, and never
 // hands the transport more than it allows.
-func (l *loops) write(bufs *net.Buffers) (int64, error) {
+func (l *loops) writeBufs(bufs *net.Buffers) (int64, error) {
 	rs := l.rate.Load()
 	if !rs.limited() {
 		return bufs.WriteTo(l.t)

@@ -4,70 +4,134 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"testing"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
 )
 
-// BenchmarkEcho measures one round trip through a bev echo server over
-// loopback TCP: the client writes size bytes and reads them back. The
-// server is examples/echo's: a read callback that moves input to output.
+// BenchmarkEcho measures one round trip through an echo server over
+// loopback TCP: the client writes size bytes and reads them back. Two
+// servers run in the same benchmark so that their figures can be compared
+// as a ratio on a noisy machine: server=bev is examples/echo's (a read
+// callback that moves input to output), server=raw is what a Go programmer
+// writes by hand and what bench/rawecho runs (a goroutine per connection,
+// io.CopyBuffer with a 32 KiB buffer).
 func BenchmarkEcho(b *testing.B) {
 	for _, size := range []int{64, 4 << 10, 64 << 10} {
-		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
-			base := newBase(b)
-			ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: actor.CloseOnFree}, func(s *conn.Socket) {
-				s.SetCallbacks(actor.Callbacks{
-					Read: func(s *actor.Session) { s.Output().MoveFrom(s.Input()) },
-					Event: func(s *actor.Session, ev actor.Event, _ error) {
-						if ev&(actor.EOF|actor.Error) != 0 {
-							s.Close()
-						}
-					},
-				})
-				s.Enable(actor.Read | actor.Write)
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer ln.Close()
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			msg, got := pattern(size), make([]byte, size)
-			// A large message may not fit the socket buffers while nobody
-			// reads the echo, so a goroutine of the benchmark's writes it.
-			next := make(chan struct{})
-			errc := make(chan error, 1)
-			defer close(next)
-			go func() {
-				for range next {
-					_, err := c.Write(msg)
-					errc <- err
-				}
-			}()
-			b.ReportAllocs()
-			b.SetBytes(int64(size))
-			for b.Loop() {
-				if size <= 16<<10 {
-					if _, err := c.Write(msg); err != nil {
-						b.Fatal(err)
-					}
+		for _, server := range []string{"raw", "bev"} {
+			b.Run(fmt.Sprintf("size=%d/server=%s", size, server), func(b *testing.B) {
+				var addr string
+				if server == "bev" {
+					addr = bevEchoServer(b)
 				} else {
-					next <- struct{}{}
+					addr = rawEchoServer(b)
 				}
-				if _, err := io.ReadFull(c, got); err != nil {
-					b.Fatal(err)
-				}
-				if size > 16<<10 {
-					if err := <-errc; err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-		})
+				benchEcho(b, addr, size)
+			})
+		}
 	}
+}
+
+// benchEcho runs the client side of BenchmarkEcho against addr.
+func benchEcho(b *testing.B, addr string, size int) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	msg, got := pattern(size), make([]byte, size)
+	// A large message may not fit the socket buffers while nobody reads
+	// the echo, so a goroutine of the benchmark's writes it.
+	next := make(chan struct{})
+	errc := make(chan error, 1)
+	defer close(next)
+	go func() {
+		for range next {
+			_, err := c.Write(msg)
+			errc <- err
+		}
+	}()
+	b.ReportAllocs()
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		if size <= 16<<10 {
+			if _, err := c.Write(msg); err != nil {
+				b.Fatal(err)
+			}
+		} else {
+			next <- struct{}{}
+		}
+		if _, err := io.ReadFull(c, got); err != nil {
+			b.Fatal(err)
+		}
+		if size > 16<<10 {
+			if err := <-errc; err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// bevEchoServer starts examples/echo's server on a loopback port for the
+// benchmark's lifetime and returns its address.
+func bevEchoServer(b *testing.B) string {
+	base := newBase(b)
+	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: actor.CloseOnFree}, func(s *conn.Socket) {
+		s.SetCallbacks(actor.Callbacks{
+			Read: func(s *actor.Session) { s.Output().MoveFrom(s.Input()) },
+			Event: func(s *actor.Session, ev actor.Event, _ error) {
+				if ev&(actor.EOF|actor.Error) != 0 {
+					s.Close()
+				}
+			},
+		})
+		s.Enable(actor.Read | actor.Write)
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
+}
+
+// rawEchoServer starts a goroutine-per-connection io.CopyBuffer echo
+// server (bench/rawecho's) for the benchmark's lifetime, and joins its
+// goroutines when the benchmark ends.
+func rawEchoServer(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() {
+				defer c.Close()
+				io.CopyBuffer(c, c, make([]byte, 32<<10))
+			})
+		}
+	})
+	b.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
 }

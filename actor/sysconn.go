@@ -1,0 +1,48 @@
+package actor
+
+import "net"
+
+// sysConn is the side door of a socket transport (a *net.TCPConn or a
+// *net.UnixConn) into its file descriptor, through syscall.RawConn. It
+// lets the bufferevent do two things the net.Conn interface cannot:
+//
+//   - the actor writes without blocking (tryWrite): a write that fits in
+//     the kernel's buffer, which is nearly every write of an interactive
+//     connection, needs no hand-off to the writer loop, so an echo crosses
+//     two goroutines instead of three. What does not fit goes to the
+//     writer loop as before, which blocks for it.
+//   - the reader loop waits for data without holding a buffer (read): the
+//     chunk is taken from the pool only once the socket is readable, so an
+//     idle connection holds no read buffer at all.
+//
+// Both are optimisations of the one mechanism, not a second one: the
+// actor, the loops and every event are the same for every transport.
+// newSysConn returns nil where the platform has no such door (see
+// sysconn_linux.go), and the bufferevent then uses Read and Write alone.
+type sysConn interface {
+	// tryWrite writes what of bufs the kernel takes now, in one vectored
+	// write, and returns how much that was; (0, nil) means it took
+	// nothing. It never blocks.
+	tryWrite(bufs [][]byte) (int64, error)
+	// read reads at most room bytes into a new chunk, first waiting until
+	// the socket is readable when wait is set. It returns (c, nil) with c
+	// holding at least one byte, or (nil, err): io.EOF at the end of the
+	// stream, the socket's error otherwise, or the deadline or close
+	// error that unblocked the wait. Without wait, (nil, nil) means
+	// nothing was there to read.
+	read(room int, wait bool) (*chunk, error)
+}
+
+// socketOf returns the sysConn of t when t is a plain socket this
+// platform has a side door for, else nil. Only the concrete socket types
+// qualify: a type that wraps one (a TLS conn, a test's fault injector) may
+// change what Read and Write do, so it keeps its own methods.
+func socketOf(t Transport) sysConn {
+	switch c := t.(type) {
+	case *net.TCPConn:
+		return newSysConn(c, "tcp")
+	case *net.UnixConn:
+		return newSysConn(c, "unix")
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+package actor
+
+import (
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+// maxIovecs bounds one vectored write. IOV_MAX is 1024 on Linux, but a
+// write is at most the per-write maximum (16 KiB by default) and the
+// array lives in every socket, so it is kept small: what does not fit
+// waits for the next write.
+const maxIovecs = 16
+
+// rawSocket implements sysConn over a socket's syscall.RawConn. The
+// callbacks RawConn takes are made once, as method values, and their
+// arguments and results travel in the struct, so a read or a write
+// allocates nothing. tryWrite runs on the actor and read on the reader
+// loop, so each half of the struct has one user at a time.
+type rawSocket struct {
+	conn net.Conn
+	rc   syscall.RawConn
+	nw   string // "tcp" or "unix", for errors shaped like net's
+
+	// tryWrite's arguments and results.
+	writeFn func(fd uintptr) bool
+	iovs    [maxIovecs]syscall.Iovec
+	iov     []syscall.Iovec // iovs[:n]
+	wn      int64
+	werr    error
+
+	// read's arguments and results.
+	readFn func(fd uintptr) bool
+	room   int
+	wait   bool
+	rc0    *chunk
+	rerr   error
+}
+
+func newSysConn(c interface {
+	net.Conn
+	SyscallConn() (syscall.RawConn, error)
+}, nw string) sysConn {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	s := &rawSocket{conn: c, rc: rc, nw: nw}
+	s.writeFn = s.writev
+	s.readFn = s.readOnce
+	return s
+}
+
+func (s *rawSocket) tryWrite(bufs [][]byte) (int64, error) {
+	s.iov = s.iovs[:0]
+	for _, p := range bufs {
+		if len(p) == 0 {
+			continue
+		}
+		if len(s.iov) == maxIovecs {
+			break
+		}
+		v := syscall.Iovec{Base: &p[0]}
+		v.SetLen(len(p))
+		s.iov = append(s.iov, v)
+	}
+	if len(s.iov) == 0 {
+		return 0, nil
+	}
+	s.wn, s.werr = 0, nil
+	if err := s.rc.Write(s.writeFn); err != nil {
+		// The descriptor is closed or past its write deadline.
+		return 0, err
+	}
+	clear(s.iov) // drop the references into the output
+	return s.wn, s.werr
+}
+
+// writev is tryWrite's callback: one attempt, never a wait.
+func (s *rawSocket) writev(fd uintptr) bool {
+	for {
+		n, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd,
+			uintptr(unsafe.Pointer(&s.iov[0])), uintptr(len(s.iov)))
+		switch e {
+		case 0:
+			s.wn = int64(n)
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			// The kernel's buffer is full: the writer loop will wait.
+		default:
+			s.werr = s.opError("write", os.NewSyscallError("writev", e))
+		}
+		return true
+	}
+}
+
+func (s *rawSocket) read(room int, wait bool) (*chunk, error) {
+	s.room, s.wait, s.rc0, s.rerr = room, wait, nil, nil
+	if err := s.rc.Read(s.readFn); err != nil {
+		return nil, err // closed, or past the read deadline
+	}
+	c, err := s.rc0, s.rerr
+	s.rc0 = nil
+	return c, err
+}
+
+// readOnce is read's callback: it takes a chunk only to read into it, and
+// gives it back when the socket turns out not to be readable, so a reader
+// waiting on an idle connection holds none.
+func (s *rawSocket) readOnce(fd uintptr) bool {
+	c := newChunk(s.room)
+	for {
+		n, err := syscall.Read(int(fd), c.free()[:s.room])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			c.release()
+			return !s.wait // false: wait for readability
+		case err != nil:
+			c.release()
+			s.rerr = s.opError("read", os.NewSyscallError("read", err))
+		case n == 0:
+			c.release()
+			s.rerr = io.EOF
+		default:
+			c.commit(n)
+			s.rc0 = c
+		}
+		return true
+	}
+}
+
+// opError shapes an error as the net package's own Read and Write do, so
+// that a caller's errors.As(err, *net.OpError) and errors.Is(err,
+// syscall.ECONNRESET) see the same thing on either path.
+func (s *rawSocket) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: s.nw, Source: s.conn.LocalAddr(), Addr: s.conn.RemoteAddr(), Err: err}
+}

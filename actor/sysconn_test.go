@@ -1,0 +1,217 @@
+package actor_test
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/bevgo/bev/actor"
+)
+
+// The socket side door (a *net.TCPConn or *net.UnixConn read and written
+// through syscall.RawConn) is an optimisation: these tests check that it
+// changes nothing a user can see, on both socket types, in the cases where
+// it takes its other branches: the kernel's send buffer full (the rest goes
+// to the writer loop), a busy stream (reads batched per hand-off), and a
+// write callback that refills the output as fast as the kernel drains it.
+
+// socketPair returns the two ends of a loopback connection of network nw
+// ("tcp" or "unix"), closed when the test ends.
+func socketPair(t *testing.T, nw string) (net.Conn, net.Conn) {
+	t.Helper()
+	addr := "127.0.0.1:0"
+	if nw == "unix" {
+		addr = filepath.Join(t.TempDir(), "s")
+	}
+	ln, err := net.Listen(nw, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			c = nil
+		}
+		accepted <- c
+	}()
+	c, err := net.Dial(nw, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := recv(t, accepted, "accept")
+	if s == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return s, c
+}
+
+// writerLoops counts the writer-loop goroutines of every bufferevent.
+func writerLoops() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "actor.(*loops).writeLoop")
+}
+
+func TestSocketKernelBufferFull(t *testing.T) {
+	for _, nw := range []string{"tcp", "unix"} {
+		t.Run(nw, func(t *testing.T) {
+			s, c := socketPair(t, nw)
+			// Small kernel buffers, and a peer that does not read yet,
+			// so the direct write is cut short and the writer loop must
+			// wait for room.
+			if sb, ok := s.(interface{ SetWriteBuffer(int) error }); ok {
+				sb.SetWriteBuffer(8 << 10)
+			}
+			b, err := actor.New(newBase(t), s, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			drained := make(chan struct{}, 1)
+			b.SetCallbacks(actor.Callbacks{Write: func(*actor.Session) {
+				select {
+				case drained <- struct{}{}:
+				default:
+				}
+			}})
+			before := writerLoops()
+			const total = 4 << 20
+			want := seq(total)
+			if err := b.Write(want); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, 0, total)
+			buf := make([]byte, 64<<10)
+			for len(got) < total {
+				n, err := c.Read(buf)
+				if err != nil {
+					t.Fatalf("read after %d bytes: %v", len(got), err)
+				}
+				got = append(got, buf[:n]...)
+				if len(got) == 64<<10 && writerLoops() <= before {
+					t.Errorf("the kernel buffer filled but no writer loop was started")
+				}
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("the %d bytes read differ from those written", total)
+			}
+			recv(t, drained, "the write callback once the output drained")
+			if n := b.OutputLen(); n != 0 {
+				t.Errorf("OutputLen() = %d after everything was read, want 0", n)
+			}
+		})
+	}
+}
+
+func TestSocketBusyStreamRead(t *testing.T) {
+	for _, nw := range []string{"tcp", "unix"} {
+		t.Run(nw, func(t *testing.T) {
+			s, c := socketPair(t, nw)
+			b, err := actor.New(newBase(t), s, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const high = 64 << 10
+			if err := b.SetWatermark(actor.Read, 0, high); err != nil {
+				t.Fatal(err)
+			}
+			const total = 8 << 20
+			var (
+				got     bytes.Buffer
+				maxSeen int
+				done    = make(chan struct{})
+			)
+			b.SetCallbacks(actor.Callbacks{
+				Read: func(s *actor.Session) {
+					maxSeen = max(maxSeen, s.Input().Len())
+					got.ReadFrom(s.Input())
+				},
+				Event: func(s *actor.Session, ev actor.Event, err error) {
+					if ev&actor.EOF != 0 {
+						close(done)
+					}
+				},
+			})
+			b.Enable(actor.Read)
+			want := seq(total)
+			werr := make(chan error, 1)
+			go func() {
+				_, err := c.Write(want)
+				if cw, ok := c.(interface{ CloseWrite() error }); ok && err == nil {
+					err = cw.CloseWrite()
+				}
+				werr <- err
+			}()
+			if err := recv(t, werr, "the peer's write"); err != nil {
+				t.Fatal(err)
+			}
+			recv(t, done, "EOF")
+			var result []byte
+			var seen int
+			b.Do(func(*actor.Session) { result, seen = got.Bytes(), maxSeen })
+			if !bytes.Equal(result, want) {
+				t.Fatalf("read %d bytes, not the %d written", len(result), total)
+			}
+			// The input holds at most the high watermark plus one read.
+			if seen > high+actor.DefaultMaxRead {
+				t.Errorf("input reached %d bytes, above the high watermark %d plus one read", seen, high)
+			}
+		})
+	}
+}
+
+// A write callback that refills the output every time it drains must not
+// keep the actor from its mailbox, however fast the kernel takes the bytes.
+func TestSocketWriteCallbackYields(t *testing.T) {
+	s, c := socketPair(t, "tcp")
+	b, err := actor.New(newBase(t), s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const chunk, total = 16 << 10, 64 << 20
+	var (
+		calls    atomic.Int64
+		sent     int
+		started  = make(chan struct{})
+		finished = make(chan struct{})
+	)
+	block := make([]byte, chunk)
+	b.SetCallbacks(actor.Callbacks{Write: func(s *actor.Session) {
+		if calls.Add(1) == 1 {
+			close(started)
+		}
+		if sent < total {
+			s.Write(block)
+			sent += chunk
+		} else if sent == total {
+			sent++
+			close(finished)
+		}
+	}})
+	rerr := make(chan error, 1)
+	go func() {
+		_, err := io.CopyN(io.Discard, c, total)
+		rerr <- err
+	}()
+	b.Trigger(actor.Write, 0)
+	recv(t, started, "the first write callback")
+	posted := calls.Load()
+	ran := make(chan int64, 1)
+	b.Do(func(*actor.Session) { ran <- calls.Load() })
+	between := recv(t, ran, "Do while the callback streams") - posted
+	// Without a bound the actor would run the callback for all 4096
+	// chunks before it looked at its mail again.
+	if between > 256 {
+		t.Errorf("%d write callbacks ran before a Do posted during them", between)
+	}
+	recv(t, finished, "the whole stream")
+	if err := recv(t, rerr, "the reader"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -41,6 +41,11 @@ type actorState struct {
 	connWG     sync.WaitGroup
 
 	eof, readErr, writeErr bool
+	// heldEnd is an EOF or read error that came while reading was
+	// disabled (a read already under way when Disable came): it is
+	// reported when reading is enabled again, as libevent, which does not
+	// read while reading is disabled, would only then notice it.
+	heldEnd error
 	lingering              bool // Drain half-closed and now reads to the peer's EOF
 	lingerDone             bool // the peer's EOF came, or lingering gave up
 	lingerT                Timer
@@ -94,6 +99,7 @@ func (a *actorState) attach(t Transport) {
 		p.NotifyProgress(func() { mail.post(message{kind: msgProgress}) })
 	}
 	a.eof, a.readErr, a.writeErr = false, false, false
+	a.heldEnd = nil
 	a.wantCloseWrite, a.closeWriteSent, a.closeWriteDone = false, false, false
 }
 
@@ -342,6 +348,10 @@ func (a *actorState) onRead(r loopEvent) {
 	if r.err == nil {
 		return
 	}
+	if !a.enabled(Read) {
+		a.heldEnd = r.err
+		return
+	}
 	a.endRead(r.err)
 }
 
@@ -414,6 +424,10 @@ func (a *actorState) onEnable(d Dir) {
 	a.resetTimer(d)
 	if d&Read != 0 && a.unnotified {
 		a.readProgress()
+	}
+	if err := a.heldEnd; d&Read != 0 && err != nil && a.enabled(Read) && !a.stopping {
+		a.heldEnd = nil
+		a.endRead(err)
 	}
 }
 
@@ -613,7 +627,7 @@ func (a *actorState) checkDrain() {
 	if a.closeWriteDone && !done {
 		done = true
 		if _, netConn := a.t.(net.Conn); netConn && !a.lingerDone &&
-			!a.eof && !a.readErr {
+			!a.eof && !a.readErr && a.heldEnd == nil {
 			if !a.lingering {
 				a.lingering = true
 				a.lingerT = a.b.base.Clock().NewTimer(lingerTime)

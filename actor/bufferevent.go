@@ -382,8 +382,9 @@ func (b *Bufferevent) Enable(d Dir) error {
 
 // Disable turns off reading and/or writing (libevent's disable). A read
 // already under way in the reader loop may still land in the input; its
-// bytes are reported when reading is enabled again, but an EOF or error
-// it meets is reported at once. Errors as Enable.
+// bytes, and the EOF or error it may meet, are reported when reading is
+// enabled again (libevent does not read while reading is disabled, so it
+// notices neither before then). Errors as Enable.
 func (b *Bufferevent) Disable(d Dir) error {
 	if !d.valid() {
 		return fmt.Errorf("%w: direction %v", ErrInvalid, d)

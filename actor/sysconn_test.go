@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bevgo/bev/actor"
 )
@@ -66,9 +67,12 @@ func TestSocketKernelBufferFull(t *testing.T) {
 			// Small kernel buffers, and a peer that does not read yet,
 			// so the direct write is cut short and the writer loop must
 			// wait for room.
-			if sb, ok := s.(interface{ SetWriteBuffer(int) error }); ok {
-				sb.SetWriteBuffer(8 << 10)
+			type buffered interface {
+				SetWriteBuffer(int) error
+				SetReadBuffer(int) error
 			}
+			s.(buffered).SetWriteBuffer(8 << 10)
+			c.(buffered).SetReadBuffer(8 << 10)
 			b, err := actor.New(newBase(t), s, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -86,6 +90,15 @@ func TestSocketKernelBufferFull(t *testing.T) {
 			if err := b.Write(want); err != nil {
 				t.Fatal(err)
 			}
+			// Nobody reads: the kernel takes a few KiB, and the rest must
+			// go to a writer loop, which then waits for room.
+			deadline := time.Now().Add(waitTimeout)
+			for writerLoops() <= before {
+				if time.Now().After(deadline) {
+					t.Fatal("the kernel buffer filled but no writer loop was started")
+				}
+				runtime.Gosched()
+			}
 			got := make([]byte, 0, total)
 			buf := make([]byte, 64<<10)
 			for len(got) < total {
@@ -94,9 +107,6 @@ func TestSocketKernelBufferFull(t *testing.T) {
 					t.Fatalf("read after %d bytes: %v", len(got), err)
 				}
 				got = append(got, buf[:n]...)
-				if len(got) == 64<<10 && writerLoops() <= before {
-					t.Errorf("the kernel buffer filled but no writer loop was started")
-				}
 			}
 			if !bytes.Equal(got, want) {
 				t.Fatalf("the %d bytes read differ from those written", total)

@@ -11,7 +11,12 @@ import (
 // caller of Write, so a Transport need not serialise them; Close may be
 // called from another goroutine while either is blocked and must unblock
 // both. A net.Conn satisfies Transport as it is, and a *net.TCPConn gets
-// vectored writes (writev) for batched output.
+// vectored writes (writev) for batched output. On Linux a *net.TCPConn or
+// *net.UnixConn is also read and written through its syscall.RawConn
+// (non-blocking writes from the actor, reads that wait for readability
+// before taking a buffer): for those two types Read is not called, and
+// Write only for what the kernel did not take at once. Any other type,
+// including one that wraps them, is used through its methods only.
 //
 // A Transport may also implement these methods, which the bufferevent uses
 // when present:

@@ -45,14 +45,14 @@ type actorState struct {
 	// disabled (a read already under way when Disable came): it is
 	// reported when reading is enabled again, as libevent, which does not
 	// read while reading is disabled, would only then notice it.
-	heldEnd error
-	lingering              bool // Drain half-closed and now reads to the peer's EOF
-	lingerDone             bool // the peer's EOF came, or lingering gave up
-	lingerT                Timer
-	wantCloseWrite         bool
-	closeWriteSent         bool
-	closeWriteDone         bool
-	drainWaiters           []chan struct{}
+	heldEnd        error
+	lingering      bool // Drain half-closed and now reads to the peer's EOF
+	lingerDone     bool // the peer's EOF came, or lingering gave up
+	lingerT        Timer
+	wantCloseWrite bool
+	closeWriteSent bool
+	closeWriteDone bool
+	drainWaiters   []chan struct{}
 
 	rtimer, wtimer Timer
 	rArmed, wArmed bool

@@ -29,10 +29,9 @@ type actorState struct {
 	ownsT   bool // the transport is ours (a pair's pipe): always close it
 	batch   [][]byte
 	wbufs   net.Buffers
-	cbatch  []*chunk // chunks handed to a chunkPipe's writer (consumed from the front)
-	cbuf    []*chunk // cbatch's backing array, kept whole for reuse
-	chunked bool     // the transport is a chunkPipe
-	flight  int      // bytes handed over as chunks, not yet written
+	handed  Buffer       // chunks handed to a BufferWriter, the writer loop's until it reports
+	bw      BufferWriter // the transport as a BufferWriter, or nil
+	flight  int          // bytes handed over as chunks, not yet written
 	head    [][]byte
 	spare   []message
 	writing bool
@@ -46,14 +45,14 @@ type actorState struct {
 	// disabled (a read already under way when Disable came): it is
 	// reported when reading is enabled again, as libevent, which does not
 	// read while reading is disabled, would only then notice it.
-	heldEnd error
-	lingering              bool // Drain half-closed and now reads to the peer's EOF
-	lingerDone             bool // the peer's EOF came, or lingering gave up
-	lingerT                Timer
-	wantCloseWrite         bool
-	closeWriteSent         bool
-	closeWriteDone         bool
-	drainWaiters           []chan struct{}
+	heldEnd        error
+	lingering      bool // Drain half-closed and now reads to the peer's EOF
+	lingerDone     bool // the peer's EOF came, or lingering gave up
+	lingerT        Timer
+	wantCloseWrite bool
+	closeWriteSent bool
+	closeWriteDone bool
+	drainWaiters   []chan struct{}
 
 	rtimer, wtimer Timer
 	rArmed, wArmed bool
@@ -94,7 +93,7 @@ func (a *actorState) attach(t Transport) {
 	a.b.tbox.Store(&transportBox{t})
 	a.lingering, a.lingerDone = false, false
 	a.l = startLoops(t, &a.b.maxRead, &a.b.rate, a.b.mail.notify)
-	_, a.chunked = t.(chunkPipe)
+	a.bw, _ = t.(BufferWriter)
 	if p, ok := t.(progressNotifier); ok {
 		mail := &a.b.mail
 		p.NotifyProgress(func() { mail.post(message{kind: msgProgress}) })
@@ -110,13 +109,14 @@ func (a *actorState) detach(closeT bool) error {
 	if a.l != nil {
 		err = a.l.stop(closeT || a.ownsT)
 		a.l = nil
+		a.handed.dropAll() // a hand-over the writer never took
 	} else if a.t != nil && (closeT || a.ownsT) {
 		err = a.t.Close()
 	}
 	if p, ok := a.t.(progressNotifier); ok {
 		p.NotifyProgress(nil)
 	}
-	a.t = nil
+	a.t, a.bw = nil, nil
 	a.writing = false
 	a.flight = 0
 	a.b.tbox.Store(nil)
@@ -498,7 +498,7 @@ const maxDirectWrites = 16
 // loop's would.
 func (a *actorState) pumpWrite() {
 	direct := 0 // direct writes made; the side door is closed at maxDirectWrites
-	if a.l == nil || a.l.sys == nil {
+	if a.l == nil || (a.l.sys == nil && a.bw == nil) {
 		direct = maxDirectWrites
 	}
 	for {
@@ -520,11 +520,18 @@ func (a *actorState) pumpWrite() {
 		if !a.enabled(Write) {
 			return
 		}
-		if a.chunked && a.handOver(src) {
-			return
+		if a.bw != nil {
+			switch a.handOver(src, direct < maxDirectWrites && !a.b.rate.Load().limited()) {
+			case handedToLoop:
+				return
+			case handedDirect:
+				// onWrote may run the write callback: look again.
+				direct++
+				continue
+			}
 		}
 		a.batch = src.slices(a.batch[:0], int(a.b.maxWrite.Load()))
-		if direct < maxDirectWrites && !a.b.rate.Load().limited() {
+		if a.l.sys != nil && direct < maxDirectWrites && !a.b.rate.Load().limited() {
 			direct++
 			n, err := a.l.sys.tryWrite(a.batch)
 			if n < int64(bufsLen(a.batch)) && err == nil {
@@ -552,35 +559,54 @@ func bufsLen(bufs [][]byte) int {
 	return n
 }
 
-// handOver gives the writer loop of a chunkPipe whole chunks from the
-// front of src, up to the per-write maximum and the rate allowance. It
-// reports false, handing nothing, when not even the first chunk fits the
-// per-write maximum or the allowance: the byte path then waits for the
-// rate and cuts the write to size, so a small SetMaxWrite still makes
-// small writes (and each one is progress the write timeout sees).
-func (a *actorState) handOver(src *Buffer) bool {
+// What handOver did.
+const (
+	handedNothing = iota // the first chunk does not fit: write bytes instead
+	handedDirect         // the transport took it all at once, or failed
+	handedToLoop         // the writer loop has (the rest of) it
+)
+
+// handOver gives a BufferWriter whole chunks from the front of src, up to
+// the per-write maximum and the rate allowance. With direct it first
+// offers them without waiting, on the actor's goroutine; what the
+// transport does not take at once goes to the writer loop, which waits.
+// It hands nothing when not even the first chunk fits the per-write
+// maximum or the allowance: the byte path then waits for the rate and
+// cuts the write to size, so a small SetMaxWrite still makes small writes
+// (and each one is progress the write timeout sees).
+func (a *actorState) handOver(src *Buffer, direct bool) int {
 	limit := int(a.b.maxWrite.Load())
 	if rs := a.b.rate.Load(); rs.limited() {
 		limit = int(min(int64(limit), rs.allow(limiter.Write)))
 	}
 	if src.chunks[src.head].len() > limit {
-		return false
+		return handedNothing
 	}
-	a.cbuf = a.cbuf[:0]
-	total := 0
 	for src.Len() > 0 {
 		c := src.chunks[src.head]
-		if total > 0 && total+c.len() > limit {
+		if a.handed.n > 0 && a.handed.n+c.len() > limit {
 			break
 		}
-		a.cbuf = append(a.cbuf, src.popFront())
-		total += c.len()
+		a.handed.push(src.popFront())
 	}
-	a.cbatch = a.cbuf
-	a.flight = total
+	if direct {
+		before := a.handed.n
+		n, err := a.bw.WriteBuffer(&a.handed, false)
+		n, err = checkWriteBuffer(before, n, &a.handed, err, false)
+		if a.handed.n == 0 || err != nil {
+			a.handed.dropAll()
+			a.flight = int(n) // taken: onWrote has nothing to drain
+			a.onWrote(loopEvent{wrote: true, n: n, err: err})
+			return handedDirect
+		}
+		if n > 0 {
+			a.resetTimer(Write)
+		}
+	}
+	a.flight = a.handed.n
 	a.writing = true
-	a.l.write(writeReq{chunks: &a.cbatch})
-	return true
+	a.l.write(writeReq{buf: &a.handed})
+	return handedToLoop
 }
 
 // lingerTime bounds how long Drain reads, after its half-close, waiting
@@ -751,6 +777,7 @@ func (a *actorState) exit() {
 	a.output.release()
 	a.rawIn.release()
 	a.rawOut.release()
+	a.handed.release()
 	b.enabled.Store(0)
 	b.cbs.Store(nil)
 	b.setErr(fmt.Errorf("bufferevent: %w", ErrClosed))

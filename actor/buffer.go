@@ -40,10 +40,10 @@ const maxEmptyReads = 100
 // A bufferevent may freeze either end of a Buffer it owns: the front of its
 // output, which the writer loop is sending, and the end of its input, where
 // the reader loop appends. While the front is frozen, the methods that remove
-// bytes from the front (Read, Drain, ReadLine, WriteTo, Reset, and MoveFrom
+// bytes from the front (Read, Drain, ReadLine, WriteTo, Reset, and MoveFrom and MoveFromN
 // when the Buffer is the source) return an error wrapping [ErrFrozen] and
 // change nothing. While the end is frozen, the methods that add bytes (Write,
-// WriteString, AppendOwned, ReadFrom, and MoveFrom when the Buffer is the
+// WriteString, AppendOwned, ReadFrom, and MoveFrom and MoveFromN when the Buffer is the
 // destination) do the same. Len, Peek, Pullup and Index are always allowed.
 type Buffer struct {
 	// chunks[head:] is the chain, front first. Every chunk in it holds at
@@ -306,6 +306,50 @@ func (b *Buffer) MoveFrom(src *Buffer) error {
 	return nil
 }
 
+// MoveFromN moves the first min(n, src.Len()) bytes of src to the end of b
+// and returns how many, like evbuffer_remove_buffer: whole chunks move
+// without copying, and only the part of a chunk that the limit splits is
+// copied. It returns 0 and an error wrapping [ErrInvalid] when src is nil
+// or is b or n is negative, and one wrapping [ErrFrozen] when b's end or
+// src's front is frozen; in those cases neither buffer changes.
+func (b *Buffer) MoveFromN(src *Buffer, n int) (int, error) {
+	if src == nil || src == b || n < 0 {
+		return 0, fmt.Errorf("actor: Buffer.MoveFromN(%d): nil or same source or negative count: %w", n, ErrInvalid)
+	}
+	if b.frozenEnd {
+		return 0, frozenError("MoveFromN", "destination end")
+	}
+	if src.frozenFront {
+		return 0, frozenError("MoveFromN", "source front")
+	}
+	if n >= src.n {
+		moved := src.n
+		b.MoveFrom(src)
+		return moved, nil
+	}
+	return b.moveN(src, n), nil
+}
+
+// moveN moves the first n bytes of src, n < src.Len(), ignoring freezing:
+// whole chunks move, and a split chunk's head is copied.
+func (b *Buffer) moveN(src *Buffer, n int) int {
+	moved := 0
+	for moved < n {
+		c := src.chunks[src.head]
+		if k := c.len(); moved+k <= n {
+			b.push(src.popFront())
+			moved += k
+			continue
+		}
+		k := n - moved
+		appendCopy(b, c.bytes()[:k])
+		c.off += k
+		src.n -= k
+		moved += k
+	}
+	return moved
+}
+
 // WriteTo drains the buffer into w. It implements [io.WriterTo]. All
 // buffered chunks go to w as one [net.Buffers], so a *net.TCPConn sends them
 // with a single writev. It returns the number of bytes written, which are
@@ -456,6 +500,17 @@ func (b *Buffer) popFront() *chunk {
 	}
 	b.n -= c.len()
 	return c
+}
+
+// popChunks unlinks up to len(dst) chunks from the front into dst and
+// returns how many; the caller owns them. It ignores freezing.
+func (b *Buffer) popChunks(dst *[maxMoved]*chunk) int {
+	n := 0
+	for n < len(dst) && b.n > 0 {
+		dst[n] = b.popFront()
+		n++
+	}
+	return n
 }
 
 // dropAll releases every chunk, keeping the chain array for reuse.

@@ -308,6 +308,8 @@ var frozenOps = []frozenOp{
 	{"AppendOwned empty", false, func(b, _ *Buffer) error { return b.AppendOwned(nil) }},
 	{"ReadFrom", false, func(b, _ *Buffer) error { _, err := b.ReadFrom(bytes.NewReader([]byte("x"))); return err }},
 	{"MoveFrom as destination", false, func(b, other *Buffer) error { return b.MoveFrom(other) }},
+	{"MoveFromN as source", true, func(b, other *Buffer) error { _, err := other.MoveFromN(b, 1); return err }},
+	{"MoveFromN as destination", false, func(b, other *Buffer) error { _, err := b.MoveFromN(other, 1); return err }},
 }
 
 func TestBufferFreezing(t *testing.T) {

@@ -416,6 +416,78 @@ func TestBufferMoveFromInvalid(t *testing.T) {
 	}
 }
 
+func TestBufferMoveFromN(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		src      []string
+		n        int
+		moved    string
+		copiedAt int // index in moved where copied bytes start, -1 for none
+	}{
+		{"none", []string{"ab", "cd"}, 0, "", -1},
+		{"whole chunks", []string{"ab", "cd", "ef"}, 4, "abcd", -1},
+		{"split chunk", []string{"ab", "cd", "ef"}, 3, "abc", 2},
+		{"inside the first", []string{"abcdef"}, 2, "ab", 0},
+		{"all", []string{"ab", "cd"}, 4, "abcd", -1},
+		{"more than all", []string{"ab", "cd"}, 100, "abcd", -1},
+		{"empty source", nil, 5, "", -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := build(t, tc.src...)
+			orig := contents(src)
+			dst := build(t, "X")
+			n, err := dst.MoveFromN(src, tc.n)
+			if err != nil || n != len(tc.moved) {
+				t.Fatalf("MoveFromN(%d) = %d, %v, want %d, nil", tc.n, n, err, len(tc.moved))
+			}
+			if got := contents(dst); got != "X"+tc.moved {
+				t.Errorf("dst = %q, want %q", got, "X"+tc.moved)
+			}
+			if got, want := contents(src), orig[len(tc.moved):]; got != want {
+				t.Errorf("src = %q, want %q", got, want)
+			}
+			if dst.Len() != 1+n || src.Len() != len(orig)-n {
+				t.Errorf("Len() = %d and %d, want %d and %d", dst.Len(), src.Len(), 1+n, len(orig)-n)
+			}
+		})
+	}
+}
+
+func TestBufferMoveFromNDoesNotCopyWholeChunks(t *testing.T) {
+	p, q := []byte("first chunk"), []byte("second chunk")
+	src := new(actor.Buffer)
+	src.AppendOwned(p)
+	src.AppendOwned(q)
+	var dst actor.Buffer
+	if n, err := dst.MoveFromN(src, len(p)+3); err != nil || n != len(p)+3 {
+		t.Fatalf("MoveFromN() = %d, %v, want %d, nil", n, err, len(p)+3)
+	}
+	if got := dst.Pullup(len(p)); unsafe.SliceData(got) != unsafe.SliceData(p) {
+		t.Errorf("the whole chunk moved by MoveFromN is a copy, want the original memory")
+	}
+	if got := src.Pullup(-1); unsafe.SliceData(got) != unsafe.SliceData(q[3:]) {
+		t.Errorf("the rest of the split chunk is a copy, want the original memory")
+	}
+}
+
+func TestBufferMoveFromNInvalid(t *testing.T) {
+	b := build(t, "abc")
+	for _, tc := range []struct {
+		name string
+		src  *actor.Buffer
+		n    int
+	}{{"nil", nil, 1}, {"self", b, 1}, {"negative", build(t, "x"), -1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if n, err := b.MoveFromN(tc.src, tc.n); n != 0 || !errors.Is(err, actor.ErrInvalid) {
+				t.Errorf("MoveFromN(%s) = %d, %v, want 0, ErrInvalid", tc.name, n, err)
+			}
+			if got := contents(b); got != "abc" {
+				t.Errorf("after MoveFromN(%s), contents = %q, want %q", tc.name, got, "abc")
+			}
+		})
+	}
+}
+
 func TestBufferWriteTo(t *testing.T) {
 	data := pattern(150 << 10)
 	var b actor.Buffer

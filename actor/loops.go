@@ -3,6 +3,8 @@ package actor
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"math"
 	"net"
 	"sync"
@@ -41,21 +43,16 @@ func (ev *loopEvent) release() {
 	}
 }
 
-// chunkPipe is a transport that moves chunks between bufferevents (the
-// pair's pipe): the writer loop hands over the output's chunks and the
-// reader loop takes them, so bulk data is not copied. A *net.TCPConn gets
-// its own batching through net.Buffers.WriteTo (writev).
-type chunkPipe interface {
-	writeChunks(v *[]*chunk) (int64, error)
-	readChunks(dst *[maxMoved]*chunk, max, size int) (int, error)
-}
+// maxMoved is the most chunks one loop event hands the actor: a
+// BufferReader's read that brings more is handed over in several events.
+const maxMoved = 16
 
-// maxMoved is the most chunks one read of a chunkPipe hands the actor.
-const maxMoved = 4
+// maxSysReads is the most socket reads one loop event gathers (readSys).
+const maxSysReads = 4
 
 type writeReq struct {
 	bufs       *net.Buffers // views of output the actor will not touch until done
-	chunks     *[]*chunk    // or, for a chunkPipe, chunks handed over
+	buf        *Buffer      // or, for a BufferWriter, chunks handed over
 	closeWrite bool         // half-close instead of writing
 }
 
@@ -85,8 +82,8 @@ type loops struct {
 	limit    atomic.Int64
 	inflight atomic.Int64
 	maxRead  *atomic.Int64
-	wake     chan struct{}    // buffered(1): limit was raised
-	rcs      [maxMoved]*chunk // the reader's chunkPipe reads land here first
+	wake     chan struct{} // buffered(1): limit was raised
+	rbuf     Buffer        // a BufferReader's reads land here first
 
 	events   chan loopEvent // buffered(2): one read and one write result
 	writec   chan writeReq  // buffered(1); one request in flight
@@ -177,16 +174,28 @@ func (l *loops) readLoop() {
 			n   int
 			err error
 		)
-		if cp, ok := l.t.(chunkPipe); ok {
-			// Through the interface a pointer into ev would move ev to
-			// the heap, one allocation per read of every transport: read
-			// into the loops' own array and copy the pointers over.
-			ev.nc, err = cp.readChunks(&l.rcs, want, size)
-			ev.cs = l.rcs
-			l.rcs = [maxMoved]*chunk{}
-			for _, c := range ev.cs[:ev.nc] {
-				n += c.len()
+		if br, ok := l.t.(BufferReader); ok {
+			n, err = l.readBuffer(br, &ev, want)
+			if n > 0 {
+				l.inflight.Add(int64(n))
+				if rs.limited() {
+					rs.consume(limiter.Read, n)
+				}
 			}
+			// A read that brought more chunks than one event carries
+			// goes over in several; the error rides on the last.
+			for l.rbuf.n > 0 {
+				if !l.send(ev) {
+					return
+				}
+				ev = loopEvent{}
+				ev.nc = l.rbuf.popChunks(&ev.cs)
+			}
+			ev.err = err
+			if !l.send(ev) || err != nil {
+				return
+			}
+			continue
 		} else if l.sys != nil {
 			n, err = l.readSys(&ev, room, want, rs.limited())
 		} else {
@@ -210,21 +219,42 @@ func (l *loops) readLoop() {
 		case n < room/8 && size > minReadChunk:
 			size /= 4
 		}
-		select {
-		case l.events <- ev:
-		case <-l.quit:
-			ev.release()
-			return
-		}
-		if err != nil {
+		if !l.send(ev) || err != nil {
 			return
 		}
 	}
 }
 
+// send hands a read to the actor; it reports false, dropping the read,
+// when the loops are stopping.
+func (l *loops) send(ev loopEvent) bool {
+	select {
+	case l.events <- ev:
+		return true
+	case <-l.quit:
+		ev.release()
+		return false
+	}
+}
+
+// readBuffer reads from a BufferReader into the loops' own buffer and
+// moves the first chunks into ev. It returns the bytes read and the read's
+// error, or one wrapping ErrInvalid when the count the transport returned
+// does not match what the buffer gained.
+func (l *loops) readBuffer(br BufferReader, ev *loopEvent, want int) (int, error) {
+	before := l.rbuf.n
+	n, err := br.ReadBuffer(&l.rbuf, want)
+	got := l.rbuf.n - before
+	if n != got && err == nil {
+		err = fmt.Errorf("%w: transport's ReadBuffer reported %d bytes and moved %d", ErrInvalid, n, got)
+	}
+	ev.nc = l.rbuf.popChunks(&ev.cs)
+	return got, err
+}
+
 // readSys reads from a socket's side door into ev: one read of up to room
 // bytes, waiting for data, and then, while reads fill their chunk and the
-// credit allows, up to maxMoved-1 more that do not wait. A busy stream
+// credit allows, up to maxSysReads-1 more that do not wait. A busy stream
 // thus reaches the actor in batches of several reads per hand-off, each
 // read still at most the per-read maximum; an interactive one is handed
 // over read by read. It returns the bytes read and the error that ended
@@ -236,7 +266,7 @@ func (l *loops) readSys(ev *loopEvent, room, want int, limited bool) (int, error
 	}
 	ev.cs[0], ev.nc = c, 1
 	n := c.len()
-	for err == nil && c.len() == room && ev.nc < maxMoved && !limited {
+	for err == nil && c.len() == room && ev.nc < maxSysReads && !limited {
 		allowed := l.limit.Load() - l.inflight.Load() - int64(n)
 		if allowed <= 0 {
 			break
@@ -262,15 +292,12 @@ func (l *loops) writeLoop() {
 				if cw, ok := l.t.(closeWriter); ok {
 					res.err = cw.CloseWrite()
 				}
-			} else if req.chunks != nil {
-				res.n, res.err = l.t.(chunkPipe).writeChunks(req.chunks)
+			} else if req.buf != nil {
+				res.n, res.err = l.writeBuffer(req.buf)
 				if rs := l.rate.Load(); rs.limited() {
 					rs.consume(limiter.Write, int(res.n))
 				}
-				for i, c := range *req.chunks { // not taken: ours to drop
-					c.release()
-					(*req.chunks)[i] = nil
-				}
+				req.buf.dropAll() // not taken: ours to drop
 			} else {
 				res.n, res.err = l.writeBufs(req.bufs)
 			}
@@ -283,6 +310,31 @@ func (l *loops) writeLoop() {
 			return
 		}
 	}
+}
+
+// writeBuffer hands buf to the BufferWriter, waiting, and returns what
+// it took (see checkWriteBuffer).
+func (l *loops) writeBuffer(buf *Buffer) (int64, error) {
+	before := buf.n
+	n, err := l.t.(BufferWriter).WriteBuffer(buf, true)
+	return checkWriteBuffer(before, n, buf, err, true)
+}
+
+// checkWriteBuffer returns what a BufferWriter took from buf, which held
+// before bytes, and the error to report: an error wrapping ErrInvalid
+// when the count n it returned does not match, and io.ErrShortWrite when
+// a waiting call took less without saying why.
+func checkWriteBuffer(before int, n int64, buf *Buffer, err error, wait bool) (int64, error) {
+	taken := int64(before - buf.n)
+	if err == nil {
+		switch {
+		case n != taken:
+			err = fmt.Errorf("%w: transport's WriteBuffer reported %d bytes and took %d", ErrInvalid, n, taken)
+		case wait && buf.n > 0:
+			err = io.ErrShortWrite
+		}
+	}
+	return taken, err
 }
 
 // writeBufs writes the batch, first waiting for the rate limit, and never
@@ -342,6 +394,7 @@ func (l *loops) stop(closeT bool) error {
 		ev := <-l.events
 		ev.release()
 	}
+	l.rbuf.release()
 	if !closeT && hasDeadlines {
 		d.SetReadDeadline(time.Time{})
 		d.SetWriteDeadline(time.Time{})

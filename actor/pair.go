@@ -19,7 +19,7 @@ func (l *pairLink) unlink() {
 // several of the largest pooled chunks per handoff keeps the handoffs
 // between the two actors few. SetMaxRead and SetMaxWrite change it as on
 // any bufferevent.
-const PairMaxIO = maxMoved * maxReadChunk
+const PairMaxIO = 4 * maxReadChunk
 
 // NewPair returns two bufferevents wired to each other in memory
 // (libevent's bufferevent_pair_new): what one writes, the other reads. The

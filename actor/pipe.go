@@ -21,9 +21,10 @@ import (
 //
 // A writer offers its whole batch at once, and the reader takes what fits
 // from as many of its pieces as it can, in one handoff. Besides io.Writer's
-// byte slices the pipe carries chunks: the pair's writer loop hands over
-// its output's chunks, and the reader loop takes a large chunk whole, so a
-// bulk transfer moves pointers instead of copying bytes.
+// byte slices the pipe carries chunks: it is a BufferWriter and a
+// BufferReader, so the pair's writer loop hands over its output's chunks
+// and the reader loop takes large chunks whole, and a bulk transfer moves
+// pointers instead of copying bytes.
 type pipe struct {
 	wrMu sync.Mutex // serialises writes and guards following
 	one  [1][]byte  // the vector of a plain Write
@@ -45,39 +46,33 @@ type pipe struct {
 	writeDeadline *deadline.Deadline
 }
 
-// offer is a writer's batch: byte slices (a plain Write) or chunks the
-// writer owns. The reader consumes from the front; a chunk it takes whole
-// or empties is removed from the batch and becomes the reader's.
+// offer is a writer's batch: byte slices (a plain Write) or a Buffer of
+// chunks the writer owns (WriteBuffer). The reader consumes from the
+// front; a chunk it takes whole becomes the reader's.
 type offer struct {
-	bufs   *net.Buffers
-	chunks *[]*chunk
+	bufs *net.Buffers
+	buf  *Buffer
 }
 
-func (o *offer) empty() bool {
-	if o.chunks != nil {
-		return len(*o.chunks) == 0
+func (o *offer) len() int {
+	if o.buf != nil {
+		return o.buf.n
 	}
-	return len(*o.bufs) == 0
+	n := 0
+	for _, p := range *o.bufs {
+		n += len(p)
+	}
+	return n
 }
 
 // copyTo copies from the front of the batch into p and consumes it.
 func (o *offer) copyTo(p []byte) int {
-	n := 0
-	if o.chunks != nil {
-		v := o.chunks
-		for len(*v) > 0 && n < len(p) {
-			c := (*v)[0]
-			k := copy(p[n:], c.bytes())
-			n += k
-			c.off += k
-			if c.len() == 0 {
-				c.release()
-				(*v)[0] = nil
-				*v = (*v)[1:]
-			}
-		}
+	if o.buf != nil {
+		n := o.buf.Peek(p)
+		o.buf.drain(n)
 		return n
 	}
+	n := 0
 	v := o.bufs
 	for len(*v) > 0 && n < len(p) {
 		k := copy(p[n:], (*v)[0])
@@ -155,39 +150,38 @@ func (p *pipe) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// readChunks fills dst with what one read takes, at most max bytes: the
-// peer's next chunks themselves while they are large and fit (up to
-// len(dst) of them), else one new chunk of about size bytes filled from the
-// front of the peer's batch. It returns how many chunks it set.
-func (p *pipe) readChunks(dst *[maxMoved]*chunk, max, size int) (int, error) {
+// ReadBuffer implements BufferReader: it appends to dst what one handoff
+// takes, at most max bytes: the peer's next chunks themselves while they
+// are large and fit, else one new chunk filled from the front of the
+// peer's batch.
+func (p *pipe) ReadBuffer(dst *Buffer, max int) (int, error) {
 	o, err := p.receive()
 	if err != nil {
 		return 0, err
 	}
-	n, total := 0, 0
-	if o.chunks != nil {
-		for v := o.chunks; n < len(dst) && len(*v) > 0; n++ {
-			c := (*v)[0]
+	total := 0
+	if src := o.buf; src != nil {
+		for src.n > 0 {
+			c := src.chunks[src.head]
 			if c.len() < moveMin || total+c.len() > max {
 				break
 			}
-			dst[n] = c
 			total += c.len()
-			(*v)[0] = nil
-			*v = (*v)[1:]
+			dst.push(src.popFront())
 		}
 	}
-	if n == 0 {
-		c := newChunk(min(size, max))
+	if total == 0 {
+		c := newChunk(min(o.len(), max))
 		buf := c.free()
 		if len(buf) > max {
 			buf = buf[:max]
 		}
 		c.commit(o.copyTo(buf))
-		dst[0], n, total = c, 1, c.len()
+		total = c.len()
+		dst.pushChunk(c)
 	}
 	p.rdTx <- total
-	return n, nil
+	return total, nil
 }
 
 func (p *pipe) Write(b []byte) (int, error) {
@@ -198,17 +192,25 @@ func (p *pipe) Write(b []byte) (int, error) {
 	p.off = offer{bufs: &p.onev}
 	n, err := p.writeLocked()
 	p.one[0] = nil
+	p.off = offer{}
 	return int(n), err
 }
 
-// writeChunks hands over the chunks of *v, which the caller owns; the
-// reader takes them, whole or by copying. On error the chunks not taken
-// are still in *v and still the caller's.
-func (p *pipe) writeChunks(v *[]*chunk) (int64, error) {
+// WriteBuffer implements BufferWriter: it offers src's chunks, which the
+// caller owns, and the reader takes them, whole or by copying. On error
+// what was not taken is still in src and still the caller's. Every
+// transfer is a rendezvous with the reader, so without wait it takes
+// nothing.
+func (p *pipe) WriteBuffer(src *Buffer, wait bool) (int64, error) {
+	if !wait {
+		return 0, nil
+	}
 	p.wrMu.Lock()
 	defer p.wrMu.Unlock()
-	p.off = offer{chunks: v}
-	return p.writeLocked()
+	p.off = offer{buf: src}
+	n, err := p.writeLocked()
+	p.off = offer{}
+	return n, err
 }
 
 func (p *pipe) writeLocked() (int64, error) {
@@ -221,7 +223,7 @@ func (p *pipe) writeLocked() (int64, error) {
 		return 0, os.ErrDeadlineExceeded
 	}
 	var n int64
-	for !p.off.empty() {
+	for p.off.len() > 0 {
 		select {
 		case p.wrTx <- &p.off:
 			n += int64(<-p.wrRx)

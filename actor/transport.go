@@ -29,6 +29,13 @@ import (
 //	WriteLimit() int                   // room for an output stage; -1 for no limit
 //	Buffered() int                     // bytes written that it still holds downstream
 //	NotifyProgress(wake func())        // call wake when held bytes move on
+//	WriteBuffer(src *Buffer, wait bool) (int64, error) // BufferWriter: take whole chunks
+//	ReadBuffer(dst *Buffer, max int) (int, error)      // BufferReader: give whole chunks
+//
+// The last two let bytes cross by ownership instead of by copy: see
+// [BufferWriter] and [BufferReader]. A pair's pipe and a filter's view of
+// its underlying bufferevent implement both, so bulk data moves from one
+// bufferevent's output to another's input as chunk pointers.
 //
 // The last two are for transports that are themselves buffered, such as a
 // filter's view of its underlying bufferevent: the write timeout then runs
@@ -43,6 +50,50 @@ type Transport interface {
 	io.Reader
 	io.Writer
 	io.Closer
+}
+
+// BufferWriter is the optional Transport method by which a bufferevent
+// hands over whole chunks of its output instead of lending views of it to
+// Write.
+//
+// WriteBuffer takes src's bytes from the front by ownership, moving its
+// chunks (the transport may keep them, pass them on, or release them by
+// draining), and returns how many bytes it took. src holds at most the
+// per-write maximum and what the write rate limit allows; the transport
+// must not keep src itself after returning.
+//
+// With wait set, WriteBuffer blocks until it has taken all of src or
+// fails, as Write does; the writer loop calls it so. With wait unset it
+// must not block: it takes what it can at once, possibly nothing, and
+// returns (0, nil) when it takes nothing; the actor calls it so first, on
+// its own goroutine (only when no rate limit applies), and hands what is
+// left to the writer loop. Either way, with an error what is still in src
+// stays the caller's, and the bufferevent reports the error as a
+// Writing|Error event; a count that does not match what src lost is an
+// error wrapping ErrInvalid, and a waiting call that returns early
+// without an error is io.ErrShortWrite.
+//
+// When the first chunk of the output is larger than the per-write maximum
+// or the rate allowance, the bufferevent writes through Write instead, so
+// a small per-write maximum or allowance still makes small writes.
+type BufferWriter interface {
+	WriteBuffer(src *Buffer, wait bool) (int64, error)
+}
+
+// BufferReader is the optional Transport method by which the reader loop
+// takes whole chunks instead of reading into a chunk of its own.
+//
+// ReadBuffer blocks until it can move at least one byte, then appends at
+// most max bytes (max > 0; the read high watermark, the per-read maximum
+// and the rate limit set it) to dst by ownership, moving whole chunks
+// where it can (Buffer.MoveFromN), and returns how many. It returns 0 and
+// io.EOF at the end of the stream, and 0 with an error as Read does. The
+// reader loop is its only caller and owns dst, which it hands to the
+// actor afterwards; the transport must not touch dst after returning. A
+// count that does not match what dst gained ends reading with an error
+// wrapping ErrInvalid.
+type BufferReader interface {
+	ReadBuffer(dst *Buffer, max int) (int, error)
 }
 
 type closeWriter interface{ CloseWrite() error }

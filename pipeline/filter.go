@@ -31,7 +31,16 @@ import (
 // handed down and the underlying has not written yet; an input stage's is
 // the room under the filter's read high watermark. A filter never puts
 // more than that in either, so backpressure runs through a stack end to
-// end.
+// end. When the underlying has no write high watermark, what the filter
+// has handed down and the underlying has not written is still bounded,
+// at twice actor.PairMaxIO.
+//
+// Bytes cross between the filter and the underlying as whole chunks,
+// never copied (the filter's transport is an actor.BufferWriter and
+// actor.BufferReader over the underlying's buffers), and, as on a pair,
+// the filter's per-read and per-write maxima start at actor.PairMaxIO so
+// that one hand-over carries many chunks; SetMaxRead and SetMaxWrite
+// change them.
 //
 // # Events
 //
@@ -85,6 +94,10 @@ func NewFilter(underlying *actor.Bufferevent, in, out Stage, opts actor.Option) 
 		t.Close()
 		return nil, err
 	}
+	// As a pair's ends: the transport moves whole chunks, so let one
+	// hand-off carry several of them.
+	f.SetMaxRead(actor.PairMaxIO)
+	f.SetMaxWrite(actor.PairMaxIO)
 	c.upper.Store(f)
 	c.setForward(func(ev actor.Event) { f.TriggerEvent(ev, 0) })
 	return f, nil
@@ -102,6 +115,16 @@ type filterTransport struct {
 func (t *filterTransport) Read(p []byte) (int, error)  { return t.c.Read(p) }
 func (t *filterTransport) Write(p []byte) (int, error) { return t.c.Write(p) }
 func (t *filterTransport) CloseWrite() error           { return t.c.CloseWrite() }
+
+// ReadBuffer and WriteBuffer move whole chunks between the filter and the
+// underlying (actor.BufferReader, actor.BufferWriter).
+func (t *filterTransport) ReadBuffer(dst *actor.Buffer, max int) (int, error) {
+	return t.c.ReadBuffer(dst, max)
+}
+
+func (t *filterTransport) WriteBuffer(src *actor.Buffer, wait bool) (int64, error) {
+	return t.c.WriteBuffer(src, wait)
+}
 
 // Close detaches the view (closing the underlying with CloseOnFree) and
 // closes the stages that own resources.

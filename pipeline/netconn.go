@@ -51,6 +51,11 @@ const (
 // callback runs after every write. Do not set the bufferevent's
 // callbacks, nor read or write it directly, while a Conn is attached.
 //
+// Besides Read and Write, ReadBuffer and WriteBuffer move whole chunks
+// by ownership (actor.BufferReader and actor.BufferWriter), so a
+// bufferevent whose transport is a Conn, as a filter's is, copies no
+// bytes through it.
+//
 // All methods are safe for concurrent use. Deadlines behave as net.Conn's:
 // a timeout returns an error whose Timeout() is true and which matches
 // os.ErrDeadlineExceeded. Read returns io.EOF, bare, after the
@@ -151,6 +156,12 @@ func (c *Conn) Bufferevent() *actor.Bufferevent { return c.b }
 // or the Conn is closed; it returns io.EOF (unwrapped) after EOF once every
 // byte before it was read.
 func (c *Conn) Read(p []byte) (int, error) {
+	return c.read(len(p), func() (int, error) { return c.rbuf.Read(p) })
+}
+
+// read is Read and ReadBuffer: take moves up to want bytes out of rbuf,
+// with c.mu held and rbuf not empty.
+func (c *Conn) read(want int, take func() (int, error)) (int, error) {
 	for {
 		c.mu.Lock()
 		if c.closed {
@@ -161,7 +172,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 			c.mu.Unlock()
 			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		}
-		if len(p) == 0 {
+		if want <= 0 {
 			c.mu.Unlock()
 			return 0, nil
 		}
@@ -169,7 +180,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 			c.rerr = c.stoppedError()
 		}
 		if c.rbuf.Len() > 0 {
-			n, _ := c.rbuf.Read(p)
+			n, err := take()
+			if err != nil {
+				c.mu.Unlock()
+				return n, c.opError("read", err)
+			}
 			if !c.readOn && c.rerr == nil && c.rbuf.Len() < c.readHigh()/2 {
 				c.readOn = true
 				c.b.Enable(actor.Read)
@@ -210,6 +225,19 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 }
 
+// ReadBuffer moves up to max bytes of the bufferevent's input to the end
+// of dst by ownership, without copying whole chunks (actor.BufferReader:
+// a bufferevent whose transport is a Conn reads this way). It blocks and
+// ends as Read does, and returns how many bytes it moved, with Read's
+// errors (io.EOF, bare, at the end). A nil dst fails with ErrInvalid, and
+// a max of 0 or less returns 0, nil at once.
+func (c *Conn) ReadBuffer(dst *actor.Buffer, max int) (int, error) {
+	if dst == nil {
+		return 0, c.opError("read", fmt.Errorf("%w: nil buffer", ErrInvalid))
+	}
+	return c.read(max, func() (int, error) { return dst.MoveFromN(&c.rbuf, max) })
+}
+
 // Write copies p to the bufferevent's output. It blocks while the output
 // (with what the view holds for it) is at the write high watermark, and
 // returns the number of bytes accepted: len(p), or fewer with an error
@@ -243,6 +271,57 @@ func (c *Conn) Write(p []byte) (int, error) {
 			continue
 		}
 		c.mu.Unlock()
+		select {
+		case <-c.writable:
+		case <-c.done:
+		case <-c.wdl.Wait():
+		case <-c.b.Done():
+		}
+	}
+}
+
+// WriteBuffer moves src's bytes to the bufferevent's output by ownership,
+// without copying whole chunks (actor.BufferWriter: a bufferevent whose
+// transport is a Conn hands its output over this way). With wait it
+// blocks as Write does and returns the number of bytes taken: all of src,
+// or fewer with the error that stopped it (Write's errors), the rest
+// staying in src. Without wait it takes only what fits under the write
+// high watermark now, possibly nothing, and never blocks. A nil src fails
+// with ErrInvalid.
+func (c *Conn) WriteBuffer(src *actor.Buffer, wait bool) (int64, error) {
+	if src == nil {
+		return 0, c.opError("write", fmt.Errorf("%w: nil buffer", ErrInvalid))
+	}
+	var n int64
+	for {
+		c.mu.Lock()
+		if err := c.writeErrorLocked(); err != nil {
+			c.mu.Unlock()
+			return n, err
+		}
+		if src.Len() == 0 {
+			c.mu.Unlock()
+			return n, nil
+		}
+		if room := c.writeHigh() - c.heldLocked(); room > 0 {
+			k, err := c.wbuf.MoveFromN(src, room)
+			n += int64(k)
+			if err != nil {
+				c.mu.Unlock()
+				return n, c.opError("write", err)
+			}
+			poke := !c.poked
+			c.poked = true
+			c.mu.Unlock()
+			if poke {
+				c.b.Trigger(actor.Write, actor.TriggerIgnoreWatermarks)
+			}
+			continue
+		}
+		c.mu.Unlock()
+		if !wait {
+			return n, nil
+		}
 		select {
 		case <-c.writable:
 		case <-c.done:
@@ -594,13 +673,24 @@ func (c *Conn) readHigh() int {
 	return actor.DefaultChannelHighWatermark
 }
 
-// writeHigh is how much the view and b's output may hold.
+// writeHigh is how much the view and b's output may hold: b's write high
+// watermark, or, when it has none, DefaultChannelHighWatermark for a
+// public Conn and filterWriteHigh for a filter's view.
 func (c *Conn) writeHigh() int {
 	if _, high, _ := c.b.Watermark(actor.Write); high > 0 {
 		return high
 	}
+	if c.mode == closeFree {
+		return filterWriteHigh
+	}
 	return actor.DefaultChannelHighWatermark
 }
+
+// filterWriteHigh bounds what a filter hands down to an underlying that
+// has no write high watermark: two of the filter's largest writes
+// (actor.PairMaxIO), so that one can be on its way while the next is
+// handed down.
+const filterWriteHigh = 2 * actor.PairMaxIO
 
 // stoppedError is the cause once b has stopped without an event the view
 // saw: io.EOF when that is why it stopped, else ErrClosed with b's cause.

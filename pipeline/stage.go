@@ -75,20 +75,13 @@ const pullMax = 64 << 10
 
 // moveN moves min(n, src.Len()) bytes from src to dst (all of src when n
 // is negative) and returns how many. Whole chunks move without copying;
-// only a partial move copies. Neither buffer may be frozen.
+// only a chunk the limit splits is copied (actor.Buffer.MoveFromN).
+// Neither buffer may be frozen.
 func moveN(dst, src *actor.Buffer, n int) int {
-	if n < 0 || n >= src.Len() {
-		moved := src.Len()
-		dst.MoveFrom(src)
-		return moved
+	if n < 0 {
+		n = src.Len()
 	}
-	moved := 0
-	for moved < n {
-		k := min(n-moved, pullMax)
-		dst.Write(src.Pullup(k))
-		src.Drain(k)
-		moved += k
-	}
+	moved, _ := dst.MoveFromN(src, n)
 	return moved
 }
 

@@ -1,0 +1,169 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/pipeline"
+)
+
+// Bytes go through stacked filters, whose views move whole chunks,
+// exactly once and in order, pieces of every size mixed, and the far end
+// reads EOF only after the last of them.
+func TestStackedFiltersByteExact(t *testing.T) {
+	for _, kind := range linkKinds {
+		t.Run(kind, func(t *testing.T) {
+			base := newBase(t)
+			u1, u2 := newLink(t, base, kind, 0)
+			filter := func(u *actor.Bufferevent, in, out pipeline.Stage) *actor.Bufferevent {
+				t.Helper()
+				f, err := pipeline.NewFilter(u, in, out, actor.CloseOnFree)
+				if err != nil {
+					t.Fatalf("NewFilter = %v", err)
+				}
+				return f
+			}
+			pass := pipeline.PassThrough
+			top := u1
+			for _, out := range []pipeline.Stage{pass(), pipeline.Chain(pass(), pass(), pass()), nil, pass()} {
+				top = filter(top, nil, out)
+			}
+			rf := u2
+			for _, in := range []pipeline.Stage{pipeline.Chain(pass(), pass()), pass(), nil} {
+				rf = filter(rf, in, nil)
+			}
+			defer closeAll(t, top, rf)
+			var (
+				mu  sync.Mutex
+				got bytes.Buffer
+			)
+			eof := make(chan []byte, 1)
+			rf.SetCallbacks(actor.Callbacks{
+				Read: func(s *actor.Session) {
+					mu.Lock()
+					s.Input().WriteTo(&got)
+					mu.Unlock()
+				},
+				Event: func(s *actor.Session, ev actor.Event, err error) {
+					if ev&(actor.EOF|actor.Error) != 0 {
+						mu.Lock()
+						eof <- bytes.Clone(got.Bytes())
+						mu.Unlock()
+					}
+				},
+			})
+			rf.Enable(actor.Read)
+			rng := rand.New(rand.NewPCG(1, 2))
+			var want []byte
+			for len(want) < 4<<20 {
+				p := make([]byte, []int{1, 100, 4 << 10, 16 << 10, 64<<10 + 7, 200 << 10}[rng.IntN(6)])
+				for i := range p {
+					p[i] = byte(rng.Uint32())
+				}
+				want = append(want, p...)
+				if rng.IntN(2) == 0 {
+					top.Write(p)
+				} else {
+					var buf actor.Buffer
+					buf.AppendOwned(p)
+					top.WriteBuffer(&buf)
+				}
+			}
+			top.Flush(actor.Write, actor.Finished)
+			if got := recv(t, eof, "EOF at the far end"); !bytes.Equal(got, want) {
+				t.Fatalf("the far end read %d bytes that differ from the %d written", len(got), len(want))
+			}
+		})
+	}
+}
+
+// A Conn's buffer methods move chunks in and out of its bufferevent, within
+// their limits, and refuse bad arguments.
+func TestConnBufferMethods(t *testing.T) {
+	base := newBase(t)
+	a, b := newLink(t, base, "pair", 0)
+	ca, err := pipeline.NewConn(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := pipeline.NewConn(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cb.Close()
+	defer ca.Close()
+	deadline := time.Now().Add(wait)
+	ca.SetDeadline(deadline)
+	cb.SetDeadline(deadline)
+
+	if _, err := ca.WriteBuffer(nil, true); !errors.Is(err, pipeline.ErrInvalid) {
+		t.Errorf("WriteBuffer(nil) = %v, want ErrInvalid", err)
+	}
+	if _, err := cb.ReadBuffer(nil, 10); !errors.Is(err, pipeline.ErrInvalid) {
+		t.Errorf("ReadBuffer(nil) = %v, want ErrInvalid", err)
+	}
+	var dst actor.Buffer
+	if n, err := cb.ReadBuffer(&dst, 0); n != 0 || err != nil {
+		t.Errorf("ReadBuffer(max 0) = %d, %v, want 0, nil", n, err)
+	}
+
+	want := pattern(60 << 10) // under the view's write high watermark: nobody reads yet
+	var src actor.Buffer
+	src.AppendOwned(want[:30<<10])
+	src.AppendOwned(want[30<<10:])
+	if n, err := ca.WriteBuffer(&src, true); n != int64(len(want)) || err != nil || src.Len() != 0 {
+		t.Fatalf("WriteBuffer = %d, %v (%d left), want %d, nil (0 left)", n, err, src.Len(), len(want))
+	}
+	var got []byte
+	for len(got) < len(want) {
+		n, err := cb.ReadBuffer(&dst, 7000)
+		if err != nil {
+			t.Fatalf("ReadBuffer after %d bytes = %v", len(got), err)
+		}
+		if n < 1 || n > 7000 || dst.Len() != n {
+			t.Fatalf("ReadBuffer(max 7000) = %d with %d in dst, want 1..7000, all in dst", n, dst.Len())
+		}
+		got = append(got, make([]byte, n)...)
+		dst.Read(got[len(got)-n:])
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read bytes differ from those written")
+	}
+
+	// Without wait, a view at its write high watermark takes what fits
+	// and returns at once. b does not read, so a's output stays full.
+	if err := a.SetWatermark(actor.Write, 0, 1000); err != nil {
+		t.Fatal(err)
+	}
+	cb.SetReadDeadline(time.Now()) // nobody reads b's end any more
+	src.Write(pattern(8 << 10))
+	var took int64
+	for range 3 {
+		n, err := ca.WriteBuffer(&src, false)
+		if err != nil {
+			t.Fatalf("WriteBuffer(no wait) = %v", err)
+		}
+		took += n
+	}
+	if took > 8<<10 || int(took)+src.Len() != 8<<10 {
+		t.Errorf("WriteBuffer(no wait) took %d and left %d of 8192", took, src.Len())
+	}
+
+	ca.CloseWrite()
+	if _, err := ca.WriteBuffer(&src, true); err == nil {
+		t.Errorf("WriteBuffer after CloseWrite = nil, want an error")
+	}
+	cb.SetReadDeadline(time.Now().Add(wait))
+	if _, err := io.Copy(io.Discard, cb); err != nil {
+		t.Errorf("reading to EOF = %v", err)
+	}
+	if n, err := cb.ReadBuffer(&dst, 10); n != 0 || err != io.EOF {
+		t.Errorf("ReadBuffer at EOF = %d, %v, want 0, io.EOF", n, err)
+	}
+}

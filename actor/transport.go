@@ -7,8 +7,10 @@ import (
 
 // Transport is the byte stream a bufferevent pumps: a net.Conn, one end of
 // an in-memory pair, or a view of another bufferevent. The bufferevent's
-// reader loop is the only caller of Read and its writer loop the only
-// caller of Write, so a Transport need not serialise them; Close may be
+// reader loop is the only caller of Read (and ReadBuffer) and its writer
+// loop the only caller of Write (and of WriteBuffer, but for the actor's
+// non-waiting offer, made only while the writer loop is idle), so a
+// Transport need not serialise them; Close may be
 // called from another goroutine while either is blocked and must unblock
 // both. A net.Conn satisfies Transport as it is, and a *net.TCPConn gets
 // vectored writes (writev) for batched output. On Linux a *net.TCPConn or
@@ -37,8 +39,8 @@ import (
 // its underlying bufferevent implement both, so bulk data moves from one
 // bufferevent's output to another's input as chunk pointers.
 //
-// The last two are for transports that are themselves buffered, such as a
-// filter's view of its underlying bufferevent: the write timeout then runs
+// Buffered and NotifyProgress are for transports that are themselves
+// buffered, such as a filter's view of its underlying bufferevent: the write timeout then runs
 // while the transport holds bytes (so a stalled peer is noticed however
 // few bytes are stuck). The bufferevent gives the transport a wake
 // function when it attaches it (and nil when it lets go); calling it,

@@ -328,7 +328,7 @@ func (a *actorState) onRead(r loopEvent) {
 		return
 	}
 	n := 0
-	for _, c := range r.cs[:r.nc] {
+	for _, c := range r.chunks() {
 		n += c.len()
 		if a.inStage != nil {
 			a.rawIn.pushChunk(c)
@@ -336,6 +336,7 @@ func (a *actorState) onRead(r loopEvent) {
 			a.input.pushChunk(c)
 		}
 	}
+	r.done()
 	if n > 0 {
 		a.updateReadLimit()
 		a.l.delivered(n)
@@ -649,10 +650,10 @@ func (a *actorState) checkDrain() {
 // discard drops what a lingering read brought; its end ends lingering.
 func (a *actorState) discard(r loopEvent) {
 	n := 0
-	for _, c := range r.cs[:r.nc] {
+	for _, c := range r.chunks() {
 		n += c.len()
-		c.release()
 	}
+	r.release()
 	a.l.delivered(n)
 	if r.err != nil {
 		a.lingerDone = true

@@ -502,15 +502,12 @@ func (b *Buffer) popFront() *chunk {
 	return c
 }
 
-// popChunks unlinks up to len(dst) chunks from the front into dst and
-// returns how many; the caller owns them. It ignores freezing.
-func (b *Buffer) popChunks(dst *[maxMoved]*chunk) int {
-	n := 0
-	for n < len(dst) && b.n > 0 {
-		dst[n] = b.popFront()
-		n++
+// popChunks unlinks up to maxMoved chunks from the front into the read
+// ev; the event owns them. It ignores freezing.
+func (b *Buffer) popChunks(ev *loopEvent) {
+	for ev.nc < maxMoved && b.n > 0 {
+		ev.add(b.popFront())
 	}
-	return n
 }
 
 // dropAll releases every chunk, keeping the chain array for reuse.

@@ -25,22 +25,59 @@ const (
 const noLimit = math.MaxInt64
 
 // loopEvent is what the loops report to the actor, on one channel so that
-// the actor's select stays small: a read (c, err) or a finished write
-// (n, err, closeWrite).
+// the actor's select stays small: a read (the chunks, err) or a finished
+// write (n, err, closeWrite). It is kept small on purpose: it sits in the
+// frames of both the reader loop and the actor while they wait, and those
+// frames decide whether an idle connection's goroutines fit the runtime's
+// smallest stack. The chunks of a read therefore travel in a pooled batch.
 type loopEvent struct {
 	wrote      bool
-	cs         [maxMoved]*chunk // a read: the chunks holding what was read
-	nc         int              // how many of cs are set
-	n          int64            // a write: bytes written
-	closeWrite bool             // a write: it was the half-close
+	cs         *chunkBatch // a read: the chunks holding what was read, or nil
+	nc         int         // how many of cs are set
+	n          int64       // a write: bytes written
+	closeWrite bool        // a write: it was the half-close
 	err        error
+}
+
+// chunkBatch carries the chunks of one read from the reader loop to the
+// actor; batches are pooled, so steady reading allocates none.
+type chunkBatch [maxMoved]*chunk
+
+var batchPool = sync.Pool{New: func() any { return new(chunkBatch) }}
+
+// add appends c to the read's chunks; the caller keeps nc < maxMoved.
+func (ev *loopEvent) add(c *chunk) {
+	if ev.cs == nil {
+		ev.cs = batchPool.Get().(*chunkBatch)
+	}
+	ev.cs[ev.nc] = c
+	ev.nc++
+}
+
+// chunks returns the read's chunks; the actor takes them over, then calls
+// done.
+func (ev *loopEvent) chunks() []*chunk {
+	if ev.cs == nil {
+		return nil
+	}
+	return ev.cs[:ev.nc]
+}
+
+// done gives the batch back once its chunks have been taken.
+func (ev *loopEvent) done() {
+	if ev.cs != nil {
+		clear(ev.cs[:ev.nc])
+		batchPool.Put(ev.cs)
+		ev.cs, ev.nc = nil, 0
+	}
 }
 
 // release drops the chunks of a read nobody will take.
 func (ev *loopEvent) release() {
-	for _, c := range ev.cs[:ev.nc] {
+	for _, c := range ev.chunks() {
 		c.release()
 	}
+	ev.done()
 }
 
 // maxMoved is the most chunks one loop event hands the actor: a
@@ -189,7 +226,7 @@ func (l *loops) readLoop() {
 					return
 				}
 				ev = loopEvent{}
-				ev.nc = l.rbuf.popChunks(&ev.cs)
+				l.rbuf.popChunks(&ev)
 			}
 			ev.err = err
 			if !l.send(ev) || err != nil {
@@ -202,7 +239,7 @@ func (l *loops) readLoop() {
 			c := newChunk(room)
 			n, err = l.t.Read(c.free()[:room])
 			c.commit(n)
-			ev.cs[0], ev.nc = c, 1
+			ev.add(c)
 		}
 		ev.err = err
 		if n > 0 {
@@ -226,7 +263,11 @@ func (l *loops) readLoop() {
 }
 
 // send hands a read to the actor; it reports false, dropping the read,
-// when the loops are stopping.
+// when the loops are stopping. It is not inlined: its select's frame
+// would then sit in readLoop's while the reader waits for data, and push
+// an idle socket's reader past the runtime's smallest stack.
+//
+//go:noinline
 func (l *loops) send(ev loopEvent) bool {
 	select {
 	case l.events <- ev:
@@ -248,7 +289,7 @@ func (l *loops) readBuffer(br BufferReader, ev *loopEvent, want int) (int, error
 	if n != got && err == nil {
 		err = fmt.Errorf("%w: transport's ReadBuffer reported %d bytes and moved %d", ErrInvalid, n, got)
 	}
-	ev.nc = l.rbuf.popChunks(&ev.cs)
+	l.rbuf.popChunks(ev)
 	return got, err
 }
 
@@ -264,7 +305,7 @@ func (l *loops) readSys(ev *loopEvent, room, want int, limited bool) (int, error
 	if c == nil {
 		return 0, err
 	}
-	ev.cs[0], ev.nc = c, 1
+	ev.add(c)
 	n := c.len()
 	for err == nil && c.len() == room && ev.nc < maxSysReads && !limited {
 		allowed := l.limit.Load() - l.inflight.Load() - int64(n)
@@ -275,8 +316,7 @@ func (l *loops) readSys(ev *loopEvent, room, want int, limited bool) (int, error
 		if c, err = l.sys.read(room, false); c == nil {
 			break
 		}
-		ev.cs[ev.nc] = c
-		ev.nc++
+		ev.add(c)
 		n += c.len()
 	}
 	return n, err

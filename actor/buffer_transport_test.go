@@ -87,7 +87,13 @@ func (t *bufTransport) ReadBuffer(dst *actor.Buffer, max int) (int, error) {
 		case b := <-t.in:
 			t.pending.MoveFrom(b)
 		case <-t.eof:
-			return 0, io.EOF
+			// in is buffered: what was sent before eof closed comes first.
+			select {
+			case b := <-t.in:
+				t.pending.MoveFrom(b)
+			default:
+				return 0, io.EOF
+			}
 		case <-t.closed:
 			return 0, io.ErrClosedPipe
 		}

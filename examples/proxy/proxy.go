@@ -154,8 +154,8 @@ func (p *proxy) accept(cs *conn.Socket) {
 	if err := p.limit(cs); err != nil {
 		r.abort(err) // cannot happen with a checked config; run closes both sides
 	}
-	target, err := p.dial(r)
-	if err != nil { // cannot happen with a checked config: the connect starts in the background
+	target, connect, err := p.dial(r)
+	if err != nil { // cannot happen with a checked config
 		p.stats.failed.Add(1)
 		cs.Close()
 		r.abort(err)
@@ -163,6 +163,10 @@ func (p *proxy) accept(cs *conn.Socket) {
 		return
 	}
 	r.begin(cs, target)
+	if err := connect(); err != nil { // cannot happen with a checked config: the connect goes on in the background
+		p.stats.failed.Add(1)
+		r.abort(err) // run closes both sides
+	}
 	p.wg.Go(r.run)
 }
 

@@ -44,41 +44,35 @@ func (p *proxy) setupTLS() error {
 	return nil
 }
 
-// dial makes the target side of r and starts connecting it, by host name
-// (ConnectHostname resolves a name and tries each address; an IP literal
-// is used as it is). It returns at once: the outcome is the target's
-// Connected or Error event. -connect-timeout bounds the lookup, the dial
-// and the TLS handshake.
-func (p *proxy) dial(r *relay) (starter, error) {
+// dial makes the target side of r and returns it with the function that
+// starts connecting it, by host name (ConnectHostname resolves a name and
+// tries each address; an IP literal is used as it is). The caller sets
+// the target's callbacks before it calls connect: on loopback a connect
+// can complete at once, and an event that comes while a bufferevent has
+// no callbacks is not heard. connect returns at once: the outcome is the
+// target's Connected or Error event. -connect-timeout bounds the lookup,
+// the dial and the TLS handshake.
+func (p *proxy) dial(r *relay) (st starter, connect func() error, err error) {
 	ctx, cancel := context.WithTimeout(r.ctx, p.cfg.connectTimeout)
 	r.connectCancel = cancel
-	r.connectStart = time.Now()
+	var ts *conn.Socket
 	switch {
 	case p.clientTLS == nil:
-		ts, err := conn.New(p.base, nil, actor.CloseOnFree)
-		if err != nil {
-			return nil, err
-		}
-		return p.connect(ctx, r, ts, ts)
+		ts, err = conn.New(p.base, nil, actor.CloseOnFree)
 	case !p.cfg.tlsFilter:
 		// A TLS socket: crypto/tls runs over the connection itself.
-		ts, err := conn.NewTLS(p.base, nil, p.clientTLS, conn.TLSConnecting, actor.CloseOnFree)
-		if err != nil {
-			return nil, err
-		}
-		return p.connect(ctx, r, ts, ts)
+		ts, err = conn.NewTLS(p.base, nil, p.clientTLS, conn.TLSConnecting, actor.CloseOnFree)
+	default:
+		return p.dialFilter(ctx, r)
 	}
-	return p.dialFilter(ctx, r)
-}
-
-// connect starts ts connecting and makes st the target side of r.
-func (p *proxy) connect(ctx context.Context, r *relay, ts *conn.Socket, st starter) (starter, error) {
+	if err != nil {
+		return nil, nil, err
+	}
 	r.target.b = ts.Bufferevent
-	if err := ts.ConnectHostname(ctx, nil, "tcp", p.targetHost, p.targetPort); err != nil {
-		ts.Close()
-		return nil, err
-	}
-	return st, nil
+	return ts, func() error {
+		r.connectStart = time.Now()
+		return ts.ConnectHostname(ctx, nil, "tcp", p.targetHost, p.targetPort)
+	}, nil
 }
 
 // dialFilter is -tls-filter: a plain socket bufferevent connects, and a
@@ -88,10 +82,10 @@ func (p *proxy) connect(ctx context.Context, r *relay, ts *conn.Socket, st start
 // completes, and a failed connect fails the handshake. The filter owns
 // the socket (CloseOnFree): draining or closing it does the same to the
 // socket.
-func (p *proxy) dialFilter(ctx context.Context, r *relay) (starter, error) {
+func (p *proxy) dialFilter(ctx context.Context, r *relay) (starter, func() error, error) {
 	sock, err := conn.New(p.base, nil, actor.CloseOnFree)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg := p.clientTLS.Clone()
 	cfg.ServerName = p.targetHost
@@ -101,12 +95,11 @@ func (p *proxy) dialFilter(ctx context.Context, r *relay) (starter, error) {
 	})
 	if err != nil {
 		sock.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	r.target.b = f
-	if err := sock.ConnectHostname(ctx, nil, "tcp", p.targetHost, p.targetPort); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
+	return f, func() error {
+		r.connectStart = time.Now()
+		return sock.ConnectHostname(ctx, nil, "tcp", p.targetHost, p.targetPort)
+	}, nil
 }

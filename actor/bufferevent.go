@@ -259,6 +259,12 @@ func (b *Bufferevent) Underlying() *Bufferevent {
 // SetCallbacks replaces all three callbacks (libevent's setcb). They take
 // effect for the next callback the actor runs. It has no effect after the
 // bufferevent has stopped.
+//
+// Set them before Connect or Enable: the actor runs on its own, so an
+// event can come before the caller's next statement, and one that comes
+// while no callback is set (and Events was not asked for) is not heard.
+// libevent, whose callbacks wait for the loop, forgives connecting first
+// and setting callbacks after; bev does not.
 func (b *Bufferevent) SetCallbacks(cbs Callbacks) {
 	if !isClosedChan(b.done) {
 		b.cbs.Store(&cbs)
@@ -616,7 +622,8 @@ func (b *Bufferevent) TriggerEvent(ev Event, opts TriggerOption) error {
 // ctx cancels dial's context. Connect fails at once with an error wrapping
 // ErrInvalid for a nil dial, ErrBusy while another connect is in flight,
 // and ErrClosed after the bufferevent has stopped; a transport already in
-// place is replaced (closed) when the new one arrives.
+// place is replaced (closed) when the new one arrives. Set the callbacks
+// first (see SetCallbacks): the event may come at once.
 func (b *Bufferevent) Connect(ctx context.Context, dial DialFunc) error {
 	if dial == nil {
 		return fmt.Errorf("%w: nil dial function", ErrInvalid)

@@ -45,7 +45,12 @@ type actorState struct {
 	// disabled (a read already under way when Disable came): it is
 	// reported when reading is enabled again, as libevent, which does not
 	// read while reading is disabled, would only then notice it.
-	heldEnd        error
+	heldEnd error
+	// heldEv and heldErr are events that came before any callbacks were
+	// set, with no Events channel to take them: delivered when the first
+	// SetCallbacks arrives (see emit).
+	heldEv         Event
+	heldErr        error
 	lingering      bool // Drain half-closed and now reads to the peer's EOF
 	lingerDone     bool // the peer's EOF came, or lingering gave up
 	lingerT        Timer
@@ -279,6 +284,8 @@ func (a *actorState) handle(m *message) {
 	case msgDrain:
 		a.flush(Write, Finished)
 		a.drainWaiters = append(a.drainWaiters, m.done)
+	case msgCallbacks:
+		a.releaseHeld()
 	case msgProgress:
 		// Bytes a buffered transport held downstream moved on: that is
 		// write progress, and the transport may take more now.
@@ -865,12 +872,36 @@ func (a *actorState) emit(ev Event, err error) {
 	}
 	if a.evC != nil {
 		a.evq = append(a.evq, EventInfo{ev, err})
+	} else if a.b.cbs.Load() == nil {
+		// Nobody has set a callback yet: the caller is still setting up
+		// (connected first, as le-proxy does, and about to set them).
+		// libevent's callbacks would wait for its loop; these wait for
+		// the first SetCallbacks.
+		a.heldEv |= ev
+		if a.heldErr == nil {
+			a.heldErr = err
+		}
+		return
 	}
 	if a.deferred(0) {
 		a.deferEvent(ev, err)
 		return
 	}
 	a.callEvent(ev, err)
+}
+
+// releaseHeld delivers the events held for the first SetCallbacks: a
+// connect first, then the rest in one call, as runDeferred does.
+func (a *actorState) releaseHeld() {
+	ev, err := a.heldEv, a.heldErr
+	a.heldEv, a.heldErr = 0, nil
+	if ev&Connected != 0 {
+		ev &^= Connected
+		a.emit(Connected, nil)
+	}
+	if ev != 0 {
+		a.emit(ev, err)
+	}
 }
 
 func (a *actorState) deferEvent(ev Event, err error) {

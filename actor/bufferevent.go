@@ -260,14 +260,20 @@ func (b *Bufferevent) Underlying() *Bufferevent {
 // effect for the next callback the actor runs. It has no effect after the
 // bufferevent has stopped.
 //
-// Set them before Connect or Enable: the actor runs on its own, so an
-// event can come before the caller's next statement, and one that comes
-// while no callback is set (and Events was not asked for) is not heard.
-// libevent, whose callbacks wait for the loop, forgives connecting first
-// and setting callbacks after; bev does not.
+// The actor runs on its own, so an event can come before the caller's
+// next statement. Events that come before the first SetCallbacks (and
+// with no Events channel asked for) are kept, ORed together as deferred
+// events are, and delivered once the first callbacks are set, so
+// connecting first and setting callbacks after (le-proxy's order, safe in
+// libevent because its callbacks wait for the loop) loses nothing. Once
+// callbacks have been set, an event that finds no Event callback is
+// dropped, as in libevent.
 func (b *Bufferevent) SetCallbacks(cbs Callbacks) {
-	if !isClosedChan(b.done) {
-		b.cbs.Store(&cbs)
+	if isClosedChan(b.done) {
+		return
+	}
+	if b.cbs.Swap(&cbs) == nil {
+		b.mail.post(message{kind: msgCallbacks})
 	}
 }
 
@@ -622,8 +628,8 @@ func (b *Bufferevent) TriggerEvent(ev Event, opts TriggerOption) error {
 // ctx cancels dial's context. Connect fails at once with an error wrapping
 // ErrInvalid for a nil dial, ErrBusy while another connect is in flight,
 // and ErrClosed after the bufferevent has stopped; a transport already in
-// place is replaced (closed) when the new one arrives. Set the callbacks
-// first (see SetCallbacks): the event may come at once.
+// place is replaced (closed) when the new one arrives. The event may come
+// at once: see SetCallbacks for events that come before callbacks are set.
 func (b *Bufferevent) Connect(ctx context.Context, dial DialFunc) error {
 	if dial == nil {
 		return fmt.Errorf("%w: nil dial function", ErrInvalid)

@@ -23,6 +23,7 @@ const (
 	msgDrain                       // done: closed once all output is written
 	msgConnected                   // t, err: the dial finished
 	msgProgress                    // a buffered transport's held bytes moved on
+	msgCallbacks                   // the first callbacks were set: deliver held events
 )
 
 // message is what other goroutines post to the actor. It is a value type

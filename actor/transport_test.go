@@ -1,7 +1,9 @@
 package actor_test
 
 import (
+	"context"
 	"io"
+	"net"
 	"runtime"
 	"sync"
 	"testing"
@@ -213,5 +215,74 @@ func TestEOFWhileReadingDisabled(t *testing.T) {
 	}
 	if s := recv(t, got, "the EOF"); s.ev != actor.Reading|actor.EOF {
 		t.Fatalf("second after Enable: %+v, want Reading|EOF", s)
+	}
+}
+
+// connectNow connects b to one end of a net.Pipe and returns once the
+// actor has reported the connect (the Connected event has been emitted).
+func connectNow(t *testing.T, b *actor.Bufferevent) {
+	t.Helper()
+	c1, c2 := net.Pipe()
+	t.Cleanup(func() { c2.Close() })
+	err := b.Connect(context.Background(), func(context.Context) (actor.Transport, error) { return c1, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for b.Transport() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the connect did not complete")
+		}
+		runtime.Gosched()
+	}
+	// A turn of the actor's after the one that attached the transport:
+	// the Connected event has been emitted by then.
+	if err := b.Do(func(*actor.Session) {}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// le-proxy connects and then sets its callbacks; in libevent that is safe
+// because callbacks wait for the loop. In bev the events that come before
+// the first SetCallbacks are kept for it.
+func TestEventsBeforeFirstCallbacks(t *testing.T) {
+	b, err := actor.New(newBase(t), nil, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	connectNow(t, b)
+	got := make(chan actor.Event, 4)
+	cbs := actor.Callbacks{Event: func(s *actor.Session, ev actor.Event, err error) { got <- ev }}
+	b.SetCallbacks(cbs)
+	if ev := recv(t, got, "the Connected event kept for the first callbacks"); ev != actor.Connected {
+		t.Fatalf("event %v, want Connected", ev)
+	}
+	// Only the first SetCallbacks delivers: setting them again does not
+	// repeat the event.
+	b.SetCallbacks(cbs)
+	b.Do(func(*actor.Session) {})
+	select {
+	case ev := <-got:
+		t.Fatalf("a second SetCallbacks delivered %v again", ev)
+	default:
+	}
+}
+
+// Once callbacks are set, an event with no Event callback is dropped, as
+// in libevent: setting one later does not bring it back.
+func TestEventsWithoutEventCallbackDropped(t *testing.T) {
+	b, err := actor.New(newBase(t), nil, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SetCallbacks(actor.Callbacks{})
+	connectNow(t, b)
+	got := make(chan actor.Event, 4)
+	b.SetCallbacks(actor.Callbacks{Event: func(s *actor.Session, ev actor.Event, err error) { got <- ev }})
+	b.Do(func(*actor.Session) {})
+	select {
+	case ev := <-got:
+		t.Fatalf("an event that found no callback came later: %v", ev)
+	default:
 	}
 }

@@ -862,6 +862,9 @@ func (a *actorState) syncChannels() {
 		a.evC = a.b.events
 		a.b.chMu.Unlock()
 		a.gotEv = true
+		if a.heldEv != 0 {
+			a.releaseHeld() // what came before anyone listened goes first
+		}
 	}
 }
 

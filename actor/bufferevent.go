@@ -263,7 +263,8 @@ func (b *Bufferevent) Underlying() *Bufferevent {
 // The actor runs on its own, so an event can come before the caller's
 // next statement. Events that come before the first SetCallbacks (and
 // with no Events channel asked for) are kept, ORed together as deferred
-// events are, and delivered once the first callbacks are set, so
+// events are, and delivered once the first callbacks are set (or the
+// Events channel is asked for), so
 // connecting first and setting callbacks after (le-proxy's order, safe in
 // libevent because its callbacks wait for the loop) loses nothing. Once
 // callbacks have been set, an event that finds no Event callback is

@@ -286,3 +286,16 @@ func TestEventsWithoutEventCallbackDropped(t *testing.T) {
 	default:
 	}
 }
+
+// A channel user who connects first and asks for Events after gets the
+// events that came in between.
+func TestEventsBeforeEventsChannel(t *testing.T) {
+	b, err := actor.New(newBase(t), nil, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	connectNow(t, b)
+	if ev := recv(t, b.Events(), "the Connected event kept for the Events channel"); ev.Event != actor.Connected {
+		t.Fatalf("event %v, want Connected", ev.Event)
+	}
+}

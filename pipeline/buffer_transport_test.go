@@ -167,3 +167,43 @@ func TestConnBufferMethods(t *testing.T) {
 		t.Errorf("ReadBuffer at EOF = %d, %v, want 0, io.EOF", n, err)
 	}
 }
+
+// A filter's view pauses an underlying that has no read high watermark
+// only once it holds two of the filter's largest reads, not at
+// DefaultChannelHighWatermark: a hand-over of actor.PairMaxIO then never
+// stops and restarts the underlying's reading (a turn of its actor per
+// hand-over). The bytes the filter cannot take yet (its own read high
+// watermark is 1 byte) still stop somewhere: here in the view, which
+// takes all 300 KiB, so the sender's output drains completely.
+func TestFilterViewHoldsTwoHandovers(t *testing.T) {
+	base := newBase(t)
+	a, b := newLink(t, base, "pair", 0)
+	f, err := pipeline.NewFilter(b, nil, nil, actor.CloseOnFree)
+	if err != nil {
+		t.Fatalf("NewFilter = %v", err)
+	}
+	defer closeAll(t, a, f)
+	f.SetWatermark(actor.Read, 0, 1)
+	f.Enable(actor.Read)
+	drained := make(chan struct{}, 1)
+	a.SetCallbacks(actor.Callbacks{Write: func(s *actor.Session) {
+		if s.Output().Len() == 0 {
+			select {
+			case drained <- struct{}{}:
+			default:
+			}
+		}
+	}})
+	const n = 300 << 10
+	if n <= actor.DefaultChannelHighWatermark || n >= 2*actor.PairMaxIO {
+		t.Fatalf("test size %d must lie between the default mark and two hand-overs", n)
+	}
+	a.Write(pattern(n))
+	recv(t, drained, "the sender's output to drain into the filter's view")
+	if b.Enabled()&actor.Read == 0 {
+		t.Errorf("the underlying's reading was paused with %d bytes in the view, want it on below %d", n, 2*actor.PairMaxIO)
+	}
+	if got := f.InputLen(); got > 1+actor.PairMaxIO {
+		t.Errorf("filter input = %d bytes, want at most its read high watermark plus one read", got)
+	}
+}

@@ -33,7 +33,9 @@ import (
 // more than that in either, so backpressure runs through a stack end to
 // end. When the underlying has no write high watermark, what the filter
 // has handed down and the underlying has not written is still bounded,
-// at twice actor.PairMaxIO.
+// at twice actor.PairMaxIO; likewise, when it has no read high watermark,
+// what it has read and the filter has not taken yet is bounded at twice
+// actor.PairMaxIO (the underlying's reading pauses there).
 //
 // Bytes cross between the filter and the underlying as whole chunks,
 // never copied (the filter's transport is an actor.BufferWriter and

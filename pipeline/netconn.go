@@ -670,8 +670,17 @@ func (c *Conn) readHigh() int {
 	if _, high, _ := c.b.Watermark(actor.Read); high > 0 {
 		return high
 	}
+	if c.mode == closeFree {
+		return filterReadHigh
+	}
 	return actor.DefaultChannelHighWatermark
 }
+
+// filterReadHigh is how much unread input a filter's view holds before it
+// pauses an underlying that has no read high watermark: two of the
+// filter's largest reads (actor.PairMaxIO), so that one can be taken
+// while the next arrives.
+const filterReadHigh = 2 * actor.PairMaxIO
 
 // writeHigh is how much the view and b's output may hold: b's write high
 // watermark, or, when it has none, DefaultChannelHighWatermark for a

@@ -243,6 +243,14 @@ func (a *actorState) step() {
 }
 
 func (a *actorState) handleMail() {
+	// Posts that came since the select woke have set the signal again,
+	// but take below gets their messages now: clear it first, or the next
+	// select wakes to an empty queue. (Clearing after take could eat the
+	// signal of a message take missed.)
+	select {
+	case <-a.b.mail.signal:
+	default:
+	}
 	msgs := a.b.mail.take(a.spare)
 	for i := range msgs {
 		a.handle(&msgs[i])

@@ -245,39 +245,13 @@ func (c *Conn) ReadBuffer(dst *actor.Buffer, max int) (int, error) {
 // fails. Accepted bytes are written by the bufferevent in order.
 func (c *Conn) Write(p []byte) (int, error) {
 	n := 0
-	for {
-		c.mu.Lock()
-		if err := c.writeErrorLocked(); err != nil {
-			c.mu.Unlock()
-			return n, err
-		}
-		if n == len(p) {
-			c.mu.Unlock()
-			return n, nil
-		}
-		if room := c.writeHigh() - c.heldLocked(); room > 0 {
-			k := min(room, len(p)-n)
-			c.wbuf.Write(p[n : n+k])
-			n += k
-			poke := !c.poked
-			c.poked = true
-			c.mu.Unlock()
-			if poke {
-				// The bufferevent takes wbuf in its write callback, on
-				// its own goroutine; the callback also refreshes what the
-				// view knows of its output, which keeps admission exact.
-				c.b.Trigger(actor.Write, actor.TriggerIgnoreWatermarks)
-			}
-			continue
-		}
-		c.mu.Unlock()
-		select {
-		case <-c.writable:
-		case <-c.done:
-		case <-c.wdl.Wait():
-		case <-c.b.Done():
-		}
-	}
+	_, err := c.admit(true, func() int { return len(p) - n }, func(room int) (int, error) {
+		k := min(room, len(p)-n)
+		c.wbuf.Write(p[n : n+k])
+		n += k
+		return k, nil
+	})
+	return n, err
 }
 
 // WriteBuffer moves src's bytes to the bufferevent's output by ownership,
@@ -292,6 +266,17 @@ func (c *Conn) WriteBuffer(src *actor.Buffer, wait bool) (int64, error) {
 	if src == nil {
 		return 0, c.opError("write", fmt.Errorf("%w: nil buffer", ErrInvalid))
 	}
+	return c.admit(wait, src.Len, func(room int) (int, error) { return c.wbuf.MoveFromN(src, room) })
+}
+
+// admit is the admission loop of Write and WriteBuffer: while left
+// reports bytes to go, it has move (called with c.mu held) put up to room
+// of them into wbuf, room being what the write high watermark leaves, and
+// wakes the bufferevent to take them; when nothing fits it waits for
+// room, or returns at once without wait. It returns how many bytes move
+// took, and the error that stopped it: the Conn's (see writeErrorLocked)
+// or move's, as an *net.OpError.
+func (c *Conn) admit(wait bool, left func() int, move func(room int) (int, error)) (int64, error) {
 	var n int64
 	for {
 		c.mu.Lock()
@@ -299,12 +284,12 @@ func (c *Conn) WriteBuffer(src *actor.Buffer, wait bool) (int64, error) {
 			c.mu.Unlock()
 			return n, err
 		}
-		if src.Len() == 0 {
+		if left() == 0 {
 			c.mu.Unlock()
 			return n, nil
 		}
 		if room := c.writeHigh() - c.heldLocked(); room > 0 {
-			k, err := c.wbuf.MoveFromN(src, room)
+			k, err := move(room)
 			n += int64(k)
 			if err != nil {
 				c.mu.Unlock()
@@ -314,6 +299,9 @@ func (c *Conn) WriteBuffer(src *actor.Buffer, wait bool) (int64, error) {
 			c.poked = true
 			c.mu.Unlock()
 			if poke {
+				// The bufferevent takes wbuf in its write callback, on
+				// its own goroutine; the callback also refreshes what the
+				// view knows of its output, which keeps admission exact.
 				c.b.Trigger(actor.Write, actor.TriggerIgnoreWatermarks)
 			}
 			continue

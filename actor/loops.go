@@ -101,12 +101,10 @@ type writeReq struct {
 // a write that must wait (see write), and joins both (stop) before it
 // drops the transport or exits.
 type loops struct {
-	t      Transport
-	sys    sysConn // the socket's side door, or nil (see sysConn)
-	quit   chan struct{}
-	ctx    context.Context // cancelled by stop: ends a rate-limit wait
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	t    Transport
+	sys  sysConn       // the socket's side door, or nil (see sysConn)
+	quit chan struct{} // closed by stop; also ends a rate-limit wait (quitContext)
+	wg   sync.WaitGroup
 
 	// Rate limiting: the loops load rate before every operation and raise
 	// throttled[d] while they wait on it; wake tells the actor.
@@ -126,27 +124,41 @@ type loops struct {
 	rbuf     Buffer        // a BufferReader's reads land here first
 
 	events   chan loopEvent // buffered(2): one read and one write result
-	writec   chan writeReq  // buffered(1); one request in flight
+	writec   chan writeReq  // buffered(1), made with the writer loop; one request in flight
 	writerUp bool           // the writer loop runs (the actor's to read and set)
 }
 
 func startLoops(t Transport, maxRead *atomic.Int64, rate *atomic.Pointer[rateState], poke func()) *loops {
-	ctx, cancel := context.WithCancel(context.Background())
 	l := &loops{
 		t:       t,
 		sys:     socketOf(t),
 		quit:    make(chan struct{}),
-		ctx:     ctx,
-		cancel:  cancel,
 		rate:    rate,
 		poke:    poke,
 		maxRead: maxRead,
 		wake:    make(chan struct{}, 1),
 		events:  make(chan loopEvent, 2),
-		writec:  make(chan writeReq, 1),
 	}
 	l.wg.Go(l.readLoop)
 	return l
+}
+
+// quitContext is the context of the loops' rate-limit waits: done when
+// stop closes quit. It is a single channel, so passing it as a
+// context.Context allocates nothing, and the loops need no context of
+// their own.
+type quitContext struct{ quit <-chan struct{} }
+
+func (quitContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (q quitContext) Done() <-chan struct{}     { return q.quit }
+func (quitContext) Value(any) any               { return nil }
+func (q quitContext) Err() error {
+	select {
+	case <-q.quit:
+		return context.Canceled
+	default:
+		return nil
+	}
 }
 
 // write hands req to the writer loop, starting it the first time. The
@@ -157,6 +169,7 @@ func startLoops(t Transport, maxRead *atomic.Int64, rate *atomic.Pointer[rateSta
 func (l *loops) write(req writeReq) {
 	if !l.writerUp {
 		l.writerUp = true
+		l.writec = make(chan writeReq, 1)
 		l.wg.Go(l.writeLoop)
 	}
 	l.writec <- req // buffered(1): nothing else in flight
@@ -211,7 +224,7 @@ func (l *loops) readLoop() {
 		want := int(min(allowed, l.maxRead.Load()))
 		rs := l.rate.Load()
 		if rs.limited() {
-			n, err := rs.take(l.ctx, limiter.Read, l.throttle(limiter.Read))
+			n, err := rs.take(quitContext{l.quit}, limiter.Read, l.throttle(limiter.Read))
 			if err != nil {
 				return // stopped
 			}
@@ -396,7 +409,7 @@ func (l *loops) writeBufs(bufs *net.Buffers) (int64, error) {
 	if !rs.limited() {
 		return bufs.WriteTo(l.t)
 	}
-	allow, err := rs.take(l.ctx, limiter.Write, l.throttle(limiter.Write))
+	allow, err := rs.take(quitContext{l.quit}, limiter.Write, l.throttle(limiter.Write))
 	if err != nil {
 		return 0, err
 	}
@@ -431,7 +444,6 @@ func (l *loops) throttle(d limiter.Dir) func(bool) {
 // closed anyway. It returns the error of closing the transport.
 func (l *loops) stop(closeT bool) error {
 	close(l.quit)
-	l.cancel()
 	var err error
 	d, hasDeadlines := l.t.(deadliner)
 	if closeT || !hasDeadlines {

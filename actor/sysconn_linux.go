@@ -4,15 +4,21 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
 
 // maxIovecs bounds one vectored write. IOV_MAX is 1024 on Linux, but a
-// write is at most the per-write maximum (16 KiB by default) and the
-// array lives in every socket, so it is kept small: what does not fit
-// waits for the next write.
+// write is at most the per-write maximum (16 KiB by default), so a small
+// array does: what does not fit waits for the next write.
 const maxIovecs = 16
+
+// iovecs are pooled: a socket holds its array only during a write, so an
+// idle connection holds none.
+type iovecs [maxIovecs]syscall.Iovec
+
+var iovPool = sync.Pool{New: func() any { return new(iovecs) }}
 
 // rawSocket implements sysConn over a socket's syscall.RawConn. The
 // callbacks RawConn takes are made once, as method values, and their
@@ -26,8 +32,7 @@ type rawSocket struct {
 
 	// tryWrite's arguments and results.
 	writeFn func(fd uintptr) bool
-	iovs    [maxIovecs]syscall.Iovec
-	iov     []syscall.Iovec // iovs[:n]
+	iov     []syscall.Iovec // during tryWrite: a pooled array's first n
 	wn      int64
 	werr    error
 
@@ -54,7 +59,13 @@ func newSysConn(c interface {
 }
 
 func (s *rawSocket) tryWrite(bufs [][]byte) (int64, error) {
-	s.iov = s.iovs[:0]
+	iovs := iovPool.Get().(*iovecs)
+	defer func() {
+		clear(iovs[:len(s.iov)]) // drop the references into the output
+		s.iov = nil
+		iovPool.Put(iovs)
+	}()
+	s.iov = iovs[:0]
 	for _, p := range bufs {
 		if len(p) == 0 {
 			continue
@@ -74,7 +85,6 @@ func (s *rawSocket) tryWrite(bufs [][]byte) (int64, error) {
 		// The descriptor is closed or past its write deadline.
 		return 0, err
 	}
-	clear(s.iov) // drop the references into the output
 	return s.wn, s.werr
 }
 

@@ -201,7 +201,7 @@ func (a *actorState) run() {
 			}
 		case <-turnC:
 			a.runDeferred()
-			b.turnDone <- struct{}{}
+			b.turn <- struct{}{} // the turn is over (see Bufferevent.turn)
 		}
 		if isClosedChan(b.closing) {
 			a.stopping = true

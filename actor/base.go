@@ -225,7 +225,7 @@ func (b *Base) dispatch() {
 		select {
 		case bev.turn <- struct{}{}:
 			select {
-			case <-bev.turnDone:
+			case <-bev.turn: // the actor hands the turn back
 			case <-bev.done:
 			}
 		case <-bev.done:

@@ -131,10 +131,12 @@ type Bufferevent struct {
 	closeOnce sync.Once
 	done      chan struct{} // closed when the actor and its loops are gone
 	closeErr  error         // set before done is closed
-	turn      chan struct{} // the Base's dispatcher hands a deferred turn
-	turnDone  chan struct{}
-	out       chan []byte
-	outUsed   atomic.Bool // Out or Send was called: the actor selects on out
+	// turn carries a deferred-callback turn both ways: the Base's
+	// dispatcher sends to hand it over, the actor sends back when its
+	// callbacks have run (one unbuffered channel, strictly alternating).
+	turn    chan struct{}
+	out     chan []byte // made by the first Out or Send (under chMu)
+	outUsed atomic.Bool // out exists: the actor selects on it
 
 	chans    atomic.Uint32 // chanIn, chanEvents: set once the channel exists
 	chMu     sync.Mutex    // guards following
@@ -190,13 +192,11 @@ func newBufferevent(base *Base, t Transport, opts Option, in, out Stage) (*Buffe
 		return nil, fmt.Errorf("%w: UnlockCallbacks requires DeferCallbacks", ErrInvalid)
 	}
 	b := &Bufferevent{
-		base:     base,
-		opts:     opts,
-		closing:  make(chan struct{}),
-		done:     make(chan struct{}),
-		turn:     make(chan struct{}),
-		turnDone: make(chan struct{}),
-		out:      make(chan []byte),
+		base:    base,
+		opts:    opts,
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+		turn:    make(chan struct{}),
 	}
 	b.mail.init()
 	b.enabled.Store(uint32(Write))

@@ -69,15 +69,22 @@ func (b *Bufferevent) Events() <-chan EventInfo {
 // channel is never closed: a bare send cannot see that the bufferevent
 // stopped, so select on Done beside it, or use Send.
 func (b *Bufferevent) Out() chan<- []byte {
-	b.useOut()
-	return b.out
+	return b.useOut()
 }
 
-func (b *Bufferevent) useOut() {
+// useOut makes the Out channel the first time and tells the actor to
+// select on it; most bufferevents never use it, so it is not made before.
+func (b *Bufferevent) useOut() chan []byte {
 	if !b.outUsed.Load() {
-		b.outUsed.Store(true)
+		b.chMu.Lock()
+		if b.out == nil {
+			b.out = make(chan []byte)
+		}
+		b.chMu.Unlock()
+		b.outUsed.Store(true) // after out is set: the actor reads out once it sees this
 		b.mail.notify()
 	}
+	return b.out
 }
 
 // Send copies p and hands it to the output through Out, blocking while the
@@ -88,10 +95,10 @@ func (b *Bufferevent) Send(ctx context.Context, p []byte) error {
 	if len(p) == 0 {
 		return b.closedErr()
 	}
-	b.useOut()
+	out := b.useOut()
 	cp := bytes.Clone(p)
 	select {
-	case b.out <- cp:
+	case out <- cp:
 		return nil
 	case <-b.closing:
 		return fmt.Errorf("send: %w", ErrClosed)

@@ -14,7 +14,9 @@ import (
 )
 
 // actorState is everything the actor goroutine owns. No other goroutine
-// touches it, so nothing here is locked.
+// touches it, so nothing here is locked. Its small fields are grouped so
+// that the Bufferevent holding it stays within a 1 KiB allocation
+// (TestBuffereventSize): every idle connection pays for it.
 type actorState struct {
 	b    *Bufferevent
 	sess Session
@@ -26,7 +28,6 @@ type actorState struct {
 
 	t       Transport
 	l       *loops
-	ownsT   bool // the transport is ours (a pair's pipe): always close it
 	batch   [][]byte
 	wbufs   net.Buffers
 	handed  Buffer       // chunks handed to a BufferWriter, the writer loop's until it reports
@@ -35,12 +36,18 @@ type actorState struct {
 	head    [][]byte
 	spare   []message
 	writing bool
+	ownsT   bool // the transport is ours (a pair's pipe): always close it
 
 	connecting bool
 	connCancel context.CancelFunc
 	connWG     sync.WaitGroup
 
 	eof, readErr, writeErr bool
+	lingering              bool // Drain half-closed and now reads to the peer's EOF
+	lingerDone             bool // the peer's EOF came, or lingering gave up
+	wantCloseWrite         bool
+	closeWriteSent         bool
+	closeWriteDone         bool
 	// heldEnd is an EOF or read error that came while reading was
 	// disabled (a read already under way when Disable came): it is
 	// reported when reading is enabled again, as libevent, which does not
@@ -49,15 +56,10 @@ type actorState struct {
 	// heldEv and heldErr are events that came before any callbacks were
 	// set, with no Events channel to take them: delivered when the first
 	// SetCallbacks arrives (see emit).
-	heldEv         Event
-	heldErr        error
-	lingering      bool // Drain half-closed and now reads to the peer's EOF
-	lingerDone     bool // the peer's EOF came, or lingering gave up
-	lingerT        Timer
-	wantCloseWrite bool
-	closeWriteSent bool
-	closeWriteDone bool
-	drainWaiters   []chan struct{}
+	heldEv       Event
+	heldErr      error
+	lingerT      Timer
+	drainWaiters []chan struct{}
 
 	rtimer, wtimer Timer
 	rArmed, wArmed bool
@@ -66,15 +68,15 @@ type actorState struct {
 	unnotified bool // input arrived that no read callback has seen
 	defRead    bool
 	defWrite   bool
+	scheduled  bool
 	defEvents  Event
 	defErr     error
-	scheduled  bool
 
 	inC   chan []byte // nil once closed
 	evC   chan EventInfo
+	evq   []EventInfo
 	gotIn bool // In was called: input goes to the channel
 	gotEv bool
-	evq   []EventInfo
 
 	stopping bool
 	failing  bool
@@ -281,14 +283,14 @@ func (a *actorState) handle(m *message) {
 	case msgTriggerEvent:
 		a.triggerEvent(m.ev, m.topt)
 	case msgConnect:
-		a.startConnect(m.ctx, m.dial)
+		a.startConnect(m.tr.ctx, m.tr.dial)
 	case msgSetTransport:
-		a.detach(m.replace)
-		if m.t != nil {
-			a.attach(m.t)
+		a.detach(m.tr.replace)
+		if m.tr.t != nil {
+			a.attach(m.tr.t)
 		}
 	case msgConnected:
-		a.onConnect(m.t, m.err)
+		a.onConnect(m.tr.t, m.tr.err)
 	case msgDrain:
 		a.flush(Write, Finished)
 		a.drainWaiters = append(a.drainWaiters, m.done)
@@ -310,7 +312,7 @@ func (a *actorState) startConnect(ctx context.Context, dial DialFunc) {
 		if err == nil && t == nil {
 			err = fmt.Errorf("connect: dial returned no transport: %w", ErrNoTransport)
 		}
-		if !a.b.mail.post(message{kind: msgConnected, t: t, err: err}) && t != nil {
+		if !a.b.mail.post(message{kind: msgConnected, tr: &transportMsg{t: t, err: err}}) && t != nil {
 			t.Close()
 		}
 	})
@@ -779,8 +781,8 @@ func (a *actorState) exit() {
 	err := a.detach(b.opts&CloseOnFree != 0)
 	b.leaveRate()
 	for _, m := range b.mail.close() {
-		if m.kind == msgConnected && m.t != nil {
-			m.t.Close()
+		if m.kind == msgConnected && m.tr.t != nil {
+			m.tr.t.Close()
 		}
 		if m.c != nil {
 			m.c.release()

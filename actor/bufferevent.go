@@ -644,7 +644,7 @@ func (b *Bufferevent) Connect(ctx context.Context, dial DialFunc) error {
 	if !b.connState.CompareAndSwap(connIdle, connBusy) {
 		return fmt.Errorf("connect: %w", ErrBusy)
 	}
-	if !b.mail.post(message{kind: msgConnect, ctx: ctx, dial: dial}) {
+	if !b.mail.post(message{kind: msgConnect, tr: &transportMsg{ctx: ctx, dial: dial}}) {
 		b.connState.Store(connIdle)
 		return fmt.Errorf("connect: %w", ErrClosed)
 	}
@@ -669,7 +669,7 @@ func (b *Bufferevent) setTransport(t Transport, replace bool) error {
 	if b.connState.Load() == connBusy {
 		return fmt.Errorf("set transport: %w", ErrBusy)
 	}
-	if !b.mail.post(message{kind: msgSetTransport, t: t, replace: replace}) {
+	if !b.mail.post(message{kind: msgSetTransport, tr: &transportMsg{t: t, replace: replace}}) {
 		return fmt.Errorf("set transport: %w", ErrClosed)
 	}
 	return nil

@@ -29,18 +29,25 @@ const (
 // message is what other goroutines post to the actor. It is a value type
 // so that posting allocates nothing.
 type message struct {
-	kind    msgKind
-	dir     Dir
-	mode    FlushMode
-	ev      Event
-	topt    TriggerOption
-	replace bool
-	c       *chunk
-	p       []byte
-	buf     *Buffer
-	fn      func(*Session)
-	done    chan struct{}
+	kind msgKind
+	dir  Dir
+	mode FlushMode
+	ev   Event
+	topt TriggerOption
+	c    *chunk
+	p    []byte
+	buf  *Buffer
+	fn   func(*Session)
+	done chan struct{}
+	tr   *transportMsg // msgConnect, msgSetTransport, msgConnected
+}
+
+// transportMsg is what the rare transport messages carry. It lives apart
+// so that every other message, and the mailbox's arrays of them that each
+// bufferevent keeps for reuse, stay small.
+type transportMsg struct {
 	t       Transport
+	replace bool
 	ctx     context.Context
 	dial    DialFunc
 	err     error

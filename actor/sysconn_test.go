@@ -3,8 +3,6 @@ package actor_test
 import (
 	"bytes"
 	"io"
-	"net"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testconn"
 )
 
 // The socket side door (a *net.TCPConn or *net.UnixConn read and written
@@ -20,39 +19,6 @@ import (
 // it takes its other branches: the kernel's send buffer full (the rest goes
 // to the writer loop), a busy stream (reads batched per hand-off), and a
 // write callback that refills the output as fast as the kernel drains it.
-
-// socketPair returns the two ends of a loopback connection of network nw
-// ("tcp" or "unix"), closed when the test ends.
-func socketPair(t *testing.T, nw string) (net.Conn, net.Conn) {
-	t.Helper()
-	addr := "127.0.0.1:0"
-	if nw == "unix" {
-		addr = filepath.Join(t.TempDir(), "s")
-	}
-	ln, err := net.Listen(nw, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			c = nil
-		}
-		accepted <- c
-	}()
-	c, err := net.Dial(nw, ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := recv(t, accepted, "accept")
-	if s == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return s, c
-}
 
 // writerLoops counts the writer-loop goroutines of every bufferevent.
 func writerLoops() int {
@@ -63,7 +29,7 @@ func writerLoops() int {
 func TestSocketKernelBufferFull(t *testing.T) {
 	for _, nw := range []string{"tcp", "unix"} {
 		t.Run(nw, func(t *testing.T) {
-			s, c := socketPair(t, nw)
+			c, s := testconn.Pair(t, nw)
 			// Small kernel buffers, and a peer that does not read yet,
 			// so the direct write is cut short and the writer loop must
 			// wait for room.
@@ -122,7 +88,7 @@ func TestSocketKernelBufferFull(t *testing.T) {
 func TestSocketBusyStreamRead(t *testing.T) {
 	for _, nw := range []string{"tcp", "unix"} {
 		t.Run(nw, func(t *testing.T) {
-			s, c := socketPair(t, nw)
+			c, s := testconn.Pair(t, nw)
 			b, err := actor.New(newBase(t), s, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -179,7 +145,7 @@ func TestSocketBusyStreamRead(t *testing.T) {
 // A write callback that refills the output every time it drains must not
 // keep the actor from its mailbox, however fast the kernel takes the bytes.
 func TestSocketWriteCallbackYields(t *testing.T) {
-	s, c := socketPair(t, "tcp")
+	c, s := testconn.Pair(t, "tcp")
 	b, err := actor.New(newBase(t), s, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/internal/testconn"
 )
 
 // waitTime bounds every wait in these tests: far above what a healthy run
@@ -48,34 +49,12 @@ func newBase(t testing.TB) *actor.Base {
 	return base
 }
 
-// tcpConns returns both ends of a loopback TCP connection.
+// tcpConns returns both ends of a loopback TCP connection, closed when
+// the test ends.
 func tcpConns(t testing.TB) (client, server *net.TCPConn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	type accepted struct {
-		c   net.Conn
-		err error
-	}
-	ac := make(chan accepted, 1)
-	go func() {
-		c, err := ln.Accept()
-		ac <- accepted{c, err}
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := recv(t, ac, "accept")
-	if a.err != nil {
-		c.Close()
-		t.Fatal(a.err)
-	}
-	t.Cleanup(func() { c.Close(); a.c.Close() })
-	return c.(*net.TCPConn), a.c.(*net.TCPConn)
+	c, s := testconn.Pair(t, "tcp")
+	return c.(*net.TCPConn), s.(*net.TCPConn)
 }
 
 // transport makes two bufferevents joined to each other.

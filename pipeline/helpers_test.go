@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testconn"
 )
 
 // wait bounds every wait on a result in these tests; nothing sleeps.
@@ -55,33 +56,11 @@ func newLink(t testing.TB, base *actor.Base, kind string, opts actor.Option) (*a
 	return nil, nil
 }
 
-// tcpConns returns both ends of a loopback TCP connection.
+// tcpConns returns both ends of a loopback TCP connection, closed when
+// the test ends.
 func tcpConns(t testing.TB) (net.Conn, net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer ln.Close()
-	type accepted struct {
-		c   net.Conn
-		err error
-	}
-	ac := make(chan accepted, 1)
-	go func() {
-		c, err := ln.Accept()
-		ac <- accepted{c, err}
-	}()
-	c1, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatalf("Dial = %v", err)
-	}
-	a := <-ac
-	if a.err != nil {
-		c1.Close()
-		t.Fatalf("Accept = %v", a.err)
-	}
-	return c1, a.c
+	return testconn.Pair(t, "tcp")
 }
 
 // pattern returns n bytes, byte i being i mod 256, as libevent's tests

@@ -1,0 +1,58 @@
+// Package testconn gives bev's tests both ends of a real loopback
+// connection, for the cases where a socket's own behaviour (kernel
+// buffers, half-close, resets, the side door of package actor) is what is
+// tested.
+package testconn
+
+import (
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// acceptTimeout bounds the wait for the listener's side of the pair.
+const acceptTimeout = 10 * time.Second
+
+// Pair returns the client and the server end of a connection over
+// network "tcp" (on 127.0.0.1) or "unix" (a socket in t.TempDir()). Both
+// are closed when the test ends (closing them earlier is fine). Anything
+// that goes wrong, an accept that takes over 10 s included, fails the
+// test.
+func Pair(t testing.TB, network string) (client, server net.Conn) {
+	t.Helper()
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = filepath.Join(t.TempDir(), "s")
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type accepted struct {
+		c   net.Conn
+		err error
+	}
+	ac := make(chan accepted, 1)
+	go func() {
+		c, err := ln.Accept()
+		ac <- accepted{c, err}
+	}()
+	client, err = net.Dial(network, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	select {
+	case a := <-ac:
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		server = a.c
+	case <-time.After(acceptTimeout):
+		t.Fatalf("no accept within %v", acceptTimeout)
+	}
+	t.Cleanup(func() { server.Close() })
+	return client, server
+}

@@ -52,10 +52,7 @@ func newBufTransport(direct bool) *bufTransport {
 
 func (t *bufTransport) record(x xfer) {
 	t.calls = append(t.calls, x)
-	select {
-	case t.wrote <- struct{}{}:
-	default:
-	}
+	signal(t.wrote)
 }
 
 func (t *bufTransport) Write(p []byte) (int, error) {

@@ -59,3 +59,12 @@ func drainAll(buf *actor.Buffer) []byte {
 	n, _ := buf.Read(p)
 	return p[:n]
 }
+
+// signal sends on a buffered(1) channel without blocking: a wake-up that
+// is already pending is enough.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}

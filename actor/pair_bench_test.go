@@ -33,10 +33,7 @@ func pairStream(tb testing.TB, size int, limit *limiter.Config) (send func(), wa
 		n := s.Input().Len()
 		s.Input().Drain(n)
 		received.Add(int64(n))
-		select {
-		case space <- struct{}{}:
-		default:
-		}
+		signal(space)
 	}})
 	b.Enable(actor.Read)
 	chunk := seq(size)

@@ -25,10 +25,7 @@ func transfer8333(t *testing.T, a, b *actor.Bufferevent, flush func()) {
 	a.SetCallbacks(actor.Callbacks{
 		Write: func(s *actor.Session) {
 			if s.Output().Len() == 0 {
-				select {
-				case drained <- struct{}{}:
-				default:
-				}
+				signal(drained)
 			}
 		},
 		Event: func(s *actor.Session, ev actor.Event, err error) {
@@ -243,10 +240,7 @@ func TestPairWatermarks(t *testing.T) {
 			t.Errorf("write callback saw %d bytes of output, want <= 100", n)
 		}
 		if s.Output().Len() == 0 {
-			select {
-			case drained <- struct{}{}:
-			default:
-			}
+			signal(drained)
 		}
 	}})
 	b.Enable(actor.Read)

@@ -45,10 +45,7 @@ func TestSocketKernelBufferFull(t *testing.T) {
 			}
 			drained := make(chan struct{}, 1)
 			b.SetCallbacks(actor.Callbacks{Write: func(*actor.Session) {
-				select {
-				case drained <- struct{}{}:
-				default:
-				}
+				signal(drained)
 			}})
 			before := writerLoops()
 			const total = 4 << 20

@@ -152,10 +152,7 @@ func newGatedTransport() *gatedTransport {
 }
 
 func (g *gatedTransport) Read(p []byte) (int, error) {
-	select {
-	case g.reading <- struct{}{}:
-	default:
-	}
+	signal(g.reading)
 	select {
 	case r := <-g.results:
 		return copy(p, r.p), r.err

@@ -66,10 +66,7 @@ func newStream(tb testing.TB, base *actor.Base, name string) *stream {
 		n := ss.Input().Len()
 		ss.Input().Drain(n)
 		s.got.Add(int64(n))
-		select {
-		case s.sig <- struct{}{}:
-		default:
-		}
+		signal(s.sig)
 	}})
 	s.recv.Enable(actor.Read)
 	return s
@@ -234,10 +231,7 @@ func (t *takenStage) Process(dst, src *actor.Buffer, limit int, mode actor.Flush
 	res, err := t.Stage.Process(dst, src, limit, mode)
 	if n := before - src.Len(); n > 0 {
 		t.n.Add(int64(n))
-		select {
-		case t.sig <- struct{}{}:
-		default:
-		}
+		signal(t.sig)
 	}
 	return res, err
 }

@@ -188,10 +188,7 @@ func TestFilterViewHoldsTwoHandovers(t *testing.T) {
 	drained := make(chan struct{}, 1)
 	a.SetCallbacks(actor.Callbacks{Write: func(s *actor.Session) {
 		if s.Output().Len() == 0 {
-			select {
-			case drained <- struct{}{}:
-			default:
-			}
+			signal(drained)
 		}
 	}})
 	const n = 300 << 10

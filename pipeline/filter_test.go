@@ -153,10 +153,7 @@ func testFilters(t *testing.T, kind string, disable bool) {
 	bev1.SetCallbacks(actor.Callbacks{
 		Write: func(s *actor.Session) {
 			if s.Output().Len() == 0 {
-				select {
-				case emptied <- struct{}{}:
-				default:
-				}
+				signal(emptied)
 			}
 		},
 		Event: ev1.callback,
@@ -268,10 +265,7 @@ func TestFilterZlib(t *testing.T) {
 			bev1.SetCallbacks(actor.Callbacks{
 				Write: func(s *actor.Session) {
 					if s.Output().Len() == 0 {
-						select {
-						case emptied <- struct{}{}:
-						default:
-						}
+						signal(emptied)
 					}
 				},
 				Event: ev1.callback,

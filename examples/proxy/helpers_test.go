@@ -278,3 +278,20 @@ func needTool(t testing.TB, name, pkg string) string {
 	}
 	return p
 }
+
+// sendAndReadBack writes msg to c and half-closes it on a goroutine of its
+// own (the echo may not fit the socket buffers while nobody reads), reads
+// until EOF, and waits for the writer. It returns what came back, the read
+// error, and the write or half-close error.
+func sendAndReadBack(c net.Conn, msg []byte) (got []byte, readErr, writeErr error) {
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Write(msg)
+		if err == nil {
+			err = c.(*net.TCPConn).CloseWrite()
+		}
+		errc <- err
+	}()
+	got, readErr = io.ReadAll(c)
+	return got, readErr, <-errc
+}

@@ -279,16 +279,8 @@ func TestConcurrentClients(t *testing.T) {
 			}
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(60 * time.Second))
-			errc := make(chan error, 1)
-			go func() {
-				_, err := c.Write(msg)
-				if err == nil {
-					err = c.(*net.TCPConn).CloseWrite()
-				}
-				errc <- err
-			}()
-			got, err := io.ReadAll(c)
-			if werr := <-errc; werr != nil {
+			got, err, werr := sendAndReadBack(c, msg)
+			if werr != nil {
 				t.Errorf("client %d: write: %v", i, werr)
 			}
 			if err != nil || !bytes.Equal(got, msg) {
@@ -314,16 +306,8 @@ func TestHalfClose(t *testing.T) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	msg := randomBytes(t, 3<<20)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Write(msg)
-		if err == nil {
-			err = c.(*net.TCPConn).CloseWrite()
-		}
-		errc <- err
-	}()
-	got, err := io.ReadAll(c)
-	if werr := <-errc; werr != nil {
+	got, err, werr := sendAndReadBack(c, msg)
+	if werr != nil {
 		t.Fatalf("write and half-close: %v", werr)
 	}
 	if err != nil || !bytes.Equal(got, msg) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -100,6 +101,9 @@ func (a *actorState) attach(t Transport) {
 	a.b.tbox.Store(&transportBox{t})
 	a.lingering, a.lingerDone = false, false
 	a.l = startLoops(t, &a.b.maxRead, &a.b.rate, a.b.mail.notify)
+	if a.l.sys != nil {
+		a.b.mail.parker.Store(&a.l.park)
+	}
 	a.bw, _ = t.(BufferWriter)
 	if p, ok := t.(progressNotifier); ok {
 		mail := &a.b.mail
@@ -114,6 +118,7 @@ func (a *actorState) attach(t Transport) {
 func (a *actorState) detach(closeT bool) error {
 	var err error
 	if a.l != nil {
+		a.b.mail.parker.Store(nil)
 		err = a.l.stop(closeT || a.ownsT)
 		a.l = nil
 		a.handed.dropAll() // a hand-over the writer never took
@@ -131,83 +136,169 @@ func (a *actorState) detach(closeT bool) error {
 }
 
 func (a *actorState) run() {
-	b := a.b
 	defer a.exit()
 	for {
 		a.step()
 		if a.stopping {
 			return
 		}
-		var (
-			loopC <-chan loopEvent
-			turnC <-chan struct{}
-			inC   chan<- []byte
-			head  []byte
-			evC   chan<- EventInfo
-			ev    EventInfo
-			outC  <-chan []byte
-			rtC   <-chan time.Time
-			wtC   <-chan time.Time
-			lgC   <-chan time.Time
-		)
-		if a.l != nil {
-			loopC = a.l.events
+		if !a.waitInSocket() {
+			a.wait()
 		}
-		if a.scheduled {
-			turnC = b.turn
-		}
-		if a.inC != nil && a.input.Len() > 0 {
-			a.head = a.input.slices(a.head[:0], a.input.Len())
-			inC, head = a.inC, a.head[0]
-		}
-		if a.evC != nil && len(a.evq) > 0 {
-			evC, ev = a.evC, a.evq[0]
-		}
-		if b.outUsed.Load() && a.outRoom() {
-			outC = b.out
-		}
-		if a.rArmed {
-			rtC = a.rtimer.C()
-		}
-		if a.wArmed {
-			wtC = a.wtimer.C()
-		}
-		if a.lingering && !a.lingerDone {
-			lgC = a.lingerT.C()
-		}
-		select {
-		case <-b.mail.signal:
-			a.handleMail()
-		case ev := <-loopC:
-			if ev.wrote {
-				a.onWrote(ev)
-			} else {
-				a.onRead(ev)
-			}
-		case inC <- head:
-			a.input.popChunk()
-		case p := <-outC:
-			a.output.AppendOwned(p)
-		case evC <- ev:
-			a.evq[0] = EventInfo{}
-			a.evq = a.evq[1:]
-		case <-rtC:
-			a.rArmed = false
-			a.onTimeout(Read)
-		case <-lgC:
-			a.lingerDone = true // the peer kept sending: give up waiting
-		case <-wtC:
-			a.wArmed = false
-			if !a.quietWriteProgress() {
-				a.onTimeout(Write)
-			}
-		case <-turnC:
-			a.runDeferred()
-			b.turn <- struct{}{} // the turn is over (see Bufferevent.turn)
-		}
-		if isClosedChan(b.closing) {
+		if isClosedChan(a.b.closing) {
 			a.stopping = true
 		}
+	}
+}
+
+// What the actor waits for besides its mailbox and its loops: each is
+// asked by wait, which selects on it, and by waitInSocket, which may not
+// wait in the socket while any of them could wake it.
+func (a *actorState) sendsInput() bool  { return a.inC != nil && a.input.Len() > 0 }
+func (a *actorState) sendsEvents() bool { return a.evC != nil && len(a.evq) > 0 }
+func (a *actorState) takesOutput() bool { return a.b.outUsed.Load() && a.outRoom() }
+func (a *actorState) lingerArmed() bool { return a.lingering && !a.lingerDone }
+
+// waitInSocket is the wait of a socket's actor that reads its socket
+// itself (see parker), and reports whether it waited. It cannot wait in
+// the socket while it has something other than a read, a post or a
+// finished write to wait for (a channel to serve, a timer, a rate limit,
+// a Base's turn); if it then wants to read, it starts the reader loop,
+// which reads from then on as for any other transport, and wait waits. It
+// is not inlined, so that the frames of the select in wait are not on
+// the stack while an idle connection waits here: it then fits the
+// runtime's smallest stack.
+//
+//go:noinline
+func (a *actorState) waitInSocket() bool {
+	l := a.l
+	if l == nil || l.sys == nil || l.readerUp || !l.canRead() {
+		return false
+	}
+	if a.scheduled || a.sendsInput() || a.sendsEvents() || a.takesOutput() ||
+		a.rArmed || a.wArmed || a.lingerArmed() || a.b.rate.Load().limited() {
+		l.startReader()
+		return false
+	}
+	l.park.wait()
+	if a.takePosted() {
+		return true
+	}
+	n, err := l.readNow()
+	a.delivered(n, err, l.park.done())
+	return true
+}
+
+// takePosted handles what was posted, or written, before the actor began
+// waiting in its socket, since that did not kick it; it reports whether
+// there was any, the actor then being done waiting.
+//
+//go:noinline
+func (a *actorState) takePosted() bool {
+	select {
+	case <-a.b.mail.signal:
+		a.l.park.done()
+		a.handleMail()
+		return true
+	case ev := <-a.l.events: // only the writer loop sends here: the reader does not run
+		a.l.park.done()
+		a.onWrote(ev)
+		return true
+	default:
+		return false
+	}
+}
+
+// delivered hands the actor's own read of its socket (readNow: n bytes,
+// err) over as the reader loop's would be. A deadline error after a kick
+// is the kick's, not the stream's; a read that a kick ended with nothing
+// is no read at all.
+//
+//go:noinline
+func (a *actorState) delivered(n int, err error, kicked bool) {
+	if kicked && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = nil
+	}
+	ev := a.l.rev
+	a.l.rev = loopEvent{}
+	ev.err = err
+	if n == 0 && err == nil {
+		ev.done()
+		return // kicked: run's next round sees why
+	}
+	a.onRead(ev)
+}
+
+// wait waits for whatever comes first of: a post, a loop's result, a
+// channel peer, a timer, the Base's turn.
+func (a *actorState) wait() {
+	b := a.b
+	var (
+		loopC <-chan loopEvent
+		turnC <-chan struct{}
+		inC   chan<- []byte
+		head  []byte
+		evC   chan<- EventInfo
+		ev    EventInfo
+		outC  <-chan []byte
+		rtC   <-chan time.Time
+		wtC   <-chan time.Time
+		lgC   <-chan time.Time
+	)
+	if a.l != nil {
+		loopC = a.l.events
+	}
+	if a.scheduled {
+		turnC = b.turn
+	}
+	if a.sendsInput() {
+		a.head = a.input.slices(a.head[:0], a.input.Len())
+		inC, head = a.inC, a.head[0]
+	}
+	if a.sendsEvents() {
+		evC, ev = a.evC, a.evq[0]
+	}
+	if a.takesOutput() {
+		outC = b.out
+	}
+	if a.rArmed {
+		rtC = a.rtimer.C()
+	}
+	if a.wArmed {
+		wtC = a.wtimer.C()
+	}
+	if a.lingerArmed() {
+		lgC = a.lingerT.C()
+	}
+	select {
+	case <-b.mail.signal:
+		a.handleMail()
+	case ev := <-loopC:
+		if ev.wrote {
+			a.onWrote(ev)
+		} else {
+			a.onRead(ev)
+		}
+	case inC <- head:
+		a.input.popChunk()
+	case p := <-outC:
+		a.output.AppendOwned(p)
+	case evC <- ev:
+		a.evq[0] = EventInfo{}
+		a.evq = a.evq[1:]
+	case <-rtC:
+		a.rArmed = false
+		a.onTimeout(Read)
+	case <-lgC:
+		a.lingerDone = true // the peer kept sending: give up waiting
+	case <-wtC:
+		a.wArmed = false
+		if !a.quietWriteProgress() {
+			a.onTimeout(Write)
+		}
+	case <-turnC:
+		a.runDeferred()
+		b.turn <- struct{}{} // the turn is over (see Bufferevent.turn)
 	}
 }
 

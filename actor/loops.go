@@ -126,6 +126,19 @@ type loops struct {
 	events   chan loopEvent // buffered(2): one read and one write result
 	writec   chan writeReq  // buffered(1), made with the writer loop; one request in flight
 	writerUp bool           // the writer loop runs (the actor's to read and set)
+	readerUp bool           // the reader loop runs (the actor's to read and set)
+
+	// size is the chunk the next read reads into (see adapt), and floor
+	// its least. Whoever reads uses them: the reader loop once it runs,
+	// the actor reading a socket itself (readNow) before.
+	size, floor int
+
+	// park is how the actor of a socket waits in the socket itself, and
+	// is kicked out of that wait (see parker); rev is what its own read
+	// brought (readNow). It is here, not on the actor's stack, so that
+	// an idle connection's actor fits the runtime's smallest stack.
+	park parker
+	rev  loopEvent
 }
 
 func startLoops(t Transport, maxRead *atomic.Int64, rate *atomic.Pointer[rateState], poke func()) *loops {
@@ -138,9 +151,61 @@ func startLoops(t Transport, maxRead *atomic.Int64, rate *atomic.Pointer[rateSta
 		maxRead: maxRead,
 		wake:    make(chan struct{}, 1),
 		events:  make(chan loopEvent, 2),
+		floor:   minReadChunk,
 	}
-	l.wg.Go(l.readLoop)
+	if l.sys != nil {
+		// A socket's reads take their chunk only once data is there (see
+		// sysConn), so a small first chunk saves nothing while waiting;
+		// and growing from 512 bytes on a busy socket was measured to
+		// leave many readers on a 4 KiB stack for good (7.8 KB of stacks
+		// per idle connection after a 64 KiB echo, against 6.4 KB
+		// starting at 4 KiB).
+		l.floor = minSysReadChunk
+		l.park.conn = t.(deadliner) // both socket types have deadlines
+	}
+	l.size = l.floor
+	if l.sys == nil {
+		l.startReader()
+	}
 	return l
+}
+
+// startReader starts the reader loop. A socket's actor starts it only
+// when it must wait for something its socket cannot kick it out of (see
+// actorState.wait); every other transport's reader starts with the loops.
+// Only the actor calls startReader.
+func (l *loops) startReader() {
+	l.readerUp = true
+	l.wg.Go(l.readLoop)
+}
+
+// canRead reports whether the input may take more now, so that a read
+// is worth waiting for.
+func (l *loops) canRead() bool { return l.limit.Load()-l.inflight.Load() > 0 }
+
+// readNow is the actor's own read of a socket (see parker): what the
+// reader loop does for one hand-off, on the actor's goroutine, into rev. It waits
+// for data, so the caller first makes sure that a kick can end the wait,
+// and that the input may take more (canRead) and no rate limit applies.
+func (l *loops) readNow() (int, error) {
+	want := int(min(l.limit.Load()-l.inflight.Load(), l.maxRead.Load()))
+	room := min(l.size, want)
+	n, err := l.readSys(&l.rev, room, want, false)
+	l.inflight.Add(int64(n))
+	l.adapt(n, room)
+	return n, err
+}
+
+// adapt sizes the next read's chunk after a read of n bytes into room:
+// it grows while reads fill the chunk and shrinks back when they come in
+// small, so idle connections stay light.
+func (l *loops) adapt(n, room int) {
+	switch {
+	case n >= room && l.size < maxReadChunk:
+		l.size = min(l.size*4, maxReadChunk)
+	case n < room/8 && l.size > l.floor:
+		l.size /= 4
+	}
 }
 
 // quitContext is the context of the loops' rate-limit waits: done when
@@ -201,16 +266,6 @@ func (l *loops) delivered(n int) {
 }
 
 func (l *loops) readLoop() {
-	// A socket's reader takes its chunk only once data is there (see
-	// sysConn), so a small first chunk saves nothing while it waits; and
-	// growing from 512 bytes on a busy socket was measured to leave many
-	// readers on a 4 KiB stack for good (7.8 KB of stacks per idle
-	// connection after a 64 KiB echo, against 6.4 KB starting at 4 KiB).
-	floor := minReadChunk
-	if l.sys != nil {
-		floor = minSysReadChunk
-	}
-	size := floor
 	for {
 		allowed := l.limit.Load() - l.inflight.Load()
 		if allowed <= 0 {
@@ -230,7 +285,7 @@ func (l *loops) readLoop() {
 			}
 			want = int(min(int64(want), n))
 		}
-		room := min(size, want)
+		room := min(l.size, want)
 		var (
 			ev  loopEvent
 			n   int
@@ -273,14 +328,7 @@ func (l *loops) readLoop() {
 				rs.consume(limiter.Read, n)
 			}
 		}
-		// Adapt the next chunk: grow while reads fill it, shrink back
-		// when they come in small, so idle connections stay light.
-		switch {
-		case n >= room && size < maxReadChunk:
-			size = min(size*4, maxReadChunk)
-		case n < room/8 && size > floor:
-			size /= 4
-		}
+		l.adapt(n, room)
 		if !l.send(ev) || err != nil {
 			return
 		}
@@ -368,6 +416,7 @@ func (l *loops) writeLoop() {
 			}
 			select {
 			case l.events <- res:
+				l.park.kick() // the actor may be waiting in the socket
 			case <-l.quit:
 				return
 			}

@@ -3,6 +3,7 @@ package actor
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 type msgKind uint8
@@ -62,6 +63,10 @@ type mailbox struct {
 	closed bool
 
 	signal chan struct{} // buffered(1): q is not empty
+
+	// parker is set while the actor may wait in its socket instead of on
+	// signal (see parker): notify then kicks it out of that wait.
+	parker atomic.Pointer[parker]
 }
 
 func (m *mailbox) init() { m.signal = make(chan struct{}, 1) }
@@ -103,6 +108,9 @@ func (m *mailbox) notify() {
 	select {
 	case m.signal <- struct{}{}:
 	default:
+	}
+	if p := m.parker.Load(); p != nil {
+		p.kick()
 	}
 }
 

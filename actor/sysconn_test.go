@@ -2,6 +2,7 @@ package actor_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -17,8 +18,11 @@ import (
 // through syscall.RawConn) is an optimisation: these tests check that it
 // changes nothing a user can see, on both socket types, in the cases where
 // it takes its other branches: the kernel's send buffer full (the rest goes
-// to the writer loop), a busy stream (reads batched per hand-off), and a
-// write callback that refills the output as fast as the kernel drains it.
+// to the writer loop), a busy stream (reads batched per hand-off), a
+// write callback that refills the output as fast as the kernel drains it,
+// and the actor reading its socket itself (see parker in sysconn.go): kicked
+// out of that wait by posts, or starting the reader loop when it must
+// wait for something else.
 
 // writerLoops counts the writer-loop goroutines of every bufferevent.
 func writerLoops() int {
@@ -26,9 +30,17 @@ func writerLoops() int {
 	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "actor.(*loops).writeLoop")
 }
 
+// A write the kernel cannot take at once is finished by the writer loop.
+// With reading enabled as well, the actor waits in its socket for data
+// while the writer loop waits for room, and the writer loop's result must
+// kick it out of that wait.
 func TestSocketKernelBufferFull(t *testing.T) {
-	for _, nw := range []string{"tcp", "unix"} {
-		t.Run(nw, func(t *testing.T) {
+	for _, tc := range []struct {
+		nw      string
+		reading bool
+	}{{"tcp", false}, {"unix", false}, {"tcp", true}, {"unix", true}} {
+		nw := tc.nw
+		t.Run(fmt.Sprintf("%s/reading=%v", nw, tc.reading), func(t *testing.T) {
 			c, s := testconn.Pair(t, nw)
 			// Small kernel buffers, and a peer that does not read yet,
 			// so the direct write is cut short and the writer loop must
@@ -47,6 +59,9 @@ func TestSocketKernelBufferFull(t *testing.T) {
 			b.SetCallbacks(actor.Callbacks{Write: func(*actor.Session) {
 				signal(drained)
 			}})
+			if tc.reading {
+				b.Enable(actor.Read)
+			}
 			before := writerLoops()
 			const total = 4 << 20
 			want := seq(total)
@@ -187,4 +202,152 @@ func TestSocketWriteCallbackYields(t *testing.T) {
 	if err := recv(t, rerr, "the reader"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// readerLoops counts the reader-loop goroutines of every bufferevent.
+func readerLoops() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "actor.(*loops).readLoop")
+}
+
+// A socket's actor reads its socket itself while it has nothing else to
+// wait for, and whatever is posted to it meanwhile (a write, a Do, Close)
+// must end that wait at once: each round here would otherwise hang.
+func TestSocketActorReadsItself(t *testing.T) {
+	for _, nw := range []string{"tcp", "unix"} {
+		t.Run(nw, func(t *testing.T) {
+			c, s := testconn.Pair(t, nw)
+			before := readerLoops()
+			b, err := actor.New(newBase(t), s, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
+				s.Output().MoveFrom(s.Input())
+			}})
+			b.Enable(actor.Read)
+			c.SetDeadline(time.Now().Add(waitTimeout))
+			buf := make([]byte, 64)
+			for i := range 200 {
+				// The peer's message wakes the actor through the socket.
+				msg := bytes.Repeat([]byte{byte(i)}, 1+i%64)
+				if _, err := c.Write(msg); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.ReadFull(c, buf[:len(msg)]); err != nil {
+					t.Fatalf("round %d, echo: %v", i, err)
+				}
+				if !bytes.Equal(buf[:len(msg)], msg) {
+					t.Fatalf("round %d: echo %q, want %q", i, buf[:len(msg)], msg)
+				}
+				// A write posted from this goroutine must kick the
+				// actor out of its wait in the socket.
+				if err := b.Write([]byte{byte(i)}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.ReadFull(c, buf[:1]); err != nil || buf[0] != byte(i) {
+					t.Fatalf("round %d, posted write: got %d, %v", i, buf[0], err)
+				}
+			}
+			if n := readerLoops() - before; n != 0 {
+				t.Errorf("%d reader loops ran for a socket whose actor can read it itself", n)
+			}
+			closed := make(chan error, 1)
+			go func() { closed <- b.Close() }()
+			if err := recv(t, closed, "Close of an actor waiting in its socket"); err != nil {
+				t.Errorf("Close() = %v", err)
+			}
+		})
+	}
+}
+
+// What the actor cannot be kicked out of its socket for (here a timer,
+// and a channel whose receiver is slow) makes it start the reader loop,
+// and the stream goes on through it with nothing lost.
+func TestSocketReaderLoopWhenNeeded(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(*actor.Bufferevent)
+		take  func(*actor.Bufferevent, int) []byte
+	}{
+		{"read timeout", func(b *actor.Bufferevent) {
+			b.SetTimeouts(time.Hour, 0)
+		}, takeWithCallbacks},
+		{"input channel", func(*actor.Bufferevent) {}, takeFromChannel},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, s := testconn.Pair(t, "tcp")
+			before := readerLoops()
+			b, err := actor.New(newBase(t), s, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.setup(b)
+			want := seq(256 << 10)
+			werr := make(chan error, 1)
+			go func() {
+				_, err := c.Write(want)
+				werr <- err
+			}()
+			got := tc.take(b, len(want))
+			if err := recv(t, werr, "the peer's write"); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("read %d bytes, not the %d written", len(got), len(want))
+			}
+			if n := readerLoops() - before; n != 1 {
+				t.Errorf("%d reader loops run, want 1", n)
+			}
+		})
+	}
+}
+
+// takeWithCallbacks enables reading with a read callback and returns the
+// first n bytes it gets.
+func takeWithCallbacks(b *actor.Bufferevent, n int) []byte {
+	var got bytes.Buffer
+	done := make(chan struct{})
+	b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
+		got.ReadFrom(s.Input())
+		if got.Len() >= n {
+			b.Disable(actor.Read)
+			close(done)
+		}
+	}})
+	b.Enable(actor.Read)
+	select {
+	case <-done:
+	case <-time.After(waitTimeout):
+	}
+	res := make(chan []byte, 1)
+	b.Do(func(*actor.Session) { res <- got.Bytes() })
+	return <-res
+}
+
+// takeFromChannel enables reading and receives n bytes from In(), but
+// only once input is waiting: the actor then has a channel to serve while
+// the socket has more to read.
+func takeFromChannel(b *actor.Bufferevent, n int) []byte {
+	in := b.In()
+	b.Enable(actor.Read)
+	deadline := time.Now().Add(waitTimeout)
+	for b.InputLen() == 0 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	var got []byte
+	timeout := time.After(waitTimeout)
+	for len(got) < n {
+		select {
+		case p, ok := <-in:
+			if !ok {
+				return got
+			}
+			got = append(got, p...)
+		case <-timeout:
+			return got
+		}
+	}
+	return got
 }

@@ -1,0 +1,98 @@
+package actor
+
+import (
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// deadlineRecorder is a deadliner that remembers the read deadline.
+type deadlineRecorder struct {
+	mu   sync.Mutex
+	d    time.Time
+	sets int
+}
+
+func (r *deadlineRecorder) SetReadDeadline(d time.Time) error {
+	r.mu.Lock()
+	r.d, r.sets = d, r.sets+1
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *deadlineRecorder) SetWriteDeadline(time.Time) error { return nil }
+
+func (r *deadlineRecorder) get() (time.Time, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.d, r.sets
+}
+
+func TestParkerKick(t *testing.T) {
+	r := &deadlineRecorder{}
+	p := &parker{conn: r}
+	p.kick()
+	if _, sets := r.get(); sets != 0 {
+		t.Fatalf("a kick while the actor runs set the deadline %d times, want 0", sets)
+	}
+	p.wait()
+	if p.done() {
+		t.Error("done reported a kick nobody made")
+	}
+	if _, sets := r.get(); sets != 0 {
+		t.Fatalf("an unkicked wait set the deadline %d times, want 0", sets)
+	}
+	p.wait()
+	p.kick()
+	p.kick() // a second kicker finds the wait already ended
+	if d, sets := r.get(); sets != 1 || !d.Equal(aLongTimeAgo) {
+		t.Fatalf("after two kicks: deadline %v set %d times, want %v once", d, sets, aLongTimeAgo)
+	}
+	if !p.done() {
+		t.Error("done did not report the kick")
+	}
+	if d, sets := r.get(); sets != 2 || !d.IsZero() {
+		t.Fatalf("after done: deadline %v set %d times, want cleared by a second set", d, sets)
+	}
+}
+
+// However kicks and waits interleave, the actor never runs on with the
+// kick's past deadline still set: that would end its next wait at once,
+// or fail the read of a socket that is not its to time out.
+func TestParkerConcurrentKicks(t *testing.T) {
+	r := &deadlineRecorder{}
+	p := &parker{conn: r}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					p.kick()
+				}
+			}
+		})
+	}
+	kicked := 0
+	for range 5000 {
+		p.wait()
+		runtime.Gosched() // let kickers find the actor waiting
+		if p.done() {
+			kicked++
+		}
+		if d, _ := r.get(); !d.IsZero() {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("the actor runs with the deadline %v set", d)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if kicked == 0 {
+		t.Error("no wait was kicked: the test did not exercise the race")
+	}
+}

@@ -5,7 +5,8 @@
 // blocking I/O of its [Transport] (a net.Conn, one end of an in-memory
 // pair, or another bufferevent). Everything else talks to it by message,
 // so every method is safe from any goroutine, and Close joins all three
-// goroutines. A [Base] supervises a set of bufferevents, runs their
+// goroutines. (An idle TCP or Unix socket is just the actor: it waits in
+// the socket itself, and starts the loops only when it needs them.) A [Base] supervises a set of bufferevents, runs their
 // deferred callbacks in priority order and carries the clock.
 //
 // # Two views of one stream

@@ -16,11 +16,14 @@ import (
 //     connection, needs no hand-off to the writer loop, so an echo crosses
 //     two goroutines instead of three. What does not fit goes to the
 //     writer loop as before, which blocks for it.
-//   - the reader loop waits for data without holding a buffer (read): the
-//     chunk is taken from the pool only once the socket is readable, so an
-//     idle connection holds no read buffer at all.
+//   - reads wait for data without holding a buffer (read): the chunk is
+//     taken from the pool only once the socket is readable, so an idle
+//     connection holds no read buffer at all.
+//   - the actor itself waits in the socket and reads it while nothing
+//     else needs waiting for (see parker), so that an interactive
+//     connection needs no reader loop at all.
 //
-// Both are optimisations of the one mechanism, not a second one: the
+// All are optimisations of the one mechanism, not a second one: the
 // actor, the loops and every event are the same for every transport.
 // newSysConn returns nil where the platform has no such door (see
 // sysconn_linux.go), and the bufferevent then uses Read and Write alone.

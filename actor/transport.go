@@ -16,9 +16,11 @@ import (
 // vectored writes (writev) for batched output. On Linux a *net.TCPConn or
 // *net.UnixConn is also read and written through its syscall.RawConn
 // (non-blocking writes from the actor, reads that wait for readability
-// before taking a buffer): for those two types Read is not called, and
-// Write only for what the kernel did not take at once. Any other type,
-// including one that wraps them, is used through its methods only.
+// before taking a buffer, made by the actor itself while it has nothing
+// else to wait for, its read deadline then serving to wake it): for those
+// two types Read is not called, and Write only for what the kernel did not
+// take at once. Any other type, including one that wraps them, is used
+// through its methods only.
 //
 // A Transport may also implement these methods, which the bufferevent uses
 // when present:

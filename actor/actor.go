@@ -101,6 +101,9 @@ func (a *actorState) attach(t Transport) {
 	a.lingering, a.lingerDone = false, false
 	a.l = startLoops(t, &a.b.maxRead, &a.b.rate, a.b.mail.notify)
 	a.bw, _ = t.(BufferWriter)
+	if a.l.pull != nil {
+		a.l.pull.NotifyReadable(a.b.mail.notify)
+	}
 	if p, ok := t.(progressNotifier); ok {
 		mail := &a.b.mail
 		p.NotifyProgress(func() { mail.post(message{kind: msgProgress}) })
@@ -114,6 +117,9 @@ func (a *actorState) attach(t Transport) {
 func (a *actorState) detach(closeT bool) error {
 	var err error
 	if a.l != nil {
+		if a.l.pull != nil {
+			a.l.pull.NotifyReadable(nil)
+		}
 		err = a.l.stop(closeT || a.ownsT)
 		a.l = nil
 		a.handed.dropAll() // a hand-over the writer never took
@@ -216,10 +222,12 @@ func (a *actorState) run() {
 // and re-arms the reader and the timers.
 func (a *actorState) step() {
 	a.syncChannels()
+	pulled := false
 	for range 16 {
 		if a.stopping {
 			return
 		}
+		pulled = a.pullRead()
 		a.runInput(Normal)
 		a.runOutput(Normal)
 		a.pumpWrite()
@@ -229,10 +237,16 @@ func (a *actorState) step() {
 			a.runDeferred()
 			continue
 		}
+		if pulled {
+			continue // the callbacks may have made room for more
+		}
 		break
 	}
 	if a.stopping {
 		return
+	}
+	if pulled {
+		a.b.mail.notify() // more may be waiting: look again next turn
 	}
 	if a.b.base != nil && a.hasDeferred() && !a.scheduled {
 		a.scheduled = true

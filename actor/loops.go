@@ -126,6 +126,9 @@ type loops struct {
 	events   chan loopEvent // buffered(2): one read and one write result
 	writec   chan writeReq  // buffered(1), made with the writer loop; one request in flight
 	writerUp bool           // the writer loop runs (the actor's to read and set)
+	// pull is the transport while the actor reads it itself (see
+	// readPuller, pullRead); the reader loop then does not run.
+	pull readPuller
 }
 
 func startLoops(t Transport, maxRead *atomic.Int64, rate *atomic.Pointer[rateState], poke func()) *loops {
@@ -138,6 +141,10 @@ func startLoops(t Transport, maxRead *atomic.Int64, rate *atomic.Pointer[rateSta
 		maxRead: maxRead,
 		wake:    make(chan struct{}, 1),
 		events:  make(chan loopEvent, 2),
+	}
+	if p, ok := t.(readPuller); ok {
+		l.pull = p
+		return l
 	}
 	l.wg.Go(l.readLoop)
 	return l

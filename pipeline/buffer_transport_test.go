@@ -264,3 +264,46 @@ func TestFilterHandsDownWhileUnderlyingWrites(t *testing.T) {
 		t.Fatalf("the far end read %d bytes that differ from the %d written", len(got), len(want))
 	}
 }
+
+// A receiving filter reads its view on its own goroutine (TryReadBuffer)
+// rather than through a reader loop that waits on the underlying; it
+// still learns that the underlying stopped when nothing reports it (the
+// underlying closed directly, which sends no event): a Reading|Error
+// wrapping ErrClosed, after the bytes that came before.
+func TestFilterSeesUnderlyingStop(t *testing.T) {
+	base := newBase(t)
+	a, b := newLink(t, base, "pair", 0)
+	f, err := pipeline.NewFilter(b, nil, nil, 0)
+	if err != nil {
+		t.Fatalf("NewFilter = %v", err)
+	}
+	defer closeAll(t, a, f)
+	type result struct {
+		n   int
+		ev  actor.Event
+		err error
+	}
+	var n int
+	ended := make(chan result, 1)
+	got := make(chan struct{}, 1)
+	f.SetCallbacks(actor.Callbacks{
+		Read: func(s *actor.Session) {
+			n += s.Input().Len()
+			s.Input().Drain(s.Input().Len())
+			signal(got)
+		},
+		Event: func(s *actor.Session, ev actor.Event, err error) {
+			ended <- result{n, ev, err}
+		},
+	})
+	f.Enable(actor.Read)
+	a.Write(pattern(1000))
+	recv(t, got, "the first bytes through the filter")
+	if err := b.Close(); err != nil {
+		t.Fatalf("underlying Close = %v", err)
+	}
+	r := recv(t, ended, "the filter's event after its underlying stopped")
+	if r.ev != actor.Reading|actor.Error || !errors.Is(r.err, pipeline.ErrClosed) || r.n != 1000 {
+		t.Errorf("event %v (%v) after %d bytes, want Reading|Error wrapping ErrClosed after 1000", r.ev, r.err, r.n)
+	}
+}

@@ -105,6 +105,9 @@ func (a *actorState) attach(t Transport) {
 		a.b.mail.parker.Store(&a.l.park)
 	}
 	a.bw, _ = t.(BufferWriter)
+	if a.l.pull != nil {
+		a.l.pull.NotifyReadable(a.b.mail.notify)
+	}
 	if p, ok := t.(progressNotifier); ok {
 		mail := &a.b.mail
 		p.NotifyProgress(func() { mail.post(message{kind: msgProgress}) })
@@ -119,6 +122,9 @@ func (a *actorState) detach(closeT bool) error {
 	var err error
 	if a.l != nil {
 		a.b.mail.parker.Store(nil)
+		if a.l.pull != nil {
+			a.l.pull.NotifyReadable(nil)
+		}
 		err = a.l.stop(closeT || a.ownsT)
 		a.l = nil
 		a.handed.dropAll() // a hand-over the writer never took
@@ -307,10 +313,12 @@ func (a *actorState) wait() {
 // and re-arms the reader and the timers.
 func (a *actorState) step() {
 	a.syncChannels()
+	pulled := false
 	for range 16 {
 		if a.stopping {
 			return
 		}
+		pulled = a.pullRead()
 		a.runInput(Normal)
 		a.runOutput(Normal)
 		a.pumpWrite()
@@ -320,10 +328,16 @@ func (a *actorState) step() {
 			a.runDeferred()
 			continue
 		}
+		if pulled {
+			continue // the callbacks may have made room for more
+		}
 		break
 	}
 	if a.stopping {
 		return
+	}
+	if pulled {
+		a.b.mail.notify() // more may be waiting: look again next turn
 	}
 	if a.b.base != nil && a.hasDeferred() && !a.scheduled {
 		a.scheduled = true

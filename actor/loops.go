@@ -139,6 +139,10 @@ type loops struct {
 	// an idle connection's actor fits the runtime's smallest stack.
 	park parker
 	rev  loopEvent
+
+	// pull is the transport while the actor reads it itself (see
+	// readPuller, pullRead); the reader loop then does not run.
+	pull readPuller
 }
 
 func startLoops(t Transport, maxRead *atomic.Int64, rate *atomic.Pointer[rateState], poke func()) *loops {
@@ -164,7 +168,9 @@ func startLoops(t Transport, maxRead *atomic.Int64, rate *atomic.Pointer[rateSta
 		l.park.conn = t.(deadliner) // both socket types have deadlines
 	}
 	l.size = l.floor
-	if l.sys == nil {
+	if p, ok := t.(readPuller); ok {
+		l.pull = p // the actor reads it (pullRead)
+	} else if l.sys == nil {
 		l.startReader()
 	}
 	return l

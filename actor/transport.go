@@ -35,6 +35,8 @@ import (
 //	NotifyProgress(wake func())        // call wake when held bytes move on
 //	WriteBuffer(src *Buffer, wait bool) (int64, error) // BufferWriter: take whole chunks
 //	ReadBuffer(dst *Buffer, max int) (int, error)      // BufferReader: give whole chunks
+//	TryReadBuffer(dst *Buffer, max int) (int, error)   // with NotifyReadable: read by the actor
+//	NotifyReadable(wake func())                        // call wake when TryReadBuffer may find more
 //
 // The last two let bytes cross by ownership instead of by copy: see
 // [BufferWriter] and [BufferReader]. A pair's pipe and a filter's view of
@@ -98,6 +100,28 @@ type BufferWriter interface {
 // wrapping ErrInvalid.
 type BufferReader interface {
 	ReadBuffer(dst *Buffer, max int) (int, error)
+}
+
+// readPuller is a transport that holds its input in memory, as a filter's
+// view of its underlying bufferevent does, and lets the actor take it on
+// its own goroutine: the read-side twin of BufferWriter's offer without
+// waiting. For such a transport the actor starts no reader loop while no
+// rate limit applies, so what the transport receives reaches the actor
+// without a hop through another goroutine.
+//
+// TryReadBuffer is ReadBuffer (see BufferReader) without waiting: it
+// returns 0 and a nil error when nothing is there, 0 and io.EOF at the
+// end of the stream. The actor calls it on each of its turns while its
+// read limits allow. NotifyReadable hands the transport the function to
+// call, from any goroutine and without blocking, whenever TryReadBuffer
+// may find something new (bytes, the end, an error); the actor passes nil
+// when it lets go of the transport (the old function stays harmless, so a
+// call racing with that needs no care). When a rate limit applies the
+// actor passes nil and reads through the reader loop (ReadBuffer) from
+// then on, since a bucket has to be waited for.
+type readPuller interface {
+	TryReadBuffer(dst *Buffer, max int) (int, error)
+	NotifyReadable(wake func())
 }
 
 type closeWriter interface{ CloseWrite() error }

@@ -204,3 +204,105 @@ func TestFilterViewHoldsTwoHandovers(t *testing.T) {
 		t.Errorf("filter input = %d bytes, want at most its read high watermark plus one read", got)
 	}
 }
+
+// Bytes a filter hands down while the underlying's write is under way
+// must not be forgotten: here the pair's far end does not read, so the
+// first 100 KiB stay in flight, and the next 100 KiB must still arrive
+// once it does.
+func TestFilterHandsDownWhileUnderlyingWrites(t *testing.T) {
+	base := newBase(t)
+	a, b := newLink(t, base, "pair", 0)
+	f, err := pipeline.NewFilter(a, nil, nil, actor.CloseOnFree)
+	if err != nil {
+		t.Fatalf("NewFilter = %v", err)
+	}
+	defer closeAll(t, f, b)
+	const n = 100 << 10
+	want := pattern(2 * n)
+	var (
+		mu  sync.Mutex
+		got []byte
+	)
+	done := make(chan struct{}, 1)
+	b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
+		mu.Lock()
+		defer mu.Unlock()
+		p := make([]byte, s.Input().Len())
+		s.Input().Read(p)
+		if got = append(got, p...); len(got) == len(want) {
+			signal(done)
+		}
+	}})
+	f.Write(want[:n])
+	// a takes the bytes and hands them to its writer, which waits for b
+	// to read; a's published pending output then counts them.
+	end := time.Now().Add(wait)
+	for a.OutputLen() != n {
+		if time.Now().After(end) {
+			t.Fatalf("a's pending output = %d, want %d", a.OutputLen(), n)
+		}
+		if err := a.Do(func(*actor.Session) {}); err != nil {
+			t.Fatalf("a.Do = %v", err)
+		}
+	}
+	f.Write(want[n:])
+	// f hands the bytes down in the turn after the one that takes them:
+	// the second Do runs after that.
+	for range 2 {
+		if err := f.Do(func(*actor.Session) {}); err != nil {
+			t.Fatalf("f.Do = %v", err)
+		}
+	}
+	if err := b.Enable(actor.Read); err != nil {
+		t.Fatalf("Enable = %v", err)
+	}
+	recv(t, done, "all 200 KiB at the far end")
+	mu.Lock()
+	defer mu.Unlock()
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the far end read %d bytes that differ from the %d written", len(got), len(want))
+	}
+}
+
+// A receiving filter reads its view on its own goroutine (TryReadBuffer)
+// rather than through a reader loop that waits on the underlying; it
+// still learns that the underlying stopped when nothing reports it (the
+// underlying closed directly, which sends no event): a Reading|Error
+// wrapping ErrClosed, after the bytes that came before.
+func TestFilterSeesUnderlyingStop(t *testing.T) {
+	base := newBase(t)
+	a, b := newLink(t, base, "pair", 0)
+	f, err := pipeline.NewFilter(b, nil, nil, 0)
+	if err != nil {
+		t.Fatalf("NewFilter = %v", err)
+	}
+	defer closeAll(t, a, f)
+	type result struct {
+		n   int
+		ev  actor.Event
+		err error
+	}
+	var n int
+	ended := make(chan result, 1)
+	got := make(chan struct{}, 1)
+	f.SetCallbacks(actor.Callbacks{
+		Read: func(s *actor.Session) {
+			n += s.Input().Len()
+			s.Input().Drain(s.Input().Len())
+			signal(got)
+		},
+		Event: func(s *actor.Session, ev actor.Event, err error) {
+			ended <- result{n, ev, err}
+		},
+	})
+	f.Enable(actor.Read)
+	a.Write(pattern(1000))
+	recv(t, got, "the first bytes through the filter")
+	if err := b.Close(); err != nil {
+		t.Fatalf("underlying Close = %v", err)
+	}
+	r := recv(t, ended, "the filter's event after its underlying stopped")
+	if r.ev != actor.Reading|actor.Error || !errors.Is(r.err, pipeline.ErrClosed) || r.n != 1000 {
+		t.Errorf("event %v (%v) after %d bytes, want Reading|Error wrapping ErrClosed after 1000", r.ev, r.err, r.n)
+	}
+}

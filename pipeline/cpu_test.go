@@ -4,6 +4,8 @@ import (
 	"compress/flate"
 	"io"
 	"os"
+	"sort"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -106,5 +108,60 @@ func TestCPUDeflate(t *testing.T) {
 			t.Logf("round %d level %2d: flate->Discard %7.1f us/chunk, stage %7.1f (%.2fx flate's throughput), filter over a pair %7.1f (%.2fx)",
 				round, level, us(flateCPU), us(stageCPU), float64(flateCPU)/float64(stageCPU), us(filterCPU), float64(flateCPU)/float64(filterCPU))
 		}
+	}
+}
+
+// TestThroughputRatio reports each filter arrangement's throughput as a
+// ratio to the bare pair's (BENCH_RATIO=rounds to run, 30 is a good
+// number): each round times 5 000 chunks of the arrangement right after
+// 5 000 through a fresh pair, and the test reports the median of the
+// rounds' ratios, of wall-clock and of process CPU time. On a shared
+// machine whose speed swings from one second to the next, adjacent short
+// runs compare far better than BenchmarkThroughput's runs of a second
+// each, one arrangement after the other (whose ratios to the pair spread
+// over 0.5 to 1.2 there).
+func TestThroughputRatio(t *testing.T) {
+	rounds, _ := strconv.Atoi(os.Getenv("BENCH_RATIO"))
+	if rounds <= 0 {
+		t.Skip("set BENCH_RATIO=rounds to measure")
+	}
+	names := []string{"out/chain=1", "out/chain=4", "both/chain=1", "stack=4"}
+	chunk := pattern(benchChunk)
+	const n = 5000
+	measure := func(name string) (wall, cpu time.Duration) {
+		base := actor.NewBase()
+		defer base.Close()
+		s := newStream(t, base, name)
+		var sent int64
+		for range 300 {
+			sent = s.pump(chunk, sent, 16*benchChunk)
+		}
+		s.settle(sent)
+		c0, w0 := cpuTime(), time.Now()
+		for range n {
+			sent = s.pump(chunk, sent, 16*benchChunk)
+		}
+		s.settle(sent)
+		return time.Since(w0), cpuTime() - c0
+	}
+	wall := map[string][]float64{}
+	cpu := map[string][]float64{}
+	var pair []float64
+	for range rounds {
+		for _, name := range names {
+			pw, pc := measure("pair")
+			xw, xc := measure(name)
+			wall[name] = append(wall[name], float64(pw)/float64(xw))
+			cpu[name] = append(cpu[name], float64(pc)/float64(xc))
+			pair = append(pair, float64(pw)/float64(time.Microsecond)/n)
+		}
+	}
+	median := func(v []float64) float64 {
+		sort.Float64s(v)
+		return v[len(v)/2]
+	}
+	t.Logf("pair: %.2f us/chunk (median wall)", median(pair))
+	for _, name := range names {
+		t.Logf("%-13s / pair: wall %.3f  cpu %.3f", name, median(wall[name]), median(cpu[name]))
 	}
 }

@@ -124,6 +124,16 @@ func (t *filterTransport) ReadBuffer(dst *actor.Buffer, max int) (int, error) {
 	return t.c.ReadBuffer(dst, max)
 }
 
+// TryReadBuffer and NotifyReadable let the filter's actor take what the
+// view holds on its own goroutine, without a reader loop: the bytes the
+// underlying's read callback hands the view reach the filter without a
+// hop through another goroutine.
+func (t *filterTransport) TryReadBuffer(dst *actor.Buffer, max int) (int, error) {
+	return t.c.tryReadBuffer(dst, max)
+}
+
+func (t *filterTransport) NotifyReadable(wake func()) { t.c.notifyReadable(wake) }
+
 func (t *filterTransport) WriteBuffer(src *actor.Buffer, wait bool) (int64, error) {
 	return t.c.WriteBuffer(src, wait)
 }

@@ -101,6 +101,13 @@ type Conn struct {
 
 	// wake tells the filter's actor that b wrote (NotifyProgress).
 	wake atomic.Pointer[func()]
+	// rwake tells the filter's actor that Read would not wait now
+	// (NotifyReadable); watchStop ends the goroutine that calls it when b
+	// stops, which no callback reports.
+	rwake     atomic.Pointer[func()]
+	watchMu   sync.Mutex // serialises notifyReadable
+	watchStop chan struct{}
+	watchWG   sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
@@ -162,6 +169,16 @@ func (c *Conn) Read(p []byte) (int, error) {
 // read is Read and ReadBuffer: take moves up to want bytes out of rbuf,
 // with c.mu held and rbuf not empty.
 func (c *Conn) read(want int, take func() (int, error)) (int, error) {
+	return c.readOrTry(want, true, take)
+}
+
+// tryReadBuffer is ReadBuffer without waiting: 0, nil when Read would
+// wait (a filter's TryReadBuffer).
+func (c *Conn) tryReadBuffer(dst *actor.Buffer, max int) (int, error) {
+	return c.readOrTry(max, false, func() (int, error) { return dst.MoveFromN(&c.rbuf, max) })
+}
+
+func (c *Conn) readOrTry(want int, wait bool, take func() (int, error)) (int, error) {
 	for {
 		c.mu.Lock()
 		if c.closed {
@@ -216,6 +233,9 @@ func (c *Conn) read(want int, take func() (int, error)) (int, error) {
 			stopped = nil
 		}
 		c.mu.Unlock()
+		if !wait {
+			return 0, nil
+		}
 		select {
 		case <-c.readable:
 		case <-c.done:
@@ -459,6 +479,45 @@ func (c *Conn) notifyProgress(wake func()) {
 	c.wake.Store(&wake)
 }
 
+// notifyReadable is NotifyReadable of a filter's transport: the filter's
+// actor hands the view the function that makes it call TryReadBuffer
+// (nil when it lets go). The view calls it wherever it wakes a waiting
+// Read, and a goroutine of its own calls it when b stops, as the Read it
+// replaces would have noticed; that goroutine has ended when
+// notifyReadable(nil) returns.
+func (c *Conn) notifyReadable(wake func()) {
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	if c.watchStop != nil {
+		close(c.watchStop)
+		c.watchWG.Wait()
+		c.watchStop = nil
+	}
+	if wake == nil {
+		c.rwake.Store(nil)
+		return
+	}
+	c.rwake.Store(&wake)
+	stop := make(chan struct{})
+	c.watchStop = stop
+	c.watchWG.Go(func() {
+		select {
+		case <-c.b.Done():
+			wake()
+		case <-stop:
+		}
+	})
+}
+
+// readableNow wakes a waiting Read, or the filter's actor that reads the
+// view itself.
+func (c *Conn) readableNow() {
+	signal(c.readable)
+	if wake := c.rwake.Load(); wake != nil {
+		(*wake)()
+	}
+}
+
 // drain is the Drain of a filter's or TLS transport: it hands what the
 // view holds to b and drains b in turn (see actor.Bufferevent.Drain).
 func (c *Conn) drain(ctx context.Context) error {
@@ -557,7 +616,7 @@ func (c *Conn) onRead(s *actor.Session) {
 		c.readOn = false
 	}
 	c.mu.Unlock()
-	signal(c.readable)
+	c.readableNow()
 }
 
 func (c *Conn) onWrite(s *actor.Session) {
@@ -627,7 +686,7 @@ func (c *Conn) onEvent(s *actor.Session, ev actor.Event, err error) {
 	if fwd != nil {
 		fwd(ev)
 	}
-	signal(c.readable)
+	c.readableNow()
 	signal(c.writable)
 }
 

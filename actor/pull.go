@@ -1,0 +1,50 @@
+package actor
+
+import "fmt"
+
+// pullRead reads a readPuller transport on the actor's goroutine, within
+// the limits the reader loop would observe (the read high watermark, the
+// per-read maximum, reading enabled), and delivers what it took as the
+// reader loop's reads are delivered. It reports whether it took bytes. A
+// rate limit hands reading to the reader loop for good.
+func (a *actorState) pullRead() bool {
+	l := a.l
+	if l == nil || l.pull == nil {
+		return false
+	}
+	if a.b.rate.Load().limited() {
+		l.pull.NotifyReadable(nil)
+		l.pull = nil
+		l.startReader()
+		return false
+	}
+	if a.heldEnd != nil || a.eof || a.readErr || a.stopping {
+		return false
+	}
+	a.updateReadLimit()
+	allowed := l.limit.Load() - l.inflight.Load()
+	if allowed <= 0 {
+		return false
+	}
+	want := int(min(allowed, l.maxRead.Load()))
+	before := l.rbuf.n
+	n, err := l.pull.TryReadBuffer(&l.rbuf, want)
+	got := l.rbuf.n - before
+	if n != got && err == nil {
+		err = fmt.Errorf("%w: transport's TryReadBuffer reported %d bytes and moved %d", ErrInvalid, n, got)
+	}
+	if got == 0 && err == nil {
+		return false
+	}
+	l.inflight.Add(int64(got)) // onRead takes it off again, as for the reader loop's reads
+	for {
+		var ev loopEvent
+		l.rbuf.popChunks(&ev)
+		if l.rbuf.n == 0 {
+			ev.err = err
+			a.onRead(ev)
+			return got > 0
+		}
+		a.onRead(ev)
+	}
+}

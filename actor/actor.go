@@ -201,11 +201,17 @@ func (a *actorState) waitInSocket() bool {
 //
 //go:noinline
 func (a *actorState) takePosted() bool {
+	// Two one-case selects, not one of two cases: a one-case select
+	// without waiting looks at an empty channel without locking it, and
+	// this runs before every wait of a busy connection.
 	select {
 	case <-a.b.mail.signal:
 		a.l.park.done()
 		a.handleMail()
 		return true
+	default:
+	}
+	select {
 	case ev := <-a.l.events: // only the writer loop sends here: the reader does not run
 		a.l.park.done()
 		a.onWrote(ev)

@@ -325,3 +325,36 @@ func TestBufferTransportBadCount(t *testing.T) {
 		})
 	}
 }
+
+// A staged bufferevent's write callback that refills the output every
+// time the stage drains it is cut off after 16 rounds in one turn, so the
+// actor gets back to its mail. Over a transport that takes every write at
+// once no write completion comes to resume it: the actor must give itself
+// the next turn, or the last refill would wait for the stage forever.
+func TestStagedWriteCallbackRefillsPastBound(t *testing.T) {
+	tr := newBufTransport(true)
+	b, err := actor.NewStaged(newBase(t), tr, actor.CloseOnFree, nil, &moveStage{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const rounds, size = 100, 1000
+	var want []byte
+	for i := range rounds {
+		want = append(want, bytes.Repeat([]byte{byte(i)}, size)...)
+	}
+	sent := 0 // touched only by the write callback
+	b.SetCallbacks(actor.Callbacks{Write: func(s *actor.Session) {
+		if sent < rounds {
+			s.Output().Write(want[sent*size : (sent+1)*size])
+			sent++
+		}
+	}})
+	if err := b.Trigger(actor.Write, 0); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := tr.waitGot(t, len(want))
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the transport got %d bytes that differ from the %d the callback wrote", len(got), len(want))
+	}
+}

@@ -98,6 +98,12 @@ func (a *actorState) runOutput(mode FlushMode) {
 		}
 		mode = Normal
 	}
+	// The bound cut a callback that keeps refilling: what it appended last
+	// waits for the stage. A write completing would bring the actor back,
+	// but a transport that took the last write at once (a filter's view,
+	// a socket's direct write) sends no completion, so give the actor
+	// another turn, after its mail.
+	a.b.mail.notify()
 }
 
 func (a *actorState) runOutputOnce(mode FlushMode) {

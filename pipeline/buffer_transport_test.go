@@ -205,10 +205,11 @@ func TestFilterViewHoldsTwoHandovers(t *testing.T) {
 	}
 }
 
-// Bytes a filter hands down while the underlying's write is under way
-// must not be forgotten: here the pair's far end does not read, so the
-// first 100 KiB stay in flight, and the next 100 KiB must still arrive
-// once it does.
+// Bytes a filter hands down while the underlying's write is under way are
+// taken by the underlying's next write callback, which that write's
+// completion runs, instead of by a Trigger of their own: here the pair's
+// far end does not read, so the first 100 KiB stay in flight, and the
+// next 100 KiB must still arrive once it does.
 func TestFilterHandsDownWhileUnderlyingWrites(t *testing.T) {
 	base := newBase(t)
 	a, b := newLink(t, base, "pair", 0)

@@ -77,15 +77,20 @@ type Conn struct {
 	// public Conn); it is told of b's progress when it needs to be.
 	upper atomic.Pointer[actor.Bufferevent]
 
-	mu      sync.Mutex // guards following
-	rbuf    actor.Buffer
-	rerr    error // io.EOF or b's read error, reported once rbuf is empty
-	readOn  bool  // the view enabled b's reading and has not paused it
-	sawEOF  bool  // Read has returned io.EOF
-	wbuf    actor.Buffer
-	werr    error
-	inB     int  // b's output length when its write callback last ran
-	poked   bool // a Trigger is on its way to b's write callback
+	mu     sync.Mutex // guards following
+	rbuf   actor.Buffer
+	rerr   error // io.EOF or b's read error, reported once rbuf is empty
+	readOn bool  // the view enabled b's reading and has not paused it
+	sawEOF bool  // Read has returned io.EOF
+	wbuf   actor.Buffer
+	werr   error
+	inB    int  // b's output length when its write callback last ran
+	poked  bool // a Trigger is on its way to b's write callback
+	// armed: b's output held bytes when its write callback last ran, so
+	// the write that sends them will run the callback again (the view
+	// set the write low watermark so that every write does), and that
+	// callback takes wbuf: a hand-over needs no Trigger meanwhile.
+	armed   bool
 	wclosed bool
 	closed  bool
 	// draining is set while the filter above drains b: b stopping then
@@ -315,13 +320,16 @@ func (c *Conn) admit(wait bool, left func() int, move func(room int) (int, error
 				c.mu.Unlock()
 				return n, c.opError("write", err)
 			}
-			poke := !c.poked
-			c.poked = true
+			poke := !c.poked && !c.armed
+			c.poked = c.poked || poke
 			c.mu.Unlock()
 			if poke {
 				// The bufferevent takes wbuf in its write callback, on
 				// its own goroutine; the callback also refreshes what the
 				// view knows of its output, which keeps admission exact.
+				// While armed, the write under way runs that callback
+				// anyway: a Trigger would only cost the bufferevent a
+				// turn that finds its writer busy.
 				c.b.Trigger(actor.Write, actor.TriggerIgnoreWatermarks)
 			}
 			continue
@@ -543,6 +551,7 @@ func (c *Conn) takeOutput(s *actor.Session) (progressed bool) {
 		s.Output().MoveFrom(&c.wbuf)
 	}
 	c.inB = s.Output().Len()
+	c.armed = c.inB > 0
 	c.poked = false
 	c.mu.Unlock()
 	return progressed

@@ -97,9 +97,11 @@ type writeReq struct {
 }
 
 // loops are the reader and writer goroutines of one transport. The actor
-// starts the reader when it gets a transport, the writer when it first has
-// a write that must wait (see write), and joins both (stop) before it
-// drops the transport or exits.
+// starts the reader when it gets a transport (a socket's only once it must
+// wait for something else than its socket, see actorState.waitInSocket; a
+// transport it reads itself, see pullRead, only under a rate limit), the
+// writer when it first has a write that must wait (see write), and joins
+// both (stop) before it drops the transport or exits.
 type loops struct {
 	t    Transport
 	sys  sysConn       // the socket's side door, or nil (see sysConn)

@@ -27,28 +27,34 @@ func TestCPUPerChunk(t *testing.T) {
 	if os.Getenv("BENCH_CPU") == "" {
 		t.Skip("set BENCH_CPU=1 to measure")
 	}
-	chunk := pattern(benchChunk)
 	const n = 20000
 	for round := range 3 {
 		for _, name := range arrangements {
-			base := actor.NewBase()
-			s := newStream(t, base, name)
-			var sent int64
-			for range 1000 {
-				sent = s.pump(chunk, sent, 16*benchChunk)
-			}
-			s.settle(sent)
-			c0, w0 := cpuTime(), time.Now()
-			for range n {
-				sent = s.pump(chunk, sent, 16*benchChunk)
-			}
-			s.settle(sent)
-			c1, w1 := cpuTime(), time.Now()
+			wall, cpu := timeStream(t, name, 1000, n)
 			t.Logf("round %d %-14s cpu %6.2f us/chunk  wall %6.2f us/chunk", round, name,
-				float64(c1-c0)/float64(time.Microsecond)/n, float64(w1.Sub(w0))/float64(time.Microsecond)/n)
-			base.Close()
+				float64(cpu)/float64(time.Microsecond)/n, float64(wall)/float64(time.Microsecond)/n)
 		}
 	}
+}
+
+// timeStream streams warm chunks through a fresh arrangement, then n more,
+// and returns the wall-clock and process CPU time the n took.
+func timeStream(t *testing.T, name string, warm, n int) (wall, cpu time.Duration) {
+	base := actor.NewBase()
+	defer base.Close()
+	s := newStream(t, base, name)
+	chunk := pattern(benchChunk)
+	var sent int64
+	for range warm {
+		sent = s.pump(chunk, sent, 16*benchChunk)
+	}
+	s.settle(sent)
+	c0, w0 := cpuTime(), time.Now()
+	for range n {
+		sent = s.pump(chunk, sent, 16*benchChunk)
+	}
+	s.settle(sent)
+	return time.Since(w0), cpuTime() - c0
 }
 
 // TestCPUDeflate reports process CPU time per 16 KiB chunk of text for
@@ -126,24 +132,8 @@ func TestThroughputRatio(t *testing.T) {
 		t.Skip("set BENCH_RATIO=rounds to measure")
 	}
 	names := []string{"out/chain=1", "out/chain=4", "both/chain=1", "stack=4"}
-	chunk := pattern(benchChunk)
 	const n = 5000
-	measure := func(name string) (wall, cpu time.Duration) {
-		base := actor.NewBase()
-		defer base.Close()
-		s := newStream(t, base, name)
-		var sent int64
-		for range 300 {
-			sent = s.pump(chunk, sent, 16*benchChunk)
-		}
-		s.settle(sent)
-		c0, w0 := cpuTime(), time.Now()
-		for range n {
-			sent = s.pump(chunk, sent, 16*benchChunk)
-		}
-		s.settle(sent)
-		return time.Since(w0), cpuTime() - c0
-	}
+	measure := func(name string) (wall, cpu time.Duration) { return timeStream(t, name, 300, n) }
 	wall := map[string][]float64{}
 	cpu := map[string][]float64{}
 	var pair []float64

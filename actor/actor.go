@@ -191,7 +191,7 @@ func (a *actorState) waitInSocket() bool {
 		return true
 	}
 	n, err := l.readNow()
-	a.delivered(n, err, l.park.done())
+	a.ownRead(n, err, l.park.done())
 	return true
 }
 
@@ -221,13 +221,13 @@ func (a *actorState) takePosted() bool {
 	}
 }
 
-// delivered hands the actor's own read of its socket (readNow: n bytes,
+// ownRead hands the actor's own read of its socket (readNow: n bytes,
 // err) over as the reader loop's would be. A deadline error after a kick
 // is the kick's, not the stream's; a read that a kick ended with nothing
 // is no read at all.
 //
 //go:noinline
-func (a *actorState) delivered(n int, err error, kicked bool) {
+func (a *actorState) ownRead(n int, err error, kicked bool) {
 	if kicked && errors.Is(err, os.ErrDeadlineExceeded) {
 		err = nil
 	}

@@ -351,3 +351,51 @@ func takeFromChannel(b *actor.Bufferevent, n int) []byte {
 	}
 	return got
 }
+
+// The switch from the actor's own reads to the reader loop can come in the
+// middle of a stream (here a read timeout set from the read callback
+// halfway through): every byte still arrives once and in order.
+func TestSocketReaderLoopMidStream(t *testing.T) {
+	c, s := testconn.Pair(t, "tcp")
+	before := readerLoops()
+	b, err := actor.New(newBase(t), s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 4 << 20
+	var (
+		got      bytes.Buffer
+		switched bool
+		done     = make(chan struct{}, 1)
+	)
+	b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
+		got.ReadFrom(s.Input())
+		if !switched && got.Len() >= total/2 {
+			switched = true
+			s.Bufferevent().SetTimeouts(time.Hour, 0)
+		}
+		if got.Len() >= total {
+			signal(done)
+		}
+	}})
+	b.Enable(actor.Read)
+	want := seq(total)
+	werr := make(chan error, 1)
+	go func() {
+		_, err := c.Write(want)
+		werr <- err
+	}()
+	if err := recv(t, werr, "the peer's write"); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, done, "every byte")
+	// The peer has not closed: the reader loop that took over still runs.
+	if n := readerLoops() - before; n != 1 {
+		t.Errorf("%d reader loops run after the timeout was set, want 1", n)
+	}
+	res := make(chan []byte, 1)
+	b.Do(func(*actor.Session) { res <- got.Bytes() })
+	if g := recv(t, res, "the bytes read"); !bytes.Equal(g, want) {
+		t.Fatalf("read %d bytes that differ from the %d written", len(g), total)
+	}
+}

@@ -130,10 +130,10 @@ type loops struct {
 	writerUp bool           // the writer loop runs (the actor's to read and set)
 	readerUp bool           // the reader loop runs (the actor's to read and set)
 
-	// size is the chunk the next read reads into (see adapt), and floor
-	// its least. Whoever reads uses them: the reader loop once it runs,
-	// the actor reading a socket itself (readNow) before.
-	size, floor int
+	// size is the chunk the next read reads into (see adapt). Whoever
+	// reads uses it: the reader loop once it runs, the actor reading a
+	// socket itself (readNow) before.
+	size int
 
 	// park is how the actor of a socket waits in the socket itself, and
 	// is kicked out of that wait (see parker); rev is what its own read
@@ -157,19 +157,11 @@ func startLoops(t Transport, maxRead *atomic.Int64, rate *atomic.Pointer[rateSta
 		maxRead: maxRead,
 		wake:    make(chan struct{}, 1),
 		events:  make(chan loopEvent, 2),
-		floor:   minReadChunk,
 	}
 	if l.sys != nil {
-		// A socket's reads take their chunk only once data is there (see
-		// sysConn), so a small first chunk saves nothing while waiting;
-		// and growing from 512 bytes on a busy socket was measured to
-		// leave many readers on a 4 KiB stack for good (7.8 KB of stacks
-		// per idle connection after a 64 KiB echo, against 6.4 KB
-		// starting at 4 KiB).
-		l.floor = minSysReadChunk
 		l.park.conn = t.(deadliner) // both socket types have deadlines
 	}
-	l.size = l.floor
+	l.size = l.floor()
 	if p, ok := t.(readPuller); ok {
 		l.pull = p // the actor reads it (pullRead)
 	} else if l.sys == nil {
@@ -214,6 +206,19 @@ func (l *loops) readNow() (int, error) {
 	return n, err
 }
 
+// floor is the least chunk a read reads into. A socket's reads take their
+// chunk only once data is there (see sysConn), so a small first chunk
+// saves nothing while waiting; and growing from 512 bytes on a busy socket
+// was measured to leave many readers on a 4 KiB stack for good (7.8 KB of
+// stacks per idle connection after a 64 KiB echo, against 6.4 KB starting
+// at 4 KiB).
+func (l *loops) floor() int {
+	if l.sys != nil {
+		return minSysReadChunk
+	}
+	return minReadChunk
+}
+
 // adapt sizes the next read's chunk after a read of n bytes into room:
 // it grows while reads fill the chunk and shrinks back when they come in
 // small, so idle connections stay light.
@@ -221,7 +226,7 @@ func (l *loops) adapt(n, room int) {
 	switch {
 	case n >= room && l.size < maxReadChunk:
 		l.size = min(l.size*4, maxReadChunk)
-	case n < room/8 && l.size > l.floor:
+	case n < room/8 && l.size > l.floor():
 		l.size /= 4
 	}
 }

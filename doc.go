@@ -13,7 +13,8 @@
 //   - [github.com/bevgo/bev/actor]: the bufferevent actor, its Buffer, the
 //     Base that supervises bufferevents, and in-memory pairs.
 //   - [github.com/bevgo/bev/conn]: socket bufferevents over net.Conn:
-//     connect, connect by host name, listeners, TLS.
+//     connect, connect by host name, listeners, and layers run over the
+//     connection; [github.com/bevgo/bev/conn/tlsconn] is TLS on a socket.
 //   - [github.com/bevgo/bev/pipeline]: filters as stages (compression,
 //     framing, TLS over any bufferevent) and a net.Conn view.
 //   - [github.com/bevgo/bev/limiter]: token buckets and rate-limit groups.

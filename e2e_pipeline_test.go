@@ -8,6 +8,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/conn/tlsconn"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -27,7 +28,7 @@ func TestPipelineThroughEverything(t *testing.T) {
 	// finished and the echo is out, reporting its socket's events.
 	upEvents := make(chan actor.EventInfo, 16)
 	upstream, err := conn.Listen(base, "tcp", "127.0.0.1:0",
-		conn.ListenerConfig{Options: actor.CloseOnFree, TLS: serverTLS},
+		conn.ListenerConfig{Options: actor.CloseOnFree, Layer: tlsconn.Server(serverTLS)},
 		func(s *conn.Socket) {
 			closing := false // touched only by this socket's callbacks
 			s.SetCallbacks(actor.Callbacks{

@@ -11,9 +11,9 @@ import (
 // ConnectAddr connects the socket to address on network, as net.Dialer
 // understands them ("tcp", "tcp4", "tcp6", "unix", …; address such as
 // "127.0.0.1:80" or a socket path): libevent's
-// bufferevent_socket_connect. The dial (and, on a TLS socket, the
-// handshake, with the address's host as the server name unless the
-// configuration names one) runs on a goroutine the socket owns; the
+// bufferevent_socket_connect. The dial (and, on a layered socket, the
+// layer's handshake, given the address's host as the server name) runs
+// on a goroutine the socket owns; the
 // socket then reports exactly one event: actor.Connected, or actor.Error
 // with the cause (a refused connection, for instance), and no read or
 // write callback on failure. Writes made before the connect completes are
@@ -36,8 +36,8 @@ func (s *Socket) ConnectAddr(ctx context.Context, network, address string) error
 
 // ConnectWith is ConnectAddr with the connection made by dial, which runs
 // on the socket's connect goroutine with a context that ends on Close or
-// with ctx; on a TLS socket the handshake follows (the configuration must
-// name the server, or skip verification). Use it for a custom
+// with ctx; on a layered socket the layer's handshake follows (with TLS, the
+// configuration must name the server, or skip verification). Use it for a custom
 // net.Dialer, a proxy, or any net.Conn. It fails as ConnectAddr does, and
 // with an error wrapping actor.ErrInvalid for a nil dial.
 func (s *Socket) ConnectWith(ctx context.Context, dial func(ctx context.Context) (net.Conn, error)) error {
@@ -47,7 +47,7 @@ func (s *Socket) ConnectWith(ctx context.Context, dial func(ctx context.Context)
 	return s.connect(ctx, "", dial)
 }
 
-// connect runs dial and then, on a TLS socket, the handshake, both inside
+// connect runs dial and then, on a layered socket, the handshake, both inside
 // the bufferevent's own connect goroutine, so that Close cancels and joins
 // them and the Connected event means the stream is ready.
 func (s *Socket) connect(ctx context.Context, serverName string, dial func(context.Context) (net.Conn, error)) error {
@@ -59,10 +59,10 @@ func (s *Socket) connect(ctx context.Context, serverName string, dial func(conte
 		if c == nil {
 			return nil, nil // the actor reports ErrNoTransport
 		}
-		if s.tls == nil {
+		if s.layer == nil {
 			return c, nil
 		}
-		return s.tls.handshake(ctx, c, serverName)
+		return s.layer.Handshake(ctx, c, serverName)
 	})
 	if err != nil {
 		return fmt.Errorf("conn: connect: %w", err)

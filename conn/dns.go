@@ -29,8 +29,9 @@ import (
 // actor.Connected, or actor.Error with the cause. A failed lookup is kept
 // and DNSError returns it (a name that does not exist gives a
 // *net.DNSError whose IsNotFound is true); every ConnectHostname clears
-// it first. On a TLS socket host is also the server name to verify,
-// unless the configuration names one.
+// it first. On a layered socket host is also the server name the
+// layer's handshake gets (TLS verifies it unless its configuration names
+// another).
 //
 // ConnectHostname returns at once. It fails, with no event, with an error
 // wrapping ErrNetwork or ErrPort (and actor.ErrInvalid) for a bad network

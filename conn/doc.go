@@ -2,9 +2,10 @@
 // actor.Bufferevent whose transport is a net.Conn (TCP, Unix, or any
 // other), made over a connection you have ([New]), connected later to an
 // address ([Socket.ConnectAddr]) or a host name ([Socket.ConnectHostname]),
-// or handed over by a [Listener] that accepts them; [NewTLS] makes the same
-// socket speak TLS through crypto/tls. The dial, the lookup and the TLS
-// handshake all run on a goroutine the socket owns, so Close cancels and
+// or handed over by a [Listener] that accepts them; a [Layer] runs a
+// protocol such as TLS over the connection before the bufferevent uses it
+// (package conn/tlsconn makes TLS sockets). The dial, the lookup and the
+// layer's handshake all run on a goroutine the socket owns, so Close cancels and
 // joins them, and each connect ends in exactly one event: actor.Connected
 // or actor.Error. This is libevent's bufferevent_sock.c,
 // bufferevent_openssl.c and evconnlistener, with libevent's names mapped in
@@ -53,10 +54,9 @@
 //
 // # TLS
 //
-// A TLS socket is in state [TLSConnecting] or [TLSAccepting] until its
-// handshake completes, then [TLSOpen]. TLS 1.2 is the minimum and
-// certificates are verified unless the configuration says otherwise. A
-// peer that closes without close_notify is an error (the stream may have
-// been cut), or EOF with [TLSDirtyShutdown]; [Socket.TLSError] keeps the
-// TLS error of the last failure.
+// TLS sockets live in package conn/tlsconn, so that a program with plain
+// sockets only does not link crypto/tls: tlsconn.New makes a socket that
+// runs crypto/tls's handshake as its [Layer], and
+// ListenerConfig{Layer: tlsconn.Server(cfg)} accepts TLS sockets. They
+// are Sockets like any other; tlsconn.Of gives their TLS state.
 package conn

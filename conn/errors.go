@@ -13,16 +13,6 @@ var (
 	// a port outside 1–65535.
 	ErrPort = errors.New("conn: port out of range")
 
-	// ErrNotTLS is wrapped by the errors of TLS-only methods called on a
-	// plain socket.
-	ErrNotTLS = errors.New("conn: not a TLS socket")
-
-	// ErrDirtyShutdown is the cause of the Reading|Error event a TLS
-	// socket reports when its peer closed the connection without sending
-	// close_notify, unless TLSDirtyShutdown is set. It wraps
-	// io.ErrUnexpectedEOF too.
-	ErrDirtyShutdown = errors.New("conn: TLS peer closed without close_notify")
-
 	// ErrListenerClosed is returned by Listener.Accept after the listener
 	// has stopped.
 	ErrListenerClosed = errors.New("conn: listener closed")

@@ -145,8 +145,9 @@ func TestSlowLoris(t *testing.T) {
 	s.Close()
 }
 
-// TestCloseWhileConnecting: Close during a TLS handshake that never
-// completes, or a lookup that never answers, returns promptly, reports no
+// TestCloseWhileConnecting: Close during a layer's handshake that never
+// completes (TLS's is tested in conn/tlsconn), or a lookup that never
+// answers, returns promptly, reports no
 // event and leaks nothing. Ending the connect's context instead reports
 // one Error with the context's cause, and the lookup error is kept.
 func TestCloseWhileConnecting(t *testing.T) {
@@ -156,7 +157,6 @@ func TestCloseWhileConnecting(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}}
-	_, ccfg := tlsConfigs(t)
 	silent, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +165,7 @@ func TestCloseWhileConnecting(t *testing.T) {
 	cases := []struct {
 		name    string
 		connect func(ctx context.Context, s *conn.Socket) error
-		tls     bool
+		tls     bool // through a layer whose handshake never ends
 	}{
 		{"lookup", func(ctx context.Context, s *conn.Socket) error {
 			return s.ConnectHostname(ctx, stuck, "tcp", "stuck.example.", 80)
@@ -185,7 +185,7 @@ func TestCloseWhileConnecting(t *testing.T) {
 				var s *conn.Socket
 				var err error
 				if tc.tls {
-					s, err = conn.NewTLS(base, nil, ccfg, conn.TLSConnecting, actor.CloseOnFree)
+					s, err = conn.NewLayered(base, nil, stuckLayer{}, actor.CloseOnFree)
 				} else {
 					s, err = conn.New(base, nil, actor.CloseOnFree)
 				}
@@ -233,4 +233,14 @@ func TestCloseWhileConnecting(t *testing.T) {
 			})
 		}
 	}
+}
+
+// stuckLayer is a conn.Layer whose handshake waits for its context: a
+// peer that never answers.
+type stuckLayer struct{}
+
+func (stuckLayer) Handshake(ctx context.Context, c net.Conn, _ string) (actor.Transport, error) {
+	<-ctx.Done()
+	c.Close()
+	return nil, ctx.Err()
 }

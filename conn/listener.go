@@ -2,7 +2,6 @@ package conn
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -25,11 +24,12 @@ type ListenerConfig struct {
 	// Options are the options of every accepted socket; add
 	// actor.CloseOnFree to close the connection with the socket.
 	Options actor.Option
-	// TLS, when set, makes every accepted socket a TLS server socket
-	// (NewTLS in state TLSAccepting): the accept callback gets it before
-	// the handshake, and it reports actor.Connected when the handshake
-	// completes.
-	TLS *tls.Config
+	// Layer, when set, gives each accepted socket a layer of its own
+	// (NewLayered over the accepted connection); tlsconn.Server(cfg)
+	// makes every socket a TLS server socket. The accept callback gets
+	// the socket before the handshake, and it reports actor.Connected
+	// when the handshake completes. A nil Layer() drops the connection.
+	Layer func() Layer
 }
 
 // Listener accepts connections on a net.Listener and hands each over as a
@@ -225,8 +225,8 @@ func (l *Listener) loop() {
 }
 
 func (l *Listener) newSocket(c net.Conn) (*Socket, error) {
-	if l.cfg.TLS != nil {
-		return NewTLS(l.base, c, l.cfg.TLS, TLSAccepting, l.cfg.Options)
+	if l.cfg.Layer != nil {
+		return NewLayered(l.base, c, l.cfg.Layer(), l.cfg.Options)
 	}
 	return New(l.base, c, l.cfg.Options)
 }

@@ -1,7 +1,6 @@
 package conn
 
 import (
-	"crypto/tls"
 	"fmt"
 	"net"
 	"sync"
@@ -10,24 +9,28 @@ import (
 )
 
 // Socket is a bufferevent over a net.Conn: libevent's socket bufferevent
-// (and, made with NewTLS, its OpenSSL socket bufferevent). It embeds the
-// *actor.Bufferevent, so every bufferevent method (SetCallbacks, Enable,
-// Write, In, Out, Flush, Drain, Close, …) works on it as documented
-// there; Socket adds the ways to connect and what they leave behind: the
-// DNS error of the last lookup, and the TLS state and error.
+// (and, with a Layer such as package conn/tlsconn's TLS, its OpenSSL
+// socket bufferevent). It embeds the *actor.Bufferevent, so every
+// bufferevent method (SetCallbacks, Enable, Write, In, Out, Flush, Drain,
+// Close, …) works on it as documented there; Socket adds the ways to
+// connect and what they leave behind: the DNS error of the last lookup,
+// and the layer run over the connection.
 //
 // Connect through ConnectAddr, ConnectHostname or ConnectWith, not the
-// embedded Bufferevent.Connect: on a TLS socket only the Socket methods
-// run the handshake. SetTransport and ReplaceTransport (libevent's setfd
-// and replacefd) take a net.Conn as they are; on a TLS socket give them a
-// connection that is already TLS.
+// embedded Bufferevent.Connect: on a layered socket only the Socket
+// methods run the layer's handshake. SetTransport and ReplaceTransport
+// (libevent's setfd and replacefd) take a net.Conn as they are; on a
+// layered (TLS) socket give them a connection that is already layered.
 //
 // A Socket is safe for concurrent use. Its zero value is not usable; make
-// one with New or NewTLS, or get one from a Listener.
+// one with New or NewLayered (tlsconn.New for TLS), or get one from a
+// Listener.
 type Socket struct {
 	*actor.Bufferevent
 
-	tls *tlsInfo // nil for a plain socket
+	layer     Layer         // nil for a plain socket; set before the socket is handed out
+	start     chan struct{} // closed to begin the layer's handshake over NewLayered's c
+	startOnce sync.Once
 
 	mu     sync.Mutex // guards following
 	dnsErr *net.DNSError
@@ -52,21 +55,6 @@ func New(base *actor.Base, c net.Conn, opts actor.Option) (*Socket, error) {
 		return nil, fmt.Errorf("conn: new socket: %w", err)
 	}
 	return &Socket{Bufferevent: b}, nil
-}
-
-// IsTLS reports whether the socket was made with NewTLS (or accepted by a
-// Listener with a TLS configuration).
-func (s *Socket) IsTLS() bool { return s.tls != nil }
-
-// TLSConn returns the TLS connection once the handshake has completed
-// (libevent's bufferevent_openssl_get_ssl), for its ConnectionState; nil
-// on a plain socket and before the handshake. Reading or writing it
-// directly corrupts the stream.
-func (s *Socket) TLSConn() *tls.Conn {
-	if s.tls == nil {
-		return nil
-	}
-	return s.tls.conn.Load()
 }
 
 // DNSError returns the error of the last host-name lookup ConnectHostname

@@ -113,3 +113,19 @@ func TestEcho(t *testing.T) {
 	}
 	exited <- nil // for the deferred cleanup, which waits once more
 }
+
+// TestNoTLSLinked pins why TLS sockets live in conn/tlsconn: a plain
+// server built on conn does not link crypto/tls, whose package
+// initialisation alone costs this program about 1.7 MiB of resident
+// memory at start (docs/benchmarks.md, "Peak RSS").
+func TestNoTLSLinked(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == "crypto/tls" || pkg == "crypto/x509" {
+			t.Errorf("examples/echo links %s; a plain socket server should not", pkg)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/conn/tlsconn"
 	"github.com/bevgo/bev/limiter"
 )
 
@@ -84,7 +85,10 @@ func newProxy(cfg *config, log *slog.Logger) (_ *proxy, err error) {
 		p.targetAddr = p.upstream.addr
 	}
 	p.targetHost, p.targetPort, _ = splitTarget(p.targetAddr) // checked by parseFlags
-	lc := conn.ListenerConfig{Options: actor.CloseOnFree, TLS: p.serverTLS}
+	lc := conn.ListenerConfig{Options: actor.CloseOnFree}
+	if p.serverTLS != nil {
+		lc.Layer = tlsconn.Server(p.serverTLS)
+	}
 	if p.ln, err = conn.Listen(p.base, "tcp", cfg.listen, lc, p.accept); err != nil {
 		return nil, fmt.Errorf("-listen: %w", err)
 	}
@@ -150,7 +154,7 @@ func (p *proxy) accept(cs *conn.Socket) {
 	if c := cs.Conn(); c != nil {
 		remote = c.RemoteAddr().String()
 	}
-	r.log.Info("opened", "client", remote, "tls", cs.IsTLS())
+	r.log.Info("opened", "client", remote, "tls", tlsconn.Of(cs) != nil)
 	if err := p.limit(cs); err != nil {
 		r.abort(err) // cannot happen with a checked config; run closes both sides
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/conn/tlsconn"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -61,7 +62,7 @@ func (p *proxy) dial(r *relay) (st starter, connect func() error, err error) {
 		ts, err = conn.New(p.base, nil, actor.CloseOnFree)
 	case !p.cfg.tlsFilter:
 		// A TLS socket: crypto/tls runs over the connection itself.
-		ts, err = conn.NewTLS(p.base, nil, p.clientTLS, conn.TLSConnecting, actor.CloseOnFree)
+		ts, err = tlsconn.New(p.base, nil, p.clientTLS, tlsconn.Connecting, actor.CloseOnFree)
 	default:
 		return p.dialFilter(ctx, r)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/conn/tlsconn"
 )
 
 // run starts the TLS echo server on addr, talks to it through a TLS client
@@ -30,14 +31,14 @@ func run(w io.Writer, addr string) error {
 	defer base.Close() // closes the listener and every socket
 
 	serverCfg := &tls.Config{Certificates: []tls.Certificate{cert}}
-	ln, err := conn.Listen(base, "tcp", addr, conn.ListenerConfig{Options: actor.CloseOnFree, TLS: serverCfg}, echo)
+	ln, err := conn.Listen(base, "tcp", addr, conn.ListenerConfig{Options: actor.CloseOnFree, Layer: tlsconn.Server(serverCfg)}, echo)
 	if err != nil {
 		return err
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	client, err := conn.NewTLS(base, nil, &tls.Config{RootCAs: pool, ServerName: "localhost"}, conn.TLSConnecting, actor.CloseOnFree)
+	client, err := tlsconn.New(base, nil, &tls.Config{RootCAs: pool, ServerName: "localhost"}, tlsconn.Connecting, actor.CloseOnFree)
 	if err != nil {
 		return err
 	}
@@ -54,7 +55,7 @@ func run(w io.Writer, addr string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	fmt.Fprintf(w, "connected with %s\n", tls.VersionName(client.TLSConn().ConnectionState().Version))
+	fmt.Fprintf(w, "connected with %s\n", tls.VersionName(tlsconn.Of(client).Conn().ConnectionState().Version))
 
 	text := []byte("hello over TLS\nthe handshake ran on a goroutine the socket owns\n")
 	if err := client.Send(ctx, text); err != nil {

@@ -1,4 +1,4 @@
-package conn_test
+package tlsconn_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/conn/tlsconn"
 	"github.com/bevgo/bev/internal/testcert"
 )
 
@@ -100,16 +101,16 @@ func TestTLSExchange(t *testing.T) {
 			opts := actor.DeferCallbacks | actor.CloseOnFree
 			var cnt counter
 			finished := make(chan *actor.Bufferevent, 2)
-			client, err := conn.NewTLS(base, c1, ccfg, conn.TLSConnecting, opts)
+			client, err := tlsconn.New(base, c1, ccfg, tlsconn.Connecting, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			server, err := conn.NewTLS(base, c2, scfg, conn.TLSAccepting, opts)
+			server, err := tlsconn.New(base, c2, scfg, tlsconn.Accepting, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st := client.TLSState(); st != conn.TLSConnecting && st != conn.TLSOpen {
-				t.Errorf("client TLSState() = %v, want Connecting (or Open)", st)
+			if st := tlsconn.Of(client).State(); st != tlsconn.Connecting && st != tlsconn.Open {
+				t.Errorf("client State() = %v, want Connecting (or Open)", st)
 			}
 			for _, s := range []*conn.Socket{client, server} {
 				s.SetCallbacks(actor.Callbacks{
@@ -149,20 +150,20 @@ func TestTLSExchange(t *testing.T) {
 // TestTLSDirtyShutdown is libevent's dirty_shutdown variants: a peer that
 // closes the TCP connection without close_notify is an Error
 // (ErrDirtyShutdown, also kept as the TLS error), or EOF with
-// TLSDirtyShutdown set. Every byte before it is delivered first.
+// DirtyShutdown set. Every byte before it is delivered first.
 func TestTLSDirtyShutdown(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		t.Run(fmt.Sprintf("allow=%v", allow), func(t *testing.T) {
 			base := newBase(t)
 			scfg, ccfg := tlsConfigs(t)
 			c1, c2 := tcpConns(t)
-			s, err := conn.NewTLS(base, c2, scfg, conn.TLSAccepting, actor.CloseOnFree)
+			s, err := tlsconn.New(base, c2, scfg, tlsconn.Accepting, actor.CloseOnFree)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if allow {
-				if old, err := s.SetTLSFlags(conn.TLSDirtyShutdown); old != 0 || err != nil {
-					t.Errorf("SetTLSFlags = %v, %v, want 0, nil", old, err)
+				if old, err := tlsconn.Of(s).SetFlags(tlsconn.DirtyShutdown); old != 0 || err != nil {
+					t.Errorf("SetFlags = %v, %v, want 0, nil", old, err)
 				}
 			}
 			type end struct {
@@ -191,15 +192,15 @@ func TestTLSDirtyShutdown(t *testing.T) {
 				if e.ev != actor.Reading|actor.EOF {
 					t.Errorf("event %v (%v), want Reading|EOF", e.ev, e.err)
 				}
-				if err := s.TLSError(); err != nil {
-					t.Errorf("TLSError() = %v, want nil", err)
+				if err := tlsconn.Of(s).Err(); err != nil {
+					t.Errorf("Err() = %v, want nil", err)
 				}
 			} else {
-				if e.ev != actor.Reading|actor.Error || !errors.Is(e.err, conn.ErrDirtyShutdown) || !errors.Is(e.err, io.ErrUnexpectedEOF) {
+				if e.ev != actor.Reading|actor.Error || !errors.Is(e.err, tlsconn.ErrDirtyShutdown) || !errors.Is(e.err, io.ErrUnexpectedEOF) {
 					t.Errorf("event %v (%v), want Reading|Error with ErrDirtyShutdown", e.ev, e.err)
 				}
-				if err := s.TLSError(); !errors.Is(err, conn.ErrDirtyShutdown) {
-					t.Errorf("TLSError() = %v, want ErrDirtyShutdown", err)
+				if err := tlsconn.Of(s).Err(); !errors.Is(err, tlsconn.ErrDirtyShutdown) {
+					t.Errorf("Err() = %v, want ErrDirtyShutdown", err)
 				}
 			}
 			s.Do(func(*actor.Session) {})
@@ -217,11 +218,11 @@ func TestTLSGracefulClose(t *testing.T) {
 	base := newBase(t)
 	scfg, ccfg := tlsConfigs(t)
 	c1, c2 := tcpConns(t)
-	server, err := conn.NewTLS(base, c2, scfg, conn.TLSAccepting, actor.CloseOnFree)
+	server, err := tlsconn.New(base, c2, scfg, tlsconn.Accepting, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := conn.NewTLS(base, c1, ccfg, conn.TLSConnecting, actor.CloseOnFree)
+	client, err := tlsconn.New(base, c1, ccfg, tlsconn.Connecting, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +271,7 @@ func TestTLSTimeout(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer ln.Close()
-				if s, err = conn.NewTLS(base, nil, ccfg, conn.TLSConnecting, opts); err != nil {
+				if s, err = tlsconn.New(base, nil, ccfg, tlsconn.Connecting, opts); err != nil {
 					t.Fatal(err)
 				}
 				if err := s.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); err != nil {
@@ -283,12 +284,12 @@ func TestTLSTimeout(t *testing.T) {
 				defer peer.Close()
 			} else {
 				c1, c2 := tcpConns(t)
-				server, err := conn.NewTLS(base, c2, scfg, conn.TLSAccepting, opts)
+				server, err := tlsconn.New(base, c2, scfg, tlsconn.Accepting, opts)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer server.Close()
-				if s, err = conn.NewTLS(base, c1, ccfg, conn.TLSConnecting, opts); err != nil {
+				if s, err = tlsconn.New(base, c1, ccfg, tlsconn.Connecting, opts); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -350,7 +351,7 @@ func TestTLSWatermarks(t *testing.T) {
 			}
 			server := &side{done: make(chan int, 1)}
 			client := &side{done: make(chan int, 1)}
-			ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: opts | actor.CloseOnFree, TLS: scfg},
+			ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: opts | actor.CloseOnFree, Layer: tlsconn.Server(scfg)},
 				func(s *conn.Socket) {
 					s.SetWatermark(actor.Read, 0, high)
 					s.SetCallbacks(transfer(server))
@@ -360,7 +361,7 @@ func TestTLSWatermarks(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ln.Close()
-			s, err := conn.NewTLS(base, nil, ccfg, conn.TLSConnecting, opts|actor.CloseOnFree)
+			s, err := tlsconn.New(base, nil, ccfg, tlsconn.Connecting, opts|actor.CloseOnFree)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -402,13 +403,13 @@ func TestTLSHandshakeFailure(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			base := newBase(t)
 			c1, c2 := tcpConns(t)
-			server, err := conn.NewTLS(base, c2, tc.server, conn.TLSAccepting, actor.CloseOnFree)
+			server, err := tlsconn.New(base, c2, tc.server, tlsconn.Accepting, actor.CloseOnFree)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer server.Close()
 			server.Enable(actor.Read | actor.Write)
-			s, err := conn.NewTLS(base, c1, tc.client, conn.TLSConnecting, actor.CloseOnFree)
+			s, err := tlsconn.New(base, c1, tc.client, tlsconn.Connecting, actor.CloseOnFree)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -429,21 +430,21 @@ func TestTLSHandshakeFailure(t *testing.T) {
 			if tc.wantVerify && !errors.As(err, &ve) {
 				t.Errorf("Error cause = %v, want a certificate verification error", err)
 			}
-			if tlsErr := s.TLSError(); tlsErr == nil {
-				t.Errorf("TLSError() = nil after a failed handshake, want the cause")
+			if tlsErr := tlsconn.Of(s).Err(); tlsErr == nil {
+				t.Errorf("Err() = nil after a failed handshake, want the cause")
 			}
 			s.Do(func(*actor.Session) {})
 			if n, d := events.Load(), data.Load(); n != 1 || d != 0 {
 				t.Errorf("%d events and %d data callbacks, want 1 and 0", n, d)
 			}
-			if st := s.TLSState(); st != conn.TLSConnecting {
-				t.Errorf("TLSState() = %v after a failed handshake, want Connecting", st)
+			if st := tlsconn.Of(s).State(); st != tlsconn.Connecting {
+				t.Errorf("State() = %v after a failed handshake, want Connecting", st)
 			}
 		})
 	}
 }
 
-// TestTLSAPI: flags and state on TLS and plain sockets, and NewTLS's
+// TestTLSAPI: flags and state on TLS and plain sockets, and New's
 // argument checks.
 func TestTLSAPI(t *testing.T) {
 	base := newBase(t)
@@ -451,31 +452,77 @@ func TestTLSAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plain.IsTLS() || plain.TLSConn() != nil || plain.TLSError() != nil || plain.TLSFlags() != 0 || plain.TLSState() != conn.TLSOpen {
+	if (tlsconn.Of(plain) != nil) || tlsconn.Of(plain).Conn() != nil || tlsconn.Of(plain).Err() != nil || tlsconn.Of(plain).Flags() != 0 || tlsconn.Of(plain).State() != tlsconn.Open {
 		t.Errorf("a plain socket reports TLS state")
 	}
-	if _, err := plain.SetTLSFlags(conn.TLSDirtyShutdown); !errors.Is(err, conn.ErrNotTLS) {
-		t.Errorf("SetTLSFlags on a plain socket = %v, want ErrNotTLS", err)
+	if _, err := tlsconn.Of(plain).SetFlags(tlsconn.DirtyShutdown); !errors.Is(err, tlsconn.ErrNotTLS) {
+		t.Errorf("SetFlags on a plain socket = %v, want ErrNotTLS", err)
 	}
-	s, err := conn.NewTLS(base, nil, nil, conn.TLSConnecting, 0)
+	s, err := tlsconn.New(base, nil, nil, tlsconn.Connecting, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !s.IsTLS() || s.TLSState() != conn.TLSConnecting {
-		t.Errorf("IsTLS, TLSState = %v, %v, want true, Connecting", s.IsTLS(), s.TLSState())
+	if (tlsconn.Of(s) == nil) || tlsconn.Of(s).State() != tlsconn.Connecting {
+		t.Errorf("Of != nil, State = %v, %v, want true, Connecting", (tlsconn.Of(s) != nil), tlsconn.Of(s).State())
 	}
-	if _, err := s.SetTLSFlags(1 << 5); !errors.Is(err, actor.ErrInvalid) {
-		t.Errorf("SetTLSFlags(unknown) = %v, want ErrInvalid", err)
+	if _, err := tlsconn.Of(s).SetFlags(1 << 5); !errors.Is(err, actor.ErrInvalid) {
+		t.Errorf("SetFlags(unknown) = %v, want ErrInvalid", err)
 	}
-	s.SetTLSFlags(conn.TLSDirtyShutdown)
-	if old, err := s.ClearTLSFlags(conn.TLSDirtyShutdown); old != conn.TLSDirtyShutdown || err != nil || s.TLSFlags() != 0 {
-		t.Errorf("ClearTLSFlags = %v, %v (now %v), want DirtyShutdown, nil (now 0)", old, err, s.TLSFlags())
+	tlsconn.Of(s).SetFlags(tlsconn.DirtyShutdown)
+	if old, err := tlsconn.Of(s).ClearFlags(tlsconn.DirtyShutdown); old != tlsconn.DirtyShutdown || err != nil || tlsconn.Of(s).Flags() != 0 {
+		t.Errorf("ClearFlags = %v, %v (now %v), want DirtyShutdown, nil (now 0)", old, err, tlsconn.Of(s).Flags())
 	}
 	c1, _ := tcpConns(t)
-	if _, err := conn.NewTLS(base, c1, nil, conn.TLSOpen, 0); !errors.Is(err, actor.ErrInvalid) {
-		t.Errorf("NewTLS(plain conn, Open) = %v, want ErrInvalid", err)
+	if _, err := tlsconn.New(base, c1, nil, tlsconn.Open, 0); !errors.Is(err, actor.ErrInvalid) {
+		t.Errorf("New(plain conn, Open) = %v, want ErrInvalid", err)
 	}
-	if _, err := conn.NewTLS(base, nil, nil, conn.TLSState(7), 0); !errors.Is(err, actor.ErrInvalid) {
-		t.Errorf("NewTLS(state 7) = %v, want ErrInvalid", err)
+	if _, err := tlsconn.New(base, nil, nil, tlsconn.State(7), 0); !errors.Is(err, actor.ErrInvalid) {
+		t.Errorf("New(state 7) = %v, want ErrInvalid", err)
+	}
+}
+
+// TestCloseWhileHandshaking: Close during a client handshake whose server
+// never answers returns promptly, reports no event and leaks nothing.
+func TestCloseWhileHandshaking(t *testing.T) {
+	base := newBase(t)
+	_, ccfg := tlsConfigs(t)
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	s, err := tlsconn.New(base, nil, ccfg, tlsconn.Connecting, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan actor.EventInfo, 4)
+	s.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, err error) {
+		events <- actor.EventInfo{Event: ev, Err: err}
+	}})
+	if err := s.ConnectAddr(context.Background(), "tcp", silent.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := silent.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The ClientHello arriving means the handshake is under way.
+	c.SetReadDeadline(time.Now().Add(waitTime))
+	if _, err := c.Read(make([]byte, 1)); err != nil {
+		t.Fatalf("reading the ClientHello: %v", err)
+	}
+	start := time.Now()
+	if err := s.Close(); err != nil && !errors.Is(err, io.EOF) {
+		t.Errorf("Close = %v, want nil", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Close took %v with a handshake in flight, want it prompt", d)
+	}
+	if len(events) != 0 {
+		t.Errorf("events after Close: %v, want none", <-events)
+	}
+	if st := tlsconn.Of(s).State(); st != tlsconn.Connecting {
+		t.Errorf("State() = %v after an unfinished handshake, want Connecting", st)
 	}
 }

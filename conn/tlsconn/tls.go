@@ -1,0 +1,412 @@
+// Package tlsconn makes socket bufferevents speak TLS through crypto/tls:
+// libevent's bufferevent_openssl_socket_new and the calls that go with
+// it. A TLS socket is a *conn.Socket whose conn.Layer is a [*TLS]: the
+// socket dials (or is given a connection, or accepts one), runs the
+// client or the server handshake on the goroutine that owns its connect,
+// and reports actor.Connected once the handshake completes, or
+// actor.Error with the TLS cause. [New] makes one; a conn.Listener with
+// conn.ListenerConfig{Layer: [Server](cfg)} accepts them; [Of] finds the
+// TLS state of a socket. It lives apart from package conn so that plain
+// servers do not link crypto/tls (about 1.7 MiB of resident memory at
+// start for examples/echo, docs/benchmarks.md).
+//
+// Defaults are safe: TLS 1.2 is the minimum and certificates are
+// verified unless the configuration says otherwise. A graceful close
+// (Drain, or Flush(actor.Write, actor.Finished)) sends close_notify after
+// the last byte, which libevent never does (its issue #943). A peer that
+// closes without close_notify is an error, since the stream may have
+// been cut ([ErrDirtyShutdown]), or EOF with [DirtyShutdown] set; [TLS.Err]
+// keeps the TLS error of the last failure.
+//
+// TLS over any bufferevent (a pair, a filter) is package pipeline's
+// TLS filter; this package is TLS right on the connection.
+package tlsconn
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/conn"
+)
+
+// State is the role and progress of a TLS socket: libevent's
+// BUFFEREVENT_SSL_OPEN, _CONNECTING and _ACCEPTING, with their values.
+type State int32
+
+// The TLS states.
+const (
+	// Open: the handshake is done (or the connection was given to New
+	// already established); no Connected event is reported for it.
+	Open State = 0
+	// Connecting: the socket is the client and has not finished the
+	// handshake yet.
+	Connecting State = 1
+	// Accepting: the socket is the server and has not finished the
+	// handshake yet.
+	Accepting State = 2
+)
+
+// String returns "Open", "Connecting", "Accepting", or the number.
+func (st State) String() string {
+	switch st {
+	case Open:
+		return "Open"
+	case Connecting:
+		return "Connecting"
+	case Accepting:
+		return "Accepting"
+	}
+	return "State(" + strconv.Itoa(int(st)) + ")"
+}
+
+// Flags are the behaviour flags of a TLS socket, with libevent's
+// BUFFEREVENT_SSL_* values.
+type Flags uint32
+
+// The TLS flags.
+const (
+	// DirtyShutdown reports a peer that closes the connection without
+	// sending close_notify as actor.EOF instead of actor.Error
+	// (BUFFEREVENT_SSL_DIRTY_SHUTDOWN). Without it that is Reading|Error
+	// with ErrDirtyShutdown, since the stream may have been truncated.
+	DirtyShutdown Flags = 1
+)
+
+const allFlags = DirtyShutdown
+
+// Sentinel errors.
+var (
+	// ErrNotTLS is wrapped by the errors of SetFlags and ClearFlags
+	// called on the TLS state of a plain socket (a nil *TLS).
+	ErrNotTLS = errors.New("tlsconn: not a TLS socket")
+
+	// ErrDirtyShutdown is the cause of the Reading|Error event a TLS
+	// socket reports when its peer closed the connection without sending
+	// close_notify, unless DirtyShutdown is set. It wraps
+	// io.ErrUnexpectedEOF too.
+	ErrDirtyShutdown = errors.New("tlsconn: TLS peer closed without close_notify")
+)
+
+// TLS is the TLS layer of one socket and its state: the conn.Layer that
+// runs the handshake, and what libevent's bufferevent_ssl_* calls report.
+// The handshake runs on the socket's connect goroutine and the
+// transport's Read on its reader loop or actor, so everything here is
+// atomic or locked; a TLS is safe for concurrent use. Its methods are
+// safe on a nil *TLS, the state of a plain socket (Of returns nil for
+// one): Open, no flags, no error.
+type TLS struct {
+	cfg   *tls.Config
+	role  State // Connecting or Accepting: which side we are
+	state atomic.Int32
+	flags atomic.Uint32
+	conn  atomic.Pointer[tls.Conn]
+
+	mu  sync.Mutex // guards following
+	err error
+}
+
+// New returns a TLS socket bufferevent over c (libevent's
+// bufferevent_openssl_socket_new), built on crypto/tls, owned by base
+// (which may be nil).
+//
+// state says what c is. With Connecting or Accepting, c is a plain
+// connection on which the socket runs the client or the server handshake,
+// on a goroutine it owns (Close cancels it), and reports actor.Connected
+// once it completes, or actor.Error with the TLS cause, and no data
+// callbacks, if it fails. Writes made before then are sent after it. So
+// that no outcome is reported before there is a callback or channel to
+// hear it, the handshake starts at the first call of the Socket's
+// SetCallbacks, Enable, In, Events, Write or Drain (conn.NewLayered).
+// c may be nil: connect later with ConnectAddr, ConnectHostname or
+// ConnectWith, which handshake in the role state names. With Open, c must
+// be a *tls.Conn; its handshake is done (or done by the first read or
+// write) and no Connected is reported. Since crypto/tls hides whether
+// close_notify came, such a socket reports every clean end of stream as
+// EOF.
+//
+// cfg is cloned. Defaults are safe: a zero MinVersion means TLS 1.2, and
+// certificates are verified unless cfg says otherwise. A client's
+// ConnectAddr and ConnectHostname fill in the server name from the
+// address when cfg has none; with a connection given here, cfg must name
+// the server. A server's cfg needs a certificate. A nil cfg is a zero
+// configuration.
+//
+// A graceful close (Drain, or Flush(actor.Write, actor.Finished)) sends
+// close_notify after the last byte. Close sends it too, as crypto/tls's
+// Close does, unless a write is in flight; crypto/tls bounds that write
+// by 5 s when the peer does not read. A peer that closes without
+// close_notify is reported as Reading|Error with ErrDirtyShutdown, or as
+// Reading|EOF with DirtyShutdown set.
+//
+// New fails with an error wrapping actor.ErrInvalid for an unknown state
+// or an Open c that is not a *tls.Conn, and otherwise as conn.New; c is
+// not closed then.
+func New(base *actor.Base, c net.Conn, cfg *tls.Config, state State, opts actor.Option) (*conn.Socket, error) {
+	switch state {
+	case Open:
+		tc, ok := c.(*tls.Conn)
+		if !ok {
+			return nil, fmt.Errorf("tlsconn: new socket: %w: state Open needs a *tls.Conn, not %T", actor.ErrInvalid, c)
+		}
+		t := newTLS(cloneConfig(cfg), Connecting) // the role of a later ConnectAddr
+		t.state.Store(int32(Open))
+		t.conn.Store(tc)
+		s, err := conn.NewLayeredOpen(base, &transport{Conn: tc, info: t}, t, opts)
+		if err != nil {
+			return nil, fmt.Errorf("tlsconn: %w", err)
+		}
+		return s, nil
+	case Connecting, Accepting:
+		s, err := conn.NewLayered(base, c, newTLS(cloneConfig(cfg), state), opts)
+		if err != nil {
+			return nil, fmt.Errorf("tlsconn: %w", err)
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("tlsconn: new socket: %w: state %v", actor.ErrInvalid, state)
+}
+
+// Server returns the layer maker of a conn.Listener whose sockets are TLS
+// servers (New in state Accepting over each accepted connection):
+//
+//	conn.ListenerConfig{Layer: tlsconn.Server(cfg)}
+//
+// cfg is cloned once, here, and shared by every socket accepted; it needs
+// a certificate. Defaults are as New's.
+func Server(cfg *tls.Config) func() conn.Layer {
+	cfg = cloneConfig(cfg)
+	return func() conn.Layer { return newTLS(cfg, Accepting) }
+}
+
+// Of returns the TLS layer of s, or nil when s is not a TLS socket (or is
+// nil). Its methods work on the nil it may return.
+func Of(s *conn.Socket) *TLS {
+	if s == nil {
+		return nil
+	}
+	t, _ := s.Layer().(*TLS)
+	return t
+}
+
+// cloneConfig returns a copy of cfg (a zero one for nil) with the safe
+// defaults filled in.
+func cloneConfig(cfg *tls.Config) *tls.Config {
+	if cfg == nil {
+		cfg = &tls.Config{}
+	} else {
+		cfg = cfg.Clone()
+	}
+	if cfg.MinVersion == 0 {
+		cfg.MinVersion = tls.VersionTLS12
+	}
+	return cfg
+}
+
+func newTLS(cfg *tls.Config, state State) *TLS {
+	t := &TLS{cfg: cfg, role: state}
+	t.state.Store(int32(state))
+	return t
+}
+
+// State returns where the TLS socket stands: Connecting or Accepting
+// until its handshake completes, Open after. It returns Open for a plain
+// socket (a nil t).
+func (t *TLS) State() State {
+	if t == nil {
+		return Open
+	}
+	return State(t.state.Load())
+}
+
+// Flags returns the TLS flags (libevent's bufferevent_ssl_get_flags); 0
+// for a plain socket.
+func (t *TLS) Flags() Flags {
+	if t == nil {
+		return 0
+	}
+	return Flags(t.flags.Load())
+}
+
+// SetFlags sets the flags in f and returns the flags as they were
+// (libevent's bufferevent_ssl_set_flags). It takes effect for the next
+// read. It fails with an error wrapping ErrNotTLS for a plain socket (a
+// nil t) and actor.ErrInvalid for unknown flags.
+func (t *TLS) SetFlags(f Flags) (Flags, error) {
+	if err := t.checkFlags(f); err != nil {
+		return 0, err
+	}
+	return Flags(t.flags.Or(uint32(f))), nil
+}
+
+// ClearFlags clears the flags in f and returns the flags as they were
+// (libevent's bufferevent_ssl_clear_flags). It fails as SetFlags does.
+func (t *TLS) ClearFlags(f Flags) (Flags, error) {
+	if err := t.checkFlags(f); err != nil {
+		return 0, err
+	}
+	return Flags(t.flags.And(^uint32(f))), nil
+}
+
+func (t *TLS) checkFlags(f Flags) error {
+	if t == nil {
+		return fmt.Errorf("tlsconn: flags: %w", ErrNotTLS)
+	}
+	if f&^allFlags != 0 {
+		return fmt.Errorf("tlsconn: flags %#x: %w", uint32(f), actor.ErrInvalid)
+	}
+	return nil
+}
+
+// Err returns the TLS error of the last failure (libevent's
+// bufferevent_get_openssl_error): a failed handshake, an alert or a
+// record error from the peer, or ErrDirtyShutdown; nil when there was
+// none or for a plain socket. Plain I/O errors of the connection under
+// TLS (a reset, say) are not TLS errors; they come with the Error event.
+// The error stays until the next failure replaces it.
+func (t *TLS) Err() error {
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
+}
+
+// Conn returns the TLS connection once the handshake has completed
+// (libevent's bufferevent_openssl_get_ssl), for its ConnectionState; nil
+// for a plain socket and before the handshake. Reading or writing it
+// directly corrupts the stream.
+func (t *TLS) Conn() *tls.Conn {
+	if t == nil {
+		return nil
+	}
+	return t.conn.Load()
+}
+
+func (t *TLS) setErr(err error) {
+	t.mu.Lock()
+	t.err = err
+	t.mu.Unlock()
+}
+
+// Handshake runs the TLS handshake over c in the socket's role and
+// returns the transport (conn.Layer's method, called by the socket); on
+// failure it closes c and returns the cause, kept for Err when it is a
+// TLS error. A client's serverName is the server name to verify unless
+// the configuration names one.
+func (t *TLS) Handshake(ctx context.Context, c net.Conn, serverName string) (actor.Transport, error) {
+	raw := &eofConn{Conn: c}
+	var tc *tls.Conn
+	if t.role == Accepting {
+		tc = tls.Server(raw, t.cfg)
+	} else {
+		cfg := t.cfg
+		if cfg.ServerName == "" && serverName != "" {
+			cfg = cfg.Clone()
+			cfg.ServerName = serverName
+		}
+		tc = tls.Client(raw, cfg)
+	}
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		if isTLSError(err) {
+			t.setErr(err)
+		}
+		return nil, fmt.Errorf("tlsconn: handshake: %w", err)
+	}
+	t.conn.Store(tc)
+	t.state.Store(int32(Open))
+	return &transport{Conn: tc, raw: raw, info: t}, nil
+}
+
+// isTLSError reports whether err comes from the TLS layer rather than
+// from the connection under it or a cancelled context.
+func isTLSError(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var (
+		ae tls.AlertError
+		re tls.RecordHeaderError
+		ve *tls.CertificateVerificationError
+		ce *tls.ECHRejectionError
+		oe *net.OpError
+	)
+	switch {
+	case errors.As(err, &ae), errors.As(err, &re), errors.As(err, &ve), errors.As(err, &ce):
+		return true
+	case errors.As(err, &oe):
+		// crypto/tls reports a fatal alert it sent or received as an
+		// *net.OpError whose Err is the alert; a syscall error there is
+		// the connection's.
+		return errors.As(oe.Err, &ae) || oe.Op == "remote error" || oe.Op == "local error"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return false
+	}
+	// The rest of crypto/tls's failures are plain errors ("tls: ...").
+	return true
+}
+
+// eofConn is the connection under a tls.Conn. It notes whether the peer
+// ended the raw stream: crypto/tls reports an EOF at a record boundary as
+// a clean io.EOF whether or not close_notify came first, and a raw EOF is
+// only ever read when it did not.
+type eofConn struct {
+	net.Conn
+	sawEOF atomic.Bool
+}
+
+func (c *eofConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err == io.EOF {
+		c.sawEOF.Store(true)
+	}
+	return n, err
+}
+
+// transport is a TLS socket's transport: the *tls.Conn, with its reads
+// classified (clean or dirty shutdown, TLS errors kept).
+type transport struct {
+	*tls.Conn
+	raw  *eofConn // nil for a connection given in TLSOpen state
+	info *TLS
+}
+
+// Close sends close_notify when it can (crypto/tls's Close skips it while
+// a write is in flight) and closes the connection. A close_notify that
+// cannot be written because the peer has gone is no failure of the close.
+func (t *transport) Close() error {
+	err := t.Conn.Close()
+	if oe := (*net.OpError)(nil); errors.As(err, &oe) && oe.Op != "close" {
+		return nil
+	}
+	return err
+}
+
+func (t *transport) Read(p []byte) (int, error) {
+	n, err := t.Conn.Read(p)
+	switch {
+	case err == nil:
+	case err == io.EOF && (t.raw == nil || !t.raw.sawEOF.Load()):
+		// close_notify came first: a clean end.
+	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
+		// The peer closed without close_notify, at a record boundary or
+		// inside a record: the stream may have been cut short.
+		if Flags(t.info.flags.Load())&DirtyShutdown != 0 {
+			return n, io.EOF
+		}
+		err = fmt.Errorf("%w (%w)", ErrDirtyShutdown, io.ErrUnexpectedEOF)
+		t.info.setErr(err)
+	case isTLSError(err):
+		t.info.setErr(err)
+	}
+	return n, err
+}

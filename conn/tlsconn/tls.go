@@ -7,8 +7,8 @@
 // actor.Error with the TLS cause. [New] makes one; a conn.Listener with
 // conn.ListenerConfig{Layer: [Server](cfg)} accepts them; [Of] finds the
 // TLS state of a socket. It lives apart from package conn so that plain
-// servers do not link crypto/tls (about 1.7 MiB of resident memory at
-// start for examples/echo, docs/benchmarks.md).
+// servers do not link crypto/tls (about 2 MiB of examples/echo's resident
+// memory at start, docs/benchmarks.md).
 //
 // Defaults are safe: TLS 1.2 is the minimum and certificates are
 // verified unless the configuration says otherwise. A graceful close

@@ -116,7 +116,7 @@ func TestEcho(t *testing.T) {
 
 // TestNoTLSLinked pins why TLS sockets live in conn/tlsconn: a plain
 // server built on conn does not link crypto/tls, whose package
-// initialisation alone costs this program about 1.7 MiB of resident
+// initialisation alone costs this program about 2 MiB of resident
 // memory at start (docs/benchmarks.md, "Peak RSS").
 func TestNoTLSLinked(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()

@@ -62,7 +62,7 @@ type actorState struct {
 	lingerT      Timer
 	drainWaiters []chan struct{}
 
-	rtimer, wtimer Timer
+	tm             *timers // made when a timeout is first armed
 	rArmed, wArmed bool
 	wHeld          int // transportBuffered when the write timer was armed
 
@@ -168,8 +168,8 @@ func (a *actorState) lingerArmed() bool { return a.lingering && !a.lingerDone }
 // waitInSocket is the wait of a socket's actor that reads its socket
 // itself (see parker), and reports whether it waited. It cannot wait in
 // the socket while it has something other than a read, a post or a
-// finished write to wait for (a channel to serve, a timer, a rate limit,
-// a Base's turn); if it then wants to read, it starts the reader loop,
+// finished write to wait for (a channel to serve, a rate limit, a Base's
+// turn; timers post, see Clock); if it then wants to read, it starts the reader loop,
 // which reads from then on as for any other transport, and wait waits. It
 // is not inlined, so that the frames of the select in wait are not on
 // the stack while an idle connection waits here: it then fits the
@@ -182,7 +182,7 @@ func (a *actorState) waitInSocket() bool {
 		return false
 	}
 	if a.scheduled || a.sendsInput() || a.sendsEvents() || a.takesOutput() ||
-		a.rArmed || a.wArmed || a.lingerArmed() || a.b.rate.Load().limited() {
+		a.b.rate.Load().limited() {
 		l.startReader()
 		return false
 	}
@@ -253,9 +253,6 @@ func (a *actorState) wait() {
 		evC   chan<- EventInfo
 		ev    EventInfo
 		outC  <-chan []byte
-		rtC   <-chan time.Time
-		wtC   <-chan time.Time
-		lgC   <-chan time.Time
 	)
 	if a.l != nil {
 		loopC = a.l.events
@@ -273,15 +270,6 @@ func (a *actorState) wait() {
 	if a.takesOutput() {
 		outC = b.out
 	}
-	if a.rArmed {
-		rtC = a.rtimer.C()
-	}
-	if a.wArmed {
-		wtC = a.wtimer.C()
-	}
-	if a.lingerArmed() {
-		lgC = a.lingerT.C()
-	}
 	select {
 	case <-b.mail.signal:
 		a.handleMail()
@@ -298,16 +286,6 @@ func (a *actorState) wait() {
 	case evC <- ev:
 		a.evq[0] = EventInfo{}
 		a.evq = a.evq[1:]
-	case <-rtC:
-		a.rArmed = false
-		a.onTimeout(Read)
-	case <-lgC:
-		a.lingerDone = true // the peer kept sending: give up waiting
-	case <-wtC:
-		a.wArmed = false
-		if !a.quietWriteProgress() {
-			a.onTimeout(Write)
-		}
 	case <-turnC:
 		a.runDeferred()
 		b.turn <- struct{}{} // the turn is over (see Bufferevent.turn)
@@ -411,6 +389,28 @@ func (a *actorState) handle(m *message) {
 		// Bytes a buffered transport held downstream moved on: that is
 		// write progress, and the transport may take more now.
 		a.resetTimer(Write)
+	case msgTimer:
+		a.onTimer(m.dir)
+	case msgLinger:
+		if a.lingerArmed() {
+			a.lingerDone = true // the peer kept sending: give up waiting
+		}
+	}
+}
+
+// onTimer handles a firing of the read or write timer: a timeout, unless
+// the timer has been stopped or re-armed for later since (a late firing;
+// see Clock).
+func (a *actorState) onTimer(d Dir) {
+	switch {
+	case d == Read && a.rArmed && !a.b.base.Clock().Now().Before(a.tm.due[0]):
+		a.rArmed = false
+		a.onTimeout(Read)
+	case d == Write && a.wArmed && !a.b.base.Clock().Now().Before(a.tm.due[1]):
+		a.wArmed = false
+		if !a.quietWriteProgress() {
+			a.onTimeout(Write)
+		}
 	}
 }
 
@@ -759,7 +759,10 @@ func (a *actorState) checkDrain() {
 			!a.eof && !a.readErr && a.heldEnd == nil {
 			if !a.lingering {
 				a.lingering = true
-				a.lingerT = a.b.base.Clock().NewTimer(lingerTime)
+				mail := &a.b.mail
+				a.lingerT = a.b.base.Clock().AfterFunc(lingerTime, func() {
+					mail.post(message{kind: msgLinger})
+				})
 			}
 			done = false
 		}
@@ -833,11 +836,11 @@ func (a *actorState) readSuspended() bool {
 
 func (a *actorState) resetTimer(d Dir) {
 	if d&Read != 0 && a.rArmed {
-		a.rtimer.Stop()
+		a.tm.t[0].Stop()
 		a.rArmed = false
 	}
 	if d&Write != 0 && a.wArmed {
-		a.wtimer.Stop()
+		a.tm.t[1].Stop()
 		a.wArmed = false
 	}
 }
@@ -845,14 +848,14 @@ func (a *actorState) resetTimer(d Dir) {
 func (a *actorState) reconcileTimers() {
 	rto := time.Duration(a.b.rto.Load())
 	wantR := rto > 0 && a.enabled(Read) && !a.eof && !a.readErr && !a.readSuspended() && !a.throttled(limiter.Read)
-	a.rtimer, a.rArmed = a.arm(a.rtimer, a.rArmed, wantR, rto)
+	a.rArmed = a.arm(Read, a.rArmed, wantR, rto)
 	wto := time.Duration(a.b.wto.Load())
 	wantW := wto > 0 && a.enabled(Write) && !a.writeErr &&
 		(a.pendingOut() > 0 || a.connecting || a.transportBuffered() > 0) && !a.throttled(limiter.Write)
 	if wantW && !a.wArmed {
 		a.wHeld = a.transportBuffered()
 	}
-	a.wtimer, a.wArmed = a.arm(a.wtimer, a.wArmed, wantW, wto)
+	a.wArmed = a.arm(Write, a.wArmed, wantW, wto)
 }
 
 // throttled reports whether the loops are waiting on a rate limit in d.
@@ -860,30 +863,57 @@ func (a *actorState) throttled(d limiter.Dir) bool {
 	return a.l != nil && a.l.throttled[d].Load()
 }
 
-func (a *actorState) arm(t Timer, armed, want bool, d time.Duration) (Timer, bool) {
+// timers are a bufferevent's read and write timeout timers (index 0 and
+// 1), made when a timeout is first armed: most bufferevents never set one.
+// They post msgTimer when they fire (see Clock); due holds the time each
+// was last armed for, so that a firing of an earlier arming, come late,
+// is told apart.
+type timers struct {
+	t   [2]Timer
+	due [2]time.Time
+}
+
+// arm starts (want) or stops the timer of direction dir (Read or Write),
+// to fire after d, and reports whether it is armed now.
+func (a *actorState) arm(dir Dir, armed, want bool, d time.Duration) bool {
+	i := 0
+	if dir == Write {
+		i = 1
+	}
 	switch {
 	case want && !armed:
-		if t == nil {
-			return a.b.base.Clock().NewTimer(d), true
+		if a.tm == nil {
+			a.tm = new(timers)
 		}
-		t.Reset(d)
-		return t, true
+		clock := a.b.base.Clock()
+		a.tm.due[i] = clock.Now().Add(d) // before the timer starts: it fires no sooner
+		if a.tm.t[i] == nil {
+			mail := &a.b.mail
+			a.tm.t[i] = clock.AfterFunc(d, func() { mail.post(message{kind: msgTimer, dir: dir}) })
+		} else {
+			a.tm.t[i].Reset(d)
+		}
+		return true
 	case !want && armed:
-		t.Stop()
-		return t, false
+		a.tm.t[i].Stop()
+		return false
 	}
-	return t, armed
+	return armed
 }
 
 func (a *actorState) exit() {
 	b := a.b
 	a.stopping = true
 	b.Free()
-	if a.rtimer != nil {
-		a.rtimer.Stop()
+	if a.tm != nil {
+		for _, t := range a.tm.t {
+			if t != nil {
+				t.Stop()
+			}
+		}
 	}
-	if a.wtimer != nil {
-		a.wtimer.Stop()
+	if a.lingerT != nil {
+		a.lingerT.Stop()
 	}
 	if a.connCancel != nil {
 		a.connCancel()

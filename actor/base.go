@@ -8,20 +8,30 @@ import (
 	"time"
 )
 
-// Clock is the time source of a Base: what read and write timeouts are
-// measured with. The zero Base uses the real clock; tests may inject their
-// own, or run under testing/synctest, whose bubble makes the real clock
-// virtual.
+// Clock is the time source of a Base: what read and write timeouts (and
+// a drain's linger) are measured with. The zero Base uses the real clock;
+// tests may inject their own, or run under testing/synctest, whose bubble
+// makes the real clock virtual.
+//
+// A bufferevent's timers are func timers: when one fires it posts to the
+// bufferevent's mailbox, so that a timer wakes the actor as any message
+// does (a socket's actor waiting in its own read included). A firing may
+// come late, after a Stop or a Reset; the actor checks Now against the
+// time it armed the timer for and ignores a firing that is early for the
+// current arming. So Now and AfterFunc must agree: a timer armed for d
+// fires no sooner than Now has moved d on.
 type Clock interface {
+	// Now returns the current time.
 	Now() time.Time
-	NewTimer(d time.Duration) Timer
+	// AfterFunc calls f, on a goroutine of its own, once d has passed,
+	// and returns the timer, as time.AfterFunc.
+	AfterFunc(d time.Duration, f func()) Timer
 }
 
-// Timer is a one-shot timer made by a Clock, with the semantics of a Go
-// 1.23 time.Timer: after Stop or Reset returns, no stale value is received
-// from C.
+// Timer is a timer made by Clock.AfterFunc, as a time.Timer made by
+// time.AfterFunc: Reset schedules f to run once more after d (whether or
+// not it has run), and Stop cancels a run that has not started.
 type Timer interface {
-	C() <-chan time.Time
 	Reset(d time.Duration)
 	Stop()
 }
@@ -29,13 +39,12 @@ type Timer interface {
 type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
-func (realClock) NewTimer(d time.Duration) Timer {
-	return realTimer{time.NewTimer(d)}
+func (realClock) AfterFunc(d time.Duration, f func()) Timer {
+	return realTimer{time.AfterFunc(d, f)}
 }
 
 type realTimer struct{ t *time.Timer }
 
-func (t realTimer) C() <-chan time.Time   { return t.t.C }
 func (t realTimer) Reset(d time.Duration) { t.t.Reset(d) }
 func (t realTimer) Stop()                 { t.t.Stop() }
 

@@ -25,6 +25,8 @@ const (
 	msgConnected                   // t, err: the dial finished
 	msgProgress                    // a buffered transport's held bytes moved on
 	msgCallbacks                   // the first callbacks were set: deliver held events
+	msgTimer                       // dir: the read or write timer fired (maybe late: see Clock)
+	msgLinger                      // the linger timer fired
 )
 
 // message is what other goroutines post to the actor. It is a value type

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/internal/testconn"
+	"github.com/bevgo/bev/limiter"
 )
 
 // The socket side door (a *net.TCPConn or *net.UnixConn read and written
@@ -261,17 +262,19 @@ func TestSocketActorReadsItself(t *testing.T) {
 	}
 }
 
-// What the actor cannot be kicked out of its socket for (here a timer,
-// and a channel whose receiver is slow) makes it start the reader loop,
-// and the stream goes on through it with nothing lost.
+// What the actor cannot be kicked out of its socket for (here a rate
+// limit, and a channel whose receiver is slow) makes it start the reader
+// loop, and the stream goes on through it with nothing lost.
 func TestSocketReaderLoopWhenNeeded(t *testing.T) {
 	cases := []struct {
 		name  string
 		setup func(*actor.Bufferevent)
 		take  func(*actor.Bufferevent, int) []byte
 	}{
-		{"read timeout", func(b *actor.Bufferevent) {
-			b.SetTimeouts(time.Hour, 0)
+		{"rate limit", func(b *actor.Bufferevent) {
+			if err := b.SetRateLimit(unlimitedRate(t)); err != nil {
+				t.Fatal(err)
+			}
 		}, takeWithCallbacks},
 		{"input channel", func(*actor.Bufferevent) {}, takeFromChannel},
 	}
@@ -353,7 +356,7 @@ func takeFromChannel(b *actor.Bufferevent, n int) []byte {
 }
 
 // The switch from the actor's own reads to the reader loop can come in the
-// middle of a stream (here a read timeout set from the read callback
+// middle of a stream (here a rate limit set from the read callback
 // halfway through): every byte still arrives once and in order.
 func TestSocketReaderLoopMidStream(t *testing.T) {
 	c, s := testconn.Pair(t, "tcp")
@@ -372,7 +375,7 @@ func TestSocketReaderLoopMidStream(t *testing.T) {
 		got.ReadFrom(s.Input())
 		if !switched && got.Len() >= total/2 {
 			switched = true
-			s.Bufferevent().SetTimeouts(time.Hour, 0)
+			s.Bufferevent().SetRateLimit(unlimitedRate(t))
 		}
 		if got.Len() >= total {
 			signal(done)
@@ -391,11 +394,64 @@ func TestSocketReaderLoopMidStream(t *testing.T) {
 	recv(t, done, "every byte")
 	// The peer has not closed: the reader loop that took over still runs.
 	if n := readerLoops() - before; n != 1 {
-		t.Errorf("%d reader loops run after the timeout was set, want 1", n)
+		t.Errorf("%d reader loops run after the rate limit was set, want 1", n)
 	}
 	res := make(chan []byte, 1)
 	b.Do(func(*actor.Session) { res <- got.Bytes() })
 	if g := recv(t, res, "the bytes read"); !bytes.Equal(g, want) {
 		t.Fatalf("read %d bytes that differ from the %d written", len(g), total)
+	}
+}
+
+// unlimitedRate is a rate limit no test stream reaches: it changes how the
+// socket reads (through the reader loop), not how fast.
+func unlimitedRate(t testing.TB) *limiter.Config {
+	t.Helper()
+	cfg, err := limiter.NewConfig(1<<40, 1<<40, 1<<40, 1<<40, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// Timeouts do not take a socket's reads away from its actor: a timer
+// posts to the mailbox when it fires, which kicks the actor out of its
+// wait in the socket. A stream with timeouts set runs no reader loop, and
+// a read timeout fires while the actor waits in its socket.
+func TestSocketTimeoutsWithoutReaderLoop(t *testing.T) {
+	c, s := testconn.Pair(t, "tcp")
+	before := readerLoops()
+	b, err := actor.New(newBase(t), s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SetTimeouts(time.Hour, time.Hour)
+	want := seq(256 << 10)
+	werr := make(chan error, 1)
+	go func() {
+		_, err := c.Write(want)
+		werr <- err
+	}()
+	got := takeWithCallbacks(b, len(want))
+	if err := recv(t, werr, "the peer's write"); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes, not the %d written", len(got), len(want))
+	}
+
+	// Now a short read timeout, and a peer that sends nothing.
+	events := make(chan actor.Event, 4)
+	b.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, _ error) { events <- ev }})
+	b.SetTimeouts(20*time.Millisecond, 0)
+	b.Enable(actor.Read)
+	if ev := recv(t, events, "the read timeout"); ev != actor.Timeout|actor.Reading {
+		t.Errorf("event %v, want Timeout|Reading", ev)
+	}
+	if b.Enabled()&actor.Read != 0 {
+		t.Errorf("reading still enabled after the timeout")
+	}
+	if n := readerLoops() - before; n != 0 {
+		t.Errorf("%d reader loops ran for a socket with timeouts, want 0", n)
 	}
 }

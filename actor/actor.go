@@ -59,7 +59,6 @@ type actorState struct {
 	// SetCallbacks arrives (see emit).
 	heldEv       Event
 	heldErr      error
-	lingerT      Timer
 	drainWaiters []chan struct{}
 
 	tm             *timers // made when a timeout is first armed
@@ -99,6 +98,7 @@ func (a *actorState) enabled(d Dir) bool { return Dir(a.b.enabled.Load())&d != 0
 func (a *actorState) attach(t Transport) {
 	a.t = t
 	a.b.tbox.Store(&transportBox{t})
+	a.stopTimer(timerLinger) // a linger of the transport before
 	a.lingering, a.lingerDone = false, false
 	a.l = startLoops(t, &a.b.maxRead, &a.b.rate, a.b.mail.notify)
 	if a.l.sys != nil {
@@ -392,7 +392,7 @@ func (a *actorState) handle(m *message) {
 	case msgTimer:
 		a.onTimer(m.dir)
 	case msgLinger:
-		if a.lingerArmed() {
+		if a.lingerArmed() && a.timerDue(timerLinger) {
 			a.lingerDone = true // the peer kept sending: give up waiting
 		}
 	}
@@ -403,10 +403,10 @@ func (a *actorState) handle(m *message) {
 // see Clock).
 func (a *actorState) onTimer(d Dir) {
 	switch {
-	case d == Read && a.rArmed && !a.b.base.Clock().Now().Before(a.tm.due[0]):
+	case d == Read && a.rArmed && a.timerDue(timerRead):
 		a.rArmed = false
 		a.onTimeout(Read)
-	case d == Write && a.wArmed && !a.b.base.Clock().Now().Before(a.tm.due[1]):
+	case d == Write && a.wArmed && a.timerDue(timerWrite):
 		a.wArmed = false
 		if !a.quietWriteProgress() {
 			a.onTimeout(Write)
@@ -759,18 +759,13 @@ func (a *actorState) checkDrain() {
 			!a.eof && !a.readErr && a.heldEnd == nil {
 			if !a.lingering {
 				a.lingering = true
-				mail := &a.b.mail
-				a.lingerT = a.b.base.Clock().AfterFunc(lingerTime, func() {
-					mail.post(message{kind: msgLinger})
-				})
+				a.startTimer(timerLinger, lingerTime)
 			}
 			done = false
 		}
 	}
 	if done {
-		if a.lingerT != nil {
-			a.lingerT.Stop()
-		}
+		a.stopTimer(timerLinger)
 		for _, c := range a.drainWaiters {
 			close(c)
 		}
@@ -836,11 +831,11 @@ func (a *actorState) readSuspended() bool {
 
 func (a *actorState) resetTimer(d Dir) {
 	if d&Read != 0 && a.rArmed {
-		a.tm.t[0].Stop()
+		a.stopTimer(timerRead)
 		a.rArmed = false
 	}
 	if d&Write != 0 && a.wArmed {
-		a.tm.t[1].Stop()
+		a.stopTimer(timerWrite)
 		a.wArmed = false
 	}
 }
@@ -848,14 +843,14 @@ func (a *actorState) resetTimer(d Dir) {
 func (a *actorState) reconcileTimers() {
 	rto := time.Duration(a.b.rto.Load())
 	wantR := rto > 0 && a.enabled(Read) && !a.eof && !a.readErr && !a.readSuspended() && !a.throttled(limiter.Read)
-	a.rArmed = a.arm(Read, a.rArmed, wantR, rto)
+	a.rArmed = a.arm(timerRead, a.rArmed, wantR, rto)
 	wto := time.Duration(a.b.wto.Load())
 	wantW := wto > 0 && a.enabled(Write) && !a.writeErr &&
 		(a.pendingOut() > 0 || a.connecting || a.transportBuffered() > 0) && !a.throttled(limiter.Write)
 	if wantW && !a.wArmed {
 		a.wHeld = a.transportBuffered()
 	}
-	a.wArmed = a.arm(Write, a.wArmed, wantW, wto)
+	a.wArmed = a.arm(timerWrite, a.wArmed, wantW, wto)
 }
 
 // throttled reports whether the loops are waiting on a rate limit in d.
@@ -863,39 +858,69 @@ func (a *actorState) throttled(d limiter.Dir) bool {
 	return a.l != nil && a.l.throttled[d].Load()
 }
 
-// timers are a bufferevent's read and write timeout timers (index 0 and
-// 1), made when a timeout is first armed: most bufferevents never set one.
-// They post msgTimer when they fire (see Clock); due holds the time each
-// was last armed for, so that a firing of an earlier arming, come late,
-// is told apart.
+// timers are a bufferevent's timers: the read and write timeouts and a
+// drain's linger, each made when it is first started (most bufferevents
+// never set a timeout). They post to the mailbox when they fire (see
+// Clock); due holds the time each was last started for, so that a firing
+// of an earlier start, come late, is told apart.
 type timers struct {
-	t   [2]Timer
-	due [2]time.Time
+	t   [numTimers]Timer
+	due [numTimers]time.Time
 }
 
-// arm starts (want) or stops the timer of direction dir (Read or Write),
-// to fire after d, and reports whether it is armed now.
-func (a *actorState) arm(dir Dir, armed, want bool, d time.Duration) bool {
-	i := 0
-	if dir == Write {
-		i = 1
+// The timers, by index.
+const (
+	timerRead   = iota // posts msgTimer with Read
+	timerWrite         // posts msgTimer with Write
+	timerLinger        // posts msgLinger
+	numTimers
+)
+
+// startTimer starts timer i to fire after d.
+func (a *actorState) startTimer(i int, d time.Duration) {
+	if a.tm == nil {
+		a.tm = new(timers)
 	}
+	clock := a.b.base.Clock()
+	a.tm.due[i] = clock.Now().Add(d) // before the timer starts: it fires no sooner
+	if a.tm.t[i] != nil {
+		a.tm.t[i].Reset(d)
+		return
+	}
+	msg := message{kind: msgTimer, dir: Read}
+	switch i {
+	case timerWrite:
+		msg.dir = Write
+	case timerLinger:
+		msg = message{kind: msgLinger}
+	}
+	mail := &a.b.mail
+	a.tm.t[i] = clock.AfterFunc(d, func() { mail.post(msg) })
+}
+
+// stopTimer stops timer i, if it was ever started.
+func (a *actorState) stopTimer(i int) {
+	if a.tm != nil && a.tm.t[i] != nil {
+		a.tm.t[i].Stop()
+	}
+}
+
+// timerDue reports whether timer i's firing is of its latest start: a
+// firing that comes before the time it was started for belongs to an
+// earlier start, stopped or re-armed since.
+func (a *actorState) timerDue(i int) bool {
+	return !a.b.base.Clock().Now().Before(a.tm.due[i])
+}
+
+// arm starts (want) or stops timer i, to fire after d, and reports
+// whether it is armed now.
+func (a *actorState) arm(i int, armed, want bool, d time.Duration) bool {
 	switch {
 	case want && !armed:
-		if a.tm == nil {
-			a.tm = new(timers)
-		}
-		clock := a.b.base.Clock()
-		a.tm.due[i] = clock.Now().Add(d) // before the timer starts: it fires no sooner
-		if a.tm.t[i] == nil {
-			mail := &a.b.mail
-			a.tm.t[i] = clock.AfterFunc(d, func() { mail.post(message{kind: msgTimer, dir: dir}) })
-		} else {
-			a.tm.t[i].Reset(d)
-		}
+		a.startTimer(i, d)
 		return true
 	case !want && armed:
-		a.tm.t[i].Stop()
+		a.stopTimer(i)
 		return false
 	}
 	return armed
@@ -905,15 +930,8 @@ func (a *actorState) exit() {
 	b := a.b
 	a.stopping = true
 	b.Free()
-	if a.tm != nil {
-		for _, t := range a.tm.t {
-			if t != nil {
-				t.Stop()
-			}
-		}
-	}
-	if a.lingerT != nil {
-		a.lingerT.Stop()
+	for i := range numTimers {
+		a.stopTimer(i)
 	}
 	if a.connCancel != nil {
 		a.connCancel()

@@ -73,3 +73,38 @@ func TestDrainWithUnreadInput(t *testing.T) {
 		t.Errorf("Drain() = %v", err)
 	}
 }
+
+// Drain's linger is bounded: a peer that reads everything but never
+// closes its side lets Drain return once the linger time (2 s) has passed
+// since the half-close, with every byte delivered; the linger's timer
+// wakes the socket's actor out of its own wait in the socket.
+func TestDrainLingerBounded(t *testing.T) {
+	base := newBase(t)
+	c1, c2 := tcpConns(t)
+	s, err := conn.New(base, c2, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := pattern(64 << 10)
+	if err := s.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	drained := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+		defer cancel()
+		drained <- s.Drain(ctx)
+	}()
+	c1.SetDeadline(time.Now().Add(waitTime))
+	got, err := io.ReadAll(c1) // the half-close ends it; c1 stays open
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("peer read %d bytes, %v; want the %d written and EOF", len(got), err, len(want))
+	}
+	if err := recv(t, drained, "Drain, after its linger"); err != nil {
+		t.Errorf("Drain() = %v, want nil", err)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("Drain returned after %v with the peer still open, want it to linger (2 s)", d)
+	}
+}

@@ -711,6 +711,11 @@ func (a *actorState) handOver(src *Buffer, direct bool) int {
 	if src.chunks[src.head].len() > limit {
 		return handedNothing
 	}
+	if a.handed.n == 0 && src.n <= limit {
+		// All of it fits, as it does whenever the output is drained
+		// between writes: one move, not one per chunk.
+		a.handed.moveAll(src)
+	}
 	for src.Len() > 0 {
 		c := src.chunks[src.head]
 		if a.handed.n > 0 && a.handed.n+c.len() > limit {

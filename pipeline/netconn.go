@@ -322,6 +322,9 @@ func (c *Conn) admit(wait bool, left func() int, move func(room int) (int, error
 			}
 			poke := !c.poked && !c.armed
 			c.poked = c.poked || poke
+			// Everything fitted (a filter's hand-over, nearly always):
+			// done, without locking again only to find nothing left.
+			done := left() == 0
 			c.mu.Unlock()
 			if poke {
 				// The bufferevent takes wbuf in its write callback, on
@@ -331,6 +334,9 @@ func (c *Conn) admit(wait bool, left func() int, move func(room int) (int, error
 				// anyway: a Trigger would only cost the bufferevent a
 				// turn that finds its writer busy.
 				c.b.Trigger(actor.Write, actor.TriggerIgnoreWatermarks)
+			}
+			if done {
+				return n, nil
 			}
 			continue
 		}

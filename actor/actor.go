@@ -297,12 +297,12 @@ func (a *actorState) wait() {
 // and re-arms the reader and the timers.
 func (a *actorState) step() {
 	a.syncChannels()
-	pulled := false
+	more := false
 	for range 16 {
 		if a.stopping {
 			return
 		}
-		pulled = a.pullRead()
+		more = a.pullRead()
 		a.runInput(Normal)
 		a.runOutput(Normal)
 		a.pumpWrite()
@@ -312,16 +312,16 @@ func (a *actorState) step() {
 			a.runDeferred()
 			continue
 		}
-		if pulled {
-			continue // the callbacks may have made room for more
+		if more {
+			continue // the callbacks may have made room for it
 		}
 		break
 	}
 	if a.stopping {
 		return
 	}
-	if pulled {
-		a.b.mail.notify() // more may be waiting: look again next turn
+	if more {
+		a.b.mail.notify() // look again next turn
 	}
 	if a.b.base != nil && a.hasDeferred() && !a.scheduled {
 		a.scheduled = true
@@ -455,16 +455,28 @@ func (a *actorState) onRead(r loopEvent) {
 		a.discard(r)
 		return
 	}
+	dst := a.readDst()
 	n := 0
 	for _, c := range r.chunks() {
 		n += c.len()
-		if a.inStage != nil {
-			a.rawIn.pushChunk(c)
-		} else {
-			a.input.pushChunk(c)
-		}
+		dst.pushChunk(c)
 	}
 	r.done()
+	a.gotRead(n, r.err)
+}
+
+// readDst is where reads land: rawIn with an input stage, else the input.
+func (a *actorState) readDst() *Buffer {
+	if a.inStage != nil {
+		return &a.rawIn
+	}
+	return &a.input
+}
+
+// gotRead takes in a read of n bytes, already appended to readDst, that
+// ended with err (nil, EOF or a read error), as onRead does for the
+// loops' reads.
+func (a *actorState) gotRead(n int, err error) {
 	if n > 0 {
 		a.updateReadLimit()
 		a.l.delivered(n)
@@ -474,14 +486,14 @@ func (a *actorState) onRead(r loopEvent) {
 			a.readProgress()
 		}
 	}
-	if r.err == nil {
+	if err == nil {
 		return
 	}
 	if !a.enabled(Read) {
-		a.heldEnd = r.err
+		a.heldEnd = err
 		return
 	}
-	a.endRead(r.err)
+	a.endRead(err)
 }
 
 // endRead reports the end of the read side: EOF or a read error.
@@ -710,6 +722,11 @@ func (a *actorState) handOver(src *Buffer, direct bool) int {
 	}
 	if src.chunks[src.head].len() > limit {
 		return handedNothing
+	}
+	if a.handed.n == 0 && src.n <= limit {
+		// All of it fits, as it does whenever the output is drained
+		// between writes: one move, not one per chunk.
+		a.handed.moveAll(src)
 	}
 	for src.Len() > 0 {
 		c := src.chunks[src.head]

@@ -285,8 +285,16 @@ func (b *Buffer) MoveFrom(src *Buffer) error {
 	if src.frozenFront {
 		return frozenError("MoveFrom", "source front")
 	}
+	b.moveAll(src)
+	return nil
+}
+
+// moveAll moves every chunk of src to the end of b, src != b; it ignores
+// freezing. Into an empty b it costs the same whatever the number of
+// chunks.
+func (b *Buffer) moveAll(src *Buffer) {
 	if src.n == 0 {
-		return nil
+		return
 	}
 	if b.n == 0 {
 		// An empty Buffer has no chunks and head 0, so swapping the chain
@@ -303,7 +311,6 @@ func (b *Buffer) MoveFrom(src *Buffer) error {
 	}
 	b.n += src.n
 	src.n = 0
-	return nil
 }
 
 // MoveFromN moves the first min(n, src.Len()) bytes of src to the end of b

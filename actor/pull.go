@@ -5,8 +5,11 @@ import "fmt"
 // pullRead reads a readPuller transport on the actor's goroutine, within
 // the limits the reader loop would observe (the read high watermark, the
 // per-read maximum, reading enabled), and delivers what it took as the
-// reader loop's reads are delivered. It reports whether it took bytes. A
-// rate limit hands reading to the reader loop for good.
+// reader loop's reads are delivered. It reports whether the transport
+// may hold more: it took all it asked for. (When it took less, the
+// transport had no more, and it calls the wake function of
+// NotifyReadable when more comes.) A rate limit hands reading to the
+// reader loop for good.
 func (a *actorState) pullRead() bool {
 	l := a.l
 	if l == nil || l.pull == nil {
@@ -36,15 +39,23 @@ func (a *actorState) pullRead() bool {
 	if got == 0 && err == nil {
 		return false
 	}
-	l.inflight.Add(int64(got)) // onRead takes it off again, as for the reader loop's reads
-	for {
-		var ev loopEvent
-		l.rbuf.popChunks(&ev)
-		if l.rbuf.n == 0 {
-			ev.err = err
+	l.inflight.Add(int64(got)) // gotRead takes it off again, as for the reader loop's reads
+	more := got == want && err == nil
+	if a.lingering {
+		for {
+			var ev loopEvent
+			l.rbuf.popChunks(&ev)
+			if l.rbuf.n == 0 {
+				ev.err = err
+				a.onRead(ev)
+				return more
+			}
 			a.onRead(ev)
-			return got > 0
 		}
-		a.onRead(ev)
 	}
+	// The chunks move as one, not through loop events of maxMoved
+	// chunks each as the reader loop's must.
+	a.readDst().moveAll(&l.rbuf)
+	a.gotRead(got, err)
+	return more
 }

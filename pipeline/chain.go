@@ -28,20 +28,36 @@ func Chain(stages ...Stage) Stage {
 	if len(stages) == 0 {
 		return PassThrough()
 	}
-	c := &chain{stages: make([]Stage, len(stages)), mid: make([]actor.Buffer, len(stages)-1)}
+	c := &chain{
+		stages: make([]Stage, len(stages)),
+		held:   make([]buffered, len(stages)),
+		mid:    make([]actor.Buffer, len(stages)-1),
+	}
 	for i, st := range stages {
 		if st == nil {
 			st = PassThrough()
 		}
 		c.stages[i] = st
+		c.held[i], _ = st.(buffered)
 	}
 	return c
 }
 
 type chain struct {
 	stages []Stage
-	mid    []actor.Buffer // mid[i] is between stages[i] and stages[i+1]
-	err    error
+	// held[i] is stages[i] as a buffered stage, or nil: looked up once
+	// here rather than by a type assertion on every call.
+	held []buffered
+	mid  []actor.Buffer // mid[i] is between stages[i] and stages[i+1]
+	err  error
+}
+
+// heldBy is what the i'th stage holds back.
+func (c *chain) heldBy(i int) int {
+	if c.held[i] == nil {
+		return 0
+	}
+	return c.held[i].Buffered()
 }
 
 // Process runs the stages; see Chain.
@@ -69,7 +85,7 @@ func (c *chain) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode)
 			} else if limit >= 0 {
 				lim = max(0, limit-(dst.Len()-dstBefore))
 			}
-			if mode == actor.Normal && (lim == 0 || (in.Len() == 0 && stageBuffered(st) == 0)) {
+			if mode == actor.Normal && (lim == 0 || (in.Len() == 0 && c.heldBy(i) == 0)) {
 				continue
 			}
 			inBefore, outBefore := in.Len(), out.Len()
@@ -107,8 +123,8 @@ func (c *chain) Buffered() int {
 	for i := range c.mid {
 		n += c.mid[i].Len()
 	}
-	for _, st := range c.stages {
-		n += stageBuffered(st)
+	for i := range c.stages {
+		n += c.heldBy(i)
 	}
 	return n
 }

@@ -213,7 +213,12 @@ func (c *Conn) readOrTry(want int, wait bool, take func() (int, error)) (int, er
 			}
 			more := c.rbuf.Len() > 0 || c.rerr != nil
 			c.mu.Unlock()
-			if more {
+			switch {
+			case more && !wait:
+				// The filter's actor looks again only when woken, or when
+				// it took all it asked for (see actor's readPuller).
+				c.readableNow()
+			case more:
 				signal(c.readable) // another reader may be waiting
 			}
 			return n, nil
@@ -322,6 +327,9 @@ func (c *Conn) admit(wait bool, left func() int, move func(room int) (int, error
 			}
 			poke := !c.poked && !c.armed
 			c.poked = c.poked || poke
+			// Everything fitted (a filter's hand-over, nearly always):
+			// done, without locking again only to find nothing left.
+			done := left() == 0
 			c.mu.Unlock()
 			if poke {
 				// The bufferevent takes wbuf in its write callback, on
@@ -331,6 +339,9 @@ func (c *Conn) admit(wait bool, left func() int, move func(room int) (int, error
 				// anyway: a Trigger would only cost the bufferevent a
 				// turn that finds its writer busy.
 				c.b.Trigger(actor.Write, actor.TriggerIgnoreWatermarks)
+			}
+			if done {
+				return n, nil
 			}
 			continue
 		}

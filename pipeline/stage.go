@@ -85,13 +85,8 @@ func moveN(dst, src *actor.Buffer, n int) int {
 	return moved
 }
 
-// stageBuffered is what st holds back, by its optional Buffered method.
-func stageBuffered(st Stage) int {
-	if b, ok := st.(interface{ Buffered() int }); ok {
-		return b.Buffered()
-	}
-	return 0
-}
+// buffered is a stage's optional Buffered method (see Stage).
+type buffered interface{ Buffered() int }
 
 // closeStage closes st if it owns resources.
 func closeStage(st Stage) error {

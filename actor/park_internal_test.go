@@ -60,6 +60,10 @@ func TestParkerKick(t *testing.T) {
 // However kicks and waits interleave, the actor never runs on with the
 // kick's past deadline still set: that would end its next wait at once,
 // or fail the read of a socket that is not its to time out.
+//
+// Every goroutine here yields in its loop: kickers that spun without
+// yielding left the waiting goroutine a time slice only every few
+// milliseconds, and the test took minutes.
 func TestParkerConcurrentKicks(t *testing.T) {
 	r := &deadlineRecorder{}
 	p := &parker{conn: r}
@@ -72,26 +76,34 @@ func TestParkerConcurrentKicks(t *testing.T) {
 				case <-stop:
 					return
 				default:
-					p.kick()
 				}
+				p.kick()
+				runtime.Gosched()
 			}
 		})
 	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
 	kicked := 0
-	for range 5000 {
+	end := time.Now().Add(2 * time.Second) // a bound, not a wait: most runs end by count
+	for i := 0; i < 5000 && time.Now().Before(end); i++ {
 		p.wait()
-		runtime.Gosched() // let kickers find the actor waiting
+		// Let kickers find the actor waiting, as a socket read would.
+		for range 8 {
+			if p.state.Load() != parkWaiting {
+				break
+			}
+			runtime.Gosched()
+		}
 		if p.done() {
 			kicked++
 		}
 		if d, _ := r.get(); !d.IsZero() {
-			close(stop)
-			wg.Wait()
-			t.Fatalf("the actor runs with the deadline %v set", d)
+			t.Fatalf("round %d: the actor runs with the deadline %v set", i, d)
 		}
 	}
-	close(stop)
-	wg.Wait()
 	if kicked == 0 {
 		t.Error("no wait was kicked: the test did not exercise the race")
 	}

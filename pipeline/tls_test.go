@@ -26,7 +26,9 @@ var (
 )
 
 // tlsConfigs returns a server config with a fresh self-signed certificate
-// for "bev.test" and a client config that trusts it.
+// for "bev.test" and a client config that trusts it. The certificate is
+// made once for the package and is valid from then on, so call it outside
+// any synctest bubble, whose clock reads the year 2000.
 func tlsConfigs(t testing.TB) (server, client *tls.Config) {
 	t.Helper()
 	certOnce.Do(func() {
@@ -274,6 +276,10 @@ func TestTLSHandshakeFailure(t *testing.T) {
 // ssl timeout: a client whose peer never answers gets exactly one timeout
 // (its write timeout covers the handshake) and no Connected.
 func TestTLSHandshakeTimeout(t *testing.T) {
+	// Outside the bubble: tlsConfigs makes its certificate once for the
+	// whole package, valid from the time it is made, and the bubble's
+	// clock reads the year 2000.
+	_, ccfg := tlsConfigs(t)
 	synctest.Test(t, func(t *testing.T) {
 		base := newBase(t)
 		a, b, err := actor.NewPair(base, 0)
@@ -281,7 +287,6 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 			t.Fatalf("NewPair = %v", err)
 		}
 		defer closeAll(t, b)
-		_, ccfg := tlsConfigs(t)
 		client, err := pipeline.NewTLSClient(a, ccfg, pipeline.TLSOptions{Options: actor.CloseOnFree})
 		if err != nil {
 			t.Fatalf("NewTLSClient = %v", err)

@@ -6,10 +6,11 @@ import "fmt"
 // the limits the reader loop would observe (the read high watermark, the
 // per-read maximum, reading enabled), and delivers what it took as the
 // reader loop's reads are delivered. It reports whether the transport
-// may hold more: it took all it asked for. (When it took less, the
-// transport had no more, and it calls the wake function of
-// NotifyReadable when more comes.) A rate limit hands reading to the
-// reader loop for good.
+// may hold more: it took all it asked for. When it took less, it asks
+// once more at once, since the end of the stream or an error may wait
+// behind those bytes and a transport announces only what is new; what
+// comes after that, the transport's wake function announces. A rate
+// limit hands reading to the reader loop for good.
 func (a *actorState) pullRead() bool {
 	l := a.l
 	if l == nil || l.pull == nil {
@@ -30,11 +31,11 @@ func (a *actorState) pullRead() bool {
 		return false
 	}
 	want := int(min(allowed, l.maxRead.Load()))
-	before := l.rbuf.n
-	n, err := l.pull.TryReadBuffer(&l.rbuf, want)
-	got := l.rbuf.n - before
-	if n != got && err == nil {
-		err = fmt.Errorf("%w: transport's TryReadBuffer reported %d bytes and moved %d", ErrInvalid, n, got)
+	got, err := l.tryPull(want)
+	if got > 0 && got < want && err == nil {
+		var more int
+		more, err = l.tryPull(want - got)
+		got += more
 	}
 	if got == 0 && err == nil {
 		return false
@@ -58,4 +59,17 @@ func (a *actorState) pullRead() bool {
 	a.readDst().moveAll(&l.rbuf)
 	a.gotRead(got, err)
 	return more
+}
+
+// tryPull takes at most max bytes from the transport into rbuf and
+// returns how many it took, with the transport's error, or ErrInvalid
+// when the transport misreports what it moved.
+func (l *loops) tryPull(max int) (int, error) {
+	before := l.rbuf.n
+	n, err := l.pull.TryReadBuffer(&l.rbuf, max)
+	got := l.rbuf.n - before
+	if n != got && err == nil {
+		err = fmt.Errorf("%w: transport's TryReadBuffer reported %d bytes and moved %d", ErrInvalid, n, got)
+	}
+	return got, err
 }

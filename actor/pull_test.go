@@ -194,3 +194,36 @@ func TestPulledTransport(t *testing.T) {
 		})
 	}
 }
+
+// An end of stream that waits behind the last bytes a short read took is
+// found in the same turn: the transport announced it (with its wake
+// function) before that read, so nothing announces it again.
+func TestPulledTransportEndBehindBytes(t *testing.T) {
+	tr := newPulledTransport()
+	b, err := actor.New(newBase(t), tr, actor.CloseOnFree)
+	if err != nil {
+		t.Fatalf("New = %v", err)
+	}
+	defer b.Close()
+	type end struct {
+		n  int
+		ev actor.Event
+	}
+	got := 0
+	ends := make(chan end, 1)
+	b.SetCallbacks(actor.Callbacks{
+		Read: func(s *actor.Session) { got += len(drainAll(s.Input())) },
+		Event: func(_ *actor.Session, ev actor.Event, _ error) {
+			ends <- end{got, ev}
+		},
+	})
+	tr.feed(seq(600)) // reading is disabled: both wake-ups find nothing to do
+	tr.feed(nil)
+	if err := b.Do(func(*actor.Session) {}); err != nil {
+		t.Fatalf("Do = %v", err)
+	}
+	b.Enable(actor.Read)
+	if e := recv(t, ends, "EOF"); e.ev != actor.Reading|actor.EOF || e.n != 600 {
+		t.Errorf("event %v after %d bytes, want Reading|EOF after 600", e.ev, e.n)
+	}
+}

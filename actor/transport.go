@@ -112,12 +112,12 @@ type BufferReader interface {
 // TryReadBuffer is ReadBuffer (see BufferReader) without waiting: it
 // returns 0 and a nil error when nothing is there, 0 and io.EOF at the
 // end of the stream. The actor calls it on each of its turns while its
-// read limits allow, and again in the same turn only when a call filled
-// all it asked for. NotifyReadable hands the transport the function to
-// call, from any goroutine and without blocking, whenever TryReadBuffer
-// may find something new (bytes, the end, an error), including when a
-// call that returned fewer bytes than asked left the end or an error
-// behind them for the next call; the actor passes nil
+// read limits allow (after a call that returned fewer bytes than asked,
+// once more at once, for an end or an error left behind them).
+// NotifyReadable hands the transport the function to call, from any
+// goroutine and without blocking, whenever TryReadBuffer may find
+// something new (bytes, the end, an error) after a call that found
+// nothing; the actor passes nil
 // when it lets go of the transport (the old function stays harmless, so a
 // call racing with that needs no care). When a rate limit applies the
 // actor passes nil and reads through the reader loop (ReadBuffer) from

@@ -213,12 +213,7 @@ func (c *Conn) readOrTry(want int, wait bool, take func() (int, error)) (int, er
 			}
 			more := c.rbuf.Len() > 0 || c.rerr != nil
 			c.mu.Unlock()
-			switch {
-			case more && !wait:
-				// The filter's actor looks again only when woken, or when
-				// it took all it asked for (see actor's readPuller).
-				c.readableNow()
-			case more:
+			if more {
 				signal(c.readable) // another reader may be waiting
 			}
 			return n, nil

@@ -168,8 +168,8 @@ func (a *actorState) lingerArmed() bool { return a.lingering && !a.lingerDone }
 // waitInSocket is the wait of a socket's actor that reads its socket
 // itself (see parker), and reports whether it waited. It cannot wait in
 // the socket while it has something other than a read, a post or a
-// finished write to wait for (a channel to serve, a rate limit, a Base's
-// turn; timers post, see Clock); if it then wants to read, it starts the reader loop,
+// finished write to wait for (a channel to serve, a rate limit; timers
+// and the Base's turns post); if it then wants to read, it starts the reader loop,
 // which reads from then on as for any other transport, and wait waits. It
 // is not inlined, so that the frames of the select in wait are not on
 // the stack while an idle connection waits here: it then fits the
@@ -181,8 +181,7 @@ func (a *actorState) waitInSocket() bool {
 	if l == nil || l.sys == nil || l.readerUp || !l.canRead() {
 		return false
 	}
-	if a.scheduled || a.sendsInput() || a.sendsEvents() || a.takesOutput() ||
-		a.b.rate.Load().limited() {
+	if a.sendsInput() || a.sendsEvents() || a.takesOutput() || a.b.rate.Load().limited() {
 		l.startReader()
 		return false
 	}
@@ -241,13 +240,12 @@ func (a *actorState) ownRead(n int, err error, kicked bool) {
 	a.onRead(ev)
 }
 
-// wait waits for whatever comes first of: a post, a loop's result, a
-// channel peer, a timer, the Base's turn.
+// wait waits for whatever comes first of: a post (timers and the Base's
+// turns post too), a loop's result, a channel peer.
 func (a *actorState) wait() {
 	b := a.b
 	var (
 		loopC <-chan loopEvent
-		turnC <-chan struct{}
 		inC   chan<- []byte
 		head  []byte
 		evC   chan<- EventInfo
@@ -256,9 +254,6 @@ func (a *actorState) wait() {
 	)
 	if a.l != nil {
 		loopC = a.l.events
-	}
-	if a.scheduled {
-		turnC = b.turn
 	}
 	if a.sendsInput() {
 		a.head = a.input.slices(a.head[:0], a.input.Len())
@@ -286,9 +281,6 @@ func (a *actorState) wait() {
 	case evC <- ev:
 		a.evq[0] = EventInfo{}
 		a.evq = a.evq[1:]
-	case <-turnC:
-		a.runDeferred()
-		b.turn <- struct{}{} // the turn is over (see Bufferevent.turn)
 	}
 }
 
@@ -391,6 +383,9 @@ func (a *actorState) handle(m *message) {
 		a.resetTimer(Write)
 	case msgTimer:
 		a.onTimer(m.dir)
+	case msgTurn:
+		a.runDeferred()
+		a.b.turn <- struct{}{} // the turn is over (see Base.dispatch)
 	case msgLinger:
 		if a.lingerArmed() && a.timerDue(timerLinger) {
 			a.lingerDone = true // the peer kept sending: give up waiting

@@ -231,15 +231,14 @@ func (b *Base) dispatch() {
 				return
 			}
 		}
+		// The turn goes through the mailbox, so that an actor waiting
+		// in its own socket's read is kicked for it as for any message.
+		if !bev.mail.post(message{kind: msgTurn}) {
+			continue // it has stopped
+		}
 		select {
-		case bev.turn <- struct{}{}:
-			select {
-			case <-bev.turn: // the actor hands the turn back
-			case <-bev.done:
-			}
+		case <-bev.turn: // the actor hands the turn back
 		case <-bev.done:
-		case <-b.quit:
-			return
 		}
 	}
 }

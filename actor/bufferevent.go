@@ -131,9 +131,9 @@ type Bufferevent struct {
 	closeOnce sync.Once
 	done      chan struct{} // closed when the actor and its loops are gone
 	closeErr  error         // set before done is closed
-	// turn carries a deferred-callback turn both ways: the Base's
-	// dispatcher sends to hand it over, the actor sends back when its
-	// callbacks have run (one unbuffered channel, strictly alternating).
+	// turn hands a deferred-callback turn back: the Base's dispatcher
+	// posts msgTurn to hand it over and waits here, and the actor sends
+	// once its callbacks have run.
 	turn    chan struct{}
 	out     chan []byte // made by the first Out or Send (under chMu)
 	outUsed atomic.Bool // out exists: the actor selects on it

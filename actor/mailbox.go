@@ -27,6 +27,7 @@ const (
 	msgCallbacks                   // the first callbacks were set: deliver held events
 	msgTimer                       // dir: the read or write timer fired (maybe late: see Clock)
 	msgLinger                      // the linger timer fired
+	msgTurn                        // the Base's dispatcher hands over a deferred-callback turn
 )
 
 // message is what other goroutines post to the actor. It is a value type

@@ -455,3 +455,32 @@ func TestSocketTimeoutsWithoutReaderLoop(t *testing.T) {
 		t.Errorf("%d reader loops ran for a socket with timeouts, want 0", n)
 	}
 }
+
+// Deferred callbacks do not take a socket's reads away from its actor
+// either: the Base's dispatcher hands a turn over through the mailbox,
+// which kicks the actor out of its wait in the socket. Every read
+// callback runs in a turn, and no reader loop runs.
+func TestSocketDeferredWithoutReaderLoop(t *testing.T) {
+	c, s := testconn.Pair(t, "tcp")
+	before := readerLoops()
+	b, err := actor.New(newBase(t), s, actor.DeferCallbacks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := seq(256 << 10)
+	werr := make(chan error, 1)
+	go func() {
+		_, err := c.Write(want)
+		werr <- err
+	}()
+	got := takeWithCallbacks(b, len(want))
+	if err := recv(t, werr, "the peer's write"); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes, not the %d written", len(got), len(want))
+	}
+	if n := readerLoops() - before; n != 0 {
+		t.Errorf("%d reader loops ran for a socket with deferred callbacks, want 0", n)
+	}
+}

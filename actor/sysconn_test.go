@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -287,23 +288,30 @@ func TestSocketReaderLoopWhenNeeded(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.setup(b)
-			want := seq(256 << 10)
-			werr := make(chan error, 1)
-			go func() {
-				_, err := c.Write(want)
-				werr <- err
-			}()
-			got := tc.take(b, len(want))
-			if err := recv(t, werr, "the peer's write"); err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("read %d bytes, not the %d written", len(got), len(want))
-			}
+			streamThrough(t, c, b, tc.take)
 			if n := readerLoops() - before; n != 1 {
 				t.Errorf("%d reader loops run, want 1", n)
 			}
 		})
+	}
+}
+
+// streamThrough writes 256 KiB from the peer c and checks that b, read
+// with take, gets every byte in order.
+func streamThrough(t *testing.T, c net.Conn, b *actor.Bufferevent, take func(*actor.Bufferevent, int) []byte) {
+	t.Helper()
+	want := seq(256 << 10)
+	werr := make(chan error, 1)
+	go func() {
+		_, err := c.Write(want)
+		werr <- err
+	}()
+	got := take(b, len(want))
+	if err := recv(t, werr, "the peer's write"); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes, not the %d written", len(got), len(want))
 	}
 }
 
@@ -426,19 +434,7 @@ func TestSocketTimeoutsWithoutReaderLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.SetTimeouts(time.Hour, time.Hour)
-	want := seq(256 << 10)
-	werr := make(chan error, 1)
-	go func() {
-		_, err := c.Write(want)
-		werr <- err
-	}()
-	got := takeWithCallbacks(b, len(want))
-	if err := recv(t, werr, "the peer's write"); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("read %d bytes, not the %d written", len(got), len(want))
-	}
+	streamThrough(t, c, b, takeWithCallbacks)
 
 	// Now a short read timeout, and a peer that sends nothing.
 	events := make(chan actor.Event, 4)
@@ -467,19 +463,7 @@ func TestSocketDeferredWithoutReaderLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := seq(256 << 10)
-	werr := make(chan error, 1)
-	go func() {
-		_, err := c.Write(want)
-		werr <- err
-	}()
-	got := takeWithCallbacks(b, len(want))
-	if err := recv(t, werr, "the peer's write"); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("read %d bytes, not the %d written", len(got), len(want))
-	}
+	streamThrough(t, c, b, takeWithCallbacks)
 	if n := readerLoops() - before; n != 0 {
 		t.Errorf("%d reader loops ran for a socket with deferred callbacks, want 0", n)
 	}

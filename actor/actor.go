@@ -163,15 +163,18 @@ func (a *actorState) run() {
 func (a *actorState) sendsInput() bool  { return a.inC != nil && a.input.Len() > 0 }
 func (a *actorState) sendsEvents() bool { return a.evC != nil && len(a.evq) > 0 }
 func (a *actorState) takesOutput() bool { return a.b.outUsed.Load() && a.outRoom() }
+
+// lingerArmed reports whether a drain is reading to the peer's EOF, its
+// linger timer running.
 func (a *actorState) lingerArmed() bool { return a.lingering && !a.lingerDone }
 
 // waitInSocket is the wait of a socket's actor that reads its socket
 // itself (see parker), and reports whether it waited. It cannot wait in
 // the socket while it has something other than a read, a post or a
 // finished write to wait for (a channel to serve, a rate limit; timers
-// and the Base's turns post); if it then wants to read, it starts the reader loop,
-// which reads from then on as for any other transport, and wait waits. It
-// is not inlined, so that the frames of the select in wait are not on
+// and the Base's turns post); if it then wants to read, it starts the
+// reader loop, which reads from then on as for any other transport, and
+// wait waits. It is not inlined, so that the frames of the select in wait are not on
 // the stack while an idle connection waits here: it then fits the
 // runtime's smallest stack.
 //
@@ -382,30 +385,32 @@ func (a *actorState) handle(m *message) {
 		// write progress, and the transport may take more now.
 		a.resetTimer(Write)
 	case msgTimer:
-		a.onTimer(m.dir)
+		a.onTimer(int(m.timer))
 	case msgTurn:
 		a.runDeferred()
 		a.b.turn <- struct{}{} // the turn is over (see Base.dispatch)
-	case msgLinger:
-		if a.lingerArmed() && a.timerDue(timerLinger) {
-			a.lingerDone = true // the peer kept sending: give up waiting
-		}
 	}
 }
 
-// onTimer handles a firing of the read or write timer: a timeout, unless
-// the timer has been stopped or re-armed for later since (a late firing;
-// see Clock).
-func (a *actorState) onTimer(d Dir) {
-	switch {
-	case d == Read && a.rArmed && a.timerDue(timerRead):
+// onTimer handles a firing of timer i, unless the timer has been stopped
+// or re-armed for later since (a late firing; see Clock): a read or
+// write timeout, or the end of a drain's linger.
+func (a *actorState) onTimer(i int) {
+	armed := [numTimers]bool{a.rArmed, a.wArmed, a.lingerArmed()}
+	if !armed[i] || !a.timerDue(i) {
+		return
+	}
+	switch i {
+	case timerRead:
 		a.rArmed = false
 		a.onTimeout(Read)
-	case d == Write && a.wArmed && a.timerDue(timerWrite):
+	case timerWrite:
 		a.wArmed = false
 		if !a.quietWriteProgress() {
 			a.onTimeout(Write)
 		}
+	case timerLinger:
+		a.lingerDone = true // the peer kept sending: give up waiting
 	}
 }
 
@@ -825,7 +830,7 @@ func (a *actorState) updateReadLimit() {
 		return
 	}
 	var limit int64
-	if a.lingering && !a.lingerDone {
+	if a.lingerArmed() {
 		limit = noLimit
 	} else if a.enabled(Read) && !a.eof && !a.readErr && !a.stopping {
 		limit = noLimit
@@ -880,11 +885,11 @@ type timers struct {
 	due [numTimers]time.Time
 }
 
-// The timers, by index.
+// The timers, by index (message.timer of the msgTimer each posts).
 const (
-	timerRead   = iota // posts msgTimer with Read
-	timerWrite         // posts msgTimer with Write
-	timerLinger        // posts msgLinger
+	timerRead = iota
+	timerWrite
+	timerLinger
 	numTimers
 )
 
@@ -899,14 +904,7 @@ func (a *actorState) startTimer(i int, d time.Duration) {
 		a.tm.t[i].Reset(d)
 		return
 	}
-	msg := message{kind: msgTimer, dir: Read}
-	switch i {
-	case timerWrite:
-		msg.dir = Write
-	case timerLinger:
-		msg = message{kind: msgLinger}
-	}
-	mail := &a.b.mail
+	mail, msg := &a.b.mail, message{kind: msgTimer, timer: uint8(i)}
 	a.tm.t[i] = clock.AfterFunc(d, func() { mail.post(msg) })
 }
 

@@ -181,7 +181,7 @@ func (a *actorState) lingerArmed() bool { return a.lingering && !a.lingerDone }
 //go:noinline
 func (a *actorState) waitInSocket() bool {
 	l := a.l
-	if l == nil || l.sys == nil || l.readerUp || !l.canRead() {
+	if l == nil || l.sys == nil || l.readerUp || l.allowed() <= 0 {
 		return false
 	}
 	if a.sendsInput() || a.sendsEvents() || a.takesOutput() || a.b.rate.Load().limited() {

@@ -26,7 +26,7 @@ func (a *actorState) pullRead() bool {
 		return false
 	}
 	a.updateReadLimit()
-	allowed := l.limit.Load() - l.inflight.Load()
+	allowed := l.allowed()
 	if allowed <= 0 {
 		return false
 	}

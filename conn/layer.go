@@ -40,16 +40,9 @@ type Layer interface {
 // actor.ErrInvalid for a nil layer, and otherwise as New; c is not closed
 // then.
 func NewLayered(base *actor.Base, c net.Conn, layer Layer, opts actor.Option) (*Socket, error) {
-	if layer == nil {
-		return nil, fmt.Errorf("conn: new layered socket: %w: nil layer", actor.ErrInvalid)
-	}
-	s, err := New(base, nil, opts)
-	if err != nil {
-		return nil, err
-	}
-	s.layer = layer
-	if c == nil {
-		return s, nil
+	s, err := NewLayeredOpen(base, nil, layer, opts)
+	if err != nil || c == nil {
+		return s, err
 	}
 	// Waiting inside the dial keeps c owned by the bufferevent: Close
 	// cancels the wait and c is closed.
@@ -71,10 +64,11 @@ func NewLayered(base *actor.Base, c net.Conn, layer Layer, opts actor.Option) (*
 }
 
 // NewLayeredOpen returns a socket that runs layer over its connections,
-// over t, a connection on which the layer's handshake is already done:
-// the bufferevent uses t as it is, and reports no Connected for it. A
-// later ConnectAddr, ConnectHostname or ConnectWith runs the handshake
-// over the new connection. It fails as NewLayered does.
+// over t, a connection on which the layer's handshake is already done
+// (or over none, when t is nil): the bufferevent uses t as it is, and
+// reports no Connected for it. A later ConnectAddr, ConnectHostname or
+// ConnectWith runs the handshake over the new connection. It fails as
+// NewLayered does.
 func NewLayeredOpen(base *actor.Base, t net.Conn, layer Layer, opts actor.Option) (*Socket, error) {
 	if layer == nil {
 		return nil, fmt.Errorf("conn: new layered socket: %w: nil layer", actor.ErrInvalid)

@@ -11,16 +11,19 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// bound is the most that may be in between producer and consumer: the
-// consumer's input (its read high watermark), the producer's output (its
-// write high watermark and one Send) and one hand-over between the two
-// (at most a write high watermark's worth).
-func bound(readHigh int) int { return readHigh + 2*writeHigh + piece }
+// handOver is the most one transfer across the pair carries: what the
+// producer's output may hold, its write high watermark plus one Send.
+const handOver = writeHigh + piece
 
 // holdBound is the most the consumer's input may hold: its read high
 // watermark plus one read (docs/design.md, "Data guarantees"), and a read
 // from a pair takes at most one hand-over.
-func holdBound(readHigh int) int { return readHigh + writeHigh + piece }
+func holdBound(readHigh int) int { return readHigh + handOver }
+
+// bound is the most that may be in between producer and consumer: the
+// consumer's input, the producer's output and one hand-over on its way
+// from one to the other. It does not depend on total.
+func bound(readHigh int) int { return holdBound(readHigh) + 2*handOver }
 
 // checkLooks checks what a consumer with the given read high watermark saw.
 func checkLooks(t *testing.T, looks []look, readHigh int) (most int) {

@@ -47,7 +47,8 @@ func run(w io.Writer, rate int64) error {
 		return err
 	}
 	relayOut.SetRateLimit(cfg) // writes at most rate bytes a second
-	relayOut.SetWatermark(actor.Write, 0, 8<<10)
+	relayOut.SetWatermark(actor.Write, 0, 8<<10) // Send waits above 8 KiB
+	relayIn.SetWatermark(actor.Read, 0, 8<<10)   // In holds at most 8 KiB
 
 	relayed := make(chan error, 1)
 	go func() { // the relay: a Send that waits is a receive that waits

@@ -46,7 +46,7 @@ func run(w io.Writer, rate int64) error {
 	if err != nil {
 		return err
 	}
-	relayOut.SetRateLimit(cfg) // writes at most rate bytes a second
+	relayOut.SetRateLimit(cfg)                   // writes at most rate bytes a second
 	relayOut.SetWatermark(actor.Write, 0, 8<<10) // Send waits above 8 KiB
 	relayIn.SetWatermark(actor.Read, 0, 8<<10)   // In holds at most 8 KiB
 

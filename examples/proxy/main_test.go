@@ -61,10 +61,11 @@ func TestCurl(t *testing.T) {
 		t.Fatalf("exit status after the signal = %d, want 0; stderr:\n%s", code, p.errOut)
 	}
 	logs := p.errOut.String()
-	for _, want := range []string{"msg=opened", `msg="target connected"`, "msg=closed", `cause="client closed"`} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("log lacks %q:\n%s", want, logs)
-		}
+	// One line per connection at INFO, with the client, the bytes each
+	// way, the duration and why it ended.
+	conns := regexp.MustCompile(`(?m)^.*conn=1 .*$`).FindAllString(logs, -1)
+	if len(conns) != 1 || !regexp.MustCompile(`level=INFO msg=closed conn=1 client=127\.0\.0\.1:\d+ client_to_target=\d+ target_to_client=\d+ duration=\S+ cause="client closed"`).MatchString(conns[0]) {
+		t.Errorf("want one INFO line for the connection, with client, bytes, duration and cause; got:\n%s", logs)
 	}
 	down := regexp.MustCompile(`msg=closed .*target_to_client=(\d+)`).FindStringSubmatch(logs)
 	if down == nil {
@@ -74,6 +75,37 @@ func TestCurl(t *testing.T) {
 	}
 	if !strings.Contains(p.out.String(), "proxy: 1 connections") {
 		t.Errorf("totals missing from stdout:\n%s", p.out)
+	}
+}
+
+// TestLogLevel: -log-level DEBUG adds the opened and target connected
+// lines; -log-level WARN leaves a connection that went well out.
+func TestLogLevel(t *testing.T) {
+	body := randomBytes(t, 1000)
+	target := serveHTTP(t, bodyHandler(body), nil)
+	for _, tc := range []struct {
+		level string
+		want  []string
+	}{
+		{"DEBUG", []string{"level=DEBUG msg=opened conn=1", `level=DEBUG msg="target connected" conn=1`, "level=INFO msg=closed conn=1"}},
+		{"WARN", nil},
+	} {
+		t.Run(tc.level, func(t *testing.T) {
+			p := startProxy(t, "-target", target, "-log-level", tc.level)
+			if got, _ := curl(t, "http://"+p.addr+"/file"); !bytes.Equal(got, body) {
+				t.Fatalf("curl got %d bytes, want %d", len(got), len(body))
+			}
+			p.stop(t)
+			logs := p.errOut.String()
+			for _, want := range tc.want {
+				if !strings.Contains(logs, want) {
+					t.Errorf("log lacks %q:\n%s", want, logs)
+				}
+			}
+			if tc.want == nil && logs != "" {
+				t.Errorf("-log-level WARN logged a connection that went well:\n%s", logs)
+			}
+		})
 	}
 }
 

@@ -56,7 +56,7 @@ type relay struct {
 
 	client, target side
 
-	remote   string             // the client's address; set before the client's callbacks run
+	remote      string      // the client's address; set before the client's callbacks run
 	handshaking func() bool // reports whether the client's TLS handshake is still going on; nil for a plain client
 	connFail    atomic.Bool // the target could not be reached
 

@@ -268,7 +268,12 @@ func (r *relay) onEnd(x *side, s *actor.Session, ev actor.Event, err error) {
 		r.setCause(fmt.Errorf("%s closed", x.name))
 	}
 	x.ended.Store(true)
-	y.b.Flush(actor.Write, actor.Finished)
+	if y.dropped.Load() == 0 {
+		// Half-closing says that x's stream ended whole (a TLS y sends
+		// close_notify); with bytes of it dropped, y is cut instead, by
+		// run.
+		y.b.Flush(actor.Write, actor.Finished)
+	}
 	r.poke()
 }
 

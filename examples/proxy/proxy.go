@@ -85,7 +85,7 @@ func newProxy(cfg *config, log *slog.Logger) (_ *proxy, err error) {
 		p.targetAddr = p.upstream.addr
 	}
 	p.targetHost, p.targetPort, _ = splitTarget(p.targetAddr) // checked by parseFlags
-	lc := conn.ListenerConfig{Options: actor.CloseOnFree}
+	lc := conn.ListenerConfig{Options: actor.CloseOnFree, OnError: newRateLog(log, acceptLogEvery).acceptError}
 	if p.serverTLS != nil {
 		lc.Layer = tlsconn.Server(p.serverTLS)
 	}

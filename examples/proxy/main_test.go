@@ -604,7 +604,7 @@ func TestIdleTimeout(t *testing.T) {
 	p.errOut.waitFor(t, regexp.MustCompile(`cause="idle for 300ms"`), 10*time.Second)
 }
 
-// TestConnectFailure: a target that refuses is logged and counted, and
+// TestConnectFailure: a target that refuses is logged at WARN and counted, and
 // the client sees its connection closed.
 func TestConnectFailure(t *testing.T) {
 	dead := testaddr.Refused(t)
@@ -618,7 +618,7 @@ func TestConnectFailure(t *testing.T) {
 	if n, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatalf("read %d bytes, want the connection closed", n)
 	}
-	p.errOut.waitFor(t, regexp.MustCompile(`cause="connect to 127\.0\.0\.1:\d+: .*refused"`), 10*time.Second)
+	p.errOut.waitFor(t, regexp.MustCompile(`level=WARN msg=closed .*cause="connect to 127\.0\.0\.1:\d+: .*refused"`), 10*time.Second)
 	if v := statsOf(t, p); v["connections_failed"] != 1.0 {
 		t.Errorf("connections_failed = %v, want 1", v["connections_failed"])
 	}

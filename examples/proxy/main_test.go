@@ -194,10 +194,6 @@ func portOf(t *testing.T, addr string) string {
 	return port
 }
 
-// loadgenDir is the benchmark harness's load generator beside the clone
-// (../shared in CI, as on the developers' machines).
-const loadgenDir = "../../../shared/bench/loadgen"
-
 // goBuild builds the main package in dir into the test's directory.
 func goBuild(t *testing.T, ctx context.Context, dir, name string, env ...string) string {
 	t.Helper()
@@ -236,18 +232,15 @@ func startProcess(t *testing.T, ctx context.Context, bin string, args ...string)
 }
 
 // TestLoadgen50: 50 clients stream through the proxy to examples/echo for
-// 2 s, and loadgen checks every byte that comes back. The proxy and the
-// echo server are built as programs, without the race detector, so that
-// what loadgen has in flight when it stops drains within its 5 s (under
-// the race detector it could not, on a busy machine); that also tests
-// main: SIGTERM makes it print the totals and exit 0.
+// 2 s, and the load generator (streamLoad, in loadgen_test.go) checks
+// every byte that comes back. The proxy and the echo server are built as
+// programs, without the race detector, so that what the clients have in
+// flight when they stop drains quickly (under the race detector it could
+// not, on a busy machine); that also tests main: SIGTERM makes it print
+// the totals and exit 0.
 func TestLoadgen50(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(loadgenDir, "main.go")); err != nil {
-		t.Skipf("no load generator at %s (the harness's shared/bench beside the clone): %v", loadgenDir, err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	loadgen := goBuild(t, ctx, loadgenDir, "loadgen", "GOWORK=off")
 	proxyBin := goBuild(t, ctx, ".", "proxy")
 	echoBin := goBuild(t, ctx, "../echo", "echo")
 
@@ -256,26 +249,14 @@ func TestLoadgen50(t *testing.T) {
 	proxy := startProcess(t, ctx, proxyBin, "-listen", "127.0.0.1:0", "-target", echoAddr)
 	addr := proxy.out.waitFor(t, reListen, time.Minute)
 
-	cmd := exec.CommandContext(ctx, loadgen, "-addr", addr, "-mode", "stream", "-conns", "50", "-size", "4096", "-duration", "2s", "-warmup", "0s")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	var res struct {
-		OK       bool     `json:"ok"`
-		Bytes    int64    `json:"bytes"`
-		Failures int64    `json:"failures"`
-		Errors   []string `json:"errors"`
+	res := streamLoad(addr, 50, 4096, 2*time.Second)
+	if len(res.errs) > 0 {
+		t.Fatalf("load through the proxy: %d of 50 connections failed: %v", len(res.errs), res.errs)
 	}
-	if jerr := json.Unmarshal(out, &res); jerr != nil {
-		t.Fatalf("loadgen: %v, output %q: %v\n%s", err, out, jerr, stderr.String())
+	if res.bytes == 0 {
+		t.Errorf("the load moved no bytes")
 	}
-	if !res.OK || err != nil {
-		t.Fatalf("loadgen through the proxy: ok=%v, %d failures %q (%v)", res.OK, res.Failures, res.Errors, err)
-	}
-	if res.Bytes == 0 {
-		t.Errorf("loadgen moved no bytes: %s", out)
-	}
-	t.Logf("loadgen: %s", bytes.TrimSpace(out))
+	t.Logf("load: 50 connections echoed %d bytes in %v", res.bytes, res.took)
 
 	if err := proxy.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -290,8 +271,8 @@ func TestLoadgen50(t *testing.T) {
 		t.Fatal("the proxy did not exit within 30 s of SIGTERM")
 	}
 	totals := regexp.MustCompile(`proxy: 50 connections \(0 could not reach the target\), (\d+) bytes client→target, (\d+) bytes target→client`).FindStringSubmatch(proxy.out.String())
-	if totals == nil || totals[1] != totals[2] {
-		t.Errorf("totals after SIGTERM, want 50 connections and as many bytes back as there:\n%s", proxy.out)
+	if totals == nil || totals[1] != totals[2] || totals[1] != strconv.FormatInt(res.bytes, 10) {
+		t.Errorf("totals after SIGTERM, want 50 connections and the %d bytes echoed each way:\n%s", res.bytes, proxy.out)
 	}
 }
 

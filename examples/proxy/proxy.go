@@ -156,28 +156,34 @@ func (p *proxy) accept(cs *conn.Socket) {
 		r.remote = c.RemoteAddr().String()
 	}
 	t := tlsconn.Of(cs)
-	if t != nil {
+	handshaking := t != nil && t.State() != tlsconn.Open
+	if handshaking {
 		r.handshaking = func() bool { return t.State() != tlsconn.Open }
+		// The callbacks first: the handshake's outcome, the Connected
+		// event that dials the target, must find them.
+		cs.SetCallbacks(r.callbacks(&r.client))
 	}
 	r.log.Debug("opened", "client", r.remote, "tls", t != nil)
 	if err := p.limit(cs); err != nil {
 		r.abort(err) // cannot happen with a checked config; run closes both sides
 	}
 	r.setup(&r.client)
-	started := false
-	startClient := func() {
-		started = true
-		r.startSide(&r.client, cs)
-	}
-	if t == nil || t.State() == tlsconn.Open {
+	if handshaking {
+		cs.Enable(actor.Read | actor.Write)
+	} else {
+		started := false
+		startClient := func() {
+			started = true
+			r.startSide(&r.client, cs)
+		}
 		if err := r.dialTarget(startClient); err != nil { // cannot happen with a checked config
 			r.connFail.Store(true)
 			p.stats.failed.Add(1)
 			r.abort(err) // run closes both sides
 		}
-	}
-	if !started {
-		startClient()
+		if !started {
+			startClient()
+		}
 	}
 	p.wg.Go(r.run)
 }

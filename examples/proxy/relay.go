@@ -405,7 +405,8 @@ wait:
 	r.finish()
 }
 
-// closeNow closes x at once: cut if anything meant for it is lost.
+// closeNow closes x at once: cut if anything meant for it is lost (what
+// it was given and did not write counts).
 func (r *relay) closeNow(x *side) {
 	if x.b == nil {
 		return
@@ -419,13 +420,14 @@ func (r *relay) closeNow(x *side) {
 
 // drain writes what x still holds, half-closes and closes it (Drain).
 // If the relay is aborted or the shutdown deadline comes meanwhile, x is
-// cut. A side that already lost bytes is cut without draining.
+// cut. A side that failed (it can take nothing more) or already lost
+// bytes is closed at once, as closeNow does.
 func (r *relay) drain(x *side) {
 	if x.b == nil {
 		return
 	}
-	if x.dropped.Load() > 0 {
-		r.cut(x, x.b.OutputLen())
+	if x.failed.Load() || x.dropped.Load() > 0 {
+		r.closeNow(x)
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())

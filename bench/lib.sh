@@ -80,13 +80,14 @@ build_relays() {
 
 # start_origin BIGBYTES: starts the HTTP server the relays front: nginx
 # (one worker, no logs) when installed, else bench/httpd. GET / answers 100
-# bytes, GET /big BIGBYTES. Sets ORIGIN_PORT and ORIGIN.
+# bytes, GET /mid 1 MiB, GET /big BIGBYTES. Sets ORIGIN_PORT and ORIGIN.
 start_origin() {
 	ORIGIN_PORT=$(free_port)
 	if command -v nginx >/dev/null; then
 		mkdir -p "$TMP/www" "$TMP/nginx"
 		head -c 99 /dev/zero | tr '\0' x >"$TMP/www/index.html"; echo >>"$TMP/www/index.html"
 		truncate -s "$1" "$TMP/www/big"
+		truncate -s 1M "$TMP/www/mid"
 		cat >"$TMP/nginx/nginx.conf" <<-CONF
 			daemon off;
 			master_process off;
@@ -104,7 +105,7 @@ start_origin() {
 			    server {
 			        listen 127.0.0.1:$ORIGIN_PORT backlog=4096;
 			        root $TMP/www;
-			        location = /big { default_type application/octet-stream; }
+			        default_type application/octet-stream;
 			    }
 			}
 		CONF

@@ -1,6 +1,6 @@
 // Command httpd is the HTTP server bench/proxy.sh and bench/proxymem.sh put
 // behind the relays when nginx is not installed: GET / answers 100 bytes,
-// GET /big a stream of -big bytes. It keeps connections alive, as nginx
+// GET /mid 1 MiB and GET /big -big bytes. It keeps connections alive, as nginx
 // does.
 //
 //	usage: httpd -listen 127.0.0.1:PORT [-big BYTES]
@@ -27,16 +27,20 @@ func main() {
 		w.Header().Set("Content-Length", "100")
 		w.Write(small)
 	})
-	mux.HandleFunc("GET /big", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Length", strconv.FormatInt(*big, 10))
-		for left := *big; left > 0; {
-			n := min(left, int64(len(block)))
-			if _, err := w.Write(block[:n]); err != nil {
-				return
+	stream := func(size int64) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+			for left := size; left > 0; {
+				n := min(left, int64(len(block)))
+				if _, err := w.Write(block[:n]); err != nil {
+					return
+				}
+				left -= n
 			}
-			left -= n
 		}
-	})
+	}
+	mux.HandleFunc("GET /mid", stream(1<<20))
+	mux.HandleFunc("GET /big", stream(*big))
 	srv := &http.Server{Addr: *listen, Handler: mux}
 	if err := srv.ListenAndServe(); err != nil {
 		fmt.Fprintln(os.Stderr, "httpd:", err)

@@ -21,23 +21,28 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# free_port prints a port nobody listens on.
+# free_port prints a port no socket uses, below the ephemeral range (the
+# loads leave thousands of sockets in TIME_WAIT on ephemeral ports).
 free_port() {
-	local p
+	local p low
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range
 	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 30000))
-		if ! ss -Htln "sport = :$p" | grep -q .; then echo "$p"; return; fi
+		p=$((10000 + RANDOM % (low > 12000 ? low - 10000 : 2000)))
+		if ! ss -Htan "sport = :$p" | grep -q .; then echo "$p"; return; fi
 	done
 	echo "no free port" >&2; return 1
 }
 
-# wait_port PORT: until something accepts on 127.0.0.1:PORT (10 s at most).
+# wait_port PORT [NAME]: until something accepts on 127.0.0.1:PORT (30 s
+# at most); on failure, prints what NAME logged.
 wait_port() {
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
 		sleep 0.1
 	done
-	echo "nothing listens on 127.0.0.1:$1" >&2; return 1
+	echo "nothing listens on 127.0.0.1:$1${2:+ ($2)}" >&2
+	[ -z "${2:-}" ] || tail -5 "$TMP/$2.log" >&2
+	return 1
 }
 
 # start NAME CMD...: runs CMD in the background (output to $TMP/NAME.log),
@@ -116,7 +121,7 @@ start_origin() {
 		start origin "$TMP/httpd" -listen "127.0.0.1:$ORIGIN_PORT" -big "$1"
 		ORIGIN=httpd
 	fi
-	wait_port "$ORIGIN_PORT"
+	wait_port "$ORIGIN_PORT" origin
 }
 
 # start_relay NAME: starts relay NAME in front of the origin; sets PORT_NAME
@@ -131,5 +136,5 @@ start_relay() {
 	libevent) start libevent "$TMP/libevent" "$port" "$ORIGIN_PORT" ;;
 	esac
 	printf -v "PORT_$name" '%s' "$port"
-	wait_port "$port"
+	wait_port "$port" "$name"
 }

@@ -299,6 +299,7 @@ func (a *actorState) step() {
 		}
 		more = a.pullRead()
 		a.runInput(Normal)
+		a.releaseEnd()
 		a.runOutput(Normal)
 		a.pumpWrite()
 		a.checkDrain()
@@ -503,6 +504,13 @@ func (a *actorState) endRead(err error) {
 		// Flush the input stage while reading is still enabled, so that
 		// what it produces reaches the read callback before the EOF event.
 		a.runInput(Finished)
+		if !a.stopping && a.inStage != nil && (stageBuffered(a.inStage) > 0 || a.rawIn.Len() > 0) {
+			// The stage still holds bytes it releases later (a delay):
+			// they come before the EOF, which waits for them (see
+			// releaseEnd).
+			a.heldEnd = err
+			return
+		}
 		a.b.enabled.And(^uint32(Read))
 		if a.stopping {
 			return // the stage failed at end of stream: its Error is the last event
@@ -570,6 +578,18 @@ func (a *actorState) onEnable(d Dir) {
 		a.heldEnd = nil
 		a.endRead(err)
 	}
+}
+
+// releaseEnd reports an EOF that waited for the input stage to release
+// what it held (see endRead) once the stage holds nothing more.
+func (a *actorState) releaseEnd() {
+	if a.heldEnd == nil || a.inStage == nil || a.stopping || !a.enabled(Read) ||
+		stageBuffered(a.inStage) > 0 || a.rawIn.Len() > 0 {
+		return
+	}
+	err := a.heldEnd
+	a.heldEnd = nil
+	a.endRead(err)
 }
 
 // readProgress runs the read callback if the input passed the low
@@ -651,7 +671,8 @@ func (a *actorState) pumpWrite() {
 			src = &a.rawOut
 		}
 		if src.Len() == 0 {
-			if a.wantCloseWrite && !a.closeWriteSent && a.output.Len() == 0 {
+			if a.wantCloseWrite && !a.closeWriteSent && a.output.Len() == 0 &&
+				stageBuffered(a.outStage) == 0 {
 				a.closeWriteSent = true
 				a.writing = true
 				a.l.write(writeReq{closeWrite: true})
@@ -836,6 +857,12 @@ func (a *actorState) updateReadLimit() {
 		limit = noLimit
 		if high := a.readHigh(); high > 0 {
 			limit = int64(high - a.input.Len())
+		}
+		if a.inStage != nil {
+			// What the stage has not taken yet counts too: a stage that
+			// holds back (a delay) would otherwise let it grow without
+			// bound.
+			limit = min(limit, int64(max(0, rawInMax-a.rawIn.Len())))
 		}
 	}
 	a.l.setLimit(limit)

@@ -10,6 +10,10 @@ var errUnknownResult = fmt.Errorf("%w: stage returned an unknown result", ErrInv
 // loop, in per-write maximums, when the transport sets no limit of its own.
 const outStageBudget = 4
 
+// rawInMax bounds what an input stage may leave untaken: reading pauses
+// while that much waits for the stage.
+const rawInMax = 2 * PairMaxIO
+
 // runInput moves bytes from rawIn through the input stage into the input.
 // In Normal mode it runs while reading is enabled and the input is below
 // its high watermark (so input left waiting in rawIn is picked up as soon

@@ -508,6 +508,7 @@ func (a *actorState) endRead(err error) {
 			// The stage still holds bytes it releases later (a delay):
 			// they come before the EOF, which waits for them (see
 			// releaseEnd).
+			a.eof = false
 			a.heldEnd = err
 			return
 		}

@@ -32,6 +32,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
@@ -378,13 +379,48 @@ type transport struct {
 	*tls.Conn
 	raw  *eofConn // nil for a connection given in TLSOpen state
 	info *TLS
+	// wmu is held by Write, so that Close can wait for the write in
+	// flight: crypto/tls's Close sends no close_notify while a Write is
+	// under way, and the writer loop may still be inside the Write of
+	// bytes the peer already has.
+	wmu    sync.Mutex
+	wfault bool // a Write failed (guarded by wmu)
 }
 
-// Close sends close_notify when it can (crypto/tls's Close skips it while
-// a write is in flight) and closes the connection. A close_notify that
-// cannot be written because the peer has gone is no failure of the close.
+// closeWait bounds how long Close waits for a Write in flight before it
+// cuts it short (and then sends no close_notify, since the stream was
+// cut).
+const closeWait = time.Second
+
+func (t *transport) Write(p []byte) (int, error) {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	n, err := t.Conn.Write(p)
+	if err != nil {
+		t.wfault = true
+	}
+	return n, err
+}
+
+// Close sends close_notify after the last write and closes the
+// connection. A Write still in flight is given closeWait to finish first
+// (a write deadline then cuts it); crypto/tls bounds the close_notify by
+// 5 s when the peer does not read. After a failed Write the stream is cut
+// already: Close then closes the connection without close_notify. A
+// close_notify that cannot be written because the peer has gone is no
+// failure of the close.
 func (t *transport) Close() error {
-	err := t.Conn.Close()
+	if !t.wmu.TryLock() {
+		t.Conn.SetWriteDeadline(time.Now().Add(closeWait))
+		t.wmu.Lock()
+	}
+	var err error
+	if t.wfault {
+		err = t.Conn.NetConn().Close()
+	} else {
+		err = t.Conn.Close()
+	}
+	t.wmu.Unlock()
 	if oe := (*net.OpError)(nil); errors.As(err, &oe) && oe.Op != "close" {
 		return nil
 	}

@@ -127,4 +127,3 @@ func freeOnce(t *testing.T, base *actor.Base, scfg, ccfg *tls.Config, sameCallba
 	t.Errorf("client ended with %v (%v) after %q, want Reading|EOF after %q", e.ev, e.err, e.data, "pong\n")
 	return false
 }
-

@@ -30,7 +30,7 @@ func TestFreeSendsCloseNotify(t *testing.T) {
 		t.Run(fmt.Sprintf("answer_and_free_together=%v", sameCallback), func(t *testing.T) {
 			base := newBase(t)
 			scfg, ccfg := tlsConfigs(t)
-			deadline := time.Now().Add(60 * time.Second)
+			deadline := time.Now().Add(30 * time.Second)
 			dirty := 0
 			done := 0
 			for i := 0; i < runs && time.Now().Before(deadline); i++ {

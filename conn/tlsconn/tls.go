@@ -150,9 +150,12 @@ type TLS struct {
 // configuration.
 //
 // A graceful close (Drain, or Flush(actor.Write, actor.Finished)) sends
-// close_notify after the last byte. Close sends it too, as crypto/tls's
-// Close does, unless a write is in flight; crypto/tls bounds that write
-// by 5 s when the peer does not read. A peer that closes without
+// close_notify after the last byte. Close (libevent's free: output not
+// yet written is dropped) sends it too, after the write in flight if
+// there is one: that write is given 1 s to finish, and one cut short ends
+// the stream without close_notify, since bytes were lost. crypto/tls
+// bounds the close_notify's own write by 5 s when the peer does not read.
+// A peer that closes without
 // close_notify is reported as Reading|Error with ErrDirtyShutdown, or as
 // Reading|EOF with DirtyShutdown set.
 //

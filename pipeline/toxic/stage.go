@@ -186,6 +186,9 @@ func (st *Stage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode
 			// What passed before the close is read first. (Upstream, a
 			// half-close already waits for what was written.)
 			st.ending = e
+			// A read callback may take dst in this same turn, and
+			// nothing would then call the stage again: ask for a turn.
+			st.poke()
 			return pipeline.OK, nil
 		}
 		return st.endStream(e == endReset, src)

@@ -147,6 +147,11 @@ func rateConfig(bytesPerSec int64) (*limiter.Config, error) {
 // is dialed at once; a TLS client's once its handshake is done
 // (onHandshake), so that stalled handshakes hold no upstream connections.
 func (p *proxy) accept(cs *conn.Socket) {
+	if p.cfg.toxics != nil {
+		if cs = p.poison(cs); cs == nil {
+			return
+		}
+	}
 	r := newRelay(p, p.nextID.Add(1))
 	r.client.b = cs.Bufferevent
 	if !p.add(r) {

@@ -11,52 +11,61 @@ import (
 )
 
 // NewFilter returns a filter over underlying (see pipeline.NewFilter)
-// whose input goes through the Downstream toxics of set and whose output
-// through its Upstream toxics, with timers on underlying's Base's clock.
+// whose input goes through the toxics of set on stream reads and whose
+// output through those of the other stream, with timers on underlying's
+// Base's clock. reads is Downstream for a client's own connection (what
+// it reads comes from the server), Upstream for a connection a proxy
+// accepted from a client.
 //
 // When a toxic ends a stream: reset_peer sets SO_LINGER 0 on the socket
 // under the stack, if it is TCP, and fails the filter with an error
 // wrapping ErrReset (closing the underlying with CloseOnFree sends the
-// RST); a close of the Upstream stream half-closes the underlying once
-// what passed before is written (the peer reads EOF); a close of the
-// Downstream stream shuts the socket's read side, so that the filter
-// reads EOF after what passed, or, under a transport that cannot, fails
+// RST); a close of the written stream half-closes the underlying once
+// what passed before is written (the peer reads EOF); a close of the read
+// stream shuts the socket's read side once what passed before was read,
+// so that the filter reads EOF, or, under a transport that cannot, fails
 // the filter with ErrClosed.
 //
 // It fails as pipeline.NewFilter does, and with an error wrapping
-// ErrInvalid for a nil set.
-func NewFilter(underlying *actor.Bufferevent, set *Set, opts actor.Option) (*actor.Bufferevent, error) {
+// ErrInvalid for a nil set or an unknown stream.
+func NewFilter(underlying *actor.Bufferevent, set *Set, reads Stream, opts actor.Option) (*actor.Bufferevent, error) {
 	if set == nil {
 		return nil, fmt.Errorf("%w: nil set", ErrInvalid)
 	}
 	if underlying == nil {
 		return nil, fmt.Errorf("%w: nil underlying bufferevent", ErrInvalid)
 	}
+	if reads != Upstream && reads != Downstream {
+		return nil, fmt.Errorf("%w: stream %d", ErrInvalid, int(reads))
+	}
+	writes := Upstream
+	if reads == Upstream {
+		writes = Downstream
+	}
 	clock := underlying.Base().Clock()
-	var in, out *Stage
-	in = set.NewStage(Downstream, StageConfig{Clock: clock, End: func(reset bool) error {
+	in := set.NewStage(reads, StageConfig{Clock: clock, End: func(reset bool) error {
 		return endRead(underlying, reset)
 	}})
 	var filter atomic.Pointer[actor.Bufferevent] // set before any byte can reach out
-	out = set.NewStage(Upstream, StageConfig{Clock: clock, End: func(reset bool) error {
+	out := set.NewStage(writes, StageConfig{Clock: clock, End: func(reset bool) error {
 		if reset {
 			return resetSocket(underlying)
 		}
 		return filter.Load().Flush(actor.Write, actor.Finished)
 	}})
-	nf, err := pipeline.NewFilter(underlying, in, out, opts)
+	f, err := pipeline.NewFilter(underlying, in, out, opts)
 	if err != nil {
 		in.Close()
 		out.Close()
 		return nil, err
 	}
-	filter.Store(nf)
-	wake := func() { nf.Flush(actor.Read|actor.Write, actor.Normal) } //nolint:errcheck // ErrClosed: nothing to wake
+	filter.Store(f)
+	wake := func() { f.Flush(actor.Read|actor.Write, actor.Normal) } //nolint:errcheck // ErrClosed: nothing to wake
 	in.SetWake(wake)
 	out.SetWake(wake)
-	// A toxic added before the first byte (a timeout) starts now.
+	// Toxics added before the first byte (a timeout) start now.
 	wake()
-	return nf, nil
+	return f, nil
 }
 
 // socketOf returns the net.Conn at the bottom of b's stack, or nil.
@@ -108,7 +117,7 @@ func WrapConn(base *actor.Base, c net.Conn, set *Set) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := NewFilter(s.Bufferevent, set, actor.CloseOnFree)
+	f, err := NewFilter(s.Bufferevent, set, Downstream, actor.CloseOnFree)
 	if err != nil {
 		s.Close()
 		return nil, err

@@ -28,7 +28,7 @@ func newRig(t testing.TB, set *toxic.Set) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := toxic.NewFilter(near, set, actor.CloseOnFree)
+	f, err := toxic.NewFilter(near, set, toxic.Downstream, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)
 	}

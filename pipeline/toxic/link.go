@@ -134,7 +134,10 @@ func (l *bandwidthLink) update(k Kind) {
 	per = max(per, 1)
 	cfg := &limiter.Config{ReadRate: per, ReadBurst: per, WriteRate: per, WriteBurst: per, Tick: bandwidthTick}
 	if l.bucket == nil {
+		// It starts empty: as toxiproxy's, the first bytes wait their
+		// time like the rest instead of passing as a free burst.
 		l.bucket, _ = limiter.NewBucket(cfg)
+		l.bucket.Decrement(limiter.Write, per)
 		return
 	}
 	l.bucket.SetConfig(cfg) //nolint:errcheck // valid by construction

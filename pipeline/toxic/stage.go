@@ -84,6 +84,7 @@ func (s *Set) NewStage(d Stream, cfg StageConfig) *Stage {
 	if cfg.Wake != nil {
 		st.SetWake(cfg.Wake)
 	}
+	st.dirty.Store(true) // the first call syncs, even with no data
 	s.watch(st)
 	return st
 }

@@ -67,12 +67,13 @@ func dial(t *testing.T, addr string) net.Conn {
 func TestToxiproxyClient(t *testing.T) {
 	_, api := startAPIProxy(t)
 	echo := echoServer(t)
-	cl := toxiproxy.NewClient(api)
-
+	// snippet:toxiproxy-client
+	cl := toxiproxy.NewClient(api) // "127.0.0.1:8474" with -api 127.0.0.1:8474
 	px, err := cl.CreateProxy("echo", "127.0.0.1:0", echo)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// snippet:end
 	if !strings.HasPrefix(px.Listen, "127.0.0.1:") || strings.HasSuffix(px.Listen, ":0") || !px.Enabled {
 		t.Fatalf("created proxy %+v: want its real address, enabled", px)
 	}
@@ -87,9 +88,11 @@ func TestToxiproxyClient(t *testing.T) {
 	// An open connection picks up a toxic on its next chunk.
 	c := dial(t, px.Listen)
 	base := roundTrip(t, c, []byte("ping"))
+	// snippet:toxiproxy-add
 	if _, err := px.AddToxic("lat", "latency", "downstream", 1, toxiproxy.Attributes{"latency": 100}); err != nil {
 		t.Fatal(err)
 	}
+	// snippet:end
 	if d := roundTrip(t, c, []byte("ping")); d < 100*time.Millisecond || d > 100*time.Millisecond+base+time.Second {
 		t.Errorf("round trip with a 100 ms latency took %v (without: %v)", d, base)
 	}

@@ -52,6 +52,12 @@
 //     at /debug/vars: open connections, bytes each way, the group's
 //     totals; and the runtime's profiles at /debug/pprof/ (for
 //     go tool pprof).
+//   - -api 127.0.0.1:8474 speaks toxiproxy's REST API (api.go): proxies
+//     made through it listen, relay and carry toxiproxy's toxics
+//     (package pipeline/toxic) on every connection, changed while
+//     connections are open; -config FILE makes those of toxiproxy's JSON
+//     config at start. Only loopback clients are served unless
+//     -api-allow-remote.
 //
 // After a load has passed, the proxy gives the memory it no longer needs
 // back to the system within about a second (see reclaimer).

@@ -19,6 +19,7 @@ import (
 // client dials goes through the toxics of one Set, which the test changes
 // as it goes.
 func ExampleWrapConn() {
+	// snippet:toxic-wrapconn
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "pong")
 	}))
@@ -61,7 +62,41 @@ func ExampleWrapConn() {
 	set.Add(toxic.New("reset", toxic.Upstream, &toxic.ResetPeer{}))
 	_, err = get()
 	fmt.Println("reset:", errors.Is(err, syscall.ECONNRESET))
+	// snippet:end
+
 	// Output:
 	// latency: <nil> true
 	// reset: true
+}
+
+// A toxic is a stage: here a latency of 20 ms on what one end of a pair
+// reads, in a filter like any other.
+func ExampleNewFilter() {
+	// snippet:toxic-stage
+	base := actor.NewBase()
+	defer base.Close()
+	peer, near, _ := actor.NewPair(base, actor.CloseOnFree)
+
+	set := new(toxic.Set)
+	set.Add(toxic.New("slow", toxic.Downstream, &toxic.Latency{Latency: 20}))
+	f, err := toxic.NewFilter(near, set, toxic.Downstream, actor.CloseOnFree)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	in := f.In()
+	start := time.Now()
+	peer.Write([]byte("hello"))
+	fmt.Printf("%s, after 20 ms or more: %v\n", <-in, time.Since(start) >= 20*time.Millisecond)
+
+	// Removing the toxic lets bytes through at once, even on this open
+	// connection.
+	set.Remove("slow")
+	peer.Write([]byte("world"))
+	fmt.Printf("%s\n", <-in)
+	// snippet:end
+
+	// Output:
+	// hello, after 20 ms or more: true
+	// world
 }

@@ -162,7 +162,9 @@ func (a *actorState) run() {
 // wait in the socket while any of them could wake it.
 func (a *actorState) sendsInput() bool  { return a.inC != nil && a.input.Len() > 0 }
 func (a *actorState) sendsEvents() bool { return a.evC != nil && len(a.evq) > 0 }
-func (a *actorState) takesOutput() bool { return a.b.outUsed.Load() && a.outRoom() }
+func (a *actorState) takesOutput() bool {
+	return a.b.outUsed.Load() && a.outRoom() && !a.writeErr
+}
 
 // lingerArmed reports whether a drain is reading to the peer's EOF, its
 // linger timer running.
@@ -539,6 +541,7 @@ func (a *actorState) onWrote(w loopEvent) {
 	}
 	if w.err != nil {
 		a.writeErr = true
+		a.b.failOutput(w.err)
 		a.b.enabled.And(^uint32(Write))
 		a.emit(Writing|Error, w.err)
 		return
@@ -968,6 +971,7 @@ func (a *actorState) exit() {
 	b.enabled.Store(0)
 	b.cbs.Store(nil)
 	b.setErr(fmt.Errorf("bufferevent: %w", ErrClosed))
+	b.failOutput(fmt.Errorf("bufferevent: %w", ErrClosed))
 	a.syncChannels()
 	for _, e := range a.evq {
 		select {
@@ -1170,6 +1174,23 @@ func (a *actorState) callFunc(fn func(*Session), done chan struct{}) {
 	fn(&a.sess)
 }
 
+// doFunc is what Do runs: fn, with a panic recovered here so that Do can
+// return it, and then handled as any callback's panic.
+type doFunc struct {
+	fn  func(*Session)
+	err error // the *PanicError, once fn panicked; read after done closes
+}
+
+func (d *doFunc) run(s *Session) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.err = &PanicError{Value: r, Stack: debug.Stack()}
+			s.a.fail(Error, d.err, false)
+		}
+	}()
+	d.fn(s)
+}
+
 func (a *actorState) callStage(st Stage, dst, src *Buffer, limit int, mode FlushMode) (res StageResult, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -1192,7 +1213,11 @@ func (a *actorState) fail(ev Event, err error, skipCallback bool) {
 		return
 	}
 	a.failing = true
-	a.b.setErr(err)
+	if errors.Is(err, ErrPanic) {
+		a.b.setFailure(err) // a panic is a failure even after a clean EOF
+	} else {
+		a.b.setErr(err)
+	}
 	a.syncChannels()
 	if a.evC != nil {
 		a.evq = append(a.evq, EventInfo{ev, err})

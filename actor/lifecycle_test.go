@@ -140,7 +140,7 @@ func TestClosedMethods(t *testing.T) {
 		"Send":         a.Send(context.Background(), []byte("x")),
 		"Drain":        a.Drain(context.Background()),
 	}
-	if _, err := a.Read(make([]byte, 4)); err != nil {
+	if _, err := a.TryRead(make([]byte, 4)); err != nil {
 		errs["Read"] = err
 	}
 	for name, err := range errs {
@@ -272,7 +272,7 @@ func TestDoAndRead(t *testing.T) {
 		t.Fatalf("Do saw %d bytes, want 10", n)
 	}
 	p := make([]byte, 4)
-	if n, err := b.Read(p); n != 4 || err != nil || string(p) != "0123" {
+	if n, err := b.TryRead(p); n != 4 || err != nil || string(p) != "0123" {
 		t.Errorf("Read() = %d, %v, %q", n, err, p)
 	}
 	var rest actor.Buffer

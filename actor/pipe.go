@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bevgo/bev/internal/deadline"
@@ -218,7 +219,7 @@ func (p *pipe) writeLocked() (int64, error) {
 	case isClosedChan(p.localDone), isClosedChan(p.localWrDone):
 		return 0, io.ErrClosedPipe
 	case isClosedChan(p.remoteDone):
-		return 0, io.ErrClosedPipe
+		return 0, errPartnerClosed
 	case isClosedChan(p.writeDeadline.Wait()):
 		return 0, os.ErrDeadlineExceeded
 	}
@@ -230,7 +231,7 @@ func (p *pipe) writeLocked() (int64, error) {
 		case <-p.localDone:
 			return n, io.ErrClosedPipe
 		case <-p.remoteDone:
-			return n, io.ErrClosedPipe
+			return n, errPartnerClosed
 		case <-p.writeDeadline.Wait():
 			return n, os.ErrDeadlineExceeded
 		}
@@ -265,6 +266,17 @@ func (p *pipe) SetWriteDeadline(t time.Time) error {
 	}
 	p.writeDeadline.Set(t)
 	return nil
+}
+
+// errPartnerClosed is the error of a write to a pipe whose other end is
+// closed: io.ErrClosedPipe, and syscall.EPIPE as a socketpair's would be.
+var errPartnerClosed error = partnerClosedError{}
+
+type partnerClosedError struct{}
+
+func (partnerClosedError) Error() string { return "actor: pair partner closed: broken pipe" }
+func (partnerClosedError) Is(target error) bool {
+	return target == io.ErrClosedPipe || target == syscall.EPIPE
 }
 
 func isClosedChan(c <-chan struct{}) bool {

@@ -100,7 +100,7 @@ func (a *actorState) attach(t Transport) {
 	a.b.tbox.Store(&transportBox{t})
 	a.stopTimer(timerLinger) // a linger of the transport before
 	a.lingering, a.lingerDone = false, false
-	a.l = startLoops(t, &a.b.maxRead, &a.b.rate, a.b.mail.notify)
+	a.l = startLoops(t, &a.b.maxRead, &a.b.rwm, &a.b.rate, a.b.mail.notify)
 	if a.l.sys != nil {
 		a.b.mail.parker.Store(&a.l.park)
 	}

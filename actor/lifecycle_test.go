@@ -69,9 +69,11 @@ func TestPanickingEventCallback(t *testing.T) {
 	b.Enable(actor.Read)
 	a.Close()
 	recv(t, b.Done(), "stop")
-	if !errors.Is(b.Err(), io.EOF) {
-		// EOF came first and wins; the panic closed the bufferevent.
-		t.Errorf("Err() = %v, want io.EOF (the first cause)", b.Err())
+	// EOF came first, but a panic handling it is a failure: it is the
+	// cause (issue 13, item 11).
+	var perr *actor.PanicError
+	if err := b.Err(); !errors.As(err, &perr) || !errors.Is(err, io.ErrShortWrite) {
+		t.Errorf("Err() = %v, want the *PanicError", err)
 	}
 }
 

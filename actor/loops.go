@@ -122,6 +122,11 @@ type loops struct {
 	limit    atomic.Int64
 	inflight atomic.Int64
 	maxRead  *atomic.Int64
+	// rwm is the bufferevent's read watermark, which a setter stores
+	// before the actor lowers limit: allowed caps by it too, so that a
+	// read never takes more than the high mark, whenever it was set.
+	rwm       *atomic.Pointer[watermark]
+	allowedFn func() int64 // allowed, made once: what a capReader asks at transfer time
 	wake     chan struct{} // buffered(1): limit was raised
 	rbuf     Buffer        // a BufferReader's reads land here first
 
@@ -147,8 +152,9 @@ type loops struct {
 	pull readPuller
 }
 
-func startLoops(t Transport, maxRead *atomic.Int64, rate *atomic.Pointer[rateState], poke func()) *loops {
+func startLoops(t Transport, maxRead *atomic.Int64, rwm *atomic.Pointer[watermark], rate *atomic.Pointer[rateState], poke func()) *loops {
 	l := &loops{
+		rwm:     rwm,
 		t:       t,
 		sys:     socketOf(t),
 		quit:    make(chan struct{}),
@@ -162,6 +168,7 @@ func startLoops(t Transport, maxRead *atomic.Int64, rate *atomic.Pointer[rateSta
 		l.park.conn = t.(deadliner) // both socket types have deadlines
 	}
 	l.size = l.floor()
+	l.allowedFn = l.allowed
 	if p, ok := t.(readPuller); ok {
 		l.pull = p // the actor reads it (pullRead)
 	} else if l.sys == nil {
@@ -180,8 +187,19 @@ func (l *loops) startReader() {
 }
 
 // allowed is how much more the input may take now: the limit the actor
-// publishes, less what was read and not yet delivered.
-func (l *loops) allowed() int64 { return l.limit.Load() - l.inflight.Load() }
+// publishes, less what was read and not yet delivered, and never more
+// than the read high watermark less that (the actor's limit may not yet
+// know of a watermark just set; the high mark alone never exceeds it).
+func (l *loops) allowed() int64 {
+	in := l.inflight.Load()
+	n := l.limit.Load() - in
+	if l.rwm != nil {
+		if high := int64(l.rwm.Load().high); high > 0 {
+			n = min(n, high-in)
+		}
+	}
+	return n
+}
 
 // readNow is the actor's own read of a socket (see parker): one read of at
 // most the per-read maximum, into rev, waiting for data first. The
@@ -316,6 +334,9 @@ func (l *loops) readLoop() {
 		)
 		if br, ok := l.t.(BufferReader); ok {
 			n, err = l.readBuffer(br, &ev, want)
+			if n == 0 && err == nil && l.rbuf.n == 0 {
+				continue // a capReader found no room once data came
+			}
 			if n > 0 {
 				l.inflight.Add(int64(n))
 				if rs.limited() {
@@ -380,7 +401,15 @@ func (l *loops) send(ev loopEvent) bool {
 // does not match what the buffer gained.
 func (l *loops) readBuffer(br BufferReader, ev *loopEvent, want int) (int, error) {
 	before := l.rbuf.n
-	n, err := br.ReadBuffer(&l.rbuf, want)
+	var (
+		n   int
+		err error
+	)
+	if cr, ok := br.(capReader); ok {
+		n, err = cr.readBufferCapped(&l.rbuf, want, l.allowedFn)
+	} else {
+		n, err = br.ReadBuffer(&l.rbuf, want)
+	}
 	got := l.rbuf.n - before
 	if n != got && err == nil {
 		err = fmt.Errorf("%w: transport's ReadBuffer reported %d bytes and moved %d", ErrInvalid, n, got)

@@ -156,9 +156,33 @@ func (p *pipe) Read(b []byte) (int, error) {
 // are large and fit, else one new chunk filled from the front of the
 // peer's batch.
 func (p *pipe) ReadBuffer(dst *Buffer, max int) (int, error) {
+	return p.readBufferCapped(dst, max, nil)
+}
+
+// capReader is a BufferReader that can ask how much the reader may take
+// at the moment data arrives rather than when it began to wait: the
+// pipe, so that a pair caps each transfer at the receiver's read high
+// watermark less its input whenever the watermark was set, as
+// libevent's pair does. allowed is called once the peer's data is there;
+// when it is not positive nothing is taken, and the read returns 0 and a
+// nil error (the peer's data stays offered).
+type capReader interface {
+	readBufferCapped(dst *Buffer, max int, allowed func() int64) (int, error)
+}
+
+func (p *pipe) readBufferCapped(dst *Buffer, max int, allowed func() int64) (int, error) {
 	o, err := p.receive()
 	if err != nil {
 		return 0, err
+	}
+	if allowed != nil {
+		if a := allowed(); a < int64(max) {
+			max = int(a)
+		}
+		if max <= 0 {
+			p.rdTx <- 0
+			return 0, nil
+		}
 	}
 	total := 0
 	if src := o.buf; src != nil {

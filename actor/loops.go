@@ -126,9 +126,9 @@ type loops struct {
 	// before the actor lowers limit: allowed caps by it too, so that a
 	// read never takes more than the high mark, whenever it was set.
 	rwm       *atomic.Pointer[watermark]
-	allowedFn func() int64 // allowed, made once: what a capReader asks at transfer time
-	wake     chan struct{} // buffered(1): limit was raised
-	rbuf     Buffer        // a BufferReader's reads land here first
+	allowedFn func() int64  // allowed, made once: what a capReader asks at transfer time
+	wake      chan struct{} // buffered(1): limit was raised
+	rbuf      Buffer        // a BufferReader's reads land here first
 
 	events   chan loopEvent // buffered(2): one read and one write result
 	writec   chan writeReq  // buffered(1), made with the writer loop; one request in flight

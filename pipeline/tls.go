@@ -106,7 +106,7 @@ func newTLS(u *actor.Bufferevent, cfg *tls.Config, opts TLSOptions, server bool)
 		}
 		if err := t.tc.HandshakeContext(ctx); err != nil {
 			t.abort(ctx)
-			return nil, fmt.Errorf("pipeline: TLS handshake: %w", err)
+			return nil, wrap(err, "TLS handshake")
 		}
 		return t, nil
 	})

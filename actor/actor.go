@@ -533,6 +533,11 @@ func (a *actorState) onWrote(w loopEvent) {
 	}
 	if a.flight > 0 {
 		a.flight = 0 // handed over as chunks: nothing left to drain
+		if a.handed.n > 0 && w.err == nil {
+			// A partialWriter took part: the rest is output again,
+			// where the write low watermark and the user see it.
+			src.prependAll(&a.handed)
+		}
 	} else {
 		src.drain(int(w.n))
 	}

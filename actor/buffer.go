@@ -482,6 +482,13 @@ func (b *Buffer) push(c *chunk) {
 	b.n += c.len()
 }
 
+// prependAll moves every chunk of src to the front of b, src != b,
+// ignoring freezing: the actor puts back what a transport did not take.
+func (b *Buffer) prependAll(src *Buffer) {
+	src.moveAll(b)
+	b.moveAll(src) // b is empty now: a swap
+}
+
 // pushFront puts a non-empty chunk in front of the chain.
 func (b *Buffer) pushFront(c *chunk) {
 	if b.head > 0 {

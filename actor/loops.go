@@ -462,7 +462,10 @@ func (l *loops) writeLoop() {
 				if rs := l.rate.Load(); rs.limited() {
 					rs.consume(limiter.Write, int(res.n))
 				}
-				req.buf.dropAll() // not taken: ours to drop
+				if res.err != nil {
+					req.buf.dropAll() // not taken: ours to drop
+				} // else what a partialWriter left goes back to the output
+
 			} else {
 				res.n, res.err = l.writeBufs(req.bufs)
 			}
@@ -483,7 +486,8 @@ func (l *loops) writeLoop() {
 func (l *loops) writeBuffer(buf *Buffer) (int64, error) {
 	before := buf.n
 	n, err := l.t.(BufferWriter).WriteBuffer(buf, true)
-	return checkWriteBuffer(before, n, buf, err, true)
+	_, partial := l.t.(partialWriter)
+	return checkWriteBuffer(before, n, buf, err, !partial)
 }
 
 // checkWriteBuffer returns what a BufferWriter took from buf, which held

@@ -225,7 +225,11 @@ func (p *pipe) Write(b []byte) (int, error) {
 // caller owns, and the reader takes them, whole or by copying. On error
 // what was not taken is still in src and still the caller's. Every
 // transfer is a rendezvous with the reader, so without wait it takes
-// nothing.
+// nothing. With wait it returns after the first transfer that took
+// anything, even when the reader took less than all (a read high
+// watermark capped it): the rest is still in src, and the writer's
+// bufferevent puts it back at the front of its output (see partialWriter),
+// so that the sender sees what its partner took, as in libevent's pair.
 func (p *pipe) WriteBuffer(src *Buffer, wait bool) (int64, error) {
 	if !wait {
 		return 0, nil
@@ -238,6 +242,14 @@ func (p *pipe) WriteBuffer(src *Buffer, wait bool) (int64, error) {
 	return n, err
 }
 
+// partialWrites marks the pipe as a partialWriter.
+func (p *pipe) partialWrites() {}
+
+// partialWriter is a BufferWriter whose waiting WriteBuffer may return
+// early, with no error, once it took part of src: what is left goes back
+// to the front of the output instead of being an io.ErrShortWrite.
+type partialWriter interface{ partialWrites() }
+
 func (p *pipe) writeLocked() (int64, error) {
 	switch {
 	case isClosedChan(p.localDone), isClosedChan(p.localWrDone):
@@ -249,6 +261,9 @@ func (p *pipe) writeLocked() (int64, error) {
 	}
 	var n int64
 	for p.off.len() > 0 {
+		if n > 0 && p.off.buf != nil {
+			return n, nil // a WriteBuffer: the rest goes back to the output
+		}
 		select {
 		case p.wrTx <- &p.off:
 			n += int64(<-p.wrRx)

@@ -53,6 +53,10 @@ type pipe struct {
 type offer struct {
 	bufs *net.Buffers
 	buf  *Buffer
+	// short is set by a reader whose credit (its read high watermark, its
+	// per-read maximum) was below what the batch held: a WriteBuffer then
+	// returns the rest to its bufferevent instead of waiting to offer it.
+	short bool
 }
 
 func (o *offer) len() int {
@@ -180,9 +184,13 @@ func (p *pipe) readBufferCapped(dst *Buffer, max int, allowed func() int64) (int
 			max = int(a)
 		}
 		if max <= 0 {
+			o.short = true
 			p.rdTx <- 0
 			return 0, nil
 		}
+	}
+	if max < o.len() {
+		o.short = true
 	}
 	total := 0
 	if src := o.buf; src != nil {
@@ -225,9 +233,9 @@ func (p *pipe) Write(b []byte) (int, error) {
 // caller owns, and the reader takes them, whole or by copying. On error
 // what was not taken is still in src and still the caller's. Every
 // transfer is a rendezvous with the reader, so without wait it takes
-// nothing. With wait it returns after the first transfer that took
-// anything, even when the reader took less than all (a read high
-// watermark capped it): the rest is still in src, and the writer's
+// nothing. With wait it returns early, after a transfer in which the
+// reader's credit was less than src held (its read high watermark capped
+// it), taking what it took: the rest is still in src, and the writer's
 // bufferevent puts it back at the front of its output (see partialWriter),
 // so that the sender sees what its partner took, as in libevent's pair.
 func (p *pipe) WriteBuffer(src *Buffer, wait bool) (int64, error) {
@@ -261,7 +269,7 @@ func (p *pipe) writeLocked() (int64, error) {
 	}
 	var n int64
 	for p.off.len() > 0 {
-		if n > 0 && p.off.buf != nil {
+		if p.off.short && p.off.buf != nil {
 			return n, nil // a WriteBuffer: the rest goes back to the output
 		}
 		select {

@@ -26,18 +26,28 @@
 //
 //	base := actor.NewBase()
 //	defer base.Close() // closes and joins every bufferevent it owns
-//	client, server, _ := actor.NewPair(base, 0)
+//
+//	client, server, err := actor.NewPair(base, 0)
+//	if err != nil {
+//		log.Fatal(err)
+//	}
 //	server.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
 //		p := make([]byte, s.Input().Len())
-//		s.Read(p)
-//		s.Write(bytes.ToUpper(p))
+//		s.Input().Read(p)
+//		s.Write(bytes.ToUpper(p)) // runs on the server's actor goroutine
 //	}})
 //	server.Enable(actor.Read) // reading starts disabled, as in libevent
-//	in := client.In()         // asking for input enables reading
-//	client.Send(ctx, []byte("hello"))
-//	fmt.Printf("%s\n", <-in) // HELLO
 //
-// The runnable version is this package's Example.
+//	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+//	defer cancel()
+//	in := client.In() // asking for input enables reading
+//	if err := client.Send(ctx, []byte("hello, bev")); err != nil {
+//		log.Fatal(err)
+//	}
+//	fmt.Printf("%s\n", <-in) // HELLO, BEV
+//
+// This is the package's Example (example_test.go), copied verbatim; a test
+// (TestDocSnippets) fails if the two drift apart.
 //
 // See docs/tutorial.md in the repository for a guided path, and
 // docs/libevent.md for the mapping from every libevent name to bev.

@@ -4,25 +4,29 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log"
 	"time"
 
 	"github.com/bevgo/bev/actor"
 )
 
 // Two bufferevents in memory: a callback-driven upper-casing server and a
-// channel-driven client.
+// channel-driven client. This is the first snippet of README.md and of the
+// package documentation (doc.go), verbatim: TestDocSnippets checks that
+// they stay so.
 func Example() {
+	// snippet:first-program
 	base := actor.NewBase()
 	defer base.Close() // closes and joins every bufferevent it owns
 
 	client, server, err := actor.NewPair(base, 0)
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
 	server.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
 		p := make([]byte, s.Input().Len())
-		s.Read(p)
-		s.Write(bytes.ToUpper(p))
+		s.Input().Read(p)
+		s.Write(bytes.ToUpper(p)) // runs on the server's actor goroutine
 	}})
 	server.Enable(actor.Read) // reading starts disabled, as in libevent
 
@@ -30,8 +34,10 @@ func Example() {
 	defer cancel()
 	in := client.In() // asking for input enables reading
 	if err := client.Send(ctx, []byte("hello, bev")); err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
-	fmt.Printf("%s\n", <-in)
+	fmt.Printf("%s\n", <-in) // HELLO, BEV
+	// snippet:end
+
 	// Output: HELLO, BEV
 }

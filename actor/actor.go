@@ -597,13 +597,16 @@ func (a *actorState) writeMarks() (high, low int) {
 	return wm.high, wm.low
 }
 
-// outRoom reports whether the Out channel may hand over more output.
+// outRoom reports whether the Out channel may hand over more output:
+// whether the output, with what was handed to the transport as chunks and
+// not yet taken (as a socket's output still holds what is being written),
+// is below the write high watermark.
 func (a *actorState) outRoom() bool {
 	high, _ := a.writeMarks()
 	if high == 0 {
 		high = DefaultChannelHighWatermark
 	}
-	return a.output.Len() < high && !a.stopping
+	return a.output.Len()+a.flight < high && !a.stopping
 }
 
 func (a *actorState) pendingOut() int { return a.output.Len() + a.rawOut.Len() + a.flight }

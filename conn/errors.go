@@ -16,4 +16,9 @@ var (
 	// ErrListenerClosed is returned by Listener.Accept after the listener
 	// has stopped.
 	ErrListenerClosed = errors.New("conn: listener closed")
+
+	// ErrAcceptPanic is wrapped, with the *actor.PanicError, by the error
+	// a Listener passes to ListenerConfig.OnError when its accept
+	// callback panicked.
+	ErrAcceptPanic = errors.New("conn: accept callback panicked")
 )

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -30,13 +31,29 @@ type ListenerConfig struct {
 	// the socket before the handshake, and it reports actor.Connected
 	// when the handshake completes. A nil Layer() drops the connection.
 	Layer func() Layer
+	// OnError, when set, hears what the listener survives: an accept
+	// error it retries after a back-off (running out of descriptors,
+	// say: the error wraps the errno, such as syscall.EMFILE), and a
+	// panic in the accept callback, reported as an error wrapping
+	// ErrAcceptPanic and the *actor.PanicError (so errors.Is finds
+	// actor.ErrPanic too) after the socket it was given is closed. It
+	// runs on the listener's goroutine, which accepts nothing until it
+	// returns: it must not block, and rate-limiting what it logs is its
+	// own business (a retried error repeats up to once per back-off,
+	// from 5 ms to 1 s). A panic in OnError itself is dropped. The
+	// error that ends the accept loop is not passed here: Err and Done
+	// report it.
+	OnError func(error)
 }
 
 // Listener accepts connections on a net.Listener and hands each over as a
 // Socket made with its Base (libevent's evconnlistener): to the accept
 // callback, or on the Accepted channel when there is none. Temporary
 // accept errors (too many open files, for instance) are retried after a
-// back-off; any other error ends the accept loop, and Err says which.
+// back-off and reported to ListenerConfig.OnError; any other error ends
+// the accept loop, and Err says which. A panic in the accept callback
+// closes the socket it was given and is reported to OnError; accepting
+// goes on.
 //
 // A Listener made with a Base registers itself with it, so the Base's
 // Close closes the listener, and, since the sockets are made with the
@@ -191,6 +208,7 @@ func (l *Listener) loop() {
 				return
 			}
 			delay = min(max(2*delay, minAcceptDelay), maxAcceptDelay)
+			l.report(fmt.Errorf("conn: accept (retrying in %v): %w", delay, err))
 			if backoff == nil {
 				backoff = time.NewTimer(delay)
 			} else {
@@ -212,7 +230,7 @@ func (l *Listener) loop() {
 			continue
 		}
 		if l.accept != nil {
-			l.accept(s)
+			l.callAccept(s)
 			continue
 		}
 		select {
@@ -222,6 +240,29 @@ func (l *Listener) loop() {
 			return
 		}
 	}
+}
+
+// callAccept runs the accept callback. A panic there closes the socket
+// it was given and is reported to OnError; the listener goes on.
+func (l *Listener) callAccept(s *Socket) {
+	defer func() {
+		if v := recover(); v != nil {
+			pe := &actor.PanicError{Value: v, Stack: debug.Stack()}
+			s.Close()
+			l.report(fmt.Errorf("%w: %w", ErrAcceptPanic, pe))
+		}
+	}()
+	l.accept(s)
+}
+
+// report passes err to OnError, if any; a panic there is dropped, so
+// that a faulty error handler cannot stop the listener.
+func (l *Listener) report(err error) {
+	if l.cfg.OnError == nil {
+		return
+	}
+	defer func() { recover() }()
+	l.cfg.OnError(err)
 }
 
 func (l *Listener) newSocket(c net.Conn) (*Socket, error) {

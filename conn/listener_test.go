@@ -8,6 +8,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
@@ -166,4 +167,49 @@ func TestListenerBackoff(t *testing.T) {
 	if _, err := conn.NewListener(base, nil, conn.ListenerConfig{}, nil); !errors.Is(err, actor.ErrInvalid) {
 		t.Errorf("NewListener(nil) = %v, want ErrInvalid", err)
 	}
+}
+
+// TestListenerAcceptPanic: a panic in the accept callback does not kill
+// the process: the socket it was given is closed, OnError hears an error
+// wrapping ErrAcceptPanic and actor.ErrPanic, and the next connection is
+// accepted as usual.
+func TestListenerAcceptPanic(t *testing.T) {
+	base := newBase(t)
+	errc := make(chan error, 4)
+	accepted := make(chan *conn.Socket, 1)
+	first := true
+	cfg := conn.ListenerConfig{Options: actor.CloseOnFree, OnError: func(err error) { errc <- err }}
+	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", cfg, func(s *conn.Socket) {
+		if first {
+			first = false
+			panic("boom")
+		}
+		accepted <- s
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c1, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	got := recv(t, errc, "the panic reported to OnError")
+	var pe *actor.PanicError
+	if !errors.Is(got, conn.ErrAcceptPanic) || !errors.Is(got, actor.ErrPanic) || !errors.As(got, &pe) || pe.Value != "boom" {
+		t.Errorf("OnError got %v, want ErrAcceptPanic with the PanicError of %q", got, "boom")
+	}
+	// The socket the callback was given is closed: the client reads EOF.
+	c1.SetReadDeadline(time.Now().Add(waitTime))
+	if n, err := c1.Read(make([]byte, 1)); err == nil {
+		t.Errorf("the connection whose accept panicked gave %d bytes, want it closed", n)
+	}
+	c2, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	s := recv(t, accepted, "the next connection, accepted after the panic")
+	s.Close()
 }

@@ -364,6 +364,11 @@ type eofConn struct {
 	sawEOF atomic.Bool
 }
 
+// NetConn returns the connection under c, as tls.Conn's NetConn does, so
+// that code unwrapping a socket's layers (to reset its TCP connection,
+// say) gets through this one too.
+func (c *eofConn) NetConn() net.Conn { return c.Conn }
+
 func (c *eofConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if err == io.EOF {

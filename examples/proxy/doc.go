@@ -24,11 +24,20 @@
 // target back instead of filling memory. When one side ends its stream
 // the other is half-closed after its last byte is written, and the other
 // direction goes on until it ends too; then both are drained and closed.
-// Nothing accepted is lost.
+// Nothing accepted is lost silently: when the proxy must throw away bytes
+// meant for a side (that side failed, or the connection is cut by a
+// timeout or the shutdown deadline), it resets that side's connection
+// (no close_notify over TLS), so that a truncated stream cannot pass for
+// a whole one, and the log says how many bytes were dropped.
+//
+// With -tls-cert the target is dialed only once the client's TLS
+// handshake is done, so that clients stalled in their handshake hold no
+// upstream connections.
 //
 // On top of that, each a flag:
 //
-//   - -tls-upstream speaks TLS to the target, verifying its certificate
+//   - -tls-upstream speaks TLS to the target (so it needs -target: the
+//     embedded upstream speaks plain HTTP), verifying its certificate
 //     against the target's host name (which is also the SNI), or against
 //     -tls-ca, or not at all with -insecure. -tls-filter does it with a
 //     pipeline TLS filter over a plain socket bufferevent instead of a
@@ -43,9 +52,15 @@
 //     at /debug/vars: open connections, bytes each way, the group's
 //     totals.
 //
-// Every connection is logged with log/slog on standard error: opened,
-// target connected, closed (with the bytes each way, the duration and the
-// cause). SIGINT or SIGTERM stops accepting, lets open connections finish
-// for up to -drain-timeout (5 s), closes the rest, prints the totals and
-// exits 0. Bad flags or an unusable address exit 2 with a one-line error.
+// Every connection is logged with log/slog on standard error, in one
+// line when it closes: the client, the bytes written each way, the bytes
+// dropped if any, the duration and the cause; at INFO, or WARN when the
+// target could not be reached or bytes were dropped. -log-level DEBUG
+// adds a line when it opens and when the target connects; -log-level
+// WARN keeps only the failures. Accept errors the listener retries
+// (running out of descriptors, say) are logged at most once a second.
+// SIGINT or SIGTERM stops accepting, lets open connections finish for up
+// to -drain-timeout (5 s), closes the rest, prints the totals and exits
+// 0; a second signal exits at once (130 after SIGINT). Bad flags or an
+// unusable address exit 2 with a one-line error.
 package main

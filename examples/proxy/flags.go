@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -30,6 +31,8 @@ type config struct {
 	drainTimeout   time.Duration
 
 	stats string // host:port of the JSON counters; empty: none
+
+	logLevel slog.Level // the least level logged
 }
 
 // errHelp is returned by parseFlags for -h and -help: print the usage and
@@ -57,6 +60,7 @@ func parseFlags(args []string, usageOut io.Writer) (*config, error) {
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", 10*time.Second, "bound on resolving, connecting to and (with TLS) handshaking with the target")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 5*time.Second, "on SIGINT or SIGTERM, how long open connections may take to finish")
 	fs.StringVar(&c.stats, "stats", "", "`address` (such as 127.0.0.1:9090) to serve live counters on as JSON, at /debug/vars")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least `level` logged: DEBUG, INFO (one line per connection), WARN (failures only) or ERROR")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(usageOut, "usage: proxy [flags]\n\nRelays every connection accepted on -listen to -target, zero-copy, with backpressure.\n\nFlags:")
@@ -105,6 +109,10 @@ func (c *config) check() error {
 		return errors.New("timeouts cannot be negative")
 	case c.connectTimeout == 0:
 		return errors.New("-connect-timeout must be positive")
+	case c.tlsUpstream && c.target == "":
+		// The embedded upstream speaks plain HTTP: every connection
+		// would fail its handshake.
+		return errors.New("-tls-upstream needs -target (the embedded upstream speaks plain HTTP)")
 	}
 	return nil
 }

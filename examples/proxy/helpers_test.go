@@ -186,7 +186,7 @@ func randomBytes(t testing.TB, n int) []byte {
 // returns every byte and closes once the client has finished and
 // everything was sent back. Unlike examples/echo it stops reading while
 // 256 KiB wait to be sent back, so that a client streaming without pause
-// (loadgen) does not pile up in its memory what it must then drain.
+// (streamLoad) does not pile up in its memory what it must then drain.
 func echoServer(t testing.TB) string {
 	t.Helper()
 	const high, low = 256 << 10, 128 << 10

@@ -12,10 +12,33 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	go onSignals(cancel, func(sig os.Signal) {
+		fmt.Fprintf(os.Stderr, "proxy: second %v: exiting without waiting for open connections\n", sig)
+		os.Exit(exitCode(sig))
+	})
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// onSignals waits for SIGINT or SIGTERM: the first ends the proxy's
+// context (run then drains and exits), a second one calls again, which
+// exits at once, as users expect of a second ^C. It runs until the
+// process exits.
+func onSignals(cancel context.CancelCauseFunc, again func(os.Signal)) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	sig := <-sigs
+	cancel(fmt.Errorf("%v received", sig))
+	again(<-sigs)
+}
+
+// exitCode is the shell's status for a process ended by sig: 128 plus
+// its number (130 for SIGINT).
+func exitCode(sig os.Signal) int {
+	if s, ok := sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 1
 }
 
 // run is the whole program: it parses args, relays until ctx ends (the
@@ -31,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "proxy: %v\n", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 	p, err := newProxy(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "proxy: %v\n", err)

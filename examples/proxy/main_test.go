@@ -61,10 +61,11 @@ func TestCurl(t *testing.T) {
 		t.Fatalf("exit status after the signal = %d, want 0; stderr:\n%s", code, p.errOut)
 	}
 	logs := p.errOut.String()
-	for _, want := range []string{"msg=opened", `msg="target connected"`, "msg=closed", `cause="client closed"`} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("log lacks %q:\n%s", want, logs)
-		}
+	// One line per connection at INFO, with the client, the bytes each
+	// way, the duration and why it ended.
+	conns := regexp.MustCompile(`(?m)^.*conn=1 .*$`).FindAllString(logs, -1)
+	if len(conns) != 1 || !regexp.MustCompile(`level=INFO msg=closed conn=1 client=127\.0\.0\.1:\d+ client_to_target=\d+ target_to_client=\d+ duration=\S+ cause="client closed"`).MatchString(conns[0]) {
+		t.Errorf("want one INFO line for the connection, with client, bytes, duration and cause; got:\n%s", logs)
 	}
 	down := regexp.MustCompile(`msg=closed .*target_to_client=(\d+)`).FindStringSubmatch(logs)
 	if down == nil {
@@ -74,6 +75,37 @@ func TestCurl(t *testing.T) {
 	}
 	if !strings.Contains(p.out.String(), "proxy: 1 connections") {
 		t.Errorf("totals missing from stdout:\n%s", p.out)
+	}
+}
+
+// TestLogLevel: -log-level DEBUG adds the opened and target connected
+// lines; -log-level WARN leaves a connection that went well out.
+func TestLogLevel(t *testing.T) {
+	body := randomBytes(t, 1000)
+	target := serveHTTP(t, bodyHandler(body), nil)
+	for _, tc := range []struct {
+		level string
+		want  []string
+	}{
+		{"DEBUG", []string{"level=DEBUG msg=opened conn=1", `level=DEBUG msg="target connected" conn=1`, "level=INFO msg=closed conn=1"}},
+		{"WARN", nil},
+	} {
+		t.Run(tc.level, func(t *testing.T) {
+			p := startProxy(t, "-target", target, "-log-level", tc.level)
+			if got, _ := curl(t, "http://"+p.addr+"/file"); !bytes.Equal(got, body) {
+				t.Fatalf("curl got %d bytes, want %d", len(got), len(body))
+			}
+			p.stop(t)
+			logs := p.errOut.String()
+			for _, want := range tc.want {
+				if !strings.Contains(logs, want) {
+					t.Errorf("log lacks %q:\n%s", want, logs)
+				}
+			}
+			if tc.want == nil && logs != "" {
+				t.Errorf("-log-level WARN logged a connection that went well:\n%s", logs)
+			}
+		})
 	}
 }
 
@@ -162,10 +194,6 @@ func portOf(t *testing.T, addr string) string {
 	return port
 }
 
-// loadgenDir is the benchmark harness's load generator beside the clone
-// (../shared in CI, as on the developers' machines).
-const loadgenDir = "../../../shared/bench/loadgen"
-
 // goBuild builds the main package in dir into the test's directory.
 func goBuild(t *testing.T, ctx context.Context, dir, name string, env ...string) string {
 	t.Helper()
@@ -204,18 +232,15 @@ func startProcess(t *testing.T, ctx context.Context, bin string, args ...string)
 }
 
 // TestLoadgen50: 50 clients stream through the proxy to examples/echo for
-// 2 s, and loadgen checks every byte that comes back. The proxy and the
-// echo server are built as programs, without the race detector, so that
-// what loadgen has in flight when it stops drains within its 5 s (under
-// the race detector it could not, on a busy machine); that also tests
-// main: SIGTERM makes it print the totals and exit 0.
+// 2 s, and the load generator (streamLoad, in loadgen_test.go) checks
+// every byte that comes back. The proxy and the echo server are built as
+// programs, without the race detector, so that what the clients have in
+// flight when they stop drains quickly (under the race detector it could
+// not, on a busy machine); that also tests main: SIGTERM makes it print
+// the totals and exit 0.
 func TestLoadgen50(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(loadgenDir, "main.go")); err != nil {
-		t.Skipf("no load generator at %s (the harness's shared/bench beside the clone): %v", loadgenDir, err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	loadgen := goBuild(t, ctx, loadgenDir, "loadgen", "GOWORK=off")
 	proxyBin := goBuild(t, ctx, ".", "proxy")
 	echoBin := goBuild(t, ctx, "../echo", "echo")
 
@@ -224,26 +249,14 @@ func TestLoadgen50(t *testing.T) {
 	proxy := startProcess(t, ctx, proxyBin, "-listen", "127.0.0.1:0", "-target", echoAddr)
 	addr := proxy.out.waitFor(t, reListen, time.Minute)
 
-	cmd := exec.CommandContext(ctx, loadgen, "-addr", addr, "-mode", "stream", "-conns", "50", "-size", "4096", "-duration", "2s", "-warmup", "0s")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	var res struct {
-		OK       bool     `json:"ok"`
-		Bytes    int64    `json:"bytes"`
-		Failures int64    `json:"failures"`
-		Errors   []string `json:"errors"`
+	res := streamLoad(addr, 50, 4096, 2*time.Second)
+	if len(res.errs) > 0 {
+		t.Fatalf("load through the proxy: %d of 50 connections failed: %v", len(res.errs), res.errs)
 	}
-	if jerr := json.Unmarshal(out, &res); jerr != nil {
-		t.Fatalf("loadgen: %v, output %q: %v\n%s", err, out, jerr, stderr.String())
+	if res.bytes == 0 {
+		t.Errorf("the load moved no bytes")
 	}
-	if !res.OK || err != nil {
-		t.Fatalf("loadgen through the proxy: ok=%v, %d failures %q (%v)", res.OK, res.Failures, res.Errors, err)
-	}
-	if res.Bytes == 0 {
-		t.Errorf("loadgen moved no bytes: %s", out)
-	}
-	t.Logf("loadgen: %s", bytes.TrimSpace(out))
+	t.Logf("load: 50 connections echoed %d bytes in %v", res.bytes, res.took)
 
 	if err := proxy.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -258,8 +271,8 @@ func TestLoadgen50(t *testing.T) {
 		t.Fatal("the proxy did not exit within 30 s of SIGTERM")
 	}
 	totals := regexp.MustCompile(`proxy: 50 connections \(0 could not reach the target\), (\d+) bytes client→target, (\d+) bytes target→client`).FindStringSubmatch(proxy.out.String())
-	if totals == nil || totals[1] != totals[2] {
-		t.Errorf("totals after SIGTERM, want 50 connections and as many bytes back as there:\n%s", proxy.out)
+	if totals == nil || totals[1] != totals[2] || totals[1] != strconv.FormatInt(res.bytes, 10) {
+		t.Errorf("totals after SIGTERM, want 50 connections and the %d bytes echoed each way:\n%s", res.bytes, proxy.out)
 	}
 }
 
@@ -572,7 +585,7 @@ func TestIdleTimeout(t *testing.T) {
 	p.errOut.waitFor(t, regexp.MustCompile(`cause="idle for 300ms"`), 10*time.Second)
 }
 
-// TestConnectFailure: a target that refuses is logged and counted, and
+// TestConnectFailure: a target that refuses is logged at WARN and counted, and
 // the client sees its connection closed.
 func TestConnectFailure(t *testing.T) {
 	dead := testaddr.Refused(t)
@@ -586,7 +599,7 @@ func TestConnectFailure(t *testing.T) {
 	if n, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatalf("read %d bytes, want the connection closed", n)
 	}
-	p.errOut.waitFor(t, regexp.MustCompile(`cause="connect to 127\.0\.0\.1:\d+: .*refused"`), 10*time.Second)
+	p.errOut.waitFor(t, regexp.MustCompile(`level=WARN msg=closed .*cause="connect to 127\.0\.0\.1:\d+: .*refused"`), 10*time.Second)
 	if v := statsOf(t, p); v["connections_failed"] != 1.0 {
 		t.Errorf("connections_failed = %v, want 1", v["connections_failed"])
 	}

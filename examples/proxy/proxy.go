@@ -85,7 +85,7 @@ func newProxy(cfg *config, log *slog.Logger) (_ *proxy, err error) {
 		p.targetAddr = p.upstream.addr
 	}
 	p.targetHost, p.targetPort, _ = splitTarget(p.targetAddr) // checked by parseFlags
-	lc := conn.ListenerConfig{Options: actor.CloseOnFree}
+	lc := conn.ListenerConfig{Options: actor.CloseOnFree, OnError: newRateLog(log, acceptLogEvery).acceptError}
 	if p.serverTLS != nil {
 		lc.Layer = tlsconn.Server(p.serverTLS)
 	}
@@ -141,7 +141,9 @@ func rateConfig(bytesPerSec int64) (*limiter.Config, error) {
 }
 
 // accept starts relaying one accepted connection. It runs on the
-// listener's goroutine, so it only starts things.
+// listener's goroutine, so it only starts things. A plain client's target
+// is dialed at once; a TLS client's once its handshake is done
+// (onHandshake), so that stalled handshakes hold no upstream connections.
 func (p *proxy) accept(cs *conn.Socket) {
 	r := newRelay(p, p.nextID.Add(1))
 	r.client.b = cs.Bufferevent
@@ -150,26 +152,38 @@ func (p *proxy) accept(cs *conn.Socket) {
 		r.cancel(nil)
 		return
 	}
-	remote := "?"
 	if c := cs.Conn(); c != nil {
-		remote = c.RemoteAddr().String()
+		r.remote = c.RemoteAddr().String()
 	}
-	r.log.Info("opened", "client", remote, "tls", tlsconn.Of(cs) != nil)
+	t := tlsconn.Of(cs)
+	handshaking := t != nil && t.State() != tlsconn.Open
+	if handshaking {
+		r.handshaking = func() bool { return t.State() != tlsconn.Open }
+		// The callbacks first: the handshake's outcome, the Connected
+		// event that dials the target, must find them.
+		cs.SetCallbacks(r.callbacks(&r.client))
+	}
+	r.log.Debug("opened", "client", r.remote, "tls", t != nil)
 	if err := p.limit(cs); err != nil {
 		r.abort(err) // cannot happen with a checked config; run closes both sides
 	}
-	target, connect, err := p.dial(r)
-	if err != nil { // cannot happen with a checked config
-		p.stats.failed.Add(1)
-		cs.Close()
-		r.abort(err)
-		r.finish()
-		return
-	}
-	r.begin(cs, target)
-	if err := connect(); err != nil { // cannot happen with a checked config: the connect goes on in the background
-		p.stats.failed.Add(1)
-		r.abort(err) // run closes both sides
+	r.setup(&r.client)
+	if handshaking {
+		cs.Enable(actor.Read | actor.Write)
+	} else {
+		started := false
+		startClient := func() {
+			started = true
+			r.startSide(&r.client, cs)
+		}
+		if err := r.dialTarget(startClient); err != nil { // cannot happen with a checked config
+			r.connFail.Store(true)
+			p.stats.failed.Add(1)
+			r.abort(err) // run closes both sides
+		}
+		if !started {
+			startClient()
+		}
 	}
 	p.wg.Go(r.run)
 }

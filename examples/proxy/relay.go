@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,8 @@ type side struct {
 	peer *side
 
 	moved    atomic.Int64 // bytes read here and handed to the peer
+	dropped  atomic.Int64 // bytes meant for this side that were thrown away, not queued
+	unsent   atomic.Int64 // bytes queued for this side but still unwritten when it was cut
 	lastRead atomic.Int64 // time of the last read, in Unix nanoseconds
 	choked   atomic.Bool  // reading is off until the peer's output drains; set on the peer's goroutine
 	ended    atomic.Bool  // EOF or error: nothing more will be read here
@@ -52,6 +55,10 @@ type relay struct {
 	start time.Time
 
 	client, target side
+
+	remote      string      // the client's address; set before the client's callbacks run
+	handshaking func() bool // reports whether the client's TLS handshake is still going on; nil for a plain client
+	connFail    atomic.Bool // the target could not be reached
 
 	ctx    context.Context // ends on abort (idle, stalled peer) or forced shutdown
 	cancel context.CancelCauseFunc
@@ -87,24 +94,55 @@ type starter interface {
 	Enable(actor.Dir) error
 }
 
-// begin sets both sides up and starts relaying. Reading starts at once on
-// both: bytes for a target still connecting wait in its output, and the
-// backpressure below holds the client back if that grows.
-func (r *relay) begin(client, target starter) {
-	for _, x := range []*side{&r.client, &r.target} {
-		x.lastRead.Store(r.start.UnixNano())
-		// The low mark makes the write callback run whenever this side's
-		// output has drained to lowOutput, which is when the other side
-		// may read again.
-		x.b.SetWatermark(actor.Write, lowOutput, maxOutput)
-		if d := r.p.cfg.idleTimeout; d > 0 {
-			x.b.SetTimeouts(d, d)
-		}
+// setup gives x its backpressure marks and idle timeouts.
+func (r *relay) setup(x *side) {
+	x.lastRead.Store(r.start.UnixNano())
+	// The low mark makes the write callback run whenever this side's
+	// output has drained to lowOutput, which is when the other side may
+	// read again.
+	x.b.SetWatermark(actor.Write, lowOutput, maxOutput)
+	if d := r.p.cfg.idleTimeout; d > 0 {
+		x.b.SetTimeouts(d, d)
 	}
-	client.SetCallbacks(r.callbacks(&r.client))
-	target.SetCallbacks(r.callbacks(&r.target))
-	client.Enable(actor.Read | actor.Write)
-	target.Enable(actor.Read | actor.Write)
+}
+
+// startSide sets x's callbacks and starts reading and writing it.
+func (r *relay) startSide(x *side, st starter) {
+	st.SetCallbacks(r.callbacks(x))
+	st.Enable(actor.Read | actor.Write)
+}
+
+// begin sets both sides up and starts relaying (the relay tests use it
+// with two ready sides). Reading starts at once on both: bytes for a
+// target still connecting wait in its output, and the backpressure below
+// holds the client back if that grows. The client's callbacks are set
+// first, so that the write callbacks the target's reads trigger on it are
+// heard.
+func (r *relay) begin(client, target starter) {
+	r.setup(&r.client)
+	r.setup(&r.target)
+	r.startSide(&r.client, client)
+	r.startSide(&r.target, target)
+}
+
+// dialTarget makes the target side and starts connecting it; before
+// the target's callbacks are set (which starts its reads, whose write
+// callbacks on the client must be heard), it calls ready, which starts
+// the client when it has not started yet. The target's callbacks are set
+// before the connect starts: on loopback a connect can complete at once,
+// and an event that comes while a bufferevent has no callbacks is not
+// heard. It runs on the listener's goroutine before the client starts,
+// or on the client's goroutine once its TLS handshake is done, so that
+// the client's callbacks always see the target.
+func (r *relay) dialTarget(ready func()) error {
+	target, connect, err := r.p.dial(r)
+	if err != nil {
+		return err
+	}
+	r.setup(&r.target)
+	ready()
+	r.startSide(&r.target, target)
+	return connect()
 }
 
 func (r *relay) callbacks(x *side) actor.Callbacks {
@@ -127,7 +165,8 @@ func (r *relay) onRead(x *side, s *actor.Session) {
 	y := x.peer
 	if y.failed.Load() || y.b.WriteBuffer(in) != nil {
 		// Nowhere to deliver: read to the end and drop it (see
-		// lingerTimeout).
+		// lingerTimeout). y is cut at the end, so that the loss shows.
+		y.dropped.Add(int64(n))
 		in.Drain(in.Len())
 		return
 	}
@@ -150,6 +189,9 @@ func (r *relay) onRead(x *side, s *actor.Session) {
 // so pausing and resuming cannot race.
 func (r *relay) onWrite(y *side, s *actor.Session) {
 	x := y.peer
+	if x.b == nil {
+		return // the client's TLS handshake is not done: no target yet
+	}
 	switch n := s.Output().Len(); {
 	case n >= maxOutput:
 		// Disable again even when already paused: it costs nothing and
@@ -170,10 +212,12 @@ func (r *relay) onWrite(y *side, s *actor.Session) {
 func (r *relay) onEvent(x *side, s *actor.Session, ev actor.Event, err error) {
 	switch {
 	case ev&actor.Connected != 0:
-		if x == &r.target {
-			r.connectCancel()
-			r.log.Info("target connected", "target", r.p.targetAddr, "after", time.Since(r.connectStart).Round(time.Microsecond))
+		if x == &r.client {
+			r.onHandshake(s)
+			return
 		}
+		r.connectCancel()
+		r.log.Debug("target connected", "target", r.p.targetAddr, "after", time.Since(r.connectStart).Round(time.Microsecond))
 	case ev&actor.Timeout != 0:
 		r.onTimeout(x, s, ev)
 	case ev&(actor.EOF|actor.Error) != 0:
@@ -189,11 +233,23 @@ func (r *relay) onEvent(x *side, s *actor.Session, ev actor.Event, err error) {
 // input is dropped from then on.
 func (r *relay) onEnd(x *side, s *actor.Session, ev actor.Event, err error) {
 	y := x.peer
-	if in := s.Input(); in.Len() > 0 && !y.failed.Load() {
+	if y.b == nil {
+		// The client's TLS handshake failed: no target was dialed.
+		r.setCause(r.describe(x, ev, err))
+		x.failed.Store(true)
+		x.ended.Store(true)
+		y.ended.Store(true)
+		r.poke()
+		return
+	}
+	if in := s.Input(); in.Len() > 0 {
 		n := in.Len()
-		if y.b.WriteBuffer(in) == nil {
+		if !y.failed.Load() && y.b.WriteBuffer(in) == nil {
 			x.moved.Add(int64(n))
 			r.p.stats.moved(x == &r.client, n)
+		} else {
+			y.dropped.Add(int64(n))
+			in.Drain(n)
 		}
 	}
 	if ev&actor.Error != 0 {
@@ -201,6 +257,7 @@ func (r *relay) onEnd(x *side, s *actor.Session, ev actor.Event, err error) {
 		s.Disable(actor.Read)
 		r.setCause(r.describe(x, ev, err))
 		if x == &r.target && ev&(actor.Reading|actor.Writing) == 0 {
+			r.connFail.Store(true)
 			r.p.stats.failed.Add(1) // the connect failed
 		}
 		// y may be waiting for x's output to drain, which it never will.
@@ -211,8 +268,32 @@ func (r *relay) onEnd(x *side, s *actor.Session, ev actor.Event, err error) {
 		r.setCause(fmt.Errorf("%s closed", x.name))
 	}
 	x.ended.Store(true)
-	y.b.Flush(actor.Write, actor.Finished)
+	if y.dropped.Load() == 0 {
+		// Half-closing says that x's stream ended whole (a TLS y sends
+		// close_notify); with bytes of it dropped, y is cut instead, by
+		// run.
+		y.b.Flush(actor.Write, actor.Finished)
+	}
 	r.poke()
+}
+
+// onHandshake runs on the client's goroutine when its TLS handshake is
+// done: only now is the target dialed, so that a client that never
+// finishes its handshake costs no upstream connection.
+func (r *relay) onHandshake(s *actor.Session) {
+	if r.remote == "" {
+		if c := s.Bufferevent().Conn(); c != nil {
+			r.remote = c.RemoteAddr().String()
+		}
+	}
+	if r.target.b != nil || r.ctx.Err() != nil {
+		return
+	}
+	if err := r.dialTarget(func() {}); err != nil { // cannot happen with a checked config
+		r.connFail.Store(true)
+		r.p.stats.failed.Add(1)
+		r.abort(err)
+	}
 }
 
 // onTimeout is the idle timeout. Each side's read timeout runs only while
@@ -221,6 +302,12 @@ func (r *relay) onEnd(x *side, s *actor.Session, ev actor.Event, err error) {
 // the peer has taken nothing for that long.
 func (r *relay) onTimeout(x *side, s *actor.Session, ev actor.Event) {
 	idle := r.p.cfg.idleTimeout
+	if x == &r.client && r.handshaking != nil && r.handshaking() {
+		// Before its handshake a TLS client is owed nothing: it is the
+		// one that stalls.
+		r.abort(fmt.Errorf("client TLS handshake: not done after %v", idle))
+		return
+	}
 	last := time.Unix(0, max(r.client.lastRead.Load(), r.target.lastRead.Load()))
 	if ev&actor.Reading != 0 {
 		if x.choked.Load() {
@@ -273,7 +360,9 @@ func (r *relay) poke() {
 // run waits until both streams have ended, or one side failed and the
 // other has lingered long enough, then drains and closes both sides (a
 // forced shutdown or an abort closes them at once) and logs the
-// connection. The proxy's WaitGroup waits for it.
+// connection. A side that lost bytes meant for it is cut instead (see
+// cut), so that it cannot take a truncated stream for a whole one. The
+// proxy's WaitGroup waits for it.
 func (r *relay) run() {
 	var linger *time.Timer
 	defer func() {
@@ -301,23 +390,104 @@ wait:
 			break wait
 		}
 	}
+	// The client goes first: the target side is made on the client's
+	// goroutine when it is TLS, and closing the client joins that.
 	if err := context.Cause(r.ctx); err != nil {
 		// An abort or the shutdown deadline: close at once, and say so
 		// before closing makes the other side report its end.
 		r.setCause(err)
+		r.closeNow(&r.client)
+		r.closeNow(&r.target)
 	} else {
-		// Drain writes what is left, half-closes and closes; it gives up
-		// (and closes at once) if ctx ends meanwhile.
-		r.client.b.Drain(r.ctx)
-		r.target.b.Drain(r.ctx)
+		r.drain(&r.client)
+		r.drain(&r.target)
 	}
-	r.client.b.Close()
-	r.target.b.Close()
 	r.finish()
 }
 
+// closeNow closes x at once: cut if anything meant for it is lost (what
+// it was given and did not write counts).
+func (r *relay) closeNow(x *side) {
+	if x.b == nil {
+		return
+	}
+	if n := x.b.OutputLen(); n > 0 || x.dropped.Load() > 0 {
+		r.cut(x, n)
+		return
+	}
+	x.b.Close()
+}
+
+// drain writes what x still holds, half-closes and closes it (Drain).
+// If the relay is aborted or the shutdown deadline comes meanwhile, x is
+// cut. A side that failed (it can take nothing more) or already lost
+// bytes is closed at once, as closeNow does.
+func (r *relay) drain(x *side) {
+	if x.b == nil {
+		return
+	}
+	if x.failed.Load() || x.dropped.Load() > 0 {
+		r.closeNow(x)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cutDone := make(chan struct{})
+	stop := context.AfterFunc(r.ctx, func() {
+		defer close(cutDone)
+		r.cut(x, x.b.OutputLen())
+		cancel()
+	})
+	x.b.Drain(ctx)
+	if !stop() {
+		<-cutDone
+	}
+}
+
+// cut ends x so that its peer sees the stream was cut: the TCP
+// connection under it is closed with SO_LINGER 0, so the peer gets a
+// reset, and it is closed before any layer over it (TLS) can write again,
+// so no close_notify follows what x was sent. unsent is what x had not
+// written yet; it is counted as dropped. Over a pair (the tests) there is
+// no connection to reset, and x is just closed.
+func (r *relay) cut(x *side, unsent int) {
+	x.unsent.Store(int64(unsent))
+	if unsent > 0 {
+		r.p.stats.moved(x == &r.target, -unsent)
+	}
+	resetConn(x.b.Conn())
+	x.b.Close()
+}
+
+// resetConn closes the innermost connection under c, unwrapping layers
+// through their NetConn method (crypto/tls's), with SO_LINGER 0 when it
+// is TCP. It does nothing for a nil c.
+func resetConn(c net.Conn) {
+	if c == nil {
+		return
+	}
+	for {
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		inner := u.NetConn()
+		if inner == nil || inner == c {
+			break
+		}
+		c = inner
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
+}
+
 // finish logs the closed connection, releases its contexts and
-// unregisters it.
+// unregisters it. The byte counts are what was written to each side's
+// connection: what was relayed to it less what was still unwritten when
+// it was cut. A connection that lost bytes or could not reach the target
+// is logged at WARN, the rest at INFO.
 func (r *relay) finish() {
 	defer r.p.remove(r)
 	r.connectCancel()
@@ -328,9 +498,22 @@ func (r *relay) finish() {
 	r.causeMu.Lock()
 	cause := r.cause
 	r.causeMu.Unlock()
-	r.log.Info("closed",
-		"client_to_target", r.client.moved.Load(),
-		"target_to_client", r.target.moved.Load(),
+	toClient := r.client.dropped.Load() + r.client.unsent.Load()
+	toTarget := r.target.dropped.Load() + r.target.unsent.Load()
+	level := slog.LevelInfo
+	if r.connFail.Load() || toClient > 0 || toTarget > 0 {
+		level = slog.LevelWarn
+	}
+	attrs := []any{
+		"client", r.remote,
+		"client_to_target", r.client.moved.Load() - r.target.unsent.Load(),
+		"target_to_client", r.target.moved.Load() - r.client.unsent.Load(),
+	}
+	if toClient > 0 || toTarget > 0 {
+		attrs = append(attrs, "dropped_to_client", toClient, "dropped_to_target", toTarget)
+	}
+	attrs = append(attrs,
 		"duration", time.Since(r.start).Round(time.Microsecond),
 		"cause", cause)
+	r.log.Log(context.Background(), level, "closed", attrs...)
 }

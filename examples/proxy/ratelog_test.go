@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/conn"
+)
+
+// TestAcceptErrorRateLimit: a storm of accept errors makes one line per
+// second, each saying how many it held back; a panic in the accept
+// callback is logged at ERROR.
+func TestAcceptErrorRateLimit(t *testing.T) {
+	buf := newSyncBuffer()
+	l := newRateLog(slog.New(slog.NewTextHandler(buf, nil)), time.Second)
+	now := time.Unix(1000, 0)
+	l.now = func() time.Time { return now }
+	emfile := fmt.Errorf("conn: accept (retrying in 5ms): %w", syscall.EMFILE)
+	// 2.5 s of errors every 5 ms: lines at 0 s, 1 s and 2 s.
+	for range 500 {
+		l.acceptError(emfile)
+		now = now.Add(5 * time.Millisecond)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("500 errors over 2.5 s made %d lines, want 3:\n%s", len(lines), buf)
+	}
+	for i, want := range []string{"suppressed=0", "suppressed=199", "suppressed=199"} {
+		if !strings.Contains(lines[i], "level=WARN") || !strings.Contains(lines[i], "too many open files") || !strings.Contains(lines[i], want) {
+			t.Errorf("line %d = %q, want a WARN with the error and %s", i, lines[i], want)
+		}
+	}
+	now = now.Add(time.Second)
+	l.acceptError(fmt.Errorf("%w: %w", conn.ErrAcceptPanic, &actor.PanicError{Value: "boom"}))
+	if !regexp.MustCompile(`level=ERROR msg="accept callback panicked.*boom.* suppressed=99`).MatchString(buf.String()) {
+		t.Errorf("no ERROR line for the panic in:\n%s", buf)
+	}
+}
+
+// TestProxyEMFILE runs the proxy's listener out of descriptors for real
+// (RLIMIT_NOFILE lowered to the lowest free descriptor, as conn's
+// TestListenerEMFILE): the proxy logs the accept error, and relays the
+// connection once descriptors are free again.
+func TestProxyEMFILE(t *testing.T) {
+	p := startProxy(t, "-target", echoServer(t))
+	_, port, _ := strings.Cut(p.addr, ":")
+	var portN int
+	fmt.Sscan(port, &portN)
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	var orig syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
+		t.Fatal(err)
+	}
+	free, err := syscall.Dup(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Close(free)
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
+				t.Errorf("restoring RLIMIT_NOFILE: %v", err)
+			}
+		}
+	}
+	defer restore()
+	low := orig
+	low.Cur = uint64(free)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Skipf("cannot lower RLIMIT_NOFILE: %v", err)
+	}
+	if err := syscall.Connect(fd, &syscall.SockaddrInet4{Port: portN, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		restore()
+		t.Fatalf("connect: %v", err)
+	}
+	p.errOut.waitFor(t, regexp.MustCompile(`level=WARN msg="accept failed, retrying" err=".*too many open files`), 10*time.Second)
+	restore()
+	// Accepted and relayed now: the echo comes back.
+	tv := syscall.Timeval{Sec: 10}
+	syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
+	if _, err := syscall.Write(fd, []byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	n := 0
+	for n < len(got) { // bounded: each read waits at most 10 s, then fails
+		m, err := syscall.Read(fd, got[n:])
+		if err != nil || m == 0 {
+			t.Fatalf("after EMFILE cleared, the echo through the proxy gave %q, then %v (EAGAIN: none within 10 s)", got[:n], err)
+		}
+		n += m
+	}
+	if string(got) != "ping" {
+		t.Errorf("after EMFILE cleared, the echo through the proxy = %q, want %q", got, "ping")
+	}
+}

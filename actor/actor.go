@@ -546,6 +546,9 @@ func (a *actorState) onWrote(w loopEvent) {
 	}
 	if w.err != nil {
 		a.writeErr = true
+		// Publish what is left before Send and Write can see the failure:
+		// a caller must not read an OutputLen from before it.
+		a.b.outLen.Store(int64(a.pendingOut()))
 		a.b.failOutput(w.err)
 		a.b.enabled.And(^uint32(Write))
 		a.emit(Writing|Error, w.err)

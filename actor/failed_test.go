@@ -72,6 +72,9 @@ func TestSendToResetPeer(t *testing.T) {
 	if err == nil || !isBroken(err) {
 		t.Fatalf("Send(100 MiB) to a peer that reset = %v, want ECONNRESET or EPIPE", err)
 	}
+	if b.OutputLen() == 0 {
+		t.Errorf("OutputLen() = 0 when Send failed: bytes never written were counted written")
+	}
 	recv(t, b.Failed(), "Failed to be closed")
 	if err := b.Write([]byte("late")); !isBroken(err) {
 		t.Errorf("Write after the reset = %v, want ECONNRESET or EPIPE", err)

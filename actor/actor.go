@@ -40,6 +40,9 @@ type actorState struct {
 	ownsT   bool // the transport is ours (a pair's pipe): always close it
 
 	connecting bool
+	// handshake: the transport is a Handshaker whose handshake has not
+	// run; its loops start once it has (see startHandshake).
+	handshake  bool
 	connCancel context.CancelFunc
 	connWG     sync.WaitGroup
 
@@ -95,11 +98,27 @@ func (a *actorState) init(b *Bufferevent, in, out Stage) {
 
 func (a *actorState) enabled(d Dir) bool { return Dir(a.b.enabled.Load())&d != 0 }
 
-func (a *actorState) attach(t Transport) {
+// attach makes t the transport. A Handshaker not ready yet (given by New
+// or SetTransport, not made by a connect's dial, which runs any handshake
+// itself) gets no loops until its handshake has run: see startHandshake.
+func (a *actorState) attach(t Transport, ready bool) {
 	a.t = t
 	a.b.tbox.Store(&transportBox{t})
 	a.stopTimer(timerLinger) // a linger of the transport before
 	a.lingering, a.lingerDone = false, false
+	a.eof, a.readErr, a.writeErr = false, false, false
+	a.heldEnd = nil
+	a.wantCloseWrite, a.closeWriteSent, a.closeWriteDone = false, false, false
+	if _, ok := t.(Handshaker); ok && !ready {
+		a.handshake = true
+		return
+	}
+	a.startIO()
+}
+
+// startIO starts the loops of the transport, which is ready for I/O.
+func (a *actorState) startIO() {
+	t := a.t
 	a.l = startLoops(t, &a.b.maxRead, &a.b.rwm, &a.b.rate, a.b.mail.notify)
 	if a.l.sys != nil {
 		a.b.mail.parker.Store(&a.l.park)
@@ -112,9 +131,55 @@ func (a *actorState) attach(t Transport) {
 		mail := &a.b.mail
 		p.NotifyProgress(func() { mail.post(message{kind: msgProgress}) })
 	}
-	a.eof, a.readErr, a.writeErr = false, false, false
-	a.heldEnd = nil
-	a.wantCloseWrite, a.closeWriteSent, a.closeWriteDone = false, false, false
+}
+
+// wantsIO reports whether the bufferevent would read or write now if its
+// transport were ready: reading is enabled, output waits with writing
+// enabled, or a half-close or drain waits.
+func (a *actorState) wantsIO() bool {
+	return a.enabled(Read) || a.enabled(Write) && a.pendingOut() > 0 ||
+		a.wantCloseWrite || len(a.drainWaiters) > 0
+}
+
+// startHandshake runs the handshake of the transport, a Handshaker, on a
+// goroutine the bufferevent owns, as a connect's dial runs: Close cancels
+// it, and connects and transport changes are refused (ErrBusy) meanwhile.
+// It is started when the bufferevent first wants I/O, so that any method
+// that does (Enable, Write, In, Flush with Finished, Drain) starts it,
+// and a socket nobody uses yet does not answer its peer. onHandshake
+// takes the result.
+func (a *actorState) startHandshake() {
+	h := a.t.(Handshaker)
+	a.handshake = false
+	ctx, cancel := context.WithCancel(context.Background())
+	a.connCancel = cancel
+	a.connecting = true
+	a.b.connState.Store(connBusy)
+	a.connWG.Go(func() {
+		err := h.Handshake(ctx)
+		a.b.mail.post(message{kind: msgConnected, tr: &transportMsg{err: err, handshake: true}})
+	})
+}
+
+// onHandshake takes the result of the transport's handshake: Connected
+// and the loops started, or Error with its cause and the transport
+// closed (and dropped), as a failed connect.
+func (a *actorState) onHandshake(err error) {
+	a.connCancel()
+	a.connCancel = nil
+	a.connecting = false
+	a.connWG.Wait()
+	a.b.connState.Store(connIdle)
+	if a.t == nil {
+		return
+	}
+	if err != nil {
+		a.detach(true)
+		a.emit(Error, err)
+		return
+	}
+	a.startIO()
+	a.emit(Connected, nil)
 }
 
 // detach stops the loops of the current transport and forgets it.
@@ -135,6 +200,7 @@ func (a *actorState) detach(closeT bool) error {
 		p.NotifyProgress(nil)
 	}
 	a.t, a.bw = nil, nil
+	a.handshake = false
 	a.writing = false
 	a.flight = 0
 	a.b.tbox.Store(nil)
@@ -294,6 +360,9 @@ func (a *actorState) wait() {
 // and re-arms the reader and the timers.
 func (a *actorState) step() {
 	a.syncChannels()
+	if a.handshake && !a.stopping && a.wantsIO() {
+		a.startHandshake()
+	}
 	more := false
 	for range 16 {
 		if a.stopping {
@@ -373,10 +442,14 @@ func (a *actorState) handle(m *message) {
 	case msgSetTransport:
 		a.detach(m.tr.replace)
 		if m.tr.t != nil {
-			a.attach(m.tr.t)
+			a.attach(m.tr.t, false)
 		}
 	case msgConnected:
-		a.onConnect(m.tr.t, m.tr.err)
+		if m.tr.handshake {
+			a.onHandshake(m.tr.err)
+		} else {
+			a.onConnect(m.tr.t, m.tr.err)
+		}
 	case msgDrain:
 		a.flush(Write, Finished)
 		a.drainWaiters = append(a.drainWaiters, m.done)
@@ -446,7 +519,7 @@ func (a *actorState) onConnect(t Transport, err error) {
 	// the new transport with a clean half-close state.
 	finish := a.wantCloseWrite && !a.closeWriteSent
 	a.detach(true)
-	a.attach(t)
+	a.attach(t, true)
 	a.wantCloseWrite = finish
 	a.b.connState.Store(connIdle)
 	a.emit(Connected, nil)

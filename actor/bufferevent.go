@@ -229,7 +229,7 @@ func newBufferevent(base *Base, t Transport, opts Option, in, out Stage) (*Buffe
 		return nil, err
 	}
 	if t != nil {
-		b.a.attach(t)
+		b.a.attach(t, false)
 	}
 	return b, nil
 }

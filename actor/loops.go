@@ -118,7 +118,8 @@ type loops struct {
 	// The reader may read while inflight < limit. The actor stores limit
 	// (what the input may still take) and subtracts from inflight what it
 	// has appended; the reader adds what it read. The actor lowers limit
-	// before it lowers inflight, so the reader can only underestimate.
+	// before it lowers inflight, and allowed loads them in the other
+	// order, so the reader can only underestimate.
 	limit    atomic.Int64
 	inflight atomic.Int64
 	maxRead  *atomic.Int64
@@ -189,13 +190,25 @@ func (l *loops) startReader() {
 // allowed is how much more the input may take now: the limit the actor
 // publishes, less what was read and not yet delivered, and never more
 // than the read high watermark less that (the actor's limit may not yet
-// know of a watermark just set; the high mark alone never exceeds it).
+// know of a watermark just set; the high mark alone never exceeds the
+// true credit).
+//
+// inflight is loaded first. The actor, delivering a read of n bytes,
+// first lowers limit by n (the input grew) and then inflight by n: a
+// reader that loaded limit first could pair the limit from before the
+// delivery with the inflight from after it and count those n bytes
+// twice as credit, reading past the high watermark. A consumer that
+// drains a little per read callback (libevent's ssl wm test) could then
+// leave the input at the high watermark after its callback: reading
+// stays suspended, no read comes to run the callback again, and the
+// stream stalls. Loaded in this order, an inflight from after the
+// delivery comes with a limit from after it too.
 func (l *loops) allowed() int64 {
-	in := l.inflight.Load()
-	n := l.limit.Load() - in
+	inflight := l.inflight.Load()
+	n := l.limit.Load() - inflight
 	if l.rwm != nil {
 		if high := int64(l.rwm.Load().high); high > 0 {
-			n = min(n, high-in)
+			n = min(n, high-inflight)
 		}
 	}
 	return n

@@ -55,6 +55,9 @@ type transportMsg struct {
 	ctx     context.Context
 	dial    DialFunc
 	err     error
+	// handshake: a msgConnected with the result of the transport's own
+	// handshake (startHandshake), not of a connect's dial.
+	handshake bool
 }
 
 // mailbox is the actor's unbounded queue. Posting never blocks, so a

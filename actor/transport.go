@@ -1,6 +1,7 @@
 package actor
 
 import (
+	"context"
 	"io"
 	"time"
 )
@@ -25,6 +26,7 @@ import (
 // A Transport may also implement these methods, which the bufferevent uses
 // when present:
 //
+//	Handshake(ctx context.Context) error // run before the first read or write (Handshaker)
 //	CloseWrite() error                 // half-close after Flush(Write, Finished)
 //	SetReadDeadline(time.Time) error   // unblock Read without closing
 //	SetWriteDeadline(time.Time) error  // unblock Write without closing
@@ -56,6 +58,28 @@ type Transport interface {
 	io.Reader
 	io.Writer
 	io.Closer
+}
+
+// Handshaker is the optional Transport method of a stream that runs a
+// handshake before it carries bytes, such as a TLS connection (package
+// conn/tlsconn's sockets). A Handshaker given to New or SetTransport is
+// not read nor written until its handshake has run: the bufferevent calls
+// Handshake once, on a goroutine it owns, as soon as it first wants I/O
+// (reading is enabled, output waits with writing enabled, or a half-close
+// or drain waits), so every method that asks for I/O starts it, whichever
+// type it is reached through. While it runs the bufferevent is
+// connecting, as during Connect: the write timeout runs, Connect and
+// SetTransport fail with ErrBusy, writes are held, and Close cancels ctx
+// and waits for Handshake to return. Then the bufferevent reports one
+// event: Connected, after which it reads and writes the transport, or
+// Error with Handshake's error, after which it closes the transport and
+// drops it. The transport is the bufferevent's from the start, so Conn
+// returns it (its addresses are known) while the handshake waits or runs.
+//
+// A transport made by Connect's dial is used as it is: the dial runs any
+// handshake it needs.
+type Handshaker interface {
+	Handshake(ctx context.Context) error
 }
 
 // BufferWriter is the optional Transport method by which a bufferevent

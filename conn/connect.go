@@ -62,7 +62,17 @@ func (s *Socket) connect(ctx context.Context, serverName string, dial func(conte
 		if s.layer == nil {
 			return c, nil
 		}
-		return s.layer.Handshake(ctx, c, serverName)
+		t, err := s.layer.Wrap(c, serverName)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		if h, ok := t.(actor.Handshaker); ok {
+			if err := h.Handshake(ctx); err != nil {
+				return nil, err
+			}
+		}
+		return t, nil
 	})
 	if err != nil {
 		return fmt.Errorf("conn: connect: %w", err)

@@ -239,8 +239,14 @@ func TestCloseWhileConnecting(t *testing.T) {
 // peer that never answers.
 type stuckLayer struct{}
 
-func (stuckLayer) Handshake(ctx context.Context, c net.Conn, _ string) (actor.Transport, error) {
+func (stuckLayer) Wrap(c net.Conn, _ string) (actor.Transport, error) {
+	return stuckConn{c}, nil
+}
+
+type stuckConn struct{ net.Conn }
+
+func (c stuckConn) Handshake(ctx context.Context) error {
 	<-ctx.Done()
 	c.Close()
-	return nil, ctx.Err()
+	return ctx.Err()
 }

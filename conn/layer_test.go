@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
@@ -16,7 +18,8 @@ import (
 
 // greetLayer is a conn.Layer whose handshake sends a greeting and expects
 // the same from the peer: the smallest protocol that must run before the
-// bufferevent owns the stream. It records the server names it was given.
+// bufferevent owns the stream. It records the server names its
+// handshakes were given.
 type greetLayer struct {
 	mu    sync.Mutex
 	names []string
@@ -26,26 +29,37 @@ var errBadGreeting = errors.New("bad greeting")
 
 const greeting = "HELLO\n"
 
-func (g *greetLayer) Handshake(ctx context.Context, c net.Conn, serverName string) (actor.Transport, error) {
-	g.mu.Lock()
-	g.names = append(g.names, serverName)
-	g.mu.Unlock()
+func (g *greetLayer) Wrap(c net.Conn, serverName string) (actor.Transport, error) {
+	return &greetConn{Conn: c, g: g, name: serverName}, nil
+}
+
+// greetConn is greetLayer's transport: the connection, once greeted.
+type greetConn struct {
+	net.Conn
+	g    *greetLayer
+	name string
+}
+
+func (c *greetConn) Handshake(ctx context.Context) error {
+	c.g.mu.Lock()
+	c.g.names = append(c.g.names, c.name)
+	c.g.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	if _, err := io.WriteString(c, greeting); err != nil {
+	if _, err := io.WriteString(c.Conn, greeting); err != nil {
 		c.Close()
-		return nil, err
+		return err
 	}
 	p := make([]byte, len(greeting))
-	if _, err := io.ReadFull(c, p); err != nil {
+	if _, err := io.ReadFull(c.Conn, p); err != nil {
 		c.Close()
-		return nil, err
+		return err
 	}
 	if string(p) != greeting {
 		c.Close()
-		return nil, fmt.Errorf("%w: %q", errBadGreeting, p)
+		return fmt.Errorf("%w: %q", errBadGreeting, p)
 	}
-	return c, nil
+	return nil
 }
 
 func (g *greetLayer) serverNames() []string {
@@ -60,7 +74,7 @@ type layerEvents struct {
 	data   chan []byte
 }
 
-func watchLayered(s *conn.Socket) *layerEvents {
+func watchLayered(s *actor.Bufferevent) *layerEvents {
 	w := &layerEvents{events: make(chan actor.EventInfo, 8), data: make(chan []byte, 64)}
 	s.SetCallbacks(actor.Callbacks{
 		Read: func(s *actor.Session) {
@@ -86,10 +100,13 @@ func (w *layerEvents) readN(t *testing.T, n int) []byte {
 	return got
 }
 
-// TestLayerHandshake: a socket made with NewLayered over a connection runs
-// the layer's handshake once its callbacks are set, reports one
-// Connected, and sends what was written before the handshake after it;
-// the bytes of the handshake never reach the bufferevents.
+// TestLayerHandshake: a socket made with NewLayered over a connection
+// runs the layer's handshake once it first wants I/O, whatever type its
+// methods are called through (here only the embedded *actor.Bufferevent,
+// as generic code holds it), reports one Connected, and sends what was
+// written before the handshake after it; the bytes of the handshake never
+// reach the bufferevents. The connection is the socket's from the start:
+// Conn reports its addresses before the handshake.
 func TestLayerHandshake(t *testing.T) {
 	base := newBase(t)
 	c1, c2 := tcpConns(t)
@@ -104,19 +121,23 @@ func TestLayerHandshake(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if a.Layer() != la || b.Layer() != lb {
+	if a.Layer() != conn.Layer(la) || b.Layer() != conn.Layer(lb) {
 		t.Errorf("Layer() = %v, %v, want the layers given", a.Layer(), b.Layer())
 	}
-	if err := a.Bufferevent.Write([]byte("early")); err != nil { // does not start the handshake
+	if nc := a.Conn(); nc == nil || nc.RemoteAddr().String() != c1.RemoteAddr().String() {
+		t.Errorf("Conn() before the handshake = %v, want one with the connection's addresses", nc)
+	}
+	var ba, bb *actor.Bufferevent = a.Bufferevent, b.Bufferevent
+	if err := ba.Write([]byte("early")); err != nil { // starts a's handshake
 		t.Fatal(err)
 	}
-	wa, wb := watchLayered(a), watchLayered(b)
+	wa, wb := watchLayered(ba), watchLayered(bb) // Enable starts b's
 	for _, w := range []*layerEvents{wa, wb} {
 		if e := recv(t, w.events, "Connected"); e.Event != actor.Connected {
 			t.Fatalf("event %v (%v), want Connected", e.Event, e.Err)
 		}
 	}
-	if err := b.Write([]byte("reply")); err != nil {
+	if err := bb.Write([]byte("reply")); err != nil {
 		t.Fatal(err)
 	}
 	if got := wb.readN(t, 5); string(got) != "early" {
@@ -130,6 +151,51 @@ func TestLayerHandshake(t *testing.T) {
 	}
 }
 
+// TestLayerHandshakeStarts: each way generic code asks a bufferevent for
+// I/O starts the handshake of a socket made over a connection (the peer
+// sees the greeting), and a socket nobody asks anything of does not
+// answer its peer.
+func TestLayerHandshakeStarts(t *testing.T) {
+	cases := []struct {
+		name string
+		ask  func(b *actor.Bufferevent)
+	}{
+		{"nothing", func(b *actor.Bufferevent) { b.SetCallbacks(actor.Callbacks{}) }},
+		{"Enable", func(b *actor.Bufferevent) { b.Enable(actor.Read) }},
+		{"Write", func(b *actor.Bufferevent) { b.Write([]byte("x")) }},
+		{"In", func(b *actor.Bufferevent) { b.In() }},
+		{"Flush", func(b *actor.Bufferevent) { b.Flush(actor.Write, actor.Finished) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			base := newBase(t)
+			c1, c2 := tcpConns(t)
+			s, err := conn.NewLayered(base, c1, &greetLayer{}, actor.CloseOnFree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			tc.ask(s.Bufferevent)
+			if tc.name == "nothing" {
+				// Whatever the actor does next, it does after this Do.
+				if err := s.Do(func(*actor.Session) {}); err != nil {
+					t.Fatal(err)
+				}
+				c2.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+				if n, err := c2.Read(make([]byte, 1)); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Errorf("peer read %d, %v from an idle layered socket, want nothing", n, err)
+				}
+				return
+			}
+			c2.SetReadDeadline(time.Now().Add(waitTime))
+			p := make([]byte, len(greeting))
+			if _, err := io.ReadFull(c2, p); err != nil || string(p) != greeting {
+				t.Errorf("peer read %q, %v, want the greeting", p, err)
+			}
+		})
+	}
+}
+
 // TestLayerHandshakeFails: a failed handshake is one Error event with its
 // cause, and no read callback.
 func TestLayerHandshakeFails(t *testing.T) {
@@ -140,7 +206,7 @@ func TestLayerHandshakeFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	w := watchLayered(a)
+	w := watchLayered(a.Bufferevent)
 	if _, err := io.WriteString(c2, "HOWDY!data after it"); err != nil {
 		t.Fatal(err)
 	}
@@ -185,13 +251,13 @@ func TestLayerConnectAndListener(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer client.Close()
-		wc := watchLayered(client)
+		wc := watchLayered(client.Bufferevent)
 		if err := client.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); err != nil {
 			t.Fatal(err)
 		}
 		server := recv(t, accepted, "an accepted socket")
 		defer server.Close()
-		ws := watchLayered(server)
+		ws := watchLayered(server.Bufferevent)
 		for _, w := range []*layerEvents{wc, ws} {
 			if e := recv(t, w.events, "Connected"); e.Event != actor.Connected {
 				t.Fatalf("connection %d: event %v (%v), want Connected", i, e.Event, e.Err)
@@ -229,7 +295,7 @@ func TestLayerOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	w := watchLayered(a)
+	w := watchLayered(a.Bufferevent)
 	if _, err := io.WriteString(c2, "data"); err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +305,7 @@ func TestLayerOpen(t *testing.T) {
 	if len(w.events) != 0 || len(l.serverNames()) != 0 {
 		t.Errorf("%d events, %d handshakes on an open layered socket, want none", len(w.events), len(l.serverNames()))
 	}
-	if a.Layer() != l {
+	if a.Layer() != conn.Layer(l) {
 		t.Errorf("Layer() = %v, want the layer given", a.Layer())
 	}
 	if _, err := conn.NewLayered(base, nil, nil, 0); !errors.Is(err, actor.ErrInvalid) {

@@ -17,8 +17,8 @@ import (
 // and the layer run over the connection.
 //
 // Connect through ConnectAddr, ConnectHostname or ConnectWith, not the
-// embedded Bufferevent.Connect: on a layered socket only the Socket
-// methods run the layer's handshake. SetTransport and ReplaceTransport
+// embedded Bufferevent.Connect: on a layered socket only those run the
+// layer over the new connection. SetTransport and ReplaceTransport
 // (libevent's setfd and replacefd) take a net.Conn as they are; on a
 // layered (TLS) socket give them a connection that is already layered.
 //
@@ -28,9 +28,7 @@ import (
 type Socket struct {
 	*actor.Bufferevent
 
-	layer     Layer         // nil for a plain socket; set before the socket is handed out
-	start     chan struct{} // closed to begin the layer's handshake over NewLayered's c
-	startOnce sync.Once
+	layer Layer // nil for a plain socket; set before the socket is handed out
 
 	mu     sync.Mutex // guards following
 	dnsErr *net.DNSError

@@ -23,11 +23,20 @@ type TLSOptions struct {
 	// BUFFEREVENT_SSL_DIRTY_SHUTDOWN). A stream cut inside a TLS record is
 	// an Error either way.
 	DirtyShutdown bool
-	// HandshakeTimeout bounds the handshake; zero means no bound of its
-	// own (the bufferevent's write timeout runs during the handshake, and
-	// Close ends it).
+	// HandshakeTimeout bounds the handshake, from its start: zero means
+	// DefaultHandshakeTimeout, a negative value no bound of its own (the
+	// bufferevent's write timeout still runs during the handshake, and
+	// Close ends it). A handshake that takes longer fails with an Error
+	// event whose cause wraps actor.ErrTimeout (which matches
+	// os.ErrDeadlineExceeded).
 	HandshakeTimeout time.Duration
 }
+
+// DefaultHandshakeTimeout bounds a TLS bufferevent's handshake when
+// TLSOptions.HandshakeTimeout is zero: as long as net/http's servers
+// commonly allow a client for its headers, so that a peer that stops
+// mid-handshake does not hold the bufferevent.
+const DefaultHandshakeTimeout = 10 * time.Second
 
 // NewTLSClient returns a bufferevent that runs the client side of
 // crypto/tls over underlying (libevent's bufferevent_openssl_filter_new in
@@ -44,7 +53,8 @@ func NewTLSClient(underlying *actor.Bufferevent, cfg *tls.Config, opts TLSOption
 // The handshake starts at once, on a goroutine the bufferevent owns (see
 // actor.Bufferevent.Connect). When it completes the event callback gets
 // Connected, on both sides; when it fails, Error with the crypto/tls
-// cause, and no data callbacks. Output written before that is held and
+// cause (or, after TLSOptions.HandshakeTimeout, one wrapping
+// actor.ErrTimeout), and no data callbacks. Output written before that is held and
 // sent afterwards. The TLS bufferevent takes over the underlying as
 // [NewFilter] does: its Underlying and Conn methods report the
 // underlying's once the handshake is done, the underlying's Timeout
@@ -79,8 +89,6 @@ func newTLS(u *actor.Bufferevent, cfg *tls.Config, opts TLSOptions, server bool)
 		return nil, fmt.Errorf("%w: nil underlying bufferevent", ErrInvalid)
 	case cfg == nil:
 		return nil, fmt.Errorf("%w: nil TLS config", ErrInvalid)
-	case opts.HandshakeTimeout < 0:
-		return nil, fmt.Errorf("%w: negative handshake timeout", ErrInvalid)
 	case isDone(u.Done()):
 		return nil, fmt.Errorf("new TLS: underlying: %w", ErrClosed)
 	}
@@ -99,12 +107,21 @@ func newTLS(u *actor.Bufferevent, cfg *tls.Config, opts TLSOptions, server bool)
 		t.tc = tls.Client(c, cfg)
 	}
 	err = f.Connect(context.Background(), func(ctx context.Context) (actor.Transport, error) {
-		if opts.HandshakeTimeout > 0 {
+		d := opts.HandshakeTimeout
+		if d == 0 {
+			d = DefaultHandshakeTimeout
+		}
+		var timedOut error
+		if d > 0 {
+			timedOut = fmt.Errorf("no handshake within %v: %w", d, actor.ErrTimeout)
 			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, opts.HandshakeTimeout)
+			ctx, cancel = context.WithTimeoutCause(ctx, d, timedOut)
 			defer cancel()
 		}
 		if err := t.tc.HandshakeContext(ctx); err != nil {
+			if timedOut != nil && context.Cause(ctx) == timedOut {
+				err = timedOut
+			}
 			t.abort(ctx)
 			return nil, wrap(err, "TLS handshake")
 		}

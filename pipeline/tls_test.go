@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -181,7 +183,7 @@ func testTLSCount(t *testing.T, kind, mode string) {
 // The ssl wm tests: a 1 KiB payload, a 5 KiB read high watermark on each
 // side, each read callback drains at most 512 bytes and queues the
 // payload again, until each side has consumed exactly 40 KiB: no stall at
-// the high watermark.
+// the high watermark, and the input never holds more than the mark.
 func TestTLSWatermarks(t *testing.T) {
 	for _, kind := range linkKinds {
 		for _, defer_ := range []bool{false, true} {
@@ -201,12 +203,19 @@ func TestTLSWatermarks(t *testing.T) {
 				const limit, toRead, high = 40 << 10, 512, 5 << 10
 				payload := bytes.Repeat([]byte("w"), 1<<10)
 				done := make(chan int, 2)
+				// Once both sides are done the test closes them, and a side
+				// still writing then fails: that is the close's doing.
+				var ending atomic.Bool
 				side := func(bev *actor.Bufferevent) {
 					got := 0
 					bev.SetWatermark(actor.Read, 0, high)
 					bev.SetCallbacks(actor.Callbacks{
 						Read: func(s *actor.Session) {
-							if in := s.Input().Len(); in > high+16<<10 {
+							// Reads never take more than the high mark
+							// leaves: a read past it would leave the
+							// input at the mark after this callback, and
+							// no read would come to run it again.
+							if in := s.Input().Len(); in > high {
 								t.Errorf("input holds %d bytes, high mark %d", in, high)
 							}
 							n := min(s.Input().Len(), toRead, limit-got)
@@ -224,7 +233,9 @@ func TestTLSWatermarks(t *testing.T) {
 								s.Write(payload)
 								return
 							}
-							t.Errorf("event %v %v", ev, err)
+							if !ending.Load() {
+								t.Errorf("event %v %v", ev, err)
+							}
 						},
 					})
 					bev.Enable(actor.Read | actor.Write)
@@ -236,6 +247,7 @@ func TestTLSWatermarks(t *testing.T) {
 						t.Errorf("consumed %d bytes, want %d", got, limit)
 					}
 				}
+				ending.Store(true)
 			})
 		}
 	}
@@ -302,6 +314,67 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 			t.Errorf("events after 5 s = %v, want exactly one Timeout", evs)
 		}
 	})
+}
+
+// A server whose client stops before the handshake ends: the handshake
+// fails after TLSOptions.HandshakeTimeout (DefaultHandshakeTimeout when
+// zero), not before, with one Error whose cause matches actor.ErrTimeout
+// and os.ErrDeadlineExceeded; a negative timeout sets no bound. The
+// bubble's clock stands for the real one.
+func TestTLSHandshakeDeadline(t *testing.T) {
+	scfg, _ := tlsConfigs(t) // outside the bubble: see TestTLSHandshakeTimeout
+	cases := []struct {
+		name string
+		opt  time.Duration
+		want time.Duration // 0: none
+	}{
+		{"default", 0, pipeline.DefaultHandshakeTimeout},
+		{"3s", 3 * time.Second, 3 * time.Second},
+		{"none", -1, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				base := newBase(t)
+				a, b, err := actor.NewPair(base, 0)
+				if err != nil {
+					t.Fatalf("NewPair = %v", err)
+				}
+				defer closeAll(t, a)
+				server, err := pipeline.NewTLSServer(b, scfg, pipeline.TLSOptions{Options: actor.CloseOnFree, HandshakeTimeout: tc.opt})
+				if err != nil {
+					t.Fatalf("NewTLSServer = %v", err)
+				}
+				defer closeAll(t, server)
+				l := newEventLog()
+				server.SetCallbacks(actor.Callbacks{Event: l.callback})
+				a.Write([]byte{22, 3, 1}) // the start of a ClientHello, and no more
+				start := time.Now()
+				limit := tc.want
+				if limit == 0 {
+					limit = time.Minute
+				}
+				time.Sleep(limit - time.Millisecond)
+				synctest.Wait()
+				if evs := l.drain(); len(evs) != 0 {
+					t.Fatalf("events %v after %v, want none yet", evs, time.Since(start))
+				}
+				time.Sleep(time.Millisecond)
+				synctest.Wait()
+				evs := l.drain()
+				if tc.want == 0 {
+					if len(evs) != 0 {
+						t.Errorf("events %v after a minute with no bound, want none", evs)
+					}
+					return
+				}
+				if len(evs) != 1 || evs[0].Event != actor.Error ||
+					!errors.Is(evs[0].Err, actor.ErrTimeout) || !errors.Is(evs[0].Err, os.ErrDeadlineExceeded) {
+					t.Errorf("events after %v = %v, want one Error wrapping actor.ErrTimeout", tc.want, evs)
+				}
+			})
+		})
+	}
 }
 
 // A TLS bufferevent stacks on a filter and carries a filter in turn, and

@@ -2,9 +2,13 @@
 // libevent's bufferevent_openssl_socket_new and the calls that go with
 // it. A TLS socket is a *conn.Socket whose conn.Layer is a [*TLS]: the
 // socket dials (or is given a connection, or accepts one), runs the
-// client or the server handshake on the goroutine that owns its connect,
-// and reports actor.Connected once the handshake completes, or
-// actor.Error with the TLS cause. [New] makes one; a conn.Listener with
+// client or the server handshake on a goroutine it owns (after a dial at
+// once; on a connection it was given or accepted, as soon as it first
+// wants I/O, through whichever methods, the embedded *actor.Bufferevent's
+// included), and reports actor.Connected once the handshake completes,
+// or actor.Error with the TLS cause. A handshake is bounded by
+// [DefaultHandshakeTimeout] unless [TLS.SetHandshakeTimeout] says
+// otherwise. [New] makes one; a conn.Listener with
 // conn.ListenerConfig{Layer: [Server](cfg)} accepts them; [Of] finds the
 // TLS state of a socket. It lives apart from package conn so that plain
 // servers do not link crypto/tls (about 2 MiB of examples/echo's resident
@@ -32,6 +36,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
@@ -108,6 +113,8 @@ type TLS struct {
 	state atomic.Int32
 	flags atomic.Uint32
 	conn  atomic.Pointer[tls.Conn]
+	// hsTimeout is the handshake timeout plus one; 0 until it is set.
+	hsTimeout atomic.Int64
 
 	mu  sync.Mutex // guards following
 	err error
@@ -121,11 +128,14 @@ type TLS struct {
 // connection on which the socket runs the client or the server handshake,
 // on a goroutine it owns (Close cancels it), and reports actor.Connected
 // once it completes, or actor.Error with the TLS cause, and no data
-// callbacks, if it fails. Writes made before then are sent after it. So
-// that no outcome is reported before there is a callback or channel to
-// hear it, the handshake starts at the first call of the Socket's
-// SetCallbacks, Enable, In, Events, Write or Drain (conn.NewLayered).
-// c may be nil: connect later with ConnectAddr, ConnectHostname or
+// callbacks, if it fails (after the handshake timeout, an error wrapping
+// actor.ErrTimeout). Writes made before then are sent after it. The
+// handshake starts when the socket first wants I/O: reading enabled
+// (Enable, In), output written, or a Flush with Finished or a Drain,
+// through the Socket or its embedded *actor.Bufferevent alike
+// (actor.Handshaker); a socket nobody uses does not answer its peer. c is
+// the socket's connection from the start, so Conn reports its addresses
+// before the handshake (do not read or write it). c may be nil: connect later with ConnectAddr, ConnectHostname or
 // ConnectWith, which handshake in the role state names. With Open, c must
 // be a *tls.Conn; its handshake is done (or done by the first read or
 // write) and no Connected is reported. Since crypto/tls hides whether
@@ -140,9 +150,12 @@ type TLS struct {
 // configuration.
 //
 // A graceful close (Drain, or Flush(actor.Write, actor.Finished)) sends
-// close_notify after the last byte. Close sends it too, as crypto/tls's
-// Close does, unless a write is in flight; crypto/tls bounds that write
-// by 5 s when the peer does not read. A peer that closes without
+// close_notify after the last byte. Close (libevent's free: output not
+// yet written is dropped) sends it too, after the write in flight if
+// there is one: that write is given 1 s to finish, and one cut short ends
+// the stream without close_notify, since bytes were lost. crypto/tls
+// bounds the close_notify's own write by 5 s when the peer does not read.
+// A peer that closes without
 // close_notify is reported as Reading|Error with ErrDirtyShutdown, or as
 // Reading|EOF with DirtyShutdown set.
 //
@@ -297,12 +310,13 @@ func (t *TLS) setErr(err error) {
 	t.mu.Unlock()
 }
 
-// Handshake runs the TLS handshake over c in the socket's role and
-// returns the transport (conn.Layer's method, called by the socket); on
-// failure it closes c and returns the cause, kept for Err when it is a
-// TLS error. A client's serverName is the server name to verify unless
-// the configuration names one.
-func (t *TLS) Handshake(ctx context.Context, c net.Conn, serverName string) (actor.Transport, error) {
+// Wrap returns the transport of a TLS socket over c in the socket's role
+// (conn.Layer's method, called by the socket): a *tls.Conn whose
+// handshake the socket runs through the transport's Handshake (an
+// actor.Handshaker) before it reads or writes it. A client's serverName
+// is the server name to verify unless the configuration names one. It
+// does not fail.
+func (t *TLS) Wrap(c net.Conn, serverName string) (actor.Transport, error) {
 	raw := &eofConn{Conn: c}
 	var tc *tls.Conn
 	if t.role == Accepting {
@@ -315,16 +329,77 @@ func (t *TLS) Handshake(ctx context.Context, c net.Conn, serverName string) (act
 		}
 		tc = tls.Client(raw, cfg)
 	}
-	if err := tc.HandshakeContext(ctx); err != nil {
-		c.Close()
-		if isTLSError(err) {
+	return &handshakeTransport{transport{Conn: tc, raw: raw, info: t}}, nil
+}
+
+// DefaultHandshakeTimeout bounds a TLS socket's handshake unless
+// SetHandshakeTimeout says otherwise: as long as net/http's servers
+// commonly allow a client for its headers, so that a peer that stops
+// mid-handshake does not hold the socket.
+const DefaultHandshakeTimeout = 10 * time.Second
+
+// SetHandshakeTimeout bounds the handshakes the socket runs from now on
+// (those already running keep their bound): d from the handshake's
+// start, 0 for no bound, DefaultHandshakeTimeout until it is called. A
+// handshake that takes longer fails, and the socket reports actor.Error
+// with an error wrapping actor.ErrTimeout (which matches
+// os.ErrDeadlineExceeded). Set it before the handshake starts: for an
+// accepted socket, in the accept callback, before enabling it or writing
+// to it. It fails with an error wrapping ErrNotTLS for a plain socket (a
+// nil t) and actor.ErrInvalid for a negative d.
+func (t *TLS) SetHandshakeTimeout(d time.Duration) error {
+	if t == nil {
+		return fmt.Errorf("tlsconn: handshake timeout: %w", ErrNotTLS)
+	}
+	if d < 0 {
+		return fmt.Errorf("tlsconn: handshake timeout %v: %w", d, actor.ErrInvalid)
+	}
+	t.hsTimeout.Store(int64(d) + 1) // 0 stays "never set"
+	return nil
+}
+
+// HandshakeTimeout returns the bound of the socket's handshakes (0: none);
+// 0 for a plain socket.
+func (t *TLS) HandshakeTimeout() time.Duration {
+	if t == nil {
+		return 0
+	}
+	v := t.hsTimeout.Load()
+	if v == 0 {
+		return DefaultHandshakeTimeout
+	}
+	return time.Duration(v - 1)
+}
+
+// handshakeTransport is the transport of a TLS socket whose handshake has
+// not run: the socket runs it (actor.Handshaker) before reading or
+// writing.
+type handshakeTransport struct{ transport }
+
+// Handshake runs the TLS handshake, within the socket's handshake
+// timeout. On failure it closes the connection and returns the cause,
+// kept for Err when it is a TLS error.
+func (h *handshakeTransport) Handshake(ctx context.Context) error {
+	t := h.info
+	var timedOut error
+	if d := t.HandshakeTimeout(); d > 0 {
+		timedOut = fmt.Errorf("no handshake within %v: %w", d, actor.ErrTimeout)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, d, timedOut)
+		defer cancel()
+	}
+	if err := h.Conn.HandshakeContext(ctx); err != nil {
+		h.raw.Close()
+		if timedOut != nil && context.Cause(ctx) == timedOut {
+			err = timedOut
+		} else if isTLSError(err) {
 			t.setErr(err)
 		}
-		return nil, fmt.Errorf("tlsconn: handshake: %w", err)
+		return fmt.Errorf("tlsconn: handshake: %w", err)
 	}
-	t.conn.Store(tc)
+	t.conn.Store(h.Conn)
 	t.state.Store(int32(Open))
-	return &transport{Conn: tc, raw: raw, info: t}, nil
+	return nil
 }
 
 // isTLSError reports whether err comes from the TLS layer rather than
@@ -383,13 +458,48 @@ type transport struct {
 	*tls.Conn
 	raw  *eofConn // nil for a connection given in TLSOpen state
 	info *TLS
+	// wmu is held by Write, so that Close can wait for the write in
+	// flight: crypto/tls's Close sends no close_notify while a Write is
+	// under way, and the writer loop may still be inside the Write of
+	// bytes the peer already has.
+	wmu    sync.Mutex
+	wfault bool // a Write failed (guarded by wmu)
 }
 
-// Close sends close_notify when it can (crypto/tls's Close skips it while
-// a write is in flight) and closes the connection. A close_notify that
-// cannot be written because the peer has gone is no failure of the close.
+// closeWait bounds how long Close waits for a Write in flight before it
+// cuts it short (and then sends no close_notify, since the stream was
+// cut).
+const closeWait = time.Second
+
+func (t *transport) Write(p []byte) (int, error) {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	n, err := t.Conn.Write(p)
+	if err != nil {
+		t.wfault = true
+	}
+	return n, err
+}
+
+// Close sends close_notify after the last write and closes the
+// connection. A Write still in flight is given closeWait to finish first
+// (a write deadline then cuts it); crypto/tls bounds the close_notify by
+// 5 s when the peer does not read. After a failed Write the stream is cut
+// already: Close then closes the connection without close_notify. A
+// close_notify that cannot be written because the peer has gone is no
+// failure of the close.
 func (t *transport) Close() error {
-	err := t.Conn.Close()
+	if !t.wmu.TryLock() {
+		t.Conn.SetWriteDeadline(time.Now().Add(closeWait))
+		t.wmu.Lock()
+	}
+	var err error
+	if t.wfault {
+		err = t.Conn.NetConn().Close()
+	} else {
+		err = t.Conn.Close()
+	}
+	t.wmu.Unlock()
 	if oe := (*net.OpError)(nil); errors.As(err, &oe) && oe.Op != "close" {
 		return nil
 	}

@@ -313,7 +313,8 @@ func TestTLSTimeout(t *testing.T) {
 // TestTLSWatermarks is libevent's ssl/bufferevent_wm{,_defer}: both sides
 // have a read high watermark of 5 KiB, take 512 bytes per read callback
 // and answer each with the 1 KiB payload, until each has consumed
-// exactly 40 KiB: reading must not stall at the high watermark.
+// exactly 40 KiB: reading must not stall at the high watermark, and the
+// input never holds more than the mark.
 func TestTLSWatermarks(t *testing.T) {
 	const (
 		payload = 1 << 10
@@ -335,6 +336,9 @@ func TestTLSWatermarks(t *testing.T) {
 			}
 			transfer := func(sd *side) actor.Callbacks {
 				return actor.Callbacks{Read: func(s *actor.Session) {
+					if in := s.Input().Len(); in > high {
+						t.Errorf("input holds %d bytes, high mark %d", in, high)
+					}
 					if sd.got >= limit {
 						return
 					}

@@ -50,7 +50,11 @@
 //     that long; -connect-timeout bounds reaching the target.
 //   - -stats 127.0.0.1:PORT serves live counters as JSON (expvar's format)
 //     at /debug/vars: open connections, bytes each way, the group's
-//     totals.
+//     totals; and the runtime's profiles at /debug/pprof/ (for
+//     go tool pprof).
+//
+// After a load has passed, the proxy gives the memory it no longer needs
+// back to the system within about a second (see reclaimer).
 //
 // Every connection is logged with log/slog on standard error, in one
 // line when it closes: the client, the bytes written each way, the bytes

@@ -433,11 +433,9 @@ func TestGroupRate(t *testing.T) {
 // statsOf fetches the -stats JSON.
 func statsOf(t *testing.T, p *running) map[string]any {
 	t.Helper()
-	addr := reStats.FindStringSubmatch(p.out.String())
-	if addr == nil {
-		t.Fatalf("no stats address in:\n%s", p.out)
-	}
-	resp, err := httpClient(t, nil).Get("http://" + addr[1] + "/debug/vars")
+	// The stats line may follow the listening line by a moment: wait for it.
+	addr := p.out.waitFor(t, reStats, 10*time.Second)
+	resp, err := httpClient(t, nil).Get("http://" + addr + "/debug/vars")
 	if err != nil {
 		t.Fatal(err)
 	}

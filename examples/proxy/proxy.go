@@ -31,6 +31,7 @@ type proxy struct {
 	ln       *conn.Listener
 	upstream *upstream    // nil with -target
 	statsSrv *statsServer // nil without -stats
+	mem      *reclaimer   // gives memory back after a load
 	stats    *stats
 
 	targetAddr string
@@ -84,6 +85,7 @@ func newProxy(cfg *config, log *slog.Logger) (_ *proxy, err error) {
 		}
 		p.targetAddr = p.upstream.addr
 	}
+	p.mem = startReclaimer(p.stats.open.Load)
 	p.targetHost, p.targetPort, _ = splitTarget(p.targetAddr) // checked by parseFlags
 	lc := conn.ListenerConfig{Options: actor.CloseOnFree, OnError: newRateLog(log, acceptLogEvery).acceptError}
 	if p.serverTLS != nil {
@@ -269,5 +271,8 @@ func (p *proxy) close() {
 	}
 	if p.upstream != nil {
 		p.upstream.close()
+	}
+	if p.mem != nil {
+		p.mem.close()
 	}
 }

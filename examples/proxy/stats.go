@@ -4,6 +4,7 @@ import (
 	"expvar"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 )
@@ -62,7 +63,9 @@ func (s *stats) vars(p *proxy) *expvar.Map {
 }
 
 // handler serves the counters as one JSON object, the way expvar's own
-// handler serves its registry, at /debug/vars and /.
+// handler serves its registry, at /debug/vars and /, and the runtime's
+// profiles under /debug/pprof/ (go tool pprof http://ADDR/debug/pprof/profile),
+// so that what a connection costs can be measured on a running proxy.
 func (s *stats) handler(p *proxy) http.Handler {
 	m := s.vars(p)
 	serve := func(w http.ResponseWriter, r *http.Request) {
@@ -72,6 +75,11 @@ func (s *stats) handler(p *proxy) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /debug/vars", serve)
 	mux.HandleFunc("GET /{$}", serve)
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

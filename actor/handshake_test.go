@@ -1,0 +1,148 @@
+package actor_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/bevgo/bev/actor"
+)
+
+// gateConn is a Handshaker over one end of a net.Pipe: its handshake
+// reports that it started, then waits for a verdict (nil lets it through)
+// or for its context.
+type gateConn struct {
+	net.Conn
+	started chan struct{}
+	verdict chan error
+	ended   chan error // what Handshake returned
+}
+
+func newGateConn(c net.Conn) *gateConn {
+	return &gateConn{Conn: c, started: make(chan struct{}, 1), verdict: make(chan error, 1), ended: make(chan error, 1)}
+}
+
+func (g *gateConn) Handshake(ctx context.Context) error {
+	g.started <- struct{}{}
+	var err error
+	select {
+	case err = <-g.verdict:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		g.Conn.Close()
+	}
+	g.ended <- err
+	return err
+}
+
+// TestHandshaker: a Handshaker given to New is the bufferevent's
+// transport at once (Conn reports it) but is not read nor written before
+// its handshake; the handshake starts when the bufferevent first wants
+// I/O, not before; Connect is busy while it runs; it ends in Connected,
+// after which writes held meanwhile are sent, or in Error, after which
+// the transport is closed; and Close cancels it and waits for it.
+func TestHandshaker(t *testing.T) {
+	t.Run("success", func(t *testing.T) {
+		base := newBase(t)
+		c1, c2 := net.Pipe()
+		defer c2.Close()
+		g := newGateConn(c1)
+		b, err := actor.New(base, g, actor.CloseOnFree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		if b.Conn() != net.Conn(g) {
+			t.Errorf("Conn() = %v before the handshake, want the transport", b.Conn())
+		}
+		events := make(chan actor.EventInfo, 4)
+		b.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, err error) {
+			events <- actor.EventInfo{Event: ev, Err: err}
+		}})
+		if err := b.Do(func(*actor.Session) {}); err != nil { // the actor has seen the callbacks
+			t.Fatal(err)
+		}
+		select {
+		case <-g.started:
+			t.Fatal("the handshake started with no I/O wanted")
+		default:
+		}
+		b.Write([]byte("held"))
+		recv(t, g.started, "the handshake to start on Write")
+		if err := b.Connect(context.Background(), func(context.Context) (actor.Transport, error) { return nil, io.EOF }); !errors.Is(err, actor.ErrBusy) {
+			t.Errorf("Connect during the handshake = %v, want ErrBusy", err)
+		}
+		g.verdict <- nil
+		if e := recv(t, events, "Connected"); e.Event != actor.Connected {
+			t.Errorf("event %v (%v), want Connected", e.Event, e.Err)
+		}
+		c2.SetReadDeadline(time.Now().Add(waitTimeout))
+		p := make([]byte, 4)
+		if _, err := io.ReadFull(c2, p); err != nil || string(p) != "held" {
+			t.Errorf("peer read %q, %v, want the write held during the handshake", p, err)
+		}
+	})
+	t.Run("failure", func(t *testing.T) {
+		base := newBase(t)
+		c1, c2 := net.Pipe()
+		defer c2.Close()
+		g := newGateConn(c1)
+		b, err := actor.New(base, g, actor.CloseOnFree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		events := make(chan actor.EventInfo, 4)
+		reads := make(chan struct{}, 4)
+		b.SetCallbacks(actor.Callbacks{
+			Read: func(*actor.Session) { reads <- struct{}{} },
+			Event: func(_ *actor.Session, ev actor.Event, err error) {
+				events <- actor.EventInfo{Event: ev, Err: err}
+			},
+		})
+		b.Enable(actor.Read)
+		recv(t, g.started, "the handshake to start on Enable")
+		bad := errors.New("bad handshake")
+		g.verdict <- bad
+		if e := recv(t, events, "Error"); e.Event != actor.Error || !errors.Is(e.Err, bad) {
+			t.Errorf("event %v (%v), want Error with the handshake's error", e.Event, e.Err)
+		}
+		b.Do(func(*actor.Session) {})
+		if b.Conn() != nil || len(reads) != 0 || len(events) != 0 {
+			t.Errorf("after a failed handshake: Conn() = %v, %d reads, %d more events; want nil, 0, 0", b.Conn(), len(reads), len(events))
+		}
+	})
+	t.Run("close", func(t *testing.T) {
+		base := newBase(t)
+		c1, c2 := net.Pipe()
+		defer c2.Close()
+		g := newGateConn(c1)
+		b, err := actor.New(base, g, actor.CloseOnFree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events := make(chan actor.EventInfo, 4)
+		b.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, err error) {
+			events <- actor.EventInfo{Event: ev, Err: err}
+		}})
+		b.In()
+		recv(t, g.started, "the handshake to start on In")
+		b.Close()
+		select {
+		case err := <-g.ended:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Handshake returned %v after Close, want context.Canceled", err)
+			}
+		default:
+			t.Error("Close returned before the handshake did")
+		}
+		if len(events) != 0 {
+			t.Errorf("event %v after Close, want none", <-events)
+		}
+	})
+}

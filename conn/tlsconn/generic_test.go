@@ -1,0 +1,107 @@
+package tlsconn_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/conn/tlsconn"
+)
+
+// echoOver makes b, reached only as an *actor.Bufferevent (as generic
+// code holds it), echo what it reads.
+func echoOver(b *actor.Bufferevent) {
+	b.SetCallbacks(actor.Callbacks{
+		Read: func(s *actor.Session) { s.Output().MoveFrom(s.Input()) },
+		Event: func(s *actor.Session, ev actor.Event, err error) {
+			if ev&(actor.EOF|actor.Error) != 0 {
+				s.Close()
+			}
+		},
+	})
+	b.Enable(actor.Read | actor.Write)
+}
+
+// TestTLSThroughBufferevent: TLS sockets work through the embedded
+// *actor.Bufferevent alone. An accepted TLS socket knows its addresses in
+// the accept callback, before its handshake; its callbacks and Enable,
+// set through the Bufferevent, start the handshake; a client made over a
+// connection with tlsconn.New starts its own with Write and In on the
+// Bufferevent, and the echo comes back through the In channel.
+func TestTLSThroughBufferevent(t *testing.T) {
+	base := newBase(t)
+	scfg, ccfg := tlsConfigs(t)
+	remotes := make(chan net.Addr, 1)
+	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0",
+		conn.ListenerConfig{Options: actor.CloseOnFree, Layer: tlsconn.Server(scfg)},
+		func(s *conn.Socket) {
+			var b *actor.Bufferevent = s.Bufferevent
+			var remote net.Addr
+			if c := b.Conn(); c != nil {
+				remote = c.RemoteAddr()
+			}
+			remotes <- remote
+			echoOver(b)
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tlsconn.New(base, raw, ccfg, tlsconn.Connecting, actor.CloseOnFree)
+	if err != nil {
+		raw.Close()
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if remote := recv(t, remotes, "the accept callback"); remote == nil || remote.String() != raw.LocalAddr().String() {
+		t.Errorf("accepted socket's Conn().RemoteAddr() = %v in the accept callback, want %v", remote, raw.LocalAddr())
+	}
+	if c := s.Conn(); c == nil || c.RemoteAddr().String() != ln.Addr().String() {
+		t.Errorf("client's Conn() before the handshake = %v, want one with the server's address", c)
+	}
+	var b *actor.Bufferevent = s.Bufferevent
+	if err := b.Write([]byte("hello over TLS")); err != nil {
+		t.Fatal(err)
+	}
+	in := b.In()
+	got := ""
+	for len(got) < len("hello over TLS") {
+		chunk, ok := recv2(t, in)
+		if !ok {
+			t.Fatalf("In closed after %q: %v", got, b.Err())
+		}
+		got += string(chunk)
+	}
+	if got != "hello over TLS" {
+		t.Errorf("echo %q, want %q", got, "hello over TLS")
+	}
+	if st := tlsconn.Of(s).State(); st != tlsconn.Open {
+		t.Errorf("State() = %v after the exchange, want Open", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	defer cancel()
+	if err := b.Drain(ctx); err != nil {
+		t.Errorf("Drain = %v", err)
+	}
+}
+
+// recv2 receives from a channel that may close, within waitTime.
+func recv2(t *testing.T, c <-chan []byte) ([]byte, bool) {
+	t.Helper()
+	timer := time.NewTimer(waitTime)
+	defer timer.Stop()
+	select {
+	case p, ok := <-c:
+		return p, ok
+	case <-timer.C:
+		t.Fatal("timed out waiting for input")
+		return nil, false
+	}
+}

@@ -119,7 +119,7 @@ func (a *actorState) attach(t Transport, ready bool) {
 // startIO starts the loops of the transport, which is ready for I/O.
 func (a *actorState) startIO() {
 	t := a.t
-	a.l = startLoops(t, &a.b.maxRead, &a.b.rate, a.b.mail.notify)
+	a.l = startLoops(t, &a.b.maxRead, &a.b.rwm, &a.b.rate, a.b.mail.notify)
 	if a.l.sys != nil {
 		a.b.mail.parker.Store(&a.l.park)
 	}
@@ -228,7 +228,9 @@ func (a *actorState) run() {
 // wait in the socket while any of them could wake it.
 func (a *actorState) sendsInput() bool  { return a.inC != nil && a.input.Len() > 0 }
 func (a *actorState) sendsEvents() bool { return a.evC != nil && len(a.evq) > 0 }
-func (a *actorState) takesOutput() bool { return a.b.outUsed.Load() && a.outRoom() }
+func (a *actorState) takesOutput() bool {
+	return a.b.outUsed.Load() && a.outRoom() && !a.writeErr
+}
 
 // lingerArmed reports whether a drain is reading to the peer's EOF, its
 // linger timer running.
@@ -604,6 +606,11 @@ func (a *actorState) onWrote(w loopEvent) {
 	}
 	if a.flight > 0 {
 		a.flight = 0 // handed over as chunks: nothing left to drain
+		if a.handed.n > 0 && w.err == nil {
+			// A partialWriter took part: the rest is output again,
+			// where the write low watermark and the user see it.
+			src.prependAll(&a.handed)
+		}
 	} else {
 		src.drain(int(w.n))
 	}
@@ -612,6 +619,10 @@ func (a *actorState) onWrote(w loopEvent) {
 	}
 	if w.err != nil {
 		a.writeErr = true
+		// Publish what is left before Send and Write can see the failure:
+		// a caller must not read an OutputLen from before it.
+		a.b.outLen.Store(int64(a.pendingOut()))
+		a.b.failOutput(w.err)
 		a.b.enabled.And(^uint32(Write))
 		a.emit(Writing|Error, w.err)
 		return
@@ -662,13 +673,16 @@ func (a *actorState) writeMarks() (high, low int) {
 	return wm.high, wm.low
 }
 
-// outRoom reports whether the Out channel may hand over more output.
+// outRoom reports whether the Out channel may hand over more output:
+// whether the output, with what was handed to the transport as chunks and
+// not yet taken (as a socket's output still holds what is being written),
+// is below the write high watermark.
 func (a *actorState) outRoom() bool {
 	high, _ := a.writeMarks()
 	if high == 0 {
 		high = DefaultChannelHighWatermark
 	}
-	return a.output.Len() < high && !a.stopping
+	return a.output.Len()+a.flight < high && !a.stopping
 }
 
 func (a *actorState) pendingOut() int { return a.output.Len() + a.rawOut.Len() + a.flight }
@@ -1041,6 +1055,7 @@ func (a *actorState) exit() {
 	b.enabled.Store(0)
 	b.cbs.Store(nil)
 	b.setErr(fmt.Errorf("bufferevent: %w", ErrClosed))
+	b.failOutput(fmt.Errorf("bufferevent: %w", ErrClosed))
 	a.syncChannels()
 	for _, e := range a.evq {
 		select {
@@ -1243,6 +1258,23 @@ func (a *actorState) callFunc(fn func(*Session), done chan struct{}) {
 	fn(&a.sess)
 }
 
+// doFunc is what Do runs: fn, with a panic recovered here so that Do can
+// return it, and then handled as any callback's panic.
+type doFunc struct {
+	fn  func(*Session)
+	err error // the *PanicError, once fn panicked; read after done closes
+}
+
+func (d *doFunc) run(s *Session) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.err = &PanicError{Value: r, Stack: debug.Stack()}
+			s.a.fail(Error, d.err, false)
+		}
+	}()
+	d.fn(s)
+}
+
 func (a *actorState) callStage(st Stage, dst, src *Buffer, limit int, mode FlushMode) (res StageResult, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -1265,7 +1297,11 @@ func (a *actorState) fail(ev Event, err error, skipCallback bool) {
 		return
 	}
 	a.failing = true
-	a.b.setErr(err)
+	if errors.Is(err, ErrPanic) {
+		a.b.setFailure(err) // a panic is a failure even after a clean EOF
+	} else {
+		a.b.setErr(err)
+	}
 	a.syncChannels()
 	if a.evC != nil {
 		a.evq = append(a.evq, EventInfo{ev, err})

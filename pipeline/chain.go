@@ -96,10 +96,10 @@ func (c *chain) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode)
 				if err == nil {
 					err = errors.New("pipeline: stage failed")
 				}
-				c.err = fmt.Errorf("pipeline: chain stage %d: %w", i, err)
+				c.err = wrap(err, fmt.Sprintf("chain stage %d", i))
 				return Failed, c.err
 			default:
-				c.err = fmt.Errorf("pipeline: chain stage %d: %w (%d)", i, ErrUnknownResult, res)
+				c.err = fmt.Errorf("%w: chain stage %d returned %d", ErrUnknownResult, i, res)
 				return Failed, c.err
 			}
 			if in.Len() != inBefore || out.Len() != outBefore {

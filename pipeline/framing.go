@@ -89,7 +89,7 @@ func (d *lineDecoder) Process(dst, src *actor.Buffer, limit int, mode actor.Flus
 }
 
 func (d *lineDecoder) fail(n int) (Result, error) {
-	d.err = fmt.Errorf("pipeline: line decoder: %w: %d bytes without an end of line, maximum %d", ErrLineTooLong, n, d.max)
+	d.err = fmt.Errorf("%w: line decoder: %d bytes without an end of line, maximum %d", ErrLineTooLong, n, d.max)
 	return Failed, d.err
 }
 
@@ -227,7 +227,7 @@ func (d *lengthDecoder) Process(dst, src *actor.Buffer, limit int, mode actor.Fl
 		src.Peek(d.hdr[:])
 		n := binary.BigEndian.Uint32(d.hdr[:])
 		if uint64(n) > uint64(d.max) {
-			d.err = fmt.Errorf("pipeline: length decoder: %w: header claims %d bytes, maximum %d", ErrFrameTooLarge, n, d.max)
+			d.err = fmt.Errorf("%w: length decoder: header claims %d bytes, maximum %d", ErrFrameTooLarge, n, d.max)
 			return Failed, d.err
 		}
 		if src.Len()-FrameHeaderLen < int(n) {
@@ -238,7 +238,7 @@ func (d *lengthDecoder) Process(dst, src *actor.Buffer, limit int, mode actor.Fl
 		moved += emit(dst, &d.held, remaining(limit, moved))
 	}
 	if mode == actor.Finished && d.held.Len() == 0 && src.Len() > 0 {
-		d.err = fmt.Errorf("pipeline: length decoder: %w: %d bytes of an incomplete frame", ErrTruncated, src.Len())
+		d.err = fmt.Errorf("%w: length decoder: %d bytes of an incomplete frame", ErrTruncated, src.Len())
 		return Failed, d.err
 	}
 	return result(moved > 0 || src.Len() != srcBefore), nil

@@ -290,7 +290,6 @@ func BenchmarkDecompressBomb(b *testing.B) {
 	}
 }
 
-
 // rawWatch wraps an input stage and records the most raw bytes that
 // waited for it undecoded (its src) at any call.
 type rawWatch struct {

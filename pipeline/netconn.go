@@ -100,6 +100,13 @@ type Conn struct {
 	fwd      func(actor.Event)
 	fwdQ     []actor.Event
 
+	// flushWrites: the view is public (NewConn), so its Writes are
+	// flushed through b's output stage (flushOutput). unflushed says
+	// what a Write put in b's output has not been flushed yet; flushing
+	// guards against the flush's own write callback. Only b's goroutine
+	// uses the last two.
+	flushWrites, unflushed, flushing bool
+
 	readable chan struct{} // buffered(1): input, EOF or an error arrived
 	writable chan struct{} // buffered(1): b took output, or an error
 	done     chan struct{} // closed by Close
@@ -130,7 +137,9 @@ func NewConn(b *actor.Bufferevent) (*Conn, error) {
 	if isDone(b.Done()) {
 		return nil, fmt.Errorf("new conn: %w", ErrClosed)
 	}
-	return newConn(b, closeDrain, true), nil
+	c := newConn(b, closeDrain, true)
+	c.flushWrites = true
+	return c, nil
 }
 
 func newConn(b *actor.Bufferevent, mode closeMode, closeB bool) *Conn {
@@ -555,6 +564,7 @@ func (c *Conn) takeOutput(s *actor.Session) (progressed bool) {
 	progressed = !c.poked || s.Output().Len() < c.inB
 	if c.wbuf.Len() > 0 {
 		s.Output().MoveFrom(&c.wbuf)
+		c.unflushed = c.flushWrites
 	}
 	c.inB = s.Output().Len()
 	c.armed = c.inB > 0
@@ -640,7 +650,36 @@ func (c *Conn) onWrite(s *actor.Session) {
 			(*wake)()
 		}
 	}
+	c.flushOutput(s)
 	signal(c.writable)
+}
+
+// flushOutput, on a public view, pushes what Writes put in b's output
+// through b's output stage at once (Flush(Write, Flush)): net.Conn's
+// Write has sent its bytes when it returns, and a stage that holds bytes
+// back (a compressor) would otherwise keep a request from its peer until
+// more came. A view that is a filter's transport does not: the filter
+// above flushes as its user asks. The flush runs the write callback
+// again (the view set the write low watermark so that it does); bytes a
+// Write adds meanwhile are flushed by the rounds here, and past the bound
+// by a callback asked for at once, so a writer that never pauses does not
+// hold b's actor.
+func (c *Conn) flushOutput(s *actor.Session) {
+	if !c.unflushed || c.flushing {
+		return
+	}
+	c.flushing = true
+	for range 16 {
+		c.unflushed = false
+		s.Flush(actor.Write, actor.Flush)
+		if !c.unflushed {
+			break
+		}
+	}
+	c.flushing = false
+	if c.unflushed {
+		c.b.Trigger(actor.Write, actor.TriggerIgnoreWatermarks)
+	}
 }
 
 // upperWantsProgress reports whether the filter above needs to hear that

@@ -46,7 +46,12 @@ const (
 // (DefaultChannelHighWatermark if none is set). Write copies p and blocks
 // while the view and the bufferevent's output hold its write high
 // watermark (DefaultChannelHighWatermark if none is set); it never keeps
-// p. Since the write callback is the view's, the view also sets the
+// p. What a Write accepted is on its way when it returns: the view
+// flushes the bufferevent's output stage (Flush(Write, Flush)) as soon as
+// the bufferevent takes the bytes, so a stage that holds bytes back (a
+// compressor) does not keep them from the peer. Only that bufferevent's
+// stage is flushed: in a stack of filters, flush the lower ones as their
+// stages need. Since the write callback is the view's, the view also sets the
 // bufferevent's write low watermark to its high mark, so that the
 // callback runs after every write. Do not set the bufferevent's
 // callbacks, nor read or write it directly, while a Conn is attached.
@@ -276,7 +281,8 @@ func (c *Conn) ReadBuffer(dst *actor.Buffer, max int) (int, error) {
 // (with what the view holds for it) is at the write high watermark, and
 // returns the number of bytes accepted: len(p), or fewer with an error
 // when the write deadline passes, the Conn is closed or the bufferevent
-// fails. Accepted bytes are written by the bufferevent in order.
+// fails. Accepted bytes are written by the bufferevent in order, and
+// flushed through its output stage (see Conn).
 func (c *Conn) Write(p []byte) (int, error) {
 	n := 0
 	_, err := c.admit(true, func() int { return len(p) - n }, func(room int) (int, error) {

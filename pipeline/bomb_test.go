@@ -182,6 +182,84 @@ func startBomb(t testing.TB, in pipeline.Stage, wire []byte, stopAt int64) *bomb
 	return r
 }
 
+// startBombView sends wire over TCP into a filter with the given input
+// stage and read high watermark, read through the net.Conn view by a
+// goroutine (a consumer on another goroutine, slower than the actor):
+// r.end gets Reading|EOF when Read returned io.EOF, with the count in
+// r.got. The view is closed, and the goroutine joined, when the test
+// ends.
+func startBombView(t testing.TB, in pipeline.Stage, wire []byte) *bombRun {
+	t.Helper()
+	base := newBase(t)
+	c1, c2 := tcpConns(t)
+	r := &bombRun{sent: make(chan error, 1), end: make(chan actor.EventInfo, 1)}
+	sock, err := actor.New(base, c2, actor.CloseOnFree)
+	if err != nil {
+		t.Fatalf("New = %v", err)
+	}
+	r.f, err = pipeline.NewFilter(sock, in, nil, actor.CloseOnFree)
+	if err != nil {
+		sock.Close()
+		t.Fatalf("NewFilter = %v", err)
+	}
+	r.f.SetWatermark(actor.Read, 0, bombHigh)
+	view, err := pipeline.NewConn(r.f)
+	if err != nil {
+		t.Fatalf("NewConn = %v", err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		view.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		p := make([]byte, 32<<10)
+		for {
+			n, err := view.Read(p)
+			r.got.Add(int64(n))
+			if err != nil {
+				ev := actor.EventInfo{Event: actor.Reading | actor.EOF, Err: err}
+				if err != io.EOF {
+					ev.Event = actor.Reading | actor.Error
+				}
+				r.end <- ev
+				return
+			}
+		}
+	})
+	go func() {
+		_, err := c1.Write(wire)
+		r.sent <- errors.Join(err, c1.Close())
+	}()
+	return r
+}
+
+// TestDecompressBombView reads a bomb through the net.Conn view, on a
+// goroutine of its own: the raw bytes waiting undecoded and the decoded
+// input stay bounded while the reader lags, so the heap does.
+func TestDecompressBombView(t *testing.T) {
+	n := 256 << 20
+	if raceEnabled || testing.Short() {
+		n = 16 << 20
+	}
+	wire := bomb(t, pipeline.FormatGzip, n)
+	h := startHeapSampler()
+	r := startBombView(t, pipeline.Gunzip(), wire)
+	e := recv(t, r.end, "the view's EOF")
+	peak := h.Stop()
+	if err := recv(t, r.sent, "the sender"); err != nil {
+		t.Fatalf("sender: %v", err)
+	}
+	if e.Event != actor.Reading|actor.EOF || r.got.Load() != int64(n) {
+		t.Fatalf("read %d bytes, then %v %v; want %d and io.EOF", r.got.Load(), e.Event, e.Err, n)
+	}
+	if peak > bombMaxHeap {
+		t.Errorf("heap grew by %.1f MiB reading a %d MiB bomb, want under %d MiB",
+			float64(peak)/(1<<20), n>>20, bombMaxHeap>>20)
+	}
+	t.Logf("%d MiB bomb through the view: peak heap +%.2f MiB", n>>20, float64(peak)/(1<<20))
+}
+
 // TestDecompressBomb reads a bomb to its end: the decoded input never
 // passes the watermark (plus a chunk), the heap stays small, every byte
 // arrives and the EOF comes after them.
@@ -288,6 +366,25 @@ func BenchmarkDecompressBomb(b *testing.B) {
 			b.ReportMetric(float64(closeTime.Microseconds())/1000, "close-ms")
 		})
 	}
+	// The same bomb read through the net.Conn view by a goroutine: a
+	// consumer slower than the actor.
+	b.Run("gunzip-view", func(b *testing.B) {
+		wire := bomb(b, pipeline.FormatGzip, n)
+		b.SetBytes(n)
+		b.ReportAllocs()
+		var peak uint64
+		for b.Loop() {
+			h := startHeapSampler()
+			r := startBombView(b, pipeline.Gunzip(), wire)
+			e := recv(b, r.end, "the view's EOF")
+			peak = max(peak, h.Stop())
+			<-r.sent
+			if e.Event != actor.Reading|actor.EOF || r.got.Load() != n {
+				b.Fatalf("event %v %v after %d bytes", e.Event, e.Err, r.got.Load())
+			}
+		}
+		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+	})
 }
 
 // rawWatch wraps an input stage and records the most raw bytes that

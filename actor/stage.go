@@ -99,7 +99,7 @@ func (a *actorState) runInputOnce(mode FlushMode, force bool) (full, done bool) 
 		}
 		// A stage that can do nothing with what waits, with room to put
 		// its output, needs more raw bytes first (a frame or a TLS record
-		// larger than the watermark): readCredit lets them in.
+		// larger than the watermark): rawHeld lets them in.
 		a.inStarved = !progress && limit != 0 && a.rawIn.Len() > 0 && stageBuffered(a.inStage) == 0
 		// A call with room that left nothing waiting, or that could do
 		// nothing more with what waits, ends a pending Flush or Finished.

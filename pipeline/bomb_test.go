@@ -408,9 +408,13 @@ func (w *rawWatch) Close() error { return w.Stage.(io.Closer).Close() }
 // raw bytes waiting undecoded, so they stay within the read high
 // watermark (plus one pull), however far the stream expands.
 func TestDecompressRawBounded(t *testing.T) {
+	n := 8 << 20
+	if raceEnabled || testing.Short() {
+		n = 2 << 20
+	}
 	for _, tc := range bombFormats {
 		t.Run(tc.name, func(t *testing.T) {
-			plain := sample(8 << 20)
+			plain := sample(n)
 			c, _ := pipeline.Compress(tc.format, flate.DefaultCompression)
 			wire := mustDrive(t, c, plain, 1<<20, -1)
 			base := newBase(t)

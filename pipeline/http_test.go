@@ -19,19 +19,22 @@ import (
 )
 
 // gzipConn returns the net.Conn view of a gzip-over-TCP stack on nc: a
-// socket bufferevent, a filter that gunzips what it reads and gzips what
-// it writes, and the view over the filter.
-func gzipConn(t testing.TB, base *actor.Base, nc net.Conn) (net.Conn, error) {
+// socket bufferevent, depth filters that each gunzip what they read and
+// gzip what they write, and the view over the top one.
+func gzipConn(t testing.TB, base *actor.Base, nc net.Conn, depth int) (net.Conn, error) {
 	t.Helper()
-	sock, err := actor.New(base, nc, actor.CloseOnFree)
+	f, err := actor.New(base, nc, actor.CloseOnFree)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	f, err := pipeline.NewFilter(sock, pipeline.Gunzip(), pipeline.Gzip(), actor.CloseOnFree)
-	if err != nil {
-		sock.Close()
-		return nil, err
+	for range depth {
+		up, err := pipeline.NewFilter(f, pipeline.Gunzip(), pipeline.Gzip(), actor.CloseOnFree)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		f = up
 	}
 	c, err := pipeline.NewConn(f)
 	if err != nil {
@@ -44,8 +47,9 @@ func gzipConn(t testing.TB, base *actor.Base, nc net.Conn) (net.Conn, error) {
 // gzipListener wraps what a TCP listener accepts in gzipConn.
 type gzipListener struct {
 	net.Listener
-	t    testing.TB
-	base *actor.Base
+	t     testing.TB
+	base  *actor.Base
+	depth int
 }
 
 func (l gzipListener) Accept() (net.Conn, error) {
@@ -53,14 +57,21 @@ func (l gzipListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return gzipConn(l.t, l.base, nc)
+	return gzipConn(l.t, l.base, nc, l.depth)
 }
 
 // net/http, unmodified, on both sides of gzip-over-TCP: every Write of
 // the view is on its way to the peer when it returns (the view flushes
 // the compressor), so requests and responses are not held back, and
-// several requests share one keep-alive connection.
+// several requests share one keep-alive connection. Over a stack of two
+// such filters, the lower compressor is flushed too.
 func TestHTTPOverGzipConn(t *testing.T) {
+	for _, depth := range []int{1, 2} {
+		t.Run(fmt.Sprintf("depth%d", depth), func(t *testing.T) { testHTTPOverGzip(t, depth) })
+	}
+}
+
+func testHTTPOverGzip(t *testing.T, depth int) {
 	base := newBase(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -84,7 +95,7 @@ func TestHTTPOverGzipConn(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := srv.Serve(gzipListener{ln, t, base}); !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(gzipListener{ln, t, base, depth}); !errors.Is(err, http.ErrServerClosed) {
 			t.Errorf("Serve = %v", err)
 		}
 	})
@@ -97,7 +108,7 @@ func TestHTTPOverGzipConn(t *testing.T) {
 			if err != nil {
 				return nil, err
 			}
-			return gzipConn(t, base, nc)
+			return gzipConn(t, base, nc, depth)
 		},
 		DisableCompression: true,
 	}

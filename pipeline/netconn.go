@@ -49,9 +49,8 @@ const (
 // p. What a Write accepted is on its way when it returns: the view
 // flushes the bufferevent's output stage (Flush(Write, Flush)) as soon as
 // the bufferevent takes the bytes, so a stage that holds bytes back (a
-// compressor) does not keep them from the peer. Only that bufferevent's
-// stage is flushed: in a stack of filters, flush the lower ones as their
-// stages need. Since the write callback is the view's, the view also sets the
+// compressor) does not keep them from the peer; over a stack of filters,
+// each filter's output stage is flushed as the bytes reach it. Since the write callback is the view's, the view also sets the
 // bufferevent's write low watermark to its high mark, so that the
 // callback runs after every write. Do not set the bufferevent's
 // callbacks, nor read or write it directly, while a Conn is attached.
@@ -144,8 +143,24 @@ func NewConn(b *actor.Bufferevent) (*Conn, error) {
 	}
 	c := newConn(b, closeDrain, true)
 	c.flushWrites = true
+	// A Write is on its way through every stage of a stack: the views
+	// between the filters below flush their bufferevents' output stages
+	// too, as they hand bytes down.
+	t, ok := b.Transport().(*filterTransport)
+	for range maxStack {
+		if !ok {
+			break
+		}
+		t.c.mu.Lock()
+		t.c.flushWrites = true
+		t.c.mu.Unlock()
+		t, ok = t.c.b.Transport().(*filterTransport)
+	}
 	return c, nil
 }
+
+// maxStack bounds the walk down a stack of filters.
+const maxStack = 64
 
 func newConn(b *actor.Bufferevent, mode closeMode, closeB bool) *Conn {
 	c := &Conn{

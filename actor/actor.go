@@ -44,15 +44,6 @@ type actorState struct {
 	connWG     sync.WaitGroup
 
 	eof, readErr, writeErr bool
-	// inPending is a Flush or Finished of the input stage not yet done:
-	// the stage is called in that mode, within the read high watermark,
-	// until it has emitted all it holds (runInput). eofPending is the EOF
-	// that started a Finished, reported when it is done. inStarved says
-	// the stage's last call with room did nothing with what waits in
-	// rawIn: it needs more raw bytes (rawHeld).
-	inPending  FlushMode
-	eofPending bool
-	inStarved  bool
 	lingering              bool // Drain half-closed and now reads to the peer's EOF
 	lingerDone             bool // the peer's EOF came, or lingering gave up
 	wantCloseWrite         bool
@@ -89,6 +80,16 @@ type actorState struct {
 
 	stopping bool
 	failing  bool
+
+	// inPending is a Flush or Finished of the input stage not yet done:
+	// the stage is called in that mode, within the read high watermark,
+	// until it has emitted all it holds (runInput). eofPending is the EOF
+	// that started a Finished, reported when it is done. inStarved says
+	// the stage's last call with room did nothing with what waits in
+	// rawIn: it needs more raw bytes (rawHeld).
+	inPending  FlushMode
+	eofPending bool
+	inStarved  bool
 }
 
 func (a *actorState) init(b *Bufferevent, in, out Stage) {

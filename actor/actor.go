@@ -83,6 +83,16 @@ type actorState struct {
 
 	stopping bool
 	failing  bool
+
+	// inPending is a Flush or Finished of the input stage not yet done:
+	// the stage is called in that mode, within the read high watermark,
+	// until it has emitted all it holds (runInput). eofPending is the EOF
+	// that started a Finished, reported when it is done. inStarved says
+	// the stage's last call with room did nothing with what waits in
+	// rawIn: it needs more raw bytes (rawHeld).
+	inPending  FlushMode
+	eofPending bool
+	inStarved  bool
 }
 
 func (a *actorState) init(b *Bufferevent, in, out Stage) {
@@ -108,6 +118,7 @@ func (a *actorState) attach(t Transport, ready bool) {
 	a.lingering, a.lingerDone = false, false
 	a.eof, a.readErr, a.writeErr = false, false, false
 	a.heldEnd = nil
+	a.eofPending, a.inStarved, a.inPending = false, false, Normal
 	a.wantCloseWrite, a.closeWriteSent, a.closeWriteDone = false, false, false
 	if _, ok := t.(Handshaker); ok && !ready {
 		a.handshake = true
@@ -575,13 +586,18 @@ func (a *actorState) gotRead(n int, err error) {
 func (a *actorState) endRead(err error) {
 	if errors.Is(err, io.EOF) {
 		a.eof = true
-		// Flush the input stage while reading is still enabled, so that
-		// what it produces reaches the read callback before the EOF event.
-		a.runInput(Finished)
-		a.b.enabled.And(^uint32(Read))
-		if a.stopping {
-			return // the stage failed at end of stream: its Error is the last event
+		if a.inStage != nil {
+			// Flush the input stage while reading is still enabled, so
+			// that what it produces reaches the read callback before the
+			// EOF event. The stage stays within the read high watermark,
+			// so the EOF waits until the user has taken what it decodes
+			// (runInput reports it then); a stage that fails at end of
+			// stream reports its Error instead.
+			a.eofPending = true
+			a.runInput(Finished)
+			return
 		}
+		a.b.enabled.And(^uint32(Read))
 		a.emit(Reading|EOF, io.EOF)
 		return
 	}
@@ -891,7 +907,7 @@ func (a *actorState) discard(r loopEvent) {
 }
 
 func (a *actorState) closeInIfDone() {
-	if a.inC == nil || !(a.eof || a.readErr) || a.input.Len() > 0 || a.rawIn.Len() > 0 {
+	if a.inC == nil || !(a.eof || a.readErr) || a.eofPending || a.input.Len() > 0 || a.rawIn.Len() > 0 {
 		return
 	}
 	b := a.b
@@ -922,7 +938,7 @@ func (a *actorState) updateReadLimit() {
 	} else if a.enabled(Read) && !a.eof && !a.readErr && !a.stopping {
 		limit = noLimit
 		if high := a.readHigh(); high > 0 {
-			limit = int64(high - a.input.Len())
+			limit = int64(high - a.input.Len() - a.rawHeld())
 		}
 	}
 	a.l.setLimit(limit)

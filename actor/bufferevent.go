@@ -68,7 +68,10 @@ type DialFunc func(ctx context.Context) (Transport, error)
 //	Buffered() int // bytes held, ready to emit without more input
 //
 // and is then called again as room appears while Buffered is positive,
-// even with nothing new in its source.
+// even with nothing new in its source. An input stage's limit is the room
+// under the read high watermark in every mode: a Flush or Finished of the
+// input calls it at least once within that room and again, in that mode,
+// as room appears, until it holds nothing and its source is empty.
 type Stage interface {
 	Process(dst, src *Buffer, limit int, mode FlushMode) (StageResult, error)
 }

@@ -83,6 +83,16 @@ type actorState struct {
 
 	stopping bool
 	failing  bool
+
+	// inPending is a Flush or Finished of the input stage not yet done:
+	// the stage is called in that mode, within the read high watermark,
+	// until it has emitted all it holds (runInput). eofPending is the EOF
+	// that started a Finished, reported when it is done. inStarved says
+	// the stage's last call with room did nothing with what waits in
+	// rawIn: it needs more raw bytes (rawHeld).
+	inPending  FlushMode
+	eofPending bool
+	inStarved  bool
 }
 
 func (a *actorState) init(b *Bufferevent, in, out Stage) {
@@ -108,6 +118,7 @@ func (a *actorState) attach(t Transport, ready bool) {
 	a.lingering, a.lingerDone = false, false
 	a.eof, a.readErr, a.writeErr = false, false, false
 	a.heldEnd = nil
+	a.eofPending, a.inStarved, a.inPending = false, false, Normal
 	a.wantCloseWrite, a.closeWriteSent, a.closeWriteDone = false, false, false
 	if _, ok := t.(Handshaker); ok && !ready {
 		a.handshake = true
@@ -119,7 +130,7 @@ func (a *actorState) attach(t Transport, ready bool) {
 // startIO starts the loops of the transport, which is ready for I/O.
 func (a *actorState) startIO() {
 	t := a.t
-	a.l = startLoops(t, &a.b.maxRead, &a.b.rate, a.b.mail.notify)
+	a.l = startLoops(t, &a.b.maxRead, &a.b.rwm, &a.b.rate, a.b.mail.notify)
 	if a.l.sys != nil {
 		a.b.mail.parker.Store(&a.l.park)
 	}
@@ -228,7 +239,9 @@ func (a *actorState) run() {
 // wait in the socket while any of them could wake it.
 func (a *actorState) sendsInput() bool  { return a.inC != nil && a.input.Len() > 0 }
 func (a *actorState) sendsEvents() bool { return a.evC != nil && len(a.evq) > 0 }
-func (a *actorState) takesOutput() bool { return a.b.outUsed.Load() && a.outRoom() }
+func (a *actorState) takesOutput() bool {
+	return a.b.outUsed.Load() && a.outRoom() && !a.writeErr
+}
 
 // lingerArmed reports whether a drain is reading to the peer's EOF, its
 // linger timer running.
@@ -368,7 +381,6 @@ func (a *actorState) step() {
 		}
 		more = a.pullRead()
 		a.runInput(Normal)
-		a.releaseEnd()
 		a.runOutput(Normal)
 		a.pumpWrite()
 		a.checkDrain()
@@ -574,21 +586,18 @@ func (a *actorState) gotRead(n int, err error) {
 func (a *actorState) endRead(err error) {
 	if errors.Is(err, io.EOF) {
 		a.eof = true
-		// Flush the input stage while reading is still enabled, so that
-		// what it produces reaches the read callback before the EOF event.
-		a.runInput(Finished)
-		if !a.stopping && a.inStage != nil && (stageBuffered(a.inStage) > 0 || a.rawIn.Len() > 0) {
-			// The stage still holds bytes it releases later (a delay):
-			// they come before the EOF, which waits for them (see
-			// releaseEnd).
-			a.eof = false
-			a.heldEnd = err
+		if a.inStage != nil {
+			// Flush the input stage while reading is still enabled, so
+			// that what it produces reaches the read callback before the
+			// EOF event. The stage stays within the read high watermark,
+			// so the EOF waits until the user has taken what it decodes
+			// (runInput reports it then); a stage that fails at end of
+			// stream reports its Error instead.
+			a.eofPending = true
+			a.runInput(Finished)
 			return
 		}
 		a.b.enabled.And(^uint32(Read))
-		if a.stopping {
-			return // the stage failed at end of stream: its Error is the last event
-		}
 		a.emit(Reading|EOF, io.EOF)
 		return
 	}
@@ -613,6 +622,11 @@ func (a *actorState) onWrote(w loopEvent) {
 	}
 	if a.flight > 0 {
 		a.flight = 0 // handed over as chunks: nothing left to drain
+		if a.handed.n > 0 && w.err == nil {
+			// A partialWriter took part: the rest is output again,
+			// where the write low watermark and the user see it.
+			src.prependAll(&a.handed)
+		}
 	} else {
 		src.drain(int(w.n))
 	}
@@ -621,6 +635,10 @@ func (a *actorState) onWrote(w loopEvent) {
 	}
 	if w.err != nil {
 		a.writeErr = true
+		// Publish what is left before Send and Write can see the failure:
+		// a caller must not read an OutputLen from before it.
+		a.b.outLen.Store(int64(a.pendingOut()))
+		a.b.failOutput(w.err)
 		a.b.enabled.And(^uint32(Write))
 		a.emit(Writing|Error, w.err)
 		return
@@ -654,18 +672,6 @@ func (a *actorState) onEnable(d Dir) {
 	}
 }
 
-// releaseEnd reports an EOF that waited for the input stage to release
-// what it held (see endRead) once the stage holds nothing more.
-func (a *actorState) releaseEnd() {
-	if a.heldEnd == nil || a.inStage == nil || a.stopping || !a.enabled(Read) ||
-		stageBuffered(a.inStage) > 0 || a.rawIn.Len() > 0 {
-		return
-	}
-	err := a.heldEnd
-	a.heldEnd = nil
-	a.endRead(err)
-}
-
 // readProgress runs the read callback if the input passed the low
 // watermark while reading is enabled.
 func (a *actorState) readProgress() {
@@ -683,13 +689,16 @@ func (a *actorState) writeMarks() (high, low int) {
 	return wm.high, wm.low
 }
 
-// outRoom reports whether the Out channel may hand over more output.
+// outRoom reports whether the Out channel may hand over more output:
+// whether the output, with what was handed to the transport as chunks and
+// not yet taken (as a socket's output still holds what is being written),
+// is below the write high watermark.
 func (a *actorState) outRoom() bool {
 	high, _ := a.writeMarks()
 	if high == 0 {
 		high = DefaultChannelHighWatermark
 	}
-	return a.output.Len() < high && !a.stopping
+	return a.output.Len()+a.flight < high && !a.stopping
 }
 
 func (a *actorState) pendingOut() int { return a.output.Len() + a.rawOut.Len() + a.flight }
@@ -745,6 +754,8 @@ func (a *actorState) pumpWrite() {
 			src = &a.rawOut
 		}
 		if src.Len() == 0 {
+			// An output stage that still holds bytes (a delay) sends
+			// them before the half-close.
 			if a.wantCloseWrite && !a.closeWriteSent && a.output.Len() == 0 &&
 				stageBuffered(a.outStage) == 0 {
 				a.closeWriteSent = true
@@ -899,7 +910,7 @@ func (a *actorState) discard(r loopEvent) {
 }
 
 func (a *actorState) closeInIfDone() {
-	if a.inC == nil || !(a.eof || a.readErr) || a.input.Len() > 0 || a.rawIn.Len() > 0 {
+	if a.inC == nil || !(a.eof || a.readErr) || a.eofPending || a.input.Len() > 0 || a.rawIn.Len() > 0 {
 		return
 	}
 	b := a.b
@@ -930,13 +941,9 @@ func (a *actorState) updateReadLimit() {
 	} else if a.enabled(Read) && !a.eof && !a.readErr && !a.stopping {
 		limit = noLimit
 		if high := a.readHigh(); high > 0 {
-			limit = int64(high - a.input.Len())
-		}
-		if a.inStage != nil {
-			// What the stage has not taken yet counts too: a stage that
-			// holds back (a delay) would otherwise let it grow without
-			// bound.
-			limit = min(limit, int64(max(0, rawInMax-a.rawIn.Len())))
+			limit = int64(high - a.input.Len() - a.rawHeld())
+		} else if a.inStage != nil && !a.inStarved {
+			limit = int64(rawInMax - a.rawIn.Len())
 		}
 	}
 	a.l.setLimit(limit)
@@ -1069,6 +1076,7 @@ func (a *actorState) exit() {
 	b.enabled.Store(0)
 	b.cbs.Store(nil)
 	b.setErr(fmt.Errorf("bufferevent: %w", ErrClosed))
+	b.failOutput(fmt.Errorf("bufferevent: %w", ErrClosed))
 	a.syncChannels()
 	for _, e := range a.evq {
 		select {
@@ -1271,6 +1279,23 @@ func (a *actorState) callFunc(fn func(*Session), done chan struct{}) {
 	fn(&a.sess)
 }
 
+// doFunc is what Do runs: fn, with a panic recovered here so that Do can
+// return it, and then handled as any callback's panic.
+type doFunc struct {
+	fn  func(*Session)
+	err error // the *PanicError, once fn panicked; read after done closes
+}
+
+func (d *doFunc) run(s *Session) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.err = &PanicError{Value: r, Stack: debug.Stack()}
+			s.a.fail(Error, d.err, false)
+		}
+	}()
+	d.fn(s)
+}
+
 func (a *actorState) callStage(st Stage, dst, src *Buffer, limit int, mode FlushMode) (res StageResult, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -1293,7 +1318,11 @@ func (a *actorState) fail(ev Event, err error, skipCallback bool) {
 		return
 	}
 	a.failing = true
-	a.b.setErr(err)
+	if errors.Is(err, ErrPanic) {
+		a.b.setFailure(err) // a panic is a failure even after a clean EOF
+	} else {
+		a.b.setErr(err)
+	}
 	a.syncChannels()
 	if a.evC != nil {
 		a.evq = append(a.evq, EventInfo{ev, err})

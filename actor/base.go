@@ -65,6 +65,9 @@ type BaseConfig struct {
 // A Base is safe for concurrent use. A nil *Base is valid wherever a Base
 // is taken: bufferevents then have no supervisor, use the real clock, and
 // run their deferred callbacks on their own actor after the current step.
+// A zero Base (not made by NewBase or NewBaseConfig) is not: Register and
+// Close fail with an error wrapping ErrInvalid, so New refuses it, and its
+// getters give a nil Base's answers.
 type Base struct {
 	clock Clock
 	npri  int
@@ -115,7 +118,7 @@ func NewBaseConfig(cfg BaseConfig) (*Base, error) {
 
 // Clock returns the Base's clock; the real clock for a nil Base.
 func (b *Base) Clock() Clock {
-	if b == nil {
+	if b == nil || b.clock == nil {
 		return realClock{}
 	}
 	return b.clock
@@ -124,7 +127,7 @@ func (b *Base) Clock() Clock {
 // Priorities returns the number of deferred-callback priorities (1 for a
 // nil Base).
 func (b *Base) Priorities() int {
-	if b == nil {
+	if b == nil || b.npri == 0 {
 		return 1
 	}
 	return b.npri
@@ -132,11 +135,14 @@ func (b *Base) Priorities() int {
 
 // Register makes c owned by the Base: the Base's Close will close it. It
 // fails with an error wrapping ErrClosed when the Base is closed, and then
-// does not close c. Packages built on actor register their listeners and
+// does not close c, and with one wrapping ErrInvalid for a zero Base. Packages built on actor register their listeners and
 // groups this way; a closer that finishes on its own calls Unregister.
 func (b *Base) Register(c io.Closer) error {
 	if b == nil {
 		return nil
+	}
+	if b.zero() {
+		return errZero
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -160,12 +166,15 @@ func (b *Base) Unregister(c io.Closer) {
 // Close closes everything the Base owns, concurrently, waits until all of
 // it has returned (every bufferevent's goroutines joined), stops the
 // dispatcher, and returns the errors joined (transport close errors,
-// typically nil). Later calls return the first call's result; Close is safe
+// typically nil), or an error wrapping ErrInvalid for a zero Base. Later calls return the first call's result; Close is safe
 // to call from any goroutine but not from a callback of a bufferevent the
 // Base owns (that would wait for itself; use Session.Close there).
 func (b *Base) Close() error {
 	if b == nil {
 		return nil
+	}
+	if b.zero() {
+		return errZero
 	}
 	b.closeOnce.Do(func() {
 		b.mu.Lock()
@@ -188,6 +197,9 @@ func (b *Base) Close() error {
 	})
 	return b.closeErr
 }
+
+// zero reports whether b is a zero Base, not made by NewBase.
+func (b *Base) zero() bool { return b.quit == nil }
 
 // schedule queues bev for a deferred-callback turn at its priority.
 func (b *Base) schedule(bev *Bufferevent, pri int) {

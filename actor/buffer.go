@@ -60,7 +60,7 @@ type Buffer struct {
 // frozenError reports an operation refused because the side of the buffer
 // it touches is frozen.
 func frozenError(op, side string) error {
-	return fmt.Errorf("actor: Buffer.%s (%s): %w", op, side, ErrFrozen)
+	return fmt.Errorf("%w: Buffer.%s (%s)", ErrFrozen, op, side)
 }
 
 // Len returns the number of bytes in the buffer.
@@ -146,7 +146,7 @@ func (b *Buffer) Read(p []byte) (int, error) {
 // is frozen; in both cases nothing is removed.
 func (b *Buffer) Drain(n int) error {
 	if n < 0 {
-		return fmt.Errorf("actor: Buffer.Drain(%d): %w", n, ErrInvalid)
+		return fmt.Errorf("%w: Buffer.Drain(%d)", ErrInvalid, n)
 	}
 	if b.frozenFront {
 		return frozenError("Drain", "front")
@@ -277,7 +277,7 @@ func hasPrefixAt(chain []*chunk, off int, sep []byte) bool {
 // those cases neither buffer changes.
 func (b *Buffer) MoveFrom(src *Buffer) error {
 	if src == nil || src == b {
-		return fmt.Errorf("actor: Buffer.MoveFrom: nil or same source: %w", ErrInvalid)
+		return fmt.Errorf("%w: Buffer.MoveFrom: nil or same source", ErrInvalid)
 	}
 	if b.frozenEnd {
 		return frozenError("MoveFrom", "destination end")
@@ -321,7 +321,7 @@ func (b *Buffer) moveAll(src *Buffer) {
 // src's front is frozen; in those cases neither buffer changes.
 func (b *Buffer) MoveFromN(src *Buffer, n int) (int, error) {
 	if src == nil || src == b || n < 0 {
-		return 0, fmt.Errorf("actor: Buffer.MoveFromN(%d): nil or same source or negative count: %w", n, ErrInvalid)
+		return 0, fmt.Errorf("%w: Buffer.MoveFromN(%d): nil or same source or negative count", ErrInvalid, n)
 	}
 	if b.frozenEnd {
 		return 0, frozenError("MoveFromN", "destination end")
@@ -405,7 +405,7 @@ func (b *Buffer) ReadFrom(r io.Reader) (int64, error) {
 			if fresh {
 				c.release()
 			}
-			return total, fmt.Errorf("actor: Buffer.ReadFrom: reader returned %d for a %d-byte read: %w", n, len(free), ErrInvalid)
+			return total, fmt.Errorf("%w: Buffer.ReadFrom: reader returned %d for a %d-byte read", ErrInvalid, n, len(free))
 		}
 		c.end += n
 		total += int64(n)
@@ -480,6 +480,13 @@ func (b *Buffer) push(c *chunk) {
 	b.reserve(1)
 	b.chunks = append(b.chunks, c)
 	b.n += c.len()
+}
+
+// prependAll moves every chunk of src to the front of b, src != b,
+// ignoring freezing: the actor puts back what a transport did not take.
+func (b *Buffer) prependAll(src *Buffer) {
+	src.moveAll(b)
+	b.moveAll(src) // b is empty now: a swap
 }
 
 // pushFront puts a non-empty chunk in front of the chain.

@@ -3,6 +3,7 @@ package actor
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -67,7 +68,10 @@ type DialFunc func(ctx context.Context) (Transport, error)
 //	Buffered() int // bytes held, ready to emit without more input
 //
 // and is then called again as room appears while Buffered is positive,
-// even with nothing new in its source.
+// even with nothing new in its source. An input stage's limit is the room
+// under the read high watermark in every mode: a Flush or Finished of the
+// input calls it at least once within that room and again, in that mode,
+// as room appears, until it holds nothing and its source is empty.
 type Stage interface {
 	Process(dst, src *Buffer, limit int, mode FlushMode) (StageResult, error)
 }
@@ -108,6 +112,21 @@ type watermark struct{ low, high int }
 // goroutines, and use the Session given to callbacks instead. After the
 // bufferevent has stopped, every method returns promptly with ErrClosed or
 // the zero value.
+//
+// # As an io.Reader or io.Writer
+//
+// Bufferevent is neither: its TryRead and Write are libevent's
+// non-blocking calls. For Go's blocking io.Reader and io.Writer contract
+// over a bufferevent (bufio, io.Copy, fmt.Fprintf, net/http), use the
+// net.Conn view [github.com/bevgo/bev/pipeline.NewConn].
+//
+// # Made by a constructor only
+//
+// A Bufferevent must be made by New, NewStaged or NewPair (or a
+// constructor built on them, such as package conn's). A zero Bufferevent,
+// or a nil pointer, is not usable: its methods that return an error fail
+// with one wrapping ErrInvalid, the others return their zero result (Done,
+// In and Events a closed channel), and none panics or blocks.
 type Bufferevent struct {
 	base *Base
 	opts Option
@@ -144,9 +163,12 @@ type Bufferevent struct {
 	inClosed bool
 	events   chan EventInfo
 	exited   bool
+	failC    chan struct{} // made by the first Failed or Send; closed by fail
+	failed   bool          // the output has failed (wErr says why)
 
 	errMu sync.Mutex // guards following
 	err   error
+	wErr  error // why the output can take no more: a write error, or ErrClosed
 
 	pair *pairLink
 
@@ -218,14 +240,27 @@ func newBufferevent(base *Base, t Transport, opts Option, in, out Stage) (*Buffe
 func (b *Bufferevent) start() { go b.a.run() }
 
 // Base returns the Base the bufferevent belongs to (nil if none).
-func (b *Bufferevent) Base() *Base { return b.base }
+func (b *Bufferevent) Base() *Base {
+	if b.zero() {
+		return nil
+	}
+	return b.base
+}
 
 // Options returns the options the bufferevent was made with.
-func (b *Bufferevent) Options() Option { return b.opts }
+func (b *Bufferevent) Options() Option {
+	if b.zero() {
+		return 0
+	}
+	return b.opts
+}
 
 // Transport returns the current transport, or nil when there is none (not
 // yet connected, or closed).
 func (b *Bufferevent) Transport() Transport {
+	if b.zero() {
+		return nil
+	}
 	if tb := b.tbox.Load(); tb != nil {
 		return tb.t
 	}
@@ -270,7 +305,7 @@ func (b *Bufferevent) Underlying() *Bufferevent {
 // callbacks have been set, an event that finds no Event callback is
 // dropped, as in libevent.
 func (b *Bufferevent) SetCallbacks(cbs Callbacks) {
-	if isClosedChan(b.done) {
+	if b.zero() || isClosedChan(b.done) {
 		return
 	}
 	if b.cbs.Swap(&cbs) == nil {
@@ -281,6 +316,9 @@ func (b *Bufferevent) SetCallbacks(cbs Callbacks) {
 // Callbacks returns the callbacks set last (libevent's getcb); the zero
 // value after Close.
 func (b *Bufferevent) Callbacks() Callbacks {
+	if b.zero() {
+		return Callbacks{}
+	}
 	if c := b.cbs.Load(); c != nil {
 		return *c
 	}
@@ -290,10 +328,15 @@ func (b *Bufferevent) Callbacks() Callbacks {
 // Write copies p to the end of the output (libevent's bufferevent_write).
 // It never blocks and never keeps p: the output grows as the caller
 // writes, whatever the watermarks. It returns an error wrapping ErrClosed
-// after the bufferevent has stopped.
+// after the bufferevent has stopped, and, once a write to the transport
+// has failed, an error wrapping that failure (errors.Is finds its cause,
+// syscall.EPIPE or syscall.ECONNRESET, say), p being dropped: see Failed.
 func (b *Bufferevent) Write(p []byte) error {
-	if len(p) == 0 {
-		return b.closedErr()
+	if err := b.closedErr(); err != nil {
+		return err
+	}
+	if err := b.writeErr(); err != nil || len(p) == 0 {
+		return err
 	}
 	if !b.mail.postCopy(p) {
 		return fmt.Errorf("write: %w", ErrClosed)
@@ -304,13 +347,17 @@ func (b *Bufferevent) Write(p []byte) error {
 // WriteBuffer moves all of buf to the end of the output without copying
 // bytes, leaving buf empty (libevent's write_buffer). It fails with an
 // error wrapping ErrInvalid for a nil buf, ErrFrozen when buf's front is
-// frozen, and ErrClosed after the bufferevent has stopped (buf is then
-// left as it was).
+// frozen, ErrClosed after the bufferevent has stopped, and the write
+// failure once the output has failed, as Write (buf is then left as it
+// was).
 func (b *Bufferevent) WriteBuffer(buf *Buffer) error {
 	if buf == nil {
 		return fmt.Errorf("%w: nil buffer", ErrInvalid)
 	}
 	if err := b.closedErr(); err != nil {
+		return err
+	}
+	if err := b.writeErr(); err != nil {
 		return err
 	}
 	mp := new(Buffer)
@@ -324,11 +371,15 @@ func (b *Bufferevent) WriteBuffer(buf *Buffer) error {
 	return nil
 }
 
-// Read removes up to len(p) bytes from the input into p and returns how
-// many (libevent's bufferevent_read): 0 when the input is empty. It waits
-// for the actor; from a callback use Session.Read. After the bufferevent
-// has stopped it returns 0 and an error wrapping ErrClosed.
-func (b *Bufferevent) Read(p []byte) (int, error) {
+// TryRead removes up to len(p) bytes from the input into p and returns how
+// many (libevent's bufferevent_read): 0 and a nil error when the input is
+// empty, since it never waits for input (only for the actor to answer).
+// That is not io.Reader's contract, which is why it is not called Read:
+// for a blocking io.Reader (and io.Writer) over a bufferevent, with io.EOF
+// after the peer's EOF, use pipeline.NewConn. From a callback use
+// Session.Read. After the bufferevent has stopped TryRead returns 0 and an
+// error wrapping ErrClosed.
+func (b *Bufferevent) TryRead(p []byte) (int, error) {
 	var n int
 	err := b.Do(func(s *Session) { n = s.Read(p) })
 	return n, err
@@ -353,27 +404,35 @@ func (b *Bufferevent) ReadBuffer(dst *Buffer) error {
 // when it has returned: libevent's lock/unlock pair as an atomic section.
 // fn must not call Do, Read or ReadBuffer of this bufferevent (use the
 // Session). Do must not be called from this bufferevent's own callbacks. It
-// returns an error wrapping ErrInvalid for a nil fn, and ErrClosed if the
-// bufferevent stopped before fn ran.
+// returns an error wrapping ErrInvalid for a nil fn, ErrClosed if the
+// bufferevent stopped before fn ran, and, when fn panicked, the
+// *PanicError (which wraps ErrPanic) that then closes the bufferevent as
+// any callback's panic does.
 func (b *Bufferevent) Do(fn func(s *Session)) error {
 	if fn == nil {
 		return fmt.Errorf("%w: nil function", ErrInvalid)
 	}
+	if b.zero() {
+		return errZero
+	}
 	done := make(chan struct{})
-	if !b.mail.post(message{kind: msgFunc, fn: fn, done: done}) {
+	d := &doFunc{fn: fn}
+	if !b.mail.post(message{kind: msgFunc, fn: d.run, done: done}) {
 		return fmt.Errorf("do: %w", ErrClosed)
 	}
 	select {
 	case <-done:
-		return nil
 	case <-b.done:
 		select {
 		case <-done:
-			return nil
 		default:
 			return fmt.Errorf("do: %w", ErrClosed)
 		}
 	}
+	if d.err != nil {
+		return fmt.Errorf("do: %w", d.err)
+	}
+	return nil
 }
 
 // Enable turns on reading and/or writing (libevent's enable). It re-arms
@@ -413,7 +472,12 @@ func (b *Bufferevent) Disable(d Dir) error {
 // Enabled returns the enabled directions (libevent's get_enabled): the
 // user's intent, whether or not a watermark or rate limit holds the
 // direction back. It is 0 after the bufferevent has stopped.
-func (b *Bufferevent) Enabled() Dir { return Dir(b.enabled.Load()) }
+func (b *Bufferevent) Enabled() Dir {
+	if b.zero() {
+		return 0
+	}
+	return Dir(b.enabled.Load())
+}
 
 // SetWatermark sets the low and high watermarks of each direction in d
 // (libevent's setwatermark). Read: the read callback waits for low bytes,
@@ -458,6 +522,9 @@ func (b *Bufferevent) setWatermark(d Dir, low, high int) error {
 // (libevent's getwatermark). It fails with an error wrapping ErrInvalid
 // unless d is exactly Read or exactly Write.
 func (b *Bufferevent) Watermark(d Dir) (low, high int, err error) {
+	if b.zero() {
+		return 0, 0, errZero
+	}
 	switch d {
 	case Read:
 		wm := b.rwm.Load()
@@ -499,18 +566,31 @@ func (b *Bufferevent) setTimeouts(read, write time.Duration) error {
 
 // Timeouts returns the read and write timeouts (0: none).
 func (b *Bufferevent) Timeouts() (read, write time.Duration) {
+	if b.zero() {
+		return 0, 0
+	}
 	return time.Duration(b.rto.Load()), time.Duration(b.wto.Load())
 }
 
 // SetMaxRead sets the most one read takes from the transport (libevent's
 // set_max_single_read); 0 restores DefaultMaxRead. It fails with an error
 // wrapping ErrInvalid for a negative n.
-func (b *Bufferevent) SetMaxRead(n int) error { return setMax(&b.maxRead, n, DefaultMaxRead) }
+func (b *Bufferevent) SetMaxRead(n int) error {
+	if b.zero() {
+		return errZero
+	}
+	return setMax(&b.maxRead, n, DefaultMaxRead)
+}
 
 // SetMaxWrite sets the most one write hands the transport (libevent's
 // set_max_single_write); 0 restores DefaultMaxWrite. It fails with an
 // error wrapping ErrInvalid for a negative n.
-func (b *Bufferevent) SetMaxWrite(n int) error { return setMax(&b.maxWrite, n, DefaultMaxWrite) }
+func (b *Bufferevent) SetMaxWrite(n int) error {
+	if b.zero() {
+		return errZero
+	}
+	return setMax(&b.maxWrite, n, DefaultMaxWrite)
+}
 
 func setMax(v *atomic.Int64, n, def int) error {
 	if n < 0 {
@@ -524,15 +604,28 @@ func setMax(v *atomic.Int64, n, def int) error {
 }
 
 // MaxRead returns the per-read maximum (libevent's get_max_single_read).
-func (b *Bufferevent) MaxRead() int { return int(b.maxRead.Load()) }
+func (b *Bufferevent) MaxRead() int {
+	if b.zero() {
+		return 0
+	}
+	return int(b.maxRead.Load())
+}
 
 // MaxWrite returns the per-write maximum (libevent's get_max_single_write).
-func (b *Bufferevent) MaxWrite() int { return int(b.maxWrite.Load()) }
+func (b *Bufferevent) MaxWrite() int {
+	if b.zero() {
+		return 0
+	}
+	return int(b.maxWrite.Load())
+}
 
 // SetPriority sets the priority of the bufferevent's deferred callbacks on
 // its Base's dispatcher, 0 being the highest (libevent's priority_set). It
 // fails with an error wrapping ErrInvalid outside [0, Base.Priorities()).
 func (b *Bufferevent) SetPriority(p int) error {
+	if b.zero() {
+		return errZero
+	}
 	if p < 0 || p >= b.base.Priorities() {
 		return fmt.Errorf("%w: priority %d outside [0, %d)", ErrInvalid, p, b.base.Priorities())
 	}
@@ -542,15 +635,30 @@ func (b *Bufferevent) SetPriority(p int) error {
 
 // Priority returns the priority of the deferred callbacks (libevent's
 // get_priority); by default Base.Priorities()/2.
-func (b *Bufferevent) Priority() int { return int(b.pri.Load()) }
+func (b *Bufferevent) Priority() int {
+	if b.zero() {
+		return 0
+	}
+	return int(b.pri.Load())
+}
 
 // InputLen returns the number of bytes in the input, as last published by
 // the actor.
-func (b *Bufferevent) InputLen() int { return int(b.inLen.Load()) }
+func (b *Bufferevent) InputLen() int {
+	if b.zero() {
+		return 0
+	}
+	return int(b.inLen.Load())
+}
 
 // OutputLen returns the number of bytes in the output not yet written to
 // the transport, as last published by the actor.
-func (b *Bufferevent) OutputLen() int { return int(b.outLen.Load()) }
+func (b *Bufferevent) OutputLen() int {
+	if b.zero() {
+		return 0
+	}
+	return int(b.outLen.Load())
+}
 
 // Flush pushes data through the bufferevent (libevent's flush). Normal
 // runs the stages as the watermarks allow; Flush makes them emit what they
@@ -562,6 +670,9 @@ func (b *Bufferevent) OutputLen() int { return int(b.outLen.Load()) }
 func (b *Bufferevent) Flush(d Dir, mode FlushMode) error {
 	if err := checkFlush(d, mode); err != nil {
 		return err
+	}
+	if b.zero() {
+		return errZero
 	}
 	if !b.mail.post(message{kind: msgFlush, dir: d, mode: mode}) {
 		return fmt.Errorf("flush: %w", ErrClosed)
@@ -592,6 +703,9 @@ func (b *Bufferevent) Trigger(d Dir, opts TriggerOption) error {
 	if err := checkTrigger(d, opts); err != nil {
 		return err
 	}
+	if b.zero() {
+		return errZero
+	}
 	if !b.mail.post(message{kind: msgTrigger, dir: d, topt: opts}) {
 		return fmt.Errorf("trigger: %w", ErrClosed)
 	}
@@ -615,6 +729,9 @@ func checkTrigger(d Dir, opts TriggerOption) error {
 func (b *Bufferevent) TriggerEvent(ev Event, opts TriggerOption) error {
 	if opts&^(TriggerIgnoreWatermarks|TriggerDefer) != 0 {
 		return fmt.Errorf("%w: trigger options %#x", ErrInvalid, uint32(opts))
+	}
+	if b.zero() {
+		return errZero
 	}
 	if !b.mail.post(message{kind: msgTriggerEvent, ev: ev, topt: opts}) {
 		return fmt.Errorf("trigger event: %w", ErrClosed)
@@ -681,6 +798,9 @@ func (b *Bufferevent) setTransport(t Transport, replace bool) error {
 // safe anywhere, callbacks included; Close, Done or the Base's Close wait
 // for the goroutines to end.
 func (b *Bufferevent) Free() {
+	if b.zero() {
+		return
+	}
 	b.closeOnce.Do(func() {
 		close(b.closing)
 		b.mail.notify()
@@ -694,6 +814,9 @@ func (b *Bufferevent) Free() {
 // (use Session.Close), nor from a callback of a bufferevent that this
 // one's callbacks might be waiting for; Free is safe there.
 func (b *Bufferevent) Close() error {
+	if b.zero() {
+		return errZero
+	}
 	b.Free()
 	<-b.done
 	return b.closeErr
@@ -701,10 +824,21 @@ func (b *Bufferevent) Close() error {
 
 // Drain closes gracefully: it flushes every stage with Finished, writes
 // all output, half-closes the transport, lets a transport that is itself a
-// bufferevent drain in turn, and then closes. It returns Close's result,
-// or, when ctx ends first, closes at once and returns an error wrapping
-// ctx's cause.
+// bufferevent drain in turn, and then closes. On a network connection
+// (a net.Conn transport) it then waits up to 2 s for the peer's EOF,
+// reading and dropping what the peer still sends, before it closes:
+// closing a TCP connection with unread input sends a reset, which would
+// destroy output the peer has not read yet. ctx bounds the whole of it,
+// that wait included: give it a deadline to wait less (Drain then closes
+// at once when ctx ends). It returns Close's result, or, when ctx ends
+// first, closes at once and returns an error wrapping ctx's cause.
 func (b *Bufferevent) Drain(ctx context.Context) error {
+	if b.zero() {
+		return errZero
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	drained := make(chan struct{})
 	if b.mail.post(message{kind: msgDrain, done: drained}) {
 		select {
@@ -726,16 +860,37 @@ func (b *Bufferevent) Drain(ctx context.Context) error {
 
 // Done returns a channel closed once the bufferevent has stopped and its
 // goroutines have exited.
-func (b *Bufferevent) Done() <-chan struct{} { return b.done }
+func (b *Bufferevent) Done() <-chan struct{} {
+	if b.zero() {
+		return closedChan
+	}
+	return b.done
+}
 
 // Err returns why the bufferevent's stream ended: nil while it runs,
 // io.EOF after the peer's EOF, the transport's error after a read or write
 // error, a *PanicError after a callback panicked, and an error wrapping
-// ErrClosed after Close if nothing came first. The first cause wins.
+// ErrClosed after Close if nothing came first. The first cause wins, but
+// for a panic after EOF (in the callback handling it, say): the
+// *PanicError then replaces io.EOF.
 func (b *Bufferevent) Err() error {
+	if b.zero() {
+		return errZero
+	}
 	b.errMu.Lock()
 	defer b.errMu.Unlock()
 	return b.err
+}
+
+// setFailure records err as the cause even over a clean EOF: a failure
+// that comes after the peer's EOF (a panic in the callback handling it)
+// is what the user must see.
+func (b *Bufferevent) setFailure(err error) {
+	b.errMu.Lock()
+	if b.err == nil || b.err == io.EOF {
+		b.err = err
+	}
+	b.errMu.Unlock()
 }
 
 func (b *Bufferevent) setErr(err error) {
@@ -746,9 +901,35 @@ func (b *Bufferevent) setErr(err error) {
 	b.errMu.Unlock()
 }
 
+// closedErr returns the error of a method called after the bufferevent
+// stopped, or on one not made by New: nil while it runs.
 func (b *Bufferevent) closedErr() error {
+	if b.zero() {
+		return errZero
+	}
 	if isClosedChan(b.closing) {
 		return fmt.Errorf("bufferevent: %w", ErrClosed)
 	}
 	return nil
+}
+
+// zero reports whether b was not made by a constructor: a zero value or a
+// nil pointer. Every method checks it first, so that such a value fails
+// with errZero (or gives its zero result) instead of panicking or
+// blocking.
+func (b *Bufferevent) zero() bool { return b == nil || b.done == nil }
+
+// closedChan is a closed channel: what Done, In and Events return for a
+// bufferevent not made by a constructor, so that a wait on them ends.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// writeErr returns the error of a write once the output has failed (see
+// Failed): nil while it works.
+func (b *Bufferevent) writeErr() error {
+	b.errMu.Lock()
+	defer b.errMu.Unlock()
+	if b.wErr == nil {
+		return nil
+	}
+	return fmt.Errorf("write: %w", b.wErr)
 }

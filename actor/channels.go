@@ -12,6 +12,13 @@ const (
 	chanEvents
 )
 
+// closedIn and closedEvents are what In and Events return for a
+// bufferevent not made by a constructor: closed, so a range over them ends.
+var (
+	closedIn     = func() chan []byte { c := make(chan []byte); close(c); return c }()
+	closedEvents = func() chan EventInfo { c := make(chan EventInfo); close(c); return c }()
+)
+
 // eventBuffer is the capacity of the Events channel: events that occur
 // while the actor stops and find no room are dropped.
 const eventBuffer = 16
@@ -27,6 +34,9 @@ const eventBuffer = 16
 // the read high watermark (DefaultChannelHighWatermark if none is set) of
 // input waits undelivered, so a slow receiver pushes back on the peer.
 func (b *Bufferevent) In() <-chan []byte {
+	if b.zero() {
+		return closedIn
+	}
 	b.chMu.Lock()
 	defer b.chMu.Unlock()
 	if b.in == nil {
@@ -48,6 +58,9 @@ func (b *Bufferevent) In() <-chan []byte {
 // bufferevent stops; a receiver should keep up, since events that find
 // the channel full while the actor stops are dropped.
 func (b *Bufferevent) Events() <-chan EventInfo {
+	if b.zero() {
+		return closedEvents
+	}
 	b.chMu.Lock()
 	defer b.chMu.Unlock()
 	if b.events == nil {
@@ -66,8 +79,9 @@ func (b *Bufferevent) Events() <-chan EventInfo {
 // the output without copying, and belongs to the bufferevent from then on
 // (do not touch it again). Sends block while the output holds the write
 // high watermark (DefaultChannelHighWatermark if none is set). The
-// channel is never closed: a bare send cannot see that the bufferevent
-// stopped, so select on Done beside it, or use Send.
+// channel is never closed, and once the output has failed nothing
+// receives from it: a bare send cannot see that, so select on Failed
+// beside it (Write(nil) then returns the cause), or use Send.
 func (b *Bufferevent) Out() chan<- []byte {
 	return b.useOut()
 }
@@ -88,21 +102,88 @@ func (b *Bufferevent) useOut() chan []byte {
 }
 
 // Send copies p and hands it to the output through Out, blocking while the
-// output is at its high watermark. It returns nil once the output has
-// taken p, an error wrapping ErrClosed if the bufferevent stops first, or
-// one wrapping ctx's cause if ctx ends first.
+// output is at its high watermark; a p larger than the watermark goes in
+// pieces of at most the watermark, each waiting for room, so the output
+// stays bounded. It returns nil once the output has taken all of p. It
+// returns promptly with an error wrapping the cause when the output fails
+// first (a write to the transport failed: errors.Is finds
+// syscall.ECONNRESET or syscall.EPIPE, say; see Failed), ErrClosed if the
+// bufferevent stops first, or ctx's cause if ctx ends first; the pieces
+// handed over before then stay in the output.
 func (b *Bufferevent) Send(ctx context.Context, p []byte) error {
-	if len(p) == 0 {
-		return b.closedErr()
+	if err := b.closedErr(); err != nil {
+		return err
+	}
+	if ctx == nil {
+		ctx = context.Background()
 	}
 	out := b.useOut()
-	cp := bytes.Clone(p)
-	select {
-	case out <- cp:
-		return nil
-	case <-b.closing:
-		return fmt.Errorf("send: %w", ErrClosed)
-	case <-ctx.Done():
-		return fmt.Errorf("send: %w", context.Cause(ctx))
+	failed := b.Failed()
+	for first := true; first || len(p) > 0; first = false {
+		if err := b.writeErr(); err != nil {
+			return fmt.Errorf("send: %w", err)
+		}
+		if len(p) == 0 {
+			return nil
+		}
+		_, high, _ := b.Watermark(Write)
+		if high == 0 {
+			high = DefaultChannelHighWatermark
+		}
+		n := min(len(p), high)
+		cp := bytes.Clone(p[:n])
+		select {
+		case out <- cp:
+			p = p[n:]
+		case <-failed:
+			if err := b.writeErr(); err != nil {
+				return fmt.Errorf("send: %w", err)
+			}
+			return fmt.Errorf("send: %w", ErrClosed)
+		case <-b.closing:
+			return fmt.Errorf("send: %w", ErrClosed)
+		case <-ctx.Done():
+			return fmt.Errorf("send: %w", context.Cause(ctx))
+		}
 	}
+	return nil
+}
+
+// Failed returns a channel that is closed once the output can take
+// nothing more: a write to the transport failed (a reset, a broken pipe,
+// a failed underlying bufferevent), or the bufferevent stopped. From then
+// on Write, WriteBuffer and Send fail at once with the cause, and nothing
+// receives from Out; select on Failed beside a send on Out. A read error
+// alone does not close it: the output fails when its own next write does.
+func (b *Bufferevent) Failed() <-chan struct{} {
+	if b.zero() {
+		return closedChan
+	}
+	b.chMu.Lock()
+	defer b.chMu.Unlock()
+	if b.failC == nil {
+		b.failC = make(chan struct{})
+		if b.failed {
+			close(b.failC)
+		}
+	}
+	return b.failC
+}
+
+// failOutput records that the output can take nothing more, and why, and
+// closes the Failed channel. The first cause wins.
+func (b *Bufferevent) failOutput(err error) {
+	b.errMu.Lock()
+	if b.wErr == nil {
+		b.wErr = err
+	}
+	b.errMu.Unlock()
+	b.chMu.Lock()
+	if !b.failed {
+		b.failed = true
+		if b.failC != nil {
+			close(b.failC)
+		}
+	}
+	b.chMu.Unlock()
 }

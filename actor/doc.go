@@ -32,6 +32,17 @@
 // events. A slow consumer fills the input, reading stops at the read high
 // watermark, and the peer is pushed back: backpressure end to end.
 //
+// # The io.Reader and io.Writer view
+//
+// A Bufferevent's own calls are libevent's and never wait for the stream:
+// [Bufferevent.TryRead] returns 0 on an empty input, [Bufferevent.Write]
+// queues whatever the watermarks. Go's streaming contract is one view
+// away: [github.com/bevgo/bev/pipeline.NewConn] wraps a bufferevent in a
+// net.Conn whose Read blocks until at least one byte and returns io.EOF
+// after the peer's EOF, and whose Write blocks at the write high watermark
+// and returns the stream's error once it has failed. It is what to hand
+// bufio, io.Copy, fmt.Fprintf, crypto/tls or net/http.
+//
 // # Reading starts disabled
 //
 // As in libevent, a new bufferevent has writing enabled and reading

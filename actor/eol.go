@@ -54,7 +54,7 @@ func (s EOLStyle) String() string {
 
 // errNoLine is built once so a reader polling for a line does not allocate
 // each time the line is still incomplete.
-var errNoLine = fmt.Errorf("actor: Buffer.ReadLine: %w", ErrNoLine)
+var errNoLine = fmt.Errorf("%w: Buffer.ReadLine", ErrNoLine)
 
 var crlf = []byte("\r\n")
 
@@ -69,7 +69,7 @@ var crlf = []byte("\r\n")
 // treated.
 func (b *Buffer) ReadLine(style EOLStyle) (line []byte, err error) {
 	if style < EOLAny || style > EOLNUL {
-		return nil, fmt.Errorf("actor: Buffer.ReadLine(%v): %w", style, ErrInvalid)
+		return nil, fmt.Errorf("%w: Buffer.ReadLine(%v)", ErrInvalid, style)
 	}
 	if b.frozenFront {
 		return nil, frozenError("ReadLine", "front")

@@ -3,6 +3,7 @@ package actor
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 )
 
@@ -10,8 +11,10 @@ import (
 // the transport's own cause) with %w, so errors.Is sees through it.
 var (
 	// ErrClosed is returned by every method of a bufferevent after Close or
-	// Free, and is the cause reported once it has stopped.
-	ErrClosed = errors.New("actor: bufferevent closed")
+	// Free, and is the cause reported once it has stopped. It matches
+	// net.ErrClosed too under errors.Is, since that is what users of
+	// net.Conn test for.
+	ErrClosed error = closedError{}
 
 	// ErrInvalid is wrapped by every error about a bad argument: a nil
 	// buffer, negative or inverted watermarks, an unknown flush mode, an
@@ -48,6 +51,18 @@ var (
 	// whose callback or stage panicked.
 	ErrPanic = errors.New("actor: callback panicked")
 )
+
+// closedError is ErrClosed: its own sentinel that is also net.ErrClosed.
+type closedError struct{}
+
+func (closedError) Error() string { return "actor: bufferevent closed" }
+func (closedError) Is(target error) bool {
+	return target == net.ErrClosed
+}
+
+// errZero is the error of every method of a Bufferevent or Base that was
+// not made by its constructor (a zero value or a nil pointer).
+var errZero = fmt.Errorf("%w: bufferevent or base not made by its constructor (New, NewPair, NewBase)", ErrInvalid)
 
 // timeoutError is the cause of a Timeout event.
 type timeoutError struct{}

@@ -69,9 +69,11 @@ func TestPanickingEventCallback(t *testing.T) {
 	b.Enable(actor.Read)
 	a.Close()
 	recv(t, b.Done(), "stop")
-	if !errors.Is(b.Err(), io.EOF) {
-		// EOF came first and wins; the panic closed the bufferevent.
-		t.Errorf("Err() = %v, want io.EOF (the first cause)", b.Err())
+	// EOF came first, but a panic handling it is a failure: it is the
+	// cause (issue 13, item 11).
+	var perr *actor.PanicError
+	if err := b.Err(); !errors.As(err, &perr) || !errors.Is(err, io.ErrShortWrite) {
+		t.Errorf("Err() = %v, want the *PanicError", err)
 	}
 }
 
@@ -140,7 +142,7 @@ func TestClosedMethods(t *testing.T) {
 		"Send":         a.Send(context.Background(), []byte("x")),
 		"Drain":        a.Drain(context.Background()),
 	}
-	if _, err := a.Read(make([]byte, 4)); err != nil {
+	if _, err := a.TryRead(make([]byte, 4)); err != nil {
 		errs["Read"] = err
 	}
 	for name, err := range errs {
@@ -272,7 +274,7 @@ func TestDoAndRead(t *testing.T) {
 		t.Fatalf("Do saw %d bytes, want 10", n)
 	}
 	p := make([]byte, 4)
-	if n, err := b.Read(p); n != 4 || err != nil || string(p) != "0123" {
+	if n, err := b.TryRead(p); n != 4 || err != nil || string(p) != "0123" {
 		t.Errorf("Read() = %d, %v, %q", n, err, p)
 	}
 	var rest actor.Buffer

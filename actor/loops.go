@@ -123,8 +123,13 @@ type loops struct {
 	limit    atomic.Int64
 	inflight atomic.Int64
 	maxRead  *atomic.Int64
-	wake     chan struct{} // buffered(1): limit was raised
-	rbuf     Buffer        // a BufferReader's reads land here first
+	// rwm is the bufferevent's read watermark, which a setter stores
+	// before the actor lowers limit: allowed caps by it too, so that a
+	// read never takes more than the high mark, whenever it was set.
+	rwm       *atomic.Pointer[watermark]
+	allowedFn func() int64  // allowed, made once: what a capReader asks at transfer time
+	wake      chan struct{} // buffered(1): limit was raised
+	rbuf      Buffer        // a BufferReader's reads land here first
 
 	events   chan loopEvent // buffered(2): one read and one write result
 	writec   chan writeReq  // buffered(1), made with the writer loop; one request in flight
@@ -148,8 +153,9 @@ type loops struct {
 	pull readPuller
 }
 
-func startLoops(t Transport, maxRead *atomic.Int64, rate *atomic.Pointer[rateState], poke func()) *loops {
+func startLoops(t Transport, maxRead *atomic.Int64, rwm *atomic.Pointer[watermark], rate *atomic.Pointer[rateState], poke func()) *loops {
 	l := &loops{
+		rwm:     rwm,
 		t:       t,
 		sys:     socketOf(t),
 		quit:    make(chan struct{}),
@@ -163,6 +169,7 @@ func startLoops(t Transport, maxRead *atomic.Int64, rate *atomic.Pointer[rateSta
 		l.park.conn = t.(deadliner) // both socket types have deadlines
 	}
 	l.size = l.floor()
+	l.allowedFn = l.allowed
 	if p, ok := t.(readPuller); ok {
 		l.pull = p // the actor reads it (pullRead)
 	} else if l.sys == nil {
@@ -181,7 +188,10 @@ func (l *loops) startReader() {
 }
 
 // allowed is how much more the input may take now: the limit the actor
-// publishes, less what was read and not yet delivered.
+// publishes, less what was read and not yet delivered, and never more
+// than the read high watermark less that (the actor's limit may not yet
+// know of a watermark just set; the high mark alone never exceeds the
+// true credit).
 //
 // inflight is loaded first. The actor, delivering a read of n bytes,
 // first lowers limit by n (the input grew) and then inflight by n: a
@@ -195,7 +205,13 @@ func (l *loops) startReader() {
 // delivery comes with a limit from after it too.
 func (l *loops) allowed() int64 {
 	inflight := l.inflight.Load()
-	return l.limit.Load() - inflight
+	n := l.limit.Load() - inflight
+	if l.rwm != nil {
+		if high := int64(l.rwm.Load().high); high > 0 {
+			n = min(n, high-inflight)
+		}
+	}
+	return n
 }
 
 // readNow is the actor's own read of a socket (see parker): one read of at
@@ -331,6 +347,9 @@ func (l *loops) readLoop() {
 		)
 		if br, ok := l.t.(BufferReader); ok {
 			n, err = l.readBuffer(br, &ev, want)
+			if n == 0 && err == nil && l.rbuf.n == 0 {
+				continue // a capReader found no room once data came
+			}
 			if n > 0 {
 				l.inflight.Add(int64(n))
 				if rs.limited() {
@@ -395,7 +414,15 @@ func (l *loops) send(ev loopEvent) bool {
 // does not match what the buffer gained.
 func (l *loops) readBuffer(br BufferReader, ev *loopEvent, want int) (int, error) {
 	before := l.rbuf.n
-	n, err := br.ReadBuffer(&l.rbuf, want)
+	var (
+		n   int
+		err error
+	)
+	if cr, ok := br.(capReader); ok {
+		n, err = cr.readBufferCapped(&l.rbuf, want, l.allowedFn)
+	} else {
+		n, err = br.ReadBuffer(&l.rbuf, want)
+	}
 	got := l.rbuf.n - before
 	if n != got && err == nil {
 		err = fmt.Errorf("%w: transport's ReadBuffer reported %d bytes and moved %d", ErrInvalid, n, got)
@@ -448,7 +475,10 @@ func (l *loops) writeLoop() {
 				if rs := l.rate.Load(); rs.limited() {
 					rs.consume(limiter.Write, int(res.n))
 				}
-				req.buf.dropAll() // not taken: ours to drop
+				if res.err != nil {
+					req.buf.dropAll() // not taken: ours to drop
+				} // else what a partialWriter left goes back to the output
+
 			} else {
 				res.n, res.err = l.writeBufs(req.bufs)
 			}
@@ -469,7 +499,8 @@ func (l *loops) writeLoop() {
 func (l *loops) writeBuffer(buf *Buffer) (int64, error) {
 	before := buf.n
 	n, err := l.t.(BufferWriter).WriteBuffer(buf, true)
-	return checkWriteBuffer(before, n, buf, err, true)
+	_, partial := l.t.(partialWriter)
+	return checkWriteBuffer(before, n, buf, err, !partial)
 }
 
 // checkWriteBuffer returns what a BufferWriter took from buf, which held

@@ -58,7 +58,7 @@ func NewPair(base *Base, opts Option) (*Bufferevent, *Bufferevent, error) {
 // Partner returns the other end of a pair (libevent's pair_get_partner),
 // or nil when b is not a pair or either end has been closed.
 func (b *Bufferevent) Partner() *Bufferevent {
-	if b.pair == nil {
+	if b.zero() || b.pair == nil {
 		return nil
 	}
 	b.pair.mu.Lock()

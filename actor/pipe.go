@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bevgo/bev/internal/deadline"
@@ -52,6 +53,10 @@ type pipe struct {
 type offer struct {
 	bufs *net.Buffers
 	buf  *Buffer
+	// short is set by a reader whose credit (its read high watermark, its
+	// per-read maximum) was below what the batch held: a WriteBuffer then
+	// returns the rest to its bufferevent instead of waiting to offer it.
+	short bool
 }
 
 func (o *offer) len() int {
@@ -155,9 +160,37 @@ func (p *pipe) Read(b []byte) (int, error) {
 // are large and fit, else one new chunk filled from the front of the
 // peer's batch.
 func (p *pipe) ReadBuffer(dst *Buffer, max int) (int, error) {
+	return p.readBufferCapped(dst, max, nil)
+}
+
+// capReader is a BufferReader that can ask how much the reader may take
+// at the moment data arrives rather than when it began to wait: the
+// pipe, so that a pair caps each transfer at the receiver's read high
+// watermark less its input whenever the watermark was set, as
+// libevent's pair does. allowed is called once the peer's data is there;
+// when it is not positive nothing is taken, and the read returns 0 and a
+// nil error (the peer's data stays offered).
+type capReader interface {
+	readBufferCapped(dst *Buffer, max int, allowed func() int64) (int, error)
+}
+
+func (p *pipe) readBufferCapped(dst *Buffer, max int, allowed func() int64) (int, error) {
 	o, err := p.receive()
 	if err != nil {
 		return 0, err
+	}
+	if allowed != nil {
+		if a := allowed(); a < int64(max) {
+			max = int(a)
+		}
+		if max <= 0 {
+			o.short = true
+			p.rdTx <- 0
+			return 0, nil
+		}
+	}
+	if max < o.len() {
+		o.short = true
 	}
 	total := 0
 	if src := o.buf; src != nil {
@@ -200,7 +233,11 @@ func (p *pipe) Write(b []byte) (int, error) {
 // caller owns, and the reader takes them, whole or by copying. On error
 // what was not taken is still in src and still the caller's. Every
 // transfer is a rendezvous with the reader, so without wait it takes
-// nothing.
+// nothing. With wait it returns early, after a transfer in which the
+// reader's credit was less than src held (its read high watermark capped
+// it), taking what it took: the rest is still in src, and the writer's
+// bufferevent puts it back at the front of its output (see partialWriter),
+// so that the sender sees what its partner took, as in libevent's pair.
 func (p *pipe) WriteBuffer(src *Buffer, wait bool) (int64, error) {
 	if !wait {
 		return 0, nil
@@ -213,24 +250,35 @@ func (p *pipe) WriteBuffer(src *Buffer, wait bool) (int64, error) {
 	return n, err
 }
 
+// partialWrites marks the pipe as a partialWriter.
+func (p *pipe) partialWrites() {}
+
+// partialWriter is a BufferWriter whose waiting WriteBuffer may return
+// early, with no error, once it took part of src: what is left goes back
+// to the front of the output instead of being an io.ErrShortWrite.
+type partialWriter interface{ partialWrites() }
+
 func (p *pipe) writeLocked() (int64, error) {
 	switch {
 	case isClosedChan(p.localDone), isClosedChan(p.localWrDone):
 		return 0, io.ErrClosedPipe
 	case isClosedChan(p.remoteDone):
-		return 0, io.ErrClosedPipe
+		return 0, errPartnerClosed
 	case isClosedChan(p.writeDeadline.Wait()):
 		return 0, os.ErrDeadlineExceeded
 	}
 	var n int64
 	for p.off.len() > 0 {
+		if p.off.short && p.off.buf != nil {
+			return n, nil // a WriteBuffer: the rest goes back to the output
+		}
 		select {
 		case p.wrTx <- &p.off:
 			n += int64(<-p.wrRx)
 		case <-p.localDone:
 			return n, io.ErrClosedPipe
 		case <-p.remoteDone:
-			return n, io.ErrClosedPipe
+			return n, errPartnerClosed
 		case <-p.writeDeadline.Wait():
 			return n, os.ErrDeadlineExceeded
 		}
@@ -265,6 +313,17 @@ func (p *pipe) SetWriteDeadline(t time.Time) error {
 	}
 	p.writeDeadline.Set(t)
 	return nil
+}
+
+// errPartnerClosed is the error of a write to a pipe whose other end is
+// closed: io.ErrClosedPipe, and syscall.EPIPE as a socketpair's would be.
+var errPartnerClosed error = partnerClosedError{}
+
+type partnerClosedError struct{}
+
+func (partnerClosedError) Error() string { return "actor: pair partner closed: broken pipe" }
+func (partnerClosedError) Is(target error) bool {
+	return target == io.ErrClosedPipe || target == syscall.EPIPE
 }
 
 func isClosedChan(c <-chan struct{}) bool {

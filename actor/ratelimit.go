@@ -88,6 +88,9 @@ type rateLimits struct {
 }
 
 func (b *Bufferevent) rateState() *rateState {
+	if b.zero() {
+		return &rateState{}
+	}
 	if rs := b.rate.Load(); rs != nil {
 		return rs
 	}
@@ -174,6 +177,9 @@ func (b *Bufferevent) JoinGroup(g *limiter.Group) error {
 // (libevent's remove_from_rate_limit_group). A closed bufferevent leaves
 // its group by itself.
 func (b *Bufferevent) LeaveGroup() {
+	if b.zero() {
+		return
+	}
 	b.rateMu.Lock()
 	defer b.rateMu.Unlock()
 	rs := *b.rateState()
@@ -208,11 +214,17 @@ func (b *Bufferevent) bucketLimit(d limiter.Dir) int64 {
 // bounded by the bucket and the group share; never negative (libevent's
 // get_max_to_read).
 func (b *Bufferevent) MaxToRead() int {
+	if b.zero() {
+		return 0
+	}
 	return int(min(b.maxRead.Load(), b.rateState().allow(limiter.Read)))
 }
 
 // MaxToWrite is MaxToRead for writing (libevent's get_max_to_write).
 func (b *Bufferevent) MaxToWrite() int {
+	if b.zero() {
+		return 0
+	}
 	return int(min(b.maxWrite.Load(), b.rateState().allow(limiter.Write)))
 }
 
@@ -229,6 +241,9 @@ func (b *Bufferevent) DecrementWriteLimit(n int64) error {
 }
 
 func (b *Bufferevent) decrement(d limiter.Dir, n int64) error {
+	if b.zero() {
+		return errZero
+	}
 	bk := b.rateState().bucket
 	if bk == nil {
 		return fmt.Errorf("decrement %v limit: %w", d, ErrNoRateLimit)

@@ -1,6 +1,9 @@
 package actor
 
-import "fmt"
+import (
+	"fmt"
+	"io"
+)
 
 // errUnknownResult is the cause when a stage returns a result that is not
 // StageOK, StageNeedMore or StageError.
@@ -10,55 +13,108 @@ var errUnknownResult = fmt.Errorf("%w: stage returned an unknown result", ErrInv
 // loop, in per-write maximums, when the transport sets no limit of its own.
 const outStageBudget = 4
 
-// rawInMax bounds what an input stage may leave untaken: reading pauses
-// while that much waits for the stage.
+// rawInMax bounds what an input stage leaves untaken when the read high
+// watermark does not (there is none): reading pauses while that much
+// waits for a stage that holds back, as a delay does.
 const rawInMax = 2 * PairMaxIO
 
-// runInput moves bytes from rawIn through the input stage into the input.
-// In Normal mode it runs while reading is enabled and the input is below
-// its high watermark (so input left waiting in rawIn is picked up as soon
-// as the user drains: libevent's #362 and PR #613 both hold); Flush and
-// Finished call the stage at least once, with no limit.
+// runInput moves bytes from rawIn through the input stage into the input,
+// never past the read high watermark, in any mode: a stage may expand its
+// input without bound (a decompressor), so a flush must not be what lets
+// it. In Normal mode it runs while reading is enabled and the input is
+// below its high watermark (so input left waiting in rawIn is picked up as
+// soon as the user drains: libevent's #362 and PR #613 both hold). Flush
+// and Finished call the stage at least once, even with no room, and stay
+// pending: later rounds (as the user drains) call the stage in that mode
+// until it has emitted everything it holds and rawIn is empty. An EOF
+// that ended the transport's reading is reported only then (endRead), so
+// every decoded byte reaches the user before it and none waits unbounded.
 func (a *actorState) runInput(mode FlushMode) {
 	if a.inStage == nil || a.stopping {
 		return
 	}
+	force := mode != Normal
+	a.inPending = max(a.inPending, mode)
 	// A read callback that runs inline (no DeferCallbacks) may drain an
 	// input that the stage had filled to its high watermark. Nothing else
 	// would wake the actor for the raw bytes still waiting (the reader may
 	// have nothing more to deliver, and a peer waiting for our reply never
-	// sends), so go round again while that is what stopped the stage.
-	for a.runInputOnce(mode) && !a.stopping && a.enabled(Read) && !a.readSuspended() {
-		mode = Normal
+	// sends), so go round again while that is what stopped the stage. The
+	// bound keeps a stage that expands without end (a decompression bomb)
+	// under a callback that keeps draining from holding the actor here,
+	// deaf to Close: past it, the actor comes back after its mail.
+	for range 16 {
+		full, done := a.runInputOnce(a.inPending, force)
+		force = false
+		if done {
+			a.inFinished()
+			return
+		}
+		if !full || a.stopping || !a.enabled(Read) || a.readSuspended() {
+			return
+		}
 	}
+	a.b.mail.notify()
 }
 
-// runInputOnce is one round of runInput. It reports whether the stage
-// stopped because the input was full while raw bytes still waited.
-func (a *actorState) runInputOnce(mode FlushMode) (full bool) {
+// inFinished ends a pending Flush or Finished of the input stage: it has
+// emitted everything. The EOF that started a Finished is reported now,
+// after every byte decoded before it.
+func (a *actorState) inFinished() {
+	a.inPending = Normal
+	if !a.eofPending {
+		return
+	}
+	a.eofPending = false
+	a.b.enabled.And(^uint32(Read))
+	a.emit(Reading|EOF, io.EOF)
+}
+
+// runInputOnce is one round of runInput: it calls the stage in mode while
+// it may (at least once when force) and reports whether it stopped
+// because the input was full while raw bytes still waited, and, for a
+// pending Flush or Finished, whether the stage has now emitted all it had
+// (a call with room left rawIn empty and the stage holding nothing).
+func (a *actorState) runInputOnce(mode FlushMode, force bool) (full, done bool) {
 	produced := false
 	for called := false; ; called = true {
-		waiting := a.rawIn.Len() > 0 || stageBuffered(a.inStage) > 0
-		canRun := waiting && (mode != Normal || (a.enabled(Read) && !a.readSuspended()))
-		if !canRun && (called || mode == Normal) {
-			full = mode == Normal && waiting && a.readSuspended()
-			break
-		}
 		limit := -1
-		if high := a.readHigh(); mode == Normal && high > 0 {
-			limit = high - a.input.Len()
+		if high := a.readHigh(); high > 0 {
+			limit = max(0, high-a.input.Len())
+		}
+		// A pending Flush or Finished calls the stage until it is done
+		// (runInput), even with nothing waiting: it may hold state that
+		// only that call emits, or a truncation only that call detects.
+		waiting := a.rawIn.Len() > 0 || stageBuffered(a.inStage) > 0
+		canRun := (waiting || mode != Normal) && limit != 0 && (force || a.enabled(Read))
+		if !canRun && (called || !force) {
+			full = waiting && limit == 0
+			break
 		}
 		inBefore, rawBefore := a.input.Len(), a.rawIn.Len()
 		a.input.setFrozen(false, false)
 		res, err := a.callStage(a.inStage, &a.input, &a.rawIn, limit, mode)
 		a.input.setFrozen(false, true)
 		if !a.stageResult(Reading, res, err) {
-			return false
+			return false, false
 		}
+		progress := a.input.Len() != inBefore || a.rawIn.Len() != rawBefore
 		if a.input.Len() != inBefore {
 			produced = true
 		}
-		if res != StageOK || (a.input.Len() == inBefore && a.rawIn.Len() == rawBefore) {
+		// A stage that can do nothing with what waits, with room to put
+		// its output, needs more raw bytes first (a frame or a TLS record
+		// larger than the watermark): rawHeld lets them in.
+		a.inStarved = !progress && limit != 0 && a.rawIn.Len() > 0 && stageBuffered(a.inStage) == 0
+		// A call with room that left nothing waiting, or that could do
+		// nothing more with what waits, ends a pending Flush or Finished.
+		// A stage that says it still holds bytes (a delay releases them
+		// later, on its own wake-up) is not done, progress or not.
+		if mode != Normal && limit != 0 && stageBuffered(a.inStage) == 0 && (!progress || a.rawIn.Len() == 0) {
+			done = true
+			break
+		}
+		if res != StageOK || !progress {
 			break
 		}
 	}
@@ -67,7 +123,17 @@ func (a *actorState) runInputOnce(mode FlushMode) (full bool) {
 		a.unnotified = true
 		a.readProgress()
 	}
-	return full && produced
+	return full && produced, done
+}
+
+// rawHeld is what the input stage has waiting undecoded that counts
+// against the read high watermark (updateReadLimit): all of rawIn, unless
+// the stage showed that it cannot go on without more (inStarved).
+func (a *actorState) rawHeld() int {
+	if a.inStage == nil || a.inStarved {
+		return 0
+	}
+	return a.rawIn.Len()
 }
 
 // runOutput moves bytes from the output through the output stage into

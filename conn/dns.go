@@ -47,10 +47,10 @@ func (s *Socket) ConnectHostname(ctx context.Context, r *net.Resolver, network, 
 	case "tcp6":
 		ipNet = "ip6"
 	default:
-		return fmt.Errorf("conn: connect %q: %w: %w", network, actor.ErrInvalid, ErrNetwork)
+		return fmt.Errorf("%w: connect %q: %w", ErrNetwork, network, actor.ErrInvalid)
 	}
 	if port < 1 || port > 65535 {
-		return fmt.Errorf("conn: connect port %d: %w: %w", port, actor.ErrInvalid, ErrPort)
+		return fmt.Errorf("%w: connect port %d: %w", ErrPort, port, actor.ErrInvalid)
 	}
 	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
 		host = host[1 : len(host)-1]

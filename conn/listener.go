@@ -145,7 +145,7 @@ func (l *Listener) Accept(ctx context.Context) (*Socket, error) {
 	select {
 	case s, ok := <-l.accepted:
 		if !ok {
-			return nil, fmt.Errorf("conn: accept: %w", ErrListenerClosed)
+			return nil, fmt.Errorf("%w: accept", ErrListenerClosed)
 		}
 		return s, nil
 	case <-ctx.Done():

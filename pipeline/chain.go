@@ -14,10 +14,13 @@ import (
 // unchanged; Chain() with no stages is PassThrough().
 //
 // Every call runs the stages front to back, repeatedly, until none makes
-// progress. The chain's limit applies to its destination; in Normal mode
-// each inner buffer is held to the same limit, so a chain never holds more
-// than its stages do plus limit per link. Flush and Finished go to every
-// stage, in order, after the stages before it have emitted what they held.
+// progress. The chain's limit applies to its destination, and in every
+// mode each inner buffer is held to the same limit, so a chain never holds
+// more than its stages do plus limit per link (more only when a stage
+// can do nothing with a full link, as a frame larger than the limit). Flush and Finished go to
+// each stage, in order, once the stages before it have emitted all they
+// held (until then it is called in Normal mode); the filter calls the
+// chain again, in that mode, as room appears.
 // A stage that fails or returns an unknown result makes the chain return
 // Failed with that cause (and the stage's position), which closes the
 // filter; a panic is recovered where the filter calls the chain.
@@ -29,9 +32,10 @@ func Chain(stages ...Stage) Stage {
 		return PassThrough()
 	}
 	c := &chain{
-		stages: make([]Stage, len(stages)),
-		held:   make([]buffered, len(stages)),
-		mid:    make([]actor.Buffer, len(stages)-1),
+		stages:  make([]Stage, len(stages)),
+		held:    make([]buffered, len(stages)),
+		mid:     make([]actor.Buffer, len(stages)-1),
+		starved: make([]bool, len(stages)-1),
 	}
 	for i, st := range stages {
 		if st == nil {
@@ -49,7 +53,10 @@ type chain struct {
 	// here rather than by a type assertion on every call.
 	held []buffered
 	mid  []actor.Buffer // mid[i] is between stages[i] and stages[i+1]
-	err  error
+	// starved[i]: stages[i+1] last did nothing with all of mid[i] while
+	// it had room, so mid[i] may grow past the limit (by a limit a call).
+	starved []bool
+	err     error
 }
 
 // heldBy is what the i'th stage holds back.
@@ -70,6 +77,11 @@ func (c *chain) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode)
 	progress := false
 	for {
 		round := false
+		// upstreamDone: every stage before this one has had mode and
+		// has nothing more to give. Until then a stage gets Normal: a
+		// Finished it got while the stage before still held bytes (the
+		// limit keeping them back) would call the stream cut short.
+		upstreamDone := true
 		for i, st := range c.stages {
 			in, out, lim := src, dst, limit
 			if i > 0 {
@@ -77,7 +89,9 @@ func (c *chain) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode)
 			}
 			if i < last {
 				out = &c.mid[i]
-				if mode == actor.Normal && limit >= 0 {
+				if limit >= 0 && c.starved[i] {
+					lim = limit // the next stage needs more than a link holds
+				} else if limit >= 0 {
 					lim = max(0, limit-out.Len())
 				} else {
 					lim = -1
@@ -85,25 +99,38 @@ func (c *chain) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode)
 			} else if limit >= 0 {
 				lim = max(0, limit-(dst.Len()-dstBefore))
 			}
-			if mode == actor.Normal && (lim == 0 || (in.Len() == 0 && c.heldBy(i) == 0)) {
+			m := mode
+			if !upstreamDone {
+				m = actor.Normal
+			}
+			if m == actor.Normal && (lim == 0 || (in.Len() == 0 && c.heldBy(i) == 0)) {
+				upstreamDone = false
 				continue
 			}
 			inBefore, outBefore := in.Len(), out.Len()
-			res, err := st.Process(out, in, lim, mode)
+			res, err := st.Process(out, in, lim, m)
 			switch res {
 			case OK, NeedMore:
 			case Failed:
 				if err == nil {
 					err = errors.New("pipeline: stage failed")
 				}
-				c.err = fmt.Errorf("pipeline: chain stage %d: %w", i, err)
+				c.err = wrap(err, fmt.Sprintf("chain stage %d", i))
 				return Failed, c.err
 			default:
-				c.err = fmt.Errorf("pipeline: chain stage %d: %w (%d)", i, ErrUnknownResult, res)
+				c.err = fmt.Errorf("%w: chain stage %d returned %d", ErrUnknownResult, i, res)
 				return Failed, c.err
 			}
 			if in.Len() != inBefore || out.Len() != outBefore {
 				round = true
+			}
+			upstreamDone = upstreamDone && m == mode && in.Len() == 0 && c.heldBy(i) == 0
+			if i > 0 {
+				// A stage that could do nothing with its whole input, with
+				// room for output, needs more than the link holds (a frame
+				// larger than the limit): let the link grow by a limit.
+				c.starved[i-1] = lim != 0 && in.Len() == inBefore && out.Len() == outBefore &&
+					in.Len() > 0 && c.heldBy(i) == 0
 			}
 		}
 		if !round {

@@ -138,7 +138,7 @@ func (z *compressor) Process(dst, src *actor.Buffer, limit int, mode actor.Flush
 	moved := emit(dst, &z.held, limit)
 	if z.closed {
 		if src.Len() > 0 {
-			z.err = fmt.Errorf("pipeline: %v compress: %w: output after Finished", z.format, ErrTrailingData)
+			z.err = fmt.Errorf("%w: %v compress: output after Finished", ErrTrailingData, z.format)
 			return Failed, z.err
 		}
 		return result(moved > 0), nil
@@ -251,7 +251,7 @@ loop:
 	// The last piece of a stream comes with its end.
 	moved += emit(dst, &d.held, remaining(limit, moved))
 	if d.ended && src.Len() > 0 {
-		d.err = fmt.Errorf("pipeline: %v decompress: %w", d.format, ErrTrailingData)
+		d.err = fmt.Errorf("%w: %v decompress", ErrTrailingData, d.format)
 		return Failed, d.err
 	}
 	return result(moved > 0 || src.Len() != srcBefore), nil
@@ -300,10 +300,10 @@ func (d *decompressor) classify(err error) error {
 	case errors.Is(err, errStopped):
 		return err
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return fmt.Errorf("pipeline: %v decompress: %w: %w", d.format, ErrTruncated, err)
+		return fmt.Errorf("%w: %v decompress: %w", ErrTruncated, d.format, err)
 	case errors.As(err, &corrupt), errors.Is(err, gzip.ErrHeader), errors.Is(err, gzip.ErrChecksum),
 		errors.Is(err, zlib.ErrHeader), errors.Is(err, zlib.ErrChecksum), errors.Is(err, zlib.ErrDictionary):
-		return fmt.Errorf("pipeline: %v decompress: %w: %w", d.format, ErrCorrupt, err)
+		return fmt.Errorf("%w: %v decompress: %w", ErrCorrupt, d.format, err)
 	}
 	return fmt.Errorf("pipeline: %v decompress: %w", d.format, err)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 )
 
 // Sentinel errors. Every error the package returns or reports as an event
@@ -49,3 +50,14 @@ var (
 	// a result other than OK, NeedMore or Failed.
 	ErrUnknownResult = errors.New("pipeline: stage returned an unknown result")
 )
+
+// wrap adds context to err, a cause that may come from this package (a
+// stage's error, a TLS error about the view's own read) or from outside
+// it, saying the package's prefix once: err's text carries it already
+// when err comes from here.
+func wrap(err error, context string) error {
+	if strings.Contains(err.Error(), "pipeline: ") {
+		return fmt.Errorf("%s: %w", context, err)
+	}
+	return fmt.Errorf("pipeline: %s: %w", context, err)
+}

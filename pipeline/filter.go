@@ -29,9 +29,13 @@ import (
 // An output stage's limit is the room left under the underlying's write
 // high watermark (no limit when it has none), counting what the filter has
 // handed down and the underlying has not written yet; an input stage's is
-// the room under the filter's read high watermark. A filter never puts
-// more than that in either, so backpressure runs through a stack end to
-// end. When the underlying has no write high watermark, what the filter
+// the room under the filter's read high watermark, in every flush mode.
+// A filter never puts more than that in either, so backpressure runs
+// through a stack end to end. The raw bytes that the input stage has not
+// decoded yet count against the read high watermark too, so a filter
+// reads from its underlying only as its stage consumes (unless the stage
+// shows it can do nothing with what waits, as with a frame larger than
+// the watermark): a decompression bomb stays bounded on both sides. When the underlying has no write high watermark, what the filter
 // has handed down and the underlying has not written is still bounded,
 // at twice actor.PairMaxIO; likewise, when it has no read high watermark,
 // what it has read and the filter has not taken yet is bounded at twice
@@ -50,7 +54,8 @@ import (
 // or Reading|Error (Writing|Error for write errors) after every byte read
 // before them; on EOF the input stage is first flushed with Finished
 // (libevent never does that; we do, so a decoder can report a truncated
-// stream or emit its tail). The underlying's Connected and Timeout events
+// stream or emit its tail), within the read high watermark: the EOF event
+// waits until the user has taken what the stage emits. The underlying's Connected and Timeout events
 // are passed on to the filter's event callback with a nil cause; they do
 // not appear on the filter's Events channel. A stage that fails, panics or
 // returns an unknown result closes the filter with an Error event carrying

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 
@@ -50,8 +49,26 @@ func LineDecoder(style actor.EOLStyle, max int) (Stage, error) {
 type lineDecoder struct {
 	style actor.EOLStyle
 	max   int
-	held  actor.Buffer
-	err   error
+	// part is the line being assembled: bytes scanned once and known to
+	// hold no end of line, so that each byte is scanned only once
+	// however long the line grows (up to max). It never ends in a CR
+	// that an LF may still turn into a terminator: such a CR waits in
+	// src until the byte after it arrives.
+	part actor.Buffer
+	held actor.Buffer
+	err  error
+}
+
+// term returns the byte that ends a line in style (for EOLCRLF and
+// EOLCRLFStrict the LF, checked for a CR before it), or -1 for EOLAny.
+func (d *lineDecoder) term() int {
+	switch d.style {
+	case actor.EOLNUL:
+		return 0
+	case actor.EOLAny:
+		return -1
+	}
+	return '\n'
 }
 
 func (d *lineDecoder) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
@@ -61,36 +78,93 @@ func (d *lineDecoder) Process(dst, src *actor.Buffer, limit int, mode actor.Flus
 	srcBefore := src.Len()
 	moved := emit(dst, &d.held, limit)
 	for d.held.Len() == 0 && remaining(limit, moved) != 0 {
-		line, err := src.ReadLine(d.style)
-		if errors.Is(err, actor.ErrNoLine) {
-			if src.Len() > d.max {
-				return d.fail(src.Len())
-			}
-			if mode != actor.Finished || src.Len() == 0 {
+		line, err := d.scan(src)
+		if err != nil {
+			return Failed, err
+		}
+		if !line {
+			if mode != actor.Finished || (src.Len() == 0 && d.part.Len() == 0) {
 				break
 			}
-			line = make([]byte, src.Len())
-			src.Read(line)
-		} else if err != nil {
-			d.err = fmt.Errorf("pipeline: line decoder: %w", err)
-			return Failed, d.err
+			// The last line, without an end: what is left of src
+			// (at most a CR) is part of it.
+			moveN(&d.part, src, -1)
+			if d.part.Len() > d.max {
+				return Failed, d.fail(d.part.Len())
+			}
 		}
-		if len(line) > d.max {
-			return d.fail(len(line))
-		}
-		if len(line) == 0 && d.style == actor.EOLAny {
-			continue
-		}
-		d.held.Write(line)
+		d.held.MoveFrom(&d.part)
 		d.held.Write(newline)
 		moved += emit(dst, &d.held, remaining(limit, moved))
 	}
 	return result(moved > 0 || src.Len() != srcBefore), nil
 }
 
-func (d *lineDecoder) fail(n int) (Result, error) {
-	d.err = fmt.Errorf("pipeline: line decoder: %w: %d bytes without an end of line, maximum %d", ErrLineTooLong, n, d.max)
-	return Failed, d.err
+// scan moves the bytes of src that belong to the current line into part
+// and reports whether the line is complete (its terminator drained from
+// src). Each byte of src is looked at once, whatever the maximum.
+func (d *lineDecoder) scan(src *actor.Buffer) (bool, error) {
+	crlf := d.style == actor.EOLCRLF || d.style == actor.EOLCRLFStrict
+	for src.Len() > 0 {
+		n := min(src.Len(), pullMax)
+		seg := src.Pullup(n)
+		if d.style == actor.EOLAny && d.part.Len() == 0 {
+			// EOLAny's terminator is a whole run of CR and LF, and the
+			// empty lines a run could mean are dropped: skip it.
+			k := 0
+			for k < len(seg) && (seg[k] == '\r' || seg[k] == '\n') {
+				k++
+			}
+			if k > 0 {
+				src.Drain(k)
+				continue
+			}
+		}
+		var i int
+		if d.style == actor.EOLAny {
+			i = bytes.IndexAny(seg, "\r\n")
+		} else {
+			i = bytes.IndexByte(seg, byte(d.term()))
+		}
+		if i < 0 {
+			// No end here. A CR at the end may start a CR LF: leave it.
+			keep := n
+			if crlf && seg[n-1] == '\r' {
+				keep--
+			}
+			if keep == 0 {
+				return false, nil
+			}
+			moveN(&d.part, src, keep)
+			if d.part.Len() > d.max {
+				return false, d.fail(d.part.Len())
+			}
+			continue
+		}
+		end, skip := i, 1
+		if crlf && i > 0 && seg[i-1] == '\r' {
+			end, skip = i-1, 2
+		} else if d.style == actor.EOLCRLFStrict {
+			// An LF without a CR is part of the line.
+			moveN(&d.part, src, i+1)
+			if d.part.Len() > d.max {
+				return false, d.fail(d.part.Len())
+			}
+			continue
+		}
+		moveN(&d.part, src, end)
+		src.Drain(skip)
+		if d.part.Len() > d.max {
+			return false, d.fail(d.part.Len())
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+func (d *lineDecoder) fail(n int) error {
+	d.err = fmt.Errorf("%w: line decoder: %d bytes without an end of line, maximum %d", ErrLineTooLong, n, d.max)
+	return d.err
 }
 
 // Buffered is the decoded output held back by the limit.
@@ -227,7 +301,7 @@ func (d *lengthDecoder) Process(dst, src *actor.Buffer, limit int, mode actor.Fl
 		src.Peek(d.hdr[:])
 		n := binary.BigEndian.Uint32(d.hdr[:])
 		if uint64(n) > uint64(d.max) {
-			d.err = fmt.Errorf("pipeline: length decoder: %w: header claims %d bytes, maximum %d", ErrFrameTooLarge, n, d.max)
+			d.err = fmt.Errorf("%w: length decoder: header claims %d bytes, maximum %d", ErrFrameTooLarge, n, d.max)
 			return Failed, d.err
 		}
 		if src.Len()-FrameHeaderLen < int(n) {
@@ -237,8 +311,10 @@ func (d *lengthDecoder) Process(dst, src *actor.Buffer, limit int, mode actor.Fl
 		moveN(&d.held, src, int(n))
 		moved += emit(dst, &d.held, remaining(limit, moved))
 	}
-	if mode == actor.Finished && d.held.Len() == 0 && src.Len() > 0 {
-		d.err = fmt.Errorf("pipeline: length decoder: %w: %d bytes of an incomplete frame", ErrTruncated, src.Len())
+	// At the end, bytes that cannot make a frame are a truncated one; but
+	// a call that the limit stopped has not looked at them yet.
+	if mode == actor.Finished && d.held.Len() == 0 && src.Len() > 0 && remaining(limit, moved) != 0 {
+		d.err = fmt.Errorf("%w: length decoder: %d bytes of an incomplete frame", ErrTruncated, src.Len())
 		return Failed, d.err
 	}
 	return result(moved > 0 || src.Len() != srcBefore), nil

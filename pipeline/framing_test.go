@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/bevgo/bev/actor"
@@ -77,6 +78,77 @@ func TestLineDecoderTooLong(t *testing.T) {
 	}
 	if _, err := pipeline.LineEncoder(-1); !errors.Is(err, pipeline.ErrInvalid) {
 		t.Errorf("LineEncoder(-1) = %v, want ErrInvalid", err)
+	}
+}
+
+// A line of exactly max bytes ending in CR LF is legal, also when the
+// stream splits between the CR and the LF (found by FuzzLineDecoder); one
+// byte more is not.
+func TestLineDecoderMaxLineSplitCRLF(t *testing.T) {
+	const max = 64
+	line := strings.Repeat("x", max)
+	for _, style := range []actor.EOLStyle{actor.EOLCRLF, actor.EOLCRLFStrict} {
+		for _, chunk := range []int{max + 1, 1, 7, 1000} {
+			got, err := drive(t, lineDecoder(t, style, max), []byte(line+"\r\nnext\r\n"), chunk, -1, true)
+			if err != nil || string(got) != line+"\nnext\n" {
+				t.Errorf("%v, %d-byte pieces: decoded %q, %v; want the %d-byte line and the next", style, chunk, got, err, max)
+			}
+			_, err = drive(t, lineDecoder(t, style, max), []byte(line+"y\r\n"), chunk, -1, true)
+			if !errors.Is(err, pipeline.ErrLineTooLong) {
+				t.Errorf("%v, %d-byte pieces: a line of %d bytes gave %v, want ErrLineTooLong", style, chunk, max+1, err)
+			}
+		}
+	}
+}
+
+// The decoder scans each byte once: what it has scanned of an unfinished
+// line leaves src (all of it but a CR that may start a CR LF), so a long
+// line costs time linear in its length, not quadratic.
+func TestLineDecoderScansOnce(t *testing.T) {
+	for _, style := range []actor.EOLStyle{actor.EOLAny, actor.EOLCRLF, actor.EOLCRLFStrict, actor.EOLLF, actor.EOLNUL} {
+		d := lineDecoder(t, style, 1<<20)
+		var src, dst actor.Buffer
+		piece := []byte(strings.Repeat("abcdefg\r", 1000))
+		if style == actor.EOLAny {
+			piece = bytes.Repeat([]byte("abcdefgh"), 1000)
+		}
+		for i := 0; i < 100; i++ {
+			src.Write(piece)
+			if res, err := d.Process(&dst, &src, -1, actor.Normal); res == pipeline.Failed {
+				t.Fatalf("%v: Process = %v", style, err)
+			}
+			if dst.Len() != 0 || src.Len() > 1 {
+				t.Fatalf("%v: after %d bytes of one line, %d bytes out and %d left in src, want 0 and at most 1", style, (i+1)*len(piece), dst.Len(), src.Len())
+			}
+		}
+		end := map[actor.EOLStyle]string{actor.EOLAny: "\n", actor.EOLCRLF: "\r\n", actor.EOLCRLFStrict: "\r\n", actor.EOLLF: "\n", actor.EOLNUL: "\x00"}[style]
+		src.Write([]byte(end))
+		if res, err := d.Process(&dst, &src, -1, actor.Normal); res != pipeline.OK || dst.Len() != 100*len(piece)+1 || src.Len() != 0 {
+			t.Errorf("%v: the end of the line gave %v %v, %d bytes out and %d left, want the %d-byte line", style, res, err, dst.Len(), src.Len(), 100*len(piece))
+		}
+	}
+}
+
+// BenchmarkLineDecoderLongLine feeds one line of b.N bytes in 64 KiB
+// pieces to a decoder whose maximum allows it: the cost per byte stays
+// flat however long the line (issue 13: it grew at 10 MiB/s).
+func BenchmarkLineDecoderLongLine(b *testing.B) {
+	piece := bytes.Repeat([]byte("0123456789abcdef"), 4096)
+	const total = 100 << 20
+	b.SetBytes(total)
+	b.ReportAllocs()
+	for b.Loop() {
+		d := lineDecoder(b, actor.EOLCRLF, total+1)
+		var src, dst actor.Buffer
+		for fed := 0; fed < total; fed += len(piece) {
+			src.Write(piece)
+			d.Process(&dst, &src, -1, actor.Normal)
+		}
+		src.Write([]byte("\r\n"))
+		d.Process(&dst, &src, -1, actor.Normal)
+		if dst.Len() != total+1 {
+			b.Fatalf("decoded %d bytes, want %d", dst.Len(), total+1)
+		}
 	}
 }
 
@@ -164,5 +236,38 @@ func TestLengthDecoderAllocatesNothingForAClaim(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("Process with a 512 MiB claim allocated %v times per call, want 0", allocs)
+	}
+}
+
+// At Finished under a limit, complete frames that the limit kept the
+// decoder from reaching are not a truncated stream: a filter now flushes
+// its input stage within the read high watermark.
+func TestLengthDecoderFinishedUnderLimit(t *testing.T) {
+	enc, _ := lengthCodec(t, 100)
+	wire := mustDrive(t, enc, pattern(1000), 100, -1)
+	for _, limit := range []int{1, 100, 101, 250} {
+		_, dec := lengthCodec(t, 100)
+		var src, dst actor.Buffer
+		src.Write(wire)
+		var out []byte
+		for range 2000 {
+			res, err := dec.Process(&dst, &src, limit, actor.Finished)
+			if res == pipeline.Failed {
+				t.Fatalf("limit %d: Finished after %d bytes: %v", limit, len(out), err)
+			}
+			p := make([]byte, dst.Len())
+			dst.Read(p)
+			out = append(out, p...)
+			if src.Len() == 0 && buffered(dec) == 0 {
+				break
+			}
+		}
+		if !bytes.Equal(out, pattern(1000)) {
+			t.Errorf("limit %d: decoded %d bytes, want the 1000 sent", limit, len(out))
+		}
+	}
+	_, dec := lengthCodec(t, 100)
+	if _, err := drive(t, dec, wire[:len(wire)-1], 50, 7, true); !errors.Is(err, pipeline.ErrTruncated) {
+		t.Errorf("a cut frame at Finished under a limit: %v, want ErrTruncated", err)
 	}
 }

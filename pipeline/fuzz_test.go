@@ -3,6 +3,8 @@ package pipeline_test
 import (
 	"bytes"
 	"compress/flate"
+	"encoding/binary"
+	"errors"
 	"testing"
 
 	"github.com/bevgo/bev/actor"
@@ -10,9 +12,12 @@ import (
 )
 
 // The fuzz tests follow one shape: seed with bytes from our own encoder,
-// decode the fuzzed input in pieces and under a limit (both fuzzed), stop
-// on a decode error, and otherwise require that re-encoding succeeds and
-// decodes to the same bytes.
+// decode the fuzzed input in pieces and under a limit (both fuzzed; drive
+// fails a call that puts more than its limit out), check the outcome
+// against a reference that reads the input whole (the line and frame
+// rules spelled out plainly, or the standard library) with any error
+// wrapping the package's sentinels, and on success require that
+// re-encoding succeeds and decodes to the same bytes.
 
 func fuzzShape(chunk, limit uint8) (int, int) {
 	l := int(limit)
@@ -38,10 +43,19 @@ func fuzzDecompress(f *testing.F, format pipeline.Format) {
 		ch, lim := fuzzShape(chunk, limit)
 		d, _ := pipeline.Decompress(format)
 		got, err := drive(t, d, in, ch, lim, true)
+		std, stdErr := stdDecompressErr(format, in)
 		if err != nil {
+			if !errors.Is(err, pipeline.ErrCorrupt) && !errors.Is(err, pipeline.ErrTruncated) && !errors.Is(err, pipeline.ErrTrailingData) {
+				t.Fatalf("error %v wraps none of ErrCorrupt, ErrTruncated, ErrTrailingData", err)
+			}
+			// The standard library ignores what follows a flate or zlib
+			// stream; nothing else it accepts may fail here.
+			if stdErr == nil && len(in) > 0 && !errors.Is(err, pipeline.ErrTrailingData) {
+				t.Fatalf("failed with %v on a stream the standard library decodes to %d bytes", err, len(std))
+			}
 			return
 		}
-		if std, err := stdDecompressErr(format, in); err == nil && !bytes.Equal(std, got) {
+		if stdErr == nil && !bytes.Equal(std, got) {
 			t.Fatalf("decoded %d bytes, the standard library %d", len(got), len(std))
 		}
 		c, _ := pipeline.Compress(format, flate.BestSpeed)
@@ -71,17 +85,28 @@ func FuzzLineDecoder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, style, chunk, limit uint8) {
 		st := actor.EOLStyle(style % 5)
 		ch, lim := fuzzShape(chunk, limit)
-		d, _ := pipeline.LineDecoder(st, 64)
+		d, _ := pipeline.LineDecoder(st, fuzzMaxLine)
 		got, err := drive(t, d, in, ch, lim, true)
+		want, tooLong := refLines(in, st)
 		if err != nil {
+			if !errors.Is(err, pipeline.ErrLineTooLong) || !tooLong {
+				t.Fatalf("decoding %q in %d-byte pieces under limit %d failed: %v; the whole input has no line over %d bytes",
+					in, ch, lim, err, fuzzMaxLine)
+			}
 			return
+		}
+		if tooLong {
+			t.Fatalf("decoding %q accepted a line over %d bytes", in, fuzzMaxLine)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("decoding %q in %d-byte pieces under limit %d = %q; read whole, it is %q", in, ch, lim, got, want)
 		}
 		enc, _ := pipeline.LineEncoder(st)
 		wire, err := drive(t, enc, got, ch, lim, true)
 		if err != nil {
 			t.Fatalf("re-encoding failed: %v", err)
 		}
-		d2, _ := pipeline.LineDecoder(st, 64)
+		d2, _ := pipeline.LineDecoder(st, fuzzMaxLine)
 		again, err := drive(t, d2, wire, 7, -1, true)
 		if err != nil || !bytes.Equal(again, got) {
 			t.Fatalf("re-encoded %q decodes to %q, %v; want %q", wire, again, err, got)
@@ -102,8 +127,15 @@ func FuzzLengthDecoder(f *testing.F) {
 		ch, lim := fuzzShape(chunk, limit)
 		d, _ := pipeline.LengthDecoder(1000)
 		got, err := drive(t, d, in, ch, lim, true)
+		want, wantErr := refFrames(in, 1000)
+		if (err == nil) != (wantErr == nil) || (err != nil && !errors.Is(err, wantErr)) {
+			t.Fatalf("decoding %d bytes in %d-byte pieces under limit %d: %v; the frames say %v", len(in), ch, lim, err, wantErr)
+		}
 		if err != nil {
 			return
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("decoded %d bytes, the frames hold %d", len(got), len(want))
 		}
 		enc, _ := pipeline.LengthEncoder(1000)
 		wire, err := drive(t, enc, got, ch, lim, true)
@@ -116,4 +148,52 @@ func FuzzLengthDecoder(f *testing.F) {
 			t.Fatalf("re-encoded stream decodes to %d bytes, %v; want the %d decoded", len(again), err, len(got))
 		}
 	})
+}
+
+// fuzzMaxLine is the line decoders' maximum in FuzzLineDecoder.
+const fuzzMaxLine = 64
+
+// refLines is what a line decoder must make of in read whole: its lines
+// ended by "\n" (the last one even without an end, EOLAny's empty lines
+// dropped), and whether a line is over fuzzMaxLine bytes.
+func refLines(in []byte, style actor.EOLStyle) (out []byte, tooLong bool) {
+	var b actor.Buffer
+	b.Write(in)
+	for b.Len() > 0 {
+		line, err := b.ReadLine(style)
+		if err != nil {
+			line = make([]byte, b.Len())
+			b.Read(line)
+		}
+		if len(line) > fuzzMaxLine {
+			return out, true
+		}
+		if len(line) == 0 && style == actor.EOLAny {
+			continue
+		}
+		out = append(append(out, line...), '\n')
+	}
+	return out, false
+}
+
+// refFrames is what a length decoder with maximum max must make of in:
+// the payloads, or the sentinel its error must wrap.
+func refFrames(in []byte, max int) ([]byte, error) {
+	var out []byte
+	for len(in) > 0 {
+		if len(in) < pipeline.FrameHeaderLen {
+			return out, pipeline.ErrTruncated
+		}
+		n := int(binary.BigEndian.Uint32(in))
+		if n > max {
+			return out, pipeline.ErrFrameTooLarge
+		}
+		in = in[pipeline.FrameHeaderLen:]
+		if len(in) < n {
+			return out, pipeline.ErrTruncated
+		}
+		out = append(out, in[:n]...)
+		in = in[n:]
+	}
+	return out, nil
 }

@@ -46,7 +46,11 @@ const (
 // (DefaultChannelHighWatermark if none is set). Write copies p and blocks
 // while the view and the bufferevent's output hold its write high
 // watermark (DefaultChannelHighWatermark if none is set); it never keeps
-// p. Since the write callback is the view's, the view also sets the
+// p. What a Write accepted is on its way when it returns: the view
+// flushes the bufferevent's output stage (Flush(Write, Flush)) as soon as
+// the bufferevent takes the bytes, so a stage that holds bytes back (a
+// compressor) does not keep them from the peer; over a stack of filters,
+// each filter's output stage is flushed as the bytes reach it. Since the write callback is the view's, the view also sets the
 // bufferevent's write low watermark to its high mark, so that the
 // callback runs after every write. Do not set the bufferevent's
 // callbacks, nor read or write it directly, while a Conn is attached.
@@ -100,6 +104,13 @@ type Conn struct {
 	fwd      func(actor.Event)
 	fwdQ     []actor.Event
 
+	// flushWrites: the view is public (NewConn), so its Writes are
+	// flushed through b's output stage (flushOutput). unflushed says
+	// what a Write put in b's output has not been flushed yet; flushing
+	// guards against the flush's own write callback. Only b's goroutine
+	// uses the last two.
+	flushWrites, unflushed, flushing bool
+
 	readable chan struct{} // buffered(1): input, EOF or an error arrived
 	writable chan struct{} // buffered(1): b took output, or an error
 	done     chan struct{} // closed by Close
@@ -130,8 +141,26 @@ func NewConn(b *actor.Bufferevent) (*Conn, error) {
 	if isDone(b.Done()) {
 		return nil, fmt.Errorf("new conn: %w", ErrClosed)
 	}
-	return newConn(b, closeDrain, true), nil
+	c := newConn(b, closeDrain, true)
+	c.flushWrites = true
+	// A Write is on its way through every stage of a stack: the views
+	// between the filters below flush their bufferevents' output stages
+	// too, as they hand bytes down.
+	t, ok := b.Transport().(*filterTransport)
+	for range maxStack {
+		if !ok {
+			break
+		}
+		t.c.mu.Lock()
+		t.c.flushWrites = true
+		t.c.mu.Unlock()
+		t, ok = t.c.b.Transport().(*filterTransport)
+	}
+	return c, nil
 }
+
+// maxStack bounds the walk down a stack of filters.
+const maxStack = 64
 
 func newConn(b *actor.Bufferevent, mode closeMode, closeB bool) *Conn {
 	c := &Conn{
@@ -267,7 +296,8 @@ func (c *Conn) ReadBuffer(dst *actor.Buffer, max int) (int, error) {
 // (with what the view holds for it) is at the write high watermark, and
 // returns the number of bytes accepted: len(p), or fewer with an error
 // when the write deadline passes, the Conn is closed or the bufferevent
-// fails. Accepted bytes are written by the bufferevent in order.
+// fails. Accepted bytes are written by the bufferevent in order, and
+// flushed through its output stage (see Conn).
 func (c *Conn) Write(p []byte) (int, error) {
 	n := 0
 	_, err := c.admit(true, func() int { return len(p) - n }, func(room int) (int, error) {
@@ -555,6 +585,7 @@ func (c *Conn) takeOutput(s *actor.Session) (progressed bool) {
 	progressed = !c.poked || s.Output().Len() < c.inB
 	if c.wbuf.Len() > 0 {
 		s.Output().MoveFrom(&c.wbuf)
+		c.unflushed = c.flushWrites
 	}
 	c.inB = s.Output().Len()
 	c.armed = c.inB > 0
@@ -640,7 +671,36 @@ func (c *Conn) onWrite(s *actor.Session) {
 			(*wake)()
 		}
 	}
+	c.flushOutput(s)
 	signal(c.writable)
+}
+
+// flushOutput, on a public view, pushes what Writes put in b's output
+// through b's output stage at once (Flush(Write, Flush)): net.Conn's
+// Write has sent its bytes when it returns, and a stage that holds bytes
+// back (a compressor) would otherwise keep a request from its peer until
+// more came. A view that is a filter's transport does not: the filter
+// above flushes as its user asks. The flush runs the write callback
+// again (the view set the write low watermark so that it does); bytes a
+// Write adds meanwhile are flushed by the rounds here, and past the bound
+// by a callback asked for at once, so a writer that never pauses does not
+// hold b's actor.
+func (c *Conn) flushOutput(s *actor.Session) {
+	if !c.unflushed || c.flushing {
+		return
+	}
+	c.flushing = true
+	for range 16 {
+		c.unflushed = false
+		s.Flush(actor.Write, actor.Flush)
+		if !c.unflushed {
+			break
+		}
+	}
+	c.flushing = false
+	if c.unflushed {
+		c.b.Trigger(actor.Write, actor.TriggerIgnoreWatermarks)
+	}
 }
 
 // upperWantsProgress reports whether the filter above needs to hear that

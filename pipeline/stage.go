@@ -20,7 +20,10 @@ import (
 // flush), and Finished at end of stream (a compressor's close; for an
 // input stage, the underlying reached EOF). With Flush and Finished the
 // stage is called at least once, even with src empty, and may be called
-// again in the same mode: it must tolerate that.
+// again in the same mode: it must tolerate that. An input stage's limit
+// holds in every mode (a Finished call may have little room, or none, and
+// is repeated as the user drains): a stage must not fail at Finished for
+// bytes that its limit kept it from reaching.
 //
 // A stage that holds output back (it produced more than limit allowed)
 // should implement Buffered() int, reporting the bytes it holds, so that

@@ -15,8 +15,9 @@ import (
 // chunk bytes; after each piece the stage is called in Normal mode with
 // limit while its source or the stage itself holds bytes and it makes
 // progress, the destination being drained after each call (a reader that
-// keeps up); at the end it is flushed with Finished (no limit), unless
-// finish is false. It fails the test when a call overruns its limit, and
+// keeps up); at the end it is flushed with Finished under the same limit
+// (called again while it holds bytes, as a filter does), unless finish is
+// false. It fails the test when a call overruns its limit, and
 // returns what the stage produced and its error.
 func drive(t testing.TB, st pipeline.Stage, in []byte, chunk, limit int, finish bool) ([]byte, error) {
 	t.Helper()
@@ -29,9 +30,6 @@ func drive(t testing.TB, st pipeline.Stage, in []byte, chunk, limit int, finish 
 				return nil
 			}
 			lim := limit
-			if mode != actor.Normal {
-				lim = -1
-			}
 			srcBefore := src.Len()
 			res, err := st.Process(&dst, &src, lim, mode)
 			switch res {

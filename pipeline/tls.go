@@ -123,7 +123,7 @@ func newTLS(u *actor.Bufferevent, cfg *tls.Config, opts TLSOptions, server bool)
 				err = timedOut
 			}
 			t.abort(ctx)
-			return nil, fmt.Errorf("pipeline: TLS handshake: %w", err)
+			return nil, wrap(err, "TLS handshake")
 		}
 		return t, nil
 	})

@@ -270,7 +270,7 @@ func (t *TLS) ClearFlags(f Flags) (Flags, error) {
 
 func (t *TLS) checkFlags(f Flags) error {
 	if t == nil {
-		return fmt.Errorf("tlsconn: flags: %w", ErrNotTLS)
+		return fmt.Errorf("%w: flags", ErrNotTLS)
 	}
 	if f&^allFlags != 0 {
 		return fmt.Errorf("tlsconn: flags %#x: %w", uint32(f), actor.ErrInvalid)

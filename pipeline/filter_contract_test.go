@@ -1,3 +1,7 @@
+// Tests of NewFilter's documented contract: what a failing stage does,
+// how the stages are called (Finished, limits), which events of the
+// underlying are passed on, the constructor's errors, and Close.
+
 package pipeline_test
 
 import (

@@ -1,0 +1,141 @@
+package actor_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bevgo/bev/actor"
+)
+
+// resetPeer returns a bufferevent over a TCP connection whose peer, once it
+// has read the first byte, resets the connection (SetLinger(0), Close).
+func resetPeer(t *testing.T) (*actor.Bufferevent, <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	reset := make(chan struct{})
+	accepted := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			accepted <- err
+			close(reset)
+			return
+		}
+		accepted <- nil
+		var one [1]byte
+		c.SetReadDeadline(time.Now().Add(waitTimeout))
+		io.ReadFull(c, one[:])
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+		close(reset)
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := recv(t, accepted, "accept"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := actor.New(newBase(t), c, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close(); <-reset })
+	return b, reset
+}
+
+// isBroken reports whether err says the stream failed: a reset, a broken
+// pipe, or a closed bufferevent.
+func isBroken(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, actor.ErrClosed)
+}
+
+// A peer that resets the connection during a large Send makes the Send
+// return promptly with the cause, and every later write too (issue 13,
+// item 1).
+func TestSendToResetPeer(t *testing.T) {
+	b, reset := resetPeer(t)
+	const size = 100 << 20
+	done := make(chan error, 1)
+	go func() { done <- b.Send(context.Background(), make([]byte, size)) }()
+	<-reset
+	err := recv(t, done, "Send to return after the peer's reset")
+	if err == nil || !isBroken(err) {
+		t.Fatalf("Send(100 MiB) to a peer that reset = %v, want ECONNRESET or EPIPE", err)
+	}
+	if b.OutputLen() == 0 {
+		t.Errorf("OutputLen() = 0 when Send failed: bytes never written were counted written")
+	}
+	recv(t, b.Failed(), "Failed to be closed")
+	if err := b.Write([]byte("late")); !isBroken(err) {
+		t.Errorf("Write after the reset = %v, want ECONNRESET or EPIPE", err)
+	}
+	if err := b.Send(context.Background(), []byte("late")); !isBroken(err) {
+		t.Errorf("Send after the reset = %v, want ECONNRESET or EPIPE", err)
+	}
+	var buf actor.Buffer
+	buf.Write([]byte("late"))
+	if err := b.WriteBuffer(&buf); !isBroken(err) || buf.Len() != 4 {
+		t.Errorf("WriteBuffer after the reset = %v (left %d bytes), want ECONNRESET or EPIPE, buffer kept", err, buf.Len())
+	}
+	select {
+	case b.Out() <- []byte("late"):
+		t.Errorf("a send on Out after the reset was taken")
+	case <-b.Failed():
+	}
+	// What the failed write did not send is still output (looked at on
+	// the actor: OutputLen is published at the end of the actor's turn).
+	var left int
+	if err := b.Do(func(s *actor.Session) { left = s.Output().Len() }); err != nil {
+		t.Fatalf("Do = %v", err)
+	}
+	if left == 0 || b.OutputLen() == 0 {
+		t.Errorf("output holds %d bytes (OutputLen %d) after a reset cut a 100 MiB Send: bytes never written were counted written", left, b.OutputLen())
+	}
+}
+
+// Writes to one end of a pair whose partner closed fail at once with the
+// cause, which matches syscall.EPIPE as a socketpair's would; and after
+// Close every write fails with ErrClosed, Failed being closed.
+func TestSendToClosedPartner(t *testing.T) {
+	a, b := newPair(t, 0)
+	a.SetWatermark(actor.Write, 0, 1<<10)
+	done := make(chan error, 1)
+	go func() { done <- a.Send(context.Background(), make([]byte, 1<<20)) }()
+	b.Close()
+	err := recv(t, done, "Send to return after the partner closed")
+	if !errors.Is(err, syscall.EPIPE) || !errors.Is(err, io.ErrClosedPipe) {
+		t.Fatalf("Send to a closed partner = %v, want EPIPE and io.ErrClosedPipe", err)
+	}
+	if err := a.Write([]byte("x")); !errors.Is(err, syscall.EPIPE) {
+		t.Errorf("Write to a closed partner = %v, want EPIPE", err)
+	}
+	a.Close()
+	recv(t, a.Failed(), "Failed after Close")
+	if err := a.Send(context.Background(), []byte("x")); !errors.Is(err, actor.ErrClosed) {
+		t.Errorf("Send after Close = %v, want ErrClosed", err)
+	}
+}
+
+// Failed is closed by Close even when the output never failed, and a
+// send on Out that selects on it returns.
+func TestFailedOnClose(t *testing.T) {
+	a, _ := newPair(t, 0)
+	f := a.Failed()
+	select {
+	case <-f:
+		t.Fatal("Failed() closed on a running bufferevent")
+	default:
+	}
+	a.Close()
+	recv(t, f, "Failed after Close")
+}

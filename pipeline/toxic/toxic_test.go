@@ -118,6 +118,12 @@ func TestLatencyHalfCloseAfterHeldBytes(t *testing.T) {
 // more than the room under the read high watermark; the rest waits at the
 // writer.
 func TestLatencyBackpressure(t *testing.T) {
+	for _, high := range []int{64 << 10, 0} {
+		t.Run(fmt.Sprint("high=", high), func(t *testing.T) { testLatencyBackpressure(t, high) })
+	}
+}
+
+func testLatencyBackpressure(t *testing.T, high int) {
 	synctest.Test(t, func(t *testing.T) {
 		base := actor.NewBase()
 		defer base.Close()
@@ -128,7 +134,10 @@ func TestLatencyBackpressure(t *testing.T) {
 		f, err := pipeline.NewFilter(near, st, nil, actor.CloseOnFree)
 		must(t, err)
 		st.SetWake(func() { f.Flush(actor.Read, actor.Normal) })
-		const high = 64 << 10
+		bound := high
+		if high == 0 {
+			bound = toxic.DefaultHold
+		}
 		must(t, f.SetWatermark(actor.Read, 0, high))
 		must(t, f.Enable(actor.Read))
 		const total = 8 << 20
@@ -140,8 +149,8 @@ func TestLatencyBackpressure(t *testing.T) {
 		for range 5 {
 			time.Sleep(300 * time.Millisecond)
 			synctest.Wait()
-			if h := held(); h > high {
-				t.Fatalf("stage holds %d bytes, above the read high watermark %d", h, high)
+			if h := held(); h > bound {
+				t.Fatalf("stage holds %d bytes, above its bound %d", h, bound)
 			}
 		}
 		if n := peer.OutputLen(); n < total-2<<20 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/pipeline"
 	"github.com/bevgo/bev/pipeline/toxic"
 )
 
@@ -105,4 +106,15 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// pipelineFilter is a filter over near with st as its input stage, woken
+// by st's timer.
+func pipelineFilter(near *actor.Bufferevent, st *toxic.Stage) (*actor.Bufferevent, error) {
+	f, err := pipeline.NewFilter(near, st, nil, actor.CloseOnFree)
+	if err != nil {
+		return nil, err
+	}
+	st.SetWake(func() { f.Flush(actor.Read, actor.Normal) })
+	return f, nil
 }

@@ -57,7 +57,6 @@ func (noop) pass(dst, src *actor.Buffer, limit int, _ time.Time, _ bool) (time.T
 func (noop) held() int                       { return 0 }
 func (noop) release(*actor.Buffer)           {}
 func (noop) update(Kind)                     {}
-func newNoop() link                          { return noop{} }
 func (k *Latency) newLink(r *rand.Rand) link { return &latencyLink{k: *k, r: r} }
 
 type latencyLink struct {

@@ -129,6 +129,14 @@ func (st *Stage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode
 		st.fin = true
 	}
 	st.sync()
+	if len(st.slots) == 0 && st.head.Len() == 0 && st.timerAt.IsZero() {
+		// No toxics: a pass-through, the way of every chunk on a
+		// connection whose set is empty.
+		if moveN(dst, src, limit) == 0 {
+			return pipeline.NeedMore, nil
+		}
+		return pipeline.OK, nil
+	}
 	dstBefore, srcBefore := dst.Len(), src.Len()
 	bound := limit
 	if bound < 0 {
@@ -231,7 +239,11 @@ func (st *Stage) endStream(reset bool, src *actor.Buffer) (pipeline.Result, erro
 // take their new attributes, and removed ones hand what they passed and
 // what they hold, in that order, to the toxic after them.
 func (st *Stage) sync() {
-	st.dirty.Store(false)
+	// The set marks its stages dirty before it wakes them: no lock on
+	// the way of every chunk while nothing changes.
+	if !st.dirty.Swap(false) {
+		return
+	}
 	gen, entries, changed := st.set.snapshot(st.gen, st.dir)
 	if !changed {
 		return

@@ -58,6 +58,7 @@ func TestWrapConnNettest(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // the suite waits on its own timeouts: run both at once
 			nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
 				base := actor.NewBase()
 				a, b := tcpPair(t)

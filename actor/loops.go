@@ -14,16 +14,6 @@ import (
 	"github.com/bevgo/bev/limiter"
 )
 
-// Chunk sizes the reader loop reads into. It starts small so that an idle
-// connection holds little memory, and grows while reads fill the chunk. A
-// socket's reader, which holds no chunk while it waits, starts at
-// minSysReadChunk.
-const (
-	minReadChunk    = 512
-	minSysReadChunk = 4 << 10
-	maxReadChunk    = 64 << 10
-)
-
 // noLimit is the reader's credit when no watermark bounds it.
 const noLimit = math.MaxInt64
 
@@ -130,10 +120,10 @@ type loops struct {
 	writerUp bool           // the writer loop runs (the actor's to read and set)
 	readerUp bool           // the reader loop runs (the actor's to read and set)
 
-	// size is the chunk the next read reads into (see adapt). Whoever
+	// sizer decides how much each read asks for (see readSizer). Whoever
 	// reads uses it: the reader loop once it runs, the actor reading a
-	// socket itself (readNow) before.
-	size int
+	// socket itself (readNow) or pulling (pullRead) before.
+	sizer readSizer
 
 	// park is how the actor of a socket waits in the socket itself, and
 	// is kicked out of that wait (see parker); rev is what its own read
@@ -161,7 +151,7 @@ func startLoops(t Transport, maxRead *atomic.Int64, rate *atomic.Pointer[rateSta
 	if l.sys != nil {
 		l.park.conn = t.(deadliner) // both socket types have deadlines
 	}
-	l.size = l.floor()
+	l.sizer = sizerFor(t, l.sys)
 	if p, ok := t.(readPuller); ok {
 		l.pull = p // the actor reads it (pullRead)
 	} else if l.sys == nil {
@@ -193,8 +183,7 @@ func (l *loops) allowed() int64 { return l.limit.Load() - l.inflight.Load() }
 // to one read's chunk (measured: peak RSS under 50 streams 9.0-9.7 MiB
 // against 10.6 with four reads per turn, throughput within the noise).
 func (l *loops) readNow() (int, error) {
-	want := int(min(l.allowed(), l.maxRead.Load()))
-	room := min(l.size, want)
+	room := l.sizer.next(int(min(l.allowed(), l.maxRead.Load())))
 	c, err := l.sys.read(room, true)
 	n := 0
 	if c != nil {
@@ -202,33 +191,8 @@ func (l *loops) readNow() (int, error) {
 		n = c.len()
 	}
 	l.inflight.Add(int64(n))
-	l.adapt(n, room)
+	l.sizer.record(n, room)
 	return n, err
-}
-
-// floor is the least chunk a read reads into. A socket's reads take their
-// chunk only once data is there (see sysConn), so a small first chunk
-// saves nothing while waiting; and growing from 512 bytes on a busy socket
-// was measured to leave many readers on a 4 KiB stack for good (7.8 KB of
-// stacks per idle connection after a 64 KiB echo, against 6.4 KB starting
-// at 4 KiB).
-func (l *loops) floor() int {
-	if l.sys != nil {
-		return minSysReadChunk
-	}
-	return minReadChunk
-}
-
-// adapt sizes the next read's chunk after a read of n bytes into room:
-// it grows while reads fill the chunk and shrinks back when they come in
-// small, so idle connections stay light.
-func (l *loops) adapt(n, room int) {
-	switch {
-	case n >= room && l.size < maxReadChunk:
-		l.size = min(l.size*4, maxReadChunk)
-	case n < room/8 && l.size > l.floor():
-		l.size /= 4
-	}
 }
 
 // quitContext is the context of the loops' rate-limit waits: done when
@@ -308,14 +272,15 @@ func (l *loops) readLoop() {
 			}
 			want = int(min(int64(want), n))
 		}
-		room := min(l.size, want)
+		room := l.sizer.next(want)
 		var (
 			ev  loopEvent
 			n   int
 			err error
 		)
 		if br, ok := l.t.(BufferReader); ok {
-			n, err = l.readBuffer(br, &ev, want)
+			n, err = l.readBuffer(br, &ev, room)
+			l.sizer.record(n, room)
 			if n > 0 {
 				l.inflight.Add(int64(n))
 				if rs.limited() {
@@ -337,9 +302,9 @@ func (l *loops) readLoop() {
 			}
 			continue
 		} else if l.sys != nil {
-			n, err = l.readSys(&ev, room, want, rs.limited())
+			n, err = l.readSys(&ev, room, rs.limited())
 		} else {
-			c := newChunk(room)
+			c := newReadChunk(room)
 			n, err = l.t.Read(c.free()[:room])
 			c.commit(n)
 			ev.add(c)
@@ -351,7 +316,7 @@ func (l *loops) readLoop() {
 				rs.consume(limiter.Read, n)
 			}
 		}
-		l.adapt(n, room)
+		l.sizer.record(n, room)
 		if !l.send(ev) || err != nil {
 			return
 		}
@@ -396,7 +361,7 @@ func (l *loops) readBuffer(br BufferReader, ev *loopEvent, want int) (int, error
 // read still at most the per-read maximum; an interactive one is handed
 // over read by read. It returns the bytes read and the error that ended
 // the stream, if any.
-func (l *loops) readSys(ev *loopEvent, room, want int, limited bool) (int, error) {
+func (l *loops) readSys(ev *loopEvent, room int, limited bool) (int, error) {
 	c, err := l.sys.read(room, true)
 	if c == nil {
 		return 0, err

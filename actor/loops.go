@@ -356,11 +356,14 @@ func (l *loops) readBuffer(br BufferReader, ev *loopEvent, want int) (int, error
 
 // readSys reads from a socket's side door into ev: one read of up to room
 // bytes, waiting for data, and then, while reads fill their chunk and the
-// credit allows, up to maxSysReads-1 more that do not wait. A busy stream
-// thus reaches the actor in batches of several reads per hand-off, each
-// read still at most the per-read maximum; an interactive one is handed
-// over read by read. It returns the bytes read and the error that ended
-// the stream, if any.
+// credit allows, up to maxSysReads-1 more that do not wait, as long as
+// the hand-off stays within one read of the sizer's largest size. A busy
+// stream whose reads are still small thus reaches the actor in batches of
+// several reads per hand-off; once the sizer has grown the reads, each is
+// handed over alone, so a hand-off holds no more than the actor's own
+// read would (readNow); an interactive stream is handed over read by
+// read. It returns the bytes read and the error that ended the stream, if
+// any.
 func (l *loops) readSys(ev *loopEvent, room int, limited bool) (int, error) {
 	c, err := l.sys.read(room, true)
 	if c == nil {
@@ -368,7 +371,7 @@ func (l *loops) readSys(ev *loopEvent, room int, limited bool) (int, error) {
 	}
 	ev.add(c)
 	n := c.len()
-	for err == nil && c.len() == room && ev.nc < maxSysReads && !limited {
+	for err == nil && c.len() == room && ev.nc < maxSysReads && !limited && n+room <= int(l.sizer.max) {
 		allowed := l.allowed() - int64(n)
 		if allowed <= 0 {
 			break

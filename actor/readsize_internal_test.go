@@ -266,3 +266,64 @@ func TestWriteBatch(t *testing.T) {
 		t.Errorf("%d views cannot hold a whole %d-byte write of %d-byte chunks", maxWriteSlices, DefaultMaxWrite, minSysReadChunk)
 	}
 }
+
+// The reader loop gathers several reads of a socket per hand-off only
+// while they are small: one hand-off carries at most one maximal read's
+// worth, so a busy connection's reader holds no more than the actor's
+// own read would.
+func TestReaderLoopHandOffBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := socketOf(server); s == nil {
+		t.Skip("no socket side door on this platform")
+	}
+	var maxRead atomic.Int64
+	maxRead.Store(DefaultMaxRead)
+	var rate atomic.Pointer[rateState]
+	l := startLoops(server, &maxRead, &rate, func() {})
+	defer l.stop(true)
+	l.setLimit(noLimit)
+	l.startReader()
+
+	const burst = 16 << 20
+	werr := make(chan error, 1)
+	go func() { _, err := client.Write(make([]byte, burst)); werr <- err }()
+	deadline := time.After(20 * time.Second)
+	largest := 0
+	for got := 0; got < burst; {
+		select {
+		case ev := <-l.events:
+			if ev.err != nil {
+				t.Fatalf("read after %d bytes: %v", got, ev.err)
+			}
+			n := 0
+			for _, c := range ev.chunks() {
+				n += c.len()
+			}
+			ev.release()
+			l.delivered(n)
+			largest = max(largest, n)
+			got += n
+		case <-deadline:
+			t.Fatalf("only %d of %d bytes read in time", got, burst)
+		}
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	if largest > maxReadChunk {
+		t.Errorf("one hand-off carried %d bytes, more than one %d-byte read", largest, maxReadChunk)
+	}
+}

@@ -371,7 +371,7 @@ func (l *loops) readSys(ev *loopEvent, room int, limited bool) (int, error) {
 	}
 	ev.add(c)
 	n := c.len()
-	for err == nil && c.len() == room && ev.nc < maxSysReads && !limited && n+room <= int(l.sizer.max) {
+	for err == nil && c.len() == room && ev.nc < maxSysReads && !limited && n+room <= l.sizer.max() {
 		allowed := l.allowed() - int64(n)
 		if allowed <= 0 {
 			break

@@ -1,6 +1,6 @@
 package actor
 
-import "math"
+import "math/bits"
 
 // Read sizes of the routes that read into a chunk of their own (a socket's
 // side door, a plain Transport.Read). A read takes a chunk as large as the
@@ -28,7 +28,8 @@ const (
 // fit in a readGrowth-th of it make it readGrowth times smaller. The
 // steps match the pooled chunk classes from 4 KiB up.
 const (
-	readGrowth      = 4
+	readGrowth      = 1 << readGrowthShift
+	readGrowthShift = 2
 	readShrinkAfter = 2
 )
 
@@ -49,16 +50,24 @@ const (
 // The sizer is owned by whoever reads: the actor while it reads a socket
 // itself (readNow) or pulls (pullRead), the reader loop once it runs;
 // the two never read at the same time.
+//
+// It is four bytes, sizes being powers of two kept as their logarithm: it
+// sits in every connection's loops, whose allocation class an idle
+// connection pays for.
 type readSizer struct {
-	size     int32 // what the next read asks for, within [min, max]
-	min, max int32
-	short    uint8 // short reads in a row
+	shift  uint8 // the next read asks for 1<<shift bytes, within [lo, hi]
+	lo, hi uint8
+	short  uint8 // short reads in a row
 }
 
-// newReadSizer returns a sizer that starts at lo and stays within
-// [lo, hi].
-func newReadSizer(lo, hi int) readSizer {
-	return readSizer{size: int32(lo), min: int32(lo), max: int32(hi)}
+// unboundedShift is the size of a read that allocates nothing: all the
+// caps allow (1 GiB, so that 1<<shift fits an int everywhere).
+const unboundedShift = 30
+
+// newReadSizer returns a sizer that starts at 1<<lo bytes and stays within
+// [1<<lo, 1<<hi].
+func newReadSizer(lo, hi uint8) readSizer {
+	return readSizer{shift: lo, lo: lo, hi: hi}
 }
 
 // sizerFor returns the sizer of a transport's reads. A transport that
@@ -70,30 +79,39 @@ func newReadSizer(lo, hi int) readSizer {
 func sizerFor(t Transport, sys sysConn) readSizer {
 	switch t.(type) {
 	case BufferReader, readPuller:
-		return newReadSizer(math.MaxInt32, math.MaxInt32)
+		return newReadSizer(unboundedShift, unboundedShift)
 	}
 	if sys != nil {
-		return newReadSizer(minSysReadChunk, maxReadChunk)
+		return newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
 	}
-	return newReadSizer(minReadChunk, maxReadChunk)
+	return newReadSizer(log2(minReadChunk), log2(maxReadChunk))
 }
+
+// log2 returns the logarithm of a power of two.
+func log2(n int) uint8 { return uint8(bits.TrailingZeros(uint(n))) }
+
+// size returns what the next read asks for when nothing caps it.
+func (r *readSizer) size() int { return 1 << r.shift }
+
+// max returns the most the sizer ever asks for.
+func (r *readSizer) max() int { return 1 << r.hi }
 
 // next returns how many bytes the next read asks for: the sizer's size,
 // but never more than limit (> 0), what the caps allow.
-func (r *readSizer) next(limit int) int { return min(int(r.size), limit) }
+func (r *readSizer) next(limit int) int { return min(r.size(), limit) }
 
 // record adapts the size after a read of n bytes that asked for room (what
 // next returned). A read cut short by the caps (room below the size) that
 // filled room says nothing about the stream: it leaves the size alone.
 func (r *readSizer) record(n, room int) {
-	size := int(r.size)
+	size := r.size()
 	switch {
 	case n >= size:
-		r.size = int32(min(int64(size)*readGrowth, int64(r.max)))
+		r.shift = min(r.shift+readGrowthShift, r.hi)
 		r.short = 0
-	case n < room && n <= size/readGrowth:
+	case n < room && n <= size>>readGrowthShift:
 		if r.short++; r.short >= readShrinkAfter {
-			r.size = max(int32(size/readGrowth), r.min)
+			r.shift = max(r.shift-readGrowthShift, r.lo)
 			r.short = 0
 		}
 	default:

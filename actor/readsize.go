@@ -18,15 +18,15 @@ const (
 	// 6.4 KB starting at 4 KiB).
 	minSysReadChunk = 4 << 10
 	// maxReadChunk is the most one read reads into: the largest pooled
-	// chunk (see readChunkClass). Fewer, larger reads are what a busy
+	// chunk (see newReadChunk). Fewer, larger reads are what a busy
 	// stream's CPU goes to (docs/benchmarks.md, adaptive reads).
 	maxReadChunk = 256 << 10
 )
 
 // The sizer's steps: a read that fills its chunk makes the next one
 // readGrowth times larger; readShrinkAfter reads in a row that would have
-// fit in a readGrowth-th of it make it readGrowth times smaller. The
-// steps match the pooled chunk classes from 4 KiB up.
+// fit in a readGrowth-th of it make it readGrowth times smaller. From a
+// socket's 4 KiB, the steps are the pooled chunk classes.
 const (
 	readGrowth      = 1 << readGrowthShift
 	readGrowthShift = 2
@@ -60,8 +60,8 @@ type readSizer struct {
 	short  uint8 // short reads in a row
 }
 
-// unboundedShift is the size of a read that allocates nothing: all the
-// caps allow (1 GiB, so that 1<<shift fits an int everywhere).
+// unboundedShift is the shift of a read that allocates nothing, which asks
+// for all the caps allow (1 GiB, so that 1<<shift fits an int everywhere).
 const unboundedShift = 30
 
 // newReadSizer returns a sizer that starts at 1<<lo bytes and stays within

@@ -32,6 +32,8 @@ type Group struct {
 	dirs     [2]budget
 	members  int
 	closed   bool
+	store    Store  // nil: the budget is in dirs' limiters
+	leases   uint64 // leases granted by store
 }
 
 // GroupStats is a snapshot of a [Group].
@@ -47,6 +49,9 @@ type GroupStats struct {
 	ReadWaiters, WriteWaiters int
 	// MinShare is the effective min share.
 	MinShare int64
+	// Leases counts the leases a [Store] has granted; 0 for a group
+	// from [NewGroup].
+	Leases uint64
 }
 
 // NewGroup returns a group limited by a copy of cfg, with each direction
@@ -92,13 +97,23 @@ func (g *Group) Join() (*Member, error) {
 // remain it changes nothing and returns an error wrapping [ErrGroupBusy]
 // (libevent asserts instead); once it has succeeded, later calls return
 // nil. No member can be waiting on a closed group, since none is left.
+//
+// A group from [NewSharedGroup] closes its [Store] the first time, and
+// returns the store's error.
 func (g *Group) Close() error {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	if g.members > 0 {
+		g.mu.Unlock()
 		return fmt.Errorf("%w (%d members)", ErrGroupBusy, g.members)
 	}
+	first := !g.closed
 	g.closed = true
+	g.mu.Unlock()
+	if first && g.store != nil {
+		if err := g.store.Close(); err != nil {
+			return fmt.Errorf("limiter: close store: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -245,6 +260,7 @@ func (g *Group) Stats() GroupStats {
 		ReadWaiters:  len(g.dirs[Read].queue),
 		WriteWaiters: len(g.dirs[Write].queue),
 		MinShare:     g.share,
+		Leases:       g.leases,
 	}
 	g.mu.Unlock()
 	signal(wakes)
@@ -354,6 +370,9 @@ func (g *Group) rescheduleLocked(wakes []wake) []wake {
 // it is there already and only this round's grants stand in the way, until
 // the next tick.
 func (g *Group) untilTurnLocked(b *budget, w *waiter, d Dir, now time.Time) time.Duration {
+	if b.leased {
+		return g.untilLeaseLocked(b, w, d, now)
+	}
 	if w.m.hadShareLocked(d, g.shareLocked(b)) && subSat(b.level(), b.outstanding) >= g.needLocked() {
 		// Not zero: a timer that is already due fires at once, even
 		// under testing/synctest, where one nanosecond waits until every

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/limiter"
+	"github.com/redis/go-redis/v9"
 )
 
 // leaseDelay is how long after a tick boundary of Redis's clock the store
@@ -107,6 +108,9 @@ func (s *Store) lease(cfg *limiter.Config, tick time.Duration) (time.Duration, b
 	s.stats.Calls++
 	if err != nil {
 		s.failLocked(err)
+		s.mu.Unlock()
+		s.renewClient()
+		s.mu.Lock()
 		now := time.Now()
 		l := limiter.Lease{Tick: now.UnixNano() / int64(tick)}
 		if s.policy == Local {
@@ -196,4 +200,15 @@ func (s *Store) localShareLocked(d limiter.Dir, rate int64) int64 {
 		return rate / int64(s.stats.Processes)
 	}
 	return rate
+}
+
+// renewClient replaces the client after a failure with a new one, with a
+// pool of its own. go-redis's pool, after as many failed dials as it has
+// connections, stops dialling and probes once a second from a goroutine
+// of its own: Redis's return would be seen up to a second late, and the
+// probe outlives Close by as long. A new client per failed tick dials
+// afresh at the next one and leaves no goroutine behind.
+func (s *Store) renewClient() {
+	s.client.Close()
+	s.client = redis.NewClient(s.opts)
 }

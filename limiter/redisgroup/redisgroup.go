@@ -149,8 +149,9 @@ type Stats struct {
 // [limiter.Store]. It serves one group: give it to
 // limiter.NewSharedGroup once.
 type Store struct {
-	client  *redis.Client
-	url     string // redacted
+	opts    *redis.Options
+	client  *redis.Client // used by loop only, until Close
+	url     string        // redacted
 	keys    []string
 	id      string
 	policy  Policy
@@ -186,6 +187,7 @@ func New(o Options) (*Store, error) {
 	// The store retries once a tick itself; the client must not hold a
 	// tick's script run back with retries of its own.
 	opts.MaxRetries = -1
+	opts.DialerRetries = 1
 	opts.PoolSize = 2
 	opts.DisableIdentity = true
 	opts.ContextTimeoutEnabled = true
@@ -206,6 +208,7 @@ func New(o Options) (*Store, error) {
 	}
 	tag := "bev:{" + o.Name + "}:"
 	return &Store{
+		opts:    opts,
 		client:  c,
 		url:     shown,
 		keys:    []string{tag + "bucket", tag + "procs"},

@@ -84,9 +84,9 @@ func TestNewInvalid(t *testing.T) {
 
 // drivers are members reading from a group as fast as it lets them.
 type drivers struct {
-	wg     sync.WaitGroup
-	got    []*atomic.Int64
-	ms     []*limiter.Member
+	wg  sync.WaitGroup
+	got []*atomic.Int64
+	ms  []*limiter.Member
 }
 
 func drive(t *testing.T, g *limiter.Group, n int, d *drivers) {

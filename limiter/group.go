@@ -204,6 +204,10 @@ func (g *Group) Limit(d Dir) int64 {
 // clips the bucket back to the burst, and serves waiting members the
 // bucket now covers. Shares for the rest of the tick are computed from
 // the new level. Totals are untouched. An unknown d does nothing.
+//
+// On a group from [NewSharedGroup] it changes this process's lease, and
+// [Group.Demand] counts n as used, so that the store takes it from (or,
+// negative, gives it to) the shared budget when it settles the lease.
 func (g *Group) Decrement(d Dir, n int64) {
 	if !d.valid() || n == 0 {
 		return
@@ -215,6 +219,9 @@ func (g *Group) Decrement(d Dir, n int64) {
 		b.take(n)
 	} else {
 		b.give(subSat(0, n))
+	}
+	if b.leased {
+		b.used = addSat(b.used, n)
 	}
 	b.roundLevel = b.level()
 	wakes = g.dispatchLocked(d, wakes)

@@ -112,6 +112,33 @@ func (g *Group) Grant(l Lease) {
 	signal(wakes)
 }
 
+// AddLease adds read and write bytes to the current lease of a group from
+// [NewSharedGroup], for a store that grants more within a tick (what
+// other processes left unused), and serves waiting members. Shares for
+// the rest of the tick are computed from the new level; [Group.Demand]
+// counts on. Amounts of 0 or less add nothing; on a group from
+// [NewGroup], or a closed one, it does nothing.
+func (g *Group) AddLease(read, write int64) {
+	g.mu.Lock()
+	if g.store == nil || g.closed {
+		g.mu.Unlock()
+		return
+	}
+	var wakes []wake
+	for d, n := range [2]int64{read, write} {
+		if n <= 0 {
+			continue
+		}
+		b := &g.dirs[d]
+		b.give(n)
+		b.roundLevel = b.level()
+		wakes = g.dispatchLocked(Dir(d), wakes)
+		wakes = b.kickHead(wakes)
+	}
+	g.mu.Unlock()
+	signal(wakes)
+}
+
 // Demand returns what the group's members did since the last
 // [Group.Grant] (or since the group was made), for a [Store].
 func (g *Group) Demand() Demand {

@@ -140,3 +140,25 @@ func TestSharedGroupWaitersCounted(t *testing.T) {
 		}
 	})
 }
+
+// TestSharedGroupDecrementCounts checks that on a shared group a manual
+// decrement counts as used, so the store takes it from the shared budget,
+// and that AddLease adds to the lease without counting.
+func TestSharedGroupDecrementCounts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g, err := limiter.NewSharedGroup(mustConfig(t, 300, 1200, 300, 1200, tick), &testStore{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms := join(t, g, 1)
+		g.Grant(limiter.Lease{Tick: 1, Read: 100, Write: 100})
+		g.Decrement(limiter.Read, 40)
+		g.AddLease(0, 50)
+		checkLimit(t, "Limit(Read) after a drain of 40", g.Limit(limiter.Read), 60)
+		checkLimit(t, "Limit(Write) after a top-up of 50", g.Limit(limiter.Write), 150)
+		ms[0].Consume(limiter.Write, 120)
+		if dm := g.Demand(); dm.Used != [2]int64{40, 120} {
+			t.Fatalf("Demand().Used = %v, want the drain and the bytes moved: [40 120]", dm.Used)
+		}
+	})
+}

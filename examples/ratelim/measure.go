@@ -91,6 +91,11 @@ func measure(o *options) (res *result, err error) {
 		}
 	}()
 
+	if o.libeventWindow {
+		// Before the group is made: a refill between the two would be
+		// in the group at the start.
+		startAligned(o.tick())
+	}
 	var connCfg *limiter.Config
 	if o.connLimit > 0 {
 		if connCfg, err = o.bucketConfig(o.perTick(o.connLimit)); err != nil {
@@ -102,7 +107,7 @@ func measure(o *options) (res *result, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if group, err = limiter.NewGroup(cfg); err != nil {
+		if group, err = newGroup(o, cfg); err != nil {
 			return nil, err
 		}
 		if o.minShare >= 0 {
@@ -126,9 +131,12 @@ func measure(o *options) (res *result, err error) {
 		default:
 		}
 	}
+	// Counted libevent's way, every server end waits for the others
+	// before it reads: see startAligned.
+	enable := !o.libeventWindow
 	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: actor.CloseOnFree},
 		func(s *conn.Socket) {
-			if err := serveEcho(s, connCfg, group, &echoed); err != nil {
+			if err := serveEcho(s, connCfg, group, &echoed, enable); err != nil {
 				fail(err)
 				s.Free()
 				return
@@ -162,6 +170,14 @@ func measure(o *options) (res *result, err error) {
 			return nil, err
 		case <-timer.C:
 			return nil, fmt.Errorf("only %d of %d sockets (server and client ends) were up after %v", ready, 2*n, setupTimeout)
+		}
+	}
+
+	if o.libeventWindow {
+		for _, s := range servers {
+			if err := s.Enable(actor.Read | actor.Write); err != nil {
+				return nil, err
+			}
 		}
 	}
 
@@ -223,8 +239,9 @@ func measure(o *options) (res *result, err error) {
 
 // serveEcho sets up an accepted connection as test-ratelim's echo server
 // does, with the per-connection limit (if cfg is not nil) and in the group
-// (if g is not nil), and counts what it echoes in echoed.
-func serveEcho(s *conn.Socket, cfg *limiter.Config, g *limiter.Group, echoed *atomic.Int64) error {
+// (if g is not nil), and counts what it echoes in echoed. It starts
+// reading and writing if enable is set; otherwise the caller does.
+func serveEcho(s *conn.Socket, cfg *limiter.Config, g *limiter.Group, echoed *atomic.Int64, enable bool) error {
 	s.SetCallbacks(actor.Callbacks{
 		Read: func(s *actor.Session) {
 			out := s.Output()
@@ -254,6 +271,9 @@ func serveEcho(s *conn.Socket, cfg *limiter.Config, g *limiter.Group, echoed *at
 		if err := s.JoinGroup(g); err != nil {
 			return err
 		}
+	}
+	if !enable {
+		return nil
 	}
 	return s.Enable(actor.Read | actor.Write)
 }

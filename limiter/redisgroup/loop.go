@@ -170,11 +170,7 @@ func (s *Store) topUp(cfg *limiter.Config, tick time.Duration) {
 		s.stats.TopUps++
 	}
 	s.mu.Unlock()
-	for d, n := range r.grant {
-		if n > 0 {
-			s.g.Decrement(limiter.Dir(d), -n)
-		}
-	}
+	s.g.AddLease(r.grant[0], r.grant[1])
 }
 
 func (s *Store) failLocked(err error) {

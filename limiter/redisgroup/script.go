@@ -19,7 +19,9 @@ import "github.com/redis/go-redis/v9"
 // ticks, 13 top-up (1) or the tick's lease (0), 14 wanted read, 15
 // wanted write (for a top-up).
 //
-// The script refills the bucket by whole ticks of Redis's TIME (never
+// The script makes the bucket empty the first time (processes join a
+// group at different times, and the first must not take a tick's budget
+// the others then miss), refills it by whole ticks of Redis's TIME (never
 // the clients' clocks), capped at the burst; takes back what this
 // process's last lease did not use (the bytes stay in the bucket, as in
 // an in-process group, where only consumed bytes are taken); drops
@@ -55,8 +57,8 @@ local lv = {tonumber(b[2]), tonumber(b[3])}
 local st = {tonumber(b[4]), tonumber(b[5])}
 if last == nil or lv[1] == nil or lv[2] == nil then
   last = tick
-  lv = {rate[1], rate[2]}
-  st = {rate[1], rate[2]}
+  lv = {0, 0}
+  st = {0, 0}
 elseif tick > last then
   local n = tick - last
   for d = 1, 2 do

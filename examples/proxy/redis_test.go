@@ -145,7 +145,6 @@ func TestGroupRedisFault(t *testing.T) {
 	}
 }
 
-
 // waitStats polls the stats every 20 ms, for up to 10 s, until cond holds.
 func waitStats(t *testing.T, p *running, what string, cond func(map[string]any) bool) {
 	t.Helper()

@@ -50,12 +50,18 @@ func (s *Store) loop() {
 	}
 }
 
-// callTimeout bounds one script run.
+// minCallTimeout is the least time a script run may take before it
+// counts as failed: a loaded machine can hold a healthy Redis's answer
+// back for tens of milliseconds, which should not make an outage.
+const minCallTimeout = 100 * time.Millisecond
+
+// callTimeout bounds one script run: Options.Timeout, or half a tick but
+// at least minCallTimeout.
 func (s *Store) callTimeout(tick time.Duration) time.Duration {
 	if s.timeout > 0 {
 		return s.timeout
 	}
-	return max(tick/2, 10*time.Millisecond)
+	return max(tick/2, minCallTimeout)
 }
 
 // result is the script's answer.
@@ -131,11 +137,8 @@ func (s *Store) lease(cfg *limiter.Config, tick time.Duration) (time.Duration, b
 	s.stats.MembersHere = dm.Members
 	s.stats.MembersTotal = r.members
 	s.stats.Processes = r.procs
-	for d := range 2 {
-		if r.weightAll[d] > 0 {
-			s.weights[d] = [2]int64{r.weightHere[d], r.weightAll[d]}
-		}
-	}
+	s.foldShareLocked(cfg)
+	s.granted = r.grant
 	l := limiter.Lease{Tick: r.tick, Read: r.grant[0], Write: r.grant[1]}
 	s.stats.Last = l
 	s.mu.Unlock()
@@ -169,6 +172,8 @@ func (s *Store) topUp(cfg *limiter.Config, tick time.Duration) {
 	if r.grant != [2]int64{} {
 		s.stats.TopUps++
 	}
+	s.granted[0] += r.grant[0]
+	s.granted[1] += r.grant[1]
 	s.mu.Unlock()
 	s.g.AddLease(r.grant[0], r.grant[1])
 }
@@ -182,17 +187,37 @@ func (s *Store) failLocked(err error) {
 	}
 }
 
+// shareWeight is the weight of the latest tick in the moving average of
+// the process's share: about the last five ticks count.
+const shareWeight = 0.2
+
+// foldShareLocked adds the tick that ends, what was granted in it, to the
+// moving average of the process's share of the rate.
+func (s *Store) foldShareLocked(cfg *limiter.Config) {
+	for d, rate := range [2]int64{cfg.ReadRate, cfg.WriteRate} {
+		f := min(float64(s.granted[d])/float64(rate), 1)
+		if !s.shared {
+			s.share[d] = f
+			continue
+		}
+		s.share[d] = (1-shareWeight)*s.share[d] + shareWeight*f
+	}
+	s.shared = true
+	s.granted = [2]int64{}
+}
+
 // localShareLocked is the Local policy's lease in direction d: the
-// process's last known share of the rate (by active members), an equal
-// share among the processes if it had none, or the whole rate if it never
-// heard from Redis.
+// process's share of the rate over the last few ticks from Redis. The
+// processes' shares add up to at most the budget, so together they stay
+// within it as long as each keeps its share. A process that had none
+// (idle until then) gets an equal share of the processes it last saw,
+// and one that never heard from Redis the whole rate: only those can
+// take the group over its budget.
 func (s *Store) localShareLocked(d limiter.Dir, rate int64) int64 {
-	w := s.weights[d]
 	switch {
-	case w[1] > 0 && w[0] > 0:
-		return rate * w[0] / w[1]
+	case s.share[d] > 0:
+		return int64(s.share[d] * float64(rate))
 	case s.stats.Processes > 0:
-		// Idle here at the last lease: an equal share of the processes.
 		return rate / int64(s.stats.Processes)
 	}
 	return rate

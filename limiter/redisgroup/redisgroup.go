@@ -115,7 +115,8 @@ type Options struct {
 	// process id and a random suffix.
 	ID string
 	// Timeout bounds connecting and each script run; 0 means one
-	// second at connection and half a tick afterwards.
+	// second at connection and half a tick (at least 100 ms)
+	// afterwards. A run that takes longer counts as an outage.
 	Timeout time.Duration
 }
 
@@ -163,7 +164,13 @@ type Store struct {
 	mu      sync.Mutex // guards following
 	g       *limiter.Group
 	stats   Stats
-	weights [2][2]int64 // last known weight here and in all, per direction
+	// share is, per direction, the fraction of the rate this process
+	// was granted per tick lately (a moving average over about five
+	// ticks), and granted what it has been granted in the current tick
+	// so far: the Local policy's basis.
+	share   [2]float64
+	granted [2]int64
+	shared  bool // share has seen a lease from Redis
 	closed  bool
 }
 

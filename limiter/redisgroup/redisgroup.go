@@ -161,9 +161,9 @@ type Store struct {
 	quit chan struct{}
 	done chan struct{} // closed when loop has returned
 
-	mu      sync.Mutex // guards following
-	g       *limiter.Group
-	stats   Stats
+	mu    sync.Mutex // guards following
+	g     *limiter.Group
+	stats Stats
 	// share is, per direction, the fraction of the rate this process
 	// was granted per tick lately (a moving average over about five
 	// ticks), and granted what it has been granted in the current tick

@@ -139,6 +139,32 @@ func (g *Group) AddLease(read, write int64) {
 	signal(wakes)
 }
 
+// Reclaim takes back, from a group of [NewSharedGroup], what its members
+// will not use of the current lease, for a store to return to the shared
+// budget: in each direction in which no member is waiting, the lease less
+// what was used and the turns granted and not yet used. It returns the
+// bytes taken back per direction, which [Group.Demand] does not count as
+// used. On a group from [NewGroup], or a closed one, it returns zeros.
+func (g *Group) Reclaim() (back [2]int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.store == nil || g.closed {
+		return back
+	}
+	for d := range Dir(2) {
+		b := &g.dirs[d]
+		if len(b.queue) > 0 {
+			continue
+		}
+		if n := subSat(b.level(), b.outstanding); n > 0 {
+			b.take(n)
+			b.roundLevel = b.level()
+			back[d] = n
+		}
+	}
+	return back
+}
+
 // Demand returns what the group's members did since the last
 // [Group.Grant] (or since the group was made), for a [Store].
 func (g *Group) Demand() Demand {

@@ -162,3 +162,34 @@ func TestSharedGroupDecrementCounts(t *testing.T) {
 		}
 	})
 }
+
+// TestSharedGroupReclaim checks that Reclaim takes back what is left of
+// the lease beyond granted turns, only where nobody waits, and that it is
+// not counted as used.
+func TestSharedGroupReclaim(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g, err := limiter.NewSharedGroup(mustConfig(t, 300, 1200, 300, 1200, tick), &testStore{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms := join(t, g, 2)
+		g.Grant(limiter.Lease{Tick: 1, Read: 200, Write: 0})
+		ms[0].Consume(limiter.Read, 50)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := startWait(ctx, ms[1], limiter.Write)
+		if back := g.Reclaim(); back != [2]int64{150, 0} {
+			t.Fatalf("Reclaim() = %v, want the 150 unused read bytes and nothing written (a writer waits)", back)
+		}
+		checkLimit(t, "Limit(Read) after Reclaim", g.Limit(limiter.Read), 0)
+		if dm := g.Demand(); dm.Used != [2]int64{50, 0} {
+			t.Fatalf("Demand().Used = %v, want only the 50 consumed", dm.Used)
+		}
+		cancel()
+		<-done
+		local := mustGroup(t, mustConfig(t, 300, 1200, 300, 1200, tick))
+		if back := local.Reclaim(); back != [2]int64{} {
+			t.Fatalf("Reclaim on an in-process group = %v", back)
+		}
+		local.Close()
+	})
+}

@@ -14,14 +14,26 @@ import (
 // between the clocks to leave the request in the right tick.
 const leaseDelay = time.Millisecond
 
-// loop runs until Close: at every tick, the tick's lease; in the middle of
-// the tick, a top-up if members are waiting.
+// Within a tick, after its lease, a process gives back what its members
+// will not use at giveBackAt of the tick, and asks for a top-up for
+// members still waiting at topUpAt: give-backs come first, so top-ups
+// find them.
+const (
+	giveBackAt = 0.4
+	topUpAt    = 0.6
+)
+
+// loop runs until Close: at every tick the tick's lease; then, in a tick
+// whose lease came from Redis, a give-back and a top-up if there is
+// something to give back or members are waiting.
 func (s *Store) loop() {
 	defer close(s.done)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	topup := false // the next wake-up is the middle of a tick
-	var nextLease time.Time
+	var (
+		begins, next time.Time // this tick's start and the next lease
+		phase        = modeLease
+	)
 	for {
 		select {
 		case <-timer.C:
@@ -33,20 +45,28 @@ func (s *Store) loop() {
 		if tick == 0 {
 			tick = limiter.DefaultTick
 		}
-		if topup {
+		switch phase {
+		case modeGiveBack:
+			s.giveBack(cfg, tick)
+			phase = modeTopUp
+			timer.Reset(time.Until(begins.Add(time.Duration(topUpAt * float64(tick)))))
+			continue
+		case modeTopUp:
 			s.topUp(cfg, tick)
-			topup = false
-			timer.Reset(time.Until(nextLease))
+			phase = modeLease
+			timer.Reset(time.Until(next))
 			continue
 		}
 		untilNext, ok := s.lease(cfg, tick)
-		nextLease = time.Now().Add(untilNext + leaseDelay)
-		if ok && untilNext > tick/4 {
-			topup = true
-			timer.Reset(untilNext - tick/2 + leaseDelay)
+		now := time.Now()
+		next = now.Add(untilNext + leaseDelay)
+		begins = next.Add(-tick)
+		if at := begins.Add(time.Duration(giveBackAt * float64(tick))); ok && at.After(now) {
+			phase = modeGiveBack
+			timer.Reset(at.Sub(now))
 			continue
 		}
-		timer.Reset(time.Until(nextLease))
+		timer.Reset(untilNext + leaseDelay)
 	}
 }
 
@@ -66,37 +86,33 @@ func (s *Store) callTimeout(tick time.Duration) time.Duration {
 
 // result is the script's answer.
 type result struct {
-	tick                  int64
-	grant                 [2]int64
-	untilNext             time.Duration
-	members, procs        int
-	weightHere, weightAll [2]int64
+	tick           int64
+	grant          [2]int64
+	untilNext      time.Duration
+	members, procs int
 }
 
-func (s *Store) run(cfg *limiter.Config, tick time.Duration, dm limiter.Demand, topup bool, want [2]int64) (result, error) {
+func (s *Store) run(cfg *limiter.Config, tick time.Duration, dm limiter.Demand, mode int, amount [2]int64) (result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.callTimeout(tick))
 	defer cancel()
-	tu := 0
-	if topup {
-		tu = 1
-	}
 	v, err := leaseScript.Run(ctx, s.client, s.keys,
 		s.id, dm.Members, dm.Active[0], dm.Active[1], dm.Used[0], dm.Used[1],
 		cfg.ReadRate, cfg.ReadBurst, cfg.WriteRate, cfg.WriteBurst,
-		tick.Microseconds(), expiryTicks, tu, want[0], want[1]).Int64Slice()
+		tick.Microseconds(), expiryTicks, mode, amount[0], amount[1]).Int64Slice()
+	s.mu.Lock()
+	s.stats.Calls++
+	s.mu.Unlock()
 	if err != nil {
 		return result{}, err
 	}
-	if len(v) != 10 {
-		return result{}, fmt.Errorf("script returned %d values, want 10", len(v))
+	if len(v) != 6 {
+		return result{}, fmt.Errorf("script returned %d values, want 6", len(v))
 	}
 	return result{
 		tick: v[0], grant: [2]int64{v[1], v[2]},
-		untilNext:  time.Duration(v[3]) * time.Microsecond,
-		members:    int(v[4]),
-		procs:      int(v[5]),
-		weightHere: [2]int64{v[6], v[8]},
-		weightAll:  [2]int64{v[7], v[9]},
+		untilNext: time.Duration(v[3]) * time.Microsecond,
+		members:   int(v[4]),
+		procs:     int(v[5]),
 	}, nil
 }
 
@@ -109,10 +125,9 @@ const expiryTicks = 3
 // lease came from Redis.
 func (s *Store) lease(cfg *limiter.Config, tick time.Duration) (time.Duration, bool) {
 	dm := s.g.Demand()
-	r, err := s.run(cfg, tick, dm, false, [2]int64{})
-	s.mu.Lock()
-	s.stats.Calls++
+	r, err := s.run(cfg, tick, dm, modeLease, [2]int64{})
 	if err != nil {
+		s.mu.Lock()
 		s.failLocked(err)
 		s.mu.Unlock()
 		s.renewClient()
@@ -129,6 +144,7 @@ func (s *Store) lease(cfg *limiter.Config, tick time.Duration) (time.Duration, b
 		s.g.Grant(l)
 		return time.Duration(int64(tick) - now.UnixNano()%int64(tick)), false
 	}
+	s.mu.Lock()
 	if !s.stats.Shared {
 		s.stats.Shared = true
 		s.stats.Recoveries++
@@ -137,13 +153,32 @@ func (s *Store) lease(cfg *limiter.Config, tick time.Duration) (time.Duration, b
 	s.stats.MembersHere = dm.Members
 	s.stats.MembersTotal = r.members
 	s.stats.Processes = r.procs
-	s.foldShareLocked(cfg)
-	s.granted = r.grant
+	s.foldShareLocked(cfg, dm.Used)
 	l := limiter.Lease{Tick: r.tick, Read: r.grant[0], Write: r.grant[1]}
 	s.stats.Last = l
 	s.mu.Unlock()
 	s.g.Grant(l)
 	return r.untilNext, true
+}
+
+// giveBack returns to Redis what the members here will not use this
+// tick: in each direction in which none is waiting, what is left of the
+// lease beyond the turns granted (Group.Reclaim).
+func (s *Store) giveBack(cfg *limiter.Config, tick time.Duration) {
+	back := s.g.Reclaim()
+	if back == [2]int64{} {
+		return
+	}
+	_, err := s.run(cfg, tick, s.g.Demand(), modeGiveBack, back)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		// Redis settles the lease at the next tick: what was not used
+		// is available again then.
+		s.failLocked(err)
+		return
+	}
+	s.stats.GiveBacks++
 }
 
 // topUp asks, for each direction in which members are waiting, for what
@@ -160,9 +195,8 @@ func (s *Store) topUp(cfg *limiter.Config, tick time.Duration) {
 	if want == [2]int64{} {
 		return
 	}
-	r, err := s.run(cfg, tick, dm, true, want)
+	r, err := s.run(cfg, tick, dm, modeTopUp, want)
 	s.mu.Lock()
-	s.stats.Calls++
 	if err != nil {
 		// The next tick's lease applies the policy.
 		s.failLocked(err)
@@ -172,8 +206,6 @@ func (s *Store) topUp(cfg *limiter.Config, tick time.Duration) {
 	if r.grant != [2]int64{} {
 		s.stats.TopUps++
 	}
-	s.granted[0] += r.grant[0]
-	s.granted[1] += r.grant[1]
 	s.mu.Unlock()
 	s.g.AddLease(r.grant[0], r.grant[1])
 }
@@ -191,11 +223,11 @@ func (s *Store) failLocked(err error) {
 // the process's share: about the last five ticks count.
 const shareWeight = 0.2
 
-// foldShareLocked adds the tick that ends, what was granted in it, to the
-// moving average of the process's share of the rate.
-func (s *Store) foldShareLocked(cfg *limiter.Config) {
+// foldShareLocked adds used, what the members here used of the lease that
+// ends, to the moving average of the process's share of the rate.
+func (s *Store) foldShareLocked(cfg *limiter.Config, used [2]int64) {
 	for d, rate := range [2]int64{cfg.ReadRate, cfg.WriteRate} {
-		f := min(float64(s.granted[d])/float64(rate), 1)
+		f := min(max(float64(used[d])/float64(rate), 0), 1)
 		if !s.shared {
 			s.share[d] = f
 			continue
@@ -203,20 +235,19 @@ func (s *Store) foldShareLocked(cfg *limiter.Config) {
 		s.share[d] = (1-shareWeight)*s.share[d] + shareWeight*f
 	}
 	s.shared = true
-	s.granted = [2]int64{}
 }
 
 // localShareLocked is the Local policy's lease in direction d: the
-// process's share of the rate over the last few ticks from Redis. The
-// processes' shares add up to at most the budget, so together they stay
-// within it as long as each keeps its share. A process that had none
-// (idle until then) gets an equal share of the processes it last saw,
-// and one that never heard from Redis the whole rate: only those can
-// take the group over its budget.
+// process's share of the rate, by what its members used, over the last
+// few ticks from Redis. What the processes use adds up to at most the
+// budget, so together they stay within it as long as each keeps its
+// share. A process that had none (idle until then) gets an equal share of
+// the processes it last saw, and one that never heard from Redis the
+// whole rate: only those can take the group over its budget.
 func (s *Store) localShareLocked(d limiter.Dir, rate int64) int64 {
 	switch {
 	case s.share[d] > 0:
-		return int64(s.share[d] * float64(rate))
+		return max(int64(s.share[d]*float64(rate)), 1)
 	case s.stats.Processes > 0:
 		return rate / int64(s.stats.Processes)
 	}

@@ -127,10 +127,11 @@ type Stats struct {
 	Shared bool
 	// Policy is the fallback policy.
 	Policy Policy
-	// Leases counts the leases granted from Redis, TopUps the mid-tick
-	// top-ups among them, and LocalLeases the ticks granted by the
+	// Leases counts the tick leases granted from Redis, TopUps the
+	// mid-tick top-ups, GiveBacks the mid-tick returns of what members
+	// here would not use, and LocalLeases the ticks granted by the
 	// fallback policy.
-	Leases, TopUps, LocalLeases uint64
+	Leases, TopUps, GiveBacks, LocalLeases uint64
 	// Calls counts script runs, Errors the failed ones.
 	Calls, Errors uint64
 	// Outages counts the times Redis was lost, Recoveries the times it
@@ -164,14 +165,12 @@ type Store struct {
 	mu    sync.Mutex // guards following
 	g     *limiter.Group
 	stats Stats
-	// share is, per direction, the fraction of the rate this process
-	// was granted per tick lately (a moving average over about five
-	// ticks), and granted what it has been granted in the current tick
-	// so far: the Local policy's basis.
-	share   [2]float64
-	granted [2]int64
-	shared  bool // share has seen a lease from Redis
-	closed  bool
+	// share is, per direction, the fraction of the rate this process's
+	// members used per tick lately (a moving average over about five
+	// ticks): the Local policy's basis.
+	share  [2]float64
+	shared bool // share has seen a lease from Redis
+	closed bool
 }
 
 // New connects to the Redis at o.URL and returns a Store for the group

@@ -208,3 +208,51 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+// TestIdleProcessYields runs a process whose three members idle beside one
+// with a single busy member: the idle process weighs nothing, so the busy
+// member gets nearly the whole budget.
+func TestIdleProcessYields(t *testing.T) {
+	srv := startRedis(t)
+	const rate = 8000
+	ga, sa := newGroup(t, srv, "idle", rate, redisgroup.Local)
+	gb, _ := newGroup(t, srv, "idle", rate, redisgroup.Local)
+	var idle []*limiter.Member
+	for range 3 {
+		m, err := ga.Join()
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, m)
+	}
+	d := &drivers{}
+	drive(t, gb, 1, d)
+	defer func() {
+		d.stop()
+		for _, m := range idle {
+			m.Leave()
+		}
+		for _, g := range []*limiter.Group{ga, gb} {
+			if err := g.Close(); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	waitFor(t, "both stores to see 4 members", func() bool { return sa.Stats().MembersTotal == 4 })
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	<-ticker.C
+	t0, before := time.Now(), sum(d.snapshot())
+	for range 20 {
+		<-ticker.C
+	}
+	got := sum(d.snapshot()) - before
+	ticks := time.Since(t0).Seconds() / tick.Seconds()
+	t.Logf("%.1f ticks: the busy member moved %d bytes", ticks, got)
+	if limit := int64(ticks+1) * rate; got > limit {
+		t.Errorf("the busy member moved %d bytes in %.1f ticks, over the budget (%d)", got, ticks, limit)
+	}
+	if low := int64(0.85 * ticks * rate); got < low {
+		t.Errorf("the busy member moved %d bytes in %.1f ticks, under 85%% of the budget (%d): the idle process kept its share", got, ticks, low)
+	}
+}

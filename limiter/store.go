@@ -140,29 +140,29 @@ func (g *Group) AddLease(read, write int64) {
 }
 
 // Reclaim takes back, from a group of [NewSharedGroup], what its members
-// will not use of the current lease, for a store to return to the shared
-// budget: in each direction in which no member is waiting, the lease less
-// what was used and the turns granted and not yet used. It returns the
-// bytes taken back per direction, which [Group.Demand] does not count as
-// used. On a group from [NewGroup], or a closed one, it returns zeros.
-func (g *Group) Reclaim() (back [2]int64) {
+// will not use of the current lease in direction d, for a store to
+// return to the shared budget: the lease less what was used and the turns
+// granted and not yet used, if no member is waiting in d (a waiting
+// member would use it). It returns the bytes taken back, which
+// [Group.Demand] does not count as used. On a group from [NewGroup], a
+// closed one, or for an unknown d, it returns 0.
+func (g *Group) Reclaim(d Dir) int64 {
+	if !d.valid() {
+		return 0
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.store == nil || g.closed {
-		return back
+	b := &g.dirs[d]
+	if g.store == nil || g.closed || len(b.queue) > 0 {
+		return 0
 	}
-	for d := range Dir(2) {
-		b := &g.dirs[d]
-		if len(b.queue) > 0 {
-			continue
-		}
-		if n := subSat(b.level(), b.outstanding); n > 0 {
-			b.take(n)
-			b.roundLevel = b.level()
-			back[d] = n
-		}
+	n := subSat(b.level(), b.outstanding)
+	if n <= 0 {
+		return 0
 	}
-	return back
+	b.take(n)
+	b.roundLevel = b.level()
+	return n
 }
 
 // Demand returns what the group's members did since the last

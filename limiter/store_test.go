@@ -177,8 +177,8 @@ func TestSharedGroupReclaim(t *testing.T) {
 		ms[0].Consume(limiter.Read, 50)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := startWait(ctx, ms[1], limiter.Write)
-		if back := g.Reclaim(); back != [2]int64{150, 0} {
-			t.Fatalf("Reclaim() = %v, want the 150 unused read bytes and nothing written (a writer waits)", back)
+		if back := [2]int64{g.Reclaim(limiter.Read), g.Reclaim(limiter.Write)}; back != [2]int64{150, 0} {
+			t.Fatalf("Reclaim = %v, want the 150 unused read bytes and nothing written (a writer waits)", back)
 		}
 		checkLimit(t, "Limit(Read) after Reclaim", g.Limit(limiter.Read), 0)
 		if dm := g.Demand(); dm.Used != [2]int64{50, 0} {
@@ -187,7 +187,7 @@ func TestSharedGroupReclaim(t *testing.T) {
 		cancel()
 		<-done
 		local := mustGroup(t, mustConfig(t, 300, 1200, 300, 1200, tick))
-		if back := local.Reclaim(); back != [2]int64{} {
+		if back := local.Reclaim(limiter.Read); back != 0 {
 			t.Fatalf("Reclaim on an in-process group = %v", back)
 		}
 		local.Close()

@@ -42,7 +42,7 @@ func (p *proxy) newGroup(cfg *limiter.Config) (*limiter.Group, error) {
 
 // storeVars adds, for a group kept in Redis, the store's state to the
 // -stats counters as "group_store": whether leases come from Redis now,
-// the leases, top-ups and local (fallback) leases granted, script runs
+// the leases, top-ups, give-backs and local (fallback) leases, script runs
 // and errors, outages and recoveries, and the members here and in the
 // whole group.
 func storeVars(m *expvar.Map, g *limiter.Group) {
@@ -58,6 +58,7 @@ func storeVars(m *expvar.Map, g *limiter.Group) {
 			"fallback":      st.Policy.String(),
 			"leases":        st.Leases,
 			"top_ups":       st.TopUps,
+			"give_backs":    st.GiveBacks,
 			"local_leases":  st.LocalLeases,
 			"redis_calls":   st.Calls,
 			"errors":        st.Errors,

@@ -103,20 +103,29 @@ stop_proxies() {
 }
 
 fair() {
-	echo "== fair: 1 client on A, 9 on B, sharing $RATE (each should get 300 KiB/s)"
+	echo "== fair: 1 client on A, 9 on B, sharing $RATE (each should get 300 KiB/s), over 8 s after 2 s"
 	start_proxy A fair; start_proxy B fair
 	sleep 0.5
-	fetch "$PORT_A" 3MiB "$tmp/f0"
-	for i in 1 2 3 4 5 6 7 8 9; do fetch "$PORT_B" 3MiB "$tmp/f$i"; done
-	wait_fetches
-	python3 - "$tmp" <<'EOF'
+	local spids=() i
+	curl -fs "http://127.0.0.1:$PORT_A/bytes/1GiB" -o "$tmp/s0" & spids+=($!)
+	for i in 1 2 3 4 5 6 7 8 9; do curl -fs "http://127.0.0.1:$PORT_B/bytes/1GiB" -o "$tmp/s$i" & spids+=($!); done
+	sleep 2
+	local a=() b=() t0 t1
+	t0=$(date +%s.%N); for i in 0 1 2 3 4 5 6 7 8 9; do a+=($(stat -c %s "$tmp/s$i")); done
+	sleep 8
+	t1=$(date +%s.%N); for i in 0 1 2 3 4 5 6 7 8 9; do b+=($(stat -c %s "$tmp/s$i")); done
+	kill "${spids[@]}"; wait "${spids[@]}" 2>/dev/null || true
+	python3 -c "
 import sys
-rows=[open("%s/f%d" % (sys.argv[1], i)).read().split() for i in range(10)]
-want=300*1024
-rates=[int(r[0])/float(r[1]) for r in rows]
-print("A's client: %.0f B/s; B's: %s" % (rates[0], ", ".join("%.0f" % r for r in rates[1:])))
-print("worst client off 300 KiB/s by %.1f%%" % max(100*abs(r-want)/want for r in rates))
-EOF
+a=[int(x) for x in sys.argv[1].split()]; b=[int(x) for x in sys.argv[2].split()]
+secs=float(sys.argv[4])-float(sys.argv[3]); want=300*1024
+rates=[(y-x)/secs for x,y in zip(a,b)]
+print(\"A's client: %.0f B/s; B's: %s\" % (rates[0], ', '.join('%.0f' % r for r in rates[1:])))
+print('combined %.0f B/s; worst client off 300 KiB/s by %.1f%%' % (sum(rates), max(100*abs(r-want)/want for r in rates)))
+" "${a[*]}" "${b[*]}" "$t0" "$t1"
+	for n in A B; do
+		echo "stats $n: $(stats "$(eval echo "\$STATS_$n")" | jq -c '.group_store | {leases, top_ups, give_backs, redis_calls}')"
+	done
 	stop_proxies A B
 }
 

@@ -162,10 +162,18 @@ func (s *Store) lease(cfg *limiter.Config, tick time.Duration) (time.Duration, b
 }
 
 // giveBack returns to Redis what the members here will not use this
-// tick: in each direction in which none is waiting, what is left of the
-// lease beyond the turns granted (Group.Reclaim).
+// tick: in each direction in which none of them has moved a byte since
+// the lease or waits, what is left of the lease (Group.Reclaim). A
+// process whose members are busy keeps its lease: between two turns a
+// busy member is often in the middle of a write, not waiting.
 func (s *Store) giveBack(cfg *limiter.Config, tick time.Duration) {
-	back := s.g.Reclaim()
+	dm := s.g.Demand()
+	var back [2]int64
+	for d := range 2 {
+		if dm.Active[d] == 0 {
+			back[d] = s.g.Reclaim(limiter.Dir(d))
+		}
+	}
 	if back == [2]int64{} {
 		return
 	}

@@ -3,25 +3,25 @@
 //
 // A process makes its group with [NewGroup] (or [New] and
 // limiter.NewSharedGroup) and uses it like any other: its members join,
-// wait for turns and consume. Once per tick, just after each tick
-// boundary of Redis's own clock, the [Store] runs one Lua script in
-// Redis that refills the group's bucket by whole ticks (from Redis's
-// TIME, never the processes' clocks), records how many members this
-// process has and how many of them want bytes (with an expiry, so that a
-// process that died stops counting within a few ticks), takes back what
-// the process's last lease did not use, and grants this process its
-// active members' share of what the tick holds. The process then serves
-// its own members from that lease, round robin, as an in-process group
-// does. A process whose members want more than its lease asks once more
-// in the middle of the tick for what the others left unused. There is no
-// round trip per read: at most two script runs per tick and process,
-// whatever the number of connections.
+// wait for turns and consume. Just after each tick boundary of Redis's
+// own clock, the [Store] runs one Lua script in Redis that refills the
+// group's bucket by whole ticks (from Redis's TIME, never the processes'
+// clocks), settles this process's last lease, records how many members
+// it has and how many of them want bytes (with an expiry, so that a
+// process that died stops counting within a few ticks), and grants it
+// its share of what the tick holds: by member, among the processes whose
+// members are active. The process then serves its own members from that
+// lease, round robin, as an in-process group does. Within the tick, a
+// process whose members do not want the rest of their lease gives it
+// back, and one whose members want more asks for what the others left.
+// There is no round trip per read: at most three script runs per tick
+// and process, whatever the number of connections.
 //
 // The script is the single point of truth: its grants come off the
-// bucket, so what is granted never adds up to more than the bucket
-// holds, which never exceeds the burst and refills by the rate per tick.
-// Keys carry a hash tag ("bev:{NAME}:bucket", "bev:{NAME}:procs") so
-// that the group works on Redis Cluster.
+// bucket, and a tick's grants never add up to more than one bucket of the
+// group's config. Keys carry a hash tag ("bev:{NAME}:bucket",
+// "bev:{NAME}:procs") so that the group works on Redis Cluster.
+// docs/design.md says what a lease guarantees.
 //
 // # Failures
 //
@@ -29,11 +29,11 @@
 // (its password hidden), when Redis does not answer. A Redis lost while
 // the group runs is an outage: the store keeps trying once a tick, and
 // meanwhile applies its [Policy]: [Local] (the default) grants each tick
-// this process's last known share of the budget from the local clock,
-// [Block] grants nothing, so members wait. Either way no connection is
-// closed and no byte is lost: members only wait. Once Redis answers
-// again, shared leases resume at the next tick. [Store.Stats] counts the
-// outages, recoveries and errors.
+// this process's share of the budget over the last ticks, from the local
+// clock; [Block] grants nothing, so members wait. Either way no
+// connection is closed and no byte is lost: members only wait. Once Redis
+// answers again, shared leases resume at the next tick. [Store.Stats]
+// counts the outages, recoveries and errors.
 package redisgroup
 
 import (

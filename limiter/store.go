@@ -50,8 +50,8 @@ type Demand struct {
 	// the last lease or are waiting for a turn now: a member that only
 	// idles wants nothing and is not counted.
 	Active [2]int
-	// Used is the bytes members moved, per direction, since the last
-	// lease.
+	// Used is the bytes members moved (and manual decrements), per
+	// direction, since the last [Group.TakeDemand].
 	Used [2]int64
 	// Waiting counts, per direction, the members queued for a turn now.
 	Waiting [2]int
@@ -86,11 +86,13 @@ func NewSharedGroup(cfg *Config, s Store) (*Group, error) {
 }
 
 // Grant gives the group of [NewSharedGroup] the lease l: in each
-// direction the bucket becomes the lease, less any debt the last lease
-// left (what it did not use lapses, for the store has counted it as
-// unused), a new round starts and waiting members are served. The
-// [Group.Demand] counts start again. A store calls it once per tick; on a
-// group from [NewGroup], or a closed one, it does nothing.
+// direction the bucket becomes the lease, a new round starts and waiting
+// members are served. What the last lease did not use lapses, and a debt
+// it left (a manual [Group.Decrement] beyond it) is not carried: the
+// store settles both against the shared budget, from
+// [Group.TakeDemand]. The count of active members starts again. A store
+// calls it once per tick; on a group from [NewGroup], or a closed one, it
+// does nothing.
 func (g *Group) Grant(l Lease) {
 	g.mu.Lock()
 	if g.store == nil || g.closed {
@@ -100,9 +102,9 @@ func (g *Group) Grant(l Lease) {
 	var wakes []wake
 	for d, n := range [2]int64{l.Read, l.Write} {
 		b := &g.dirs[d]
-		b.extra = addSat(min(b.extra, 0), max(n, 0))
+		b.extra = max(n, 0)
 		b.tick = l.Tick
-		b.used, b.active = 0, 0
+		b.active = 0
 		b.newRound()
 		wakes = g.dispatchLocked(Dir(d), wakes)
 		wakes = b.kickHead(wakes)
@@ -170,6 +172,10 @@ func (g *Group) Reclaim(d Dir) int64 {
 func (g *Group) Demand() Demand {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return g.demandLocked()
+}
+
+func (g *Group) demandLocked() Demand {
 	dm := Demand{Members: g.members}
 	for d := range Dir(2) {
 		b := &g.dirs[d]
@@ -181,6 +187,20 @@ func (g *Group) Demand() Demand {
 				dm.Active[d]++
 			}
 		}
+	}
+	return dm
+}
+
+// TakeDemand is [Group.Demand] that also starts the count of bytes used
+// again, at the same moment: a store reports each byte used exactly once,
+// in the settlement it asks for next, even one moved between the call
+// and the lease that follows it.
+func (g *Group) TakeDemand() Demand {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	dm := g.demandLocked()
+	for d := range Dir(2) {
+		g.dirs[d].used = 0
 	}
 	return dm
 }

@@ -44,8 +44,8 @@ func TestSharedGroupInvalid(t *testing.T) {
 
 // TestSharedGroupLeases checks that a shared group's bucket is only what
 // the store grants: empty at first, whatever the ticks, then each lease,
-// shared among members a share each, with unused bytes lapsing at the next
-// lease and debt carried over.
+// shared among members a share each, with unused bytes and debts lapsing
+// at the next lease (the store settles them).
 func TestSharedGroupLeases(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := &testStore{}
@@ -76,17 +76,27 @@ func TestSharedGroupLeases(t *testing.T) {
 			t.Fatalf("Demand() = %+v, want 3 members, 114 read by 2 active", dm)
 		}
 
-		// 36 unused: it lapses, the new lease replaces it.
+		// A store takes the demand, then a byte moves before its lease
+		// arrives: it counts in the next settlement, not in none.
+		if dm := g.TakeDemand(); dm.Used != [2]int64{114, 0} {
+			t.Fatalf("TakeDemand() = %+v, want the 114 read", dm)
+		}
+		ms[2].Consume(limiter.Read, 1)
+		// 35 unused: it lapses, the new lease replaces it.
 		g.Grant(limiter.Lease{Tick: 2, Read: 30, Write: 0})
 		checkLimit(t, "Limit(Read) after a second lease", g.Limit(limiter.Read), 30)
 		checkLimit(t, "Limit(Write) after an empty lease", g.Limit(limiter.Write), 0)
-		if dm := g.Demand(); dm.Used != [2]int64{} || dm.Active != [2]int{} {
-			t.Fatalf("Demand() after a lease = %+v, want nothing used", dm)
+		if dm := g.TakeDemand(); dm.Used != [2]int64{1, 0} || dm.Active != [2]int{} {
+			t.Fatalf("TakeDemand() after a lease = %+v, want the byte moved in between and nobody active", dm)
 		}
-		// Debt carries over.
+		// A debt is the store's to settle (Demand counts it as used):
+		// the next lease is not cut by it here as well.
 		g.Decrement(limiter.Read, 100)
+		if dm := g.Demand(); dm.Used[limiter.Read] != 100 {
+			t.Fatalf("Demand().Used after a manual decrement of 100 = %v", dm.Used)
+		}
 		g.Grant(limiter.Lease{Tick: 3, Read: 300})
-		checkLimit(t, "Limit(Read) after a lease with 70 of debt", g.Limit(limiter.Read), 230)
+		checkLimit(t, "Limit(Read) after a lease following a debt of 70", g.Limit(limiter.Read), 300)
 		if st := g.Stats(); st.Leases != 3 {
 			t.Fatalf("Stats().Leases = %d, want 3", st.Leases)
 		}

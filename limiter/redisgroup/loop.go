@@ -124,7 +124,7 @@ const expiryTicks = 3
 // Redis fails. It returns how long until the next tick and whether the
 // lease came from Redis.
 func (s *Store) lease(cfg *limiter.Config, tick time.Duration) (time.Duration, bool) {
-	dm := s.g.Demand()
+	dm := s.g.TakeDemand()
 	r, err := s.run(cfg, tick, dm, modeLease, [2]int64{})
 	if err != nil {
 		s.mu.Lock()

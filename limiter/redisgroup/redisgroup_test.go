@@ -252,7 +252,10 @@ func TestIdleProcessYields(t *testing.T) {
 	if limit := int64(ticks+1) * rate; got > limit {
 		t.Errorf("the busy member moved %d bytes in %.1f ticks, over the budget (%d)", got, ticks, limit)
 	}
-	if low := int64(0.85 * ticks * rate); got < low {
-		t.Errorf("the busy member moved %d bytes in %.1f ticks, under 85%% of the budget (%d): the idle process kept its share", got, ticks, low)
+	// With the idle process weighing as its three members, the busy one
+	// would get a quarter. A loaded machine can hold leases back, so the
+	// floor is 70%, as in TestSharedFairByMember.
+	if low := int64(0.7 * ticks * rate); got < low {
+		t.Errorf("the busy member moved %d bytes in %.1f ticks, under 70%% of the budget (%d): the idle process kept its share", got, ticks, low)
 	}
 }

@@ -138,7 +138,10 @@ if mode == 0 then
   for d = 1, 2 do
     -- Settle: what was not used is available again, up to the burst
     -- less this tick's grants; more used than leased is a debt.
+    -- What comes back counts as held when the tick began, so this and
+    -- later leases share it.
     local back = lease[d] - used[d]
+    local before = lv[d]
     if back < 0 then
       lv[d] = lv[d] + back
     elseif lv[d] + back + gt[d] <= burst[d] then
@@ -146,6 +149,7 @@ if mode == 0 then
     else
       lv[d] = math.max(lv[d], burst[d] - gt[d])
     end
+    st[d] = math.max(st[d] + lv[d] - before, 0)
     lease[d] = 0
     if wall[d] > 0 then
       grant[d] = math.max(math.min(math.floor(st[d] * wme[d] / wall[d]), lv[d]), 0)

@@ -130,6 +130,13 @@ func TestGroupRedisFault(t *testing.T) {
 		st, _ := v["group_store"].(map[string]any)
 		return st["outages"] == 1.0 && st["shared"] == false
 	})
+	// The outage may first be seen mid-tick; let the policy serve a few
+	// ticks before Redis comes back.
+	waitStats(t, p, "local leases", func(v map[string]any) bool {
+		st, _ := v["group_store"].(map[string]any)
+		n, _ := st["local_leases"].(float64)
+		return n >= 3
+	})
 	back, err := testredis.StartOn(srv.Port)
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +28,7 @@ var ErrNotInstalled = errors.New("testredis: redis-server not found (bash test.s
 // A Server is one redis-server process.
 type Server struct {
 	Port int
+	tls  string // directory of the TLS certificate and key; "" without TLS
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has been waited for
 }
@@ -44,12 +47,48 @@ func Start() (*Server, error) {
 // StartOn starts redis-server on port, as Start does; a test restarts a
 // stopped server with it.
 func StartOn(port int) (*Server, error) {
+	return start(port, "")
+}
+
+// StartTLS starts redis-server as Start does, speaking only TLS with the
+// PEM certificate and key given (clients need no certificate); its URL is
+// rediss://. The files live in a temporary directory Stop removes.
+func StartTLS(certPEM, keyPEM []byte) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "testredis-tls")
+	if err != nil {
+		return nil, err
+	}
+	for name, b := range map[string][]byte{"cert.pem": certPEM, "key.pem": keyPEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	s, err := start(port, dir)
+	if err != nil {
+		os.RemoveAll(dir)
+	}
+	return s, err
+}
+
+func start(port int, tlsDir string) (*Server, error) {
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotInstalled, err)
 	}
-	cmd := exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "notice")
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "notice"}
+	if tlsDir != "" {
+		cert := filepath.Join(tlsDir, "cert.pem")
+		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(port),
+			"--tls-cert-file", cert, "--tls-key-file", filepath.Join(tlsDir, "key.pem"),
+			"--tls-ca-cert-file", cert, "--tls-auth-clients", "no")
+	}
+	cmd := exec.Command(path, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -57,7 +96,7 @@ func StartOn(port int) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("testredis: start: %w", err)
 	}
-	s := &Server{Port: port, cmd: cmd, done: make(chan struct{})}
+	s := &Server{Port: port, tls: tlsDir, cmd: cmd, done: make(chan struct{})}
 	ready := make(chan error, 1)
 	go func() {
 		// Read the log until it says it is ready, then drain it so the
@@ -94,19 +133,25 @@ func StartOn(port int) (*Server, error) {
 	}
 }
 
-// URL returns the server's redis:// URL.
+// URL returns the server's redis:// URL, or rediss:// with TLS.
 func (s *Server) URL() string {
+	if s.tls != "" {
+		return fmt.Sprintf("rediss://127.0.0.1:%d", s.Port)
+	}
 	return fmt.Sprintf("redis://127.0.0.1:%d", s.Port)
 }
 
 // PID returns the server's process id.
 func (s *Server) PID() int { return s.cmd.Process.Pid }
 
-// Stop kills the server by its PID (SIGKILL, as a crash) and waits for it
-// to exit. Later calls do nothing.
+// Stop kills the server by its PID (SIGKILL, as a crash), waits for it to
+// exit and removes its TLS files. Later calls do nothing.
 func (s *Server) Stop() {
 	s.cmd.Process.Kill()
 	<-s.done
+	if s.tls != "" {
+		os.RemoveAll(s.tls)
+	}
 }
 
 // freePort returns a port of 127.0.0.1 that was free a moment ago.

@@ -39,6 +39,7 @@ package redisgroup
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -114,6 +115,9 @@ type Options struct {
 	// ID names this process in Redis; empty picks the host name, the
 	// process id and a random suffix.
 	ID string
+	// TLS, for a rediss:// URL, replaces the default TLS configuration
+	// (the system's roots, the URL's host as the server name).
+	TLS *tls.Config
 	// Timeout bounds connecting and each script run; 0 means one
 	// second at connection and half a tick (at least 100 ms)
 	// afterwards. A run that takes longer counts as an outage.
@@ -189,6 +193,9 @@ func New(o Options) (*Store, error) {
 	opts, err := redis.ParseURL(o.URL)
 	if err != nil {
 		return nil, fmt.Errorf("%w: url %s: %w", ErrInvalid, shown, err)
+	}
+	if o.TLS != nil && opts.TLSConfig != nil {
+		opts.TLSConfig = o.TLS.Clone()
 	}
 	// The store retries once a tick itself; the client must not hold a
 	// tick's script run back with retries of its own.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bevgo/bev/internal/testcert"
 	"github.com/bevgo/bev/internal/testredis"
 	"github.com/bevgo/bev/limiter"
 	"github.com/bevgo/bev/limiter/redisgroup"
@@ -257,5 +258,40 @@ func TestIdleProcessYields(t *testing.T) {
 	// floor is 70%, as in TestSharedFairByMember.
 	if low := int64(0.7 * ticks * rate); got < low {
 		t.Errorf("the busy member moved %d bytes in %.1f ticks, under 70%% of the budget (%d): the idle process kept its share", got, ticks, low)
+	}
+}
+
+// TestRediss runs a group on a Redis that speaks only TLS, through a
+// rediss:// URL: with a configuration trusting its certificate the group
+// gets leases; with the system's roots it fails, naming the URL.
+func TestRediss(t *testing.T) {
+	cert, err := testcert.New("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := testredis.StartTLS(cert.CertPEM, cert.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	if !strings.HasPrefix(srv.URL(), "rediss://") {
+		t.Fatalf("URL %q", srv.URL())
+	}
+	_, client := cert.Configs()
+	client.ServerName = "127.0.0.1"
+	g, s, err := redisgroup.NewGroup(config(t, 1000), redisgroup.Options{URL: srv.URL(), Name: "tls", TLS: client})
+	if err != nil {
+		t.Fatalf("NewGroup over TLS: %v", err)
+	}
+	waitFor(t, "leases over TLS", func() bool { return s.Stats().Leases >= 3 })
+	if st := s.Stats(); st.Errors != 0 {
+		t.Errorf("stats over TLS %+v: want no errors", st)
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = redisgroup.NewGroup(config(t, 1000), redisgroup.Options{URL: srv.URL(), Name: "tls"})
+	if !errors.Is(err, redisgroup.ErrUnreachable) || !strings.Contains(err.Error(), srv.URL()) {
+		t.Errorf("NewGroup over TLS without trusting the certificate = %v, want ErrUnreachable naming %s", err, srv.URL())
 	}
 }

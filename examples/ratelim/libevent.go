@@ -59,3 +59,19 @@ func startAligned(tick time.Duration) {
 	defer timer.Stop()
 	<-timer.C
 }
+
+// leaseTrouble returns, for a group in Redis, how many of its leases so
+// far came late or failed: the machine starved the store or Redis, as a
+// stall of the process starves the members, and the window's refills
+// may not all have been handed out in it. It is 0 for other groups.
+func leaseTrouble(g *limiter.Group) uint64 {
+	if g == nil {
+		return 0
+	}
+	s, ok := g.Store().(*redisgroup.Store)
+	if !ok {
+		return 0
+	}
+	st := s.Stats()
+	return st.Late + st.Errors
+}

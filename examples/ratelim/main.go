@@ -49,7 +49,10 @@
 //
 // With -group-redis URL the group's budget is kept in that Redis
 // (package limiter/redisgroup), under -group-name or a name of its own
-// per run, as a fleet of processes would share it; the rest is the same.
+// per run, as a fleet of processes would share it; the rest is the same,
+// except that a window in which a lease from Redis came a quarter of a
+// tick late, or failed, is reported as disturbed too: the machine starved
+// Redis or the store, and a refill may have been handed out outside it.
 //
 // It prints each connection's rate, the total, the average and the
 // population standard deviation, in bytes per second, and each enabled

@@ -55,6 +55,9 @@ type result struct {
 	stalled time.Duration // the worst stall of the process in the window
 	// unsettled reports whether an edge was taken although not settled.
 	unsettled bool
+	// lateLeases counts, with -group-redis, the leases from Redis in the
+	// window that came late or failed.
+	lateLeases uint64
 	// groupRead and groupWritten are the group's totals over the
 	// window; grouped reports whether there was a group.
 	groupRead, groupWritten int64
@@ -189,7 +192,10 @@ func measure(o *options) (res *result, err error) {
 		probe = func() { group.Limit(limiter.Read) }
 	}
 	watch = startStallWatch(probe)
-	var first, last edge
+	var (
+		first, last edge
+		lateLeases  uint64
+	)
 	if o.libeventWindow {
 		// From before the clients connected until 5 ms before the
 		// duration, divided by the duration, as test-ratelim counts.
@@ -209,9 +215,11 @@ func measure(o *options) (res *result, err error) {
 			return nil, err
 		}
 		watch.reset()
+		trouble := leaseTrouble(group)
 		if last, err = w.edge(first.due.Add(wholeTicks(o.duration(), tick))); err != nil {
 			return nil, err
 		}
+		lateLeases = leaseTrouble(group) - trouble
 	}
 	stalled := watch.stalled()
 	res = &result{
@@ -223,6 +231,7 @@ func measure(o *options) (res *result, err error) {
 		late:         [2]time.Duration{first.at.Sub(first.due), last.at.Sub(last.due)},
 		skipped:      first.skipped + last.skipped,
 		unsettled:    first.disturbed || last.disturbed,
+		lateLeases:   lateLeases,
 		received:     last.received,
 		grouped:      group != nil,
 		groupRead:    last.groupRead - first.groupRead,

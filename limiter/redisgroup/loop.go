@@ -150,6 +150,9 @@ func (s *Store) lease(cfg *limiter.Config, tick time.Duration) (time.Duration, b
 		s.stats.Recoveries++
 	}
 	s.stats.Leases++
+	if r.untilNext < tick*3/4 {
+		s.stats.Late++
+	}
 	s.stats.MembersHere = dm.Members
 	s.stats.MembersTotal = r.members
 	s.stats.Processes = r.procs

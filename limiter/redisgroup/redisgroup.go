@@ -138,6 +138,10 @@ type Stats struct {
 	Leases, TopUps, GiveBacks, LocalLeases uint64
 	// Calls counts script runs, Errors the failed ones.
 	Calls, Errors uint64
+	// Late counts tick leases from Redis that came more than a quarter
+	// of a tick after their tick began (by Redis's clock): the members
+	// here had less than the tick to use them.
+	Late uint64
 	// Outages counts the times Redis was lost, Recoveries the times it
 	// came back.
 	Outages, Recoveries uint64

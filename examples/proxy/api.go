@@ -653,15 +653,34 @@ func (a *apiServer) greet(w io.Writer) {
 	}
 }
 
-// poison puts the proxy's toxics on an accepted client socket: what the
-// client sends passes the Upstream toxics, what it receives the
-// Downstream ones. On failure it closes cs and returns nil.
+// toxicStages makes the toxic stages of one accepted client socket
+// (conn.ListenerConfig.Stages): what the client sends passes the Upstream
+// toxics, what it receives the Downstream ones, in the socket's own actor,
+// with no filter between it and the relay. accept binds them (poison).
+func (p *proxy) toxicStages() (in, out actor.Stage) {
+	i, o := p.cfg.toxics.NewStages(p.base.Clock(), toxic.Upstream)
+	p.staged = [2]*toxic.Stage{i, o}
+	return i, o
+}
+
+// poison binds the stages toxicStages made for cs to it, so that their
+// timers wake it and a toxic can end its stream. It returns cs.
 func (p *proxy) poison(cs *conn.Socket) *conn.Socket {
-	f, err := toxic.NewFilter(cs.Bufferevent, p.cfg.toxics, toxic.Upstream, actor.CloseOnFree)
-	if err != nil {
-		p.log.Warn("toxics", "err", err)
-		cs.Close()
-		return nil
+	in, out := p.staged[0], p.staged[1]
+	p.staged = [2]*toxic.Stage{}
+	if in != nil {
+		toxic.Bind(cs.Bufferevent, in, out)
+		p.poisoned.Store(cs.Bufferevent, [2]*toxic.Stage{in, out})
 	}
-	return &conn.Socket{Bufferevent: f}
+	return cs
+}
+
+// unpoison closes the toxic stages of a client whose socket is closed:
+// their timers stop and their Set forgets them.
+func (p *proxy) unpoison(b *actor.Bufferevent) {
+	if v, ok := p.poisoned.LoadAndDelete(b); ok {
+		st := v.([2]*toxic.Stage)
+		st[0].Close()
+		st[1].Close()
+	}
 }

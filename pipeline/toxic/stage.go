@@ -45,7 +45,7 @@ type Stage struct {
 	set   *Set
 	dir   Stream
 	clock actor.Clock
-	end   func(reset bool) error
+	end   atomic.Pointer[func(reset bool) error]
 	rng   *rand.Rand
 	wake  atomic.Pointer[func()]
 
@@ -74,7 +74,10 @@ type slot struct {
 // NewStage returns a stage applying the toxics of s on stream d, as they
 // are now and as they change; see Stage.
 func (s *Set) NewStage(d Stream, cfg StageConfig) *Stage {
-	st := &Stage{set: s, dir: d, clock: cfg.Clock, end: cfg.End, rng: cfg.Rand, gen: ^uint64(0)}
+	st := &Stage{set: s, dir: d, clock: cfg.Clock, rng: cfg.Rand, gen: ^uint64(0)}
+	if cfg.End != nil {
+		st.SetEnd(cfg.End)
+	}
 	if st.clock == nil {
 		st.clock = (*actor.Base)(nil).Clock()
 	}
@@ -98,6 +101,10 @@ func (st *Stage) changed() {
 	st.dirty.Store(true)
 	st.poke()
 }
+
+// SetEnd sets what the stage calls when a toxic ends the stream (see
+// StageConfig.End). It is safe from any goroutine.
+func (st *Stage) SetEnd(f func(reset bool) error) { st.end.Store(&f) }
 
 func (st *Stage) poke() {
 	if f := st.wake.Load(); f != nil {
@@ -219,9 +226,9 @@ func (st *Stage) endStream(reset bool, src *actor.Buffer) (pipeline.Result, erro
 	st.drop()
 	src.Reset()
 	var err error
-	switch {
-	case st.end != nil:
-		err = st.end(reset)
+	switch end := st.end.Load(); {
+	case end != nil:
+		err = (*end)(reset)
 	case reset:
 		err = ErrReset
 	default:

@@ -123,4 +123,11 @@ func TestWrapConnLimitData(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data[:1000]) {
 		t.Fatalf("read %d bytes, %v; want the first 1000, EOF", len(got), err)
 	}
+	if n := toxic.Watched(set); n != 2 {
+		t.Errorf("%d stages watched while the connection is open, want 2", n)
+	}
+	must(t, c.Close())
+	if n := toxic.Watched(set); n != 0 {
+		t.Errorf("%d stages still watched after Close, want 0", n)
+	}
 }

@@ -664,15 +664,14 @@ func (p *proxy) toxicStages() (in, out actor.Stage) {
 }
 
 // poison binds the stages toxicStages made for cs to it, so that their
-// timers wake it and a toxic can end its stream. It returns cs.
-func (p *proxy) poison(cs *conn.Socket) *conn.Socket {
+// timers wake it and a toxic can end its stream.
+func (p *proxy) poison(cs *conn.Socket) {
 	in, out := p.staged[0], p.staged[1]
 	p.staged = [2]*toxic.Stage{}
 	if in != nil {
 		toxic.Bind(cs.Bufferevent, in, out)
 		p.poisoned.Store(cs.Bufferevent, [2]*toxic.Stage{in, out})
 	}
-	return cs
 }
 
 // unpoison closes the toxic stages of a client whose socket is closed:

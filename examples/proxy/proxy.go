@@ -158,9 +158,7 @@ func rateConfig(bytesPerSec int64) (*limiter.Config, error) {
 // (onHandshake), so that stalled handshakes hold no upstream connections.
 func (p *proxy) accept(cs *conn.Socket) {
 	if p.cfg.toxics != nil {
-		if cs = p.poison(cs); cs == nil {
-			return
-		}
+		p.poison(cs)
 	}
 	r := newRelay(p, p.nextID.Add(1))
 	r.client.b = cs.Bufferevent

@@ -34,6 +34,10 @@ type actorState struct {
 	handed  Buffer       // chunks handed to a BufferWriter, the writer loop's until it reports
 	bw      BufferWriter // the transport as a BufferWriter, or nil
 	flight  int          // bytes handed over as chunks, not yet written
+	// pubOut is the pending output last published in b.outLen, landed
+	// the bytes taken from write messages and Out since then (see
+	// publishOut).
+	pubOut, landed int
 	head    [][]byte
 	spare   []message
 	writing bool
@@ -322,6 +326,7 @@ func (a *actorState) wait() {
 		evC   chan<- EventInfo
 		ev    EventInfo
 		outC  <-chan []byte
+		sendC <-chan []byte
 	)
 	if a.l != nil {
 		loopC = a.l.events
@@ -334,7 +339,7 @@ func (a *actorState) wait() {
 		evC, ev = a.evC, a.evq[0]
 	}
 	if a.takesOutput() {
-		outC = b.out
+		outC, sendC = b.out, b.send
 	}
 	select {
 	case <-b.mail.signal:
@@ -348,6 +353,9 @@ func (a *actorState) wait() {
 	case inC <- head:
 		a.input.popChunk()
 	case p := <-outC:
+		a.output.AppendOwned(p)
+	case p := <-sendC:
+		a.landed += len(p) // Send counted it in outLen (see publishOut)
 		a.output.AppendOwned(p)
 	case evC <- ev:
 		a.evq[0] = EventInfo{}
@@ -396,7 +404,24 @@ func (a *actorState) step() {
 	a.updateReadLimit()
 	a.reconcileTimers()
 	a.b.inLen.Store(int64(a.input.Len()))
-	a.b.outLen.Store(int64(a.pendingOut()))
+	a.publishOut()
+}
+
+// publishOut brings b.outLen in line with the pending output. Senders on
+// other goroutines add what they post to b.outLen before their call
+// returns (Write, WriteBuffer, Send), so b.outLen is what the actor last
+// published plus what was posted since; the actor takes those bytes into
+// its output and pendingOut counts them from then on. So instead of
+// storing pendingOut, which would lose a sender's add made between the
+// computation and the store, it adds the change since its last publish
+// less what it landed from senders meanwhile: each byte is counted
+// once, whether it waits in the mailbox or in the output.
+func (a *actorState) publishOut() {
+	p := a.pendingOut()
+	if d := p - a.pubOut - a.landed; d != 0 {
+		a.b.outLen.Add(int64(d))
+	}
+	a.pubOut, a.landed = p, 0
 }
 
 func (a *actorState) handleMail() {
@@ -420,10 +445,13 @@ func (a *actorState) handle(m *message) {
 	switch m.kind {
 	case msgWake:
 	case msgWrite:
+		a.landed += m.c.len()
 		a.output.pushChunk(m.c)
 	case msgWriteOwned:
+		a.landed += len(m.p)
 		a.output.AppendOwned(m.p)
 	case msgWriteBuffer:
+		a.landed += m.buf.Len()
 		a.output.MoveFrom(m.buf)
 	case msgFunc:
 		a.callFunc(m.fn, m.done)
@@ -621,7 +649,7 @@ func (a *actorState) onWrote(w loopEvent) {
 		a.writeErr = true
 		// Publish what is left before Send and Write can see the failure:
 		// a caller must not read an OutputLen from before it.
-		a.b.outLen.Store(int64(a.pendingOut()))
+		a.publishOut()
 		a.b.failOutput(w.err)
 		a.b.enabled.And(^uint32(Write))
 		a.emit(Writing|Error, w.err)
@@ -1077,6 +1105,8 @@ func (a *actorState) exit() {
 		b.pair.unlink()
 	}
 	b.inLen.Store(0)
+	// The mailbox is closed: no sender adds to outLen any more (they add
+	// under its lock, and only while it is open), so this is final.
 	b.outLen.Store(0)
 	b.closeErr = err
 	b.base.Unregister(b)

@@ -152,7 +152,8 @@ type Bufferevent struct {
 	// once its callbacks have run.
 	turn    chan struct{}
 	out     chan []byte // made by the first Out or Send (under chMu)
-	outUsed atomic.Bool // out exists: the actor selects on it
+	send    chan []byte // Send's own way to the output, made with out: its bytes are counted in outLen before they are handed over
+	outUsed atomic.Bool // out and send exist: the actor selects on them
 
 	chans    atomic.Uint32 // chanIn, chanEvents: set once the channel exists
 	chMu     sync.Mutex    // guards following
@@ -335,7 +336,7 @@ func (b *Bufferevent) Write(p []byte) error {
 	if err := b.writeErr(); err != nil || len(p) == 0 {
 		return err
 	}
-	if !b.mail.postCopy(p) {
+	if !b.mail.postCopy(p, &b.outLen) {
 		return fmt.Errorf("write: %w", ErrClosed)
 	}
 	return nil
@@ -361,7 +362,7 @@ func (b *Bufferevent) WriteBuffer(buf *Buffer) error {
 	if err := mp.MoveFrom(buf); err != nil {
 		return err
 	}
-	if !b.mail.post(message{kind: msgWriteBuffer, buf: mp}) {
+	if !b.mail.postOut(message{kind: msgWriteBuffer, buf: mp}, mp.Len(), &b.outLen) {
 		buf.MoveFrom(mp)
 		return fmt.Errorf("write buffer: %w", ErrClosed)
 	}
@@ -649,7 +650,12 @@ func (b *Bufferevent) InputLen() int {
 }
 
 // OutputLen returns the number of bytes in the output not yet written to
-// the transport, as last published by the actor.
+// the transport (libevent's evbuffer_get_length on the output). Bytes a
+// Write, WriteBuffer or Send from any goroutine has handed over count from
+// before that call returns, even while they wait for the actor to take
+// them, so a sender sees at once what it queued; what the actor has
+// written since it last published counts until it publishes again. It is
+// 0 once the bufferevent has stopped.
 func (b *Bufferevent) OutputLen() int {
 	if b.zero() {
 		return 0

@@ -34,14 +34,15 @@ type actorState struct {
 	handed  Buffer       // chunks handed to a BufferWriter, the writer loop's until it reports
 	bw      BufferWriter // the transport as a BufferWriter, or nil
 	flight  int          // bytes handed over as chunks, not yet written
-	// pubOut is the pending output last published in b.outLen, landed
-	// the bytes taken from write messages and Out since then (see
-	// publishOut).
-	pubOut, landed int
 	head    [][]byte
 	spare   []message
 	writing bool
 	ownsT   bool // the transport is ours (a pair's pipe): always close it
+
+	// pubOut is the pending output last published in b.outLen, landed
+	// the bytes taken from write messages and Send since then (see
+	// publishOut).
+	pubOut, landed int
 
 	connecting bool
 	// handshake: the transport is a Handshaker whose handshake has not

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bevgo/bev/limiter"
@@ -39,10 +40,10 @@ type actorState struct {
 	writing bool
 	ownsT   bool // the transport is ours (a pair's pipe): always close it
 
-	// pubOut is the pending output last published in b.outLen, landed
-	// the bytes taken from write messages and Send since then (see
-	// publishOut).
-	pubOut, landed int
+	// counted is the part of b.outLen on the actor's account: the
+	// pending output it last published plus the bytes it has taken since
+	// from senders, who had counted them (see publishOut).
+	counted int
 
 	connecting bool
 	// handshake: the transport is a Handshaker whose handshake has not
@@ -52,6 +53,18 @@ type actorState struct {
 	connWG     sync.WaitGroup
 
 	eof, readErr, writeErr bool
+	// writeReset: a write failed because the peer reset the connection
+	// (ECONNRESET, the output's failure cause). The kernel reports a
+	// reset once, to the first call that looks: when that was a write, a
+	// read after it returns 0 as if the peer had ended its stream, so
+	// endRead reports the reset instead of an EOF that would hide the
+	// truncation.
+	writeReset bool
+	// eofHeld: a read returned 0 from a TCP socket the kernel has closed
+	// while a write was with the writer loop. That write may be the one
+	// that took the reset: the EOF waits for its result (onWrote), which
+	// comes at once on a closed socket, to be reported as what it was.
+	eofHeld bool
 	lingering              bool // Drain half-closed and now reads to the peer's EOF
 	lingerDone             bool // the peer's EOF came, or lingering gave up
 	wantCloseWrite         bool
@@ -356,7 +369,7 @@ func (a *actorState) wait() {
 	case p := <-outC:
 		a.output.AppendOwned(p)
 	case p := <-sendC:
-		a.landed += len(p) // Send counted it in outLen (see publishOut)
+		a.counted += len(p) // Send counted it in outLen (see publishOut)
 		a.output.AppendOwned(p)
 	case evC <- ev:
 		a.evq[0] = EventInfo{}
@@ -410,19 +423,18 @@ func (a *actorState) step() {
 
 // publishOut brings b.outLen in line with the pending output. Senders on
 // other goroutines add what they post to b.outLen before their call
-// returns (Write, WriteBuffer, Send), so b.outLen is what the actor last
-// published plus what was posted since; the actor takes those bytes into
-// its output and pendingOut counts them from then on. So instead of
-// storing pendingOut, which would lose a sender's add made between the
-// computation and the store, it adds the change since its last publish
-// less what it landed from senders meanwhile: each byte is counted
-// once, whether it waits in the mailbox or in the output.
+// returns (Write, WriteBuffer, Send), so b.outLen is the actor's account
+// (counted) plus what senders posted and the actor has not taken yet;
+// once it takes those bytes they move to its account. Storing pendingOut
+// instead would lose a sender's add made between the computation and the
+// store; adding the difference from the account counts each byte once,
+// whether it waits in the mailbox or in the output.
 func (a *actorState) publishOut() {
 	p := a.pendingOut()
-	if d := p - a.pubOut - a.landed; d != 0 {
+	if d := p - a.counted; d != 0 {
 		a.b.outLen.Add(int64(d))
 	}
-	a.pubOut, a.landed = p, 0
+	a.counted = p
 }
 
 func (a *actorState) handleMail() {
@@ -446,13 +458,13 @@ func (a *actorState) handle(m *message) {
 	switch m.kind {
 	case msgWake:
 	case msgWrite:
-		a.landed += m.c.len()
+		a.counted += m.c.len()
 		a.output.pushChunk(m.c)
 	case msgWriteOwned:
-		a.landed += len(m.p)
+		a.counted += len(m.p)
 		a.output.AppendOwned(m.p)
 	case msgWriteBuffer:
-		a.landed += m.buf.Len()
+		a.counted += m.buf.Len()
 		a.output.MoveFrom(m.buf)
 	case msgFunc:
 		a.callFunc(m.fn, m.done)
@@ -602,6 +614,17 @@ func (a *actorState) gotRead(n int, err error) {
 
 // endRead reports the end of the read side: EOF or a read error.
 func (a *actorState) endRead(err error) {
+	if errors.Is(err, io.EOF) && !a.writeReset && a.writing && tcpClosed(a.t) {
+		a.eofHeld = true
+		return
+	}
+	if errors.Is(err, io.EOF) && a.writeReset {
+		a.b.errMu.Lock()
+		if a.b.wErr != nil {
+			err = a.b.wErr // not an end of stream: the peer reset it
+		}
+		a.b.errMu.Unlock()
+	}
 	if errors.Is(err, io.EOF) {
 		a.eof = true
 		// Flush the input stage while reading is still enabled, so that
@@ -619,7 +642,17 @@ func (a *actorState) endRead(err error) {
 	a.emit(Reading|Error, err)
 }
 
+// onWrote takes in a write's result, then reports an EOF held for it (see
+// eofHeld), as an error if the write met the reset.
 func (a *actorState) onWrote(w loopEvent) {
+	a.wrote(w)
+	if a.eofHeld && !a.writing {
+		a.eofHeld = false
+		a.endRead(io.EOF)
+	}
+}
+
+func (a *actorState) wrote(w loopEvent) {
 	a.writing = false
 	if w.closeWrite {
 		a.closeWriteDone = true
@@ -648,6 +681,7 @@ func (a *actorState) onWrote(w loopEvent) {
 	}
 	if w.err != nil {
 		a.writeErr = true
+		a.writeReset = errors.Is(w.err, syscall.ECONNRESET)
 		// Publish what is left before Send and Write can see the failure:
 		// a caller must not read an OutputLen from before it.
 		a.publishOut()
@@ -1270,6 +1304,7 @@ func (a *actorState) call(d Dir) {
 	if f == nil {
 		return
 	}
+	a.publishOut() // OutputLen is exact in the bufferevent's own callbacks
 	defer a.recoverPanic(false)
 	f(&a.sess)
 }
@@ -1285,6 +1320,7 @@ func (a *actorState) callEvent(ev Event, err error) {
 
 func (a *actorState) callFunc(fn func(*Session), done chan struct{}) {
 	defer close(done)
+	a.publishOut()
 	defer a.recoverPanic(false)
 	fn(&a.sess)
 }

@@ -654,8 +654,11 @@ func (b *Bufferevent) InputLen() int {
 // Write, WriteBuffer or Send from any goroutine has handed over count from
 // before that call returns, even while they wait for the actor to take
 // them, so a sender sees at once what it queued; what the actor has
-// written since it last published counts until it publishes again. It is
-// 0 once the bufferevent has stopped.
+// written since it last published counts until it publishes again, which
+// it does at the end of each of its turns and before each callback and Do
+// function it runs: there, OutputLen is exact, bytes handed to the
+// transport but not yet written included (Session.Output().Len() leaves
+// those out). It is 0 once the bufferevent has stopped.
 func (b *Bufferevent) OutputLen() int {
 	if b.zero() {
 		return 0

@@ -203,19 +203,24 @@ func (r *relay) onRead(x *side, s *actor.Session) {
 
 // onWrite runs on y's actor goroutine whenever y's output has drained to
 // lowOutput or below (the low write watermark) and when x paused itself
-// (x's trigger): le-proxy's drained_writecb. If x is paused and the
-// output is down to lowOutput, x reads again. The output it looks at
-// leaves out bytes already handed to the transport, at most one write
-// (much less than maxOutput-lowOutput): x resumed a little early pauses
-// again in its own read callback, which counts those too. Only this
-// goroutine clears x.choked (besides onEnd on the same goroutine), and
-// only x's sets it, so one resume answers each pause.
+// (x's trigger): le-proxy's drained_writecb. If x is paused and y holds
+// no more than lowOutput, x reads again. What y holds is OutputLen, exact
+// in y's own callback: Output().Len() leaves out what was handed to the
+// transport and is not written yet (a pair hands over whole reads, a
+// stage holds what it encoded), and resuming x on it would let each pause
+// and resume add a read. x also resumes once the output is empty: the
+// write callback comes as the output drains, so a last callback with
+// OutputLen above lowOutput (an output stage still holding some) would
+// otherwise leave x paused for good; what is held beyond the output then
+// is at most a stage's budget and a write, well below maxOutput. Only
+// this goroutine clears x.choked (besides onEnd on the same goroutine),
+// and only x's sets it, so one resume answers each pause.
 func (r *relay) onWrite(y *side, s *actor.Session) {
 	x := y.peer
 	if x.b == nil {
 		return // the client's TLS handshake is not done: no target yet
 	}
-	if s.Output().Len() <= lowOutput && x.choked.Swap(false) {
+	if (y.b.OutputLen() <= lowOutput || s.Output().Len() == 0) && x.choked.Swap(false) {
 		x.b.Enable(actor.Read)
 	}
 }

@@ -53,6 +53,12 @@ type actorState struct {
 	connWG     sync.WaitGroup
 
 	eof, readErr, writeErr bool
+	lingering              bool // Drain half-closed and now reads to the peer's EOF
+	lingerDone             bool // the peer's EOF came, or lingering gave up
+	wantCloseWrite         bool
+	closeWriteSent         bool
+	closeWriteDone         bool
+
 	// writeReset: a write failed because the peer reset the connection
 	// (ECONNRESET, the output's failure cause). The kernel reports a
 	// reset once, to the first call that looks: when that was a write, a
@@ -65,11 +71,7 @@ type actorState struct {
 	// that took the reset: the EOF waits for its result (onWrote), which
 	// comes at once on a closed socket, to be reported as what it was.
 	eofHeld bool
-	lingering              bool // Drain half-closed and now reads to the peer's EOF
-	lingerDone             bool // the peer's EOF came, or lingering gave up
-	wantCloseWrite         bool
-	closeWriteSent         bool
-	closeWriteDone         bool
+
 	// heldEnd is an EOF or read error that came while reading was
 	// disabled (a read already under way when Disable came): it is
 	// reported when reading is enabled again, as libevent, which does not

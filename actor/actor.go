@@ -39,6 +39,18 @@ type actorState struct {
 	spare   []message
 	writing bool
 	ownsT   bool // the transport is ours (a pair's pipe): always close it
+	// writeReset: a write failed because the peer reset the connection
+	// (ECONNRESET, the output's failure cause). The kernel reports a
+	// reset once, to the first call that looks: when that was a write, a
+	// read after it returns 0 as if the peer had ended its stream, so
+	// endRead reports the reset instead of an EOF that would hide the
+	// truncation.
+	writeReset bool
+	// eofHeld: a read returned 0 from a TCP socket the kernel has closed
+	// while a write was with the writer loop. That write may be the one
+	// that took the reset: the EOF waits for its result (onWrote), which
+	// comes at once on a closed socket, to be reported as what it was.
+	eofHeld bool
 
 	// counted is the part of b.outLen on the actor's account: the
 	// pending output it last published plus the bytes it has taken since
@@ -58,19 +70,6 @@ type actorState struct {
 	wantCloseWrite         bool
 	closeWriteSent         bool
 	closeWriteDone         bool
-
-	// writeReset: a write failed because the peer reset the connection
-	// (ECONNRESET, the output's failure cause). The kernel reports a
-	// reset once, to the first call that looks: when that was a write, a
-	// read after it returns 0 as if the peer had ended its stream, so
-	// endRead reports the reset instead of an EOF that would hide the
-	// truncation.
-	writeReset bool
-	// eofHeld: a read returned 0 from a TCP socket the kernel has closed
-	// while a write was with the writer loop. That write may be the one
-	// that took the reset: the EOF waits for its result (onWrote), which
-	// comes at once on a closed socket, to be reported as what it was.
-	eofHeld bool
 
 	// heldEnd is an EOF or read error that came while reading was
 	// disabled (a read already under way when Disable came): it is

@@ -158,11 +158,11 @@ type Bufferevent struct {
 	chans    atomic.Uint32 // chanIn, chanEvents: set once the channel exists
 	chMu     sync.Mutex    // guards following
 	in       chan []byte
-	inClosed bool
 	events   chan EventInfo
-	exited   bool
 	failC    chan struct{} // made by the first Failed or Send; closed by fail
-	failed   bool          // the output has failed (wErr says why)
+	inClosed bool
+	exited   bool
+	failed   bool // the output has failed (wErr says why)
 
 	errMu sync.Mutex // guards following
 	err   error

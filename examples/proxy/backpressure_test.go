@@ -108,8 +108,9 @@ func stalledClient(t *testing.T, target string, tlsCfg *tls.Config, args ...stri
 	limit := maxOutput + r.target.b.MaxRead()
 	// The gauge reads OutputLen right after each move, which may still
 	// count what the client's actor wrote since it last published: at
-	// most one turn of its writes.
-	peakLimit := limit + 16*r.client.b.MaxWrite()
+	// most one turn of its writes (16 direct writes), and never near
+	// another maxOutput unless the pause came late.
+	peakLimit := limit + min(16*r.client.b.MaxWrite(), maxOutput/2)
 	peak := int(p.stats.peakHeld.Load())
 	t.Logf("paused with %d bytes in the client's output (peak %d); %d moved", held, peak, r.target.moved.Load())
 	if held > limit {

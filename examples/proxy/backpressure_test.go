@@ -102,7 +102,7 @@ func stalledClient(t *testing.T, target string, tlsCfg *tls.Config, args ...stri
 	// has landed once the actor runs this Do, where OutputLen is exact
 	// (bytes handed to the socket and not yet written included).
 	var held int
-	if err := r.client.b.Do(func(*actor.Session) { held = r.client.b.OutputLen() }); err != nil {
+	if err := r.client.b.Do(func(s *actor.Session) { held = max(s.Output().Len(), r.client.b.OutputLen()) }); err != nil {
 		t.Fatal(err)
 	}
 	limit := maxOutput + r.target.b.MaxRead()

@@ -1,0 +1,142 @@
+package actor
+
+import (
+	"errors"
+	"io"
+)
+
+func (a *actorState) onRead(r loopEvent) {
+	if a.lingering {
+		a.discard(r)
+		return
+	}
+	dst := a.readDst()
+	n := 0
+	for _, c := range r.chunks() {
+		n += c.len()
+		dst.pushChunk(c)
+	}
+	r.done()
+	a.gotRead(n, r.err)
+}
+
+// readDst is where reads land: rawIn with an input stage, else the input.
+func (a *actorState) readDst() *Buffer {
+	if a.inStage != nil {
+		return &a.rawIn
+	}
+	return &a.input
+}
+
+// gotRead takes in a read of n bytes, already appended to readDst, that
+// ended with err (nil, EOF or a read error), as onRead does for the
+// loops' reads.
+func (a *actorState) gotRead(n int, err error) {
+	if n > 0 {
+		a.updateReadLimit()
+		a.l.delivered(n)
+		a.resetTimer(Read)
+		a.unnotified = true
+		if a.inStage == nil {
+			a.readProgress()
+		}
+	}
+	if err == nil {
+		return
+	}
+	if !a.enabled(Read) {
+		a.heldEnd = err
+		return
+	}
+	a.endRead(err)
+}
+
+// endRead reports the end of the read side: EOF or a read error.
+func (a *actorState) endRead(err error) {
+	if errors.Is(err, io.EOF) {
+		a.eof = true
+		if a.inStage != nil {
+			// Flush the input stage while reading is still enabled, so
+			// that what it produces reaches the read callback before the
+			// EOF event. The stage stays within the read high watermark,
+			// so the EOF waits until the user has taken what it decodes
+			// (runInput reports it then); a stage that fails at end of
+			// stream reports its Error instead.
+			a.eofPending = true
+			a.runInput(Finished)
+			return
+		}
+		a.b.enabled.And(^uint32(Read))
+		a.emit(Reading|EOF, io.EOF)
+		return
+	}
+	a.b.enabled.And(^uint32(Read))
+	a.readErr = true
+	a.emit(Reading|Error, err)
+}
+
+func (a *actorState) onEnable(d Dir) {
+	a.resetTimer(d)
+	if d&Read != 0 && a.unnotified {
+		a.readProgress()
+	}
+	if err := a.heldEnd; d&Read != 0 && err != nil && a.enabled(Read) && !a.stopping {
+		a.heldEnd = nil
+		a.endRead(err)
+	}
+}
+
+// readProgress runs the read callback if the input passed the low
+// watermark while reading is enabled.
+func (a *actorState) readProgress() {
+	if !a.enabled(Read) || a.input.Len() == 0 {
+		return
+	}
+	if low := a.b.rwm.Load().low; a.input.Len() >= low {
+		a.unnotified = false
+		a.notify(Read)
+	}
+}
+
+func (a *actorState) closeInIfDone() {
+	if a.inC == nil || !(a.eof || a.readErr) || a.eofPending || a.input.Len() > 0 || a.rawIn.Len() > 0 {
+		return
+	}
+	b := a.b
+	b.chMu.Lock()
+	if !b.inClosed {
+		close(b.in)
+		b.inClosed = true
+	}
+	b.chMu.Unlock()
+	a.inC = nil
+}
+
+func (a *actorState) readHigh() int {
+	high := a.b.rwm.Load().high
+	if high == 0 && a.gotIn {
+		high = DefaultChannelHighWatermark
+	}
+	return high
+}
+
+func (a *actorState) updateReadLimit() {
+	if a.l == nil {
+		return
+	}
+	var limit int64
+	if a.lingerArmed() {
+		limit = noLimit
+	} else if a.enabled(Read) && !a.eof && !a.readErr && !a.stopping {
+		limit = noLimit
+		if high := a.readHigh(); high > 0 {
+			limit = int64(high - a.input.Len() - a.rawHeld())
+		}
+	}
+	a.l.setLimit(limit)
+}
+
+func (a *actorState) readSuspended() bool {
+	high := a.readHigh()
+	return high > 0 && a.input.Len() >= high
+}

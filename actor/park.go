@@ -1,0 +1,144 @@
+package actor
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// waitInSocket is the wait of a socket's actor that reads its socket
+// itself (see parker), and reports whether it waited. It cannot wait in
+// the socket while it has something other than a read, a post or a
+// finished write to wait for (a channel to serve, a rate limit; timers
+// and the Base's turns post); if it then wants to read, it starts the
+// reader loop, which reads from then on as for any other transport, and
+// wait waits. It is not inlined, so that the frames of the select in wait are not on
+// the stack while an idle connection waits here: it then fits the
+// runtime's smallest stack.
+//
+//go:noinline
+func (a *actorState) waitInSocket() bool {
+	l := a.l
+	if l == nil || l.sys == nil || l.readerUp || l.allowed() <= 0 {
+		return false
+	}
+	if a.sendsInput() || a.sendsEvents() || a.takesOutput() || a.b.rate.Load().limited() {
+		l.startReader()
+		return false
+	}
+	l.park.wait()
+	if a.takePosted() {
+		return true
+	}
+	n, err := l.readNow()
+	a.ownRead(n, err, l.park.done())
+	return true
+}
+
+// takePosted handles what was posted, or written, before the actor began
+// waiting in its socket, since that did not kick it; it reports whether
+// there was any, the actor then being done waiting.
+//
+//go:noinline
+func (a *actorState) takePosted() bool {
+	// Two one-case selects, not one of two cases: a one-case select
+	// without waiting looks at an empty channel without locking it, and
+	// this runs before every wait of a busy connection.
+	select {
+	case <-a.b.mail.signal:
+		a.l.park.done()
+		a.handleMail()
+		return true
+	default:
+	}
+	select {
+	case ev := <-a.l.events: // only the writer loop sends here: the reader does not run
+		a.l.park.done()
+		a.onWrote(ev)
+		return true
+	default:
+		return false
+	}
+}
+
+// ownRead hands the actor's own read of its socket (readNow: n bytes,
+// err) over as the reader loop's would be. A deadline error after a kick
+// is the kick's, not the stream's; a read that a kick ended with nothing
+// is no read at all.
+//
+//go:noinline
+func (a *actorState) ownRead(n int, err error, kicked bool) {
+	if kicked && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = nil
+	}
+	ev := a.l.rev
+	a.l.rev = loopEvent{}
+	ev.err = err
+	if n == 0 && err == nil {
+		ev.done()
+		return // kicked: run's next round sees why
+	}
+	a.onRead(ev)
+}
+
+// A parker lets the actor of a socket wait for the socket itself when it
+// has nothing else to wait for: instead of a reader loop blocking in read
+// and handing each read over (a goroutine wake, and on an idle
+// multi-core machine a wake of another thread, per message), the actor
+// waits in the socket's read through its side door and reads what comes
+// on its own goroutine, as a goroutine-per-connection server does.
+//
+// While it waits there, the actor cannot see its mailbox, so whoever
+// posts to it (every wake-up goes through mailbox.notify) or completes a
+// write for it (the writer loop) kicks it: sets a read deadline in the
+// past, which ends the wait at once. The actor clears the deadline when it
+// wakes. The states make that exact: only a kicker that moves the parker
+// from waiting to kicked touches the deadline, and the actor, seeing it
+// was kicked, takes mu, which the kicker holds until the deadline is set,
+// before clearing it; so no past deadline outlives a kick.
+type parker struct {
+	state atomic.Int32 // parkRunning, parkWaiting or parkKicked
+	mu    sync.Mutex   // held by a kicker while it sets the deadline
+	conn  deadliner
+}
+
+const (
+	parkRunning = iota // the actor is not waiting in the socket
+	parkWaiting        // the actor waits in the socket's read
+	parkKicked         // a kicker ended (or is ending) the wait
+)
+
+// wait marks the actor as waiting in the socket; the actor then looks
+// once more at what a kick would have told it, before it waits.
+func (p *parker) wait() { p.state.Store(parkWaiting) }
+
+// done marks the actor as running again and reports whether it was
+// kicked, clearing the kick's deadline if so.
+func (p *parker) done() (kicked bool) {
+	if p.state.CompareAndSwap(parkWaiting, parkRunning) {
+		return false
+	}
+	p.mu.Lock()
+	p.conn.SetReadDeadline(time.Time{})
+	p.state.Store(parkRunning)
+	p.mu.Unlock()
+	return true
+}
+
+// kick ends the actor's wait in the socket, if it is waiting there. It is
+// cheap when it is not: one atomic load.
+func (p *parker) kick() {
+	if p.state.Load() != parkWaiting {
+		return
+	}
+	p.mu.Lock()
+	if p.state.CompareAndSwap(parkWaiting, parkKicked) {
+		p.conn.SetReadDeadline(aLongTimeAgo)
+	}
+	p.mu.Unlock()
+}
+
+// aLongTimeAgo is a deadline that has passed: setting it ends a wait.
+var aLongTimeAgo = time.Unix(1, 0)

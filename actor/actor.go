@@ -87,6 +87,8 @@ type actorState struct {
 	inStarved  bool
 }
 
+// init ties the state to b and its stages and freezes the buffer ends
+// users may not touch.
 func (a *actorState) init(b *Bufferevent, in, out Stage) {
 	a.b = b
 	a.sess.a = a
@@ -98,4 +100,7 @@ func (a *actorState) init(b *Bufferevent, in, out Stage) {
 	a.output.setFrozen(out == nil, false)
 }
 
+// enabled reports whether any direction in d is enabled. The actor loads
+// the bits each time: any goroutine may change them (see
+// Bufferevent.enabled).
 func (a *actorState) enabled(d Dir) bool { return Dir(a.b.enabled.Load())&d != 0 }

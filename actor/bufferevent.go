@@ -129,7 +129,16 @@ type Bufferevent struct {
 	base *Base
 	opts Option
 
-	// Settings: stored by any goroutine, read by the actor.
+	// Settings: stored by any goroutine (a setter, or the actor for a
+	// Session), read by the actor, which loads them each time it needs
+	// them and never caches them.
+	//
+	// enabled is the one setting the actor changes too: it clears a
+	// direction on EOF, a read or write error and a timeout (as libevent
+	// does), and stores 0 on exit. Every writer changes only its own bits
+	// with an atomic Or or And, so a setter's Enable and the actor's
+	// clearing of another direction never undo each other; when both touch
+	// the same direction the later one wins, as the calls are ordered.
 	enabled  atomic.Uint32
 	rwm, wwm atomic.Pointer[watermark]
 	rto, wto atomic.Int64 // nanoseconds; 0 means none
@@ -138,7 +147,11 @@ type Bufferevent struct {
 	pri      atomic.Int32
 	cbs      atomic.Pointer[Callbacks]
 
-	// Published by the actor.
+	// Published by the actor, for getters on any goroutine: the actor is
+	// their only writer, except connState, which Connect moves from
+	// connIdle to connBusy (a compare-and-swap, so that two connects
+	// cannot both start) and back when it cannot post; the actor moves it
+	// back to connIdle once the connect or handshake is over.
 	inLen, outLen atomic.Int64
 	tbox          atomic.Pointer[transportBox]
 	connState     atomic.Int32 // connIdle, connBusy
@@ -147,7 +160,7 @@ type Bufferevent struct {
 	closing   chan struct{} // closed by Free
 	closeOnce sync.Once
 	done      chan struct{} // closed when the actor and its loops are gone
-	closeErr  error         // set before done is closed
+	closeErr  error         // written by the actor before it closes done; read after done
 	// turn hands a deferred-callback turn back: the Base's dispatcher
 	// posts msgTurn to hand it over and waits here, and the actor sends
 	// once its callbacks have run.
@@ -235,6 +248,7 @@ func newBufferevent(base *Base, t Transport, opts Option, in, out Stage) (*Buffe
 	return b, nil
 }
 
+// start starts the actor goroutine; Close (through done) joins it.
 func (b *Bufferevent) start() { go b.a.run() }
 
 // Base returns the Base the bufferevent belongs to (nil if none).
@@ -497,6 +511,8 @@ func (b *Bufferevent) Flush(d Dir, mode FlushMode) error {
 	return nil
 }
 
+// checkFlush returns an error wrapping ErrInvalid for an unknown direction
+// or flush mode, else nil.
 func checkFlush(d Dir, mode FlushMode) error {
 	if !d.valid() {
 		return fmt.Errorf("%w: direction %v", ErrInvalid, d)
@@ -529,6 +545,8 @@ func (b *Bufferevent) Trigger(d Dir, opts TriggerOption) error {
 	return nil
 }
 
+// checkTrigger returns an error wrapping ErrInvalid for an unknown
+// direction or trigger option, else nil.
 func checkTrigger(d Dir, opts TriggerOption) error {
 	if !d.valid() {
 		return fmt.Errorf("%w: direction %v", ErrInvalid, d)

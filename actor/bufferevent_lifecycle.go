@@ -46,6 +46,9 @@ func (b *Bufferevent) SetTransport(t Transport) error { return b.setTransport(t,
 // (libevent's replacefd).
 func (b *Bufferevent) ReplaceTransport(t Transport) error { return b.setTransport(t, true) }
 
+// setTransport posts the new transport to the actor (replace: close the
+// old one first). It fails with ErrBusy while a connect or handshake runs
+// and ErrClosed once the bufferevent has stopped.
 func (b *Bufferevent) setTransport(t Transport, replace bool) error {
 	if err := b.closedErr(); err != nil {
 		return err
@@ -160,6 +163,8 @@ func (b *Bufferevent) setFailure(err error) {
 	b.errMu.Unlock()
 }
 
+// setErr records err as what Err returns, unless an error is recorded
+// already: the first cause wins.
 func (b *Bufferevent) setErr(err error) {
 	b.errMu.Lock()
 	if b.err == nil {

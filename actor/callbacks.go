@@ -5,10 +5,13 @@ import (
 	"runtime/debug"
 )
 
+// deferred reports whether a callback must wait for a turn: the
+// bufferevent defers all its callbacks, or topt asks for it.
 func (a *actorState) deferred(topt TriggerOption) bool {
 	return a.b.opts&DeferCallbacks != 0 || topt&TriggerDefer != 0
 }
 
+// hasDeferred reports whether any callback waits for a turn (runDeferred).
 func (a *actorState) hasDeferred() bool { return a.defRead || a.defWrite || a.defEvents != 0 }
 
 // notify runs the read or write callback now, or queues it under
@@ -55,6 +58,10 @@ func (a *actorState) syncChannels() {
 	}
 }
 
+// emit reports ev with its cause: on the Events channel when there is
+// one, else to the event callback, now or deferred; with no callbacks set
+// yet it is held for the first SetCallbacks. An EOF or Error records err
+// as what Err returns.
 func (a *actorState) emit(ev Event, err error) {
 	a.syncChannels()
 	if ev&(EOF|Error) != 0 && err != nil {
@@ -94,6 +101,8 @@ func (a *actorState) releaseHeld() {
 	}
 }
 
+// deferEvent queues ev for the next turn, ORed into what waits; the first
+// cause queued is the one reported.
 func (a *actorState) deferEvent(ev Event, err error) {
 	a.defEvents |= ev
 	if a.defErr == nil {
@@ -124,6 +133,8 @@ func (a *actorState) runDeferred() {
 	}
 }
 
+// trigger is Trigger on the actor: the read and/or write callback if its
+// watermark allows (or TriggerIgnoreWatermarks), now or deferred.
 func (a *actorState) trigger(d Dir, topt TriggerOption) {
 	ignore := topt&TriggerIgnoreWatermarks != 0
 	if d&Read != 0 && (ignore || a.input.Len() >= a.b.rwm.Load().low) {
@@ -136,6 +147,8 @@ func (a *actorState) trigger(d Dir, topt TriggerOption) {
 	}
 }
 
+// triggerEvent is TriggerEvent on the actor: the event callback with ev,
+// now or deferred.
 func (a *actorState) triggerEvent(ev Event, topt TriggerOption) {
 	if a.deferred(topt) {
 		a.deferEvent(ev, nil)
@@ -147,6 +160,8 @@ func (a *actorState) triggerEvent(ev Event, topt TriggerOption) {
 // The one place user code runs: a panic closes this bufferevent with an
 // Error event carrying the panic, and nothing else.
 
+// call runs the read or write callback, if set, unless the bufferevent is
+// stopping; a panic in it fails the bufferevent (recoverPanic).
 func (a *actorState) call(d Dir) {
 	cbs := a.b.cbs.Load()
 	if cbs == nil || a.stopping {
@@ -163,6 +178,9 @@ func (a *actorState) call(d Dir) {
 	f(&a.sess)
 }
 
+// callEvent runs the event callback with ev and err, if set, unless the
+// bufferevent is stopping; a panic in it fails the bufferevent without
+// calling it again.
 func (a *actorState) callEvent(ev Event, err error) {
 	cbs := a.b.cbs.Load()
 	if cbs == nil || cbs.Event == nil || a.stopping {
@@ -172,6 +190,8 @@ func (a *actorState) callEvent(ev Event, err error) {
 	cbs.Event(&a.sess, ev, err)
 }
 
+// callFunc runs a Do's fn on the actor and closes done after it, even if
+// it panicked.
 func (a *actorState) callFunc(fn func(*Session), done chan struct{}) {
 	defer close(done)
 	defer a.recoverPanic(false)
@@ -185,6 +205,8 @@ type doFunc struct {
 	err error // the *PanicError, once fn panicked; read after done closes
 }
 
+// run runs fn, keeping a panic as d.err for Do to return and failing the
+// bufferevent with it as a callback's panic would.
 func (d *doFunc) run(s *Session) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -195,6 +217,8 @@ func (d *doFunc) run(s *Session) {
 	d.fn(s)
 }
 
+// callStage runs st.Process, turning a panic into StageError with a
+// *PanicError.
 func (a *actorState) callStage(st Stage, dst, src *Buffer, limit int, mode FlushMode) (res StageResult, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -204,6 +228,9 @@ func (a *actorState) callStage(st Stage, dst, src *Buffer, limit int, mode Flush
 	return st.Process(dst, src, limit, mode)
 }
 
+// recoverPanic, deferred around user code, turns a panic into fail with a
+// *PanicError; inEvent says the event callback panicked, so it is not
+// called with that failure.
 func (a *actorState) recoverPanic(inEvent bool) {
 	if r := recover(); r != nil {
 		a.fail(Error, &PanicError{Value: r, Stack: debug.Stack()}, inEvent)

@@ -23,6 +23,7 @@ var chunkPools = [len(chunkSizes)]sync.Pool{
 	{New: newPooled(3)},
 }
 
+// newPooled returns the New function of the pool of size class class.
 func newPooled(class int) func() any {
 	return func() any {
 		return &chunk{buf: make([]byte, chunkSizes[class]), class: int8(class)}

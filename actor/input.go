@@ -5,6 +5,9 @@ import (
 	"io"
 )
 
+// onRead lands a read a loop brought (or the actor's own, see ownRead):
+// its chunks move into readDst, then gotRead accounts for them. While a
+// drain lingers, the read is dropped instead (discard).
 func (a *actorState) onRead(r loopEvent) {
 	if a.lingering {
 		a.discard(r)
@@ -75,6 +78,9 @@ func (a *actorState) endRead(err error) {
 	a.emit(Reading|Error, err)
 }
 
+// onEnable is Enable on the actor (the bit is already stored): it disarms
+// the timers of d, runs the read callback for input that came while
+// reading was off, and reports an end of stream held meanwhile.
 func (a *actorState) onEnable(d Dir) {
 	a.resetTimer(d)
 	if d&Read != 0 && a.unnotified {
@@ -98,6 +104,8 @@ func (a *actorState) readProgress() {
 	}
 }
 
+// closeInIfDone closes the In channel once the read side has ended and
+// every byte before the end has been sent on it.
 func (a *actorState) closeInIfDone() {
 	if a.inC == nil || !(a.eof || a.readErr) || a.eofPending || a.input.Len() > 0 || a.rawIn.Len() > 0 {
 		return
@@ -112,6 +120,8 @@ func (a *actorState) closeInIfDone() {
 	a.inC = nil
 }
 
+// readHigh is the read high watermark in force: the one set, or
+// DefaultChannelHighWatermark for a channel user who set none (0: none).
 func (a *actorState) readHigh() int {
 	high := a.b.rwm.Load().high
 	if high == 0 && a.gotIn {
@@ -120,6 +130,9 @@ func (a *actorState) readHigh() int {
 	return high
 }
 
+// updateReadLimit publishes the reader's credit: the room under the read
+// high watermark while reading is enabled and the stream open, none
+// otherwise, and no bound while a drain lingers.
 func (a *actorState) updateReadLimit() {
 	if a.l == nil {
 		return
@@ -136,6 +149,8 @@ func (a *actorState) updateReadLimit() {
 	a.l.setLimit(limit)
 }
 
+// readSuspended reports whether the input has reached the read high
+// watermark, so that reading waits (and the read timeout does not run).
 func (a *actorState) readSuspended() bool {
 	high := a.readHigh()
 	return high > 0 && a.input.Len() >= high

@@ -121,6 +121,9 @@ func (a *actorState) detach(closeT bool) error {
 // linger timer running.
 func (a *actorState) lingerArmed() bool { return a.lingering && !a.lingerDone }
 
+// startConnect runs dial on a goroutine the bufferevent owns (connWG),
+// which posts the result as msgConnected (see onConnect); a result the
+// actor will not see, because it stopped, has its transport closed.
 func (a *actorState) startConnect(ctx context.Context, dial DialFunc) {
 	ctx, cancel := context.WithCancel(ctx)
 	a.connCancel = cancel
@@ -136,6 +139,8 @@ func (a *actorState) startConnect(ctx context.Context, dial DialFunc) {
 	})
 }
 
+// onConnect takes a connect's result: the new transport replaces the old
+// and Connected is reported, or Error with dial's error.
 func (a *actorState) onConnect(t Transport, err error) {
 	a.connCancel()
 	a.connCancel = nil
@@ -205,6 +210,10 @@ func (a *actorState) discard(r loopEvent) {
 	}
 }
 
+// exit is the actor's last act (run defers it): it stops the timers, a
+// connect and the loops, closes the transport as the options say, drops
+// what is still queued or buffered, fails later writes with ErrClosed,
+// closes the channels, and closes done, which Close waits for.
 func (a *actorState) exit() {
 	b := a.b
 	a.stopping = true

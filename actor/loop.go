@@ -2,6 +2,10 @@ package actor
 
 import ()
 
+// run is the actor goroutine: it brings the state in line (step), then
+// waits for the next thing to handle, in its socket (waitInSocket) or on
+// its channels (wait), until the bufferevent stops; exit then releases
+// everything.
 func (a *actorState) run() {
 	defer a.exit()
 	for {
@@ -21,8 +25,13 @@ func (a *actorState) run() {
 // What the actor waits for besides its mailbox and its loops: each is
 // asked by wait, which selects on it, and by waitInSocket, which may not
 // wait in the socket while any of them could wake it.
-func (a *actorState) sendsInput() bool  { return a.inC != nil && a.input.Len() > 0 }
+func (a *actorState) sendsInput() bool { return a.inC != nil && a.input.Len() > 0 }
+
+// sendsEvents reports whether an event waits to be sent on Events.
 func (a *actorState) sendsEvents() bool { return a.evC != nil && len(a.evq) > 0 }
+
+// takesOutput reports whether the actor receives from the Out channel:
+// it exists and the output has room.
 func (a *actorState) takesOutput() bool {
 	return a.b.outUsed.Load() && a.outRoom() && !a.writeErr
 }
@@ -115,6 +124,7 @@ func (a *actorState) step() {
 	a.b.outLen.Store(int64(a.pendingOut()))
 }
 
+// handleMail handles every message queued in the mailbox, in order.
 func (a *actorState) handleMail() {
 	// Posts that came since the select woke have set the signal again,
 	// but take below gets their messages now: clear it first, or the next
@@ -132,6 +142,9 @@ func (a *actorState) handleMail() {
 	a.spare = msgs[:0]
 }
 
+// handle applies one message posted by another goroutine: a write's
+// bytes join the output, settings are acted on, results of a connect, a
+// handshake or a timer are taken; step then brings the rest in line.
 func (a *actorState) handle(m *message) {
 	switch m.kind {
 	case msgWake:

@@ -113,7 +113,7 @@ type loops struct {
 	rate      *atomic.Pointer[rateState]
 	throttled [2]atomic.Bool // indexed by limiter.Dir
 	poke      func()
-	trunc     net.Buffers // a write batch cut to the rate allowance
+	trunc     net.Buffers // a write batch cut to the rate allowance (the writer loop's)
 
 	// The reader may read while inflight < limit. The actor stores limit
 	// (what the input may still take) and subtracts from inflight what it
@@ -129,7 +129,13 @@ type loops struct {
 	rwm       *atomic.Pointer[watermark]
 	allowedFn func() int64  // allowed, made once: what a capReader asks at transfer time
 	wake      chan struct{} // buffered(1): limit was raised
-	rbuf      Buffer        // a BufferReader's reads land here first
+	// rbuf is where a BufferReader's or readPuller's reads land first. It
+	// belongs to whoever reads the transport: the actor while pull is set
+	// (pullRead; the reader loop does not run then), the reader loop once
+	// startReader started it (the go statement hands it over; the actor
+	// never touches it again), and stop, which releases it after joining
+	// the reader.
+	rbuf Buffer
 
 	events   chan loopEvent // buffered(2): one read and one write result
 	writec   chan writeReq  // buffered(1), made with the writer loop; one request in flight
@@ -153,6 +159,10 @@ type loops struct {
 	pull readPuller
 }
 
+// startLoops sets up the loops of t, which is ready for I/O, and starts
+// the reader loop unless the actor reads t itself (a socket it parks in,
+// a readPuller). poke wakes the actor; the other arguments are the
+// bufferevent's settings, which the loops load before each operation.
 func startLoops(t Transport, maxRead *atomic.Int64, rwm *atomic.Pointer[watermark], rate *atomic.Pointer[rateState], poke func()) *loops {
 	l := &loops{
 		rwm:     rwm,
@@ -268,9 +278,16 @@ func (l *loops) adapt(n, room int) {
 // their own.
 type quitContext struct{ quit <-chan struct{} }
 
+// Deadline reports no deadline.
 func (quitContext) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (q quitContext) Done() <-chan struct{}     { return q.quit }
-func (quitContext) Value(any) any               { return nil }
+
+// Done returns quit, closed by stop.
+func (q quitContext) Done() <-chan struct{} { return q.quit }
+
+// Value returns nil: the context carries no values.
+func (quitContext) Value(any) any { return nil }
+
+// Err returns context.Canceled once stop closed quit, else nil.
 func (q quitContext) Err() error {
 	select {
 	case <-q.quit:
@@ -319,6 +336,10 @@ func (l *loops) delivered(n int) {
 	}
 }
 
+// readLoop is the reader goroutine: while the actor gives it credit
+// (allowed), it waits for the rate limit, reads what the transport has
+// (through ReadBuffer, the socket's side door or Read) and sends it to the
+// actor; it returns after the stream's end or error, or when stop quits.
 func (l *loops) readLoop() {
 	for {
 		allowed := l.allowed()
@@ -460,6 +481,10 @@ func (l *loops) readSys(ev *loopEvent, room, want int, limited bool) (int, error
 	return n, err
 }
 
+// writeLoop is the writer goroutine: it takes one request at a time (a
+// batch of bytes, chunks for a BufferWriter, or the half-close), waits for
+// the transport to take it, and sends the result to the actor, waking it
+// from its socket; it returns when stop quits.
 func (l *loops) writeLoop() {
 	for {
 		select {

@@ -75,6 +75,7 @@ type mailbox struct {
 	parker atomic.Pointer[parker]
 }
 
+// init makes the signal channel; the mailbox is then ready.
 func (m *mailbox) init() { m.signal = make(chan struct{}, 1) }
 
 // post queues msg and reports whether the actor will see it.
@@ -110,6 +111,9 @@ func (m *mailbox) postCopy(p []byte) bool {
 	return true
 }
 
+// notify wakes the actor: it signals the channel the actor selects on and
+// kicks it out of its socket if it waits there. Every wake-up of the
+// actor from another goroutine goes through here.
 func (m *mailbox) notify() {
 	select {
 	case m.signal <- struct{}{}:

@@ -7,6 +7,12 @@ import (
 	"github.com/bevgo/bev/limiter"
 )
 
+// onWrote takes a finished write, the writer loop's or a direct one: it
+// drains what was written from the output (or puts back what a
+// BufferWriter left), disarms the write timeout on progress, reports a
+// write error (failing later writes), and runs the write callback when
+// the output drained to the low watermark. A finished half-close only
+// marks it done.
 func (a *actorState) onWrote(w loopEvent) {
 	a.writing = false
 	if w.closeWrite {
@@ -53,6 +59,7 @@ func (a *actorState) onWrote(w loopEvent) {
 	}
 }
 
+// writeMarks returns the write high and low watermarks.
 func (a *actorState) writeMarks() (high, low int) {
 	wm := a.b.wwm.Load()
 	return wm.high, wm.low
@@ -70,6 +77,8 @@ func (a *actorState) outRoom() bool {
 	return a.output.Len()+a.flight < high && !a.stopping
 }
 
+// pendingOut is the output not yet written: the output, what the output
+// stage produced, and what was handed to a BufferWriter and not taken.
 func (a *actorState) pendingOut() int { return a.output.Len() + a.rawOut.Len() + a.flight }
 
 // maxDirectWrites bounds the direct writes of one pumpWrite, so that a
@@ -138,6 +147,7 @@ func (a *actorState) pumpWrite() {
 	}
 }
 
+// bufsLen returns the bytes in bufs.
 func bufsLen(bufs [][]byte) int {
 	n := 0
 	for _, p := range bufs {

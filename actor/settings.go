@@ -22,6 +22,8 @@ func (b *Bufferevent) SetWatermark(d Dir, low, high int) error {
 	return nil
 }
 
+// setWatermark stores the watermarks of d without waking the actor; it
+// fails with ErrInvalid as SetWatermark says.
 func (b *Bufferevent) setWatermark(d Dir, low, high int) error {
 	if !d.valid() {
 		return fmt.Errorf("%w: direction %v", ErrInvalid, d)
@@ -79,6 +81,8 @@ func (b *Bufferevent) SetTimeouts(read, write time.Duration) error {
 	return nil
 }
 
+// setTimeouts stores the timeouts without waking the actor; it fails with
+// ErrInvalid for a negative duration.
 func (b *Bufferevent) setTimeouts(read, write time.Duration) error {
 	if read < 0 || write < 0 {
 		return fmt.Errorf("%w: negative timeout", ErrInvalid)
@@ -119,6 +123,8 @@ func (b *Bufferevent) SetMaxWrite(n int) error {
 	return setMax(&b.maxWrite, n, DefaultMaxWrite)
 }
 
+// setMax stores n in v, or def for n == 0; it fails with ErrInvalid for a
+// negative n.
 func setMax(v *atomic.Int64, n, def int) error {
 	if n < 0 {
 		return fmt.Errorf("%w: negative maximum %d", ErrInvalid, n)

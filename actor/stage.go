@@ -169,6 +169,9 @@ func (a *actorState) runOutput(mode FlushMode) {
 	a.b.mail.notify()
 }
 
+// runOutputOnce calls the output stage in mode while it makes progress
+// and the raw output has room (in Normal mode), and at least once in
+// Flush and Finished.
 func (a *actorState) runOutputOnce(mode FlushMode) {
 	for called := false; ; called = true {
 		room := a.outRoomRaw() // negative: the transport sets no limit
@@ -234,6 +237,8 @@ func (a *actorState) stageResult(dir Event, res StageResult, err error) bool {
 	return false
 }
 
+// flush is Flush on the actor: the stages of d run in mode, and Finished
+// on Write asks for the half-close once the output is written.
 func (a *actorState) flush(d Dir, mode FlushMode) {
 	if d&Read != 0 {
 		a.runInput(mode)

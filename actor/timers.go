@@ -28,6 +28,8 @@ func (a *actorState) onTimer(i int) {
 	}
 }
 
+// onTimeout reports a read or write timeout: direction d is disabled, as
+// libevent does, and Timeout is reported with ErrTimeout.
 func (a *actorState) onTimeout(d Dir) {
 	a.b.enabled.And(^uint32(d))
 	ev := Timeout | Reading
@@ -63,6 +65,9 @@ func (a *actorState) transportBuffered() int {
 	return 0
 }
 
+// resetTimer disarms the timeouts of d: progress was made (or Enable or
+// SetTimeouts came), so the wait starts over; reconcileTimers arms them
+// again if they are still wanted.
 func (a *actorState) resetTimer(d Dir) {
 	if d&Read != 0 && a.rArmed {
 		a.stopTimer(timerRead)
@@ -74,6 +79,10 @@ func (a *actorState) resetTimer(d Dir) {
 	}
 }
 
+// reconcileTimers arms each timeout that is wanted now and stops each
+// that is not: the read timeout while reading is enabled, open and not
+// suspended or throttled, the write timeout while writing is enabled and
+// something waits to be written.
 func (a *actorState) reconcileTimers() {
 	rto := time.Duration(a.b.rto.Load())
 	wantR := rto > 0 && a.enabled(Read) && !a.eof && !a.readErr && !a.readSuspended() && !a.throttled(limiter.Read)

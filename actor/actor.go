@@ -38,12 +38,10 @@ type actorState struct {
 	connCancel context.CancelFunc
 	connWG     sync.WaitGroup
 
-	eof, readErr, writeErr bool
-	lingering              bool // Drain half-closed and now reads to the peer's EOF
-	lingerDone             bool // the peer's EOF came, or lingering gave up
-	wantCloseWrite         bool
-	closeWriteSent         bool
-	closeWriteDone         bool
+	readEnd    readEnd         // how the read side ended, if it has
+	closeWrite closeWriteState // where the write side's half-close is
+	linger     lingerState     // where a Drain's linger is
+	writeErr   bool            // a write failed: the output takes no more
 	// heldEnd is an EOF or read error that came while reading was
 	// disabled (a read already under way when Disable came): it is
 	// reported when reading is enabled again, as libevent, which does not

@@ -9,7 +9,7 @@ import (
 // its chunks move into readDst, then gotRead accounts for them. While a
 // drain lingers, the read is dropped instead (discard).
 func (a *actorState) onRead(r loopEvent) {
-	if a.lingering {
+	if a.linger.active() {
 		a.discard(r)
 		return
 	}
@@ -57,7 +57,7 @@ func (a *actorState) gotRead(n int, err error) {
 // endRead reports the end of the read side: EOF or a read error.
 func (a *actorState) endRead(err error) {
 	if errors.Is(err, io.EOF) {
-		a.eof = true
+		a.readEnd = readEOF
 		if a.inStage != nil {
 			// Flush the input stage while reading is still enabled, so
 			// that what it produces reaches the read callback before the
@@ -74,7 +74,7 @@ func (a *actorState) endRead(err error) {
 		return
 	}
 	a.b.enabled.And(^uint32(Read))
-	a.readErr = true
+	a.readEnd = readFailed
 	a.emit(Reading|Error, err)
 }
 
@@ -107,7 +107,7 @@ func (a *actorState) readProgress() {
 // closeInIfDone closes the In channel once the read side has ended and
 // every byte before the end has been sent on it.
 func (a *actorState) closeInIfDone() {
-	if a.inC == nil || !(a.eof || a.readErr) || a.eofPending || a.input.Len() > 0 || a.rawIn.Len() > 0 {
+	if a.inC == nil || !a.readEnd.ended() || a.eofPending || a.input.Len() > 0 || a.rawIn.Len() > 0 {
 		return
 	}
 	b := a.b
@@ -138,9 +138,9 @@ func (a *actorState) updateReadLimit() {
 		return
 	}
 	var limit int64
-	if a.lingerArmed() {
+	if a.linger.reading() {
 		limit = noLimit
-	} else if a.enabled(Read) && !a.eof && !a.readErr && !a.stopping {
+	} else if a.enabled(Read) && !a.readEnd.ended() && !a.stopping {
 		limit = noLimit
 		if high := a.readHigh(); high > 0 {
 			limit = int64(high - a.input.Len() - a.rawHeld())

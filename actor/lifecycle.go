@@ -14,11 +14,11 @@ func (a *actorState) attach(t Transport, ready bool) {
 	a.t = t
 	a.b.tbox.Store(&transportBox{t})
 	a.stopTimer(timerLinger) // a linger of the transport before
-	a.lingering, a.lingerDone = false, false
-	a.eof, a.readErr, a.writeErr = false, false, false
+	a.linger = lingerOff
+	a.readEnd, a.writeErr = readOpen, false
 	a.heldEnd = nil
 	a.eofPending, a.inStarved, a.inPending = false, false, Normal
-	a.wantCloseWrite, a.closeWriteSent, a.closeWriteDone = false, false, false
+	a.closeWrite = closeWriteNone
 	if _, ok := t.(Handshaker); ok && !ready {
 		a.handshake = true
 		return
@@ -48,7 +48,7 @@ func (a *actorState) startIO() {
 // enabled, or a half-close or drain waits.
 func (a *actorState) wantsIO() bool {
 	return a.enabled(Read) || a.enabled(Write) && a.pendingOut() > 0 ||
-		a.wantCloseWrite || len(a.drainWaiters) > 0
+		a.closeWrite.asked() || len(a.drainWaiters) > 0
 }
 
 // startHandshake runs the handshake of the transport, a Handshaker, on a
@@ -117,10 +117,6 @@ func (a *actorState) detach(closeT bool) error {
 	return err
 }
 
-// lingerArmed reports whether a drain is reading to the peer's EOF, its
-// linger timer running.
-func (a *actorState) lingerArmed() bool { return a.lingering && !a.lingerDone }
-
 // startConnect runs dial on a goroutine the bufferevent owns (connWG),
 // which posts the result as msgConnected (see onConnect); a result the
 // actor will not see, because it stopped, has its transport closed.
@@ -154,10 +150,12 @@ func (a *actorState) onConnect(t Transport, err error) {
 	// A Flush(Write, Finished) or Drain made while connecting was meant
 	// for the connection being made: keep it across attach, which starts
 	// the new transport with a clean half-close state.
-	finish := a.wantCloseWrite && !a.closeWriteSent
+	finish := a.closeWrite.due()
 	a.detach(true)
 	a.attach(t, true)
-	a.wantCloseWrite = finish
+	if finish {
+		a.closeWrite.ask()
+	}
 	a.b.connState.Store(connIdle)
 	a.emit(Connected, nil)
 }
@@ -177,12 +175,12 @@ func (a *actorState) checkDrain() {
 		return
 	}
 	done := a.writeErr || (a.l == nil && !a.connecting)
-	if a.closeWriteDone && !done {
+	if a.closeWrite.finished() && !done {
 		done = true
-		if _, netConn := a.t.(net.Conn); netConn && !a.lingerDone &&
-			!a.eof && !a.readErr && a.heldEnd == nil {
-			if !a.lingering {
-				a.lingering = true
+		if _, netConn := a.t.(net.Conn); netConn && !a.linger.over() &&
+			!a.readEnd.ended() && a.heldEnd == nil {
+			if !a.linger.active() {
+				a.linger.start()
 				a.startTimer(timerLinger, lingerTime)
 			}
 			done = false
@@ -206,7 +204,7 @@ func (a *actorState) discard(r loopEvent) {
 	r.release()
 	a.l.delivered(n)
 	if r.err != nil {
-		a.lingerDone = true
+		a.linger.stop()
 	}
 }
 

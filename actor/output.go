@@ -16,7 +16,7 @@ import (
 func (a *actorState) onWrote(w loopEvent) {
 	a.writing = false
 	if w.closeWrite {
-		a.closeWriteDone = true
+		a.closeWrite.finish()
 		if w.err != nil && !errors.Is(w.err, net.ErrClosed) {
 			a.writeErr = true
 			a.emit(Writing|Error, w.err)
@@ -106,8 +106,8 @@ func (a *actorState) pumpWrite() {
 			src = &a.rawOut
 		}
 		if src.Len() == 0 {
-			if a.wantCloseWrite && !a.closeWriteSent && a.output.Len() == 0 {
-				a.closeWriteSent = true
+			if a.closeWrite.due() && a.output.Len() == 0 {
+				a.closeWrite.send()
 				a.writing = true
 				a.l.write(writeReq{closeWrite: true})
 			}

@@ -22,7 +22,7 @@ func (a *actorState) pullRead() bool {
 		l.startReader()
 		return false
 	}
-	if a.heldEnd != nil || a.eof || a.readErr || a.stopping {
+	if a.heldEnd != nil || a.readEnd.ended() || a.stopping {
 		return false
 	}
 	a.updateReadLimit()
@@ -42,7 +42,7 @@ func (a *actorState) pullRead() bool {
 	}
 	l.inflight.Add(int64(got)) // gotRead takes it off again, as for the reader loop's reads
 	more := got == want && err == nil
-	if a.lingering {
+	if a.linger.active() {
 		for {
 			var ev loopEvent
 			l.rbuf.popChunks(&ev)

@@ -246,7 +246,7 @@ func (a *actorState) flush(d Dir, mode FlushMode) {
 	if d&Write != 0 {
 		a.runOutput(mode)
 		if mode == Finished {
-			a.wantCloseWrite = true
+			a.closeWrite.ask()
 		}
 	}
 }

@@ -10,7 +10,7 @@ import (
 // or re-armed for later since (a late firing; see Clock): a read or
 // write timeout, or the end of a drain's linger.
 func (a *actorState) onTimer(i int) {
-	armed := [numTimers]bool{a.rArmed, a.wArmed, a.lingerArmed()}
+	armed := [numTimers]bool{a.rArmed, a.wArmed, a.linger.reading()}
 	if !armed[i] || !a.timerDue(i) {
 		return
 	}
@@ -24,7 +24,7 @@ func (a *actorState) onTimer(i int) {
 			a.onTimeout(Write)
 		}
 	case timerLinger:
-		a.lingerDone = true // the peer kept sending: give up waiting
+		a.linger.stop() // the peer kept sending: give up waiting
 	}
 }
 
@@ -85,7 +85,7 @@ func (a *actorState) resetTimer(d Dir) {
 // something waits to be written.
 func (a *actorState) reconcileTimers() {
 	rto := time.Duration(a.b.rto.Load())
-	wantR := rto > 0 && a.enabled(Read) && !a.eof && !a.readErr && !a.readSuspended() && !a.throttled(limiter.Read)
+	wantR := rto > 0 && a.enabled(Read) && !a.readEnd.ended() && !a.readSuspended() && !a.throttled(limiter.Read)
 	a.rArmed = a.arm(timerRead, a.rArmed, wantR, rto)
 	wto := time.Duration(a.b.wto.Load())
 	wantW := wto > 0 && a.enabled(Write) && !a.writeErr &&

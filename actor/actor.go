@@ -19,17 +19,17 @@ type actorState struct {
 	inStage       Stage
 	outStage      Stage
 
-	t       Transport
-	l       *loops
-	batch   [][]byte
-	wbufs   net.Buffers
-	handed  Buffer       // chunks handed to a BufferWriter, the writer loop's until it reports
-	bw      BufferWriter // the transport as a BufferWriter, or nil
-	flight  int          // bytes handed over as chunks, not yet written
-	head    [][]byte
-	spare   []message
-	writing bool
-	ownsT   bool // the transport is ours (a pair's pipe): always close it
+	t         Transport
+	io        *transportIO // the transport's loops and read credit; nil until it is ready for I/O
+	batch     [][]byte
+	wbufs     net.Buffers
+	handed    Buffer       // chunks handed to a BufferWriter, the writer loop's until it reports
+	bw        BufferWriter // the transport as a BufferWriter, or nil
+	handedLen int          // bytes handed over as chunks, not yet written
+	head      [][]byte
+	spare     []message
+	writing   bool
+	ownsT     bool // the transport is ours (a pair's pipe): always close it
 
 	connecting bool
 	// handshake: the transport is a Handshaker whose handshake has not
@@ -42,34 +42,34 @@ type actorState struct {
 	closeWrite closeWriteState // where the write side's half-close is
 	linger     lingerState     // where a Drain's linger is
 	writeErr   bool            // a write failed: the output takes no more
-	// heldEnd is an EOF or read error that came while reading was
+	// endWhileDisabled is an EOF or read error that came while reading was
 	// disabled (a read already under way when Disable came): it is
 	// reported when reading is enabled again, as libevent, which does not
 	// read while reading is disabled, would only then notice it.
-	heldEnd error
-	// heldEv and heldErr are events that came before any callbacks were
+	endWhileDisabled error
+	// earlyEv and earlyErr are events that came before any callbacks were
 	// set, with no Events channel to take them: delivered when the first
 	// SetCallbacks arrives (see emit).
-	heldEv       Event
-	heldErr      error
+	earlyEv      Event
+	earlyErr     error
 	drainWaiters []chan struct{}
 
 	tm             *timers // made when a timeout is first armed
 	rArmed, wArmed bool
 	wHeld          int // transportBuffered when the write timer was armed
 
-	unnotified bool // input arrived that no read callback has seen
-	defRead    bool
-	defWrite   bool
-	scheduled  bool
-	defEvents  Event
-	defErr     error
+	unseenInput bool // input arrived that no read callback has seen
+	defRead     bool
+	defWrite    bool
+	scheduled   bool
+	defEvents   Event
+	defErr      error
 
-	inC   chan []byte // nil once closed
-	evC   chan EventInfo
-	evq   []EventInfo
-	gotIn bool // In was called: input goes to the channel
-	gotEv bool
+	inC        chan []byte // nil once closed
+	evC        chan EventInfo
+	evq        []EventInfo
+	inChanUsed bool // In was called: input goes to the channel
+	evChanUsed bool // Events was called: events go to the channel
 
 	stopping bool
 	failing  bool

@@ -252,7 +252,7 @@ func (b *Base) dispatch() {
 			}
 		}
 		// The turn goes through the mailbox, so that an actor waiting
-		// in its own socket's read is kicked for it as for any message.
+		// in its own socket's read is woken for it as for any message.
 		if !bev.mail.post(message{kind: msgTurn}) {
 			continue // it has stopped
 		}

@@ -153,7 +153,7 @@ type Bufferevent struct {
 	// cannot both start) and back when it cannot post; the actor moves it
 	// back to connIdle once the connect or handshake is over.
 	inLen, outLen atomic.Int64
-	tbox          atomic.Pointer[transportBox]
+	curTransport  atomic.Pointer[transportBox]
 	connState     atomic.Int32 // connIdle, connBusy
 
 	mail      mailbox
@@ -273,7 +273,7 @@ func (b *Bufferevent) Transport() Transport {
 	if b.zero() {
 		return nil
 	}
-	if tb := b.tbox.Load(); tb != nil {
+	if tb := b.curTransport.Load(); tb != nil {
 		return tb.t
 	}
 	return nil

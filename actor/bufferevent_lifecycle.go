@@ -73,7 +73,7 @@ func (b *Bufferevent) Free() {
 	}
 	b.closeOnce.Do(func() {
 		close(b.closing)
-		b.mail.notify()
+		b.mail.wake()
 	})
 }
 

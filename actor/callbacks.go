@@ -14,10 +14,10 @@ func (a *actorState) deferred(topt TriggerOption) bool {
 // hasDeferred reports whether any callback waits for a turn (runDeferred).
 func (a *actorState) hasDeferred() bool { return a.defRead || a.defWrite || a.defEvents != 0 }
 
-// notify runs the read or write callback now, or queues it under
+// fireCallback runs the read or write callback now, or queues it under
 // DeferCallbacks. Input delivered on the In channel has no read callback.
-func (a *actorState) notify(d Dir) {
-	if a.syncChannels(); d == Read && a.gotIn {
+func (a *actorState) fireCallback(d Dir) {
+	if a.syncChannels(); d == Read && a.inChanUsed {
 		return
 	}
 	a.callOrDefer(d, 0)
@@ -41,19 +41,19 @@ func (a *actorState) callOrDefer(d Dir, topt TriggerOption) {
 // so that no input or event slips past a channel asked for before it.
 func (a *actorState) syncChannels() {
 	f := a.b.chans.Load()
-	if f&chanIn != 0 && !a.gotIn {
+	if f&chanIn != 0 && !a.inChanUsed {
 		a.b.chMu.Lock()
 		a.inC = a.b.in
 		a.b.chMu.Unlock()
-		a.gotIn = true
+		a.inChanUsed = true
 	}
-	if f&chanEvents != 0 && !a.gotEv {
+	if f&chanEvents != 0 && !a.evChanUsed {
 		a.b.chMu.Lock()
 		a.evC = a.b.events
 		a.b.chMu.Unlock()
-		a.gotEv = true
-		if a.heldEv != 0 {
-			a.releaseHeld() // what came before anyone listened goes first
+		a.evChanUsed = true
+		if a.earlyEv != 0 {
+			a.releaseEarly() // what came before anyone listened goes first
 		}
 	}
 }
@@ -74,9 +74,9 @@ func (a *actorState) emit(ev Event, err error) {
 		// (connected first, as le-proxy does, and about to set them).
 		// libevent's callbacks would wait for its loop; these wait for
 		// the first SetCallbacks.
-		a.heldEv |= ev
-		if a.heldErr == nil {
-			a.heldErr = err
+		a.earlyEv |= ev
+		if a.earlyErr == nil {
+			a.earlyErr = err
 		}
 		return
 	}
@@ -87,11 +87,11 @@ func (a *actorState) emit(ev Event, err error) {
 	a.callEvent(ev, err)
 }
 
-// releaseHeld delivers the events held for the first SetCallbacks: a
+// releaseEarly delivers the events held for the first SetCallbacks: a
 // connect first, then the rest in one call, as runDeferred does.
-func (a *actorState) releaseHeld() {
-	ev, err := a.heldEv, a.heldErr
-	a.heldEv, a.heldErr = 0, nil
+func (a *actorState) releaseEarly() {
+	ev, err := a.earlyEv, a.earlyErr
+	a.earlyEv, a.earlyErr = 0, nil
 	if ev&Connected != 0 {
 		ev &^= Connected
 		a.emit(Connected, nil)

@@ -69,7 +69,7 @@ func (b *Bufferevent) Events() <-chan EventInfo {
 			close(b.events)
 		} else {
 			b.chans.Or(chanEvents)
-			b.mail.notify()
+			b.mail.wake()
 		}
 	}
 	return b.events
@@ -96,7 +96,7 @@ func (b *Bufferevent) useOut() chan []byte {
 		}
 		b.chMu.Unlock()
 		b.outUsed.Store(true) // after out is set: the actor reads out once it sees this
-		b.mail.notify()
+		b.mail.wake()
 	}
 	return b.out
 }

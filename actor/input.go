@@ -5,10 +5,10 @@ import (
 	"io"
 )
 
-// onRead lands a read a loop brought (or the actor's own, see ownRead):
-// its chunks move into readDst, then gotRead accounts for them. While a
+// landRead lands a read a loop brought (or the actor's own, see landParkedRead):
+// its chunks move into readDst, then readLanded accounts for them. While a
 // drain lingers, the read is dropped instead (discard).
-func (a *actorState) onRead(r loopEvent) {
+func (a *actorState) landRead(r loopEvent) {
 	if a.linger.active() {
 		a.discard(r)
 		return
@@ -19,8 +19,8 @@ func (a *actorState) onRead(r loopEvent) {
 		n += c.len()
 		dst.pushChunk(c)
 	}
-	r.done()
-	a.gotRead(n, r.err)
+	r.recycle()
+	a.readLanded(n, r.err)
 }
 
 // readDst is where reads land: rawIn with an input stage, else the input.
@@ -31,15 +31,15 @@ func (a *actorState) readDst() *Buffer {
 	return &a.input
 }
 
-// gotRead takes in a read of n bytes, already appended to readDst, that
-// ended with err (nil, EOF or a read error), as onRead does for the
+// readLanded takes in a read of n bytes, already appended to readDst, that
+// ended with err (nil, EOF or a read error), as landRead does for the
 // loops' reads.
-func (a *actorState) gotRead(n int, err error) {
+func (a *actorState) readLanded(n int, err error) {
 	if n > 0 {
 		a.updateReadLimit()
-		a.l.delivered(n)
-		a.resetTimer(Read)
-		a.unnotified = true
+		a.io.delivered(n)
+		a.disarmTimeouts(Read)
+		a.unseenInput = true
 		if a.inStage == nil {
 			a.readProgress()
 		}
@@ -48,7 +48,7 @@ func (a *actorState) gotRead(n int, err error) {
 		return
 	}
 	if !a.enabled(Read) {
-		a.heldEnd = err
+		a.endWhileDisabled = err
 		return
 	}
 	a.endRead(err)
@@ -82,12 +82,12 @@ func (a *actorState) endRead(err error) {
 // the timers of d, runs the read callback for input that came while
 // reading was off, and reports an end of stream held meanwhile.
 func (a *actorState) onEnable(d Dir) {
-	a.resetTimer(d)
-	if d&Read != 0 && a.unnotified {
+	a.disarmTimeouts(d)
+	if d&Read != 0 && a.unseenInput {
 		a.readProgress()
 	}
-	if err := a.heldEnd; d&Read != 0 && err != nil && a.enabled(Read) && !a.stopping {
-		a.heldEnd = nil
+	if err := a.endWhileDisabled; d&Read != 0 && err != nil && a.enabled(Read) && !a.stopping {
+		a.endWhileDisabled = nil
 		a.endRead(err)
 	}
 }
@@ -99,8 +99,8 @@ func (a *actorState) readProgress() {
 		return
 	}
 	if low := a.b.rwm.Load().low; a.input.Len() >= low {
-		a.unnotified = false
-		a.notify(Read)
+		a.unseenInput = false
+		a.fireCallback(Read)
 	}
 }
 
@@ -124,7 +124,7 @@ func (a *actorState) closeInIfDone() {
 // DefaultChannelHighWatermark for a channel user who set none (0: none).
 func (a *actorState) readHigh() int {
 	high := a.b.rwm.Load().high
-	if high == 0 && a.gotIn {
+	if high == 0 && a.inChanUsed {
 		high = DefaultChannelHighWatermark
 	}
 	return high
@@ -134,7 +134,7 @@ func (a *actorState) readHigh() int {
 // high watermark while reading is enabled and the stream open, none
 // otherwise, and no bound while a drain lingers.
 func (a *actorState) updateReadLimit() {
-	if a.l == nil {
+	if a.io == nil {
 		return
 	}
 	var limit int64
@@ -146,7 +146,7 @@ func (a *actorState) updateReadLimit() {
 			limit = int64(high - a.input.Len() - a.rawHeld())
 		}
 	}
-	a.l.setLimit(limit)
+	a.io.setLimit(limit)
 }
 
 // readSuspended reports whether the input has reached the read high

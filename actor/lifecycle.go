@@ -12,11 +12,11 @@ import (
 // itself) gets no loops until its handshake has run: see startHandshake.
 func (a *actorState) attach(t Transport, ready bool) {
 	a.t = t
-	a.b.tbox.Store(&transportBox{t})
+	a.b.curTransport.Store(&transportBox{t})
 	a.stopTimer(timerLinger) // a linger of the transport before
 	a.linger = lingerOff
 	a.readEnd, a.writeErr = readOpen, false
-	a.heldEnd = nil
+	a.endWhileDisabled = nil
 	a.eofPending, a.inStarved, a.inPending = false, false, Normal
 	a.closeWrite = closeWriteNone
 	if _, ok := t.(Handshaker); ok && !ready {
@@ -29,13 +29,13 @@ func (a *actorState) attach(t Transport, ready bool) {
 // startIO starts the loops of the transport, which is ready for I/O.
 func (a *actorState) startIO() {
 	t := a.t
-	a.l = startLoops(t, &a.b.maxRead, &a.b.rwm, &a.b.rate, a.b.mail.notify)
-	if a.l.sys != nil {
-		a.b.mail.parker.Store(&a.l.park)
+	a.io = newTransportIO(t, &a.b.maxRead, &a.b.rwm, &a.b.rate, a.b.mail.wake)
+	if a.io.sys != nil {
+		a.b.mail.parker.Store(&a.io.park)
 	}
 	a.bw, _ = t.(BufferWriter)
-	if a.l.pull != nil {
-		a.l.pull.NotifyReadable(a.b.mail.notify)
+	if a.io.pull != nil {
+		a.io.pull.NotifyReadable(a.b.mail.wake)
 	}
 	if p, ok := t.(progressNotifier); ok {
 		mail := &a.b.mail
@@ -95,13 +95,13 @@ func (a *actorState) onHandshake(err error) {
 // detach stops the loops of the current transport and forgets it.
 func (a *actorState) detach(closeT bool) error {
 	var err error
-	if a.l != nil {
+	if a.io != nil {
 		a.b.mail.parker.Store(nil)
-		if a.l.pull != nil {
-			a.l.pull.NotifyReadable(nil)
+		if a.io.pull != nil {
+			a.io.pull.NotifyReadable(nil)
 		}
-		err = a.l.stop(closeT || a.ownsT)
-		a.l = nil
+		err = a.io.stop(closeT || a.ownsT)
+		a.io = nil
 		a.handed.dropAll() // a hand-over the writer never took
 	} else if a.t != nil && (closeT || a.ownsT) {
 		err = a.t.Close()
@@ -112,8 +112,8 @@ func (a *actorState) detach(closeT bool) error {
 	a.t, a.bw = nil, nil
 	a.handshake = false
 	a.writing = false
-	a.flight = 0
-	a.b.tbox.Store(nil)
+	a.handedLen = 0
+	a.b.curTransport.Store(nil)
 	return err
 }
 
@@ -174,11 +174,11 @@ func (a *actorState) checkDrain() {
 	if len(a.drainWaiters) == 0 {
 		return
 	}
-	done := a.writeErr || (a.l == nil && !a.connecting)
+	done := a.writeErr || (a.io == nil && !a.connecting)
 	if a.closeWrite.finished() && !done {
 		done = true
 		if _, netConn := a.t.(net.Conn); netConn && !a.linger.over() &&
-			!a.readEnd.ended() && a.heldEnd == nil {
+			!a.readEnd.ended() && a.endWhileDisabled == nil {
 			if !a.linger.active() {
 				a.linger.start()
 				a.startTimer(timerLinger, lingerTime)
@@ -202,7 +202,7 @@ func (a *actorState) discard(r loopEvent) {
 		n += c.len()
 	}
 	r.release()
-	a.l.delivered(n)
+	a.io.delivered(n)
 	if r.err != nil {
 		a.linger.stop()
 	}

@@ -2,14 +2,14 @@ package actor
 
 import ()
 
-// run is the actor goroutine: it brings the state in line (step), then
+// run is the actor goroutine: it brings the state in line (settle), then
 // waits for the next thing to handle, in its socket (waitInSocket) or on
 // its channels (wait), until the bufferevent stops; exit then releases
 // everything.
 func (a *actorState) run() {
 	defer a.exit()
 	for {
-		a.step()
+		a.settle()
 		if a.stopping {
 			return
 		}
@@ -25,6 +25,8 @@ func (a *actorState) run() {
 // What the actor waits for besides its mailbox and its loops: each is
 // asked by wait, which selects on it, and by waitInSocket, which may not
 // wait in the socket while any of them could wake it.
+//
+// sendsInput reports whether input waits to be sent on In.
 func (a *actorState) sendsInput() bool { return a.inC != nil && a.input.Len() > 0 }
 
 // sendsEvents reports whether an event waits to be sent on Events.
@@ -48,8 +50,8 @@ func (a *actorState) wait() {
 		ev    EventInfo
 		outC  <-chan []byte
 	)
-	if a.l != nil {
-		loopC = a.l.events
+	if a.io != nil {
+		loopC = a.io.events
 	}
 	if a.sendsInput() {
 		a.head = a.input.slices(a.head[:0], a.input.Len())
@@ -62,13 +64,13 @@ func (a *actorState) wait() {
 		outC = b.out
 	}
 	select {
-	case <-b.mail.signal:
+	case <-b.mail.wakeC:
 		a.handleMail()
 	case ev := <-loopC:
 		if ev.wrote {
 			a.onWrote(ev)
 		} else {
-			a.onRead(ev)
+			a.landRead(ev)
 		}
 	case inC <- head:
 		a.input.popChunk()
@@ -80,10 +82,10 @@ func (a *actorState) wait() {
 	}
 }
 
-// step brings everything in line with the state after a message: runs the
+// settle brings everything in line with the state after a message: runs the
 // stages, starts writes, runs deferred callbacks when there is no Base,
 // and re-arms the reader and the timers.
-func (a *actorState) step() {
+func (a *actorState) settle() {
 	a.syncChannels()
 	if a.handshake && !a.stopping && a.wantsIO() {
 		a.startHandshake()
@@ -112,7 +114,7 @@ func (a *actorState) step() {
 		return
 	}
 	if more {
-		a.b.mail.notify() // look again next turn
+		a.b.mail.wake() // look again next turn
 	}
 	if a.b.base != nil && a.hasDeferred() && !a.scheduled {
 		a.scheduled = true
@@ -126,12 +128,12 @@ func (a *actorState) step() {
 
 // handleMail handles every message queued in the mailbox, in order.
 func (a *actorState) handleMail() {
-	// Posts that came since the select woke have set the signal again,
+	// Posts that came since the select woke have filled wakeC again,
 	// but take below gets their messages now: clear it first, or the next
 	// select wakes to an empty queue. (Clearing after take could eat the
-	// signal of a message take missed.)
+	// wake-up of a message take missed.)
 	select {
-	case <-a.b.mail.signal:
+	case <-a.b.mail.wakeC:
 	default:
 	}
 	msgs := a.b.mail.take(a.spare)
@@ -144,7 +146,7 @@ func (a *actorState) handleMail() {
 
 // handle applies one message posted by another goroutine: a write's
 // bytes join the output, settings are acted on, results of a connect, a
-// handshake or a timer are taken; step then brings the rest in line.
+// handshake or a timer are taken; settle then brings the rest in line.
 func (a *actorState) handle(m *message) {
 	switch m.kind {
 	case msgWake:
@@ -159,7 +161,7 @@ func (a *actorState) handle(m *message) {
 	case msgEnable:
 		a.onEnable(m.dir)
 	case msgTimeouts:
-		a.resetTimer(Read | Write)
+		a.disarmTimeouts(Read | Write)
 	case msgFlush:
 		a.flush(m.dir, m.mode)
 	case msgTrigger:
@@ -183,11 +185,11 @@ func (a *actorState) handle(m *message) {
 		a.flush(Write, Finished)
 		a.drainWaiters = append(a.drainWaiters, m.done)
 	case msgCallbacks:
-		a.releaseHeld()
+		a.releaseEarly()
 	case msgProgress:
 		// Bytes a buffered transport held downstream moved on: that is
 		// write progress, and the transport may take more now.
-		a.resetTimer(Write)
+		a.disarmTimeouts(Write)
 	case msgTimer:
 		a.onTimer(int(m.timer))
 	case msgTurn:

@@ -58,7 +58,7 @@ func (ev *loopEvent) add(c *chunk) {
 }
 
 // chunks returns the read's chunks; the actor takes them over, then calls
-// done.
+// recycle.
 func (ev *loopEvent) chunks() []*chunk {
 	if ev.cs == nil {
 		return nil
@@ -66,8 +66,8 @@ func (ev *loopEvent) chunks() []*chunk {
 	return ev.cs[:ev.nc]
 }
 
-// done gives the batch back once its chunks have been taken.
-func (ev *loopEvent) done() {
+// recycle gives the batch back once its chunks have been taken.
+func (ev *loopEvent) recycle() {
 	if ev.cs != nil {
 		clear(ev.cs[:ev.nc])
 		batchPool.Put(ev.cs)
@@ -80,7 +80,7 @@ func (ev *loopEvent) release() {
 	for _, c := range ev.chunks() {
 		c.release()
 	}
-	ev.done()
+	ev.recycle()
 }
 
 // maxMoved is the most chunks one loop event hands the actor: a
@@ -96,13 +96,15 @@ type writeReq struct {
 	closeWrite bool         // half-close instead of writing
 }
 
-// loops are the reader and writer goroutines of one transport. The actor
+// transportIO is the I/O machinery of one transport: its reader and writer
+// loops (goroutines), the read credit they share with the actor, and the
+// actor's parking in a socket. The actor
 // starts the reader when it gets a transport (a socket's only once it must
 // wait for something else than its socket, see actorState.waitInSocket; a
 // transport it reads itself, see pullRead, only under a rate limit), the
 // writer when it first has a write that must wait (see write), and joins
 // both (stop) before it drops the transport or exits.
-type loops struct {
+type transportIO struct {
 	t    Transport
 	sys  sysConn       // the socket's side door, or nil (see sysConn)
 	quit chan struct{} // closed by stop; also ends a rate-limit wait (quitContext)
@@ -112,23 +114,23 @@ type loops struct {
 	// throttled[d] while they wait on it; wake tells the actor.
 	rate      *atomic.Pointer[rateState]
 	throttled [2]atomic.Bool // indexed by limiter.Dir
-	poke      func()
+	wakeActor func()
 	trunc     net.Buffers // a write batch cut to the rate allowance (the writer loop's)
 
-	// The reader may read while inflight < limit. The actor stores limit
-	// (what the input may still take) and subtracts from inflight what it
+	// The reader may read while undelivered < limit. The actor stores limit
+	// (what the input may still take) and subtracts from undelivered what it
 	// has appended; the reader adds what it read. The actor lowers limit
-	// before it lowers inflight, and allowed loads them in the other
+	// before it lowers undelivered, and allowed loads them in the other
 	// order, so the reader can only underestimate.
-	limit    atomic.Int64
-	inflight atomic.Int64
-	maxRead  *atomic.Int64
+	limit       atomic.Int64
+	undelivered atomic.Int64
+	maxRead     *atomic.Int64
 	// rwm is the bufferevent's read watermark, which a setter stores
 	// before the actor lowers limit: allowed caps by it too, so that a
 	// read never takes more than the high mark, whenever it was set.
-	rwm       *atomic.Pointer[watermark]
-	allowedFn func() int64  // allowed, made once: what a capReader asks at transfer time
-	wake      chan struct{} // buffered(1): limit was raised
+	rwm        *atomic.Pointer[watermark]
+	allowedFn  func() int64  // allowed, made once: what a capReader asks at transfer time
+	moreCredit chan struct{} // buffered(1): limit was raised
 	// rbuf is where a BufferReader's or readPuller's reads land first. It
 	// belongs to whoever reads the transport: the actor while pull is set
 	// (pullRead; the reader loop does not run then), the reader loop once
@@ -144,12 +146,12 @@ type loops struct {
 
 	// size is the chunk the next read reads into (see adapt). Whoever
 	// reads uses it: the reader loop once it runs, the actor reading a
-	// socket itself (readNow) before.
+	// socket itself (readParked) before.
 	size int
 
 	// park is how the actor of a socket waits in the socket itself, and
-	// is kicked out of that wait (see parker); rev is what its own read
-	// brought (readNow). It is here, not on the actor's stack, so that
+	// is woken out of that wait (see parker); rev is what its own read
+	// brought (readParked). It is here, not on the actor's stack, so that
 	// an idle connection's actor fits the runtime's smallest stack.
 	park parker
 	rev  loopEvent
@@ -159,21 +161,21 @@ type loops struct {
 	pull readPuller
 }
 
-// startLoops sets up the loops of t, which is ready for I/O, and starts
+// newTransportIO sets up the loops of t, which is ready for I/O, and starts
 // the reader loop unless the actor reads t itself (a socket it parks in,
-// a readPuller). poke wakes the actor; the other arguments are the
+// a readPuller). wakeActor wakes the actor; the other arguments are the
 // bufferevent's settings, which the loops load before each operation.
-func startLoops(t Transport, maxRead *atomic.Int64, rwm *atomic.Pointer[watermark], rate *atomic.Pointer[rateState], poke func()) *loops {
-	l := &loops{
-		rwm:     rwm,
-		t:       t,
-		sys:     socketOf(t),
-		quit:    make(chan struct{}),
-		rate:    rate,
-		poke:    poke,
-		maxRead: maxRead,
-		wake:    make(chan struct{}, 1),
-		events:  make(chan loopEvent, 2),
+func newTransportIO(t Transport, maxRead *atomic.Int64, rwm *atomic.Pointer[watermark], rate *atomic.Pointer[rateState], wakeActor func()) *transportIO {
+	l := &transportIO{
+		rwm:        rwm,
+		t:          t,
+		sys:        socketOf(t),
+		quit:       make(chan struct{}),
+		rate:       rate,
+		wakeActor:  wakeActor,
+		maxRead:    maxRead,
+		moreCredit: make(chan struct{}, 1),
+		events:     make(chan loopEvent, 2),
 	}
 	if l.sys != nil {
 		l.park.conn = t.(deadliner) // both socket types have deadlines
@@ -189,10 +191,10 @@ func startLoops(t Transport, maxRead *atomic.Int64, rwm *atomic.Pointer[watermar
 }
 
 // startReader starts the reader loop. A socket's actor starts it only
-// when it must wait for something its socket cannot kick it out of (see
+// when it must wait for something its socket cannot wake it out of (see
 // actorState.wait); every other transport's reader starts with the loops.
 // Only the actor calls startReader.
-func (l *loops) startReader() {
+func (l *transportIO) startReader() {
 	l.readerUp = true
 	l.wg.Go(l.readLoop)
 }
@@ -203,37 +205,37 @@ func (l *loops) startReader() {
 // know of a watermark just set; the high mark alone never exceeds the
 // true credit).
 //
-// inflight is loaded first. The actor, delivering a read of n bytes,
-// first lowers limit by n (the input grew) and then inflight by n: a
+// undelivered is loaded first. The actor, delivering a read of n bytes,
+// first lowers limit by n (the input grew) and then undelivered by n: a
 // reader that loaded limit first could pair the limit from before the
-// delivery with the inflight from after it and count those n bytes
+// delivery with the undelivered from after it and count those n bytes
 // twice as credit, reading past the high watermark. A consumer that
 // drains a little per read callback (libevent's ssl wm test) could then
 // leave the input at the high watermark after its callback: reading
 // stays suspended, no read comes to run the callback again, and the
-// stream stalls. Loaded in this order, an inflight from after the
+// stream stalls. Loaded in this order, an undelivered from after the
 // delivery comes with a limit from after it too.
-func (l *loops) allowed() int64 {
-	inflight := l.inflight.Load()
-	n := l.limit.Load() - inflight
+func (l *transportIO) allowed() int64 {
+	undelivered := l.undelivered.Load()
+	n := l.limit.Load() - undelivered
 	if l.rwm != nil {
 		if high := int64(l.rwm.Load().high); high > 0 {
-			n = min(n, high-inflight)
+			n = min(n, high-undelivered)
 		}
 	}
 	return n
 }
 
-// readNow is the actor's own read of a socket (see parker): one read of at
+// readParked is the actor's own read of a socket (see parker): one read of at
 // most the per-read maximum, into rev, waiting for data first. The
-// caller first makes sure that a kick can end the wait, and that the
+// caller first makes sure that a wake-up can end the wait, and that the
 // input may take more (allowed) and no rate limit applies. Unlike the
 // reader loop (readSys) it does not gather several reads per turn: that
 // amortised the hand-off to the actor, and here there is none; one read
 // per turn is libevent's rule, and it bounds what a busy connection holds
 // to one read's chunk (measured: peak RSS under 50 streams 9.0-9.7 MiB
 // against 10.6 with four reads per turn, throughput within the noise).
-func (l *loops) readNow() (int, error) {
+func (l *transportIO) readParked() (int, error) {
 	want := int(min(l.allowed(), l.maxRead.Load()))
 	room := min(l.size, want)
 	c, err := l.sys.read(room, true)
@@ -242,7 +244,7 @@ func (l *loops) readNow() (int, error) {
 		l.rev.add(c)
 		n = c.len()
 	}
-	l.inflight.Add(int64(n))
+	l.undelivered.Add(int64(n))
 	l.adapt(n, room)
 	return n, err
 }
@@ -253,7 +255,7 @@ func (l *loops) readNow() (int, error) {
 // was measured to leave many readers on a 4 KiB stack for good (7.8 KB of
 // stacks per idle connection after a 64 KiB echo, against 6.4 KB starting
 // at 4 KiB).
-func (l *loops) floor() int {
+func (l *transportIO) floor() int {
 	if l.sys != nil {
 		return minSysReadChunk
 	}
@@ -263,7 +265,7 @@ func (l *loops) floor() int {
 // adapt sizes the next read's chunk after a read of n bytes into room:
 // it grows while reads fill the chunk and shrinks back when they come in
 // small, so idle connections stay light.
-func (l *loops) adapt(n, room int) {
+func (l *transportIO) adapt(n, room int) {
 	switch {
 	case n >= room && l.size < maxReadChunk:
 		l.size = min(l.size*4, maxReadChunk)
@@ -302,7 +304,7 @@ func (q quitContext) Err() error {
 // whatever the kernel takes at once (tryWrite), so a connection that never
 // fills its send buffer never needs the goroutine, nor its stack. Only the
 // actor calls write, and only with no request in flight.
-func (l *loops) write(req writeReq) {
+func (l *transportIO) write(req writeReq) {
 	if !l.writerUp {
 		l.writerUp = true
 		l.writec = make(chan writeReq, 1)
@@ -313,10 +315,10 @@ func (l *loops) write(req writeReq) {
 
 // setLimit publishes how many bytes the input may still take and wakes the
 // reader if that grew.
-func (l *loops) setLimit(n int64) {
+func (l *transportIO) setLimit(n int64) {
 	if old := l.limit.Swap(n); n > old {
 		select {
-		case l.wake <- struct{}{}:
+		case l.moreCredit <- struct{}{}:
 		default:
 		}
 	}
@@ -328,10 +330,10 @@ func (l *loops) setLimit(n int64) {
 // land in the raw input, or when the limit comes from the output's room
 // rather than the input's, the limit itself does not grow, so nothing
 // else would wake it.
-func (l *loops) delivered(n int) {
-	l.inflight.Add(-int64(n))
+func (l *transportIO) delivered(n int) {
+	l.undelivered.Add(-int64(n))
 	select {
-	case l.wake <- struct{}{}:
+	case l.moreCredit <- struct{}{}:
 	default:
 	}
 }
@@ -340,12 +342,12 @@ func (l *loops) delivered(n int) {
 // (allowed), it waits for the rate limit, reads what the transport has
 // (through ReadBuffer, the socket's side door or Read) and sends it to the
 // actor; it returns after the stream's end or error, or when stop quits.
-func (l *loops) readLoop() {
+func (l *transportIO) readLoop() {
 	for {
 		allowed := l.allowed()
 		if allowed <= 0 {
 			select {
-			case <-l.wake:
+			case <-l.moreCredit:
 				continue
 			case <-l.quit:
 				return
@@ -372,7 +374,7 @@ func (l *loops) readLoop() {
 				continue // a capReader found no room once data came
 			}
 			if n > 0 {
-				l.inflight.Add(int64(n))
+				l.undelivered.Add(int64(n))
 				if rs.limited() {
 					rs.consume(limiter.Read, n)
 				}
@@ -401,7 +403,7 @@ func (l *loops) readLoop() {
 		}
 		ev.err = err
 		if n > 0 {
-			l.inflight.Add(int64(n))
+			l.undelivered.Add(int64(n))
 			if rs.limited() {
 				rs.consume(limiter.Read, n)
 			}
@@ -419,7 +421,7 @@ func (l *loops) readLoop() {
 // an idle socket's reader past the runtime's smallest stack.
 //
 //go:noinline
-func (l *loops) send(ev loopEvent) bool {
+func (l *transportIO) send(ev loopEvent) bool {
 	select {
 	case l.events <- ev:
 		return true
@@ -433,7 +435,7 @@ func (l *loops) send(ev loopEvent) bool {
 // moves the first chunks into ev. It returns the bytes read and the read's
 // error, or one wrapping ErrInvalid when the count the transport returned
 // does not match what the buffer gained.
-func (l *loops) readBuffer(br BufferReader, ev *loopEvent, want int) (int, error) {
+func (l *transportIO) readBuffer(br BufferReader, ev *loopEvent, want int) (int, error) {
 	before := l.rbuf.n
 	var (
 		n   int
@@ -459,7 +461,7 @@ func (l *loops) readBuffer(br BufferReader, ev *loopEvent, want int) (int, error
 // read still at most the per-read maximum; an interactive one is handed
 // over read by read. It returns the bytes read and the error that ended
 // the stream, if any.
-func (l *loops) readSys(ev *loopEvent, room, want int, limited bool) (int, error) {
+func (l *transportIO) readSys(ev *loopEvent, room, want int, limited bool) (int, error) {
 	c, err := l.sys.read(room, true)
 	if c == nil {
 		return 0, err
@@ -485,7 +487,7 @@ func (l *loops) readSys(ev *loopEvent, room, want int, limited bool) (int, error
 // batch of bytes, chunks for a BufferWriter, or the half-close), waits for
 // the transport to take it, and sends the result to the actor, waking it
 // from its socket; it returns when stop quits.
-func (l *loops) writeLoop() {
+func (l *transportIO) writeLoop() {
 	for {
 		select {
 		case req := <-l.writec:
@@ -509,7 +511,7 @@ func (l *loops) writeLoop() {
 			}
 			select {
 			case l.events <- res:
-				l.park.kick() // the actor may be waiting in the socket
+				l.park.wake() // the actor may be waiting in the socket
 			case <-l.quit:
 				return
 			}
@@ -521,7 +523,7 @@ func (l *loops) writeLoop() {
 
 // writeBuffer hands buf to the BufferWriter, waiting, and returns what
 // it took (see checkWriteBuffer).
-func (l *loops) writeBuffer(buf *Buffer) (int64, error) {
+func (l *transportIO) writeBuffer(buf *Buffer) (int64, error) {
 	before := buf.n
 	n, err := l.t.(BufferWriter).WriteBuffer(buf, true)
 	_, partial := l.t.(partialWriter)
@@ -547,7 +549,7 @@ func checkWriteBuffer(before int, n int64, buf *Buffer, err error, wait bool) (i
 
 // writeBufs writes the batch, first waiting for the rate limit, and never
 // hands the transport more than it allows.
-func (l *loops) writeBufs(bufs *net.Buffers) (int64, error) {
+func (l *transportIO) writeBufs(bufs *net.Buffers) (int64, error) {
 	rs := l.rate.Load()
 	if !rs.limited() {
 		return bufs.WriteTo(l.t)
@@ -573,10 +575,10 @@ func (l *loops) writeBufs(bufs *net.Buffers) (int64, error) {
 }
 
 // throttle returns the function that raises and lowers throttled[d].
-func (l *loops) throttle(d limiter.Dir) func(bool) {
+func (l *transportIO) throttle(d limiter.Dir) func(bool) {
 	return func(on bool) {
 		if l.throttled[d].Swap(on) != on {
-			l.poke()
+			l.wakeActor()
 		}
 	}
 }
@@ -585,7 +587,7 @@ func (l *loops) throttle(d limiter.Dir) func(bool) {
 // closed; otherwise its loops are unblocked through past deadlines, which
 // are cleared again afterwards, and a transport without deadlines is
 // closed anyway. It returns the error of closing the transport.
-func (l *loops) stop(closeT bool) error {
+func (l *transportIO) stop(closeT bool) error {
 	close(l.quit)
 	var err error
 	d, hasDeadlines := l.t.(deadliner)

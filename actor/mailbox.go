@@ -68,15 +68,15 @@ type mailbox struct {
 	q      []message
 	closed bool
 
-	signal chan struct{} // buffered(1): q is not empty
+	wakeC chan struct{} // buffered(1): q is not empty
 
 	// parker is set while the actor may wait in its socket instead of on
-	// signal (see parker): notify then kicks it out of that wait.
+	// wakeC (see parker): wake then ends that wait too.
 	parker atomic.Pointer[parker]
 }
 
-// init makes the signal channel; the mailbox is then ready.
-func (m *mailbox) init() { m.signal = make(chan struct{}, 1) }
+// init makes wakeC; the mailbox is then ready.
+func (m *mailbox) init() { m.wakeC = make(chan struct{}, 1) }
 
 // post queues msg and reports whether the actor will see it.
 func (m *mailbox) post(msg message) bool {
@@ -87,7 +87,7 @@ func (m *mailbox) post(msg message) bool {
 	}
 	m.q = append(m.q, msg)
 	m.mu.Unlock()
-	m.notify()
+	m.wake()
 	return true
 }
 
@@ -107,20 +107,20 @@ func (m *mailbox) postCopy(p []byte) bool {
 		m.q = append(m.q, message{kind: msgWrite, c: c})
 	}
 	m.mu.Unlock()
-	m.notify()
+	m.wake()
 	return true
 }
 
-// notify wakes the actor: it signals the channel the actor selects on and
-// kicks it out of its socket if it waits there. Every wake-up of the
+// wake wakes the actor: it fills wakeC, which the actor selects on, and
+// ends its wait in its socket if it waits there. Every wake-up of the
 // actor from another goroutine goes through here.
-func (m *mailbox) notify() {
+func (m *mailbox) wake() {
 	select {
-	case m.signal <- struct{}{}:
+	case m.wakeC <- struct{}{}:
 	default:
 	}
 	if p := m.parker.Load(); p != nil {
-		p.kick()
+		p.wake()
 	}
 }
 

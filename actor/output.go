@@ -27,8 +27,8 @@ func (a *actorState) onWrote(w loopEvent) {
 	if a.outStage != nil {
 		src = &a.rawOut
 	}
-	if a.flight > 0 {
-		a.flight = 0 // handed over as chunks: nothing left to drain
+	if a.handedLen > 0 {
+		a.handedLen = 0 // handed over as chunks: nothing left to drain
 		if a.handed.n > 0 && w.err == nil {
 			// A partialWriter took part: the rest is output again,
 			// where the write low watermark and the user see it.
@@ -38,7 +38,7 @@ func (a *actorState) onWrote(w loopEvent) {
 		src.drain(int(w.n))
 	}
 	if w.n > 0 {
-		a.resetTimer(Write)
+		a.disarmTimeouts(Write)
 	}
 	if w.err != nil {
 		a.writeErr = true
@@ -54,7 +54,7 @@ func (a *actorState) onWrote(w loopEvent) {
 	// the stage drains the output.
 	if w.n > 0 && a.enabled(Write) && a.outStage == nil {
 		if _, low := a.writeMarks(); a.output.Len() <= low {
-			a.notify(Write)
+			a.fireCallback(Write)
 		}
 	}
 }
@@ -74,12 +74,12 @@ func (a *actorState) outRoom() bool {
 	if high == 0 {
 		high = DefaultChannelHighWatermark
 	}
-	return a.output.Len()+a.flight < high && !a.stopping
+	return a.output.Len()+a.handedLen < high && !a.stopping
 }
 
 // pendingOut is the output not yet written: the output, what the output
 // stage produced, and what was handed to a BufferWriter and not taken.
-func (a *actorState) pendingOut() int { return a.output.Len() + a.rawOut.Len() + a.flight }
+func (a *actorState) pendingOut() int { return a.output.Len() + a.rawOut.Len() + a.handedLen }
 
 // maxDirectWrites bounds the direct writes of one pumpWrite, so that a
 // write callback that refills the output each time it drains cannot keep
@@ -94,11 +94,11 @@ const maxDirectWrites = 16
 // loop's would.
 func (a *actorState) pumpWrite() {
 	direct := 0 // direct writes made; the side door is closed at maxDirectWrites
-	if a.l == nil || (a.l.sys == nil && a.bw == nil) {
+	if a.io == nil || (a.io.sys == nil && a.bw == nil) {
 		direct = maxDirectWrites
 	}
 	for {
-		if a.writing || a.l == nil || a.writeErr || a.stopping {
+		if a.writing || a.io == nil || a.writeErr || a.stopping {
 			return
 		}
 		src := &a.output
@@ -109,7 +109,7 @@ func (a *actorState) pumpWrite() {
 			if a.closeWrite.due() && a.output.Len() == 0 {
 				a.closeWrite.send()
 				a.writing = true
-				a.l.write(writeReq{closeWrite: true})
+				a.io.write(writeReq{closeWrite: true})
 			}
 			return
 		}
@@ -127,9 +127,9 @@ func (a *actorState) pumpWrite() {
 			}
 		}
 		a.batch = src.slices(a.batch[:0], int(a.b.maxWrite.Load()))
-		if a.l.sys != nil && direct < maxDirectWrites && !a.b.rate.Load().limited() {
+		if a.io.sys != nil && direct < maxDirectWrites && !a.b.rate.Load().limited() {
 			direct++
-			n, err := a.l.sys.tryWrite(a.batch)
+			n, err := a.io.sys.tryWrite(a.batch)
 			if n < int64(bufsLen(a.batch)) && err == nil {
 				direct = maxDirectWrites // the kernel is full: the writer loop waits for room
 			}
@@ -142,7 +142,7 @@ func (a *actorState) pumpWrite() {
 		}
 		a.wbufs = a.batch
 		a.writing = true
-		a.l.write(writeReq{bufs: &a.wbufs})
+		a.io.write(writeReq{bufs: &a.wbufs})
 		return
 	}
 }
@@ -197,16 +197,16 @@ func (a *actorState) handOver(src *Buffer, direct bool) int {
 		n, err = checkWriteBuffer(before, n, &a.handed, err, false)
 		if a.handed.n == 0 || err != nil {
 			a.handed.dropAll()
-			a.flight = int(n) // taken: onWrote has nothing to drain
+			a.handedLen = int(n) // taken: onWrote has nothing to drain
 			a.onWrote(loopEvent{wrote: true, n: n, err: err})
 			return handedDirect
 		}
 		if n > 0 {
-			a.resetTimer(Write)
+			a.disarmTimeouts(Write)
 		}
 	}
-	a.flight = a.handed.n
+	a.handedLen = a.handed.n
 	a.writing = true
-	a.l.write(writeReq{buf: &a.handed})
+	a.io.write(writeReq{buf: &a.handed})
 	return handedToLoop
 }

@@ -20,7 +20,7 @@ import (
 //
 //go:noinline
 func (a *actorState) waitInSocket() bool {
-	l := a.l
+	l := a.io
 	if l == nil || l.sys == nil || l.readerUp || l.allowed() <= 0 {
 		return false
 	}
@@ -32,13 +32,13 @@ func (a *actorState) waitInSocket() bool {
 	if a.takePosted() {
 		return true
 	}
-	n, err := l.readNow()
-	a.ownRead(n, err, l.park.done())
+	n, err := l.readParked()
+	a.landParkedRead(n, err, l.park.unpark())
 	return true
 }
 
 // takePosted handles what was posted, or written, before the actor began
-// waiting in its socket, since that did not kick it; it reports whether
+// waiting in its socket, since that did not wake it; it reports whether
 // there was any, the actor then being done waiting.
 //
 //go:noinline
@@ -47,15 +47,15 @@ func (a *actorState) takePosted() bool {
 	// without waiting looks at an empty channel without locking it, and
 	// this runs before every wait of a busy connection.
 	select {
-	case <-a.b.mail.signal:
-		a.l.park.done()
+	case <-a.b.mail.wakeC:
+		a.io.park.unpark()
 		a.handleMail()
 		return true
 	default:
 	}
 	select {
-	case ev := <-a.l.events: // only the writer loop sends here: the reader does not run
-		a.l.park.done()
+	case ev := <-a.io.events: // only the writer loop sends here: the reader does not run
+		a.io.park.unpark()
 		a.onWrote(ev)
 		return true
 	default:
@@ -63,24 +63,24 @@ func (a *actorState) takePosted() bool {
 	}
 }
 
-// ownRead hands the actor's own read of its socket (readNow: n bytes,
-// err) over as the reader loop's would be. A deadline error after a kick
-// is the kick's, not the stream's; a read that a kick ended with nothing
+// landParkedRead hands the actor's own read of its socket (readParked: n bytes,
+// err) over as the reader loop's would be. A deadline error after a wake-up
+// is the wake-up's, not the stream's; a read a wake-up ended with nothing
 // is no read at all.
 //
 //go:noinline
-func (a *actorState) ownRead(n int, err error, kicked bool) {
-	if kicked && errors.Is(err, os.ErrDeadlineExceeded) {
+func (a *actorState) landParkedRead(n int, err error, woken bool) {
+	if woken && errors.Is(err, os.ErrDeadlineExceeded) {
 		err = nil
 	}
-	ev := a.l.rev
-	a.l.rev = loopEvent{}
+	ev := a.io.rev
+	a.io.rev = loopEvent{}
 	ev.err = err
 	if n == 0 && err == nil {
-		ev.done()
-		return // kicked: run's next round sees why
+		ev.recycle()
+		return // woken: run's next round sees why
 	}
-	a.onRead(ev)
+	a.landRead(ev)
 }
 
 // A parker lets the actor of a socket wait for the socket itself when it
@@ -91,32 +91,32 @@ func (a *actorState) ownRead(n int, err error, kicked bool) {
 // on its own goroutine, as a goroutine-per-connection server does.
 //
 // While it waits there, the actor cannot see its mailbox, so whoever
-// posts to it (every wake-up goes through mailbox.notify) or completes a
-// write for it (the writer loop) kicks it: sets a read deadline in the
+// posts to it (every wake-up goes through mailbox.wake) or completes a
+// write for it (the writer loop) wakes it: sets a read deadline in the
 // past, which ends the wait at once. The actor clears the deadline when it
-// wakes. The states make that exact: only a kicker that moves the parker
-// from waiting to kicked touches the deadline, and the actor, seeing it
-// was kicked, takes mu, which the kicker holds until the deadline is set,
-// before clearing it; so no past deadline outlives a kick.
+// wakes. The states make that exact: only a waker that moves the parker
+// from waiting to woken touches the deadline, and the actor, seeing it
+// was woken, takes mu, which the waker holds until the deadline is set,
+// before clearing it; so no past deadline outlives a wake-up.
 type parker struct {
-	state atomic.Int32 // parkRunning, parkWaiting or parkKicked
-	mu    sync.Mutex   // held by a kicker while it sets the deadline
+	state atomic.Int32 // parkRunning, parkWaiting or parkWoken
+	mu    sync.Mutex   // held by a waker while it sets the deadline
 	conn  deadliner
 }
 
 const (
 	parkRunning = iota // the actor is not waiting in the socket
 	parkWaiting        // the actor waits in the socket's read
-	parkKicked         // a kicker ended (or is ending) the wait
+	parkWoken          // a waker ended (or is ending) the wait
 )
 
 // wait marks the actor as waiting in the socket; the actor then looks
-// once more at what a kick would have told it, before it waits.
+// once more at what a wake-up would have told it, before it waits.
 func (p *parker) wait() { p.state.Store(parkWaiting) }
 
-// done marks the actor as running again and reports whether it was
-// kicked, clearing the kick's deadline if so.
-func (p *parker) done() (kicked bool) {
+// unpark marks the actor as running again and reports whether it was
+// woken, clearing the wake-up's deadline if so.
+func (p *parker) unpark() (woken bool) {
 	if p.state.CompareAndSwap(parkWaiting, parkRunning) {
 		return false
 	}
@@ -127,14 +127,14 @@ func (p *parker) done() (kicked bool) {
 	return true
 }
 
-// kick ends the actor's wait in the socket, if it is waiting there. It is
+// wake ends the actor's wait in the socket, if it is waiting there. It is
 // cheap when it is not: one atomic load.
-func (p *parker) kick() {
+func (p *parker) wake() {
 	if p.state.Load() != parkWaiting {
 		return
 	}
 	p.mu.Lock()
-	if p.state.CompareAndSwap(parkWaiting, parkKicked) {
+	if p.state.CompareAndSwap(parkWaiting, parkWoken) {
 		p.conn.SetReadDeadline(aLongTimeAgo)
 	}
 	p.mu.Unlock()

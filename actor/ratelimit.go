@@ -133,7 +133,7 @@ func (b *Bufferevent) SetRateLimit(cfg *limiter.Config) error {
 		rs.bucket = bk
 	}
 	b.rate.Store(&rs)
-	b.mail.notify()
+	b.mail.wake()
 	return nil
 }
 
@@ -173,7 +173,7 @@ func (b *Bufferevent) JoinGroup(g *limiter.Group) error {
 	}
 	rs.group, rs.member = g, m
 	b.rate.Store(&rs)
-	b.mail.notify()
+	b.mail.wake()
 	return nil
 }
 
@@ -193,7 +193,7 @@ func (b *Bufferevent) LeaveGroup() {
 	rs.member.Leave()
 	rs.group, rs.member = nil, nil
 	b.rate.Store(&rs)
-	b.mail.notify()
+	b.mail.wake()
 }
 
 // Group returns the rate-limit group the bufferevent belongs to, or nil.
@@ -257,7 +257,7 @@ func (b *Bufferevent) decrement(d limiter.Dir, n int64) error {
 		return fmt.Errorf("decrement %v limit: %w", d, ErrNoRateLimit)
 	}
 	bk.Decrement(d, n)
-	b.mail.notify()
+	b.mail.wake()
 	return nil
 }
 

@@ -49,7 +49,7 @@ func (a *actorState) runInput(mode FlushMode) {
 			return
 		}
 	}
-	a.b.mail.notify()
+	a.b.mail.wake()
 }
 
 // inFinished ends a pending Flush or Finished of the input stage: it has
@@ -112,8 +112,8 @@ func (a *actorState) runInputOnce(mode FlushMode, force bool) (full, done bool) 
 		}
 	}
 	if produced {
-		a.resetTimer(Read)
-		a.unnotified = true
+		a.disarmTimeouts(Read)
+		a.unseenInput = true
 		a.readProgress()
 	}
 	return full && produced, done
@@ -155,7 +155,7 @@ func (a *actorState) runOutput(mode FlushMode) {
 		if _, low := a.writeMarks(); after > low {
 			return
 		}
-		a.notify(Write)
+		a.fireCallback(Write)
 		if a.output.Len() == after {
 			return // nothing appended, or the callback is deferred
 		}
@@ -166,7 +166,7 @@ func (a *actorState) runOutput(mode FlushMode) {
 	// but a transport that took the last write at once (a filter's view,
 	// a socket's direct write) sends no completion, so give the actor
 	// another turn, after its mail.
-	a.b.mail.notify()
+	a.b.mail.wake()
 }
 
 // runOutputOnce calls the output stage in mode while it makes progress
@@ -190,7 +190,7 @@ func (a *actorState) runOutputOnce(mode FlushMode) {
 			return
 		}
 		if a.rawOut.Len() != rawBefore {
-			a.resetTimer(Write)
+			a.disarmTimeouts(Write)
 		}
 		if res != StageOK || (a.output.Len() == outBefore && a.rawOut.Len() == rawBefore) {
 			break

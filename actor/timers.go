@@ -65,10 +65,10 @@ func (a *actorState) transportBuffered() int {
 	return 0
 }
 
-// resetTimer disarms the timeouts of d: progress was made (or Enable or
+// disarmTimeouts disarms the timeouts of d: progress was made (or Enable or
 // SetTimeouts came), so the wait starts over; reconcileTimers arms them
 // again if they are still wanted.
-func (a *actorState) resetTimer(d Dir) {
+func (a *actorState) disarmTimeouts(d Dir) {
 	if d&Read != 0 && a.rArmed {
 		a.stopTimer(timerRead)
 		a.rArmed = false
@@ -98,7 +98,7 @@ func (a *actorState) reconcileTimers() {
 
 // throttled reports whether the loops are waiting on a rate limit in d.
 func (a *actorState) throttled(d limiter.Dir) bool {
-	return a.l != nil && a.l.throttled[d].Load()
+	return a.io != nil && a.io.throttled[d].Load()
 }
 
 // timers are a bufferevent's timers: the read and write timeouts and a

@@ -63,10 +63,11 @@ func (a *actorState) takePosted() bool {
 	}
 }
 
-// landParkedRead hands the actor's own read of its socket (readParked: n bytes,
-// err) over as the reader loop's would be. A deadline error after a wake-up
-// is the wake-up's, not the stream's; a read a wake-up ended with nothing
-// is no read at all.
+// landParkedRead hands the actor's own read of its socket (readParked: n
+// bytes, err) over as the reader loop's would be. A deadline error after a
+// wake-up is the wake-up's, not the stream's; a read a wake-up ended with
+// nothing is no read at all, and what woke the actor is handled at once
+// (takeWakeUp).
 //
 //go:noinline
 func (a *actorState) landParkedRead(n int, err error, woken bool) {
@@ -78,9 +79,39 @@ func (a *actorState) landParkedRead(n int, err error, woken bool) {
 	ev.err = err
 	if n == 0 && err == nil {
 		ev.recycle()
-		return // woken: run's next round sees why
+		a.takeWakeUp()
+		return
 	}
 	a.landRead(ev)
+}
+
+// takeWakeUp handles what ended the actor's wait in its socket with
+// nothing read: a post (a Write, a setter, a timer, a turn) or the writer
+// loop's result. Taking it here, rather than going round run once more,
+// spares a turn that would find nothing new (settle) and a wait in the
+// socket that would find the post at once (takePosted): a Write to a
+// parked actor costs one turn, not two. A wake-up whose cause is gone (a
+// post another wake-up's turn already took) takes nothing; run then
+// settles and waits again, as before.
+//
+//go:noinline
+func (a *actorState) takeWakeUp() {
+	// One-case selects, as in takePosted; the parker is already unparked.
+	// A wake-up of Free is left to run, which stops before anything else.
+	if isClosedChan(a.b.closing) {
+		return
+	}
+	select {
+	case <-a.b.mail.wakeC:
+		a.handleMail()
+		return
+	default:
+	}
+	select {
+	case ev := <-a.io.events: // only the writer loop sends here: the reader does not run
+		a.onWrote(ev)
+	default:
+	}
 }
 
 // A parker lets the actor of a socket wait for the socket itself when it

@@ -7,9 +7,12 @@ import (
 )
 
 // actorState is everything the actor goroutine owns. No other goroutine
-// touches it, so nothing here is locked. Its small fields are grouped so
-// that the Bufferevent holding it stays within a 1 KiB allocation
-// (TestBuffereventSize): every idle connection pays for it.
+// touches it, so nothing here is locked; the one exception is stated where
+// it is (handed, while the writer loop holds it). Its small fields are
+// grouped so that the Bufferevent holding it stays within a 1 KiB
+// allocation (TestBuffereventSize): every idle connection pays for it.
+// The read and write sides' small state machines are named states
+// (states.go); no more than three of the booleans left describe one thing.
 type actorState struct {
 	b    *Bufferevent
 	sess Session
@@ -21,17 +24,17 @@ type actorState struct {
 
 	t         Transport
 	io        *transportIO // the transport's loops and read credit; nil until it is ready for I/O
-	batch     [][]byte
-	wbufs     net.Buffers
+	batch     [][]byte     // views of the output for one write, reused (pumpWrite)
+	wbufs     net.Buffers  // the batch as the writer loop's request, untouched until it reports
 	handed    Buffer       // chunks handed to a BufferWriter, the writer loop's until it reports
 	bw        BufferWriter // the transport as a BufferWriter, or nil
 	handedLen int          // bytes handed over as chunks, not yet written
-	head      [][]byte
-	spare     []message
-	writing   bool
-	ownsT     bool // the transport is ours (a pair's pipe): always close it
+	head      [][]byte     // views of the input, reused by wait to send the first on In
+	spare     []message    // the mailbox's last queue, reused by the next take
+	writing   bool         // a write or half-close is with the writer loop: one at a time
+	ownsT     bool         // the transport is ours (a pair's pipe): always close it
 
-	connecting bool
+	connecting bool // a connect's dial or a handshake runs on connWG (connCancel ends it)
 	// handshake: the transport is a Handshaker whose handshake has not
 	// run; its loops start once it has (see startHandshake).
 	handshake  bool
@@ -52,27 +55,29 @@ type actorState struct {
 	// SetCallbacks arrives (see emit).
 	earlyEv      Event
 	earlyErr     error
-	drainWaiters []chan struct{}
+	drainWaiters []chan struct{} // closed by checkDrain once the output is written and half-closed
 
 	tm             *timers // made when a timeout is first armed
-	rArmed, wArmed bool
-	wHeld          int // transportBuffered when the write timer was armed
+	rArmed, wArmed bool    // the read, write timeout runs (see reconcileTimers)
+	wHeld          int     // transportBuffered when the write timer was armed
 
 	unseenInput bool // input arrived that no read callback has seen
-	defRead     bool
-	defWrite    bool
-	scheduled   bool
-	defEvents   Event
-	defErr      error
+	// The deferred callbacks waiting for a turn (runDeferred), and
+	// whether one was asked of the Base.
+	defRead   bool
+	defWrite  bool
+	scheduled bool
+	defEvents Event
+	defErr    error
 
-	inC        chan []byte // nil once closed
-	evC        chan EventInfo
-	evq        []EventInfo
-	inChanUsed bool // In was called: input goes to the channel
-	evChanUsed bool // Events was called: events go to the channel
+	inC        chan []byte    // nil once closed
+	evC        chan EventInfo // the Events channel once asked for
+	evq        []EventInfo    // events waiting to be sent on evC
+	inChanUsed bool           // In was called: input goes to the channel
+	evChanUsed bool           // Events was called: events go to the channel
 
-	stopping bool
-	failing  bool
+	stopping bool // Free was called or the bufferevent failed: run ends after this turn
+	failing  bool // fail has begun: a second failure is not reported
 
 	// inPending is a Flush or Finished of the input stage not yet done:
 	// the stage is called in that mode, within the read high watermark,

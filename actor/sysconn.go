@@ -20,8 +20,12 @@ import (
 //     else needs waiting for (see parker), so that an interactive
 //     connection needs no reader loop at all.
 //
-// All are optimisations of the one mechanism, not a second one: the
-// actor, the loops and every event are the same for every transport.
+// Each is a route of its own, beside the loops': the direct write and
+// the parked read run on the actor, not on a loop. They end where the
+// loops' routes end, so what a user sees is the same for every transport:
+// a direct write's result goes through onWrote as the writer loop's does,
+// and a parked read through landRead and readLanded as the reader loop's
+// does (docs/design.md lists the routes).
 // newSysConn returns nil where the platform has no such door (see
 // sysconn_linux.go), and the bufferevent then uses Read and Write alone.
 type sysConn interface {

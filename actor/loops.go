@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"sync"
@@ -90,20 +89,15 @@ const maxMoved = 16
 // maxSysReads is the most socket reads one loop event gathers (readSys).
 const maxSysReads = 4
 
-type writeReq struct {
-	bufs       *net.Buffers // views of output the actor will not touch until done
-	buf        *Buffer      // or, for a BufferWriter, chunks handed over
-	closeWrite bool         // half-close instead of writing
-}
-
 // transportIO is the I/O machinery of one transport: its reader and writer
-// loops (goroutines), the read credit they share with the actor, and the
-// actor's parking in a socket. The actor
-// starts the reader when it gets a transport (a socket's only once it must
-// wait for something else than its socket, see actorState.waitInSocket; a
-// transport it reads itself, see pullRead, only under a rate limit), the
-// writer when it first has a write that must wait (see write), and joins
-// both (stop) before it drops the transport or exits.
+// loops (goroutines; the writer's side is in writeloop.go), the read
+// credit they share with the actor, and the actor's parking in a socket.
+// The actor starts the reader when it gets a transport (a socket's only
+// once it must wait for something else than its socket, see
+// actorState.waitInSocket; a transport it reads itself, see pullRead,
+// only under a rate limit), the writer when it first has a write that
+// must wait (see write), and joins both (stop) before it drops the
+// transport or exits.
 type transportIO struct {
 	t    Transport
 	sys  sysConn       // the socket's side door, or nil (see sysConn)
@@ -226,8 +220,8 @@ func (l *transportIO) allowed() int64 {
 	return n
 }
 
-// readParked is the actor's own read of a socket (see parker): one read of at
-// most the per-read maximum, into rev, waiting for data first. The
+// readParked is the actor's own read of a socket (see parker): one read
+// of at most the per-read maximum, into rev, waiting for data first. The
 // caller first makes sure that a wake-up can end the wait, and that the
 // input may take more (allowed) and no rate limit applies. Unlike the
 // reader loop (readSys) it does not gather several reads per turn: that
@@ -297,20 +291,6 @@ func (q quitContext) Err() error {
 	default:
 		return nil
 	}
-}
-
-// write hands req to the writer loop, starting it the first time. The
-// writer is started lazily because on a socket the actor writes directly
-// whatever the kernel takes at once (tryWrite), so a connection that never
-// fills its send buffer never needs the goroutine, nor its stack. Only the
-// actor calls write, and only with no request in flight.
-func (l *transportIO) write(req writeReq) {
-	if !l.writerUp {
-		l.writerUp = true
-		l.writec = make(chan writeReq, 1)
-		l.wg.Go(l.writeLoop)
-	}
-	l.writec <- req // buffered(1): nothing else in flight
 }
 
 // setLimit publishes how many bytes the input may still take and wakes the
@@ -480,97 +460,6 @@ func (l *transportIO) readSys(ev *loopEvent, room, want int, limited bool) (int,
 		ev.add(c)
 		n += c.len()
 	}
-	return n, err
-}
-
-// writeLoop is the writer goroutine: it takes one request at a time (a
-// batch of bytes, chunks for a BufferWriter, or the half-close), waits for
-// the transport to take it, and sends the result to the actor, waking it
-// from its socket; it returns when stop quits.
-func (l *transportIO) writeLoop() {
-	for {
-		select {
-		case req := <-l.writec:
-			res := loopEvent{wrote: true}
-			if req.closeWrite {
-				res.closeWrite = true
-				if cw, ok := l.t.(closeWriter); ok {
-					res.err = cw.CloseWrite()
-				}
-			} else if req.buf != nil {
-				res.n, res.err = l.writeBuffer(req.buf)
-				if rs := l.rate.Load(); rs.limited() {
-					rs.consume(limiter.Write, int(res.n))
-				}
-				if res.err != nil {
-					req.buf.dropAll() // not taken: ours to drop
-				} // else what a partialWriter left goes back to the output
-
-			} else {
-				res.n, res.err = l.writeBufs(req.bufs)
-			}
-			select {
-			case l.events <- res:
-				l.park.wake() // the actor may be waiting in the socket
-			case <-l.quit:
-				return
-			}
-		case <-l.quit:
-			return
-		}
-	}
-}
-
-// writeBuffer hands buf to the BufferWriter, waiting, and returns what
-// it took (see checkWriteBuffer).
-func (l *transportIO) writeBuffer(buf *Buffer) (int64, error) {
-	before := buf.n
-	n, err := l.t.(BufferWriter).WriteBuffer(buf, true)
-	_, partial := l.t.(partialWriter)
-	return checkWriteBuffer(before, n, buf, err, !partial)
-}
-
-// checkWriteBuffer returns what a BufferWriter took from buf, which held
-// before bytes, and the error to report: an error wrapping ErrInvalid
-// when the count n it returned does not match, and io.ErrShortWrite when
-// a waiting call took less without saying why.
-func checkWriteBuffer(before int, n int64, buf *Buffer, err error, wait bool) (int64, error) {
-	taken := int64(before - buf.n)
-	if err == nil {
-		switch {
-		case n != taken:
-			err = fmt.Errorf("%w: transport's WriteBuffer reported %d bytes and took %d", ErrInvalid, n, taken)
-		case wait && buf.n > 0:
-			err = io.ErrShortWrite
-		}
-	}
-	return taken, err
-}
-
-// writeBufs writes the batch, first waiting for the rate limit, and never
-// hands the transport more than it allows.
-func (l *transportIO) writeBufs(bufs *net.Buffers) (int64, error) {
-	rs := l.rate.Load()
-	if !rs.limited() {
-		return bufs.WriteTo(l.t)
-	}
-	allow, err := rs.take(quitContext{l.quit}, limiter.Write, l.throttle(limiter.Write))
-	if err != nil {
-		return 0, err
-	}
-	l.trunc = l.trunc[:0]
-	for _, p := range *bufs {
-		if allow <= 0 {
-			break
-		}
-		if int64(len(p)) > allow {
-			p = p[:allow]
-		}
-		l.trunc = append(l.trunc, p)
-		allow -= int64(len(p))
-	}
-	n, err := l.trunc.WriteTo(l.t)
-	rs.consume(limiter.Write, int(n))
 	return n, err
 }
 

@@ -98,14 +98,20 @@ const maxSysReads = 4
 // only under a rate limit), the writer when it first has a write that
 // must wait (see write), and joins both (stop) before it drops the
 // transport or exits.
+//
+// Who touches what is said at each field. The fields set by
+// newTransportIO (t, sys, quit, rate, wakeActor, maxRead, rwm, allowedFn,
+// moreCredit, events) do not change after it; the actor starts the loops
+// with go statements after that, so they see them.
 type transportIO struct {
 	t    Transport
-	sys  sysConn       // the socket's side door, or nil (see sysConn)
+	sys  sysConn       // the socket's side door, or nil (see sysConn; rawSocket says who uses which half)
 	quit chan struct{} // closed by stop; also ends a rate-limit wait (quitContext)
 	wg   sync.WaitGroup
 
 	// Rate limiting: the loops load rate before every operation and raise
-	// throttled[d] while they wait on it; wake tells the actor.
+	// throttled[d] while they wait on it (the loops write it, the actor
+	// reads it); wakeActor tells the actor.
 	rate      *atomic.Pointer[rateState]
 	throttled [2]atomic.Bool // indexed by limiter.Dir
 	wakeActor func()
@@ -133,8 +139,8 @@ type transportIO struct {
 	// the reader.
 	rbuf Buffer
 
-	events   chan loopEvent // buffered(2): one read and one write result
-	writec   chan writeReq  // buffered(1), made with the writer loop; one request in flight
+	events   chan loopEvent // buffered(2): one read and one write result; the loops send, the actor receives (stop drains it)
+	writec   chan writeReq  // buffered(1), made by the actor with the writer loop; one request in flight
 	writerUp bool           // the writer loop runs (the actor's to read and set)
 	readerUp bool           // the reader loop runs (the actor's to read and set)
 
@@ -145,8 +151,9 @@ type transportIO struct {
 
 	// park is how the actor of a socket waits in the socket itself, and
 	// is woken out of that wait (see parker); rev is what its own read
-	// brought (readParked). It is here, not on the actor's stack, so that
-	// an idle connection's actor fits the runtime's smallest stack.
+	// brought (readParked), the actor's alone. It is here, not on the
+	// actor's stack, so that an idle connection's actor fits the runtime's
+	// smallest stack.
 	park parker
 	rev  loopEvent
 

@@ -8,16 +8,25 @@ import (
 	"sync/atomic"
 )
 
-// Defaults, as libevent's. Larger maxima move more per hand-off between
-// the loops and the actor (32 KiB streams about 1.5x faster through the
-// echo example, docs/benchmarks.md); SetMaxRead and SetMaxWrite choose.
+// Defaults. They are not libevent's fixed 16 KiB per read and per write:
+// a busy stream spends nearly all its CPU in system calls, so bev reads
+// and writes as much as is there at once, and the per-read and per-write
+// maxima are caps, which SetMaxRead and SetMaxWrite lower (libevent's
+// set_max_single_read/write). An idle connection pays nothing for them: a
+// socket takes its read chunk only once data is there, and gives it back
+// once written (docs/benchmarks.md, adaptive reads and writes).
 const (
 	// DefaultMaxRead is the most one read takes from the transport
-	// (libevent's max_single_read).
-	DefaultMaxRead = 16 << 10
+	// (libevent's max_single_read, 16 KiB there). How much a read asks
+	// for adapts to the stream below it, as Netty's adaptive allocator
+	// does: from 4 KiB on a socket (512 bytes on other transports), four
+	// times more after a read that filled its chunk, four times less
+	// after two in a row that would have fit a quarter of it.
+	DefaultMaxRead = maxReadChunk
 	// DefaultMaxWrite is the most one write hands the transport: one
-	// writev on a *net.TCPConn (libevent's max_single_write).
-	DefaultMaxWrite = 16 << 10
+	// writev on a socket (libevent's max_single_write, 16 KiB there).
+	// A write takes everything queued up to it.
+	DefaultMaxWrite = 256 << 10
 	// DefaultChannelHighWatermark bounds the channel view when no
 	// watermark is set: reading pauses while this much input waits
 	// undelivered on In, and sends on Out block while this much output is

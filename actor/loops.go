@@ -13,16 +13,6 @@ import (
 	"github.com/bevgo/bev/limiter"
 )
 
-// Chunk sizes the reader loop reads into. It starts small so that an idle
-// connection holds little memory, and grows while reads fill the chunk. A
-// socket's reader, which holds no chunk while it waits, starts at
-// minSysReadChunk.
-const (
-	minReadChunk    = 512
-	minSysReadChunk = 4 << 10
-	maxReadChunk    = 64 << 10
-)
-
 // noLimit is the reader's credit when no watermark bounds it.
 const noLimit = math.MaxInt64
 
@@ -100,7 +90,7 @@ const maxSysReads = 4
 // transport or exits.
 //
 // Who touches what is said at each field. The fields set by
-// newTransportIO (t, sys, quit, rate, wakeActor, maxRead, rwm, allowedFn,
+// newTransportIO (t, sys, quit, rate, wakeActor, maxRead, rwm,
 // moreCredit, events) do not change after it; the actor starts the loops
 // with go statements after that, so they see them.
 type transportIO struct {
@@ -129,7 +119,6 @@ type transportIO struct {
 	// before the actor lowers limit: allowed caps by it too, so that a
 	// read never takes more than the high mark, whenever it was set.
 	rwm        *atomic.Pointer[watermark]
-	allowedFn  func() int64  // allowed, made once: what a capReader asks at transfer time
 	moreCredit chan struct{} // buffered(1): limit was raised
 	// rbuf is where a BufferReader's or readPuller's reads land first. It
 	// belongs to whoever reads the transport: the actor while pull is set
@@ -144,10 +133,10 @@ type transportIO struct {
 	writerUp bool           // the writer loop runs (the actor's to read and set)
 	readerUp bool           // the reader loop runs (the actor's to read and set)
 
-	// size is the chunk the next read reads into (see adapt). Whoever
+	// sizer decides how much each read asks for (see readSizer). Whoever
 	// reads uses it: the reader loop once it runs, the actor reading a
-	// socket itself (readParked) before.
-	size int
+	// socket itself (readParked) or pulling (pullRead) before.
+	sizer readSizer
 
 	// park is how the actor of a socket waits in the socket itself, and
 	// is woken out of that wait (see parker); rev is what its own read
@@ -181,8 +170,7 @@ func newTransportIO(t Transport, maxRead *atomic.Int64, rwm *atomic.Pointer[wate
 	if l.sys != nil {
 		l.park.conn = t.(deadliner) // both socket types have deadlines
 	}
-	l.size = l.floor()
-	l.allowedFn = l.allowed
+	l.sizer = sizerFor(t, l.sys)
 	if p, ok := t.(readPuller); ok {
 		l.pull = p // the actor reads it (pullRead)
 	} else if l.sys == nil {
@@ -237,8 +225,7 @@ func (l *transportIO) allowed() int64 {
 // to one read's chunk (measured: peak RSS under 50 streams 9.0-9.7 MiB
 // against 10.6 with four reads per turn, throughput within the noise).
 func (l *transportIO) readParked() (int, error) {
-	want := int(min(l.allowed(), l.maxRead.Load()))
-	room := min(l.size, want)
+	room := l.sizer.next(int(min(l.allowed(), l.maxRead.Load())))
 	c, err := l.sys.read(room, true)
 	n := 0
 	if c != nil {
@@ -246,33 +233,8 @@ func (l *transportIO) readParked() (int, error) {
 		n = c.len()
 	}
 	l.undelivered.Add(int64(n))
-	l.adapt(n, room)
+	l.sizer.record(n, room)
 	return n, err
-}
-
-// floor is the least chunk a read reads into. A socket's reads take their
-// chunk only once data is there (see sysConn), so a small first chunk
-// saves nothing while waiting; and growing from 512 bytes on a busy socket
-// was measured to leave many readers on a 4 KiB stack for good (7.8 KB of
-// stacks per idle connection after a 64 KiB echo, against 6.4 KB starting
-// at 4 KiB).
-func (l *transportIO) floor() int {
-	if l.sys != nil {
-		return minSysReadChunk
-	}
-	return minReadChunk
-}
-
-// adapt sizes the next read's chunk after a read of n bytes into room:
-// it grows while reads fill the chunk and shrinks back when they come in
-// small, so idle connections stay light.
-func (l *transportIO) adapt(n, room int) {
-	switch {
-	case n >= room && l.size < maxReadChunk:
-		l.size = min(l.size*4, maxReadChunk)
-	case n < room/8 && l.size > l.floor():
-		l.size /= 4
-	}
 }
 
 // quitContext is the context of the loops' rate-limit waits: done when
@@ -349,17 +311,18 @@ func (l *transportIO) readLoop() {
 			}
 			want = int(min(int64(want), n))
 		}
-		room := min(l.size, want)
+		room := l.sizer.next(want)
 		var (
 			ev  loopEvent
 			n   int
 			err error
 		)
 		if br, ok := l.t.(BufferReader); ok {
-			n, err = l.readBuffer(br, &ev, want)
+			n, err = l.readBuffer(br, &ev, room)
 			if n == 0 && err == nil && l.rbuf.n == 0 {
 				continue // a capReader found no room once data came
 			}
+			l.sizer.record(n, room)
 			if n > 0 {
 				l.undelivered.Add(int64(n))
 				if rs.limited() {
@@ -381,9 +344,9 @@ func (l *transportIO) readLoop() {
 			}
 			continue
 		} else if l.sys != nil {
-			n, err = l.readSys(&ev, room, want, rs.limited())
+			n, err = l.readSys(&ev, room, rs.limited())
 		} else {
-			c := newChunk(room)
+			c := newReadChunk(room)
 			n, err = l.t.Read(c.free()[:room])
 			c.commit(n)
 			ev.add(c)
@@ -395,7 +358,7 @@ func (l *transportIO) readLoop() {
 				rs.consume(limiter.Read, n)
 			}
 		}
-		l.adapt(n, room)
+		l.sizer.record(n, room)
 		if !l.send(ev) || err != nil {
 			return
 		}
@@ -429,7 +392,7 @@ func (l *transportIO) readBuffer(br BufferReader, ev *loopEvent, want int) (int,
 		err error
 	)
 	if cr, ok := br.(capReader); ok {
-		n, err = cr.readBufferCapped(&l.rbuf, want, l.allowedFn)
+		n, err = cr.readBufferCapped(&l.rbuf, want, l)
 	} else {
 		n, err = br.ReadBuffer(&l.rbuf, want)
 	}
@@ -443,19 +406,22 @@ func (l *transportIO) readBuffer(br BufferReader, ev *loopEvent, want int) (int,
 
 // readSys reads from a socket's side door into ev: one read of up to room
 // bytes, waiting for data, and then, while reads fill their chunk and the
-// credit allows, up to maxSysReads-1 more that do not wait. A busy stream
-// thus reaches the actor in batches of several reads per hand-off, each
-// read still at most the per-read maximum; an interactive one is handed
-// over read by read. It returns the bytes read and the error that ended
-// the stream, if any.
-func (l *transportIO) readSys(ev *loopEvent, room, want int, limited bool) (int, error) {
+// credit allows, up to maxSysReads-1 more that do not wait, as long as
+// the hand-off stays within one read of the sizer's largest size. A busy
+// stream whose reads are still small thus reaches the actor in batches of
+// several reads per hand-off; once the sizer has grown the reads, each is
+// handed over alone, so a hand-off holds no more than the actor's own
+// read would (readParked); an interactive stream is handed over read by
+// read. It returns the bytes read and the error that ended the stream, if
+// any.
+func (l *transportIO) readSys(ev *loopEvent, room int, limited bool) (int, error) {
 	c, err := l.sys.read(room, true)
 	if c == nil {
 		return 0, err
 	}
 	ev.add(c)
 	n := c.len()
-	for err == nil && c.len() == room && ev.nc < maxSysReads && !limited {
+	for err == nil && c.len() == room && ev.nc < maxSysReads && !limited && n+room <= l.sizer.max() {
 		allowed := l.allowed() - int64(n)
 		if allowed <= 0 {
 			break

@@ -33,6 +33,23 @@ type actorState struct {
 	spare     []message    // the mailbox's last queue, reused by the next take
 	writing   bool         // a write or half-close is with the writer loop: one at a time
 	ownsT     bool         // the transport is ours (a pair's pipe): always close it
+	// writeReset: a write failed because the peer reset the connection
+	// (ECONNRESET, the output's failure cause). The kernel reports a
+	// reset once, to the first call that looks: when that was a write, a
+	// read after it returns 0 as if the peer had ended its stream, so
+	// endRead reports the reset instead of an EOF that would hide the
+	// truncation.
+	writeReset bool
+	// eofHeld: a read returned 0 from a TCP socket the kernel has closed
+	// while a write was with the writer loop. That write may be the one
+	// that took the reset: the EOF waits for its result (onWrote), which
+	// comes at once on a closed socket, to be reported as what it was.
+	eofHeld bool
+
+	// counted is the part of b.outLen on the actor's account: the
+	// pending output it last published plus the bytes it has taken since
+	// from senders, who had counted them (see publishOut).
+	counted int
 
 	connecting bool // a connect's dial or a handshake runs on connWG (connCancel ends it)
 	// handshake: the transport is a Handshaker whose handshake has not

@@ -175,16 +175,17 @@ type Bufferevent struct {
 	// once its callbacks have run.
 	turn    chan struct{}
 	out     chan []byte // made by the first Out or Send (under chMu)
-	outUsed atomic.Bool // out exists: the actor selects on it
+	send    chan []byte // Send's own way to the output, made with out: its bytes are counted in outLen before they are handed over
+	outUsed atomic.Bool // out and send exist: the actor selects on them
 
 	chans    atomic.Uint32 // chanIn, chanEvents: set once the channel exists
 	chMu     sync.Mutex    // guards following
 	in       chan []byte
-	inClosed bool
 	events   chan EventInfo
-	exited   bool
 	failC    chan struct{} // made by the first Failed or Send; closed by fail
-	failed   bool          // the output has failed (wErr says why)
+	inClosed bool
+	exited   bool
+	failed   bool // the output has failed (wErr says why)
 
 	errMu sync.Mutex // guards following
 	err   error
@@ -359,7 +360,7 @@ func (b *Bufferevent) Write(p []byte) error {
 	if err := b.writeErr(); err != nil || len(p) == 0 {
 		return err
 	}
-	if !b.mail.postCopy(p) {
+	if !b.mail.postCopy(p, &b.outLen) {
 		return fmt.Errorf("write: %w", ErrClosed)
 	}
 	return nil
@@ -385,7 +386,7 @@ func (b *Bufferevent) WriteBuffer(buf *Buffer) error {
 	if err := mp.MoveFrom(buf); err != nil {
 		return err
 	}
-	if !b.mail.post(message{kind: msgWriteBuffer, buf: mp}) {
+	if !b.mail.postOut(message{kind: msgWriteBuffer, buf: mp}, mp.Len(), &b.outLen) {
 		buf.MoveFrom(mp)
 		return fmt.Errorf("write buffer: %w", ErrClosed)
 	}

@@ -174,6 +174,7 @@ func (a *actorState) call(d Dir) {
 	if f == nil {
 		return
 	}
+	a.publishOut() // OutputLen is exact in the bufferevent's own callbacks
 	defer a.recoverPanic(false)
 	f(&a.sess)
 }
@@ -194,6 +195,7 @@ func (a *actorState) callEvent(ev Event, err error) {
 // it panicked.
 func (a *actorState) callFunc(fn func(*Session), done chan struct{}) {
 	defer close(done)
+	a.publishOut()
 	defer a.recoverPanic(false)
 	fn(&a.sess)
 }

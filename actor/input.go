@@ -56,6 +56,17 @@ func (a *actorState) readLanded(n int, err error) {
 
 // endRead reports the end of the read side: EOF or a read error.
 func (a *actorState) endRead(err error) {
+	if errors.Is(err, io.EOF) && !a.writeReset && a.writing && tcpClosed(a.t) {
+		a.eofHeld = true
+		return
+	}
+	if errors.Is(err, io.EOF) && a.writeReset {
+		a.b.errMu.Lock()
+		if a.b.wErr != nil {
+			err = a.b.wErr // not an end of stream: the peer reset it
+		}
+		a.b.errMu.Unlock()
+	}
 	if errors.Is(err, io.EOF) {
 		a.readEnd = readEOF
 		if a.inStage != nil {

@@ -266,6 +266,8 @@ func (a *actorState) exit() {
 		b.pair.unlink()
 	}
 	b.inLen.Store(0)
+	// The mailbox is closed: no sender adds to outLen any more (they add
+	// under its lock, and only while it is open), so this is final.
 	b.outLen.Store(0)
 	b.closeErr = err
 	b.base.Unregister(b)

@@ -49,6 +49,7 @@ func (a *actorState) wait() {
 		evC   chan<- EventInfo
 		ev    EventInfo
 		outC  <-chan []byte
+		sendC <-chan []byte
 	)
 	if a.io != nil {
 		loopC = a.io.events
@@ -61,7 +62,7 @@ func (a *actorState) wait() {
 		evC, ev = a.evC, a.evq[0]
 	}
 	if a.takesOutput() {
-		outC = b.out
+		outC, sendC = b.out, b.send
 	}
 	select {
 	case <-b.mail.wakeC:
@@ -75,6 +76,9 @@ func (a *actorState) wait() {
 	case inC <- head:
 		a.input.popChunk()
 	case p := <-outC:
+		a.output.AppendOwned(p)
+	case p := <-sendC:
+		a.counted += len(p) // Send counted it in outLen (see publishOut)
 		a.output.AppendOwned(p)
 	case evC <- ev:
 		a.evq[0] = EventInfo{}
@@ -123,7 +127,7 @@ func (a *actorState) settle() {
 	a.updateReadLimit()
 	a.reconcileTimers()
 	a.b.inLen.Store(int64(a.input.Len()))
-	a.b.outLen.Store(int64(a.pendingOut()))
+	a.publishOut()
 }
 
 // handleMail handles every message queued in the mailbox, in order.
@@ -151,10 +155,13 @@ func (a *actorState) handle(m *message) {
 	switch m.kind {
 	case msgWake:
 	case msgWrite:
+		a.counted += m.c.len()
 		a.output.pushChunk(m.c)
 	case msgWriteOwned:
+		a.counted += len(m.p)
 		a.output.AppendOwned(m.p)
 	case msgWriteBuffer:
+		a.counted += m.buf.Len()
 		a.output.MoveFrom(m.buf)
 	case msgFunc:
 		a.callFunc(m.fn, m.done)

@@ -2,18 +2,30 @@ package actor
 
 import (
 	"errors"
+	"io"
 	"net"
+	"syscall"
 
 	"github.com/bevgo/bev/limiter"
 )
 
-// onWrote takes a finished write, the writer loop's or a direct one: it
+// onWrote takes in a write's result (wrote), then reports an EOF held for
+// it (see eofHeld), as an error if the write met the reset.
+func (a *actorState) onWrote(w loopEvent) {
+	a.wrote(w)
+	if a.eofHeld && !a.writing {
+		a.eofHeld = false
+		a.endRead(io.EOF)
+	}
+}
+
+// wrote takes a finished write, the writer loop's or a direct one: it
 // drains what was written from the output (or puts back what a
 // BufferWriter left), disarms the write timeout on progress, reports a
 // write error (failing later writes), and runs the write callback when
 // the output drained to the low watermark. A finished half-close only
 // marks it done.
-func (a *actorState) onWrote(w loopEvent) {
+func (a *actorState) wrote(w loopEvent) {
 	a.writing = false
 	if w.closeWrite {
 		a.closeWrite.finish()
@@ -42,9 +54,10 @@ func (a *actorState) onWrote(w loopEvent) {
 	}
 	if w.err != nil {
 		a.writeErr = true
+		a.writeReset = errors.Is(w.err, syscall.ECONNRESET)
 		// Publish what is left before Send and Write can see the failure:
 		// a caller must not read an OutputLen from before it.
-		a.b.outLen.Store(int64(a.pendingOut()))
+		a.publishOut()
 		a.b.failOutput(w.err)
 		a.b.enabled.And(^uint32(Write))
 		a.emit(Writing|Error, w.err)
@@ -75,6 +88,22 @@ func (a *actorState) outRoom() bool {
 		high = DefaultChannelHighWatermark
 	}
 	return a.output.Len()+a.handedLen < high && !a.stopping
+}
+
+// publishOut brings b.outLen in line with the pending output. Senders on
+// other goroutines add what they post to b.outLen before their call
+// returns (Write, WriteBuffer, Send), so b.outLen is the actor's account
+// (counted) plus what senders posted and the actor has not taken yet;
+// once it takes those bytes they move to its account. Storing pendingOut
+// instead would lose a sender's add made between the computation and the
+// store; adding the difference from the account counts each byte once,
+// whether it waits in the mailbox or in the output.
+func (a *actorState) publishOut() {
+	p := a.pendingOut()
+	if d := p - a.counted; d != 0 {
+		a.b.outLen.Add(int64(d))
+	}
+	a.counted = p
 }
 
 // pendingOut is the output not yet written: the output, what the output

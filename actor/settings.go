@@ -192,7 +192,15 @@ func (b *Bufferevent) InputLen() int {
 }
 
 // OutputLen returns the number of bytes in the output not yet written to
-// the transport, as last published by the actor.
+// the transport (libevent's evbuffer_get_length on the output). Bytes a
+// Write, WriteBuffer or Send from any goroutine has handed over count from
+// before that call returns, even while they wait for the actor to take
+// them, so a sender sees at once what it queued; what the actor has
+// written since it last published counts until it publishes again, which
+// it does at the end of each of its turns and before each callback and Do
+// function it runs: there, OutputLen is exact, bytes handed to the
+// transport but not yet written included (Session.Output().Len() leaves
+// those out). It is 0 once the bufferevent has stopped.
 func (b *Bufferevent) OutputLen() int {
 	if b.zero() {
 		return 0

@@ -38,15 +38,21 @@ type Timer interface {
 
 type realClock struct{}
 
+// Now returns time.Now().
 func (realClock) Now() time.Time { return time.Now() }
+
+// AfterFunc runs f on its own goroutine after d, as time.AfterFunc.
 func (realClock) AfterFunc(d time.Duration, f func()) Timer {
 	return realTimer{time.AfterFunc(d, f)}
 }
 
 type realTimer struct{ t *time.Timer }
 
+// Reset restarts the timer to fire after d.
 func (t realTimer) Reset(d time.Duration) { t.t.Reset(d) }
-func (t realTimer) Stop()                 { t.t.Stop() }
+
+// Stop stops the timer; a firing already under way still runs.
+func (t realTimer) Stop() { t.t.Stop() }
 
 // BaseConfig configures a Base. The zero value means the defaults.
 type BaseConfig struct {
@@ -212,6 +218,8 @@ func (b *Base) schedule(bev *Bufferevent, pri int) {
 	}
 }
 
+// next takes the first bufferevent waiting for a deferred-callback turn,
+// from the most urgent priority that has one, or returns nil.
 func (b *Base) next() *Bufferevent {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -244,7 +252,7 @@ func (b *Base) dispatch() {
 			}
 		}
 		// The turn goes through the mailbox, so that an actor waiting
-		// in its own socket's read is kicked for it as for any message.
+		// in its own socket's read is woken for it as for any message.
 		if !bev.mail.post(message{kind: msgTurn}) {
 			continue // it has stopped
 		}

@@ -3,11 +3,9 @@ package actor
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Defaults. They are not libevent's fixed 16 KiB per read and per write:
@@ -140,7 +138,16 @@ type Bufferevent struct {
 	base *Base
 	opts Option
 
-	// Settings: stored by any goroutine, read by the actor.
+	// Settings: stored by any goroutine (a setter, or the actor for a
+	// Session), read by the actor, which loads them each time it needs
+	// them and never caches them.
+	//
+	// enabled is the one setting the actor changes too: it clears a
+	// direction on EOF, a read or write error and a timeout (as libevent
+	// does), and stores 0 on exit. Every writer changes only its own bits
+	// with an atomic Or or And, so a setter's Enable and the actor's
+	// clearing of another direction never undo each other; when both touch
+	// the same direction the later one wins, as the calls are ordered.
 	enabled  atomic.Uint32
 	rwm, wwm atomic.Pointer[watermark]
 	rto, wto atomic.Int64 // nanoseconds; 0 means none
@@ -149,16 +156,20 @@ type Bufferevent struct {
 	pri      atomic.Int32
 	cbs      atomic.Pointer[Callbacks]
 
-	// Published by the actor.
+	// Published by the actor, for getters on any goroutine: the actor is
+	// their only writer, except connState, which Connect moves from
+	// connIdle to connBusy (a compare-and-swap, so that two connects
+	// cannot both start) and back when it cannot post; the actor moves it
+	// back to connIdle once the connect or handshake is over.
 	inLen, outLen atomic.Int64
-	tbox          atomic.Pointer[transportBox]
+	curTransport  atomic.Pointer[transportBox]
 	connState     atomic.Int32 // connIdle, connBusy
 
 	mail      mailbox
 	closing   chan struct{} // closed by Free
 	closeOnce sync.Once
 	done      chan struct{} // closed when the actor and its loops are gone
-	closeErr  error         // set before done is closed
+	closeErr  error         // written by the actor before it closes done; read after done
 	// turn hands a deferred-callback turn back: the Base's dispatcher
 	// posts msgTurn to hand it over and waits here, and the actor sends
 	// once its callbacks have run.
@@ -247,6 +258,7 @@ func newBufferevent(base *Base, t Transport, opts Option, in, out Stage) (*Buffe
 	return b, nil
 }
 
+// start starts the actor goroutine; Close (through done) joins it.
 func (b *Bufferevent) start() { go b.a.run() }
 
 // Base returns the Base the bufferevent belongs to (nil if none).
@@ -271,7 +283,7 @@ func (b *Bufferevent) Transport() Transport {
 	if b.zero() {
 		return nil
 	}
-	if tb := b.tbox.Load(); tb != nil {
+	if tb := b.curTransport.Load(); tb != nil {
 		return tb.t
 	}
 	return nil
@@ -489,202 +501,6 @@ func (b *Bufferevent) Enabled() Dir {
 	return Dir(b.enabled.Load())
 }
 
-// SetWatermark sets the low and high watermarks of each direction in d
-// (libevent's setwatermark). Read: the read callback waits for low bytes,
-// and reading pauses while the input holds high bytes (0: no limit).
-// Write: the write callback runs when the output drains to low, and high
-// is where the Out channel, Send and filters writing into this bufferevent
-// stop (0: DefaultChannelHighWatermark for the channel, none for filters).
-// It fails with an error wrapping ErrInvalid for negative marks, a high
-// mark below the low mark, or an unknown direction.
-func (b *Bufferevent) SetWatermark(d Dir, low, high int) error {
-	if err := b.setWatermark(d, low, high); err != nil {
-		return err
-	}
-	b.mail.post(message{kind: msgWake})
-	return nil
-}
-
-func (b *Bufferevent) setWatermark(d Dir, low, high int) error {
-	if !d.valid() {
-		return fmt.Errorf("%w: direction %v", ErrInvalid, d)
-	}
-	if low < 0 || high < 0 {
-		return fmt.Errorf("%w: negative watermark (%d, %d)", ErrInvalid, low, high)
-	}
-	if high > 0 && low > high {
-		return fmt.Errorf("%w: low watermark %d above high %d", ErrInvalid, low, high)
-	}
-	if err := b.closedErr(); err != nil {
-		return err
-	}
-	wm := &watermark{low, high}
-	if d&Read != 0 {
-		b.rwm.Store(wm)
-	}
-	if d&Write != 0 {
-		b.wwm.Store(wm)
-	}
-	return nil
-}
-
-// Watermark returns the low and high watermarks of one direction
-// (libevent's getwatermark). It fails with an error wrapping ErrInvalid
-// unless d is exactly Read or exactly Write.
-func (b *Bufferevent) Watermark(d Dir) (low, high int, err error) {
-	if b.zero() {
-		return 0, 0, errZero
-	}
-	switch d {
-	case Read:
-		wm := b.rwm.Load()
-		return wm.low, wm.high, nil
-	case Write:
-		wm := b.wwm.Load()
-		return wm.low, wm.high, nil
-	}
-	return 0, 0, fmt.Errorf("%w: watermark direction must be Read or Write, not %v", ErrInvalid, d)
-}
-
-// SetTimeouts sets the read and write timeouts (libevent's set_timeouts);
-// zero clears one. A timeout runs only while its direction is wanted: the
-// read timeout while reading is enabled and not held back by the high
-// watermark or a rate limit, the write timeout while writing is enabled
-// and output is waiting. Any progress restarts it; when it expires the
-// direction is disabled and the event callback gets Timeout|Reading or
-// Timeout|Writing, once. Setting them re-arms both. It fails with an
-// error wrapping ErrInvalid for a negative duration.
-func (b *Bufferevent) SetTimeouts(read, write time.Duration) error {
-	if err := b.setTimeouts(read, write); err != nil {
-		return err
-	}
-	b.mail.post(message{kind: msgTimeouts})
-	return nil
-}
-
-func (b *Bufferevent) setTimeouts(read, write time.Duration) error {
-	if read < 0 || write < 0 {
-		return fmt.Errorf("%w: negative timeout", ErrInvalid)
-	}
-	if err := b.closedErr(); err != nil {
-		return err
-	}
-	b.rto.Store(int64(read))
-	b.wto.Store(int64(write))
-	return nil
-}
-
-// Timeouts returns the read and write timeouts (0: none).
-func (b *Bufferevent) Timeouts() (read, write time.Duration) {
-	if b.zero() {
-		return 0, 0
-	}
-	return time.Duration(b.rto.Load()), time.Duration(b.wto.Load())
-}
-
-// SetMaxRead sets the most one read takes from the transport (libevent's
-// set_max_single_read); 0 restores DefaultMaxRead. It fails with an error
-// wrapping ErrInvalid for a negative n.
-func (b *Bufferevent) SetMaxRead(n int) error {
-	if b.zero() {
-		return errZero
-	}
-	return setMax(&b.maxRead, n, DefaultMaxRead)
-}
-
-// SetMaxWrite sets the most one write hands the transport (libevent's
-// set_max_single_write); 0 restores DefaultMaxWrite. It fails with an
-// error wrapping ErrInvalid for a negative n.
-//
-// A socket whose send buffer was made much smaller than DefaultMaxWrite
-// (SetWriteBuffer of a few KiB) wants writes of about that size: on
-// Linux, TCP crawls when one write is many times its send buffer (4 MiB
-// in 256 KiB writes through an 8 KiB buffer takes about 30 s over
-// loopback, with plain Go's net.Conn as well, against 0.1 s in 16 KiB
-// writes).
-func (b *Bufferevent) SetMaxWrite(n int) error {
-	if b.zero() {
-		return errZero
-	}
-	return setMax(&b.maxWrite, n, DefaultMaxWrite)
-}
-
-func setMax(v *atomic.Int64, n, def int) error {
-	if n < 0 {
-		return fmt.Errorf("%w: negative maximum %d", ErrInvalid, n)
-	}
-	if n == 0 {
-		n = def
-	}
-	v.Store(int64(n))
-	return nil
-}
-
-// MaxRead returns the per-read maximum (libevent's get_max_single_read).
-func (b *Bufferevent) MaxRead() int {
-	if b.zero() {
-		return 0
-	}
-	return int(b.maxRead.Load())
-}
-
-// MaxWrite returns the per-write maximum (libevent's get_max_single_write).
-func (b *Bufferevent) MaxWrite() int {
-	if b.zero() {
-		return 0
-	}
-	return int(b.maxWrite.Load())
-}
-
-// SetPriority sets the priority of the bufferevent's deferred callbacks on
-// its Base's dispatcher, 0 being the highest (libevent's priority_set). It
-// fails with an error wrapping ErrInvalid outside [0, Base.Priorities()).
-func (b *Bufferevent) SetPriority(p int) error {
-	if b.zero() {
-		return errZero
-	}
-	if p < 0 || p >= b.base.Priorities() {
-		return fmt.Errorf("%w: priority %d outside [0, %d)", ErrInvalid, p, b.base.Priorities())
-	}
-	b.pri.Store(int32(p))
-	return nil
-}
-
-// Priority returns the priority of the deferred callbacks (libevent's
-// get_priority); by default Base.Priorities()/2.
-func (b *Bufferevent) Priority() int {
-	if b.zero() {
-		return 0
-	}
-	return int(b.pri.Load())
-}
-
-// InputLen returns the number of bytes in the input, as last published by
-// the actor.
-func (b *Bufferevent) InputLen() int {
-	if b.zero() {
-		return 0
-	}
-	return int(b.inLen.Load())
-}
-
-// OutputLen returns the number of bytes in the output not yet written to
-// the transport (libevent's evbuffer_get_length on the output). Bytes a
-// Write, WriteBuffer or Send from any goroutine has handed over count from
-// before that call returns, even while they wait for the actor to take
-// them, so a sender sees at once what it queued; what the actor has
-// written since it last published counts until it publishes again, which
-// it does at the end of each of its turns and before each callback and Do
-// function it runs: there, OutputLen is exact, bytes handed to the
-// transport but not yet written included (Session.Output().Len() leaves
-// those out). It is 0 once the bufferevent has stopped.
-func (b *Bufferevent) OutputLen() int {
-	if b.zero() {
-		return 0
-	}
-	return int(b.outLen.Load())
-}
-
 // Flush pushes data through the bufferevent (libevent's flush). Normal
 // runs the stages as the watermarks allow; Flush makes them emit what they
 // hold; Finished does that and, for Write, half-closes the transport once
@@ -705,6 +521,8 @@ func (b *Bufferevent) Flush(d Dir, mode FlushMode) error {
 	return nil
 }
 
+// checkFlush returns an error wrapping ErrInvalid for an unknown direction
+// or flush mode, else nil.
 func checkFlush(d Dir, mode FlushMode) error {
 	if !d.valid() {
 		return fmt.Errorf("%w: direction %v", ErrInvalid, d)
@@ -737,6 +555,8 @@ func (b *Bufferevent) Trigger(d Dir, opts TriggerOption) error {
 	return nil
 }
 
+// checkTrigger returns an error wrapping ErrInvalid for an unknown
+// direction or trigger option, else nil.
 func checkTrigger(d Dir, opts TriggerOption) error {
 	if !d.valid() {
 		return fmt.Errorf("%w: direction %v", ErrInvalid, d)
@@ -762,199 +582,4 @@ func (b *Bufferevent) TriggerEvent(ev Event, opts TriggerOption) error {
 		return fmt.Errorf("trigger event: %w", ErrClosed)
 	}
 	return nil
-}
-
-// Connect makes the transport with dial, run on a goroutine the
-// bufferevent owns, and then reports exactly one event: Connected, or
-// Error with dial's error (and no data callbacks). Writes made before the
-// connect completes are sent after it. Closing the bufferevent or ending
-// ctx cancels dial's context. Connect fails at once with an error wrapping
-// ErrInvalid for a nil dial, ErrBusy while another connect is in flight,
-// and ErrClosed after the bufferevent has stopped; a transport already in
-// place is replaced (closed) when the new one arrives. The event may come
-// at once: see SetCallbacks for events that come before callbacks are set.
-func (b *Bufferevent) Connect(ctx context.Context, dial DialFunc) error {
-	if dial == nil {
-		return fmt.Errorf("%w: nil dial function", ErrInvalid)
-	}
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	if err := b.closedErr(); err != nil {
-		return err
-	}
-	if !b.connState.CompareAndSwap(connIdle, connBusy) {
-		return fmt.Errorf("connect: %w", ErrBusy)
-	}
-	if !b.mail.post(message{kind: msgConnect, tr: &transportMsg{ctx: ctx, dial: dial}}) {
-		b.connState.Store(connIdle)
-		return fmt.Errorf("connect: %w", ErrClosed)
-	}
-	return nil
-}
-
-// SetTransport gives the bufferevent a new transport (libevent's setfd).
-// The loops of the old one are stopped; the old transport is not closed
-// when it has deadlines to stop its loops with (nor is it closed by a
-// later Close). nil detaches the transport. It fails with ErrBusy while a
-// connect is in flight and ErrClosed after the bufferevent has stopped.
-func (b *Bufferevent) SetTransport(t Transport) error { return b.setTransport(t, false) }
-
-// ReplaceTransport is SetTransport that closes the old transport first
-// (libevent's replacefd).
-func (b *Bufferevent) ReplaceTransport(t Transport) error { return b.setTransport(t, true) }
-
-func (b *Bufferevent) setTransport(t Transport, replace bool) error {
-	if err := b.closedErr(); err != nil {
-		return err
-	}
-	if b.connState.Load() == connBusy {
-		return fmt.Errorf("set transport: %w", ErrBusy)
-	}
-	if !b.mail.post(message{kind: msgSetTransport, tr: &transportMsg{t: t, replace: replace}}) {
-		return fmt.Errorf("set transport: %w", ErrClosed)
-	}
-	return nil
-}
-
-// Free stops the bufferevent without waiting (libevent's free): no
-// callback runs after the actor notices, pending output is dropped, and
-// the transport is closed with CloseOnFree. Free never blocks, so it is
-// safe anywhere, callbacks included; Close, Done or the Base's Close wait
-// for the goroutines to end.
-func (b *Bufferevent) Free() {
-	if b.zero() {
-		return
-	}
-	b.closeOnce.Do(func() {
-		close(b.closing)
-		b.mail.notify()
-	})
-}
-
-// Close is Free followed by waiting until the actor and both loops have
-// exited. It returns the error of closing the transport (nil when it was
-// not closed), the same to every caller, however many and from whatever
-// goroutine. It must not be called from this bufferevent's own callbacks
-// (use Session.Close), nor from a callback of a bufferevent that this
-// one's callbacks might be waiting for; Free is safe there.
-func (b *Bufferevent) Close() error {
-	if b.zero() {
-		return errZero
-	}
-	b.Free()
-	<-b.done
-	return b.closeErr
-}
-
-// Drain closes gracefully: it flushes every stage with Finished, writes
-// all output, half-closes the transport, lets a transport that is itself a
-// bufferevent drain in turn, and then closes. On a network connection
-// (a net.Conn transport) it then waits up to 2 s for the peer's EOF,
-// reading and dropping what the peer still sends, before it closes:
-// closing a TCP connection with unread input sends a reset, which would
-// destroy output the peer has not read yet. ctx bounds the whole of it,
-// that wait included: give it a deadline to wait less (Drain then closes
-// at once when ctx ends). It returns Close's result, or, when ctx ends
-// first, closes at once and returns an error wrapping ctx's cause.
-func (b *Bufferevent) Drain(ctx context.Context) error {
-	if b.zero() {
-		return errZero
-	}
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	drained := make(chan struct{})
-	if b.mail.post(message{kind: msgDrain, done: drained}) {
-		select {
-		case <-drained:
-		case <-b.done:
-		case <-ctx.Done():
-			b.Close()
-			return fmt.Errorf("drain: %w", context.Cause(ctx))
-		}
-	}
-	if d, ok := b.Transport().(interface{ Drain(context.Context) error }); ok && b.opts&CloseOnFree != 0 {
-		if err := d.Drain(ctx); err != nil {
-			b.Close()
-			return fmt.Errorf("drain: %w", err)
-		}
-	}
-	return b.Close()
-}
-
-// Done returns a channel closed once the bufferevent has stopped and its
-// goroutines have exited.
-func (b *Bufferevent) Done() <-chan struct{} {
-	if b.zero() {
-		return closedChan
-	}
-	return b.done
-}
-
-// Err returns why the bufferevent's stream ended: nil while it runs,
-// io.EOF after the peer's EOF, the transport's error after a read or write
-// error, a *PanicError after a callback panicked, and an error wrapping
-// ErrClosed after Close if nothing came first. The first cause wins, but
-// for a panic after EOF (in the callback handling it, say): the
-// *PanicError then replaces io.EOF.
-func (b *Bufferevent) Err() error {
-	if b.zero() {
-		return errZero
-	}
-	b.errMu.Lock()
-	defer b.errMu.Unlock()
-	return b.err
-}
-
-// setFailure records err as the cause even over a clean EOF: a failure
-// that comes after the peer's EOF (a panic in the callback handling it)
-// is what the user must see.
-func (b *Bufferevent) setFailure(err error) {
-	b.errMu.Lock()
-	if b.err == nil || b.err == io.EOF {
-		b.err = err
-	}
-	b.errMu.Unlock()
-}
-
-func (b *Bufferevent) setErr(err error) {
-	b.errMu.Lock()
-	if b.err == nil {
-		b.err = err
-	}
-	b.errMu.Unlock()
-}
-
-// closedErr returns the error of a method called after the bufferevent
-// stopped, or on one not made by New: nil while it runs.
-func (b *Bufferevent) closedErr() error {
-	if b.zero() {
-		return errZero
-	}
-	if isClosedChan(b.closing) {
-		return fmt.Errorf("bufferevent: %w", ErrClosed)
-	}
-	return nil
-}
-
-// zero reports whether b was not made by a constructor: a zero value or a
-// nil pointer. Every method checks it first, so that such a value fails
-// with errZero (or gives its zero result) instead of panicking or
-// blocking.
-func (b *Bufferevent) zero() bool { return b == nil || b.done == nil }
-
-// closedChan is a closed channel: what Done, In and Events return for a
-// bufferevent not made by a constructor, so that a wait on them ends.
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
-// writeErr returns the error of a write once the output has failed (see
-// Failed): nil while it works.
-func (b *Bufferevent) writeErr() error {
-	b.errMu.Lock()
-	defer b.errMu.Unlock()
-	if b.wErr == nil {
-		return nil
-	}
-	return fmt.Errorf("write: %w", b.wErr)
 }

@@ -69,7 +69,7 @@ func (b *Bufferevent) Events() <-chan EventInfo {
 			close(b.events)
 		} else {
 			b.chans.Or(chanEvents)
-			b.mail.notify()
+			b.mail.wake()
 		}
 	}
 	return b.events
@@ -99,7 +99,7 @@ func (b *Bufferevent) useOut() chan []byte {
 		}
 		b.chMu.Unlock()
 		b.outUsed.Store(true) // after out and send are set: the actor reads them once it sees this
-		b.mail.notify()
+		b.mail.wake()
 	}
 	return b.out
 }

@@ -26,6 +26,7 @@ var chunkPools = [len(chunkSizes)]sync.Pool{
 	{New: newPooled(4)},
 }
 
+// newPooled returns the New function of the pool of size class class.
 func newPooled(class int) func() any {
 	return func() any {
 		return &chunk{buf: make([]byte, chunkSizes[class]), class: int8(class)}

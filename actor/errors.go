@@ -55,7 +55,10 @@ var (
 // closedError is ErrClosed: its own sentinel that is also net.ErrClosed.
 type closedError struct{}
 
+// Error returns the message of ErrClosed.
 func (closedError) Error() string { return "actor: bufferevent closed" }
+
+// Is reports that ErrClosed is also net.ErrClosed.
 func (closedError) Is(target error) bool {
 	return target == net.ErrClosed
 }
@@ -67,9 +70,16 @@ var errZero = fmt.Errorf("%w: bufferevent or base not made by its constructor (N
 // timeoutError is the cause of a Timeout event.
 type timeoutError struct{}
 
-func (timeoutError) Error() string   { return "actor: timeout" }
-func (timeoutError) Timeout() bool   { return true }
+// Error returns the message of ErrTimeout.
+func (timeoutError) Error() string { return "actor: timeout" }
+
+// Timeout reports true, as a net.Error's timeout.
+func (timeoutError) Timeout() bool { return true }
+
+// Temporary reports true, as net's deadline error does.
 func (timeoutError) Temporary() bool { return true }
+
+// Is reports that ErrTimeout is also os.ErrDeadlineExceeded.
 func (timeoutError) Is(target error) bool {
 	return target == os.ErrDeadlineExceeded
 }

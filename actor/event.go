@@ -67,6 +67,7 @@ const (
 	Write                 // EV_WRITE
 )
 
+// valid reports whether d is Read, Write or both.
 func (d Dir) valid() bool { return d != 0 && d&^(Read|Write) == 0 }
 
 // String returns "Read", "Write", "Read|Write", or the value in hex for
@@ -127,6 +128,7 @@ const (
 	Finished FlushMode = 2
 )
 
+// valid reports whether m is Normal, Flush or Finished.
 func (m FlushMode) valid() bool { return m >= Normal && m <= Finished }
 
 // String returns "Normal", "Flush", "Finished", or the number.

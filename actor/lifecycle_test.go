@@ -332,7 +332,7 @@ func TestGoroutinesPerBufferevent(t *testing.T) {
 		buf = buf[:runtime.Stack(buf, true)]
 		m := map[string]int{}
 		for _, g := range strings.Split(string(buf), "\n\n") {
-			for _, fn := range []string{"actorState).run", "loops).readLoop", "loops).writeLoop", "Base).dispatch"} {
+			for _, fn := range []string{"actorState).run", "transportIO).readLoop", "transportIO).writeLoop", "Base).dispatch"} {
 				if strings.Contains(g, "actor.(*"+fn) {
 					m[fn]++
 				}
@@ -357,15 +357,15 @@ func TestGoroutinesPerBufferevent(t *testing.T) {
 		a, b, _ := actor.NewPair(base, 0)
 		bevs = append(bevs, a, b)
 	}
-	want := map[string]int{"actorState).run": 2 * pairs, "loops).readLoop": 2 * pairs, "Base).dispatch": 1}
+	want := map[string]int{"actorState).run": 2 * pairs, "transportIO).readLoop": 2 * pairs, "Base).dispatch": 1}
 	got := settle(want)
 	for fn, n := range want {
 		if got[fn] != n {
 			t.Errorf("before writing: %s goroutines = %d, want %d", fn, got[fn], n)
 		}
 	}
-	if got["loops).writeLoop"] != 0 {
-		t.Errorf("before writing: %d writer loops, want none", got["loops).writeLoop"])
+	if got["transportIO).writeLoop"] != 0 {
+		t.Errorf("before writing: %d writer loops, want none", got["transportIO).writeLoop"])
 	}
 	// One byte each way over every pair starts every writer loop.
 	for _, b := range bevs {
@@ -379,7 +379,7 @@ func TestGoroutinesPerBufferevent(t *testing.T) {
 			t.Fatal("a byte did not cross its pair within 10 s")
 		}
 	}
-	want["loops).writeLoop"] = 2 * pairs
+	want["transportIO).writeLoop"] = 2 * pairs
 	got = settle(want)
 	for fn, n := range want {
 		if fn != "Base).dispatch" && got[fn] != n {

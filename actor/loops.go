@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"sync"
@@ -48,7 +47,7 @@ func (ev *loopEvent) add(c *chunk) {
 }
 
 // chunks returns the read's chunks; the actor takes them over, then calls
-// done.
+// recycle.
 func (ev *loopEvent) chunks() []*chunk {
 	if ev.cs == nil {
 		return nil
@@ -56,8 +55,8 @@ func (ev *loopEvent) chunks() []*chunk {
 	return ev.cs[:ev.nc]
 }
 
-// done gives the batch back once its chunks have been taken.
-func (ev *loopEvent) done() {
+// recycle gives the batch back once its chunks have been taken.
+func (ev *loopEvent) recycle() {
 	if ev.cs != nil {
 		clear(ev.cs[:ev.nc])
 		batchPool.Put(ev.cs)
@@ -70,7 +69,7 @@ func (ev *loopEvent) release() {
 	for _, c := range ev.chunks() {
 		c.release()
 	}
-	ev.done()
+	ev.recycle()
 }
 
 // maxMoved is the most chunks one loop event hands the actor: a
@@ -80,60 +79,70 @@ const maxMoved = 16
 // maxSysReads is the most socket reads one loop event gathers (readSys).
 const maxSysReads = 4
 
-type writeReq struct {
-	bufs       *net.Buffers // views of output the actor will not touch until done
-	buf        *Buffer      // or, for a BufferWriter, chunks handed over
-	closeWrite bool         // half-close instead of writing
-}
-
-// loops are the reader and writer goroutines of one transport. The actor
-// starts the reader when it gets a transport (a socket's only once it must
-// wait for something else than its socket, see actorState.waitInSocket; a
-// transport it reads itself, see pullRead, only under a rate limit), the
-// writer when it first has a write that must wait (see write), and joins
-// both (stop) before it drops the transport or exits.
-type loops struct {
+// transportIO is the I/O machinery of one transport: its reader and writer
+// loops (goroutines; the writer's side is in writeloop.go), the read
+// credit they share with the actor, and the actor's parking in a socket.
+// The actor starts the reader when it gets a transport (a socket's only
+// once it must wait for something else than its socket, see
+// actorState.waitInSocket; a transport it reads itself, see pullRead,
+// only under a rate limit), the writer when it first has a write that
+// must wait (see write), and joins both (stop) before it drops the
+// transport or exits.
+//
+// Who touches what is said at each field. The fields set by
+// newTransportIO (t, sys, quit, rate, wakeActor, maxRead, rwm,
+// moreCredit, events) do not change after it; the actor starts the loops
+// with go statements after that, so they see them.
+type transportIO struct {
 	t    Transport
-	sys  sysConn       // the socket's side door, or nil (see sysConn)
+	sys  sysConn       // the socket's side door, or nil (see sysConn; rawSocket says who uses which half)
 	quit chan struct{} // closed by stop; also ends a rate-limit wait (quitContext)
 	wg   sync.WaitGroup
 
 	// Rate limiting: the loops load rate before every operation and raise
-	// throttled[d] while they wait on it; wake tells the actor.
+	// throttled[d] while they wait on it (the loops write it, the actor
+	// reads it); wakeActor tells the actor.
 	rate      *atomic.Pointer[rateState]
 	throttled [2]atomic.Bool // indexed by limiter.Dir
-	poke      func()
-	trunc     net.Buffers // a write batch cut to the rate allowance
+	wakeActor func()
+	trunc     net.Buffers // a write batch cut to the rate allowance (the writer loop's)
 
-	// The reader may read while inflight < limit. The actor stores limit
-	// (what the input may still take) and subtracts from inflight what it
+	// The reader may read while undelivered < limit. The actor stores limit
+	// (what the input may still take) and subtracts from undelivered what it
 	// has appended; the reader adds what it read. The actor lowers limit
-	// before it lowers inflight, and allowed loads them in the other
+	// before it lowers undelivered, and allowed loads them in the other
 	// order, so the reader can only underestimate.
-	limit    atomic.Int64
-	inflight atomic.Int64
-	maxRead  *atomic.Int64
+	limit       atomic.Int64
+	undelivered atomic.Int64
+	maxRead     *atomic.Int64
 	// rwm is the bufferevent's read watermark, which a setter stores
 	// before the actor lowers limit: allowed caps by it too, so that a
 	// read never takes more than the high mark, whenever it was set.
-	rwm  *atomic.Pointer[watermark]
-	wake chan struct{} // buffered(1): limit was raised
-	rbuf Buffer        // a BufferReader's reads land here first
+	rwm        *atomic.Pointer[watermark]
+	moreCredit chan struct{} // buffered(1): limit was raised
+	// rbuf is where a BufferReader's or readPuller's reads land first. It
+	// belongs to whoever reads the transport: the actor while pull is set
+	// (pullRead; the reader loop does not run then), the reader loop once
+	// startReader started it (the go statement hands it over; the actor
+	// never touches it again), and stop, which releases it after joining
+	// the reader.
+	rbuf Buffer
 
-	events   chan loopEvent // buffered(2): one read and one write result
-	writec   chan writeReq  // buffered(1), made with the writer loop; one request in flight
+	events   chan loopEvent // buffered(2): one read and one write result; the loops send, the actor receives (stop drains it)
+	writec   chan writeReq  // buffered(1), made by the actor with the writer loop; one request in flight
 	writerUp bool           // the writer loop runs (the actor's to read and set)
 	readerUp bool           // the reader loop runs (the actor's to read and set)
 
 	// sizer decides how much each read asks for (see readSizer). Whoever
 	// reads uses it: the reader loop once it runs, the actor reading a
-	// socket itself (readNow) or pulling (pullRead) before.
+	// socket itself (readParked) or pulling (pullRead) before.
 	sizer readSizer
 
 	// park is how the actor of a socket waits in the socket itself, and
-	// is kicked out of that wait (see parker); rev is what its own read
-	// brought (readNow). It is here, not on the actor's stack, so that
-	// an idle connection's actor fits the runtime's smallest stack.
+	// is woken out of that wait (see parker); rev is what its own read
+	// brought (readParked), the actor's alone. It is here, not on the
+	// actor's stack, so that an idle connection's actor fits the runtime's
+	// smallest stack.
 	park parker
 	rev  loopEvent
 
@@ -142,17 +151,21 @@ type loops struct {
 	pull readPuller
 }
 
-func startLoops(t Transport, maxRead *atomic.Int64, rwm *atomic.Pointer[watermark], rate *atomic.Pointer[rateState], poke func()) *loops {
-	l := &loops{
-		rwm:     rwm,
-		t:       t,
-		sys:     socketOf(t),
-		quit:    make(chan struct{}),
-		rate:    rate,
-		poke:    poke,
-		maxRead: maxRead,
-		wake:    make(chan struct{}, 1),
-		events:  make(chan loopEvent, 2),
+// newTransportIO sets up the loops of t, which is ready for I/O, and starts
+// the reader loop unless the actor reads t itself (a socket it parks in,
+// a readPuller). wakeActor wakes the actor; the other arguments are the
+// bufferevent's settings, which the loops load before each operation.
+func newTransportIO(t Transport, maxRead *atomic.Int64, rwm *atomic.Pointer[watermark], rate *atomic.Pointer[rateState], wakeActor func()) *transportIO {
+	l := &transportIO{
+		rwm:        rwm,
+		t:          t,
+		sys:        socketOf(t),
+		quit:       make(chan struct{}),
+		rate:       rate,
+		wakeActor:  wakeActor,
+		maxRead:    maxRead,
+		moreCredit: make(chan struct{}, 1),
+		events:     make(chan loopEvent, 2),
 	}
 	if l.sys != nil {
 		l.park.conn = t.(deadliner) // both socket types have deadlines
@@ -167,10 +180,10 @@ func startLoops(t Transport, maxRead *atomic.Int64, rwm *atomic.Pointer[watermar
 }
 
 // startReader starts the reader loop. A socket's actor starts it only
-// when it must wait for something its socket cannot kick it out of (see
+// when it must wait for something its socket cannot wake it out of (see
 // actorState.wait); every other transport's reader starts with the loops.
 // Only the actor calls startReader.
-func (l *loops) startReader() {
+func (l *transportIO) startReader() {
 	l.readerUp = true
 	l.wg.Go(l.readLoop)
 }
@@ -181,37 +194,37 @@ func (l *loops) startReader() {
 // know of a watermark just set; the high mark alone never exceeds the
 // true credit).
 //
-// inflight is loaded first. The actor, delivering a read of n bytes,
-// first lowers limit by n (the input grew) and then inflight by n: a
+// undelivered is loaded first. The actor, delivering a read of n bytes,
+// first lowers limit by n (the input grew) and then undelivered by n: a
 // reader that loaded limit first could pair the limit from before the
-// delivery with the inflight from after it and count those n bytes
+// delivery with the undelivered from after it and count those n bytes
 // twice as credit, reading past the high watermark. A consumer that
 // drains a little per read callback (libevent's ssl wm test) could then
 // leave the input at the high watermark after its callback: reading
 // stays suspended, no read comes to run the callback again, and the
-// stream stalls. Loaded in this order, an inflight from after the
+// stream stalls. Loaded in this order, an undelivered from after the
 // delivery comes with a limit from after it too.
-func (l *loops) allowed() int64 {
-	inflight := l.inflight.Load()
-	n := l.limit.Load() - inflight
+func (l *transportIO) allowed() int64 {
+	undelivered := l.undelivered.Load()
+	n := l.limit.Load() - undelivered
 	if l.rwm != nil {
 		if high := int64(l.rwm.Load().high); high > 0 {
-			n = min(n, high-inflight)
+			n = min(n, high-undelivered)
 		}
 	}
 	return n
 }
 
-// readNow is the actor's own read of a socket (see parker): one read of at
-// most the per-read maximum, into rev, waiting for data first. The
-// caller first makes sure that a kick can end the wait, and that the
+// readParked is the actor's own read of a socket (see parker): one read
+// of at most the per-read maximum, into rev, waiting for data first. The
+// caller first makes sure that a wake-up can end the wait, and that the
 // input may take more (allowed) and no rate limit applies. Unlike the
 // reader loop (readSys) it does not gather several reads per turn: that
 // amortised the hand-off to the actor, and here there is none; one read
 // per turn is libevent's rule, and it bounds what a busy connection holds
 // to one read's chunk (measured: peak RSS under 50 streams 9.0-9.7 MiB
 // against 10.6 with four reads per turn, throughput within the noise).
-func (l *loops) readNow() (int, error) {
+func (l *transportIO) readParked() (int, error) {
 	room := l.sizer.next(int(min(l.allowed(), l.maxRead.Load())))
 	c, err := l.sys.read(room, true)
 	n := 0
@@ -219,7 +232,7 @@ func (l *loops) readNow() (int, error) {
 		l.rev.add(c)
 		n = c.len()
 	}
-	l.inflight.Add(int64(n))
+	l.undelivered.Add(int64(n))
 	l.sizer.record(n, room)
 	return n, err
 }
@@ -230,9 +243,16 @@ func (l *loops) readNow() (int, error) {
 // their own.
 type quitContext struct{ quit <-chan struct{} }
 
+// Deadline reports no deadline.
 func (quitContext) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (q quitContext) Done() <-chan struct{}     { return q.quit }
-func (quitContext) Value(any) any               { return nil }
+
+// Done returns quit, closed by stop.
+func (q quitContext) Done() <-chan struct{} { return q.quit }
+
+// Value returns nil: the context carries no values.
+func (quitContext) Value(any) any { return nil }
+
+// Err returns context.Canceled once stop closed quit, else nil.
 func (q quitContext) Err() error {
 	select {
 	case <-q.quit:
@@ -242,26 +262,12 @@ func (q quitContext) Err() error {
 	}
 }
 
-// write hands req to the writer loop, starting it the first time. The
-// writer is started lazily because on a socket the actor writes directly
-// whatever the kernel takes at once (tryWrite), so a connection that never
-// fills its send buffer never needs the goroutine, nor its stack. Only the
-// actor calls write, and only with no request in flight.
-func (l *loops) write(req writeReq) {
-	if !l.writerUp {
-		l.writerUp = true
-		l.writec = make(chan writeReq, 1)
-		l.wg.Go(l.writeLoop)
-	}
-	l.writec <- req // buffered(1): nothing else in flight
-}
-
 // setLimit publishes how many bytes the input may still take and wakes the
 // reader if that grew.
-func (l *loops) setLimit(n int64) {
+func (l *transportIO) setLimit(n int64) {
 	if old := l.limit.Swap(n); n > old {
 		select {
-		case l.wake <- struct{}{}:
+		case l.moreCredit <- struct{}{}:
 		default:
 		}
 	}
@@ -273,20 +279,24 @@ func (l *loops) setLimit(n int64) {
 // land in the raw input, or when the limit comes from the output's room
 // rather than the input's, the limit itself does not grow, so nothing
 // else would wake it.
-func (l *loops) delivered(n int) {
-	l.inflight.Add(-int64(n))
+func (l *transportIO) delivered(n int) {
+	l.undelivered.Add(-int64(n))
 	select {
-	case l.wake <- struct{}{}:
+	case l.moreCredit <- struct{}{}:
 	default:
 	}
 }
 
-func (l *loops) readLoop() {
+// readLoop is the reader goroutine: while the actor gives it credit
+// (allowed), it waits for the rate limit, reads what the transport has
+// (through ReadBuffer, the socket's side door or Read) and sends it to the
+// actor; it returns after the stream's end or error, or when stop quits.
+func (l *transportIO) readLoop() {
 	for {
 		allowed := l.allowed()
 		if allowed <= 0 {
 			select {
-			case <-l.wake:
+			case <-l.moreCredit:
 				continue
 			case <-l.quit:
 				return
@@ -314,7 +324,7 @@ func (l *loops) readLoop() {
 			}
 			l.sizer.record(n, room)
 			if n > 0 {
-				l.inflight.Add(int64(n))
+				l.undelivered.Add(int64(n))
 				if rs.limited() {
 					rs.consume(limiter.Read, n)
 				}
@@ -343,7 +353,7 @@ func (l *loops) readLoop() {
 		}
 		ev.err = err
 		if n > 0 {
-			l.inflight.Add(int64(n))
+			l.undelivered.Add(int64(n))
 			if rs.limited() {
 				rs.consume(limiter.Read, n)
 			}
@@ -361,7 +371,7 @@ func (l *loops) readLoop() {
 // an idle socket's reader past the runtime's smallest stack.
 //
 //go:noinline
-func (l *loops) send(ev loopEvent) bool {
+func (l *transportIO) send(ev loopEvent) bool {
 	select {
 	case l.events <- ev:
 		return true
@@ -375,7 +385,7 @@ func (l *loops) send(ev loopEvent) bool {
 // moves the first chunks into ev. It returns the bytes read and the read's
 // error, or one wrapping ErrInvalid when the count the transport returned
 // does not match what the buffer gained.
-func (l *loops) readBuffer(br BufferReader, ev *loopEvent, want int) (int, error) {
+func (l *transportIO) readBuffer(br BufferReader, ev *loopEvent, want int) (int, error) {
 	before := l.rbuf.n
 	var (
 		n   int
@@ -401,10 +411,10 @@ func (l *loops) readBuffer(br BufferReader, ev *loopEvent, want int) (int, error
 // stream whose reads are still small thus reaches the actor in batches of
 // several reads per hand-off; once the sizer has grown the reads, each is
 // handed over alone, so a hand-off holds no more than the actor's own
-// read would (readNow); an interactive stream is handed over read by
+// read would (readParked); an interactive stream is handed over read by
 // read. It returns the bytes read and the error that ended the stream, if
 // any.
-func (l *loops) readSys(ev *loopEvent, room int, limited bool) (int, error) {
+func (l *transportIO) readSys(ev *loopEvent, room int, limited bool) (int, error) {
 	c, err := l.sys.read(room, true)
 	if c == nil {
 		return 0, err
@@ -426,98 +436,11 @@ func (l *loops) readSys(ev *loopEvent, room int, limited bool) (int, error) {
 	return n, err
 }
 
-func (l *loops) writeLoop() {
-	for {
-		select {
-		case req := <-l.writec:
-			res := loopEvent{wrote: true}
-			if req.closeWrite {
-				res.closeWrite = true
-				if cw, ok := l.t.(closeWriter); ok {
-					res.err = cw.CloseWrite()
-				}
-			} else if req.buf != nil {
-				res.n, res.err = l.writeBuffer(req.buf)
-				if rs := l.rate.Load(); rs.limited() {
-					rs.consume(limiter.Write, int(res.n))
-				}
-				if res.err != nil {
-					req.buf.dropAll() // not taken: ours to drop
-				} // else what a partialWriter left goes back to the output
-
-			} else {
-				res.n, res.err = l.writeBufs(req.bufs)
-			}
-			select {
-			case l.events <- res:
-				l.park.kick() // the actor may be waiting in the socket
-			case <-l.quit:
-				return
-			}
-		case <-l.quit:
-			return
-		}
-	}
-}
-
-// writeBuffer hands buf to the BufferWriter, waiting, and returns what
-// it took (see checkWriteBuffer).
-func (l *loops) writeBuffer(buf *Buffer) (int64, error) {
-	before := buf.n
-	n, err := l.t.(BufferWriter).WriteBuffer(buf, true)
-	_, partial := l.t.(partialWriter)
-	return checkWriteBuffer(before, n, buf, err, !partial)
-}
-
-// checkWriteBuffer returns what a BufferWriter took from buf, which held
-// before bytes, and the error to report: an error wrapping ErrInvalid
-// when the count n it returned does not match, and io.ErrShortWrite when
-// a waiting call took less without saying why.
-func checkWriteBuffer(before int, n int64, buf *Buffer, err error, wait bool) (int64, error) {
-	taken := int64(before - buf.n)
-	if err == nil {
-		switch {
-		case n != taken:
-			err = fmt.Errorf("%w: transport's WriteBuffer reported %d bytes and took %d", ErrInvalid, n, taken)
-		case wait && buf.n > 0:
-			err = io.ErrShortWrite
-		}
-	}
-	return taken, err
-}
-
-// writeBufs writes the batch, first waiting for the rate limit, and never
-// hands the transport more than it allows.
-func (l *loops) writeBufs(bufs *net.Buffers) (int64, error) {
-	rs := l.rate.Load()
-	if !rs.limited() {
-		return bufs.WriteTo(l.t)
-	}
-	allow, err := rs.take(quitContext{l.quit}, limiter.Write, l.throttle(limiter.Write))
-	if err != nil {
-		return 0, err
-	}
-	l.trunc = l.trunc[:0]
-	for _, p := range *bufs {
-		if allow <= 0 {
-			break
-		}
-		if int64(len(p)) > allow {
-			p = p[:allow]
-		}
-		l.trunc = append(l.trunc, p)
-		allow -= int64(len(p))
-	}
-	n, err := l.trunc.WriteTo(l.t)
-	rs.consume(limiter.Write, int(n))
-	return n, err
-}
-
 // throttle returns the function that raises and lowers throttled[d].
-func (l *loops) throttle(d limiter.Dir) func(bool) {
+func (l *transportIO) throttle(d limiter.Dir) func(bool) {
 	return func(on bool) {
 		if l.throttled[d].Swap(on) != on {
-			l.poke()
+			l.wakeActor()
 		}
 	}
 }
@@ -526,7 +449,7 @@ func (l *loops) throttle(d limiter.Dir) func(bool) {
 // closed; otherwise its loops are unblocked through past deadlines, which
 // are cleared again afterwards, and a transport without deadlines is
 // closed anyway. It returns the error of closing the transport.
-func (l *loops) stop(closeT bool) error {
+func (l *transportIO) stop(closeT bool) error {
 	close(l.quit)
 	var err error
 	d, hasDeadlines := l.t.(deadliner)

@@ -68,14 +68,15 @@ type mailbox struct {
 	q      []message
 	closed bool
 
-	signal chan struct{} // buffered(1): q is not empty
+	wakeC chan struct{} // buffered(1): q is not empty
 
 	// parker is set while the actor may wait in its socket instead of on
-	// signal (see parker): notify then kicks it out of that wait.
+	// wakeC (see parker): wake then ends that wait too.
 	parker atomic.Pointer[parker]
 }
 
-func (m *mailbox) init() { m.signal = make(chan struct{}, 1) }
+// init makes wakeC; the mailbox is then ready.
+func (m *mailbox) init() { m.wakeC = make(chan struct{}, 1) }
 
 // post queues msg and reports whether the actor will see it.
 func (m *mailbox) post(msg message) bool {
@@ -86,7 +87,7 @@ func (m *mailbox) post(msg message) bool {
 	}
 	m.q = append(m.q, msg)
 	m.mu.Unlock()
-	m.notify()
+	m.wake()
 	return true
 }
 
@@ -103,7 +104,7 @@ func (m *mailbox) postOut(msg message, n int, out *atomic.Int64) bool {
 	out.Add(int64(n))
 	m.q = append(m.q, msg)
 	m.mu.Unlock()
-	m.notify()
+	m.wake()
 	return true
 }
 
@@ -149,17 +150,20 @@ func (m *mailbox) postCopy(p []byte, out *atomic.Int64) bool {
 		m.q = append(m.q, message{kind: msgWrite, c: c})
 	}
 	m.mu.Unlock()
-	m.notify()
+	m.wake()
 	return true
 }
 
-func (m *mailbox) notify() {
+// wake wakes the actor: it fills wakeC, which the actor selects on, and
+// ends its wait in its socket if it waits there. Every wake-up of the
+// actor from another goroutine goes through here.
+func (m *mailbox) wake() {
 	select {
-	case m.signal <- struct{}{}:
+	case m.wakeC <- struct{}{}:
 	default:
 	}
 	if p := m.parker.Load(); p != nil {
-		p.kick()
+		p.wake()
 	}
 }
 

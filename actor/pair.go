@@ -8,6 +8,7 @@ type pairLink struct {
 	ends [2]*Bufferevent
 }
 
+// unlink forgets both ends: the first end to exit calls it.
 func (l *pairLink) unlink() {
 	l.mu.Lock()
 	l.ends = [2]*Bufferevent{}

@@ -32,24 +32,24 @@ func (r *deadlineRecorder) get() (time.Time, int) {
 func TestParkerKick(t *testing.T) {
 	r := &deadlineRecorder{}
 	p := &parker{conn: r}
-	p.kick()
+	p.wake()
 	if _, sets := r.get(); sets != 0 {
 		t.Fatalf("a kick while the actor runs set the deadline %d times, want 0", sets)
 	}
 	p.wait()
-	if p.done() {
+	if p.unpark() {
 		t.Error("done reported a kick nobody made")
 	}
 	if _, sets := r.get(); sets != 0 {
 		t.Fatalf("an unkicked wait set the deadline %d times, want 0", sets)
 	}
 	p.wait()
-	p.kick()
-	p.kick() // a second kicker finds the wait already ended
+	p.wake()
+	p.wake() // a second kicker finds the wait already ended
 	if d, sets := r.get(); sets != 1 || !d.Equal(aLongTimeAgo) {
 		t.Fatalf("after two kicks: deadline %v set %d times, want %v once", d, sets, aLongTimeAgo)
 	}
-	if !p.done() {
+	if !p.unpark() {
 		t.Error("done did not report the kick")
 	}
 	if d, sets := r.get(); sets != 2 || !d.IsZero() {
@@ -77,7 +77,7 @@ func TestParkerConcurrentKicks(t *testing.T) {
 					return
 				default:
 				}
-				p.kick()
+				p.wake()
 				runtime.Gosched()
 			}
 		})
@@ -97,7 +97,7 @@ func TestParkerConcurrentKicks(t *testing.T) {
 			}
 			runtime.Gosched()
 		}
-		if p.done() {
+		if p.unpark() {
 			kicked++
 		}
 		if d, _ := r.get(); !d.IsZero() {

@@ -59,6 +59,7 @@ type offer struct {
 	short bool
 }
 
+// len returns the bytes the offer still holds.
 func (o *offer) len() int {
 	if o.buf != nil {
 		return o.buf.n
@@ -145,6 +146,9 @@ func (p *pipe) receive() (*offer, error) {
 	}
 }
 
+// Read waits for the partner's offer and copies from it into b (io.Reader).
+// It returns io.EOF once the partner closed or half-closed, and
+// os.ErrDeadlineExceeded after the read deadline.
 func (p *pipe) Read(b []byte) (int, error) {
 	o, err := p.receive()
 	if err != nil {
@@ -174,9 +178,9 @@ type capReader interface {
 	readBufferCapped(dst *Buffer, max int, credit creditor) (int, error)
 }
 
-// creditor says how much a reader may take now: the reader loop's loops.
-// It is an interface rather than a func so that passing the loops costs
-// no allocation and no field to cache a method value in.
+// creditor says how much a reader may take now: the reader loop's
+// transportIO. It is an interface rather than a func so that passing the
+// transportIO costs no allocation and no field to cache a method value in.
 type creditor interface{ allowed() int64 }
 
 // readBufferCapped is ReadBuffer capped, once the peer's data is there,
@@ -224,6 +228,10 @@ func (p *pipe) readBufferCapped(dst *Buffer, max int, credit creditor) (int, err
 	return total, nil
 }
 
+// Write offers b to the partner and waits until it has taken all of it
+// (io.Writer). It fails with io.ErrClosedPipe on a closed or half-closed
+// end, errPartnerClosed when the partner is gone, and
+// os.ErrDeadlineExceeded after the write deadline.
 func (p *pipe) Write(b []byte) (int, error) {
 	p.wrMu.Lock()
 	defer p.wrMu.Unlock()
@@ -265,6 +273,8 @@ func (p *pipe) partialWrites() {}
 // to the front of the output instead of being an io.ErrShortWrite.
 type partialWriter interface{ partialWrites() }
 
+// writeLocked offers p.off to the partner, under wrMu, until it is taken
+// or the write fails; it returns the bytes taken.
 func (p *pipe) writeLocked() (int64, error) {
 	switch {
 	case isClosedChan(p.localDone), isClosedChan(p.localWrDone):
@@ -306,6 +316,8 @@ func (p *pipe) Close() error {
 	return nil
 }
 
+// SetReadDeadline sets the deadline of Read; it fails with
+// io.ErrClosedPipe on a closed end.
 func (p *pipe) SetReadDeadline(t time.Time) error {
 	if isClosedChan(p.localDone) {
 		return io.ErrClosedPipe
@@ -314,6 +326,8 @@ func (p *pipe) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
+// SetWriteDeadline sets the deadline of Write; it fails with
+// io.ErrClosedPipe on a closed end.
 func (p *pipe) SetWriteDeadline(t time.Time) error {
 	if isClosedChan(p.localDone) {
 		return io.ErrClosedPipe
@@ -328,11 +342,15 @@ var errPartnerClosed error = partnerClosedError{}
 
 type partnerClosedError struct{}
 
+// Error returns the message of errPartnerClosed.
 func (partnerClosedError) Error() string { return "actor: pair partner closed: broken pipe" }
+
+// Is reports that errPartnerClosed is io.ErrClosedPipe and syscall.EPIPE.
 func (partnerClosedError) Is(target error) bool {
 	return target == io.ErrClosedPipe || target == syscall.EPIPE
 }
 
+// isClosedChan reports, without waiting, whether c is closed.
 func isClosedChan(c <-chan struct{}) bool {
 	select {
 	case <-c:

@@ -12,7 +12,7 @@ import "fmt"
 // comes after that, the transport's wake function announces. A rate
 // limit hands reading to the reader loop for good.
 func (a *actorState) pullRead() bool {
-	l := a.l
+	l := a.io
 	if l == nil || l.pull == nil {
 		return false
 	}
@@ -22,7 +22,7 @@ func (a *actorState) pullRead() bool {
 		l.startReader()
 		return false
 	}
-	if a.heldEnd != nil || a.eof || a.readErr || a.stopping {
+	if a.endWhileDisabled != nil || a.readEnd.ended() || a.stopping {
 		return false
 	}
 	a.updateReadLimit()
@@ -41,31 +41,31 @@ func (a *actorState) pullRead() bool {
 		return false
 	}
 	l.sizer.record(got, want)
-	l.inflight.Add(int64(got)) // gotRead takes it off again, as for the reader loop's reads
+	l.undelivered.Add(int64(got)) // readLanded takes it off again, as for the reader loop's reads
 	more := got == want && err == nil
-	if a.lingering {
+	if a.linger.active() {
 		for {
 			var ev loopEvent
 			l.rbuf.popChunks(&ev)
 			if l.rbuf.n == 0 {
 				ev.err = err
-				a.onRead(ev)
+				a.landRead(ev)
 				return more
 			}
-			a.onRead(ev)
+			a.landRead(ev)
 		}
 	}
 	// The chunks move as one, not through loop events of maxMoved
 	// chunks each as the reader loop's must.
 	a.readDst().moveAll(&l.rbuf)
-	a.gotRead(got, err)
+	a.readLanded(got, err)
 	return more
 }
 
 // tryPull takes at most max bytes from the transport into rbuf and
 // returns how many it took, with the transport's error, or ErrInvalid
 // when the transport misreports what it moved.
-func (l *loops) tryPull(max int) (int, error) {
+func (l *transportIO) tryPull(max int) (int, error) {
 	before := l.rbuf.n
 	n, err := l.pull.TryReadBuffer(&l.rbuf, max)
 	got := l.rbuf.n - before

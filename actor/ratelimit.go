@@ -23,10 +23,12 @@ type rateState struct {
 	member *limiter.Member
 }
 
+// limited reports whether a bucket or a group limits the bufferevent.
 func (rs *rateState) limited() bool {
 	return rs != nil && (rs.bucket != nil || rs.member != nil)
 }
 
+// meters returns the bucket and the group member, either nil if unset.
 func (rs *rateState) meters() [2]limiter.Meter {
 	var m [2]limiter.Meter
 	if rs.bucket != nil {
@@ -70,6 +72,7 @@ func (rs *rateState) take(ctx context.Context, d limiter.Dir, throttled func(boo
 	}
 }
 
+// consume takes n bytes of direction d from every meter.
 func (rs *rateState) consume(d limiter.Dir, n int) {
 	if n <= 0 {
 		return
@@ -87,6 +90,7 @@ type rateLimits struct {
 	rate   atomic.Pointer[rateState]
 }
 
+// rateState returns the bufferevent's rate limits, never nil.
 func (b *Bufferevent) rateState() *rateState {
 	if b.zero() {
 		return &rateState{}
@@ -129,7 +133,7 @@ func (b *Bufferevent) SetRateLimit(cfg *limiter.Config) error {
 		rs.bucket = bk
 	}
 	b.rate.Store(&rs)
-	b.mail.notify()
+	b.mail.wake()
 	return nil
 }
 
@@ -169,7 +173,7 @@ func (b *Bufferevent) JoinGroup(g *limiter.Group) error {
 	}
 	rs.group, rs.member = g, m
 	b.rate.Store(&rs)
-	b.mail.notify()
+	b.mail.wake()
 	return nil
 }
 
@@ -189,7 +193,7 @@ func (b *Bufferevent) LeaveGroup() {
 	rs.member.Leave()
 	rs.group, rs.member = nil, nil
 	b.rate.Store(&rs)
-	b.mail.notify()
+	b.mail.wake()
 }
 
 // Group returns the rate-limit group the bufferevent belongs to, or nil.
@@ -203,6 +207,8 @@ func (b *Bufferevent) ReadLimit() int64 { return b.bucketLimit(limiter.Read) }
 // WriteLimit is ReadLimit for writing (libevent's get_write_limit).
 func (b *Bufferevent) WriteLimit() int64 { return b.bucketLimit(limiter.Write) }
 
+// bucketLimit returns the level of the own bucket in d, or limiter.Max
+// without one.
 func (b *Bufferevent) bucketLimit(d limiter.Dir) int64 {
 	if bk := b.rateState().bucket; bk != nil {
 		return bk.Limit(d)
@@ -240,6 +246,8 @@ func (b *Bufferevent) DecrementWriteLimit(n int64) error {
 	return b.decrement(limiter.Write, n)
 }
 
+// decrement takes n from the own bucket's level in d; it fails with
+// ErrNoRateLimit without a bucket.
 func (b *Bufferevent) decrement(d limiter.Dir, n int64) error {
 	if b.zero() {
 		return errZero
@@ -249,7 +257,7 @@ func (b *Bufferevent) decrement(d limiter.Dir, n int64) error {
 		return fmt.Errorf("decrement %v limit: %w", d, ErrNoRateLimit)
 	}
 	bk.Decrement(d, n)
-	b.mail.notify()
+	b.mail.wake()
 	return nil
 }
 

@@ -43,16 +43,16 @@ const (
 // call, and an interactive one keeps reading into small chunks.
 //
 // The caps of the bufferevent (the per-read maximum, SetMaxRead), of the
-// input (the room under the read high watermark, loops.allowed) and of
+// input (the room under the read high watermark, transportIO.allowed) and of
 // the rate limit come in as next's limit and always win: the sizer only
 // ever lowers what they allow.
 //
 // The sizer is owned by whoever reads: the actor while it reads a socket
-// itself (readNow) or pulls (pullRead), the reader loop once it runs;
+// itself (readParked) or pulls (pullRead), the reader loop once it runs;
 // the two never read at the same time.
 //
 // It is four bytes, sizes being powers of two kept as their logarithm: it
-// sits in every connection's loops, whose allocation class an idle
+// sits in every connection's transportIO, whose allocation class an idle
 // connection pays for.
 type readSizer struct {
 	shift  uint8 // the next read asks for 1<<shift bytes, within [lo, hi]

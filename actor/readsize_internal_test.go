@@ -170,24 +170,24 @@ func TestSocketReadsAdapt(t *testing.T) {
 	var maxRead atomic.Int64
 	maxRead.Store(DefaultMaxRead)
 	var rate atomic.Pointer[rateState]
-	l := startLoops(server, &maxRead, nil, &rate, func() {})
+	l := newTransportIO(server, &maxRead, nil, &rate, func() {})
 	defer l.stop(true)
 	l.setLimit(noLimit)
 	server.SetReadDeadline(time.Now().Add(10 * time.Second)) // a bound, should the test go wrong
 
-	// readAll reads total bytes through readNow and returns the sizes of
+	// readAll reads total bytes through readParked and returns the sizes of
 	// the reads.
 	readAll := func(total int) []int {
 		var sizes []int
 		for got := 0; got < total; {
-			n, err := l.readNow()
+			n, err := l.readParked()
 			if err != nil {
-				t.Fatalf("readNow after %d of %d bytes: %v", got, total, err)
+				t.Fatalf("readParked after %d of %d bytes: %v", got, total, err)
 			}
 			for _, c := range l.rev.chunks() {
 				c.release()
 			}
-			l.rev.done()
+			l.rev.recycle()
 			l.delivered(n)
 			sizes = append(sizes, n)
 			got += n
@@ -223,8 +223,8 @@ func TestSocketReadsAdapt(t *testing.T) {
 		t.Errorf("after ten small messages the next read asks for %d, want %d", got, minSysReadChunk)
 	}
 	client.Close()
-	if _, err := l.readNow(); err != io.EOF {
-		t.Errorf("readNow after the peer closed: %v, want io.EOF", err)
+	if _, err := l.readParked(); err != io.EOF {
+		t.Errorf("readParked after the peer closed: %v, want io.EOF", err)
 	}
 }
 
@@ -293,7 +293,7 @@ func TestReaderLoopHandOffBounded(t *testing.T) {
 	var maxRead atomic.Int64
 	maxRead.Store(DefaultMaxRead)
 	var rate atomic.Pointer[rateState]
-	l := startLoops(server, &maxRead, nil, &rate, func() {})
+	l := newTransportIO(server, &maxRead, nil, &rate, func() {})
 	defer l.stop(true)
 	l.setLimit(noLimit)
 	l.startReader()
@@ -334,7 +334,7 @@ func TestReaderLoopHandOffBounded(t *testing.T) {
 // 352 (docs/benchmarks.md, idle memory). The sizer is kept to four bytes
 // for that.
 func TestLoopsSize(t *testing.T) {
-	if n := unsafe.Sizeof(loops{}); n > 320 {
-		t.Errorf("loops is %d bytes, over the 320-byte allocation class", n)
+	if n := unsafe.Sizeof(transportIO{}); n > 320 {
+		t.Errorf("transportIO is %d bytes, over the 320-byte allocation class", n)
 	}
 }

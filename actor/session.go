@@ -94,7 +94,7 @@ func (s *Session) SetTimeouts(read, write time.Duration) error {
 	if err := s.a.b.setTimeouts(read, write); err != nil {
 		return err
 	}
-	s.a.resetTimer(Read | Write)
+	s.a.disarmTimeouts(Read | Write)
 	return nil
 }
 

@@ -54,7 +54,7 @@ func (a *actorState) runInput(mode FlushMode) {
 			return
 		}
 	}
-	a.b.mail.notify()
+	a.b.mail.wake()
 }
 
 // inFinished ends a pending Flush or Finished of the input stage: it has
@@ -119,8 +119,8 @@ func (a *actorState) runInputOnce(mode FlushMode, force bool) (full, done bool) 
 		}
 	}
 	if produced {
-		a.resetTimer(Read)
-		a.unnotified = true
+		a.disarmTimeouts(Read)
+		a.unseenInput = true
 		a.readProgress()
 	}
 	return full && produced, done
@@ -162,7 +162,7 @@ func (a *actorState) runOutput(mode FlushMode) {
 		if _, low := a.writeMarks(); after > low {
 			return
 		}
-		a.notify(Write)
+		a.fireCallback(Write)
 		if a.output.Len() == after {
 			return // nothing appended, or the callback is deferred
 		}
@@ -173,9 +173,12 @@ func (a *actorState) runOutput(mode FlushMode) {
 	// but a transport that took the last write at once (a filter's view,
 	// a socket's direct write) sends no completion, so give the actor
 	// another turn, after its mail.
-	a.b.mail.notify()
+	a.b.mail.wake()
 }
 
+// runOutputOnce calls the output stage in mode while it makes progress
+// and the raw output has room (in Normal mode), and at least once in
+// Flush and Finished.
 func (a *actorState) runOutputOnce(mode FlushMode) {
 	for called := false; ; called = true {
 		room := a.outRoomRaw() // negative: the transport sets no limit
@@ -194,7 +197,7 @@ func (a *actorState) runOutputOnce(mode FlushMode) {
 			return
 		}
 		if a.rawOut.Len() != rawBefore {
-			a.resetTimer(Write)
+			a.disarmTimeouts(Write)
 		}
 		if res != StageOK || (a.output.Len() == outBefore && a.rawOut.Len() == rawBefore) {
 			break
@@ -241,6 +244,8 @@ func (a *actorState) stageResult(dir Event, res StageResult, err error) bool {
 	return false
 }
 
+// flush is Flush on the actor: the stages of d run in mode, and Finished
+// on Write asks for the half-close once the output is written.
 func (a *actorState) flush(d Dir, mode FlushMode) {
 	if d&Read != 0 {
 		a.runInput(mode)
@@ -248,7 +253,7 @@ func (a *actorState) flush(d Dir, mode FlushMode) {
 	if d&Write != 0 {
 		a.runOutput(mode)
 		if mode == Finished {
-			a.wantCloseWrite = true
+			a.closeWrite.ask()
 		}
 	}
 }

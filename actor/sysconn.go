@@ -2,9 +2,6 @@ package actor
 
 import (
 	"net"
-	"sync"
-	"sync/atomic"
-	"time"
 )
 
 // sysConn is the side door of a socket transport (a *net.TCPConn or a
@@ -23,8 +20,12 @@ import (
 //     else needs waiting for (see parker), so that an interactive
 //     connection needs no reader loop at all.
 //
-// All are optimisations of the one mechanism, not a second one: the
-// actor, the loops and every event are the same for every transport.
+// Each is a route of its own, beside the loops': the direct write and
+// the parked read run on the actor, not on a loop. They end where the
+// loops' routes end, so what a user sees is the same for every transport:
+// a direct write's result goes through onWrote as the writer loop's does,
+// and a parked read through landRead and readLanded as the reader loop's
+// does (docs/design.md lists the routes).
 // newSysConn returns nil where the platform has no such door (see
 // sysconn_linux.go), and the bufferevent then uses Read and Write alone.
 type sysConn interface {
@@ -61,63 +62,3 @@ func socketOf(t Transport) sysConn {
 	}
 	return nil
 }
-
-// A parker lets the actor of a socket wait for the socket itself when it
-// has nothing else to wait for: instead of a reader loop blocking in read
-// and handing each read over (a goroutine wake, and on an idle
-// multi-core machine a wake of another thread, per message), the actor
-// waits in the socket's read through its side door and reads what comes
-// on its own goroutine, as a goroutine-per-connection server does.
-//
-// While it waits there, the actor cannot see its mailbox, so whoever
-// posts to it (every wake-up goes through mailbox.notify) or completes a
-// write for it (the writer loop) kicks it: sets a read deadline in the
-// past, which ends the wait at once. The actor clears the deadline when it
-// wakes. The states make that exact: only a kicker that moves the parker
-// from waiting to kicked touches the deadline, and the actor, seeing it
-// was kicked, takes mu, which the kicker holds until the deadline is set,
-// before clearing it; so no past deadline outlives a kick.
-type parker struct {
-	state atomic.Int32 // parkRunning, parkWaiting or parkKicked
-	mu    sync.Mutex   // held by a kicker while it sets the deadline
-	conn  deadliner
-}
-
-const (
-	parkRunning = iota // the actor is not waiting in the socket
-	parkWaiting        // the actor waits in the socket's read
-	parkKicked         // a kicker ended (or is ending) the wait
-)
-
-// wait marks the actor as waiting in the socket; the actor then looks
-// once more at what a kick would have told it, before it waits.
-func (p *parker) wait() { p.state.Store(parkWaiting) }
-
-// done marks the actor as running again and reports whether it was
-// kicked, clearing the kick's deadline if so.
-func (p *parker) done() (kicked bool) {
-	if p.state.CompareAndSwap(parkWaiting, parkRunning) {
-		return false
-	}
-	p.mu.Lock()
-	p.conn.SetReadDeadline(time.Time{})
-	p.state.Store(parkRunning)
-	p.mu.Unlock()
-	return true
-}
-
-// kick ends the actor's wait in the socket, if it is waiting there. It is
-// cheap when it is not: one atomic load.
-func (p *parker) kick() {
-	if p.state.Load() != parkWaiting {
-		return
-	}
-	p.mu.Lock()
-	if p.state.CompareAndSwap(parkWaiting, parkKicked) {
-		p.conn.SetReadDeadline(aLongTimeAgo)
-	}
-	p.mu.Unlock()
-}
-
-// aLongTimeAgo is a deadline that has passed: setting it ends a wait.
-var aLongTimeAgo = time.Unix(1, 0)

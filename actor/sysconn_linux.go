@@ -22,8 +22,12 @@ var iovPool = sync.Pool{New: func() any { return new(iovecs) }}
 // rawSocket implements sysConn over a socket's syscall.RawConn. The
 // callbacks RawConn takes are made once, as method values, and their
 // arguments and results travel in the struct, so a read or a write
-// allocates nothing. tryWrite runs on the actor and read on the reader
-// loop, so each half of the struct has one user at a time.
+// allocates nothing. Each half of the struct has one user at a time:
+// tryWrite's half is the actor's (only the actor writes directly); read's
+// half belongs to whoever reads the socket, which is the actor itself
+// while it parks in the socket (loops.readParked) and the reader loop once
+// the actor has started it (loops.startReader; a socket's actor never
+// parks again after that, see actorState.waitInSocket).
 type rawSocket struct {
 	conn net.Conn
 	rc   syscall.RawConn
@@ -43,6 +47,8 @@ type rawSocket struct {
 	rerr   error
 }
 
+// newSysConn returns the side door of c, or nil when c gives no raw
+// connection.
 func newSysConn(c interface {
 	net.Conn
 	SyscallConn() (syscall.RawConn, error)
@@ -57,6 +63,7 @@ func newSysConn(c interface {
 	return s
 }
 
+// tryWrite is sysConn.tryWrite: one writev of up to maxIovecs of bufs.
 func (s *rawSocket) tryWrite(bufs [][]byte) (int64, error) {
 	iovs := iovPool.Get().(*iovecs)
 	defer func() {
@@ -106,6 +113,7 @@ func (s *rawSocket) writev(fd uintptr) bool {
 	}
 }
 
+// read is sysConn.read: one read of up to room bytes, through readOnce.
 func (s *rawSocket) read(room int, wait bool) (*chunk, error) {
 	s.room, s.wait, s.rc0, s.rerr = room, wait, nil, nil
 	if err := s.rc.Read(s.readFn); err != nil {

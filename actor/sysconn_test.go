@@ -29,7 +29,7 @@ import (
 // writerLoops counts the writer-loop goroutines of every bufferevent.
 func writerLoops() int {
 	buf := make([]byte, 1<<20)
-	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "actor.(*loops).writeLoop")
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "actor.(*transportIO).writeLoop")
 }
 
 // A write the kernel cannot take at once is finished by the writer loop.
@@ -216,7 +216,7 @@ func TestSocketWriteCallbackYields(t *testing.T) {
 // readerLoops counts the reader-loop goroutines of every bufferevent.
 func readerLoops() int {
 	buf := make([]byte, 1<<20)
-	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "actor.(*loops).readLoop")
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "actor.(*transportIO).readLoop")
 }
 
 // A socket's actor reads its socket itself while it has nothing else to

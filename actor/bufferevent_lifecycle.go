@@ -1,0 +1,207 @@
+package actor
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+// Connect makes the transport with dial, run on a goroutine the
+// bufferevent owns, and then reports exactly one event: Connected, or
+// Error with dial's error (and no data callbacks). Writes made before the
+// connect completes are sent after it. Closing the bufferevent or ending
+// ctx cancels dial's context. Connect fails at once with an error wrapping
+// ErrInvalid for a nil dial, ErrBusy while another connect is in flight,
+// and ErrClosed after the bufferevent has stopped; a transport already in
+// place is replaced (closed) when the new one arrives. The event may come
+// at once: see SetCallbacks for events that come before callbacks are set.
+func (b *Bufferevent) Connect(ctx context.Context, dial DialFunc) error {
+	if dial == nil {
+		return fmt.Errorf("%w: nil dial function", ErrInvalid)
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := b.closedErr(); err != nil {
+		return err
+	}
+	if !b.connState.CompareAndSwap(connIdle, connBusy) {
+		return fmt.Errorf("connect: %w", ErrBusy)
+	}
+	if !b.mail.post(message{kind: msgConnect, tr: &transportMsg{ctx: ctx, dial: dial}}) {
+		b.connState.Store(connIdle)
+		return fmt.Errorf("connect: %w", ErrClosed)
+	}
+	return nil
+}
+
+// SetTransport gives the bufferevent a new transport (libevent's setfd).
+// The loops of the old one are stopped; the old transport is not closed
+// when it has deadlines to stop its loops with (nor is it closed by a
+// later Close). nil detaches the transport. It fails with ErrBusy while a
+// connect is in flight and ErrClosed after the bufferevent has stopped.
+func (b *Bufferevent) SetTransport(t Transport) error { return b.setTransport(t, false) }
+
+// ReplaceTransport is SetTransport that closes the old transport first
+// (libevent's replacefd).
+func (b *Bufferevent) ReplaceTransport(t Transport) error { return b.setTransport(t, true) }
+
+// setTransport posts the new transport to the actor (replace: close the
+// old one first). It fails with ErrBusy while a connect or handshake runs
+// and ErrClosed once the bufferevent has stopped.
+func (b *Bufferevent) setTransport(t Transport, replace bool) error {
+	if err := b.closedErr(); err != nil {
+		return err
+	}
+	if b.connState.Load() == connBusy {
+		return fmt.Errorf("set transport: %w", ErrBusy)
+	}
+	if !b.mail.post(message{kind: msgSetTransport, tr: &transportMsg{t: t, replace: replace}}) {
+		return fmt.Errorf("set transport: %w", ErrClosed)
+	}
+	return nil
+}
+
+// Free stops the bufferevent without waiting (libevent's free): no
+// callback runs after the actor notices, pending output is dropped, and
+// the transport is closed with CloseOnFree. Free never blocks, so it is
+// safe anywhere, callbacks included; Close, Done or the Base's Close wait
+// for the goroutines to end.
+func (b *Bufferevent) Free() {
+	if b.zero() {
+		return
+	}
+	b.closeOnce.Do(func() {
+		close(b.closing)
+		b.mail.wake()
+	})
+}
+
+// Close is Free followed by waiting until the actor and both loops have
+// exited. It returns the error of closing the transport (nil when it was
+// not closed), the same to every caller, however many and from whatever
+// goroutine. It must not be called from this bufferevent's own callbacks
+// (use Session.Close), nor from a callback of a bufferevent that this
+// one's callbacks might be waiting for; Free is safe there.
+func (b *Bufferevent) Close() error {
+	if b.zero() {
+		return errZero
+	}
+	b.Free()
+	<-b.done
+	return b.closeErr
+}
+
+// Drain closes gracefully: it flushes every stage with Finished, writes
+// all output, half-closes the transport, lets a transport that is itself a
+// bufferevent drain in turn, and then closes. On a network connection
+// (a net.Conn transport) it then waits up to 2 s for the peer's EOF,
+// reading and dropping what the peer still sends, before it closes:
+// closing a TCP connection with unread input sends a reset, which would
+// destroy output the peer has not read yet. ctx bounds the whole of it,
+// that wait included: give it a deadline to wait less (Drain then closes
+// at once when ctx ends). It returns Close's result, or, when ctx ends
+// first, closes at once and returns an error wrapping ctx's cause.
+func (b *Bufferevent) Drain(ctx context.Context) error {
+	if b.zero() {
+		return errZero
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	drained := make(chan struct{})
+	if b.mail.post(message{kind: msgDrain, done: drained}) {
+		select {
+		case <-drained:
+		case <-b.done:
+		case <-ctx.Done():
+			b.Close()
+			return fmt.Errorf("drain: %w", context.Cause(ctx))
+		}
+	}
+	if d, ok := b.Transport().(interface{ Drain(context.Context) error }); ok && b.opts&CloseOnFree != 0 {
+		if err := d.Drain(ctx); err != nil {
+			b.Close()
+			return fmt.Errorf("drain: %w", err)
+		}
+	}
+	return b.Close()
+}
+
+// Done returns a channel closed once the bufferevent has stopped and its
+// goroutines have exited.
+func (b *Bufferevent) Done() <-chan struct{} {
+	if b.zero() {
+		return closedChan
+	}
+	return b.done
+}
+
+// Err returns why the bufferevent's stream ended: nil while it runs,
+// io.EOF after the peer's EOF, the transport's error after a read or write
+// error, a *PanicError after a callback panicked, and an error wrapping
+// ErrClosed after Close if nothing came first. The first cause wins, but
+// for a panic after EOF (in the callback handling it, say): the
+// *PanicError then replaces io.EOF.
+func (b *Bufferevent) Err() error {
+	if b.zero() {
+		return errZero
+	}
+	b.errMu.Lock()
+	defer b.errMu.Unlock()
+	return b.err
+}
+
+// setFailure records err as the cause even over a clean EOF: a failure
+// that comes after the peer's EOF (a panic in the callback handling it)
+// is what the user must see.
+func (b *Bufferevent) setFailure(err error) {
+	b.errMu.Lock()
+	if b.err == nil || b.err == io.EOF {
+		b.err = err
+	}
+	b.errMu.Unlock()
+}
+
+// setErr records err as what Err returns, unless an error is recorded
+// already: the first cause wins.
+func (b *Bufferevent) setErr(err error) {
+	b.errMu.Lock()
+	if b.err == nil {
+		b.err = err
+	}
+	b.errMu.Unlock()
+}
+
+// closedErr returns the error of a method called after the bufferevent
+// stopped, or on one not made by New: nil while it runs.
+func (b *Bufferevent) closedErr() error {
+	if b.zero() {
+		return errZero
+	}
+	if isClosedChan(b.closing) {
+		return fmt.Errorf("bufferevent: %w", ErrClosed)
+	}
+	return nil
+}
+
+// zero reports whether b was not made by a constructor: a zero value or a
+// nil pointer. Every method checks it first, so that such a value fails
+// with errZero (or gives its zero result) instead of panicking or
+// blocking.
+func (b *Bufferevent) zero() bool { return b == nil || b.done == nil }
+
+// closedChan is a closed channel: what Done, In and Events return for a
+// bufferevent not made by a constructor, so that a wait on them ends.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// writeErr returns the error of a write once the output has failed (see
+// Failed): nil while it works.
+func (b *Bufferevent) writeErr() error {
+	b.errMu.Lock()
+	defer b.errMu.Unlock()
+	if b.wErr == nil {
+		return nil
+	}
+	return fmt.Errorf("write: %w", b.wErr)
+}

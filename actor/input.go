@@ -1,0 +1,170 @@
+package actor
+
+import (
+	"errors"
+	"io"
+)
+
+// landRead lands a read a loop brought (or the actor's own, see landParkedRead):
+// its chunks move into readDst, then readLanded accounts for them. While a
+// drain lingers, the read is dropped instead (discard).
+func (a *actorState) landRead(r loopEvent) {
+	if a.linger.active() {
+		a.discard(r)
+		return
+	}
+	dst := a.readDst()
+	n := 0
+	for _, c := range r.chunks() {
+		n += c.len()
+		dst.pushChunk(c)
+	}
+	r.recycle()
+	a.readLanded(n, r.err)
+}
+
+// readDst is where reads land: rawIn with an input stage, else the input.
+func (a *actorState) readDst() *Buffer {
+	if a.inStage != nil {
+		return &a.rawIn
+	}
+	return &a.input
+}
+
+// readLanded takes in a read of n bytes, already appended to readDst, that
+// ended with err (nil, EOF or a read error), as landRead does for the
+// loops' reads.
+func (a *actorState) readLanded(n int, err error) {
+	if n > 0 {
+		a.updateReadLimit()
+		a.io.delivered(n)
+		a.disarmTimeouts(Read)
+		a.unseenInput = true
+		if a.inStage == nil {
+			a.readProgress()
+		}
+	}
+	if err == nil {
+		return
+	}
+	if !a.enabled(Read) {
+		a.endWhileDisabled = err
+		return
+	}
+	a.endRead(err)
+}
+
+// endRead reports the end of the read side: EOF or a read error.
+func (a *actorState) endRead(err error) {
+	if errors.Is(err, io.EOF) && !a.writeReset && a.writing && tcpClosed(a.t) {
+		a.eofHeld = true
+		return
+	}
+	if errors.Is(err, io.EOF) && a.writeReset {
+		a.b.errMu.Lock()
+		if a.b.wErr != nil {
+			err = a.b.wErr // not an end of stream: the peer reset it
+		}
+		a.b.errMu.Unlock()
+	}
+	if errors.Is(err, io.EOF) {
+		a.readEnd = readEOF
+		if a.inStage != nil {
+			// Flush the input stage while reading is still enabled, so
+			// that what it produces reaches the read callback before the
+			// EOF event. The stage stays within the read high watermark,
+			// so the EOF waits until the user has taken what it decodes
+			// (runInput reports it then); a stage that fails at end of
+			// stream reports its Error instead.
+			a.eofPending = true
+			a.runInput(Finished)
+			return
+		}
+		a.b.enabled.And(^uint32(Read))
+		a.emit(Reading|EOF, io.EOF)
+		return
+	}
+	a.b.enabled.And(^uint32(Read))
+	a.readEnd = readFailed
+	a.emit(Reading|Error, err)
+}
+
+// onEnable is Enable on the actor (the bit is already stored): it disarms
+// the timers of d, runs the read callback for input that came while
+// reading was off, and reports an end of stream held meanwhile.
+func (a *actorState) onEnable(d Dir) {
+	a.disarmTimeouts(d)
+	if d&Read != 0 && a.unseenInput {
+		a.readProgress()
+	}
+	if err := a.endWhileDisabled; d&Read != 0 && err != nil && a.enabled(Read) && !a.stopping {
+		a.endWhileDisabled = nil
+		a.endRead(err)
+	}
+}
+
+// readProgress runs the read callback if the input passed the low
+// watermark while reading is enabled.
+func (a *actorState) readProgress() {
+	if !a.enabled(Read) || a.input.Len() == 0 {
+		return
+	}
+	if low := a.b.rwm.Load().low; a.input.Len() >= low {
+		a.unseenInput = false
+		a.fireCallback(Read)
+	}
+}
+
+// closeInIfDone closes the In channel once the read side has ended and
+// every byte before the end has been sent on it.
+func (a *actorState) closeInIfDone() {
+	if a.inC == nil || !a.readEnd.ended() || a.eofPending || a.input.Len() > 0 || a.rawIn.Len() > 0 {
+		return
+	}
+	b := a.b
+	b.chMu.Lock()
+	if !b.inClosed {
+		close(b.in)
+		b.inClosed = true
+	}
+	b.chMu.Unlock()
+	a.inC = nil
+}
+
+// readHigh is the read high watermark in force: the one set, or
+// DefaultChannelHighWatermark for a channel user who set none (0: none).
+func (a *actorState) readHigh() int {
+	high := a.b.rwm.Load().high
+	if high == 0 && a.inChanUsed {
+		high = DefaultChannelHighWatermark
+	}
+	return high
+}
+
+// updateReadLimit publishes the reader's credit: the room under the read
+// high watermark while reading is enabled and the stream open, none
+// otherwise, and no bound while a drain lingers.
+func (a *actorState) updateReadLimit() {
+	if a.io == nil {
+		return
+	}
+	var limit int64
+	if a.linger.reading() {
+		limit = noLimit
+	} else if a.enabled(Read) && !a.readEnd.ended() && !a.stopping {
+		limit = noLimit
+		if high := a.readHigh(); high > 0 {
+			limit = int64(high - a.input.Len() - a.rawHeld())
+		} else if a.inStage != nil && !a.inStarved {
+			limit = int64(rawInMax - a.rawIn.Len())
+		}
+	}
+	a.io.setLimit(limit)
+}
+
+// readSuspended reports whether the input has reached the read high
+// watermark, so that reading waits (and the read timeout does not run).
+func (a *actorState) readSuspended() bool {
+	high := a.readHigh()
+	return high > 0 && a.input.Len() >= high
+}

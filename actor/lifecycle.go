@@ -1,0 +1,275 @@
+package actor
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+)
+
+// attach makes t the transport. A Handshaker not ready yet (given by New
+// or SetTransport, not made by a connect's dial, which runs any handshake
+// itself) gets no loops until its handshake has run: see startHandshake.
+func (a *actorState) attach(t Transport, ready bool) {
+	a.t = t
+	a.b.curTransport.Store(&transportBox{t})
+	a.stopTimer(timerLinger) // a linger of the transport before
+	a.linger = lingerOff
+	a.readEnd, a.writeErr = readOpen, false
+	a.endWhileDisabled = nil
+	a.eofPending, a.inStarved, a.inPending = false, false, Normal
+	a.closeWrite = closeWriteNone
+	if _, ok := t.(Handshaker); ok && !ready {
+		a.handshake = true
+		return
+	}
+	a.startIO()
+}
+
+// startIO starts the loops of the transport, which is ready for I/O.
+func (a *actorState) startIO() {
+	t := a.t
+	a.io = newTransportIO(t, &a.b.maxRead, &a.b.rwm, &a.b.rate, a.b.mail.wake)
+	if a.io.sys != nil {
+		a.b.mail.parker.Store(&a.io.park)
+	}
+	a.bw, _ = t.(BufferWriter)
+	if a.io.pull != nil {
+		a.io.pull.NotifyReadable(a.b.mail.wake)
+	}
+	if p, ok := t.(progressNotifier); ok {
+		mail := &a.b.mail
+		p.NotifyProgress(func() { mail.post(message{kind: msgProgress}) })
+	}
+}
+
+// wantsIO reports whether the bufferevent would read or write now if its
+// transport were ready: reading is enabled, output waits with writing
+// enabled, or a half-close or drain waits.
+func (a *actorState) wantsIO() bool {
+	return a.enabled(Read) || a.enabled(Write) && a.pendingOut() > 0 ||
+		a.closeWrite.asked() || len(a.drainWaiters) > 0
+}
+
+// startHandshake runs the handshake of the transport, a Handshaker, on a
+// goroutine the bufferevent owns, as a connect's dial runs: Close cancels
+// it, and connects and transport changes are refused (ErrBusy) meanwhile.
+// It is started when the bufferevent first wants I/O, so that any method
+// that does (Enable, Write, In, Flush with Finished, Drain) starts it,
+// and a socket nobody uses yet does not answer its peer. onHandshake
+// takes the result.
+func (a *actorState) startHandshake() {
+	h := a.t.(Handshaker)
+	a.handshake = false
+	ctx, cancel := context.WithCancel(context.Background())
+	a.connCancel = cancel
+	a.connecting = true
+	a.b.connState.Store(connBusy)
+	a.connWG.Go(func() {
+		err := h.Handshake(ctx)
+		a.b.mail.post(message{kind: msgConnected, tr: &transportMsg{err: err, handshake: true}})
+	})
+}
+
+// onHandshake takes the result of the transport's handshake: Connected
+// and the loops started, or Error with its cause and the transport
+// closed (and dropped), as a failed connect.
+func (a *actorState) onHandshake(err error) {
+	a.connCancel()
+	a.connCancel = nil
+	a.connecting = false
+	a.connWG.Wait()
+	a.b.connState.Store(connIdle)
+	if a.t == nil {
+		return
+	}
+	if err != nil {
+		a.detach(true)
+		a.emit(Error, err)
+		return
+	}
+	a.startIO()
+	a.emit(Connected, nil)
+}
+
+// detach stops the loops of the current transport and forgets it.
+func (a *actorState) detach(closeT bool) error {
+	var err error
+	if a.io != nil {
+		a.b.mail.parker.Store(nil)
+		if a.io.pull != nil {
+			a.io.pull.NotifyReadable(nil)
+		}
+		err = a.io.stop(closeT || a.ownsT)
+		a.io = nil
+		a.handed.dropAll() // a hand-over the writer never took
+	} else if a.t != nil && (closeT || a.ownsT) {
+		err = a.t.Close()
+	}
+	if p, ok := a.t.(progressNotifier); ok {
+		p.NotifyProgress(nil)
+	}
+	a.t, a.bw = nil, nil
+	a.handshake = false
+	a.writing = false
+	a.handedLen = 0
+	a.b.curTransport.Store(nil)
+	return err
+}
+
+// startConnect runs dial on a goroutine the bufferevent owns (connWG),
+// which posts the result as msgConnected (see onConnect); a result the
+// actor will not see, because it stopped, has its transport closed.
+func (a *actorState) startConnect(ctx context.Context, dial DialFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	a.connCancel = cancel
+	a.connecting = true
+	a.connWG.Go(func() {
+		t, err := dial(ctx)
+		if err == nil && t == nil {
+			err = fmt.Errorf("connect: dial returned no transport: %w", ErrNoTransport)
+		}
+		if !a.b.mail.post(message{kind: msgConnected, tr: &transportMsg{t: t, err: err}}) && t != nil {
+			t.Close()
+		}
+	})
+}
+
+// onConnect takes a connect's result: the new transport replaces the old
+// and Connected is reported, or Error with dial's error.
+func (a *actorState) onConnect(t Transport, err error) {
+	a.connCancel()
+	a.connCancel = nil
+	a.connecting = false
+	a.connWG.Wait()
+	if err != nil {
+		a.b.connState.Store(connIdle)
+		a.emit(Error, err)
+		return
+	}
+	// A Flush(Write, Finished) or Drain made while connecting was meant
+	// for the connection being made: keep it across attach, which starts
+	// the new transport with a clean half-close state.
+	finish := a.closeWrite.due()
+	a.detach(true)
+	a.attach(t, true)
+	if finish {
+		a.closeWrite.ask()
+	}
+	a.b.connState.Store(connIdle)
+	a.emit(Connected, nil)
+}
+
+// lingerTime bounds how long Drain reads, after its half-close, waiting
+// for the peer's EOF.
+const lingerTime = 2 * time.Second
+
+// checkDrain wakes Drain once the output is written and the transport
+// half-closed. On a network connection it first lingers: it reads and
+// drops whatever the peer still sends until the peer's EOF (or
+// lingerTime), because closing a TCP connection with unread input makes
+// the kernel send a reset instead of a FIN, and a reset throws away output
+// the peer has not read yet (net/http's closeWriteAndWait does the same).
+func (a *actorState) checkDrain() {
+	if len(a.drainWaiters) == 0 {
+		return
+	}
+	done := a.writeErr || (a.io == nil && !a.connecting)
+	if a.closeWrite.finished() && !done {
+		done = true
+		if _, netConn := a.t.(net.Conn); netConn && !a.linger.over() &&
+			!a.readEnd.ended() && a.endWhileDisabled == nil {
+			if !a.linger.active() {
+				a.linger.start()
+				a.startTimer(timerLinger, lingerTime)
+			}
+			done = false
+		}
+	}
+	if done {
+		a.stopTimer(timerLinger)
+		for _, c := range a.drainWaiters {
+			close(c)
+		}
+		a.drainWaiters = nil
+	}
+}
+
+// discard drops what a lingering read brought; its end ends lingering.
+func (a *actorState) discard(r loopEvent) {
+	n := 0
+	for _, c := range r.chunks() {
+		n += c.len()
+	}
+	r.release()
+	a.io.delivered(n)
+	if r.err != nil {
+		a.linger.stop()
+	}
+}
+
+// exit is the actor's last act (run defers it): it stops the timers, a
+// connect and the loops, closes the transport as the options say, drops
+// what is still queued or buffered, fails later writes with ErrClosed,
+// closes the channels, and closes done, which Close waits for.
+func (a *actorState) exit() {
+	b := a.b
+	a.stopping = true
+	b.Free()
+	for i := range numTimers {
+		a.stopTimer(i)
+	}
+	if a.connCancel != nil {
+		a.connCancel()
+	}
+	a.connWG.Wait()
+	err := a.detach(b.opts&CloseOnFree != 0)
+	b.leaveRate()
+	for _, m := range b.mail.close() {
+		if m.kind == msgConnected && m.tr.t != nil {
+			m.tr.t.Close()
+		}
+		if m.c != nil {
+			m.c.release()
+		}
+		if m.buf != nil {
+			m.buf.release()
+		}
+	}
+	a.input.release()
+	a.output.release()
+	a.rawIn.release()
+	a.rawOut.release()
+	a.handed.release()
+	b.enabled.Store(0)
+	b.cbs.Store(nil)
+	b.setErr(fmt.Errorf("bufferevent: %w", ErrClosed))
+	b.failOutput(fmt.Errorf("bufferevent: %w", ErrClosed))
+	a.syncChannels()
+	for _, e := range a.evq {
+		select {
+		case a.evC <- e:
+		default:
+		}
+	}
+	b.chMu.Lock()
+	b.exited = true
+	if b.in != nil && !b.inClosed {
+		close(b.in)
+		b.inClosed = true
+	}
+	if b.events != nil {
+		close(b.events)
+	}
+	b.chMu.Unlock()
+	if b.pair != nil {
+		b.pair.unlink()
+	}
+	b.inLen.Store(0)
+	// The mailbox is closed: no sender adds to outLen any more (they add
+	// under its lock, and only while it is open), so this is final.
+	b.outLen.Store(0)
+	b.closeErr = err
+	b.base.Unregister(b)
+	close(b.done)
+}

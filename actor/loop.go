@@ -1,0 +1,206 @@
+package actor
+
+import ()
+
+// run is the actor goroutine: it brings the state in line (settle), then
+// waits for the next thing to handle, in its socket (waitInSocket) or on
+// its channels (wait), until the bufferevent stops; exit then releases
+// everything.
+func (a *actorState) run() {
+	defer a.exit()
+	for {
+		a.settle()
+		if a.stopping {
+			return
+		}
+		if !a.waitInSocket() {
+			a.wait()
+		}
+		if isClosedChan(a.b.closing) {
+			a.stopping = true
+		}
+	}
+}
+
+// What the actor waits for besides its mailbox and its loops: each is
+// asked by wait, which selects on it, and by waitInSocket, which may not
+// wait in the socket while any of them could wake it.
+//
+// sendsInput reports whether input waits to be sent on In.
+func (a *actorState) sendsInput() bool { return a.inC != nil && a.input.Len() > 0 }
+
+// sendsEvents reports whether an event waits to be sent on Events.
+func (a *actorState) sendsEvents() bool { return a.evC != nil && len(a.evq) > 0 }
+
+// takesOutput reports whether the actor receives from the Out channel:
+// it exists and the output has room.
+func (a *actorState) takesOutput() bool {
+	return a.b.outUsed.Load() && a.outRoom() && !a.writeErr
+}
+
+// wait waits for whatever comes first of: a post (timers and the Base's
+// turns post too), a loop's result, a channel peer.
+func (a *actorState) wait() {
+	b := a.b
+	var (
+		loopC <-chan loopEvent
+		inC   chan<- []byte
+		head  []byte
+		evC   chan<- EventInfo
+		ev    EventInfo
+		outC  <-chan []byte
+		sendC <-chan []byte
+	)
+	if a.io != nil {
+		loopC = a.io.events
+	}
+	if a.sendsInput() {
+		a.head = a.input.slices(a.head[:0], a.input.Len())
+		inC, head = a.inC, a.head[0]
+	}
+	if a.sendsEvents() {
+		evC, ev = a.evC, a.evq[0]
+	}
+	if a.takesOutput() {
+		outC, sendC = b.out, b.send
+	}
+	select {
+	case <-b.mail.wakeC:
+		a.handleMail()
+	case ev := <-loopC:
+		if ev.wrote {
+			a.onWrote(ev)
+		} else {
+			a.landRead(ev)
+		}
+	case inC <- head:
+		a.input.popChunk()
+	case p := <-outC:
+		a.output.AppendOwned(p)
+	case p := <-sendC:
+		a.counted += len(p) // Send counted it in outLen (see publishOut)
+		a.output.AppendOwned(p)
+	case evC <- ev:
+		a.evq[0] = EventInfo{}
+		a.evq = a.evq[1:]
+	}
+}
+
+// settle brings everything in line with the state after a message: runs the
+// stages, starts writes, runs deferred callbacks when there is no Base,
+// and re-arms the reader and the timers.
+func (a *actorState) settle() {
+	a.syncChannels()
+	if a.handshake && !a.stopping && a.wantsIO() {
+		a.startHandshake()
+	}
+	more := false
+	for range 16 {
+		if a.stopping {
+			return
+		}
+		more = a.pullRead()
+		a.runInput(Normal)
+		a.runOutput(Normal)
+		a.pumpWrite()
+		a.checkDrain()
+		a.closeInIfDone()
+		if a.b.base == nil && a.hasDeferred() {
+			a.runDeferred()
+			continue
+		}
+		if more {
+			continue // the callbacks may have made room for it
+		}
+		break
+	}
+	if a.stopping {
+		return
+	}
+	if more {
+		a.b.mail.wake() // look again next turn
+	}
+	if a.b.base != nil && a.hasDeferred() && !a.scheduled {
+		a.scheduled = true
+		a.b.base.schedule(a.b, int(a.b.pri.Load()))
+	}
+	a.updateReadLimit()
+	a.reconcileTimers()
+	a.b.inLen.Store(int64(a.input.Len()))
+	a.publishOut()
+}
+
+// handleMail handles every message queued in the mailbox, in order.
+func (a *actorState) handleMail() {
+	// Posts that came since the select woke have filled wakeC again,
+	// but take below gets their messages now: clear it first, or the next
+	// select wakes to an empty queue. (Clearing after take could eat the
+	// wake-up of a message take missed.)
+	select {
+	case <-a.b.mail.wakeC:
+	default:
+	}
+	msgs := a.b.mail.take(a.spare)
+	for i := range msgs {
+		a.handle(&msgs[i])
+		msgs[i] = message{}
+	}
+	a.spare = msgs[:0]
+}
+
+// handle applies one message posted by another goroutine: a write's
+// bytes join the output, settings are acted on, results of a connect, a
+// handshake or a timer are taken; settle then brings the rest in line.
+func (a *actorState) handle(m *message) {
+	switch m.kind {
+	case msgWake:
+	case msgWrite:
+		a.counted += m.c.len()
+		a.output.pushChunk(m.c)
+	case msgWriteOwned:
+		a.counted += len(m.p)
+		a.output.AppendOwned(m.p)
+	case msgWriteBuffer:
+		a.counted += m.buf.Len()
+		a.output.MoveFrom(m.buf)
+	case msgFunc:
+		a.callFunc(m.fn, m.done)
+	case msgEnable:
+		a.onEnable(m.dir)
+	case msgTimeouts:
+		a.disarmTimeouts(Read | Write)
+	case msgFlush:
+		a.flush(m.dir, m.mode)
+	case msgTrigger:
+		a.trigger(m.dir, m.topt)
+	case msgTriggerEvent:
+		a.triggerEvent(m.ev, m.topt)
+	case msgConnect:
+		a.startConnect(m.tr.ctx, m.tr.dial)
+	case msgSetTransport:
+		a.detach(m.tr.replace)
+		if m.tr.t != nil {
+			a.attach(m.tr.t, false)
+		}
+	case msgConnected:
+		if m.tr.handshake {
+			a.onHandshake(m.tr.err)
+		} else {
+			a.onConnect(m.tr.t, m.tr.err)
+		}
+	case msgDrain:
+		a.flush(Write, Finished)
+		a.drainWaiters = append(a.drainWaiters, m.done)
+	case msgCallbacks:
+		a.releaseEarly()
+	case msgProgress:
+		// Bytes a buffered transport held downstream moved on: that is
+		// write progress, and the transport may take more now.
+		a.disarmTimeouts(Write)
+	case msgTimer:
+		a.onTimer(int(m.timer))
+	case msgTurn:
+		a.runDeferred()
+		a.b.turn <- struct{}{} // the turn is over (see Base.dispatch)
+	}
+}

@@ -1,0 +1,175 @@
+package actor
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// waitInSocket is the wait of a socket's actor that reads its socket
+// itself (see parker), and reports whether it waited. It cannot wait in
+// the socket while it has something other than a read, a post or a
+// finished write to wait for (a channel to serve, a rate limit; timers
+// and the Base's turns post); if it then wants to read, it starts the
+// reader loop, which reads from then on as for any other transport, and
+// wait waits. It is not inlined, so that the frames of the select in wait are not on
+// the stack while an idle connection waits here: it then fits the
+// runtime's smallest stack.
+//
+//go:noinline
+func (a *actorState) waitInSocket() bool {
+	l := a.io
+	if l == nil || l.sys == nil || l.readerUp || l.allowed() <= 0 {
+		return false
+	}
+	if a.sendsInput() || a.sendsEvents() || a.takesOutput() || a.b.rate.Load().limited() {
+		l.startReader()
+		return false
+	}
+	l.park.wait()
+	if a.takePosted() {
+		return true
+	}
+	n, err := l.readParked()
+	a.landParkedRead(n, err, l.park.unpark())
+	return true
+}
+
+// takePosted handles what was posted, or written, before the actor began
+// waiting in its socket, since that did not wake it; it reports whether
+// there was any, the actor then being done waiting.
+//
+//go:noinline
+func (a *actorState) takePosted() bool {
+	// Two one-case selects, not one of two cases: a one-case select
+	// without waiting looks at an empty channel without locking it, and
+	// this runs before every wait of a busy connection.
+	select {
+	case <-a.b.mail.wakeC:
+		a.io.park.unpark()
+		a.handleMail()
+		return true
+	default:
+	}
+	select {
+	case ev := <-a.io.events: // only the writer loop sends here: the reader does not run
+		a.io.park.unpark()
+		a.onWrote(ev)
+		return true
+	default:
+		return false
+	}
+}
+
+// landParkedRead hands the actor's own read of its socket (readParked: n
+// bytes, err) over as the reader loop's would be. A deadline error after a
+// wake-up is the wake-up's, not the stream's; a read a wake-up ended with
+// nothing is no read at all, and what woke the actor is handled at once
+// (takeWakeUp).
+//
+//go:noinline
+func (a *actorState) landParkedRead(n int, err error, woken bool) {
+	if woken && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = nil
+	}
+	ev := a.io.rev
+	a.io.rev = loopEvent{}
+	ev.err = err
+	if n == 0 && err == nil {
+		ev.recycle()
+		a.takeWakeUp()
+		return
+	}
+	a.landRead(ev)
+}
+
+// takeWakeUp handles what ended the actor's wait in its socket with
+// nothing read: a post (a Write, a setter, a timer, a turn) or the writer
+// loop's result. Taking it here, rather than going round run once more,
+// spares a turn that would find nothing new (settle) and a wait in the
+// socket that would find the post at once (takePosted): a Write to a
+// parked actor costs one turn, not two. A wake-up whose cause is gone (a
+// post another wake-up's turn already took) takes nothing; run then
+// settles and waits again, as before.
+//
+//go:noinline
+func (a *actorState) takeWakeUp() {
+	// One-case selects, as in takePosted; the parker is already unparked.
+	// A wake-up of Free is left to run, which stops before anything else.
+	if isClosedChan(a.b.closing) {
+		return
+	}
+	select {
+	case <-a.b.mail.wakeC:
+		a.handleMail()
+		return
+	default:
+	}
+	select {
+	case ev := <-a.io.events: // only the writer loop sends here: the reader does not run
+		a.onWrote(ev)
+	default:
+	}
+}
+
+// A parker lets the actor of a socket wait for the socket itself when it
+// has nothing else to wait for: instead of a reader loop blocking in read
+// and handing each read over (a goroutine wake, and on an idle
+// multi-core machine a wake of another thread, per message), the actor
+// waits in the socket's read through its side door and reads what comes
+// on its own goroutine, as a goroutine-per-connection server does.
+//
+// While it waits there, the actor cannot see its mailbox, so whoever
+// posts to it (every wake-up goes through mailbox.wake) or completes a
+// write for it (the writer loop) wakes it: sets a read deadline in the
+// past, which ends the wait at once. The actor clears the deadline when it
+// wakes. The states make that exact: only a waker that moves the parker
+// from waiting to woken touches the deadline, and the actor, seeing it
+// was woken, takes mu, which the waker holds until the deadline is set,
+// before clearing it; so no past deadline outlives a wake-up.
+type parker struct {
+	state atomic.Int32 // parkRunning, parkWaiting or parkWoken
+	mu    sync.Mutex   // held by a waker while it sets the deadline
+	conn  deadliner
+}
+
+const (
+	parkRunning = iota // the actor is not waiting in the socket
+	parkWaiting        // the actor waits in the socket's read
+	parkWoken          // a waker ended (or is ending) the wait
+)
+
+// wait marks the actor as waiting in the socket; the actor then looks
+// once more at what a wake-up would have told it, before it waits.
+func (p *parker) wait() { p.state.Store(parkWaiting) }
+
+// unpark marks the actor as running again and reports whether it was
+// woken, clearing the wake-up's deadline if so.
+func (p *parker) unpark() (woken bool) {
+	if p.state.CompareAndSwap(parkWaiting, parkRunning) {
+		return false
+	}
+	p.mu.Lock()
+	p.conn.SetReadDeadline(time.Time{})
+	p.state.Store(parkRunning)
+	p.mu.Unlock()
+	return true
+}
+
+// wake ends the actor's wait in the socket, if it is waiting there. It is
+// cheap when it is not: one atomic load.
+func (p *parker) wake() {
+	if p.state.Load() != parkWaiting {
+		return
+	}
+	p.mu.Lock()
+	if p.state.CompareAndSwap(parkWaiting, parkWoken) {
+		p.conn.SetReadDeadline(aLongTimeAgo)
+	}
+	p.mu.Unlock()
+}
+
+// aLongTimeAgo is a deadline that has passed: setting it ends a wait.
+var aLongTimeAgo = time.Unix(1, 0)

@@ -1,0 +1,209 @@
+package actor
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// SetWatermark sets the low and high watermarks of each direction in d
+// (libevent's setwatermark). Read: the read callback waits for low bytes,
+// and reading pauses while the input holds high bytes (0: no limit).
+// Write: the write callback runs when the output drains to low, and high
+// is where the Out channel, Send and filters writing into this bufferevent
+// stop (0: DefaultChannelHighWatermark for the channel, none for filters).
+// It fails with an error wrapping ErrInvalid for negative marks, a high
+// mark below the low mark, or an unknown direction.
+func (b *Bufferevent) SetWatermark(d Dir, low, high int) error {
+	if err := b.setWatermark(d, low, high); err != nil {
+		return err
+	}
+	b.mail.post(message{kind: msgWake})
+	return nil
+}
+
+// setWatermark stores the watermarks of d without waking the actor; it
+// fails with ErrInvalid as SetWatermark says.
+func (b *Bufferevent) setWatermark(d Dir, low, high int) error {
+	if !d.valid() {
+		return fmt.Errorf("%w: direction %v", ErrInvalid, d)
+	}
+	if low < 0 || high < 0 {
+		return fmt.Errorf("%w: negative watermark (%d, %d)", ErrInvalid, low, high)
+	}
+	if high > 0 && low > high {
+		return fmt.Errorf("%w: low watermark %d above high %d", ErrInvalid, low, high)
+	}
+	if err := b.closedErr(); err != nil {
+		return err
+	}
+	wm := &watermark{low, high}
+	if d&Read != 0 {
+		b.rwm.Store(wm)
+	}
+	if d&Write != 0 {
+		b.wwm.Store(wm)
+	}
+	return nil
+}
+
+// Watermark returns the low and high watermarks of one direction
+// (libevent's getwatermark). It fails with an error wrapping ErrInvalid
+// unless d is exactly Read or exactly Write.
+func (b *Bufferevent) Watermark(d Dir) (low, high int, err error) {
+	if b.zero() {
+		return 0, 0, errZero
+	}
+	switch d {
+	case Read:
+		wm := b.rwm.Load()
+		return wm.low, wm.high, nil
+	case Write:
+		wm := b.wwm.Load()
+		return wm.low, wm.high, nil
+	}
+	return 0, 0, fmt.Errorf("%w: watermark direction must be Read or Write, not %v", ErrInvalid, d)
+}
+
+// SetTimeouts sets the read and write timeouts (libevent's set_timeouts);
+// zero clears one. A timeout runs only while its direction is wanted: the
+// read timeout while reading is enabled and not held back by the high
+// watermark or a rate limit, the write timeout while writing is enabled
+// and output is waiting. Any progress restarts it; when it expires the
+// direction is disabled and the event callback gets Timeout|Reading or
+// Timeout|Writing, once. Setting them re-arms both. It fails with an
+// error wrapping ErrInvalid for a negative duration.
+func (b *Bufferevent) SetTimeouts(read, write time.Duration) error {
+	if err := b.setTimeouts(read, write); err != nil {
+		return err
+	}
+	b.mail.post(message{kind: msgTimeouts})
+	return nil
+}
+
+// setTimeouts stores the timeouts without waking the actor; it fails with
+// ErrInvalid for a negative duration.
+func (b *Bufferevent) setTimeouts(read, write time.Duration) error {
+	if read < 0 || write < 0 {
+		return fmt.Errorf("%w: negative timeout", ErrInvalid)
+	}
+	if err := b.closedErr(); err != nil {
+		return err
+	}
+	b.rto.Store(int64(read))
+	b.wto.Store(int64(write))
+	return nil
+}
+
+// Timeouts returns the read and write timeouts (0: none).
+func (b *Bufferevent) Timeouts() (read, write time.Duration) {
+	if b.zero() {
+		return 0, 0
+	}
+	return time.Duration(b.rto.Load()), time.Duration(b.wto.Load())
+}
+
+// SetMaxRead sets the most one read takes from the transport (libevent's
+// set_max_single_read); 0 restores DefaultMaxRead. It fails with an error
+// wrapping ErrInvalid for a negative n.
+func (b *Bufferevent) SetMaxRead(n int) error {
+	if b.zero() {
+		return errZero
+	}
+	return setMax(&b.maxRead, n, DefaultMaxRead)
+}
+
+// SetMaxWrite sets the most one write hands the transport (libevent's
+// set_max_single_write); 0 restores DefaultMaxWrite. It fails with an
+// error wrapping ErrInvalid for a negative n.
+//
+// A socket whose send buffer was made much smaller than DefaultMaxWrite
+// (SetWriteBuffer of a few KiB) wants writes of about that size: on
+// Linux, TCP crawls when one write is many times its send buffer (4 MiB
+// in 256 KiB writes through an 8 KiB buffer takes about 30 s over
+// loopback, with plain Go's net.Conn as well, against 0.1 s in 16 KiB
+// writes).
+func (b *Bufferevent) SetMaxWrite(n int) error {
+	if b.zero() {
+		return errZero
+	}
+	return setMax(&b.maxWrite, n, DefaultMaxWrite)
+}
+
+// setMax stores n in v, or def for n == 0; it fails with ErrInvalid for a
+// negative n.
+func setMax(v *atomic.Int64, n, def int) error {
+	if n < 0 {
+		return fmt.Errorf("%w: negative maximum %d", ErrInvalid, n)
+	}
+	if n == 0 {
+		n = def
+	}
+	v.Store(int64(n))
+	return nil
+}
+
+// MaxRead returns the per-read maximum (libevent's get_max_single_read).
+func (b *Bufferevent) MaxRead() int {
+	if b.zero() {
+		return 0
+	}
+	return int(b.maxRead.Load())
+}
+
+// MaxWrite returns the per-write maximum (libevent's get_max_single_write).
+func (b *Bufferevent) MaxWrite() int {
+	if b.zero() {
+		return 0
+	}
+	return int(b.maxWrite.Load())
+}
+
+// SetPriority sets the priority of the bufferevent's deferred callbacks on
+// its Base's dispatcher, 0 being the highest (libevent's priority_set). It
+// fails with an error wrapping ErrInvalid outside [0, Base.Priorities()).
+func (b *Bufferevent) SetPriority(p int) error {
+	if b.zero() {
+		return errZero
+	}
+	if p < 0 || p >= b.base.Priorities() {
+		return fmt.Errorf("%w: priority %d outside [0, %d)", ErrInvalid, p, b.base.Priorities())
+	}
+	b.pri.Store(int32(p))
+	return nil
+}
+
+// Priority returns the priority of the deferred callbacks (libevent's
+// get_priority); by default Base.Priorities()/2.
+func (b *Bufferevent) Priority() int {
+	if b.zero() {
+		return 0
+	}
+	return int(b.pri.Load())
+}
+
+// InputLen returns the number of bytes in the input, as last published by
+// the actor.
+func (b *Bufferevent) InputLen() int {
+	if b.zero() {
+		return 0
+	}
+	return int(b.inLen.Load())
+}
+
+// OutputLen returns the number of bytes in the output not yet written to
+// the transport (libevent's evbuffer_get_length on the output). Bytes a
+// Write, WriteBuffer or Send from any goroutine has handed over count from
+// before that call returns, even while they wait for the actor to take
+// them, so a sender sees at once what it queued; what the actor has
+// written since it last published counts until it publishes again, which
+// it does at the end of each of its turns and before each callback and Do
+// function it runs: there, OutputLen is exact, bytes handed to the
+// transport but not yet written included (Session.Output().Len() leaves
+// those out). It is 0 once the bufferevent has stopped.
+func (b *Bufferevent) OutputLen() int {
+	if b.zero() {
+		return 0
+	}
+	return int(b.outLen.Load())
+}

@@ -1,0 +1,86 @@
+package actor
+
+// The small state machines of a connection's read and write sides. Each
+// is a named state whose transitions are the methods below, so that the
+// rest of the actor asks a question (ended, active, due) instead of
+// combining booleans. docs/design.md draws them.
+
+// readEnd is how the read side of the current transport ended, if it has:
+// the actor reads no more once it has (updateReadLimit), and closes In
+// once everything before the end was sent (closeInIfDone). attach starts
+// a transport at readOpen; endRead moves it on. An end that comes while
+// reading is disabled waits in actorState.endWhileDisabled first (see readLanded).
+type readEnd uint8
+
+const (
+	readOpen   readEnd = iota // the stream may bring more
+	readEOF                   // the peer's EOF was seen
+	readFailed                // a read error was seen
+)
+
+// ended reports whether the read side has ended, by EOF or error.
+func (e readEnd) ended() bool { return e != readOpen }
+
+// closeWriteState is where the write side's half-close is. Flush(Write,
+// Finished) and Drain ask for it (ask); pumpWrite sends it to the writer
+// loop once the output is written (send); the writer loop's result marks
+// it done (finish), and a Drain waits for that. attach starts a transport
+// at closeWriteNone.
+type closeWriteState uint8
+
+const (
+	closeWriteNone   closeWriteState = iota // nobody asked for a half-close
+	closeWriteWanted                        // asked: sent once the output is written
+	closeWriteSent                          // handed to the writer loop
+	closeWriteDone                          // the writer loop reported it (done or failed)
+)
+
+// ask asks for the half-close; asking again changes nothing.
+func (s *closeWriteState) ask() {
+	if *s == closeWriteNone {
+		*s = closeWriteWanted
+	}
+}
+
+// asked reports whether a half-close was asked for, sent or not.
+func (s closeWriteState) asked() bool { return s != closeWriteNone }
+
+// due reports whether a half-close was asked for and not yet sent.
+func (s closeWriteState) due() bool { return s == closeWriteWanted }
+
+// send marks the half-close as handed to the writer loop.
+func (s *closeWriteState) send() { *s = closeWriteSent }
+
+// finish marks the half-close as reported by the writer loop.
+func (s *closeWriteState) finish() { *s = closeWriteDone }
+
+// finished reports whether the writer loop has reported the half-close.
+func (s closeWriteState) finished() bool { return s == closeWriteDone }
+
+// lingerState is where a Drain's linger is (see checkDrain): after the
+// half-close of a network connection, the actor reads and drops what the
+// peer still sends until the peer's EOF or lingerTime. attach starts a
+// transport at lingerOff.
+type lingerState uint8
+
+const (
+	lingerOff     lingerState = iota // not lingering
+	lingerReading                    // reading to the peer's EOF, the linger timer running
+	lingerOver                       // the peer's EOF came or the timer gave up; reads are still dropped
+)
+
+// start begins lingering: reads are dropped and the timer runs.
+func (s *lingerState) start() { *s = lingerReading }
+
+// stop ends the wait for the peer's EOF: it came, or the timer fired.
+func (s *lingerState) stop() { *s = lingerOver }
+
+// active reports whether reads are dropped: lingering began, over or not.
+func (s lingerState) active() bool { return s != lingerOff }
+
+// reading reports whether the linger still waits for the peer's EOF, its
+// timer running.
+func (s lingerState) reading() bool { return s == lingerReading }
+
+// over reports whether the linger has ended.
+func (s lingerState) over() bool { return s == lingerOver }

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/nettest"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -76,7 +77,7 @@ func TestNewConnErrors(t *testing.T) {
 	if _, err := pipeline.NewConn(nil); !errors.Is(err, pipeline.ErrInvalid) {
 		t.Errorf("NewConn(nil) = %v, want ErrInvalid", err)
 	}
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	a, b := newLink(t, base, "pair", 0)
 	closeAll(t, a, b)
 	if _, err := pipeline.NewConn(a); !errors.Is(err, pipeline.ErrClosed) {
@@ -87,7 +88,7 @@ func TestNewConnErrors(t *testing.T) {
 // Errors follow net.Conn conventions: io.EOF bare, ErrClosed matching
 // net.ErrClosed, timeouts matching os.ErrDeadlineExceeded.
 func TestConnErrors(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	a, b := newLink(t, base, "pair", 0)
 	c1, err := pipeline.NewConn(a)
 	if err != nil {

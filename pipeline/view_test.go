@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -23,7 +25,7 @@ import (
 // newViews returns NewConn views of both ends of a link of the given kind.
 func newViews(t *testing.T, kind string) (*pipeline.Conn, *pipeline.Conn, *actor.Bufferevent, *actor.Bufferevent) {
 	t.Helper()
-	a, b := newLink(t, newBase(t), kind, 0)
+	a, b := newLink(t, testbev.NewBase(t), kind, 0)
 	ca, err := pipeline.NewConn(a)
 	if err != nil {
 		t.Fatalf("NewConn(a) = %v", err)
@@ -50,7 +52,7 @@ func TestBuffereventIsNoReader(t *testing.T) {
 
 // testing/iotest's TestReader, and its awkward readers, over the view.
 func TestViewIotest(t *testing.T) {
-	content := pattern(300 << 10)
+	content := testkit.Pattern(300 << 10)
 	for _, kind := range linkKinds {
 		for _, wrap := range []struct {
 			name string
@@ -77,7 +79,7 @@ func TestViewIotest(t *testing.T) {
 				if err := iotest.TestReader(wrap.r(cb), content); err != nil {
 					t.Errorf("iotest.TestReader: %v", err)
 				}
-				if err := recv(t, werr, "writer"); err != nil {
+				if err := testkit.Recv(t, werr, "writer"); err != nil {
 					t.Errorf("Write/CloseWrite = %v", err)
 				}
 			})
@@ -90,7 +92,7 @@ func TestViewDataErrReader(t *testing.T) {
 	for _, kind := range linkKinds {
 		t.Run(kind, func(t *testing.T) {
 			ca, cb, _, _ := newViews(t, kind)
-			content := pattern(100 << 10)
+			content := testkit.Pattern(100 << 10)
 			werr := make(chan error, 1)
 			go func() {
 				_, err := ca.Write(content)
@@ -103,7 +105,7 @@ func TestViewDataErrReader(t *testing.T) {
 			if err != nil || !bytes.Equal(got, content) {
 				t.Errorf("ReadAll(DataErrReader(view)) = %d bytes, %v, want the %d written", len(got), err, len(content))
 			}
-			if err := recv(t, werr, "writer"); err != nil {
+			if err := testkit.Recv(t, werr, "writer"); err != nil {
 				t.Errorf("Write/CloseWrite = %v", err)
 			}
 		})
@@ -145,7 +147,7 @@ func TestViewBufioFprintf(t *testing.T) {
 			if s, err := br.ReadString('\n'); err != io.EOF || s != "" {
 				t.Errorf("ReadString after the last line = %q, %v, want io.EOF", s, err)
 			}
-			if err := recv(t, werr, "writer"); err != nil {
+			if err := testkit.Recv(t, werr, "writer"); err != nil {
 				t.Errorf("Fprintf/CloseWrite = %v", err)
 			}
 		})
@@ -209,7 +211,7 @@ func TestViewCopyBounded(t *testing.T) {
 	if err := ca.CloseWrite(); err != nil {
 		t.Fatalf("CloseWrite = %v", err)
 	}
-	if err := recv(t, rerr, "the reader's io.Copy"); err != nil || meter.n != size {
+	if err := testkit.Recv(t, rerr, "the reader's io.Copy"); err != nil || meter.n != size {
 		t.Fatalf("reader's io.Copy = %d, %v, want %d, nil", meter.n, err, size)
 	}
 	grew := int64(meter.peak) - int64(base)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testkit"
 
 	"go.uber.org/goleak"
 )
@@ -14,13 +15,10 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRun(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(&out); err != nil {
-		t.Fatalf("run() = %v", err)
-	}
+	out := testkit.Output(t, run)
 	want := "client received \"HELLO\\nCALLBACKS\\n\"\nserver saw Reading|EOF\n"
-	if out.String() != want {
-		t.Errorf("run() printed %q, want %q", out.String(), want)
+	if out != want {
+		t.Errorf("run() printed %q, want %q", out, want)
 	}
 }
 

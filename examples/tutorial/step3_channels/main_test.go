@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testkit"
 
 	"go.uber.org/goleak"
 )
@@ -16,13 +16,10 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRun(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(&out); err != nil {
-		t.Fatalf("run() = %v", err)
-	}
+	out := testkit.Output(t, run)
 	want := "server: In closed, Err() = EOF\nclient: received \"ONE\\nTWO\\nTHREE\\n\", Err() = EOF\n"
-	if out.String() != want {
-		t.Errorf("run() printed %q, want %q", out.String(), want)
+	if out != want {
+		t.Errorf("run() printed %q, want %q", out, want)
 	}
 }
 

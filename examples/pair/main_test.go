@@ -10,9 +10,5 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRun(t *testing.T) {
-	out := testkit.Output(t, run)
-	want := "HELLO, BUFFEREVENT\nNO GOROUTINE IS LEFT BEHIND\nBYE\n"
-	if out != want {
-		t.Errorf("run() printed %q, want %q", out, want)
-	}
+	testkit.CheckOutput(t, run, "HELLO, BUFFEREVENT\nNO GOROUTINE IS LEFT BEHIND\nBYE\n")
 }

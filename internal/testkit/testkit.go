@@ -115,3 +115,12 @@ func Output(t testing.TB, run func(out io.Writer) error) string {
 	}
 	return out.String()
 }
+
+// CheckOutput calls run as Output does and fails the test with t.Errorf
+// unless it printed exactly want.
+func CheckOutput(t testing.TB, run func(out io.Writer) error, want string) {
+	t.Helper()
+	if got := Output(t, run); got != want {
+		t.Errorf("run() printed %q, want %q", got, want)
+	}
+}

@@ -11,10 +11,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRun(t *testing.T) {
-	out := testkit.Output(t, run)
-	if want := "b received \"hello, pair\"\n"; out != want {
-		t.Errorf("run() printed %q, want %q", out, want)
-	}
+	testkit.CheckOutput(t, run, "b received \"hello, pair\"\n")
 }
 
 // TestExercise is the answer to step 1's exercise: b answers "hello, a",

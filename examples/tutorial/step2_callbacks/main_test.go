@@ -15,11 +15,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRun(t *testing.T) {
-	out := testkit.Output(t, run)
-	want := "client received \"HELLO\\nCALLBACKS\\n\"\nserver saw Reading|EOF\n"
-	if out != want {
-		t.Errorf("run() printed %q, want %q", out, want)
-	}
+	testkit.CheckOutput(t, run, "client received \"HELLO\\nCALLBACKS\\n\"\nserver saw Reading|EOF\n")
 }
 
 // TestExercise is the answer to step 2's exercise: the server answers

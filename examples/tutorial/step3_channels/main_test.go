@@ -16,11 +16,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRun(t *testing.T) {
-	out := testkit.Output(t, run)
-	want := "server: In closed, Err() = EOF\nclient: received \"ONE\\nTWO\\nTHREE\\n\", Err() = EOF\n"
-	if out != want {
-		t.Errorf("run() printed %q, want %q", out, want)
-	}
+	testkit.CheckOutput(t, run, "server: In closed, Err() = EOF\nclient: received \"ONE\\nTWO\\nTHREE\\n\", Err() = EOF\n")
 }
 
 // TestExercise is the answer to step 3's exercise: Close drops what the

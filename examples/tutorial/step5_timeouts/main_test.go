@@ -18,10 +18,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // last tick at 180 ms, exactly, and the test takes no real time.
 func TestRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		out := testkit.Output(t, func(w io.Writer) error { return run(w, 60*time.Millisecond) })
-		if want := "Reading|Timeout after 280ms\n"; out != want {
-			t.Errorf("run() printed %q, want %q", out, want)
-		}
+		testkit.CheckOutput(t, func(w io.Writer) error { return run(w, 60*time.Millisecond) }, "Reading|Timeout after 280ms\n")
 	})
 }
 

@@ -14,11 +14,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRun(t *testing.T) {
-	out := testkit.Output(t, run)
-	want := "after leaky: leak found: true\nafter Close: leak found: false\nafter fixed: leak found: false\n"
-	if out != want {
-		t.Errorf("run() printed %q, want %q", out, want)
-	}
+	testkit.CheckOutput(t, run, "after leaky: leak found: true\nafter Close: leak found: false\nafter fixed: leak found: false\n")
 }
 
 // TestExercise is the answer to step 6's exercise: closing both ends of

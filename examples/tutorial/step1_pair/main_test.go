@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
 	"github.com/bevgo/bev/internal/testkit"
 	"go.uber.org/goleak"
 )
@@ -17,12 +17,7 @@ func TestRun(t *testing.T) {
 // TestExercise is the answer to step 1's exercise: b answers "hello, a",
 // and a, which must ask for its own In first, receives it.
 func TestExercise(t *testing.T) {
-	base := actor.NewBase()
-	defer base.Close()
-	a, b, err := actor.NewPair(base, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b := testbev.NewPair(t, 0)
 	aIn, bIn := a.In(), b.In()
 	if err := a.Write([]byte("hello, pair")); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
 	"github.com/bevgo/bev/internal/testkit"
 
 	"go.uber.org/goleak"
@@ -21,12 +22,7 @@ func TestRun(t *testing.T) {
 // TestExercise is the answer to step 2's exercise: the server answers
 // each line with its length, and the client counts the answers.
 func TestExercise(t *testing.T) {
-	base := actor.NewBase()
-	defer base.Close()
-	client, server, err := actor.NewPair(base, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, server := testbev.NewPair(t, 0)
 	server.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
 		for {
 			line, err := s.Input().ReadLine(actor.EOLLF)

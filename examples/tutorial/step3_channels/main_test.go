@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
 	"github.com/bevgo/bev/internal/testkit"
 
 	"go.uber.org/goleak"
@@ -24,12 +25,7 @@ func TestRun(t *testing.T) {
 // nothing; Drain delivers every byte, sends EOF, then closes, and a Send
 // after it fails at once with an error wrapping actor.ErrClosed.
 func TestExercise(t *testing.T) {
-	base := actor.NewBase()
-	defer base.Close()
-	client, server, err := actor.NewPair(base, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, server := testbev.NewPair(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	in := server.In()

@@ -46,7 +46,7 @@ func TestGroupFairOverTCP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Registered before newBase, so it runs after the Base has
+			// Registered before testbev.NewBase, so it runs after the Base has
 			// closed every member.
 			t.Cleanup(func() {
 				if err := g.Close(); err != nil {

@@ -33,25 +33,7 @@ func TestPipelineThroughEverything(t *testing.T) {
 	upstream, err := conn.Listen(base, "tcp", "127.0.0.1:0",
 		conn.ListenerConfig{Options: actor.CloseOnFree, Layer: tlsconn.Server(serverTLS)},
 		func(s *conn.Socket) {
-			closing := false // touched only by this socket's callbacks
-			s.SetCallbacks(actor.Callbacks{
-				Read: func(s *actor.Session) { s.Output().MoveFrom(s.Input()) },
-				Write: func(s *actor.Session) {
-					if closing && s.Output().Len() == 0 {
-						s.Close()
-					}
-				},
-				Event: func(s *actor.Session, ev actor.Event, err error) {
-					upEvents <- actor.EventInfo{Event: ev, Err: err}
-					switch {
-					case ev&actor.Error != 0 || ev&actor.EOF != 0 && s.Output().Len() == 0:
-						s.Close()
-					case ev&actor.EOF != 0:
-						closing = true
-					}
-				},
-			})
-			s.Enable(actor.Read | actor.Write)
+			testbev.Echo(s.Bufferevent, func(ev actor.Event, err error) { upEvents <- actor.EventInfo{Event: ev, Err: err} })
 		})
 	if err != nil {
 		t.Fatal(err)

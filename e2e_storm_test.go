@@ -64,26 +64,7 @@ func newStormServers(t *testing.T, base *actor.Base) *stormServers {
 		}
 		return ln
 	}
-	ss.echo = listen(func(s *conn.Socket) {
-		closing := false // touched only by this socket's callbacks
-		s.SetCallbacks(actor.Callbacks{
-			Read: func(s *actor.Session) { s.Output().MoveFrom(s.Input()) },
-			Write: func(s *actor.Session) {
-				if closing && s.Output().Len() == 0 {
-					s.Close()
-				}
-			},
-			Event: func(s *actor.Session, ev actor.Event, err error) {
-				switch {
-				case ev&actor.Error != 0 || ev&actor.EOF != 0 && s.Output().Len() == 0:
-					s.Close()
-				case ev&actor.EOF != 0:
-					closing = true
-				}
-			},
-		})
-		s.Enable(actor.Read | actor.Write)
-	})
+	ss.echo = listen(func(s *conn.Socket) { testbev.Echo(s.Bufferevent, nil) })
 	ss.reset = listen(func(s *conn.Socket) {
 		read := 0 // touched only by this socket's callbacks
 		s.SetCallbacks(actor.Callbacks{

@@ -81,15 +81,7 @@ func benchEcho(b *testing.B, addr string, size int) {
 func bevEchoServer(b *testing.B) string {
 	base := testbev.NewBase(b)
 	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: actor.CloseOnFree}, func(s *conn.Socket) {
-		s.SetCallbacks(actor.Callbacks{
-			Read: func(s *actor.Session) { s.Output().MoveFrom(s.Input()) },
-			Event: func(s *actor.Session, ev actor.Event, _ error) {
-				if ev&(actor.EOF|actor.Error) != 0 {
-					s.Close()
-				}
-			},
-		})
-		s.Enable(actor.Read | actor.Write)
+		testbev.Echo(s.Bufferevent, nil)
 	})
 	if err != nil {
 		b.Fatal(err)

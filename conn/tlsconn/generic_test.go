@@ -14,20 +14,6 @@ import (
 	"github.com/bevgo/bev/internal/testkit"
 )
 
-// echoOver makes b, reached only as an *actor.Bufferevent (as generic
-// code holds it), echo what it reads.
-func echoOver(b *actor.Bufferevent) {
-	b.SetCallbacks(actor.Callbacks{
-		Read: func(s *actor.Session) { s.Output().MoveFrom(s.Input()) },
-		Event: func(s *actor.Session, ev actor.Event, err error) {
-			if ev&(actor.EOF|actor.Error) != 0 {
-				s.Close()
-			}
-		},
-	})
-	b.Enable(actor.Read | actor.Write)
-}
-
 // TestTLSThroughBufferevent: TLS sockets work through the embedded
 // *actor.Bufferevent alone. An accepted TLS socket knows its addresses in
 // the accept callback, before its handshake; its callbacks and Enable,
@@ -47,7 +33,7 @@ func TestTLSThroughBufferevent(t *testing.T) {
 				remote = c.RemoteAddr()
 			}
 			remotes <- remote
-			echoOver(b)
+			testbev.Echo(b, nil)
 		})
 	if err != nil {
 		t.Fatal(err)

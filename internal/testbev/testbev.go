@@ -36,3 +36,33 @@ func NewPair(t testing.TB, opts actor.Option) (a, b *actor.Bufferevent) {
 	}
 	return a, b
 }
+
+// Echo makes b an echo server's end: its callbacks send every byte it
+// reads back out; an error closes it, and after the peer's EOF it closes
+// once everything read has been written back, so the peer sees its whole
+// echo and then EOF. events, unless nil, is called first with every event
+// (on b's callback goroutine, so it must not block). Echo enables reading
+// and writing and returns Enable's error.
+func Echo(b *actor.Bufferevent, events func(ev actor.Event, err error)) error {
+	closing := false // touched only by b's callbacks, which run one at a time
+	b.SetCallbacks(actor.Callbacks{
+		Read: func(s *actor.Session) { s.Output().MoveFrom(s.Input()) },
+		Write: func(s *actor.Session) {
+			if closing && s.Output().Len() == 0 {
+				s.Close()
+			}
+		},
+		Event: func(s *actor.Session, ev actor.Event, err error) {
+			if events != nil {
+				events(ev, err)
+			}
+			switch {
+			case ev&actor.Error != 0 || ev&actor.EOF != 0 && s.Output().Len() == 0:
+				s.Close()
+			case ev&actor.EOF != 0:
+				closing = true
+			}
+		},
+	})
+	return b.Enable(actor.Read | actor.Write)
+}

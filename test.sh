@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 # examples/proxy is tested from outside by curl and openssl s_client.
 command -v curl >/dev/null && command -v openssl >/dev/null || (apt-get update -qq && apt-get install -y -qq curl openssl) >/dev/null
+# limiter/redisgroup, examples/proxy and examples/ratelim start their own
+# redis-server (a free loopback port, persistence off) for the shared group.
+command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null
 go vet ./...
 go tool staticcheck ./...
 go test -race -count=1 -timeout 9m ./...

@@ -774,7 +774,7 @@ func (a *actorState) pumpWrite() {
 				continue
 			}
 		}
-		a.batch = src.slices(a.batch[:0], int(a.b.maxWrite.Load()))
+		a.batch = a.writeBatch(src)
 		if a.l.sys != nil && direct < maxDirectWrites && !a.b.rate.Load().limited() {
 			direct++
 			n, err := a.l.sys.tryWrite(a.batch)
@@ -793,6 +793,24 @@ func (a *actorState) pumpWrite() {
 		a.l.write(writeReq{bufs: &a.wbufs})
 		return
 	}
+}
+
+// writeBatch is the one place that decides what a byte write hands the
+// transport: views of everything queued at the front of src, up to the
+// per-write maximum (DefaultMaxWrite unless SetMaxWrite lowered it) and
+// maxWriteSlices views, so a socket gets it in one writev. (A write to a
+// BufferWriter moves chunks instead, within the same maximum: handOver.)
+// The writer loop cuts it further to the rate allowance, once it has
+// waited for one.
+func (a *actorState) writeBatch(src *Buffer) [][]byte {
+	batch := src.slices(a.batch[:0], int(a.b.maxWrite.Load()))
+	if len(batch) > maxWriteSlices {
+		// More would not fit the socket's one writev (sysConn.tryWrite),
+		// and what it left out would look like a full kernel buffer.
+		clear(batch[maxWriteSlices:])
+		batch = batch[:maxWriteSlices]
+	}
+	return batch
 }
 
 func bufsLen(bufs [][]byte) int {

@@ -32,7 +32,7 @@ const maxEmptyReads = 100
 // after first use.
 //
 // Storage comes from size-classed pools (512 B, 4 KiB, 16 KiB and 64 KiB
-// chunks). A chunk goes back to its pool as soon as it has been drained, so an
+// chunks, and 256 KiB for a bufferevent's largest reads). A chunk goes back to its pool as soon as it has been drained, so an
 // idle Buffer holds no chunk memory.
 //
 // # Freezing

@@ -6,12 +6,14 @@ import "sync"
 // pool: user memory handed over with AppendOwned, or an oversized Pullup.
 const notPooled = -1
 
-// maxChunkSize is the largest pooled chunk. Writes bigger than this are split
-// over several chunks.
+// maxChunkSize is the largest chunk newChunk gives. Writes bigger than this
+// are split over several chunks.
 const maxChunkSize = 64 << 10
 
-// chunkSizes are the pooled size classes, smallest first.
-var chunkSizes = [...]int{512, 4 << 10, 16 << 10, 64 << 10}
+// chunkSizes are the pooled size classes, smallest first. The last, above
+// maxChunkSize, is only for reads (newReadChunk): a busy stream reads up to
+// maxReadChunk per system call (see readSizer).
+var chunkSizes = [...]int{512, 4 << 10, 16 << 10, 64 << 10, maxReadChunk}
 
 // chunkPools holds one pool of *chunk per entry of chunkSizes. A chunk
 // remembers its class and its storage is never replaced, so release can only
@@ -21,6 +23,7 @@ var chunkPools = [len(chunkSizes)]sync.Pool{
 	{New: newPooled(1)},
 	{New: newPooled(2)},
 	{New: newPooled(3)},
+	{New: newPooled(4)},
 }
 
 func newPooled(class int) func() any {
@@ -48,6 +51,16 @@ type chunk struct {
 // newChunk returns an empty, writable chunk of the smallest size class that
 // holds sizeHint bytes; hints above maxChunkSize get a maxChunkSize chunk.
 func newChunk(sizeHint int) *chunk {
+	return pooledChunk(min(sizeHint, maxChunkSize))
+}
+
+// newReadChunk returns an empty, writable chunk of the smallest size class
+// that holds room bytes, up to maxReadChunk: what a read reads into.
+func newReadChunk(room int) *chunk { return pooledChunk(room) }
+
+// pooledChunk returns an empty chunk of the smallest class that holds
+// sizeHint bytes, or of the largest class.
+func pooledChunk(sizeHint int) *chunk {
 	class := len(chunkSizes) - 1
 	for i, size := range chunkSizes {
 		if sizeHint <= size {

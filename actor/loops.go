@@ -14,16 +14,6 @@ import (
 	"github.com/bevgo/bev/limiter"
 )
 
-// Chunk sizes the reader loop reads into. It starts small so that an idle
-// connection holds little memory, and grows while reads fill the chunk. A
-// socket's reader, which holds no chunk while it waits, starts at
-// minSysReadChunk.
-const (
-	minReadChunk    = 512
-	minSysReadChunk = 4 << 10
-	maxReadChunk    = 64 << 10
-)
-
 // noLimit is the reader's credit when no watermark bounds it.
 const noLimit = math.MaxInt64
 
@@ -126,20 +116,19 @@ type loops struct {
 	// rwm is the bufferevent's read watermark, which a setter stores
 	// before the actor lowers limit: allowed caps by it too, so that a
 	// read never takes more than the high mark, whenever it was set.
-	rwm       *atomic.Pointer[watermark]
-	allowedFn func() int64  // allowed, made once: what a capReader asks at transfer time
-	wake      chan struct{} // buffered(1): limit was raised
-	rbuf      Buffer        // a BufferReader's reads land here first
+	rwm  *atomic.Pointer[watermark]
+	wake chan struct{} // buffered(1): limit was raised
+	rbuf Buffer        // a BufferReader's reads land here first
 
 	events   chan loopEvent // buffered(2): one read and one write result
 	writec   chan writeReq  // buffered(1), made with the writer loop; one request in flight
 	writerUp bool           // the writer loop runs (the actor's to read and set)
 	readerUp bool           // the reader loop runs (the actor's to read and set)
 
-	// size is the chunk the next read reads into (see adapt). Whoever
+	// sizer decides how much each read asks for (see readSizer). Whoever
 	// reads uses it: the reader loop once it runs, the actor reading a
-	// socket itself (readNow) before.
-	size int
+	// socket itself (readNow) or pulling (pullRead) before.
+	sizer readSizer
 
 	// park is how the actor of a socket waits in the socket itself, and
 	// is kicked out of that wait (see parker); rev is what its own read
@@ -168,8 +157,7 @@ func startLoops(t Transport, maxRead *atomic.Int64, rwm *atomic.Pointer[watermar
 	if l.sys != nil {
 		l.park.conn = t.(deadliner) // both socket types have deadlines
 	}
-	l.size = l.floor()
-	l.allowedFn = l.allowed
+	l.sizer = sizerFor(t, l.sys)
 	if p, ok := t.(readPuller); ok {
 		l.pull = p // the actor reads it (pullRead)
 	} else if l.sys == nil {
@@ -224,8 +212,7 @@ func (l *loops) allowed() int64 {
 // to one read's chunk (measured: peak RSS under 50 streams 9.0-9.7 MiB
 // against 10.6 with four reads per turn, throughput within the noise).
 func (l *loops) readNow() (int, error) {
-	want := int(min(l.allowed(), l.maxRead.Load()))
-	room := min(l.size, want)
+	room := l.sizer.next(int(min(l.allowed(), l.maxRead.Load())))
 	c, err := l.sys.read(room, true)
 	n := 0
 	if c != nil {
@@ -233,33 +220,8 @@ func (l *loops) readNow() (int, error) {
 		n = c.len()
 	}
 	l.inflight.Add(int64(n))
-	l.adapt(n, room)
+	l.sizer.record(n, room)
 	return n, err
-}
-
-// floor is the least chunk a read reads into. A socket's reads take their
-// chunk only once data is there (see sysConn), so a small first chunk
-// saves nothing while waiting; and growing from 512 bytes on a busy socket
-// was measured to leave many readers on a 4 KiB stack for good (7.8 KB of
-// stacks per idle connection after a 64 KiB echo, against 6.4 KB starting
-// at 4 KiB).
-func (l *loops) floor() int {
-	if l.sys != nil {
-		return minSysReadChunk
-	}
-	return minReadChunk
-}
-
-// adapt sizes the next read's chunk after a read of n bytes into room:
-// it grows while reads fill the chunk and shrinks back when they come in
-// small, so idle connections stay light.
-func (l *loops) adapt(n, room int) {
-	switch {
-	case n >= room && l.size < maxReadChunk:
-		l.size = min(l.size*4, maxReadChunk)
-	case n < room/8 && l.size > l.floor():
-		l.size /= 4
-	}
 }
 
 // quitContext is the context of the loops' rate-limit waits: done when
@@ -339,17 +301,18 @@ func (l *loops) readLoop() {
 			}
 			want = int(min(int64(want), n))
 		}
-		room := min(l.size, want)
+		room := l.sizer.next(want)
 		var (
 			ev  loopEvent
 			n   int
 			err error
 		)
 		if br, ok := l.t.(BufferReader); ok {
-			n, err = l.readBuffer(br, &ev, want)
+			n, err = l.readBuffer(br, &ev, room)
 			if n == 0 && err == nil && l.rbuf.n == 0 {
 				continue // a capReader found no room once data came
 			}
+			l.sizer.record(n, room)
 			if n > 0 {
 				l.inflight.Add(int64(n))
 				if rs.limited() {
@@ -371,9 +334,9 @@ func (l *loops) readLoop() {
 			}
 			continue
 		} else if l.sys != nil {
-			n, err = l.readSys(&ev, room, want, rs.limited())
+			n, err = l.readSys(&ev, room, rs.limited())
 		} else {
-			c := newChunk(room)
+			c := newReadChunk(room)
 			n, err = l.t.Read(c.free()[:room])
 			c.commit(n)
 			ev.add(c)
@@ -385,7 +348,7 @@ func (l *loops) readLoop() {
 				rs.consume(limiter.Read, n)
 			}
 		}
-		l.adapt(n, room)
+		l.sizer.record(n, room)
 		if !l.send(ev) || err != nil {
 			return
 		}
@@ -419,7 +382,7 @@ func (l *loops) readBuffer(br BufferReader, ev *loopEvent, want int) (int, error
 		err error
 	)
 	if cr, ok := br.(capReader); ok {
-		n, err = cr.readBufferCapped(&l.rbuf, want, l.allowedFn)
+		n, err = cr.readBufferCapped(&l.rbuf, want, l)
 	} else {
 		n, err = br.ReadBuffer(&l.rbuf, want)
 	}
@@ -433,19 +396,22 @@ func (l *loops) readBuffer(br BufferReader, ev *loopEvent, want int) (int, error
 
 // readSys reads from a socket's side door into ev: one read of up to room
 // bytes, waiting for data, and then, while reads fill their chunk and the
-// credit allows, up to maxSysReads-1 more that do not wait. A busy stream
-// thus reaches the actor in batches of several reads per hand-off, each
-// read still at most the per-read maximum; an interactive one is handed
-// over read by read. It returns the bytes read and the error that ended
-// the stream, if any.
-func (l *loops) readSys(ev *loopEvent, room, want int, limited bool) (int, error) {
+// credit allows, up to maxSysReads-1 more that do not wait, as long as
+// the hand-off stays within one read of the sizer's largest size. A busy
+// stream whose reads are still small thus reaches the actor in batches of
+// several reads per hand-off; once the sizer has grown the reads, each is
+// handed over alone, so a hand-off holds no more than the actor's own
+// read would (readNow); an interactive stream is handed over read by
+// read. It returns the bytes read and the error that ended the stream, if
+// any.
+func (l *loops) readSys(ev *loopEvent, room int, limited bool) (int, error) {
 	c, err := l.sys.read(room, true)
 	if c == nil {
 		return 0, err
 	}
 	ev.add(c)
 	n := c.len()
-	for err == nil && c.len() == room && ev.nc < maxSysReads && !limited {
+	for err == nil && c.len() == room && ev.nc < maxSysReads && !limited && n+room <= l.sizer.max() {
 		allowed := l.allowed() - int64(n)
 		if allowed <= 0 {
 			break

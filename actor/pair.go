@@ -16,10 +16,9 @@ func (l *pairLink) unlink() {
 
 // PairMaxIO is the per-read and per-write maximum a pair's ends start
 // with. libevent's pair moves data with no per-operation limit; moving
-// several of the largest pooled chunks per handoff keeps the handoffs
-// between the two actors few. SetMaxRead and SetMaxWrite change it as on
-// any bufferevent.
-const PairMaxIO = 4 * maxReadChunk
+// several 64 KiB chunks per handoff keeps the handoffs between the two
+// actors few. SetMaxRead and SetMaxWrite change it as on any bufferevent.
+const PairMaxIO = 4 * maxChunkSize
 
 // NewPair returns two bufferevents wired to each other in memory
 // (libevent's bufferevent_pair_new): what one writes, the other reads. The

@@ -167,20 +167,27 @@ func (p *pipe) ReadBuffer(dst *Buffer, max int) (int, error) {
 // at the moment data arrives rather than when it began to wait: the
 // pipe, so that a pair caps each transfer at the receiver's read high
 // watermark less its input whenever the watermark was set, as
-// libevent's pair does. allowed is called once the peer's data is there;
-// when it is not positive nothing is taken, and the read returns 0 and a
-// nil error (the peer's data stays offered).
+// libevent's pair does. credit.allowed is called once the peer's data is
+// there; when it is not positive nothing is taken, and the read returns 0
+// and a nil error (the peer's data stays offered).
 type capReader interface {
-	readBufferCapped(dst *Buffer, max int, allowed func() int64) (int, error)
+	readBufferCapped(dst *Buffer, max int, credit creditor) (int, error)
 }
 
-func (p *pipe) readBufferCapped(dst *Buffer, max int, allowed func() int64) (int, error) {
+// creditor says how much a reader may take now: the reader loop's loops.
+// It is an interface rather than a func so that passing the loops costs
+// no allocation and no field to cache a method value in.
+type creditor interface{ allowed() int64 }
+
+// readBufferCapped is ReadBuffer capped, once the peer's data is there,
+// by what credit allows (no cap with a nil credit).
+func (p *pipe) readBufferCapped(dst *Buffer, max int, credit creditor) (int, error) {
 	o, err := p.receive()
 	if err != nil {
 		return 0, err
 	}
-	if allowed != nil {
-		if a := allowed(); a < int64(max) {
+	if credit != nil {
+		if a := credit.allowed(); a < int64(max) {
 			max = int(a)
 		}
 		if max <= 0 {

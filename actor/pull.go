@@ -30,7 +30,7 @@ func (a *actorState) pullRead() bool {
 	if allowed <= 0 {
 		return false
 	}
-	want := int(min(allowed, l.maxRead.Load()))
+	want := l.sizer.next(int(min(allowed, l.maxRead.Load())))
 	got, err := l.tryPull(want)
 	if got > 0 && got < want && err == nil {
 		var more int
@@ -40,6 +40,7 @@ func (a *actorState) pullRead() bool {
 	if got == 0 && err == nil {
 		return false
 	}
+	l.sizer.record(got, want)
 	l.inflight.Add(int64(got)) // gotRead takes it off again, as for the reader loop's reads
 	more := got == want && err == nil
 	if a.lingering {

@@ -41,6 +41,13 @@ type sysConn interface {
 	read(room int, wait bool) (*chunk, error)
 }
 
+// maxWriteSlices bounds the views of one write (see writeBatch): one
+// writev's iovecs on a socket. IOV_MAX is 1024 on Linux; 64 holds a
+// whole per-write maximum (DefaultMaxWrite) of 4 KiB chunks, the size a
+// socket's reads start at, and the array is pooled, so an idle connection
+// holds none.
+const maxWriteSlices = 64
+
 // socketOf returns the sysConn of t when t is a plain socket this
 // platform has a side door for, else nil. Only the concrete socket types
 // qualify: a type that wraps one (a TLS conn, a test's fault injector) may

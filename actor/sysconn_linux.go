@@ -9,10 +9,9 @@ import (
 	"unsafe"
 )
 
-// maxIovecs bounds one vectored write. IOV_MAX is 1024 on Linux, but a
-// write is at most the per-write maximum (16 KiB by default), so a small
-// array does: what does not fit waits for the next write.
-const maxIovecs = 16
+// maxIovecs bounds one vectored write: the most views a write has
+// (writeBatch).
+const maxIovecs = maxWriteSlices
 
 // iovecs are pooled: a socket holds its array only during a write, so an
 // idle connection holds none.
@@ -121,7 +120,7 @@ func (s *rawSocket) read(room int, wait bool) (*chunk, error) {
 // gives it back when the socket turns out not to be readable, so a reader
 // waiting on an idle connection holds none.
 func (s *rawSocket) readOnce(fd uintptr) bool {
-	c := newChunk(s.room)
+	c := newReadChunk(s.room)
 	for {
 		n, err := syscall.Read(int(fd), c.free()[:s.room])
 		switch {

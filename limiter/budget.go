@@ -44,6 +44,14 @@ type budget struct {
 	outstanding int64
 	// total counts bytes consumed by members since creation or reset.
 	total int64
+
+	// leased is set for a group with a Store: the bucket is extra alone,
+	// filled only by Group.Grant, and the limiter is not used.
+	leased bool
+	// used counts bytes consumed since the last lease, and active the
+	// members that consumed some; both only for a Store (Group.Demand).
+	used   int64
+	active int
 	// queue holds members waiting for a turn, ordered by the turn each
 	// last had (by key), then by arrival.
 	queue []*waiter
@@ -55,6 +63,11 @@ type budget struct {
 // must not exceed burst, and starts a new round.
 func (b *budget) reset(r, burst, tickNs int64, now time.Time, level int64) {
 	b.rate, b.burst, b.tickNs = r, burst, tickNs
+	if b.leased {
+		b.extra = level
+		b.newRound()
+		return
+	}
 	b.tick = tickIndex(now, tickNs)
 	perSecond := rate.Limit(float64(r) * float64(time.Second) / float64(tickNs))
 	// A new Limiter is full; take the difference to start at level.
@@ -81,6 +94,9 @@ func (b *budget) newRound() {
 // does not exceed the burst either. A clock that went backwards changes
 // nothing.
 func (b *budget) refill(now time.Time) bool {
+	if b.leased {
+		return false
+	}
 	idx := tickIndex(now, b.tickNs)
 	if idx <= b.tick {
 		return false
@@ -98,6 +114,9 @@ func (b *budget) refill(now time.Time) bool {
 // level returns the bucket: the limiter's tokens at the current tick plus
 // extra. It can be negative.
 func (b *budget) level() int64 {
+	if b.leased {
+		return b.extra
+	}
 	return addSat(b.tokens(), b.extra)
 }
 
@@ -107,6 +126,10 @@ func (b *budget) tokens() int64 {
 
 // take removes n > 0 tokens, from extra first.
 func (b *budget) take(n int64) {
+	if b.leased {
+		b.extra = subSat(b.extra, n)
+		return
+	}
 	if b.extra >= n {
 		b.extra -= n
 		return

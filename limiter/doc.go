@@ -39,6 +39,15 @@
 // member race for the bucket, starting from a random one, and gets this
 // fairness only on average.
 //
+// # Groups across processes
+//
+// A group made by [NewSharedGroup] keeps its budget in a [Store] instead:
+// it does not refill itself, and each tick the store grants it a [Lease],
+// what its members in this process may move, which they share as above.
+// Package limiter/redisgroup is such a store, in Redis, so that any
+// number of processes share one budget; this package never imports a
+// network client.
+//
 // # Using a Meter
 //
 // A reader loop looks like this, with the actor's own cap on one read:

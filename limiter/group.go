@@ -32,6 +32,8 @@ type Group struct {
 	dirs     [2]budget
 	members  int
 	closed   bool
+	store    Store  // nil: the budget is in dirs' limiters
+	leases   uint64 // leases granted by store
 }
 
 // GroupStats is a snapshot of a [Group].
@@ -47,6 +49,9 @@ type GroupStats struct {
 	ReadWaiters, WriteWaiters int
 	// MinShare is the effective min share.
 	MinShare int64
+	// Leases counts the leases a [Store] has granted; 0 for a group
+	// from [NewGroup].
+	Leases uint64
 }
 
 // NewGroup returns a group limited by a copy of cfg, with each direction
@@ -92,13 +97,23 @@ func (g *Group) Join() (*Member, error) {
 // remain it changes nothing and returns an error wrapping [ErrGroupBusy]
 // (libevent asserts instead); once it has succeeded, later calls return
 // nil. No member can be waiting on a closed group, since none is left.
+//
+// A group from [NewSharedGroup] closes its [Store] the first time, and
+// returns the store's error.
 func (g *Group) Close() error {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	if g.members > 0 {
+		g.mu.Unlock()
 		return fmt.Errorf("%w (%d members)", ErrGroupBusy, g.members)
 	}
+	first := !g.closed
 	g.closed = true
+	g.mu.Unlock()
+	if first && g.store != nil {
+		if err := g.store.Close(); err != nil {
+			return fmt.Errorf("limiter: close store: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -189,6 +204,10 @@ func (g *Group) Limit(d Dir) int64 {
 // clips the bucket back to the burst, and serves waiting members the
 // bucket now covers. Shares for the rest of the tick are computed from
 // the new level. Totals are untouched. An unknown d does nothing.
+//
+// On a group from [NewSharedGroup] it changes this process's lease, and
+// [Group.Demand] counts n as used, so that the store takes it from (or,
+// negative, gives it to) the shared budget when it settles the lease.
 func (g *Group) Decrement(d Dir, n int64) {
 	if !d.valid() || n == 0 {
 		return
@@ -200,6 +219,9 @@ func (g *Group) Decrement(d Dir, n int64) {
 		b.take(n)
 	} else {
 		b.give(subSat(0, n))
+	}
+	if b.leased {
+		b.used = addSat(b.used, n)
 	}
 	b.roundLevel = b.level()
 	wakes = g.dispatchLocked(d, wakes)
@@ -245,6 +267,7 @@ func (g *Group) Stats() GroupStats {
 		ReadWaiters:  len(g.dirs[Read].queue),
 		WriteWaiters: len(g.dirs[Write].queue),
 		MinShare:     g.share,
+		Leases:       g.leases,
 	}
 	g.mu.Unlock()
 	signal(wakes)
@@ -354,6 +377,9 @@ func (g *Group) rescheduleLocked(wakes []wake) []wake {
 // it is there already and only this round's grants stand in the way, until
 // the next tick.
 func (g *Group) untilTurnLocked(b *budget, w *waiter, d Dir, now time.Time) time.Duration {
+	if b.leased {
+		return g.untilLeaseLocked(b, w, d, now)
+	}
 	if w.m.hadShareLocked(d, g.shareLocked(b)) && subSat(b.level(), b.outstanding) >= g.needLocked() {
 		// Not zero: a timer that is already due fires at once, even
 		// under testing/synctest, where one nanosecond waits until every

@@ -192,7 +192,11 @@ func (m *Member) Consume(d Dir, n int) {
 	wakes := g.refillLocked(d, time.Now(), nil)
 	b := &g.dirs[d]
 	if n > 0 {
+		if m.usedRound[d] != b.round || m.used[d] == 0 {
+			b.active++
+		}
 		b.take(int64(n))
+		b.used = addSat(b.used, int64(n))
 		b.total = addSat(b.total, int64(n))
 		m.used[d] = addSat(m.usedLocked(d), int64(n))
 		m.usedRound[d] = b.round

@@ -46,12 +46,19 @@
 //   - -rate limits each connection and -group-rate all of them together,
 //     in bytes per second each way ("256KiB", "10MB", "65536");
 //     -min-share sets the group's smallest turn.
+//   - -group-redis redis://HOST:PORT (or rediss:// for TLS) keeps the
+//     group's budget in Redis, so that every proxy naming the same
+//     -group-name shares -group-rate, fairly by connection;
+//     -group-redis-fallback local|block says what happens while Redis is
+//     lost (package limiter/redisgroup). A Redis that does not answer at
+//     start-up exits 1, naming the URL.
 //   - -idle-timeout closes a connection that moved nothing either way for
 //     that long; -connect-timeout bounds reaching the target.
 //   - -stats 127.0.0.1:PORT serves live counters as JSON (expvar's format)
 //     at /debug/vars: open connections, bytes each way, the group's
-//     totals; and the runtime's profiles at /debug/pprof/ (for
-//     go tool pprof).
+//     totals and, with -group-redis, its store's state (group_store:
+//     leases, errors, outages and recoveries, members here and in all);
+//     and the runtime's profiles at /debug/pprof/ (for go tool pprof).
 //
 // After a load has passed, the proxy gives the memory it no longer needs
 // back to the system within about a second (see reclaimer).

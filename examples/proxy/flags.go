@@ -26,6 +26,8 @@ type config struct {
 
 	rate, groupRate, minShare byteSize // bytes per second; 0: no limit
 
+	groupRedis, groupName, groupFallback string // -group-redis: the group's budget in Redis
+
 	idleTimeout    time.Duration
 	connectTimeout time.Duration
 	drainTimeout   time.Duration
@@ -56,6 +58,9 @@ func parseFlags(args []string, usageOut io.Writer) (*config, error) {
 	fs.Var(&c.rate, "rate", "per-connection limit in `bytes/s` each way, such as 256KiB, 10MB or 65536 (0: none)")
 	fs.Var(&c.groupRate, "group-rate", "limit in `bytes/s` each way shared by all connections together (0: none)")
 	fs.Var(&c.minShare, "min-share", "with -group-rate: the least `bytes` a connection may move per turn (default 64)")
+	fs.StringVar(&c.groupRedis, "group-redis", "", "with -group-rate: keep the group's budget in the Redis at this `URL` (redis:// or rediss://), shared by every proxy naming the same -group-name")
+	fs.StringVar(&c.groupName, "group-name", "", "with -group-redis: the shared group's `name` (default \"proxy\")")
+	fs.StringVar(&c.groupFallback, "group-redis-fallback", "", "with -group-redis: while Redis is lost, `local` (this proxy's last share of the budget; the default) or block (wait)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 5*time.Minute, "close a connection after this long without traffic either way (0: never)")
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", 10*time.Second, "bound on resolving, connecting to and (with TLS) handshaking with the target")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 5*time.Second, "on SIGINT or SIGTERM, how long open connections may take to finish")
@@ -105,6 +110,12 @@ func (c *config) check() error {
 		return errors.New("-tls-cert and -tls-key go together")
 	case c.minShare != 0 && c.groupRate == 0:
 		return errors.New("-min-share needs -group-rate")
+	case c.groupRedis != "" && c.groupRate == 0:
+		return errors.New("-group-redis needs -group-rate")
+	case (c.groupName != "" || c.groupFallback != "") && c.groupRedis == "":
+		return errors.New("-group-name and -group-redis-fallback need -group-redis")
+	case c.groupFallback != "" && c.groupFallback != "local" && c.groupFallback != "block":
+		return fmt.Errorf("-group-redis-fallback %q: want local or block", c.groupFallback)
 	case c.idleTimeout < 0 || c.connectTimeout < 0 || c.drainTimeout < 0:
 		return errors.New("timeouts cannot be negative")
 	case c.connectTimeout == 0:

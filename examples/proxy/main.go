@@ -44,7 +44,8 @@ func exitCode(sig os.Signal) int {
 // run is the whole program: it parses args, relays until ctx ends (the
 // signal), drains, prints the totals and returns the exit status: 0 after
 // a clean shutdown, 2 for bad flags or an unusable address (one line on
-// stderr), 1 if the listener failed while running.
+// stderr), 1 if the listener failed while running or -group-redis's Redis
+// did not answer.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseFlags(args, stdout)
 	if errors.Is(err, errHelp) {
@@ -58,7 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	p, err := newProxy(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "proxy: %v\n", err)
-		return 2
+		return setupStatus(err)
 	}
 	p.greet(stdout)
 	select {

@@ -116,8 +116,8 @@ func (p *proxy) setupRates() error {
 		if err != nil {
 			return fmt.Errorf("-group-rate: %w", err)
 		}
-		if p.group, err = limiter.NewGroup(gc); err != nil {
-			return fmt.Errorf("-group-rate: %w", err)
+		if p.group, err = p.newGroup(gc); err != nil {
+			return err
 		}
 		if p.cfg.minShare > 0 {
 			if err := p.group.SetMinShare(int64(p.cfg.minShare)); err != nil {

@@ -58,6 +58,7 @@ func (s *stats) vars(p *proxy) *expvar.Map {
 				"min_share":     st.MinShare,
 			}
 		}))
+		storeVars(m, g)
 	}
 	return m
 }

@@ -35,11 +35,24 @@
 // disturbed: on a starved machine no figure is trustworthy.
 //
 // With -libevent-window it counts as test-ratelim does instead: from
-// before the clients connect until 5 ms before -d, divided by -d. That
-// includes the start-up: every bucket starts at its rate, so a
-// connection moves one refill more than the duration's worth (+20 B/s
-// on 1000 B/s over 5 s), and the first connections to join a group share
-// its start-up bucket among fewer members.
+// before the clients connect until 5 ms before -d, divided by -d. The
+// clock starts half a tick past a tick boundary, so that the window holds
+// -d's number of boundaries; the group is made then, and starts empty,
+// as libevent's effectively does (its refill timer, started with the
+// group, fires one time fewer than -d has ticks, and its start-up bucket
+// makes up the difference); and the server ends read nothing until every
+// connection is up, so every member shares the first refill. The group's
+// total then comes out exact and its shares equal. A connection's own
+// bucket still starts at its rate, as in libevent, so with -c alone a
+// connection moves one refill more than the duration's worth (+20 B/s on
+// 1000 B/s over 5 s).
+//
+// With -group-redis URL the group's budget is kept in that Redis
+// (package limiter/redisgroup), under -group-name or a name of its own
+// per run, as a fleet of processes would share it; the rest is the same,
+// except that a window in which a lease from Redis came a quarter of a
+// tick late, or failed, is reported as disturbed too: the machine starved
+// Redis or the store, and a refill may have been handed out outside it.
 //
 // It prints each connection's rate, the total, the average and the
 // population standard deviation, in bytes per second, and each enabled

@@ -55,6 +55,9 @@ type result struct {
 	stalled time.Duration // the worst stall of the process in the window
 	// unsettled reports whether an edge was taken although not settled.
 	unsettled bool
+	// lateLeases counts, with -group-redis, the leases from Redis in the
+	// window that came late or failed.
+	lateLeases uint64
 	// groupRead and groupWritten are the group's totals over the
 	// window; grouped reports whether there was a group.
 	groupRead, groupWritten int64
@@ -91,6 +94,11 @@ func measure(o *options) (res *result, err error) {
 		}
 	}()
 
+	if o.libeventWindow {
+		// Before the group is made: a refill between the two would be
+		// in the group at the start.
+		startAligned(o.tick())
+	}
 	var connCfg *limiter.Config
 	if o.connLimit > 0 {
 		if connCfg, err = o.bucketConfig(o.perTick(o.connLimit)); err != nil {
@@ -102,7 +110,7 @@ func measure(o *options) (res *result, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if group, err = limiter.NewGroup(cfg); err != nil {
+		if group, err = newGroup(o, cfg); err != nil {
 			return nil, err
 		}
 		if o.minShare >= 0 {
@@ -126,9 +134,12 @@ func measure(o *options) (res *result, err error) {
 		default:
 		}
 	}
+	// Counted libevent's way, every server end waits for the others
+	// before it reads: see startAligned.
+	enable := !o.libeventWindow
 	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: actor.CloseOnFree},
 		func(s *conn.Socket) {
-			if err := serveEcho(s, connCfg, group, &echoed); err != nil {
+			if err := serveEcho(s, connCfg, group, &echoed, enable); err != nil {
 				fail(err)
 				s.Free()
 				return
@@ -165,6 +176,14 @@ func measure(o *options) (res *result, err error) {
 		}
 	}
 
+	if o.libeventWindow {
+		for _, s := range servers {
+			if err := s.Enable(actor.Read | actor.Write); err != nil {
+				return nil, err
+			}
+		}
+	}
+
 	tick := o.tick()
 	w := &windower{clients: clients, echoed: &echoed, servers: servers, group: group,
 		timer: timer, failed: failed, tick: tick, settle: o.connLimit > 0 || o.groupLimit > 0}
@@ -173,7 +192,10 @@ func measure(o *options) (res *result, err error) {
 		probe = func() { group.Limit(limiter.Read) }
 	}
 	watch = startStallWatch(probe)
-	var first, last edge
+	var (
+		first, last edge
+		lateLeases  uint64
+	)
 	if o.libeventWindow {
 		// From before the clients connected until 5 ms before the
 		// duration, divided by the duration, as test-ratelim counts.
@@ -193,9 +215,11 @@ func measure(o *options) (res *result, err error) {
 			return nil, err
 		}
 		watch.reset()
+		trouble := leaseTrouble(group)
 		if last, err = w.edge(first.due.Add(wholeTicks(o.duration(), tick))); err != nil {
 			return nil, err
 		}
+		lateLeases = leaseTrouble(group) - trouble
 	}
 	stalled := watch.stalled()
 	res = &result{
@@ -207,6 +231,7 @@ func measure(o *options) (res *result, err error) {
 		late:         [2]time.Duration{first.at.Sub(first.due), last.at.Sub(last.due)},
 		skipped:      first.skipped + last.skipped,
 		unsettled:    first.disturbed || last.disturbed,
+		lateLeases:   lateLeases,
 		received:     last.received,
 		grouped:      group != nil,
 		groupRead:    last.groupRead - first.groupRead,
@@ -223,8 +248,9 @@ func measure(o *options) (res *result, err error) {
 
 // serveEcho sets up an accepted connection as test-ratelim's echo server
 // does, with the per-connection limit (if cfg is not nil) and in the group
-// (if g is not nil), and counts what it echoes in echoed.
-func serveEcho(s *conn.Socket, cfg *limiter.Config, g *limiter.Group, echoed *atomic.Int64) error {
+// (if g is not nil), and counts what it echoes in echoed. It starts
+// reading and writing if enable is set; otherwise the caller does.
+func serveEcho(s *conn.Socket, cfg *limiter.Config, g *limiter.Group, echoed *atomic.Int64, enable bool) error {
 	s.SetCallbacks(actor.Callbacks{
 		Read: func(s *actor.Session) {
 			out := s.Output()
@@ -254,6 +280,9 @@ func serveEcho(s *conn.Socket, cfg *limiter.Config, g *limiter.Group, echoed *at
 		if err := s.JoinGroup(g); err != nil {
 			return err
 		}
+	}
+	if !enable {
+		return nil
 	}
 	return s.Enable(actor.Read | actor.Write)
 }

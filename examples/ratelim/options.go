@@ -25,6 +25,9 @@ type options struct {
 	// libeventWindow (-libevent-window) counts from start-up, as
 	// test-ratelim does, instead of over a settled window.
 	libeventWindow bool
+	// redisURL (-group-redis) keeps the group's budget in that Redis,
+	// under groupName (-group-name); empty keeps it in the process.
+	redisURL, groupName string
 }
 
 // intFlag is an integer flag with libevent's bounds: at least min and at
@@ -66,6 +69,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.connTol, "check-connlimit", 0, "fail unless the average is within this many B/s of the expected (0: no check)")
 	fs.Float64Var(&o.groupTol, "check-grouplimit", 0, "fail unless the total is within this many B/s of the expected (0: no check)")
 	fs.Float64Var(&o.stddevTol, "check-stddev", 0, "fail if the standard deviation of the connections' rates is above this many B/s (0: no check)")
+	fs.StringVar(&o.redisURL, "group-redis", "", "keep the group's budget in the Redis at this `URL` (redis:// or rediss://), as a fleet of processes would")
+	fs.StringVar(&o.groupName, "group-name", "", "with -group-redis: the group's `name` in Redis (default: a new one per run)")
 	fs.BoolVar(&o.libeventWindow, "libevent-window", false, "count from start-up until 5 ms before -d and divide by -d, as libevent's test-ratelim, instead of over whole ticks after set-up")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: ratelim [flags]\n\n"+
@@ -98,6 +103,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		if !(tol.v >= 0) || math.IsInf(tol.v, 0) {
 			return bad("-%s %v must be a finite number, at least 0", tol.name, tol.v)
 		}
+	}
+	if o.redisURL != "" && o.groupLimit == 0 {
+		return bad("-group-redis needs -g")
 	}
 	if o.connLimit > 0 && o.perTick(o.connLimit) < 1 {
 		return bad("-c %d is under one byte per %d ms tick", o.connLimit, o.tickMs)

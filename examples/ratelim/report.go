@@ -95,6 +95,9 @@ func (res *result) disturbance() string {
 	if res.unsettled {
 		why = append(why, fmt.Sprintf("no settled edge after %d tries", maxSkips+1))
 	}
+	if res.lateLeases > 0 {
+		why = append(why, fmt.Sprintf("%d leases from Redis came a quarter of a tick late or failed", res.lateLeases))
+	}
 	if res.stalled >= res.tick/2 {
 		why = append(why, fmt.Sprintf("the process stalled for %v, half a tick or more", res.stalled.Round(time.Millisecond)))
 	}

@@ -1,0 +1,120 @@
+package actor
+
+import "math/bits"
+
+// Read sizes of the routes that read into a chunk of their own (a socket's
+// side door, a plain Transport.Read). A read takes a chunk as large as the
+// stream has lately been delivering: see readSizer.
+const (
+	// minReadChunk is the least a plain Transport.Read reads into. Read
+	// holds its chunk while it waits, so an idle connection's reader
+	// holds this much.
+	minReadChunk = 512
+	// minSysReadChunk is the least a socket's read reads into. Its chunk
+	// is taken only once data is there (see sysConn), so a small chunk
+	// saves nothing while waiting; and growing from 512 bytes on a busy
+	// socket was measured to leave many readers on a 4 KiB stack for good
+	// (7.8 KB of stacks per idle connection after a 64 KiB echo, against
+	// 6.4 KB starting at 4 KiB).
+	minSysReadChunk = 4 << 10
+	// maxReadChunk is the most one read reads into: the largest pooled
+	// chunk (see newReadChunk). Fewer, larger reads are what a busy
+	// stream's CPU goes to (docs/benchmarks.md, adaptive reads).
+	maxReadChunk = 256 << 10
+)
+
+// The sizer's steps: a read that fills its chunk makes the next one
+// readGrowth times larger; readShrinkAfter reads in a row that would have
+// fit in a readGrowth-th of it make it readGrowth times smaller. From a
+// socket's 4 KiB, the steps are the pooled chunk classes.
+const (
+	readGrowth      = 1 << readGrowthShift
+	readGrowthShift = 2
+	readShrinkAfter = 2
+)
+
+// readSizer is the one place that decides how many bytes the next read
+// of a transport asks for; every read route asks it (next) and tells it
+// what the read brought (record). It follows Netty's
+// AdaptiveRecvByteBufAllocator: grow at once when a read filled what it
+// asked for, since more is likely waiting; shrink only after several
+// short reads in a row, so one short read at the end of a burst does not
+// undo the growth. A busy stream thus moves up to maxReadChunk per system
+// call, and an interactive one keeps reading into small chunks.
+//
+// The caps of the bufferevent (the per-read maximum, SetMaxRead), of the
+// input (the room under the read high watermark, loops.allowed) and of
+// the rate limit come in as next's limit and always win: the sizer only
+// ever lowers what they allow.
+//
+// The sizer is owned by whoever reads: the actor while it reads a socket
+// itself (readNow) or pulls (pullRead), the reader loop once it runs;
+// the two never read at the same time.
+//
+// It is four bytes, sizes being powers of two kept as their logarithm: it
+// sits in every connection's loops, whose allocation class an idle
+// connection pays for.
+type readSizer struct {
+	shift  uint8 // the next read asks for 1<<shift bytes, within [lo, hi]
+	lo, hi uint8
+	short  uint8 // short reads in a row
+}
+
+// unboundedShift is the shift of a read that allocates nothing, which asks
+// for all the caps allow (1 GiB, so that 1<<shift fits an int everywhere).
+const unboundedShift = 30
+
+// newReadSizer returns a sizer that starts at 1<<lo bytes and stays within
+// [1<<lo, 1<<hi].
+func newReadSizer(lo, hi uint8) readSizer {
+	return readSizer{shift: lo, lo: lo, hi: hi}
+}
+
+// sizerFor returns the sizer of a transport's reads. A transport that
+// hands over chunks it already holds (BufferReader, readPuller) allocates
+// nothing to fit a read, so its reads ask for all the caps allow; a
+// socket reads into a chunk taken once data is there, from
+// minSysReadChunk; any other transport from minReadChunk, since its Read
+// holds the chunk while it waits.
+func sizerFor(t Transport, sys sysConn) readSizer {
+	switch t.(type) {
+	case BufferReader, readPuller:
+		return newReadSizer(unboundedShift, unboundedShift)
+	}
+	if sys != nil {
+		return newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
+	}
+	return newReadSizer(log2(minReadChunk), log2(maxReadChunk))
+}
+
+// log2 returns the logarithm of a power of two.
+func log2(n int) uint8 { return uint8(bits.TrailingZeros(uint(n))) }
+
+// size returns what the next read asks for when nothing caps it.
+func (r *readSizer) size() int { return 1 << r.shift }
+
+// max returns the most the sizer ever asks for.
+func (r *readSizer) max() int { return 1 << r.hi }
+
+// next returns how many bytes the next read asks for: the sizer's size,
+// but never more than limit (> 0), what the caps allow.
+func (r *readSizer) next(limit int) int { return min(r.size(), limit) }
+
+// record adapts the size after a read of n bytes that asked for room (what
+// next returned). A read cut short by the caps (room below the size) that
+// filled room says nothing about the stream: it leaves the size alone.
+func (r *readSizer) record(n, room int) {
+	size := r.size()
+	switch {
+	case n >= size:
+		r.shift = min(r.shift+readGrowthShift, r.hi)
+		r.short = 0
+	case n < room && n <= size>>readGrowthShift:
+		if r.short++; r.short >= readShrinkAfter {
+			r.shift = max(r.shift-readGrowthShift, r.lo)
+			r.short = 0
+		}
+	default:
+		r.short = 0
+	}
+}

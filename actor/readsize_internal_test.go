@@ -1,0 +1,340 @@
+package actor
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"math"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// A read that fills what it asked for makes the next one four times
+// larger, up to the bound.
+func TestReadSizerGrowsOnFullReads(t *testing.T) {
+	r := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
+	var got []int
+	for range 5 {
+		room := r.next(math.MaxInt)
+		got = append(got, room)
+		r.record(room, room)
+	}
+	want := []int{4 << 10, 16 << 10, 64 << 10, 256 << 10, 256 << 10}
+	if !equalInts(got, want) {
+		t.Errorf("sizes of full reads = %v, want %v", got, want)
+	}
+}
+
+// One short read at the end of a burst leaves the size; two in a row
+// shrink it a step, never below the floor.
+func TestReadSizerShrinksAfterShortReads(t *testing.T) {
+	r := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
+	for range 4 {
+		r.record(r.next(math.MaxInt), r.next(math.MaxInt))
+	}
+	if got := r.next(math.MaxInt); got != maxReadChunk {
+		t.Fatalf("after four full reads next() = %d, want %d", got, maxReadChunk)
+	}
+	r.record(100, maxReadChunk)
+	if got := r.next(math.MaxInt); got != maxReadChunk {
+		t.Errorf("one short read shrank the size to %d", got)
+	}
+	r.record(maxReadChunk/2, maxReadChunk) // not short enough: resets the count
+	r.record(100, maxReadChunk)
+	if got := r.next(math.MaxInt); got != maxReadChunk {
+		t.Errorf("short, half-full, short shrank the size to %d", got)
+	}
+	var got []int
+	for range 5 {
+		room := r.next(math.MaxInt)
+		r.record(64, room)
+		r.record(64, room)
+		got = append(got, r.next(math.MaxInt))
+	}
+	want := []int{64 << 10, 16 << 10, 4 << 10, 4 << 10, 4 << 10}
+	if !equalInts(got, want) {
+		t.Errorf("sizes after pairs of 64-byte reads = %v, want %v", got, want)
+	}
+}
+
+// The caps always win, and a read cut short by them that filled what it
+// was allowed says nothing about the stream: the size stays.
+func TestReadSizerCapsWin(t *testing.T) {
+	r := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
+	if got := r.next(100); got != 100 {
+		t.Errorf("next(100) = %d, want 100", got)
+	}
+	r.record(100, 100)
+	if got := r.next(math.MaxInt); got != minSysReadChunk {
+		t.Errorf("a full read cut by the cap changed the size to %d", got)
+	}
+}
+
+// A transport that hands over chunks it holds allocates nothing to fit a
+// read: its reads ask for all the caps allow, and never adapt.
+func TestReadSizerOfChunkTransport(t *testing.T) {
+	p, q := newPipe()
+	defer p.Close()
+	defer q.Close()
+	r := sizerFor(p, nil)
+	for _, n := range []int{1, 0, 5, 1 << 20} {
+		r.record(n, r.next(1<<20))
+		if got := r.next(1 << 20); got != 1<<20 {
+			t.Fatalf("after a read of %d: next(1 MiB) = %d, want 1 MiB", n, got)
+		}
+	}
+	plain := sizerFor(struct{ Transport }{p}, nil)
+	if got := plain.next(math.MaxInt); got != minReadChunk {
+		t.Errorf("a plain Transport's first read asks for %d, want %d", got, minReadChunk)
+	}
+}
+
+// FuzzReadSizer drives a sizer with any sequence of caps and read results
+// and checks its invariants: a read never asks for more than the caps nor
+// for nothing, the size stays within its bounds, a full read never
+// shrinks it, and one short read never does either.
+func FuzzReadSizer(f *testing.F) {
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x01, 0x01, 0x01})
+	f.Add(bytes.Repeat([]byte{0xff, 0x10}, 20))
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		r := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
+		shortRun := 0
+		for len(ops) >= 2 {
+			op := binary.BigEndian.Uint16(ops)
+			ops = ops[2:]
+			limit := math.MaxInt
+			if op&1 != 0 {
+				limit = 1 + int(op>>1)*8 // a cap from 1 byte to 256 KiB
+			}
+			before := r.next(math.MaxInt)
+			room := r.next(limit)
+			if room < 1 || room > limit || room > before {
+				t.Fatalf("next(%d) = %d with size %d", limit, room, before)
+			}
+			n := room
+			if op&2 != 0 {
+				n = int(op>>2) % (room + 1)
+			}
+			r.record(n, room)
+			after := r.next(math.MaxInt)
+			if after < minSysReadChunk || after > maxReadChunk {
+				t.Fatalf("size %d out of [%d, %d]", after, minSysReadChunk, maxReadChunk)
+			}
+			switch {
+			case n == before:
+				if after != min(before*readGrowth, maxReadChunk) {
+					t.Fatalf("a full read of %d grew the size to %d", n, after)
+				}
+			case after > before:
+				t.Fatalf("a read of %d of %d (size %d) grew the size to %d", n, room, before, after)
+			}
+			if n < room && n <= before/readGrowth {
+				shortRun++
+			} else {
+				shortRun = 0
+			}
+			if after < before && shortRun < readShrinkAfter {
+				t.Fatalf("size shrank from %d to %d after %d short reads", before, after, shortRun)
+			}
+			if after < before {
+				shortRun = 0
+			}
+		}
+	})
+}
+
+// A socket's own reads follow the sizer: a burst far larger than libevent's
+// 16 KiB arrives in reads that grow to maxReadChunk, so it costs a few
+// system calls, and the reads shrink again once the stream turns small.
+func TestSocketReadsAdapt(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := socketOf(server); s == nil {
+		t.Skip("no socket side door on this platform")
+	}
+	var maxRead atomic.Int64
+	maxRead.Store(DefaultMaxRead)
+	var rate atomic.Pointer[rateState]
+	l := startLoops(server, &maxRead, nil, &rate, func() {})
+	defer l.stop(true)
+	l.setLimit(noLimit)
+	server.SetReadDeadline(time.Now().Add(10 * time.Second)) // a bound, should the test go wrong
+
+	// readAll reads total bytes through readNow and returns the sizes of
+	// the reads.
+	readAll := func(total int) []int {
+		var sizes []int
+		for got := 0; got < total; {
+			n, err := l.readNow()
+			if err != nil {
+				t.Fatalf("readNow after %d of %d bytes: %v", got, total, err)
+			}
+			for _, c := range l.rev.chunks() {
+				c.release()
+			}
+			l.rev.done()
+			l.delivered(n)
+			sizes = append(sizes, n)
+			got += n
+		}
+		return sizes
+	}
+
+	const burst = 4 << 20
+	werr := make(chan error, 1)
+	go func() { _, err := client.Write(make([]byte, burst)); werr <- err }()
+	sizes := readAll(burst)
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	largest := 0
+	for _, n := range sizes {
+		largest = max(largest, n)
+	}
+	if largest <= 64<<10 || len(sizes) > burst/(16<<10)/2 {
+		t.Errorf("a %d-byte burst took %d reads, the largest %d bytes: want reads above 64 KiB, fewer than half of 16 KiB reads' count", burst, len(sizes), largest)
+	}
+
+	// Small messages, one at a time: the reads shrink back to the floor.
+	for i := range 10 {
+		if _, err := client.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(4); len(got) != 1 {
+			t.Fatalf("message %d came in %d reads", i, len(got))
+		}
+	}
+	if got := l.sizer.next(math.MaxInt); got != minSysReadChunk {
+		t.Errorf("after ten small messages the next read asks for %d, want %d", got, minSysReadChunk)
+	}
+	client.Close()
+	if _, err := l.readNow(); err != io.EOF {
+		t.Errorf("readNow after the peer closed: %v, want io.EOF", err)
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// A byte write hands over everything queued, up to the per-write maximum
+// and as many views as one writev takes: more views would be cut by the
+// socket's writev, and what it left out would pass for a full kernel
+// buffer, sending the rest through the writer loop.
+func TestWriteBatch(t *testing.T) {
+	a := &actorState{b: &Bufferevent{}}
+	var src Buffer
+	for range 3 * maxWriteSlices {
+		if err := src.AppendOwned(make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ max, views, bytes int }{
+		{DefaultMaxWrite, maxWriteSlices, maxWriteSlices * 100},
+		{1000, 10, 1000},
+		{1050, 11, 1050},
+	} {
+		a.b.maxWrite.Store(int64(tc.max))
+		a.batch = a.writeBatch(&src)
+		if len(a.batch) != tc.views || bufsLen(a.batch) != tc.bytes {
+			t.Errorf("max %d: batch of %d views, %d bytes, want %d, %d", tc.max, len(a.batch), bufsLen(a.batch), tc.views, tc.bytes)
+		}
+	}
+	if DefaultMaxWrite/maxWriteSlices > minSysReadChunk {
+		t.Errorf("%d views cannot hold a whole %d-byte write of %d-byte chunks", maxWriteSlices, DefaultMaxWrite, minSysReadChunk)
+	}
+}
+
+// The reader loop gathers several reads of a socket per hand-off only
+// while they are small: one hand-off carries at most one maximal read's
+// worth, so a busy connection's reader holds no more than the actor's
+// own read would.
+func TestReaderLoopHandOffBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := socketOf(server); s == nil {
+		t.Skip("no socket side door on this platform")
+	}
+	var maxRead atomic.Int64
+	maxRead.Store(DefaultMaxRead)
+	var rate atomic.Pointer[rateState]
+	l := startLoops(server, &maxRead, nil, &rate, func() {})
+	defer l.stop(true)
+	l.setLimit(noLimit)
+	l.startReader()
+
+	const burst = 16 << 20
+	werr := make(chan error, 1)
+	go func() { _, err := client.Write(make([]byte, burst)); werr <- err }()
+	deadline := time.After(20 * time.Second)
+	largest := 0
+	for got := 0; got < burst; {
+		select {
+		case ev := <-l.events:
+			if ev.err != nil {
+				t.Fatalf("read after %d bytes: %v", got, ev.err)
+			}
+			n := 0
+			for _, c := range ev.chunks() {
+				n += c.len()
+			}
+			ev.release()
+			l.delivered(n)
+			largest = max(largest, n)
+			got += n
+		case <-deadline:
+			t.Fatalf("only %d of %d bytes read in time", got, burst)
+		}
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	if largest > maxReadChunk {
+		t.Errorf("one hand-off carried %d bytes, more than one %d-byte read", largest, maxReadChunk)
+	}
+}
+
+// Every connection holds its loops for its whole life, idle or not; the
+// allocator rounds them up to the 320-byte size class, and the next is
+// 352 (docs/benchmarks.md, idle memory). The sizer is kept to four bytes
+// for that.
+func TestLoopsSize(t *testing.T) {
+	if n := unsafe.Sizeof(loops{}); n > 320 {
+		t.Errorf("loops is %d bytes, over the 320-byte allocation class", n)
+	}
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/bevgo/bev/limiter"
+	"github.com/bevgo/bev/limiter/redisgroup"
+)
+
+// newGroup makes the group limited by cfg: in the process, or in Redis
+// with -group-redis (under -group-name, or a name of its own, so that a
+// run never inherits a bucket an earlier one left in Redis).
+//
+// Counted libevent's way, the group starts empty. libevent's group
+// bucket starts at its rate, but its refill timer runs every tick from
+// the group's creation, so in test-ratelim's window (-d less 5 ms) it
+// fires one time fewer than there are ticks in -d: start-up bucket and
+// refills add up to exactly -d's worth. bev refills at the tick
+// boundaries of the clock, and a window that starts mid-tick crosses as
+// many boundaries as -d has ticks (see startAligned): an empty start
+// makes the same -d's worth. A Redis group's bucket starts empty anyway.
+func newGroup(o *options, cfg *limiter.Config) (*limiter.Group, error) {
+	if o.redisURL != "" {
+		name := o.groupName
+		if name == "" {
+			var b [6]byte
+			rand.Read(b[:])
+			name = "ratelim-" + hex.EncodeToString(b[:])
+		}
+		g, _, err := redisgroup.NewGroup(cfg, redisgroup.Options{URL: o.redisURL, Name: name})
+		return g, err
+	}
+	g, err := limiter.NewGroup(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if o.libeventWindow {
+		g.Decrement(limiter.Read, cfg.ReadRate)
+		g.Decrement(limiter.Write, cfg.WriteRate)
+	}
+	return g, nil
+}
+
+// startAligned waits, counting libevent's way, until half a tick past a
+// tick boundary, where the clock of the window starts: the window, -d
+// less 5 ms, then holds -d's number of tick boundaries, the last half a
+// tick before its end, so that the bytes of every refill in it have
+// arrived when it ends, and none of a refill outside it. The server ends
+// do not read until every connection is up (measure enables them), so
+// that every member has joined the group before the first turn: the
+// first refill is shared among all of them, as every later one is.
+// measure calls it before it makes the group, so that no refill falls
+// between the group's start and the window's.
+func startAligned(tick time.Duration) {
+	at := nextAt(time.Now(), tick, tick/2)
+	timer := time.NewTimer(time.Until(at))
+	defer timer.Stop()
+	<-timer.C
+}
+
+// leaseTrouble returns, for a group in Redis, how many of its leases so
+// far came late or failed: the machine starved the store or Redis, as a
+// stall of the process starves the members, and the window's refills
+// may not all have been handed out in it. It is 0 for other groups.
+func leaseTrouble(g *limiter.Group) uint64 {
+	if g == nil {
+		return 0
+	}
+	s, ok := g.Store().(*redisgroup.Store)
+	if !ok {
+		return 0
+	}
+	st := s.Stats()
+	return st.Late + st.Errors
+}

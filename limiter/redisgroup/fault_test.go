@@ -1,0 +1,183 @@
+package redisgroup_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/bevgo/bev/internal/testredis"
+	"github.com/bevgo/bev/limiter"
+	"github.com/bevgo/bev/limiter/redisgroup"
+)
+
+// outage kills srv, waits until store s has seen the outage and returns
+// the server restarted on the same port, and when it came back.
+func outage(t *testing.T, srv *testredis.Server, s *redisgroup.Store, during func()) (*testredis.Server, time.Time) {
+	t.Helper()
+	// A loaded machine can delay an answer past the timeout, which
+	// counts as an outage too: count from here.
+	o := s.Stats().Outages
+	srv.Stop()
+	waitFor(t, "the store to see the outage", func() bool { return s.Stats().Outages == o+1 })
+	if st := s.Stats(); st.Shared || st.Errors == 0 || st.LastError == "" {
+		t.Fatalf("stats during an outage %+v: want not shared, errors counted", st)
+	}
+	during()
+	back, err := testredis.StartOn(srv.Port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(back.Stop)
+	return back, time.Now()
+}
+
+// checkRecovery waits for the store to lease from Redis again and checks
+// that it did within two ticks of Redis's return (one more for a loaded
+// machine's scheduling).
+func checkRecovery(t *testing.T, s *redisgroup.Store, since time.Time) {
+	t.Helper()
+	waitFor(t, "the store to recover", func() bool { st := s.Stats(); return st.Shared && st.Recoveries == st.Outages })
+	took := time.Since(since)
+	t.Logf("shared leases resumed %v after Redis returned", took)
+	if took > 3*tick {
+		t.Errorf("shared leases resumed %v after Redis returned, want within two ticks (%v)", took, 2*tick)
+	}
+	if st := s.Stats(); st.Outages < 1 {
+		t.Errorf("stats after the recovery %+v: want the outage counted", st)
+	}
+}
+
+// TestOutageLocal kills Redis under a busy group with the Local policy:
+// members keep moving bytes at the process's last share, then shared
+// leases resume once Redis is back.
+func TestOutageLocal(t *testing.T) {
+	srv := startRedis(t)
+	const rate = 4000
+	g, s := newGroup(t, srv, "local", rate, redisgroup.Local)
+	d := &drivers{}
+	drive(t, g, 2, d)
+	defer func() {
+		d.stop()
+		if err := g.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	waitFor(t, "leases", func() bool { return s.Stats().Leases >= 3 })
+	_, back := outage(t, srv, s, func() {
+		n := s.Stats().LocalLeases
+		before := sum(d.snapshot())
+		t0 := time.Now()
+		waitFor(t, "five local leases", func() bool { return s.Stats().LocalLeases >= n+5 })
+		moved := sum(d.snapshot()) - before
+		ticks := time.Since(t0).Seconds() / tick.Seconds()
+		if moved == 0 || moved > int64(ticks+2)*rate {
+			t.Errorf("during the outage members moved %d bytes in %.1f ticks, want some and at most the last share (%d/tick)", moved, ticks, rate)
+		}
+	})
+	checkRecovery(t, s, back)
+	n := s.Stats().Leases
+	waitFor(t, "leases from Redis again", func() bool { return s.Stats().Leases >= n+3 })
+}
+
+// TestOutageBlock kills Redis under a group with the Block policy:
+// members get nothing until Redis is back, and nobody is told of an
+// error.
+func TestOutageBlock(t *testing.T) {
+	srv := startRedis(t)
+	g, s := newGroup(t, srv, "block", 4000, redisgroup.Block)
+	d := &drivers{}
+	drive(t, g, 2, d)
+	defer func() {
+		d.stop()
+		if err := g.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	waitFor(t, "leases", func() bool { return s.Stats().Leases >= 3 })
+	_, back := outage(t, srv, s, func() {
+		// Let the lease granted before the outage lapse.
+		n := s.Stats().Calls
+		waitFor(t, "two failed ticks", func() bool { return s.Stats().Calls >= n+2 })
+		before := sum(d.snapshot())
+		n = s.Stats().Calls
+		waitFor(t, "three more failed ticks", func() bool { return s.Stats().Calls >= n+3 })
+		if moved := sum(d.snapshot()) - before; moved != 0 {
+			t.Errorf("members moved %d bytes while Redis was down under Block", moved)
+		}
+		if st := s.Stats(); st.LocalLeases != 0 || st.Last.Read != 0 {
+			t.Errorf("stats under Block %+v: want no local leases", st)
+		}
+	})
+	checkRecovery(t, s, back)
+	before := sum(d.snapshot())
+	n := s.Stats().Leases
+	waitFor(t, "leases from Redis again", func() bool { return s.Stats().Leases >= n+3 })
+	if sum(d.snapshot()) == before {
+		t.Error("members moved nothing after Redis came back")
+	}
+	if st := g.Stats(); st.Members != 2 {
+		t.Errorf("members after the outage: %d, want 2 (none dropped)", st.Members)
+	}
+}
+
+func sum(v []int64) int64 {
+	var n int64
+	for _, x := range v {
+		n += x
+	}
+	return n
+}
+
+// TestCloseDuringOutage closes a group while Redis is down: Close returns
+// and the client leaves no goroutine behind (TestMain's goleak).
+func TestCloseDuringOutage(t *testing.T) {
+	srv := startRedis(t)
+	g, s := newGroup(t, srv, "closing", 4000, redisgroup.Local)
+	waitFor(t, "leases", func() bool { return s.Stats().Leases >= 2 })
+	srv.Stop()
+	waitFor(t, "a few failed ticks", func() bool { return s.Stats().Errors >= 3 })
+	if err := g.Close(); err != nil {
+		t.Fatalf("Close during an outage = %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+}
+
+// TestOutageLocalBound kills Redis under two busy processes (stores) of
+// one group: under Local each keeps its share of the last ticks, so
+// together they stay within the budget during the outage, and each gets
+// about half.
+func TestOutageLocalBound(t *testing.T) {
+	srv := startRedis(t)
+	const rate = 6000
+	ga, sa := newGroup(t, srv, "bound", rate, redisgroup.Local)
+	gb, sb := newGroup(t, srv, "bound", rate, redisgroup.Local)
+	da, db := &drivers{}, &drivers{}
+	drive(t, ga, 1, da)
+	drive(t, gb, 2, db)
+	defer func() {
+		da.stop()
+		db.stop()
+		for _, g := range []*limiter.Group{ga, gb} {
+			if err := g.Close(); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	waitFor(t, "ten shared leases", func() bool { return sa.Stats().Leases >= 10 && sb.Stats().Leases >= 10 })
+	srv.Stop()
+	waitFor(t, "both stores to see the outage", func() bool { return !sa.Stats().Shared && !sb.Stats().Shared })
+	a0, b0 := sum(da.snapshot()), sum(db.snapshot())
+	n := sa.Stats().LocalLeases
+	t0 := time.Now()
+	waitFor(t, "ten local leases", func() bool { return sa.Stats().LocalLeases >= n+10 })
+	a, b := sum(da.snapshot())-a0, sum(db.snapshot())-b0
+	ticks := time.Since(t0).Seconds() / tick.Seconds()
+	t.Logf("outage: %.1f ticks, A (1 member) %d bytes, B (2 members) %d bytes", ticks, a, b)
+	if limit := int64(ticks+1) * rate; a+b > limit {
+		t.Errorf("during the outage the two moved %d bytes in %.1f ticks, over the budget's %d", a+b, ticks, limit)
+	}
+	if r := float64(b) / float64(a+b); r < 0.55 || r > 0.78 {
+		t.Errorf("during the outage B, with 2 of 3 members, moved %.2f of the bytes, want about two thirds", r)
+	}
+}

@@ -1,0 +1,327 @@
+// Package redisgroup keeps a [limiter.Group]'s budget in Redis, so that
+// any number of bev processes, on any number of hosts, share one group.
+//
+// A process makes its group with [NewGroup] (or [New] and
+// limiter.NewSharedGroup) and uses it like any other: its members join,
+// wait for turns and consume. Just after each tick boundary of Redis's
+// own clock, the [Store] runs one Lua script in Redis that refills the
+// group's bucket by whole ticks (from Redis's TIME, never the processes'
+// clocks), settles this process's last lease, records how many members
+// it has and how many of them want bytes (with an expiry, so that a
+// process that died stops counting within a few ticks), and grants it
+// its share of what the tick holds: by member, among the processes whose
+// members are active. The process then serves its own members from that
+// lease, round robin, as an in-process group does. Within the tick, a
+// process whose members do not want the rest of their lease gives it
+// back, and one whose members want more asks for what the others left.
+// There is no round trip per read: at most three script runs per tick
+// and process, whatever the number of connections.
+//
+// The script is the single point of truth: its grants come off the
+// bucket, and a tick's grants never add up to more than one bucket of the
+// group's config. Keys carry a hash tag ("bev:{NAME}:bucket",
+// "bev:{NAME}:procs") so that the group works on Redis Cluster.
+// docs/design.md says what a lease guarantees.
+//
+// # Failures
+//
+// [New] fails with an error wrapping [ErrUnreachable], naming the URL
+// (its password hidden), when Redis does not answer. A Redis lost while
+// the group runs is an outage: the store keeps trying once a tick, and
+// meanwhile applies its [Policy]: [Local] (the default) grants each tick
+// this process's share of the budget over the last ticks, from the local
+// clock; [Block] grants nothing, so members wait. Either way no
+// connection is closed and no byte is lost: members only wait. Once Redis
+// answers again, shared leases resume at the next tick. [Store.Stats]
+// counts the outages, recoveries and errors.
+package redisgroup
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/bevgo/bev/limiter"
+	"github.com/redis/go-redis/v9"
+)
+
+// Sentinel errors; every error the package returns wraps one of these, or
+// limiter's, with %w.
+var (
+	// ErrUnreachable is wrapped by the error New returns when Redis does
+	// not answer, together with the client's error.
+	ErrUnreachable = errors.New("redisgroup: redis unreachable")
+	// ErrInvalid is wrapped by errors about bad options: a bad URL, an
+	// empty group name, an unknown policy.
+	ErrInvalid = errors.New("redisgroup: invalid option")
+	// ErrStarted is wrapped by the error Start returns when the store
+	// already serves a group.
+	ErrStarted = errors.New("redisgroup: store already started")
+)
+
+// Policy is what a process does while Redis is lost.
+type Policy int
+
+const (
+	// Local grants, at every tick of the local clock, this process's
+	// last known share of the group's budget: the processes together
+	// stay near the budget as long as their shares stay what they were.
+	Local Policy = iota
+	// Block grants nothing: members wait until Redis is back.
+	Block
+)
+
+// String returns "local" or "block".
+func (p Policy) String() string {
+	switch p {
+	case Local:
+		return "local"
+	case Block:
+		return "block"
+	}
+	return fmt.Sprintf("Policy(%d)", int(p))
+}
+
+// ParsePolicy returns the Policy named s ("local" or "block"), or an error
+// wrapping [ErrInvalid].
+func ParsePolicy(s string) (Policy, error) {
+	switch s {
+	case "local":
+		return Local, nil
+	case "block":
+		return Block, nil
+	}
+	return 0, fmt.Errorf("%w: fallback %q is neither local nor block", ErrInvalid, s)
+}
+
+// Options configure a [Store].
+type Options struct {
+	// URL is Redis's address, redis://[user:password@]host:port[/db]
+	// or rediss:// for TLS, as redis.ParseURL reads it.
+	URL string
+	// Name names the group: processes that give the same Name (and
+	// URL) share one budget. It must not be empty.
+	Name string
+	// Fallback is the policy while Redis is lost; the zero value is
+	// Local.
+	Fallback Policy
+	// ID names this process in Redis; empty picks the host name, the
+	// process id and a random suffix.
+	ID string
+	// TLS, for a rediss:// URL, replaces the default TLS configuration
+	// (the system's roots, the URL's host as the server name).
+	TLS *tls.Config
+	// Timeout bounds connecting and each script run; 0 means one
+	// second at connection and half a tick (at least 100 ms)
+	// afterwards. A run that takes longer counts as an outage.
+	Timeout time.Duration
+}
+
+// Stats is a snapshot of a [Store].
+type Stats struct {
+	// Shared is true while leases come from Redis, false during an
+	// outage.
+	Shared bool
+	// Policy is the fallback policy.
+	Policy Policy
+	// Leases counts the tick leases granted from Redis, TopUps the
+	// mid-tick top-ups, GiveBacks the mid-tick returns of what members
+	// here would not use, and LocalLeases the ticks granted by the
+	// fallback policy.
+	Leases, TopUps, GiveBacks, LocalLeases uint64
+	// Calls counts script runs, Errors the failed ones.
+	Calls, Errors uint64
+	// Late counts tick leases from Redis that came more than a quarter
+	// of a tick after their tick began (by Redis's clock): the members
+	// here had less than the tick to use them.
+	Late uint64
+	// Outages counts the times Redis was lost, Recoveries the times it
+	// came back.
+	Outages, Recoveries uint64
+	// MembersHere is this process's members at the last lease, and
+	// MembersTotal and Processes the members and live processes of the
+	// whole group, as the last lease saw them.
+	MembersHere, MembersTotal, Processes int
+	// Last is the last lease granted, from Redis or the fallback.
+	Last limiter.Lease
+	// LastError is the last error, empty if there was none.
+	LastError string
+}
+
+// A Store keeps a [limiter.Group]'s budget in Redis; it implements
+// [limiter.Store]. It serves one group: give it to
+// limiter.NewSharedGroup once.
+type Store struct {
+	opts    *redis.Options
+	client  *redis.Client // used by loop only, until Close
+	url     string        // redacted
+	keys    []string
+	id      string
+	policy  Policy
+	timeout time.Duration
+
+	quit chan struct{}
+	done chan struct{} // closed when loop has returned
+
+	mu    sync.Mutex // guards following
+	g     *limiter.Group
+	stats Stats
+	// share is, per direction, the fraction of the rate this process's
+	// members used per tick lately (a moving average over about five
+	// ticks): the Local policy's basis.
+	share  [2]float64
+	shared bool // share has seen a lease from Redis
+	closed bool
+}
+
+// New connects to the Redis at o.URL and returns a Store for the group
+// o.Name. It checks that Redis answers (PING) within o.Timeout. A bad
+// option gives an error wrapping [ErrInvalid]; a Redis that does not
+// answer one wrapping [ErrUnreachable] and naming the URL (without its
+// password) and the client's error.
+func New(o Options) (*Store, error) {
+	if o.Name == "" {
+		return nil, fmt.Errorf("%w: empty group name", ErrInvalid)
+	}
+	if o.Fallback != Local && o.Fallback != Block {
+		return nil, fmt.Errorf("%w: policy %v", ErrInvalid, o.Fallback)
+	}
+	shown := redact(o.URL)
+	opts, err := redis.ParseURL(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: url %s: %w", ErrInvalid, shown, err)
+	}
+	if o.TLS != nil && opts.TLSConfig != nil {
+		opts.TLSConfig = o.TLS.Clone()
+	}
+	// The store retries once a tick itself; the client must not hold a
+	// tick's script run back with retries of its own.
+	opts.MaxRetries = -1
+	opts.DialerRetries = 1
+	opts.PoolSize = 2
+	opts.DisableIdentity = true
+	opts.ContextTimeoutEnabled = true
+	if o.ID == "" {
+		o.ID = processID()
+	}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	opts.DialTimeout = timeout
+	c := redis.NewClient(opts)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, shown, err)
+	}
+	tag := "bev:{" + o.Name + "}:"
+	return &Store{
+		opts:    opts,
+		client:  c,
+		url:     shown,
+		keys:    []string{tag + "bucket", tag + "procs"},
+		id:      o.ID,
+		policy:  o.Fallback,
+		timeout: o.Timeout,
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+		stats:   Stats{Shared: true, Policy: o.Fallback},
+	}, nil
+}
+
+// NewGroup returns a group limited by cfg whose budget is kept in Redis
+// by a new Store (see [New]), and the store, for its stats. Closing the
+// group closes the store. Errors are New's and limiter.NewSharedGroup's.
+func NewGroup(cfg *limiter.Config, o Options) (*limiter.Group, *Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	s, err := New(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := limiter.NewSharedGroup(cfg, s)
+	if err != nil {
+		s.client.Close()
+		return nil, nil, err
+	}
+	return g, s, nil
+}
+
+// URL returns the store's Redis URL, without its password.
+func (s *Store) URL() string { return s.url }
+
+// ID returns the name of this process in Redis.
+func (s *Store) ID() string { return s.id }
+
+// Start starts granting leases to g, from a goroutine of its own; it is
+// limiter.Store's Start, called by limiter.NewSharedGroup. A second call
+// gives an error wrapping [ErrStarted], and one after Close one wrapping
+// limiter.ErrClosed.
+func (s *Store) Start(g *limiter.Group) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return fmt.Errorf("redisgroup: start: %w", limiter.ErrClosed)
+	case s.g != nil:
+		return ErrStarted
+	}
+	s.g = g
+	go s.loop()
+	return nil
+}
+
+// Close stops the grants, waits for the store's goroutine and closes the
+// Redis client, whose goroutines are joined then. It returns the
+// client's error, if any; later calls return nil. Group.Close calls it.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	started := s.g != nil
+	s.mu.Unlock()
+	close(s.quit)
+	if started {
+		<-s.done
+	}
+	if err := s.client.Close(); err != nil {
+		return fmt.Errorf("redisgroup: close: %w", err)
+	}
+	return nil
+}
+
+// Stats returns a snapshot of the store.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// redact returns raw with any password hidden.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+func processID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}

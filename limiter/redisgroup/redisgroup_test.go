@@ -1,0 +1,297 @@
+package redisgroup_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bevgo/bev/internal/testcert"
+	"github.com/bevgo/bev/internal/testredis"
+	"github.com/bevgo/bev/limiter"
+	"github.com/bevgo/bev/limiter/redisgroup"
+)
+
+const tick = 50 * time.Millisecond
+
+func startRedis(t *testing.T) *testredis.Server {
+	t.Helper()
+	srv, err := testredis.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	return srv
+}
+
+func config(t *testing.T, rate int64) *limiter.Config {
+	t.Helper()
+	cfg, err := limiter.NewConfig(rate, rate, rate, rate, tick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func newGroup(t *testing.T, srv *testredis.Server, name string, rate int64, p redisgroup.Policy) (*limiter.Group, *redisgroup.Store) {
+	t.Helper()
+	g, s, err := redisgroup.NewGroup(config(t, rate), redisgroup.Options{URL: srv.URL(), Name: name, Fallback: p})
+	if err != nil {
+		t.Fatalf("NewGroup: %v", err)
+	}
+	return g, s
+}
+
+func TestNewUnreachable(t *testing.T) {
+	srv := startRedis(t)
+	url := srv.URL()
+	srv.Stop() // nobody listens there now
+	withPass := strings.Replace(url, "redis://", "redis://bev:secret@", 1)
+	_, _, err := redisgroup.NewGroup(config(t, 100), redisgroup.Options{URL: withPass, Name: "g", Timeout: time.Second})
+	if !errors.Is(err, redisgroup.ErrUnreachable) {
+		t.Fatalf("NewGroup with Redis down = %v, want ErrUnreachable", err)
+	}
+	host := strings.TrimPrefix(url, "redis://")
+	if !strings.Contains(err.Error(), host) || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("error %q should name %s and hide the password", err, host)
+	}
+}
+
+func TestNewInvalid(t *testing.T) {
+	for _, o := range []redisgroup.Options{
+		{URL: "redis://127.0.0.1:1", Name: ""},
+		{URL: "http://127.0.0.1:1", Name: "g"},
+		{URL: "redis://127.0.0.1:1", Name: "g", Fallback: 7},
+	} {
+		if _, err := redisgroup.New(o); !errors.Is(err, redisgroup.ErrInvalid) {
+			t.Errorf("New(%+v) = %v, want ErrInvalid", o, err)
+		}
+	}
+	if _, err := redisgroup.ParsePolicy("sometimes"); !errors.Is(err, redisgroup.ErrInvalid) {
+		t.Errorf("ParsePolicy(sometimes) = %v, want ErrInvalid", err)
+	}
+	for _, p := range []redisgroup.Policy{redisgroup.Local, redisgroup.Block} {
+		if got, err := redisgroup.ParsePolicy(p.String()); err != nil || got != p {
+			t.Errorf("ParsePolicy(%q) = %v, %v", p, got, err)
+		}
+	}
+	if _, _, err := redisgroup.NewGroup(nil, redisgroup.Options{URL: "redis://127.0.0.1:1", Name: "g"}); !errors.Is(err, limiter.ErrInvalidConfig) {
+		t.Errorf("NewGroup(nil config) = %v, want ErrInvalidConfig", err)
+	}
+}
+
+// drivers are members reading from a group as fast as it lets them.
+type drivers struct {
+	wg  sync.WaitGroup
+	got []*atomic.Int64
+	ms  []*limiter.Member
+}
+
+func drive(t *testing.T, g *limiter.Group, n int, d *drivers) {
+	t.Helper()
+	ctx := context.Background()
+	for range n {
+		m, err := g.Join()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got atomic.Int64
+		d.got = append(d.got, &got)
+		d.ms = append(d.ms, m)
+		d.wg.Go(func() {
+			for {
+				n := m.Allow(limiter.Read)
+				if n == 0 {
+					if err := m.Wait(ctx, limiter.Read); err != nil {
+						return
+					}
+					continue
+				}
+				if n == limiter.Max {
+					return // left
+				}
+				n = min(n, 1024)
+				m.Consume(limiter.Read, int(n))
+				got.Add(n)
+			}
+		})
+	}
+}
+
+func (d *drivers) stop() {
+	for _, m := range d.ms {
+		m.Leave()
+	}
+	d.wg.Wait()
+}
+
+func (d *drivers) snapshot() []int64 {
+	out := make([]int64, len(d.got))
+	for i, g := range d.got {
+		out[i] = g.Load()
+	}
+	return out
+}
+
+// TestSharedFairByMember runs two stores (two processes' worth) on one
+// group in one Redis, one member in the first and three in the second,
+// and checks over twenty ticks that together they never move more than
+// the budget allows, that they use most of it, and that each member gets
+// about a quarter.
+func TestSharedFairByMember(t *testing.T) {
+	srv := startRedis(t)
+	const rate = 8000
+	ga, sa := newGroup(t, srv, "fair", rate, redisgroup.Local)
+	gb, sb := newGroup(t, srv, "fair", rate, redisgroup.Local)
+	d := &drivers{}
+	drive(t, ga, 1, d)
+	drive(t, gb, 3, d)
+	defer func() {
+		d.stop()
+		for _, g := range []*limiter.Group{ga, gb} {
+			if err := g.Close(); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	waitFor(t, "both stores to see 4 members", func() bool {
+		return sa.Stats().MembersTotal == 4 && sb.Stats().MembersTotal == 4
+	})
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	<-ticker.C
+	t0 := time.Now()
+	before := d.snapshot()
+	for range 20 {
+		<-ticker.C
+	}
+	after := d.snapshot()
+	elapsed := time.Since(t0)
+	ticks := float64(elapsed) / float64(tick)
+	var total int64
+	for i := range after {
+		after[i] -= before[i]
+		total += after[i]
+	}
+	t.Logf("%.1f ticks: %d bytes, members %v", ticks, total, after)
+	// Never more than the budget: whole ticks crossed plus one bucket.
+	if limit := int64(ticks+1)*rate + rate; total > limit {
+		t.Errorf("moved %d bytes in %.1f ticks, more than the budget's %d", total, ticks, limit)
+	}
+	// A loaded machine can hold a tick's lease back: 70% is a floor
+	// that only a group that does not share its budget misses.
+	if low := int64(0.7 * ticks * rate); total < low {
+		t.Errorf("moved %d bytes in %.1f ticks, under 70%% of the budget (%d)", total, ticks, low)
+	}
+	for i, n := range after {
+		if share := float64(n) / float64(total); share < 0.25*0.8 || share > 0.25*1.2 {
+			t.Errorf("member %d moved %d of %d bytes (%.3f), want a quarter ±20%%: %v", i, n, total, share, after)
+		}
+	}
+	if st := sa.Stats(); st.Processes != 2 || st.Leases < 15 {
+		t.Errorf("store A stats %+v: want 2 processes, a lease per tick", st)
+	}
+}
+
+// waitFor polls cond once a tick for up to 100 ticks.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	ticker := time.NewTicker(tick / 5)
+	defer ticker.Stop()
+	for range 500 {
+		if cond() {
+			return
+		}
+		<-ticker.C
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestIdleProcessYields runs a process whose three members idle beside one
+// with a single busy member: the idle process weighs nothing, so the busy
+// member gets nearly the whole budget.
+func TestIdleProcessYields(t *testing.T) {
+	srv := startRedis(t)
+	const rate = 8000
+	ga, sa := newGroup(t, srv, "idle", rate, redisgroup.Local)
+	gb, _ := newGroup(t, srv, "idle", rate, redisgroup.Local)
+	var idle []*limiter.Member
+	for range 3 {
+		m, err := ga.Join()
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, m)
+	}
+	d := &drivers{}
+	drive(t, gb, 1, d)
+	defer func() {
+		d.stop()
+		for _, m := range idle {
+			m.Leave()
+		}
+		for _, g := range []*limiter.Group{ga, gb} {
+			if err := g.Close(); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	waitFor(t, "both stores to see 4 members", func() bool { return sa.Stats().MembersTotal == 4 })
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	<-ticker.C
+	t0, before := time.Now(), sum(d.snapshot())
+	for range 20 {
+		<-ticker.C
+	}
+	got := sum(d.snapshot()) - before
+	ticks := time.Since(t0).Seconds() / tick.Seconds()
+	t.Logf("%.1f ticks: the busy member moved %d bytes", ticks, got)
+	if limit := int64(ticks+1) * rate; got > limit {
+		t.Errorf("the busy member moved %d bytes in %.1f ticks, over the budget (%d)", got, ticks, limit)
+	}
+	// With the idle process weighing as its three members, the busy one
+	// would get a quarter. A loaded machine can hold leases back, so the
+	// floor is 70%, as in TestSharedFairByMember.
+	if low := int64(0.7 * ticks * rate); got < low {
+		t.Errorf("the busy member moved %d bytes in %.1f ticks, under 70%% of the budget (%d): the idle process kept its share", got, ticks, low)
+	}
+}
+
+// TestRediss runs a group on a Redis that speaks only TLS, through a
+// rediss:// URL: with a configuration trusting its certificate the group
+// gets leases; with the system's roots it fails, naming the URL.
+func TestRediss(t *testing.T) {
+	cert, err := testcert.New("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := testredis.StartTLS(cert.CertPEM, cert.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	if !strings.HasPrefix(srv.URL(), "rediss://") {
+		t.Fatalf("URL %q", srv.URL())
+	}
+	_, client := cert.Configs()
+	client.ServerName = "127.0.0.1"
+	g, s, err := redisgroup.NewGroup(config(t, 1000), redisgroup.Options{URL: srv.URL(), Name: "tls", TLS: client})
+	if err != nil {
+		t.Fatalf("NewGroup over TLS: %v", err)
+	}
+	waitFor(t, "leases over TLS", func() bool { return s.Stats().Leases >= 3 })
+	if st := s.Stats(); st.Errors != 0 {
+		t.Errorf("stats over TLS %+v: want no errors", st)
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = redisgroup.NewGroup(config(t, 1000), redisgroup.Options{URL: srv.URL(), Name: "tls"})
+	if !errors.Is(err, redisgroup.ErrUnreachable) || !strings.Contains(err.Error(), srv.URL()) {
+		t.Errorf("NewGroup over TLS without trusting the certificate = %v, want ErrUnreachable naming %s", err, srv.URL())
+	}
+}

@@ -1,0 +1,185 @@
+package redisgroup
+
+import "github.com/redis/go-redis/v9"
+
+// Modes of the script.
+const (
+	modeLease    = 0 // the tick's lease
+	modeTopUp    = 1 // more, from what the others left
+	modeGiveBack = 2 // return what this process will not use this tick
+)
+
+// leaseScript is the script a process runs at every tick, and at most
+// twice more within a tick (a give-back and a top-up). It is the single
+// point of truth for the group's budget: Redis runs it atomically, so no
+// two processes see the bucket between one's read and its write.
+//
+// KEYS[1] is the bucket, a hash: tick (of the last refill); lr and lw,
+// what is available now per direction; sr and sw, what was available
+// when the tick began; gr and gw, what was granted in this tick, less
+// what was given back. Available is a token bucket of the group's config:
+// refilled by the rate per whole tick, capped at the burst. A grant counts
+// as used at once; what a lease did not use comes back when the process
+// settles it, but never takes available plus this tick's grants over the
+// burst, so a tick's grants never add up to more than one bucket. KEYS[2] holds
+// one field per process: its id mapped to "expiry members activeRead
+// activeWrite asked leaseRead leaseWrite", expiry in microseconds of
+// Redis's clock and asked the tick of its last lease.
+//
+// ARGV: 1 id, 2 members, 3 active read, 4 active write, 5 used read since
+// the last lease, 6 used write, 7 read rate, 8 read burst, 9 write rate,
+// 10 write burst (bytes per tick), 11 tick in microseconds, 12 expiry in
+// ticks, 13 mode, 14 and 15: per direction, what a top-up wants or what
+// a give-back returns.
+//
+// The tick comes from Redis's TIME, never the clients' clocks. A new
+// bucket starts empty: processes join a group at different times, and the
+// first must not take a tick's budget the others then miss. Expired
+// processes are dropped (their leases count as used). A process's weight
+// in a direction is its members if any of them is active there (moved
+// bytes in the last lease or waits now), else 0: idle processes leave the
+// budget to the busy ones, and among busy ones the budget goes by member,
+// as an in-process group's does.
+//
+// The tick's lease settles the last one (what it did not use becomes
+// available again) and grants the process its weight's share of what was
+// available when the tick began, capped by what is available now. A
+// give-back makes bytes of the current lease available again. A top-up
+// grants, up to what is wanted, what is available less the shares of
+// the weighted processes that have not had their lease this tick. Every
+// grant comes off what is available.
+//
+// It returns {tick, lease read, lease write, microseconds to the next
+// tick, members in all processes, live processes}.
+var leaseScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local id = ARGV[1]
+local members = tonumber(ARGV[2])
+local active = {tonumber(ARGV[3]), tonumber(ARGV[4])}
+local used = {tonumber(ARGV[5]), tonumber(ARGV[6])}
+local rate = {tonumber(ARGV[7]), tonumber(ARGV[9])}
+local burst = {tonumber(ARGV[8]), tonumber(ARGV[10])}
+local tickUs = tonumber(ARGV[11])
+local ttl = tonumber(ARGV[12]) * tickUs
+local mode = tonumber(ARGV[13])
+local amount = {tonumber(ARGV[14]), tonumber(ARGV[15])}
+local tick = math.floor(now / tickUs)
+
+local b = redis.call('HMGET', KEYS[1], 'tick', 'lr', 'lw', 'sr', 'sw', 'gr', 'gw')
+local last = tonumber(b[1])
+local lv = {tonumber(b[2]), tonumber(b[3])}
+local st = {tonumber(b[4]), tonumber(b[5])}
+local gt = {tonumber(b[6]), tonumber(b[7])}
+if last == nil or lv[1] == nil or lv[2] == nil or gt[1] == nil or gt[2] == nil then
+  last = tick
+  lv = {0, 0}
+  st = {0, 0}
+  gt = {0, 0}
+end
+
+-- Live processes and their weights; expired ones are dropped.
+local all = redis.call('HGETALL', KEYS[2])
+local mine = nil
+local total, procs = 0, 0
+local wall = {0, 0}
+local pending = {0, 0}
+for i = 1, #all, 2 do
+  local f = {}
+  for x in string.gmatch(all[i + 1], '%S+') do f[#f + 1] = tonumber(x) end
+  if all[i] == id then
+    mine = f
+  elseif f[1] < now then
+    redis.call('HDEL', KEYS[2], all[i])
+  else
+    procs = procs + 1
+    total = total + f[2]
+    for d = 1, 2 do
+      if f[2 + d] > 0 then
+        wall[d] = wall[d] + f[2]
+        if f[5] < tick then pending[d] = pending[d] + f[2] end
+      end
+    end
+  end
+end
+procs = procs + 1
+total = total + members
+local wme = {0, 0}
+for d = 1, 2 do
+  if active[d] > 0 then wme[d] = members end
+  wall[d] = wall[d] + wme[d]
+end
+
+-- Refill by whole ticks, capped at the burst.
+if tick > last then
+  local n = tick - last
+  for d = 1, 2 do
+    if lv[d] < burst[d] then
+      if n >= burst[d] then
+        lv[d] = burst[d]
+      else
+        lv[d] = math.min(lv[d] + n * rate[d], burst[d])
+      end
+    end
+    st[d] = lv[d]
+    gt[d] = 0
+  end
+  last = tick
+end
+
+-- A process Redis has no entry for (new, expired, or Redis restarted
+-- without its data) has no lease to settle: its use is not charged.
+local asked, lease = -1, {0, 0}
+if mine ~= nil then asked = mine[5]; lease = {mine[6], mine[7]} else used = {0, 0} end
+if mode ~= 0 and asked < tick then mode = 0 end
+
+local grant = {0, 0}
+if mode == 0 then
+  for d = 1, 2 do
+    -- Settle: what was not used is available again, up to the burst
+    -- less this tick's grants; more used than leased is a debt.
+    -- What comes back counts as held when the tick began, so this and
+    -- later leases share it.
+    local back = lease[d] - used[d]
+    local before = lv[d]
+    if back < 0 then
+      lv[d] = lv[d] + back
+    elseif lv[d] + back + gt[d] <= burst[d] then
+      lv[d] = lv[d] + back
+    else
+      lv[d] = math.max(lv[d], burst[d] - gt[d])
+    end
+    st[d] = math.max(st[d] + lv[d] - before, 0)
+    lease[d] = 0
+    if wall[d] > 0 then
+      grant[d] = math.max(math.min(math.floor(st[d] * wme[d] / wall[d]), lv[d]), 0)
+    end
+  end
+  asked = tick
+elseif mode == 1 then
+  for d = 1, 2 do
+    local reserved = 0
+    if wall[d] > 0 then reserved = math.floor(st[d] * pending[d] / wall[d]) end
+    grant[d] = math.max(math.min(amount[d], lv[d] - reserved), 0)
+  end
+else
+  for d = 1, 2 do
+    local back = math.max(math.min(amount[d], lease[d]), 0)
+    lv[d] = lv[d] + back
+    gt[d] = gt[d] - back
+    lease[d] = lease[d] - back
+  end
+end
+for d = 1, 2 do
+  lv[d] = lv[d] - grant[d]
+  gt[d] = gt[d] + grant[d]
+  lease[d] = lease[d] + grant[d]
+end
+
+local keep = math.floor((ttl + 60000000) / 1000)
+redis.call('HSET', KEYS[1], 'tick', last, 'lr', lv[1], 'lw', lv[2], 'sr', st[1], 'sw', st[2], 'gr', gt[1], 'gw', gt[2])
+redis.call('PEXPIRE', KEYS[1], keep)
+redis.call('HSET', KEYS[2], id, string.format('%d %d %d %d %d %d %d', now + ttl, members, active[1], active[2], asked, lease[1], lease[2]))
+redis.call('PEXPIRE', KEYS[2], keep)
+return {tick, grant[1], grant[2], (tick + 1) * tickUs - now, total, procs}
+`)

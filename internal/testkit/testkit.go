@@ -1,10 +1,10 @@
 // Package testkit holds the helpers bev's tests share that know nothing of
 // bev: bounded waits on channels, wake-up signals, the test byte stream,
 // draining a buffer and checking what an example program prints. It
-// imports no bev package, so every package's
-// tests can use it, package actor's internal tests included; the helpers
-// that need package actor are in internal/testbev, and real loopback
-// connections in internal/testconn.
+// imports no bev package, so every package's tests can use it, package
+// actor's internal tests included; the helpers that need package actor
+// are in internal/testbev, and real loopback connections in
+// internal/testconn.
 package testkit
 
 import (

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bevgo/bev/limiter"
@@ -38,6 +39,23 @@ type actorState struct {
 	spare   []message
 	writing bool
 	ownsT   bool // the transport is ours (a pair's pipe): always close it
+	// writeReset: a write failed because the peer reset the connection
+	// (ECONNRESET, the output's failure cause). The kernel reports a
+	// reset once, to the first call that looks: when that was a write, a
+	// read after it returns 0 as if the peer had ended its stream, so
+	// endRead reports the reset instead of an EOF that would hide the
+	// truncation.
+	writeReset bool
+	// eofHeld: a read returned 0 from a TCP socket the kernel has closed
+	// while a write was with the writer loop. That write may be the one
+	// that took the reset: the EOF waits for its result (onWrote), which
+	// comes at once on a closed socket, to be reported as what it was.
+	eofHeld bool
+
+	// counted is the part of b.outLen on the actor's account: the
+	// pending output it last published plus the bytes it has taken since
+	// from senders, who had counted them (see publishOut).
+	counted int
 
 	connecting bool
 	// handshake: the transport is a Handshaker whose handshake has not
@@ -52,6 +70,7 @@ type actorState struct {
 	wantCloseWrite         bool
 	closeWriteSent         bool
 	closeWriteDone         bool
+
 	// heldEnd is an EOF or read error that came while reading was
 	// disabled (a read already under way when Disable came): it is
 	// reported when reading is enabled again, as libevent, which does not
@@ -333,6 +352,7 @@ func (a *actorState) wait() {
 		evC   chan<- EventInfo
 		ev    EventInfo
 		outC  <-chan []byte
+		sendC <-chan []byte
 	)
 	if a.l != nil {
 		loopC = a.l.events
@@ -345,7 +365,7 @@ func (a *actorState) wait() {
 		evC, ev = a.evC, a.evq[0]
 	}
 	if a.takesOutput() {
-		outC = b.out
+		outC, sendC = b.out, b.send
 	}
 	select {
 	case <-b.mail.signal:
@@ -359,6 +379,9 @@ func (a *actorState) wait() {
 	case inC <- head:
 		a.input.popChunk()
 	case p := <-outC:
+		a.output.AppendOwned(p)
+	case p := <-sendC:
+		a.counted += len(p) // Send counted it in outLen (see publishOut)
 		a.output.AppendOwned(p)
 	case evC <- ev:
 		a.evq[0] = EventInfo{}
@@ -407,7 +430,23 @@ func (a *actorState) step() {
 	a.updateReadLimit()
 	a.reconcileTimers()
 	a.b.inLen.Store(int64(a.input.Len()))
-	a.b.outLen.Store(int64(a.pendingOut()))
+	a.publishOut()
+}
+
+// publishOut brings b.outLen in line with the pending output. Senders on
+// other goroutines add what they post to b.outLen before their call
+// returns (Write, WriteBuffer, Send), so b.outLen is the actor's account
+// (counted) plus what senders posted and the actor has not taken yet;
+// once it takes those bytes they move to its account. Storing pendingOut
+// instead would lose a sender's add made between the computation and the
+// store; adding the difference from the account counts each byte once,
+// whether it waits in the mailbox or in the output.
+func (a *actorState) publishOut() {
+	p := a.pendingOut()
+	if d := p - a.counted; d != 0 {
+		a.b.outLen.Add(int64(d))
+	}
+	a.counted = p
 }
 
 func (a *actorState) handleMail() {
@@ -431,10 +470,13 @@ func (a *actorState) handle(m *message) {
 	switch m.kind {
 	case msgWake:
 	case msgWrite:
+		a.counted += m.c.len()
 		a.output.pushChunk(m.c)
 	case msgWriteOwned:
+		a.counted += len(m.p)
 		a.output.AppendOwned(m.p)
 	case msgWriteBuffer:
+		a.counted += m.buf.Len()
 		a.output.MoveFrom(m.buf)
 	case msgFunc:
 		a.callFunc(m.fn, m.done)
@@ -584,6 +626,17 @@ func (a *actorState) gotRead(n int, err error) {
 
 // endRead reports the end of the read side: EOF or a read error.
 func (a *actorState) endRead(err error) {
+	if errors.Is(err, io.EOF) && !a.writeReset && a.writing && tcpClosed(a.t) {
+		a.eofHeld = true
+		return
+	}
+	if errors.Is(err, io.EOF) && a.writeReset {
+		a.b.errMu.Lock()
+		if a.b.wErr != nil {
+			err = a.b.wErr // not an end of stream: the peer reset it
+		}
+		a.b.errMu.Unlock()
+	}
 	if errors.Is(err, io.EOF) {
 		a.eof = true
 		if a.inStage != nil {
@@ -606,7 +659,17 @@ func (a *actorState) endRead(err error) {
 	a.emit(Reading|Error, err)
 }
 
+// onWrote takes in a write's result, then reports an EOF held for it (see
+// eofHeld), as an error if the write met the reset.
 func (a *actorState) onWrote(w loopEvent) {
+	a.wrote(w)
+	if a.eofHeld && !a.writing {
+		a.eofHeld = false
+		a.endRead(io.EOF)
+	}
+}
+
+func (a *actorState) wrote(w loopEvent) {
 	a.writing = false
 	if w.closeWrite {
 		a.closeWriteDone = true
@@ -635,9 +698,10 @@ func (a *actorState) onWrote(w loopEvent) {
 	}
 	if w.err != nil {
 		a.writeErr = true
+		a.writeReset = errors.Is(w.err, syscall.ECONNRESET)
 		// Publish what is left before Send and Write can see the failure:
 		// a caller must not read an OutputLen from before it.
-		a.b.outLen.Store(int64(a.pendingOut()))
+		a.publishOut()
 		a.b.failOutput(w.err)
 		a.b.enabled.And(^uint32(Write))
 		a.emit(Writing|Error, w.err)
@@ -1111,6 +1175,8 @@ func (a *actorState) exit() {
 		b.pair.unlink()
 	}
 	b.inLen.Store(0)
+	// The mailbox is closed: no sender adds to outLen any more (they add
+	// under its lock, and only while it is open), so this is final.
 	b.outLen.Store(0)
 	b.closeErr = err
 	b.base.Unregister(b)
@@ -1273,6 +1339,7 @@ func (a *actorState) call(d Dir) {
 	if f == nil {
 		return
 	}
+	a.publishOut() // OutputLen is exact in the bufferevent's own callbacks
 	defer a.recoverPanic(false)
 	f(&a.sess)
 }
@@ -1288,6 +1355,7 @@ func (a *actorState) callEvent(ev Event, err error) {
 
 func (a *actorState) callFunc(fn func(*Session), done chan struct{}) {
 	defer close(done)
+	a.publishOut()
 	defer a.recoverPanic(false)
 	fn(&a.sess)
 }

@@ -164,16 +164,17 @@ type Bufferevent struct {
 	// once its callbacks have run.
 	turn    chan struct{}
 	out     chan []byte // made by the first Out or Send (under chMu)
-	outUsed atomic.Bool // out exists: the actor selects on it
+	send    chan []byte // Send's own way to the output, made with out: its bytes are counted in outLen before they are handed over
+	outUsed atomic.Bool // out and send exist: the actor selects on them
 
 	chans    atomic.Uint32 // chanIn, chanEvents: set once the channel exists
 	chMu     sync.Mutex    // guards following
 	in       chan []byte
-	inClosed bool
 	events   chan EventInfo
-	exited   bool
 	failC    chan struct{} // made by the first Failed or Send; closed by fail
-	failed   bool          // the output has failed (wErr says why)
+	inClosed bool
+	exited   bool
+	failed   bool // the output has failed (wErr says why)
 
 	errMu sync.Mutex // guards following
 	err   error
@@ -347,7 +348,7 @@ func (b *Bufferevent) Write(p []byte) error {
 	if err := b.writeErr(); err != nil || len(p) == 0 {
 		return err
 	}
-	if !b.mail.postCopy(p) {
+	if !b.mail.postCopy(p, &b.outLen) {
 		return fmt.Errorf("write: %w", ErrClosed)
 	}
 	return nil
@@ -373,7 +374,7 @@ func (b *Bufferevent) WriteBuffer(buf *Buffer) error {
 	if err := mp.MoveFrom(buf); err != nil {
 		return err
 	}
-	if !b.mail.post(message{kind: msgWriteBuffer, buf: mp}) {
+	if !b.mail.postOut(message{kind: msgWriteBuffer, buf: mp}, mp.Len(), &b.outLen) {
 		buf.MoveFrom(mp)
 		return fmt.Errorf("write buffer: %w", ErrClosed)
 	}
@@ -668,7 +669,15 @@ func (b *Bufferevent) InputLen() int {
 }
 
 // OutputLen returns the number of bytes in the output not yet written to
-// the transport, as last published by the actor.
+// the transport (libevent's evbuffer_get_length on the output). Bytes a
+// Write, WriteBuffer or Send from any goroutine has handed over count from
+// before that call returns, even while they wait for the actor to take
+// them, so a sender sees at once what it queued; what the actor has
+// written since it last published counts until it publishes again, which
+// it does at the end of each of its turns and before each callback and Do
+// function it runs: there, OutputLen is exact, bytes handed to the
+// transport but not yet written included (Session.Output().Len() leaves
+// those out). It is 0 once the bufferevent has stopped.
 func (b *Bufferevent) OutputLen() int {
 	if b.zero() {
 		return 0

@@ -81,7 +81,9 @@ func (b *Bufferevent) Events() <-chan EventInfo {
 // high watermark (DefaultChannelHighWatermark if none is set). The
 // channel is never closed, and once the output has failed nothing
 // receives from it: a bare send cannot see that, so select on Failed
-// beside it (Write(nil) then returns the cause), or use Send.
+// beside it (Write(nil) then returns the cause), or use Send. A slice
+// sent here counts in OutputLen once the actor has taken it in (Send's
+// count from before it returns).
 func (b *Bufferevent) Out() chan<- []byte {
 	return b.useOut()
 }
@@ -93,16 +95,18 @@ func (b *Bufferevent) useOut() chan []byte {
 		b.chMu.Lock()
 		if b.out == nil {
 			b.out = make(chan []byte)
+			b.send = make(chan []byte)
 		}
 		b.chMu.Unlock()
-		b.outUsed.Store(true) // after out is set: the actor reads out once it sees this
+		b.outUsed.Store(true) // after out and send are set: the actor reads them once it sees this
 		b.mail.notify()
 	}
 	return b.out
 }
 
-// Send copies p and hands it to the output through Out, blocking while the
-// output is at its high watermark; a p larger than the watermark goes in
+// Send copies p and hands it to the output as a send on Out does, blocking
+// while the output is at its high watermark, and counts it in OutputLen
+// before it returns; a p larger than the watermark goes in
 // pieces of at most the watermark, each waiting for room, so the output
 // stays bounded. It returns nil once the output has taken all of p. It
 // returns promptly with an error wrapping the cause when the output fails
@@ -117,7 +121,8 @@ func (b *Bufferevent) Send(ctx context.Context, p []byte) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	out := b.useOut()
+	b.useOut()
+	send := b.send // set with out, before outUsed
 	failed := b.Failed()
 	for first := true; first || len(p) > 0; first = false {
 		if err := b.writeErr(); err != nil {
@@ -132,19 +137,30 @@ func (b *Bufferevent) Send(ctx context.Context, p []byte) error {
 		}
 		n := min(len(p), high)
 		cp := bytes.Clone(p[:n])
-		select {
-		case out <- cp:
-			p = p[n:]
-		case <-failed:
-			if err := b.writeErr(); err != nil {
-				return fmt.Errorf("send: %w", err)
-			}
+		// Count the piece in OutputLen before handing it over, so that it
+		// is counted when Send returns; the actor takes the count over
+		// with the piece (see publishOut), and a piece it never took is
+		// taken back out.
+		if !b.mail.reserveOut(n, &b.outLen) {
 			return fmt.Errorf("send: %w", ErrClosed)
-		case <-b.closing:
-			return fmt.Errorf("send: %w", ErrClosed)
-		case <-ctx.Done():
-			return fmt.Errorf("send: %w", context.Cause(ctx))
 		}
+		var err error
+		select {
+		case send <- cp:
+			p = p[n:]
+			continue
+		case <-failed:
+			err = ErrClosed
+			if werr := b.writeErr(); werr != nil {
+				err = werr
+			}
+		case <-b.closing:
+			err = ErrClosed
+		case <-ctx.Done():
+			err = context.Cause(ctx)
+		}
+		b.mail.unreserveOut(n, &b.outLen)
+		return fmt.Errorf("send: %w", err)
 	}
 	return nil
 }

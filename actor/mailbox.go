@@ -90,14 +90,57 @@ func (m *mailbox) post(msg message) bool {
 	return true
 }
 
-// postCopy copies p into pooled chunks and queues one msgWrite per chunk,
-// in order, under one lock.
-func (m *mailbox) postCopy(p []byte) bool {
+// postOut is post for a message that carries n bytes for the output: it
+// adds n to out (the bufferevent's published output length) under the
+// lock, so that the count never outlives the actor's reset of out when it
+// stops (the mailbox is closed before that).
+func (m *mailbox) postOut(msg message, n int, out *atomic.Int64) bool {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
 		return false
 	}
+	out.Add(int64(n))
+	m.q = append(m.q, msg)
+	m.mu.Unlock()
+	m.notify()
+	return true
+}
+
+// reserveOut adds n to out, as postOut does, for bytes about to be handed
+// over on the Out channel; it reports false, adding nothing, once the
+// mailbox is closed. A reservation the actor did not take is given back
+// with unreserveOut.
+func (m *mailbox) reserveOut(n int, out *atomic.Int64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false
+	}
+	out.Add(int64(n))
+	return true
+}
+
+// unreserveOut takes back a reservation of n bytes the actor never took;
+// once the mailbox is closed the actor has reset out, and there is nothing
+// to take back.
+func (m *mailbox) unreserveOut(n int, out *atomic.Int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.closed {
+		out.Add(-int64(n))
+	}
+}
+
+// postCopy copies p into pooled chunks and queues one msgWrite per chunk,
+// in order, under one lock, adding len(p) to out as postOut does.
+func (m *mailbox) postCopy(p []byte, out *atomic.Int64) bool {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return false
+	}
+	out.Add(int64(len(p)))
 	for len(p) > 0 {
 		c := newChunk(len(p))
 		n := copy(c.free(), p)

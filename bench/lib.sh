@@ -1,4 +1,5 @@
-# Helpers shared by bench/proxy.sh and bench/proxymem.sh. Sourced, not run.
+# Helpers shared by bench/proxy.sh, bench/proxymem.sh and bench/echo.sh.
+# Sourced, not run.
 # Everything listens on 127.0.0.1; every process started here is recorded
 # in PIDS and stopped by its PID at exit.
 
@@ -52,6 +53,21 @@ start() {
 	"$@" >"$TMP/$name.log" 2>&1 &
 	PIDS+=("$!")
 	printf -v "PID_$name" '%s' "$!"
+}
+
+# stop NAME: stops the process started as NAME (SIGTERM, SIGKILL after
+# 5 s), reaps it and drops its PID from PIDS, so that cleanup never
+# signals a PID the system has given to another process since.
+stop() {
+	local v="PID_$1" pid i
+	pid=${!v}
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	for i in "${!PIDS[@]}"; do
+		if [ "${PIDS[$i]}" = "$pid" ]; then unset 'PIDS[i]'; fi
+	done
 }
 
 # cpu_ticks PID: user+system CPU time of PID in clock ticks (/proc/PID/stat).

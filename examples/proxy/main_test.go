@@ -455,7 +455,7 @@ func TestStats(t *testing.T) {
 	body := randomBytes(t, 100<<10)
 	target := serveHTTP(t, bodyHandler(body), nil)
 	p := startProxy(t, "-target", target, "-stats", "127.0.0.1:0")
-	if v := statsOf(t, p); v["connections_total"] != 0.0 || v["connections_open"] != 0.0 || v["target"] != target || v["listen"] != p.addr {
+	if v := statsOf(t, p); v["connections_total"] != 0.0 || v["connections_open"] != 0.0 || v["output_peak_bytes"] != 0.0 || v["target"] != target || v["listen"] != p.addr {
 		t.Errorf("stats before any connection = %v", v)
 	}
 	c, err := net.Dial("tcp", p.addr)
@@ -487,6 +487,9 @@ func TestStats(t *testing.T) {
 	}
 	if down, _ := v["bytes_target_to_client"].(float64); down < float64(len(body)) {
 		t.Errorf("bytes_target_to_client = %v, want at least %d", down, len(body))
+	}
+	if peak, _ := v["output_peak_bytes"].(float64); peak <= 0 || peak > float64(len(body)+len(req)+1024) {
+		t.Errorf("output_peak_bytes = %v after a %d-byte download, want more than 0 and at most the response", v["output_peak_bytes"], len(body))
 	}
 }
 

@@ -39,7 +39,7 @@ type side struct {
 	dropped  atomic.Int64 // bytes meant for this side that were thrown away, not queued
 	unsent   atomic.Int64 // bytes queued for this side but still unwritten when it was cut
 	lastRead atomic.Int64 // time of the last read, in Unix nanoseconds
-	choked   atomic.Bool  // reading is off until the peer's output drains; set on the peer's goroutine
+	choked   atomic.Bool  // reading is off until the peer's output drains; set on this side's goroutine, cleared on the peer's
 	ended    atomic.Bool  // EOF or error: nothing more will be read here
 	failed   atomic.Bool  // error: nothing more can be written here either
 }
@@ -154,7 +154,11 @@ func (r *relay) callbacks(x *side) actor.Callbacks {
 }
 
 // onRead moves everything x has read into its peer's output without
-// copying (le-proxy's readcb). It runs on x's actor goroutine.
+// copying and, as le-proxy's readcb does, looks at the peer's output
+// right away: once it holds maxOutput bytes, x stops reading. It runs on
+// x's actor goroutine. OutputLen counts the moved bytes before
+// WriteBuffer returns, though y's actor has yet to take them, so x pauses
+// itself within one read of the mark, however far behind y is.
 func (r *relay) onRead(x *side, s *actor.Session) {
 	in := s.Input()
 	n := in.Len()
@@ -172,39 +176,51 @@ func (r *relay) onRead(x *side, s *actor.Session) {
 	}
 	x.moved.Add(int64(n))
 	r.p.stats.moved(x == &r.client, n)
-	// le-proxy checks the peer's output length right here, but here it
-	// is only the length y last published, behind the chunks still in
-	// its mailbox. The trigger runs y's write callback on y's own
-	// goroutine right after these bytes have landed, where the length is
-	// exact.
+	held := y.b.OutputLen()
+	r.p.stats.held(held)
+	if held < maxOutput {
+		return
+	}
+	// Pause, then wake y's write callback, which resumes x on y's
+	// goroutine once y's output has drained to lowOutput. The order
+	// matters: y may have drained below lowOutput already, its last
+	// write callback having found x not choked (so it did not resume it),
+	// and then no write callback would come again. Choked is set before
+	// the trigger is posted, so the callback the trigger runs sees it and
+	// resumes x if the output is low by then; and x's Disable here comes
+	// before that Enable, so the Enable wins. The Disable is repeated
+	// when already paused (a read already under way when the first one
+	// came): it costs nothing.
+	s.Disable(actor.Read)
+	if !x.choked.Swap(true) {
+		r.p.stats.pauses.Add(1)
+		if r.p.onPause != nil {
+			r.p.onPause()
+		}
+	}
 	y.b.Trigger(actor.Write, actor.TriggerIgnoreWatermarks)
 }
 
-// onWrite runs on y's actor goroutine after the bytes onRead moved have
-// landed in y's output, and whenever that output has drained to lowOutput
-// or below: le-proxy's backpressure test and its drained_writecb in one.
-// When the output holds maxOutput bytes, the side feeding it stops
-// reading; once it has drained to lowOutput, that side reads again. Only
-// this goroutine changes x.choked (besides onEnd on the same goroutine),
-// so pausing and resuming cannot race.
+// onWrite runs on y's actor goroutine whenever y's output has drained to
+// lowOutput or below (the low write watermark) and when x paused itself
+// (x's trigger): le-proxy's drained_writecb. If x is paused and y holds
+// no more than lowOutput, x reads again. What y holds is OutputLen, exact
+// in y's own callback: Output().Len() leaves out what was handed to the
+// transport and is not written yet (a pair hands over whole reads, a
+// stage holds what it encoded), and resuming x on it would let each pause
+// and resume add a read. x also resumes once the output is empty: the
+// write callback comes as the output drains, so a last callback with
+// OutputLen above lowOutput (an output stage still holding some) would
+// otherwise leave x paused for good; what is held beyond the output then
+// is at most a stage's budget and a write, well below maxOutput. Only
+// this goroutine clears x.choked (besides onEnd on the same goroutine),
+// and only x's sets it, so one resume answers each pause.
 func (r *relay) onWrite(y *side, s *actor.Session) {
 	x := y.peer
 	if x.b == nil {
 		return // the client's TLS handshake is not done: no target yet
 	}
-	switch n := s.Output().Len(); {
-	case n >= maxOutput:
-		// Disable again even when already paused: it costs nothing and
-		// undoes an Enable by x's idle check racing with the first one.
-		x.b.Disable(actor.Read)
-		if !x.choked.Swap(true) {
-			r.p.stats.pauses.Add(1)
-			if r.p.onPause != nil {
-				r.p.onPause()
-			}
-		}
-	case n <= lowOutput && x.choked.Load():
-		x.choked.Store(false)
+	if (y.b.OutputLen() <= lowOutput || s.Output().Len() == 0) && x.choked.Swap(false) {
 		x.b.Enable(actor.Read)
 	}
 }
@@ -247,6 +263,7 @@ func (r *relay) onEnd(x *side, s *actor.Session, ev actor.Event, err error) {
 		if !y.failed.Load() && y.b.WriteBuffer(in) == nil {
 			x.moved.Add(int64(n))
 			r.p.stats.moved(x == &r.client, n)
+			r.p.stats.held(y.b.OutputLen())
 		} else {
 			y.dropped.Add(int64(n))
 			in.Drain(n)

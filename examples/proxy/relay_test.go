@@ -122,6 +122,12 @@ func TestBackpressure(t *testing.T) {
 		t.Errorf("paused after moving %d bytes to the client, want %d to %d", moved, maxOutput, high)
 	}
 	t.Logf("paused after %d bytes", moved)
+	// The target pauses itself in its read callback, within one read of
+	// the mark: the client's output never held more than that, however
+	// far behind the client's actor ran.
+	if peak, high := pr.p.stats.peakHeld.Load(), int64(maxOutput+actor.PairMaxIO); peak < maxOutput || peak > high {
+		t.Errorf("the client's output held up to %d bytes, want %d to %d", peak, maxOutput, high)
+	}
 	if err := pr.targetPeer.Flush(actor.Write, actor.Finished); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ type stats struct {
 	open, total, failed atomic.Int64 // connections: now open, accepted, target unreachable
 	up, down            atomic.Int64 // bytes client→target, target→client
 	pauses              atomic.Int64 // times a side stopped reading for backpressure
+	peakHeld            atomic.Int64 // the most bytes a side's output held right after a move
 }
 
 func newStats() *stats { return &stats{start: time.Now()} }
@@ -27,6 +28,19 @@ func (s *stats) moved(up bool, n int) {
 		s.up.Add(int64(n))
 	} else {
 		s.down.Add(int64(n))
+	}
+}
+
+// held notes that a side's output holds n bytes right after a move: it
+// grows only then, so the largest of these is the peak (OutputLen may
+// overcount by what was written since the actor last published, never
+// undercount).
+func (s *stats) held(n int) {
+	for {
+		old := s.peakHeld.Load()
+		if int64(n) <= old || s.peakHeld.CompareAndSwap(old, int64(n)) {
+			return
+		}
 	}
 }
 
@@ -46,6 +60,7 @@ func (s *stats) vars(p *proxy) *expvar.Map {
 	m.Set("bytes_client_to_target", fn(func() any { return s.up.Load() }))
 	m.Set("bytes_target_to_client", fn(func() any { return s.down.Load() }))
 	m.Set("backpressure_pauses", fn(func() any { return s.pauses.Load() }))
+	m.Set("output_peak_bytes", fn(func() any { return s.peakHeld.Load() }))
 	if g := p.group; g != nil {
 		m.Set("group", fn(func() any {
 			st := g.Stats()

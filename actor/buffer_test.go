@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // build returns a Buffer holding pieces, one chunk per piece, so tests
@@ -30,16 +31,6 @@ func contents(b *actor.Buffer) string {
 	p := make([]byte, b.Len())
 	n := b.Peek(p)
 	return string(p[:n])
-}
-
-// pattern returns n bytes that differ from their neighbours, so misplaced
-// chunks show up in comparisons.
-func pattern(n int) []byte {
-	p := make([]byte, n)
-	for i := range p {
-		p[i] = byte(i*7 + i/251)
-	}
-	return p
 }
 
 func TestBufferZeroValue(t *testing.T) {
@@ -75,7 +66,7 @@ func TestBufferZeroValue(t *testing.T) {
 }
 
 func TestBufferWrite(t *testing.T) {
-	big := string(pattern(200 << 10))
+	big := string(testkit.Pattern(200 << 10))
 	tests := []struct {
 		name   string
 		writes []string
@@ -123,7 +114,7 @@ func TestBufferWriteNeverKeepsInput(t *testing.T) {
 
 func TestBufferWriteString(t *testing.T) {
 	var b actor.Buffer
-	big := string(pattern(70 << 10))
+	big := string(testkit.Pattern(70 << 10))
 	for _, s := range []string{"", "a", "bc", big} {
 		n, err := b.WriteString(s)
 		if n != len(s) || err != nil {
@@ -265,7 +256,7 @@ func TestBufferPeek(t *testing.T) {
 }
 
 func TestBufferPullup(t *testing.T) {
-	big := string(pattern(100 << 10))
+	big := string(testkit.Pattern(100 << 10))
 	tests := []struct {
 		name   string
 		pieces []string
@@ -489,7 +480,7 @@ func TestBufferMoveFromNInvalid(t *testing.T) {
 }
 
 func TestBufferWriteTo(t *testing.T) {
-	data := pattern(150 << 10)
+	data := testkit.Pattern(150 << 10)
 	var b actor.Buffer
 	if _, err := b.Write(data); err != nil {
 		t.Fatalf("Write() = %v, want nil", err)
@@ -565,7 +556,7 @@ type emptyReader struct{}
 func (emptyReader) Read([]byte) (int, error) { return 0, nil }
 
 func TestBufferReadFrom(t *testing.T) {
-	data := pattern(100 << 10)
+	data := testkit.Pattern(100 << 10)
 	errBoom := errors.New("boom")
 	tests := []struct {
 		name    string
@@ -599,7 +590,7 @@ func TestBufferReadFrom(t *testing.T) {
 
 func TestBufferReset(t *testing.T) {
 	var b actor.Buffer
-	if _, err := b.Write(pattern(90 << 10)); err != nil {
+	if _, err := b.Write(testkit.Pattern(90 << 10)); err != nil {
 		t.Fatalf("Write() = %v, want nil", err)
 	}
 	if err := b.AppendOwned([]byte("x")); err != nil {
@@ -624,7 +615,7 @@ func TestBufferLongQueue(t *testing.T) {
 	// chunk list wrap and compact many times.
 	var b actor.Buffer
 	var model bytes.Buffer
-	data := pattern(3000)
+	data := testkit.Pattern(3000)
 	for i := range 2000 {
 		k := 1 + i%len(data)
 		if err := b.AppendOwned(data[:k]); err != nil {

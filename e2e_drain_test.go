@@ -14,6 +14,8 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // drainClient is one client of the drain test: a plain TCP connection
@@ -62,15 +64,15 @@ func (dc *drainClient) read(echoed, streaming chan<- int) {
 	dc.mismatch = -1
 	buf := make([]byte, 16<<10)
 	for {
-		dc.c.SetReadDeadline(time.Now().Add(waitTime))
+		dc.c.SetReadDeadline(time.Now().Add(testkit.WaitTime))
 		n, err := dc.c.Read(buf)
 		if n > 0 {
 			off := int(dc.received.Load())
 			if dc.mismatch < 0 {
-				dc.mismatch = firstMismatch(dc.id, off, buf[:n])
+				dc.mismatch = testkit.PatternMismatch(dc.id, off, buf[:n])
 			}
 			got := dc.received.Add(int64(n))
-			signal(dc.progress)
+			testkit.Signal(dc.progress)
 			if off == 0 {
 				echoed <- dc.id
 			}
@@ -111,8 +113,8 @@ func (dc *drainClient) write(begin <-chan struct{}) {
 			return
 		default:
 		}
-		dc.c.SetWriteDeadline(time.Now().Add(waitTime))
-		n, err := dc.c.Write(pattern(dc.id, off, drainChunk))
+		dc.c.SetWriteDeadline(time.Now().Add(testkit.WaitTime))
+		n, err := dc.c.Write(testkit.PatternAt(dc.id, off, drainChunk))
 		off += n
 		dc.sent.Add(int64(n))
 		if err != nil {
@@ -152,7 +154,7 @@ type drainServerConn struct {
 // ECONNRESET (reported as a bug, with a reproduction, outside this suite).
 func TestGracefulDrainMidTransfer(t *testing.T) {
 	const conns = 100
-	base := newBase(t)
+	base := testbev.NewBase(t)
 
 	var mu sync.Mutex // guards following
 	accepted := make(map[string]*drainServerConn)
@@ -185,7 +187,7 @@ func TestGracefulDrainMidTransfer(t *testing.T) {
 	streaming := make(chan int, conns)
 	clients := make([]*drainClient, conns)
 	for i := range clients {
-		c, err := net.DialTimeout("tcp", ln.Addr().String(), waitTime)
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), testkit.WaitTime)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,11 +197,11 @@ func TestGracefulDrainMidTransfer(t *testing.T) {
 		t.Cleanup(func() { c.Close(); <-dc.done })
 	}
 	for range conns {
-		recv(t, echoed, "every connection to echo its first chunk")
+		testkit.Recv(t, echoed, "every connection to echo its first chunk")
 	}
 	close(begin)
 	for range conns {
-		recv(t, streaming, "every connection to be streaming")
+		testkit.Recv(t, streaming, "every connection to be streaming")
 	}
 
 	mu.Lock()
@@ -208,7 +210,7 @@ func TestGracefulDrainMidTransfer(t *testing.T) {
 	if n != conns {
 		t.Fatalf("server accepted %d connections, want %d", n, conns)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
 	defer cancel()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -224,13 +226,13 @@ func TestGracefulDrainMidTransfer(t *testing.T) {
 	}
 	drained := make(chan struct{})
 	go func() { wg.Wait(); close(drained) }()
-	waitDone(t, drained, "every server socket to drain")
+	testkit.Recv(t, drained, "every server socket to drain")
 	t.Logf("drained %d connections in %v", conns, time.Since(start).Round(time.Millisecond))
 
 	var total, lost int64
 	cut := 0 // connections with bytes sent that the server never accepted
 	for _, dc := range clients {
-		waitDone(t, dc.done, fmt.Sprintf("client %d to end", dc.id))
+		testkit.Recv(t, dc.done, fmt.Sprintf("client %d to end", dc.id))
 		sc := accepted[dc.c.LocalAddr().String()]
 		if sc == nil {
 			t.Errorf("client %d: no server connection from %v", dc.id, dc.c.LocalAddr())

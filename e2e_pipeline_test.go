@@ -9,6 +9,9 @@ import (
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
 	"github.com/bevgo/bev/conn/tlsconn"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testcert"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -21,8 +24,8 @@ import (
 // every relay ends, and no goroutine is left.
 func TestPipelineThroughEverything(t *testing.T) {
 	const total = 1 << 20
-	base := newBase(t)
-	serverTLS, clientTLS := tlsConfigs(t, "upstream.test")
+	base := testbev.NewBase(t)
+	serverTLS, clientTLS := testcert.Configs(t, "upstream.test")
 
 	// The upstream: a TLS echo server that closes once the client has
 	// finished and the echo is out, reporting its socket's events.
@@ -30,25 +33,7 @@ func TestPipelineThroughEverything(t *testing.T) {
 	upstream, err := conn.Listen(base, "tcp", "127.0.0.1:0",
 		conn.ListenerConfig{Options: actor.CloseOnFree, Layer: tlsconn.Server(serverTLS)},
 		func(s *conn.Socket) {
-			closing := false // touched only by this socket's callbacks
-			s.SetCallbacks(actor.Callbacks{
-				Read: func(s *actor.Session) { s.Output().MoveFrom(s.Input()) },
-				Write: func(s *actor.Session) {
-					if closing && s.Output().Len() == 0 {
-						s.Close()
-					}
-				},
-				Event: func(s *actor.Session, ev actor.Event, err error) {
-					upEvents <- actor.EventInfo{Event: ev, Err: err}
-					switch {
-					case ev&actor.Error != 0 || ev&actor.EOF != 0 && s.Output().Len() == 0:
-						s.Close()
-					case ev&actor.EOF != 0:
-						closing = true
-					}
-				},
-			})
-			s.Enable(actor.Read | actor.Write)
+			testbev.Echo(s.Bufferevent, func(ev actor.Event, err error) { upEvents <- actor.EventInfo{Event: ev, Err: err} })
 		})
 	if err != nil {
 		t.Fatal(err)
@@ -104,9 +89,9 @@ func TestPipelineThroughEverything(t *testing.T) {
 	}
 	in := client.In()
 
-	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
 	defer cancel()
-	want := pattern(1, 0, total)
+	want := testkit.PatternAt(1, 0, total)
 	sent := make(chan error, 1)
 	go func() {
 		for off := 0; off < total; off += 16 << 10 {
@@ -129,11 +114,11 @@ func TestPipelineThroughEverything(t *testing.T) {
 			t.Fatalf("echoed %d bytes before %v, want %d", len(got), ctx.Err(), total)
 		}
 	}
-	if err := recv(t, sent, "the sender"); err != nil {
+	if err := testkit.Recv(t, sent, "the sender"); err != nil {
 		t.Errorf("Send = %v, want nil", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("echo differs from what was sent at byte %d (got %d bytes, want %d)", firstMismatch(1, 0, got), len(got), total)
+		t.Fatalf("echo differs from what was sent at byte %d (got %d bytes, want %d)", testkit.PatternMismatch(1, 0, got), len(got), total)
 	}
 	state, ok := pipeline.TLSState(client)
 	if !ok || !state.HandshakeComplete || state.ServerName != "upstream.test" {
@@ -148,18 +133,18 @@ func TestPipelineThroughEverything(t *testing.T) {
 	if err := client.Drain(ctx); err != nil {
 		t.Errorf("Drain = %v, want nil", err)
 	}
-	if ev := recv(t, upEvents, "the upstream's Connected"); ev.Event != actor.Connected {
+	if ev := testkit.Recv(t, upEvents, "the upstream's Connected"); ev.Event != actor.Connected {
 		t.Errorf("upstream's first event = %v (%v), want Connected", ev.Event, ev.Err)
 	}
-	if ev := recv(t, upEvents, "the upstream's EOF"); ev.Event != actor.Reading|actor.EOF {
+	if ev := testkit.Recv(t, upEvents, "the upstream's EOF"); ev.Event != actor.Reading|actor.EOF {
 		t.Errorf("upstream's event after the client's Drain = %v (%v), want Reading|EOF (close_notify)", ev.Event, ev.Err)
 	}
-	remote := recv(t, proxied, "the proxied connection")
-	waitDone(t, remote.Done(), "the proxy's relay to end")
+	remote := testkit.Recv(t, proxied, "the proxied connection")
+	testkit.Recv(t, remote.Done(), "the proxy's relay to end")
 	if err := remote.Err(); err != nil {
 		t.Errorf("proxy relay error = %v, want both directions to end with EOF", err)
 	}
-	waitDone(t, local.Done(), "the local relay to end")
+	testkit.Recv(t, local.Done(), "the local relay to end")
 	for i, name := range []string{"client to upstream", "upstream to client"} {
 		// TLS adds its records, so each direction moves more than the
 		// payload; the proxy and the local relay carry the same stream.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/limiter"
 	"github.com/bevgo/bev/pipeline"
 )
@@ -24,7 +26,7 @@ func gzPayload(id int) []byte {
 	for range 16 << 10 {
 		p = append(p, byte(r.Uint32()))
 	}
-	return append(p, pattern(id, 0, 16<<10)...)
+	return append(p, testkit.PatternAt(id, 0, 16<<10)...)
 }
 
 // gzResult is what the server got on one connection: the decompressed
@@ -47,8 +49,8 @@ func TestRateLimitedGzipGroup(t *testing.T) {
 		rate  = 12 << 10 // bytes per tick, each direction
 		tick  = 50 * time.Millisecond
 	)
-	base := newBase(t)
-	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	base := testbev.NewBase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
 	defer cancel()
 
 	results := make(chan gzResult, conns)
@@ -151,7 +153,7 @@ func TestRateLimitedGzipGroup(t *testing.T) {
 	var wireIn int64
 	seen := make(map[int]bool)
 	for range conns {
-		r := recv(t, results, "a connection's end")
+		r := testkit.Recv(t, results, "a connection's end")
 		if r.err != nil {
 			t.Errorf("server connection ended with %v, want Reading|EOF", r.err)
 			continue
@@ -175,7 +177,7 @@ func TestRateLimitedGzipGroup(t *testing.T) {
 		wireIn += r.compressed
 	}
 	elapsed := time.Since(start)
-	waitDone(t, sent, "the clients' Drain")
+	testkit.Recv(t, sent, "the clients' Drain")
 
 	read, written := group.Totals()
 	if written != wireIn || read != 0 {

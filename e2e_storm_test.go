@@ -16,6 +16,8 @@ import (
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
 	"github.com/bevgo/bev/internal/testaddr"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // stormSeed seeds the mix of faults; a failure names its case, and the
@@ -62,26 +64,7 @@ func newStormServers(t *testing.T, base *actor.Base) *stormServers {
 		}
 		return ln
 	}
-	ss.echo = listen(func(s *conn.Socket) {
-		closing := false // touched only by this socket's callbacks
-		s.SetCallbacks(actor.Callbacks{
-			Read: func(s *actor.Session) { s.Output().MoveFrom(s.Input()) },
-			Write: func(s *actor.Session) {
-				if closing && s.Output().Len() == 0 {
-					s.Close()
-				}
-			},
-			Event: func(s *actor.Session, ev actor.Event, err error) {
-				switch {
-				case ev&actor.Error != 0 || ev&actor.EOF != 0 && s.Output().Len() == 0:
-					s.Close()
-				case ev&actor.EOF != 0:
-					closing = true
-				}
-			},
-		})
-		s.Enable(actor.Read | actor.Write)
-	})
+	ss.echo = listen(func(s *conn.Socket) { testbev.Echo(s.Bufferevent, nil) })
 	ss.reset = listen(func(s *conn.Socket) {
 		read := 0 // touched only by this socket's callbacks
 		s.SetCallbacks(actor.Callbacks{
@@ -181,9 +164,9 @@ func eventNames(evs []actor.EventInfo) string {
 // Error with ECONNREFUSED and nothing else; no event at all. Nothing is
 // left running afterwards.
 func TestConnectStorm(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	ss := newStormServers(t, base)
-	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
 	defer cancel()
 
 	mix := rand.New(rand.NewPCG(stormSeed, 0))
@@ -212,7 +195,7 @@ func TestConnectStorm(t *testing.T) {
 	}
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
-	waitDone(t, finished, "every case")
+	testkit.Recv(t, finished, "every case")
 	for k, n := range counts {
 		if n == 0 {
 			t.Errorf("seed %d picked no %v case, want every kind", stormSeed, stormKind(k))

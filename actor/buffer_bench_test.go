@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 var benchSizes = []struct {
@@ -18,7 +19,7 @@ var benchSizes = []struct {
 
 func BenchmarkBuffer(b *testing.B) {
 	for _, bs := range benchSizes {
-		data := pattern(bs.size)
+		data := testkit.Pattern(bs.size)
 		b.Run("Append/"+bs.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(bs.size))

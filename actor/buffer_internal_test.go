@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"testing"
 	"unsafe"
 )
@@ -152,23 +153,11 @@ func TestBufferWriteChunkSizing(t *testing.T) {
 					t.Fatalf("Write(%d bytes) = %v, want nil", n, err)
 				}
 			}
-			if got := shapes(&b); !equalShapes(got, tc.want) {
+			if got := shapes(&b); !slices.Equal(got, tc.want) {
 				t.Errorf("chunks = %v, want %v", got, tc.want)
 			}
 		})
 	}
-}
-
-func equalShapes(a, b []chunkShape) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestBufferDrainReleasesEmptyChunks(t *testing.T) {
@@ -217,7 +206,7 @@ func TestBufferPushChunk(t *testing.T) {
 	if _, err := b.WriteString("de"); err != nil {
 		t.Fatalf("WriteString() = %v, want nil", err)
 	}
-	if got := shapes(&b); !equalShapes(got, []chunkShape{{512, 5}}) {
+	if got := shapes(&b); !slices.Equal(got, []chunkShape{{512, 5}}) {
 		t.Errorf("after a small write, chunks = %v, want the pushed chunk's tail filled", got)
 	}
 	b.release()

@@ -6,10 +6,10 @@ import (
 	"io"
 	"strings"
 	"testing"
-	"testing/iotest"
 	"unsafe"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // build returns a Buffer holding pieces, one chunk per piece, so tests
@@ -30,16 +30,6 @@ func contents(b *actor.Buffer) string {
 	p := make([]byte, b.Len())
 	n := b.Peek(p)
 	return string(p[:n])
-}
-
-// pattern returns n bytes that differ from their neighbours, so misplaced
-// chunks show up in comparisons.
-func pattern(n int) []byte {
-	p := make([]byte, n)
-	for i := range p {
-		p[i] = byte(i*7 + i/251)
-	}
-	return p
 }
 
 func TestBufferZeroValue(t *testing.T) {
@@ -75,7 +65,7 @@ func TestBufferZeroValue(t *testing.T) {
 }
 
 func TestBufferWrite(t *testing.T) {
-	big := string(pattern(200 << 10))
+	big := string(testkit.Pattern(200 << 10))
 	tests := []struct {
 		name   string
 		writes []string
@@ -123,7 +113,7 @@ func TestBufferWriteNeverKeepsInput(t *testing.T) {
 
 func TestBufferWriteString(t *testing.T) {
 	var b actor.Buffer
-	big := string(pattern(70 << 10))
+	big := string(testkit.Pattern(70 << 10))
 	for _, s := range []string{"", "a", "bc", big} {
 		n, err := b.WriteString(s)
 		if n != len(s) || err != nil {
@@ -265,7 +255,7 @@ func TestBufferPeek(t *testing.T) {
 }
 
 func TestBufferPullup(t *testing.T) {
-	big := string(pattern(100 << 10))
+	big := string(testkit.Pattern(100 << 10))
 	tests := []struct {
 		name   string
 		pieces []string
@@ -488,118 +478,9 @@ func TestBufferMoveFromNInvalid(t *testing.T) {
 	}
 }
 
-func TestBufferWriteTo(t *testing.T) {
-	data := pattern(150 << 10)
-	var b actor.Buffer
-	if _, err := b.Write(data); err != nil {
-		t.Fatalf("Write() = %v, want nil", err)
-	}
-	if err := b.AppendOwned([]byte("tail")); err != nil {
-		t.Fatalf("AppendOwned() = %v, want nil", err)
-	}
-	var w bytes.Buffer
-	n, err := b.WriteTo(&w)
-	if want := int64(len(data) + 4); n != want || err != nil {
-		t.Errorf("WriteTo() = %d, %v, want %d, nil", n, err, want)
-	}
-	if !bytes.Equal(w.Bytes(), append(data, "tail"...)) {
-		t.Errorf("WriteTo wrote %d bytes that differ from the buffered ones", w.Len())
-	}
-	if b.Len() != 0 {
-		t.Errorf("after WriteTo, Len() = %d, want 0", b.Len())
-	}
-}
-
-// limitedWriter accepts at most n bytes in total, then fails with err (or
-// writes short without an error when err is nil).
-type limitedWriter struct {
-	w   bytes.Buffer
-	n   int
-	err error
-}
-
-func (lw *limitedWriter) Write(p []byte) (int, error) {
-	if len(p) <= lw.n {
-		lw.n -= len(p)
-		return lw.w.Write(p)
-	}
-	k := lw.n
-	lw.n = 0
-	lw.w.Write(p[:k])
-	return k, lw.err
-}
-
-func TestBufferWriteToPartial(t *testing.T) {
-	errBoom := errors.New("boom")
-	tests := []struct {
-		name    string
-		err     error
-		wantErr error
-	}{
-		{"writer error", errBoom, errBoom},
-		{"short write", nil, io.ErrShortWrite},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			b := build(t, "abc", "def", "ghi")
-			lw := &limitedWriter{n: 5, err: tc.err}
-			n, err := b.WriteTo(lw)
-			if n != 5 || !errors.Is(err, tc.wantErr) {
-				t.Errorf("WriteTo() = %d, %v, want 5, %v", n, err, tc.wantErr)
-			}
-			if got := contents(b); got != "fghi" {
-				t.Errorf("after partial WriteTo, contents = %q, want %q (only written bytes drained)", got, "fghi")
-			}
-		})
-	}
-}
-
-// badReader reports a count larger than the buffer it was given.
-type badReader struct{}
-
-func (badReader) Read(p []byte) (int, error) { return len(p) + 1, nil }
-
-// emptyReader never makes progress.
-type emptyReader struct{}
-
-func (emptyReader) Read([]byte) (int, error) { return 0, nil }
-
-func TestBufferReadFrom(t *testing.T) {
-	data := pattern(100 << 10)
-	errBoom := errors.New("boom")
-	tests := []struct {
-		name    string
-		prefix  string
-		r       io.Reader
-		want    []byte
-		wantErr error
-	}{
-		{"empty", "", strings.NewReader(""), nil, nil},
-		{"large", "", bytes.NewReader(data), data, nil},
-		{"after existing bytes", "pre", bytes.NewReader(data), data, nil},
-		{"one byte at a time", "", iotest.OneByteReader(bytes.NewReader(data[:3000])), data[:3000], nil},
-		{"data with EOF", "", iotest.DataErrReader(bytes.NewReader(data[:700])), data[:700], nil},
-		{"error after data", "", io.MultiReader(bytes.NewReader(data[:10]), iotest.ErrReader(errBoom)), data[:10], errBoom},
-		{"impossible count", "", badReader{}, nil, actor.ErrInvalid},
-		{"no progress", "", emptyReader{}, nil, io.ErrNoProgress},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			b := build(t, tc.prefix)
-			n, err := b.ReadFrom(tc.r)
-			if n != int64(len(tc.want)) || !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
-				t.Errorf("ReadFrom() = %d, %v, want %d, %v", n, err, len(tc.want), tc.wantErr)
-			}
-			if got, want := contents(b), tc.prefix+string(tc.want); got != want {
-				t.Errorf("after ReadFrom, contents have %d bytes, want the %d read", len(got), len(want))
-			}
-		})
-	}
-}
-
 func TestBufferReset(t *testing.T) {
 	var b actor.Buffer
-	if _, err := b.Write(pattern(90 << 10)); err != nil {
+	if _, err := b.Write(testkit.Pattern(90 << 10)); err != nil {
 		t.Fatalf("Write() = %v, want nil", err)
 	}
 	if err := b.AppendOwned([]byte("x")); err != nil {
@@ -624,7 +505,7 @@ func TestBufferLongQueue(t *testing.T) {
 	// chunk list wrap and compact many times.
 	var b actor.Buffer
 	var model bytes.Buffer
-	data := pattern(3000)
+	data := testkit.Pattern(3000)
 	for i := range 2000 {
 		k := 1 + i%len(data)
 		if err := b.AppendOwned(data[:k]); err != nil {

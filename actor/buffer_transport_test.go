@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/limiter"
 )
 
@@ -52,7 +54,7 @@ func newBufTransport(direct bool) *bufTransport {
 
 func (t *bufTransport) record(x xfer) {
 	t.calls = append(t.calls, x)
-	signal(t.wrote)
+	testkit.Signal(t.wrote)
 }
 
 func (t *bufTransport) Write(p []byte) (int, error) {
@@ -122,11 +124,11 @@ func (t *bufTransport) Close() error {
 // with the calls that moved them.
 func (t *bufTransport) waitGot(tb testing.TB, n int) ([]byte, []xfer) {
 	tb.Helper()
-	deadline := time.After(waitTimeout)
+	deadline := time.After(testkit.WaitTime)
 	for {
 		t.mu.Lock()
 		if t.got.Len() >= n {
-			p := drainAll(&t.got)
+			p := testkit.DrainAll(tb, &t.got)
 			calls := append([]xfer(nil), t.calls...)
 			t.mu.Unlock()
 			return p, calls
@@ -148,7 +150,7 @@ func TestBufferWriter(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			tr := newBufTransport(direct)
-			b, err := actor.New(newBase(t), tr, actor.CloseOnFree)
+			b, err := actor.New(testbev.NewBase(t), tr, actor.CloseOnFree)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -193,7 +195,7 @@ func TestBufferWriter(t *testing.T) {
 // allowance, and the actor never offers them without waiting.
 func TestBufferWriterRateLimit(t *testing.T) {
 	tr := newBufTransport(true)
-	b, err := actor.New(newBase(t), tr, actor.CloseOnFree)
+	b, err := actor.New(testbev.NewBase(t), tr, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +216,7 @@ func TestBufferWriterRateLimit(t *testing.T) {
 		want = append(want, p...)
 		b.Write(p)
 	}
-	big := seq(10000)
+	big := testkit.Pattern(10000)
 	want = append(want, big...)
 	b.Write(big)
 	got, calls := tr.waitGot(t, len(want))
@@ -241,7 +243,7 @@ func TestBufferWriterRateLimit(t *testing.T) {
 // comes after the last byte.
 func TestBufferReader(t *testing.T) {
 	tr := newBufTransport(true)
-	b, err := actor.New(newBase(t), tr, actor.CloseOnFree)
+	b, err := actor.New(testbev.NewBase(t), tr, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +256,7 @@ func TestBufferReader(t *testing.T) {
 	b.SetCallbacks(actor.Callbacks{
 		Read: func(s *actor.Session) {
 			mu.Lock()
-			got = append(got, drainAll(s.Input())...)
+			got = append(got, testkit.DrainAll(t, s.Input())...)
 			mu.Unlock()
 		},
 		Event: func(s *actor.Session, ev actor.Event, err error) {
@@ -275,13 +277,13 @@ func TestBufferReader(t *testing.T) {
 			want = append(want, p...)
 			src.AppendOwned(p)
 		}
-		big := seq(50000) // over the maximum: split by MoveFromN
+		big := testkit.Pattern(50000) // over the maximum: split by MoveFromN
 		want = append(want, big...)
 		src.Write(big)
 		tr.in <- &src
 	}
 	close(tr.eof)
-	if got := recv(t, eof, "EOF"); !bytes.Equal(got, want) {
+	if got := testkit.Recv(t, eof, "EOF"); !bytes.Equal(got, want) {
 		t.Fatalf("read %d bytes before EOF that differ from the %d sent", len(got), len(want))
 	}
 	tr.mu.Lock()
@@ -300,7 +302,7 @@ func TestBufferTransportBadCount(t *testing.T) {
 		t.Run(dir, func(t *testing.T) {
 			tr := newBufTransport(true)
 			tr.lie = true
-			b, err := actor.New(newBase(t), tr, actor.CloseOnFree)
+			b, err := actor.New(testbev.NewBase(t), tr, actor.CloseOnFree)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -319,7 +321,7 @@ func TestBufferTransportBadCount(t *testing.T) {
 				src.WriteString("hello")
 				tr.in <- &src
 			}
-			if err := recv(t, events, "an Error event"); !errors.Is(err, actor.ErrInvalid) {
+			if err := testkit.Recv(t, events, "an Error event"); !errors.Is(err, actor.ErrInvalid) {
 				t.Errorf("Error event with %v, want ErrInvalid", err)
 			}
 		})
@@ -333,7 +335,7 @@ func TestBufferTransportBadCount(t *testing.T) {
 // the next turn, or the last refill would wait for the stage forever.
 func TestStagedWriteCallbackRefillsPastBound(t *testing.T) {
 	tr := newBufTransport(true)
-	b, err := actor.NewStaged(newBase(t), tr, actor.CloseOnFree, nil, &moveStage{})
+	b, err := actor.NewStaged(testbev.NewBase(t), tr, actor.CloseOnFree, nil, &moveStage{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // Every method of a Bufferevent that was not made by a constructor, a
@@ -22,7 +24,7 @@ func TestZeroBufferevent(t *testing.T) {
 	}{{"zero", new(actor.Bufferevent)}, {"nil", nil}} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tc.b
-			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
 			defer cancel()
 			var buf actor.Buffer
 			buf.Write([]byte("x"))
@@ -118,7 +120,7 @@ func TestErrClosedIsNetErrClosed(t *testing.T) {
 	if !errors.Is(actor.ErrClosed, net.ErrClosed) {
 		t.Errorf("errors.Is(ErrClosed, net.ErrClosed) = false")
 	}
-	a, _ := newPair(t, 0)
+	a, _ := testbev.NewPair(t, 0)
 	a.Close()
 	if err := a.Write([]byte("x")); !errors.Is(err, net.ErrClosed) || !errors.Is(err, actor.ErrClosed) {
 		t.Errorf("Write after Close = %v, want ErrClosed and net.ErrClosed", err)
@@ -128,7 +130,7 @@ func TestErrClosedIsNetErrClosed(t *testing.T) {
 // An event callback that panics while handling EOF closes the bufferevent
 // with the panic as its cause, not EOF (item 11).
 func TestEventPanicAfterEOF(t *testing.T) {
-	a, b := newPair(t, 0)
+	a, b := testbev.NewPair(t, 0)
 	b.SetCallbacks(actor.Callbacks{
 		Event: func(s *actor.Session, ev actor.Event, err error) {
 			if ev&actor.EOF != 0 {
@@ -138,7 +140,7 @@ func TestEventPanicAfterEOF(t *testing.T) {
 	})
 	b.Enable(actor.Read)
 	a.Flush(actor.Write, actor.Finished)
-	recv(t, b.Done(), "b to stop after its event callback panicked")
+	testkit.Recv(t, b.Done(), "b to stop after its event callback panicked")
 	err := b.Err()
 	var pe *actor.PanicError
 	if !errors.As(err, &pe) || !errors.Is(err, actor.ErrPanic) || pe.Value != "boom at EOF" {
@@ -148,13 +150,13 @@ func TestEventPanicAfterEOF(t *testing.T) {
 
 // Do returns the panic of its function (item 11).
 func TestDoPanic(t *testing.T) {
-	a, _ := newPair(t, 0)
+	a, _ := testbev.NewPair(t, 0)
 	err := a.Do(func(*actor.Session) { panic("boom in Do") })
 	var pe *actor.PanicError
 	if !errors.Is(err, actor.ErrPanic) || !errors.As(err, &pe) || pe.Value != "boom in Do" {
 		t.Fatalf("Do(panicking fn) = %v, want the *PanicError", err)
 	}
-	recv(t, a.Done(), "a to stop after Do's function panicked")
+	testkit.Recv(t, a.Done(), "a to stop after Do's function panicked")
 	if !errors.Is(a.Err(), actor.ErrPanic) {
 		t.Errorf("Err() after Do panicked = %v, want ErrPanic", a.Err())
 	}
@@ -176,12 +178,12 @@ func TestErrorPrefixOnce(t *testing.T) {
 		{errLine, []error{actor.ErrInvalid}},
 		{buf.MoveFrom(nil), []error{actor.ErrInvalid}},
 	}
-	a, _ := newPair(t, 0)
+	a, _ := testbev.NewPair(t, 0)
 	cases = append(cases, struct {
 		err  error
 		want []error
 	}{a.Do(func(*actor.Session) { panic(io.ErrUnexpectedEOF) }), []error{actor.ErrPanic, io.ErrUnexpectedEOF}})
-	recv(t, a.Done(), "a to stop")
+	testkit.Recv(t, a.Done(), "a to stop")
 	cases = append(cases, struct {
 		err  error
 		want []error

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // resetPeer returns a bufferevent over a TCP connection whose peer, once it
@@ -32,7 +34,7 @@ func resetPeer(t *testing.T) (*actor.Bufferevent, <-chan struct{}) {
 		}
 		accepted <- nil
 		var one [1]byte
-		c.SetReadDeadline(time.Now().Add(waitTimeout))
+		c.SetReadDeadline(time.Now().Add(testkit.WaitTime))
 		io.ReadFull(c, one[:])
 		c.(*net.TCPConn).SetLinger(0)
 		c.Close()
@@ -42,10 +44,10 @@ func resetPeer(t *testing.T) (*actor.Bufferevent, <-chan struct{}) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := recv(t, accepted, "accept"); err != nil {
+	if err := testkit.Recv(t, accepted, "accept"); err != nil {
 		t.Fatal(err)
 	}
-	b, err := actor.New(newBase(t), c, actor.CloseOnFree)
+	b, err := actor.New(testbev.NewBase(t), c, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,14 +70,14 @@ func TestSendToResetPeer(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- b.Send(context.Background(), make([]byte, size)) }()
 	<-reset
-	err := recv(t, done, "Send to return after the peer's reset")
+	err := testkit.Recv(t, done, "Send to return after the peer's reset")
 	if err == nil || !isBroken(err) {
 		t.Fatalf("Send(100 MiB) to a peer that reset = %v, want ECONNRESET or EPIPE", err)
 	}
 	if b.OutputLen() == 0 {
 		t.Errorf("OutputLen() = 0 when Send failed: bytes never written were counted written")
 	}
-	recv(t, b.Failed(), "Failed to be closed")
+	testkit.Recv(t, b.Failed(), "Failed to be closed")
 	if err := b.Write([]byte("late")); !isBroken(err) {
 		t.Errorf("Write after the reset = %v, want ECONNRESET or EPIPE", err)
 	}
@@ -107,12 +109,12 @@ func TestSendToResetPeer(t *testing.T) {
 // cause, which matches syscall.EPIPE as a socketpair's would; and after
 // Close every write fails with ErrClosed, Failed being closed.
 func TestSendToClosedPartner(t *testing.T) {
-	a, b := newPair(t, 0)
+	a, b := testbev.NewPair(t, 0)
 	a.SetWatermark(actor.Write, 0, 1<<10)
 	done := make(chan error, 1)
 	go func() { done <- a.Send(context.Background(), make([]byte, 1<<20)) }()
 	b.Close()
-	err := recv(t, done, "Send to return after the partner closed")
+	err := testkit.Recv(t, done, "Send to return after the partner closed")
 	if !errors.Is(err, syscall.EPIPE) || !errors.Is(err, io.ErrClosedPipe) {
 		t.Fatalf("Send to a closed partner = %v, want EPIPE and io.ErrClosedPipe", err)
 	}
@@ -120,7 +122,7 @@ func TestSendToClosedPartner(t *testing.T) {
 		t.Errorf("Write to a closed partner = %v, want EPIPE", err)
 	}
 	a.Close()
-	recv(t, a.Failed(), "Failed after Close")
+	testkit.Recv(t, a.Failed(), "Failed after Close")
 	if err := a.Send(context.Background(), []byte("x")); !errors.Is(err, actor.ErrClosed) {
 		t.Errorf("Send after Close = %v, want ErrClosed", err)
 	}
@@ -129,7 +131,7 @@ func TestSendToClosedPartner(t *testing.T) {
 // Failed is closed by Close even when the output never failed, and a
 // send on Out that selects on it returns.
 func TestFailedOnClose(t *testing.T) {
-	a, _ := newPair(t, 0)
+	a, _ := testbev.NewPair(t, 0)
 	f := a.Failed()
 	select {
 	case <-f:
@@ -137,5 +139,5 @@ func TestFailedOnClose(t *testing.T) {
 	default:
 	}
 	a.Close()
-	recv(t, f, "Failed after Close")
+	testkit.Recv(t, f, "Failed after Close")
 }

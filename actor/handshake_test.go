@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // gateConn is a Handshaker over one end of a net.Pipe: its handshake
@@ -48,7 +50,7 @@ func (g *gateConn) Handshake(ctx context.Context) error {
 // the transport is closed; and Close cancels it and waits for it.
 func TestHandshaker(t *testing.T) {
 	t.Run("success", func(t *testing.T) {
-		base := newBase(t)
+		base := testbev.NewBase(t)
 		c1, c2 := net.Pipe()
 		defer c2.Close()
 		g := newGateConn(c1)
@@ -73,22 +75,22 @@ func TestHandshaker(t *testing.T) {
 		default:
 		}
 		b.Write([]byte("held"))
-		recv(t, g.started, "the handshake to start on Write")
+		testkit.Recv(t, g.started, "the handshake to start on Write")
 		if err := b.Connect(context.Background(), func(context.Context) (actor.Transport, error) { return nil, io.EOF }); !errors.Is(err, actor.ErrBusy) {
 			t.Errorf("Connect during the handshake = %v, want ErrBusy", err)
 		}
 		g.verdict <- nil
-		if e := recv(t, events, "Connected"); e.Event != actor.Connected {
+		if e := testkit.Recv(t, events, "Connected"); e.Event != actor.Connected {
 			t.Errorf("event %v (%v), want Connected", e.Event, e.Err)
 		}
-		c2.SetReadDeadline(time.Now().Add(waitTimeout))
+		c2.SetReadDeadline(time.Now().Add(testkit.WaitTime))
 		p := make([]byte, 4)
 		if _, err := io.ReadFull(c2, p); err != nil || string(p) != "held" {
 			t.Errorf("peer read %q, %v, want the write held during the handshake", p, err)
 		}
 	})
 	t.Run("failure", func(t *testing.T) {
-		base := newBase(t)
+		base := testbev.NewBase(t)
 		c1, c2 := net.Pipe()
 		defer c2.Close()
 		g := newGateConn(c1)
@@ -106,10 +108,10 @@ func TestHandshaker(t *testing.T) {
 			},
 		})
 		b.Enable(actor.Read)
-		recv(t, g.started, "the handshake to start on Enable")
+		testkit.Recv(t, g.started, "the handshake to start on Enable")
 		bad := errors.New("bad handshake")
 		g.verdict <- bad
-		if e := recv(t, events, "Error"); e.Event != actor.Error || !errors.Is(e.Err, bad) {
+		if e := testkit.Recv(t, events, "Error"); e.Event != actor.Error || !errors.Is(e.Err, bad) {
 			t.Errorf("event %v (%v), want Error with the handshake's error", e.Event, e.Err)
 		}
 		b.Do(func(*actor.Session) {})
@@ -118,7 +120,7 @@ func TestHandshaker(t *testing.T) {
 		}
 	})
 	t.Run("close", func(t *testing.T) {
-		base := newBase(t)
+		base := testbev.NewBase(t)
 		c1, c2 := net.Pipe()
 		defer c2.Close()
 		g := newGateConn(c1)
@@ -131,7 +133,7 @@ func TestHandshaker(t *testing.T) {
 			events <- actor.EventInfo{Event: ev, Err: err}
 		}})
 		b.In()
-		recv(t, g.started, "the handshake to start on In")
+		testkit.Recv(t, g.started, "the handshake to start on In")
 		b.Close()
 		select {
 		case err := <-g.ended:

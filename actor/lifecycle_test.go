@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // Close from 100 goroutines at once returns the same result everywhere.
 func TestConcurrentClose(t *testing.T) {
-	a, _ := newPair(t, 0)
+	a, _ := testbev.NewPair(t, 0)
 	results := make([]error, 100)
 	var wg sync.WaitGroup
 	for i := range results {
@@ -37,23 +39,23 @@ func TestConcurrentClose(t *testing.T) {
 // A panicking callback closes only its own bufferevent, with an Error event
 // carrying the panic; the partner sees EOF and goes on.
 func TestPanickingCallback(t *testing.T) {
-	a, b := newPair(t, 0)
+	a, b := testbev.NewPair(t, 0)
 	events := b.Events()
 	b.SetCallbacks(actor.Callbacks{Read: func(*actor.Session) { panic("boom") }})
 	b.Enable(actor.Read)
 	aEvents := a.Events()
 	a.Enable(actor.Read)
 	a.Write([]byte("x"))
-	ev := recv(t, events, "error event")
+	ev := testkit.Recv(t, events, "error event")
 	var perr *actor.PanicError
 	if ev.Event != actor.Error || !errors.As(ev.Err, &perr) || perr.Value != "boom" || !errors.Is(ev.Err, actor.ErrPanic) {
 		t.Fatalf("event = %v %v, want Error with the panic", ev.Event, ev.Err)
 	}
-	recv(t, b.Done(), "panicked bufferevent to stop")
+	testkit.Recv(t, b.Done(), "panicked bufferevent to stop")
 	if !errors.As(b.Err(), &perr) {
 		t.Errorf("Err() = %v, want the *PanicError", b.Err())
 	}
-	if ev := recv(t, aEvents, "partner EOF"); ev.Event != actor.Reading|actor.EOF {
+	if ev := testkit.Recv(t, aEvents, "partner EOF"); ev.Event != actor.Reading|actor.EOF {
 		t.Errorf("partner event = %v, want Reading|EOF", ev.Event)
 	}
 	if err := a.Write([]byte("still alive")); err != nil {
@@ -64,11 +66,11 @@ func TestPanickingCallback(t *testing.T) {
 // A panic in the event callback itself is reported on the Events channel
 // and in Err, and does not loop.
 func TestPanickingEventCallback(t *testing.T) {
-	a, b := newPair(t, 0)
+	a, b := testbev.NewPair(t, 0)
 	b.SetCallbacks(actor.Callbacks{Event: func(*actor.Session, actor.Event, error) { panic(io.ErrShortWrite) }})
 	b.Enable(actor.Read)
 	a.Close()
-	recv(t, b.Done(), "stop")
+	testkit.Recv(t, b.Done(), "stop")
 	// EOF came first, but a panic handling it is a failure: it is the
 	// cause (issue 13, item 11).
 	var perr *actor.PanicError
@@ -78,7 +80,7 @@ func TestPanickingEventCallback(t *testing.T) {
 }
 
 func TestBadArguments(t *testing.T) {
-	a, _ := newPair(t, 0)
+	a, _ := testbev.NewPair(t, 0)
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -123,7 +125,7 @@ func TestBadArguments(t *testing.T) {
 // Every method of a closed bufferevent returns promptly with ErrClosed or
 // the zero value.
 func TestClosedMethods(t *testing.T) {
-	a, _ := newPair(t, 0)
+	a, _ := testbev.NewPair(t, 0)
 	a.Close()
 	errs := map[string]error{
 		"Write":        a.Write([]byte("x")),
@@ -172,7 +174,7 @@ func TestClosedMethods(t *testing.T) {
 
 // The channel view: Send on one side, In on the other, EOF closes In.
 func TestChannels(t *testing.T) {
-	a, b := newPair(t, 0)
+	a, b := testbev.NewPair(t, 0)
 	ctx := context.Background()
 	in := b.In()
 	if b.Enabled()&actor.Read == 0 {
@@ -201,7 +203,7 @@ func TestChannels(t *testing.T) {
 
 // Send blocks at the write high watermark and honours its context.
 func TestSendBackpressure(t *testing.T) {
-	a, _ := newPair(t, 0) // the partner never reads
+	a, _ := testbev.NewPair(t, 0) // the partner never reads
 	a.SetWatermark(actor.Write, 0, 1024)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -225,9 +227,9 @@ func TestSendBackpressure(t *testing.T) {
 
 // Drain writes every byte, half-closes, and closes.
 func TestDrain(t *testing.T) {
-	a, b := newPair(t, 0)
+	a, b := testbev.NewPair(t, 0)
 	in := b.In()
-	payload := seq(100000)
+	payload := testkit.Pattern(100000)
 	a.Write(payload)
 	drained := make(chan error, 1)
 	go func() { drained <- a.Drain(context.Background()) }()
@@ -235,7 +237,7 @@ func TestDrain(t *testing.T) {
 	for chunk := range in {
 		got.Write(chunk)
 	}
-	if err := recv(t, drained, "Drain"); err != nil {
+	if err := testkit.Recv(t, drained, "Drain"); err != nil {
 		t.Errorf("Drain() = %v", err)
 	}
 	if !bytes.Equal(got.Bytes(), payload) {
@@ -245,20 +247,20 @@ func TestDrain(t *testing.T) {
 
 // Drain gives up when its context ends, and still closes.
 func TestDrainTimeout(t *testing.T) {
-	a, _ := newPair(t, 0) // the partner never reads
-	a.Write(seq(1000))
+	a, _ := testbev.NewPair(t, 0) // the partner never reads
+	a.Write(testkit.Pattern(1000))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := a.Drain(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Drain() = %v, want DeadlineExceeded", err)
 	}
-	recv(t, a.Done(), "closed after a failed drain")
+	testkit.Recv(t, a.Done(), "closed after a failed drain")
 }
 
 // Do runs on the actor with the buffers in hand; Read and ReadBuffer work
 // from other goroutines.
 func TestDoAndRead(t *testing.T) {
-	a, b := newPair(t, 0)
+	a, b := testbev.NewPair(t, 0)
 	arrived := make(chan struct{}, 1)
 	b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
 		if s.Input().Len() == 10 {
@@ -267,7 +269,7 @@ func TestDoAndRead(t *testing.T) {
 	}})
 	b.Enable(actor.Read)
 	a.Write([]byte("0123456789"))
-	recv(t, arrived, "10 bytes")
+	testkit.Recv(t, arrived, "10 bytes")
 	var n int
 	b.Do(func(s *actor.Session) { n = s.Input().Len() })
 	if n != 10 {
@@ -278,7 +280,7 @@ func TestDoAndRead(t *testing.T) {
 		t.Errorf("Read() = %d, %v, %q", n, err, p)
 	}
 	var rest actor.Buffer
-	if err := b.ReadBuffer(&rest); err != nil || string(drainAll(&rest)) != "456789" {
+	if err := b.ReadBuffer(&rest); err != nil || string(testkit.DrainAll(t, &rest)) != "456789" {
 		t.Errorf("ReadBuffer() = %v", err)
 	}
 }
@@ -286,7 +288,7 @@ func TestDoAndRead(t *testing.T) {
 // Two bufferevents whose callbacks call each other's methods relay many
 // thousands of messages both ways without deadlock (le-proxy's shape).
 func TestRelayNoDeadlock(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	c1, s1, _ := actor.NewPair(base, 0)
 	s2, c2, _ := actor.NewPair(base, 0)
 	relay := func(from, to *actor.Bufferevent) {
@@ -320,7 +322,7 @@ func TestRelayNoDeadlock(t *testing.T) {
 	c1.Enable(actor.Read)
 	c2.Enable(actor.Read)
 	c1.Write([]byte{1})
-	recv(t, done, fmt.Sprintf("%d round trips", rounds))
+	testkit.Recv(t, done, fmt.Sprintf("%d round trips", rounds))
 }
 
 // A bufferevent runs exactly two goroutines (actor, reader) until its
@@ -440,14 +442,14 @@ func TestDeferredPriorities(t *testing.T) {
 	low.SetCallbacks(actor.Callbacks{Event: func(*actor.Session, actor.Event, error) { order <- "low" }})
 	high.SetCallbacks(actor.Callbacks{Event: func(*actor.Session, actor.Event, error) { order <- "high" }})
 	blocker.TriggerEvent(actor.EOF, 0)
-	recv(t, running, "blocker's turn")
+	testkit.Recv(t, running, "blocker's turn")
 	// While the dispatcher is busy with blocker, queue low, then high.
 	low.TriggerEvent(actor.EOF, 0)
 	waitQueued(t, low)
 	high.TriggerEvent(actor.EOF, 0)
 	waitQueued(t, high)
 	close(release)
-	if first, second := recv(t, order, "first"), recv(t, order, "second"); first != "high" || second != "low" {
+	if first, second := testkit.Recv(t, order, "first"), testkit.Recv(t, order, "second"); first != "high" || second != "low" {
 		t.Errorf("deferred callbacks ran %s, %s; want high, low", first, second)
 	}
 }
@@ -479,7 +481,7 @@ func TestDeferredCoalescing(t *testing.T) {
 		s.TriggerEvent(actor.Reading|actor.EOF, 0)
 		s.TriggerEvent(actor.Writing|actor.Error, 0)
 	})
-	if ev := recv(t, got, "event"); ev != actor.Reading|actor.Writing|actor.EOF|actor.Error {
+	if ev := testkit.Recv(t, got, "event"); ev != actor.Reading|actor.Writing|actor.EOF|actor.Error {
 		t.Errorf("coalesced event = %v", ev)
 	}
 	select {

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
 	"github.com/bevgo/bev/internal/testconn"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // OutputLen counts what a Write, WriteBuffer or Send from another
@@ -20,11 +22,11 @@ import (
 // full. Once the peer has read everything, the count is back to 0.
 
 // waitOutputLen waits until b.OutputLen() is want, failing the test after
-// waitTimeout. OutputLen is published at the end of the actor's turn, so
+// testkit.WaitTime. OutputLen is published at the end of the actor's turn, so
 // there is no event to wait on.
 func waitOutputLen(t *testing.T, b *actor.Bufferevent, want int) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(testkit.WaitTime)
 	for b.OutputLen() != want {
 		if time.Now().After(deadline) {
 			t.Fatalf("OutputLen() = %d, want %d", b.OutputLen(), want)
@@ -45,12 +47,12 @@ func holdActor(t *testing.T, b *actor.Bufferevent) (release func()) {
 			<-stop
 		})
 	}()
-	recv(t, running, "the held Do to run")
+	testkit.Recv(t, running, "the held Do to run")
 	var once sync.Once
 	release = func() {
 		once.Do(func() {
 			close(stop)
-			if err := recv(t, done, "the held Do to return"); err != nil {
+			if err := testkit.Recv(t, done, "the held Do to return"); err != nil {
 				t.Errorf("Do() = %v", err)
 			}
 		})
@@ -77,7 +79,7 @@ func writeBy(how string, b *actor.Bufferevent, p []byte) error {
 func TestOutputLenCountsPostedNoTransport(t *testing.T) {
 	for _, how := range []string{"Write", "WriteBuffer", "Send"} {
 		t.Run(how, func(t *testing.T) {
-			b, err := actor.New(newBase(t), nil, 0)
+			b, err := actor.New(testbev.NewBase(t), nil, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,7 +88,7 @@ func TestOutputLenCountsPostedNoTransport(t *testing.T) {
 			total := 0
 			for i := range 50 {
 				n := 1000 + i*37
-				if err := writeBy(how, b, seq(n)); err != nil {
+				if err := writeBy(how, b, testkit.Pattern(n)); err != nil {
 					t.Fatal(err)
 				}
 				total += n
@@ -109,7 +111,7 @@ func TestOutputLenCountsPosted(t *testing.T) {
 	const n = 3 << 20
 	for _, how := range []string{"Write", "WriteBuffer"} {
 		t.Run("pair/"+how, func(t *testing.T) {
-			a, b := newPair(t, 0)
+			a, b := testbev.NewPair(t, 0)
 			defer a.Close()
 			defer b.Close()
 			got := make(chan int, 1)
@@ -123,7 +125,7 @@ func TestOutputLenCountsPosted(t *testing.T) {
 			}})
 			release := holdActor(t, a)
 			defer release() // before the Closes, which wait for the actor
-			if err := writeBy(how, a, seq(n)); err != nil {
+			if err := writeBy(how, a, testkit.Pattern(n)); err != nil {
 				t.Fatal(err)
 			}
 			if l := a.OutputLen(); l != n {
@@ -131,20 +133,20 @@ func TestOutputLenCountsPosted(t *testing.T) {
 			}
 			release()
 			b.Enable(actor.Read)
-			recv(t, got, "the partner to read everything")
+			testkit.Recv(t, got, "the partner to read everything")
 			waitOutputLen(t, a, 0)
 		})
 		for _, nw := range []string{"tcp", "unix"} {
 			t.Run(nw+"/"+how, func(t *testing.T) {
 				c, s := testconn.Pair(t, nw)
-				b, err := actor.New(newBase(t), s, 0)
+				b, err := actor.New(testbev.NewBase(t), s, 0)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer b.Close()
 				release := holdActor(t, b)
 				defer release() // before the Close, which waits for the actor
-				if err := writeBy(how, b, seq(n)); err != nil {
+				if err := writeBy(how, b, testkit.Pattern(n)); err != nil {
 					t.Fatal(err)
 				}
 				if l := b.OutputLen(); l != n {
@@ -168,7 +170,7 @@ func TestOutputLenConcurrentWriters(t *testing.T) {
 	for _, how := range []string{"Write", "WriteBuffer", "Send"} {
 		t.Run(how, func(t *testing.T) {
 			c, s := testconn.Pair(t, "tcp")
-			b, err := actor.New(newBase(t), s, 0)
+			b, err := actor.New(testbev.NewBase(t), s, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,7 +186,7 @@ func TestOutputLenConcurrentWriters(t *testing.T) {
 			for range writers {
 				wg.Go(func() {
 					for i := range rounds {
-						if err := writeBy(how, b, seq(size)); err != nil {
+						if err := writeBy(how, b, testkit.Pattern(size)); err != nil {
 							errs <- err
 							return
 						}
@@ -207,7 +209,7 @@ func TestOutputLenConcurrentWriters(t *testing.T) {
 				_, err := io.CopyN(io.Discard, c, total)
 				readDone <- err
 			}()
-			deadline := time.Now().Add(waitTimeout)
+			deadline := time.Now().Add(testkit.WaitTime)
 			for l := b.OutputLen(); l != 0; l = b.OutputLen() {
 				if l < 0 {
 					t.Fatalf("OutputLen() = %d while the peer reads", l)
@@ -217,7 +219,7 @@ func TestOutputLenConcurrentWriters(t *testing.T) {
 				}
 				runtime.Gosched()
 			}
-			if err := recv(t, readDone, "the peer to read everything"); err != nil {
+			if err := testkit.Recv(t, readDone, "the peer to read everything"); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -227,7 +229,7 @@ func TestOutputLenConcurrentWriters(t *testing.T) {
 // Sends still waiting for room when the bufferevent closes give their
 // count back, and Close leaves OutputLen at 0.
 func TestOutputLenSendsCutByClose(t *testing.T) {
-	b, err := actor.New(newBase(t), nil, 0)
+	b, err := actor.New(testbev.NewBase(t), nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +237,7 @@ func TestOutputLenSendsCutByClose(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
-			b.Send(context.Background(), seq(10000)) // blocks at the mark until Close
+			b.Send(context.Background(), testkit.Pattern(10000)) // blocks at the mark until Close
 		})
 	}
 	waitOutputLen(t, b, 1000+4*1000) // one piece landed, one per sender waiting

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/limiter"
 )
 
@@ -22,7 +24,7 @@ const window = 1 << 20
 // unread. It returns a function that sends one chunk and one that waits
 // until everything sent has arrived.
 func pairStream(tb testing.TB, size int, limit *limiter.Config) (send func(), wait func()) {
-	a, b := newPair(tb, 0)
+	a, b := testbev.NewPair(tb, 0)
 	if limit != nil {
 		a.SetRateLimit(limit)
 		b.SetRateLimit(limit)
@@ -33,10 +35,10 @@ func pairStream(tb testing.TB, size int, limit *limiter.Config) (send func(), wa
 		n := s.Input().Len()
 		s.Input().Drain(n)
 		received.Add(int64(n))
-		signal(space)
+		testkit.Signal(space)
 	}})
 	b.Enable(actor.Read)
-	chunk := seq(size)
+	chunk := testkit.Pattern(size)
 	var sent int64
 	send = func() {
 		for sent-received.Load() > window {
@@ -92,7 +94,7 @@ func benchPipe(b *testing.B, w io.WriteCloser, r io.ReadCloser, size int) {
 			}
 		}
 	}()
-	chunk := seq(size)
+	chunk := testkit.Pattern(size)
 	b.ReportAllocs()
 	b.SetBytes(int64(size))
 	for b.Loop() {

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // A pair caps each transfer at the receiver's read high watermark minus
@@ -18,7 +20,7 @@ func TestPairWatermarkAfterEnable(t *testing.T) {
 		runs = 20
 	}
 	for range runs {
-		a, b := newPair(t, 0)
+		a, b := testbev.NewPair(t, 0)
 		var most atomic.Int64
 		total := 0
 		got := make(chan struct{}, 1)
@@ -30,7 +32,7 @@ func TestPairWatermarkAfterEnable(t *testing.T) {
 			total += n
 			s.Input().Drain(n)
 			if total == 1000 {
-				signal(got)
+				testkit.Signal(got)
 			}
 		}})
 		b.Enable(actor.Read)
@@ -38,8 +40,8 @@ func TestPairWatermarkAfterEnable(t *testing.T) {
 		if err := b.SetWatermark(actor.Read, 0, 20); err != nil {
 			t.Fatal(err)
 		}
-		a.Write(seq(1000))
-		recv(t, got, "1000 bytes through the pair")
+		a.Write(testkit.Pattern(1000))
+		testkit.Recv(t, got, "1000 bytes through the pair")
 		if m := most.Load(); m > 20 {
 			t.Fatalf("b's read callback saw %d bytes at once, over its read high watermark of 20", m)
 		}
@@ -54,7 +56,7 @@ func TestPairWatermarkAfterEnable(t *testing.T) {
 // the 900 that b has not (issue 13, item 10b; libevent's pair does the
 // same).
 func TestPairSenderSeesPartnerTake(t *testing.T) {
-	a, b := newPair(t, 0)
+	a, b := testbev.NewPair(t, 0)
 	if err := b.SetWatermark(actor.Read, 0, 100); err != nil {
 		t.Fatal(err)
 	}
@@ -69,9 +71,9 @@ func TestPairSenderSeesPartnerTake(t *testing.T) {
 		}
 	}})
 	b.Enable(actor.Read) // no read callback: b keeps what it takes
-	want := seq(1000)
+	want := testkit.Pattern(1000)
 	a.Write(want)
-	if n := recv(t, outs, "a's write callback at its low watermark"); n != 900 {
+	if n := testkit.Recv(t, outs, "a's write callback at its low watermark"); n != 900 {
 		t.Fatalf("a's write callback saw Output().Len() = %d, want 900 (b took 100)", n)
 	}
 	if n := b.InputLen(); n > 100 {
@@ -81,13 +83,13 @@ func TestPairSenderSeesPartnerTake(t *testing.T) {
 	var got []byte
 	all := make(chan struct{})
 	b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
-		got = append(got, drainAll(s.Input())...)
+		got = append(got, testkit.DrainAll(t, s.Input())...)
 		if len(got) == len(want) {
 			close(all)
 		}
 	}})
 	b.Trigger(actor.Read, 0) // the 100 bytes already there
-	recv(t, all, "all 1000 bytes at b")
+	testkit.Recv(t, all, "all 1000 bytes at b")
 	if string(got) != string(want) {
 		t.Fatalf("b received %d bytes, not the 1000 written in order", len(got))
 	}

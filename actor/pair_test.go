@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // transfer8333 is libevent's test_bufferevent_impl over a pair (cases 2 and
@@ -19,13 +21,13 @@ import (
 // holds all of them, the write callback once the output has drained.
 func transfer8333(t *testing.T, a, b *actor.Bufferevent, flush func()) {
 	t.Helper()
-	want := seq(8333)
+	want := testkit.Pattern(8333)
 	got := make(chan []byte, 1)
 	drained := make(chan struct{}, 1)
 	a.SetCallbacks(actor.Callbacks{
 		Write: func(s *actor.Session) {
 			if s.Output().Len() == 0 {
-				signal(drained)
+				testkit.Signal(drained)
 			}
 		},
 		Event: func(s *actor.Session, ev actor.Event, err error) {
@@ -39,7 +41,7 @@ func transfer8333(t *testing.T, a, b *actor.Bufferevent, flush func()) {
 				if err := s.ReadBuffer(&buf); err != nil {
 					t.Errorf("ReadBuffer() = %v", err)
 				}
-				got <- drainAll(&buf)
+				got <- testkit.DrainAll(t, &buf)
 			}
 		},
 	})
@@ -52,15 +54,15 @@ func transfer8333(t *testing.T, a, b *actor.Bufferevent, flush func()) {
 	if flush != nil {
 		flush()
 	}
-	if p := recv(t, got, "8333 bytes"); !bytes.Equal(p, want) {
+	if p := testkit.Recv(t, got, "8333 bytes"); !bytes.Equal(p, want) {
 		t.Fatalf("received %d bytes, not the 8333 written", len(p))
 	}
-	recv(t, drained, "write callback at empty output")
+	testkit.Recv(t, drained, "write callback at empty output")
 }
 
 // Case 2, bufferevent_pair.
 func TestPairBasics(t *testing.T) {
-	a, b := newPair(t, 0)
+	a, b := testbev.NewPair(t, 0)
 	if a.Conn() != nil || a.Underlying() != nil {
 		t.Errorf("pair Conn() = %v, Underlying() = %v, want nil, nil", a.Conn(), a.Underlying())
 	}
@@ -101,7 +103,7 @@ func TestPairBasics(t *testing.T) {
 func TestPairFlushModes(t *testing.T) {
 	for _, mode := range []actor.FlushMode{actor.Normal, actor.Flush} {
 		t.Run(mode.String(), func(t *testing.T) {
-			a, b := newPair(t, 0)
+			a, b := testbev.NewPair(t, 0)
 			transfer8333(t, a, b, func() {
 				if err := a.Flush(actor.Write, mode); err != nil {
 					t.Fatalf("Flush(Write, %v) = %v", mode, err)
@@ -119,7 +121,7 @@ func TestPairFlushModes(t *testing.T) {
 func TestPairFlushFinished(t *testing.T) {
 	for _, opts := range []actor.Option{0, actor.DeferCallbacks} {
 		t.Run(fmt.Sprintf("opts=%d", opts), func(t *testing.T) {
-			a, b := newPair(t, opts)
+			a, b := testbev.NewPair(t, opts)
 			var order []string
 			events := make(chan actor.Event, 1)
 			b.SetCallbacks(actor.Callbacks{
@@ -138,9 +140,9 @@ func TestPairFlushFinished(t *testing.T) {
 				},
 			})
 			b.Enable(actor.Read)
-			a.Write(seq(8333))
+			a.Write(testkit.Pattern(8333))
 			a.Flush(actor.Write, actor.Finished)
-			if ev := recv(t, events, "EOF"); ev != actor.Reading|actor.EOF {
+			if ev := testkit.Recv(t, events, "EOF"); ev != actor.Reading|actor.EOF {
 				t.Errorf("partner event = %v, want Reading|EOF", ev)
 			}
 			if fmt.Sprint(order) != "[read event]" {
@@ -153,7 +155,7 @@ func TestPairFlushFinished(t *testing.T) {
 // Case 34, bufferevent_pair_flush: Finished with no data gives the partner
 // exactly Reading|EOF.
 func TestPairFlushFinishedEmpty(t *testing.T) {
-	a, b := newPair(t, 0)
+	a, b := testbev.NewPair(t, 0)
 	events := make(chan actor.Event, 4)
 	b.SetCallbacks(actor.Callbacks{
 		Read:  func(*actor.Session) { t.Errorf("read callback with no data") },
@@ -161,25 +163,25 @@ func TestPairFlushFinishedEmpty(t *testing.T) {
 	})
 	b.Enable(actor.Read)
 	a.Flush(actor.Write, actor.Finished)
-	if ev := recv(t, events, "EOF"); ev != actor.Reading|actor.EOF {
+	if ev := testkit.Recv(t, events, "EOF"); ev != actor.Reading|actor.EOF {
 		t.Errorf("event = %v, want exactly Reading|EOF", ev)
 	}
 }
 
 // Closing one end gives the other Reading|EOF (libevent #93, fixed here).
 func TestPairCloseGivesEOF(t *testing.T) {
-	a, b := newPair(t, 0)
+	a, b := testbev.NewPair(t, 0)
 	events := b.Events()
 	b.Enable(actor.Read)
 	a.Write([]byte("last words"))
 	a.Flush(actor.Write, actor.Flush)
 	got := make(chan []byte, 1)
-	b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) { got <- drainAll(s.Input()) }})
-	if p := recv(t, got, "data"); string(p) != "last words" {
+	b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) { got <- testkit.DrainAll(t, s.Input()) }})
+	if p := testkit.Recv(t, got, "data"); string(p) != "last words" {
 		t.Fatalf("read %q", p)
 	}
 	a.Close()
-	if ev := recv(t, events, "EOF"); ev.Event != actor.Reading|actor.EOF {
+	if ev := testkit.Recv(t, events, "EOF"); ev.Event != actor.Reading|actor.EOF {
 		t.Errorf("event after partner Close = %v, want Reading|EOF", ev)
 	}
 	if b.Partner() != nil {
@@ -188,14 +190,14 @@ func TestPairCloseGivesEOF(t *testing.T) {
 	if err := b.Write([]byte("x")); err != nil {
 		t.Fatalf("Write() = %v", err)
 	}
-	if ev := recv(t, events, "write error"); ev.Event != actor.Writing|actor.Error {
+	if ev := testkit.Recv(t, events, "write error"); ev.Event != actor.Writing|actor.Error {
 		t.Errorf("writing to a closed partner gave %v, want Writing|Error", ev)
 	}
 }
 
 // Case 11, bufferevent_pair_watermarks.
 func TestPairWatermarks(t *testing.T) {
-	a, b := newPair(t, 0)
+	a, b := testbev.NewPair(t, 0)
 	if low, _, _ := a.Watermark(actor.Read); low != 0 {
 		t.Errorf("default read low = %d, want 0", low)
 	}
@@ -229,7 +231,7 @@ func TestPairWatermarks(t *testing.T) {
 		if n := s.Input().Len(); n < 10 || n > 20 {
 			t.Errorf("read callback saw %d bytes, want 10..20", n)
 		}
-		got.Write(drainAll(s.Input()))
+		got.Write(testkit.DrainAll(t, s.Input()))
 		if got.Len() == total {
 			s.Disable(actor.Read)
 			close(done)
@@ -240,14 +242,14 @@ func TestPairWatermarks(t *testing.T) {
 			t.Errorf("write callback saw %d bytes of output, want <= 100", n)
 		}
 		if s.Output().Len() == 0 {
-			signal(drained)
+			testkit.Signal(drained)
 		}
 	}})
 	b.Enable(actor.Read)
-	a.Write(seq(total))
-	recv(t, done, "65000 bytes")
-	recv(t, drained, "sender drained")
-	if !bytes.Equal(got.Bytes(), seq(total)) {
+	a.Write(testkit.Pattern(total))
+	testkit.Recv(t, done, "65000 bytes")
+	testkit.Recv(t, drained, "sender drained")
+	if !bytes.Equal(got.Bytes(), testkit.Pattern(total)) {
 		t.Errorf("received bytes differ from those written")
 	}
 }
@@ -338,7 +340,7 @@ func TestTimeoutRearm(t *testing.T) {
 
 // Case 36, bufferevent_read_failed: reading 8 of 9 bytes leaves 1.
 func TestPartialRead(t *testing.T) {
-	a, b := newPair(t, 0)
+	a, b := testbev.NewPair(t, 0)
 	done := make(chan [2]int, 1)
 	b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
 		if s.Input().Len() < 9 {
@@ -350,7 +352,7 @@ func TestPartialRead(t *testing.T) {
 	}})
 	b.Enable(actor.Read)
 	a.Write([]byte("test data"))
-	if got := recv(t, done, "read"); got != [2]int{8, 1} {
+	if got := testkit.Recv(t, done, "read"); got != [2]int{8, 1} {
 		t.Errorf("Read(8 of 9) = %d leaving %d, want 8 leaving 1", got[0], got[1])
 	}
 }
@@ -368,7 +370,7 @@ func TestTrigger(t *testing.T) {
 		{"defer_postpone", actor.DeferCallbacks, actor.TriggerDefer},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, b := newPair(t, tc.opts)
+			a, b := testbev.NewPair(t, tc.opts)
 			deferred := tc.opts&actor.DeferCallbacks != 0 || tc.topt&actor.TriggerDefer != 0
 			var reads atomic.Int32
 			gotEvent := make(chan actor.Event, 1)
@@ -397,7 +399,7 @@ func TestTrigger(t *testing.T) {
 			b.SetCallbacks(actor.Callbacks{Read: first})
 			b.Enable(actor.Read)
 			a.Write([]byte("This is the test string\x00"))
-			if ev := recv(t, gotEvent, "triggered event"); ev != ^actor.Event(0) {
+			if ev := testkit.Recv(t, gotEvent, "triggered event"); ev != ^actor.Event(0) {
 				t.Errorf("TriggerEvent(^0) delivered %v", ev)
 			}
 			if n := reads.Load(); n != 2 {

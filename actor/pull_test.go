@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/limiter"
 )
 
@@ -41,7 +43,7 @@ func (p *pulledTransport) feed(b []byte) {
 	}
 	wake := p.wake
 	p.mu.Unlock()
-	signal(p.more)
+	testkit.Signal(p.more)
 	if wake != nil {
 		wake()
 	}
@@ -114,7 +116,7 @@ func TestPulledTransport(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			tr := newPulledTransport()
-			b, err := actor.New(newBase(t), tr, actor.CloseOnFree)
+			b, err := actor.New(testbev.NewBase(t), tr, actor.CloseOnFree)
 			if err != nil {
 				t.Fatalf("New = %v", err)
 			}
@@ -145,9 +147,9 @@ func TestPulledTransport(t *testing.T) {
 						t.Errorf("input holds %d bytes, above the read high watermark plus one read", s.Input().Len())
 					}
 					mu.Lock()
-					got = append(got, drainAll(s.Input())...)
+					got = append(got, testkit.DrainAll(t, s.Input())...)
 					mu.Unlock()
-					signal(sig)
+					testkit.Signal(sig)
 				},
 				Event: func(s *actor.Session, ev actor.Event, err error) {
 					if ev == actor.Reading|actor.EOF {
@@ -157,7 +159,7 @@ func TestPulledTransport(t *testing.T) {
 					}
 				},
 			})
-			want := seq(10000)
+			want := testkit.Pattern(10000)
 			tr.feed(want[:600])
 			// Reading is disabled: nothing is taken. (The second Do runs
 			// after the turn the wake-up started.)
@@ -174,7 +176,7 @@ func TestPulledTransport(t *testing.T) {
 				tr.feed(want[off:min(off+600, len(want))])
 			}
 			tr.feed(nil)
-			if n := recv(t, eof, "EOF"); n != len(want) {
+			if n := testkit.Recv(t, eof, "EOF"); n != len(want) {
 				t.Fatalf("EOF after %d bytes, want %d", n, len(want))
 			}
 			mu.Lock()
@@ -200,7 +202,7 @@ func TestPulledTransport(t *testing.T) {
 // function) before that read, so nothing announces it again.
 func TestPulledTransportEndBehindBytes(t *testing.T) {
 	tr := newPulledTransport()
-	b, err := actor.New(newBase(t), tr, actor.CloseOnFree)
+	b, err := actor.New(testbev.NewBase(t), tr, actor.CloseOnFree)
 	if err != nil {
 		t.Fatalf("New = %v", err)
 	}
@@ -212,18 +214,18 @@ func TestPulledTransportEndBehindBytes(t *testing.T) {
 	got := 0
 	ends := make(chan end, 1)
 	b.SetCallbacks(actor.Callbacks{
-		Read: func(s *actor.Session) { got += len(drainAll(s.Input())) },
+		Read: func(s *actor.Session) { got += len(testkit.DrainAll(t, s.Input())) },
 		Event: func(_ *actor.Session, ev actor.Event, _ error) {
 			ends <- end{got, ev}
 		},
 	})
-	tr.feed(seq(600)) // reading is disabled: both wake-ups find nothing to do
+	tr.feed(testkit.Pattern(600)) // reading is disabled: both wake-ups find nothing to do
 	tr.feed(nil)
 	if err := b.Do(func(*actor.Session) {}); err != nil {
 		t.Fatalf("Do = %v", err)
 	}
 	b.Enable(actor.Read)
-	if e := recv(t, ends, "EOF"); e.ev != actor.Reading|actor.EOF || e.n != 600 {
+	if e := testkit.Recv(t, ends, "EOF"); e.ev != actor.Reading|actor.EOF || e.n != 600 {
 		t.Errorf("event %v after %d bytes, want Reading|EOF after 600", e.ev, e.n)
 	}
 }

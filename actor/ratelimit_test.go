@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
 	"github.com/bevgo/bev/limiter"
 )
 
@@ -168,7 +169,7 @@ func TestRateLimitGroup(t *testing.T) {
 }
 
 func TestRateLimitGetters(t *testing.T) {
-	a, _ := newPair(t, 0)
+	a, _ := testbev.NewPair(t, 0)
 	if got := a.ReadLimit(); got != limiter.Max {
 		t.Errorf("ReadLimit() without a limit = %d, want limiter.Max", got)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func TestReadSizerGrowsOnFullReads(t *testing.T) {
 		r.record(room, room)
 	}
 	want := []int{4 << 10, 16 << 10, 64 << 10, 256 << 10, 256 << 10}
-	if !equalInts(got, want) {
+	if !slices.Equal(got, want) {
 		t.Errorf("sizes of full reads = %v, want %v", got, want)
 	}
 }
@@ -55,7 +56,7 @@ func TestReadSizerShrinksAfterShortReads(t *testing.T) {
 		got = append(got, r.next(math.MaxInt))
 	}
 	want := []int{64 << 10, 16 << 10, 4 << 10, 4 << 10, 4 << 10}
-	if !equalInts(got, want) {
+	if !slices.Equal(got, want) {
 		t.Errorf("sizes after pairs of 64-byte reads = %v, want %v", got, want)
 	}
 }
@@ -226,18 +227,6 @@ func TestSocketReadsAdapt(t *testing.T) {
 	if _, err := l.readParked(); err != io.EOF {
 		t.Errorf("readParked after the peer closed: %v, want io.EOF", err)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // A byte write hands over everything queued, up to the per-write maximum

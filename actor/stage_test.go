@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // moveStage moves up to limit bytes unchanged and counts its calls.
@@ -351,7 +352,7 @@ func TestReadAllocs(t *testing.T) {
 	got := make(chan struct{}, 1)
 	b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
 		s.Input().Drain(s.Input().Len())
-		signal(got)
+		testkit.Signal(got)
 	}})
 	b.Enable(actor.Read)
 	chunk := make([]byte, 16<<10)

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
 	"github.com/bevgo/bev/internal/testconn"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/limiter"
 )
 
@@ -53,7 +55,7 @@ func TestSocketKernelBufferFull(t *testing.T) {
 			}
 			s.(buffered).SetWriteBuffer(8 << 10)
 			c.(buffered).SetReadBuffer(8 << 10)
-			b, err := actor.New(newBase(t), s, 0)
+			b, err := actor.New(testbev.NewBase(t), s, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,20 +68,20 @@ func TestSocketKernelBufferFull(t *testing.T) {
 			}
 			drained := make(chan struct{}, 1)
 			b.SetCallbacks(actor.Callbacks{Write: func(*actor.Session) {
-				signal(drained)
+				testkit.Signal(drained)
 			}})
 			if tc.reading {
 				b.Enable(actor.Read)
 			}
 			before := writerLoops()
 			const total = 4 << 20
-			want := seq(total)
+			want := testkit.Pattern(total)
 			if err := b.Write(want); err != nil {
 				t.Fatal(err)
 			}
 			// Nobody reads: the kernel takes a few KiB, and the rest must
 			// go to a writer loop, which then waits for room.
-			deadline := time.Now().Add(waitTimeout)
+			deadline := time.Now().Add(testkit.WaitTime)
 			for writerLoops() <= before {
 				if time.Now().After(deadline) {
 					t.Fatal("the kernel buffer filled but no writer loop was started")
@@ -98,7 +100,7 @@ func TestSocketKernelBufferFull(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Fatalf("the %d bytes read differ from those written", total)
 			}
-			recv(t, drained, "the write callback once the output drained")
+			testkit.Recv(t, drained, "the write callback once the output drained")
 			if n := b.OutputLen(); n != 0 {
 				t.Errorf("OutputLen() = %d after everything was read, want 0", n)
 			}
@@ -110,7 +112,7 @@ func TestSocketBusyStreamRead(t *testing.T) {
 	for _, nw := range []string{"tcp", "unix"} {
 		t.Run(nw, func(t *testing.T) {
 			c, s := testconn.Pair(t, nw)
-			b, err := actor.New(newBase(t), s, 0)
+			b, err := actor.New(testbev.NewBase(t), s, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -136,7 +138,7 @@ func TestSocketBusyStreamRead(t *testing.T) {
 				},
 			})
 			b.Enable(actor.Read)
-			want := seq(total)
+			want := testkit.Pattern(total)
 			werr := make(chan error, 1)
 			go func() {
 				_, err := c.Write(want)
@@ -145,10 +147,10 @@ func TestSocketBusyStreamRead(t *testing.T) {
 				}
 				werr <- err
 			}()
-			if err := recv(t, werr, "the peer's write"); err != nil {
+			if err := testkit.Recv(t, werr, "the peer's write"); err != nil {
 				t.Fatal(err)
 			}
-			recv(t, done, "EOF")
+			testkit.Recv(t, done, "EOF")
 			var result []byte
 			var seen int
 			b.Do(func(*actor.Session) { result, seen = got.Bytes(), maxSeen })
@@ -167,7 +169,7 @@ func TestSocketBusyStreamRead(t *testing.T) {
 // keep the actor from its mailbox, however fast the kernel takes the bytes.
 func TestSocketWriteCallbackYields(t *testing.T) {
 	c, s := testconn.Pair(t, "tcp")
-	b, err := actor.New(newBase(t), s, 0)
+	b, err := actor.New(testbev.NewBase(t), s, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,18 +199,18 @@ func TestSocketWriteCallbackYields(t *testing.T) {
 		rerr <- err
 	}()
 	b.Trigger(actor.Write, 0)
-	recv(t, started, "the first write callback")
+	testkit.Recv(t, started, "the first write callback")
 	posted := calls.Load()
 	ran := make(chan int64, 1)
 	b.Do(func(*actor.Session) { ran <- calls.Load() })
-	between := recv(t, ran, "Do while the callback streams") - posted
+	between := testkit.Recv(t, ran, "Do while the callback streams") - posted
 	// Without a bound the actor would run the callback for all 4096
 	// chunks before it looked at its mail again.
 	if between > 256 {
 		t.Errorf("%d write callbacks ran before a Do posted during them", between)
 	}
-	recv(t, finished, "the whole stream")
-	if err := recv(t, rerr, "the reader"); err != nil {
+	testkit.Recv(t, finished, "the whole stream")
+	if err := testkit.Recv(t, rerr, "the reader"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -227,7 +229,7 @@ func TestSocketActorReadsItself(t *testing.T) {
 		t.Run(nw, func(t *testing.T) {
 			c, s := testconn.Pair(t, nw)
 			before := readerLoops()
-			b, err := actor.New(newBase(t), s, 0)
+			b, err := actor.New(testbev.NewBase(t), s, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -235,7 +237,7 @@ func TestSocketActorReadsItself(t *testing.T) {
 				s.Output().MoveFrom(s.Input())
 			}})
 			b.Enable(actor.Read)
-			c.SetDeadline(time.Now().Add(waitTimeout))
+			c.SetDeadline(time.Now().Add(testkit.WaitTime))
 			buf := make([]byte, 64)
 			for i := range 200 {
 				// The peer's message wakes the actor through the socket.
@@ -263,7 +265,7 @@ func TestSocketActorReadsItself(t *testing.T) {
 			}
 			closed := make(chan error, 1)
 			go func() { closed <- b.Close() }()
-			if err := recv(t, closed, "Close of an actor waiting in its socket"); err != nil {
+			if err := testkit.Recv(t, closed, "Close of an actor waiting in its socket"); err != nil {
 				t.Errorf("Close() = %v", err)
 			}
 		})
@@ -290,7 +292,7 @@ func TestSocketReaderLoopWhenNeeded(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c, s := testconn.Pair(t, "tcp")
 			before := readerLoops()
-			b, err := actor.New(newBase(t), s, 0)
+			b, err := actor.New(testbev.NewBase(t), s, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -307,14 +309,14 @@ func TestSocketReaderLoopWhenNeeded(t *testing.T) {
 // with take, gets every byte in order.
 func streamThrough(t *testing.T, c net.Conn, b *actor.Bufferevent, take func(*actor.Bufferevent, int) []byte) {
 	t.Helper()
-	want := seq(256 << 10)
+	want := testkit.Pattern(256 << 10)
 	werr := make(chan error, 1)
 	go func() {
 		_, err := c.Write(want)
 		werr <- err
 	}()
 	got := take(b, len(want))
-	if err := recv(t, werr, "the peer's write"); err != nil {
+	if err := testkit.Recv(t, werr, "the peer's write"); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
@@ -337,7 +339,7 @@ func takeWithCallbacks(b *actor.Bufferevent, n int) []byte {
 	b.Enable(actor.Read)
 	select {
 	case <-done:
-	case <-time.After(waitTimeout):
+	case <-time.After(testkit.WaitTime):
 	}
 	res := make(chan []byte, 1)
 	b.Do(func(*actor.Session) { res <- got.Bytes() })
@@ -350,12 +352,12 @@ func takeWithCallbacks(b *actor.Bufferevent, n int) []byte {
 func takeFromChannel(b *actor.Bufferevent, n int) []byte {
 	in := b.In()
 	b.Enable(actor.Read)
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(testkit.WaitTime)
 	for b.InputLen() == 0 && time.Now().Before(deadline) {
 		runtime.Gosched()
 	}
 	var got []byte
-	timeout := time.After(waitTimeout)
+	timeout := time.After(testkit.WaitTime)
 	for len(got) < n {
 		select {
 		case p, ok := <-in:
@@ -376,7 +378,7 @@ func takeFromChannel(b *actor.Bufferevent, n int) []byte {
 func TestSocketReaderLoopMidStream(t *testing.T) {
 	c, s := testconn.Pair(t, "tcp")
 	before := readerLoops()
-	b, err := actor.New(newBase(t), s, 0)
+	b, err := actor.New(testbev.NewBase(t), s, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,27 +395,27 @@ func TestSocketReaderLoopMidStream(t *testing.T) {
 			s.Bufferevent().SetRateLimit(unlimitedRate(t))
 		}
 		if got.Len() >= total {
-			signal(done)
+			testkit.Signal(done)
 		}
 	}})
 	b.Enable(actor.Read)
-	want := seq(total)
+	want := testkit.Pattern(total)
 	werr := make(chan error, 1)
 	go func() {
 		_, err := c.Write(want)
 		werr <- err
 	}()
-	if err := recv(t, werr, "the peer's write"); err != nil {
+	if err := testkit.Recv(t, werr, "the peer's write"); err != nil {
 		t.Fatal(err)
 	}
-	recv(t, done, "every byte")
+	testkit.Recv(t, done, "every byte")
 	// The peer has not closed: the reader loop that took over still runs.
 	if n := readerLoops() - before; n != 1 {
 		t.Errorf("%d reader loops run after the rate limit was set, want 1", n)
 	}
 	res := make(chan []byte, 1)
 	b.Do(func(*actor.Session) { res <- got.Bytes() })
-	if g := recv(t, res, "the bytes read"); !bytes.Equal(g, want) {
+	if g := testkit.Recv(t, res, "the bytes read"); !bytes.Equal(g, want) {
 		t.Fatalf("read %d bytes that differ from the %d written", len(g), total)
 	}
 }
@@ -436,7 +438,7 @@ func unlimitedRate(t testing.TB) *limiter.Config {
 func TestSocketTimeoutsWithoutReaderLoop(t *testing.T) {
 	c, s := testconn.Pair(t, "tcp")
 	before := readerLoops()
-	b, err := actor.New(newBase(t), s, 0)
+	b, err := actor.New(testbev.NewBase(t), s, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +450,7 @@ func TestSocketTimeoutsWithoutReaderLoop(t *testing.T) {
 	b.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, _ error) { events <- ev }})
 	b.SetTimeouts(20*time.Millisecond, 0)
 	b.Enable(actor.Read)
-	if ev := recv(t, events, "the read timeout"); ev != actor.Timeout|actor.Reading {
+	if ev := testkit.Recv(t, events, "the read timeout"); ev != actor.Timeout|actor.Reading {
 		t.Errorf("event %v, want Timeout|Reading", ev)
 	}
 	if b.Enabled()&actor.Read != 0 {
@@ -466,7 +468,7 @@ func TestSocketTimeoutsWithoutReaderLoop(t *testing.T) {
 func TestSocketDeferredWithoutReaderLoop(t *testing.T) {
 	c, s := testconn.Pair(t, "tcp")
 	before := readerLoops()
-	b, err := actor.New(newBase(t), s, actor.DeferCallbacks)
+	b, err := actor.New(testbev.NewBase(t), s, actor.DeferCallbacks)
 	if err != nil {
 		t.Fatal(err)
 	}

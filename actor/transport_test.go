@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // heldTransport accepts every write at once and holds it "downstream"
@@ -152,7 +154,7 @@ func newGatedTransport() *gatedTransport {
 }
 
 func (g *gatedTransport) Read(p []byte) (int, error) {
-	signal(g.reading)
+	testkit.Signal(g.reading)
 	select {
 	case r := <-g.results:
 		return copy(p, r.p), r.err
@@ -174,7 +176,7 @@ func (g *gatedTransport) Close() error {
 // notices neither before then.
 func TestEOFWhileReadingDisabled(t *testing.T) {
 	g := newGatedTransport()
-	b, err := actor.New(newBase(t), g, actor.CloseOnFree)
+	b, err := actor.New(testbev.NewBase(t), g, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,17 +186,17 @@ func TestEOFWhileReadingDisabled(t *testing.T) {
 	}
 	got := make(chan seen, 4)
 	b.SetCallbacks(actor.Callbacks{
-		Read: func(s *actor.Session) { got <- seen{data: string(drainAll(s.Input()))} },
+		Read: func(s *actor.Session) { got <- seen{data: string(testkit.DrainAll(t, s.Input()))} },
 		Event: func(s *actor.Session, ev actor.Event, err error) {
 			got <- seen{ev: ev}
 		},
 	})
 	b.Enable(actor.Read)
-	recv(t, g.reading, "the reader loop's read")
+	testkit.Recv(t, g.reading, "the reader loop's read")
 	b.Disable(actor.Read)
 	g.results <- gatedRead{[]byte("tail"), io.EOF}
 	// The actor has taken the read once the input shows its bytes.
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(testkit.WaitTime)
 	for b.InputLen() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the read's bytes did not reach the input")
@@ -207,10 +209,10 @@ func TestEOFWhileReadingDisabled(t *testing.T) {
 	default:
 	}
 	b.Enable(actor.Read)
-	if s := recv(t, got, "the read callback"); s.ev != 0 || s.data != "tail" {
+	if s := testkit.Recv(t, got, "the read callback"); s.ev != 0 || s.data != "tail" {
 		t.Fatalf("first after Enable: %+v, want the read callback with \"tail\"", s)
 	}
-	if s := recv(t, got, "the EOF"); s.ev != actor.Reading|actor.EOF {
+	if s := testkit.Recv(t, got, "the EOF"); s.ev != actor.Reading|actor.EOF {
 		t.Fatalf("second after Enable: %+v, want Reading|EOF", s)
 	}
 }
@@ -225,7 +227,7 @@ func connectNow(t *testing.T, b *actor.Bufferevent) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(testkit.WaitTime)
 	for b.Transport() == nil {
 		if time.Now().After(deadline) {
 			t.Fatal("the connect did not complete")
@@ -243,7 +245,7 @@ func connectNow(t *testing.T, b *actor.Bufferevent) {
 // because callbacks wait for the loop. In bev the events that come before
 // the first SetCallbacks are kept for it.
 func TestEventsBeforeFirstCallbacks(t *testing.T) {
-	b, err := actor.New(newBase(t), nil, actor.CloseOnFree)
+	b, err := actor.New(testbev.NewBase(t), nil, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +253,7 @@ func TestEventsBeforeFirstCallbacks(t *testing.T) {
 	got := make(chan actor.Event, 4)
 	cbs := actor.Callbacks{Event: func(s *actor.Session, ev actor.Event, err error) { got <- ev }}
 	b.SetCallbacks(cbs)
-	if ev := recv(t, got, "the Connected event kept for the first callbacks"); ev != actor.Connected {
+	if ev := testkit.Recv(t, got, "the Connected event kept for the first callbacks"); ev != actor.Connected {
 		t.Fatalf("event %v, want Connected", ev)
 	}
 	// Only the first SetCallbacks delivers: setting them again does not
@@ -268,7 +270,7 @@ func TestEventsBeforeFirstCallbacks(t *testing.T) {
 // Once callbacks are set, an event with no Event callback is dropped, as
 // in libevent: setting one later does not bring it back.
 func TestEventsWithoutEventCallbackDropped(t *testing.T) {
-	b, err := actor.New(newBase(t), nil, actor.CloseOnFree)
+	b, err := actor.New(testbev.NewBase(t), nil, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,12 +289,12 @@ func TestEventsWithoutEventCallbackDropped(t *testing.T) {
 // A channel user who connects first and asks for Events after gets the
 // events that came in between.
 func TestEventsBeforeEventsChannel(t *testing.T) {
-	b, err := actor.New(newBase(t), nil, actor.CloseOnFree)
+	b, err := actor.New(testbev.NewBase(t), nil, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)
 	}
 	connectNow(t, b)
-	if ev := recv(t, b.Events(), "the Connected event kept for the Events channel"); ev.Event != actor.Connected {
+	if ev := testkit.Recv(t, b.Events(), "the Connected event kept for the Events channel"); ev.Event != actor.Connected {
 		t.Fatalf("event %v, want Connected", ev.Event)
 	}
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // BenchmarkEcho measures one round trip through an echo server over
@@ -41,7 +43,7 @@ func benchEcho(b *testing.B, addr string, size int) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	msg, got := pattern(size), make([]byte, size)
+	msg, got := testkit.Pattern(size), make([]byte, size)
 	// A large message may not fit the socket buffers while nobody reads
 	// the echo, so a goroutine of the benchmark's writes it.
 	next := make(chan struct{})
@@ -77,17 +79,9 @@ func benchEcho(b *testing.B, addr string, size int) {
 // bevEchoServer starts examples/echo's server on a loopback port for the
 // benchmark's lifetime and returns its address.
 func bevEchoServer(b *testing.B) string {
-	base := newBase(b)
+	base := testbev.NewBase(b)
 	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: actor.CloseOnFree}, func(s *conn.Socket) {
-		s.SetCallbacks(actor.Callbacks{
-			Read: func(s *actor.Session) { s.Output().MoveFrom(s.Input()) },
-			Event: func(s *actor.Session, ev actor.Event, _ error) {
-				if ev&(actor.EOF|actor.Error) != 0 {
-					s.Close()
-				}
-			},
-		})
-		s.Enable(actor.Read | actor.Write)
+		testbev.Echo(s.Bufferevent, nil)
 	})
 	if err != nil {
 		b.Fatal(err)

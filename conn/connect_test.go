@@ -10,6 +10,8 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // testStr is the sentence libevent's connect tests send, with its NUL.
@@ -53,7 +55,7 @@ func TestConnect(t *testing.T) {
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			base := newBase(t)
+			base := testbev.NewBase(t)
 			opts := v.opts | actor.CloseOnFree
 			ln := sendTestStr(t, base, opts)
 			var reads, connected atomic.Int32
@@ -71,7 +73,7 @@ func TestConnect(t *testing.T) {
 							connected.Add(1)
 							s.Enable(actor.Read)
 						case ev&actor.EOF != 0:
-							strings <- drainAll(t, s.Input())
+							strings <- testkit.DrainAll(t, s.Input())
 							s.Close()
 						default:
 							t.Errorf("event %v (%v), want Connected, then EOF", ev, err)
@@ -86,7 +88,7 @@ func TestConnect(t *testing.T) {
 				}
 			}
 			for range 2 {
-				if got := recv(t, strings, "the sentence"); !bytes.Equal(got, []byte(testStr)) {
+				if got := testkit.Recv(t, strings, "the sentence"); !bytes.Equal(got, []byte(testStr)) {
 					t.Errorf("read %q at EOF, want %q", got, testStr)
 				}
 			}
@@ -115,7 +117,7 @@ func TestConnectFail(t *testing.T) {
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			base := newBase(t)
+			base := testbev.NewBase(t)
 			addr := refusedAddr(t)
 			s, err := conn.New(base, nil, v.opts)
 			if err != nil {
@@ -142,7 +144,7 @@ func TestConnectFail(t *testing.T) {
 			if err := s.ConnectAddr(context.Background(), "tcp", addr); err != nil {
 				t.Fatalf("ConnectAddr = %v, want nil", err)
 			}
-			if err := recv(t, failed, "the Error event"); !isRefused(err) {
+			if err := testkit.Recv(t, failed, "the Error event"); !isRefused(err) {
 				t.Errorf("Error event cause = %v, want connection refused", err)
 			}
 			// A round trip through the actor: anything it was about to
@@ -166,7 +168,7 @@ func TestConnectFail(t *testing.T) {
 // TestConnectWritesFirst: bytes written before the connect completes are
 // sent after it, in order, and a socket without a connection says so.
 func TestConnectWritesFirst(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +181,7 @@ func TestConnectWritesFirst(t *testing.T) {
 	if s.Conn() != nil {
 		t.Errorf("Conn() = %v before connecting, want nil", s.Conn())
 	}
-	want := pattern(100000)
+	want := testkit.Pattern(100000)
 	if err := s.Write(want[:50000]); err != nil {
 		t.Fatal(err)
 	}
@@ -222,12 +224,12 @@ func TestConnectWritesFirst(t *testing.T) {
 // TestConnectUnix: a socket over a Unix-domain connection, connected by
 // path.
 func TestConnectUnix(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	path := t.TempDir() + "/s"
 	got := make(chan string, 1)
 	ln, err := conn.Listen(base, "unix", path, conn.ListenerConfig{Options: actor.CloseOnFree}, func(s *conn.Socket) {
 		s.SetWatermark(actor.Read, 5, 0)
-		s.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) { got <- string(drainAll(t, s.Input())) }})
+		s.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) { got <- string(testkit.DrainAll(t, s.Input())) }})
 		s.Enable(actor.Read)
 	})
 	if err != nil {
@@ -242,7 +244,7 @@ func TestConnectUnix(t *testing.T) {
 	if err := s.ConnectAddr(context.Background(), "unix", path); err != nil {
 		t.Fatal(err)
 	}
-	if g := recv(t, got, "hello over unix"); g != "hello" {
+	if g := testkit.Recv(t, got, "hello over unix"); g != "hello" {
 		t.Errorf("server read %q, want %q", g, "hello")
 	}
 }

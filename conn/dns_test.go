@@ -13,6 +13,8 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // knownName is a name the test DNS server answers, with 127.0.0.1.
@@ -102,7 +104,7 @@ func (d *dnsServer) resolver() *net.Resolver {
 // a name the test server knows and localhost through the default resolver
 // all connect; each socket reports exactly one event.
 func TestConnectHostname(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	dns := startDNS(t, map[string][][4]byte{knownName: {{127, 0, 0, 1}}})
 	accepted := make(chan struct{}, 4)
 	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: actor.CloseOnFree}, func(*conn.Socket) {
@@ -140,7 +142,7 @@ func TestConnectHostname(t *testing.T) {
 			t.Fatalf("%s: ConnectHostname = %v, want nil", tc.name, err)
 		}
 		wg.Go(func() {
-			ev := recv(t, got, tc.name+" event")
+			ev := testkit.Recv(t, got, tc.name+" event")
 			if ev != tc.want {
 				t.Errorf("%s: event %v, want %v", tc.name, ev, tc.want)
 			}
@@ -161,7 +163,7 @@ func TestConnectHostname(t *testing.T) {
 	}
 	wg.Wait()
 	for range 3 {
-		recv(t, accepted, "three accepted connections")
+		testkit.Recv(t, accepted, "three accepted connections")
 	}
 	if n := dns.queries.Load(); n < 2 {
 		t.Errorf("the DNS server saw %d queries, want at least one per name", n)
@@ -171,7 +173,7 @@ func TestConnectHostname(t *testing.T) {
 // TestConnectHostnameBadArgs: a bad network or port fails at once, and no
 // event follows.
 func TestConnectHostnameBadArgs(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	cases := []struct {
 		network string
 		port    int
@@ -206,7 +208,7 @@ func TestConnectHostnameBadArgs(t *testing.T) {
 // whose first address refuses still connects through the next one
 // (libevent gives up after the first).
 func TestConnectHostnameOrder(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	refused := refusedAddr(t)
 	_, port, _ := net.SplitHostPort(refused)
 	ln, err := net.Listen("tcp", "127.0.0.2:"+port)
@@ -225,7 +227,7 @@ func TestConnectHostnameOrder(t *testing.T) {
 	if err := s.ConnectHostname(context.Background(), dns.resolver(), "tcp4", "two.example.", p); err != nil {
 		t.Fatal(err)
 	}
-	if ev := recv(t, got, "the connect"); ev != actor.Connected {
+	if ev := testkit.Recv(t, got, "the connect"); ev != actor.Connected {
 		t.Errorf("event %v, want Connected through the second address", ev)
 	}
 	c, err := ln.Accept()

@@ -11,6 +11,9 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testconn"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // Drain delivers every byte it reports written even when the peer sent
@@ -18,7 +21,7 @@ import (
 // sends a reset, which throws away output the peer has not read yet, so
 // Drain lingers, reading and dropping until the peer's EOF.
 func TestDrainWithUnreadInput(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	accepted := make(chan *conn.Socket, 1)
 	var moved atomic.Int64
 	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: actor.CloseOnFree}, func(s *conn.Socket) {
@@ -38,9 +41,9 @@ func TestDrainWithUnreadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(waitTime))
-	s := recv(t, accepted, "accept")
-	first := pattern(512 << 10)
+	c.SetDeadline(time.Now().Add(testkit.WaitTime))
+	s := testkit.Recv(t, accepted, "accept")
+	first := testkit.Pattern(512 << 10)
 	if _, err := c.Write(first); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +60,7 @@ func TestDrainWithUnreadInput(t *testing.T) {
 	}
 	drained := make(chan error, 1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
 		defer cancel()
 		drained <- s.Drain(ctx)
 	}()
@@ -69,7 +72,7 @@ func TestDrainWithUnreadInput(t *testing.T) {
 		t.Fatalf("client read %d bytes, want the %d the server accepted", len(got), len(first))
 	}
 	c.Close() // the peer's close ends the server's lingering
-	if err := recv(t, drained, "Drain"); err != nil {
+	if err := testkit.Recv(t, drained, "Drain"); err != nil {
 		t.Errorf("Drain() = %v", err)
 	}
 }
@@ -79,29 +82,29 @@ func TestDrainWithUnreadInput(t *testing.T) {
 // since the half-close, with every byte delivered; the linger's timer
 // wakes the socket's actor out of its own wait in the socket.
 func TestDrainLingerBounded(t *testing.T) {
-	base := newBase(t)
-	c1, c2 := tcpConns(t)
+	base := testbev.NewBase(t)
+	c1, c2 := testconn.TCPConns(t)
 	s, err := conn.New(base, c2, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := pattern(64 << 10)
+	want := testkit.Pattern(64 << 10)
 	if err := s.Write(want); err != nil {
 		t.Fatal(err)
 	}
 	drained := make(chan error, 1)
 	start := time.Now()
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
 		defer cancel()
 		drained <- s.Drain(ctx)
 	}()
-	c1.SetDeadline(time.Now().Add(waitTime))
+	c1.SetDeadline(time.Now().Add(testkit.WaitTime))
 	got, err := io.ReadAll(c1) // the half-close ends it; c1 stays open
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("peer read %d bytes, %v; want the %d written and EOF", len(got), err, len(want))
 	}
-	if err := recv(t, drained, "Drain, after its linger"); err != nil {
+	if err := testkit.Recv(t, drained, "Drain, after its linger"); err != nil {
 		t.Errorf("Drain() = %v, want nil", err)
 	}
 	if d := time.Since(start); d < time.Second {

@@ -12,19 +12,22 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testconn"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // TestPeerReset: a peer that resets the connection mid-stream (linger 0,
 // then close) gives an Error event with the reset, not EOF, and nothing
 // leaks.
 func TestPeerReset(t *testing.T) {
-	base := newBase(t)
-	c1, c2 := tcpConns(t)
+	base := testbev.NewBase(t)
+	c1, c2 := testconn.TCPConns(t)
 	s, err := conn.New(base, c2, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)
 	}
-	chunk := pattern(16 << 10)
+	chunk := testkit.Pattern(16 << 10)
 	errs := make(chan error, 1)
 	var eofs atomic.Int32
 	s.SetCallbacks(actor.Callbacks{
@@ -47,7 +50,7 @@ func TestPeerReset(t *testing.T) {
 	}
 	c1.SetLinger(0)
 	c1.Close()
-	err = recv(t, errs, "the Error event")
+	err = testkit.Recv(t, errs, "the Error event")
 	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
 		t.Errorf("Error event cause = %v, want a reset or broken pipe", err)
 	}
@@ -61,8 +64,8 @@ func TestPeerReset(t *testing.T) {
 // only by what is written (Write never blocks), while Send blocks at the
 // write high watermark; Close still returns at once.
 func TestPeerNeverReads(t *testing.T) {
-	base := newBase(t)
-	c1, c2 := tcpConns(t)
+	base := testbev.NewBase(t)
+	c1, c2 := testconn.TCPConns(t)
 	c1.SetWriteBuffer(32 << 10)
 	c2.SetReadBuffer(32 << 10)
 	s, err := conn.New(base, c1, actor.CloseOnFree)
@@ -86,7 +89,7 @@ func TestPeerNeverReads(t *testing.T) {
 	}
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
-	if err := recv(t, closed, "Close with a blocked writer"); err != nil {
+	if err := testkit.Recv(t, closed, "Close with a blocked writer"); err != nil {
 		t.Errorf("Close = %v, want nil", err)
 	}
 }
@@ -95,8 +98,8 @@ func TestPeerNeverReads(t *testing.T) {
 // only while it sends; once it stalls, exactly one Reading|Timeout comes,
 // after every byte it sent.
 func TestSlowLoris(t *testing.T) {
-	base := newBase(t)
-	c1, c2 := tcpConns(t)
+	base := testbev.NewBase(t)
+	c1, c2 := testconn.TCPConns(t)
 	s, err := conn.New(base, c2, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)
@@ -108,9 +111,9 @@ func TestSlowLoris(t *testing.T) {
 	timedOut := make(chan time.Time, 1)
 	s.SetCallbacks(actor.Callbacks{
 		Read: func(s *actor.Session) {
-			got.Add(int32(len(drainAll(t, s.Input()))))
+			got.Add(int32(len(testkit.DrainAll(t, s.Input()))))
 			last.Store(time.Now().UnixNano())
-			signal(arrived)
+			testkit.Signal(arrived)
 		},
 		Event: func(s *actor.Session, ev actor.Event, err error) {
 			if ev != actor.Reading|actor.Timeout || !errors.Is(err, actor.ErrTimeout) {
@@ -126,9 +129,9 @@ func TestSlowLoris(t *testing.T) {
 		if _, err := c1.Write([]byte("x")); err != nil {
 			t.Fatal(err)
 		}
-		recv(t, arrived, "a trickled byte")
+		testkit.Recv(t, arrived, "a trickled byte")
 	}
-	at := recv(t, timedOut, "the read timeout")
+	at := testkit.Recv(t, timedOut, "the read timeout")
 	if n := got.Load(); n != 5 {
 		t.Errorf("%d bytes before the timeout, want 5", n)
 	}
@@ -153,7 +156,7 @@ func TestSlowLoris(t *testing.T) {
 func TestCloseWhileConnecting(t *testing.T) {
 	blocked := make(chan struct{}, 1)
 	stuck := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		signal(blocked)
+		testkit.Signal(blocked)
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}}
@@ -181,7 +184,7 @@ func TestCloseWhileConnecting(t *testing.T) {
 				name = tc.name + "/ctx"
 			}
 			t.Run(name, func(t *testing.T) {
-				base := newBase(t)
+				base := testbev.NewBase(t)
 				var s *conn.Socket
 				var err error
 				if tc.tls {
@@ -208,11 +211,11 @@ func TestCloseWhileConnecting(t *testing.T) {
 					}
 					defer c.Close()
 				} else {
-					recv(t, blocked, "the lookup to start")
+					testkit.Recv(t, blocked, "the lookup to start")
 				}
 				if byCtx {
 					cancel()
-					e := recv(t, events, "the Error event")
+					e := testkit.Recv(t, events, "the Error event")
 					if e.Event != actor.Error || !errors.Is(e.Err, context.Canceled) {
 						t.Errorf("event %v (%v), want Error with context.Canceled", e.Event, e.Err)
 					}

@@ -9,53 +9,12 @@ import (
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
 	"github.com/bevgo/bev/internal/testconn"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
-// waitTime bounds every wait in these tests: far above what a healthy run
-// needs, so a failure means a hang, not a slow machine.
-const waitTime = 10 * time.Second
-
-// recv waits for a value on c, failing the test after waitTime.
-func recv[T any](t testing.TB, c <-chan T, what string) T {
-	t.Helper()
-	timer := time.NewTimer(waitTime)
-	defer timer.Stop()
-	select {
-	case v := <-c:
-		return v
-	case <-timer.C:
-		t.Fatalf("timed out waiting for %s", what)
-		var zero T
-		return zero
-	}
-}
-
-// signal sends on a buffered(1) channel without blocking.
-func signal(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
-}
-
-func newBase(t testing.TB) *actor.Base {
-	t.Helper()
-	base := actor.NewBase()
-	t.Cleanup(func() {
-		if err := base.Close(); err != nil {
-			t.Errorf("Base.Close() = %v, want nil", err)
-		}
-	})
-	return base
-}
-
-// tcpConns returns both ends of a loopback TCP connection, closed when
-// the test ends.
-func tcpConns(t testing.TB) (client, server *net.TCPConn) {
-	t.Helper()
-	c, s := testconn.Pair(t, "tcp")
-	return c.(*net.TCPConn), s.(*net.TCPConn)
-}
+// The helpers every package's tests share (Recv, Signal, NewBase,
+// Pattern, DrainAll, TCPConns) are in internal/testkit, internal/testbev
+// and internal/testconn; what is here is conn's own.
 
 // transport makes two bufferevents joined to each other.
 type transport struct {
@@ -67,7 +26,7 @@ type transport struct {
 // the behaviour is not about sockets, over an actor pair too.
 var transports = []transport{
 	{"tcp", func(t testing.TB, base *actor.Base, opts actor.Option) (*actor.Bufferevent, *actor.Bufferevent) {
-		c1, c2 := tcpConns(t)
+		c1, c2 := testconn.TCPConns(t)
 		a, err := conn.New(base, c1, opts|actor.CloseOnFree)
 		if err != nil {
 			t.Fatal(err)
@@ -89,28 +48,10 @@ var transports = []transport{
 	}},
 }
 
-// pattern returns n bytes whose byte i is i mod 256, as libevent's tests.
-func pattern(n int) []byte {
-	p := make([]byte, n)
-	for i := range p {
-		p[i] = byte(i)
-	}
-	return p
-}
-
-// drainAll empties buf into a fresh slice.
-func drainAll(t testing.TB, buf *actor.Buffer) []byte {
-	p := make([]byte, buf.Len())
-	if _, err := buf.Read(p); err != nil && len(p) > 0 {
-		t.Errorf("Buffer.Read = %v, want nil", err)
-	}
-	return p
-}
-
 // readFull is io.ReadFull with a deadline, so a lost byte fails the test
 // instead of hanging it.
 func readFull(c net.Conn, p []byte) (int, error) {
-	c.SetReadDeadline(time.Now().Add(waitTime))
+	c.SetReadDeadline(time.Now().Add(testkit.WaitTime))
 	defer c.SetReadDeadline(time.Time{})
 	return io.ReadFull(c, p)
 }

@@ -14,6 +14,9 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testconn"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // greetLayer is a conn.Layer whose handshake sends a greeting and expects
@@ -95,7 +98,7 @@ func (w *layerEvents) readN(t *testing.T, n int) []byte {
 	t.Helper()
 	var got []byte
 	for len(got) < n {
-		got = append(got, recv(t, w.data, "input")...)
+		got = append(got, testkit.Recv(t, w.data, "input")...)
 	}
 	return got
 }
@@ -108,8 +111,8 @@ func (w *layerEvents) readN(t *testing.T, n int) []byte {
 // reach the bufferevents. The connection is the socket's from the start:
 // Conn reports its addresses before the handshake.
 func TestLayerHandshake(t *testing.T) {
-	base := newBase(t)
-	c1, c2 := tcpConns(t)
+	base := testbev.NewBase(t)
+	c1, c2 := testconn.TCPConns(t)
 	la, lb := &greetLayer{}, &greetLayer{}
 	a, err := conn.NewLayered(base, c1, la, actor.CloseOnFree)
 	if err != nil {
@@ -133,7 +136,7 @@ func TestLayerHandshake(t *testing.T) {
 	}
 	wa, wb := watchLayered(ba), watchLayered(bb) // Enable starts b's
 	for _, w := range []*layerEvents{wa, wb} {
-		if e := recv(t, w.events, "Connected"); e.Event != actor.Connected {
+		if e := testkit.Recv(t, w.events, "Connected"); e.Event != actor.Connected {
 			t.Fatalf("event %v (%v), want Connected", e.Event, e.Err)
 		}
 	}
@@ -168,8 +171,8 @@ func TestLayerHandshakeStarts(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			base := newBase(t)
-			c1, c2 := tcpConns(t)
+			base := testbev.NewBase(t)
+			c1, c2 := testconn.TCPConns(t)
 			s, err := conn.NewLayered(base, c1, &greetLayer{}, actor.CloseOnFree)
 			if err != nil {
 				t.Fatal(err)
@@ -187,7 +190,7 @@ func TestLayerHandshakeStarts(t *testing.T) {
 				}
 				return
 			}
-			c2.SetReadDeadline(time.Now().Add(waitTime))
+			c2.SetReadDeadline(time.Now().Add(testkit.WaitTime))
 			p := make([]byte, len(greeting))
 			if _, err := io.ReadFull(c2, p); err != nil || string(p) != greeting {
 				t.Errorf("peer read %q, %v, want the greeting", p, err)
@@ -199,8 +202,8 @@ func TestLayerHandshakeStarts(t *testing.T) {
 // TestLayerHandshakeFails: a failed handshake is one Error event with its
 // cause, and no read callback.
 func TestLayerHandshakeFails(t *testing.T) {
-	base := newBase(t)
-	c1, c2 := tcpConns(t)
+	base := testbev.NewBase(t)
+	c1, c2 := testconn.TCPConns(t)
 	a, err := conn.NewLayered(base, c1, &greetLayer{}, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +213,7 @@ func TestLayerHandshakeFails(t *testing.T) {
 	if _, err := io.WriteString(c2, "HOWDY!data after it"); err != nil {
 		t.Fatal(err)
 	}
-	e := recv(t, w.events, "the Error event")
+	e := testkit.Recv(t, w.events, "the Error event")
 	if e.Event != actor.Error || !errors.Is(e.Err, errBadGreeting) {
 		t.Errorf("event %v (%v), want Error with errBadGreeting", e.Event, e.Err)
 	}
@@ -224,7 +227,7 @@ func TestLayerHandshakeFails(t *testing.T) {
 // with the address's host as the server name, and a Listener with a
 // Layer gives each accepted socket a layer of its own.
 func TestLayerConnectAndListener(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	var (
 		mu     sync.Mutex
 		layers []*greetLayer
@@ -255,11 +258,11 @@ func TestLayerConnectAndListener(t *testing.T) {
 		if err := client.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); err != nil {
 			t.Fatal(err)
 		}
-		server := recv(t, accepted, "an accepted socket")
+		server := testkit.Recv(t, accepted, "an accepted socket")
 		defer server.Close()
 		ws := watchLayered(server.Bufferevent)
 		for _, w := range []*layerEvents{wc, ws} {
-			if e := recv(t, w.events, "Connected"); e.Event != actor.Connected {
+			if e := testkit.Recv(t, w.events, "Connected"); e.Event != actor.Connected {
 				t.Fatalf("connection %d: event %v (%v), want Connected", i, e.Event, e.Err)
 			}
 		}
@@ -287,8 +290,8 @@ func TestLayerConnectAndListener(t *testing.T) {
 // TestLayerOpen: NewLayeredOpen uses the connection as it is: no
 // handshake, no Connected event; and a nil layer is refused.
 func TestLayerOpen(t *testing.T) {
-	base := newBase(t)
-	c1, c2 := tcpConns(t)
+	base := testbev.NewBase(t)
+	c1, c2 := testconn.TCPConns(t)
 	l := &greetLayer{}
 	a, err := conn.NewLayeredOpen(base, c1, l, actor.CloseOnFree)
 	if err != nil {

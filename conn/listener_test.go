@@ -12,12 +12,14 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // TestListenerChannel: without a callback, accepted sockets come on the
 // Accepted channel, which closes with the listener.
 func TestListenerChannel(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: actor.CloseOnFree}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +29,7 @@ func TestListenerChannel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
 	defer cancel()
 	s, err := ln.Accept(ctx)
 	if err != nil {
@@ -78,7 +80,7 @@ func TestListenerBaseClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	s := recv(t, accepted, "the accepted socket")
+	s := testkit.Recv(t, accepted, "the accepted socket")
 	if err := base.Close(); err != nil {
 		t.Errorf("Base.Close = %v, want nil", err)
 	}
@@ -130,7 +132,7 @@ func (l *flakyListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 
 // TestListenerBackoff: temporary accept errors are retried; a permanent
 // one ends the loop, and Err says which.
 func TestListenerBackoff(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	temp := &os.SyscallError{Syscall: "accept", Err: syscall.EMFILE}
 	fl := &flakyListener{errs: make(chan error, 3), conns: make(chan net.Conn, 1), done: make(chan struct{})}
 	for range 3 {
@@ -144,7 +146,7 @@ func TestListenerBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
 	defer cancel()
 	s, err := ln.Accept(ctx)
 	if err != nil {
@@ -159,7 +161,7 @@ func TestListenerBackoff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recv(t, ln2.Done(), "the loop to end on a permanent error")
+	testkit.Recv(t, ln2.Done(), "the loop to end on a permanent error")
 	if !errors.Is(ln2.Err(), fatal) {
 		t.Errorf("Err() = %v, want %v", ln2.Err(), fatal)
 	}
@@ -174,7 +176,7 @@ func TestListenerBackoff(t *testing.T) {
 // wrapping ErrAcceptPanic and actor.ErrPanic, and the next connection is
 // accepted as usual.
 func TestListenerAcceptPanic(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	errc := make(chan error, 4)
 	accepted := make(chan *conn.Socket, 1)
 	first := true
@@ -195,13 +197,13 @@ func TestListenerAcceptPanic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c1.Close()
-	got := recv(t, errc, "the panic reported to OnError")
+	got := testkit.Recv(t, errc, "the panic reported to OnError")
 	var pe *actor.PanicError
 	if !errors.Is(got, conn.ErrAcceptPanic) || !errors.Is(got, actor.ErrPanic) || !errors.As(got, &pe) || pe.Value != "boom" {
 		t.Errorf("OnError got %v, want ErrAcceptPanic with the PanicError of %q", got, "boom")
 	}
 	// The socket the callback was given is closed: the client reads EOF.
-	c1.SetReadDeadline(time.Now().Add(waitTime))
+	c1.SetReadDeadline(time.Now().Add(testkit.WaitTime))
 	if n, err := c1.Read(make([]byte, 1)); err == nil {
 		t.Errorf("the connection whose accept panicked gave %d bytes, want it closed", n)
 	}
@@ -210,6 +212,6 @@ func TestListenerAcceptPanic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c2.Close()
-	s := recv(t, accepted, "the next connection, accepted after the panic")
+	s := testkit.Recv(t, accepted, "the next connection, accepted after the panic")
 	s.Close()
 }

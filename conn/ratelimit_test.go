@@ -9,6 +9,9 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testconn"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/limiter"
 )
 
@@ -43,14 +46,14 @@ func TestGroupFairOverTCP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Registered before newBase, so it runs after the Base has
+			// Registered before testbev.NewBase, so it runs after the Base has
 			// closed every member.
 			t.Cleanup(func() {
 				if err := g.Close(); err != nil {
 					t.Errorf("Group.Close() after the members closed = %v", err)
 				}
 			})
-			base := newBase(t)
+			base := testbev.NewBase(t)
 			counts := make([]*atomic.Int64, members)
 			limited := make([]*conn.Socket, members)
 			for i := range counts {
@@ -138,7 +141,7 @@ func TestGroupFairOverTCP(t *testing.T) {
 // reading end has received, and the end in g.
 func limitedStream(t *testing.T, base *actor.Base, g *limiter.Group, reader bool) (*atomic.Int64, *conn.Socket) {
 	t.Helper()
-	c1, c2 := tcpConns(t)
+	c1, c2 := testconn.TCPConns(t)
 	// A small send buffer: auto-tuned, the kernel would take megabytes,
 	// a burst of copying that has nothing to do with the limit.
 	if err := c1.SetWriteBuffer(16 << 10); err != nil {
@@ -168,7 +171,7 @@ func limitedStream(t *testing.T, base *actor.Base, g *limiter.Group, reader bool
 	if err := r.Enable(actor.Read); err != nil {
 		t.Fatal(err)
 	}
-	chunk := pattern(1024)
+	chunk := testkit.Pattern(1024)
 	w.SetCallbacks(actor.Callbacks{Write: func(s *actor.Session) {
 		for s.Output().Len() < 8192 {
 			if err := s.Write(chunk); err != nil {

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // TestBasics is libevent's bufferevent and bufferevent_flush_* (cases 1,
@@ -30,7 +32,7 @@ func TestBasics(t *testing.T) {
 	for _, tr := range transports {
 		for _, m := range modes {
 			t.Run(tr.name+"/"+m.name, func(t *testing.T) {
-				base := newBase(t)
+				base := testbev.NewBase(t)
 				a, b := tr.make(t, base, 0)
 				if tr.name == "tcp" && (a.Conn() == nil || b.Conn() == nil) {
 					t.Errorf("Conn() = nil on a socket, want the net.Conn")
@@ -45,7 +47,7 @@ func TestBasics(t *testing.T) {
 				a.SetCallbacks(actor.Callbacks{
 					Write: func(s *actor.Session) {
 						if s.Output().Len() == 0 {
-							signal(wrote)
+							testkit.Signal(wrote)
 						}
 					},
 					Event: func(s *actor.Session, ev actor.Event, err error) {
@@ -59,7 +61,7 @@ func TestBasics(t *testing.T) {
 							if err := s.ReadBuffer(&buf); err != nil {
 								t.Errorf("ReadBuffer = %v", err)
 							}
-							got <- drainAll(t, &buf)
+							got <- testkit.DrainAll(t, &buf)
 							if !m.flush || m.mode != actor.Finished {
 								s.Disable(actor.Read)
 							}
@@ -82,7 +84,7 @@ func TestBasics(t *testing.T) {
 				if a.Enabled() != actor.Write || b.Enabled() != actor.Read|actor.Write {
 					t.Errorf("Enabled() = %v, %v, want Write, Read|Write", a.Enabled(), b.Enabled())
 				}
-				if err := a.Write(pattern(n)); err != nil {
+				if err := a.Write(testkit.Pattern(n)); err != nil {
 					t.Fatal(err)
 				}
 				if m.flush {
@@ -90,14 +92,14 @@ func TestBasics(t *testing.T) {
 						t.Fatalf("Flush(Write, %v) = %v, want nil", m.mode, err)
 					}
 				}
-				if p := recv(t, got, "8333 bytes"); !bytes.Equal(p, pattern(n)) {
+				if p := testkit.Recv(t, got, "8333 bytes"); !bytes.Equal(p, testkit.Pattern(n)) {
 					t.Errorf("read %d bytes that differ from the %d written", len(p), n)
 				}
-				recv(t, wrote, "the write callback")
+				testkit.Recv(t, wrote, "the write callback")
 				want := int32(0)
 				if m.flush && m.mode == actor.Finished {
 					want = 1
-					if left := recv(t, eof, "EOF"); left != 0 {
+					if left := testkit.Recv(t, eof, "EOF"); left != 0 {
 						t.Errorf("input at EOF holds %d bytes, want 0 (all delivered before)", left)
 					}
 				}
@@ -121,7 +123,7 @@ func TestWatermarks(t *testing.T) {
 	const n = 65000
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
-			base := newBase(t)
+			base := testbev.NewBase(t)
 			a, b := tr.make(t, base, 0)
 			if low, _, _ := a.Watermark(actor.Read); low != 0 {
 				t.Errorf("default read low watermark = %d, want 0", low)
@@ -160,29 +162,29 @@ func TestWatermarks(t *testing.T) {
 				if l := s.Output().Len(); l > 100 {
 					t.Errorf("write callback with %d bytes of output, want <= 100", l)
 				} else if l == 0 {
-					signal(writeDone)
+					testkit.Signal(writeDone)
 				}
 			}})
 			b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
 				if l := s.Input().Len(); l < 10 || l > 20 {
 					t.Errorf("read callback with %d bytes of input, want 10..20", l)
 				}
-				received.Write(drainAll(t, s.Input()))
+				received.Write(testkit.DrainAll(t, s.Input()))
 				if received.Len() == n {
 					s.Disable(actor.Read)
-					signal(readDone)
+					testkit.Signal(readDone)
 				}
 			}})
 			b.Enable(actor.Read)
-			if err := a.Write(pattern(n)); err != nil {
+			if err := a.Write(testkit.Pattern(n)); err != nil {
 				t.Fatal(err)
 			}
-			recv(t, writeDone, "the output to drain")
-			recv(t, readDone, "65000 bytes")
+			testkit.Recv(t, writeDone, "the output to drain")
+			testkit.Recv(t, readDone, "65000 bytes")
 			if err := b.Do(func(*actor.Session) {}); err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(received.Bytes(), pattern(n)) {
+			if !bytes.Equal(received.Bytes(), testkit.Pattern(n)) {
 				t.Errorf("received bytes differ from those written")
 			}
 		})
@@ -194,7 +196,7 @@ func TestWatermarks(t *testing.T) {
 func TestPartialRead(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
-			base := newBase(t)
+			base := testbev.NewBase(t)
 			a, b := tr.make(t, base, 0)
 			type result struct{ n, left int }
 			res := make(chan result, 1)
@@ -212,7 +214,7 @@ func TestPartialRead(t *testing.T) {
 			if err := a.Write([]byte("test data")); err != nil {
 				t.Fatal(err)
 			}
-			if r := recv(t, res, "the read callback"); r.n != 8 || r.left != 1 {
+			if r := testkit.Recv(t, res, "the read callback"); r.n != 8 || r.left != 1 {
 				t.Errorf("Read(8 of 9) = %d leaving %d, want 8 leaving 1", r.n, r.left)
 			}
 		})
@@ -223,13 +225,13 @@ func TestPartialRead(t *testing.T) {
 // TCP connection's write side only. The peer reads all of it, then
 // Reading|EOF, and can still answer.
 func TestHalfClose(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	a, b := transports[0].make(t, base, 0)
 	const n = 1 << 20
 	var received bytes.Buffer
 	eof := make(chan int, 1)
 	b.SetCallbacks(actor.Callbacks{
-		Read: func(s *actor.Session) { received.Write(drainAll(t, s.Input())) },
+		Read: func(s *actor.Session) { received.Write(testkit.DrainAll(t, s.Input())) },
 		Event: func(s *actor.Session, ev actor.Event, err error) {
 			if ev != actor.Reading|actor.EOF || err != io.EOF {
 				t.Errorf("event %v (%v), want Reading|EOF (EOF)", ev, err)
@@ -242,25 +244,25 @@ func TestHalfClose(t *testing.T) {
 	})
 	reply := make(chan string, 1)
 	a.SetWatermark(actor.Read, 5, 0)
-	a.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) { reply <- string(drainAll(t, s.Input())) }})
+	a.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) { reply <- string(testkit.DrainAll(t, s.Input())) }})
 	a.Enable(actor.Read)
 	b.Enable(actor.Read)
-	if err := a.Write(pattern(n)); err != nil {
+	if err := a.Write(testkit.Pattern(n)); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Flush(actor.Write, actor.Finished); err != nil {
 		t.Fatal(err)
 	}
-	if got := recv(t, eof, "EOF"); got != n {
+	if got := testkit.Recv(t, eof, "EOF"); got != n {
 		t.Errorf("EOF after %d bytes, want after all %d", got, n)
 	}
-	if got := recv(t, reply, "the reply"); got != "reply" {
+	if got := testkit.Recv(t, reply, "the reply"); got != "reply" {
 		t.Errorf("reply = %q, want %q", got, "reply")
 	}
-	if !bytes.Equal(received.Bytes(), pattern(n)) {
+	if !bytes.Equal(received.Bytes(), testkit.Pattern(n)) {
 		t.Errorf("received bytes differ from those written")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
 	defer cancel()
 	if err := b.Drain(ctx); err != nil {
 		t.Errorf("Drain = %v, want nil", err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -66,7 +67,7 @@ func newStream(tb testing.TB, base *actor.Base, name string) *stream {
 		n := ss.Input().Len()
 		ss.Input().Drain(n)
 		s.got.Add(int64(n))
-		signal(s.sig)
+		testkit.Signal(s.sig)
 	}})
 	s.recv.Enable(actor.Read)
 	return s
@@ -102,7 +103,7 @@ var arrangements = []string{"pair", "filter/nil", "out/chain=1", "out/chain=4", 
 // 4 pass-through stages, filters on both ends with such chains, and 1 or
 // 4 stacked pass-through filters on the sending end.
 func BenchmarkThroughput(b *testing.B) {
-	chunk := pattern(benchChunk)
+	chunk := testkit.Pattern(benchChunk)
 	for _, name := range arrangements {
 		b.Run(name, func(b *testing.B) {
 			base := actor.NewBase()
@@ -126,7 +127,7 @@ func TestThroughputAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("sync.Pool drops items under the race detector")
 	}
-	chunk := pattern(benchChunk)
+	chunk := testkit.Pattern(benchChunk)
 	for _, name := range []string{"pair", "out/chain=4", "both/chain=4", "stack=4"} {
 		t.Run(name, func(t *testing.T) {
 			base := actor.NewBase()
@@ -231,7 +232,7 @@ func (t *takenStage) Process(dst, src *actor.Buffer, limit int, mode actor.Flush
 	res, err := t.Stage.Process(dst, src, limit, mode)
 	if n := before - src.Len(); n > 0 {
 		t.n.Add(int64(n))
-		signal(t.sig)
+		testkit.Signal(t.sig)
 	}
 	return res, err
 }

@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testconn"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -142,8 +145,8 @@ type bombRun struct {
 // positive).
 func startBomb(t testing.TB, in pipeline.Stage, wire []byte, stopAt int64) *bombRun {
 	t.Helper()
-	base := newBase(t)
-	c1, c2 := tcpConns(t)
+	base := testbev.NewBase(t)
+	c1, c2 := testconn.TCPConns(t)
 	r := &bombRun{sent: make(chan error, 1), progress: make(chan struct{}, 1), stopAt: stopAt,
 		end: make(chan actor.EventInfo, 4)}
 	sock, err := actor.New(base, c2, actor.CloseOnFree)
@@ -164,7 +167,7 @@ func startBomb(t testing.TB, in pipeline.Stage, wire []byte, stopAt int64) *bomb
 			}
 			s.Input().Drain(int(n))
 			if got := r.got.Add(n); r.stopAt > 0 && got >= r.stopAt && got-n < r.stopAt {
-				signal(r.progress)
+				testkit.Signal(r.progress)
 			}
 		},
 		Event: func(s *actor.Session, ev actor.Event, err error) {
@@ -190,8 +193,8 @@ func startBomb(t testing.TB, in pipeline.Stage, wire []byte, stopAt int64) *bomb
 // ends.
 func startBombView(t testing.TB, in pipeline.Stage, wire []byte) *bombRun {
 	t.Helper()
-	base := newBase(t)
-	c1, c2 := tcpConns(t)
+	base := testbev.NewBase(t)
+	c1, c2 := testconn.TCPConns(t)
 	r := &bombRun{sent: make(chan error, 1), end: make(chan actor.EventInfo, 1)}
 	sock, err := actor.New(base, c2, actor.CloseOnFree)
 	if err != nil {
@@ -245,9 +248,9 @@ func TestDecompressBombView(t *testing.T) {
 	wire := bomb(t, pipeline.FormatGzip, n)
 	h := startHeapSampler()
 	r := startBombView(t, pipeline.Gunzip(), wire)
-	e := recv(t, r.end, "the view's EOF")
+	e := testkit.Recv(t, r.end, "the view's EOF")
 	peak := h.Stop()
-	if err := recv(t, r.sent, "the sender"); err != nil {
+	if err := testkit.Recv(t, r.sent, "the sender"); err != nil {
 		t.Fatalf("sender: %v", err)
 	}
 	if e.Event != actor.Reading|actor.EOF || r.got.Load() != int64(n) {
@@ -274,9 +277,9 @@ func TestDecompressBomb(t *testing.T) {
 			st, _ := pipeline.Decompress(tc.format)
 			h := startHeapSampler()
 			r := startBomb(t, st, wire, 0)
-			e := recv(t, r.end, "the filter's EOF")
+			e := testkit.Recv(t, r.end, "the filter's EOF")
 			peak := h.Stop()
-			if err := recv(t, r.sent, "the sender"); err != nil {
+			if err := testkit.Recv(t, r.sent, "the sender"); err != nil {
 				t.Fatalf("sender: %v", err)
 			}
 			if e.Event != actor.Reading|actor.EOF {
@@ -312,10 +315,10 @@ func TestDecompressBombClose(t *testing.T) {
 			wire := bomb(t, tc.format, n)
 			st, _ := pipeline.Decompress(tc.format)
 			r := startBomb(t, st, wire, bombHigh)
-			if err := recv(t, r.sent, "the sender"); err != nil {
+			if err := testkit.Recv(t, r.sent, "the sender"); err != nil {
 				t.Fatalf("sender: %v", err)
 			}
-			recv(t, r.progress, "the first read")
+			testkit.Recv(t, r.progress, "the first read")
 			start := time.Now()
 			if err := r.f.Close(); err != nil {
 				t.Fatalf("Close = %v", err)
@@ -346,7 +349,7 @@ func BenchmarkDecompressBomb(b *testing.B) {
 				st, _ := pipeline.Decompress(tc.format)
 				h := startHeapSampler()
 				r := startBomb(b, st, wire, 0)
-				e := recv(b, r.end, "the filter's EOF")
+				e := testkit.Recv(b, r.end, "the filter's EOF")
 				peak = max(peak, h.Stop())
 				<-r.sent
 				if e.Event != actor.Reading|actor.EOF || r.got.Load() != n {
@@ -357,7 +360,7 @@ func BenchmarkDecompressBomb(b *testing.B) {
 				st, _ = pipeline.Decompress(tc.format)
 				r = startBomb(b, st, wire, n/2)
 				<-r.sent
-				recv(b, r.progress, "half the bomb")
+				testkit.Recv(b, r.progress, "half the bomb")
 				start := time.Now()
 				r.f.Close()
 				closeTime = max(closeTime, time.Since(start))
@@ -376,7 +379,7 @@ func BenchmarkDecompressBomb(b *testing.B) {
 		for b.Loop() {
 			h := startHeapSampler()
 			r := startBombView(b, pipeline.Gunzip(), wire)
-			e := recv(b, r.end, "the view's EOF")
+			e := testkit.Recv(b, r.end, "the view's EOF")
 			peak = max(peak, h.Stop())
 			<-r.sent
 			if e.Event != actor.Reading|actor.EOF || r.got.Load() != n {
@@ -417,7 +420,7 @@ func TestDecompressRawBounded(t *testing.T) {
 			plain := sample(n)
 			c, _ := pipeline.Compress(tc.format, flate.DefaultCompression)
 			wire := mustDrive(t, c, plain, 1<<20, -1)
-			base := newBase(t)
+			base := testbev.NewBase(t)
 			a, b := newLink(t, base, "pair", 0)
 			st, _ := pipeline.Decompress(tc.format)
 			w := &rawWatch{Stage: st}
@@ -434,12 +437,12 @@ func TestDecompressRawBounded(t *testing.T) {
 				maxIn = max(maxIn, s.Input().Len())
 				s.Input().WriteTo(&got)
 				if got.Len() >= len(plain) {
-					signal(done)
+					testkit.Signal(done)
 				}
 			}})
 			f.Enable(actor.Read)
 			a.Write(wire)
-			recv(t, done, "the whole stream")
+			testkit.Recv(t, done, "the whole stream")
 			var maxSrc int
 			f.Do(func(*actor.Session) { maxSrc = w.maxSrc })
 			t.Logf("%d bytes from %d compressed: at most %d raw bytes waited, %d decoded", len(plain), len(wire), maxSrc, maxIn)
@@ -464,7 +467,7 @@ func TestFilterFlushReadBounded(t *testing.T) {
 	for _, mode := range []actor.FlushMode{actor.Flush, actor.Finished} {
 		t.Run(fmt.Sprint(mode), func(t *testing.T) {
 			wire := bomb(t, pipeline.FormatGzip, n)
-			base := newBase(t)
+			base := testbev.NewBase(t)
 			a, b := newLink(t, base, "pair", 0)
 			f, err := pipeline.NewFilter(b, pipeline.Gunzip(), nil, actor.CloseOnFree)
 			if err != nil {
@@ -478,18 +481,18 @@ func TestFilterFlushReadBounded(t *testing.T) {
 			done := make(chan struct{}, 1)
 			f.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
 				if !draining.Load() {
-					signal(full)
+					testkit.Signal(full)
 					return
 				}
 				got += int64(s.Input().Len())
 				s.Input().Drain(s.Input().Len())
 				if got >= n {
-					signal(done)
+					testkit.Signal(done)
 				}
 			}})
 			f.Enable(actor.Read)
 			a.Write(wire)
-			recv(t, full, "the first input")
+			testkit.Recv(t, full, "the first input")
 			if err := f.Flush(actor.Read, mode); err != nil {
 				t.Fatalf("Flush = %v", err)
 			}
@@ -503,7 +506,7 @@ func TestFilterFlushReadBounded(t *testing.T) {
 				got += int64(s.Input().Len())
 				s.Input().Drain(s.Input().Len())
 			})
-			recv(t, done, "the rest of the stream")
+			testkit.Recv(t, done, "the rest of the stream")
 			if got != n {
 				t.Errorf("read %d bytes, want %d", got, n)
 			}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -19,7 +21,7 @@ import (
 func TestStackedFiltersByteExact(t *testing.T) {
 	for _, kind := range linkKinds {
 		t.Run(kind, func(t *testing.T) {
-			base := newBase(t)
+			base := testbev.NewBase(t)
 			u1, u2 := newLink(t, base, kind, 0)
 			filter := func(u *actor.Bufferevent, in, out pipeline.Stage) *actor.Bufferevent {
 				t.Helper()
@@ -76,7 +78,7 @@ func TestStackedFiltersByteExact(t *testing.T) {
 				}
 			}
 			top.Flush(actor.Write, actor.Finished)
-			if got := recv(t, eof, "EOF at the far end"); !bytes.Equal(got, want) {
+			if got := testkit.Recv(t, eof, "EOF at the far end"); !bytes.Equal(got, want) {
 				t.Fatalf("the far end read %d bytes that differ from the %d written", len(got), len(want))
 			}
 		})
@@ -86,7 +88,7 @@ func TestStackedFiltersByteExact(t *testing.T) {
 // A Conn's buffer methods move chunks in and out of its bufferevent, within
 // their limits, and refuse bad arguments.
 func TestConnBufferMethods(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	a, b := newLink(t, base, "pair", 0)
 	ca, err := pipeline.NewConn(a)
 	if err != nil {
@@ -98,7 +100,7 @@ func TestConnBufferMethods(t *testing.T) {
 	}
 	defer cb.Close()
 	defer ca.Close()
-	deadline := time.Now().Add(wait)
+	deadline := time.Now().Add(testkit.WaitTime)
 	ca.SetDeadline(deadline)
 	cb.SetDeadline(deadline)
 
@@ -113,7 +115,7 @@ func TestConnBufferMethods(t *testing.T) {
 		t.Errorf("ReadBuffer(max 0) = %d, %v, want 0, nil", n, err)
 	}
 
-	want := pattern(60 << 10) // under the view's write high watermark: nobody reads yet
+	want := testkit.Pattern(60 << 10) // under the view's write high watermark: nobody reads yet
 	var src actor.Buffer
 	src.AppendOwned(want[:30<<10])
 	src.AppendOwned(want[30<<10:])
@@ -142,7 +144,7 @@ func TestConnBufferMethods(t *testing.T) {
 		t.Fatal(err)
 	}
 	cb.SetReadDeadline(time.Now()) // nobody reads b's end any more
-	src.Write(pattern(8 << 10))
+	src.Write(testkit.Pattern(8 << 10))
 	var took int64
 	for range 3 {
 		n, err := ca.WriteBuffer(&src, false)
@@ -159,7 +161,7 @@ func TestConnBufferMethods(t *testing.T) {
 	if _, err := ca.WriteBuffer(&src, true); err == nil {
 		t.Errorf("WriteBuffer after CloseWrite = nil, want an error")
 	}
-	cb.SetReadDeadline(time.Now().Add(wait))
+	cb.SetReadDeadline(time.Now().Add(testkit.WaitTime))
 	if _, err := io.Copy(io.Discard, cb); err != nil {
 		t.Errorf("reading to EOF = %v", err)
 	}
@@ -176,7 +178,7 @@ func TestConnBufferMethods(t *testing.T) {
 // watermark is 1 byte) still stop somewhere: here in the view, which
 // takes all 300 KiB, so the sender's output drains completely.
 func TestFilterViewHoldsTwoHandovers(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	a, b := newLink(t, base, "pair", 0)
 	f, err := pipeline.NewFilter(b, nil, nil, actor.CloseOnFree)
 	if err != nil {
@@ -188,15 +190,15 @@ func TestFilterViewHoldsTwoHandovers(t *testing.T) {
 	drained := make(chan struct{}, 1)
 	a.SetCallbacks(actor.Callbacks{Write: func(s *actor.Session) {
 		if s.Output().Len() == 0 {
-			signal(drained)
+			testkit.Signal(drained)
 		}
 	}})
 	const n = 300 << 10
 	if n <= actor.DefaultChannelHighWatermark || n >= 2*actor.PairMaxIO {
 		t.Fatalf("test size %d must lie between the default mark and two hand-overs", n)
 	}
-	a.Write(pattern(n))
-	recv(t, drained, "the sender's output to drain into the filter's view")
+	a.Write(testkit.Pattern(n))
+	testkit.Recv(t, drained, "the sender's output to drain into the filter's view")
 	if b.Enabled()&actor.Read == 0 {
 		t.Errorf("the underlying's reading was paused with %d bytes in the view, want it on below %d", n, 2*actor.PairMaxIO)
 	}
@@ -211,7 +213,7 @@ func TestFilterViewHoldsTwoHandovers(t *testing.T) {
 // far end does not read, so the first 100 KiB stay in flight, and the
 // next 100 KiB must still arrive once it does.
 func TestFilterHandsDownWhileUnderlyingWrites(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	a, b := newLink(t, base, "pair", 0)
 	f, err := pipeline.NewFilter(a, nil, nil, actor.CloseOnFree)
 	if err != nil {
@@ -219,7 +221,7 @@ func TestFilterHandsDownWhileUnderlyingWrites(t *testing.T) {
 	}
 	defer closeAll(t, f, b)
 	const n = 100 << 10
-	want := pattern(2 * n)
+	want := testkit.Pattern(2 * n)
 	var (
 		mu  sync.Mutex
 		got []byte
@@ -231,13 +233,13 @@ func TestFilterHandsDownWhileUnderlyingWrites(t *testing.T) {
 		p := make([]byte, s.Input().Len())
 		s.Input().Read(p)
 		if got = append(got, p...); len(got) == len(want) {
-			signal(done)
+			testkit.Signal(done)
 		}
 	}})
 	f.Write(want[:n])
 	// a takes the bytes and hands them to its writer, which waits for b
 	// to read; a's published pending output then counts them.
-	end := time.Now().Add(wait)
+	end := time.Now().Add(testkit.WaitTime)
 	for a.OutputLen() != n {
 		if time.Now().After(end) {
 			t.Fatalf("a's pending output = %d, want %d", a.OutputLen(), n)
@@ -257,7 +259,7 @@ func TestFilterHandsDownWhileUnderlyingWrites(t *testing.T) {
 	if err := b.Enable(actor.Read); err != nil {
 		t.Fatalf("Enable = %v", err)
 	}
-	recv(t, done, "all 200 KiB at the far end")
+	testkit.Recv(t, done, "all 200 KiB at the far end")
 	mu.Lock()
 	defer mu.Unlock()
 	if !bytes.Equal(got, want) {
@@ -271,7 +273,7 @@ func TestFilterHandsDownWhileUnderlyingWrites(t *testing.T) {
 // underlying closed directly, which sends no event): a Reading|Error
 // wrapping ErrClosed, after the bytes that came before.
 func TestFilterSeesUnderlyingStop(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	a, b := newLink(t, base, "pair", 0)
 	f, err := pipeline.NewFilter(b, nil, nil, 0)
 	if err != nil {
@@ -290,19 +292,19 @@ func TestFilterSeesUnderlyingStop(t *testing.T) {
 		Read: func(s *actor.Session) {
 			n += s.Input().Len()
 			s.Input().Drain(s.Input().Len())
-			signal(got)
+			testkit.Signal(got)
 		},
 		Event: func(s *actor.Session, ev actor.Event, err error) {
 			ended <- result{n, ev, err}
 		},
 	})
 	f.Enable(actor.Read)
-	a.Write(pattern(1000))
-	recv(t, got, "the first bytes through the filter")
+	a.Write(testkit.Pattern(1000))
+	testkit.Recv(t, got, "the first bytes through the filter")
 	if err := b.Close(); err != nil {
 		t.Fatalf("underlying Close = %v", err)
 	}
-	r := recv(t, ended, "the filter's event after its underlying stopped")
+	r := testkit.Recv(t, ended, "the filter's event after its underlying stopped")
 	if r.ev != actor.Reading|actor.Error || !errors.Is(r.err, pipeline.ErrClosed) || r.n != 1000 {
 		t.Errorf("event %v (%v) after %d bytes, want Reading|Error wrapping ErrClosed after 1000", r.ev, r.err, r.n)
 	}

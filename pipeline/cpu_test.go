@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -43,7 +44,7 @@ func timeStream(t *testing.T, name string, warm, n int) (wall, cpu time.Duration
 	base := actor.NewBase()
 	defer base.Close()
 	s := newStream(t, base, name)
-	chunk := pattern(benchChunk)
+	chunk := testkit.Pattern(benchChunk)
 	var sent int64
 	for range warm {
 		sent = s.pump(chunk, sent, 16*benchChunk)

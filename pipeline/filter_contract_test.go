@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -40,7 +42,7 @@ func TestFilterStageFailures(t *testing.T) {
 	for _, tc := range tests {
 		for _, dir := range []string{"input", "output"} {
 			t.Run(tc.name+"/"+dir, func(t *testing.T) {
-				base := newBase(t)
+				base := testbev.NewBase(t)
 				u1, u2 := newLink(t, base, "pair", 0)
 				o1, o2 := newLink(t, base, "pair", 0)
 				var in, out pipeline.Stage
@@ -69,15 +71,15 @@ func TestFilterStageFailures(t *testing.T) {
 				} else {
 					bad.Write([]byte("boom"))
 				}
-				e := recv(t, l.c, "the Error event")
+				e := testkit.Recv(t, l.c, "the Error event")
 				if e.Event&actor.Error == 0 || !errors.Is(e.Err, tc.want) {
 					t.Fatalf("event %v %v, want Error with %v", e.Event, e.Err, tc.want)
 				}
 				if tc.name == "panic" && !errors.Is(e.Err, errStage) {
 					t.Errorf("panic cause %v does not carry the panic value", e.Err)
 				}
-				recv(t, bad.Done(), "the failed filter to stop")
-				if pe := recv(t, peer.c, "the peer's EOF"); pe.Event != actor.Reading|actor.EOF {
+				testkit.Recv(t, bad.Done(), "the failed filter to stop")
+				if pe := testkit.Recv(t, peer.c, "the peer's EOF"); pe.Event != actor.Reading|actor.EOF {
 					t.Errorf("peer event %v %v, want Reading|EOF", pe.Event, pe.Err)
 				}
 				// The filter beside it still works.
@@ -88,7 +90,7 @@ func TestFilterStageFailures(t *testing.T) {
 				}})
 				o2.Enable(actor.Read)
 				good.Write([]byte("alive"))
-				if p := recv(t, got, "the other filter's bytes"); string(p) != "alive" {
+				if p := testkit.Recv(t, got, "the other filter's bytes"); string(p) != "alive" {
 					t.Errorf("other filter delivered %q, want %q", p, "alive")
 				}
 			})
@@ -135,7 +137,7 @@ func countMode(modes []actor.FlushMode, m actor.FlushMode) int {
 func TestFilterFinished(t *testing.T) {
 	for _, kind := range linkKinds {
 		t.Run(kind, func(t *testing.T) {
-			base := newBase(t)
+			base := testbev.NewBase(t)
 			u1, u2 := newLink(t, base, kind, 0)
 			out, in := &recordStage{}, &recordStage{}
 			f1, err := pipeline.NewFilter(u1, nil, out, actor.CloseOnFree)
@@ -158,7 +160,7 @@ func TestFilterFinished(t *testing.T) {
 			if err := f1.Flush(actor.Write, actor.Finished); err != nil {
 				t.Fatalf("Flush = %v", err)
 			}
-			if got := recv(t, eof, "EOF at the far end"); got != "Reading|EOF last words" {
+			if got := testkit.Recv(t, eof, "EOF at the far end"); got != "Reading|EOF last words" {
 				t.Errorf("far end saw %q, want %q", got, "Reading|EOF last words")
 			}
 			if modes, _ := out.seen(); countMode(modes, actor.Finished) == 0 {
@@ -191,7 +193,7 @@ func TestFilterFinished(t *testing.T) {
 func TestFilterLimits(t *testing.T) {
 	for _, kind := range linkKinds {
 		t.Run(kind, func(t *testing.T) {
-			base := newBase(t)
+			base := testbev.NewBase(t)
 			u1, u2 := newLink(t, base, kind, 0)
 			u1.SetWatermark(actor.Write, 0, 3000)
 			out := &recordStage{}
@@ -214,7 +216,7 @@ func TestFilterLimits(t *testing.T) {
 			rf.SetWatermark(actor.Read, 0, 2000)
 			var all bytes.Buffer
 			done := make(chan struct{})
-			want := bytes.Repeat(pattern(1000), 200)
+			want := bytes.Repeat(testkit.Pattern(1000), 200)
 			rf.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
 				if s.Input().Len() > 2000 {
 					t.Errorf("filter input holds %d bytes, read high mark 2000", s.Input().Len())
@@ -226,7 +228,7 @@ func TestFilterLimits(t *testing.T) {
 			}})
 			rf.Enable(actor.Read)
 			top.Write(want)
-			recv(t, done, "all bytes through the stack")
+			testkit.Recv(t, done, "all bytes through the stack")
 			if !bytes.Equal(all.Bytes(), want) {
 				t.Fatalf("received bytes differ from those written")
 			}
@@ -248,7 +250,7 @@ func TestFilterLimits(t *testing.T) {
 
 // The underlying's Connected and Timeout reach the filter's event callback.
 func TestFilterForwardsEvents(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("Listen = %v", err)
@@ -280,17 +282,17 @@ func TestFilterForwardsEvents(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Connect = %v", err)
 	}
-	if e := recv(t, l.c, "Connected"); e.Event != actor.Connected {
+	if e := testkit.Recv(t, l.c, "Connected"); e.Event != actor.Connected {
 		t.Errorf("event %v %v, want Connected", e.Event, e.Err)
 	}
 	if f.Conn() == nil || f.Conn() != u.Conn() {
 		t.Errorf("Conn() = %v, want the underlying's %v", f.Conn(), u.Conn())
 	}
-	peer := recv(t, accepted, "the accepted connection")
+	peer := testkit.Recv(t, accepted, "the accepted connection")
 	defer peer.Close()
 	u.SetTimeouts(50e6, 0) // 50 ms
 	f.Enable(actor.Read)   // the filter reads, so the underlying does
-	if e := recv(t, l.c, "Timeout"); e.Event != actor.Timeout|actor.Reading {
+	if e := testkit.Recv(t, l.c, "Timeout"); e.Event != actor.Timeout|actor.Reading {
 		t.Errorf("event %v %v, want Timeout|Reading", e.Event, e.Err)
 	}
 }
@@ -299,7 +301,7 @@ func TestNewFilterErrors(t *testing.T) {
 	if _, err := pipeline.NewFilter(nil, nil, nil, 0); !errors.Is(err, pipeline.ErrInvalid) {
 		t.Errorf("NewFilter(nil) = %v, want ErrInvalid", err)
 	}
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	u1, u2 := newLink(t, base, "pair", 0)
 	closeAll(t, u1, u2)
 	if _, err := pipeline.NewFilter(u1, nil, nil, 0); !errors.Is(err, pipeline.ErrClosed) {
@@ -321,7 +323,7 @@ func TestNewFilterErrors(t *testing.T) {
 // Closing a filter without CloseOnFree leaves the underlying open, with
 // its callbacks cleared and reading disabled, for another owner.
 func TestFilterCloseKeepsUnderlying(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	u1, u2 := newLink(t, base, "pair", 0)
 	defer closeAll(t, u1, u2)
 	u1.SetWatermark(actor.Write, 100, 1000)
@@ -346,7 +348,7 @@ func TestFilterCloseKeepsUnderlying(t *testing.T) {
 	}})
 	u1.Enable(actor.Read)
 	u2.Write([]byte("still here"))
-	if s := recv(t, got, "the underlying to read"); s != "still here" {
+	if s := testkit.Recv(t, got, "the underlying to read"); s != "still here" {
 		t.Errorf("underlying read %q, want %q", s, "still here")
 	}
 }

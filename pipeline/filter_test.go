@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -122,7 +124,7 @@ func TestFilters(t *testing.T) {
 }
 
 func testFilters(t *testing.T, kind string, disable bool) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	u1, u2 := newLink(t, base, kind, 0)
 	out := &xOut{t: t}
 	bev1, err := pipeline.NewFilter(u1, nil, out, actor.CloseOnFree)
@@ -147,13 +149,13 @@ func testFilters(t *testing.T, kind string, disable bool) {
 		t.Errorf("Conn() = nil over TCP, want the TCP connection")
 	}
 
-	want := pattern(8333)
+	want := testkit.Pattern(8333)
 	emptied := make(chan struct{}, 1)
 	ev1, ev2 := newEventLog(), newEventLog()
 	bev1.SetCallbacks(actor.Callbacks{
 		Write: func(s *actor.Session) {
 			if s.Output().Len() == 0 {
-				signal(emptied)
+				testkit.Signal(emptied)
 			}
 		},
 		Event: ev1.callback,
@@ -185,10 +187,10 @@ func testFilters(t *testing.T, kind string, disable bool) {
 	}
 
 	if !disable {
-		if p := recv(t, got, "8333 bytes"); !bytes.Equal(p, want) {
+		if p := testkit.Recv(t, got, "8333 bytes"); !bytes.Equal(p, want) {
 			t.Fatalf("read %d bytes, want the %d written", len(p), len(want))
 		}
-		recv(t, emptied, "the write callback with an empty output")
+		testkit.Recv(t, emptied, "the write callback with an empty output")
 		if n := out.calls.Load(); n != 1 {
 			t.Errorf("output stage called %d times, want 1", n)
 		}
@@ -197,19 +199,19 @@ func testFilters(t *testing.T, kind string, disable bool) {
 		}
 		return
 	}
-	e := recv(t, ev1.c, "bev1's Error event")
+	e := testkit.Recv(t, ev1.c, "bev1's Error event")
 	if e.Event&actor.Error == 0 || !errors.Is(e.Err, errLater) {
 		t.Fatalf("bev1 event = %v %v, want Error with %v", e.Event, e.Err, errLater)
 	}
-	recv(t, bev1.Done(), "bev1 to stop")
+	testkit.Recv(t, bev1.Done(), "bev1 to stop")
 	if n := out.calls.Load(); n != 2 {
 		t.Errorf("output stage called %d times, want 2", n)
 	}
 	// CloseOnFree closed u1, so bev2 reads a prefix of the data and EOF.
-	if p := recv(t, got, "bev2's EOF"); !bytes.HasPrefix(want, p) {
+	if p := testkit.Recv(t, got, "bev2's EOF"); !bytes.HasPrefix(want, p) {
 		t.Errorf("bev2 read %d bytes that are not a prefix of what was written", len(p))
 	}
-	if e := recv(t, ev2.c, "bev2's event"); e.Event != actor.Reading|actor.EOF || e.Err != io.EOF {
+	if e := testkit.Recv(t, ev2.c, "bev2's event"); e.Event != actor.Reading|actor.EOF || e.Err != io.EOF {
 		t.Errorf("bev2 event = %v %v, want Reading|EOF", e.Event, e.Err)
 	}
 }
@@ -247,7 +249,7 @@ func (c *countStage) Close() error {
 func TestFilterZlib(t *testing.T) {
 	for _, kind := range linkKinds {
 		t.Run(kind, func(t *testing.T) {
-			base := newBase(t)
+			base := testbev.NewBase(t)
 			u1, u2 := newLink(t, base, kind, 0)
 			deflate := &countStage{Stage: pipeline.Zlib()}
 			inflate := &countStage{Stage: pipeline.Unzlib()}
@@ -265,7 +267,7 @@ func TestFilterZlib(t *testing.T) {
 			bev1.SetCallbacks(actor.Callbacks{
 				Write: func(s *actor.Session) {
 					if s.Output().Len() == 0 {
-						signal(emptied)
+						testkit.Signal(emptied)
 					}
 				},
 				Event: ev1.callback,
@@ -280,19 +282,19 @@ func TestFilterZlib(t *testing.T) {
 				},
 			})
 			bev2.Enable(actor.Read)
-			want := pattern(8333)
+			want := testkit.Pattern(8333)
 			bev1.Write(want[:1800])
 			bev1.Write(want[1800:])
 			if err := bev1.Flush(actor.Write, actor.Finished); err != nil {
 				t.Fatalf("Flush = %v", err)
 			}
-			if got := recv(t, done, "bev2's EOF"); !bytes.Equal(got, want) {
+			if got := testkit.Recv(t, done, "bev2's EOF"); !bytes.Equal(got, want) {
 				t.Fatalf("read %d bytes, want the %d written", len(got), len(want))
 			}
-			if e := recv(t, ev2.c, "bev2's event"); e.Event != actor.Reading|actor.EOF {
+			if e := testkit.Recv(t, ev2.c, "bev2's event"); e.Event != actor.Reading|actor.EOF {
 				t.Errorf("bev2 event = %v %v, want Reading|EOF", e.Event, e.Err)
 			}
-			recv(t, emptied, "bev1's write callback with an empty output")
+			testkit.Recv(t, emptied, "bev1's write callback with an empty output")
 			if deflate.calls.Load() == 0 || inflate.calls.Load() == 0 {
 				t.Errorf("stage calls: deflate %d, inflate %d, want both > 0", deflate.calls.Load(), inflate.calls.Load())
 			}
@@ -307,7 +309,7 @@ func TestFilterZlib(t *testing.T) {
 // over a bufferevent that never had a transport closes cleanly, and so
 // does the underlying afterwards.
 func TestFilterInactive(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	u, err := actor.New(base, nil, 0)
 	if err != nil {
 		t.Fatalf("New = %v", err)
@@ -331,7 +333,7 @@ func TestFilterInactive(t *testing.T) {
 func TestFilterDataStuck(t *testing.T) {
 	for _, kind := range linkKinds {
 		t.Run(kind, func(t *testing.T) {
-			base := newBase(t)
+			base := testbev.NewBase(t)
 			u1, u2 := newLink(t, base, kind, actor.DeferCallbacks)
 			for _, u := range []*actor.Bufferevent{u1, u2} {
 				u.SetWatermark(actor.Read, 0, 4096)
@@ -368,7 +370,7 @@ func TestFilterDataStuck(t *testing.T) {
 			u1.Write(make([]byte, 4096))
 			got := 0
 			for got < 4116 {
-				got += recv(t, total, "the filter's input")
+				got += testkit.Recv(t, total, "the filter's input")
 			}
 			if got != 4116 {
 				t.Errorf("read %d bytes, want 4116", got)
@@ -384,7 +386,7 @@ func TestFilterDataStuck(t *testing.T) {
 func TestFilterDrain(t *testing.T) {
 	for _, kind := range linkKinds {
 		t.Run(kind, func(t *testing.T) {
-			base := newBase(t)
+			base := testbev.NewBase(t)
 			u1, u2 := newLink(t, base, kind, 0)
 			mid, err := pipeline.NewFilter(u1, nil, pipeline.Gzip(), actor.CloseOnFree)
 			if err != nil {
@@ -402,7 +404,7 @@ func TestFilterDrain(t *testing.T) {
 			}
 			defer closeAll(t, recvSide)
 			recvSide.SetWatermark(actor.Read, 0, 1024) // a slow reader
-			want := bytes.Repeat(pattern(1000), 300)
+			want := bytes.Repeat(testkit.Pattern(1000), 300)
 			top.Write(want)
 			var all bytes.Buffer
 			done := make(chan actor.EventInfo, 1)
@@ -411,15 +413,15 @@ func TestFilterDrain(t *testing.T) {
 				Event: func(s *actor.Session, ev actor.Event, err error) { done <- actor.EventInfo{Event: ev, Err: err} },
 			})
 			recvSide.Enable(actor.Read)
-			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
 			defer cancel()
 			if err := top.Drain(ctx); err != nil {
 				t.Fatalf("Drain = %v", err)
 			}
 			for _, b := range []*actor.Bufferevent{top, mid, u1} {
-				recv(t, b.Done(), "the drained stack to close")
+				testkit.Recv(t, b.Done(), "the drained stack to close")
 			}
-			if e := recv(t, done, "the reader's EOF"); e.Event != actor.Reading|actor.EOF {
+			if e := testkit.Recv(t, done, "the reader's EOF"); e.Event != actor.Reading|actor.EOF {
 				t.Fatalf("reader event = %v %v, want Reading|EOF", e.Event, e.Err)
 			}
 			if !bytes.Equal(all.Bytes(), want) {

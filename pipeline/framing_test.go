@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -244,7 +245,7 @@ func TestLengthDecoderAllocatesNothingForAClaim(t *testing.T) {
 // its input stage within the read high watermark.
 func TestLengthDecoderFinishedUnderLimit(t *testing.T) {
 	enc, _ := lengthCodec(t, 100)
-	wire := mustDrive(t, enc, pattern(1000), 100, -1)
+	wire := mustDrive(t, enc, testkit.Pattern(1000), 100, -1)
 	for _, limit := range []int{1, 100, 101, 250} {
 		_, dec := lengthCodec(t, 100)
 		var src, dst actor.Buffer
@@ -262,7 +263,7 @@ func TestLengthDecoderFinishedUnderLimit(t *testing.T) {
 				break
 			}
 		}
-		if !bytes.Equal(out, pattern(1000)) {
+		if !bytes.Equal(out, testkit.Pattern(1000)) {
 			t.Errorf("limit %d: decoded %d bytes, want the 1000 sent", limit, len(out))
 		}
 	}

@@ -15,6 +15,8 @@ import (
 	"golang.org/x/net/nettest"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -72,7 +74,7 @@ func TestHTTPOverGzipConn(t *testing.T) {
 }
 
 func testHTTPOverGzip(t *testing.T, depth int) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +116,7 @@ func testHTTPOverGzip(t *testing.T, depth int) {
 	}
 	defer func() {
 		tr.CloseIdleConnections()
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown = %v", err)
@@ -122,7 +124,7 @@ func testHTTPOverGzip(t *testing.T, depth int) {
 		}
 		wg.Wait()
 	}()
-	client := &http.Client{Transport: tr, Timeout: wait}
+	client := &http.Client{Transport: tr, Timeout: testkit.WaitTime}
 	url := "http://" + ln.Addr().String()
 	for i := range 5 {
 		var resp *http.Response

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -118,7 +120,7 @@ func TestTimeouts(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
-					base := newBase(t)
+					base := testbev.NewBase(t)
 					bev1, bev2 := timeoutBevs(t, base, kind, filtered)
 					defer closeAll(t, bev1, bev2)
 					s1, s2 := setupTimeouts(t, bev1, bev2)
@@ -160,11 +162,11 @@ func TestTimeoutsTCP(t *testing.T) {
 			name = "filter"
 		}
 		t.Run(name, func(t *testing.T) {
-			base := newBase(t)
+			base := testbev.NewBase(t)
 			bev1, bev2 := timeoutBevs(t, base, "tcp", filtered)
 			defer closeAll(t, bev1, bev2)
 			s1, s2 := setupTimeouts(t, bev1, bev2)
-			e := recv(t, s1.events, "bev1's read timeout")
+			e := testkit.Recv(t, s1.events, "bev1's read timeout")
 			if e.ev != actor.Timeout|actor.Reading || e.at < 150*time.Millisecond || e.at > 150*time.Millisecond+time.Second {
 				t.Errorf("bev1 event %v at %v, want Timeout|Reading at 150 ms", e.ev, e.at)
 			}
@@ -188,7 +190,7 @@ func TestTimeoutsTCP(t *testing.T) {
 // are cut to one 16 KiB chunk and the reader takes one at a time.
 func TestFilterWriteTimeoutProgress(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		base := newBase(t)
+		base := testbev.NewBase(t)
 		u1, u2, err := actor.NewPair(base, 0)
 		if err != nil {
 			t.Fatalf("NewPair = %v", err)

@@ -18,7 +18,9 @@ import (
 	"golang.org/x/net/nettest"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
 	"github.com/bevgo/bev/internal/testcert"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -121,7 +123,7 @@ func TestTLSCountTo1001(t *testing.T) {
 }
 
 func testTLSCount(t *testing.T, kind, mode string) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	a, b := newLink(t, base, kind, 0)
 	opts := pipeline.TLSOptions{Options: actor.CloseOnFree | actor.DeferCallbacks}
 	if mode == "close-dirty-ok" {
@@ -137,7 +139,7 @@ func testTLSCount(t *testing.T, kind, mode string) {
 		finish = func(s *actor.Session) {
 			srv := s.Bufferevent()
 			drained.Go(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), wait)
+				ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
 				defer cancel()
 				if err := srv.Drain(ctx); err != nil {
 					t.Errorf("server Drain = %v", err)
@@ -152,16 +154,16 @@ func testTLSCount(t *testing.T, kind, mode string) {
 	server.Enable(actor.Read)
 	client.Write([]byte("1\n")) // before the handshake: held, then sent
 
-	recv(t, cs.connected, "the client's Connected")
-	recv(t, ss.connected, "the server's Connected")
+	testkit.Recv(t, cs.connected, "the client's Connected")
+	testkit.Recv(t, ss.connected, "the server's Connected")
 	if st, ok := pipeline.TLSState(client); !ok || !st.HandshakeComplete {
 		t.Errorf("TLSState(client) = %v, %v, want a completed handshake", st.HandshakeComplete, ok)
 	}
 	if client.Underlying() != a || client.Conn() != a.Conn() {
 		t.Errorf("client Underlying/Conn are not the underlying's")
 	}
-	recv(t, ss.last, "the server to read 1001")
-	e := recv(t, cs.events, "the client's end event")
+	testkit.Recv(t, ss.last, "the server to read 1001")
+	e := testkit.Recv(t, cs.events, "the client's end event")
 	switch mode {
 	case "close":
 		if e.Event&actor.Error == 0 || !errors.Is(e.Err, pipeline.ErrDirtyShutdown) {
@@ -172,7 +174,7 @@ func testTLSCount(t *testing.T, kind, mode string) {
 			t.Errorf("client event = %v %v, want Reading|EOF", e.Event, e.Err)
 		}
 	}
-	recv(t, server.Done(), "the server to stop")
+	testkit.Recv(t, server.Done(), "the server to stop")
 	select {
 	case e := <-ss.events:
 		t.Errorf("server event %v %v, want none", e.Event, e.Err)
@@ -192,7 +194,7 @@ func TestTLSWatermarks(t *testing.T) {
 				name += "/defer"
 			}
 			t.Run(name, func(t *testing.T) {
-				base := newBase(t)
+				base := testbev.NewBase(t)
 				opt := actor.CloseOnFree
 				if defer_ {
 					opt |= actor.DeferCallbacks
@@ -243,7 +245,7 @@ func TestTLSWatermarks(t *testing.T) {
 				side(client)
 				side(server)
 				for range 2 {
-					if got := recv(t, done, "40 KiB on both sides"); got != limit {
+					if got := testkit.Recv(t, done, "40 KiB on both sides"); got != limit {
 						t.Errorf("consumed %d bytes, want %d", got, limit)
 					}
 				}
@@ -257,7 +259,7 @@ func TestTLSWatermarks(t *testing.T) {
 // one Error with the TLS cause, neither gets Connected, and the
 // underlyings are closed (CloseOnFree).
 func TestTLSHandshakeFailure(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	a, b := newLink(t, base, "pair", 0)
 	scfg, _ := tlsConfigs(t)
 	client, err := pipeline.NewTLSClient(a, &tls.Config{ServerName: "bev.test"}, pipeline.TLSOptions{Options: actor.CloseOnFree})
@@ -272,17 +274,17 @@ func TestTLSHandshakeFailure(t *testing.T) {
 	cl, sl := newEventLog(), newEventLog()
 	client.SetCallbacks(actor.Callbacks{Event: cl.callback})
 	server.SetCallbacks(actor.Callbacks{Event: sl.callback})
-	ce := recv(t, cl.c, "the client's handshake error")
+	ce := testkit.Recv(t, cl.c, "the client's handshake error")
 	var verr *tls.CertificateVerificationError
 	if ce.Event != actor.Error || !errors.As(ce.Err, &verr) {
 		t.Errorf("client event = %v %v, want Error with a certificate verification error", ce.Event, ce.Err)
 	}
-	se := recv(t, sl.c, "the server's handshake error")
+	se := testkit.Recv(t, sl.c, "the server's handshake error")
 	if se.Event != actor.Error || se.Err == nil {
 		t.Errorf("server event = %v %v, want Error with the TLS cause", se.Event, se.Err)
 	}
-	recv(t, a.Done(), "the client's underlying to close")
-	recv(t, b.Done(), "the server's underlying to close")
+	testkit.Recv(t, a.Done(), "the client's underlying to close")
+	testkit.Recv(t, b.Done(), "the server's underlying to close")
 }
 
 // ssl timeout: a client whose peer never answers gets exactly one timeout
@@ -293,7 +295,7 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 	// clock reads the year 2000.
 	_, ccfg := tlsConfigs(t)
 	synctest.Test(t, func(t *testing.T) {
-		base := newBase(t)
+		base := testbev.NewBase(t)
 		a, b, err := actor.NewPair(base, 0)
 		if err != nil {
 			t.Fatalf("NewPair = %v", err)
@@ -335,7 +337,7 @@ func TestTLSHandshakeDeadline(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				base := newBase(t)
+				base := testbev.NewBase(t)
 				a, b, err := actor.NewPair(base, 0)
 				if err != nil {
 					t.Fatalf("NewPair = %v", err)
@@ -392,7 +394,7 @@ func TestTLSNettest(t *testing.T) {
 
 // crypto/tls's own client and server talk to ours through Conn views.
 func TestTLSInteroperates(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	a, b := newLink(t, base, "pair", 0)
 	scfg, ccfg := tlsConfigs(t)
 	server, err := pipeline.NewTLSServer(b, scfg, pipeline.TLSOptions{Options: actor.CloseOnFree})
@@ -415,7 +417,7 @@ func TestTLSInteroperates(t *testing.T) {
 		t.Fatalf("tls Write = %v", err)
 	}
 	buf := make([]byte, 4)
-	tc.SetReadDeadline(time.Now().Add(wait))
+	tc.SetReadDeadline(time.Now().Add(testkit.WaitTime))
 	if _, err := tc.Read(buf); err != nil || string(buf) != "ping" {
 		t.Fatalf("tls Read = %q, %v, want ping", buf, err)
 	}

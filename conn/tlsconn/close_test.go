@@ -10,6 +10,10 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn/tlsconn"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testcert"
+	"github.com/bevgo/bev/internal/testconn"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // TestFreeSendsCloseNotify: a server that frees its TLS socket in a read
@@ -28,8 +32,8 @@ func TestFreeSendsCloseNotify(t *testing.T) {
 	}
 	for _, sameCallback := range []bool{false, true} {
 		t.Run(fmt.Sprintf("answer_and_free_together=%v", sameCallback), func(t *testing.T) {
-			base := newBase(t)
-			scfg, ccfg := tlsConfigs(t)
+			base := testbev.NewBase(t)
+			scfg, ccfg := testcert.Configs(t, "bev.test")
 			deadline := time.Now().Add(30 * time.Second)
 			dirty := 0
 			done := 0
@@ -57,7 +61,7 @@ func TestFreeSendsCloseNotify(t *testing.T) {
 // shutdown.
 func freeOnce(t *testing.T, base *actor.Base, scfg, ccfg *tls.Config, sameCallback bool) bool {
 	t.Helper()
-	c1, c2 := tcpConns(t)
+	c1, c2 := testconn.TCPConns(t)
 	opts := actor.CloseOnFree
 	server, err := tlsconn.New(base, c2, scfg, tlsconn.Accepting, opts)
 	if err != nil {
@@ -100,7 +104,7 @@ func freeOnce(t *testing.T, base *actor.Base, scfg, ccfg *tls.Config, sameCallba
 	got := ""
 	client.SetCallbacks(actor.Callbacks{
 		Read: func(s *actor.Session) {
-			got += string(drainAll(t, s.Input()))
+			got += string(testkit.DrainAll(t, s.Input()))
 			if got == "pong\n" && !sameCallback {
 				s.Write([]byte("bye\n"))
 			}
@@ -109,13 +113,13 @@ func freeOnce(t *testing.T, base *actor.Base, scfg, ccfg *tls.Config, sameCallba
 			if ev == actor.Connected {
 				return
 			}
-			got += string(drainAll(t, s.Input()))
+			got += string(testkit.DrainAll(t, s.Input()))
 			ends <- end{ev, err, got}
 		},
 	})
 	client.Enable(actor.Read | actor.Write)
 	client.Write([]byte("ping\n"))
-	e := recv(t, ends, "the client's end of stream")
+	e := testkit.Recv(t, ends, "the client's end of stream")
 	switch {
 	case e.ev == actor.Reading|actor.EOF && (e.data == "pong\n" || sameCallback && e.data == ""):
 		return false

@@ -9,21 +9,10 @@ import (
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
 	"github.com/bevgo/bev/conn/tlsconn"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testcert"
+	"github.com/bevgo/bev/internal/testkit"
 )
-
-// echoOver makes b, reached only as an *actor.Bufferevent (as generic
-// code holds it), echo what it reads.
-func echoOver(b *actor.Bufferevent) {
-	b.SetCallbacks(actor.Callbacks{
-		Read: func(s *actor.Session) { s.Output().MoveFrom(s.Input()) },
-		Event: func(s *actor.Session, ev actor.Event, err error) {
-			if ev&(actor.EOF|actor.Error) != 0 {
-				s.Close()
-			}
-		},
-	})
-	b.Enable(actor.Read | actor.Write)
-}
 
 // TestTLSThroughBufferevent: TLS sockets work through the embedded
 // *actor.Bufferevent alone. An accepted TLS socket knows its addresses in
@@ -32,8 +21,8 @@ func echoOver(b *actor.Bufferevent) {
 // connection with tlsconn.New starts its own with Write and In on the
 // Bufferevent, and the echo comes back through the In channel.
 func TestTLSThroughBufferevent(t *testing.T) {
-	base := newBase(t)
-	scfg, ccfg := tlsConfigs(t)
+	base := testbev.NewBase(t)
+	scfg, ccfg := testcert.Configs(t, "bev.test")
 	remotes := make(chan net.Addr, 1)
 	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0",
 		conn.ListenerConfig{Options: actor.CloseOnFree, Layer: tlsconn.Server(scfg)},
@@ -44,7 +33,7 @@ func TestTLSThroughBufferevent(t *testing.T) {
 				remote = c.RemoteAddr()
 			}
 			remotes <- remote
-			echoOver(b)
+			testbev.Echo(b, nil)
 		})
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +49,7 @@ func TestTLSThroughBufferevent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if remote := recv(t, remotes, "the accept callback"); remote == nil || remote.String() != raw.LocalAddr().String() {
+	if remote := testkit.Recv(t, remotes, "the accept callback"); remote == nil || remote.String() != raw.LocalAddr().String() {
 		t.Errorf("accepted socket's Conn().RemoteAddr() = %v in the accept callback, want %v", remote, raw.LocalAddr())
 	}
 	if c := s.Conn(); c == nil || c.RemoteAddr().String() != ln.Addr().String() {
@@ -85,17 +74,17 @@ func TestTLSThroughBufferevent(t *testing.T) {
 	if st := tlsconn.Of(s).State(); st != tlsconn.Open {
 		t.Errorf("State() = %v after the exchange, want Open", st)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
 	defer cancel()
 	if err := b.Drain(ctx); err != nil {
 		t.Errorf("Drain = %v", err)
 	}
 }
 
-// recv2 receives from a channel that may close, within waitTime.
+// recv2 receives from a channel that may close, within testkit.WaitTime.
 func recv2(t *testing.T, c <-chan []byte) ([]byte, bool) {
 	t.Helper()
-	timer := time.NewTimer(waitTime)
+	timer := time.NewTimer(testkit.WaitTime)
 	defer timer.Stop()
 	select {
 	case p, ok := <-c:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn/tlsconn"
+	"github.com/bevgo/bev/internal/testcert"
 )
 
 // TestHandshakeTimeout: a TLS server socket whose client stops in the
@@ -20,7 +21,7 @@ import (
 // connection is an in-memory pipe, so that the synctest bubble's clock
 // stands for the real one.
 func TestHandshakeTimeout(t *testing.T) {
-	scfg, _ := tlsConfigs(t) // outside the bubble, whose clock reads the year 2000
+	scfg, _ := testcert.Configs(t, "bev.test") // outside the bubble, whose clock reads the year 2000
 	cases := []struct {
 		name string
 		set  time.Duration // -1: not set

@@ -15,20 +15,11 @@ import (
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
 	"github.com/bevgo/bev/conn/tlsconn"
+	"github.com/bevgo/bev/internal/testbev"
 	"github.com/bevgo/bev/internal/testcert"
+	"github.com/bevgo/bev/internal/testconn"
+	"github.com/bevgo/bev/internal/testkit"
 )
-
-// tlsConfigs returns a server configuration with a fresh self-signed
-// ECDSA P-256 certificate for "bev.test" and 127.0.0.1, and a client
-// configuration that trusts it and expects "bev.test".
-func tlsConfigs(t testing.TB) (server, client *tls.Config) {
-	t.Helper()
-	c, err := testcert.New("bev.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c.Configs()
-}
 
 // counter is what libevent's ssl tests count.
 type counter struct {
@@ -95,9 +86,9 @@ func (c *counter) event(t testing.TB, finished chan<- *actor.Bufferevent, writeO
 func TestTLSExchange(t *testing.T) {
 	for _, writeOnConnect := range []bool{false, true} {
 		t.Run(fmt.Sprintf("write_after_connect=%v", writeOnConnect), func(t *testing.T) {
-			base := newBase(t)
-			scfg, ccfg := tlsConfigs(t)
-			c1, c2 := tcpConns(t)
+			base := testbev.NewBase(t)
+			scfg, ccfg := testcert.Configs(t, "bev.test")
+			c1, c2 := testconn.TCPConns(t)
 			opts := actor.DeferCallbacks | actor.CloseOnFree
 			var cnt counter
 			finished := make(chan *actor.Bufferevent, 2)
@@ -122,13 +113,13 @@ func TestTLSExchange(t *testing.T) {
 			if !writeOnConnect {
 				client.Write([]byte("1\n"))
 			}
-			last := recv(t, finished, "the count to 1001")
-			ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+			last := testkit.Recv(t, finished, "the count to 1001")
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
 			defer cancel()
 			if err := last.Drain(ctx); err != nil {
 				t.Errorf("Drain = %v, want nil", err)
 			}
-			recv(t, finished, "the other side to close")
+			testkit.Recv(t, finished, "the other side to close")
 			<-client.Done()
 			<-server.Done()
 			if n := cnt.connected.Load(); n != 2 {
@@ -154,9 +145,9 @@ func TestTLSExchange(t *testing.T) {
 func TestTLSDirtyShutdown(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		t.Run(fmt.Sprintf("allow=%v", allow), func(t *testing.T) {
-			base := newBase(t)
-			scfg, ccfg := tlsConfigs(t)
-			c1, c2 := tcpConns(t)
+			base := testbev.NewBase(t)
+			scfg, ccfg := testcert.Configs(t, "bev.test")
+			c1, c2 := testconn.TCPConns(t)
 			s, err := tlsconn.New(base, c2, scfg, tlsconn.Accepting, actor.CloseOnFree)
 			if err != nil {
 				t.Fatal(err)
@@ -176,7 +167,7 @@ func TestTLSDirtyShutdown(t *testing.T) {
 				if ev == actor.Connected {
 					return
 				}
-				ends <- end{ev, err, string(drainAll(t, s.Input()))}
+				ends <- end{ev, err, string(testkit.DrainAll(t, s.Input()))}
 			}})
 			s.Enable(actor.Read)
 			peer := tls.Client(c1, ccfg)
@@ -184,7 +175,7 @@ func TestTLSDirtyShutdown(t *testing.T) {
 				t.Fatal(err)
 			}
 			c1.Close() // no close_notify
-			e := recv(t, ends, "the end of the stream")
+			e := testkit.Recv(t, ends, "the end of the stream")
 			if e.data != "hello" {
 				t.Errorf("input at the end = %q, want %q", e.data, "hello")
 			}
@@ -215,9 +206,9 @@ func TestTLSDirtyShutdown(t *testing.T) {
 // peer that does not allow dirty shutdowns still sees a clean EOF after
 // every byte.
 func TestTLSGracefulClose(t *testing.T) {
-	base := newBase(t)
-	scfg, ccfg := tlsConfigs(t)
-	c1, c2 := tcpConns(t)
+	base := testbev.NewBase(t)
+	scfg, ccfg := testcert.Configs(t, "bev.test")
+	c1, c2 := testconn.TCPConns(t)
 	server, err := tlsconn.New(base, c2, scfg, tlsconn.Accepting, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +225,7 @@ func TestTLSGracefulClose(t *testing.T) {
 	ends := make(chan end, 1)
 	received := 0
 	server.SetCallbacks(actor.Callbacks{
-		Read: func(s *actor.Session) { received += len(drainAll(t, s.Input())) },
+		Read: func(s *actor.Session) { received += len(testkit.DrainAll(t, s.Input())) },
 		Event: func(s *actor.Session, ev actor.Event, err error) {
 			if ev != actor.Connected {
 				ends <- end{ev, received}
@@ -242,13 +233,13 @@ func TestTLSGracefulClose(t *testing.T) {
 		},
 	})
 	server.Enable(actor.Read)
-	client.Write(pattern(n))
-	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	client.Write(testkit.Pattern(n))
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
 	defer cancel()
 	if err := client.Drain(ctx); err != nil {
 		t.Fatalf("Drain = %v, want nil", err)
 	}
-	e := recv(t, ends, "the server's EOF")
+	e := testkit.Recv(t, ends, "the server's EOF")
 	if e.ev != actor.Reading|actor.EOF || e.got != n {
 		t.Errorf("server got %v after %d bytes, want Reading|EOF after %d", e.ev, e.got, n)
 	}
@@ -261,8 +252,8 @@ func TestTLSGracefulClose(t *testing.T) {
 func TestTLSTimeout(t *testing.T) {
 	for _, byAddr := range []bool{false, true} {
 		t.Run(fmt.Sprintf("connect_addr=%v", byAddr), func(t *testing.T) {
-			base := newBase(t)
-			scfg, ccfg := tlsConfigs(t)
+			base := testbev.NewBase(t)
+			scfg, ccfg := testcert.Configs(t, "bev.test")
 			opts := actor.DeferCallbacks | actor.CloseOnFree
 			var s *conn.Socket
 			if byAddr {
@@ -283,7 +274,7 @@ func TestTLSTimeout(t *testing.T) {
 				}
 				defer peer.Close()
 			} else {
-				c1, c2 := tcpConns(t)
+				c1, c2 := testconn.TCPConns(t)
 				server, err := tlsconn.New(base, c2, scfg, tlsconn.Accepting, opts)
 				if err != nil {
 					t.Fatal(err)
@@ -299,7 +290,7 @@ func TestTLSTimeout(t *testing.T) {
 			s.SetCallbacks(actor.Callbacks{Read: cnt.respond(t, finished), Event: cnt.event(t, finished, false)})
 			s.Enable(actor.Read | actor.Write)
 			s.Write([]byte("1\n"))
-			recv(t, s.Done(), "the timeout to close the client")
+			testkit.Recv(t, s.Done(), "the timeout to close the client")
 			if n := cnt.timeouts.Load(); n != 1 {
 				t.Errorf("%d timeouts, want 1", n)
 			}
@@ -324,8 +315,8 @@ func TestTLSWatermarks(t *testing.T) {
 	)
 	for _, opts := range []actor.Option{0, actor.DeferCallbacks} {
 		t.Run(fmt.Sprintf("opts=%#x", uint32(opts)), func(t *testing.T) {
-			base := newBase(t)
-			scfg, ccfg := tlsConfigs(t)
+			base := testbev.NewBase(t)
+			scfg, ccfg := testcert.Configs(t, "bev.test")
 			data := make([]byte, payload)
 			for i := range data {
 				data[i] = 'A'
@@ -376,10 +367,10 @@ func TestTLSWatermarks(t *testing.T) {
 			}
 			s.Write(data)
 			s.Enable(actor.Read | actor.Write)
-			if got := recv(t, client.done, "the client's 40 KiB"); got != limit {
+			if got := testkit.Recv(t, client.done, "the client's 40 KiB"); got != limit {
 				t.Errorf("client consumed %d, want %d", got, limit)
 			}
-			if got := recv(t, server.done, "the server's 40 KiB"); got != limit {
+			if got := testkit.Recv(t, server.done, "the server's 40 KiB"); got != limit {
 				t.Errorf("server consumed %d, want %d", got, limit)
 			}
 		})
@@ -390,7 +381,7 @@ func TestTLSWatermarks(t *testing.T) {
 // the minimum; a failed handshake is one Error event with the TLS cause,
 // kept as the TLS error, and no data callback.
 func TestTLSHandshakeFailure(t *testing.T) {
-	scfg, ccfg := tlsConfigs(t)
+	scfg, ccfg := testcert.Configs(t, "bev.test")
 	old := scfg.Clone()
 	old.MaxVersion = tls.VersionTLS11
 	cases := []struct {
@@ -405,8 +396,8 @@ func TestTLSHandshakeFailure(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			base := newBase(t)
-			c1, c2 := tcpConns(t)
+			base := testbev.NewBase(t)
+			c1, c2 := testconn.TCPConns(t)
 			server, err := tlsconn.New(base, c2, tc.server, tlsconn.Accepting, actor.CloseOnFree)
 			if err != nil {
 				t.Fatal(err)
@@ -429,7 +420,7 @@ func TestTLSHandshakeFailure(t *testing.T) {
 			}})
 			s.Enable(actor.Read | actor.Write)
 			s.Write([]byte("never sent"))
-			err = recv(t, failed, "the handshake failure")
+			err = testkit.Recv(t, failed, "the handshake failure")
 			var ve *tls.CertificateVerificationError
 			if tc.wantVerify && !errors.As(err, &ve) {
 				t.Errorf("Error cause = %v, want a certificate verification error", err)
@@ -451,7 +442,7 @@ func TestTLSHandshakeFailure(t *testing.T) {
 // TestTLSAPI: flags and state on TLS and plain sockets, and New's
 // argument checks.
 func TestTLSAPI(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	plain, err := conn.New(base, nil, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -476,7 +467,7 @@ func TestTLSAPI(t *testing.T) {
 	if old, err := tlsconn.Of(s).ClearFlags(tlsconn.DirtyShutdown); old != tlsconn.DirtyShutdown || err != nil || tlsconn.Of(s).Flags() != 0 {
 		t.Errorf("ClearFlags = %v, %v (now %v), want DirtyShutdown, nil (now 0)", old, err, tlsconn.Of(s).Flags())
 	}
-	c1, _ := tcpConns(t)
+	c1, _ := testconn.TCPConns(t)
 	if _, err := tlsconn.New(base, c1, nil, tlsconn.Open, 0); !errors.Is(err, actor.ErrInvalid) {
 		t.Errorf("New(plain conn, Open) = %v, want ErrInvalid", err)
 	}
@@ -488,8 +479,8 @@ func TestTLSAPI(t *testing.T) {
 // TestCloseWhileHandshaking: Close during a client handshake whose server
 // never answers returns promptly, reports no event and leaks nothing.
 func TestCloseWhileHandshaking(t *testing.T) {
-	base := newBase(t)
-	_, ccfg := tlsConfigs(t)
+	base := testbev.NewBase(t)
+	_, ccfg := testcert.Configs(t, "bev.test")
 	silent, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -512,7 +503,7 @@ func TestCloseWhileHandshaking(t *testing.T) {
 	}
 	defer c.Close()
 	// The ClientHello arriving means the handshake is under way.
-	c.SetReadDeadline(time.Now().Add(waitTime))
+	c.SetReadDeadline(time.Now().Add(testkit.WaitTime))
 	if _, err := c.Read(make([]byte, 1)); err != nil {
 		t.Fatalf("reading the ClientHello: %v", err)
 	}

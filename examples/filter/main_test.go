@@ -1,21 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 
+	"github.com/bevgo/bev/internal/testkit"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRun(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(&out); err != nil {
-		t.Fatalf("run() = %v", err)
-	}
-	if !strings.HasPrefix(out.String(), "sent 10800 bytes as ") || !strings.HasSuffix(out.String(), "the server read them all back\n") {
-		t.Errorf("run() printed %q", out.String())
+	out := testkit.Output(t, run)
+	if !strings.HasPrefix(out, "sent 10800 bytes as ") || !strings.HasSuffix(out, "the server read them all back\n") {
+		t.Errorf("run() printed %q", out)
 	}
 }

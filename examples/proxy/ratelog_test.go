@@ -11,6 +11,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/internal/testconn"
 )
 
 // TestAcceptErrorRateLimit: a storm of accept errors makes one line per
@@ -52,39 +53,7 @@ func TestProxyEMFILE(t *testing.T) {
 	_, port, _ := strings.Cut(p.addr, ":")
 	var portN int
 	fmt.Sscan(port, &portN)
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(fd)
-	var orig syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
-		t.Fatal(err)
-	}
-	free, err := syscall.Dup(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	syscall.Close(free)
-	restored := false
-	restore := func() {
-		if !restored {
-			restored = true
-			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
-				t.Errorf("restoring RLIMIT_NOFILE: %v", err)
-			}
-		}
-	}
-	defer restore()
-	low := orig
-	low.Cur = uint64(free)
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
-		t.Skipf("cannot lower RLIMIT_NOFILE: %v", err)
-	}
-	if err := syscall.Connect(fd, &syscall.SockaddrInet4{Port: portN, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		restore()
-		t.Fatalf("connect: %v", err)
-	}
+	fd, restore := testconn.DialAtFDLimit(t, portN)
 	p.errOut.waitFor(t, regexp.MustCompile(`level=WARN msg="accept failed, retrying" err=".*too many open files`), 10*time.Second)
 	restore()
 	// Accepted and relayed now: the echo comes back.

@@ -12,16 +12,6 @@ import (
 	"github.com/bevgo/bev/internal/testredis"
 )
 
-func startRedis(t *testing.T) *testredis.Server {
-	t.Helper()
-	srv, err := testredis.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	return srv
-}
-
 // storeOf returns the group_store section of a proxy's -stats.
 func storeOf(t *testing.T, p *running) map[string]any {
 	t.Helper()
@@ -52,7 +42,7 @@ func download(t *testing.T, url string, body []byte) {
 // 1 MiB/s takes about a second, where two groups of their own would take
 // half that.
 func TestGroupRedisShared(t *testing.T) {
-	srv := startRedis(t)
+	srv := testredis.New(t)
 	body := randomBytes(t, 512<<10)
 	target := serveHTTP(t, bodyHandler(body), nil)
 	args := []string{"-target", target, "-group-rate", "1MiB", "-group-redis", srv.URL(), "-group-name", "shared", "-stats", "127.0.0.1:0"}
@@ -82,7 +72,7 @@ func TestGroupRedisShared(t *testing.T) {
 // TestGroupRedisUnreachable: a Redis that does not answer at start-up
 // makes the proxy exit 1, saying which URL failed and why.
 func TestGroupRedisUnreachable(t *testing.T) {
-	srv := startRedis(t)
+	srv := testredis.New(t)
 	srv.Stop()
 	url := strings.Replace(srv.URL(), "redis://", "redis://u:hunter2@", 1)
 	var out, errb bytes.Buffer
@@ -110,7 +100,7 @@ func TestGroupRedisFlags(t *testing.T) {
 // started again: the download completes byte for byte, and the stats
 // show the outage and the recovery.
 func TestGroupRedisFault(t *testing.T) {
-	srv := startRedis(t)
+	srv := testredis.New(t)
 	body := randomBytes(t, 1<<20)
 	target := serveHTTP(t, bodyHandler(body), nil)
 	p := startProxy(t, "-target", target, "-group-rate", "1MiB", "-group-redis", srv.URL(), "-stats", "127.0.0.1:0")

@@ -29,11 +29,7 @@ func TestLibeventWindowGroupConLim(t *testing.T) {
 // settled window. (con_lim has no group. Counted libevent's way, a Redis
 // group is not yet exact on a loaded machine: see docs/benchmarks.md.)
 func TestRedisScenarios(t *testing.T) {
-	srv, err := testredis.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	srv := testredis.New(t)
 	redis := []string{"-group-redis", srv.URL()}
 	scenarios := []struct {
 		name string
@@ -60,10 +56,7 @@ func TestRedisScenarios(t *testing.T) {
 
 // A Redis that does not answer fails the run, naming the URL.
 func TestRedisUnreachable(t *testing.T) {
-	srv, err := testredis.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := testredis.New(t)
 	srv.Stop()
 	code, _, errs := runRatelim(t, "-group-redis", srv.URL(), "-g", "30000", "-n", "2", "-d", "1")
 	if code != 1 || !contains(errs, srv.URL()[len("redis://"):]) {

@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"testing"
 	"time"
 )
 
@@ -73,4 +74,19 @@ func New(host string) (*Cert, error) {
 func (c *Cert) Configs() (server, client *tls.Config) {
 	return &tls.Config{Certificates: []tls.Certificate{c.TLS}},
 		&tls.Config{RootCAs: c.Pool, ServerName: c.Host}
+}
+
+// Configs makes a fresh certificate for host and 127.0.0.1 and returns a
+// server configuration with it and a client configuration that trusts it
+// alone and expects host. A failure fails the test with t.Fatal. The
+// certificate is valid from an hour before the wall clock's now: inside a
+// testing/synctest bubble, whose clock reads the year 2000, make it
+// before entering the bubble.
+func Configs(t testing.TB, host string) (server, client *tls.Config) {
+	t.Helper()
+	c, err := New(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Configs()
 }

@@ -56,3 +56,13 @@ func Pair(t testing.TB, network string) (client, server net.Conn) {
 	t.Cleanup(func() { server.Close() })
 	return client, server
 }
+
+// TCPConns returns the client and the server end of a loopback TCP
+// connection on 127.0.0.1, as Pair(t, "tcp") but typed, for the tests
+// that half-close or set socket options. Both are closed when the test
+// ends; failures fail the test.
+func TCPConns(t testing.TB) (client, server *net.TCPConn) {
+	t.Helper()
+	c, s := Pair(t, "tcp")
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}

@@ -50,7 +50,7 @@ func checkRecovery(t *testing.T, s *redisgroup.Store, since time.Time) {
 // members keep moving bytes at the process's last share, then shared
 // leases resume once Redis is back.
 func TestOutageLocal(t *testing.T) {
-	srv := startRedis(t)
+	srv := testredis.New(t)
 	const rate = 4000
 	g, s := newGroup(t, srv, "local", rate, redisgroup.Local)
 	d := &drivers{}
@@ -82,7 +82,7 @@ func TestOutageLocal(t *testing.T) {
 // members get nothing until Redis is back, and nobody is told of an
 // error.
 func TestOutageBlock(t *testing.T) {
-	srv := startRedis(t)
+	srv := testredis.New(t)
 	g, s := newGroup(t, srv, "block", 4000, redisgroup.Block)
 	d := &drivers{}
 	drive(t, g, 2, d)
@@ -130,7 +130,7 @@ func sum(v []int64) int64 {
 // TestCloseDuringOutage closes a group while Redis is down: Close returns
 // and the client leaves no goroutine behind (TestMain's goleak).
 func TestCloseDuringOutage(t *testing.T) {
-	srv := startRedis(t)
+	srv := testredis.New(t)
 	g, s := newGroup(t, srv, "closing", 4000, redisgroup.Local)
 	waitFor(t, "leases", func() bool { return s.Stats().Leases >= 2 })
 	srv.Stop()
@@ -148,7 +148,7 @@ func TestCloseDuringOutage(t *testing.T) {
 // together they stay within the budget during the outage, and each gets
 // about half.
 func TestOutageLocalBound(t *testing.T) {
-	srv := startRedis(t)
+	srv := testredis.New(t)
 	const rate = 6000
 	ga, sa := newGroup(t, srv, "bound", rate, redisgroup.Local)
 	gb, sb := newGroup(t, srv, "bound", rate, redisgroup.Local)

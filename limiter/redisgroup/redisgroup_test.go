@@ -17,16 +17,6 @@ import (
 
 const tick = 50 * time.Millisecond
 
-func startRedis(t *testing.T) *testredis.Server {
-	t.Helper()
-	srv, err := testredis.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	return srv
-}
-
 func config(t *testing.T, rate int64) *limiter.Config {
 	t.Helper()
 	cfg, err := limiter.NewConfig(rate, rate, rate, rate, tick)
@@ -46,7 +36,7 @@ func newGroup(t *testing.T, srv *testredis.Server, name string, rate int64, p re
 }
 
 func TestNewUnreachable(t *testing.T) {
-	srv := startRedis(t)
+	srv := testredis.New(t)
 	url := srv.URL()
 	srv.Stop() // nobody listens there now
 	withPass := strings.Replace(url, "redis://", "redis://bev:secret@", 1)
@@ -142,7 +132,7 @@ func (d *drivers) snapshot() []int64 {
 // the budget allows, that they use most of it, and that each member gets
 // about a quarter.
 func TestSharedFairByMember(t *testing.T) {
-	srv := startRedis(t)
+	srv := testredis.New(t)
 	const rate = 8000
 	ga, sa := newGroup(t, srv, "fair", rate, redisgroup.Local)
 	gb, sb := newGroup(t, srv, "fair", rate, redisgroup.Local)
@@ -214,7 +204,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // with a single busy member: the idle process weighs nothing, so the busy
 // member gets nearly the whole budget.
 func TestIdleProcessYields(t *testing.T) {
-	srv := startRedis(t)
+	srv := testredis.New(t)
 	const rate = 8000
 	ga, sa := newGroup(t, srv, "idle", rate, redisgroup.Local)
 	gb, _ := newGroup(t, srv, "idle", rate, redisgroup.Local)

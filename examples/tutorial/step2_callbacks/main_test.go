@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 
 	"go.uber.org/goleak"
 )
@@ -14,25 +16,13 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRun(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(&out); err != nil {
-		t.Fatalf("run() = %v", err)
-	}
-	want := "client received \"HELLO\\nCALLBACKS\\n\"\nserver saw Reading|EOF\n"
-	if out.String() != want {
-		t.Errorf("run() printed %q, want %q", out.String(), want)
-	}
+	testkit.CheckOutput(t, run, "client received \"HELLO\\nCALLBACKS\\n\"\nserver saw Reading|EOF\n")
 }
 
 // TestExercise is the answer to step 2's exercise: the server answers
 // each line with its length, and the client counts the answers.
 func TestExercise(t *testing.T) {
-	base := actor.NewBase()
-	defer base.Close()
-	client, server, err := actor.NewPair(base, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, server := testbev.NewPair(t, 0)
 	server.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
 		for {
 			line, err := s.Input().ReadLine(actor.EOLLF)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,6 +8,8 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 
 	"go.uber.org/goleak"
 )
@@ -16,14 +17,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRun(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(&out); err != nil {
-		t.Fatalf("run() = %v", err)
-	}
-	want := "server: In closed, Err() = EOF\nclient: received \"ONE\\nTWO\\nTHREE\\n\", Err() = EOF\n"
-	if out.String() != want {
-		t.Errorf("run() printed %q, want %q", out.String(), want)
-	}
+	testkit.CheckOutput(t, run, "server: In closed, Err() = EOF\nclient: received \"ONE\\nTWO\\nTHREE\\n\", Err() = EOF\n")
 }
 
 // TestExercise is the answer to step 3's exercise: Close drops what the
@@ -31,12 +25,7 @@ func TestRun(t *testing.T) {
 // nothing; Drain delivers every byte, sends EOF, then closes, and a Send
 // after it fails at once with an error wrapping actor.ErrClosed.
 func TestExercise(t *testing.T) {
-	base := actor.NewBase()
-	defer base.Close()
-	client, server, err := actor.NewPair(base, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, server := testbev.NewPair(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	in := server.In()

@@ -1,11 +1,12 @@
 package main
 
 import (
-	"bytes"
+	"io"
 	"strings"
 	"testing"
 	"testing/synctest"
 
+	"github.com/bevgo/bev/internal/testkit"
 	"go.uber.org/goleak"
 )
 
@@ -48,12 +49,9 @@ func checkLooks(t *testing.T, looks []look, readHigh int) (most int) {
 
 func TestRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var out bytes.Buffer
-		if err := run(&out, synctest.Wait); err != nil {
-			t.Fatalf("run() = %v", err)
-		}
-		if lines := strings.Count(out.String(), "\n"); lines < total/readHigh {
-			t.Errorf("run() printed %d looks, want at least %d:\n%s", lines, total/readHigh, out.String())
+		out := testkit.Output(t, func(w io.Writer) error { return run(w, synctest.Wait) })
+		if lines := strings.Count(out, "\n"); lines < total/readHigh {
+			t.Errorf("run() printed %d looks, want at least %d:\n%s", lines, total/readHigh, out)
 		}
 		looks, err := watch(synctest.Wait, readHigh)
 		if err != nil {

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/bevgo/bev/internal/testkit"
 	"go.uber.org/goleak"
 )
 
@@ -16,13 +18,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // last tick at 180 ms, exactly, and the test takes no real time.
 func TestRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var out bytes.Buffer
-		if err := run(&out, 60*time.Millisecond); err != nil {
-			t.Fatalf("run() = %v", err)
-		}
-		if want := "Reading|Timeout after 280ms\n"; out.String() != want {
-			t.Errorf("run() printed %q, want %q", out.String(), want)
-		}
+		testkit.CheckOutput(t, func(w io.Writer) error { return run(w, 60*time.Millisecond) }, "Reading|Timeout after 280ms\n")
 	})
 }
 

@@ -1,10 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testkit"
 	"go.uber.org/goleak"
 )
 
@@ -14,14 +14,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRun(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(&out); err != nil {
-		t.Fatalf("run() = %v", err)
-	}
-	want := "after leaky: leak found: true\nafter Close: leak found: false\nafter fixed: leak found: false\n"
-	if out.String() != want {
-		t.Errorf("run() printed %q, want %q", out.String(), want)
-	}
+	testkit.CheckOutput(t, run, "after leaky: leak found: true\nafter Close: leak found: false\nafter fixed: leak found: false\n")
 }
 
 // TestExercise is the answer to step 6's exercise: closing both ends of

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/pipeline"
 
 	"go.uber.org/goleak"
@@ -16,18 +17,15 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRun(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(&out); err != nil {
-		t.Fatalf("run() = %v", err)
-	}
+	out := testkit.Output(t, run)
 	var n, wire int
 	var intact bool
 	var cause string
-	if _, err := fmt.Sscanf(out.String(), "server received %d bytes, intact: %t, Err() = %s\nthe pair carried %d bytes\n", &n, &intact, &cause, &wire); err != nil {
-		t.Fatalf("run() printed %q: %v", out.String(), err)
+	if _, err := fmt.Sscanf(out, "server received %d bytes, intact: %t, Err() = %s\nthe pair carried %d bytes\n", &n, &intact, &cause, &wire); err != nil {
+		t.Fatalf("run() printed %q: %v", out, err)
 	}
 	if n != len(text) || !intact || cause != "EOF" {
-		t.Errorf("run() printed %q, want %d intact bytes and EOF", out.String(), len(text))
+		t.Errorf("run() printed %q, want %d intact bytes and EOF", out, len(text))
 	}
 	if wire <= 0 || wire > len(text)/10 {
 		t.Errorf("the pair carried %d bytes for %d of text, want fewer than a tenth", wire, len(text))

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"testing"
 	"testing/synctest"
 
+	"github.com/bevgo/bev/internal/testkit"
 	"go.uber.org/goleak"
 )
 
@@ -29,12 +31,9 @@ func want(rate int) string {
 // second take 3 s of the bubble's time and no real time.
 func TestRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var out bytes.Buffer
-		if err := run(&out, 16<<10); err != nil {
-			t.Fatalf("run() = %v", err)
-		}
-		if out.String() != want(16<<10) {
-			t.Errorf("run() printed\n%s\nwant\n%s", out.String(), want(16<<10))
+		out := testkit.Output(t, func(w io.Writer) error { return run(w, 16<<10) })
+		if out != want(16<<10) {
+			t.Errorf("run() printed\n%s\nwant\n%s", out, want(16<<10))
 		}
 	})
 }

@@ -2,14 +2,12 @@ package bev_test
 
 import (
 	"context"
-	"crypto/tls"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/bevgo/bev/actor"
-	"github.com/bevgo/bev/internal/testcert"
+	"github.com/bevgo/bev/internal/testkit"
 	"go.uber.org/goleak"
 )
 
@@ -20,100 +18,16 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// waitTime bounds every wait in the suite: far above what a healthy run
-// needs, so hitting it means a hang, not a slow machine.
-const waitTime = 20 * time.Second
-
-// recv waits for a value on c, failing the test after waitTime.
-func recv[T any](t testing.TB, c <-chan T, what string) T {
-	t.Helper()
-	timer := time.NewTimer(waitTime)
-	defer timer.Stop()
-	select {
-	case v := <-c:
-		return v
-	case <-timer.C:
-		t.Fatalf("timed out after %v waiting for %s", waitTime, what)
-		var zero T
-		return zero
-	}
-}
-
-// waitDone waits for c to be closed, failing the test after waitTime.
-func waitDone(t testing.TB, c <-chan struct{}, what string) {
-	t.Helper()
-	timer := time.NewTimer(waitTime)
-	defer timer.Stop()
-	select {
-	case <-c:
-	case <-timer.C:
-		t.Fatalf("timed out after %v waiting for %s", waitTime, what)
-	}
-}
-
-// signal sends on a buffered(1) channel without blocking.
-func signal(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
-}
-
-// newBase returns a Base that is closed when the test ends, however it
-// ends; closeAndCheck closes it earlier, where the leak check needs it.
-func newBase(t testing.TB) *actor.Base {
-	t.Helper()
-	base := actor.NewBase()
-	t.Cleanup(func() { base.Close() })
-	return base
-}
-
 // closeAndCheck closes base (joining every bufferevent, listener and relay
 // it owns) and then checks that no goroutine is left.
 func closeAndCheck(t *testing.T, base *actor.Base) {
 	t.Helper()
 	closed := make(chan error, 1)
 	go func() { closed <- base.Close() }()
-	if err := recv(t, closed, "Base.Close"); err != nil {
+	if err := testkit.Recv(t, closed, "Base.Close"); err != nil {
 		t.Errorf("Base.Close() = %v, want nil", err)
 	}
 	goleak.VerifyNone(t)
-}
-
-// patternByte is byte k of stream id: period 251, a prime, so a stream
-// shifted by a multiple of 256 (a lost or repeated chunk) does not match.
-func patternByte(id, k int) byte { return byte((k + 7*id) % 251) }
-
-// pattern returns bytes [off, off+n) of stream id.
-func pattern(id, off, n int) []byte {
-	p := make([]byte, n)
-	for i := range p {
-		p[i] = patternByte(id, off+i)
-	}
-	return p
-}
-
-// firstMismatch returns the offset of the first byte of got that differs
-// from stream id at offset off, or -1.
-func firstMismatch(id, off int, got []byte) int {
-	for i, c := range got {
-		if c != patternByte(id, off+i) {
-			return off + i
-		}
-	}
-	return -1
-}
-
-// tlsConfigs makes a self-signed ECDSA P-256 certificate for host (and
-// 127.0.0.1), and returns a server configuration with it and a client
-// configuration that trusts it and nothing else.
-func tlsConfigs(t testing.TB, host string) (server, client *tls.Config) {
-	t.Helper()
-	c, err := testcert.New(host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c.Configs()
 }
 
 // relay joins two bufferevents the le-proxy way: each side's read
@@ -197,7 +111,7 @@ func (r *relay) onEvent(i int, s *actor.Session, ev actor.Event, err error) {
 		r.eof[i].Store(true)
 		r.sides[1-i].Flush(actor.Write, actor.Finished)
 	}
-	signal(r.wake)
+	testkit.Signal(r.wake)
 }
 
 func (r *relay) run() {
@@ -217,7 +131,7 @@ func (r *relay) run() {
 			return
 		}
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, waitTime)
+	ctx, cancel := context.WithTimeout(r.ctx, testkit.WaitTime)
 	defer cancel()
 	r.sides[0].Drain(ctx)
 	r.sides[1].Drain(ctx)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/internal/testbev"
 )
 
 // upper is a stage that upper-cases ASCII letters.
@@ -32,7 +33,7 @@ func (upper) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (a
 // TestListenerStages: every accepted socket gets the stages Stages makes,
 // input and output, with no filter on top.
 func TestListenerStages(t *testing.T) {
-	base := newBase(t)
+	base := testbev.NewBase(t)
 	var made atomic.Int32
 	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{
 		Options: actor.CloseOnFree,

@@ -22,7 +22,7 @@ import (
 // before the block (Markdown) must be that one.
 
 // snippetDocs are the documents whose Go code blocks must be snippets.
-var snippetDocs = []string{"README.md", "doc.go", "docs/tutorial.md", "docs/design.md"}
+var snippetDocs = []string{"README.md", "doc.go", "docs/tutorial.md", "docs/tutorial-toxics.md", "docs/design.md"}
 
 // docBlock is one Go code block of a document.
 type docBlock struct {

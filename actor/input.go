@@ -155,6 +155,8 @@ func (a *actorState) updateReadLimit() {
 		limit = noLimit
 		if high := a.readHigh(); high > 0 {
 			limit = int64(high - a.input.Len() - a.rawHeld())
+		} else if a.inStage != nil && !a.inStarved {
+			limit = int64(rawInMax - a.rawIn.Len())
 		}
 	}
 	a.io.setLimit(limit)

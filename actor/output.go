@@ -135,7 +135,9 @@ func (a *actorState) pumpWrite() {
 			src = &a.rawOut
 		}
 		if src.Len() == 0 {
-			if a.closeWrite.due() && a.output.Len() == 0 {
+			// An output stage that still holds bytes (a delay) sends
+			// them before the half-close.
+			if a.closeWrite.due() && a.output.Len() == 0 && stageBuffered(a.outStage) == 0 {
 				a.closeWrite.send()
 				a.writing = true
 				a.io.write(writeReq{closeWrite: true})

@@ -13,6 +13,11 @@ var errUnknownResult = fmt.Errorf("%w: stage returned an unknown result", ErrInv
 // loop, in per-write maximums, when the transport sets no limit of its own.
 const outStageBudget = 4
 
+// rawInMax bounds what an input stage leaves untaken when the read high
+// watermark does not (there is none): reading pauses while that much
+// waits for a stage that holds back, as a delay does.
+const rawInMax = 2 * PairMaxIO
+
 // runInput moves bytes from rawIn through the input stage into the input,
 // never past the read high watermark, in any mode: a stage may expand its
 // input without bound (a decompressor), so a flush must not be what lets
@@ -103,7 +108,9 @@ func (a *actorState) runInputOnce(mode FlushMode, force bool) (full, done bool) 
 		a.inStarved = !progress && limit != 0 && a.rawIn.Len() > 0 && stageBuffered(a.inStage) == 0
 		// A call with room that left nothing waiting, or that could do
 		// nothing more with what waits, ends a pending Flush or Finished.
-		if mode != Normal && limit != 0 && (!progress || (a.rawIn.Len() == 0 && stageBuffered(a.inStage) == 0)) {
+		// A stage that says it still holds bytes (a delay releases them
+		// later, on its own wake-up) is not done, progress or not.
+		if mode != Normal && limit != 0 && stageBuffered(a.inStage) == 0 && (!progress || a.rawIn.Len() == 0) {
 			done = true
 			break
 		}

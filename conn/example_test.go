@@ -50,6 +50,9 @@ func ExampleListen() {
 		return
 	}
 	fmt.Println("echo:", <-answer)
+	// Close the client before the Base closes the server's end, which the
+	// client would otherwise report as an EOF on the way out.
+	client.Close()
 	// Output:
 	// client: Connected
 	// echo: hello

@@ -31,6 +31,10 @@ type ListenerConfig struct {
 	// the socket before the handshake, and it reports actor.Connected
 	// when the handshake completes. A nil Layer() drops the connection.
 	Layer func() Layer
+	// Stages, when set (and Layer is not), gives each accepted socket an
+	// input and an output stage of its own (actor.NewStaged), as a filter
+	// has, with no second bufferevent in between.
+	Stages func() (in, out actor.Stage)
 	// OnError, when set, hears what the listener survives: an accept
 	// error it retries after a back-off (running out of descriptors,
 	// say: the error wraps the errno, such as syscall.EMFILE), and a
@@ -268,6 +272,14 @@ func (l *Listener) report(err error) {
 func (l *Listener) newSocket(c net.Conn) (*Socket, error) {
 	if l.cfg.Layer != nil {
 		return NewLayered(l.base, c, l.cfg.Layer(), l.cfg.Options)
+	}
+	if l.cfg.Stages != nil {
+		in, out := l.cfg.Stages()
+		b, err := actor.NewStaged(l.base, c, l.cfg.Options, in, out)
+		if err != nil {
+			return nil, fmt.Errorf("conn: new socket: %w", err)
+		}
+		return &Socket{Bufferevent: b}, nil
 	}
 	return New(l.base, c, l.cfg.Options)
 }

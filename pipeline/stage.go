@@ -28,6 +28,10 @@ import (
 // A stage that holds output back (it produced more than limit allowed)
 // should implement Buffered() int, reporting the bytes it holds, so that
 // the filter calls it again as room appears even when src is empty. A
+// stage may also hold bytes to release later on its own (a delay, as the
+// toxics of package toxic do), reporting them through Buffered and waking
+// the filter (Flush with actor.Normal) when they are due: the filter's
+// EOF and its half-close wait until it holds nothing. A
 // stage that owns resources may implement io.Closer: [NewFilter] closes it
 // when the filter stops.
 type Stage = actor.Stage

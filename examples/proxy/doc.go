@@ -59,6 +59,12 @@
 //     totals and, with -group-redis, its store's state (group_store:
 //     leases, errors, outages and recoveries, members here and in all);
 //     and the runtime's profiles at /debug/pprof/ (for go tool pprof).
+//   - -api 127.0.0.1:8474 speaks toxiproxy's REST API (api.go): proxies
+//     made through it listen, relay and carry toxiproxy's toxics
+//     (package pipeline/toxic) on every connection, changed while
+//     connections are open; -config FILE makes those of toxiproxy's JSON
+//     config at start. Only loopback clients are served unless
+//     -api-allow-remote.
 //
 // After a load has passed, the proxy gives the memory it no longer needs
 // back to the system within about a second (see reclaimer).

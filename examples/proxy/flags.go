@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bevgo/bev/pipeline/toxic"
 )
 
 // config is the proxy's command line, checked.
@@ -35,6 +37,11 @@ type config struct {
 	stats string // host:port of the JSON counters; empty: none
 
 	logLevel slog.Level // the least level logged
+
+	api            string     // host:port of toxiproxy's REST API; empty: none (api.go)
+	apiAllowRemote bool       // serve the API to clients off loopback
+	toxiConfig     string     // toxiproxy JSON config of proxies to make at start
+	toxics         *toxic.Set // an API proxy's toxics, on every client; nil: none
 }
 
 // errHelp is returned by parseFlags for -h and -help: print the usage and
@@ -65,6 +72,9 @@ func parseFlags(args []string, usageOut io.Writer) (*config, error) {
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", 10*time.Second, "bound on resolving, connecting to and (with TLS) handshaking with the target")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 5*time.Second, "on SIGINT or SIGTERM, how long open connections may take to finish")
 	fs.StringVar(&c.stats, "stats", "", "`address` (such as 127.0.0.1:9090) to serve live counters on as JSON, at /debug/vars")
+	fs.StringVar(&c.api, "api", "", "`address` (such as 127.0.0.1:8474) to serve toxiproxy's REST API on: proxies with toxics")
+	fs.BoolVar(&c.apiAllowRemote, "api-allow-remote", false, "with -api: serve clients that are not on loopback")
+	fs.StringVar(&c.toxiConfig, "config", "", "toxiproxy JSON config `file` of proxies to make at start")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least `level` logged: DEBUG, INFO (one line per connection), WARN (failures only) or ERROR")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -95,6 +105,11 @@ func (c *config) check() error {
 	if c.stats != "" {
 		if c.stats, err = normaliseAddr(c.stats); err != nil {
 			return fmt.Errorf("-stats: %w", err)
+		}
+	}
+	if c.api != "" {
+		if c.api, err = normaliseAddr(c.api); err != nil {
+			return fmt.Errorf("-api: %w", err)
 		}
 	}
 	switch {

@@ -61,7 +61,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "proxy: %v\n", err)
 		return setupStatus(err)
 	}
+	api, err := startAPI(cfg, log)
+	if err != nil {
+		p.close()
+		fmt.Fprintf(stderr, "proxy: %v\n", err)
+		return 2
+	}
+	defer api.close()
 	p.greet(stdout)
+	api.greet(stdout)
 	select {
 	case <-ctx.Done():
 	case <-p.ln.Done(): // the listener failed

@@ -14,6 +14,7 @@ import (
 	"github.com/bevgo/bev/conn"
 	"github.com/bevgo/bev/conn/tlsconn"
 	"github.com/bevgo/bev/limiter"
+	"github.com/bevgo/bev/pipeline/toxic"
 )
 
 // errShutdown is the cause given to connections still open when the
@@ -43,6 +44,13 @@ type proxy struct {
 	group      *limiter.Group  // -group-rate, shared
 
 	onPause func() // for tests: called when a side stops reading for backpressure
+
+	// staged is the toxic stages toxicStages made for the socket the
+	// listener is about to hand to accept (api.go); both run on the
+	// listener's goroutine, one after the other.
+	staged [2]*toxic.Stage
+	// poisoned is the toxic stages of each open client, closed by remove.
+	poisoned sync.Map // *actor.Bufferevent -> [2]*toxic.Stage
 
 	killCtx context.Context // ends when the drain timeout runs out
 	kill    context.CancelCauseFunc
@@ -90,6 +98,8 @@ func newProxy(cfg *config, log *slog.Logger) (_ *proxy, err error) {
 	lc := conn.ListenerConfig{Options: actor.CloseOnFree, OnError: newRateLog(log, acceptLogEvery).acceptError}
 	if p.serverTLS != nil {
 		lc.Layer = tlsconn.Server(p.serverTLS)
+	} else if cfg.toxics != nil {
+		lc.Stages = p.toxicStages
 	}
 	if p.ln, err = conn.Listen(p.base, "tcp", cfg.listen, lc, p.accept); err != nil {
 		return nil, fmt.Errorf("-listen: %w", err)
@@ -147,6 +157,9 @@ func rateConfig(bytesPerSec int64) (*limiter.Config, error) {
 // is dialed at once; a TLS client's once its handshake is done
 // (onHandshake), so that stalled handshakes hold no upstream connections.
 func (p *proxy) accept(cs *conn.Socket) {
+	if p.cfg.toxics != nil {
+		p.poison(cs)
+	}
 	r := newRelay(p, p.nextID.Add(1))
 	r.client.b = cs.Bufferevent
 	if !p.add(r) {
@@ -223,6 +236,7 @@ func (p *proxy) add(r *relay) bool {
 
 // remove unregisters a relay whose sides are closed.
 func (p *proxy) remove(r *relay) {
+	p.unpoison(r.client.b)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.open[r]; !ok {

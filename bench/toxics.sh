@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# toxics.sh compares the CPU spent per HTTP request by proxies carrying
+# toxiproxy's toxics, all in front of one HTTP server answering 100 bytes
+# (nginx when installed, else bench/httpd):
+#
+#   bev      examples/proxy, its own -listen (no API, no toxic filter)
+#   bevapi   examples/proxy -api: a proxy made by -config, with a toxic
+#            filter on every connection (its toxic list empty, or the
+#            two 0 ms latencies below)
+#   toxiproxy  toxiproxy-server v2.5.0, built from the module proxy with
+#            this Go, its proxy made by the same -config
+#
+# Each round runs wrk -t1 -c50 -d3s through each proxy in turn (the
+# order rotates per round), first with no toxics, then (after a POST to
+# each API) with a 0 ms latency toxic in each direction, and reads the
+# proxy process's user+system CPU time from /proc/PID/stat before and
+# after. It prints every round, the medians and the ratios.
+#
+#   usage: bash bench/toxics.sh [-rounds N] [-duration SEC]
+#   needs: go, wrk, curl; optional nginx-light.
+set -euo pipefail
+ROUNDS=5 DURATION=3
+while [ $# -gt 0 ]; do
+	case $1 in
+	-rounds) ROUNDS=$2; shift 2 ;;
+	-duration) DURATION=$2; shift 2 ;;
+	*) echo "usage: $0 [-rounds N] [-duration SEC]" >&2; exit 2 ;;
+	esac
+done
+for tool in go wrk curl; do
+	command -v $tool >/dev/null || { echo "toxics.sh: $tool not found" >&2; exit 2; }
+done
+. "$(dirname "$0")/lib.sh"
+
+(cd "$REPO" && go build -o "$TMP/bev" ./examples/proxy && go build -o "$TMP/httpd" ./bench/httpd)
+(cd "$TMP" && GOBIN="$TMP" go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0) ||
+	{ echo "toxics.sh: cannot build toxiproxy-server v2.5.0" >&2; exit 2; }
+start_origin $((1 << 20))
+
+P_bev=$(free_port); P_bevapi=$(free_port); P_toxiproxy=$(free_port)
+A_bevapi=$(free_port); A_toxiproxy=$(free_port); L_bevapi=$(free_port)
+mkconfig() { echo "[{\"name\":\"bench\",\"listen\":\"127.0.0.1:$1\",\"upstream\":\"127.0.0.1:$ORIGIN_PORT\",\"enabled\":true}]" >"$TMP/$2.json"; }
+mkconfig "$P_bevapi" bevapi
+mkconfig "$P_toxiproxy" toxiproxy
+start bev "$TMP/bev" -listen "127.0.0.1:$P_bev" -target "127.0.0.1:$ORIGIN_PORT" -log-level WARN
+start bevapi "$TMP/bev" -listen "127.0.0.1:$L_bevapi" -target "127.0.0.1:$ORIGIN_PORT" -log-level WARN \
+	-api "127.0.0.1:$A_bevapi" -config "$TMP/bevapi.json"
+start toxiproxy "$TMP/server" -host 127.0.0.1 -port "$A_toxiproxy" -config "$TMP/toxiproxy.json"
+for p in "$P_bev:bev" "$P_bevapi:bevapi" "$A_bevapi:bevapi" "$P_toxiproxy:toxiproxy" "$A_toxiproxy:toxiproxy"; do
+	wait_port "${p%%:*}" "${p##*:}"
+done
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+note "origin $ORIGIN on 127.0.0.1:$ORIGIN_PORT; $ROUNDS interleaved rounds; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# measure NAME TOXICS: one wrk run; prints "TOXICS NAME REQUESTS CPU_US US_PER_REQ".
+measure() {
+	local r=$1 kind=$2 pidv="PID_$1" portv="P_$1" before after n out
+	before=$(cpu_ticks "${!pidv}")
+	out=$(timeout $((DURATION + 20)) wrk -t1 -c50 -d"${DURATION}s" "http://127.0.0.1:${!portv}/")
+	n=$(awk '/requests in/ {print $1}' <<<"$out")
+	if grep -q "Non-2xx\|Socket errors" <<<"$out"; then note "$r: $(grep "Non-2xx\|Socket errors" <<<"$out")"; fi
+	after=$(cpu_ticks "${!pidv}")
+	local us=$(((after - before) * TICK_US))
+	echo "$kind $r $n $us $(awk -v u="$us" -v n="$n" 'BEGIN {printf "%.2f", u / n}')"
+}
+
+# toxics ADD|DEL: a 0 ms latency toxic in each direction on both APIs.
+toxics() {
+	local api s
+	for api in "$A_bevapi" "$A_toxiproxy"; do
+		for s in upstream downstream; do
+			if [ "$1" = ADD ]; then
+				curl -sf -XPOST "http://127.0.0.1:$api/proxies/bench/toxics" \
+					-d "{\"name\":\"l_$s\",\"type\":\"latency\",\"stream\":\"$s\",\"attributes\":{\"latency\":0}}" >/dev/null
+			else
+				curl -sf -XDELETE "http://127.0.0.1:$api/proxies/bench/toxics/l_$s" >/dev/null
+			fi
+		done
+	done
+}
+
+RESULTS=$TMP/results
+: >"$RESULTS"
+set -- bev bevapi toxiproxy
+for round in $(seq "$ROUNDS"); do
+	order=()
+	for i in 0 1 2; do j=$(((i + round - 1) % 3 + 1)); order+=("${!j}"); done
+	for kind in none latency0; do
+		[ "$kind" = latency0 ] && toxics ADD
+		for r in "${order[@]}"; do
+			[ "$kind" = latency0 ] && [ "$r" = bev ] && continue # bev's own listener has no toxics
+			line=$(measure "$r" "$kind")
+			echo "$round $line" >>"$RESULTS"
+			echo "round $round: $line"
+		done
+		[ "$kind" = latency0 ] && toxics DEL
+	done
+done
+
+echo
+printf '%-10s %-9s %14s %14s\n' proxy toxics "median us/req" "median req"
+declare -A MED
+for kind in none latency0; do
+	for r in bev bevapi toxiproxy; do
+		[ "$kind" = latency0 ] && [ "$r" = bev ] && continue
+		MED[$kind.$r]=$(awk -v k="$kind" -v r="$r" '$2 == k && $3 == r {print $6}' "$RESULTS" | median)
+		reqs=$(awk -v k="$kind" -v r="$r" '$2 == k && $3 == r {print $4}' "$RESULTS" | median)
+		printf '%-10s %-9s %14s %14s\n' "$r" "$kind" "${MED[$kind.$r]}" "$reqs"
+	done
+done
+echo
+ratio() {
+	local kind=$1 a=$2 b=$3 per
+	per=$(awk -v k="$kind" -v a="$a" -v b="$b" '$2 == k && $3 == a {x[$1] = $6} $2 == k && $3 == b {y[$1] = $6}
+		END {for (i in x) if (i in y && y[i] > 0) print x[i] / y[i]}' "$RESULTS" | median)
+	printf '%-9s %s/%s: %.2fx (ratio of medians), %.2fx (median of per-round ratios)\n' "$kind" "$a" "$b" \
+		"$(awk -v x="${MED[$kind.$a]}" -v y="${MED[$kind.$b]}" 'BEGIN {print (y > 0 ? x / y : 0)}')" "$per"
+}
+ratio none bevapi bev
+ratio none bevapi toxiproxy
+ratio latency0 bevapi toxiproxy

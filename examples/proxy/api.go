@@ -1,0 +1,685 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/pipeline/toxic"
+)
+
+// apiVersion is what GET /version answers: the toxiproxy API version
+// this server speaks.
+const apiVersion = "2.5.0"
+
+// apiError is toxiproxy's error body, and an error that carries its
+// HTTP status.
+type apiError struct {
+	Message string `json:"error"`
+	Status  int    `json:"status"`
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+func errorf(status int, format string, args ...any) *apiError {
+	return &apiError{Message: fmt.Sprintf(format, args...), Status: status}
+}
+
+// proxyJSON is toxiproxy's proxy, as sent and received.
+type proxyJSON struct {
+	Name     string      `json:"name"`
+	Listen   string      `json:"listen"`
+	Upstream string      `json:"upstream"`
+	Enabled  bool        `json:"enabled"`
+	Toxics   []toxicJSON `json:"toxics"`
+}
+
+// toxicJSON is toxiproxy's toxic.
+type toxicJSON struct {
+	Name       string          `json:"name"`
+	Type       string          `json:"type"`
+	Stream     string          `json:"stream"`
+	Toxicity   float64         `json:"toxicity"`
+	Attributes json.RawMessage `json:"attributes"`
+}
+
+// apiProxy is one proxy made through the API: its toxics and, while it
+// is enabled, the running proxy that carries them.
+type apiProxy struct {
+	name, listen, upstream string
+	enabled                bool
+	set                    *toxic.Set
+	p                      *proxy // nil while disabled
+}
+
+// apiServer serves toxiproxy's REST API: it makes, changes and removes
+// proxies, each a proxy of its own listening on its address, relaying to
+// its upstream, with a toxic.Set on every connection.
+type apiServer struct {
+	cfg         *config // what each proxy is made from: timeouts, logging
+	log         *slog.Logger
+	allowRemote bool
+
+	srv  *http.Server
+	ln   net.Listener
+	done chan struct{} // closed when Serve has returned
+
+	mu      sync.Mutex // guards following
+	proxies map[string]*apiProxy
+}
+
+// newAPI returns an API server with no proxies that does not listen yet.
+func newAPI(cfg *config, log *slog.Logger) *apiServer {
+	a := &apiServer{cfg: cfg, log: log, allowRemote: cfg.apiAllowRemote, proxies: make(map[string]*apiProxy)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /version", a.version)
+	mux.HandleFunc("POST /reset", a.reset)
+	mux.HandleFunc("GET /proxies", a.proxyIndex)
+	mux.HandleFunc("POST /proxies", a.proxyCreate)
+	mux.HandleFunc("POST /populate", a.populate)
+	mux.HandleFunc("GET /proxies/{proxy}", a.proxyShow)
+	mux.HandleFunc("POST /proxies/{proxy}", a.proxyUpdate)
+	mux.HandleFunc("DELETE /proxies/{proxy}", a.proxyDelete)
+	mux.HandleFunc("GET /proxies/{proxy}/toxics", a.toxicIndex)
+	mux.HandleFunc("POST /proxies/{proxy}/toxics", a.toxicCreate)
+	mux.HandleFunc("GET /proxies/{proxy}/toxics/{toxic}", a.toxicShow)
+	mux.HandleFunc("POST /proxies/{proxy}/toxics/{toxic}", a.toxicUpdate)
+	mux.HandleFunc("DELETE /proxies/{proxy}/toxics/{toxic}", a.toxicDelete)
+	a.srv = &http.Server{Handler: a.guard(mux), ReadHeaderTimeout: 10 * time.Second}
+	return a
+}
+
+// startAPI loads -config, if any, and serves the API on -api, if any.
+// It returns nil when neither is set.
+func startAPI(cfg *config, log *slog.Logger) (*apiServer, error) {
+	if cfg.api == "" && cfg.toxiConfig == "" {
+		return nil, nil
+	}
+	a := newAPI(cfg, log)
+	if cfg.toxiConfig != "" {
+		data, err := os.ReadFile(cfg.toxiConfig)
+		if err != nil {
+			return nil, fmt.Errorf("-config: %w", err)
+		}
+		var list []proxyJSON
+		if err := json.Unmarshal(data, &list); err != nil {
+			return nil, fmt.Errorf("-config: %s: %w", cfg.toxiConfig, err)
+		}
+		if _, err := a.populateList(list); err != nil {
+			a.close()
+			return nil, fmt.Errorf("-config: %s: %w", cfg.toxiConfig, err)
+		}
+	}
+	if cfg.api != "" {
+		ln, err := net.Listen("tcp", cfg.api)
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("-api: %w", err)
+		}
+		a.ln = ln
+		a.done = make(chan struct{})
+		go func() {
+			defer close(a.done)
+			a.srv.Serve(ln) //nolint:errcheck // ends with ErrServerClosed on close
+		}()
+	}
+	return a, nil
+}
+
+// addr is the API's listening address, or "" without -api.
+func (a *apiServer) addr() string {
+	if a == nil || a.ln == nil {
+		return ""
+	}
+	return a.ln.Addr().String()
+}
+
+// close stops serving and closes every proxy and its connections.
+func (a *apiServer) close() {
+	if a == nil {
+		return
+	}
+	if a.ln != nil {
+		a.srv.Close()
+		<-a.done
+	}
+	a.mu.Lock()
+	ps := make([]*apiProxy, 0, len(a.proxies))
+	for _, ap := range a.proxies {
+		ps = append(ps, ap)
+	}
+	a.proxies = map[string]*apiProxy{}
+	a.mu.Unlock()
+	for _, ap := range ps {
+		stopProxy(ap.p)
+	}
+}
+
+// guard refuses clients not on loopback unless -api-allow-remote.
+func (a *apiServer) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.allowRemote {
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+				writeError(w, errorf(http.StatusForbidden, "client %s is not on loopback (see -api-allow-remote)", r.RemoteAddr))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, errorf(http.StatusInternalServerError, "encoding the answer: %v", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(data) //nolint:errcheck // the client went away: nothing to do
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		ae = errorf(http.StatusInternalServerError, "%v", err)
+	}
+	data, _ := json.Marshal(ae)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(ae.Status)
+	w.Write(data) //nolint:errcheck // the client went away: nothing to do
+}
+
+// decode reads one JSON value of at most 1 MiB from r's body into v.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	if err := dec.Decode(v); err != nil {
+		return errorf(http.StatusBadRequest, "bad request body: %v", err)
+	}
+	return nil
+}
+
+func (a *apiServer) version(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain;charset=utf-8")
+	io.WriteString(w, apiVersion) //nolint:errcheck // the client went away
+}
+
+// reset enables every proxy and removes every toxic.
+func (a *apiServer) reset(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, ap := range a.proxies {
+		ap.set.Clear()
+		if !ap.enabled {
+			if err := a.startLocked(ap); err != nil {
+				writeError(w, err)
+				return
+			}
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *apiServer) proxyIndex(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	out := make(map[string]proxyJSON, len(a.proxies))
+	for name, ap := range a.proxies {
+		out[name] = ap.json()
+	}
+	a.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *apiServer) proxyCreate(w http.ResponseWriter, r *http.Request) {
+	in := proxyJSON{Enabled: true}
+	if err := decode(r, &in); err != nil {
+		writeError(w, err)
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ap, err := a.createLocked(in)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, ap.json())
+}
+
+// populate creates the proxies of a list, replacing those of the same
+// name whose address or upstream differ, as toxiproxy's /populate.
+func (a *apiServer) populate(w http.ResponseWriter, r *http.Request) {
+	var list []proxyJSON
+	if err := decode(r, &list); err != nil {
+		writeError(w, err)
+		return
+	}
+	made, err := a.populateList(list)
+	out := struct {
+		*apiError
+		Proxies []proxyJSON `json:"proxies"`
+	}{Proxies: made}
+	status := http.StatusCreated
+	if err != nil {
+		if !errors.As(err, &out.apiError) {
+			out.apiError = errorf(http.StatusInternalServerError, "%v", err)
+		}
+		status = out.apiError.Status
+	}
+	writeJSON(w, status, out)
+}
+
+func (a *apiServer) populateList(list []proxyJSON) ([]proxyJSON, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	made := []proxyJSON{}
+	for i, in := range list {
+		if in.Name == "" || in.Upstream == "" {
+			return made, errorf(http.StatusBadRequest, "missing required field: name or upstream at proxy %d", i+1)
+		}
+		if old, ok := a.proxies[in.Name]; ok {
+			if old.listen == in.Listen && old.upstream == in.Upstream {
+				made = append(made, old.json())
+				continue
+			}
+			stopProxy(old.p)
+			delete(a.proxies, in.Name)
+		}
+		// A config's proxies start enabled unless they say otherwise;
+		// toxiproxy's populate enables them all.
+		in.Enabled = true
+		ap, err := a.createLocked(in)
+		if err != nil {
+			return made, err
+		}
+		made = append(made, ap.json())
+	}
+	return made, nil
+}
+
+// createLocked checks in, makes the proxy and starts it if enabled.
+func (a *apiServer) createLocked(in proxyJSON) (*apiProxy, error) {
+	switch {
+	case in.Name == "":
+		return nil, errorf(http.StatusBadRequest, "missing required field: name")
+	case in.Upstream == "":
+		return nil, errorf(http.StatusBadRequest, "missing required field: upstream")
+	}
+	if _, ok := a.proxies[in.Name]; ok {
+		return nil, errorf(http.StatusConflict, "proxy already exists")
+	}
+	if in.Listen == "" {
+		in.Listen = "127.0.0.1:0"
+	}
+	listen, err := normaliseAddr(in.Listen)
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "listen: %v", err)
+	}
+	if _, _, err := splitTarget(in.Upstream); err != nil {
+		return nil, errorf(http.StatusBadRequest, "upstream: %v", err)
+	}
+	ap := &apiProxy{name: in.Name, listen: listen, upstream: in.Upstream, set: new(toxic.Set)}
+	for _, tj := range in.Toxics {
+		t, err := tj.toxic()
+		if err != nil {
+			return nil, err
+		}
+		if err := ap.set.Add(t); err != nil {
+			return nil, toxicError(err)
+		}
+	}
+	if in.Enabled {
+		if err := a.startLocked(ap); err != nil {
+			return nil, err
+		}
+	}
+	a.proxies[ap.name] = ap
+	return ap, nil
+}
+
+// startLocked starts ap's proxy on its address; the address it got (a
+// port 0 chosen) is kept, so that a proxy disabled and enabled again
+// comes back where it was.
+func (a *apiServer) startLocked(ap *apiProxy) error {
+	cfg := *a.cfg
+	cfg.listen, cfg.target, cfg.stats = ap.listen, ap.upstream, ""
+	cfg.api, cfg.toxiConfig = "", ""
+	cfg.tlsUpstream, cfg.tlsFilter, cfg.insecure, cfg.tlsCA, cfg.tlsCert, cfg.tlsKey = false, false, false, "", "", ""
+	cfg.toxics = ap.set
+	p, err := newProxy(&cfg, a.log.With("proxy", ap.name))
+	if err != nil {
+		return errorf(http.StatusBadRequest, "proxy %q: %v", ap.name, err)
+	}
+	ap.p, ap.enabled = p, true
+	ap.listen = p.ln.Addr().String()
+	return nil
+}
+
+// stopProxy closes p's listener and every connection through it at once.
+func stopProxy(p *proxy) {
+	if p == nil {
+		return
+	}
+	p.ln.Close()
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
+	p.close()
+}
+
+func (ap *apiProxy) json() proxyJSON {
+	out := proxyJSON{Name: ap.name, Listen: ap.listen, Upstream: ap.upstream, Enabled: ap.enabled, Toxics: []toxicJSON{}}
+	for _, t := range ap.set.List() {
+		out.Toxics = append(out.Toxics, toxicToJSON(t))
+	}
+	return out
+}
+
+// get returns the proxy named by the request's path.
+func (a *apiServer) getLocked(r *http.Request) (*apiProxy, error) {
+	ap, ok := a.proxies[r.PathValue("proxy")]
+	if !ok {
+		return nil, errorf(http.StatusNotFound, "proxy not found")
+	}
+	return ap, nil
+}
+
+func (a *apiServer) proxyShow(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ap, err := a.getLocked(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ap.json())
+}
+
+// proxyUpdate changes a proxy's address, upstream or enabled state; a
+// change of address or upstream restarts it, closing its connections.
+func (a *apiServer) proxyUpdate(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ap, err := a.getLocked(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	in := proxyJSON{Listen: ap.listen, Upstream: ap.upstream, Enabled: ap.enabled}
+	if err := decode(r, &in); err != nil {
+		writeError(w, err)
+		return
+	}
+	listen, err := normaliseAddr(in.Listen)
+	if err != nil {
+		writeError(w, errorf(http.StatusBadRequest, "listen: %v", err))
+		return
+	}
+	if _, _, err := splitTarget(in.Upstream); err != nil {
+		writeError(w, errorf(http.StatusBadRequest, "upstream: %v", err))
+		return
+	}
+	if ap.enabled && (!in.Enabled || listen != ap.listen || in.Upstream != ap.upstream) {
+		stopProxy(ap.p)
+		ap.p, ap.enabled = nil, false
+	}
+	ap.listen, ap.upstream = listen, in.Upstream
+	if in.Enabled && !ap.enabled {
+		if err := a.startLocked(ap); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, ap.json())
+}
+
+func (a *apiServer) proxyDelete(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	ap, err := a.getLocked(r)
+	if err == nil {
+		delete(a.proxies, ap.name)
+	}
+	a.mu.Unlock()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	stopProxy(ap.p)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *apiServer) toxicIndex(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ap, err := a.getLocked(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ap.json().Toxics)
+}
+
+func (a *apiServer) toxicCreate(w http.ResponseWriter, r *http.Request) {
+	in := toxicJSON{Stream: "downstream", Toxicity: 1}
+	if err := decode(r, &in); err != nil {
+		writeError(w, err)
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ap, err := a.getLocked(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if in.Name == "" {
+		in.Name = in.Type + "_" + in.Stream
+	}
+	t, err := in.toxic()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := ap.set.Add(t); err != nil {
+		writeError(w, toxicError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, toxicToJSON(t))
+}
+
+func (a *apiServer) toxicShow(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ap, err := a.getLocked(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	t, ok := ap.set.Get(r.PathValue("toxic"))
+	if !ok {
+		writeError(w, errorf(http.StatusNotFound, "toxic not found"))
+		return
+	}
+	writeJSON(w, http.StatusOK, toxicToJSON(t))
+}
+
+// toxicUpdate takes new attributes (those not given keep their values)
+// and, if given, a new toxicity.
+func (a *apiServer) toxicUpdate(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ap, err := a.getLocked(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	t, ok := ap.set.Get(r.PathValue("toxic"))
+	if !ok {
+		writeError(w, errorf(http.StatusNotFound, "toxic not found"))
+		return
+	}
+	cur := toxicToJSON(t)
+	in := struct {
+		Attributes json.RawMessage `json:"attributes"`
+		Toxicity   *float64        `json:"toxicity"`
+	}{}
+	if err := decode(r, &in); err != nil {
+		writeError(w, err)
+		return
+	}
+	kind, _ := toxic.NewKind(cur.Type)
+	json.Unmarshal(cur.Attributes, kind) //nolint:errcheck // our own encoding
+	if err := decodeAttributes(in.Attributes, kind); err != nil {
+		writeError(w, err)
+		return
+	}
+	t.Kind = kind
+	if in.Toxicity != nil {
+		t.Toxicity = *in.Toxicity
+	}
+	if err := ap.set.Update(t); err != nil {
+		writeError(w, toxicError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, toxicToJSON(t))
+}
+
+func (a *apiServer) toxicDelete(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ap, err := a.getLocked(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := ap.set.Remove(r.PathValue("toxic")); err != nil {
+		writeError(w, toxicError(err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// toxic checks tj and turns it into a toxic.Toxic.
+func (tj toxicJSON) toxic() (toxic.Toxic, error) {
+	s, err := toxic.ParseStream(tj.Stream)
+	if err != nil {
+		return toxic.Toxic{}, errorf(http.StatusBadRequest, "stream was invalid, can be either upstream or downstream: %q", tj.Stream)
+	}
+	kind, err := toxic.NewKind(tj.Type)
+	if err != nil {
+		return toxic.Toxic{}, errorf(http.StatusBadRequest, "invalid toxic type: %q", tj.Type)
+	}
+	if err := decodeAttributes(tj.Attributes, kind); err != nil {
+		return toxic.Toxic{}, err
+	}
+	t := toxic.Toxic{Name: tj.Name, Stream: s, Toxicity: tj.Toxicity, Kind: kind}
+	if err := t.Validate(); err != nil {
+		return toxic.Toxic{}, toxicError(err)
+	}
+	return t, nil
+}
+
+// decodeAttributes decodes raw (absent or null: nothing) into kind,
+// refusing attributes the type does not have.
+func decodeAttributes(raw json.RawMessage, kind toxic.Kind) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(kind); err != nil {
+		return errorf(http.StatusBadRequest, "bad attributes for %s: %v", kind.Type(), err)
+	}
+	return nil
+}
+
+// toxicError maps the toxic package's errors to toxiproxy's statuses.
+func toxicError(err error) error {
+	switch {
+	case errors.Is(err, toxic.ErrExists):
+		return errorf(http.StatusConflict, "toxic already exists")
+	case errors.Is(err, toxic.ErrNotFound):
+		return errorf(http.StatusNotFound, "toxic not found")
+	case errors.Is(err, toxic.ErrInvalid):
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
+	return err
+}
+
+func toxicToJSON(t toxic.Toxic) toxicJSON {
+	attrs, _ := json.Marshal(t.Kind)
+	return toxicJSON{Name: t.Name, Type: t.Kind.Type(), Stream: t.Stream.String(), Toxicity: t.Toxicity, Attributes: attrs}
+}
+
+// names lists the API's proxies, sorted; for the greeting.
+func (a *apiServer) names() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]string, 0, len(a.proxies))
+	for n := range a.proxies {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return slices.Clip(out)
+}
+
+// greet prints where the API listens and the proxies -config made.
+func (a *apiServer) greet(w io.Writer) {
+	if a == nil {
+		return
+	}
+	if addr := a.addr(); addr != "" {
+		fmt.Fprintf(w, "proxy: toxiproxy API on http://%s\n", addr)
+	}
+	for _, n := range a.names() {
+		a.mu.Lock()
+		ap := a.proxies[n]
+		line := fmt.Sprintf("proxy: %s listening on %s, relaying to %s", n, ap.listen, ap.upstream)
+		a.mu.Unlock()
+		fmt.Fprintln(w, line)
+	}
+}
+
+// toxicStages makes the toxic stages of one accepted client socket
+// (conn.ListenerConfig.Stages): what the client sends passes the Upstream
+// toxics, what it receives the Downstream ones, in the socket's own actor,
+// with no filter between it and the relay. accept binds them (poison).
+func (p *proxy) toxicStages() (in, out actor.Stage) {
+	i, o := p.cfg.toxics.NewStages(p.base.Clock(), toxic.Upstream)
+	p.staged = [2]*toxic.Stage{i, o}
+	return i, o
+}
+
+// poison binds the stages toxicStages made for cs to it, so that their
+// timers wake it and a toxic can end its stream.
+func (p *proxy) poison(cs *conn.Socket) {
+	in, out := p.staged[0], p.staged[1]
+	p.staged = [2]*toxic.Stage{}
+	if in != nil {
+		toxic.Bind(cs.Bufferevent, in, out)
+		p.poisoned.Store(cs.Bufferevent, [2]*toxic.Stage{in, out})
+	}
+}
+
+// unpoison closes the toxic stages of a client whose socket is closed:
+// their timers stop and their Set forgets them.
+func (p *proxy) unpoison(b *actor.Bufferevent) {
+	if v, ok := p.poisoned.LoadAndDelete(b); ok {
+		st := v.([2]*toxic.Stage)
+		st[0].Close()
+		st[1].Close()
+	}
+}

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2/client"
+)
+
+var reAPI = regexp.MustCompile(`toxiproxy API on http://(127\.0\.0\.1:\d+)`)
+
+// startAPIProxy runs the program with -api on a free port and returns the
+// API's address. The toxiproxy client uses http.DefaultClient: its idle
+// connections are closed at cleanup.
+func startAPIProxy(t *testing.T, args ...string) (*running, string) {
+	t.Helper()
+	r := startProxy(t, append([]string{"-api", "127.0.0.1:0"}, args...)...)
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
+	return r, r.out.waitFor(t, reAPI, 10*time.Second)
+}
+
+// roundTrip writes msg to c and reads as many bytes back, returning the
+// time it took.
+func roundTrip(t *testing.T, c net.Conn, msg []byte) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatal("echo differs")
+	}
+	return time.Since(start)
+}
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return c
+}
+
+// TestToxiproxyClient drives the proxy with toxiproxy's own Go client and
+// checks each toxic's effect on the wire.
+func TestToxiproxyClient(t *testing.T) {
+	_, api := startAPIProxy(t)
+	echo := echoServer(t)
+	// snippet:toxiproxy-client
+	cl := toxiproxy.NewClient(api) // "127.0.0.1:8474" with -api 127.0.0.1:8474
+	px, err := cl.CreateProxy("echo", "127.0.0.1:0", echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// snippet:end
+	if !strings.HasPrefix(px.Listen, "127.0.0.1:") || strings.HasSuffix(px.Listen, ":0") || !px.Enabled {
+		t.Fatalf("created proxy %+v: want its real address, enabled", px)
+	}
+	if _, err := cl.CreateProxy("echo", "127.0.0.1:0", echo); err == nil || !strings.Contains(err.Error(), "409") {
+		t.Errorf("duplicate CreateProxy: %v, want HTTP 409", err)
+	}
+	all, err := cl.Proxies()
+	if err != nil || len(all) != 1 || all["echo"].Upstream != echo {
+		t.Fatalf("Proxies() = %v, %v", all, err)
+	}
+
+	// An open connection picks up a toxic on its next chunk.
+	c := dial(t, px.Listen)
+	base := roundTrip(t, c, []byte("ping"))
+	// snippet:toxiproxy-add
+	if _, err := px.AddToxic("lat", "latency", "downstream", 1, toxiproxy.Attributes{"latency": 100}); err != nil {
+		t.Fatal(err)
+	}
+	// snippet:end
+	if d := roundTrip(t, c, []byte("ping")); d < 100*time.Millisecond || d > 100*time.Millisecond+base+time.Second {
+		t.Errorf("round trip with a 100 ms latency took %v (without: %v)", d, base)
+	}
+	if _, err := px.UpdateToxic("lat", -1, toxiproxy.Attributes{"latency": 200}); err != nil {
+		t.Fatal(err)
+	}
+	if d := roundTrip(t, c, []byte("ping")); d < 200*time.Millisecond {
+		t.Errorf("round trip after the update to 200 ms took %v", d)
+	}
+	toxics, err := px.Toxics()
+	if err != nil || len(toxics) != 1 || toxics[0].Attributes["latency"] != float64(200) || toxics[0].Stream != "downstream" {
+		t.Fatalf("Toxics() = %+v, %v", toxics, err)
+	}
+	if err := px.RemoveToxic("lat"); err != nil {
+		t.Fatal(err)
+	}
+	if d := roundTrip(t, c, []byte("ping")); d >= 100*time.Millisecond {
+		t.Errorf("round trip after removal took %v", d)
+	}
+
+	// bandwidth: 1000 KB/s moves 500,000 bytes in about half a second.
+	if _, err := px.AddToxic("bw", "bandwidth", "downstream", 1, toxiproxy.Attributes{"rate": 1000}); err != nil {
+		t.Fatal(err)
+	}
+	bw := dial(t, px.Listen)
+	msg := bytes.Repeat([]byte("b"), 500_000)
+	start := time.Now()
+	got, rerr, werr := sendAndReadBack(bw, msg)
+	took := time.Since(start)
+	if rerr != nil || werr != nil || len(got) != len(msg) {
+		t.Fatalf("through bandwidth: %d bytes, %v, %v", len(got), rerr, werr)
+	}
+	if took < 390*time.Millisecond || took > 1500*time.Millisecond {
+		t.Errorf("500,000 bytes at 1000 KB/s took %v, want about 500ms", took)
+	}
+	must(t, px.RemoveToxic("bw"))
+
+	// limit_data cuts at exactly N bytes.
+	if _, err := px.AddToxic("lim", "limit_data", "downstream", 1, toxiproxy.Attributes{"bytes": 1000}); err != nil {
+		t.Fatal(err)
+	}
+	lim := dial(t, px.Listen)
+	got, rerr, _ = sendAndReadBack(lim, bytes.Repeat([]byte("l"), 5000))
+	if len(got) != 1000 {
+		t.Errorf("through limit_data 1000: %d bytes (%v)", len(got), rerr)
+	}
+	must(t, px.RemoveToxic("lim"))
+
+	// reset_peer: the client sees ECONNRESET.
+	if _, err := px.AddToxic("rst", "reset_peer", "upstream", 1, toxiproxy.Attributes{"timeout": 0}); err != nil {
+		t.Fatal(err)
+	}
+	rc := dial(t, px.Listen)
+	rc.Write([]byte("hello"))
+	if _, err := io.ReadAll(rc); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("read through reset_peer: %v, want ECONNRESET", err)
+	}
+
+	// Disable refuses connections; reset enables again and clears toxics.
+	if err := px.Disable(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.DialTimeout("tcp", px.Listen, 5*time.Second); err == nil {
+		c.Close()
+		t.Errorf("dial to a disabled proxy succeeded")
+	}
+	if err := cl.ResetState(); err != nil {
+		t.Fatal(err)
+	}
+	px2, err := cl.Proxy("echo")
+	if err != nil || !px2.Enabled || len(px2.ActiveToxics) != 0 || px2.Listen != px.Listen {
+		t.Fatalf("after reset: %+v, %v; want enabled at %s, no toxics", px2, err, px.Listen)
+	}
+	roundTrip(t, dial(t, px.Listen), []byte("again"))
+	if err := px2.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Proxy("echo"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("Proxy after Delete: %v, want HTTP 404", err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAPIErrors checks that every bad field gets a clear 400 (or
+// toxiproxy's 404 and 409) with toxiproxy's error body.
+func TestAPIErrors(t *testing.T) {
+	_, api := startAPIProxy(t)
+	echo := echoServer(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer busy.Close()
+	post := func(path, body string) (int, string) {
+		resp, err := http.Post("http://"+api+path, "application/json", strings.NewReader(body))
+		must(t, err)
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(data)
+	}
+	code, body := post("/proxies", fmt.Sprintf(`{"name":"p","upstream":%q}`, echo))
+	if code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	for _, tc := range []struct {
+		name, path, body string
+		code             int
+		says             string
+	}{
+		{"negative latency", "/proxies/p/toxics", `{"type":"latency","attributes":{"latency":-1}}`, 400, "negative"},
+		{"unknown type", "/proxies/p/toxics", `{"type":"nope"}`, 400, "invalid toxic type"},
+		{"bad stream", "/proxies/p/toxics", `{"type":"latency","stream":"sideways"}`, 400, "stream"},
+		{"unknown attribute", "/proxies/p/toxics", `{"type":"latency","attributes":{"latnecy":5}}`, 400, "latnecy"},
+		{"toxicity", "/proxies/p/toxics", `{"type":"latency","toxicity":2}`, 400, "toxicity"},
+		{"bad JSON", "/proxies/p/toxics", `{`, 400, "bad request body"},
+		{"slicer", "/proxies/p/toxics", `{"type":"slicer","attributes":{"average_size":0}}`, 400, "average_size"},
+		{"first toxic", "/proxies/p/toxics", `{"name":"t","type":"latency"}`, 200, `"name":"t"`},
+		{"duplicate toxic", "/proxies/p/toxics", `{"name":"t","type":"latency"}`, 409, "toxic already exists"},
+		{"unknown proxy", "/proxies/q/toxics", `{"type":"latency"}`, 404, "proxy not found"},
+		{"unknown toxic", "/proxies/p/toxics/u", `{"attributes":{}}`, 404, "toxic not found"},
+		{"update negative", "/proxies/p/toxics/t", `{"attributes":{"jitter":-5}}`, 400, "negative"},
+		{"duplicate proxy", "/proxies", fmt.Sprintf(`{"name":"p","upstream":%q}`, echo), 409, "proxy already exists"},
+		{"no name", "/proxies", `{"upstream":"127.0.0.1:1"}`, 400, "name"},
+		{"no upstream", "/proxies", `{"name":"x"}`, 400, "upstream"},
+		{"bad upstream", "/proxies", `{"name":"x","upstream":"nowhere"}`, 400, "upstream"},
+		{"listen in use", "/proxies", fmt.Sprintf(`{"name":"x","listen":%q,"upstream":%q}`, busy.Addr(), echo), 400, "address already in use"},
+	} {
+		code, body := post(tc.path, tc.body)
+		if code != tc.code || !strings.Contains(body, tc.says) {
+			t.Errorf("%s: %d %s; want %d saying %q", tc.name, code, body, tc.code, tc.says)
+		}
+		if code >= 400 {
+			var e apiError
+			if json.Unmarshal([]byte(body), &e) != nil || e.Status != code {
+				t.Errorf("%s: body %s is not toxiproxy's error", tc.name, body)
+			}
+		}
+	}
+	resp, err := http.Get("http://" + api + "/version")
+	must(t, err)
+	v, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(v) != apiVersion {
+		t.Errorf("GET /version = %q", v)
+	}
+}
+
+// TestAPIRefusesRemote: a client off loopback gets 403 unless
+// -api-allow-remote.
+func TestAPIRefusesRemote(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		a := newAPI(&config{apiAllowRemote: allow}, slog.New(slog.DiscardHandler))
+		for _, from := range []string{"192.0.2.7:4000", "127.0.0.1:4000", "[::1]:4000"} {
+			req := httptest.NewRequest("GET", "/proxies", nil)
+			req.RemoteAddr = from
+			w := httptest.NewRecorder()
+			a.srv.Handler.ServeHTTP(w, req)
+			want := http.StatusOK
+			if !allow && from == "192.0.2.7:4000" {
+				want = http.StatusForbidden
+			}
+			if w.Code != want {
+				t.Errorf("allow %v, from %s: %d, want %d", allow, from, w.Code, want)
+			}
+		}
+	}
+}
+
+// TestConfigFile: -config makes toxiproxy's config's proxies at start.
+func TestConfigFile(t *testing.T) {
+	echo := echoServer(t)
+	file := filepath.Join(t.TempDir(), "toxiproxy.json")
+	cfg := fmt.Sprintf(`[{"name":"from-file","listen":"127.0.0.1:0","upstream":%q}]`, echo)
+	must(t, os.WriteFile(file, []byte(cfg), 0o600))
+	r, api := startAPIProxy(t, "-config", file)
+	addr := r.out.waitFor(t, regexp.MustCompile(`from-file listening on (127\.0\.0\.1:\d+)`), 10*time.Second)
+	roundTrip(t, dial(t, addr), []byte("hi"))
+	px, err := toxiproxy.NewClient(api).Proxy("from-file")
+	if err != nil || px.Listen != addr {
+		t.Fatalf("Proxy(from-file) = %+v, %v", px, err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	must(t, os.WriteFile(bad, []byte(`[{"name":"x"}]`), 0o600))
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"-listen", "127.0.0.1:0", "-config", bad}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "upstream") {
+		t.Errorf("bad config: exit %d, %q", code, errOut.String())
+	}
+}

@@ -1,0 +1,133 @@
+package toxic_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/pipeline/toxic"
+	"golang.org/x/net/nettest"
+)
+
+// tcpPair returns two connected loopback TCP connections.
+func tcpPair(t testing.TB) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			accepted <- nil
+			return
+		}
+		accepted <- c
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	return client, server
+}
+
+// TestWrapConnNettest runs the net.Conn conformance suite over wrapped
+// TCP connections, without toxics and with a 1 ms latency each way.
+func TestWrapConnNettest(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func() *toxic.Set
+	}{
+		{"empty", func() *toxic.Set { return new(toxic.Set) }},
+		{"latency", func() *toxic.Set {
+			s := new(toxic.Set)
+			s.Add(toxic.New("up", toxic.Upstream, &toxic.Latency{Latency: 1}))
+			s.Add(toxic.New("down", toxic.Downstream, &toxic.Latency{Latency: 1}))
+			return s
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // the suite waits on its own timeouts: run both at once
+			nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+				base := actor.NewBase()
+				a, b := tcpPair(t)
+				set := tc.set()
+				if c1, err = toxic.WrapConn(base, a, set); err != nil {
+					return nil, nil, nil, err
+				}
+				if c2, err = toxic.WrapConn(base, b, set); err != nil {
+					return nil, nil, nil, err
+				}
+				stop = func() {
+					c1.Close()
+					c2.Close()
+					base.Close()
+				}
+				return c1, c2, stop, nil
+			})
+		})
+	}
+}
+
+func TestWrapConnResetPeer(t *testing.T) {
+	base := actor.NewBase()
+	defer base.Close()
+	a, server := tcpPair(t)
+	defer server.Close()
+	set := new(toxic.Set)
+	must(t, set.Add(toxic.New("rst", toxic.Upstream, &toxic.ResetPeer{})))
+	c, err := toxic.WrapConn(base, a, set)
+	must(t, err)
+	defer c.Close()
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	// The server sees an RST, not a FIN.
+	server.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.ReadAll(server)
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("server read: %v, want ECONNRESET", err)
+	}
+	// The client sees the reset too.
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("client read: %v, want ECONNRESET", err)
+	}
+}
+
+func TestWrapConnLimitData(t *testing.T) {
+	base := actor.NewBase()
+	defer base.Close()
+	a, server := tcpPair(t)
+	defer server.Close()
+	set := new(toxic.Set)
+	must(t, set.Add(toxic.New("lim", toxic.Downstream, &toxic.LimitData{Bytes: 1000})))
+	c, err := toxic.WrapConn(base, a, set)
+	must(t, err)
+	defer c.Close()
+	data := bytes.Repeat([]byte("0123456789"), 500)
+	go server.Write(data)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil || !bytes.Equal(got, data[:1000]) {
+		t.Fatalf("read %d bytes, %v; want the first 1000, EOF", len(got), err)
+	}
+	if n := toxic.Watched(set); n != 2 {
+		t.Errorf("%d stages watched while the connection is open, want 2", n)
+	}
+	must(t, c.Close())
+	if n := toxic.Watched(set); n != 0 {
+		t.Errorf("%d stages still watched after Close, want 0", n)
+	}
+}

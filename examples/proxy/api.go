@@ -89,14 +89,14 @@ func newAPI(cfg *config, log *slog.Logger) *apiServer {
 	mux.HandleFunc("GET /proxies", a.proxyIndex)
 	mux.HandleFunc("POST /proxies", a.proxyCreate)
 	mux.HandleFunc("POST /populate", a.populate)
-	mux.HandleFunc("GET /proxies/{proxy}", a.proxyShow)
-	mux.HandleFunc("POST /proxies/{proxy}", a.proxyUpdate)
+	mux.HandleFunc("GET /proxies/{proxy}", a.onProxy(a.proxyShow))
+	mux.HandleFunc("POST /proxies/{proxy}", a.onProxy(a.proxyUpdate))
 	mux.HandleFunc("DELETE /proxies/{proxy}", a.proxyDelete)
-	mux.HandleFunc("GET /proxies/{proxy}/toxics", a.toxicIndex)
+	mux.HandleFunc("GET /proxies/{proxy}/toxics", a.onProxy(a.toxicIndex))
 	mux.HandleFunc("POST /proxies/{proxy}/toxics", a.toxicCreate)
-	mux.HandleFunc("GET /proxies/{proxy}/toxics/{toxic}", a.toxicShow)
-	mux.HandleFunc("POST /proxies/{proxy}/toxics/{toxic}", a.toxicUpdate)
-	mux.HandleFunc("DELETE /proxies/{proxy}/toxics/{toxic}", a.toxicDelete)
+	mux.HandleFunc("GET /proxies/{proxy}/toxics/{toxic}", a.onProxy(a.toxicShow))
+	mux.HandleFunc("POST /proxies/{proxy}/toxics/{toxic}", a.onProxy(a.toxicUpdate))
+	mux.HandleFunc("DELETE /proxies/{proxy}/toxics/{toxic}", a.onProxy(a.toxicDelete))
 	a.srv = &http.Server{Handler: a.guard(mux), ReadHeaderTimeout: 10 * time.Second}
 	return a
 }
@@ -388,7 +388,7 @@ func (ap *apiProxy) json() proxyJSON {
 	return out
 }
 
-// get returns the proxy named by the request's path.
+// getLocked returns the proxy named by the request's path.
 func (a *apiServer) getLocked(r *http.Request) (*apiProxy, error) {
 	ap, ok := a.proxies[r.PathValue("proxy")]
 	if !ok {
@@ -397,40 +397,57 @@ func (a *apiServer) getLocked(r *http.Request) (*apiProxy, error) {
 	return ap, nil
 }
 
-func (a *apiServer) proxyShow(w http.ResponseWriter, r *http.Request) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	ap, err := a.getLocked(r)
-	if err != nil {
-		writeError(w, err)
-		return
+// onProxy makes the handler of a request about the proxy its path names:
+// under the API's lock, fn gets that proxy (a 404 when there is none) and
+// returns the answer's status and JSON body (none with a nil body), or an
+// error, which is sent instead.
+func (a *apiServer) onProxy(fn func(ap *apiProxy, r *http.Request) (int, any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		ap, err := a.getLocked(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		status, body, err := fn(ap, r)
+		switch {
+		case err != nil:
+			writeError(w, err)
+		case body == nil:
+			w.WriteHeader(status)
+		default:
+			writeJSON(w, status, body)
+		}
 	}
-	writeJSON(w, http.StatusOK, ap.json())
+}
+
+// toxicOf returns the toxic of ap named by the request's path.
+func toxicOf(ap *apiProxy, r *http.Request) (toxic.Toxic, error) {
+	t, ok := ap.set.Get(r.PathValue("toxic"))
+	if !ok {
+		return t, errorf(http.StatusNotFound, "toxic not found")
+	}
+	return t, nil
+}
+
+func (a *apiServer) proxyShow(ap *apiProxy, _ *http.Request) (int, any, error) {
+	return http.StatusOK, ap.json(), nil
 }
 
 // proxyUpdate changes a proxy's address, upstream or enabled state; a
 // change of address or upstream restarts it, closing its connections.
-func (a *apiServer) proxyUpdate(w http.ResponseWriter, r *http.Request) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	ap, err := a.getLocked(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (a *apiServer) proxyUpdate(ap *apiProxy, r *http.Request) (int, any, error) {
 	in := proxyJSON{Listen: ap.listen, Upstream: ap.upstream, Enabled: ap.enabled}
 	if err := decode(r, &in); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	listen, err := normaliseAddr(in.Listen)
 	if err != nil {
-		writeError(w, errorf(http.StatusBadRequest, "listen: %v", err))
-		return
+		return 0, nil, errorf(http.StatusBadRequest, "listen: %v", err)
 	}
 	if _, _, err := splitTarget(in.Upstream); err != nil {
-		writeError(w, errorf(http.StatusBadRequest, "upstream: %v", err))
-		return
+		return 0, nil, errorf(http.StatusBadRequest, "upstream: %v", err)
 	}
 	if ap.enabled && (!in.Enabled || listen != ap.listen || in.Upstream != ap.upstream) {
 		stopProxy(ap.p)
@@ -439,13 +456,14 @@ func (a *apiServer) proxyUpdate(w http.ResponseWriter, r *http.Request) {
 	ap.listen, ap.upstream = listen, in.Upstream
 	if in.Enabled && !ap.enabled {
 		if err := a.startLocked(ap); err != nil {
-			writeError(w, err)
-			return
+			return 0, nil, err
 		}
 	}
-	writeJSON(w, http.StatusOK, ap.json())
+	return http.StatusOK, ap.json(), nil
 }
 
+// proxyDelete removes the proxy and closes it and its connections, outside
+// the API's lock.
 func (a *apiServer) proxyDelete(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	ap, err := a.getLocked(r)
@@ -461,75 +479,47 @@ func (a *apiServer) proxyDelete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (a *apiServer) toxicIndex(w http.ResponseWriter, r *http.Request) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	ap, err := a.getLocked(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ap.json().Toxics)
+func (a *apiServer) toxicIndex(ap *apiProxy, _ *http.Request) (int, any, error) {
+	return http.StatusOK, ap.json().Toxics, nil
 }
 
+// toxicCreate reads the toxic before it looks for the proxy, so that a bad
+// body is a 400 whatever the path.
 func (a *apiServer) toxicCreate(w http.ResponseWriter, r *http.Request) {
 	in := toxicJSON{Stream: "downstream", Toxicity: 1}
 	if err := decode(r, &in); err != nil {
 		writeError(w, err)
 		return
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	ap, err := a.getLocked(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if in.Name == "" {
-		in.Name = in.Type + "_" + in.Stream
-	}
-	t, err := in.toxic()
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := ap.set.Add(t); err != nil {
-		writeError(w, toxicError(err))
-		return
-	}
-	writeJSON(w, http.StatusOK, toxicToJSON(t))
+	a.onProxy(func(ap *apiProxy, _ *http.Request) (int, any, error) {
+		if in.Name == "" {
+			in.Name = in.Type + "_" + in.Stream
+		}
+		t, err := in.toxic()
+		if err != nil {
+			return 0, nil, err
+		}
+		if err := ap.set.Add(t); err != nil {
+			return 0, nil, toxicError(err)
+		}
+		return http.StatusOK, toxicToJSON(t), nil
+	})(w, r)
 }
 
-func (a *apiServer) toxicShow(w http.ResponseWriter, r *http.Request) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	ap, err := a.getLocked(r)
+func (a *apiServer) toxicShow(ap *apiProxy, r *http.Request) (int, any, error) {
+	t, err := toxicOf(ap, r)
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
-	t, ok := ap.set.Get(r.PathValue("toxic"))
-	if !ok {
-		writeError(w, errorf(http.StatusNotFound, "toxic not found"))
-		return
-	}
-	writeJSON(w, http.StatusOK, toxicToJSON(t))
+	return http.StatusOK, toxicToJSON(t), nil
 }
 
 // toxicUpdate takes new attributes (those not given keep their values)
 // and, if given, a new toxicity.
-func (a *apiServer) toxicUpdate(w http.ResponseWriter, r *http.Request) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	ap, err := a.getLocked(r)
+func (a *apiServer) toxicUpdate(ap *apiProxy, r *http.Request) (int, any, error) {
+	t, err := toxicOf(ap, r)
 	if err != nil {
-		writeError(w, err)
-		return
-	}
-	t, ok := ap.set.Get(r.PathValue("toxic"))
-	if !ok {
-		writeError(w, errorf(http.StatusNotFound, "toxic not found"))
-		return
+		return 0, nil, err
 	}
 	cur := toxicToJSON(t)
 	in := struct {
@@ -537,39 +527,28 @@ func (a *apiServer) toxicUpdate(w http.ResponseWriter, r *http.Request) {
 		Toxicity   *float64        `json:"toxicity"`
 	}{}
 	if err := decode(r, &in); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	kind, _ := toxic.NewKind(cur.Type)
 	json.Unmarshal(cur.Attributes, kind) //nolint:errcheck // our own encoding
 	if err := decodeAttributes(in.Attributes, kind); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	t.Kind = kind
 	if in.Toxicity != nil {
 		t.Toxicity = *in.Toxicity
 	}
 	if err := ap.set.Update(t); err != nil {
-		writeError(w, toxicError(err))
-		return
+		return 0, nil, toxicError(err)
 	}
-	writeJSON(w, http.StatusOK, toxicToJSON(t))
+	return http.StatusOK, toxicToJSON(t), nil
 }
 
-func (a *apiServer) toxicDelete(w http.ResponseWriter, r *http.Request) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	ap, err := a.getLocked(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (a *apiServer) toxicDelete(ap *apiProxy, r *http.Request) (int, any, error) {
 	if err := ap.set.Remove(r.PathValue("toxic")); err != nil {
-		writeError(w, toxicError(err))
-		return
+		return 0, nil, toxicError(err)
 	}
-	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent, nil, nil
 }
 
 // toxic checks tj and turns it into a toxic.Toxic.

@@ -85,6 +85,18 @@ rss_kb() { awk -v f="${2:-VmRSS}:" '$1 == f {print $2}' "/proc/$1/status"; }
 # median: the median of the numbers on stdin, one a line.
 median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
+# ratio KIND A B prints, for rows of kind KIND in $RESULTS (columns: round,
+# kind, name, requests, _, µs per request), A's cost over B's: the ratio of
+# the medians (from the caller's MED array) and the median of the per-round
+# ratios (same round, same load).
+ratio() {
+	local kind=$1 a=$2 b=$3 per
+	per=$(awk -v k="$kind" -v a="$a" -v b="$b" '$2 == k && $3 == a {x[$1] = $6} $2 == k && $3 == b {y[$1] = $6}
+		END {for (i in x) if (i in y && y[i] > 0) print x[i] / y[i]}' "$RESULTS" | median)
+	printf '%-9s %s/%s: %.2fx (ratio of medians), %.2fx (median of per-round ratios)\n' "$kind" "$a" "$b" \
+		"$(awk -v x="${MED[$kind.$a]}" -v y="${MED[$kind.$b]}" 'BEGIN {print (y > 0 ? x / y : 0)}')" "$per"
+}
+
 # build_relays: builds bev's proxy, the plain-Go relay and, when libevent is
 # installed, the libevent relay into $TMP; sets RELAYS to those built.
 build_relays() {

@@ -109,13 +109,6 @@ for kind in none latency0; do
 	done
 done
 echo
-ratio() {
-	local kind=$1 a=$2 b=$3 per
-	per=$(awk -v k="$kind" -v a="$a" -v b="$b" '$2 == k && $3 == a {x[$1] = $6} $2 == k && $3 == b {y[$1] = $6}
-		END {for (i in x) if (i in y && y[i] > 0) print x[i] / y[i]}' "$RESULTS" | median)
-	printf '%-9s %s/%s: %.2fx (ratio of medians), %.2fx (median of per-round ratios)\n' "$kind" "$a" "$b" \
-		"$(awk -v x="${MED[$kind.$a]}" -v y="${MED[$kind.$b]}" 'BEGIN {print (y > 0 ? x / y : 0)}')" "$per"
-}
 ratio none bevapi bev
 ratio none bevapi toxiproxy
 ratio latency0 bevapi toxiproxy

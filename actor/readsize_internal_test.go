@@ -3,6 +3,7 @@ package actor
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/bevgo/bev/internal/testconn"
 	"io"
 	"math"
 	"net"
@@ -147,33 +148,28 @@ func FuzzReadSizer(f *testing.F) {
 	})
 }
 
-// A socket's own reads follow the sizer: a burst far larger than libevent's
-// 16 KiB arrives in reads that grow to maxReadChunk, so it costs a few
-// system calls, and the reads shrink again once the stream turns small.
-func TestSocketReadsAdapt(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+// socketIO returns a loopback TCP connection and the transportIO of its
+// server end, with no read limit and no rate; the test's end stops it.
+func socketIO(t *testing.T) (client, server net.Conn, l *transportIO) {
+	t.Helper()
+	client, server = testconn.Pair(t, "tcp")
 	if s := socketOf(server); s == nil {
 		t.Skip("no socket side door on this platform")
 	}
 	var maxRead atomic.Int64
 	maxRead.Store(DefaultMaxRead)
 	var rate atomic.Pointer[rateState]
-	l := newTransportIO(server, &maxRead, nil, &rate, func() {})
-	defer l.stop(true)
+	l = newTransportIO(server, &maxRead, nil, &rate, func() {})
+	t.Cleanup(func() { l.stop(true) })
 	l.setLimit(noLimit)
+	return client, server, l
+}
+
+// A socket's own reads follow the sizer: a burst far larger than libevent's
+// 16 KiB arrives in reads that grow to maxReadChunk, so it costs a few
+// system calls, and the reads shrink again once the stream turns small.
+func TestSocketReadsAdapt(t *testing.T) {
+	client, server, l := socketIO(t)
 	server.SetReadDeadline(time.Now().Add(10 * time.Second)) // a bound, should the test go wrong
 
 	// readAll reads total bytes through readParked and returns the sizes of
@@ -262,29 +258,7 @@ func TestWriteBatch(t *testing.T) {
 // worth, so a busy connection's reader holds no more than the actor's
 // own read would.
 func TestReaderLoopHandOffBounded(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s := socketOf(server); s == nil {
-		t.Skip("no socket side door on this platform")
-	}
-	var maxRead atomic.Int64
-	maxRead.Store(DefaultMaxRead)
-	var rate atomic.Pointer[rateState]
-	l := newTransportIO(server, &maxRead, nil, &rate, func() {})
-	defer l.stop(true)
-	l.setLimit(noLimit)
+	client, _, l := socketIO(t)
 	l.startReader()
 
 	const burst = 16 << 20

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net"
 	"syscall"
+
+	"github.com/bevgo/bev/internal/netwrap"
 )
 
 // tcpClosed reports whether t is a TCP connection whose socket the kernel
@@ -12,14 +14,7 @@ import (
 // reports false for anything else, and when it cannot tell.
 func tcpClosed(t Transport) bool {
 	c, _ := t.(net.Conn)
-	for c != nil {
-		u, ok := c.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		c = u.NetConn()
-	}
-	tc, ok := c.(*net.TCPConn)
+	tc, ok := netwrap.Innermost(c).(*net.TCPConn)
 	if !ok {
 		return false
 	}

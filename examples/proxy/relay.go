@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/netwrap"
 )
 
 // le-proxy's backpressure marks: once a side's output holds maxOutput
@@ -480,19 +481,9 @@ func (r *relay) cut(x *side, unsent int) {
 // through their NetConn method (crypto/tls's), with SO_LINGER 0 when it
 // is TCP. It does nothing for a nil c.
 func resetConn(c net.Conn) {
+	c = netwrap.Innermost(c)
 	if c == nil {
 		return
-	}
-	for {
-		u, ok := c.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		inner := u.NetConn()
-		if inner == nil || inner == c {
-			break
-		}
-		c = inner
 	}
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetLinger(0)

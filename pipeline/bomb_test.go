@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"runtime"
 	"runtime/metrics"
 	"sync"
@@ -139,16 +140,13 @@ type bombRun struct {
 	end      chan actor.EventInfo
 }
 
-// startBomb sends wire over TCP into a filter with the given input stage
-// and read high watermark; the consumer drains the input at each read
-// callback and signals progress when what it got passes stopAt (when
-// positive).
-func startBomb(t testing.TB, in pipeline.Stage, wire []byte, stopAt int64) *bombRun {
+// filter makes r.f: a filter with input stage in over the server end of
+// a loopback TCP connection, read high watermark bombHigh. It returns the
+// client end, for send.
+func (r *bombRun) filter(t testing.TB, in pipeline.Stage) net.Conn {
 	t.Helper()
 	base := testbev.NewBase(t)
 	c1, c2 := testconn.TCPConns(t)
-	r := &bombRun{sent: make(chan error, 1), progress: make(chan struct{}, 1), stopAt: stopAt,
-		end: make(chan actor.EventInfo, 4)}
 	sock, err := actor.New(base, c2, actor.CloseOnFree)
 	if err != nil {
 		t.Fatalf("New = %v", err)
@@ -159,6 +157,33 @@ func startBomb(t testing.TB, in pipeline.Stage, wire []byte, stopAt int64) *bomb
 		t.Fatalf("NewFilter = %v", err)
 	}
 	r.f.SetWatermark(actor.Read, 0, bombHigh)
+	return c1
+}
+
+// send writes wire into c1 and closes it on a goroutine that the test's
+// end joins (closing c1 first, which ends a write still blocked); r.sent
+// gets the outcome.
+func (r *bombRun) send(t testing.TB, c1 net.Conn, wire []byte) {
+	r.sent = make(chan error, 1)
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		c1.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		_, err := c1.Write(wire)
+		r.sent <- errors.Join(err, c1.Close())
+	})
+}
+
+// startBomb sends wire over TCP into a filter with the given input stage
+// and read high watermark; the consumer drains the input at each read
+// callback and signals progress when what it got passes stopAt (when
+// positive).
+func startBomb(t testing.TB, in pipeline.Stage, wire []byte, stopAt int64) *bombRun {
+	t.Helper()
+	r := &bombRun{progress: make(chan struct{}, 1), stopAt: stopAt, end: make(chan actor.EventInfo, 4)}
+	c1 := r.filter(t, in)
 	r.f.SetCallbacks(actor.Callbacks{
 		Read: func(s *actor.Session) {
 			n := int64(s.Input().Len())
@@ -178,10 +203,7 @@ func startBomb(t testing.TB, in pipeline.Stage, wire []byte, stopAt int64) *bomb
 		},
 	})
 	r.f.Enable(actor.Read)
-	go func() {
-		_, err := c1.Write(wire)
-		r.sent <- errors.Join(err, c1.Close())
-	}()
+	r.send(t, c1, wire)
 	return r
 }
 
@@ -193,19 +215,8 @@ func startBomb(t testing.TB, in pipeline.Stage, wire []byte, stopAt int64) *bomb
 // ends.
 func startBombView(t testing.TB, in pipeline.Stage, wire []byte) *bombRun {
 	t.Helper()
-	base := testbev.NewBase(t)
-	c1, c2 := testconn.TCPConns(t)
-	r := &bombRun{sent: make(chan error, 1), end: make(chan actor.EventInfo, 1)}
-	sock, err := actor.New(base, c2, actor.CloseOnFree)
-	if err != nil {
-		t.Fatalf("New = %v", err)
-	}
-	r.f, err = pipeline.NewFilter(sock, in, nil, actor.CloseOnFree)
-	if err != nil {
-		sock.Close()
-		t.Fatalf("NewFilter = %v", err)
-	}
-	r.f.SetWatermark(actor.Read, 0, bombHigh)
+	r := &bombRun{end: make(chan actor.EventInfo, 1)}
+	c1 := r.filter(t, in)
 	view, err := pipeline.NewConn(r.f)
 	if err != nil {
 		t.Fatalf("NewConn = %v", err)
@@ -230,10 +241,7 @@ func startBombView(t testing.TB, in pipeline.Stage, wire []byte) *bombRun {
 			}
 		}
 	})
-	go func() {
-		_, err := c1.Write(wire)
-		r.sent <- errors.Join(err, c1.Close())
-	}()
+	r.send(t, c1, wire)
 	return r
 }
 

@@ -71,7 +71,8 @@ func (a *actorState) wait() {
 		if ev.wrote {
 			a.onWrote(ev)
 		} else {
-			a.landRead(ev)
+			a.landRead(ev.in, int(ev.n), ev.err)
+			ev.release() // the Buffer back to its pool: landRead took its bytes
 		}
 	case inC <- head:
 		a.input.popChunk()

@@ -90,6 +90,9 @@ type actorState struct {
 
 	stopping bool // Free was called or the bufferevent failed: run ends after this turn
 	failing  bool // fail has begun: a second failure is not reported
+	// turns counts the actor's turns (settle): what a message costs, for
+	// tests (TestWriteToParkedActorOneTurn).
+	turns uint32
 
 	// inPending is a Flush or Finished of the input stage not yet done:
 	// the stage is called in that mode, within the read high watermark,

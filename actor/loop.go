@@ -91,6 +91,7 @@ func (a *actorState) wait() {
 // stages, starts writes, runs deferred callbacks when there is no Base,
 // and re-arms the reader and the timers.
 func (a *actorState) settle() {
+	a.turns++
 	a.syncChannels()
 	if a.handshake && !a.stopping && a.wantsIO() {
 		a.startHandshake()

@@ -35,7 +35,7 @@ type sysConn interface {
 	source
 }
 
-// maxWriteSlices bounds the views of one write (see writeBatch): one
+// maxWriteSlices bounds the views of one write (see viewSink.take): one
 // writev's iovecs on a socket. IOV_MAX is 1024 on Linux; 64 holds a
 // whole per-write maximum (DefaultMaxWrite) of 4 KiB chunks, the size a
 // socket's reads start at, and the array is pooled, so an idle connection

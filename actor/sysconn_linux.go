@@ -10,7 +10,7 @@ import (
 )
 
 // maxIovecs bounds one vectored write: the most views a write has
-// (writeBatch).
+// (viewSink.take).
 const maxIovecs = maxWriteSlices
 
 // iovecs are pooled: a socket holds its array only during a write, so an

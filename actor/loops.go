@@ -72,7 +72,6 @@ type transportIO struct {
 	rate      *atomic.Pointer[rateState]
 	throttled [2]atomic.Bool // indexed by limiter.Dir
 	wakeActor func()
-	trunc     net.Buffers // a write batch cut to the rate allowance (the writer loop's)
 
 	// The reader may read while undelivered < limit. The actor stores limit
 	// (what the input may still take) and subtracts from undelivered what it

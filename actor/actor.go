@@ -2,13 +2,12 @@ package actor
 
 import (
 	"context"
-	"net"
 	"sync"
 )
 
 // actorState is everything the actor goroutine owns. No other goroutine
-// touches it, so nothing here is locked; the one exception is stated where
-// it is (handed, while the writer loop holds it). Its small fields are
+// touches it, so nothing here is locked (the sink's batch, in io, is the
+// writer loop's while a write is out). Its small fields are
 // grouped so that the Bufferevent holding it stays within a 1 KiB
 // allocation (TestBuffereventSize): every idle connection pays for it.
 // The read and write sides' small state machines are named states
@@ -22,17 +21,13 @@ type actorState struct {
 	inStage       Stage
 	outStage      Stage
 
-	t         Transport
-	io        *transportIO // the transport's loops and read credit; nil until it is ready for I/O
-	batch     [][]byte     // views of the output for one write, reused (pumpWrite)
-	wbufs     net.Buffers  // the batch as the writer loop's request, untouched until it reports
-	handed    Buffer       // chunks handed to a BufferWriter, the writer loop's until it reports
-	bw        BufferWriter // the transport as a BufferWriter, or nil
-	handedLen int          // bytes handed over as chunks, not yet written
-	head      [][]byte     // views of the input, reused by wait to send the first on In
-	spare     []message    // the mailbox's last queue, reused by the next take
-	writing   bool         // a write or half-close is with the writer loop: one at a time
-	ownsT     bool         // the transport is ours (a pair's pipe): always close it
+	t       Transport
+	io      *transportIO // the transport's loops, read credit, source and sink; nil until it is ready for I/O
+	taken   int          // bytes the sink moved out of the output for the write that is out (pendingOut counts them)
+	head    [][]byte     // views of the input, reused by wait to send the first on In
+	spare   []message    // the mailbox's last queue, reused by the next take
+	writing bool         // a write or half-close is with the writer loop: one at a time
+	ownsT   bool         // the transport is ours (a pair's pipe): always close it
 	// writeReset: a write failed because the peer reset the connection
 	// (ECONNRESET, the output's failure cause). The kernel reports a
 	// reset once, to the first call that looks: when that was a write, a
@@ -95,6 +90,9 @@ type actorState struct {
 
 	stopping bool // Free was called or the bufferevent failed: run ends after this turn
 	failing  bool // fail has begun: a second failure is not reported
+	// turns counts the actor's turns (settle): what a message costs, for
+	// tests (TestWriteToParkedActorOneTurn).
+	turns uint32
 
 	// inPending is a Flush or Finished of the input stage not yet done:
 	// the stage is called in that mode, within the read high watermark,

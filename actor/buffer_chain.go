@@ -74,14 +74,6 @@ func (b *Buffer) popFront() *chunk {
 	return c
 }
 
-// popChunks unlinks up to maxMoved chunks from the front into the read
-// ev; the event owns them. It ignores freezing.
-func (b *Buffer) popChunks(ev *loopEvent) {
-	for ev.nc < maxMoved && b.n > 0 {
-		ev.add(b.popFront())
-	}
-}
-
 // dropAll releases every chunk, keeping the chain array for reuse.
 func (b *Buffer) dropAll() {
 	for _, c := range b.chain() {

@@ -5,37 +5,20 @@ import (
 	"io"
 )
 
-// landRead lands a read a loop brought (or the actor's own, see landParkedRead):
-// its chunks move into readDst, then readLanded accounts for them. While a
-// drain lingers, the read is dropped instead (discard).
-func (a *actorState) landRead(r loopEvent) {
+// landRead is the one way bytes enter the actor, whatever the transport
+// and whoever read them (the reader loop's loopEvent, or the actor's own
+// read: transportIO.readHere): src holds the n bytes a read brought,
+// which move to readDst, and err is how the read ended (nil, EOF or a read
+// error). The read credit, the read timeout and the read callback then
+// follow; an end of stream met while reading is disabled waits for
+// Enable. While a drain lingers, the bytes are dropped instead.
+func (a *actorState) landRead(src *Buffer, n int, err error) {
 	if a.linger.active() {
-		a.discard(r)
+		a.discard(src, n, err)
 		return
 	}
-	dst := a.readDst()
-	n := 0
-	for _, c := range r.chunks() {
-		n += c.len()
-		dst.pushChunk(c)
-	}
-	r.recycle()
-	a.readLanded(n, r.err)
-}
-
-// readDst is where reads land: rawIn with an input stage, else the input.
-func (a *actorState) readDst() *Buffer {
-	if a.inStage != nil {
-		return &a.rawIn
-	}
-	return &a.input
-}
-
-// readLanded takes in a read of n bytes, already appended to readDst, that
-// ended with err (nil, EOF or a read error), as landRead does for the
-// loops' reads.
-func (a *actorState) readLanded(n int, err error) {
 	if n > 0 {
+		a.readDst().moveAll(src)
 		a.updateReadLimit()
 		a.io.delivered(n)
 		a.disarmTimeouts(Read)
@@ -52,6 +35,14 @@ func (a *actorState) readLanded(n int, err error) {
 		return
 	}
 	a.endRead(err)
+}
+
+// readDst is where reads land: rawIn with an input stage, else the input.
+func (a *actorState) readDst() *Buffer {
+	if a.inStage != nil {
+		return &a.rawIn
+	}
+	return &a.input
 }
 
 // endRead reports the end of the read side: EOF or a read error.

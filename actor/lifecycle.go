@@ -33,7 +33,6 @@ func (a *actorState) startIO() {
 	if a.io.sys != nil {
 		a.b.mail.parker.Store(&a.io.park)
 	}
-	a.bw, _ = t.(BufferWriter)
 	if a.io.pull != nil {
 		a.io.pull.NotifyReadable(a.b.mail.wake)
 	}
@@ -100,19 +99,18 @@ func (a *actorState) detach(closeT bool) error {
 		if a.io.pull != nil {
 			a.io.pull.NotifyReadable(nil)
 		}
-		err = a.io.stop(closeT || a.ownsT)
+		err = a.io.stop(closeT || a.ownsT) // drops a batch the writer never wrote
 		a.io = nil
-		a.handed.dropAll() // a hand-over the writer never took
 	} else if a.t != nil && (closeT || a.ownsT) {
 		err = a.t.Close()
 	}
 	if p, ok := a.t.(progressNotifier); ok {
 		p.NotifyProgress(nil)
 	}
-	a.t, a.bw = nil, nil
+	a.t = nil
 	a.handshake = false
 	a.writing = false
-	a.handedLen = 0
+	a.taken = 0
 	a.b.curTransport.Store(nil)
 	return err
 }
@@ -195,15 +193,14 @@ func (a *actorState) checkDrain() {
 	}
 }
 
-// discard drops what a lingering read brought; its end ends lingering.
-func (a *actorState) discard(r loopEvent) {
-	n := 0
-	for _, c := range r.chunks() {
-		n += c.len()
+// discard drops what a lingering read brought (n bytes in src); its end
+// (err) ends lingering.
+func (a *actorState) discard(src *Buffer, n int, err error) {
+	if src != nil {
+		src.dropAll()
 	}
-	r.release()
 	a.io.delivered(n)
-	if r.err != nil {
+	if err != nil {
 		a.linger.stop()
 	}
 }
@@ -240,7 +237,6 @@ func (a *actorState) exit() {
 	a.output.release()
 	a.rawIn.release()
 	a.rawOut.release()
-	a.handed.release()
 	b.enabled.Store(0)
 	b.cbs.Store(nil)
 	b.setErr(fmt.Errorf("bufferevent: %w", ErrClosed))

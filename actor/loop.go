@@ -71,7 +71,8 @@ func (a *actorState) wait() {
 		if ev.wrote {
 			a.onWrote(ev)
 		} else {
-			a.landRead(ev)
+			a.landRead(ev.in, int(ev.n), ev.err)
+			ev.release() // the Buffer back to its pool: landRead took its bytes
 		}
 	case inC <- head:
 		a.input.popChunk()
@@ -90,6 +91,7 @@ func (a *actorState) wait() {
 // stages, starts writes, runs deferred callbacks when there is no Base,
 // and re-arms the reader and the timers.
 func (a *actorState) settle() {
+	a.turns++
 	a.syncChannels()
 	if a.handshake && !a.stopping && a.wantsIO() {
 		a.startHandshake()

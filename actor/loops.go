@@ -3,7 +3,6 @@ package actor
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"net"
 	"sync"
@@ -17,67 +16,35 @@ import (
 const noLimit = math.MaxInt64
 
 // loopEvent is what the loops report to the actor, on one channel so that
-// the actor's select stays small: a read (the chunks, err) or a finished
-// write (n, err, closeWrite). It is kept small on purpose: it sits in the
-// frames of both the reader loop and the actor while they wait, and those
-// frames decide whether an idle connection's goroutines fit the runtime's
-// smallest stack. The chunks of a read therefore travel in a pooled batch.
+// the actor's select stays small: a read (in: the bytes read, n of them;
+// err) or a finished write (n, err, closeWrite). It is kept small on
+// purpose: it sits in the frames of both the reader loop and the actor
+// while they wait, and those frames decide whether an idle connection's
+// goroutines fit the runtime's smallest stack.
 type loopEvent struct {
 	wrote      bool
-	cs         *chunkBatch // a read: the chunks holding what was read, or nil
-	nc         int         // how many of cs are set
-	n          int64       // a write: bytes written
-	closeWrite bool        // a write: it was the half-close
+	closeWrite bool    // a write: it was the half-close
+	in         *Buffer // a read: what it brought, or nil (a pooled Buffer; see handIn)
+	n          int64   // the bytes read or written
 	err        error
 }
 
-// chunkBatch carries the chunks of one read from the reader loop to the
-// actor; batches are pooled, so steady reading allocates none.
-type chunkBatch [maxMoved]*chunk
+// inPool holds the Buffers that carry reads from the reader loop to the
+// actor: steady reading allocates none.
+var inPool = sync.Pool{New: func() any { return new(Buffer) }}
 
-var batchPool = sync.Pool{New: func() any { return new(chunkBatch) }}
-
-// add appends c to the read's chunks; the caller keeps nc < maxMoved.
-func (ev *loopEvent) add(c *chunk) {
-	if ev.cs == nil {
-		ev.cs = batchPool.Get().(*chunkBatch)
-	}
-	ev.cs[ev.nc] = c
-	ev.nc++
-}
-
-// chunks returns the read's chunks; the actor takes them over, then calls
-// recycle.
-func (ev *loopEvent) chunks() []*chunk {
-	if ev.cs == nil {
-		return nil
-	}
-	return ev.cs[:ev.nc]
-}
-
-// recycle gives the batch back once its chunks have been taken.
-func (ev *loopEvent) recycle() {
-	if ev.cs != nil {
-		clear(ev.cs[:ev.nc])
-		batchPool.Put(ev.cs)
-		ev.cs, ev.nc = nil, 0
-	}
-}
-
-// release drops the chunks of a read nobody will take.
+// release drops the bytes of a read nobody will take.
 func (ev *loopEvent) release() {
-	for _, c := range ev.chunks() {
-		c.release()
+	if ev.in != nil {
+		ev.in.dropAll()
+		inPool.Put(ev.in)
+		ev.in = nil
 	}
-	ev.recycle()
 }
 
-// maxMoved is the most chunks one loop event hands the actor: a
-// BufferReader's read that brings more is handed over in several events.
-const maxMoved = 16
-
-// maxSysReads is the most socket reads one loop event gathers (readSys).
-const maxSysReads = 4
+// maxGather is the most reads of a socket one loop event gathers (see
+// readLoop).
+const maxGather = 4
 
 // transportIO is the I/O machinery of one transport: its reader and writer
 // loops (goroutines; the writer's side is in writeloop.go), the read
@@ -105,7 +72,6 @@ type transportIO struct {
 	rate      *atomic.Pointer[rateState]
 	throttled [2]atomic.Bool // indexed by limiter.Dir
 	wakeActor func()
-	trunc     net.Buffers // a write batch cut to the rate allowance (the writer loop's)
 
 	// The reader may read while undelivered < limit. The actor stores limit
 	// (what the input may still take) and subtracts from undelivered what it
@@ -120,13 +86,20 @@ type transportIO struct {
 	// read never takes more than the high mark, whenever it was set.
 	rwm        *atomic.Pointer[watermark]
 	moreCredit chan struct{} // buffered(1): limit was raised
-	// rbuf is where a BufferReader's or readPuller's reads land first. It
-	// belongs to whoever reads the transport: the actor while pull is set
-	// (pullRead; the reader loop does not run then), the reader loop once
-	// startReader started it (the go statement hands it over; the actor
-	// never touches it again), and stop, which releases it after joining
-	// the reader.
+	// src is the transport as a source, the one way its bytes come in,
+	// and rbuf is where they land first. Both belong to whoever reads the
+	// transport: the actor while it reads it itself (readHere: a socket it
+	// parks in, a readPuller; the reader loop does not run then), the
+	// reader loop once startReader started it (the go statement hands
+	// them over; the actor never reads again), and stop, which releases
+	// rbuf after joining the reader. rbuf is empty whenever the reader
+	// changes: the actor lands each of its reads at once.
+	src  source
 	rbuf Buffer
+
+	// out is the transport as a sink, the one way bytes leave: the
+	// actor's but while the writer loop has a write (see writeloop.go).
+	out sink
 
 	events   chan loopEvent // buffered(2): one read and one write result; the loops send, the actor receives (stop drains it)
 	writec   chan writeReq  // buffered(1), made by the actor with the writer loop; one request in flight
@@ -134,20 +107,18 @@ type transportIO struct {
 	readerUp bool           // the reader loop runs (the actor's to read and set)
 
 	// sizer decides how much each read asks for (see readSizer). Whoever
-	// reads uses it: the reader loop once it runs, the actor reading a
-	// socket itself (readParked) or pulling (pullRead) before.
+	// reads uses it, as src.
 	sizer readSizer
 
 	// park is how the actor of a socket waits in the socket itself, and
-	// is woken out of that wait (see parker); rev is what its own read
-	// brought (readParked), the actor's alone. It is here, not on the
-	// actor's stack, so that an idle connection's actor fits the runtime's
-	// smallest stack.
+	// is woken out of that wait (see parker). It is here, not on the
+	// actor's stack, so that an idle connection's actor fits the
+	// runtime's smallest stack.
 	park parker
-	rev  loopEvent
 
-	// pull is the transport while the actor reads it itself (see
-	// readPuller, pullRead); the reader loop then does not run.
+	// pull is the transport while the actor reads it itself without
+	// waiting (see readPuller, pullRead); the reader loop then does not
+	// run.
 	pull readPuller
 }
 
@@ -170,6 +141,8 @@ func newTransportIO(t Transport, maxRead *atomic.Int64, rwm *atomic.Pointer[wate
 	if l.sys != nil {
 		l.park.conn = t.(deadliner) // both socket types have deadlines
 	}
+	l.src = sourceFor(t, l.sys, l)
+	l.out = sinkFor(t, l.sys)
 	l.sizer = sizerFor(t, l.sys)
 	if p, ok := t.(readPuller); ok {
 		l.pull = p // the actor reads it (pullRead)
@@ -215,26 +188,30 @@ func (l *transportIO) allowed() int64 {
 	return n
 }
 
-// readParked is the actor's own read of a socket (see parker): one read
-// of at most the per-read maximum, into rev, waiting for data first. The
-// caller first makes sure that a wake-up can end the wait, and that the
+// readHere is a read the actor makes itself, on its own goroutine: of a
+// socket it waits in (wait; see parker) or of a readPuller (without
+// waiting; see pullRead). It reads at most room bytes into rbuf, which
+// the caller then lands (actorState.landRead), and accounts for them as
+// the reader loop does for its reads. The caller first makes sure the
 // input may take more (allowed) and no rate limit applies. Unlike the
-// reader loop (readSys) it does not gather several reads per turn: that
-// amortised the hand-off to the actor, and here there is none; one read
-// per turn is libevent's rule, and it bounds what a busy connection holds
-// to one read's chunk (measured: peak RSS under 50 streams 9.0-9.7 MiB
-// against 10.6 with four reads per turn, throughput within the noise).
-func (l *transportIO) readParked() (int, error) {
-	room := l.sizer.next(int(min(l.allowed(), l.maxRead.Load())))
-	c, err := l.sys.read(room, true)
-	n := 0
-	if c != nil {
-		l.rev.add(c)
-		n = c.len()
+// reader loop it does not gather several reads: that amortised the
+// hand-off to the actor, and here there is none; one read per turn is
+// libevent's rule, and it bounds what a busy connection holds to one
+// read's chunk (measured: peak RSS under 50 streams 9.0-9.7 MiB against
+// 10.6 with four reads per turn, throughput within the noise).
+func (l *transportIO) readHere(room int, wait bool) (int, error) {
+	n, err := l.src.readInto(&l.rbuf, room, wait)
+	if n > 0 {
+		l.undelivered.Add(int64(n))
+		l.sizer.record(n, room)
 	}
-	l.undelivered.Add(int64(n))
-	l.sizer.record(n, room)
 	return n, err
+}
+
+// readRoom is what the next read asks for: the sizer's size within the
+// input's room and the per-read maximum.
+func (l *transportIO) readRoom() int {
+	return l.sizer.next(int(min(l.allowed(), l.maxRead.Load())))
 }
 
 // quitContext is the context of the loops' rate-limit waits: done when
@@ -289,8 +266,15 @@ func (l *transportIO) delivered(n int) {
 
 // readLoop is the reader goroutine: while the actor gives it credit
 // (allowed), it waits for the rate limit, reads what the transport has
-// (through ReadBuffer, the socket's side door or Read) and sends it to the
-// actor; it returns after the stream's end or error, or when stop quits.
+// (src) and hands it to the actor; it returns after the stream's end or
+// error, or when stop quits.
+//
+// A read that filled what it asked for is followed, while the credit
+// allows, by up to maxGather-1 more that do not wait (a socket has them;
+// other sources find nothing), as long as the hand-off stays within one
+// read of the sizer's largest size: a busy stream whose reads are still
+// small thus reaches the actor in batches, and once the sizer has grown
+// the reads, each is handed over alone.
 func (l *transportIO) readLoop() {
 	for {
 		allowed := l.allowed()
@@ -312,57 +296,43 @@ func (l *transportIO) readLoop() {
 			want = int(min(int64(want), n))
 		}
 		room := l.sizer.next(want)
-		var (
-			ev  loopEvent
-			n   int
-			err error
-		)
-		if br, ok := l.t.(BufferReader); ok {
-			n, err = l.readBuffer(br, &ev, room)
-			if n == 0 && err == nil && l.rbuf.n == 0 {
-				continue // a capReader found no room once data came
+		n, err := l.src.readInto(&l.rbuf, room, true)
+		for last, r, k := n, room, 1; err == nil && last == r && k < maxGather && !rs.limited() && n+r <= l.sizer.max(); k++ {
+			more := l.allowed() - int64(n)
+			if more <= 0 {
+				break
 			}
-			l.sizer.record(n, room)
-			if n > 0 {
-				l.undelivered.Add(int64(n))
-				if rs.limited() {
-					rs.consume(limiter.Read, n)
-				}
+			r = int(min(int64(r), more))
+			if last, err = l.src.readInto(&l.rbuf, r, false); last == 0 {
+				break
 			}
-			// A read that brought more chunks than one event carries
-			// goes over in several; the error rides on the last.
-			for l.rbuf.n > 0 {
-				if !l.send(ev) {
-					return
-				}
-				ev = loopEvent{}
-				l.rbuf.popChunks(&ev)
-			}
-			ev.err = err
-			if !l.send(ev) || err != nil {
-				return
-			}
-			continue
-		} else if l.sys != nil {
-			n, err = l.readSys(&ev, room, rs.limited())
-		} else {
-			c := newReadChunk(room)
-			n, err = l.t.Read(c.free()[:room])
-			c.commit(n)
-			ev.add(c)
+			n += last
 		}
-		ev.err = err
+		if n == 0 && err == nil {
+			continue // a pipe found no room once data came (capReader)
+		}
+		l.sizer.record(n, room)
 		if n > 0 {
 			l.undelivered.Add(int64(n))
 			if rs.limited() {
 				rs.consume(limiter.Read, n)
 			}
 		}
-		l.sizer.record(n, room)
-		if !l.send(ev) || err != nil {
+		if !l.send(loopEvent{in: l.handIn(), n: int64(n), err: err}) || err != nil {
 			return
 		}
 	}
+}
+
+// handIn moves what the reader read to a Buffer of its own for the
+// actor, in constant time (rbuf is emptied and keeps a chain array).
+func (l *transportIO) handIn() *Buffer {
+	if l.rbuf.n == 0 {
+		return nil
+	}
+	in := inPool.Get().(*Buffer)
+	in.moveAll(&l.rbuf)
+	return in
 }
 
 // send hands a read to the actor; it reports false, dropping the read,
@@ -379,61 +349,6 @@ func (l *transportIO) send(ev loopEvent) bool {
 		ev.release()
 		return false
 	}
-}
-
-// readBuffer reads from a BufferReader into the loops' own buffer and
-// moves the first chunks into ev. It returns the bytes read and the read's
-// error, or one wrapping ErrInvalid when the count the transport returned
-// does not match what the buffer gained.
-func (l *transportIO) readBuffer(br BufferReader, ev *loopEvent, want int) (int, error) {
-	before := l.rbuf.n
-	var (
-		n   int
-		err error
-	)
-	if cr, ok := br.(capReader); ok {
-		n, err = cr.readBufferCapped(&l.rbuf, want, l)
-	} else {
-		n, err = br.ReadBuffer(&l.rbuf, want)
-	}
-	got := l.rbuf.n - before
-	if n != got && err == nil {
-		err = fmt.Errorf("%w: transport's ReadBuffer reported %d bytes and moved %d", ErrInvalid, n, got)
-	}
-	l.rbuf.popChunks(ev)
-	return got, err
-}
-
-// readSys reads from a socket's side door into ev: one read of up to room
-// bytes, waiting for data, and then, while reads fill their chunk and the
-// credit allows, up to maxSysReads-1 more that do not wait, as long as
-// the hand-off stays within one read of the sizer's largest size. A busy
-// stream whose reads are still small thus reaches the actor in batches of
-// several reads per hand-off; once the sizer has grown the reads, each is
-// handed over alone, so a hand-off holds no more than the actor's own
-// read would (readParked); an interactive stream is handed over read by
-// read. It returns the bytes read and the error that ended the stream, if
-// any.
-func (l *transportIO) readSys(ev *loopEvent, room int, limited bool) (int, error) {
-	c, err := l.sys.read(room, true)
-	if c == nil {
-		return 0, err
-	}
-	ev.add(c)
-	n := c.len()
-	for err == nil && c.len() == room && ev.nc < maxSysReads && !limited && n+room <= l.sizer.max() {
-		allowed := l.allowed() - int64(n)
-		if allowed <= 0 {
-			break
-		}
-		room = int(min(int64(room), allowed))
-		if c, err = l.sys.read(room, false); c == nil {
-			break
-		}
-		ev.add(c)
-		n += c.len()
-	}
-	return n, err
 }
 
 // throttle returns the function that raises and lowers throttled[d].
@@ -466,6 +381,7 @@ func (l *transportIO) stop(closeT bool) error {
 		ev.release()
 	}
 	l.rbuf.release()
+	l.out.release()
 	if !closeT && hasDeadlines {
 		d.SetReadDeadline(time.Time{})
 		d.SetWriteDeadline(time.Time{})

@@ -5,8 +5,6 @@ import (
 	"io"
 	"net"
 	"syscall"
-
-	"github.com/bevgo/bev/limiter"
 )
 
 // onWrote takes in a write's result (wrote), then reports an EOF held for
@@ -19,9 +17,9 @@ func (a *actorState) onWrote(w loopEvent) {
 	}
 }
 
-// wrote takes a finished write, the writer loop's or a direct one: it
-// drains what was written from the output (or puts back what a
-// BufferWriter left), disarms the write timeout on progress, reports a
+// wrote takes a finished write, the writer loop's or a direct one: the
+// sink drains what was written from the output and puts back what it
+// took and did not write, then wrote disarms the write timeout on progress, reports a
 // write error (failing later writes), and runs the write callback when
 // the output drained to the low watermark. A finished half-close only
 // marks it done.
@@ -35,20 +33,8 @@ func (a *actorState) wrote(w loopEvent) {
 		}
 		return
 	}
-	src := &a.output
-	if a.outStage != nil {
-		src = &a.rawOut
-	}
-	if a.handedLen > 0 {
-		a.handedLen = 0 // handed over as chunks: nothing left to drain
-		if a.handed.n > 0 && w.err == nil {
-			// A partialWriter took part: the rest is output again,
-			// where the write low watermark and the user see it.
-			src.prependAll(&a.handed)
-		}
-	} else {
-		src.drain(int(w.n))
-	}
+	a.io.out.done(a.writeSrc(), w.n)
+	a.taken = 0
 	if w.n > 0 {
 		a.disarmTimeouts(Write)
 	}
@@ -87,7 +73,7 @@ func (a *actorState) outRoom() bool {
 	if high == 0 {
 		high = DefaultChannelHighWatermark
 	}
-	return a.output.Len()+a.handedLen < high && !a.stopping
+	return a.output.Len()+a.taken < high && !a.stopping
 }
 
 // publishOut brings b.outLen in line with the pending output. Senders on
@@ -107,8 +93,18 @@ func (a *actorState) publishOut() {
 }
 
 // pendingOut is the output not yet written: the output, what the output
-// stage produced, and what was handed to a BufferWriter and not taken.
-func (a *actorState) pendingOut() int { return a.output.Len() + a.rawOut.Len() + a.handedLen }
+// stage produced, and what the sink took out of them for a write that is
+// still out.
+func (a *actorState) pendingOut() int { return a.output.Len() + a.rawOut.Len() + a.taken }
+
+// writeSrc is where writes come from: rawOut with an output stage, else
+// the output.
+func (a *actorState) writeSrc() *Buffer {
+	if a.outStage != nil {
+		return &a.rawOut
+	}
+	return &a.output
+}
 
 // maxDirectWrites bounds the direct writes of one pumpWrite, so that a
 // write callback that refills the output each time it drains cannot keep
@@ -116,24 +112,22 @@ func (a *actorState) pendingOut() int { return a.output.Len() + a.rawOut.Len() +
 // loop, whose result comes back through the actor's select.
 const maxDirectWrites = 16
 
-// pumpWrite starts writing the output when nothing is in flight. On a
-// socket with a side door (sysConn) it first writes directly what the
-// kernel takes at once, and hands only the rest to the writer loop; the
-// result of a direct write goes through onWrote exactly as the writer
-// loop's would.
+// pumpWrite is the one way bytes leave the actor: when no write is out,
+// it takes the next batch from the front of the output (the sink's take:
+// at most the per-write maximum, DefaultMaxWrite unless SetMaxWrite
+// lowered it), offers it to the transport without waiting (a socket's
+// direct writev, a filter's view taking chunks), and hands what was not
+// taken to the writer loop, which waits (and waits for the rate limit
+// first: no direct write is made under one). Every result, direct or the
+// loop's, goes through onWrote. With the output written and a half-close
+// asked for, it sends the half-close.
 func (a *actorState) pumpWrite() {
-	direct := 0 // direct writes made; the side door is closed at maxDirectWrites
-	if a.io == nil || (a.io.sys == nil && a.bw == nil) {
-		direct = maxDirectWrites
-	}
+	direct := 0 // direct writes made; no more after maxDirectWrites
 	for {
 		if a.writing || a.io == nil || a.writeErr || a.stopping {
 			return
 		}
-		src := &a.output
-		if a.outStage != nil {
-			src = &a.rawOut
-		}
+		src := a.writeSrc()
 		if src.Len() == 0 {
 			// An output stage that still holds bytes (a delay) sends
 			// them before the half-close.
@@ -147,115 +141,24 @@ func (a *actorState) pumpWrite() {
 		if !a.enabled(Write) {
 			return
 		}
-		if a.bw != nil {
-			switch a.handOver(src, direct < maxDirectWrites && !a.b.rate.Load().limited()) {
-			case handedToLoop:
-				return
-			case handedDirect:
-				// onWrote may run the write callback: look again.
-				direct++
-				continue
-			}
-		}
-		a.batch = a.writeBatch(src)
-		if a.io.sys != nil && direct < maxDirectWrites && !a.b.rate.Load().limited() {
+		out := a.io.out
+		n, moved := out.take(src, int(a.b.maxWrite.Load()))
+		a.taken = moved
+		if direct < maxDirectWrites && !a.b.rate.Load().limited() {
 			direct++
-			n, err := a.io.sys.tryWrite(a.batch)
-			if n < int64(bufsLen(a.batch)) && err == nil {
-				direct = maxDirectWrites // the kernel is full: the writer loop waits for room
+			w, err := out.write(noLimit, false)
+			if w < int64(n) && err == nil {
+				direct = maxDirectWrites // the transport is full: the writer loop waits for room
 			}
-			if n > 0 || err != nil {
+			if w > 0 || err != nil {
 				// onWrote may run the write callback, which may change
 				// anything: look again from the top.
-				a.onWrote(loopEvent{wrote: true, n: n, err: err})
+				a.onWrote(loopEvent{wrote: true, n: w, err: err})
 				continue
 			}
 		}
-		a.wbufs = a.batch
 		a.writing = true
-		a.io.write(writeReq{bufs: &a.wbufs})
+		a.io.write(writeReq{})
 		return
 	}
-}
-
-// writeBatch is the one place that decides what a byte write hands the
-// transport: views of everything queued at the front of src, up to the
-// per-write maximum (DefaultMaxWrite unless SetMaxWrite lowered it) and
-// maxWriteSlices views, so a socket gets it in one writev. (A write to a
-// BufferWriter moves chunks instead, within the same maximum: handOver.)
-// The writer loop cuts it further to the rate allowance, once it has
-// waited for one.
-func (a *actorState) writeBatch(src *Buffer) [][]byte {
-	batch := src.slices(a.batch[:0], int(a.b.maxWrite.Load()))
-	if len(batch) > maxWriteSlices {
-		// More would not fit the socket's one writev (sysConn.tryWrite),
-		// and what it left out would look like a full kernel buffer.
-		clear(batch[maxWriteSlices:])
-		batch = batch[:maxWriteSlices]
-	}
-	return batch
-}
-
-// bufsLen returns the bytes in bufs.
-func bufsLen(bufs [][]byte) int {
-	n := 0
-	for _, p := range bufs {
-		n += len(p)
-	}
-	return n
-}
-
-// What handOver did.
-const (
-	handedNothing = iota // the first chunk does not fit: write bytes instead
-	handedDirect         // the transport took it all at once, or failed
-	handedToLoop         // the writer loop has (the rest of) it
-)
-
-// handOver gives a BufferWriter whole chunks from the front of src, up to
-// the per-write maximum and the rate allowance. With direct it first
-// offers them without waiting, on the actor's goroutine; what the
-// transport does not take at once goes to the writer loop, which waits.
-// It hands nothing when not even the first chunk fits the per-write
-// maximum or the allowance: the byte path then waits for the rate and
-// cuts the write to size, so a small SetMaxWrite still makes small writes
-// (and each one is progress the write timeout sees).
-func (a *actorState) handOver(src *Buffer, direct bool) int {
-	limit := int(a.b.maxWrite.Load())
-	if rs := a.b.rate.Load(); rs.limited() {
-		limit = int(min(int64(limit), rs.allow(limiter.Write)))
-	}
-	if src.chunks[src.head].len() > limit {
-		return handedNothing
-	}
-	if a.handed.n == 0 && src.n <= limit {
-		// All of it fits, as it does whenever the output is drained
-		// between writes: one move, not one per chunk.
-		a.handed.moveAll(src)
-	}
-	for src.Len() > 0 {
-		c := src.chunks[src.head]
-		if a.handed.n > 0 && a.handed.n+c.len() > limit {
-			break
-		}
-		a.handed.push(src.popFront())
-	}
-	if direct {
-		before := a.handed.n
-		n, err := a.bw.WriteBuffer(&a.handed, false)
-		n, err = checkWriteBuffer(before, n, &a.handed, err, false)
-		if a.handed.n == 0 || err != nil {
-			a.handed.dropAll()
-			a.handedLen = int(n) // taken: onWrote has nothing to drain
-			a.onWrote(loopEvent{wrote: true, n: n, err: err})
-			return handedDirect
-		}
-		if n > 0 {
-			a.disarmTimeouts(Write)
-		}
-	}
-	a.handedLen = a.handed.n
-	a.writing = true
-	a.io.write(writeReq{buf: &a.handed})
-	return handedToLoop
 }

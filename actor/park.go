@@ -32,8 +32,17 @@ func (a *actorState) waitInSocket() bool {
 	if a.takePosted() {
 		return true
 	}
-	n, err := l.readParked()
-	a.landParkedRead(n, err, l.park.unpark())
+	n, err := l.readHere(l.readRoom(), true)
+	if l.park.unpark() && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = nil // the wake-up's deadline, not the stream's
+	}
+	if n == 0 && err == nil {
+		// A wake-up ended the wait with nothing read: what woke the
+		// actor is handled at once.
+		a.takeWakeUp()
+		return true
+	}
+	a.landRead(&l.rbuf, n, err)
 	return true
 }
 
@@ -61,28 +70,6 @@ func (a *actorState) takePosted() bool {
 	default:
 		return false
 	}
-}
-
-// landParkedRead hands the actor's own read of its socket (readParked: n
-// bytes, err) over as the reader loop's would be. A deadline error after a
-// wake-up is the wake-up's, not the stream's; a read a wake-up ended with
-// nothing is no read at all, and what woke the actor is handled at once
-// (takeWakeUp).
-//
-//go:noinline
-func (a *actorState) landParkedRead(n int, err error, woken bool) {
-	if woken && errors.Is(err, os.ErrDeadlineExceeded) {
-		err = nil
-	}
-	ev := a.io.rev
-	a.io.rev = loopEvent{}
-	ev.err = err
-	if n == 0 && err == nil {
-		ev.recycle()
-		a.takeWakeUp()
-		return
-	}
-	a.landRead(ev)
 }
 
 // takeWakeUp handles what ended the actor's wait in its socket with

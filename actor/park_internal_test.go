@@ -1,10 +1,14 @@
 package actor
 
 import (
+	"io"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bevgo/bev/internal/testconn"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // deadlineRecorder is a deadliner that remembers the read deadline.
@@ -106,5 +110,42 @@ func TestParkerConcurrentKicks(t *testing.T) {
 	}
 	if kicked == 0 {
 		t.Error("no wait was kicked: the test did not exercise the race")
+	}
+}
+
+// A Write to an actor waiting in its socket costs one turn: the wake-up
+// that ends the wait is handled at once (takeWakeUp), with no turn that
+// finds nothing and no second wait that finds the post at once.
+func TestWriteToParkedActorOneTurn(t *testing.T) {
+	c, s := testconn.Pair(t, "tcp")
+	if socketOf(s) == nil {
+		t.Skip("no socket side door on this platform")
+	}
+	b, err := New(nil, s, CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.Enable(Read)
+	turns := func() uint32 {
+		var n uint32
+		if err := b.Do(func(*Session) { n = b.a.turns }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	c.SetReadDeadline(time.Now().Add(testkit.WaitTime))
+	buf := make([]byte, 1)
+	for i := range 20 {
+		t0 := turns() // the Do's own turn follows
+		if err := b.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil || buf[0] != byte(i) {
+			t.Fatalf("write %d: read %v, %v", i, buf, err)
+		}
+		if d := turns() - t0; d != 2 {
+			t.Fatalf("write %d: %d turns between two Do calls around it, want 2 (the first Do's, the write's)", i, d)
+		}
 	}
 }

@@ -1,7 +1,5 @@
 package actor
 
-import "fmt"
-
 // pullRead reads a readPuller transport on the actor's goroutine, within
 // the limits the reader loop would observe (the read high watermark, the
 // per-read maximum, reading enabled), and delivers what it took as the
@@ -26,51 +24,19 @@ func (a *actorState) pullRead() bool {
 		return false
 	}
 	a.updateReadLimit()
-	allowed := l.allowed()
-	if allowed <= 0 {
+	if l.allowed() <= 0 {
 		return false
 	}
-	want := l.sizer.next(int(min(allowed, l.maxRead.Load())))
-	got, err := l.tryPull(want)
+	want := l.readRoom()
+	got, err := l.readHere(want, false)
 	if got > 0 && got < want && err == nil {
 		var more int
-		more, err = l.tryPull(want - got)
+		more, err = l.readHere(want-got, false)
 		got += more
 	}
 	if got == 0 && err == nil {
 		return false
 	}
-	l.sizer.record(got, want)
-	l.undelivered.Add(int64(got)) // readLanded takes it off again, as for the reader loop's reads
-	more := got == want && err == nil
-	if a.linger.active() {
-		for {
-			var ev loopEvent
-			l.rbuf.popChunks(&ev)
-			if l.rbuf.n == 0 {
-				ev.err = err
-				a.landRead(ev)
-				return more
-			}
-			a.landRead(ev)
-		}
-	}
-	// The chunks move as one, not through loop events of maxMoved
-	// chunks each as the reader loop's must.
-	a.readDst().moveAll(&l.rbuf)
-	a.readLanded(got, err)
-	return more
-}
-
-// tryPull takes at most max bytes from the transport into rbuf and
-// returns how many it took, with the transport's error, or ErrInvalid
-// when the transport misreports what it moved.
-func (l *transportIO) tryPull(max int) (int, error) {
-	before := l.rbuf.n
-	n, err := l.pull.TryReadBuffer(&l.rbuf, max)
-	got := l.rbuf.n - before
-	if n != got && err == nil {
-		err = fmt.Errorf("%w: transport's TryReadBuffer reported %d bytes and moved %d", ErrInvalid, n, got)
-	}
-	return got, err
+	a.landRead(&l.rbuf, got, err)
+	return got == want && err == nil
 }

@@ -172,19 +172,16 @@ func TestSocketReadsAdapt(t *testing.T) {
 	client, server, l := socketIO(t)
 	server.SetReadDeadline(time.Now().Add(10 * time.Second)) // a bound, should the test go wrong
 
-	// readAll reads total bytes through readParked and returns the sizes of
-	// the reads.
+	// readAll reads total bytes as the actor reads its own socket
+	// (readHere) and returns the sizes of the reads.
 	readAll := func(total int) []int {
 		var sizes []int
 		for got := 0; got < total; {
-			n, err := l.readParked()
+			n, err := l.readHere(l.readRoom(), true)
 			if err != nil {
-				t.Fatalf("readParked after %d of %d bytes: %v", got, total, err)
+				t.Fatalf("readHere after %d of %d bytes: %v", got, total, err)
 			}
-			for _, c := range l.rev.chunks() {
-				c.release()
-			}
-			l.rev.recycle()
+			l.rbuf.dropAll()
 			l.delivered(n)
 			sizes = append(sizes, n)
 			got += n
@@ -220,8 +217,8 @@ func TestSocketReadsAdapt(t *testing.T) {
 		t.Errorf("after ten small messages the next read asks for %d, want %d", got, minSysReadChunk)
 	}
 	client.Close()
-	if _, err := l.readParked(); err != io.EOF {
-		t.Errorf("readParked after the peer closed: %v, want io.EOF", err)
+	if _, err := l.readHere(l.readRoom(), true); err != io.EOF {
+		t.Errorf("readHere after the peer closed: %v, want io.EOF", err)
 	}
 }
 
@@ -230,7 +227,7 @@ func TestSocketReadsAdapt(t *testing.T) {
 // socket's writev, and what it left out would pass for a full kernel
 // buffer, sending the rest through the writer loop.
 func TestWriteBatch(t *testing.T) {
-	a := &actorState{b: &Bufferevent{}}
+	var s viewSink
 	var src Buffer
 	for range 3 * maxWriteSlices {
 		if err := src.AppendOwned(make([]byte, 100)); err != nil {
@@ -242,11 +239,11 @@ func TestWriteBatch(t *testing.T) {
 		{1000, 10, 1000},
 		{1050, 11, 1050},
 	} {
-		a.b.maxWrite.Store(int64(tc.max))
-		a.batch = a.writeBatch(&src)
-		if len(a.batch) != tc.views || bufsLen(a.batch) != tc.bytes {
-			t.Errorf("max %d: batch of %d views, %d bytes, want %d, %d", tc.max, len(a.batch), bufsLen(a.batch), tc.views, tc.bytes)
+		n, moved := s.take(&src, tc.max)
+		if len(s.views) != tc.views || n != tc.bytes || bufsLen(s.views) != n || moved != 0 {
+			t.Errorf("max %d: batch of %d views, %d bytes (%d counted, %d moved), want %d, %d, none moved", tc.max, len(s.views), bufsLen(s.views), n, moved, tc.views, tc.bytes)
 		}
+		s.release()
 	}
 	if DefaultMaxWrite/maxWriteSlices > minSysReadChunk {
 		t.Errorf("%d views cannot hold a whole %d-byte write of %d-byte chunks", maxWriteSlices, DefaultMaxWrite, minSysReadChunk)
@@ -272,9 +269,9 @@ func TestReaderLoopHandOffBounded(t *testing.T) {
 			if ev.err != nil {
 				t.Fatalf("read after %d bytes: %v", got, ev.err)
 			}
-			n := 0
-			for _, c := range ev.chunks() {
-				n += c.len()
+			n := int(ev.n)
+			if ev.in == nil || ev.in.Len() != n {
+				t.Fatalf("a hand-off of %d bytes carried a Buffer of %v", n, ev.in)
 			}
 			ev.release()
 			l.delivered(n)

@@ -9,7 +9,7 @@ package actor
 // the actor reads no more once it has (updateReadLimit), and closes In
 // once everything before the end was sent (closeInIfDone). attach starts
 // a transport at readOpen; endRead moves it on. An end that comes while
-// reading is disabled waits in actorState.endWhileDisabled first (see readLanded).
+// reading is disabled waits in actorState.endWhileDisabled first (see landRead).
 type readEnd uint8
 
 const (

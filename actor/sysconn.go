@@ -20,12 +20,9 @@ import (
 //     else needs waiting for (see parker), so that an interactive
 //     connection needs no reader loop at all.
 //
-// Each is a route of its own, beside the loops': the direct write and
-// the parked read run on the actor, not on a loop. They end where the
-// loops' routes end, so what a user sees is the same for every transport:
-// a direct write's result goes through onWrote as the writer loop's does,
-// and a parked read through landRead and readLanded as the reader loop's
-// does (docs/design.md lists the routes).
+// They are the socket's part of the one mechanism, not routes of their
+// own: the socket is a source (readInto) as every transport is, and a
+// sink's direct write (see sink) as every transport may offer one.
 // newSysConn returns nil where the platform has no such door (see
 // sysconn_linux.go), and the bufferevent then uses Read and Write alone.
 type sysConn interface {
@@ -33,16 +30,12 @@ type sysConn interface {
 	// write, and returns how much that was; (0, nil) means it took
 	// nothing. It never blocks.
 	tryWrite(bufs [][]byte) (int64, error)
-	// read reads at most room bytes into a new chunk, first waiting until
-	// the socket is readable when wait is set. It returns (c, nil) with c
-	// holding at least one byte, or (nil, err): io.EOF at the end of the
-	// stream, the socket's error otherwise, or the deadline or close
-	// error that unblocked the wait. Without wait, (nil, nil) means
-	// nothing was there to read.
-	read(room int, wait bool) (*chunk, error)
+	// source: one read of at most max bytes into a chunk taken only
+	// once the socket is readable, so that a wait holds no buffer.
+	source
 }
 
-// maxWriteSlices bounds the views of one write (see writeBatch): one
+// maxWriteSlices bounds the views of one write (see viewSink.take): one
 // writev's iovecs on a socket. IOV_MAX is 1024 on Linux; 64 holds a
 // whole per-write maximum (DefaultMaxWrite) of 4 KiB chunks, the size a
 // socket's reads start at, and the array is pooled, so an idle connection

@@ -10,7 +10,7 @@ import (
 )
 
 // maxIovecs bounds one vectored write: the most views a write has
-// (writeBatch).
+// (viewSink.take).
 const maxIovecs = maxWriteSlices
 
 // iovecs are pooled: a socket holds its array only during a write, so an
@@ -25,9 +25,9 @@ var iovPool = sync.Pool{New: func() any { return new(iovecs) }}
 // allocates nothing. Each half of the struct has one user at a time:
 // tryWrite's half is the actor's (only the actor writes directly); read's
 // half belongs to whoever reads the socket, which is the actor itself
-// while it parks in the socket (loops.readParked) and the reader loop once
-// the actor has started it (loops.startReader; a socket's actor never
-// parks again after that, see actorState.waitInSocket).
+// while it parks in the socket (transportIO.readHere) and the reader loop
+// once the actor has started it (transportIO.startReader; a socket's
+// actor never parks again after that, see actorState.waitInSocket).
 type rawSocket struct {
 	conn net.Conn
 	rc   syscall.RawConn
@@ -39,11 +39,12 @@ type rawSocket struct {
 	wn      int64
 	werr    error
 
-	// read's arguments and results.
+	// readInto's arguments and results.
 	readFn func(fd uintptr) bool
 	room   int
 	wait   bool
-	rc0    *chunk
+	dst    *Buffer
+	rn     int
 	rerr   error
 }
 
@@ -113,20 +114,22 @@ func (s *rawSocket) writev(fd uintptr) bool {
 	}
 }
 
-// read is sysConn.read: one read of up to room bytes, through readOnce.
-func (s *rawSocket) read(room int, wait bool) (*chunk, error) {
-	s.room, s.wait, s.rc0, s.rerr = room, wait, nil, nil
-	if err := s.rc.Read(s.readFn); err != nil {
-		return nil, err // closed, or past the read deadline
+// readInto is source.readInto: one read(2) of up to max bytes, through
+// readOnce, first waiting for readability when wait is set.
+func (s *rawSocket) readInto(dst *Buffer, max int, wait bool) (int, error) {
+	s.room, s.wait, s.rn, s.rerr = max, wait, 0, nil
+	s.dst = dst
+	err := s.rc.Read(s.readFn)
+	s.dst = nil
+	if err != nil {
+		return 0, err // closed, or past the read deadline
 	}
-	c, err := s.rc0, s.rerr
-	s.rc0 = nil
-	return c, err
+	return s.rn, s.rerr
 }
 
-// readOnce is read's callback: it takes a chunk only to read into it, and
-// gives it back when the socket turns out not to be readable, so a reader
-// waiting on an idle connection holds none.
+// readOnce is readInto's callback: it takes a chunk only to read into it,
+// and gives it back when the socket turns out not to be readable, so a
+// reader waiting on an idle connection holds none.
 func (s *rawSocket) readOnce(fd uintptr) bool {
 	c := newReadChunk(s.room)
 	for {
@@ -145,7 +148,8 @@ func (s *rawSocket) readOnce(fd uintptr) bool {
 			s.rerr = io.EOF
 		default:
 			c.commit(n)
-			s.rc0 = c
+			s.dst.push(c)
+			s.rn = n
 		}
 		return true
 	}

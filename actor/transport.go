@@ -104,8 +104,9 @@ type Handshaker interface {
 // without an error is io.ErrShortWrite.
 //
 // When the first chunk of the output is larger than the per-write maximum
-// or the rate allowance, the bufferevent writes through Write instead, so
-// a small per-write maximum or allowance still makes small writes.
+// or the rate allowance, the bufferevent hands over its head, copied into
+// a chunk of its own, so a small per-write maximum or allowance still makes
+// small writes; Write is not called on a BufferWriter.
 type BufferWriter interface {
 	WriteBuffer(src *Buffer, wait bool) (int64, error)
 }

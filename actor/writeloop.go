@@ -3,24 +3,21 @@ package actor
 import (
 	"fmt"
 	"io"
-	"net"
 
 	"github.com/bevgo/bev/limiter"
 )
 
-// writeReq is one request to the writer loop: a batch of bytes, chunks
-// for a BufferWriter, or the half-close. The actor sends one at a time
-// (writing) and does not touch what it points to until the result comes.
+// writeReq is one request to the writer loop: write the sink's batch, or
+// half-close. The actor sends one at a time (writing) and does not touch
+// the batch until the result comes.
 type writeReq struct {
-	bufs       *net.Buffers // views of output the actor will not touch until done
-	buf        *Buffer      // or, for a BufferWriter, chunks handed over
-	closeWrite bool         // half-close instead of writing
+	closeWrite bool // half-close instead of writing
 }
 
 // write hands req to the writer loop, starting it the first time. The
-// writer is started lazily because on a socket the actor writes directly
-// whatever the kernel takes at once (tryWrite), so a connection that never
-// fills its send buffer never needs the goroutine, nor its stack. Only the
+// writer is started lazily because a socket's sink writes directly
+// whatever the kernel takes at once, so a connection that never fills
+// its send buffer never needs the goroutine, nor its stack. Only the
 // actor calls write, and only with no request in flight.
 func (l *transportIO) write(req writeReq) {
 	if !l.writerUp {
@@ -31,10 +28,10 @@ func (l *transportIO) write(req writeReq) {
 	l.writec <- req // buffered(1): nothing else in flight
 }
 
-// writeLoop is the writer goroutine: it takes one request at a time (a
-// batch of bytes, chunks for a BufferWriter, or the half-close), waits for
-// the transport to take it, and sends the result to the actor, waking it
-// from its socket; it returns when stop quits.
+// writeLoop is the writer goroutine: it takes one request at a time (the
+// sink's batch, or the half-close), waits for the transport to take it,
+// and sends the result to the actor, waking it from its socket; it
+// returns when stop quits.
 func (l *transportIO) writeLoop() {
 	for {
 		select {
@@ -45,17 +42,8 @@ func (l *transportIO) writeLoop() {
 				if cw, ok := l.t.(closeWriter); ok {
 					res.err = cw.CloseWrite()
 				}
-			} else if req.buf != nil {
-				res.n, res.err = l.writeBuffer(req.buf)
-				if rs := l.rate.Load(); rs.limited() {
-					rs.consume(limiter.Write, int(res.n))
-				}
-				if res.err != nil {
-					req.buf.dropAll() // not taken: ours to drop
-				} // else what a partialWriter left goes back to the output
-
 			} else {
-				res.n, res.err = l.writeBufs(req.bufs)
+				res.n, res.err = l.writeOut()
 			}
 			select {
 			case l.events <- res:
@@ -69,13 +57,21 @@ func (l *transportIO) writeLoop() {
 	}
 }
 
-// writeBuffer hands buf to the BufferWriter, waiting, and returns what
-// it took (see checkWriteBuffer).
-func (l *transportIO) writeBuffer(buf *Buffer) (int64, error) {
-	before := buf.n
-	n, err := l.t.(BufferWriter).WriteBuffer(buf, true)
-	_, partial := l.t.(partialWriter)
-	return checkWriteBuffer(before, n, buf, err, !partial)
+// writeOut writes the sink's batch, waiting: under a rate limit it first
+// waits for an allowance and writes no more than it (what is left goes
+// back to the output; the actor hands it over again).
+func (l *transportIO) writeOut() (int64, error) {
+	rs := l.rate.Load()
+	if !rs.limited() {
+		return l.out.write(noLimit, true)
+	}
+	allow, err := rs.take(quitContext{l.quit}, limiter.Write, l.throttle(limiter.Write))
+	if err != nil {
+		return 0, err
+	}
+	n, err := l.out.write(allow, true)
+	rs.consume(limiter.Write, int(n))
+	return n, err
 }
 
 // checkWriteBuffer returns what a BufferWriter took from buf, which held
@@ -93,31 +89,4 @@ func checkWriteBuffer(before int, n int64, buf *Buffer, err error, wait bool) (i
 		}
 	}
 	return taken, err
-}
-
-// writeBufs writes the batch, first waiting for the rate limit, and never
-// hands the transport more than it allows.
-func (l *transportIO) writeBufs(bufs *net.Buffers) (int64, error) {
-	rs := l.rate.Load()
-	if !rs.limited() {
-		return bufs.WriteTo(l.t)
-	}
-	allow, err := rs.take(quitContext{l.quit}, limiter.Write, l.throttle(limiter.Write))
-	if err != nil {
-		return 0, err
-	}
-	l.trunc = l.trunc[:0]
-	for _, p := range *bufs {
-		if allow <= 0 {
-			break
-		}
-		if int64(len(p)) > allow {
-			p = p[:allow]
-		}
-		l.trunc = append(l.trunc, p)
-		allow -= int64(len(p))
-	}
-	n, err := l.trunc.WriteTo(l.t)
-	rs.consume(limiter.Write, int(n))
-	return n, err
 }

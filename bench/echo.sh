@@ -24,16 +24,20 @@
 # (2) the server's VmRSS (and RssAnon) above what it had before they
 # connected, divided by the connections, is its bytes per idle connection.
 #
+# -base REF also builds examples/echo as it was at git ref REF (a commit,
+# a branch) as the server "base", so a change to bev is measured against
+# the build before it in the same rounds: -servers "rawecho base bev".
+#
 # Everything is on 127.0.0.1, every run is bounded in time, and every
 # process is stopped by its PID.
 #
 #   usage: bash bench/echo.sh [-mode load|idle|both] [-rounds N] [-duration SEC] [-warmup SEC]
-#                             [-servers "rawecho bev libevent"] [-conns N] [-size BYTES] [-settle SEC]
+#                             [-servers "rawecho bev libevent base"] [-base REF] [-conns N] [-size BYTES] [-settle SEC]
 #   needs: go; optional: a C compiler, libevent-dev and pkg-config.
 set -euo pipefail
-MODE=both ROUNDS=5 DURATION=3 WARMUP=1 SERVER_LIST="" CONNS=5000 SIZE=64 SETTLE=2
+MODE=both ROUNDS=5 DURATION=3 WARMUP=1 SERVER_LIST="" CONNS=5000 SIZE=64 SETTLE=2 BASE_REF=""
 usage() {
-	echo "usage: $0 [-mode load|idle|both] [-rounds N] [-duration SEC] [-warmup SEC] [-servers LIST] [-conns N] [-size BYTES] [-settle SEC]" >&2
+	echo "usage: $0 [-mode load|idle|both] [-rounds N] [-duration SEC] [-warmup SEC] [-servers LIST] [-base REF] [-conns N] [-size BYTES] [-settle SEC]" >&2
 	exit 2
 }
 while [ $# -gt 0 ]; do
@@ -44,6 +48,7 @@ while [ $# -gt 0 ]; do
 	-duration) DURATION=$2 ;;
 	-warmup) WARMUP=$2 ;;
 	-servers) SERVER_LIST=$2 ;;
+	-base) BASE_REF=$2 ;;
 	-conns) CONNS=$2 ;;
 	-size) SIZE=$2 ;;
 	-settle) SETTLE=$2 ;;
@@ -65,6 +70,13 @@ if command -v cc >/dev/null && pkg-config --exists libevent_core 2>/dev/null; th
 else
 	note "libevent echo skipped: no C compiler or libevent-dev (apt-get install -y libevent-dev pkg-config)"
 fi
+if [ -n "$BASE_REF" ]; then
+	mkdir -p "$TMP/base-src"
+	git -C "$REPO" archive "$BASE_REF" | tar -x -C "$TMP/base-src"
+	(cd "$TMP/base-src" && go build -o "$TMP/base" ./examples/echo)
+	SERVERS="$SERVERS base"
+	note "base: examples/echo at $BASE_REF ($(git -C "$REPO" rev-parse --short "$BASE_REF"))"
+fi
 if [ -n "$SERVER_LIST" ]; then
 	for s in $SERVER_LIST; do
 		case " $SERVERS " in *" $s "*) ;; *) echo "echo.sh: server $s is not built (built: $SERVERS)" >&2; exit 2 ;; esac
@@ -82,6 +94,7 @@ start_server() {
 	port=$(free_port)
 	case $name in
 	bev) start bev "$TMP/bev" -addr "127.0.0.1:$port" ;;
+	base) start base "$TMP/base" -addr "127.0.0.1:$port" ;;
 	rawecho) start rawecho "$TMP/rawecho" -addr "127.0.0.1:$port" ;;
 	libevent) start libevent "$TMP/libevent" "$port" ;;
 	esac

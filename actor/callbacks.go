@@ -14,18 +14,9 @@ func (a *actorState) deferred(topt TriggerOption) bool {
 // hasDeferred reports whether any callback waits for a turn (runDeferred).
 func (a *actorState) hasDeferred() bool { return a.defRead || a.defWrite || a.defEvents != 0 }
 
-// fireCallback runs the read or write callback now, or queues it under
-// DeferCallbacks. Input delivered on the In channel has no read callback.
-func (a *actorState) fireCallback(d Dir) {
-	if a.syncChannels(); d == Read && a.inChanUsed {
-		return
-	}
-	a.callOrDefer(d, 0)
-}
-
-// callOrDefer runs the read or write callback now, or queues it when
-// DeferCallbacks or topt asks.
-func (a *actorState) callOrDefer(d Dir, topt TriggerOption) {
+// fireCallback runs the read or write callback now, or queues it for a
+// turn when DeferCallbacks or topt (TriggerDefer) asks.
+func (a *actorState) fireCallback(d Dir, topt TriggerOption) {
 	if a.deferred(topt) {
 		if d == Read {
 			a.defRead = true
@@ -138,11 +129,11 @@ func (a *actorState) runDeferred() {
 func (a *actorState) trigger(d Dir, topt TriggerOption) {
 	ignore := topt&TriggerIgnoreWatermarks != 0
 	if d&Read != 0 && (ignore || a.input.Len() >= a.b.rwm.Load().low) {
-		a.callOrDefer(Read, topt)
+		a.fireCallback(Read, topt)
 	}
 	if d&Write != 0 {
 		if _, low := a.writeMarks(); ignore || a.output.Len() <= low {
-			a.callOrDefer(Write, topt)
+			a.fireCallback(Write, topt)
 		}
 	}
 }

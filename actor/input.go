@@ -6,12 +6,13 @@ import (
 )
 
 // landRead is the one way bytes enter the actor, whatever the transport
-// and whoever read them (the reader loop's loopEvent, or the actor's own
-// read: transportIO.readHere): src holds the n bytes a read brought,
-// which move to readDst, and err is how the read ended (nil, EOF or a read
-// error). The read credit, the read timeout and the read callback then
-// follow; an end of stream met while reading is disabled waits for
-// Enable. While a drain lingers, the bytes are dropped instead.
+// and whoever read them (the reader loop, whose loopEvent wait hands
+// over, or the actor itself: waitInSocket, pullRead): src holds the n
+// bytes a read brought, which move to readDst, and err is how the read
+// ended (nil, EOF or a read error). The read credit, the read timeout and
+// the read callback then follow; an end of stream met while reading is
+// disabled waits for Enable. While a drain lingers, the bytes are dropped
+// instead.
 func (a *actorState) landRead(src *Buffer, n int, err error) {
 	if a.linger.active() {
 		a.discard(src, n, err)
@@ -20,7 +21,6 @@ func (a *actorState) landRead(src *Buffer, n int, err error) {
 	if n > 0 {
 		a.readDst().moveAll(src)
 		a.updateReadLimit()
-		a.io.delivered(n)
 		a.disarmTimeouts(Read)
 		a.unseenInput = true
 		if a.inStage == nil {
@@ -102,7 +102,10 @@ func (a *actorState) readProgress() {
 	}
 	if low := a.b.rwm.Load().low; a.input.Len() >= low {
 		a.unseenInput = false
-		a.fireCallback(Read)
+		// Input delivered on the In channel has no read callback.
+		if a.syncChannels(); !a.inChanUsed {
+			a.fireCallback(Read, 0)
+		}
 	}
 }
 

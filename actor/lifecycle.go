@@ -199,7 +199,6 @@ func (a *actorState) discard(src *Buffer, n int, err error) {
 	if src != nil {
 		src.dropAll()
 	}
-	a.io.delivered(n)
 	if err != nil {
 		a.linger.stop()
 	}

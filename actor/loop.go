@@ -71,7 +71,11 @@ func (a *actorState) wait() {
 		if ev.wrote {
 			a.onWrote(ev)
 		} else {
+			l := a.io
 			a.landRead(ev.in, int(ev.n), ev.err)
+			// Only now, after landRead lowered the read limit: see
+			// transportIO.allowed.
+			l.delivered(int(ev.n))
 			ev.release() // the Buffer back to its pool: landRead took its bytes
 		}
 	case inC <- head:

@@ -77,7 +77,8 @@ type transportIO struct {
 	// (what the input may still take) and subtracts from undelivered what it
 	// has appended; the reader adds what it read. The actor lowers limit
 	// before it lowers undelivered, and allowed loads them in the other
-	// order, so the reader can only underestimate.
+	// order, so the reader can only underestimate. The actor's own reads
+	// (waitInSocket, pullRead) land at once and never count in it.
 	limit       atomic.Int64
 	undelivered atomic.Int64
 	maxRead     *atomic.Int64
@@ -88,8 +89,9 @@ type transportIO struct {
 	moreCredit chan struct{} // buffered(1): limit was raised
 	// src is the transport as a source, the one way its bytes come in,
 	// and rbuf is where they land first. Both belong to whoever reads the
-	// transport: the actor while it reads it itself (readHere: a socket it
-	// parks in, a readPuller; the reader loop does not run then), the
+	// transport: the actor while it reads it itself (waitInSocket: a
+	// socket it parks in; pullRead: a readPuller; the reader loop does not
+	// run then), the
 	// reader loop once startReader started it (the go statement hands
 	// them over; the actor never reads again), and stop, which releases
 	// rbuf after joining the reader. rbuf is empty whenever the reader
@@ -186,26 +188,6 @@ func (l *transportIO) allowed() int64 {
 		}
 	}
 	return n
-}
-
-// readHere is a read the actor makes itself, on its own goroutine: of a
-// socket it waits in (wait; see parker) or of a readPuller (without
-// waiting; see pullRead). It reads at most room bytes into rbuf, which
-// the caller then lands (actorState.landRead), and accounts for them as
-// the reader loop does for its reads. The caller first makes sure the
-// input may take more (allowed) and no rate limit applies. Unlike the
-// reader loop it does not gather several reads: that amortised the
-// hand-off to the actor, and here there is none; one read per turn is
-// libevent's rule, and it bounds what a busy connection holds to one
-// read's chunk (measured: peak RSS under 50 streams 9.0-9.7 MiB against
-// 10.6 with four reads per turn, throughput within the noise).
-func (l *transportIO) readHere(room int, wait bool) (int, error) {
-	n, err := l.src.readInto(&l.rbuf, room, wait)
-	if n > 0 {
-		l.undelivered.Add(int64(n))
-		l.sizer.record(n, room)
-	}
-	return n, err
 }
 
 // readRoom is what the next read asks for: the sizer's size within the

@@ -53,7 +53,7 @@ func (a *actorState) wrote(w loopEvent) {
 	// the stage drains the output.
 	if w.n > 0 && a.enabled(Write) && a.outStage == nil {
 		if _, low := a.writeMarks(); a.output.Len() <= low {
-			a.fireCallback(Write)
+			a.fireCallback(Write, 0)
 		}
 	}
 }

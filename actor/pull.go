@@ -28,15 +28,16 @@ func (a *actorState) pullRead() bool {
 		return false
 	}
 	want := l.readRoom()
-	got, err := l.readHere(want, false)
+	got, err := l.src.readInto(&l.rbuf, want, false)
 	if got > 0 && got < want && err == nil {
 		var more int
-		more, err = l.readHere(want-got, false)
+		more, err = l.src.readInto(&l.rbuf, want-got, false)
 		got += more
 	}
 	if got == 0 && err == nil {
 		return false
 	}
+	l.sizer.record(got, want)
 	a.landRead(&l.rbuf, got, err)
 	return got == want && err == nil
 }

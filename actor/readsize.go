@@ -48,7 +48,7 @@ const (
 // ever lowers what they allow.
 //
 // The sizer is owned by whoever reads: the actor while it reads a socket
-// itself (readHere), the reader loop once it runs;
+// itself (waitInSocket, pullRead), the reader loop once it runs;
 // the two never read at the same time.
 //
 // It is four bytes, sizes being powers of two kept as their logarithm: it

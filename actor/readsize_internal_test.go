@@ -173,16 +173,18 @@ func TestSocketReadsAdapt(t *testing.T) {
 	server.SetReadDeadline(time.Now().Add(10 * time.Second)) // a bound, should the test go wrong
 
 	// readAll reads total bytes as the actor reads its own socket
-	// (readHere) and returns the sizes of the reads.
+	// (waitInSocket: the socket source, sized by the sizer) and returns
+	// the sizes of the reads.
 	readAll := func(total int) []int {
 		var sizes []int
 		for got := 0; got < total; {
-			n, err := l.readHere(l.readRoom(), true)
+			room := l.readRoom()
+			n, err := l.src.readInto(&l.rbuf, room, true)
 			if err != nil {
-				t.Fatalf("readHere after %d of %d bytes: %v", got, total, err)
+				t.Fatalf("read after %d of %d bytes: %v", got, total, err)
 			}
+			l.sizer.record(n, room)
 			l.rbuf.dropAll()
-			l.delivered(n)
 			sizes = append(sizes, n)
 			got += n
 		}
@@ -217,8 +219,8 @@ func TestSocketReadsAdapt(t *testing.T) {
 		t.Errorf("after ten small messages the next read asks for %d, want %d", got, minSysReadChunk)
 	}
 	client.Close()
-	if _, err := l.readHere(l.readRoom(), true); err != io.EOF {
-		t.Errorf("readHere after the peer closed: %v, want io.EOF", err)
+	if _, err := l.src.readInto(&l.rbuf, l.readRoom(), true); err != io.EOF {
+		t.Errorf("a read after the peer closed: %v, want io.EOF", err)
 	}
 }
 

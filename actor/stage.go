@@ -162,7 +162,7 @@ func (a *actorState) runOutput(mode FlushMode) {
 		if _, low := a.writeMarks(); after > low {
 			return
 		}
-		a.fireCallback(Write)
+		a.fireCallback(Write, 0)
 		if a.output.Len() == after {
 			return // nothing appended, or the callback is deferred
 		}

@@ -25,7 +25,7 @@ var iovPool = sync.Pool{New: func() any { return new(iovecs) }}
 // allocates nothing. Each half of the struct has one user at a time:
 // tryWrite's half is the actor's (only the actor writes directly); read's
 // half belongs to whoever reads the socket, which is the actor itself
-// while it parks in the socket (transportIO.readHere) and the reader loop
+// while it parks in the socket (actorState.waitInSocket) and the reader loop
 // once the actor has started it (transportIO.startReader; a socket's
 // actor never parks again after that, see actorState.waitInSocket).
 type rawSocket struct {

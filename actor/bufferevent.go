@@ -382,12 +382,14 @@ func (b *Bufferevent) WriteBuffer(buf *Buffer) error {
 	if err := b.writeErr(); err != nil {
 		return err
 	}
-	mp := new(Buffer)
+	mp := carriers.Get().(*Buffer)
 	if err := mp.MoveFrom(buf); err != nil {
+		carriers.Put(mp)
 		return err
 	}
 	if !b.mail.postOut(message{kind: msgWriteBuffer, buf: mp}, mp.Len(), &b.outLen) {
 		buf.MoveFrom(mp)
+		carriers.Put(mp)
 		return fmt.Errorf("write buffer: %w", ErrClosed)
 	}
 	return nil

@@ -169,6 +169,7 @@ func (a *actorState) handle(m *message) {
 	case msgWriteBuffer:
 		a.counted += m.buf.Len()
 		a.output.MoveFrom(m.buf)
+		carriers.Put(m.buf) // empty now
 	case msgFunc:
 		a.callFunc(m.fn, m.done)
 	case msgEnable:

@@ -24,20 +24,22 @@ const noLimit = math.MaxInt64
 type loopEvent struct {
 	wrote      bool
 	closeWrite bool    // a write: it was the half-close
-	in         *Buffer // a read: what it brought, or nil (a pooled Buffer; see handIn)
+	in         *Buffer // a read: what it brought, or nil (from carriers; see handIn)
 	n          int64   // the bytes read or written
 	err        error
 }
 
-// inPool holds the Buffers that carry reads from the reader loop to the
-// actor: steady reading allocates none.
-var inPool = sync.Pool{New: func() any { return new(Buffer) }}
+// carriers holds the Buffers that carry chunks to the actor from another
+// goroutine (a read from the reader loop, a WriteBuffer from its caller),
+// each empty when it is put back: steady reading and relaying allocate
+// none.
+var carriers = sync.Pool{New: func() any { return new(Buffer) }}
 
 // release drops the bytes of a read nobody will take.
 func (ev *loopEvent) release() {
 	if ev.in != nil {
 		ev.in.dropAll()
-		inPool.Put(ev.in)
+		carriers.Put(ev.in)
 		ev.in = nil
 	}
 }
@@ -312,7 +314,7 @@ func (l *transportIO) handIn() *Buffer {
 	if l.rbuf.n == 0 {
 		return nil
 	}
-	in := inPool.Get().(*Buffer)
+	in := carriers.Get().(*Buffer)
 	in.moveAll(&l.rbuf)
 	return in
 }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"testing"
 
-	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/internal/testkit"
 )
 
@@ -62,21 +61,4 @@ func benchPipe(b *testing.B, w io.WriteCloser, r io.ReadCloser, size int) {
 	w.Close()
 	<-done
 	r.Close()
-}
-
-// Steady-state streaming through a pair allocates nothing per chunk.
-func TestPairAllocs(t *testing.T) {
-	if actor.RaceEnabled {
-		t.Skip("allocation counts are not meaningful under the race detector")
-	}
-	send, wait := pairStream(t, 4<<10, nil)
-	for range 1000 { // warm the pools
-		send()
-	}
-	wait()
-	allocs := testing.AllocsPerRun(2000, send)
-	wait()
-	if allocs > 0.05 {
-		t.Errorf("pair streaming allocates %.3f times per 4 KiB chunk, want 0", allocs)
-	}
 }

@@ -9,10 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/nettest"
+
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/pipeline/toxic"
-	"golang.org/x/net/nettest"
 )
+
+// Tests of filter.go's WrapConn.
 
 // tcpPair returns two connected loopback TCP connections.
 func tcpPair(t testing.TB) (client, server net.Conn) {

@@ -5,6 +5,7 @@ import (
 	"net"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/netwrap"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -15,10 +16,10 @@ import (
 // it reads comes from the server), Upstream for a connection a proxy
 // accepted from a client.
 //
-// When a toxic ends a stream: reset_peer sets SO_LINGER 0 on the socket
-// under the stack, if it is TCP, and fails the filter with an error
-// wrapping ErrReset (closing the underlying with CloseOnFree sends the
-// RST); a close of the written stream half-closes the underlying once
+// When a toxic ends a stream: reset_peer closes the connection at the
+// bottom of the stack at once with an RST (SO_LINGER 0 on the TCP
+// connection, under TLS too) and fails the filter with an error wrapping
+// ErrReset; a close of the written stream half-closes the underlying once
 // what passed before is written (the peer reads EOF); a close of the read
 // stream shuts the socket's read side once what passed before was read,
 // so that the filter reads EOF, or, under a transport that cannot, fails
@@ -94,12 +95,11 @@ func socketOf(b *actor.Bufferevent) net.Conn {
 	return nil
 }
 
-// resetSocket arms an RST for when the socket closes and returns the
-// error that fails the filter (and so closes it).
+// resetSocket closes the connection at the bottom of b's stack with an
+// RST (netwrap.Reset: SO_LINGER 0 on the TCP connection under every
+// layer, TLS included) and returns the error that fails the filter.
 func resetSocket(b *actor.Bufferevent) error {
-	if l, ok := socketOf(b).(interface{ SetLinger(int) error }); ok {
-		l.SetLinger(0) //nolint:errcheck // best effort: the error below closes the stream anyway
-	}
+	netwrap.Reset(socketOf(b)) //nolint:errcheck // the error below ends the stream either way
 	return ErrReset
 }
 
@@ -177,9 +177,6 @@ func (c *stagedConn) CloseWrite() error {
 	return fmt.Errorf("%w: %T cannot half-close", ErrInvalid, c.Conn)
 }
 
-func (c *stagedConn) SetLinger(sec int) error {
-	if l, ok := c.Conn.(interface{ SetLinger(int) error }); ok {
-		return l.SetLinger(sec)
-	}
-	return nil
-}
+// NetConn returns the connection under c, so that netwrap.Reset reaches
+// the TCP connection under a wrapped *tls.Conn.
+func (c *stagedConn) NetConn() net.Conn { return c.Conn }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/internal/netwrap"
 	"github.com/bevgo/bev/pipeline/toxic"
 )
 
@@ -642,15 +643,43 @@ func (p *proxy) toxicStages() (in, out actor.Stage) {
 	return i, o
 }
 
-// poison binds the stages toxicStages made for cs to it, so that their
-// timers wake it and a toxic can end its stream.
-func (p *proxy) poison(cs *conn.Socket) {
+// poison binds the stages toxicStages made for cs, r's client, to it, so
+// that their timers wake it and a toxic can end its connection; then r's
+// target connection ends too (toxicEnded).
+func (p *proxy) poison(cs *conn.Socket, r *relay) {
 	in, out := p.staged[0], p.staged[1]
 	p.staged = [2]*toxic.Stage{}
 	if in != nil {
-		toxic.Bind(cs.Bufferevent, in, out)
+		toxic.BindFunc(cs.Bufferevent, in, out, r.toxicEnded)
 		p.poisoned.Store(cs.Bufferevent, [2]*toxic.Stage{in, out})
 	}
+}
+
+// toxicEnded ends r's target connection once a toxic has ended the
+// client's, as toxiproxy closes both sockets of a connection: after a
+// reset_peer the target is reset as well (an RST); after a close
+// (timeout, limit_data) its stream counts as ended, so that run drains
+// it: what it holds is written, then it is half-closed and closed, and
+// what it still sends is not relayed. It runs on the client's goroutine,
+// which the client's start ordered after the target was made; a client
+// whose target is not made yet (a TLS client, which carries no toxics)
+// has nothing to end.
+func (r *relay) toxicEnded(reset bool) {
+	t := &r.target
+	if reset {
+		r.setCause(fmt.Errorf("client: %w", toxic.ErrReset))
+	} else {
+		r.setCause(fmt.Errorf("client: %w", toxic.ErrClosed))
+	}
+	if t.b == nil {
+		return
+	}
+	if reset {
+		netwrap.Reset(t.b.Conn()) //nolint:errcheck // the target's reads fail next, which ends it
+		return
+	}
+	t.ended.Store(true)
+	r.poke()
 }
 
 // unpoison closes the toxic stages of a client whose socket is closed:

@@ -157,12 +157,13 @@ func rateConfig(bytesPerSec int64) (*limiter.Config, error) {
 // is dialed at once; a TLS client's once its handshake is done
 // (onHandshake), so that stalled handshakes hold no upstream connections.
 func (p *proxy) accept(cs *conn.Socket) {
-	if p.cfg.toxics != nil {
-		p.poison(cs)
-	}
 	r := newRelay(p, p.nextID.Add(1))
 	r.client.b = cs.Bufferevent
+	if p.cfg.toxics != nil {
+		p.poison(cs, r)
+	}
 	if !p.add(r) {
+		p.unpoison(cs.Bufferevent)
 		cs.Close() // shutting down: the listener is about to stop
 		r.cancel(nil)
 		return

@@ -25,7 +25,8 @@ type StageConfig struct {
 	// sets it.
 	Wake func()
 	// End is called, on the stage's goroutine, when a toxic ends the
-	// stream: reset for reset_peer, else a close (timeout, limit_data).
+	// stream: reset for reset_peer, else a close (timeout, limit_data, a
+	// timeout toxic removed).
 	// What it returns, if not nil, fails the stage with that cause. Nil
 	// means failing with ErrReset or ErrClosed.
 	End func(reset bool) error

@@ -168,8 +168,9 @@ func (k *Latency) delay(r *rand.Rand) time.Duration {
 	return time.Duration(max(d, 0)) * time.Millisecond
 }
 
-// Bandwidth caps the stream at Rate KB/s (1 KB = 1000 bytes, as
-// toxiproxy), on a token bucket refilled every 100 ms. Zero means no cap.
+// Bandwidth caps the stream at Rate KB/s (1 KB = 1000 bytes, as in
+// toxiproxy 2.5.0, whose toxic makes n bytes wait n/Rate ms), on a token
+// bucket refilled every 100 ms. Zero means no cap.
 type Bandwidth struct {
 	Rate int64 `json:"rate"` // KB/s
 }

@@ -636,22 +636,36 @@ func (a *apiServer) greet(w io.Writer) {
 // toxicStages makes the toxic stages of one accepted client socket
 // (conn.ListenerConfig.Stages): what the client sends passes the Upstream
 // toxics, what it receives the Downstream ones, in the socket's own actor,
-// with no filter between it and the relay. accept binds them (poison).
+// with no filter between it and the relay. accept takes them
+// (claimStages) and binds them (poison).
 func (p *proxy) toxicStages() (in, out actor.Stage) {
 	i, o := p.cfg.toxics.NewStages(p.base.Clock(), toxic.Upstream)
 	p.staged = [2]*toxic.Stage{i, o}
 	return i, o
 }
 
-// poison binds the stages toxicStages made for cs, r's client, to it, so
-// that their timers wake it and a toxic can end its connection; then r's
-// target connection ends too (toxicEnded).
-func (p *proxy) poison(cs *conn.Socket, r *relay) {
+// claimStages takes the stages toxicStages made for cs, so that
+// unpoison closes them when cs is closed; poison binds them.
+func (p *proxy) claimStages(cs *conn.Socket) {
 	in, out := p.staged[0], p.staged[1]
 	p.staged = [2]*toxic.Stage{}
 	if in != nil {
-		toxic.BindFunc(cs.Bufferevent, in, out, r.toxicEnded)
 		p.poisoned.Store(cs.Bufferevent, [2]*toxic.Stage{in, out})
+	}
+}
+
+// poison binds the stages claimStages took for cs, r's client, to it, so
+// that their timers wake it and a toxic can end its connection; then r's
+// target connection ends too (toxicEnded). accept calls it once r's
+// target is made and before cs starts, so the client's goroutine, on
+// which toxicEnded runs, sees the target. It does nothing without -api.
+func (p *proxy) poison(cs *conn.Socket, r *relay) {
+	if p.cfg.toxics == nil {
+		return
+	}
+	if v, ok := p.poisoned.Load(cs.Bufferevent); ok {
+		st := v.([2]*toxic.Stage)
+		toxic.BindFunc(cs.Bufferevent, st[0], st[1], r.toxicEnded)
 	}
 }
 
@@ -660,10 +674,9 @@ func (p *proxy) poison(cs *conn.Socket, r *relay) {
 // reset_peer the target is reset as well (an RST); after a close
 // (timeout, limit_data) its stream counts as ended, so that run drains
 // it: what it holds is written, then it is half-closed and closed, and
-// what it still sends is not relayed. It runs on the client's goroutine,
-// which the client's start ordered after the target was made; a client
-// whose target is not made yet (a TLS client, which carries no toxics)
-// has nothing to end.
+// what it still sends is not relayed. It runs on the client's goroutine
+// (see poison); a client whose target could not be made has nothing to
+// end.
 func (r *relay) toxicEnded(reset bool) {
 	t := &r.target
 	if reset {

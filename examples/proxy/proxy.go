@@ -157,11 +157,11 @@ func rateConfig(bytesPerSec int64) (*limiter.Config, error) {
 // is dialed at once; a TLS client's once its handshake is done
 // (onHandshake), so that stalled handshakes hold no upstream connections.
 func (p *proxy) accept(cs *conn.Socket) {
+	if p.cfg.toxics != nil {
+		p.claimStages(cs)
+	}
 	r := newRelay(p, p.nextID.Add(1))
 	r.client.b = cs.Bufferevent
-	if p.cfg.toxics != nil {
-		p.poison(cs, r)
-	}
 	if !p.add(r) {
 		p.unpoison(cs.Bufferevent)
 		cs.Close() // shutting down: the listener is about to stop
@@ -190,6 +190,7 @@ func (p *proxy) accept(cs *conn.Socket) {
 		started := false
 		startClient := func() {
 			started = true
+			p.poison(cs, r) // now that the target is made: a toxic may end it
 			r.startSide(&r.client, cs)
 		}
 		if err := r.dialTarget(startClient); err != nil { // cannot happen with a checked config

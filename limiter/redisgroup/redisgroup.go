@@ -281,6 +281,13 @@ func (s *Store) Start(g *limiter.Group) error {
 	return nil
 }
 
+// Renew is limiter.Store's Renew: it returns false, since the store
+// grants each lease from its goroutine with Group.Grant, when Redis's
+// clock enters the tick.
+func (s *Store) Renew(time.Time, *limiter.Config, [2]int64) (limiter.Lease, bool) {
+	return limiter.Lease{}, false
+}
+
 // Close stops the grants, waits for the store's goroutine and closes the
 // Redis client, whose goroutines are joined then. It returns the
 // client's error, if any; later calls return nil. Group.Close calls it.

@@ -23,12 +23,13 @@ const (
 	topUpAt    = 0.6
 )
 
-// loop runs until Close: at every tick the tick's lease; then, in a tick
-// whose lease came from Redis, a give-back and a top-up if there is
-// something to give back or members are waiting.
-func (s *Store) loop() {
+// loop runs until Close: first after first, then at every tick the
+// tick's lease; then, in a tick whose lease came from Redis, a give-back
+// and a top-up if there is something to give back or members are
+// waiting.
+func (s *Store) loop(first time.Duration) {
 	defer close(s.done)
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(first)
 	defer timer.Stop()
 	var (
 		begins, next time.Time // this tick's start and the next lease
@@ -41,10 +42,7 @@ func (s *Store) loop() {
 			return
 		}
 		cfg := s.g.Config()
-		tick := cfg.Tick
-		if tick == 0 {
-			tick = limiter.DefaultTick
-		}
+		tick := tickOf(cfg)
 		switch phase {
 		case modeGiveBack:
 			s.giveBack(cfg, tick)
@@ -68,6 +66,14 @@ func (s *Store) loop() {
 		}
 		timer.Reset(untilNext + leaseDelay)
 	}
+}
+
+// tickOf returns cfg's tick length.
+func tickOf(cfg *limiter.Config) time.Duration {
+	if cfg.Tick == 0 {
+		return limiter.DefaultTick
+	}
+	return cfg.Tick
 }
 
 // minCallTimeout is the least time a script run may take before it

@@ -263,21 +263,30 @@ func (s *Store) URL() string { return s.url }
 // ID returns the name of this process in Redis.
 func (s *Store) ID() string { return s.id }
 
-// Start starts granting leases to g, from a goroutine of its own; it is
-// limiter.Store's Start, called by limiter.NewSharedGroup. A second call
+// Start asks Redis for g's first lease, which makes the group's bucket in
+// Redis if it is new (empty, at the tick of Redis's clock now), then
+// grants g a lease at every tick from a goroutine of its own; it is
+// limiter.Store's Start, called by limiter.NewSharedGroup. The first
+// lease is asked before Start returns, so a group is counted in Redis
+// from the tick it was made in, however late the goroutine runs. (If
+// Redis fails it, the policy applies, as in any tick.) A second call
 // gives an error wrapping [ErrStarted], and one after Close one wrapping
 // limiter.ErrClosed.
 func (s *Store) Start(g *limiter.Group) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	switch {
 	case s.closed:
+		s.mu.Unlock()
 		return fmt.Errorf("redisgroup: start: %w", limiter.ErrClosed)
 	case s.g != nil:
+		s.mu.Unlock()
 		return ErrStarted
 	}
 	s.g = g
-	go s.loop()
+	s.mu.Unlock()
+	cfg := g.Config()
+	untilNext, _ := s.lease(cfg, tickOf(cfg))
+	go s.loop(untilNext + leaseDelay)
 	return nil
 }
 

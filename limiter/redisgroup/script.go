@@ -47,7 +47,9 @@ const (
 // give-back makes bytes of the current lease available again. A top-up
 // grants, up to what is wanted, what is available less the shares of
 // the weighted processes that have not had their lease this tick. Every
-// grant comes off what is available.
+// grant comes off what is available. A top-up or give-back that arrives
+// after its tick has ended (by Redis's clock) changes nothing and grants
+// nothing: the process's next lease settles what it used and left.
 //
 // It returns {tick, lease read, lease write, microseconds to the next
 // tick, members in all processes, live processes}.
@@ -131,7 +133,12 @@ end
 -- without its data) has no lease to settle: its use is not charged.
 local asked, lease = -1, {0, 0}
 if mine ~= nil then asked = mine[5]; lease = {mine[6], mine[7]} else used = {0, 0} end
-if mode ~= 0 and asked < tick then mode = 0 end
+-- A top-up or give-back for a tick that has ended (the process was held
+-- back) changes nothing: the tick's lease, which follows, settles the
+-- bytes used and what the members left, once.
+if mode ~= 0 and asked < tick then
+  return {tick, 0, 0, (tick + 1) * tickUs - now, total, procs}
+end
 
 local grant = {0, 0}
 if mode == 0 then

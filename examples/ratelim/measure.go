@@ -201,10 +201,12 @@ func measure(o *options) (res *result, err error) {
 		// duration, divided by the duration, as test-ratelim counts.
 		first = edge{due: began, at: began, received: make([]int64, n)}
 		end := began.Add(o.duration() - 5*time.Millisecond)
+		trouble := leaseTrouble(group)
 		if err := sleepUntil(timer, end, failed); err != nil {
 			return nil, err
 		}
 		last = w.snapshot(end)
+		lateLeases = leaseTrouble(group) - trouble
 	} else {
 		// Start-up is not steady: the clients fill their connections'
 		// socket buffers, and the buckets, idle while the connections

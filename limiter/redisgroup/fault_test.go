@@ -193,9 +193,10 @@ func TestOutageLocalBound(t *testing.T) {
 // TestOutageLocalShareGranted: a process whose one member moves a tenth
 // of the budget per tick is still granted all of it, alone in the group;
 // under Local it keeps that share, what Redis granted it, not what it
-// used. (By use, busy processes held back by a loaded machine fell back
-// to less than the budget together: 66.7 % in redisbench.sh's fault
-// scenario.)
+// used. (By use, a process that used less than it was granted, held
+// back by a loaded machine or, before TestLateTopUp's fix, charged
+// twice, fell back to less; on a loaded machine redisbench.sh's fault
+// scenario once read 66.7 % of the budget for three busy processes.)
 func TestOutageLocalShareGranted(t *testing.T) {
 	srv := testredis.New(t)
 	const rate = 4000

@@ -1,7 +1,7 @@
 // Package limiter is bev's rate limiting: libevent's token buckets and
 // rate-limit groups, made safe for goroutines. A [Bucket] limits one
-// stream; a [Group] shares one budget, kept in golang.org/x/time/rate
-// limiters, among its members, handing each a fair share; both count bytes
+// stream; a [Group] shares one budget, which a [Store] grants it tick by
+// tick, among its members, handing each a fair share; both count bytes
 // per tick of a [Config] and let an I/O loop ask how much it may move
 // ([Meter.Allow]), block until it may move something ([Meter.Wait]) and
 // record what it moved ([Meter.Consume]). The package starts no goroutine
@@ -39,12 +39,15 @@
 // member race for the bucket, starting from a random one, and gets this
 // fairness only on average.
 //
-// # Groups across processes
+// # Where a group's budget is kept
 //
-// A group made by [NewSharedGroup] keeps its budget in a [Store] instead:
-// it does not refill itself, and each tick the store grants it a [Lease],
-// what its members in this process may move, which they share as above.
-// Package limiter/redisgroup is such a store, in Redis, so that any
+// A group does not refill itself: each tick its [Store] grants it a
+// [Lease], what its members in this process may move, which they share
+// as above. [NewGroup] gives it the in-process store, which keeps the
+// bucket in golang.org/x/time/rate limiters and answers at the first
+// call in each tick, so that the group refills like a bucket and starts
+// no goroutine. A group made by [NewSharedGroup] takes another store:
+// package limiter/redisgroup keeps the budget in Redis, so that any
 // number of processes share one budget; this package never imports a
 // network client.
 //

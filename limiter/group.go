@@ -12,18 +12,21 @@ const DefaultMinShare = 64
 // A Group is a rate-limit group, libevent's bufferevent_rate_limit_group:
 // one token bucket per direction shared by all of its members.
 //
-// The bucket starts at the rate and gains the rate at every tick
-// boundary, up to the burst, exactly as a [Bucket] does; its tokens are
-// kept in one golang.org/x/time/rate Limiter per direction. A member's
-// turn is its share of the bucket: the level at the start of the tick
-// divided by the number of members, active or not, but at least the min
-// share. Members wait for turns in a queue ordered by when each last had
-// one, so they are served round-robin and none starves; the package doc
-// says how. A turn not used by the end of its tick lapses.
+// The bucket is what the group's [Store] grants it, tick by tick. With
+// the in-process store of [NewGroup] it starts at the rate and gains the
+// rate at every tick boundary, up to the burst, exactly as a [Bucket]
+// does; its tokens are kept in one golang.org/x/time/rate Limiter per
+// direction. A member's turn is its share of the bucket: the level at
+// the start of the tick divided by the number of members, active or not,
+// but at least the min share. Members wait for turns in a queue ordered
+// by when each last had one, so they are served round-robin and none
+// starves; the package doc says how. A turn not used by the end of its
+// tick lapses.
 //
-// A Group is safe for concurrent use and starts no goroutine: refill is
-// lazy and a waiting member sleeps on a timer of its own. Close it when
-// its last member has left.
+// A Group is safe for concurrent use and, with the in-process store,
+// starts no goroutine: the store is asked for each tick's lease lazily,
+// by the first call in the tick, and a waiting member sleeps on a timer
+// of its own. Close it when its last member has left.
 type Group struct {
 	mu       sync.Mutex // guards following, and every Member's fields
 	cfg      Config
@@ -32,8 +35,12 @@ type Group struct {
 	dirs     [2]budget
 	members  int
 	closed   bool
-	store    Store  // nil: the budget is in dirs' limiters
+	store    Store
 	leases   uint64 // leases granted by store
+	// tickNs is cfg's tick length, and asked the tick of the local
+	// clock of the last store.Renew.
+	tickNs int64
+	asked  int64
 }
 
 // GroupStats is a snapshot of a [Group].
@@ -49,26 +56,40 @@ type GroupStats struct {
 	ReadWaiters, WriteWaiters int
 	// MinShare is the effective min share.
 	MinShare int64
-	// Leases counts the leases a [Store] has granted; 0 for a group
-	// from [NewGroup].
+	// Leases counts the leases the group's [Store] has granted: one
+	// per tick in which the group was used, for the in-process store.
 	Leases uint64
 }
 
-// NewGroup returns a group limited by a copy of cfg, with each direction
-// starting at its rate and the min share at [DefaultMinShare] (or less,
-// see [Group.SetMinShare]). A nil or invalid cfg gives an error wrapping
+// NewGroup returns a group limited by a copy of cfg whose budget is kept
+// in the process by the in-process [Store], with each direction starting
+// at its rate and the min share at [DefaultMinShare] (or less, see
+// [Group.SetMinShare]). A nil or invalid cfg gives an error wrapping
 // [ErrInvalidConfig].
 func NewGroup(cfg *Config) (*Group, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g := &Group{cfg: *cfg, minShare: DefaultMinShare}
-	now := time.Now()
-	for d := range Dir(2) {
-		r, burst := cfg.rate(d)
-		g.dirs[d].reset(r, burst, cfg.tickNanos(), now, r)
-	}
+	return newGroup(cfg, &localStore{})
+}
+
+// newGroup makes the group of a valid cfg and starts s.
+func newGroup(cfg *Config, s Store) (*Group, error) {
+	g := &Group{cfg: *cfg, minShare: DefaultMinShare, store: s, tickNs: cfg.tickNanos()}
 	g.share = g.effectiveShare()
+	for d := range Dir(2) {
+		g.dirs[d].newRound()
+	}
+	if err := s.Start(g); err != nil {
+		return nil, fmt.Errorf("limiter: start store: %w", err)
+	}
+	g.mu.Lock()
+	now := time.Now()
+	g.asked = tickIndex(now, g.tickNs)
+	if l, ok := s.Renew(now, &g.cfg, [2]int64{}); ok {
+		g.applyLocked(l, nil)
+	}
+	g.mu.Unlock()
 	return g, nil
 }
 
@@ -98,8 +119,8 @@ func (g *Group) Join() (*Member, error) {
 // (libevent asserts instead); once it has succeeded, later calls return
 // nil. No member can be waiting on a closed group, since none is left.
 //
-// A group from [NewSharedGroup] closes its [Store] the first time, and
-// returns the store's error.
+// The first time, it closes the group's [Store] and returns the store's
+// error.
 func (g *Group) Close() error {
 	g.mu.Lock()
 	if g.members > 0 {
@@ -120,26 +141,36 @@ func (g *Group) Close() error {
 // SetConfig replaces the group's config with a copy of cfg, libevent's
 // bufferevent_rate_limit_group_set_cfg. The bucket is first refilled under
 // the old config, then clipped down to the new burst; later ticks count
-// in the new tick length and add the new rate. The min share is
-// re-applied against the new rates. Turns granted under the old config
-// lapse and waiting members are served again under the new one. A nil or
-// invalid cfg gives an error wrapping [ErrInvalidConfig] and changes
-// nothing.
+// in the new tick length and add the new rate. (The group's [Store]
+// does this at [Store.Renew]; a store that grants with [Group.Grant]
+// has the bucket clipped, and reads the new config for its next lease.)
+// The min share is re-applied against the new rates. Turns granted under
+// the old config lapse and waiting members are served again under the
+// new one. A nil or invalid cfg gives an error wrapping
+// [ErrInvalidConfig] and changes nothing.
 func (g *Group) SetConfig(cfg *Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	g.mu.Lock()
 	now := time.Now()
-	for d := range Dir(2) {
-		b := &g.dirs[d]
-		b.refill(now)
-		r, burst := cfg.rate(d)
-		b.reset(r, burst, cfg.tickNanos(), now, min(b.level(), burst))
-	}
+	l, ok := g.store.Renew(now, cfg, g.leftLocked())
 	g.cfg = *cfg
+	g.tickNs = cfg.tickNanos()
+	g.asked = tickIndex(now, g.tickNs)
 	g.share = g.effectiveShare()
-	wakes := g.rescheduleLocked(nil)
+	var wakes []wake
+	if ok {
+		wakes = g.applyLocked(l, wakes)
+	} else {
+		for d := range Dir(2) {
+			b := &g.dirs[d]
+			_, burst := cfg.rate(Dir(d))
+			b.level = min(b.level, burst)
+			b.newRound()
+		}
+	}
+	wakes = g.rescheduleLocked(wakes)
 	g.mu.Unlock()
 	signal(wakes)
 	return nil
@@ -190,8 +221,8 @@ func (g *Group) Limit(d Dir) int64 {
 		return Max
 	}
 	g.mu.Lock()
-	wakes := g.refillLocked(d, time.Now(), nil)
-	l := g.dirs[d].level()
+	wakes := g.refillLocked(time.Now(), nil)
+	l := g.dirs[d].level
 	g.mu.Unlock()
 	signal(wakes)
 	return l
@@ -205,25 +236,24 @@ func (g *Group) Limit(d Dir) int64 {
 // bucket now covers. Shares for the rest of the tick are computed from
 // the new level. Totals are untouched. An unknown d does nothing.
 //
-// On a group from [NewSharedGroup] it changes this process's lease, and
-// [Group.Demand] counts n as used, so that the store takes it from (or,
-// negative, gives it to) the shared budget when it settles the lease.
+// It changes the current lease of the group's [Store], and
+// [Group.Demand] counts n as used, so that a store shared by processes
+// takes it from (or, negative, gives it to) the shared budget when it
+// settles the lease.
 func (g *Group) Decrement(d Dir, n int64) {
 	if !d.valid() || n == 0 {
 		return
 	}
 	g.mu.Lock()
-	wakes := g.refillLocked(d, time.Now(), nil)
+	wakes := g.refillLocked(time.Now(), nil)
 	b := &g.dirs[d]
 	if n > 0 {
 		b.take(n)
 	} else {
 		b.give(subSat(0, n))
 	}
-	if b.leased {
-		b.used = addSat(b.used, n)
-	}
-	b.roundLevel = b.level()
+	b.used = addSat(b.used, n)
+	b.roundLevel = b.level
 	wakes = g.dispatchLocked(d, wakes)
 	wakes = b.kickHead(wakes)
 	g.mu.Unlock()
@@ -256,11 +286,10 @@ func (g *Group) Members() int {
 func (g *Group) Stats() GroupStats {
 	g.mu.Lock()
 	now := time.Now()
-	wakes := g.refillLocked(Read, now, nil)
-	wakes = g.refillLocked(Write, now, wakes)
+	wakes := g.refillLocked(now, nil)
 	s := GroupStats{
-		ReadLimit:    g.dirs[Read].level(),
-		WriteLimit:   g.dirs[Write].level(),
+		ReadLimit:    g.dirs[Read].level,
+		WriteLimit:   g.dirs[Write].level,
 		TotalRead:    g.dirs[Read].total,
 		TotalWritten: g.dirs[Write].total,
 		Members:      g.members,
@@ -290,13 +319,23 @@ func (g *Group) needLocked() int64 {
 	return max(g.share, 1)
 }
 
-// refillLocked refills direction d to now and, on a new tick, serves the
-// queue.
-func (g *Group) refillLocked(d Dir, now time.Time, wakes []wake) []wake {
-	if g.dirs[d].refill(now) {
-		wakes = g.dispatchLocked(d, wakes)
+// refillLocked asks the store for the lease of now's tick, if no call has
+// in that tick yet, and serves the queues if it grants one.
+func (g *Group) refillLocked(now time.Time, wakes []wake) []wake {
+	idx := tickIndex(now, g.tickNs)
+	if idx <= g.asked {
+		return wakes
+	}
+	g.asked = idx
+	if l, ok := g.store.Renew(now, &g.cfg, g.leftLocked()); ok {
+		wakes = g.applyLocked(l, wakes)
 	}
 	return wakes
+}
+
+// leftLocked returns the bucket in each direction, for Store.Renew.
+func (g *Group) leftLocked() [2]int64 {
+	return [2]int64{g.dirs[Read].level, g.dirs[Write].level}
 }
 
 // dispatchLocked grants turns to waiters from the head of d's queue while
@@ -331,7 +370,7 @@ func (g *Group) serveLocked(d Dir, wakes []wake, repeat bool) []wake {
 		return wakes
 	}
 	s, need := g.shareLocked(b), g.needLocked()
-	avail := subSat(b.level(), b.outstanding)
+	avail := subSat(b.level, b.outstanding)
 	head := b.queue[0]
 	kept := b.queue[:0]
 	for _, w := range b.queue {
@@ -372,23 +411,15 @@ func (g *Group) rescheduleLocked(wakes []wake) []wake {
 // untilTurnLocked returns how long w, the head of b's queue, sleeps before
 // it looks again: the shortest timer there is, which lets goroutines that
 // are ready to run go first, if it only waits because it already had its
-// share this round; otherwise until the
-// tick at which the refill brings the bucket back to the min share, or, if
-// it is there already and only this round's grants stand in the way, until
-// the next tick.
+// share this round; otherwise until the next tick boundary of the local
+// clock, where the store may grant the next lease (a store that grants
+// with [Group.Grant] kicks the head sooner).
 func (g *Group) untilTurnLocked(b *budget, w *waiter, d Dir, now time.Time) time.Duration {
-	if b.leased {
-		return g.untilLeaseLocked(b, w, d, now)
-	}
-	if w.m.hadShareLocked(d, g.shareLocked(b)) && subSat(b.level(), b.outstanding) >= g.needLocked() {
+	if w.m.hadShareLocked(d, g.shareLocked(b)) && subSat(b.level, b.outstanding) >= g.needLocked() {
 		// Not zero: a timer that is already due fires at once, even
 		// under testing/synctest, where one nanosecond waits until every
 		// other goroutine in the bubble is blocked.
 		return time.Nanosecond
 	}
-	k := uint64(1)
-	if l, need := b.level(), g.needLocked(); l < need {
-		k = ticksToReach(l, need, b.rate)
-	}
-	return untilTick(now, b.tick, k, b.tickNs)
+	return untilTick(now, tickIndex(now, g.tickNs), 1, g.tickNs)
 }

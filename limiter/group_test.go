@@ -572,9 +572,16 @@ func TestGroupTotals(t *testing.T) {
 		if r, w := g.Totals(); r != 30 || w != 5 {
 			t.Errorf("Totals() = %d, %d, want 30, 5", r, w)
 		}
-		want := limiter.GroupStats{ReadLimit: 970, WriteLimit: 995, TotalRead: 30, TotalWritten: 5, Members: 3, MinShare: 64}
+		// One lease so far: the in-process store's, at the start.
+		want := limiter.GroupStats{ReadLimit: 970, WriteLimit: 995, TotalRead: 30, TotalWritten: 5, Members: 3, MinShare: 64, Leases: 1}
 		if s := g.Stats(); s != want {
 			t.Errorf("Stats() = %+v, want %+v", s, want)
+		}
+		time.Sleep(3 * tick)
+		// Three ticks pass, but the store is asked once, by this call.
+		want.ReadLimit, want.WriteLimit, want.Leases = 3970, 3995, 2
+		if s := g.Stats(); s != want {
+			t.Errorf("Stats() three ticks later = %+v, want %+v", s, want)
 		}
 		g.ResetTotals()
 		if r, w := g.Totals(); r != 0 || w != 0 {

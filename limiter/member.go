@@ -120,7 +120,7 @@ func (m *Member) Allow(d Dir) int64 {
 	}
 	g := m.g
 	g.mu.Lock()
-	wakes := g.refillLocked(d, time.Now(), nil)
+	wakes := g.refillLocked(time.Now(), nil)
 	n := m.allowLocked(d)
 	g.mu.Unlock()
 	signal(wakes)
@@ -152,7 +152,7 @@ func (m *Member) allowLocked(d Dir) int64 {
 	// nothing while the bucket is under the min share, unless that is
 	// more than is left.
 	rest := s - m.usedLocked(d)
-	n := min(rest, subSat(b.level(), b.outstanding))
+	n := min(rest, subSat(b.level, b.outstanding))
 	if n < min(rest, g.needLocked()) {
 		return 0
 	}
@@ -189,7 +189,7 @@ func (m *Member) Consume(d Dir, n int) {
 		g.mu.Unlock()
 		return
 	}
-	wakes := g.refillLocked(d, time.Now(), nil)
+	wakes := g.refillLocked(time.Now(), nil)
 	b := &g.dirs[d]
 	if n > 0 {
 		if m.usedRound[d] != b.round || m.used[d] == 0 {
@@ -251,7 +251,7 @@ func (m *Member) Wait(ctx context.Context, d Dir) error {
 	for {
 		g.mu.Lock()
 		now := time.Now()
-		wakes := g.refillLocked(d, now, nil)
+		wakes := g.refillLocked(now, nil)
 		if fired && w != nil && w.queued && g.dirs[d].queue[0] == w {
 			// The head's timer: serve members that want more than their
 			// share this round, now that ready goroutines have had their go.

@@ -5,25 +5,47 @@ import (
 	"time"
 )
 
-// A Store keeps a group's budget somewhere other than in the process,
-// typically shared by several processes (package limiter/redisgroup keeps
-// it in Redis). A group made by [NewSharedGroup] does not refill its
-// bucket itself: at every tick the store decides what the tick may spend
-// here, what the members in this process may move, and hands it to the
-// group with [Group.Grant]. The group then serves its own members exactly
-// as an in-process group does (round robin, the min share), from that
-// lease. A group made by [NewGroup] keeps its budget in the process, in
-// x/time/rate limiters, and has no Store.
+// A Store keeps a group's budget: it grants the group, tick by tick, a
+// [Lease], what the group's members may move in that tick, and the group
+// serves its members from that lease (round robin, the min share) and
+// from nothing else. Every group has one. [NewGroup] gives a group the
+// in-process store: the budget in the process, one golang.org/x/time/rate
+// token bucket per direction refilled at the tick boundaries, each lease
+// the whole bucket. [NewSharedGroup] takes any other, typically one that
+// several processes share (package limiter/redisgroup keeps the budget
+// in Redis).
+//
+// A store grants in either of two ways. The group asks it, with
+// [Store.Renew], at the first call in each tick of the local clock; a
+// store that keeps the budget at hand answers with the lease at once. A
+// store that must ask elsewhere answers that it has nothing yet and
+// grants from a goroutine of its own with [Group.Grant] when the lease
+// comes, reading what the members did with [Group.TakeDemand] and
+// [Group.Config]; within a tick it may add to the lease
+// ([Group.AddLease]) or take back what will not be used
+// ([Group.Reclaim]).
 //
 // The limiter package never talks to a network: a Store that does lives
 // in a package of its own, so that programs that do not use it do not
 // import its client.
 type Store interface {
-	// Start is called once, by NewSharedGroup, with the new group. From
-	// then on the store calls g.Grant at every tick, from a goroutine
-	// of its own, reading what it needs of the group with [Group.Demand]
-	// and [Group.Config]. An error makes NewSharedGroup fail with it.
+	// Start is called once, by NewGroup or NewSharedGroup, with the new
+	// group, before any Renew. A store that grants from a goroutine of
+	// its own starts it here. An error makes NewSharedGroup fail with
+	// it.
 	Start(g *Group) error
+	// Renew is called by the group, with the group's lock held, when
+	// the group is made, at the first call that finds the local clock
+	// in a later tick (in cfg's tick length) than the last Renew, and
+	// by [Group.SetConfig] with the new config. left is, per direction,
+	// what is left of the bucket: the last lease less what members
+	// moved and manual decrements since, plus what [Group.AddLease] and
+	// [Group.Grant] gave. A store that grants at once returns the
+	// lease for the tick of now and true: the group's bucket becomes
+	// it. One that grants with Group.Grant returns false, and the group
+	// keeps its bucket (clipped to the new burst, in SetConfig). Renew
+	// must not block, keep cfg, or call the group.
+	Renew(now time.Time, cfg *Config, left [2]int64) (Lease, bool)
 	// Close stops the grants and returns once every goroutine the store
 	// started has returned. [Group.Close] calls it once, after the last
 	// member has left, and returns its error.
@@ -36,8 +58,9 @@ type Lease struct {
 	// Tick is the index of the tick the lease is for, in the store's
 	// clock: the time since the Unix epoch divided by the tick length.
 	Tick int64
-	// Read and Write are the bytes granted in each direction; 0 or less
-	// grants nothing.
+	// Read and Write are the bytes granted in each direction. Less than
+	// 0 is a debt: members wait until a later lease is above the min
+	// share.
 	Read, Write int64
 }
 
@@ -58,71 +81,67 @@ type Demand struct {
 }
 
 // NewSharedGroup returns a group limited by a copy of cfg whose budget is
-// kept by s: its bucket starts empty and fills only by the leases s
-// grants ([Group.Grant]), one per tick, so members wait until the first
-// one. Everything else (joining, turns, min share, totals) works as in a
-// group from [NewGroup]. [Group.Close] closes s. A nil or invalid cfg
-// gives an error wrapping [ErrInvalidConfig], a nil s one wrapping
-// [ErrInvalid], and an error from s.Start is returned wrapped.
+// kept by s: its bucket is what s grants. With a store that grants from
+// a goroutine of its own ([Group.Grant]) the bucket starts empty, so
+// members wait until the first lease. Everything else (joining, turns,
+// min share, totals) works as in a group from [NewGroup], which is the
+// same with the in-process store. [Group.Close] closes s. A nil or
+// invalid cfg gives an error wrapping [ErrInvalidConfig], a nil s one
+// wrapping [ErrInvalid], and an error from s.Start is returned wrapped.
 func NewSharedGroup(cfg *Config, s Store) (*Group, error) {
 	if s == nil {
 		return nil, fmt.Errorf("%w: nil store", ErrInvalid)
 	}
-	g, err := NewGroup(cfg)
-	if err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g.store = s
-	for d := range Dir(2) {
-		b := &g.dirs[d]
-		b.leased = true
-		b.extra = 0
-		b.newRound()
-	}
-	if err := s.Start(g); err != nil {
-		return nil, fmt.Errorf("limiter: start store: %w", err)
-	}
-	return g, nil
+	return newGroup(cfg, s)
 }
 
-// Grant gives the group of [NewSharedGroup] the lease l: in each
-// direction the bucket becomes the lease, a new round starts and waiting
-// members are served. What the last lease did not use lapses, and a debt
-// it left (a manual [Group.Decrement] beyond it) is not carried: the
-// store settles both against the shared budget, from
-// [Group.TakeDemand]. The count of active members starts again. A store
-// calls it once per tick; on a group from [NewGroup], or a closed one, it
-// does nothing.
+// Grant gives the group the lease l: in each direction the bucket
+// becomes the lease, a new round starts and waiting members are served.
+// What the last lease left lapses here: a store that grants this way
+// settles it against its own budget from [Group.TakeDemand] (or, for
+// the in-process store, from what is left at the next tick). The count
+// of active members starts again. A store that does not grant at
+// [Store.Renew] calls it once per tick; on a closed group it does
+// nothing.
 func (g *Group) Grant(l Lease) {
 	g.mu.Lock()
-	if g.store == nil || g.closed {
+	if g.closed {
 		g.mu.Unlock()
 		return
 	}
-	var wakes []wake
-	for d, n := range [2]int64{l.Read, l.Write} {
-		b := &g.dirs[d]
-		b.extra = max(n, 0)
-		b.tick = l.Tick
-		b.active = 0
-		b.newRound()
-		wakes = g.dispatchLocked(Dir(d), wakes)
-		wakes = b.kickHead(wakes)
+	wakes := g.applyLocked(l, nil)
+	for d := range Dir(2) {
+		wakes = g.dirs[d].kickHead(wakes)
 	}
-	g.leases++
 	g.mu.Unlock()
 	signal(wakes)
 }
 
-// AddLease adds read and write bytes to the current lease of a group from
-// [NewSharedGroup], for a store that grants more within a tick (what
-// other processes left unused), and serves waiting members. Shares for
-// the rest of the tick are computed from the new level; [Group.Demand]
-// counts on. Amounts of 0 or less add nothing; on a group from
-// [NewGroup], or a closed one, it does nothing.
+// applyLocked makes l the bucket and serves the queues.
+func (g *Group) applyLocked(l Lease, wakes []wake) []wake {
+	for d, n := range [2]int64{l.Read, l.Write} {
+		b := &g.dirs[d]
+		b.level = n
+		b.tick = l.Tick
+		b.active = 0
+		b.newRound()
+		wakes = g.dispatchLocked(Dir(d), wakes)
+	}
+	g.leases++
+	return wakes
+}
+
+// AddLease adds read and write bytes to the current lease, for a store
+// that grants more within a tick (what other processes left unused), and
+// serves waiting members. Shares for the rest of the tick are computed
+// from the new level; [Group.Demand] counts on. Amounts of 0 or less add
+// nothing; on a closed group it does nothing.
 func (g *Group) AddLease(read, write int64) {
 	g.mu.Lock()
-	if g.store == nil || g.closed {
+	if g.closed {
 		g.mu.Unlock()
 		return
 	}
@@ -133,7 +152,7 @@ func (g *Group) AddLease(read, write int64) {
 		}
 		b := &g.dirs[d]
 		b.give(n)
-		b.roundLevel = b.level()
+		b.roundLevel = b.level
 		wakes = g.dispatchLocked(Dir(d), wakes)
 		wakes = b.kickHead(wakes)
 	}
@@ -141,13 +160,12 @@ func (g *Group) AddLease(read, write int64) {
 	signal(wakes)
 }
 
-// Reclaim takes back, from a group of [NewSharedGroup], what its members
-// will not use of the current lease in direction d, for a store to
-// return to the shared budget: the lease less what was used and the turns
-// granted and not yet used, if no member is waiting in d (a waiting
-// member would use it). It returns the bytes taken back, which
-// [Group.Demand] does not count as used. On a group from [NewGroup], a
-// closed one, or for an unknown d, it returns 0.
+// Reclaim takes back what the group's members will not use of the
+// current lease in direction d, for a store to return to its budget:
+// the lease less what was used and the turns granted and not yet used,
+// if no member is waiting in d (a waiting member would use it). It
+// returns the bytes taken back, which [Group.Demand] does not count as
+// used. On a closed group, or for an unknown d, it returns 0.
 func (g *Group) Reclaim(d Dir) int64 {
 	if !d.valid() {
 		return 0
@@ -155,15 +173,15 @@ func (g *Group) Reclaim(d Dir) int64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	b := &g.dirs[d]
-	if g.store == nil || g.closed || len(b.queue) > 0 {
+	if g.closed || len(b.queue) > 0 {
 		return 0
 	}
-	n := subSat(b.level(), b.outstanding)
+	n := subSat(b.level, b.outstanding)
 	if n <= 0 {
 		return 0
 	}
 	b.take(n)
-	b.roundLevel = b.level()
+	b.roundLevel = b.level
 	return n
 }
 
@@ -205,18 +223,8 @@ func (g *Group) TakeDemand() Demand {
 	return dm
 }
 
-// Store returns the group's store, nil for a group from [NewGroup].
+// Store returns the group's store: the one given to [NewSharedGroup],
+// or the in-process store of a group from [NewGroup].
 func (g *Group) Store() Store {
 	return g.store
-}
-
-// untilLeaseLocked is untilTurnLocked for a shared group: a member that
-// had its share and could have more sleeps the shortest timer; otherwise
-// it sleeps until the next tick boundary by the local clock, and is
-// kicked sooner by the next lease.
-func (g *Group) untilLeaseLocked(b *budget, w *waiter, d Dir, now time.Time) time.Duration {
-	if w.m.hadShareLocked(d, g.shareLocked(b)) && subSat(b.level(), b.outstanding) >= g.needLocked() {
-		return time.Nanosecond
-	}
-	return untilTick(now, tickIndex(now, b.tickNs), 1, b.tickNs)
 }

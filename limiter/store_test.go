@@ -10,8 +10,8 @@ import (
 	"github.com/bevgo/bev/limiter"
 )
 
-// testStore is a Store the test drives by hand: it grants nothing by
-// itself, so the test calls Grant as a store's goroutine would.
+// testStore is a Store the test drives by hand: it grants nothing at
+// Renew, so the test calls Grant as a store's goroutine would.
 type testStore struct {
 	g        *limiter.Group
 	startErr error
@@ -21,6 +21,10 @@ type testStore struct {
 func (s *testStore) Start(g *limiter.Group) error {
 	s.g = g
 	return s.startErr
+}
+
+func (s *testStore) Renew(time.Time, *limiter.Config, [2]int64) (limiter.Lease, bool) {
+	return limiter.Lease{}, false
 }
 
 func (s *testStore) Close() error {
@@ -120,7 +124,9 @@ func TestSharedGroupLeases(t *testing.T) {
 }
 
 // TestSharedGroupWaitersCounted checks that Demand counts queued members
-// as active, and that an in-process group ignores Grant.
+// as active, and that on an in-process group Grant is a lease like the
+// in-process store's own: the bucket for the rest of the tick, from which
+// the next tick's refill starts.
 func TestSharedGroupWaitersCounted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g, err := limiter.NewSharedGroup(mustConfig(t, 300, 1200, 300, 1200, tick), &testStore{})
@@ -141,9 +147,12 @@ func TestSharedGroupWaitersCounted(t *testing.T) {
 
 		local := mustGroup(t, mustConfig(t, 300, 1200, 300, 1200, tick))
 		local.Grant(limiter.Lease{Tick: 1, Read: 5})
-		checkLimit(t, "in-process group's Limit after Grant", local.Limit(limiter.Read), 300)
-		if local.Store() != nil {
-			t.Fatal("in-process group has a store")
+		checkLimit(t, "in-process group's Limit after Grant", local.Limit(limiter.Read), 5)
+		checkLimit(t, "in-process group's Limit(Write) after Grant", local.Limit(limiter.Write), 0)
+		time.Sleep(tick)
+		checkLimit(t, "in-process group's Limit a tick after Grant", local.Limit(limiter.Read), 305)
+		if local.Store() == nil {
+			t.Fatal("in-process group has no store")
 		}
 		if err := local.Close(); err != nil {
 			t.Fatal(err)
@@ -196,10 +205,75 @@ func TestSharedGroupReclaim(t *testing.T) {
 		}
 		cancel()
 		<-done
+		// On an in-process group Reclaim takes the bucket too: the next
+		// tick's refill starts from nothing.
 		local := mustGroup(t, mustConfig(t, 300, 1200, 300, 1200, tick))
-		if back := local.Reclaim(limiter.Read); back != 0 {
-			t.Fatalf("Reclaim on an in-process group = %v", back)
+		if back := local.Reclaim(limiter.Read); back != 300 {
+			t.Fatalf("Reclaim on an in-process group = %v, want its 300", back)
 		}
+		time.Sleep(tick)
+		checkLimit(t, "in-process Limit(Read) a tick after Reclaim", local.Limit(limiter.Read), 300)
 		local.Close()
+	})
+}
+
+// renewStore grants at Renew, as the in-process store does: a fixed
+// lease every tick, whatever was left, and records what it was told.
+type renewStore struct {
+	lease limiter.Lease
+	left  [][2]int64
+	cfgs  []limiter.Config
+}
+
+func (s *renewStore) Start(*limiter.Group) error { return nil }
+func (s *renewStore) Close() error               { return nil }
+
+func (s *renewStore) Renew(now time.Time, cfg *limiter.Config, left [2]int64) (limiter.Lease, bool) {
+	s.left = append(s.left, left)
+	s.cfgs = append(s.cfgs, *cfg)
+	l := s.lease
+	l.Tick = now.UnixNano() / int64(cfg.Tick)
+	return l, true
+}
+
+// TestSharedGroupRenew checks the other way a store grants: asked by the
+// group at its start, at the first call of each later tick (once, however
+// many ticks passed) and at SetConfig, told what is left, its answer is
+// the bucket at once.
+func TestSharedGroupRenew(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &renewStore{lease: limiter.Lease{Read: 100, Write: 40}}
+		g, err := limiter.NewSharedGroup(mustConfig(t, 300, 1200, 300, 1200, tick), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms := join(t, g, 2)
+		checkLimit(t, "Limit(Read) at the start", g.Limit(limiter.Read), 100)
+		checkLimit(t, "Allow(Read) of one of two", ms[0].Allow(limiter.Read), 64)
+		ms[0].Consume(limiter.Read, 64)
+		g.Decrement(limiter.Write, -5)
+		time.Sleep(3 * tick)
+		checkLimit(t, "Limit(Read) three ticks later", g.Limit(limiter.Read), 100)
+		checkLimit(t, "Limit(Write) three ticks later", g.Limit(limiter.Write), 40)
+		if want := [][2]int64{{0, 0}, {36, 45}}; len(s.left) != 2 || s.left[1] != want[1] {
+			t.Fatalf("Renew told left %v, want %v", s.left, want)
+		}
+		ms[1].Consume(limiter.Read, 30)
+		next := mustConfig(t, 600, 1200, 600, 1200, tick)
+		if err := g.SetConfig(next); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(s.cfgs); n != 3 || s.cfgs[2] != *next || s.left[2] != [2]int64{70, 40} {
+			t.Fatalf("SetConfig: Renew got configs %v, left %v; want the new config and [70 40] last", s.cfgs, s.left)
+		}
+		if st := g.Stats(); st.Leases != 3 {
+			t.Fatalf("Stats().Leases = %d, want 3", st.Leases)
+		}
+		for _, m := range ms {
+			m.Leave()
+		}
+		if err := g.Close(); err != nil {
+			t.Fatal(err)
+		}
 	})
 }

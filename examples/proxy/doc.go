@@ -50,8 +50,10 @@
 //     group's budget in Redis, so that every proxy naming the same
 //     -group-name shares -group-rate, fairly by connection;
 //     -group-redis-fallback local|block says what happens while Redis is
-//     lost (package limiter/redisgroup). A Redis that does not answer at
-//     start-up exits 1, naming the URL.
+//     lost (package limiter/redisgroup); -group-redis-ca FILE verifies a
+//     rediss:// Redis with that PEM file's CA certificates instead of the
+//     system roots. A Redis that does not answer at start-up, or whose
+//     certificate does not verify, exits 1, naming the URL and why.
 //   - -idle-timeout closes a connection that moved nothing either way for
 //     that long; -connect-timeout bounds reaching the target.
 //   - -stats 127.0.0.1:PORT serves live counters as JSON (expvar's format)

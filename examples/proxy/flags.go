@@ -29,6 +29,7 @@ type config struct {
 	rate, groupRate, minShare byteSize // bytes per second; 0: no limit
 
 	groupRedis, groupName, groupFallback string // -group-redis: the group's budget in Redis
+	groupRedisCA                         string // PEM file of roots to verify a rediss:// Redis with
 
 	idleTimeout    time.Duration
 	connectTimeout time.Duration
@@ -68,6 +69,7 @@ func parseFlags(args []string, usageOut io.Writer) (*config, error) {
 	fs.StringVar(&c.groupRedis, "group-redis", "", "with -group-rate: keep the group's budget in the Redis at this `URL` (redis:// or rediss://), shared by every proxy naming the same -group-name")
 	fs.StringVar(&c.groupName, "group-name", "", "with -group-redis: the shared group's `name` (default \"proxy\")")
 	fs.StringVar(&c.groupFallback, "group-redis-fallback", "", "with -group-redis: while Redis is lost, `local` (this proxy's last share of the budget; the default) or block (wait)")
+	fs.StringVar(&c.groupRedisCA, "group-redis-ca", "", "with a rediss:// -group-redis: PEM `file` of CA certificates to verify Redis with instead of the system roots")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 5*time.Minute, "close a connection after this long without traffic either way (0: never)")
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", 10*time.Second, "bound on resolving, connecting to and (with TLS) handshaking with the target")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 5*time.Second, "on SIGINT or SIGTERM, how long open connections may take to finish")
@@ -127,8 +129,10 @@ func (c *config) check() error {
 		return errors.New("-min-share needs -group-rate")
 	case c.groupRedis != "" && c.groupRate == 0:
 		return errors.New("-group-redis needs -group-rate")
-	case (c.groupName != "" || c.groupFallback != "") && c.groupRedis == "":
-		return errors.New("-group-name and -group-redis-fallback need -group-redis")
+	case (c.groupName != "" || c.groupFallback != "" || c.groupRedisCA != "") && c.groupRedis == "":
+		return errors.New("-group-name, -group-redis-fallback and -group-redis-ca need -group-redis")
+	case c.groupRedisCA != "" && !strings.HasPrefix(c.groupRedis, "rediss://"):
+		return errors.New("-group-redis-ca needs a rediss:// -group-redis (TLS)")
 	case c.groupFallback != "" && c.groupFallback != "local" && c.groupFallback != "block":
 		return fmt.Errorf("-group-redis-fallback %q: want local or block", c.groupFallback)
 	case c.idleTimeout < 0 || c.connectTimeout < 0 || c.drainTimeout < 0:

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"expvar"
 	"fmt"
+	"os"
 
 	"github.com/bevgo/bev/limiter"
 	"github.com/bevgo/bev/limiter/redisgroup"
@@ -11,8 +14,10 @@ import (
 
 // newGroup makes the -group-rate group: in the process, or, with
 // -group-redis, with its budget in Redis, shared by every proxy naming
-// the same -group-name there. Its error names the flag at fault; for a
-// Redis that does not answer, the URL (without its password) and why.
+// the same -group-name there, verified with -group-redis-ca's roots for a
+// rediss:// URL if it is given. Its error names the flag at fault; for a
+// Redis that does not answer (or whose certificate does not verify), the
+// URL (without its password) and why.
 func (p *proxy) newGroup(cfg *limiter.Config) (*limiter.Group, error) {
 	if p.cfg.groupRedis == "" {
 		g, err := limiter.NewGroup(cfg)
@@ -32,7 +37,19 @@ func (p *proxy) newGroup(cfg *limiter.Config) (*limiter.Group, error) {
 			return nil, fmt.Errorf("-group-redis-fallback: %w", err)
 		}
 	}
-	g, s, err := redisgroup.NewGroup(cfg, redisgroup.Options{URL: p.cfg.groupRedis, Name: name, Fallback: policy})
+	opts := redisgroup.Options{URL: p.cfg.groupRedis, Name: name, Fallback: policy}
+	if ca := p.cfg.groupRedisCA; ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("-group-redis-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("-group-redis-ca: no PEM certificate in %s", ca)
+		}
+		opts.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	g, s, err := redisgroup.NewGroup(cfg, opts)
 	if err != nil {
 		return nil, fmt.Errorf("-group-redis: %w", err)
 	}

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/bevgo/bev/internal/testcert"
 	"github.com/bevgo/bev/internal/testredis"
 )
 
@@ -89,6 +92,8 @@ func TestGroupRedisFlags(t *testing.T) {
 		{"-group-rate", "1MiB", "-group-name", "x"},
 		{"-group-rate", "1MiB", "-group-redis-fallback", "block"},
 		{"-group-rate", "1MiB", "-group-redis", "redis://127.0.0.1:1", "-group-redis-fallback", "sometimes"},
+		{"-group-rate", "1MiB", "-group-redis-ca", "ca.pem"},
+		{"-group-rate", "1MiB", "-group-redis", "redis://127.0.0.1:1", "-group-redis-ca", "ca.pem"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil || !strings.Contains(err.Error(), "-group-") {
 			t.Errorf("parseFlags(%q) = %v, want an error naming the flag", args, err)
@@ -154,4 +159,61 @@ func waitStats(t *testing.T, p *running, what string, cond func(map[string]any) 
 		<-tk.C
 	}
 	t.Fatalf("timed out waiting for %s; stats %v", what, statsOf(t, p))
+}
+
+// TestGroupRedisCA: a Redis that speaks only TLS with a certificate of
+// its own CA. With -group-redis-ca naming that CA the proxy leases from
+// it; without, it exits 1 naming the URL and the certificate's failure;
+// with a file holding no certificate, 2.
+func TestGroupRedisCA(t *testing.T) {
+	cert, err := testcert.New("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := testredis.StartTLS(cert.CertPEM, cert.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	dir := t.TempDir()
+	ca, notPEM := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(ca, cert.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(notPEM, []byte("no certificate here\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	p := startProxy(t, "-group-rate", "1MiB", "-group-redis", srv.URL(), "-group-redis-ca", ca, "-stats", "127.0.0.1:0")
+	waitStats(t, p, "leases over TLS", func(v map[string]any) bool {
+		st, _ := v["group_store"].(map[string]any)
+		n, _ := st["leases"].(float64)
+		return n >= 3
+	})
+	if st := storeOf(t, p); st["errors"] != 0.0 || st["shared"] != true {
+		t.Errorf("group_store over TLS = %v: want shared, no errors", st)
+	}
+
+	host := strings.TrimPrefix(srv.URL(), "rediss://")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		says []string
+	}{
+		{"without the CA", nil, 1, []string{"-group-redis", host, "certificate"}},
+		{"a file without a certificate", []string{"-group-redis-ca", notPEM}, 2, []string{"-group-redis-ca", "no PEM certificate"}},
+		{"a missing file", []string{"-group-redis-ca", filepath.Join(dir, "missing.pem")}, 2, []string{"-group-redis-ca", "missing.pem"}},
+	} {
+		var out, errb bytes.Buffer
+		args := append([]string{"-listen", "127.0.0.1:0", "-group-rate", "1MiB", "-group-redis", srv.URL()}, tc.args...)
+		code := run(context.Background(), args, &out, &errb)
+		ok := code == tc.code
+		for _, s := range tc.says {
+			ok = ok && strings.Contains(errb.String(), s)
+		}
+		if !ok {
+			t.Errorf("%s: exited %d, stderr %q; want %d, saying %q", tc.name, code, errb.String(), tc.code, tc.says)
+		}
+	}
 }

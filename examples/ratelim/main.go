@@ -45,7 +45,9 @@
 // total then comes out exact and its shares equal. A connection's own
 // bucket still starts at its rate, as in libevent, so with -c alone a
 // connection moves one refill more than the duration's worth (+20 B/s on
-// 1000 B/s over 5 s).
+// 1000 B/s over 5 s). A window whose end is taken half a tick late, or
+// finds bytes on their way or a turn not yet taken, is disturbed: a stall
+// at the edge moved a refill, or part of one, across it.
 //
 // With -group-redis URL the group's budget is kept in that Redis
 // (package limiter/redisgroup), under -group-name or a name of its own

@@ -92,7 +92,10 @@ func report(stdout, stderr io.Writer, o *options, res *result) bool {
 // disturbance says why the window is not to be trusted, or returns "".
 func (res *result) disturbance() string {
 	var why []string
-	if res.unsettled {
+	switch {
+	case res.unsettled && res.libevent:
+		why = append(why, "the window's end was taken late, or with bytes on their way or a turn not taken")
+	case res.unsettled:
 		why = append(why, fmt.Sprintf("no settled edge after %d tries", maxSkips+1))
 	}
 	if res.lateLeases > 0 {

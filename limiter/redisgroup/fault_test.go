@@ -1,6 +1,7 @@
 package redisgroup_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -145,8 +146,8 @@ func TestCloseDuringOutage(t *testing.T) {
 
 // TestOutageLocalBound kills Redis under two busy processes (stores) of
 // one group: under Local each keeps its share of the last ticks, so
-// together they stay within the budget during the outage, and each gets
-// about half.
+// together they stay within the budget during the outage, use most of
+// it, and each gets its share by member.
 func TestOutageLocalBound(t *testing.T) {
 	srv := testredis.New(t)
 	const rate = 6000
@@ -164,7 +165,9 @@ func TestOutageLocalBound(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, "ten shared leases", func() bool { return sa.Stats().Leases >= 10 && sb.Stats().Leases >= 10 })
+	// Twenty leases: the moving average of the shares forgets the first
+	// ticks, in which A, made first, was alone.
+	waitFor(t, "twenty shared leases", func() bool { return sa.Stats().Leases >= 20 && sb.Stats().Leases >= 20 })
 	srv.Stop()
 	waitFor(t, "both stores to see the outage", func() bool { return !sa.Stats().Shared && !sb.Stats().Shared })
 	a0, b0 := sum(da.snapshot()), sum(db.snapshot())
@@ -177,7 +180,69 @@ func TestOutageLocalBound(t *testing.T) {
 	if limit := int64(ticks+1) * rate; a+b > limit {
 		t.Errorf("during the outage the two moved %d bytes in %.1f ticks, over the budget's %d", a+b, ticks, limit)
 	}
+	// Both busy: their local leases add up to about the budget, and
+	// never more.
+	if la, lb := sa.Stats().Last.Read, sb.Stats().Last.Read; la+lb < rate*9/10 || la+lb > rate {
+		t.Errorf("local leases during the outage: A %d, B %d, together %d: want 90-100%% of the budget (%d)", la, lb, la+lb, rate)
+	}
 	if r := float64(b) / float64(a+b); r < 0.55 || r > 0.78 {
 		t.Errorf("during the outage B, with 2 of 3 members, moved %.2f of the bytes, want about two thirds", r)
+	}
+}
+
+// TestOutageLocalShareGranted: a process whose one member moves a tenth
+// of the budget per tick is still granted all of it, alone in the group;
+// under Local it keeps that share, what Redis granted it, not what it
+// used. (By use, a process that used less than it was granted, held
+// back by a loaded machine or, before TestLateTopUp's fix, charged
+// twice, fell back to less; on a loaded machine redisbench.sh's fault
+// scenario once read 66.7 % of the budget for three busy processes.)
+func TestOutageLocalShareGranted(t *testing.T) {
+	srv := testredis.New(t)
+	const rate = 4000
+	g, s := newGroup(t, srv, "granted", rate, redisgroup.Local)
+	m, err := g.Join()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		// A tenth of the rate per tick, in four steps paced by a ticker
+		// (so that every lease sees some), waiting for a turn when there
+		// is none, so that the member counts as active.
+		defer close(done)
+		tk := time.NewTicker(tick / 4)
+		defer tk.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+			}
+			if err := m.Wait(ctx, limiter.Read); err != nil {
+				return
+			}
+			if n := m.Allow(limiter.Read); n > 0 {
+				m.Consume(limiter.Read, int(min(n, rate/40)))
+			}
+		}
+	}()
+	defer func() {
+		cancel()
+		<-done
+		m.Leave()
+		if err := g.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	waitFor(t, "twenty shared leases", func() bool { return s.Stats().Leases >= 20 })
+	srv.Stop()
+	waitFor(t, "a local lease", func() bool { return s.Stats().LocalLeases >= 1 })
+	// Not all of it: on a loaded machine the member may not have moved
+	// a byte by 40 % of a tick, and the store then gives the rest of
+	// that tick back. By use it would be a tenth.
+	if st := s.Stats(); st.Last.Read < rate/2 {
+		t.Errorf("local lease %+v of a process granted the whole budget (%d): want most of it, not the tenth it used", st.Last, rate)
 	}
 }

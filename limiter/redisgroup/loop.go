@@ -23,12 +23,13 @@ const (
 	topUpAt    = 0.6
 )
 
-// loop runs until Close: at every tick the tick's lease; then, in a tick
-// whose lease came from Redis, a give-back and a top-up if there is
-// something to give back or members are waiting.
-func (s *Store) loop() {
+// loop runs until Close: first after first, then at every tick the
+// tick's lease; then, in a tick whose lease came from Redis, a give-back
+// and a top-up if there is something to give back or members are
+// waiting.
+func (s *Store) loop(first time.Duration) {
 	defer close(s.done)
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(first)
 	defer timer.Stop()
 	var (
 		begins, next time.Time // this tick's start and the next lease
@@ -41,10 +42,7 @@ func (s *Store) loop() {
 			return
 		}
 		cfg := s.g.Config()
-		tick := cfg.Tick
-		if tick == 0 {
-			tick = limiter.DefaultTick
-		}
+		tick := tickOf(cfg)
 		switch phase {
 		case modeGiveBack:
 			s.giveBack(cfg, tick)
@@ -70,6 +68,14 @@ func (s *Store) loop() {
 	}
 }
 
+// tickOf returns cfg's tick length.
+func tickOf(cfg *limiter.Config) time.Duration {
+	if cfg.Tick == 0 {
+		return limiter.DefaultTick
+	}
+	return cfg.Tick
+}
+
 // minCallTimeout is the least time a script run may take before it
 // counts as failed: a loaded machine can hold a healthy Redis's answer
 // back for tens of milliseconds, which should not make an outage.
@@ -90,6 +96,7 @@ type result struct {
 	grant          [2]int64
 	untilNext      time.Duration
 	members, procs int
+	start          [2]int64 // what the tick held at its start
 }
 
 func (s *Store) run(cfg *limiter.Config, tick time.Duration, dm limiter.Demand, mode int, amount [2]int64) (result, error) {
@@ -105,14 +112,15 @@ func (s *Store) run(cfg *limiter.Config, tick time.Duration, dm limiter.Demand, 
 	if err != nil {
 		return result{}, err
 	}
-	if len(v) != 6 {
-		return result{}, fmt.Errorf("script returned %d values, want 6", len(v))
+	if len(v) != 8 {
+		return result{}, fmt.Errorf("script returned %d values, want 8", len(v))
 	}
 	return result{
 		tick: v[0], grant: [2]int64{v[1], v[2]},
 		untilNext: time.Duration(v[3]) * time.Microsecond,
 		members:   int(v[4]),
 		procs:     int(v[5]),
+		start:     [2]int64{v[6], v[7]},
 	}, nil
 }
 
@@ -129,6 +137,8 @@ func (s *Store) lease(cfg *limiter.Config, tick time.Duration) (time.Duration, b
 	if err != nil {
 		s.mu.Lock()
 		s.failLocked(err)
+		// The tick's grants are unknown: it does not count in the share.
+		s.granted, s.start = [2]int64{}, [2]int64{}
 		s.mu.Unlock()
 		s.renewClient()
 		s.mu.Lock()
@@ -156,7 +166,8 @@ func (s *Store) lease(cfg *limiter.Config, tick time.Duration) (time.Duration, b
 	s.stats.MembersHere = dm.Members
 	s.stats.MembersTotal = r.members
 	s.stats.Processes = r.procs
-	s.foldShareLocked(cfg, dm.Used)
+	s.foldShareLocked()
+	s.granted, s.start = r.grant, r.start
 	l := limiter.Lease{Tick: r.tick, Read: r.grant[0], Write: r.grant[1]}
 	s.stats.Last = l
 	s.mu.Unlock()
@@ -180,7 +191,7 @@ func (s *Store) giveBack(cfg *limiter.Config, tick time.Duration) {
 	if back == [2]int64{} {
 		return
 	}
-	_, err := s.run(cfg, tick, s.g.Demand(), modeGiveBack, back)
+	r, err := s.run(cfg, tick, s.g.Demand(), modeGiveBack, back)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -188,6 +199,13 @@ func (s *Store) giveBack(cfg *limiter.Config, tick time.Duration) {
 		// is available again then.
 		s.failLocked(err)
 		return
+	}
+	if r.start == [2]int64{} {
+		// Too late for its tick: the next lease settles it.
+		return
+	}
+	for d := range 2 {
+		s.granted[d] -= back[d]
 	}
 	s.stats.GiveBacks++
 }
@@ -217,6 +235,9 @@ func (s *Store) topUp(cfg *limiter.Config, tick time.Duration) {
 	if r.grant != [2]int64{} {
 		s.stats.TopUps++
 	}
+	for d := range 2 {
+		s.granted[d] += r.grant[d]
+	}
 	s.mu.Unlock()
 	s.g.AddLease(r.grant[0], r.grant[1])
 }
@@ -234,27 +255,41 @@ func (s *Store) failLocked(err error) {
 // the process's share: about the last five ticks count.
 const shareWeight = 0.2
 
-// foldShareLocked adds used, what the members here used of the lease that
-// ends, to the moving average of the process's share of the rate.
-func (s *Store) foldShareLocked(cfg *limiter.Config, used [2]int64) {
-	for d, rate := range [2]int64{cfg.ReadRate, cfg.WriteRate} {
-		f := min(max(float64(used[d])/float64(rate), 0), 1)
+// foldShareLocked adds the tick that ends to the moving average of the
+// process's share of the budget: what Redis granted it in the tick (its
+// lease, plus top-ups, less give-backs) over what the tick held at its
+// start. A tick that held nothing tells nothing and is skipped.
+//
+// It is the share granted, not the share used: a process held back by
+// its machine (late leases, a starved CPU) uses less than it is granted,
+// and a fallback by use would then shrink the processes' sum below the
+// budget exactly when the machine is loaded; what the script grants in a
+// tick adds up to at most what the tick held, so shares by grant add up
+// to at most one.
+func (s *Store) foldShareLocked() {
+	for d := range 2 {
+		if s.start[d] <= 0 {
+			continue
+		}
+		f := min(max(float64(s.granted[d])/float64(s.start[d]), 0), 1)
 		if !s.shared {
 			s.share[d] = f
 			continue
 		}
 		s.share[d] = (1-shareWeight)*s.share[d] + shareWeight*f
 	}
-	s.shared = true
+	if s.start != [2]int64{} {
+		s.shared = true
+	}
 }
 
 // localShareLocked is the Local policy's lease in direction d: the
-// process's share of the rate, by what its members used, over the last
-// few ticks from Redis. What the processes use adds up to at most the
-// budget, so together they stay within it as long as each keeps its
-// share. A process that had none (idle until then) gets an equal share of
-// the processes it last saw, and one that never heard from Redis the
-// whole rate: only those can take the group over its budget.
+// process's share of the budget, by what Redis granted it, over the last
+// few ticks from Redis, times the rate. The processes' shares add up to
+// at most one, so together they stay within the budget as long as each
+// keeps its share. A process that had none (idle until then) gets an
+// equal share of the processes it last saw, and one that never heard from
+// Redis the whole rate: only those can take the group over its budget.
 func (s *Store) localShareLocked(d limiter.Dir, rate int64) int64 {
 	switch {
 	case s.share[d] > 0:

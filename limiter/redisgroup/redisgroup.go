@@ -29,8 +29,9 @@
 // (its password hidden), when Redis does not answer. A Redis lost while
 // the group runs is an outage: the store keeps trying once a tick, and
 // meanwhile applies its [Policy]: [Local] (the default) grants each tick
-// this process's share of the budget over the last ticks, from the local
-// clock; [Block] grants nothing, so members wait. Either way no
+// this process's share of the budget over the last ticks (by what Redis
+// granted it), from the local clock; [Block] grants nothing, so members
+// wait. Either way no
 // connection is closed and no byte is lost: members only wait. Once Redis
 // answers again, shared leases resume at the next tick. [Store.Stats]
 // counts the outages, recoveries and errors.
@@ -71,8 +72,10 @@ type Policy int
 
 const (
 	// Local grants, at every tick of the local clock, this process's
-	// last known share of the group's budget: the processes together
-	// stay near the budget as long as their shares stay what they were.
+	// last known share of the group's budget, what Redis granted it of
+	// the last ticks' budgets: the processes together stay near the
+	// budget, and within it, as long as their shares stay what they
+	// were.
 	Local Policy = iota
 	// Block grants nothing: members wait until Redis is back.
 	Block
@@ -173,12 +176,16 @@ type Store struct {
 	mu    sync.Mutex // guards following
 	g     *limiter.Group
 	stats Stats
-	// share is, per direction, the fraction of the rate this process's
-	// members used per tick lately (a moving average over about five
+	// share is, per direction, the fraction of the budget Redis granted
+	// this process per tick lately (a moving average over about five
 	// ticks): the Local policy's basis.
 	share  [2]float64
 	shared bool // share has seen a lease from Redis
-	closed bool
+	// granted is, per direction, what Redis granted this process in the
+	// current tick (its lease, plus top-ups, less give-backs), and start
+	// what the tick held at its start, for share.
+	granted, start [2]int64
+	closed         bool
 }
 
 // New connects to the Redis at o.URL and returns a Store for the group
@@ -263,22 +270,38 @@ func (s *Store) URL() string { return s.url }
 // ID returns the name of this process in Redis.
 func (s *Store) ID() string { return s.id }
 
-// Start starts granting leases to g, from a goroutine of its own; it is
-// limiter.Store's Start, called by limiter.NewSharedGroup. A second call
+// Start asks Redis for g's first lease, which makes the group's bucket in
+// Redis if it is new (empty, at the tick of Redis's clock now), then
+// grants g a lease at every tick from a goroutine of its own; it is
+// limiter.Store's Start, called by limiter.NewSharedGroup. The first
+// lease is asked before Start returns, so a group is counted in Redis
+// from the tick it was made in, however late the goroutine runs. (If
+// Redis fails it, the policy applies, as in any tick.) A second call
 // gives an error wrapping [ErrStarted], and one after Close one wrapping
 // limiter.ErrClosed.
 func (s *Store) Start(g *limiter.Group) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	switch {
 	case s.closed:
+		s.mu.Unlock()
 		return fmt.Errorf("redisgroup: start: %w", limiter.ErrClosed)
 	case s.g != nil:
+		s.mu.Unlock()
 		return ErrStarted
 	}
 	s.g = g
-	go s.loop()
+	s.mu.Unlock()
+	cfg := g.Config()
+	untilNext, _ := s.lease(cfg, tickOf(cfg))
+	go s.loop(untilNext + leaseDelay)
 	return nil
+}
+
+// Renew is limiter.Store's Renew: it returns false, since the store
+// grants each lease from its goroutine with Group.Grant, when Redis's
+// clock enters the tick.
+func (s *Store) Renew(time.Time, *limiter.Config, [2]int64) (limiter.Lease, bool) {
+	return limiter.Lease{}, false
 }
 
 // Close stops the grants, waits for the store's goroutine and closes the

@@ -285,3 +285,18 @@ func TestRediss(t *testing.T) {
 		t.Errorf("NewGroup over TLS without trusting the certificate = %v, want ErrUnreachable naming %s", err, srv.URL())
 	}
 }
+
+// TestFirstLeaseAtStart: the group's first lease is asked before NewGroup
+// returns, so the group's bucket in Redis counts from the tick the group
+// was made in, not from whenever the store's goroutine first runs.
+func TestFirstLeaseAtStart(t *testing.T) {
+	srv := testredis.New(t)
+	g, s := newGroup(t, srv, "first", 1000, redisgroup.Local)
+	st := s.Stats()
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st.Calls < 1 || st.Leases < 1 {
+		t.Errorf("stats as NewGroup returned %+v: want the first lease asked", st)
+	}
+}

@@ -47,10 +47,14 @@ const (
 // give-back makes bytes of the current lease available again. A top-up
 // grants, up to what is wanted, what is available less the shares of
 // the weighted processes that have not had their lease this tick. Every
-// grant comes off what is available.
+// grant comes off what is available. A top-up or give-back that arrives
+// after its tick has ended (by Redis's clock) changes nothing and grants
+// nothing: the process's next lease settles what it used and left.
 //
 // It returns {tick, lease read, lease write, microseconds to the next
-// tick, members in all processes, live processes}.
+// tick, members in all processes, live processes, what the tick held at
+// its start per direction (read, write; 0 from a late top-up or
+// give-back)}.
 var leaseScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -131,7 +135,12 @@ end
 -- without its data) has no lease to settle: its use is not charged.
 local asked, lease = -1, {0, 0}
 if mine ~= nil then asked = mine[5]; lease = {mine[6], mine[7]} else used = {0, 0} end
-if mode ~= 0 and asked < tick then mode = 0 end
+-- A top-up or give-back for a tick that has ended (the process was held
+-- back) changes nothing: the tick's lease, which follows, settles the
+-- bytes used and what the members left, once.
+if mode ~= 0 and asked < tick then
+  return {tick, 0, 0, (tick + 1) * tickUs - now, total, procs, 0, 0}
+end
 
 local grant = {0, 0}
 if mode == 0 then
@@ -181,5 +190,5 @@ redis.call('HSET', KEYS[1], 'tick', last, 'lr', lv[1], 'lw', lv[2], 'sr', st[1],
 redis.call('PEXPIRE', KEYS[1], keep)
 redis.call('HSET', KEYS[2], id, string.format('%d %d %d %d %d %d %d', now + ttl, members, active[1], active[2], asked, lease[1], lease[2]))
 redis.call('PEXPIRE', KEYS[2], keep)
-return {tick, grant[1], grant[2], (tick + 1) * tickUs - now, total, procs}
+return {tick, grant[1], grant[2], (tick + 1) * tickUs - now, total, procs, st[1], st[2]}
 `)

@@ -178,6 +178,14 @@ type Bufferevent struct {
 	send    chan []byte // Send's own way to the output, made with out: its bytes are counted in outLen before they are handed over
 	outUsed atomic.Bool // out and send exist: the actor selects on them
 
+	// sinkState and lentSink are the sink a socket's actor lends to
+	// writers on other goroutines while it waits with nothing to write
+	// (lend.go says who moves sinkState when). lentSink is stored by the
+	// actor before it lends, and read by a borrower only once it holds
+	// the sink.
+	sinkState atomic.Uint32
+	lentSink  atomic.Pointer[viewSink]
+
 	chans    atomic.Uint32 // chanIn, chanEvents: set once the channel exists
 	chMu     sync.Mutex    // guards following
 	in       chan []byte
@@ -360,6 +368,17 @@ func (b *Bufferevent) Write(p []byte) error {
 	if err := b.writeErr(); err != nil || len(p) == 0 {
 		return err
 	}
+	if s := b.borrowSink(); s != nil {
+		n, _ := s.writeLent(p, nil, int(b.maxWrite.Load()))
+		if n == int64(len(p)) {
+			b.returnSink(true)
+			return nil
+		}
+		// The rest (or all, after an error the actor's own write will
+		// meet again) goes the usual way, before the sink goes back.
+		p = p[n:]
+		defer b.returnSink(false)
+	}
 	if !b.mail.postCopy(p, &b.outLen) {
 		return fmt.Errorf("write: %w", ErrClosed)
 	}
@@ -381,6 +400,17 @@ func (b *Bufferevent) WriteBuffer(buf *Buffer) error {
 	}
 	if err := b.writeErr(); err != nil {
 		return err
+	}
+	if buf.n > 0 && !buf.frozenFront {
+		if s := b.borrowSink(); s != nil {
+			n, _ := s.writeLent(nil, buf, int(b.maxWrite.Load()))
+			buf.drain(int(n))
+			if buf.n == 0 {
+				b.returnSink(true)
+				return nil
+			}
+			defer b.returnSink(false) // the rest first goes the usual way, as in Write
+		}
 	}
 	mp := carriers.Get().(*Buffer)
 	if err := mp.MoveFrom(buf); err != nil {

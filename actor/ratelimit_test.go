@@ -2,6 +2,7 @@ package actor_test
 
 import (
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -228,5 +229,31 @@ func TestRateLimitGetters(t *testing.T) {
 	}
 	if err := a.SetRateLimit(nil); !errors.Is(err, actor.ErrClosed) {
 		t.Errorf("SetRateLimit after Close = %v, want ErrClosed", err)
+	}
+}
+
+// BenchmarkRateLimitCost streams through a pair whose ends carry a rate
+// limit so high it never waits, next to the same pair without one: the
+// cost of consulting the limiter on every read and write.
+func BenchmarkRateLimitCost(b *testing.B) {
+	huge, err := limiter.NewConfig(1<<50, 1<<50, 1<<50, 1<<50, limiter.DefaultTick)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, size := range []int{4 << 10, 64 << 10} {
+		for _, tc := range []struct {
+			name  string
+			limit *limiter.Config
+		}{{"none", nil}, {"unlimited", huge}} {
+			b.Run(fmt.Sprintf("%s/%dB", tc.name, size), func(b *testing.B) {
+				send, wait := pairStream(b, size, tc.limit)
+				b.ReportAllocs()
+				b.SetBytes(int64(size))
+				for b.Loop() {
+					send()
+				}
+				wait()
+			})
+		}
 	}
 }

@@ -3,15 +3,11 @@ package actor
 import (
 	"bytes"
 	"encoding/binary"
-	"github.com/bevgo/bev/internal/testconn"
 	"io"
 	"math"
-	"net"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 )
 
 // A read that fills what it asked for makes the next one four times
@@ -148,23 +144,6 @@ func FuzzReadSizer(f *testing.F) {
 	})
 }
 
-// socketIO returns a loopback TCP connection and the transportIO of its
-// server end, with no read limit and no rate; the test's end stops it.
-func socketIO(t *testing.T) (client, server net.Conn, l *transportIO) {
-	t.Helper()
-	client, server = testconn.Pair(t, "tcp")
-	if s := socketOf(server); s == nil {
-		t.Skip("no socket side door on this platform")
-	}
-	var maxRead atomic.Int64
-	maxRead.Store(DefaultMaxRead)
-	var rate atomic.Pointer[rateState]
-	l = newTransportIO(server, &maxRead, nil, &rate, func() {})
-	t.Cleanup(func() { l.stop(true) })
-	l.setLimit(noLimit)
-	return client, server, l
-}
-
 // A socket's own reads follow the sizer: a burst far larger than libevent's
 // 16 KiB arrives in reads that grow to maxReadChunk, so it costs a few
 // system calls, and the reads shrink again once the stream turns small.
@@ -221,82 +200,5 @@ func TestSocketReadsAdapt(t *testing.T) {
 	client.Close()
 	if _, err := l.src.readInto(&l.rbuf, l.readRoom(), true); err != io.EOF {
 		t.Errorf("a read after the peer closed: %v, want io.EOF", err)
-	}
-}
-
-// A byte write hands over everything queued, up to the per-write maximum
-// and as many views as one writev takes: more views would be cut by the
-// socket's writev, and what it left out would pass for a full kernel
-// buffer, sending the rest through the writer loop.
-func TestWriteBatch(t *testing.T) {
-	var s viewSink
-	var src Buffer
-	for range 3 * maxWriteSlices {
-		if err := src.AppendOwned(make([]byte, 100)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, tc := range []struct{ max, views, bytes int }{
-		{DefaultMaxWrite, maxWriteSlices, maxWriteSlices * 100},
-		{1000, 10, 1000},
-		{1050, 11, 1050},
-	} {
-		n, moved := s.take(&src, tc.max)
-		if len(s.views) != tc.views || n != tc.bytes || bufsLen(s.views) != n || moved != 0 {
-			t.Errorf("max %d: batch of %d views, %d bytes (%d counted, %d moved), want %d, %d, none moved", tc.max, len(s.views), bufsLen(s.views), n, moved, tc.views, tc.bytes)
-		}
-		s.release()
-	}
-	if DefaultMaxWrite/maxWriteSlices > minSysReadChunk {
-		t.Errorf("%d views cannot hold a whole %d-byte write of %d-byte chunks", maxWriteSlices, DefaultMaxWrite, minSysReadChunk)
-	}
-}
-
-// The reader loop gathers several reads of a socket per hand-off only
-// while they are small: one hand-off carries at most one maximal read's
-// worth, so a busy connection's reader holds no more than the actor's
-// own read would.
-func TestReaderLoopHandOffBounded(t *testing.T) {
-	client, _, l := socketIO(t)
-	l.startReader()
-
-	const burst = 16 << 20
-	werr := make(chan error, 1)
-	go func() { _, err := client.Write(make([]byte, burst)); werr <- err }()
-	deadline := time.After(20 * time.Second)
-	largest := 0
-	for got := 0; got < burst; {
-		select {
-		case ev := <-l.events:
-			if ev.err != nil {
-				t.Fatalf("read after %d bytes: %v", got, ev.err)
-			}
-			n := int(ev.n)
-			if ev.in == nil || ev.in.Len() != n {
-				t.Fatalf("a hand-off of %d bytes carried a Buffer of %v", n, ev.in)
-			}
-			ev.release()
-			l.delivered(n)
-			largest = max(largest, n)
-			got += n
-		case <-deadline:
-			t.Fatalf("only %d of %d bytes read in time", got, burst)
-		}
-	}
-	if err := <-werr; err != nil {
-		t.Fatal(err)
-	}
-	if largest > maxReadChunk {
-		t.Errorf("one hand-off carried %d bytes, more than one %d-byte read", largest, maxReadChunk)
-	}
-}
-
-// Every connection holds its loops for its whole life, idle or not; the
-// allocator rounds them up to the 320-byte size class, and the next is
-// 352 (docs/benchmarks.md, idle memory). The sizer is kept to four bytes
-// for that.
-func TestLoopsSize(t *testing.T) {
-	if n := unsafe.Sizeof(transportIO{}); n > 320 {
-		t.Errorf("transportIO is %d bytes, over the 320-byte allocation class", n)
 	}
 }

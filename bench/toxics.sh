@@ -16,6 +16,11 @@
 # proxy process's user+system CPU time from /proc/PID/stat before and
 # after. It prints every round, the medians and the ratios.
 #
+# Then, through bevapi and toxiproxy in turn, it times curl fetching
+# GET /big (10 MiB) with a 1024 KB/s bandwidth toxic downstream: the
+# issue's figure is 10 s; with toxiproxy's KB of 1000 bytes (its
+# toxics/bandwidth.go: a sleep of len/rate ms per chunk) it is 10.24 s.
+#
 #   usage: bash bench/toxics.sh [-rounds N] [-duration SEC]
 #   needs: go, wrk, curl; optional nginx-light.
 set -euo pipefail
@@ -35,7 +40,7 @@ done
 (cd "$REPO" && go build -o "$TMP/bev" ./examples/proxy && go build -o "$TMP/httpd" ./bench/httpd)
 (cd "$TMP" && GOBIN="$TMP" go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0) ||
 	{ echo "toxics.sh: cannot build toxiproxy-server v2.5.0" >&2; exit 2; }
-start_origin $((1 << 20))
+start_origin $((10 << 20))
 
 P_bev=$(free_port); P_bevapi=$(free_port); P_toxiproxy=$(free_port)
 A_bevapi=$(free_port); A_toxiproxy=$(free_port); L_bevapi=$(free_port)
@@ -112,3 +117,16 @@ echo
 ratio none bevapi bev
 ratio none bevapi toxiproxy
 ratio latency0 bevapi toxiproxy
+
+# bandwidth: 10 MiB through a 1024 KB/s toxic on each API's proxy.
+echo
+for r in bevapi toxiproxy; do
+	apiv="A_$r" portv="P_$r"
+	curl -sf -XPOST "http://127.0.0.1:${!apiv}/proxies/bench/toxics" \
+		-d '{"name":"bw","type":"bandwidth","stream":"downstream","attributes":{"rate":1024}}' >/dev/null
+	out=$(curl -sf -o /dev/null -w '%{size_download} %{time_total}' --max-time 60 "http://127.0.0.1:${!portv}/big")
+	curl -sf -XDELETE "http://127.0.0.1:${!apiv}/proxies/bench/toxics/bw" >/dev/null
+	read -r bytes secs <<<"$out"
+	printf 'bandwidth %-9s 1024 KB/s: %s bytes in %.3f s (%.0f KB/s, 1 KB = 1000 B)\n' "$r" "$bytes" "$secs" \
+		"$(awk -v b="$bytes" -v s="$secs" 'BEGIN {print b / s / 1000}')"
+done

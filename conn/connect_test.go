@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
@@ -247,4 +249,110 @@ func TestConnectUnix(t *testing.T) {
 	if g := testkit.Recv(t, got, "hello over unix"); g != "hello" {
 		t.Errorf("server read %q, want %q", g, "hello")
 	}
+}
+
+// TestCloseWhileConnecting: Close during a layer's handshake that never
+// completes (TLS's is tested in conn/tlsconn), or a lookup that never
+// answers, returns promptly, reports no
+// event and leaks nothing. Ending the connect's context instead reports
+// one Error with the context's cause, and the lookup error is kept.
+func TestCloseWhileConnecting(t *testing.T) {
+	blocked := make(chan struct{}, 1)
+	stuck := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		testkit.Signal(blocked)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}}
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	cases := []struct {
+		name    string
+		connect func(ctx context.Context, s *conn.Socket) error
+		tls     bool // through a layer whose handshake never ends
+	}{
+		{"lookup", func(ctx context.Context, s *conn.Socket) error {
+			return s.ConnectHostname(ctx, stuck, "tcp", "stuck.example.", 80)
+		}, false},
+		{"handshake", func(ctx context.Context, s *conn.Socket) error {
+			return s.ConnectAddr(ctx, "tcp", silent.Addr().String())
+		}, true},
+	}
+	for _, tc := range cases {
+		for _, byCtx := range []bool{false, true} {
+			name := tc.name + "/close"
+			if byCtx {
+				name = tc.name + "/ctx"
+			}
+			t.Run(name, func(t *testing.T) {
+				base := testbev.NewBase(t)
+				var s *conn.Socket
+				var err error
+				if tc.tls {
+					s, err = conn.NewLayered(base, nil, stuckLayer{}, actor.CloseOnFree)
+				} else {
+					s, err = conn.New(base, nil, actor.CloseOnFree)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				events := make(chan actor.EventInfo, 4)
+				s.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, err error) {
+					events <- actor.EventInfo{Event: ev, Err: err}
+				}})
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				if err := tc.connect(ctx, s); err != nil {
+					t.Fatal(err)
+				}
+				if tc.tls {
+					c, err := silent.Accept()
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer c.Close()
+				} else {
+					testkit.Recv(t, blocked, "the lookup to start")
+				}
+				if byCtx {
+					cancel()
+					e := testkit.Recv(t, events, "the Error event")
+					if e.Event != actor.Error || !errors.Is(e.Err, context.Canceled) {
+						t.Errorf("event %v (%v), want Error with context.Canceled", e.Event, e.Err)
+					}
+					if !tc.tls && s.DNSError() == nil {
+						t.Errorf("DNSError() = nil after a cancelled lookup, want the cause")
+					}
+				}
+				start := time.Now()
+				if err := s.Close(); err != nil && !errors.Is(err, io.EOF) {
+					t.Errorf("Close = %v, want nil", err)
+				}
+				if d := time.Since(start); d > time.Second {
+					t.Errorf("Close took %v with a connect in flight, want it prompt", d)
+				}
+				if len(events) != 0 {
+					t.Errorf("events after Close: %v, want none", <-events)
+				}
+			})
+		}
+	}
+}
+
+// stuckLayer is a conn.Layer whose handshake waits for its context: a
+// peer that never answers.
+type stuckLayer struct{}
+
+func (stuckLayer) Wrap(c net.Conn, _ string) (actor.Transport, error) {
+	return stuckConn{c}, nil
+}
+
+type stuckConn struct{ net.Conn }
+
+func (c stuckConn) Handshake(ctx context.Context) error {
+	<-ctx.Done()
+	c.Close()
+	return ctx.Err()
 }

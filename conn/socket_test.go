@@ -3,12 +3,18 @@ package conn_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"net"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/conn"
 	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testconn"
 	"github.com/bevgo/bev/internal/testkit"
 )
 
@@ -267,4 +273,231 @@ func TestHalfClose(t *testing.T) {
 	if err := b.Drain(ctx); err != nil {
 		t.Errorf("Drain = %v, want nil", err)
 	}
+}
+
+// Drain delivers every byte it reports written even when the peer sent
+// more that was never read: closing a TCP connection with unread input
+// sends a reset, which throws away output the peer has not read yet, so
+// Drain lingers, reading and dropping until the peer's EOF.
+func TestDrainWithUnreadInput(t *testing.T) {
+	base := testbev.NewBase(t)
+	accepted := make(chan *conn.Socket, 1)
+	var moved atomic.Int64
+	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: actor.CloseOnFree}, func(s *conn.Socket) {
+		s.SetCallbacks(actor.Callbacks{Read: func(ss *actor.Session) {
+			moved.Add(int64(ss.Input().Len()))
+			ss.Output().MoveFrom(ss.Input())
+		}})
+		s.SetWatermark(actor.Write, 0, 1<<30) // let the echo queue: the client reads nothing yet
+		s.Enable(actor.Read | actor.Write)
+		accepted <- s
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(testkit.WaitTime))
+	s := testkit.Recv(t, accepted, "accept")
+	first := testkit.Pattern(512 << 10)
+	if _, err := c.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; moved.Load() < int64(len(first)); i++ {
+		if i > 10000 {
+			t.Fatalf("the server accepted %d of %d bytes", moved.Load(), len(first))
+		}
+		s.Do(func(*actor.Session) {}) // one actor step; bounded in count
+	}
+	s.Disable(actor.Read)
+	s.Do(func(*actor.Session) {})
+	if _, err := c.Write(make([]byte, 64<<10)); err != nil { // never read by the server
+		t.Fatal(err)
+	}
+	drained := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
+		defer cancel()
+		drained <- s.Drain(ctx)
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("client read %d bytes, then %v; want all %d and EOF", len(got), err, len(first))
+	}
+	if !bytes.Equal(got, first) {
+		t.Fatalf("client read %d bytes, want the %d the server accepted", len(got), len(first))
+	}
+	c.Close() // the peer's close ends the server's lingering
+	if err := testkit.Recv(t, drained, "Drain"); err != nil {
+		t.Errorf("Drain() = %v", err)
+	}
+}
+
+// Drain's linger is bounded: a peer that reads everything but never
+// closes its side lets Drain return once the linger time (2 s) has passed
+// since the half-close, with every byte delivered; the linger's timer
+// wakes the socket's actor out of its own wait in the socket.
+func TestDrainLingerBounded(t *testing.T) {
+	base := testbev.NewBase(t)
+	c1, c2 := testconn.TCPConns(t)
+	s, err := conn.New(base, c2, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := testkit.Pattern(64 << 10)
+	if err := s.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	drained := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
+		defer cancel()
+		drained <- s.Drain(ctx)
+	}()
+	c1.SetDeadline(time.Now().Add(testkit.WaitTime))
+	got, err := io.ReadAll(c1) // the half-close ends it; c1 stays open
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("peer read %d bytes, %v; want the %d written and EOF", len(got), err, len(want))
+	}
+	if err := testkit.Recv(t, drained, "Drain, after its linger"); err != nil {
+		t.Errorf("Drain() = %v, want nil", err)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("Drain returned after %v with the peer still open, want it to linger (2 s)", d)
+	}
+}
+
+// TestPeerReset: a peer that resets the connection mid-stream (linger 0,
+// then close) gives an Error event with the reset, not EOF, and nothing
+// leaks.
+func TestPeerReset(t *testing.T) {
+	base := testbev.NewBase(t)
+	c1, c2 := testconn.TCPConns(t)
+	s, err := conn.New(base, c2, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := testkit.Pattern(16 << 10)
+	errs := make(chan error, 1)
+	var eofs atomic.Int32
+	s.SetCallbacks(actor.Callbacks{
+		Write: func(s *actor.Session) { s.Write(chunk) }, // keep streaming
+		Event: func(s *actor.Session, ev actor.Event, err error) {
+			if ev&actor.EOF != 0 {
+				eofs.Add(1)
+			}
+			if ev&actor.Error != 0 {
+				errs <- err
+				s.Close()
+			}
+		},
+	})
+	s.Enable(actor.Read | actor.Write)
+	s.Write(chunk)
+	buf := make([]byte, 64<<10)
+	if _, err := readFull(c1, buf); err != nil {
+		t.Fatal(err)
+	}
+	c1.SetLinger(0)
+	c1.Close()
+	err = testkit.Recv(t, errs, "the Error event")
+	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+		t.Errorf("Error event cause = %v, want a reset or broken pipe", err)
+	}
+	<-s.Done()
+	if n := eofs.Load(); n != 0 {
+		t.Errorf("%d EOF events after a reset, want 0", n)
+	}
+}
+
+// TestPeerNeverReads: against a peer that never reads, the output grows
+// only by what is written (Write never blocks), while Send blocks at the
+// write high watermark; Close still returns at once.
+func TestPeerNeverReads(t *testing.T) {
+	base := testbev.NewBase(t)
+	c1, c2 := testconn.TCPConns(t)
+	c1.SetWriteBuffer(32 << 10)
+	c2.SetReadBuffer(32 << 10)
+	s, err := conn.New(base, c1, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 4 << 20
+	if err := s.Write(make([]byte, total)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetWatermark(actor.Write, 0, 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := s.Send(ctx, []byte("more")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Send over the high watermark = %v, want it to block until the deadline", err)
+	}
+	if n := s.OutputLen(); n > total || n < 64<<10 {
+		t.Errorf("OutputLen() = %d, want between the high watermark and the %d written", n, total)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	if err := testkit.Recv(t, closed, "Close with a blocked writer"); err != nil {
+		t.Errorf("Close = %v, want nil", err)
+	}
+}
+
+// TestSlowLoris: a peer that trickles bytes keeps a read timeout at bay
+// only while it sends; once it stalls, exactly one Reading|Timeout comes,
+// after every byte it sent.
+func TestSlowLoris(t *testing.T) {
+	base := testbev.NewBase(t)
+	c1, c2 := testconn.TCPConns(t)
+	s, err := conn.New(base, c2, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 300 * time.Millisecond
+	arrived := make(chan struct{}, 1)
+	var got, timeouts atomic.Int32
+	var last atomic.Int64
+	timedOut := make(chan time.Time, 1)
+	s.SetCallbacks(actor.Callbacks{
+		Read: func(s *actor.Session) {
+			got.Add(int32(len(testkit.DrainAll(t, s.Input()))))
+			last.Store(time.Now().UnixNano())
+			testkit.Signal(arrived)
+		},
+		Event: func(s *actor.Session, ev actor.Event, err error) {
+			if ev != actor.Reading|actor.Timeout || !errors.Is(err, actor.ErrTimeout) {
+				t.Errorf("event %v (%v), want Reading|Timeout", ev, err)
+			}
+			timeouts.Add(1)
+			timedOut <- time.Now()
+		},
+	})
+	s.SetTimeouts(timeout, 0)
+	s.Enable(actor.Read)
+	for range 5 {
+		if _, err := c1.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		testkit.Recv(t, arrived, "a trickled byte")
+	}
+	at := testkit.Recv(t, timedOut, "the read timeout")
+	if n := got.Load(); n != 5 {
+		t.Errorf("%d bytes before the timeout, want 5", n)
+	}
+	if idle := at.Sub(time.Unix(0, last.Load())); idle < timeout*3/4 {
+		t.Errorf("timeout %v after the last byte, want about %v", idle, timeout)
+	}
+	s.Do(func(*actor.Session) {})
+	if n := timeouts.Load(); n != 1 {
+		t.Errorf("%d timeouts, want 1 (reading is disabled by the first)", n)
+	}
+	if s.Enabled()&actor.Read != 0 {
+		t.Errorf("Read still enabled after the timeout")
+	}
+	s.Close()
 }

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/internal/testbev"
@@ -428,5 +432,270 @@ func TestFilterDrain(t *testing.T) {
 				t.Fatalf("reader got %d bytes, want the %d written", all.Len(), len(want))
 			}
 		})
+	}
+}
+
+// TestFilterFlushReadBounded: Flush(Read, Finished) and Flush(Read,
+// Flush) on a filter with a bomb waiting still fill the input only up to
+// the read high watermark; the rest follows as the user drains.
+func TestFilterFlushReadBounded(t *testing.T) {
+	const n = 16 << 20
+	for _, mode := range []actor.FlushMode{actor.Flush, actor.Finished} {
+		t.Run(fmt.Sprint(mode), func(t *testing.T) {
+			wire := bomb(t, pipeline.FormatGzip, n)
+			base := testbev.NewBase(t)
+			a, b := newLink(t, base, "pair", 0)
+			f, err := pipeline.NewFilter(b, pipeline.Gunzip(), nil, actor.CloseOnFree)
+			if err != nil {
+				t.Fatalf("NewFilter = %v", err)
+			}
+			defer closeAll(t, f, a)
+			f.SetWatermark(actor.Read, 0, bombHigh)
+			var draining atomic.Bool
+			var got int64
+			full := make(chan struct{}, 1)
+			done := make(chan struct{}, 1)
+			f.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
+				if !draining.Load() {
+					testkit.Signal(full)
+					return
+				}
+				got += int64(s.Input().Len())
+				s.Input().Drain(s.Input().Len())
+				if got >= n {
+					testkit.Signal(done)
+				}
+			}})
+			f.Enable(actor.Read)
+			a.Write(wire)
+			testkit.Recv(t, full, "the first input")
+			if err := f.Flush(actor.Read, mode); err != nil {
+				t.Fatalf("Flush = %v", err)
+			}
+			var in int
+			f.Do(func(s *actor.Session) { in = s.Input().Len() })
+			if in > bombHigh+bombChunk {
+				t.Fatalf("after Flush(Read, %v) the input holds %d bytes, over the high watermark %d plus a chunk", mode, in, bombHigh)
+			}
+			draining.Store(true)
+			f.Do(func(s *actor.Session) {
+				got += int64(s.Input().Len())
+				s.Input().Drain(s.Input().Len())
+			})
+			testkit.Recv(t, done, "the rest of the stream")
+			if got != n {
+				t.Errorf("read %d bytes, want %d", got, n)
+			}
+		})
+	}
+}
+
+// Bytes go through stacked filters, whose views move whole chunks,
+// exactly once and in order, pieces of every size mixed, and the far end
+// reads EOF only after the last of them.
+func TestStackedFiltersByteExact(t *testing.T) {
+	for _, kind := range linkKinds {
+		t.Run(kind, func(t *testing.T) {
+			base := testbev.NewBase(t)
+			u1, u2 := newLink(t, base, kind, 0)
+			filter := func(u *actor.Bufferevent, in, out pipeline.Stage) *actor.Bufferevent {
+				t.Helper()
+				f, err := pipeline.NewFilter(u, in, out, actor.CloseOnFree)
+				if err != nil {
+					t.Fatalf("NewFilter = %v", err)
+				}
+				return f
+			}
+			pass := pipeline.PassThrough
+			top := u1
+			for _, out := range []pipeline.Stage{pass(), pipeline.Chain(pass(), pass(), pass()), nil, pass()} {
+				top = filter(top, nil, out)
+			}
+			rf := u2
+			for _, in := range []pipeline.Stage{pipeline.Chain(pass(), pass()), pass(), nil} {
+				rf = filter(rf, in, nil)
+			}
+			defer closeAll(t, top, rf)
+			var (
+				mu  sync.Mutex
+				got bytes.Buffer
+			)
+			eof := make(chan []byte, 1)
+			rf.SetCallbacks(actor.Callbacks{
+				Read: func(s *actor.Session) {
+					mu.Lock()
+					s.Input().WriteTo(&got)
+					mu.Unlock()
+				},
+				Event: func(s *actor.Session, ev actor.Event, err error) {
+					if ev&(actor.EOF|actor.Error) != 0 {
+						mu.Lock()
+						eof <- bytes.Clone(got.Bytes())
+						mu.Unlock()
+					}
+				},
+			})
+			rf.Enable(actor.Read)
+			rng := rand.New(rand.NewPCG(1, 2))
+			var want []byte
+			for len(want) < 4<<20 {
+				p := make([]byte, []int{1, 100, 4 << 10, 16 << 10, 64<<10 + 7, 200 << 10}[rng.IntN(6)])
+				for i := range p {
+					p[i] = byte(rng.Uint32())
+				}
+				want = append(want, p...)
+				if rng.IntN(2) == 0 {
+					top.Write(p)
+				} else {
+					var buf actor.Buffer
+					buf.AppendOwned(p)
+					top.WriteBuffer(&buf)
+				}
+			}
+			top.Flush(actor.Write, actor.Finished)
+			if got := testkit.Recv(t, eof, "EOF at the far end"); !bytes.Equal(got, want) {
+				t.Fatalf("the far end read %d bytes that differ from the %d written", len(got), len(want))
+			}
+		})
+	}
+}
+
+// A filter's view pauses an underlying that has no read high watermark
+// only once it holds two of the filter's largest reads, not at
+// DefaultChannelHighWatermark: a hand-over of actor.PairMaxIO then never
+// stops and restarts the underlying's reading (a turn of its actor per
+// hand-over). The bytes the filter cannot take yet (its own read high
+// watermark is 1 byte) still stop somewhere: here in the view, which
+// takes all 300 KiB, so the sender's output drains completely.
+func TestFilterViewHoldsTwoHandovers(t *testing.T) {
+	base := testbev.NewBase(t)
+	a, b := newLink(t, base, "pair", 0)
+	f, err := pipeline.NewFilter(b, nil, nil, actor.CloseOnFree)
+	if err != nil {
+		t.Fatalf("NewFilter = %v", err)
+	}
+	defer closeAll(t, a, f)
+	f.SetWatermark(actor.Read, 0, 1)
+	f.Enable(actor.Read)
+	drained := make(chan struct{}, 1)
+	a.SetCallbacks(actor.Callbacks{Write: func(s *actor.Session) {
+		if s.Output().Len() == 0 {
+			testkit.Signal(drained)
+		}
+	}})
+	const n = 300 << 10
+	if n <= actor.DefaultChannelHighWatermark || n >= 2*actor.PairMaxIO {
+		t.Fatalf("test size %d must lie between the default mark and two hand-overs", n)
+	}
+	a.Write(testkit.Pattern(n))
+	testkit.Recv(t, drained, "the sender's output to drain into the filter's view")
+	if b.Enabled()&actor.Read == 0 {
+		t.Errorf("the underlying's reading was paused with %d bytes in the view, want it on below %d", n, 2*actor.PairMaxIO)
+	}
+	if got := f.InputLen(); got > 1+actor.PairMaxIO {
+		t.Errorf("filter input = %d bytes, want at most its read high watermark plus one read", got)
+	}
+}
+
+// Bytes a filter hands down while the underlying's write is under way are
+// taken by the underlying's next write callback, which that write's
+// completion runs, instead of by a Trigger of their own: here the pair's
+// far end does not read, so the first 100 KiB stay in flight, and the
+// next 100 KiB must still arrive once it does.
+func TestFilterHandsDownWhileUnderlyingWrites(t *testing.T) {
+	base := testbev.NewBase(t)
+	a, b := newLink(t, base, "pair", 0)
+	f, err := pipeline.NewFilter(a, nil, nil, actor.CloseOnFree)
+	if err != nil {
+		t.Fatalf("NewFilter = %v", err)
+	}
+	defer closeAll(t, f, b)
+	const n = 100 << 10
+	want := testkit.Pattern(2 * n)
+	var (
+		mu  sync.Mutex
+		got []byte
+	)
+	done := make(chan struct{}, 1)
+	b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
+		mu.Lock()
+		defer mu.Unlock()
+		p := make([]byte, s.Input().Len())
+		s.Input().Read(p)
+		if got = append(got, p...); len(got) == len(want) {
+			testkit.Signal(done)
+		}
+	}})
+	f.Write(want[:n])
+	// a takes the bytes and hands them to its writer, which waits for b
+	// to read; a's published pending output then counts them.
+	end := time.Now().Add(testkit.WaitTime)
+	for a.OutputLen() != n {
+		if time.Now().After(end) {
+			t.Fatalf("a's pending output = %d, want %d", a.OutputLen(), n)
+		}
+		if err := a.Do(func(*actor.Session) {}); err != nil {
+			t.Fatalf("a.Do = %v", err)
+		}
+	}
+	f.Write(want[n:])
+	// f hands the bytes down in the turn after the one that takes them:
+	// the second Do runs after that.
+	for range 2 {
+		if err := f.Do(func(*actor.Session) {}); err != nil {
+			t.Fatalf("f.Do = %v", err)
+		}
+	}
+	if err := b.Enable(actor.Read); err != nil {
+		t.Fatalf("Enable = %v", err)
+	}
+	testkit.Recv(t, done, "all 200 KiB at the far end")
+	mu.Lock()
+	defer mu.Unlock()
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the far end read %d bytes that differ from the %d written", len(got), len(want))
+	}
+}
+
+// A receiving filter reads its view on its own goroutine (TryReadBuffer)
+// rather than through a reader loop that waits on the underlying; it
+// still learns that the underlying stopped when nothing reports it (the
+// underlying closed directly, which sends no event): a Reading|Error
+// wrapping ErrClosed, after the bytes that came before.
+func TestFilterSeesUnderlyingStop(t *testing.T) {
+	base := testbev.NewBase(t)
+	a, b := newLink(t, base, "pair", 0)
+	f, err := pipeline.NewFilter(b, nil, nil, 0)
+	if err != nil {
+		t.Fatalf("NewFilter = %v", err)
+	}
+	defer closeAll(t, a, f)
+	type result struct {
+		n   int
+		ev  actor.Event
+		err error
+	}
+	var n int
+	ended := make(chan result, 1)
+	got := make(chan struct{}, 1)
+	f.SetCallbacks(actor.Callbacks{
+		Read: func(s *actor.Session) {
+			n += s.Input().Len()
+			s.Input().Drain(s.Input().Len())
+			testkit.Signal(got)
+		},
+		Event: func(s *actor.Session, ev actor.Event, err error) {
+			ended <- result{n, ev, err}
+		},
+	})
+	f.Enable(actor.Read)
+	a.Write(testkit.Pattern(1000))
+	testkit.Recv(t, got, "the first bytes through the filter")
+	if err := b.Close(); err != nil {
+		t.Fatalf("underlying Close = %v", err)
+	}
+	r := testkit.Recv(t, ended, "the filter's event after its underlying stopped")
+	if r.ev != actor.Reading|actor.Error || !errors.Is(r.err, pipeline.ErrClosed) || r.n != 1000 {
+		t.Errorf("event %v (%v) after %d bytes, want Reading|Error wrapping ErrClosed after 1000", r.ev, r.err, r.n)
 	}
 }

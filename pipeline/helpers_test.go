@@ -1,10 +1,18 @@
 package pipeline_test
 
 import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
+	"io"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/internal/testconn"
+	"github.com/bevgo/bev/pipeline"
 )
 
 // linkKinds are the transports every behaviour test runs over: an actor
@@ -50,4 +58,56 @@ func closeAll(t testing.TB, bs ...*actor.Bufferevent) {
 			t.Errorf("Close() = %v, want nil", err)
 		}
 	}
+}
+
+const benchChunk = 16 << 10
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// The fuzz tests follow one shape: seed with bytes from our own encoder,
+// decode the fuzzed input in pieces and under a limit (both fuzzed; drive
+// fails a call that puts more than its limit out), check the outcome
+// against a reference that reads the input whole (the line and frame
+// rules spelled out plainly, or the standard library) with any error
+// wrapping the package's sentinels, and on success require that
+// re-encoding succeeds and decodes to the same bytes.
+
+func fuzzShape(chunk, limit uint8) (int, int) {
+	l := int(limit)
+	if l == 0 {
+		l = -1
+	}
+	return int(chunk) + 1, l
+}
+
+// stdDecompress decompresses with the standard library, failing the test
+// on an error.
+func stdDecompress(t testing.TB, f pipeline.Format, p []byte) []byte {
+	t.Helper()
+	out, err := stdDecompressErr(f, p)
+	if err != nil {
+		t.Fatalf("standard %v reader: %v", f, err)
+	}
+	return out
+}
+
+func stdDecompressErr(f pipeline.Format, p []byte) ([]byte, error) {
+	var r io.Reader
+	var err error
+	switch f {
+	case pipeline.FormatFlate:
+		r = flate.NewReader(bytes.NewReader(p))
+	case pipeline.FormatZlib:
+		r, err = zlib.NewReader(bytes.NewReader(p))
+	case pipeline.FormatGzip:
+		r, err = gzip.NewReader(bytes.NewReader(p))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
 }

@@ -3,12 +3,17 @@ package pipeline_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -339,4 +344,247 @@ func TestViewCopyBounded(t *testing.T) {
 	if grew > 16<<20 {
 		t.Errorf("live heap grew by %d MiB during the copy, want under 16 MiB (watermarks of 64 KiB)", grew>>20)
 	}
+}
+
+// A Conn's buffer methods move chunks in and out of its bufferevent, within
+// their limits, and refuse bad arguments.
+func TestConnBufferMethods(t *testing.T) {
+	base := testbev.NewBase(t)
+	a, b := newLink(t, base, "pair", 0)
+	ca, err := pipeline.NewConn(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := pipeline.NewConn(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cb.Close()
+	defer ca.Close()
+	deadline := time.Now().Add(testkit.WaitTime)
+	ca.SetDeadline(deadline)
+	cb.SetDeadline(deadline)
+
+	if _, err := ca.WriteBuffer(nil, true); !errors.Is(err, pipeline.ErrInvalid) {
+		t.Errorf("WriteBuffer(nil) = %v, want ErrInvalid", err)
+	}
+	if _, err := cb.ReadBuffer(nil, 10); !errors.Is(err, pipeline.ErrInvalid) {
+		t.Errorf("ReadBuffer(nil) = %v, want ErrInvalid", err)
+	}
+	var dst actor.Buffer
+	if n, err := cb.ReadBuffer(&dst, 0); n != 0 || err != nil {
+		t.Errorf("ReadBuffer(max 0) = %d, %v, want 0, nil", n, err)
+	}
+
+	want := testkit.Pattern(60 << 10) // under the view's write high watermark: nobody reads yet
+	var src actor.Buffer
+	src.AppendOwned(want[:30<<10])
+	src.AppendOwned(want[30<<10:])
+	if n, err := ca.WriteBuffer(&src, true); n != int64(len(want)) || err != nil || src.Len() != 0 {
+		t.Fatalf("WriteBuffer = %d, %v (%d left), want %d, nil (0 left)", n, err, src.Len(), len(want))
+	}
+	var got []byte
+	for len(got) < len(want) {
+		n, err := cb.ReadBuffer(&dst, 7000)
+		if err != nil {
+			t.Fatalf("ReadBuffer after %d bytes = %v", len(got), err)
+		}
+		if n < 1 || n > 7000 || dst.Len() != n {
+			t.Fatalf("ReadBuffer(max 7000) = %d with %d in dst, want 1..7000, all in dst", n, dst.Len())
+		}
+		got = append(got, make([]byte, n)...)
+		dst.Read(got[len(got)-n:])
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read bytes differ from those written")
+	}
+
+	// Without wait, a view at its write high watermark takes what fits
+	// and returns at once. b does not read, so a's output stays full.
+	if err := a.SetWatermark(actor.Write, 0, 1000); err != nil {
+		t.Fatal(err)
+	}
+	cb.SetReadDeadline(time.Now()) // nobody reads b's end any more
+	src.Write(testkit.Pattern(8 << 10))
+	var took int64
+	for range 3 {
+		n, err := ca.WriteBuffer(&src, false)
+		if err != nil {
+			t.Fatalf("WriteBuffer(no wait) = %v", err)
+		}
+		took += n
+	}
+	if took > 8<<10 || int(took)+src.Len() != 8<<10 {
+		t.Errorf("WriteBuffer(no wait) took %d and left %d of 8192", took, src.Len())
+	}
+
+	ca.CloseWrite()
+	if _, err := ca.WriteBuffer(&src, true); err == nil {
+		t.Errorf("WriteBuffer after CloseWrite = nil, want an error")
+	}
+	cb.SetReadDeadline(time.Now().Add(testkit.WaitTime))
+	if _, err := io.Copy(io.Discard, cb); err != nil {
+		t.Errorf("reading to EOF = %v", err)
+	}
+	if n, err := cb.ReadBuffer(&dst, 10); n != 0 || err != io.EOF {
+		t.Errorf("ReadBuffer at EOF = %d, %v, want 0, io.EOF", n, err)
+	}
+}
+
+// gzipConn returns the net.Conn view of a gzip-over-TCP stack on nc: a
+// socket bufferevent, depth filters that each gunzip what they read and
+// gzip what they write, and the view over the top one.
+func gzipConn(t testing.TB, base *actor.Base, nc net.Conn, depth int) (net.Conn, error) {
+	t.Helper()
+	f, err := actor.New(base, nc, actor.CloseOnFree)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	for range depth {
+		up, err := pipeline.NewFilter(f, pipeline.Gunzip(), pipeline.Gzip(), actor.CloseOnFree)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		f = up
+	}
+	c, err := pipeline.NewConn(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// gzipListener wraps what a TCP listener accepts in gzipConn.
+type gzipListener struct {
+	net.Listener
+	t     testing.TB
+	base  *actor.Base
+	depth int
+}
+
+func (l gzipListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return gzipConn(l.t, l.base, nc, l.depth)
+}
+
+// net/http, unmodified, on both sides of gzip-over-TCP: every Write of
+// the view is on its way to the peer when it returns (the view flushes
+// the compressor), so requests and responses are not held back, and
+// several requests share one keep-alive connection. Over a stack of two
+// such filters, the lower compressor is flushed too.
+func TestHTTPOverGzipConn(t *testing.T) {
+	for _, depth := range []int{1, 2} {
+		t.Run(fmt.Sprintf("depth%d", depth), func(t *testing.T) { testHTTPOverGzip(t, depth) })
+	}
+}
+
+func testHTTPOverGzip(t *testing.T, depth int) {
+	base := testbev.NewBase(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int32
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			fmt.Fprintf(w, "%s %s %d:%s", r.Method, r.URL.Path, len(body), strings.ToUpper(string(body)))
+		}),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				accepted.Add(1)
+			}
+		},
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := srv.Serve(gzipListener{ln, t, base, depth}); !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve = %v", err)
+		}
+	})
+	var dials atomic.Int32
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			var d net.Dialer
+			nc, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return gzipConn(t, base, nc, depth)
+		},
+		DisableCompression: true,
+	}
+	defer func() {
+		tr.CloseIdleConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown = %v", err)
+			srv.Close()
+		}
+		wg.Wait()
+	}()
+	client := &http.Client{Transport: tr, Timeout: testkit.WaitTime}
+	url := "http://" + ln.Addr().String()
+	for i := range 5 {
+		var resp *http.Response
+		var err error
+		if i%2 == 0 {
+			resp, err = client.Get(fmt.Sprintf("%s/get/%d", url, i))
+		} else {
+			resp, err = client.Post(fmt.Sprintf("%s/post/%d", url, i), "text/plain", strings.NewReader(strings.Repeat("abc", i*1000)))
+		}
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("request %d: reading the body: %v", i, err)
+		}
+		want := fmt.Sprintf("GET /get/%d 0:", i)
+		if i%2 == 1 {
+			want = fmt.Sprintf("POST /post/%d %d:%s", i, i*3000, strings.Repeat("ABC", i*1000))
+		}
+		if resp.StatusCode != http.StatusOK || string(body) != want {
+			t.Fatalf("request %d: %s %.60q, want 200 %.60q", i, resp.Status, body, want)
+		}
+	}
+	if d, a := dials.Load(), accepted.Load(); d != 1 || a != 1 {
+		t.Errorf("%d dials and %d accepted connections for 5 requests, want one keep-alive connection", d, a)
+	}
+}
+
+// gzipFilters wraps both ends in filters that gzip what they write and
+// gunzip what they read.
+func gzipFilters(t testing.TB, a, b *actor.Bufferevent) (*actor.Bufferevent, *actor.Bufferevent) {
+	t.Helper()
+	fa, err := pipeline.NewFilter(a, pipeline.Gunzip(), pipeline.Gzip(), actor.CloseOnFree)
+	if err != nil {
+		t.Fatalf("NewFilter = %v", err)
+	}
+	fb, err := pipeline.NewFilter(b, pipeline.Gunzip(), pipeline.Gzip(), actor.CloseOnFree)
+	if err != nil {
+		t.Fatalf("NewFilter = %v", err)
+	}
+	return fa, fb
+}
+
+// The view passes the conformance suite over a compressing stack, whose
+// ping-pong tests wait for each Write to reach the peer. (Over a pair:
+// TestHTTPOverGzipConn runs the stack over TCP, and the suite over TCP
+// spends its time in lingering closes that TestConnNettest covers.)
+func TestConnNettestOverGzip(t *testing.T) {
+	nettest.TestConn(t, makePipe(t, "pair", gzipFilters))
 }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/bevgo/bev/actor"
@@ -519,5 +521,292 @@ func TestCloseWhileHandshaking(t *testing.T) {
 	}
 	if st := tlsconn.Of(s).State(); st != tlsconn.Connecting {
 		t.Errorf("State() = %v after an unfinished handshake, want Connecting", st)
+	}
+}
+
+// TestFreeSendsCloseNotify: a server that frees its TLS socket in a read
+// callback, after its answer reached the client, sends close_notify every
+// time, so the client (which does not allow dirty shutdowns) reads the
+// answer and then a clean EOF. crypto/tls's Close skips close_notify while
+// a Write is in flight, and the server's writer may not have returned
+// from the answer's Write yet when the client's next line arrives. In the
+// second variant the server answers and frees in the same callback: the
+// answer then either reaches the client followed by close_notify, or not
+// at all (libevent's free drops pending output), never without it.
+func TestFreeSendsCloseNotify(t *testing.T) {
+	runs := 1000
+	if testing.Short() {
+		runs = 100
+	}
+	for _, sameCallback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("answer_and_free_together=%v", sameCallback), func(t *testing.T) {
+			base := testbev.NewBase(t)
+			scfg, ccfg := testcert.Configs(t, "bev.test")
+			deadline := time.Now().Add(30 * time.Second)
+			dirty := 0
+			done := 0
+			for i := 0; i < runs && time.Now().Before(deadline); i++ {
+				if freeOnce(t, base, scfg, ccfg, sameCallback) {
+					dirty++
+				}
+				done++
+				if t.Failed() {
+					break
+				}
+			}
+			if dirty > 0 {
+				t.Errorf("%d of %d runs ended without close_notify", dirty, done)
+			}
+			if done < runs/10 {
+				t.Errorf("only %d runs in the time bound", done)
+			}
+			t.Logf("%d runs", done)
+		})
+	}
+}
+
+// freeOnce runs one exchange and reports whether the client saw a dirty
+// shutdown.
+func freeOnce(t *testing.T, base *actor.Base, scfg, ccfg *tls.Config, sameCallback bool) bool {
+	t.Helper()
+	c1, c2 := testconn.TCPConns(t)
+	opts := actor.CloseOnFree
+	server, err := tlsconn.New(base, c2, scfg, tlsconn.Accepting, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := tlsconn.New(base, c1, ccfg, tlsconn.Connecting, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	defer server.Close()
+	server.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
+		for {
+			line, err := s.Input().ReadLine(actor.EOLLF)
+			if err != nil {
+				return
+			}
+			switch string(line) {
+			case "ping":
+				s.Write([]byte("pong\n"))
+				if sameCallback {
+					s.Close()
+					return
+				}
+			case "bye":
+				// The client has the answer, so its write is done, or
+				// all but: the writer may not have returned from it yet.
+				s.Close()
+				return
+			}
+		}
+	}})
+	server.Enable(actor.Read | actor.Write)
+	type end struct {
+		ev   actor.Event
+		err  error
+		data string
+	}
+	ends := make(chan end, 1)
+	got := ""
+	client.SetCallbacks(actor.Callbacks{
+		Read: func(s *actor.Session) {
+			got += string(testkit.DrainAll(t, s.Input()))
+			if got == "pong\n" && !sameCallback {
+				s.Write([]byte("bye\n"))
+			}
+		},
+		Event: func(s *actor.Session, ev actor.Event, err error) {
+			if ev == actor.Connected {
+				return
+			}
+			got += string(testkit.DrainAll(t, s.Input()))
+			ends <- end{ev, err, got}
+		},
+	})
+	client.Enable(actor.Read | actor.Write)
+	client.Write([]byte("ping\n"))
+	e := testkit.Recv(t, ends, "the client's end of stream")
+	switch {
+	case e.ev == actor.Reading|actor.EOF && (e.data == "pong\n" || sameCallback && e.data == ""):
+		return false
+	case e.ev&actor.Error != 0 && errors.Is(e.err, tlsconn.ErrDirtyShutdown):
+		return true
+	case e.ev&actor.Error != 0 && errors.Is(e.err, io.ErrUnexpectedEOF):
+		return true
+	}
+	t.Errorf("client ended with %v (%v) after %q, want Reading|EOF after %q", e.ev, e.err, e.data, "pong\n")
+	return false
+}
+
+// TestTLSThroughBufferevent: TLS sockets work through the embedded
+// *actor.Bufferevent alone. An accepted TLS socket knows its addresses in
+// the accept callback, before its handshake; its callbacks and Enable,
+// set through the Bufferevent, start the handshake; a client made over a
+// connection with tlsconn.New starts its own with Write and In on the
+// Bufferevent, and the echo comes back through the In channel.
+func TestTLSThroughBufferevent(t *testing.T) {
+	base := testbev.NewBase(t)
+	scfg, ccfg := testcert.Configs(t, "bev.test")
+	remotes := make(chan net.Addr, 1)
+	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0",
+		conn.ListenerConfig{Options: actor.CloseOnFree, Layer: tlsconn.Server(scfg)},
+		func(s *conn.Socket) {
+			var b *actor.Bufferevent = s.Bufferevent
+			var remote net.Addr
+			if c := b.Conn(); c != nil {
+				remote = c.RemoteAddr()
+			}
+			remotes <- remote
+			testbev.Echo(b, nil)
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tlsconn.New(base, raw, ccfg, tlsconn.Connecting, actor.CloseOnFree)
+	if err != nil {
+		raw.Close()
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if remote := testkit.Recv(t, remotes, "the accept callback"); remote == nil || remote.String() != raw.LocalAddr().String() {
+		t.Errorf("accepted socket's Conn().RemoteAddr() = %v in the accept callback, want %v", remote, raw.LocalAddr())
+	}
+	if c := s.Conn(); c == nil || c.RemoteAddr().String() != ln.Addr().String() {
+		t.Errorf("client's Conn() before the handshake = %v, want one with the server's address", c)
+	}
+	var b *actor.Bufferevent = s.Bufferevent
+	if err := b.Write([]byte("hello over TLS")); err != nil {
+		t.Fatal(err)
+	}
+	in := b.In()
+	got := ""
+	for len(got) < len("hello over TLS") {
+		chunk, ok := recv2(t, in)
+		if !ok {
+			t.Fatalf("In closed after %q: %v", got, b.Err())
+		}
+		got += string(chunk)
+	}
+	if got != "hello over TLS" {
+		t.Errorf("echo %q, want %q", got, "hello over TLS")
+	}
+	if st := tlsconn.Of(s).State(); st != tlsconn.Open {
+		t.Errorf("State() = %v after the exchange, want Open", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
+	defer cancel()
+	if err := b.Drain(ctx); err != nil {
+		t.Errorf("Drain = %v", err)
+	}
+}
+
+// recv2 receives from a channel that may close, within testkit.WaitTime.
+func recv2(t *testing.T, c <-chan []byte) ([]byte, bool) {
+	t.Helper()
+	timer := time.NewTimer(testkit.WaitTime)
+	defer timer.Stop()
+	select {
+	case p, ok := <-c:
+		return p, ok
+	case <-timer.C:
+		t.Fatal("timed out waiting for input")
+		return nil, false
+	}
+}
+
+// TestHandshakeTimeout: a TLS server socket whose client stops in the
+// middle of its ClientHello fails its handshake after the handshake
+// timeout (DefaultHandshakeTimeout unless set), not before, with one
+// Error whose cause matches actor.ErrTimeout and os.ErrDeadlineExceeded,
+// and the connection is closed; a timeout of 0 sets no bound. The
+// connection is an in-memory pipe, so that the synctest bubble's clock
+// stands for the real one.
+func TestHandshakeTimeout(t *testing.T) {
+	scfg, _ := testcert.Configs(t, "bev.test") // outside the bubble, whose clock reads the year 2000
+	cases := []struct {
+		name string
+		set  time.Duration // -1: not set
+		want time.Duration // 0: none
+	}{
+		{"default", -1, tlsconn.DefaultHandshakeTimeout},
+		{"3s", 3 * time.Second, 3 * time.Second},
+		{"none", 0, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				base := actor.NewBase()
+				defer base.Close()
+				c1, c2 := net.Pipe()
+				defer c1.Close()
+				s, err := tlsconn.New(base, c2, scfg, tlsconn.Accepting, actor.CloseOnFree)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				if tc.set >= 0 {
+					if err := tlsconn.Of(s).SetHandshakeTimeout(tc.set); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if got := tlsconn.Of(s).HandshakeTimeout(); got != tc.want {
+					t.Errorf("HandshakeTimeout() = %v, want %v", got, tc.want)
+				}
+				events := make(chan actor.EventInfo, 4)
+				s.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, err error) {
+					events <- actor.EventInfo{Event: ev, Err: err}
+				}})
+				s.Enable(actor.Read)
+				start := time.Now()
+				if _, err := c1.Write([]byte{22, 3, 1}); err != nil { // a ClientHello's first bytes, no more
+					t.Fatal(err)
+				}
+				limit := tc.want
+				if limit == 0 {
+					limit = time.Minute
+				}
+				time.Sleep(limit - time.Millisecond - time.Since(start))
+				synctest.Wait()
+				if len(events) != 0 {
+					t.Fatalf("event %v after %v, want none yet", <-events, time.Since(start))
+				}
+				time.Sleep(time.Millisecond)
+				synctest.Wait()
+				if tc.want == 0 {
+					if len(events) != 0 {
+						t.Errorf("event %v after a minute with no bound, want none", <-events)
+					}
+					return
+				}
+				if len(events) != 1 {
+					t.Fatalf("%d events after %v, want 1", len(events), tc.want)
+				}
+				e := <-events
+				if e.Event != actor.Error || !errors.Is(e.Err, actor.ErrTimeout) || !errors.Is(e.Err, os.ErrDeadlineExceeded) {
+					t.Errorf("event %v (%v), want Error wrapping actor.ErrTimeout", e.Event, e.Err)
+				}
+				if n, err := c1.Read(make([]byte, 1)); n != 0 || err == nil {
+					t.Errorf("client read %d, %v after the timeout, want the connection closed", n, err)
+				}
+			})
+		})
+	}
+	s, err := tlsconn.New(nil, nil, nil, tlsconn.Connecting, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := tlsconn.Of(s).SetHandshakeTimeout(-time.Second); !errors.Is(err, actor.ErrInvalid) {
+		t.Errorf("SetHandshakeTimeout(-1s) = %v, want ErrInvalid", err)
+	}
+	if err := tlsconn.Of(nil).SetHandshakeTimeout(time.Second); !errors.Is(err, tlsconn.ErrNotTLS) {
+		t.Errorf("SetHandshakeTimeout on a plain socket = %v, want ErrNotTLS", err)
 	}
 }

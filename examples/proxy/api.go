@@ -17,6 +17,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/internal/netwrap"
 	"github.com/bevgo/bev/pipeline/toxic"
 )
 
@@ -635,22 +636,63 @@ func (a *apiServer) greet(w io.Writer) {
 // toxicStages makes the toxic stages of one accepted client socket
 // (conn.ListenerConfig.Stages): what the client sends passes the Upstream
 // toxics, what it receives the Downstream ones, in the socket's own actor,
-// with no filter between it and the relay. accept binds them (poison).
+// with no filter between it and the relay. accept takes them
+// (claimStages) and binds them (poison).
 func (p *proxy) toxicStages() (in, out actor.Stage) {
 	i, o := p.cfg.toxics.NewStages(p.base.Clock(), toxic.Upstream)
 	p.staged = [2]*toxic.Stage{i, o}
 	return i, o
 }
 
-// poison binds the stages toxicStages made for cs to it, so that their
-// timers wake it and a toxic can end its stream.
-func (p *proxy) poison(cs *conn.Socket) {
+// claimStages takes the stages toxicStages made for cs, so that
+// unpoison closes them when cs is closed; poison binds them.
+func (p *proxy) claimStages(cs *conn.Socket) {
 	in, out := p.staged[0], p.staged[1]
 	p.staged = [2]*toxic.Stage{}
 	if in != nil {
-		toxic.Bind(cs.Bufferevent, in, out)
 		p.poisoned.Store(cs.Bufferevent, [2]*toxic.Stage{in, out})
 	}
+}
+
+// poison binds the stages claimStages took for cs, r's client, to it, so
+// that their timers wake it and a toxic can end its connection; then r's
+// target connection ends too (toxicEnded). accept calls it once r's
+// target is made and before cs starts, so the client's goroutine, on
+// which toxicEnded runs, sees the target. It does nothing without -api.
+func (p *proxy) poison(cs *conn.Socket, r *relay) {
+	if p.cfg.toxics == nil {
+		return
+	}
+	if v, ok := p.poisoned.Load(cs.Bufferevent); ok {
+		st := v.([2]*toxic.Stage)
+		toxic.BindFunc(cs.Bufferevent, st[0], st[1], r.toxicEnded)
+	}
+}
+
+// toxicEnded ends r's target connection once a toxic has ended the
+// client's, as toxiproxy closes both sockets of a connection: after a
+// reset_peer the target is reset as well (an RST); after a close
+// (timeout, limit_data) its stream counts as ended, so that run drains
+// it: what it holds is written, then it is half-closed and closed, and
+// what it still sends is not relayed. It runs on the client's goroutine
+// (see poison); a client whose target could not be made has nothing to
+// end.
+func (r *relay) toxicEnded(reset bool) {
+	t := &r.target
+	if reset {
+		r.setCause(fmt.Errorf("client: %w", toxic.ErrReset))
+	} else {
+		r.setCause(fmt.Errorf("client: %w", toxic.ErrClosed))
+	}
+	if t.b == nil {
+		return
+	}
+	if reset {
+		netwrap.Reset(t.b.Conn()) //nolint:errcheck // the target's reads fail next, which ends it
+		return
+	}
+	t.ended.Store(true)
+	r.poke()
 }
 
 // unpoison closes the toxic stages of a client whose socket is closed:

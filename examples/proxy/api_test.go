@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -283,5 +284,139 @@ func TestConfigFile(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run(t.Context(), []string{"-listen", "127.0.0.1:0", "-config", bad}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "upstream") {
 		t.Errorf("bad config: exit %d, %q", code, errOut.String())
+	}
+}
+
+// acceptor returns the address of a server that hands each connection it
+// accepts to the test (accept waits 10 s at most); the connections are
+// closed when the test ends.
+func acceptor(t *testing.T) (addr string, accept func() net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	conns := make(chan net.Conn, 4)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		close(conns)
+		for c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String(), func() net.Conn {
+		t.Helper()
+		select {
+		case c := <-conns:
+			t.Cleanup(func() { c.Close() })
+			return c
+		case <-time.After(10 * time.Second):
+			t.Fatal("the proxy did not connect to the server")
+			return nil
+		}
+	}
+}
+
+// readEnd reads c until its end (10 s at most) and returns how many
+// bytes came and the error: nil for EOF.
+func readEnd(c net.Conn) (int, error) {
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := io.Copy(io.Discard, c)
+	return int(n), err
+}
+
+// TestToxiproxyClosing checks, with toxiproxy's client, that the toxics
+// that end a stream end the whole connection as toxiproxy's do (which
+// close both sockets): the client and the server each see EOF after what
+// passed before, or, after reset_peer, both see a reset; removing a
+// timeout toxic closes the connection (toxiproxy's Cleanup); slow_close
+// holds the close of its stream back. The server never closes its side
+// unless the case says so.
+func TestToxiproxyClosing(t *testing.T) {
+	_, api := startAPIProxy(t)
+	srv, accept := acceptor(t)
+	px, err := toxiproxy.NewClient(api).CreateProxy("closing", "127.0.0.1:0", srv)
+	must(t, err)
+	type ends struct{ client, server error }
+	eof := ends{}
+	reset := ends{syscall.ECONNRESET, syscall.ECONNRESET}
+	for _, tc := range []struct {
+		name, typ, stream string
+		attrs             toxiproxy.Attributes
+		fromClient        int // bytes the client writes
+		fromServer        int // bytes the server writes
+		serverCloses      bool
+		remove            bool // the toxic is removed once the bytes are sent
+		atServer          int  // bytes the server reads before its end
+		atClient          int  // bytes the client reads before its end
+		want              ends
+		after             time.Duration // the client's end comes no sooner
+	}{
+		{name: "limit_data upstream", typ: "limit_data", stream: "upstream", attrs: toxiproxy.Attributes{"bytes": 1000},
+			fromClient: 5000, atServer: 1000, want: eof},
+		{name: "limit_data downstream", typ: "limit_data", stream: "downstream", attrs: toxiproxy.Attributes{"bytes": 1000},
+			fromServer: 5000, atClient: 1000, want: eof},
+		{name: "timeout upstream", typ: "timeout", stream: "upstream", attrs: toxiproxy.Attributes{"timeout": 100},
+			fromClient: 10, want: eof, after: 100 * time.Millisecond},
+		{name: "timeout downstream", typ: "timeout", stream: "downstream", attrs: toxiproxy.Attributes{"timeout": 100},
+			fromServer: 10, want: eof, after: 100 * time.Millisecond},
+		{name: "timeout 0 removed", typ: "timeout", stream: "downstream", attrs: toxiproxy.Attributes{"timeout": 0},
+			fromServer: 10, remove: true, want: eof},
+		{name: "reset_peer upstream", typ: "reset_peer", stream: "upstream", attrs: toxiproxy.Attributes{"timeout": 0},
+			fromClient: 10, want: reset},
+		{name: "reset_peer downstream", typ: "reset_peer", stream: "downstream", attrs: toxiproxy.Attributes{"timeout": 50},
+			fromServer: 10, want: reset, after: 50 * time.Millisecond},
+		{name: "slow_close downstream", typ: "slow_close", stream: "downstream", attrs: toxiproxy.Attributes{"delay": 200},
+			fromServer: 10, serverCloses: true, atClient: 10, want: eof, after: 200 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := px.AddToxic("x", tc.typ, tc.stream, 1, tc.attrs)
+			must(t, err)
+			defer func() {
+				if !tc.remove {
+					must(t, px.RemoveToxic("x"))
+				}
+			}()
+			c := dial(t, px.Listen)
+			s := accept()
+			start := time.Now()
+			if tc.fromServer > 0 {
+				_, err := s.Write(make([]byte, tc.fromServer))
+				must(t, err)
+				if tc.serverCloses {
+					s.(*net.TCPConn).CloseWrite()
+				}
+			}
+			if tc.fromClient > 0 {
+				_, err := c.Write(make([]byte, tc.fromClient))
+				must(t, err)
+			}
+			if tc.remove {
+				must(t, px.RemoveToxic("x"))
+			}
+			check := func(who string, c net.Conn, want int, wantErr error) {
+				n, err := readEnd(c)
+				if n != want || (wantErr == nil) != (err == nil) || wantErr != nil && !errors.Is(err, wantErr) {
+					t.Errorf("%s read %d bytes, then %v; want %d, then %v", who, n, err, want, cmp.Or[any](wantErr, "EOF"))
+				}
+			}
+			check("client", c, tc.atClient, tc.want.client)
+			if d := time.Since(start); d < tc.after {
+				t.Errorf("the client's end came after %v, want at least %v", d, tc.after)
+			}
+			if !tc.serverCloses {
+				check("server", s, tc.atServer, tc.want.server)
+			}
+		})
 	}
 }

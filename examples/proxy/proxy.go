@@ -158,11 +158,12 @@ func rateConfig(bytesPerSec int64) (*limiter.Config, error) {
 // (onHandshake), so that stalled handshakes hold no upstream connections.
 func (p *proxy) accept(cs *conn.Socket) {
 	if p.cfg.toxics != nil {
-		p.poison(cs)
+		p.claimStages(cs)
 	}
 	r := newRelay(p, p.nextID.Add(1))
 	r.client.b = cs.Bufferevent
 	if !p.add(r) {
+		p.unpoison(cs.Bufferevent)
 		cs.Close() // shutting down: the listener is about to stop
 		r.cancel(nil)
 		return
@@ -189,6 +190,7 @@ func (p *proxy) accept(cs *conn.Socket) {
 		started := false
 		startClient := func() {
 			started = true
+			p.poison(cs, r) // now that the target is made: a toxic may end it
 			r.startSide(&r.client, cs)
 		}
 		if err := r.dialTarget(startClient); err != nil { // cannot happen with a checked config

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -473,22 +472,8 @@ func (r *relay) cut(x *side, unsent int) {
 	if unsent > 0 {
 		r.p.stats.moved(x == &r.target, -unsent)
 	}
-	resetConn(x.b.Conn())
+	netwrap.Reset(x.b.Conn()) //nolint:errcheck // x is closed next either way
 	x.b.Close()
-}
-
-// resetConn closes the innermost connection under c, unwrapping layers
-// through their NetConn method (crypto/tls's), with SO_LINGER 0 when it
-// is TCP. It does nothing for a nil c.
-func resetConn(c net.Conn) {
-	c = netwrap.Innermost(c)
-	if c == nil {
-		return
-	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	c.Close()
 }
 
 // finish logs the closed connection, releases its contexts and

@@ -22,3 +22,20 @@ func Innermost(c net.Conn) net.Conn {
 	}
 	return c
 }
+
+// Reset closes the connection at the bottom of c's layers (Innermost) so
+// that its peer sees a reset: with SO_LINGER 0 when it can set one (TCP),
+// so the kernel sends an RST and drops what is unsent. It closes under
+// every layer, so none writes again (a TLS layer sends no close_notify
+// after what was sent). It returns Close's error, and nil for a nil c. A
+// connection that cannot linger (a pipe, say) is just closed.
+func Reset(c net.Conn) error {
+	c = Innermost(c)
+	if c == nil {
+		return nil
+	}
+	if l, ok := c.(interface{ SetLinger(int) error }); ok {
+		l.SetLinger(0) //nolint:errcheck // best effort: the close below ends the connection anyway
+	}
+	return c.Close()
+}

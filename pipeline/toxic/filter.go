@@ -5,6 +5,7 @@ import (
 	"net"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/netwrap"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -15,14 +16,17 @@ import (
 // it reads comes from the server), Upstream for a connection a proxy
 // accepted from a client.
 //
-// When a toxic ends a stream: reset_peer sets SO_LINGER 0 on the socket
-// under the stack, if it is TCP, and fails the filter with an error
-// wrapping ErrReset (closing the underlying with CloseOnFree sends the
-// RST); a close of the written stream half-closes the underlying once
-// what passed before is written (the peer reads EOF); a close of the read
-// stream shuts the socket's read side once what passed before was read,
-// so that the filter reads EOF, or, under a transport that cannot, fails
-// the filter with ErrClosed.
+// A toxic that ends its stream ends the connection, both streams, as
+// toxiproxy's close both sockets: reset_peer closes the connection at the
+// bottom of the stack at once with an RST (SO_LINGER 0 on the TCP
+// connection, under TLS too) and fails the filter with an error wrapping
+// ErrReset; a close (timeout, limit_data, and removing a timeout toxic)
+// half-closes the underlying once what passed before is written (the
+// peer reads EOF) and shuts the socket's read side, so that the filter
+// reads EOF after what passed before; from then on both streams drop
+// what comes. Under a transport whose read side cannot be shut (a pair,
+// TLS) the read stream goes on, unless the toxic was on it: the filter
+// then fails with ErrClosed.
 //
 // It fails as pipeline.NewFilter does, and with an error wrapping
 // ErrInvalid for a nil set or an unknown stream.
@@ -43,7 +47,7 @@ func NewFilter(underlying *actor.Bufferevent, set *Set, reads Stream, opts actor
 		out.Close()
 		return nil, err
 	}
-	bind(f, underlying, in, out)
+	bind(f, underlying, in, out, nil)
 	return f, nil
 }
 
@@ -63,25 +67,80 @@ func (s *Set) NewStages(clock actor.Clock, reads Stream) (in, out *Stage) {
 }
 
 // Bind ties stages made by NewStages to b, the bufferevent made with
-// them: they wake b when a toxic is due, and end its stream as NewFilter
-// describes, on the socket under b.
-func Bind(b *actor.Bufferevent, in, out *Stage) { bind(b, b, in, out) }
+// them: they wake b when a toxic is due, and end its connection as
+// NewFilter describes, on the socket under b.
+func Bind(b *actor.Bufferevent, in, out *Stage) { bind(b, b, in, out, nil) }
+
+// BindFunc is Bind, and calls ended on b's goroutine once a toxic has
+// ended b's connection (reset reports reset_peer, else a close), after
+// the socket's part is done: a proxy uses it to end its other connection
+// too, as toxiproxy closes both. ended must not block.
+func BindFunc(b *actor.Bufferevent, in, out *Stage, ended func(reset bool)) {
+	bind(b, b, in, out, ended)
+}
 
 // bind ties in and out to f, the bufferevent they are the stages of,
 // whose socket is under (or is) sock.
-func bind(f, sock *actor.Bufferevent, in, out *Stage) {
-	in.SetEnd(func(reset bool) error { return endRead(sock, reset) })
-	out.SetEnd(func(reset bool) error {
-		if reset {
-			return resetSocket(sock)
-		}
-		return f.Flush(actor.Write, actor.Finished)
-	})
+func bind(f, sock *actor.Bufferevent, in, out *Stage, ended func(reset bool)) {
+	in.reads, out.reads = true, false
+	c := &connEnd{f: f, sock: sock, in: in, out: out, ended: ended}
+	in.SetEnd(func(reset bool) error { return c.end(reset, true) })
+	out.SetEnd(func(reset bool) error { return c.end(reset, false) })
 	wake := func() { f.Flush(actor.Read|actor.Write, actor.Normal) } //nolint:errcheck // ErrClosed: nothing to wake
 	in.SetWake(wake)
 	out.SetWake(wake)
 	// Toxics added before the first byte (a timeout) start now.
 	wake()
+}
+
+// connEnd ends a connection for a toxic of either of its stages, as
+// toxiproxy's close both sockets: a reset at once; a close ends both
+// streams, each after what passed before. Its method runs on f's
+// goroutine (where the stages run).
+type connEnd struct {
+	f, sock  *actor.Bufferevent
+	in, out  *Stage
+	ended    func(reset bool)
+	done     bool // the connection was ended
+	readShut bool // its read side was shut
+}
+
+// end is the End of the stage on the read side (fromIn) or the write
+// side: it resets the socket, or half-closes it once what is queued is
+// written and shuts its read side so that EOF comes up after what was
+// read; each stage then drops what comes. A transport that cannot shut
+// its read side (a pair) keeps it: only the written stream ends, unless
+// the toxic was on the read side, which then fails with ErrClosed.
+func (c *connEnd) end(reset, fromIn bool) error {
+	if c.done {
+		if reset {
+			return ErrReset
+		}
+		if fromIn && !c.readShut {
+			return ErrClosed
+		}
+		return nil
+	}
+	c.done = true
+	var err error
+	if reset {
+		err = resetSocket(c.sock)
+	} else {
+		c.out.close()
+		c.f.Flush(actor.Write, actor.Finished) //nolint:errcheck // ErrClosed: the stream has ended already
+		if cr, ok := socketOf(c.sock).(interface{ CloseRead() error }); ok {
+			c.readShut = cr.CloseRead() == nil
+		}
+		if c.readShut {
+			c.in.close()
+		} else if fromIn {
+			err = ErrClosed
+		}
+	}
+	if c.ended != nil {
+		c.ended(reset)
+	}
+	return err
 }
 
 // socketOf returns the net.Conn at the bottom of b's stack, or nil.
@@ -94,27 +153,12 @@ func socketOf(b *actor.Bufferevent) net.Conn {
 	return nil
 }
 
-// resetSocket arms an RST for when the socket closes and returns the
-// error that fails the filter (and so closes it).
+// resetSocket closes the connection at the bottom of b's stack with an
+// RST (netwrap.Reset: SO_LINGER 0 on the TCP connection under every
+// layer, TLS included) and returns the error that fails the filter.
 func resetSocket(b *actor.Bufferevent) error {
-	if l, ok := socketOf(b).(interface{ SetLinger(int) error }); ok {
-		l.SetLinger(0) //nolint:errcheck // best effort: the error below closes the stream anyway
-	}
+	netwrap.Reset(socketOf(b)) //nolint:errcheck // the error below ends the stream either way
 	return ErrReset
-}
-
-// endRead ends the read side: a reset, or a shutdown of the socket's
-// read side so that EOF comes up through the stack.
-func endRead(b *actor.Bufferevent, reset bool) error {
-	if reset {
-		return resetSocket(b)
-	}
-	if cr, ok := socketOf(b).(interface{ CloseRead() error }); ok {
-		if err := cr.CloseRead(); err == nil {
-			return nil
-		}
-	}
-	return ErrClosed
 }
 
 // WrapConn returns a net.Conn over c whose reads go through the
@@ -177,9 +221,6 @@ func (c *stagedConn) CloseWrite() error {
 	return fmt.Errorf("%w: %T cannot half-close", ErrInvalid, c.Conn)
 }
 
-func (c *stagedConn) SetLinger(sec int) error {
-	if l, ok := c.Conn.(interface{ SetLinger(int) error }); ok {
-		return l.SetLinger(sec)
-	}
-	return nil
-}
+// NetConn returns the connection under c, so that netwrap.Reset reaches
+// the TCP connection under a wrapped *tls.Conn.
+func (c *stagedConn) NetConn() net.Conn { return c.Conn }

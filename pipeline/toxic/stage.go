@@ -25,7 +25,8 @@ type StageConfig struct {
 	// sets it.
 	Wake func()
 	// End is called, on the stage's goroutine, when a toxic ends the
-	// stream: reset for reset_peer, else a close (timeout, limit_data).
+	// stream: reset for reset_peer, else a close (timeout, limit_data, a
+	// timeout toxic removed).
 	// What it returns, if not nil, fails the stage with that cause. Nil
 	// means failing with ErrReset or ErrClosed.
 	End func(reset bool) error
@@ -44,6 +45,7 @@ type StageConfig struct {
 type Stage struct {
 	set   *Set
 	dir   Stream
+	reads bool // the stage is on what its bufferevent reads
 	clock actor.Clock
 	end   atomic.Pointer[func(reset bool) error]
 	rng   *rand.Rand
@@ -59,6 +61,10 @@ type Stage struct {
 	// before it to leave dst.
 	ending end
 	dirty  atomic.Bool // the set changed since the last sync
+	// closing is set when a toxic of the other stream of the connection
+	// ended it (see NewFilter): the stage takes nothing more, and what
+	// its toxics hold passes on before the stream's end.
+	closing atomic.Bool
 
 	timer   actor.Timer
 	timerAt time.Time
@@ -72,9 +78,12 @@ type slot struct {
 }
 
 // NewStage returns a stage applying the toxics of s on stream d, as they
-// are now and as they change; see Stage.
+// are now and as they change; see Stage. A Downstream stage is taken to
+// be on what its bufferevent reads, an Upstream one on what it writes
+// (NewStages, which knows, says so itself): when a toxic closes a read
+// stream, what passed before it is read before the end.
 func (s *Set) NewStage(d Stream, cfg StageConfig) *Stage {
-	st := &Stage{set: s, dir: d, clock: cfg.Clock, rng: cfg.Rand, gen: ^uint64(0)}
+	st := &Stage{set: s, dir: d, reads: d == Downstream, clock: cfg.Clock, rng: cfg.Rand, gen: ^uint64(0)}
 	if cfg.End != nil {
 		st.SetEnd(cfg.End)
 	}
@@ -106,6 +115,14 @@ func (st *Stage) changed() {
 // StageConfig.End). It is safe from any goroutine.
 func (st *Stage) SetEnd(f func(reset bool) error) { st.end.Store(&f) }
 
+// close ends the stream because a toxic of the connection's other stream
+// ended the connection: from its next call the stage drops what it is
+// given, and its toxics pass on what they hold, as at the stream's end.
+func (st *Stage) close() {
+	st.closing.Store(true)
+	st.poke()
+}
+
 func (st *Stage) poke() {
 	if f := st.wake.Load(); f != nil {
 		(*f)()
@@ -135,7 +152,14 @@ func (st *Stage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode
 	if mode == actor.Finished {
 		st.fin = true
 	}
-	st.sync()
+	if st.closing.Load() {
+		src.Reset()
+		st.fin = true
+	}
+	if e := st.sync(); e != endNone {
+		// A timeout toxic was removed: as toxiproxy's, it closes.
+		return st.finish(e, dst, src)
+	}
 	if len(st.slots) == 0 && st.head.Len() == 0 && st.timerAt.IsZero() {
 		// No toxics: a pass-through, the way of every chunk on a
 		// connection whose set is empty.
@@ -196,21 +220,27 @@ func (st *Stage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode
 		}
 	}
 	if e != endNone {
-		st.drop()
-		src.Reset()
-		if e == endClose && dst.Len() > 0 && st.dir == Downstream {
-			// What passed before the close is read first. (Upstream, a
-			// half-close already waits for what was written.)
-			st.ending = e
-			// A read callback may take dst in this same turn, and
-			// nothing would then call the stage again: ask for a turn.
-			st.poke()
-			return pipeline.OK, nil
-		}
-		return st.endStream(e == endReset, src)
+		return st.finish(e, dst, src)
 	}
 	st.arm(next, now)
 	return st.result(dst, src, dstBefore, srcBefore), nil
+}
+
+// finish ends the stream for a toxic that asked for e: at once for a reset
+// or on what the bufferevent writes (a half-close waits for what was
+// written already); on what it reads, once what passed before the close
+// was read.
+func (st *Stage) finish(e end, dst, src *actor.Buffer) (pipeline.Result, error) {
+	st.drop()
+	src.Reset()
+	if e == endClose && dst.Len() > 0 && st.reads {
+		st.ending = e
+		// A read callback may take dst in this same turn, and nothing
+		// would then call the stage again: ask for a turn.
+		st.poke()
+		return pipeline.OK, nil
+	}
+	return st.endStream(e == endReset, src)
 }
 
 func (st *Stage) result(dst, src *actor.Buffer, dstBefore, srcBefore int) pipeline.Result {
@@ -244,17 +274,20 @@ func (st *Stage) endStream(reset bool, src *actor.Buffer) (pipeline.Result, erro
 // sync brings the stage's toxics in line with the set: new ones join at
 // the end (or as a no-op when their toxicity roll says so), updated ones
 // take their new attributes, and removed ones hand what they passed and
-// what they hold, in that order, to the toxic after them.
-func (st *Stage) sync() {
+// what they hold, in that order, to the toxic after them. It returns
+// endClose when a timeout toxic that acted on the stream was removed:
+// toxiproxy's closes the connection then (its Cleanup).
+func (st *Stage) sync() end {
 	// The set marks its stages dirty before it wakes them: no lock on
 	// the way of every chunk while nothing changes.
 	if !st.dirty.Swap(false) {
-		return
+		return endNone
 	}
 	gen, entries, changed := st.set.snapshot(st.gen, st.dir)
 	if !changed {
-		return
+		return endNone
 	}
+	closed := endNone
 	st.gen = gen
 	want := make(map[string]entry, len(entries))
 	for _, e := range entries {
@@ -274,6 +307,9 @@ func (st *Stage) sync() {
 			kept[sl.name] = sl
 			prev = &sl.out
 			continue
+		}
+		if _, ok := sl.l.(*timeoutLink); ok {
+			closed = endClose
 		}
 		// What the removed toxic passed on is older than what it holds,
 		// which is older than what waits before it.
@@ -296,6 +332,7 @@ func (st *Stage) sync() {
 		slots = append(slots, &slot{name: e.t.Name, gen: e.gen, l: l})
 	}
 	st.slots = slots
+	return closed
 }
 
 // arm sets the timer for next (stops it for zero).

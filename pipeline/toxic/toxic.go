@@ -168,8 +168,9 @@ func (k *Latency) delay(r *rand.Rand) time.Duration {
 	return time.Duration(max(d, 0)) * time.Millisecond
 }
 
-// Bandwidth caps the stream at Rate KB/s (1 KB = 1000 bytes, as
-// toxiproxy), on a token bucket refilled every 100 ms. Zero means no cap.
+// Bandwidth caps the stream at Rate KB/s (1 KB = 1000 bytes, as in
+// toxiproxy 2.5.0, whose toxic makes n bytes wait n/Rate ms), on a token
+// bucket refilled every 100 ms. Zero means no cap.
 type Bandwidth struct {
 	Rate int64 `json:"rate"` // KB/s
 }
@@ -182,7 +183,8 @@ func (k *Bandwidth) Validate() error { return nonNegative("bandwidth", "rate", k
 
 // SlowClose delays the end of the stream (the EOF a reader sees, the
 // half-close a writer sends) by Delay milliseconds after every byte
-// before it has passed.
+// before it has passed. It closes nothing itself: the end it holds back
+// is the stream's own.
 type SlowClose struct {
 	Delay int64 `json:"delay"` // milliseconds
 }
@@ -194,8 +196,9 @@ func (*SlowClose) Type() string { return "slow_close" }
 func (k *SlowClose) Validate() error { return nonNegative("slow_close", "delay", k.Delay) }
 
 // Timeout stops all data (it is dropped, as toxiproxy drops it) and
-// closes the stream Timeout milliseconds after the toxic began acting on
-// it; zero never closes.
+// closes the connection (both streams; see NewFilter) Timeout
+// milliseconds after the toxic began acting on it; zero never closes.
+// Removing it closes the connections it acted on, as toxiproxy's does.
 type Timeout struct {
 	Timeout int64 `json:"timeout"` // milliseconds
 }
@@ -206,10 +209,10 @@ func (*Timeout) Type() string { return "timeout" }
 // Validate rejects a negative timeout.
 func (k *Timeout) Validate() error { return nonNegative("timeout", "timeout", k.Timeout) }
 
-// ResetPeer ends the stream with a reset Timeout milliseconds after the
-// first data reaches it (at once with zero); what comes meanwhile is
-// dropped. On a TCP socket the reset is a real RST (SO_LINGER 0); the
-// local side sees an error wrapping ErrReset.
+// ResetPeer resets the connection Timeout milliseconds after the first
+// data reaches it (at once with zero); what comes meanwhile is dropped.
+// On a TCP socket, under TLS too, the reset is a real RST (SO_LINGER 0);
+// the local side sees an error wrapping ErrReset.
 type ResetPeer struct {
 	Timeout int64 `json:"timeout"` // milliseconds
 }
@@ -248,7 +251,8 @@ func (k *Slicer) Validate() error {
 	return err
 }
 
-// LimitData passes the first Bytes bytes of the stream and then closes it.
+// LimitData passes the first Bytes bytes of the stream and then closes
+// the connection (both streams; see NewFilter).
 type LimitData struct {
 	Bytes int64 `json:"bytes"`
 }

@@ -5,6 +5,8 @@ import (
 	"unsafe"
 )
 
+// Tests of actor.go: the size every connection holds for its whole life.
+
 // Every connection holds a Bufferevent for its whole life, idle or not;
 // the allocator rounds it up to its size class, so crossing 1 KiB costs
 // 128 bytes more per connection (docs/benchmarks.md, idle memory). Adding

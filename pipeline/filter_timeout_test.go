@@ -11,6 +11,9 @@ import (
 	"github.com/bevgo/bev/pipeline"
 )
 
+// Tests of filter.go's timeouts: libevent's timeout cases over pairs,
+// sockets and filters, and a filter's write timeout.
+
 // timedEvent is an event and when it came, relative to the start.
 type timedEvent struct {
 	ev actor.Event

@@ -1,8 +1,10 @@
 package actor_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"syscall"
@@ -13,6 +15,8 @@ import (
 	"github.com/bevgo/bev/internal/testbev"
 	"github.com/bevgo/bev/internal/testkit"
 )
+
+// Tests of channels.go: In, Send and Failed, also when the output fails.
 
 // resetPeer returns a bufferevent over a TCP connection whose peer, once it
 // has read the first byte, resets the connection (SetLinger(0), Close).
@@ -140,4 +144,57 @@ func TestFailedOnClose(t *testing.T) {
 	}
 	a.Close()
 	testkit.Recv(t, f, "Failed after Close")
+}
+
+// The channel view: Send on one side, In on the other, EOF closes In.
+func TestChannels(t *testing.T) {
+	a, b := testbev.NewPair(t, 0)
+	ctx := context.Background()
+	in := b.In()
+	if b.Enabled()&actor.Read == 0 {
+		t.Errorf("In() did not enable reading")
+	}
+	var want bytes.Buffer
+	for i := range 100 {
+		msg := fmt.Appendf(nil, "message %d;", i)
+		want.Write(msg)
+		if err := a.Send(ctx, msg); err != nil {
+			t.Fatalf("Send() = %v", err)
+		}
+	}
+	a.Flush(actor.Write, actor.Finished)
+	var got bytes.Buffer
+	for chunk := range in {
+		got.Write(chunk)
+	}
+	if got.String() != want.String() {
+		t.Errorf("In() delivered %q, want %q", got.String(), want.String())
+	}
+	if !errors.Is(b.Err(), io.EOF) {
+		t.Errorf("Err() after In closed = %v, want io.EOF", b.Err())
+	}
+}
+
+// Send blocks at the write high watermark and honours its context.
+func TestSendBackpressure(t *testing.T) {
+	a, _ := testbev.NewPair(t, 0) // the partner never reads
+	a.SetWatermark(actor.Write, 0, 1024)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	sent := 0
+	var err error
+	for sent < 1<<20 {
+		if err = a.Send(ctx, make([]byte, 512)); err != nil {
+			break
+		}
+		sent += 512
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Send() kept succeeding (%d bytes) or failed oddly: %v", sent, err)
+	}
+	// At most the high watermark waits in output, plus the batch the
+	// writer loop holds and one send's worth.
+	if limit := 1024 + actor.DefaultMaxWrite + 512; sent > limit {
+		t.Errorf("Send accepted %d bytes with nobody reading, want <= %d", sent, limit)
+	}
 }

@@ -1,0 +1,204 @@
+package actor_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
+)
+
+// Tests of callbacks.go: panics in callbacks and in Do, deferred events,
+// and events that come before their callback or channel.
+
+// An event callback that panics while handling EOF closes the bufferevent
+// with the panic as its cause, not EOF (item 11).
+func TestEventPanicAfterEOF(t *testing.T) {
+	a, b := testbev.NewPair(t, 0)
+	b.SetCallbacks(actor.Callbacks{
+		Event: func(s *actor.Session, ev actor.Event, err error) {
+			if ev&actor.EOF != 0 {
+				panic("boom at EOF")
+			}
+		},
+	})
+	b.Enable(actor.Read)
+	a.Flush(actor.Write, actor.Finished)
+	testkit.Recv(t, b.Done(), "b to stop after its event callback panicked")
+	err := b.Err()
+	var pe *actor.PanicError
+	if !errors.As(err, &pe) || !errors.Is(err, actor.ErrPanic) || pe.Value != "boom at EOF" {
+		t.Fatalf("Err() after a panic at EOF = %v, want the *PanicError", err)
+	}
+}
+
+// Do returns the panic of its function (item 11).
+func TestDoPanic(t *testing.T) {
+	a, _ := testbev.NewPair(t, 0)
+	err := a.Do(func(*actor.Session) { panic("boom in Do") })
+	var pe *actor.PanicError
+	if !errors.Is(err, actor.ErrPanic) || !errors.As(err, &pe) || pe.Value != "boom in Do" {
+		t.Fatalf("Do(panicking fn) = %v, want the *PanicError", err)
+	}
+	testkit.Recv(t, a.Done(), "a to stop after Do's function panicked")
+	if !errors.Is(a.Err(), actor.ErrPanic) {
+		t.Errorf("Err() after Do panicked = %v, want ErrPanic", a.Err())
+	}
+	if err := a.Do(func(*actor.Session) {}); !errors.Is(err, actor.ErrClosed) {
+		t.Errorf("Do after the panic = %v, want ErrClosed", err)
+	}
+}
+
+// A panicking callback closes only its own bufferevent, with an Error event
+// carrying the panic; the partner sees EOF and goes on.
+func TestPanickingCallback(t *testing.T) {
+	a, b := testbev.NewPair(t, 0)
+	events := b.Events()
+	b.SetCallbacks(actor.Callbacks{Read: func(*actor.Session) { panic("boom") }})
+	b.Enable(actor.Read)
+	aEvents := a.Events()
+	a.Enable(actor.Read)
+	a.Write([]byte("x"))
+	ev := testkit.Recv(t, events, "error event")
+	var perr *actor.PanicError
+	if ev.Event != actor.Error || !errors.As(ev.Err, &perr) || perr.Value != "boom" || !errors.Is(ev.Err, actor.ErrPanic) {
+		t.Fatalf("event = %v %v, want Error with the panic", ev.Event, ev.Err)
+	}
+	testkit.Recv(t, b.Done(), "panicked bufferevent to stop")
+	if !errors.As(b.Err(), &perr) {
+		t.Errorf("Err() = %v, want the *PanicError", b.Err())
+	}
+	if ev := testkit.Recv(t, aEvents, "partner EOF"); ev.Event != actor.Reading|actor.EOF {
+		t.Errorf("partner event = %v, want Reading|EOF", ev.Event)
+	}
+	if err := a.Write([]byte("still alive")); err != nil {
+		t.Errorf("partner Write() = %v", err)
+	}
+}
+
+// A panic in the event callback itself is reported on the Events channel
+// and in Err, and does not loop.
+func TestPanickingEventCallback(t *testing.T) {
+	a, b := testbev.NewPair(t, 0)
+	b.SetCallbacks(actor.Callbacks{Event: func(*actor.Session, actor.Event, error) { panic(io.ErrShortWrite) }})
+	b.Enable(actor.Read)
+	a.Close()
+	testkit.Recv(t, b.Done(), "stop")
+	// EOF came first, but a panic handling it is a failure: it is the
+	// cause (issue 13, item 11).
+	var perr *actor.PanicError
+	if err := b.Err(); !errors.As(err, &perr) || !errors.Is(err, io.ErrShortWrite) {
+		t.Errorf("Err() = %v, want the *PanicError", err)
+	}
+}
+
+// Deferred events coalesce: bits are ORed into one call.
+func TestDeferredCoalescing(t *testing.T) {
+	b, err := actor.New(nil, nil, actor.DeferCallbacks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	got := make(chan actor.Event, 2)
+	b.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, _ error) { got <- ev }})
+	b.Do(func(s *actor.Session) {
+		s.TriggerEvent(actor.Reading|actor.EOF, 0)
+		s.TriggerEvent(actor.Writing|actor.Error, 0)
+	})
+	if ev := testkit.Recv(t, got, "event"); ev != actor.Reading|actor.Writing|actor.EOF|actor.Error {
+		t.Errorf("coalesced event = %v", ev)
+	}
+	select {
+	case ev := <-got:
+		t.Errorf("a second event %v; deferred events should coalesce", ev)
+	default:
+	}
+}
+
+// connectNow connects b to one end of a net.Pipe and returns once the
+// actor has reported the connect (the Connected event has been emitted).
+func connectNow(t *testing.T, b *actor.Bufferevent) {
+	t.Helper()
+	c1, c2 := net.Pipe()
+	t.Cleanup(func() { c2.Close() })
+	err := b.Connect(context.Background(), func(context.Context) (actor.Transport, error) { return c1, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(testkit.WaitTime)
+	for b.Transport() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the connect did not complete")
+		}
+		runtime.Gosched()
+	}
+	// A turn of the actor's after the one that attached the transport:
+	// the Connected event has been emitted by then.
+	if err := b.Do(func(*actor.Session) {}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// le-proxy connects and then sets its callbacks; in libevent that is safe
+// because callbacks wait for the loop. In bev the events that come before
+// the first SetCallbacks are kept for it.
+func TestEventsBeforeFirstCallbacks(t *testing.T) {
+	b, err := actor.New(testbev.NewBase(t), nil, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	connectNow(t, b)
+	got := make(chan actor.Event, 4)
+	cbs := actor.Callbacks{Event: func(s *actor.Session, ev actor.Event, err error) { got <- ev }}
+	b.SetCallbacks(cbs)
+	if ev := testkit.Recv(t, got, "the Connected event kept for the first callbacks"); ev != actor.Connected {
+		t.Fatalf("event %v, want Connected", ev)
+	}
+	// Only the first SetCallbacks delivers: setting them again does not
+	// repeat the event.
+	b.SetCallbacks(cbs)
+	b.Do(func(*actor.Session) {})
+	select {
+	case ev := <-got:
+		t.Fatalf("a second SetCallbacks delivered %v again", ev)
+	default:
+	}
+}
+
+// Once callbacks are set, an event with no Event callback is dropped, as
+// in libevent: setting one later does not bring it back.
+func TestEventsWithoutEventCallbackDropped(t *testing.T) {
+	b, err := actor.New(testbev.NewBase(t), nil, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SetCallbacks(actor.Callbacks{})
+	connectNow(t, b)
+	got := make(chan actor.Event, 4)
+	b.SetCallbacks(actor.Callbacks{Event: func(s *actor.Session, ev actor.Event, err error) { got <- ev }})
+	b.Do(func(*actor.Session) {})
+	select {
+	case ev := <-got:
+		t.Fatalf("an event that found no callback came later: %v", ev)
+	default:
+	}
+}
+
+// A channel user who connects first and asks for Events after gets the
+// events that came in between.
+func TestEventsBeforeEventsChannel(t *testing.T) {
+	b, err := actor.New(testbev.NewBase(t), nil, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	connectNow(t, b)
+	if ev := testkit.Recv(t, b.Events(), "the Connected event kept for the Events channel"); ev.Event != actor.Connected {
+		t.Fatalf("event %v, want Connected", ev.Event)
+	}
+}

@@ -1,0 +1,207 @@
+package actor_test
+
+import (
+	"errors"
+	"io"
+	"reflect"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/bevgo/bev/actor"
+)
+
+// Tests of timers.go: the read and write timeouts.
+
+// Case 22, bufferevent_timeout_pair, in virtual time: the sender times out
+// reading at 150 ms and writing (nobody reads its 7 bytes) at 100 ms, once
+// each; the receiver, with nothing to write and reading disabled, never.
+func TestPairTimeouts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := actor.NewBase()
+		defer base.Close()
+		a, b, err := actor.NewPair(base, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		type hit struct {
+			ev actor.Event
+			at time.Duration
+		}
+		var aEvents, bEvents []hit
+		record := func(into *[]hit) func(*actor.Session, actor.Event, error) {
+			return func(_ *actor.Session, ev actor.Event, err error) {
+				if !errors.Is(err, actor.ErrTimeout) {
+					t.Errorf("timeout event err = %v", err)
+				}
+				*into = append(*into, hit{ev, time.Since(start)})
+			}
+		}
+		noData := func(*actor.Session) { t.Errorf("data callback during the timeout test") }
+		b.SetCallbacks(actor.Callbacks{Read: noData, Write: noData, Event: record(&bEvents)})
+		b.Disable(actor.Read)
+		b.SetTimeouts(100*time.Millisecond, 200*time.Millisecond)
+		a.SetCallbacks(actor.Callbacks{Read: noData, Write: noData, Event: record(&aEvents)})
+		a.SetTimeouts(150*time.Millisecond, 100*time.Millisecond)
+		a.Write([]byte("1234567"))
+		a.Enable(actor.Read | actor.Write)
+		time.Sleep(350 * time.Millisecond) // the bubble's clock: runs the test to 350 ms
+		synctest.Wait()
+		a.Close()
+		b.Close()
+		want := []hit{{actor.Timeout | actor.Writing, 100 * time.Millisecond}, {actor.Timeout | actor.Reading, 150 * time.Millisecond}}
+		if !reflect.DeepEqual(aEvents, want) {
+			t.Errorf("sender events = %v, want %v", aEvents, want)
+		}
+		if len(bEvents) != 0 {
+			t.Errorf("receiver events = %v, want none", bEvents)
+		}
+		if got := a.Enabled(); got != 0 {
+			t.Errorf("Enabled() after Close = %v, want 0", got)
+		}
+	})
+}
+
+// Timeouts re-arm on Enable and are restarted by progress.
+func TestTimeoutRearm(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := actor.NewBase()
+		defer base.Close()
+		a, b, _ := actor.NewPair(base, 0)
+		var fired []time.Duration
+		start := time.Now()
+		b.SetCallbacks(actor.Callbacks{
+			Read: func(s *actor.Session) { s.Input().Drain(s.Input().Len()) },
+			Event: func(_ *actor.Session, ev actor.Event, _ error) {
+				if ev == actor.Timeout|actor.Reading {
+					fired = append(fired, time.Since(start))
+				}
+			},
+		})
+		b.SetTimeouts(100*time.Millisecond, 0)
+		b.Enable(actor.Read)
+		time.Sleep(60 * time.Millisecond)
+		a.Write([]byte("x")) // progress at 60 ms restarts the timer
+		time.Sleep(120 * time.Millisecond)
+		synctest.Wait()
+		b.Enable(actor.Read) // re-armed at 180 ms after firing at 160 ms
+		time.Sleep(150 * time.Millisecond)
+		synctest.Wait()
+		a.Close()
+		b.Close()
+		want := []time.Duration{160 * time.Millisecond, 280 * time.Millisecond}
+		if !reflect.DeepEqual(fired, want) {
+			t.Errorf("read timeouts at %v, want %v", fired, want)
+		}
+	})
+}
+
+// heldTransport accepts every write at once and holds it "downstream"
+// until release, reporting what it holds through Buffered and waking the
+// bufferevent through NotifyProgress, as a filter's view of its
+// underlying bufferevent does.
+type heldTransport struct {
+	mu   sync.Mutex // guards following
+	held int
+	wake func()
+
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newHeldTransport() *heldTransport {
+	return &heldTransport{closed: make(chan struct{})}
+}
+
+func (h *heldTransport) Read(p []byte) (int, error) {
+	<-h.closed
+	return 0, io.EOF
+}
+
+func (h *heldTransport) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	h.held += len(p)
+	h.mu.Unlock()
+	return len(p), nil
+}
+
+func (h *heldTransport) Close() error {
+	h.once.Do(func() { close(h.closed) })
+	return nil
+}
+
+func (h *heldTransport) Buffered() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.held
+}
+
+func (h *heldTransport) NotifyProgress(wake func()) {
+	h.mu.Lock()
+	h.wake = wake
+	h.mu.Unlock()
+}
+
+// release lets n held bytes move on and wakes the bufferevent.
+func (h *heldTransport) release(n int) {
+	h.releaseQuietly(n)
+	h.mu.Lock()
+	wake := h.wake
+	h.mu.Unlock()
+	if wake != nil {
+		wake()
+	}
+}
+
+// releaseQuietly lets n held bytes move on without a signal, as a
+// filter's underlying that drains but not to its low watermark.
+func (h *heldTransport) releaseQuietly(n int) {
+	h.mu.Lock()
+	h.held -= n
+	h.mu.Unlock()
+}
+
+// The write timeout runs while a buffered transport holds bytes, Progress
+// restarts it, and it stops once the transport holds nothing.
+func TestWriteTimeoutCoversTransportBuffer(t *testing.T) {
+	tests := []struct {
+		name    string
+		release func(h *heldTransport) // run at 80 ms
+		want    []actor.Event          // at 150 ms, then at 250 ms
+		later   []actor.Event
+	}{
+		{"stuck", func(*heldTransport) {}, []actor.Event{actor.Timeout | actor.Writing}, nil},
+		{"progress", func(h *heldTransport) { h.release(3) }, nil, []actor.Event{actor.Timeout | actor.Writing}},
+		{"quiet progress", func(h *heldTransport) { h.releaseQuietly(3) }, nil, []actor.Event{actor.Timeout | actor.Writing}},
+		{"drained", func(h *heldTransport) { h.release(7) }, nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newHeldTransport()
+				b, err := actor.New(nil, h, actor.CloseOnFree)
+				if err != nil {
+					t.Fatalf("New = %v", err)
+				}
+				defer b.Close()
+				evs := b.Events()
+				b.SetTimeouts(0, 100*time.Millisecond)
+				b.Write([]byte("1234567"))
+				time.Sleep(80 * time.Millisecond)
+				tc.release(h)
+				time.Sleep(70 * time.Millisecond)
+				synctest.Wait()
+				if got := timeouts(evs); len(got) != len(tc.want) || (len(got) == 1 && got[0] != tc.want[0]) {
+					t.Fatalf("events by 150 ms = %v, want %v", got, tc.want)
+				}
+				time.Sleep(100 * time.Millisecond)
+				synctest.Wait()
+				if got := timeouts(evs); len(got) != len(tc.later) || (len(got) == 1 && got[0] != tc.later[0]) {
+					t.Fatalf("events from 150 to 250 ms = %v, want %v", got, tc.later)
+				}
+			})
+		})
+	}
+}

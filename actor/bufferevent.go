@@ -361,6 +361,16 @@ func (b *Bufferevent) Callbacks() Callbacks {
 // after the bufferevent has stopped, and, once a write to the transport
 // has failed, an error wrapping that failure (errors.Is finds its cause,
 // syscall.EPIPE or syscall.ECONNRESET, say), p being dropped: see Failed.
+//
+// On a socket (a *net.TCPConn or *net.UnixConn, on Linux) whose actor
+// waits for its peer with nothing to write, no write callback, stage,
+// rate limit or half-close, and nothing posted before, Write writes p at
+// once on the caller's goroutine, as much as the kernel takes, and wakes
+// nobody; the rest goes through the output as usual. The bytes are then
+// never in the output (OutputLen does not count them), and, since no
+// write callback is set, nobody hears of them: the outcome is the same as
+// the actor's own write. A relay whose read callback writes to its peer
+// thus pays what a goroutine-per-connection relay does.
 func (b *Bufferevent) Write(p []byte) error {
 	if err := b.closedErr(); err != nil {
 		return err
@@ -390,7 +400,9 @@ func (b *Bufferevent) Write(p []byte) error {
 // error wrapping ErrInvalid for a nil buf, ErrFrozen when buf's front is
 // frozen, ErrClosed after the bufferevent has stopped, and the write
 // failure once the output has failed, as Write (buf is then left as it
-// was).
+// was). As Write, on a socket whose actor waits with nothing to write it
+// writes at once what the kernel takes, on the caller's goroutine, and
+// drains that from buf.
 func (b *Bufferevent) WriteBuffer(buf *Buffer) error {
 	if buf == nil {
 		return fmt.Errorf("%w: nil buffer", ErrInvalid)

@@ -24,16 +24,20 @@ import "runtime"
 //
 // sinkState moves: sinkHeld → sinkLent by the actor, before it looks at
 // its mailbox a last time and waits in its socket (lendSink); sinkLent →
-// sinkHeld by the actor as soon as it wakes or finds a post (reclaimSink),
-// before it does anything else; sinkLent →
 // sinkBorrowed by one writer (borrowSink), and back to sinkLent when the
-// kernel took everything, or to sinkHeld once the rest is posted
-// (returnSink). The actor, waking while a borrower writes, yields until it
-// is done: one non-blocking writev.
+// kernel took everything. The actor, as soon as it wakes or finds a post,
+// takes the sink back (reclaimSink): sinkLent → sinkHeld, or, while a
+// borrower writes, sinkBorrowed → sinkWanted, and it then runs without
+// writing (pumpWrite waits for sinkHeld) until the borrower, finding
+// sinkWanted, gives the sink back to it (sinkHeld) and wakes it. A
+// borrower that leaves bytes behind posts them, then gives the sink to
+// the actor the same way. Nobody waits for anybody: the actor's reads,
+// callbacks and messages go on while a borrower's writev runs.
 const (
 	sinkHeld     = iota // the actor's: it may write (whenever it runs)
 	sinkLent            // the actor waits in its socket with nothing to write
 	sinkBorrowed        // a writer on another goroutine writes through it
+	sinkWanted          // as sinkBorrowed, and the actor woke: it waits for it
 )
 
 // lendSink lends the sink to writers on other goroutines if a write of
@@ -52,51 +56,83 @@ func (a *actorState) lendSink() bool {
 		return false
 	}
 	a.b.lentSink.Store(s)
-	a.b.sinkState.Store(sinkLent)
-	return true
+	// Only a sink the actor holds is lent: one a borrower still has (the
+	// actor woke and slept again meanwhile) comes back first.
+	return a.b.sinkState.CompareAndSwap(sinkHeld, sinkLent)
 }
 
-// reclaimSink takes the sink back from writers, waiting while one writes
-// through it. The actor calls it as soon as it wakes from a wait it lent
-// the sink for.
+// reclaimSink takes the sink back from writers, or, while one writes
+// through it, asks for it back (sinkWanted: the borrower then gives it back
+// and wakes the actor). The actor calls it as soon as it wakes from a wait
+// it lent the sink for; it never waits.
 func (a *actorState) reclaimSink() {
-	for !a.b.sinkState.CompareAndSwap(sinkLent, sinkHeld) {
-		if a.b.sinkState.Load() == sinkHeld {
-			return // a borrower gave it back to the actor (returnSink)
+	st := &a.b.sinkState
+	for {
+		switch st.Load() {
+		case sinkLent:
+			if st.CompareAndSwap(sinkLent, sinkHeld) {
+				return
+			}
+		case sinkBorrowed:
+			if st.CompareAndSwap(sinkBorrowed, sinkWanted) {
+				return
+			}
+		default: // held, or wanted: nothing more to do
+			return
 		}
-		runtime.Gosched() // a borrower's writev is under way
+		// A borrower moved it between the load and the swap: look again
+		// (it moves it at most twice per write).
 	}
 }
+
+// awaitSink waits (yielding) until a borrower has given the sink back:
+// detach calls it before it lets go of the transport, whose sink the
+// borrower may still be writing through. It is the one wait for the sink,
+// on a path that runs once per transport.
+func (a *actorState) awaitSink() {
+	for a.b.sinkState.Load() != sinkHeld {
+		runtime.Gosched()
+	}
+}
+
+// sinkHeldHere reports whether the actor may write: the sink is not with a
+// borrower.
+func (a *actorState) sinkHeldHere() bool { return a.b.sinkState.Load() == sinkHeld }
 
 // borrowSink takes the sink the actor lent for a write from this
-// goroutine, or returns nil: the actor runs, or a setting changed since it
-// lent it (a setter's wake-up makes it take the sink back, but it may not
-// have yet). A borrower gives it back with returnSink.
+// goroutine, or returns nil: the actor runs, something posted waits for it,
+// or a setting changed since it lent it. A borrower gives it back with
+// returnSink.
+//
+// What this goroutine posted before (a write that found the actor running,
+// a SetTransport) must reach the socket first. It is either still queued,
+// which the first check sees, or taken, and the actor takes its mailbox
+// only after taking back the sink (reclaimSink), which it lends again only
+// once the output is written. So the check comes before the swap: after
+// it, the actor could take the queue between the swap and a later look.
 func (b *Bufferevent) borrowSink() *viewSink {
-	if b.sinkState.Load() != sinkLent || !b.sinkState.CompareAndSwap(sinkLent, sinkBorrowed) {
+	if b.mail.queued.Load() != 0 || b.sinkState.Load() != sinkLent ||
+		!b.sinkState.CompareAndSwap(sinkLent, sinkBorrowed) {
 		return nil
 	}
-	// Anything posted and not yet taken (a write of this goroutine's
-	// that found the actor running, a SetTransport) comes first: the
-	// actor lent the sink before it last looked at its mailbox, and takes
-	// it back before it handles what it finds there.
 	cbs := b.cbs.Load()
-	if b.mail.queued.Load() != 0 || Dir(b.enabled.Load())&Write == 0 ||
-		cbs != nil && cbs.Write != nil || b.rate.Load().limited() {
-		b.sinkState.Store(sinkLent)
+	if Dir(b.enabled.Load())&Write == 0 || cbs != nil && cbs.Write != nil || b.rate.Load().limited() {
+		b.returnSink(true) // untouched: lent again, or to the actor if it woke
 		return nil
 	}
 	return b.lentSink.Load()
 }
 
 // returnSink gives a borrowed sink back: lent again when the kernel took
-// all of the write, to the actor otherwise, after the caller posted the
-// rest (the post wakes the actor, which then writes it).
+// all of the write and the actor still waits, to the actor otherwise
+// (after the caller posted the rest), waking it if it asked for it back
+// meanwhile, since it may have output waiting for the sink.
 func (b *Bufferevent) returnSink(all bool) {
-	if all {
-		b.sinkState.Store(sinkLent)
-	} else {
-		b.sinkState.Store(sinkHeld)
+	if all && b.sinkState.CompareAndSwap(sinkBorrowed, sinkLent) {
+		return
+	}
+	if b.sinkState.Swap(sinkHeld) == sinkWanted {
+		b.mail.wake()
 	}
 }
 

@@ -178,6 +178,14 @@ type Bufferevent struct {
 	send    chan []byte // Send's own way to the output, made with out: its bytes are counted in outLen before they are handed over
 	outUsed atomic.Bool // out and send exist: the actor selects on them
 
+	// sinkState and lentSink are the sink a socket's actor lends to
+	// writers on other goroutines while it waits with nothing to write
+	// (lend.go says who moves sinkState when). lentSink is stored by the
+	// actor before it lends, and read by a borrower only once it holds
+	// the sink.
+	sinkState atomic.Uint32
+	lentSink  atomic.Pointer[viewSink]
+
 	chans    atomic.Uint32 // chanIn, chanEvents: set once the channel exists
 	chMu     sync.Mutex    // guards following
 	in       chan []byte
@@ -353,12 +361,33 @@ func (b *Bufferevent) Callbacks() Callbacks {
 // after the bufferevent has stopped, and, once a write to the transport
 // has failed, an error wrapping that failure (errors.Is finds its cause,
 // syscall.EPIPE or syscall.ECONNRESET, say), p being dropped: see Failed.
+//
+// On a socket (a *net.TCPConn or *net.UnixConn, on Linux) whose actor
+// waits for its peer with nothing to write, no write callback, stage,
+// rate limit or half-close, and nothing posted before, Write writes p at
+// once on the caller's goroutine, as much as the kernel takes, and wakes
+// nobody; the rest goes through the output as usual. The bytes are then
+// never in the output (OutputLen does not count them), and, since no
+// write callback is set, nobody hears of them: the outcome is the same as
+// the actor's own write. A relay whose read callback writes to its peer
+// thus pays what a goroutine-per-connection relay does.
 func (b *Bufferevent) Write(p []byte) error {
 	if err := b.closedErr(); err != nil {
 		return err
 	}
 	if err := b.writeErr(); err != nil || len(p) == 0 {
 		return err
+	}
+	if s := b.borrowSink(); s != nil {
+		n, _ := s.writeLent(p, nil, int(b.maxWrite.Load()))
+		if n == int64(len(p)) {
+			b.returnSink(true)
+			return nil
+		}
+		// The rest (or all, after an error the actor's own write will
+		// meet again) goes the usual way, before the sink goes back.
+		p = p[n:]
+		defer b.returnSink(false)
 	}
 	if !b.mail.postCopy(p, &b.outLen) {
 		return fmt.Errorf("write: %w", ErrClosed)
@@ -371,7 +400,9 @@ func (b *Bufferevent) Write(p []byte) error {
 // error wrapping ErrInvalid for a nil buf, ErrFrozen when buf's front is
 // frozen, ErrClosed after the bufferevent has stopped, and the write
 // failure once the output has failed, as Write (buf is then left as it
-// was).
+// was). As Write, on a socket whose actor waits with nothing to write it
+// writes at once what the kernel takes, on the caller's goroutine, and
+// drains that from buf.
 func (b *Bufferevent) WriteBuffer(buf *Buffer) error {
 	if buf == nil {
 		return fmt.Errorf("%w: nil buffer", ErrInvalid)
@@ -381,6 +412,17 @@ func (b *Bufferevent) WriteBuffer(buf *Buffer) error {
 	}
 	if err := b.writeErr(); err != nil {
 		return err
+	}
+	if buf.n > 0 && !buf.frozenFront {
+		if s := b.borrowSink(); s != nil {
+			n, _ := s.writeLent(nil, buf, int(b.maxWrite.Load()))
+			buf.drain(int(n))
+			if buf.n == 0 {
+				b.returnSink(true)
+				return nil
+			}
+			defer b.returnSink(false) // the rest first goes the usual way, as in Write
+		}
 	}
 	mp := carriers.Get().(*Buffer)
 	if err := mp.MoveFrom(buf); err != nil {

@@ -99,6 +99,7 @@ func (a *actorState) detach(closeT bool) error {
 		if a.io.pull != nil {
 			a.io.pull.NotifyReadable(nil)
 		}
+		a.awaitSink()                      // a borrower may be writing through the sink
 		err = a.io.stop(closeT || a.ownsT) // drops a batch the writer never wrote
 		a.io = nil
 	} else if a.t != nil && (closeT || a.ownsT) {

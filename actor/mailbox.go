@@ -67,6 +67,10 @@ type mailbox struct {
 	mu     sync.Mutex // guards following
 	q      []message
 	closed bool
+	// queued is len(q), stored under mu, for a writer that would borrow
+	// the actor's sink (borrowSink): while anything waits here, a write
+	// through the sink would overtake it.
+	queued atomic.Int32
 
 	wakeC chan struct{} // buffered(1): q is not empty
 
@@ -86,6 +90,7 @@ func (m *mailbox) post(msg message) bool {
 		return false
 	}
 	m.q = append(m.q, msg)
+	m.queued.Store(int32(len(m.q)))
 	m.mu.Unlock()
 	m.wake()
 	return true
@@ -103,6 +108,7 @@ func (m *mailbox) postOut(msg message, n int, out *atomic.Int64) bool {
 	}
 	out.Add(int64(n))
 	m.q = append(m.q, msg)
+	m.queued.Store(int32(len(m.q)))
 	m.mu.Unlock()
 	m.wake()
 	return true
@@ -149,6 +155,7 @@ func (m *mailbox) postCopy(p []byte, out *atomic.Int64) bool {
 		p = p[n:]
 		m.q = append(m.q, message{kind: msgWrite, c: c})
 	}
+	m.queued.Store(int32(len(m.q)))
 	m.mu.Unlock()
 	m.wake()
 	return true
@@ -172,6 +179,7 @@ func (m *mailbox) take(spare []message) []message {
 	m.mu.Lock()
 	q := m.q
 	m.q = spare[:0]
+	m.queued.Store(0)
 	m.mu.Unlock()
 	return q
 }

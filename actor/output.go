@@ -124,8 +124,8 @@ const maxDirectWrites = 16
 func (a *actorState) pumpWrite() {
 	direct := 0 // direct writes made; no more after maxDirectWrites
 	for {
-		if a.writing || a.io == nil || a.writeErr || a.stopping {
-			return
+		if a.writing || a.io == nil || a.writeErr || a.stopping || !a.sinkHeldHere() {
+			return // a write is out, or the sink is lent (see lend.go)
 		}
 		src := a.writeSrc()
 		if src.Len() == 0 {

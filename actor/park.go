@@ -29,7 +29,11 @@ func (a *actorState) waitInSocket() bool {
 		return false
 	}
 	l.park.wait()
-	if a.takePosted() {
+	// The sink is lent before the mailbox is looked at: a writer that
+	// finds it lent, and nothing queued, writes after everything the actor
+	// took (see borrowSink).
+	lent := a.lendSink()
+	if a.takePosted(lent) {
 		return true
 	}
 	// One read per turn, as libevent's rule is: unlike the reader loop,
@@ -39,6 +43,9 @@ func (a *actorState) waitInSocket() bool {
 	// with four reads per turn, throughput within the noise).
 	room := l.readRoom()
 	n, err := l.src.readInto(&l.rbuf, room, true)
+	if lent {
+		a.reclaimSink()
+	}
 	if l.park.unpark() && errors.Is(err, os.ErrDeadlineExceeded) {
 		err = nil // the wake-up's deadline, not the stream's
 	}
@@ -55,16 +62,20 @@ func (a *actorState) waitInSocket() bool {
 
 // takePosted handles what was posted, or written, before the actor began
 // waiting in its socket, since that did not wake it; it reports whether
-// there was any, the actor then being done waiting.
+// there was any, the actor then being done waiting. With lent, it first
+// takes back the sink it lent (lendSink).
 //
 //go:noinline
-func (a *actorState) takePosted() bool {
+func (a *actorState) takePosted(lent bool) bool {
 	// Two one-case selects, not one of two cases: a one-case select
 	// without waiting looks at an empty channel without locking it, and
 	// this runs before every wait of a busy connection.
 	select {
 	case <-a.b.mail.wakeC:
 		a.io.park.unpark()
+		if lent {
+			a.reclaimSink()
+		}
 		a.handleMail()
 		return true
 	default:
@@ -72,6 +83,9 @@ func (a *actorState) takePosted() bool {
 	select {
 	case ev := <-a.io.events: // only the writer loop sends here: the reader does not run
 		a.io.park.unpark()
+		if lent {
+			a.reclaimSink()
+		}
 		a.onWrote(ev)
 		return true
 	default:

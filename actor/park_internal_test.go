@@ -115,8 +115,24 @@ func TestParkerConcurrentKicks(t *testing.T) {
 
 // A Write to an actor waiting in its socket costs one turn: the wake-up
 // that ends the wait is handled at once (takeWakeUp), with no turn that
-// finds nothing and no second wait that finds the post at once.
+// finds nothing and no second wait that finds the post at once. (A write
+// callback keeps the write on the actor: see TestWriteThroughLentSink.)
 func TestWriteToParkedActorOneTurn(t *testing.T) {
+	testParkedWriteTurns(t, Callbacks{Write: func(*Session) {}}, 2)
+}
+
+// A Write to a socket's actor that waits with nothing to write and no
+// write callback goes through its lent sink on the writer's goroutine:
+// the actor takes no turn for it, and the output never holds the bytes.
+func TestWriteThroughLentSink(t *testing.T) {
+	testParkedWriteTurns(t, Callbacks{}, 1)
+}
+
+// testParkedWriteTurns writes to a parked socket actor with callbacks cbs,
+// one byte at a time, and checks that each write arrives and that the
+// actor took want turns between two Do calls around it (the first Do's
+// own turn included).
+func testParkedWriteTurns(t *testing.T, cbs Callbacks, want uint32) {
 	c, s := testconn.Pair(t, "tcp")
 	if socketOf(s) == nil {
 		t.Skip("no socket side door on this platform")
@@ -126,6 +142,7 @@ func TestWriteToParkedActorOneTurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	b.SetCallbacks(cbs)
 	b.Enable(Read)
 	turns := func() uint32 {
 		var n uint32
@@ -136,16 +153,36 @@ func TestWriteToParkedActorOneTurn(t *testing.T) {
 	}
 	c.SetReadDeadline(time.Now().Add(testkit.WaitTime))
 	buf := make([]byte, 1)
+	turns() // a turn that takes the wake-ups the set-up left, if any
 	for i := range 20 {
 		t0 := turns() // the Do's own turn follows
+		if want == 1 {
+			waitLent(t, b) // the Do's turn over, the actor waits in its socket again
+		}
 		if err := b.Write([]byte{byte(i)}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := io.ReadFull(c, buf); err != nil || buf[0] != byte(i) {
 			t.Fatalf("write %d: read %v, %v", i, buf, err)
 		}
-		if d := turns() - t0; d != 2 {
-			t.Fatalf("write %d: %d turns between two Do calls around it, want 2 (the first Do's, the write's)", i, d)
+		if d := turns() - t0; d != want {
+			t.Fatalf("write %d: %d turns between two Do calls around it, want %d", i, d, want)
 		}
+		if n := b.OutputLen(); n != 0 {
+			t.Fatalf("write %d: OutputLen %d after the peer read it all", i, n)
+		}
+	}
+}
+
+// waitLent waits until b's actor has lent its sink (it waits in its
+// socket with nothing to write), or fails the test after testkit.WaitTime.
+func waitLent(t *testing.T, b *Bufferevent) {
+	t.Helper()
+	deadline := time.Now().Add(testkit.WaitTime)
+	for b.sinkState.Load() != sinkLent {
+		if time.Now().After(deadline) {
+			t.Fatalf("the actor did not lend its sink within %v", testkit.WaitTime)
+		}
+		runtime.Gosched()
 	}
 }

@@ -177,7 +177,7 @@ func (p *proxy) accept(cs *conn.Socket) {
 		r.handshaking = func() bool { return t.State() != tlsconn.Open }
 		// The callbacks first: the handshake's outcome, the Connected
 		// event that dials the target, must find them.
-		cs.SetCallbacks(r.callbacks(&r.client))
+		cs.SetCallbacks(r.callbacks(&r.client, false))
 	}
 	r.log.Debug("opened", "client", r.remote, "tls", t != nil)
 	if err := p.limit(cs); err != nil {

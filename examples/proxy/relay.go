@@ -69,6 +69,11 @@ type relay struct {
 
 	causeMu sync.Mutex // guards following
 	cause   error      // the first reason the connection began to end
+
+	// pauseMu orders each side's pause and resume (choked) with the
+	// installing and removing of its peer's write callback, which exists
+	// only while the side is paused, as in le-proxy.
+	pauseMu sync.Mutex
 }
 
 func newRelay(p *proxy, id uint64) *relay {
@@ -108,7 +113,7 @@ func (r *relay) setup(x *side) {
 
 // startSide sets x's callbacks and starts reading and writing it.
 func (r *relay) startSide(x *side, st starter) {
-	st.SetCallbacks(r.callbacks(x))
+	st.SetCallbacks(r.callbacks(x, false))
 	st.Enable(actor.Read | actor.Write)
 }
 
@@ -145,12 +150,21 @@ func (r *relay) dialTarget(ready func()) error {
 	return connect()
 }
 
-func (r *relay) callbacks(x *side) actor.Callbacks {
-	return actor.Callbacks{
+// callbacks returns x's callbacks: with write, the write callback that
+// resumes x's peer (onWrite), which x has only while its peer is paused,
+// as le-proxy's drained_writecb. Without a write callback, x's actor, when
+// it waits with nothing to write, lets its peer's read callback write
+// x's socket at once (see actor.Bufferevent.Write): a relayed read then
+// costs no wake-up of x's goroutine.
+func (r *relay) callbacks(x *side, write bool) actor.Callbacks {
+	cbs := actor.Callbacks{
 		Read:  func(s *actor.Session) { r.onRead(x, s) },
-		Write: func(s *actor.Session) { r.onWrite(x, s) },
 		Event: func(s *actor.Session, ev actor.Event, err error) { r.onEvent(x, s, ev, err) },
 	}
+	if write {
+		cbs.Write = func(s *actor.Session) { r.onWrite(x, s) }
+	}
+	return cbs
 }
 
 // onRead moves everything x has read into its peer's output without
@@ -181,18 +195,22 @@ func (r *relay) onRead(x *side, s *actor.Session) {
 	if held < maxOutput {
 		return
 	}
-	// Pause, then wake y's write callback, which resumes x on y's
-	// goroutine once y's output has drained to lowOutput. The order
-	// matters: y may have drained below lowOutput already, its last
-	// write callback having found x not choked (so it did not resume it),
-	// and then no write callback would come again. Choked is set before
-	// the trigger is posted, so the callback the trigger runs sees it and
-	// resumes x if the output is low by then; and x's Disable here comes
-	// before that Enable, so the Enable wins. The Disable is repeated
-	// when already paused (a read already under way when the first one
-	// came): it costs nothing.
+	// Pause, give y a write callback, then run it: it resumes x on y's
+	// goroutine once y's output has drained to lowOutput, now (the
+	// trigger: y may have drained already) or when it does. pauseMu makes
+	// the pause and the write callback one step, and the resume and its
+	// removal another, so that a resume cannot remove the callback a
+	// later pause installed. The Disable comes before the resume's
+	// Enable, so the Enable wins; it is repeated when already paused (a
+	// read already under way when the first one came): it costs nothing.
 	s.Disable(actor.Read)
-	if !x.choked.Swap(true) {
+	r.pauseMu.Lock()
+	paused := !x.choked.Swap(true)
+	if paused {
+		y.b.SetCallbacks(r.callbacks(y, true))
+	}
+	r.pauseMu.Unlock()
+	if paused {
 		r.p.stats.pauses.Add(1)
 		if r.p.onPause != nil {
 			r.p.onPause()
@@ -201,28 +219,33 @@ func (r *relay) onRead(x *side, s *actor.Session) {
 	y.b.Trigger(actor.Write, actor.TriggerIgnoreWatermarks)
 }
 
-// onWrite runs on y's actor goroutine whenever y's output has drained to
-// lowOutput or below (the low write watermark) and when x paused itself
-// (x's trigger): le-proxy's drained_writecb. If x is paused and y holds
-// no more than lowOutput, x reads again. What y holds is OutputLen, exact
-// in y's own callback: Output().Len() leaves out what was handed to the
-// transport and is not written yet (a pair hands over whole reads, a
-// stage holds what it encoded), and resuming x on it would let each pause
-// and resume add a read. x also resumes once the output is empty: the
-// write callback comes as the output drains, so a last callback with
-// OutputLen above lowOutput (an output stage still holding some) would
-// otherwise leave x paused for good; what is held beyond the output then
-// is at most a stage's budget and a write, well below maxOutput. Only
-// this goroutine clears x.choked (besides onEnd on the same goroutine),
-// and only x's sets it, so one resume answers each pause.
+// onWrite runs on y's actor goroutine while x is paused, whenever y's
+// output has drained to lowOutput or below (the low write watermark) and
+// when x paused itself (x's trigger): le-proxy's drained_writecb. If y
+// holds no more than lowOutput, x reads again and y's write callback goes
+// until the next pause. What y holds is OutputLen, exact in y's own
+// callback: Output().Len() leaves out what was handed to the transport
+// and is not written yet (a pair hands over whole reads, a stage holds
+// what it encoded), and resuming x on it would let each pause and resume
+// add a read. x also resumes once the output is empty: the write callback
+// comes as the output drains, so a last callback with OutputLen above
+// lowOutput (an output stage still holding some) would otherwise leave x
+// paused for good; what is held beyond the output then is at most a
+// stage's budget and a write, well below maxOutput.
 func (r *relay) onWrite(y *side, s *actor.Session) {
 	x := y.peer
 	if x.b == nil {
 		return // the client's TLS handshake is not done: no target yet
 	}
-	if (y.b.OutputLen() <= lowOutput || s.Output().Len() == 0) && x.choked.Swap(false) {
-		x.b.Enable(actor.Read)
+	if y.b.OutputLen() > lowOutput && s.Output().Len() > 0 {
+		return
 	}
+	r.pauseMu.Lock()
+	if x.choked.Swap(false) {
+		x.b.Enable(actor.Read)
+		y.b.SetCallbacks(r.callbacks(y, false))
+	}
+	r.pauseMu.Unlock()
 }
 
 func (r *relay) onEvent(x *side, s *actor.Session, ev actor.Event, err error) {
@@ -278,9 +301,11 @@ func (r *relay) onEnd(x *side, s *actor.Session, ev actor.Event, err error) {
 			r.p.stats.failed.Add(1) // the connect failed
 		}
 		// y may be waiting for x's output to drain, which it never will.
+		r.pauseMu.Lock()
 		if y.choked.Swap(false) {
 			y.b.Enable(actor.Read)
 		}
+		r.pauseMu.Unlock()
 	} else {
 		r.setCause(fmt.Errorf("%s closed", x.name))
 	}

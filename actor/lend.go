@@ -1,0 +1,152 @@
+package actor
+
+import "runtime"
+
+// Lending the sink. A socket's actor that waits in its socket (see
+// waitInSocket) with nothing to write lends its sink to writers on other
+// goroutines: a Write or WriteBuffer that finds it lent writes through it
+// at once, on the writer's goroutine, what the kernel takes, and wakes
+// nobody. That is what a relay's bytes cost in a goroutine-per-connection
+// program, where the goroutine that read them writes them; without it,
+// each relayed read woke the other side's actor (a past read deadline, a
+// goroutine switch, and the read the woken actor retries before it waits
+// again) only for it to make the one writev the writer could have made.
+//
+// The sink is lent only while such a write is exactly what the actor would
+// do with the bytes at once: nothing is queued or being written, writing
+// is enabled, no output stage, rate limit or half-close applies, and no
+// write callback waits to hear of it (libevent runs it after every write
+// that drains the output; with none set, a write nobody hears of is the
+// same write). What the kernel does not take, or a write that fails, goes
+// the usual way, into the output through the mailbox, before the sink goes
+// back to the actor, so one writer's bytes stay in order. The bytes a
+// borrower writes never enter the output, so OutputLen never counts them.
+//
+// sinkState moves: sinkHeld → sinkLent by the actor, before it looks at
+// its mailbox a last time and waits in its socket (lendSink); sinkLent →
+// sinkBorrowed by one writer (borrowSink), and back to sinkLent when the
+// kernel took everything. The actor, as soon as it wakes or finds a post,
+// takes the sink back (reclaimSink): sinkLent → sinkHeld, or, while a
+// borrower writes, sinkBorrowed → sinkWanted, and it then runs without
+// writing (pumpWrite waits for sinkHeld) until the borrower, finding
+// sinkWanted, gives the sink back to it (sinkHeld) and wakes it. A
+// borrower that leaves bytes behind posts them, then gives the sink to
+// the actor the same way. Nobody waits for anybody: the actor's reads,
+// callbacks and messages go on while a borrower's writev runs.
+const (
+	sinkHeld     = iota // the actor's: it may write (whenever it runs)
+	sinkLent            // the actor waits in its socket with nothing to write
+	sinkBorrowed        // a writer on another goroutine writes through it
+	sinkWanted          // as sinkBorrowed, and the actor woke: it waits for it
+)
+
+// lendSink lends the sink to writers on other goroutines if a write of
+// theirs would be exactly the actor's own (see above), and reports whether
+// it did. The actor calls it just before it waits in its socket.
+func (a *actorState) lendSink() bool {
+	if a.writing || a.pendingOut() > 0 || a.outStage != nil || a.writeErr || a.stopping ||
+		a.closeWrite.asked() || !a.enabled(Write) || a.b.rate.Load().limited() {
+		return false
+	}
+	if cbs := a.b.cbs.Load(); cbs != nil && cbs.Write != nil {
+		return false
+	}
+	s, ok := a.io.out.(*viewSink)
+	if !ok || s.sys == nil {
+		return false
+	}
+	a.b.lentSink.Store(s)
+	// Only a sink the actor holds is lent: one a borrower still has (the
+	// actor woke and slept again meanwhile) comes back first.
+	return a.b.sinkState.CompareAndSwap(sinkHeld, sinkLent)
+}
+
+// reclaimSink takes the sink back from writers, or, while one writes
+// through it, asks for it back (sinkWanted: the borrower then gives it back
+// and wakes the actor). The actor calls it as soon as it wakes from a wait
+// it lent the sink for; it never waits.
+func (a *actorState) reclaimSink() {
+	st := &a.b.sinkState
+	for {
+		switch st.Load() {
+		case sinkLent:
+			if st.CompareAndSwap(sinkLent, sinkHeld) {
+				return
+			}
+		case sinkBorrowed:
+			if st.CompareAndSwap(sinkBorrowed, sinkWanted) {
+				return
+			}
+		default: // held, or wanted: nothing more to do
+			return
+		}
+		// A borrower moved it between the load and the swap: look again
+		// (it moves it at most twice per write).
+	}
+}
+
+// awaitSink waits (yielding) until a borrower has given the sink back:
+// detach calls it before it lets go of the transport, whose sink the
+// borrower may still be writing through. It is the one wait for the sink,
+// on a path that runs once per transport.
+func (a *actorState) awaitSink() {
+	for a.b.sinkState.Load() != sinkHeld {
+		runtime.Gosched()
+	}
+}
+
+// sinkHeldHere reports whether the actor may write: the sink is not with a
+// borrower.
+func (a *actorState) sinkHeldHere() bool { return a.b.sinkState.Load() == sinkHeld }
+
+// borrowSink takes the sink the actor lent for a write from this
+// goroutine, or returns nil: the actor runs, something posted waits for it,
+// or a setting changed since it lent it. A borrower gives it back with
+// returnSink.
+//
+// What this goroutine posted before (a write that found the actor running,
+// a SetTransport) must reach the socket first. It is either still queued,
+// which the first check sees, or taken, and the actor takes its mailbox
+// only after taking back the sink (reclaimSink), which it lends again only
+// once the output is written. So the check comes before the swap: after
+// it, the actor could take the queue between the swap and a later look.
+func (b *Bufferevent) borrowSink() *viewSink {
+	if b.mail.queued.Load() != 0 || b.sinkState.Load() != sinkLent ||
+		!b.sinkState.CompareAndSwap(sinkLent, sinkBorrowed) {
+		return nil
+	}
+	cbs := b.cbs.Load()
+	if Dir(b.enabled.Load())&Write == 0 || cbs != nil && cbs.Write != nil || b.rate.Load().limited() {
+		b.returnSink(true) // untouched: lent again, or to the actor if it woke
+		return nil
+	}
+	return b.lentSink.Load()
+}
+
+// returnSink gives a borrowed sink back: lent again when the kernel took
+// all of the write and the actor still waits, to the actor otherwise
+// (after the caller posted the rest), waking it if it asked for it back
+// meanwhile, since it may have output waiting for the sink.
+func (b *Bufferevent) returnSink(all bool) {
+	if all && b.sinkState.CompareAndSwap(sinkBorrowed, sinkLent) {
+		return
+	}
+	if b.sinkState.Swap(sinkHeld) == sinkWanted {
+		b.mail.wake()
+	}
+}
+
+// writeLent is a borrower's write through the sink: one writev of what
+// the socket takes at once of p, or, with src, of src's first chunks, at
+// most max bytes. It uses the sink's views, which the actor does not
+// while it lends the sink (nothing is being written).
+func (s *viewSink) writeLent(p []byte, src *Buffer, max int) (int64, error) {
+	if src != nil {
+		s.take(src, max)
+	} else {
+		s.views = append(s.views[:0], p[:min(len(p), max)])
+	}
+	n, err := s.sys.tryWrite(s.views)
+	s.release()
+	return n, err
+}

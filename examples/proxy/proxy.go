@@ -162,6 +162,7 @@ func (p *proxy) accept(cs *conn.Socket) {
 	}
 	r := newRelay(p, p.nextID.Add(1))
 	r.client.b = cs.Bufferevent
+	r.client.staged = p.cfg.toxics != nil
 	if !p.add(r) {
 		cs.Close() // shutting down: the listener is about to stop
 		r.cancel(nil)

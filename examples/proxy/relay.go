@@ -43,6 +43,21 @@ type side struct {
 	choked   atomic.Bool  // reading is off until the peer's output drains; set on this side's goroutine, cleared on the peer's
 	ended    atomic.Bool  // EOF or error: nothing more will be read here
 	failed   atomic.Bool  // error: nothing more can be written here either
+	staged   bool         // stages (toxics) may hold bytes beyond OutputLen; set before the side starts
+}
+
+// closesWhole reports whether closing x says all that draining it would:
+// x read its peer's EOF, and is a plain TCP socket with no stages. Its
+// receive queue is then empty, so close sends a FIN after whatever the
+// kernel still holds of x's output, as a half-close would, and a
+// half-close (a shutdown call) just before the close is wasted. A TLS
+// side is never one: its end is a close_notify, not just a FIN.
+func (x *side) closesWhole() bool {
+	if !x.ended.Load() || x.failed.Load() || x.staged {
+		return false
+	}
+	_, ok := x.b.Transport().(*net.TCPConn)
+	return ok
 }
 
 // relay joins one accepted connection to its target: le-proxy's pair of
@@ -286,10 +301,11 @@ func (r *relay) onEnd(x *side, s *actor.Session, ev actor.Event, err error) {
 		r.setCause(fmt.Errorf("%s closed", x.name))
 	}
 	x.ended.Store(true)
-	if y.dropped.Load() == 0 {
+	if y.dropped.Load() == 0 && !y.closesWhole() {
 		// Half-closing says that x's stream ended whole (a TLS y sends
 		// close_notify); with bytes of it dropped, y is cut instead, by
-		// run.
+		// run. A y whose own stream has ended too is closed by run
+		// right away, which says the same (closesWhole).
 		y.b.Flush(actor.Write, actor.Finished)
 	}
 	r.poke()
@@ -446,6 +462,12 @@ func (r *relay) drain(x *side) {
 	}
 	if x.failed.Load() || x.dropped.Load() > 0 {
 		r.closeNow(x)
+		return
+	}
+	if x.closesWhole() && x.b.OutputLen() == 0 {
+		// Nothing left to write, nothing left to read: the close is
+		// the drain (closesWhole).
+		x.b.Close()
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())

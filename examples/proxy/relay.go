@@ -44,7 +44,14 @@ type side struct {
 	ended    atomic.Bool  // EOF or error: nothing more will be read here
 	failed   atomic.Bool  // error: nothing more can be written here either
 	staged   bool         // stages (toxics) may hold bytes beyond OutputLen; set before the side starts
+	closed   error        // the cause logged when this side ends the connection with its EOF
 }
+
+// The causes logged for an EOF, made once rather than per connection.
+var (
+	errClientClosed = errors.New("client closed")
+	errTargetClosed = errors.New("target closed")
+)
 
 // closesWhole reports whether closing x says all that draining it would:
 // x read its peer's EOF, and is a plain TCP socket with no stages. Its
@@ -96,6 +103,7 @@ func newRelay(p *proxy, id uint64) *relay {
 	}
 	r.ctx, r.cancel = context.WithCancelCause(p.killCtx)
 	r.client.name, r.target.name = "client", "target"
+	r.client.closed, r.target.closed = errClientClosed, errTargetClosed
 	r.client.peer, r.target.peer = &r.target, &r.client
 	return r
 }
@@ -299,7 +307,7 @@ func (r *relay) onEnd(x *side, s *actor.Session, ev actor.Event, err error) {
 			y.b.Enable(actor.Read)
 		}
 	} else {
-		r.setCause(fmt.Errorf("%s closed", x.name))
+		r.setCause(x.closed)
 	}
 	x.ended.Store(true)
 	if y.dropped.Load() == 0 && !y.closesWhole() {

@@ -53,7 +53,9 @@
 //     lost (package limiter/redisgroup). A Redis that does not answer at
 //     start-up exits 1, naming the URL.
 //   - -idle-timeout closes a connection that moved nothing either way for
-//     that long; -connect-timeout bounds reaching the target.
+//     that long (it is also what reaps a peer that vanished: the sockets
+//     have no TCP keep-alive, as le-proxy's); -connect-timeout bounds
+//     reaching the target.
 //   - -stats 127.0.0.1:PORT serves live counters as JSON (expvar's format)
 //     at /debug/vars: open connections, bytes each way, the group's
 //     totals and, with -group-redis, its store's state (group_store:

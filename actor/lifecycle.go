@@ -159,6 +159,10 @@ func (a *actorState) onConnect(t Transport, err error) {
 	a.emit(Connected, nil)
 }
 
+// errStopped is the cause a bufferevent stopped by Close keeps when
+// nothing came first: made once, not for every bufferevent that stops.
+var errStopped = fmt.Errorf("bufferevent: %w", ErrClosed)
+
 // lingerTime bounds how long Drain reads, after its half-close, waiting
 // for the peer's EOF.
 const lingerTime = 2 * time.Second
@@ -239,8 +243,8 @@ func (a *actorState) exit() {
 	a.rawOut.release()
 	b.enabled.Store(0)
 	b.cbs.Store(nil)
-	b.setErr(fmt.Errorf("bufferevent: %w", ErrClosed))
-	b.failOutput(fmt.Errorf("bufferevent: %w", ErrClosed))
+	b.setErr(errStopped)
+	b.failOutput(errStopped)
 	a.syncChannels()
 	for _, e := range a.evq {
 		select {

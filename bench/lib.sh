@@ -159,7 +159,7 @@ start_relay() {
 	local name=$1 port
 	port=$(free_port)
 	case $name in
-	bev) start bev "$TMP/bev" -listen "127.0.0.1:$port" -target "127.0.0.1:$ORIGIN_PORT" ${BEV_FLAGS:-} ;;
+	bev | bevbase) start "$name" "$TMP/$name" -listen "127.0.0.1:$port" -target "127.0.0.1:$ORIGIN_PORT" ${BEV_FLAGS:-} ;;
 	rawgo) start rawgo "$TMP/rawgo" -listen "127.0.0.1:$port" -target "127.0.0.1:$ORIGIN_PORT" ;;
 	libevent) start libevent "$TMP/libevent" "$port" "$ORIGIN_PORT" ;;
 	esac

@@ -7,23 +7,27 @@
 #
 # Each round runs, for every relay in turn (the order rotates per round):
 #   keep-alive:    wrk -t1 -c50 -d3s        CPU per request
-#   no keep-alive: ab -q -c20 -n2000         CPU per connection
+#   no keep-alive: ab -q -c20 -n5000         CPU per connection (5000: a
+#                  run then spans some 60 clock ticks of CPU, not 25)
 # and reads the relay process's user+system CPU time from /proc/PID/stat
 # before and after. It prints every round, then the medians and the ratios
-# bev/libevent and bev/plain-Go. Everything is on 127.0.0.1 and every
-# process is stopped by its PID at exit.
+# bev/libevent and bev/plain-Go. With -base REV, bev's proxy as of git
+# revision REV runs too (as "bevbase"), and bev/bevbase says what the
+# changes since REV did, measured under the same load. Everything is on
+# 127.0.0.1 and every process is stopped by its PID at exit.
 #
-#   usage: bash bench/proxy.sh [-rounds N] [-duration SEC] [-requests N]
+#   usage: bash bench/proxy.sh [-rounds N] [-duration SEC] [-requests N] [-base REV]
 #   needs: go, wrk, ab (apt-get install -y wrk apache2-utils); optional
 #          nginx-light, libevent-dev and pkg-config.
 set -euo pipefail
-ROUNDS=5 DURATION=3 REQUESTS=2000
+ROUNDS=5 DURATION=3 REQUESTS=5000 BASE=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-rounds) ROUNDS=$2; shift 2 ;;
 	-duration) DURATION=$2; shift 2 ;;
 	-requests) REQUESTS=$2; shift 2 ;;
-	*) echo "usage: $0 [-rounds N] [-duration SEC] [-requests N]" >&2; exit 2 ;;
+	-base) BASE=$2; shift 2 ;;
+	*) echo "usage: $0 [-rounds N] [-duration SEC] [-requests N] [-base REV]" >&2; exit 2 ;;
 	esac
 done
 for tool in go wrk ab; do
@@ -32,6 +36,12 @@ done
 . "$(dirname "$0")/lib.sh"
 
 build_relays
+if [ -n "$BASE" ]; then
+	mkdir -p "$TMP/base"
+	git -C "$REPO" archive "$BASE" | tar -x -C "$TMP/base"
+	(cd "$TMP/base" && go build -o "$TMP/bevbase" ./examples/proxy)
+	RELAYS="$RELAYS bevbase"
+fi
 start_origin $((1 << 20))
 for r in $RELAYS; do start_relay "$r"; done
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
@@ -91,5 +101,6 @@ echo
 for kind in keepalive close; do
 	case " $RELAYS " in *" libevent "*) ratio "$kind" bev libevent ;; esac
 	ratio "$kind" bev rawgo
+	case " $RELAYS " in *" bevbase "*) ratio "$kind" bev bevbase ;; esac
 	case " $RELAYS " in *" libevent "*) ratio "$kind" rawgo libevent ;; esac
 done

@@ -11,7 +11,9 @@ import (
 // ConnectAddr connects the socket to address on network, as net.Dialer
 // understands them ("tcp", "tcp4", "tcp6", "unix", …; address such as
 // "127.0.0.1:80" or a socket path): libevent's
-// bufferevent_socket_connect. The dial (and, on a layered socket, the
+// bufferevent_socket_connect. As libevent's, the connection has no TCP
+// keep-alive (a zero net.Dialer would turn it on); ConnectWith with a
+// net.Dialer of your own sets it. The dial (and, on a layered socket, the
 // layer's handshake, given the address's host as the server name) runs
 // on a goroutine the socket owns; the
 // socket then reports exactly one event: actor.Connected, or actor.Error
@@ -29,7 +31,7 @@ func (s *Socket) ConnectAddr(ctx context.Context, network, address string) error
 		host = ""
 	}
 	return s.connect(ctx, host, func(ctx context.Context) (net.Conn, error) {
-		var d net.Dialer
+		d := noKeepAlive
 		return d.DialContext(ctx, network, address)
 	})
 }

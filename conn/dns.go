@@ -62,6 +62,13 @@ func (s *Socket) ConnectHostname(ctx context.Context, r *net.Resolver, network, 
 		r = net.DefaultResolver
 	}
 	s.setDNSError(nil)
+	if a, err := netip.ParseAddr(host); err == nil && fits(network, a) {
+		// A literal needs no lookup: dial it as it is, without going
+		// through the resolver and back through a string.
+		return s.connect(ctx, host, func(ctx context.Context) (net.Conn, error) {
+			return dialEach(ctx, network, []netip.Addr{a}, port)
+		})
+	}
 	return s.connect(ctx, host, func(ctx context.Context) (net.Conn, error) {
 		addrs, err := r.LookupNetIP(ctx, ipNet, host)
 		if err != nil {
@@ -82,17 +89,34 @@ func dnsError(host string, err error) *net.DNSError {
 	return &net.DNSError{Err: err.Error(), Name: host, UnwrapErr: err}
 }
 
-// dialEach dials the addresses in order and returns the first connection
-// made, or every failure joined.
+// fits reports whether the IP literal a may be dialed on network as it
+// is; one that may not (an IPv6 literal on "tcp4") goes to the resolver,
+// which reports why not.
+func fits(network string, a netip.Addr) bool {
+	a = a.Unmap()
+	switch network {
+	case "tcp4":
+		return a.Is4()
+	case "tcp6":
+		return a.Is6()
+	}
+	return true
+}
+
+// dialEach dials the addresses in order, with TCP keep-alive off (see
+// keepalive.go), and returns the first connection made, or every failure
+// joined.
 func dialEach(ctx context.Context, network string, addrs []netip.Addr, port int) (net.Conn, error) {
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("conn: no addresses to connect to")
 	}
-	var (
-		d    net.Dialer
-		errs []error
-	)
+	d := noKeepAlive
+	var errs []error
 	for _, a := range addrs {
+		// Not d.DialTCP with a netip.AddrPort: given no local address,
+		// it binds the socket to the wildcard address before connecting,
+		// one system call more and an ephemeral port no other
+		// destination may share.
 		addr := net.JoinHostPort(a.Unmap().String(), strconv.Itoa(port))
 		c, err := d.DialContext(ctx, network, addr)
 		if err == nil {

@@ -44,6 +44,13 @@
 // write callback. The error of the last failed lookup stays available
 // from [Socket.DNSError] as a *net.DNSError.
 //
+// TCP keep-alive is off on connected and accepted sockets, as on
+// libevent's, though Go's zero net.Dialer and net.Listen turn it on (at
+// four setsockopt calls per connection): a bufferevent's timeouts are how
+// a program notices a quiet peer. [ListenerConfig].KeepAlive turns it on
+// for accepted connections, and ConnectWith with a net.Dialer of your own
+// for connected ones.
+//
 // # Closing
 //
 // Close is libevent's free: immediate, pending output dropped, the

@@ -48,6 +48,14 @@ type ListenerConfig struct {
 	// error that ends the accept loop is not passed here: Err and Done
 	// report it.
 	OnError func(error)
+	// KeepAlive, when its Enable is set, turns TCP keep-alive on for
+	// every connection Listen accepts, with its Idle, Interval and Count
+	// (zero ones take Go's defaults: 15 s, 15 s and 9 probes). By default
+	// it is off, as in libevent, though Go's net.Listen turns it on (see
+	// keepalive.go's note: it costs four system calls per connection). It
+	// applies to Listen only: a Listener made with NewListener keeps the
+	// setting of the net.Listener it was given.
+	KeepAlive net.KeepAliveConfig
 }
 
 // Listener accepts connections on a net.Listener and hands each over as a
@@ -81,11 +89,12 @@ type Listener struct {
 	err   error
 }
 
-// Listen listens on network and address (as net.Listen) and returns a
-// Listener over it; see NewListener. It fails with the error of
-// net.Listen, or as NewListener does.
+// Listen listens on network and address (as net.Listen, but with TCP
+// keep-alive off unless cfg.KeepAlive turns it on) and returns a Listener
+// over it; see NewListener. It fails with the error of net.Listen, or as
+// NewListener does.
 func Listen(base *actor.Base, network, address string, cfg ListenerConfig, accept func(*Socket)) (*Listener, error) {
-	ln, err := net.Listen(network, address)
+	ln, err := listenConfig(cfg.KeepAlive).Listen(context.Background(), network, address)
 	if err != nil {
 		return nil, fmt.Errorf("conn: listen: %w", err)
 	}

@@ -23,7 +23,10 @@
 // through watermarks and the write callback, so a slow client holds the
 // target back instead of filling memory. When one side ends its stream
 // the other is half-closed after its last byte is written, and the other
-// direction goes on until it ends too; then both are drained and closed.
+// direction goes on until it ends too; then both are drained and closed
+// (a plain TCP side whose own stream has ended and whose output is
+// written is just closed: the FIN of the close says what a half-close
+// would, one system call fewer).
 // Nothing accepted is lost silently: when the proxy must throw away bytes
 // meant for a side (that side failed, or the connection is cut by a
 // timeout or the shutdown deadline), it resets that side's connection
@@ -55,7 +58,9 @@
 //     system roots. A Redis that does not answer at start-up, or whose
 //     certificate does not verify, exits 1, naming the URL and why.
 //   - -idle-timeout closes a connection that moved nothing either way for
-//     that long; -connect-timeout bounds reaching the target.
+//     that long (it is also what reaps a peer that vanished: the sockets
+//     have no TCP keep-alive, as le-proxy's); -connect-timeout bounds
+//     reaching the target.
 //   - -stats 127.0.0.1:PORT serves live counters as JSON (expvar's format)
 //     at /debug/vars: open connections, bytes each way, the group's
 //     totals and, with -group-redis, its store's state (group_store:

@@ -162,6 +162,7 @@ func (p *proxy) accept(cs *conn.Socket) {
 	}
 	r := newRelay(p, p.nextID.Add(1))
 	r.client.b = cs.Bufferevent
+	r.client.staged = p.cfg.toxics != nil
 	if !p.add(r) {
 		p.unpoison(cs.Bufferevent)
 		cs.Close() // shutting down: the listener is about to stop
@@ -169,7 +170,7 @@ func (p *proxy) accept(cs *conn.Socket) {
 		return
 	}
 	if c := cs.Conn(); c != nil {
-		r.remote = c.RemoteAddr().String()
+		r.remote = c.RemoteAddr()
 	}
 	t := tlsconn.Of(cs)
 	handshaking := t != nil && t.State() != tlsconn.Open
@@ -179,7 +180,9 @@ func (p *proxy) accept(cs *conn.Socket) {
 		// event that dials the target, must find them.
 		cs.SetCallbacks(r.callbacks(&r.client, false))
 	}
-	r.log.Debug("opened", "client", r.remote, "tls", t != nil)
+	if r.logs(slog.LevelDebug) {
+		r.logAt(slog.LevelDebug, "opened", slog.String("client", addrString(r.remote)), slog.Bool("tls", t != nil))
+	}
 	if err := p.limit(cs); err != nil {
 		r.abort(err) // cannot happen with a checked config; run closes both sides
 	}

@@ -42,6 +42,28 @@ type side struct {
 	choked   atomic.Bool  // reading is off until the peer's output drains; set on this side's goroutine, cleared on the peer's
 	ended    atomic.Bool  // EOF or error: nothing more will be read here
 	failed   atomic.Bool  // error: nothing more can be written here either
+	staged   bool         // stages (toxics) may hold bytes beyond OutputLen; set before the side starts
+	closed   error        // the cause logged when this side ends the connection with its EOF
+}
+
+// The causes logged for an EOF, made once rather than per connection.
+var (
+	errClientClosed = errors.New("client closed")
+	errTargetClosed = errors.New("target closed")
+)
+
+// closesWhole reports whether closing x says all that draining it would:
+// x read its peer's EOF, and is a plain TCP socket with no stages. Its
+// receive queue is then empty, so close sends a FIN after whatever the
+// kernel still holds of x's output, as a half-close would, and a
+// half-close (a shutdown call) just before the close is wasted. A TLS
+// side is never one: its end is a close_notify, not just a FIN.
+func (x *side) closesWhole() bool {
+	if !x.ended.Load() || x.failed.Load() || x.staged {
+		return false
+	}
+	_, ok := x.b.Transport().(*net.TCPConn)
+	return ok
 }
 
 // relay joins one accepted connection to its target: le-proxy's pair of
@@ -51,12 +73,11 @@ type side struct {
 type relay struct {
 	p     *proxy
 	id    uint64
-	log   *slog.Logger
 	start time.Time
 
 	client, target side
 
-	remote      string      // the client's address; set before the client's callbacks run
+	remote      net.Addr    // the client's address; set before the client's callbacks run, formatted only when logged
 	handshaking func() bool // reports whether the client's TLS handshake is still going on; nil for a plain client
 	connFail    atomic.Bool // the target could not be reached
 
@@ -80,13 +101,13 @@ func newRelay(p *proxy, id uint64) *relay {
 	r := &relay{
 		p:             p,
 		id:            id,
-		log:           p.log.With("conn", id),
 		start:         time.Now(),
 		wake:          make(chan struct{}, 1),
 		connectCancel: func() {},
 	}
 	r.ctx, r.cancel = context.WithCancelCause(p.killCtx)
 	r.client.name, r.target.name = "client", "target"
+	r.client.closed, r.target.closed = errClientClosed, errTargetClosed
 	r.client.peer, r.target.peer = &r.target, &r.client
 	return r
 }
@@ -256,7 +277,10 @@ func (r *relay) onEvent(x *side, s *actor.Session, ev actor.Event, err error) {
 			return
 		}
 		r.connectCancel()
-		r.log.Debug("target connected", "target", r.p.targetAddr, "after", time.Since(r.connectStart).Round(time.Microsecond))
+		if r.logs(slog.LevelDebug) {
+			r.logAt(slog.LevelDebug, "target connected", slog.String("target", r.p.targetAddr),
+				slog.Duration("after", time.Since(r.connectStart).Round(time.Microsecond)))
+		}
 	case ev&actor.Timeout != 0:
 		r.onTimeout(x, s, ev)
 	case ev&(actor.EOF|actor.Error) != 0:
@@ -307,13 +331,14 @@ func (r *relay) onEnd(x *side, s *actor.Session, ev actor.Event, err error) {
 		}
 		r.pauseMu.Unlock()
 	} else {
-		r.setCause(fmt.Errorf("%s closed", x.name))
+		r.setCause(x.closed)
 	}
 	x.ended.Store(true)
-	if y.dropped.Load() == 0 {
+	if y.dropped.Load() == 0 && !y.closesWhole() {
 		// Half-closing says that x's stream ended whole (a TLS y sends
 		// close_notify); with bytes of it dropped, y is cut instead, by
-		// run.
+		// run. A y whose own stream has ended too is closed by run
+		// right away, which says the same (closesWhole).
 		y.b.Flush(actor.Write, actor.Finished)
 	}
 	r.poke()
@@ -323,9 +348,9 @@ func (r *relay) onEnd(x *side, s *actor.Session, ev actor.Event, err error) {
 // done: only now is the target dialed, so that a client that never
 // finishes its handshake costs no upstream connection.
 func (r *relay) onHandshake(s *actor.Session) {
-	if r.remote == "" {
+	if r.remote == nil {
 		if c := s.Bufferevent().Conn(); c != nil {
-			r.remote = c.RemoteAddr().String()
+			r.remote = c.RemoteAddr()
 		}
 	}
 	if r.target.b != nil || r.ctx.Err() != nil {
@@ -472,6 +497,12 @@ func (r *relay) drain(x *side) {
 		r.closeNow(x)
 		return
 	}
+	if x.closesWhole() && x.b.OutputLen() == 0 {
+		// Nothing left to write, nothing left to read: the close is
+		// the drain (closesWhole).
+		x.b.Close()
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cutDone := make(chan struct{})
@@ -522,16 +553,41 @@ func (r *relay) finish() {
 	if r.connFail.Load() || toClient > 0 || toTarget > 0 {
 		level = slog.LevelWarn
 	}
-	attrs := []any{
-		"client", r.remote,
-		"client_to_target", r.client.moved.Load() - r.target.unsent.Load(),
-		"target_to_client", r.target.moved.Load() - r.client.unsent.Load(),
+	if !r.logs(level) {
+		return
 	}
+	attrs := make([]slog.Attr, 0, 7)
+	attrs = append(attrs,
+		slog.String("client", addrString(r.remote)),
+		slog.Int64("client_to_target", r.client.moved.Load()-r.target.unsent.Load()),
+		slog.Int64("target_to_client", r.target.moved.Load()-r.client.unsent.Load()))
 	if toClient > 0 || toTarget > 0 {
-		attrs = append(attrs, "dropped_to_client", toClient, "dropped_to_target", toTarget)
+		attrs = append(attrs, slog.Int64("dropped_to_client", toClient), slog.Int64("dropped_to_target", toTarget))
 	}
 	attrs = append(attrs,
-		"duration", time.Since(r.start).Round(time.Microsecond),
-		"cause", cause)
-	r.log.Log(context.Background(), level, "closed", attrs...)
+		slog.Duration("duration", time.Since(r.start).Round(time.Microsecond)),
+		slog.Any("cause", cause))
+	r.logAt(level, "closed", attrs...)
+}
+
+// addrString is a's address, or "" for nil.
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// logs reports whether the proxy's log takes records at level, so that a
+// line nobody will read costs nothing to make.
+func (r *relay) logs(level slog.Level) bool {
+	return r.p.log.Enabled(context.Background(), level)
+}
+
+// logAt logs msg about this connection: its id first, then attrs. The id
+// is added here rather than kept in a logger of the relay's own
+// (slog.Logger.With), which would format it for every connection whether
+// anything is logged or not.
+func (r *relay) logAt(level slog.Level, msg string, attrs ...slog.Attr) {
+	r.p.log.LogAttrs(context.Background(), level, msg, append([]slog.Attr{slog.Uint64("conn", r.id)}, attrs...)...)
 }

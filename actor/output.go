@@ -134,6 +134,13 @@ func (a *actorState) pumpWrite() {
 			if a.closeWrite.due() && a.output.Len() == 0 && stageBuffered(a.outStage) == 0 {
 				a.closeWrite.send()
 				a.writing = true
+				if cw, ok := a.t.(closeWriter); ok && a.io.sys != nil {
+					// A plain socket's shutdown never waits: no
+					// writer loop for it (a TLS conn's sends
+					// close_notify, which may).
+					a.onWrote(loopEvent{wrote: true, closeWrite: true, err: cw.CloseWrite()})
+					return
+				}
 				a.io.write(writeReq{closeWrite: true})
 			}
 			return

@@ -181,8 +181,8 @@ type Bufferevent struct {
 	// sinkState and lentSink are the sink a socket's actor lends to
 	// writers on other goroutines while it waits with nothing to write
 	// (lend.go says who moves sinkState when). lentSink is stored by the
-	// actor before it lends, and read by a borrower only once it holds
-	// the sink.
+	// actor when it starts a socket's I/O (startIO), before it can lend
+	// it, and read by a borrower only once it holds the sink.
 	sinkState atomic.Uint32
 	lentSink  atomic.Pointer[viewSink]
 

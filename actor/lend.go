@@ -51,11 +51,6 @@ func (a *actorState) lendSink() bool {
 	if cbs := a.b.cbs.Load(); cbs != nil && cbs.Write != nil {
 		return false
 	}
-	s, ok := a.io.out.(*viewSink)
-	if !ok || s.sys == nil {
-		return false
-	}
-	a.b.lentSink.Store(s)
 	// Only a sink the actor holds is lent: one a borrower still has (the
 	// actor woke and slept again meanwhile) comes back first.
 	return a.b.sinkState.CompareAndSwap(sinkHeld, sinkLent)

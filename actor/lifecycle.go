@@ -32,6 +32,11 @@ func (a *actorState) startIO() {
 	a.io = newTransportIO(t, &a.b.maxRead, &a.b.rwm, &a.b.rate, a.b.mail.wake)
 	if a.io.sys != nil {
 		a.b.mail.parker.Store(&a.io.park)
+		// The sink a parked actor lends (lend.go): a socket's sink is a
+		// viewSink with the side door, and a borrower only reaches it
+		// after the actor lent it, which it does only while waiting in
+		// this transport's socket.
+		a.b.lentSink.Store(a.io.out.(*viewSink))
 	}
 	if a.io.pull != nil {
 		a.io.pull.NotifyReadable(a.b.mail.wake)

@@ -14,10 +14,10 @@ import "runtime"
 //
 // The sink is lent only while such a write is exactly what the actor would
 // do with the bytes at once: nothing is queued or being written, writing
-// is enabled, no output stage, rate limit or half-close applies, and no
-// write callback waits to hear of it (libevent runs it after every write
-// that drains the output; with none set, a write nobody hears of is the
-// same write). What the kernel does not take, or a write that fails, goes
+// is enabled, no output stage (but a Passer passing bytes unchanged), rate
+// limit or half-close applies, and no write callback waits to hear of it
+// (libevent runs it after every write that drains the output; with none
+// set, a write nobody hears of is the same write). What the kernel does not take, or a write that fails, goes
 // the usual way, into the output through the mailbox, before the sink goes
 // back to the actor, so one writer's bytes stay in order. The bytes a
 // borrower writes never enter the output, so OutputLen never counts them.
@@ -44,7 +44,7 @@ const (
 // theirs would be exactly the actor's own (see above), and reports whether
 // it did. The actor calls it just before it waits in its socket.
 func (a *actorState) lendSink() bool {
-	if a.writing || a.pendingOut() > 0 || a.outStage != nil || a.writeErr || a.stopping ||
+	if a.writing || a.pendingOut() > 0 || !stagePasses(a.outStage) || a.writeErr || a.stopping ||
 		a.closeWrite.asked() || !a.enabled(Write) || a.b.rate.Load().limited() {
 		return false
 	}
@@ -111,7 +111,9 @@ func (b *Bufferevent) borrowSink() *viewSink {
 		return nil
 	}
 	cbs := b.cbs.Load()
-	if Dir(b.enabled.Load())&Write == 0 || cbs != nil && cbs.Write != nil || b.rate.Load().limited() {
+	// outStage is set before the actor starts and never changes.
+	if Dir(b.enabled.Load())&Write == 0 || cbs != nil && cbs.Write != nil || b.rate.Load().limited() ||
+		!stagePasses(b.a.outStage) {
 		b.returnSink(true) // untouched: lent again, or to the actor if it woke
 		return nil
 	}

@@ -205,6 +205,28 @@ func (a *actorState) runOutputOnce(mode FlushMode) {
 	}
 }
 
+// A Passer is an output Stage that may, for a while, pass what it is given
+// on unchanged and hold nothing, as a toxic stage with no toxic does
+// (package pipeline/toxic). While Passes reports true, a socket's actor
+// may lend its sink to writers on other goroutines as if it had no output
+// stage (see Bufferevent.Write), and their bytes skip the stage, which
+// would have passed them on as they were. Passes is called from any
+// goroutine; once it reports false, bytes go through the stage again from
+// the next write, as they would after a change that came with a chunk
+// already under way.
+type Passer interface {
+	Passes() bool
+}
+
+// stagePasses reports whether st is no stage, or a Passer passing now.
+func stagePasses(st Stage) bool {
+	if st == nil {
+		return true
+	}
+	p, ok := st.(Passer)
+	return ok && p.Passes()
+}
+
 // stageBuffered returns how many bytes st holds ready to emit without more
 // input, when it says so through an optional Buffered method (see Stage).
 func stageBuffered(st Stage) int {

@@ -65,6 +65,9 @@ type Stage struct {
 	// ended it (see NewFilter): the stage takes nothing more, and what
 	// its toxics hold passes on before the stream's end.
 	closing atomic.Bool
+	// passing is set while the stage has no toxic and holds nothing, as
+	// of its last call: see Passes.
+	passing atomic.Bool
 
 	timer   actor.Timer
 	timerAt time.Time
@@ -135,6 +138,7 @@ func (st *Stage) poke() {
 // stream, Process drops src; it returns Failed with End's error, or with
 // ErrReset or ErrClosed when End is nil.
 func (st *Stage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (pipeline.Result, error) {
+	st.passing.Store(false)
 	if st.endErr != nil {
 		return pipeline.Failed, st.endErr
 	}
@@ -163,6 +167,7 @@ func (st *Stage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode
 	if len(st.slots) == 0 && st.head.Len() == 0 && st.timerAt.IsZero() {
 		// No toxics: a pass-through, the way of every chunk on a
 		// connection whose set is empty.
+		st.passing.Store(!st.fin)
 		if moveN(dst, src, limit) == 0 {
 			return pipeline.NeedMore, nil
 		}
@@ -353,6 +358,16 @@ func (st *Stage) arm(next, now time.Time) {
 		return
 	}
 	st.timer.Reset(d)
+}
+
+// Passes reports whether the stage passes bytes on unchanged now: it has no
+// toxic, holds nothing, and its set has not changed since its last call
+// (actor.Passer). While it does, a socket's actor may let writers skip it
+// (see actor.Bufferevent.Write): a toxic added meanwhile applies from the
+// next chunk, as on a chunk already under way. It is safe from any
+// goroutine.
+func (st *Stage) Passes() bool {
+	return st.passing.Load() && !st.dirty.Load() && !st.closing.Load()
 }
 
 // Buffered returns what the stage holds: bytes taken and not yet passed

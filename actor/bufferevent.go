@@ -501,50 +501,6 @@ func (b *Bufferevent) Do(fn func(s *Session)) error {
 	return nil
 }
 
-// Enable turns on reading and/or writing (libevent's enable). It re-arms
-// the timeouts of those directions, and input that arrived while reading
-// was disabled is reported then. It fails with an error wrapping
-// ErrInvalid for an unknown direction and ErrClosed after the bufferevent
-// has stopped.
-func (b *Bufferevent) Enable(d Dir) error {
-	if !d.valid() {
-		return fmt.Errorf("%w: direction %v", ErrInvalid, d)
-	}
-	if err := b.closedErr(); err != nil {
-		return err
-	}
-	b.enabled.Or(uint32(d))
-	b.mail.post(message{kind: msgEnable, dir: d})
-	return nil
-}
-
-// Disable turns off reading and/or writing (libevent's disable). A read
-// already under way in the reader loop may still land in the input; its
-// bytes, and the EOF or error it may meet, are reported when reading is
-// enabled again (libevent does not read while reading is disabled, so it
-// notices neither before then). Errors as Enable.
-func (b *Bufferevent) Disable(d Dir) error {
-	if !d.valid() {
-		return fmt.Errorf("%w: direction %v", ErrInvalid, d)
-	}
-	if err := b.closedErr(); err != nil {
-		return err
-	}
-	b.enabled.And(^uint32(d))
-	b.mail.post(message{kind: msgWake})
-	return nil
-}
-
-// Enabled returns the enabled directions (libevent's get_enabled): the
-// user's intent, whether or not a watermark or rate limit holds the
-// direction back. It is 0 after the bufferevent has stopped.
-func (b *Bufferevent) Enabled() Dir {
-	if b.zero() {
-		return 0
-	}
-	return Dir(b.enabled.Load())
-}
-
 // Flush pushes data through the bufferevent (libevent's flush). Normal
 // runs the stages as the watermarks allow; Flush makes them emit what they
 // hold; Finished does that and, for Write, half-closes the transport once

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bevgo/bev/internal/testconn"
 	"github.com/bevgo/bev/internal/testkit"
 )
 
@@ -18,15 +17,7 @@ import (
 // actor lends its sink while it waits, and the pair's other end.
 func newLendingSocket(t *testing.T) (*Bufferevent, io.ReadWriteCloser) {
 	t.Helper()
-	c, s := testconn.Pair(t, "tcp")
-	if socketOf(s) == nil {
-		t.Skip("no socket side door on this platform")
-	}
-	b, err := New(nil, s, CloseOnFree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b, c := socketBufferevent(t)
 	b.SetCallbacks(Callbacks{Read: func(s *Session) { s.Input().Drain(s.Input().Len()) }})
 	b.Enable(Read)
 	waitLent(t, b)

@@ -78,3 +78,20 @@ func TestLoopsSize(t *testing.T) {
 		t.Errorf("transportIO is %d bytes, over the 320-byte allocation class", n)
 	}
 }
+
+// socketBufferevent returns a bufferevent over the server end of a
+// loopback TCP pair (closed when the test ends) and the client end; it
+// skips the test where sockets have no side door.
+func socketBufferevent(t *testing.T) (*Bufferevent, net.Conn) {
+	t.Helper()
+	c, s := testconn.Pair(t, "tcp")
+	if socketOf(s) == nil {
+		t.Skip("no socket side door on this platform")
+	}
+	b, err := New(nil, s, CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b, c
+}

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bevgo/bev/internal/testconn"
 	"github.com/bevgo/bev/internal/testkit"
 )
 
@@ -14,15 +13,7 @@ import (
 // the actor itself (shutdown never waits): the peer reads every byte, then
 // EOF, and no writer loop was started for it.
 func TestSocketHalfCloseWithoutWriterLoop(t *testing.T) {
-	c, s := testconn.Pair(t, "tcp")
-	if socketOf(s) == nil {
-		t.Skip("no socket side door on this platform")
-	}
-	b, err := New(nil, s, CloseOnFree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, c := socketBufferevent(t)
 	want := testkit.Pattern(1000)
 	if err := b.Write(want); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bevgo/bev/internal/testconn"
 	"github.com/bevgo/bev/internal/testkit"
 )
 
@@ -133,15 +132,7 @@ func TestWriteThroughLentSink(t *testing.T) {
 // actor took want turns between two Do calls around it (the first Do's
 // own turn included).
 func testParkedWriteTurns(t *testing.T, cbs Callbacks, want uint32) {
-	c, s := testconn.Pair(t, "tcp")
-	if socketOf(s) == nil {
-		t.Skip("no socket side door on this platform")
-	}
-	b, err := New(nil, s, CloseOnFree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, c := socketBufferevent(t)
 	b.SetCallbacks(cbs)
 	b.Enable(Read)
 	turns := func() uint32 {

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bevgo/bev/internal/testcert"
 	"github.com/bevgo/bev/internal/testredis"
 )
 
@@ -166,15 +165,7 @@ func waitStats(t *testing.T, p *running, what string, cond func(map[string]any) 
 // it; without, it exits 1 naming the URL and the certificate's failure;
 // with a file holding no certificate, 2.
 func TestGroupRedisCA(t *testing.T) {
-	cert, err := testcert.New("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := testredis.StartTLS(cert.CertPEM, cert.KeyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	srv, cert := testredis.NewTLS(t)
 	dir := t.TempDir()
 	ca, notPEM := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "not.pem")
 	if err := os.WriteFile(ca, cert.CertPEM, 0o600); err != nil {

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bevgo/bev/internal/testcert"
 )
 
 // startTimeout bounds how long redis-server may take to say it is ready.
@@ -176,4 +178,22 @@ func New(t testing.TB) *Server {
 	}
 	t.Cleanup(srv.Stop)
 	return srv
+}
+
+// NewTLS starts a redis-server that speaks only TLS (StartTLS) with a
+// certificate for 127.0.0.1 made for it, for the test t, and stops it
+// when the test ends. It returns the server and the certificate, whose
+// CertPEM a client must trust. A failure fails the test with t.Fatal.
+func NewTLS(t testing.TB) (*Server, *testcert.Cert) {
+	t.Helper()
+	cert, err := testcert.New("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := StartTLS(cert.CertPEM, cert.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	return srv, cert
 }

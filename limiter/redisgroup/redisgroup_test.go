@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bevgo/bev/internal/testcert"
 	"github.com/bevgo/bev/internal/testredis"
 	"github.com/bevgo/bev/limiter"
 	"github.com/bevgo/bev/limiter/redisgroup"
@@ -255,15 +254,7 @@ func TestIdleProcessYields(t *testing.T) {
 // rediss:// URL: with a configuration trusting its certificate the group
 // gets leases; with the system's roots it fails, naming the URL.
 func TestRediss(t *testing.T) {
-	cert, err := testcert.New("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := testredis.StartTLS(cert.CertPEM, cert.KeyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	srv, cert := testredis.NewTLS(t)
 	if !strings.HasPrefix(srv.URL(), "rediss://") {
 		t.Fatalf("URL %q", srv.URL())
 	}

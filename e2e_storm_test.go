@@ -131,15 +131,7 @@ func newStormClient(t *testing.T, base *actor.Base, cbs actor.Callbacks) (*storm
 // callback runs once Close has returned.
 func (c *stormClient) closed() []actor.EventInfo {
 	c.Close()
-	var evs []actor.EventInfo
-	for {
-		select {
-		case e := <-c.events:
-			evs = append(evs, e)
-		default:
-			return evs
-		}
-	}
+	return testkit.Pending(c.events)
 }
 
 func eventNames(evs []actor.EventInfo) string {

@@ -96,17 +96,7 @@ func (l *eventLog) callback(s *actor.Session, ev actor.Event, err error) {
 }
 
 // none reports events logged so far.
-func (l *eventLog) drain() []actor.EventInfo {
-	var got []actor.EventInfo
-	for {
-		select {
-		case e := <-l.c:
-			got = append(got, e)
-		default:
-			return got
-		}
-	}
-}
+func (l *eventLog) drain() []actor.EventInfo { return testkit.Pending(l.c) }
 
 // Cases 12–15 (bufferevent_filters, _pair_filters, _filters_disable,
 // _pair_filters_disable): 8333 bytes through an 'x'-prefixing output

@@ -38,6 +38,19 @@ func Recv[T any](t testing.TB, c <-chan T, what string) T {
 	}
 }
 
+// Pending returns what c holds now, in order, without waiting for more.
+func Pending[T any](c <-chan T) []T {
+	var got []T
+	for {
+		select {
+		case v := <-c:
+			got = append(got, v)
+		default:
+			return got
+		}
+	}
+}
+
 // Signal sends on c without blocking, for a channel of capacity 1 used as
 // a wake-up: if a wake-up is already pending, it is enough and Signal
 // does nothing.

@@ -379,13 +379,14 @@ func (b *Bufferevent) Write(p []byte) error {
 		return err
 	}
 	if s := b.borrowSink(); s != nil {
-		n, _ := s.writeLent(p, nil, int(b.maxWrite.Load()))
+		n, err := s.writeLent(p, nil, int(b.maxWrite.Load()))
 		if n == int64(len(p)) {
 			b.returnSink(true)
 			return nil
 		}
-		// The rest (or all, after an error the actor's own write will
-		// meet again) goes the usual way, before the sink goes back.
+		// The rest goes the usual way, before the sink goes back; a
+		// failure goes to the actor first (a reset is reported once).
+		b.lentWriteFailed(err)
 		p = p[n:]
 		defer b.returnSink(false)
 	}
@@ -415,7 +416,8 @@ func (b *Bufferevent) WriteBuffer(buf *Buffer) error {
 	}
 	if buf.n > 0 && !buf.frozenFront {
 		if s := b.borrowSink(); s != nil {
-			n, _ := s.writeLent(nil, buf, int(b.maxWrite.Load()))
+			n, err := s.writeLent(nil, buf, int(b.maxWrite.Load()))
+			b.lentWriteFailed(err)
 			buf.drain(int(n))
 			if buf.n == 0 {
 				b.returnSink(true)

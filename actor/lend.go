@@ -133,6 +133,16 @@ func (b *Bufferevent) returnSink(all bool) {
 	}
 }
 
+// lentWriteFailed hands the failure of a write through the lent sink, if
+// err is one, to the actor, which reports it as its own write's: the
+// kernel reports a reset to one call only, so the actor's next write or
+// read would not see it again.
+func (b *Bufferevent) lentWriteFailed(err error) {
+	if err != nil {
+		b.mail.post(message{kind: msgWriteFailed, tr: &transportMsg{err: err}})
+	}
+}
+
 // writeLent is a borrower's write through the sink: one writev of what
 // the socket takes at once of p, or, with src, of src's first chunks, at
 // most max bytes. It uses the sink's views, which the actor does not

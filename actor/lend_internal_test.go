@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,5 +150,45 @@ func TestWriteThroughClose(t *testing.T) {
 	}
 	if st := b.sinkState.Load(); st == sinkBorrowed {
 		t.Errorf("after Close the sink is still borrowed")
+	}
+}
+
+// A peer that resets the connection while writes go through the lent
+// sink: the kernel reports the reset to one call only, which may be the
+// borrower's write, so the borrower hands it to the actor. Every round
+// must report ECONNRESET, never only an end of stream and a broken pipe.
+func TestWriteThroughReset(t *testing.T) {
+	for round := range 50 {
+		b, c := socketBufferevent(t)
+		evs := make(chan EventInfo, 8)
+		b.SetCallbacks(Callbacks{
+			Read:  func(s *Session) { s.Input().Drain(s.Input().Len()) },
+			Event: func(_ *Session, ev Event, err error) { evs <- EventInfo{ev, err} },
+		})
+		b.Enable(Read)
+		waitLent(t, b)
+		tc := c.(*net.TCPConn)
+		tc.SetLinger(0)
+		tc.Close() // an RST
+		for range 3 {
+			if b.Write([]byte("after the reset")) != nil {
+				break
+			}
+		}
+		deadline := time.After(testkit.WaitTime)
+		var seen []EventInfo
+	wait:
+		for {
+			select {
+			case e := <-evs:
+				seen = append(seen, e)
+				if errors.Is(e.Err, syscall.ECONNRESET) {
+					break wait
+				}
+			case <-deadline:
+				t.Fatalf("round %d: no ECONNRESET reported, events %v", round, seen)
+			}
+		}
+		b.Close()
 	}
 }

@@ -206,6 +206,8 @@ func (a *actorState) handle(m *message) {
 		a.disarmTimeouts(Write)
 	case msgTimer:
 		a.onTimer(int(m.timer))
+	case msgWriteFailed:
+		a.writeFailed(m.tr.err)
 	case msgTurn:
 		a.runDeferred()
 		a.b.turn <- struct{}{} // the turn is over (see Base.dispatch)

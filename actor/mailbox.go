@@ -27,6 +27,7 @@ const (
 	msgCallbacks                   // the first callbacks were set: deliver held events
 	msgTimer                       // timer: that timer fired (maybe late: see Clock)
 	msgTurn                        // the Base's dispatcher hands over a deferred-callback turn
+	msgWriteFailed                 // tr.err: a write through the lent sink failed (lend.go)
 )
 
 // message is what other goroutines post to the actor. It is a value type

@@ -39,14 +39,7 @@ func (a *actorState) wrote(w loopEvent) {
 		a.disarmTimeouts(Write)
 	}
 	if w.err != nil {
-		a.writeErr = true
-		a.writeReset = errors.Is(w.err, syscall.ECONNRESET)
-		// Publish what is left before Send and Write can see the failure:
-		// a caller must not read an OutputLen from before it.
-		a.publishOut()
-		a.b.failOutput(w.err)
-		a.b.enabled.And(^uint32(Write))
-		a.emit(Writing|Error, w.err)
+		a.writeFailed(w.err)
 		return
 	}
 	// With an output stage the write callback comes from runOutput, when
@@ -56,6 +49,25 @@ func (a *actorState) wrote(w loopEvent) {
 			a.fireCallback(Write, 0)
 		}
 	}
+}
+
+// writeFailed takes in a failed write, the actor's own or a borrower's of
+// its lent sink (msgWriteFailed): the output takes no more, Send and Write
+// fail with err, writing is disabled and a Writing|Error event reports it.
+// A reset is remembered (writeReset): the kernel reports it to one call
+// only, and the read that follows looks like an end of stream.
+func (a *actorState) writeFailed(err error) {
+	if a.writeErr {
+		return // reported already
+	}
+	a.writeErr = true
+	a.writeReset = errors.Is(err, syscall.ECONNRESET)
+	// Publish what is left before Send and Write can see the failure:
+	// a caller must not read an OutputLen from before it.
+	a.publishOut()
+	a.b.failOutput(err)
+	a.b.enabled.And(^uint32(Write))
+	a.emit(Writing|Error, err)
 }
 
 // writeMarks returns the write high and low watermarks.

@@ -15,8 +15,9 @@ const readChunkSize = 16 << 10
 // fresh chunk, so a nearly full chunk does not turn into many tiny reads.
 const minReadSpace = 512
 
-// maxEmptyReads is how many (0, nil) reads in a row ReadFrom accepts before
-// it gives up with io.ErrNoProgress.
+// maxEmptyReads is how many (0, nil) reads in a row ReadFrom, and a
+// bufferevent's reader loop, accept before they give up with
+// io.ErrNoProgress.
 const maxEmptyReads = 100
 
 // Buffer is a byte queue stored as a chain of chunks, the counterpart of

@@ -85,11 +85,6 @@ type badReader struct{}
 
 func (badReader) Read(p []byte) (int, error) { return len(p) + 1, nil }
 
-// emptyReader never makes progress.
-type emptyReader struct{}
-
-func (emptyReader) Read([]byte) (int, error) { return 0, nil }
-
 func TestBufferReadFrom(t *testing.T) {
 	data := testkit.Pattern(100 << 10)
 	errBoom := errors.New("boom")
@@ -107,7 +102,7 @@ func TestBufferReadFrom(t *testing.T) {
 		{"data with EOF", "", iotest.DataErrReader(bytes.NewReader(data[:700])), data[:700], nil},
 		{"error after data", "", io.MultiReader(bytes.NewReader(data[:10]), iotest.ErrReader(errBoom)), data[:10], errBoom},
 		{"impossible count", "", badReader{}, nil, actor.ErrInvalid},
-		{"no progress", "", emptyReader{}, nil, io.ErrNoProgress},
+		{"no progress", "", &zeroReader{}, nil, io.ErrNoProgress},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package actor
 import (
 	"context"
 	"errors"
+	"io"
 	"math"
 	"net"
 	"sync"
@@ -260,6 +261,7 @@ func (l *transportIO) delivered(n int) {
 // small thus reaches the actor in batches, and once the sizer has grown
 // the reads, each is handed over alone.
 func (l *transportIO) readLoop() {
+	empty := 0 // reads in a row that returned nothing and no error
 	for {
 		allowed := l.allowed()
 		if allowed <= 0 {
@@ -293,8 +295,16 @@ func (l *transportIO) readLoop() {
 			n += last
 		}
 		if n == 0 && err == nil {
-			continue // a pipe found no room once data came (capReader)
+			// A pipe found no room once data came (capReader), or a
+			// Read returned nothing: io.Reader allows it, but one that
+			// does so for good must not spin the reader, so, as
+			// bufio.Reader, a hundred in a row end the stream.
+			if empty++; empty < maxEmptyReads {
+				continue
+			}
+			err = io.ErrNoProgress
 		}
+		empty = 0
 		l.sizer.record(n, room)
 		if n > 0 {
 			l.undelivered.Add(int64(n))

@@ -1,10 +1,13 @@
 package actor_test
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,5 +136,37 @@ func TestReadAllocs(t *testing.T) {
 	}
 	if allocs := testing.AllocsPerRun(500, send); allocs > 0.05 {
 		t.Errorf("reading allocates %.3f times per 16 KiB chunk, want 0", allocs)
+	}
+}
+
+// zeroReader is a Transport whose Read returns nothing and no error, for
+// ever (io.Reader allows it, once in a while), counting its reads.
+type zeroReader struct{ reads atomic.Int64 }
+
+func (r *zeroReader) Read([]byte) (int, error)    { r.reads.Add(1); return 0, nil }
+func (r *zeroReader) Write(p []byte) (int, error) { return len(p), nil }
+func (r *zeroReader) Close() error                { return nil }
+
+// A transport whose Read returns (0, nil) for good ends the stream with
+// io.ErrNoProgress after a bounded number of reads, instead of spinning
+// the reader loop.
+func TestReaderNoProgress(t *testing.T) {
+	tr := &zeroReader{}
+	b, err := actor.New(nil, tr, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	evs := make(chan actor.EventInfo, 4)
+	b.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, err error) {
+		evs <- actor.EventInfo{Event: ev, Err: err}
+	}})
+	b.Enable(actor.Read)
+	e := testkit.Recv(t, evs, "the reader's end")
+	if e.Event != actor.Reading|actor.Error || !errors.Is(e.Err, io.ErrNoProgress) {
+		t.Fatalf("event %v, %v; want Reading|Error with io.ErrNoProgress", e.Event, e.Err)
+	}
+	if n := tr.reads.Load(); n > 1000 {
+		t.Errorf("%d reads before giving up", n)
 	}
 }

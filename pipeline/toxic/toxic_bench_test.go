@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,21 +23,36 @@ func echoTCP(b *testing.B) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	var wg sync.WaitGroup // the acceptor and every connection's copy
+	var mu sync.Mutex     // guards following
+	var conns []net.Conn
+	closed := false
+	wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
+			mu.Lock()
+			if closed {
+				c.Close()
+			} else {
+				conns = append(conns, c)
+			}
+			mu.Unlock()
+			wg.Go(func() { io.Copy(c, c) })
 		}
-	}()
-	b.Cleanup(func() { ln.Close(); <-done })
+	})
+	b.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		closed = true
+		for _, c := range conns {
+			c.Close() // ends its copy
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
 	return ln.Addr().String()
 }
 

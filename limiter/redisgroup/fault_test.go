@@ -177,7 +177,7 @@ func TestOutageLocalBound(t *testing.T) {
 	a, b := sum(da.snapshot())-a0, sum(db.snapshot())-b0
 	ticks := time.Since(t0).Seconds() / tick.Seconds()
 	t.Logf("outage: %.1f ticks, A (1 member) %d bytes, B (2 members) %d bytes", ticks, a, b)
-	if limit := int64(ticks+1) * rate; a+b > limit {
+	if limit := maxBytes(ticks, rate); a+b > limit {
 		t.Errorf("during the outage the two moved %d bytes in %.1f ticks, over the budget's %d", a+b, ticks, limit)
 	}
 	// Both busy: their local leases add up to about the budget, and

@@ -3,6 +3,7 @@ package redisgroup_test
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -167,7 +168,7 @@ func TestSharedFairByMember(t *testing.T) {
 	}
 	t.Logf("%.1f ticks: %d bytes, members %v", ticks, total, after)
 	// Never more than the budget: whole ticks crossed plus one bucket.
-	if limit := int64(ticks+1)*rate + rate; total > limit {
+	if limit := maxBytes(ticks, rate) + rate; total > limit {
 		t.Errorf("moved %d bytes in %.1f ticks, more than the budget's %d", total, ticks, limit)
 	}
 	// A loaded machine can hold a tick's lease back: 70% is a floor
@@ -197,6 +198,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		<-ticker.C
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// maxBytes is the most a budget of rate bytes per tick lets through in a
+// window of ticks ticks measured on this process's clock: the bucket full
+// at the window's start and one lease at each tick boundary inside it,
+// which a window of 19.99 ticks may cross 20 times.
+func maxBytes(ticks float64, rate int64) int64 {
+	return int64(math.Ceil(ticks)+1) * rate
 }
 
 // TestIdleProcessYields runs a process whose three members idle beside one
@@ -239,7 +248,7 @@ func TestIdleProcessYields(t *testing.T) {
 	got := sum(d.snapshot()) - before
 	ticks := time.Since(t0).Seconds() / tick.Seconds()
 	t.Logf("%.1f ticks: the busy member moved %d bytes", ticks, got)
-	if limit := int64(ticks+1) * rate; got > limit {
+	if limit := maxBytes(ticks, rate); got > limit {
 		t.Errorf("the busy member moved %d bytes in %.1f ticks, over the budget (%d)", got, ticks, limit)
 	}
 	// With the idle process weighing as its three members, the busy one

@@ -17,13 +17,17 @@ import "runtime"
 // is enabled, no output stage (but a Passer passing bytes unchanged), rate
 // limit or half-close applies, and no write callback waits to hear of it
 // (libevent runs it after every write that drains the output; with none
-// set, a write nobody hears of is the same write). What the kernel does not take, or a write that fails, goes
-// the usual way, into the output through the mailbox, before the sink goes
-// back to the actor, so one writer's bytes stay in order. The bytes a
-// borrower writes never enter the output, so OutputLen never counts them.
+// set, a write nobody hears of is the same write). What the kernel does
+// not take goes the usual way, into the output through the mailbox, before
+// the sink goes back to the actor, so one writer's bytes stay in order; a
+// write that fails hands its error to the actor (lentWriteFailed), which
+// reports it as its own. The bytes a borrower writes never enter the
+// output, so OutputLen never counts them.
 //
 // sinkState moves: sinkHeld → sinkLent by the actor, before it looks at
-// its mailbox a last time and waits in its socket (lendSink); sinkLent →
+// its mailbox a last time and waits in its socket (lendSink; detach waits
+// for a borrower to be done, awaitSink, before it lets go of the socket);
+// sinkLent →
 // sinkBorrowed by one writer (borrowSink), and back to sinkLent when the
 // kernel took everything. The actor, as soon as it wakes or finds a post,
 // takes the sink back (reclaimSink): sinkLent → sinkHeld, or, while a

@@ -25,9 +25,7 @@ import "runtime"
 // output, so OutputLen never counts them.
 //
 // sinkState moves: sinkHeld → sinkLent by the actor, before it looks at
-// its mailbox a last time and waits in its socket (lendSink; detach waits
-// for a borrower to be done, awaitSink, before it lets go of the socket);
-// sinkLent →
+// its mailbox a last time and waits in its socket (lendSink); sinkLent →
 // sinkBorrowed by one writer (borrowSink), and back to sinkLent when the
 // kernel took everything. The actor, as soon as it wakes or finds a post,
 // takes the sink back (reclaimSink): sinkLent → sinkHeld, or, while a
@@ -36,7 +34,8 @@ import "runtime"
 // sinkWanted, gives the sink back to it (sinkHeld) and wakes it. A
 // borrower that leaves bytes behind posts them, then gives the sink to
 // the actor the same way. Nobody waits for anybody: the actor's reads,
-// callbacks and messages go on while a borrower's writev runs.
+// callbacks and messages go on while a borrower's writev runs. The one
+// wait is detach's (awaitSink), before it lets go of the socket.
 const (
 	sinkHeld     = iota // the actor's: it may write (whenever it runs)
 	sinkLent            // the actor waits in its socket with nothing to write

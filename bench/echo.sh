@@ -71,11 +71,8 @@ else
 	note "libevent echo skipped: no C compiler or libevent-dev (apt-get install -y libevent-dev pkg-config)"
 fi
 if [ -n "$BASE_REF" ]; then
-	mkdir -p "$TMP/base-src"
-	git -C "$REPO" archive "$BASE_REF" | tar -x -C "$TMP/base-src"
-	(cd "$TMP/base-src" && go build -o "$TMP/base" ./examples/echo)
+	build_at "$BASE_REF" ./examples/echo "$TMP/base"
 	SERVERS="$SERVERS base"
-	note "base: examples/echo at $BASE_REF ($(git -C "$REPO" rev-parse --short "$BASE_REF"))"
 fi
 if [ -n "$SERVER_LIST" ]; then
 	for s in $SERVER_LIST; do

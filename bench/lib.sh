@@ -97,6 +97,17 @@ ratio() {
 		"$(awk -v x="${MED[$kind.$a]}" -v y="${MED[$kind.$b]}" 'BEGIN {print (y > 0 ? x / y : 0)}')" "$per"
 }
 
+# build_at REV PKG OUT: builds package PKG (./examples/echo, say) as it
+# was at git revision REV into OUT, from an export of that revision in
+# $TMP, so a change is measured against the build before it.
+build_at() {
+	local src="$TMP/src-$(basename "$3")"
+	mkdir -p "$src"
+	git -C "$REPO" archive "$1" | tar -x -C "$src"
+	(cd "$src" && go build -o "$3" "$2")
+	note "$(basename "$3"): $2 at $1 ($(git -C "$REPO" rev-parse --short "$1"))"
+}
+
 # build_relays: builds bev's proxy, the plain-Go relay and, when libevent is
 # installed, the libevent relay into $TMP; sets RELAYS to those built.
 build_relays() {

@@ -37,9 +37,7 @@ done
 
 build_relays
 if [ -n "$BASE" ]; then
-	mkdir -p "$TMP/base"
-	git -C "$REPO" archive "$BASE" | tar -x -C "$TMP/base"
-	(cd "$TMP/base" && go build -o "$TMP/bevbase" ./examples/proxy)
+	build_at "$BASE" ./examples/proxy "$TMP/bevbase"
 	RELAYS="$RELAYS bevbase"
 fi
 start_origin $((1 << 20))

@@ -56,12 +56,7 @@ func TestOutageLocal(t *testing.T) {
 	g, s := newGroup(t, srv, "local", rate, redisgroup.Local)
 	d := &drivers{}
 	drive(t, g, 2, d)
-	defer func() {
-		d.stop()
-		if err := g.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
+	defer stopAndClose(t, []*drivers{d}, g)
 	waitFor(t, "leases", func() bool { return s.Stats().Leases >= 3 })
 	_, back := outage(t, srv, s, func() {
 		n := s.Stats().LocalLeases
@@ -87,12 +82,7 @@ func TestOutageBlock(t *testing.T) {
 	g, s := newGroup(t, srv, "block", 4000, redisgroup.Block)
 	d := &drivers{}
 	drive(t, g, 2, d)
-	defer func() {
-		d.stop()
-		if err := g.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
+	defer stopAndClose(t, []*drivers{d}, g)
 	waitFor(t, "leases", func() bool { return s.Stats().Leases >= 3 })
 	_, back := outage(t, srv, s, func() {
 		// Let the lease granted before the outage lapse.
@@ -156,15 +146,7 @@ func TestOutageLocalBound(t *testing.T) {
 	da, db := &drivers{}, &drivers{}
 	drive(t, ga, 1, da)
 	drive(t, gb, 2, db)
-	defer func() {
-		da.stop()
-		db.stop()
-		for _, g := range []*limiter.Group{ga, gb} {
-			if err := g.Close(); err != nil {
-				t.Error(err)
-			}
-		}
-	}()
+	defer stopAndClose(t, []*drivers{da, db}, ga, gb)
 	// Twenty leases: the moving average of the shares forgets the first
 	// ticks, in which A, made first, was alone.
 	waitFor(t, "twenty shared leases", func() bool { return sa.Stats().Leases >= 20 && sb.Stats().Leases >= 20 })

@@ -118,6 +118,20 @@ func (d *drivers) stop() {
 	d.wg.Wait()
 }
 
+// stopAndClose stops the members of ds, then closes gs (a group closes
+// after its last member left), reporting a close's error.
+func stopAndClose(t *testing.T, ds []*drivers, gs ...*limiter.Group) {
+	t.Helper()
+	for _, d := range ds {
+		d.stop()
+	}
+	for _, g := range gs {
+		if err := g.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
 func (d *drivers) snapshot() []int64 {
 	out := make([]int64, len(d.got))
 	for i, g := range d.got {
@@ -139,14 +153,7 @@ func TestSharedFairByMember(t *testing.T) {
 	d := &drivers{}
 	drive(t, ga, 1, d)
 	drive(t, gb, 3, d)
-	defer func() {
-		d.stop()
-		for _, g := range []*limiter.Group{ga, gb} {
-			if err := g.Close(); err != nil {
-				t.Error(err)
-			}
-		}
-	}()
+	defer stopAndClose(t, []*drivers{d}, ga, gb)
 	waitFor(t, "both stores to see 4 members", func() bool {
 		return sa.Stats().MembersTotal == 4 && sb.Stats().MembersTotal == 4
 	})
@@ -227,15 +234,10 @@ func TestIdleProcessYields(t *testing.T) {
 	d := &drivers{}
 	drive(t, gb, 1, d)
 	defer func() {
-		d.stop()
 		for _, m := range idle {
 			m.Leave()
 		}
-		for _, g := range []*limiter.Group{ga, gb} {
-			if err := g.Close(); err != nil {
-				t.Error(err)
-			}
-		}
+		stopAndClose(t, []*drivers{d}, ga, gb)
 	}()
 	waitFor(t, "both stores to see 4 members", func() bool { return sa.Stats().MembersTotal == 4 })
 	ticker := time.NewTicker(tick)

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"testing"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
 	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testconn"
 	"github.com/bevgo/bev/internal/testkit"
 )
 
@@ -28,7 +28,7 @@ func BenchmarkEcho(b *testing.B) {
 				if server == "bev" {
 					addr = bevEchoServer(b)
 				} else {
-					addr = rawEchoServer(b)
+					addr = testconn.EchoServer(b)
 				}
 				benchEcho(b, addr, size)
 			})
@@ -87,45 +87,5 @@ func bevEchoServer(b *testing.B) string {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { ln.Close() })
-	return ln.Addr().String()
-}
-
-// rawEchoServer starts a goroutine-per-connection io.CopyBuffer echo
-// server (bench/rawecho's) for the benchmark's lifetime, and joins its
-// goroutines when the benchmark ends.
-func rawEchoServer(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() {
-				defer c.Close()
-				io.CopyBuffer(c, c, make([]byte, 32<<10))
-			})
-		}
-	})
-	b.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
 	return ln.Addr().String()
 }

@@ -5,8 +5,10 @@
 package testconn
 
 import (
+	"io"
 	"net"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -65,4 +67,53 @@ func TCPConns(t testing.TB) (client, server *net.TCPConn) {
 	t.Helper()
 	c, s := Pair(t, "tcp")
 	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+// EchoServer starts a plain goroutine-per-connection echo server on
+// 127.0.0.1 (io.CopyBuffer with 32 KiB, as bench/rawecho) for t's
+// lifetime and returns its address. When t ends it closes the listener
+// and every connection, and joins all its goroutines. A failure to listen
+// fails t.
+func EchoServer(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex // guards following
+		conns  []net.Conn
+		closed bool
+	)
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			if closed {
+				c.Close()
+			} else {
+				conns = append(conns, c)
+			}
+			mu.Unlock()
+			wg.Go(func() {
+				defer c.Close()
+				io.CopyBuffer(c, c, make([]byte, 32<<10))
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		closed = true
+		for _, c := range conns {
+			c.Close() // ends its copy
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
 }

@@ -8,53 +8,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testconn"
 	"github.com/bevgo/bev/pipeline/toxic"
 )
-
-// echoTCP serves a plain goroutine-per-connection echo on loopback until
-// the benchmark ends.
-func echoTCP(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup // the acceptor and every connection's copy
-	var mu sync.Mutex     // guards following
-	var conns []net.Conn
-	closed := false
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			if closed {
-				c.Close()
-			} else {
-				conns = append(conns, c)
-			}
-			mu.Unlock()
-			wg.Go(func() { io.Copy(c, c) })
-		}
-	})
-	b.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		closed = true
-		for _, c := range conns {
-			c.Close() // ends its copy
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
-}
 
 // rtts measures n one-byte round trips on c.
 func rtts(b *testing.B, c net.Conn, n int) []time.Duration {
@@ -84,7 +44,7 @@ func pct(s []time.Duration, p float64) time.Duration { return s[int(p*float64(le
 func BenchmarkLatencyAccuracy(b *testing.B) {
 	base := actor.NewBase()
 	defer base.Close()
-	raw, err := net.Dial("tcp", echoTCP(b))
+	raw, err := net.Dial("tcp", testconn.EchoServer(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -115,7 +75,7 @@ func BenchmarkBandwidthAccuracy(b *testing.B) {
 	defer base.Close()
 	b.SetBytes(total)
 	for b.Loop() {
-		raw, err := net.Dial("tcp", echoTCP(b))
+		raw, err := net.Dial("tcp", testconn.EchoServer(b))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -2,6 +2,8 @@ package actor_test
 
 import (
 	"io"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -196,3 +198,27 @@ func timeouts(evs <-chan actor.EventInfo) []actor.Event {
 		}
 	}
 }
+
+// goroutines returns the stack of every goroutine, one string each.
+func goroutines() []string {
+	buf := make([]byte, 1<<20)
+	return strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n")
+}
+
+// running counts the goroutines among gs that run package actor's method
+// fn, such as "transportIO).readLoop".
+func running(gs []string, fn string) int {
+	n := 0
+	for _, g := range gs {
+		if strings.Contains(g, "actor.(*"+fn) {
+			n++
+		}
+	}
+	return n
+}
+
+// readerLoops counts the reader-loop goroutines of every bufferevent.
+func readerLoops() int { return running(goroutines(), "transportIO).readLoop") }
+
+// writerLoops counts the writer-loop goroutines of every bufferevent.
+func writerLoops() int { return running(goroutines(), "transportIO).writeLoop") }

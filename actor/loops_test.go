@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,14 +22,11 @@ import (
 // a Base adds one dispatcher.
 func TestGoroutinesPerBufferevent(t *testing.T) {
 	count := func() map[string]int {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
+		gs := goroutines()
 		m := map[string]int{}
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			for _, fn := range []string{"actorState).run", "transportIO).readLoop", "transportIO).writeLoop", "Base).dispatch"} {
-				if strings.Contains(g, "actor.(*"+fn) {
-					m[fn]++
-				}
+		for _, fn := range []string{"actorState).run", "transportIO).readLoop", "transportIO).writeLoop", "Base).dispatch"} {
+			if n := running(gs, fn); n > 0 {
+				m[fn] = n
 			}
 		}
 		return m

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,12 +18,6 @@ import (
 // Tests of park.go: a socket's actor reads its socket itself, is kicked
 // out of that wait by posts, and starts the reader loop when it must wait
 // for something else.
-
-// readerLoops counts the reader-loop goroutines of every bufferevent.
-func readerLoops() int {
-	buf := make([]byte, 1<<20)
-	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "actor.(*transportIO).readLoop")
-}
 
 // A socket's actor reads its socket itself while it has nothing else to
 // wait for, and whatever is posted to it meanwhile (a write, a Do, Close)

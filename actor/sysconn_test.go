@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,12 +22,6 @@ import (
 // to the writer loop), a busy stream (reads batched per hand-off), and a
 // write callback that refills the output as fast as the kernel drains it.
 // The actor reading its socket itself (park.go) is tested in park_test.go.
-
-// writerLoops counts the writer-loop goroutines of every bufferevent.
-func writerLoops() int {
-	buf := make([]byte, 1<<20)
-	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "actor.(*transportIO).writeLoop")
-}
 
 // A write the kernel cannot take at once is finished by the writer loop.
 // With reading enabled as well, the actor waits in its socket for data

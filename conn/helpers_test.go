@@ -55,3 +55,16 @@ func readFull(c net.Conn, p []byte) (int, error) {
 	defer c.SetReadDeadline(time.Time{})
 	return io.ReadFull(c, p)
 }
+
+// dialListener connects to ln over TCP, with a read and write deadline of
+// testkit.WaitTime, and closes the connection when the test ends.
+func dialListener(t *testing.T, ln *conn.Listener) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(testkit.WaitTime))
+	return c
+}

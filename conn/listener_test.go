@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
@@ -27,11 +26,7 @@ func TestListenerChannel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialListener(t, ln)
 	ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
 	defer cancel()
 	s, err := ln.Accept(ctx)
@@ -78,11 +73,7 @@ func TestListenerBaseClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	dialListener(t, ln)
 	s := testkit.Recv(t, accepted, "the accepted socket")
 	if err := base.Close(); err != nil {
 		t.Errorf("Base.Close = %v, want nil", err)
@@ -195,26 +186,17 @@ func TestListenerAcceptPanic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	c1, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c1.Close()
+	c1 := dialListener(t, ln)
 	got := testkit.Recv(t, errc, "the panic reported to OnError")
 	var pe *actor.PanicError
 	if !errors.Is(got, conn.ErrAcceptPanic) || !errors.Is(got, actor.ErrPanic) || !errors.As(got, &pe) || pe.Value != "boom" {
 		t.Errorf("OnError got %v, want ErrAcceptPanic with the PanicError of %q", got, "boom")
 	}
 	// The socket the callback was given is closed: the client reads EOF.
-	c1.SetReadDeadline(time.Now().Add(testkit.WaitTime))
 	if n, err := c1.Read(make([]byte, 1)); err == nil {
 		t.Errorf("the connection whose accept panicked gave %d bytes, want it closed", n)
 	}
-	c2, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
+	dialListener(t, ln)
 	s := testkit.Recv(t, accepted, "the next connection, accepted after the panic")
 	s.Close()
 }
@@ -261,12 +243,7 @@ func TestListenerStages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialListener(t, ln)
 	c.Write([]byte("hi"))
 	got := make([]byte, len("ECHO HI"))
 	if _, err := io.ReadFull(c, got); err != nil || string(got) != "ECHO HI" {

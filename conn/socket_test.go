@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -295,12 +294,7 @@ func TestDrainWithUnreadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(testkit.WaitTime))
+	c := dialListener(t, ln)
 	s := testkit.Recv(t, accepted, "accept")
 	first := testkit.Pattern(512 << 10)
 	if _, err := c.Write(first); err != nil {

@@ -112,6 +112,21 @@ func newGateConn(c net.Conn) *gateConn {
 	return &gateConn{Conn: c, started: make(chan struct{}, 1), verdict: make(chan error, 1), ended: make(chan error, 1)}
 }
 
+// newGated returns a bufferevent (on a Base, CloseOnFree) over a gateConn
+// on one end of a net.Pipe, the gateConn, and the pipe's other end, which
+// is closed when the test ends; closing the bufferevent is the caller's.
+func newGated(t *testing.T) (*actor.Bufferevent, *gateConn, net.Conn) {
+	t.Helper()
+	c1, c2 := net.Pipe()
+	t.Cleanup(func() { c2.Close() })
+	g := newGateConn(c1)
+	b, err := actor.New(testbev.NewBase(t), g, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, g, c2
+}
+
 func (g *gateConn) Handshake(ctx context.Context) error {
 	g.started <- struct{}{}
 	var err error
@@ -135,14 +150,7 @@ func (g *gateConn) Handshake(ctx context.Context) error {
 // the transport is closed; and Close cancels it and waits for it.
 func TestHandshaker(t *testing.T) {
 	t.Run("success", func(t *testing.T) {
-		base := testbev.NewBase(t)
-		c1, c2 := net.Pipe()
-		defer c2.Close()
-		g := newGateConn(c1)
-		b, err := actor.New(base, g, actor.CloseOnFree)
-		if err != nil {
-			t.Fatal(err)
-		}
+		b, g, c2 := newGated(t)
 		defer b.Close()
 		if b.Conn() != net.Conn(g) {
 			t.Errorf("Conn() = %v before the handshake, want the transport", b.Conn())
@@ -175,14 +183,7 @@ func TestHandshaker(t *testing.T) {
 		}
 	})
 	t.Run("failure", func(t *testing.T) {
-		base := testbev.NewBase(t)
-		c1, c2 := net.Pipe()
-		defer c2.Close()
-		g := newGateConn(c1)
-		b, err := actor.New(base, g, actor.CloseOnFree)
-		if err != nil {
-			t.Fatal(err)
-		}
+		b, g, _ := newGated(t)
 		defer b.Close()
 		events := make(chan actor.EventInfo, 4)
 		reads := make(chan struct{}, 4)
@@ -205,14 +206,7 @@ func TestHandshaker(t *testing.T) {
 		}
 	})
 	t.Run("close", func(t *testing.T) {
-		base := testbev.NewBase(t)
-		c1, c2 := net.Pipe()
-		defer c2.Close()
-		g := newGateConn(c1)
-		b, err := actor.New(base, g, actor.CloseOnFree)
-		if err != nil {
-			t.Fatal(err)
-		}
+		b, g, _ := newGated(t)
 		events := make(chan actor.EventInfo, 4)
 		b.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, err error) {
 			events <- actor.EventInfo{Event: ev, Err: err}

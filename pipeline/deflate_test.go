@@ -371,10 +371,7 @@ func startBombView(t testing.TB, in pipeline.Stage, wire []byte) *bombRun {
 // goroutine of its own: the raw bytes waiting undecoded and the decoded
 // input stay bounded while the reader lags, so the heap does.
 func TestDecompressBombView(t *testing.T) {
-	n := 256 << 20
-	if raceEnabled || testing.Short() {
-		n = 16 << 20
-	}
+	n := bombSize()
 	wire := bomb(t, pipeline.FormatGzip, n)
 	h := startHeapSampler()
 	r := startBombView(t, pipeline.Gunzip(), wire)
@@ -393,14 +390,20 @@ func TestDecompressBombView(t *testing.T) {
 	t.Logf("%d MiB bomb through the view: peak heap +%.2f MiB", n>>20, float64(peak)/(1<<20))
 }
 
+// bombSize is how much a test bomb decodes to: 256 MiB, or 16 MiB under
+// -race or -short.
+func bombSize() int {
+	if raceEnabled || testing.Short() {
+		return 16 << 20
+	}
+	return 256 << 20
+}
+
 // TestDecompressBomb reads a bomb to its end: the decoded input never
 // passes the watermark (plus a chunk), the heap stays small, every byte
 // arrives and the EOF comes after them.
 func TestDecompressBomb(t *testing.T) {
-	n := 256 << 20
-	if raceEnabled || testing.Short() {
-		n = 16 << 20
-	}
+	n := bombSize()
 	for _, tc := range bombFormats {
 		t.Run(tc.name, func(t *testing.T) {
 			wire := bomb(t, tc.format, n)
@@ -436,10 +439,7 @@ func TestDecompressBomb(t *testing.T) {
 // to inflate, after the sender has sent all of it and closed: Close
 // returns at once, not after inflating the rest at the EOF.
 func TestDecompressBombClose(t *testing.T) {
-	n := 256 << 20
-	if raceEnabled || testing.Short() {
-		n = 16 << 20
-	}
+	n := bombSize()
 	for _, tc := range bombFormats {
 		t.Run(tc.name, func(t *testing.T) {
 			wire := bomb(t, tc.format, n)

@@ -193,14 +193,7 @@ func TestViewIotest(t *testing.T) {
 				if wrap.name == "OneByteReader" {
 					content = content[:20<<10] // one byte per Read: keep it short
 				}
-				werr := make(chan error, 1)
-				go func() {
-					_, err := ca.Write(content)
-					if err == nil {
-						err = ca.CloseWrite()
-					}
-					werr <- err
-				}()
+				werr := writeAndClose(ca, content)
 				if err := iotest.TestReader(wrap.r(cb), content); err != nil {
 					t.Errorf("iotest.TestReader: %v", err)
 				}
@@ -212,20 +205,27 @@ func TestViewIotest(t *testing.T) {
 	}
 }
 
+// writeAndClose writes p to c and half-closes it, on a goroutine of its
+// own, and reports the first error (or nil) on the channel it returns.
+func writeAndClose(c *pipeline.Conn, p []byte) <-chan error {
+	werr := make(chan error, 1)
+	go func() {
+		_, err := c.Write(p)
+		if err == nil {
+			err = c.CloseWrite()
+		}
+		werr <- err
+	}()
+	return werr
+}
+
 // iotest.DataErrReader over the view: the last bytes come with io.EOF.
 func TestViewDataErrReader(t *testing.T) {
 	for _, kind := range linkKinds {
 		t.Run(kind, func(t *testing.T) {
 			ca, cb, _, _ := newViews(t, kind)
 			content := testkit.Pattern(100 << 10)
-			werr := make(chan error, 1)
-			go func() {
-				_, err := ca.Write(content)
-				if err == nil {
-					err = ca.CloseWrite()
-				}
-				werr <- err
-			}()
+			werr := writeAndClose(ca, content)
 			got, err := io.ReadAll(iotest.DataErrReader(cb))
 			if err != nil || !bytes.Equal(got, content) {
 				t.Errorf("ReadAll(DataErrReader(view)) = %d bytes, %v, want the %d written", len(got), err, len(content))

@@ -148,7 +148,7 @@ func newTransportIO(t Transport, maxRead *atomic.Int64, rwm *atomic.Pointer[wate
 	}
 	l.src = sourceFor(t, l.sys, l)
 	l.out = sinkFor(t, l.sys)
-	l.sizer = sizerFor(t, l.sys)
+	l.sizer = sizerFor(l.src)
 	if p, ok := t.(readPuller); ok {
 		l.pull = p // the actor reads it (pullRead)
 	} else if l.sys == nil {

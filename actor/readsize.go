@@ -70,21 +70,20 @@ func newReadSizer(lo, hi uint8) readSizer {
 	return readSizer{shift: lo, lo: lo, hi: hi}
 }
 
-// sizerFor returns the sizer of a transport's reads. A transport that
-// hands over chunks it already holds (BufferReader, readPuller) allocates
-// nothing to fit a read, so its reads ask for all the caps allow; a
-// socket reads into a chunk taken once data is there, from
-// minSysReadChunk; any other transport from minReadChunk, since its Read
-// holds the chunk while it waits.
-func sizerFor(t Transport, sys sysConn) readSizer {
-	switch t.(type) {
-	case BufferReader, readPuller:
+// sizerFor returns the sizer of the reads of src (see sourceFor). A
+// transport that hands over chunks it already holds (chunkSource)
+// allocates nothing to fit a read, so its reads ask for all the caps
+// allow; a socket reads into a chunk taken once data is there, from
+// minSysReadChunk; any other transport (byteSource) from minReadChunk,
+// since its Read holds the chunk while it waits.
+func sizerFor(src source) readSizer {
+	switch src.(type) {
+	case *chunkSource:
 		return newReadSizer(unboundedShift, unboundedShift)
+	case byteSource:
+		return newReadSizer(log2(minReadChunk), log2(maxReadChunk))
 	}
-	if sys != nil {
-		return newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
-	}
-	return newReadSizer(log2(minReadChunk), log2(maxReadChunk))
+	return newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
 }
 
 // log2 returns the logarithm of a power of two.

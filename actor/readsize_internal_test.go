@@ -77,14 +77,14 @@ func TestReadSizerOfChunkTransport(t *testing.T) {
 	p, q := newPipe()
 	defer p.Close()
 	defer q.Close()
-	r := sizerFor(p, nil)
+	r := sizerFor(sourceFor(p, nil, nil))
 	for _, n := range []int{1, 0, 5, 1 << 20} {
 		r.record(n, r.next(1<<20))
 		if got := r.next(1 << 20); got != 1<<20 {
 			t.Fatalf("after a read of %d: next(1 MiB) = %d, want 1 MiB", n, got)
 		}
 	}
-	plain := sizerFor(struct{ Transport }{p}, nil)
+	plain := sizerFor(sourceFor(struct{ Transport }{p}, nil, nil))
 	if got := plain.next(math.MaxInt); got != minReadChunk {
 		t.Errorf("a plain Transport's first read asks for %d, want %d", got, minReadChunk)
 	}

@@ -378,18 +378,14 @@ func (b *Bufferevent) Write(p []byte) error {
 	if err := b.writeErr(); err != nil || len(p) == 0 {
 		return err
 	}
-	if s := b.borrowSink(); s != nil {
-		n, err := s.writeLent(p, nil, int(b.maxWrite.Load()))
-		if n == int64(len(p)) {
-			b.returnSink(true)
-			return nil
-		}
-		// The rest goes the usual way, before the sink goes back; a
-		// failure goes to the actor first (a reset is reported once).
-		b.lentWriteFailed(err)
-		p = p[n:]
-		defer b.returnSink(false)
+	n, held := b.writeThrough(p, nil, len(p))
+	if n == int64(len(p)) {
+		return nil
 	}
+	if held {
+		defer b.returnSink(false) // once the rest is posted
+	}
+	p = p[n:]
 	if !b.mail.postCopy(p, &b.outLen) {
 		return fmt.Errorf("write: %w", ErrClosed)
 	}
@@ -415,15 +411,13 @@ func (b *Bufferevent) WriteBuffer(buf *Buffer) error {
 		return err
 	}
 	if buf.n > 0 && !buf.frozenFront {
-		if s := b.borrowSink(); s != nil {
-			n, err := s.writeLent(nil, buf, int(b.maxWrite.Load()))
-			b.lentWriteFailed(err)
-			buf.drain(int(n))
-			if buf.n == 0 {
-				b.returnSink(true)
-				return nil
-			}
-			defer b.returnSink(false) // the rest first goes the usual way, as in Write
+		n, held := b.writeThrough(nil, buf, buf.n)
+		buf.drain(int(n))
+		if buf.n == 0 {
+			return nil
+		}
+		if held {
+			defer b.returnSink(false) // once the rest is posted
 		}
 	}
 	mp := carriers.Get().(*Buffer)

@@ -136,6 +136,27 @@ func (b *Bufferevent) returnSink(all bool) {
 	}
 }
 
+// writeThrough writes p, or the front of buf when p is nil (total bytes
+// either way), through the sink if the actor lent it, and returns how many
+// bytes the kernel took. When that was all of them, the sink is lent again;
+// otherwise, if it was borrowed (held), the caller posts the rest the
+// usual way and then gives the sink back with returnSink(false), so that
+// the rest comes before any later write through it. A failed write's error
+// has gone to the actor already (lentWriteFailed).
+func (b *Bufferevent) writeThrough(p []byte, buf *Buffer, total int) (n int64, held bool) {
+	s := b.borrowSink()
+	if s == nil {
+		return 0, false
+	}
+	n, err := s.writeLent(p, buf, int(b.maxWrite.Load()))
+	if n == int64(total) {
+		b.returnSink(true)
+		return n, false
+	}
+	b.lentWriteFailed(err)
+	return n, true
+}
+
 // lentWriteFailed hands the failure of a write through the lent sink, if
 // err is one, to the actor, which reports it as its own write's: the
 // kernel reports a reset to one call only, so the actor's next write or

@@ -67,10 +67,11 @@ func (noop) transparent() bool               { return true }
 func (k *Latency) newLink(r *rand.Rand) link { return &latencyLink{k: *k, r: r} }
 
 type latencyLink struct {
-	k   Latency
-	r   *rand.Rand
-	q   actor.Buffer
-	due []pending // one per chunk taken, oldest first
+	k     Latency
+	r     *rand.Rand
+	q     actor.Buffer
+	due   []pending // one per chunk taken, oldest first, from due[first]
+	first int
 }
 
 type pending struct {
@@ -80,38 +81,66 @@ type pending struct {
 
 func (l *latencyLink) pass(dst, src *actor.Buffer, limit int, now time.Time, _ bool) (time.Time, end) {
 	if n := src.Len(); n > 0 {
-		l.q.MoveFrom(src)
 		at := now.Add(l.k.delay(l.r))
-		// A chunk never passes the one before it, whatever its jitter.
-		if k := len(l.due); k > 0 && at.Before(l.due[k-1].at) {
-			at = l.due[k-1].at
+		if l.first == len(l.due) && !at.After(now) {
+			// Due now, with nothing before it: it passes at once, as
+			// much as the limit lets, without a turn through the queue.
+			n -= moveN(dst, src, limit)
+			if limit >= 0 {
+				limit = 0
+			}
 		}
-		l.due = append(l.due, pending{n: n, at: at})
+		if n > 0 {
+			l.q.MoveFrom(src)
+			// A chunk never passes the one before it, whatever its jitter.
+			if k := len(l.due); k > l.first && at.Before(l.due[k-1].at) {
+				at = l.due[k-1].at
+			}
+			if len(l.due) == cap(l.due) && l.first > 0 {
+				// Full, with chunks gone from its front: move the rest
+				// there rather than grow, so a queue that never drains
+				// stays as long as what it holds.
+				k := copy(l.due, l.due[l.first:])
+				clear(l.due[k:])
+				l.due, l.first = l.due[:k], 0
+			}
+			l.due = append(l.due, pending{n: n, at: at})
+		}
 	}
 	moved := 0
-	for len(l.due) > 0 && !l.due[0].at.After(now) && (limit < 0 || moved < limit) {
-		want := l.due[0].n
+	for l.first < len(l.due) && !l.due[l.first].at.After(now) && (limit < 0 || moved < limit) {
+		d := &l.due[l.first]
+		want := d.n
 		if limit >= 0 {
 			want = min(want, limit-moved)
 		}
 		moveN(dst, &l.q, want)
 		moved += want
-		l.due[0].n -= want
-		if l.due[0].n == 0 {
-			l.due[0] = pending{}
-			l.due = l.due[1:]
+		d.n -= want
+		if d.n == 0 {
+			l.pop()
 		}
 	}
-	if len(l.due) > 0 && l.due[0].at.After(now) {
-		return l.due[0].at, endNone
+	if l.first < len(l.due) && l.due[l.first].at.After(now) {
+		return l.due[l.first].at, endNone
 	}
 	return time.Time{}, endNone
+}
+
+// pop drops the oldest pending chunk; once none is left, the queue starts
+// over at the front of its array, so a steady stream allocates nothing.
+func (l *latencyLink) pop() {
+	l.due[l.first] = pending{}
+	l.first++
+	if l.first == len(l.due) {
+		l.due, l.first = l.due[:0], 0
+	}
 }
 
 func (l *latencyLink) held() int { return l.q.Len() }
 func (l *latencyLink) release(dst *actor.Buffer) {
 	dst.MoveFrom(&l.q)
-	l.due = nil
+	l.due, l.first = nil, 0
 }
 func (l *latencyLink) update(k Kind) { l.k = *k.(*Latency) }
 

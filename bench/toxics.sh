@@ -14,7 +14,9 @@
 # order rotates per round), first with no toxics, then (after a POST to
 # each API) with a 0 ms latency toxic in each direction, and reads the
 # proxy process's user+system CPU time from /proc/PID/stat before and
-# after. It prints every round, the medians and the ratios.
+# after (user and system apart: on loopback, a proxy's system time also
+# carries the delivery of what it writes to the receiver). It prints
+# every round, the medians and the ratios.
 #
 # Then, through bevapi and toxiproxy in turn, it times curl fetching
 # GET /big (10 MiB) with a 1024 KB/s bandwidth toxic downstream: the
@@ -57,16 +59,27 @@ done
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 note "origin $ORIGIN on 127.0.0.1:$ORIGIN_PORT; $ROUNDS interleaved rounds; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# measure NAME TOXICS: one wrk run; prints "TOXICS NAME REQUESTS CPU_US US_PER_REQ".
+# user_sys_ticks PID: "UTIME STIME" of PID in clock ticks (/proc/PID/stat).
+user_sys_ticks() {
+	local stat
+	stat=$(<"/proc/$1/stat")
+	stat=${stat##*) }
+	set -- $stat
+	echo "${12} ${13}"
+}
+
+# measure NAME TOXICS: one wrk run; prints "TOXICS NAME REQUESTS CPU_US
+# US_PER_REQ USER_US_PER_REQ SYS_US_PER_REQ".
 measure() {
-	local r=$1 kind=$2 pidv="PID_$1" portv="P_$1" before after n out
-	before=$(cpu_ticks "${!pidv}")
+	local r=$1 kind=$2 pidv="PID_$1" portv="P_$1" u0 s0 u1 s1 n out
+	read -r u0 s0 <<<"$(user_sys_ticks "${!pidv}")"
 	out=$(timeout $((DURATION + 20)) wrk -t1 -c50 -d"${DURATION}s" "http://127.0.0.1:${!portv}/")
 	n=$(awk '/requests in/ {print $1}' <<<"$out")
 	if grep -q "Non-2xx\|Socket errors" <<<"$out"; then note "$r: $(grep "Non-2xx\|Socket errors" <<<"$out")"; fi
-	after=$(cpu_ticks "${!pidv}")
-	local us=$(((after - before) * TICK_US))
-	echo "$kind $r $n $us $(awk -v u="$us" -v n="$n" 'BEGIN {printf "%.2f", u / n}')"
+	read -r u1 s1 <<<"$(user_sys_ticks "${!pidv}")"
+	local us=$(((u1 - u0 + s1 - s0) * TICK_US))
+	echo "$kind $r $n $us $(awk -v u="$us" -v n="$n" -v uu=$(((u1 - u0) * TICK_US)) -v su=$(((s1 - s0) * TICK_US)) \
+		'BEGIN {printf "%.2f %.2f %.2f", u / n, uu / n, su / n}')"
 }
 
 # toxics ADD|DEL: a 0 ms latency toxic in each direction on both APIs.
@@ -103,14 +116,16 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo
-printf '%-10s %-9s %14s %14s\n' proxy toxics "median us/req" "median req"
+printf '%-10s %-9s %14s %14s %14s %14s\n' proxy toxics "median us/req" "median req" "user us/req" "sys us/req"
 declare -A MED
 for kind in none latency0; do
 	for r in bev bevapi toxiproxy; do
 		[ "$kind" = latency0 ] && [ "$r" = bev ] && continue
 		MED[$kind.$r]=$(awk -v k="$kind" -v r="$r" '$2 == k && $3 == r {print $6}' "$RESULTS" | median)
 		reqs=$(awk -v k="$kind" -v r="$r" '$2 == k && $3 == r {print $4}' "$RESULTS" | median)
-		printf '%-10s %-9s %14s %14s\n' "$r" "$kind" "${MED[$kind.$r]}" "$reqs"
+		user=$(awk -v k="$kind" -v r="$r" '$2 == k && $3 == r {print $7}' "$RESULTS" | median)
+		sys=$(awk -v k="$kind" -v r="$r" '$2 == k && $3 == r {print $8}' "$RESULTS" | median)
+		printf '%-10s %-9s %14s %14s %14s %14s\n' "$r" "$kind" "${MED[$kind.$r]}" "$reqs" "$user" "$sys"
 	done
 done
 echo

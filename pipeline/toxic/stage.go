@@ -65,8 +65,8 @@ type Stage struct {
 	// ended it (see NewFilter): the stage takes nothing more, and what
 	// its toxics hold passes on before the stream's end.
 	closing atomic.Bool
-	// passing is set while the stage has no toxic and holds nothing, as
-	// of its last call: see Passes.
+	// passing is set while the stage's toxics are all transparent (or it
+	// has none) and it holds nothing, as of its last call: see Passes.
 	passing atomic.Bool
 
 	// clear is set while every toxic of the stage is transparent (see

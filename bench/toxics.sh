@@ -9,12 +9,17 @@
 #            two 0 ms latencies below)
 #   toxiproxy  toxiproxy-server v2.5.0, built from the module proxy with
 #            this Go, its proxy made by the same -config
+#   libevent bench/levproxy, a C relay of le-proxy's shape, when libevent
+#            and a C compiler are installed: what the kernel's part of a
+#            request costs a relay whose own part is small (no toxics)
 #
 # Each round runs wrk -t1 -c50 -d3s through each proxy in turn (the
 # order rotates per round), first with no toxics, then (after a POST to
 # each API) with a 0 ms latency toxic in each direction, and reads the
 # proxy process's user+system CPU time from /proc/PID/stat before and
-# after. It prints every round, the medians and the ratios.
+# after (user and system apart: on loopback, a proxy's system time also
+# carries the delivery of what it writes to the receiver). It prints
+# every round, the medians and the ratios.
 #
 # Then, through bevapi and toxiproxy in turn, it times curl fetching
 # GET /big (10 MiB) with a 1024 KB/s bandwidth toxic downstream: the
@@ -22,7 +27,7 @@
 # toxics/bandwidth.go: a sleep of len/rate ms per chunk) it is 10.24 s.
 #
 #   usage: bash bench/toxics.sh [-rounds N] [-duration SEC]
-#   needs: go, wrk, curl; optional nginx-light.
+#   needs: go, wrk, curl; optional nginx-light, libevent-dev and pkg-config.
 set -euo pipefail
 ROUNDS=5 DURATION=3
 while [ $# -gt 0 ]; do
@@ -40,6 +45,13 @@ done
 (cd "$REPO" && go build -o "$TMP/bev" ./examples/proxy && go build -o "$TMP/httpd" ./bench/httpd)
 (cd "$TMP" && GOBIN="$TMP" go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0) ||
 	{ echo "toxics.sh: cannot build toxiproxy-server v2.5.0" >&2; exit 2; }
+PROXIES="bev bevapi toxiproxy"
+if command -v cc >/dev/null && pkg-config --exists libevent_core 2>/dev/null; then
+	cc -O2 -o "$TMP/libevent" "$BENCH_DIR/levproxy/levproxy.c" $(pkg-config --cflags --libs libevent_core)
+	PROXIES="$PROXIES libevent"
+else
+	note "libevent relay skipped: no C compiler or libevent-dev (apt-get install -y libevent-dev pkg-config)"
+fi
 start_origin $((10 << 20))
 
 P_bev=$(free_port); P_bevapi=$(free_port); P_toxiproxy=$(free_port)
@@ -51,22 +63,39 @@ start bev "$TMP/bev" -listen "127.0.0.1:$P_bev" -target "127.0.0.1:$ORIGIN_PORT"
 start bevapi "$TMP/bev" -listen "127.0.0.1:$L_bevapi" -target "127.0.0.1:$ORIGIN_PORT" -log-level WARN \
 	-api "127.0.0.1:$A_bevapi" -config "$TMP/bevapi.json"
 start toxiproxy "$TMP/server" -host 127.0.0.1 -port "$A_toxiproxy" -config "$TMP/toxiproxy.json"
-for p in "$P_bev:bev" "$P_bevapi:bevapi" "$A_bevapi:bevapi" "$P_toxiproxy:toxiproxy" "$A_toxiproxy:toxiproxy"; do
+WAIT="$P_bev:bev $P_bevapi:bevapi $A_bevapi:bevapi $P_toxiproxy:toxiproxy $A_toxiproxy:toxiproxy"
+if [[ " $PROXIES " == *" libevent "* ]]; then
+	P_libevent=$(free_port)
+	start libevent "$TMP/libevent" "$P_libevent" "$ORIGIN_PORT"
+	WAIT="$WAIT $P_libevent:libevent"
+fi
+for p in $WAIT; do
 	wait_port "${p%%:*}" "${p##*:}"
 done
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 note "origin $ORIGIN on 127.0.0.1:$ORIGIN_PORT; $ROUNDS interleaved rounds; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# measure NAME TOXICS: one wrk run; prints "TOXICS NAME REQUESTS CPU_US US_PER_REQ".
+# user_sys_ticks PID: "UTIME STIME" of PID in clock ticks (/proc/PID/stat).
+user_sys_ticks() {
+	local stat
+	stat=$(<"/proc/$1/stat")
+	stat=${stat##*) }
+	set -- $stat
+	echo "${12} ${13}"
+}
+
+# measure NAME TOXICS: one wrk run; prints "TOXICS NAME REQUESTS CPU_US
+# US_PER_REQ USER_US_PER_REQ SYS_US_PER_REQ".
 measure() {
-	local r=$1 kind=$2 pidv="PID_$1" portv="P_$1" before after n out
-	before=$(cpu_ticks "${!pidv}")
+	local r=$1 kind=$2 pidv="PID_$1" portv="P_$1" u0 s0 u1 s1 n out
+	read -r u0 s0 <<<"$(user_sys_ticks "${!pidv}")"
 	out=$(timeout $((DURATION + 20)) wrk -t1 -c50 -d"${DURATION}s" "http://127.0.0.1:${!portv}/")
 	n=$(awk '/requests in/ {print $1}' <<<"$out")
 	if grep -q "Non-2xx\|Socket errors" <<<"$out"; then note "$r: $(grep "Non-2xx\|Socket errors" <<<"$out")"; fi
-	after=$(cpu_ticks "${!pidv}")
-	local us=$(((after - before) * TICK_US))
-	echo "$kind $r $n $us $(awk -v u="$us" -v n="$n" 'BEGIN {printf "%.2f", u / n}')"
+	read -r u1 s1 <<<"$(user_sys_ticks "${!pidv}")"
+	local us=$(((u1 - u0 + s1 - s0) * TICK_US))
+	echo "$kind $r $n $us $(awk -v u="$us" -v n="$n" -v uu=$(((u1 - u0) * TICK_US)) -v su=$(((s1 - s0) * TICK_US)) \
+		'BEGIN {printf "%.2f %.2f %.2f", u / n, uu / n, su / n}')"
 }
 
 # toxics ADD|DEL: a 0 ms latency toxic in each direction on both APIs.
@@ -86,14 +115,15 @@ toxics() {
 
 RESULTS=$TMP/results
 : >"$RESULTS"
-set -- bev bevapi toxiproxy
+set -- $PROXIES
 for round in $(seq "$ROUNDS"); do
 	order=()
-	for i in 0 1 2; do j=$(((i + round - 1) % 3 + 1)); order+=("${!j}"); done
+	for i in $(seq 0 $(($# - 1))); do j=$(((i + round - 1) % $# + 1)); order+=("${!j}"); done
 	for kind in none latency0; do
 		[ "$kind" = latency0 ] && toxics ADD
 		for r in "${order[@]}"; do
-			[ "$kind" = latency0 ] && [ "$r" = bev ] && continue # bev's own listener has no toxics
+			# bev's own listener and the libevent relay have no toxics
+			[ "$kind" = latency0 ] && { [ "$r" = bev ] || [ "$r" = libevent ]; } && continue
 			line=$(measure "$r" "$kind")
 			echo "$round $line" >>"$RESULTS"
 			echo "round $round: $line"
@@ -103,19 +133,22 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo
-printf '%-10s %-9s %14s %14s\n' proxy toxics "median us/req" "median req"
+printf '%-10s %-9s %14s %14s %14s %14s\n' proxy toxics "median us/req" "median req" "user us/req" "sys us/req"
 declare -A MED
 for kind in none latency0; do
-	for r in bev bevapi toxiproxy; do
-		[ "$kind" = latency0 ] && [ "$r" = bev ] && continue
+	for r in $PROXIES; do
+		[ "$kind" = latency0 ] && { [ "$r" = bev ] || [ "$r" = libevent ]; } && continue
 		MED[$kind.$r]=$(awk -v k="$kind" -v r="$r" '$2 == k && $3 == r {print $6}' "$RESULTS" | median)
 		reqs=$(awk -v k="$kind" -v r="$r" '$2 == k && $3 == r {print $4}' "$RESULTS" | median)
-		printf '%-10s %-9s %14s %14s\n' "$r" "$kind" "${MED[$kind.$r]}" "$reqs"
+		user=$(awk -v k="$kind" -v r="$r" '$2 == k && $3 == r {print $7}' "$RESULTS" | median)
+		sys=$(awk -v k="$kind" -v r="$r" '$2 == k && $3 == r {print $8}' "$RESULTS" | median)
+		printf '%-10s %-9s %14s %14s %14s %14s\n' "$r" "$kind" "${MED[$kind.$r]}" "$reqs" "$user" "$sys"
 	done
 done
 echo
 ratio none bevapi bev
 ratio none bevapi toxiproxy
+[[ " $PROXIES " != *" libevent "* ]] || ratio none libevent toxiproxy
 ratio latency0 bevapi toxiproxy
 
 # bandwidth: 10 MiB through a 1024 KB/s toxic on each API's proxy.

@@ -107,7 +107,29 @@ func TestToxiproxyClient(t *testing.T) {
 	if err != nil || len(toxics) != 1 || toxics[0].Attributes["latency"] != float64(200) || toxics[0].Stream != "downstream" {
 		t.Fatalf("Toxics() = %+v, %v", toxics, err)
 	}
-	if err := px.RemoveToxic("lat"); err != nil {
+	// A 0 ms latency upstream passes bytes as if it were not there (the
+	// client's stage skips it, see toxic.Stage.Passes); updated to 100 ms
+	// it delays the next chunk, and back to 0 it delays nothing more.
+	if _, err := px.AddToxic("up", "latency", "upstream", 1, toxiproxy.Attributes{"latency": 0}); err != nil {
+		t.Fatal(err)
+	}
+	if d := roundTrip(t, c, []byte("ping")); d < 200*time.Millisecond || d > 200*time.Millisecond+base+time.Second {
+		t.Errorf("round trip with 200 ms down, 0 ms up took %v", d)
+	}
+	if _, err := px.UpdateToxic("up", -1, toxiproxy.Attributes{"latency": 100}); err != nil {
+		t.Fatal(err)
+	}
+	if d := roundTrip(t, c, []byte("ping")); d < 300*time.Millisecond {
+		t.Errorf("round trip after the update to 100 ms up took %v", d)
+	}
+	must(t, px.RemoveToxic("lat"))
+	if _, err := px.UpdateToxic("up", -1, toxiproxy.Attributes{"latency": 0}); err != nil {
+		t.Fatal(err)
+	}
+	if d := roundTrip(t, c, []byte("ping")); d >= 100*time.Millisecond {
+		t.Errorf("round trip with 0 ms up took %v", d)
+	}
+	if err := px.RemoveToxic("up"); err != nil {
 		t.Fatal(err)
 	}
 	if d := roundTrip(t, c, []byte("ping")); d >= 100*time.Millisecond {

@@ -15,6 +15,17 @@
 // the same for a net.Conn a test already has (a dialer for http.Transport
 // or a database driver), returning a net.Conn.
 //
+// # Transparent toxics
+//
+// A toxic is transparent while its attributes make it forward every byte
+// at once and unchanged: a latency of 0 with no jitter, a bandwidth of 0,
+// and any toxic whose toxicity roll left it out of the connection. A stage
+// whose toxics are all transparent and which holds nothing costs what one
+// with no toxic costs: it moves each chunk on whole, arms no timer, and
+// reports that it passes ([Stage.Passes]), so that a socket's actor lets
+// writers skip it. A change to the set (a toxic added, or updated to a
+// latency of 50 ms) applies from the next chunk either way.
+//
 // # Time
 //
 // A toxic that waits (latency, bandwidth, slicer, slow_close, timeout,

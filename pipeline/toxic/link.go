@@ -32,6 +32,12 @@ type link interface {
 	release(dst *actor.Buffer)
 	// update takes new attributes of the same type.
 	update(k Kind)
+	// transparent reports that, with its attributes as they are, the
+	// link forwards every byte it is given at once and unchanged, holds
+	// nothing and never ends the stream, whatever the time and the
+	// stream's end: pass would only move src to dst. Only update may
+	// change the answer.
+	transparent() bool
 }
 
 // moveN moves min(n, src.Len()) bytes (all of src when n is negative)
@@ -57,13 +63,15 @@ func (noop) pass(dst, src *actor.Buffer, limit int, _ time.Time, _ bool) (time.T
 func (noop) held() int                       { return 0 }
 func (noop) release(*actor.Buffer)           {}
 func (noop) update(Kind)                     {}
+func (noop) transparent() bool               { return true }
 func (k *Latency) newLink(r *rand.Rand) link { return &latencyLink{k: *k, r: r} }
 
 type latencyLink struct {
-	k   Latency
-	r   *rand.Rand
-	q   actor.Buffer
-	due []pending // one per chunk taken, oldest first
+	k     Latency
+	r     *rand.Rand
+	q     actor.Buffer
+	due   []pending // one per chunk taken, oldest first, from due[first]
+	first int
 }
 
 type pending struct {
@@ -73,40 +81,73 @@ type pending struct {
 
 func (l *latencyLink) pass(dst, src *actor.Buffer, limit int, now time.Time, _ bool) (time.Time, end) {
 	if n := src.Len(); n > 0 {
-		l.q.MoveFrom(src)
 		at := now.Add(l.k.delay(l.r))
-		// A chunk never passes the one before it, whatever its jitter.
-		if k := len(l.due); k > 0 && at.Before(l.due[k-1].at) {
-			at = l.due[k-1].at
+		if l.first == len(l.due) && !at.After(now) {
+			// Due now, with nothing before it: it passes at once, as
+			// much as the limit lets, without a turn through the queue.
+			n -= moveN(dst, src, limit)
+			if limit >= 0 {
+				limit = 0
+			}
 		}
-		l.due = append(l.due, pending{n: n, at: at})
+		if n > 0 {
+			l.q.MoveFrom(src)
+			// A chunk never passes the one before it, whatever its jitter.
+			if k := len(l.due); k > l.first && at.Before(l.due[k-1].at) {
+				at = l.due[k-1].at
+			}
+			if len(l.due) == cap(l.due) && l.first > 0 {
+				// Full, with chunks gone from its front: move the rest
+				// there rather than grow, so a queue that never drains
+				// stays as long as what it holds.
+				k := copy(l.due, l.due[l.first:])
+				clear(l.due[k:])
+				l.due, l.first = l.due[:k], 0
+			}
+			l.due = append(l.due, pending{n: n, at: at})
+		}
 	}
 	moved := 0
-	for len(l.due) > 0 && !l.due[0].at.After(now) && (limit < 0 || moved < limit) {
-		want := l.due[0].n
+	for l.first < len(l.due) && !l.due[l.first].at.After(now) && (limit < 0 || moved < limit) {
+		d := &l.due[l.first]
+		want := d.n
 		if limit >= 0 {
 			want = min(want, limit-moved)
 		}
 		moveN(dst, &l.q, want)
 		moved += want
-		l.due[0].n -= want
-		if l.due[0].n == 0 {
-			l.due[0] = pending{}
-			l.due = l.due[1:]
+		d.n -= want
+		if d.n == 0 {
+			l.pop()
 		}
 	}
-	if len(l.due) > 0 && l.due[0].at.After(now) {
-		return l.due[0].at, endNone
+	if l.first < len(l.due) && l.due[l.first].at.After(now) {
+		return l.due[l.first].at, endNone
 	}
 	return time.Time{}, endNone
+}
+
+// pop drops the oldest pending chunk; once none is left, the queue starts
+// over at the front of its array, so a steady stream allocates nothing.
+func (l *latencyLink) pop() {
+	l.due[l.first] = pending{}
+	l.first++
+	if l.first == len(l.due) {
+		l.due, l.first = l.due[:0], 0
+	}
 }
 
 func (l *latencyLink) held() int { return l.q.Len() }
 func (l *latencyLink) release(dst *actor.Buffer) {
 	dst.MoveFrom(&l.q)
-	l.due = nil
+	l.due, l.first = nil, 0
 }
 func (l *latencyLink) update(k Kind) { l.k = *k.(*Latency) }
+
+// transparent: a delay of 0 with no jitter makes every chunk due at once.
+// What the link may still hold (taken beyond a limit, or under an earlier
+// delay) the stage counts apart, through held.
+func (l *latencyLink) transparent() bool { return l.k.Latency == 0 && l.k.Jitter == 0 }
 
 // bandwidthTick is the refill period of the bandwidth toxic's bucket:
 // toxiproxy also sends a slow stream in 100 ms slices.
@@ -169,6 +210,7 @@ func (l *bandwidthLink) pass(dst, src *actor.Buffer, limit int, now time.Time, _
 }
 
 func (l *bandwidthLink) held() int             { return 0 }
+func (l *bandwidthLink) transparent() bool     { return l.bucket == nil }
 func (l *bandwidthLink) release(*actor.Buffer) {}
 
 func (k *SlowClose) newLink(*rand.Rand) link { return &slowCloseLink{k: *k} }
@@ -204,6 +246,9 @@ func (l *slowCloseLink) held() int {
 func (l *slowCloseLink) release(*actor.Buffer) { l.passed = true }
 func (l *slowCloseLink) update(k Kind)         { l.k = *k.(*SlowClose) }
 
+// transparent is false: the link holds the stream's end back.
+func (l *slowCloseLink) transparent() bool { return false }
+
 func (k *Timeout) newLink(*rand.Rand) link { return &timeoutLink{k: *k} }
 
 type timeoutLink struct {
@@ -230,7 +275,8 @@ func (l *timeoutLink) held() int             { return 0 }
 func (l *timeoutLink) release(*actor.Buffer) {}
 
 // update restarts the timeout, as toxiproxy restarts a toxic it updates.
-func (l *timeoutLink) update(k Kind) { l.k, l.start = *k.(*Timeout), time.Time{} }
+func (l *timeoutLink) update(k Kind)     { l.k, l.start = *k.(*Timeout), time.Time{} }
+func (l *timeoutLink) transparent() bool { return false }
 
 func (k *ResetPeer) newLink(*rand.Rand) link { return &resetLink{k: *k} }
 
@@ -257,6 +303,7 @@ func (l *resetLink) pass(_, src *actor.Buffer, _ int, now time.Time, _ bool) (ti
 func (l *resetLink) held() int             { return 0 }
 func (l *resetLink) release(*actor.Buffer) {}
 func (l *resetLink) update(k Kind)         { l.k = *k.(*ResetPeer) }
+func (l *resetLink) transparent() bool     { return false }
 
 func (k *Slicer) newLink(r *rand.Rand) link { return &slicerLink{k: *k, r: r} }
 
@@ -327,6 +374,9 @@ func (l *slicerLink) release(dst *actor.Buffer) {
 }
 func (l *slicerLink) update(k Kind) { l.k = *k.(*Slicer) }
 
+// transparent is false even with no delay: the pieces are its meaning.
+func (l *slicerLink) transparent() bool { return false }
+
 func (k *LimitData) newLink(*rand.Rand) link { return &limitLink{k: *k} }
 
 type limitLink struct {
@@ -353,3 +403,4 @@ func (l *limitLink) pass(dst, src *actor.Buffer, limit int, _ time.Time, _ bool)
 func (l *limitLink) held() int             { return 0 }
 func (l *limitLink) release(*actor.Buffer) {}
 func (l *limitLink) update(k Kind)         { l.k = *k.(*LimitData) }
+func (l *limitLink) transparent() bool     { return false }

@@ -65,9 +65,13 @@ type Stage struct {
 	// ended it (see NewFilter): the stage takes nothing more, and what
 	// its toxics hold passes on before the stream's end.
 	closing atomic.Bool
-	// passing is set while the stage has no toxic and holds nothing, as
-	// of its last call: see Passes.
+	// passing is set while the stage's toxics are all transparent (or it
+	// has none) and it holds nothing, as of its last call: see Passes.
 	passing atomic.Bool
+
+	// clear is set while every toxic of the stage is transparent (see
+	// link.transparent), none included: updated by sync.
+	clear bool
 
 	timer   actor.Timer
 	timerAt time.Time
@@ -164,9 +168,10 @@ func (st *Stage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode
 		// A timeout toxic was removed: as toxiproxy's, it closes.
 		return st.finish(e, dst, src)
 	}
-	if len(st.slots) == 0 && st.head.Len() == 0 && st.timerAt.IsZero() {
-		// No toxics: a pass-through, the way of every chunk on a
-		// connection whose set is empty.
+	if st.clear && st.timerAt.IsZero() && st.holdsNothing() {
+		// No toxic, or only transparent ones (see Passes): a
+		// pass-through, the way of every chunk on a connection whose
+		// set is empty or has only such toxics.
 		st.passing.Store(!st.fin)
 		if moveN(dst, src, limit) == 0 {
 			return pipeline.NeedMore, nil
@@ -337,7 +342,25 @@ func (st *Stage) sync() end {
 		slots = append(slots, &slot{name: e.t.Name, gen: e.gen, l: l})
 	}
 	st.slots = slots
+	st.clear = true
+	for _, sl := range slots {
+		st.clear = st.clear && sl.l.transparent()
+	}
 	return closed
+}
+
+// holdsNothing reports whether no byte waits in the stage: taken from
+// src, passed on by a toxic or held by one.
+func (st *Stage) holdsNothing() bool {
+	if st.head.Len() > 0 {
+		return false
+	}
+	for _, sl := range st.slots {
+		if sl.out.Len() > 0 || sl.l.held() > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // arm sets the timer for next (stops it for zero).
@@ -360,9 +383,12 @@ func (st *Stage) arm(next, now time.Time) {
 	st.timer.Reset(d)
 }
 
-// Passes reports whether the stage passes bytes on unchanged now: it has no
-// toxic, holds nothing, and its set has not changed since its last call
-// (actor.Passer). While it does, a socket's actor may let writers skip it
+// Passes reports whether the stage passes bytes on unchanged now: each of
+// its toxics is transparent (or it has none), it holds nothing, and its
+// set has not changed since its last call (actor.Passer). A toxic is
+// transparent while its attributes make it forward every byte at once and
+// unchanged: a latency of 0 with no jitter, a bandwidth of 0 (no cap), and
+// any toxic whose toxicity roll left it out of this connection. While it does, a socket's actor may let writers skip it
 // (see actor.Bufferevent.Write): a toxic added meanwhile applies from the
 // next chunk, as on a chunk already under way. It is safe from any
 // goroutine.

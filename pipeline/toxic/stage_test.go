@@ -3,6 +3,7 @@ package toxic_test
 import (
 	"io"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/bevgo/bev/actor"
@@ -54,5 +55,122 @@ func TestStagePassesWithoutToxics(t *testing.T) {
 	}
 	if took := time.Since(start); took < delay {
 		t.Errorf("the write after the toxic was added arrived in %v, want at least %v", took, delay)
+	}
+}
+
+// A stage whose toxics are all transparent (a latency of 0 with no
+// jitter, a bandwidth of 0, a toxic its toxicity roll left out) passes
+// bytes on unchanged as one with none does; updating the latency to 100 ms
+// applies from the next write.
+func TestStagePassesWithTransparentToxics(t *testing.T) {
+	cli, srv := testconn.Pair(t, "tcp")
+	set := new(toxic.Set)
+	never := toxic.New("never", toxic.Downstream, &toxic.Timeout{})
+	never.Toxicity = 0
+	for _, tx := range []toxic.Toxic{
+		toxic.New("lat0", toxic.Downstream, &toxic.Latency{}),
+		toxic.New("bw0", toxic.Downstream, &toxic.Bandwidth{}),
+		never,
+	} {
+		if err := set.Add(tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := set.NewStage(toxic.Downstream, toxic.StageConfig{})
+	defer st.Close()
+	b, err := actor.NewStaged(testbev.NewBase(t), srv, actor.CloseOnFree, nil, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	st.SetWake(func() { b.Flush(actor.Write, actor.Normal) }) // as NewFilter does
+	cli.SetReadDeadline(time.Now().Add(testkit.WaitTime))
+	buf := make([]byte, 1)
+	if err := b.Write([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(cli, buf); err != nil || buf[0] != 'a' {
+		t.Fatalf("read %q, %v, want a", buf, err)
+	}
+	if !st.Passes() {
+		t.Fatalf("a stage with transparent toxics, after passing a chunk, does not pass")
+	}
+
+	const delay = 100 * time.Millisecond
+	if err := set.Update(toxic.New("lat0", toxic.Downstream, &toxic.Latency{Latency: delay.Milliseconds()})); err != nil {
+		t.Fatal(err)
+	}
+	if st.Passes() {
+		t.Fatalf("the stage passes with its latency toxic updated to %v", delay)
+	}
+	start := time.Now()
+	if err := b.Write([]byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(cli, buf); err != nil || buf[0] != 'b' {
+		t.Fatalf("read %q, %v, want b", buf, err)
+	}
+	if took := time.Since(start); took < delay {
+		t.Errorf("the write after the update arrived in %v, want at least %v", took, delay)
+	}
+	if st.Passes() {
+		t.Fatalf("the stage passes with a 100 ms latency")
+	}
+}
+
+// TestTransparentToxicsThenDelay: on both streams of a filter, transparent
+// toxics add nothing; a latency updated from 0 to 50 ms, and a latency
+// added with toxicity 1 after a transparent one, apply from the next
+// chunk; updated back to 0, the latency holds nothing from then on, and
+// what it held under 50 ms still comes first.
+func TestTransparentToxicsThenDelay(t *testing.T) {
+	for _, stream := range []toxic.Stream{toxic.Downstream, toxic.Upstream} {
+		t.Run(stream.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r := newRig(t, newSet(t, toxic.New("lat", stream, &toxic.Latency{}),
+					toxic.New("bw", stream, &toxic.Bandwidth{})))
+				from, to := r.peer, r.f
+				if stream == toxic.Upstream {
+					from, to = r.f, r.peer
+				}
+				send := func(p string) time.Duration {
+					t.Helper()
+					start := time.Now()
+					must(t, from.Write([]byte(p)))
+					got, err := collect(t, to, len(p), time.Hour)
+					must(t, err)
+					if string(joined(got)) != p {
+						t.Fatalf("got %q, want %q", joined(got), p)
+					}
+					return got[len(got)-1].at.Sub(start)
+				}
+				if d := send("a"); d != 0 {
+					t.Fatalf("through transparent toxics after %v, want 0", d)
+				}
+				must(t, r.set.Update(toxic.New("lat", stream, &toxic.Latency{Latency: 50})))
+				if d := send("b"); d != 50*time.Millisecond {
+					t.Fatalf("after the update to 50 ms: %v", d)
+				}
+				// Held under 50 ms, then the latency goes back to 0: "c"
+				// still comes at 50 ms, and "d", sent after, with it.
+				start := time.Now()
+				must(t, from.Write([]byte("c")))
+				time.Sleep(10 * time.Millisecond)
+				must(t, r.set.Update(toxic.New("lat", stream, &toxic.Latency{})))
+				must(t, from.Write([]byte("d")))
+				got, err := collect(t, to, 2, time.Hour)
+				must(t, err)
+				if string(joined(got)) != "cd" || got[0].at.Sub(start) != 50*time.Millisecond {
+					t.Fatalf("got %q, first at %v, want %q at 50ms", joined(got), got[0].at.Sub(start), "cd")
+				}
+				if d := send("e"); d != 0 {
+					t.Fatalf("back to 0 ms: %v", d)
+				}
+				must(t, r.set.Update(toxic.New("bw", stream, &toxic.Bandwidth{Rate: 1})))
+				if d := send("fg"); d == 0 {
+					t.Fatalf("a bandwidth of 1 KB/s passed 2 bytes at once")
+				}
+			})
+		})
 	}
 }

@@ -54,7 +54,7 @@ type proxy struct {
 
 	killCtx context.Context // ends when the drain timeout runs out
 	kill    context.CancelCauseFunc
-	wg      sync.WaitGroup // the relays' goroutines
+	wg      sync.WaitGroup // the open relays (relay.track) and so every goroutine they start
 	nextID  atomic.Uint64
 
 	mu      sync.Mutex // guards following
@@ -169,6 +169,7 @@ func (p *proxy) accept(cs *conn.Socket) {
 		r.cancel(nil)
 		return
 	}
+	r.track()
 	if c := cs.Conn(); c != nil {
 		r.remote = c.RemoteAddr()
 	}
@@ -184,7 +185,7 @@ func (p *proxy) accept(cs *conn.Socket) {
 		r.logAt(slog.LevelDebug, "opened", slog.String("client", addrString(r.remote)), slog.Bool("tls", t != nil))
 	}
 	if err := p.limit(cs); err != nil {
-		r.abort(err) // cannot happen with a checked config; run closes both sides
+		r.abort(err) // cannot happen with a checked config; the abort closes both sides
 	}
 	r.setup(&r.client)
 	if handshaking {
@@ -199,13 +200,12 @@ func (p *proxy) accept(cs *conn.Socket) {
 		if err := r.dialTarget(startClient); err != nil { // cannot happen with a checked config
 			r.connFail.Store(true)
 			p.stats.failed.Add(1)
-			r.abort(err) // run closes both sides
+			r.abort(err) // the abort closes both sides
 		}
 		if !started {
 			startClient()
 		}
 	}
-	p.wg.Go(r.run)
 }
 
 // limit puts the client socket under -rate and into the -group-rate

@@ -29,8 +29,8 @@ const (
 const lingerTimeout = 2 * time.Second
 
 // side is one end of a relay, the client or the target. Its counters and
-// flags are written from both sides' actor goroutines and read by the
-// relay's own goroutine, so they are atomic.
+// flags are written from both sides' actor goroutines and read by
+// whichever of them ends the relay, so they are atomic.
 type side struct {
 	name string
 	b    *actor.Bufferevent
@@ -69,8 +69,14 @@ func (x *side) closesWhole() bool {
 
 // relay joins one accepted connection to its target: le-proxy's pair of
 // bufferevents, each one's read callback moving its input into the
-// other's output. Its goroutine waits until both streams have ended, then
-// drains and closes both sides, and logs the connection.
+// other's output. It has no goroutine of its own: each side's callbacks
+// look, after every change of state, whether the relay may end (poke),
+// as le-proxy's eventcb does. Once both streams have ended, or one side
+// failed and the other has lingered long enough, or the relay is aborted,
+// both sides are drained or closed and the connection is logged: in the
+// callback itself when that cannot block (both sides closed whole with
+// nothing left to write: the common end of a connection), else on a
+// goroutine started for it (end).
 type relay struct {
 	p     *proxy
 	id    uint64
@@ -84,7 +90,17 @@ type relay struct {
 
 	ctx    context.Context // ends on abort (idle, stalled peer) or forced shutdown
 	cancel context.CancelCauseFunc
-	wake   chan struct{} // buffered(1): a side ended
+
+	// stopAbort unregisters the abort watch (context.AfterFunc on ctx);
+	// abortDone is closed when a started watch has returned, so that the
+	// relay's end waits for it.
+	stopAbort func() bool
+	abortDone chan struct{}
+
+	endMu     sync.Mutex    // guards following
+	ending    bool          // the relay's end has been claimed (end)
+	linger    *time.Timer   // the linger of a side after its peer failed; nil until then
+	lingerOut chan struct{} // closed when the linger's func, once started, has returned
 
 	connectStart  time.Time
 	connectCancel context.CancelFunc // set before the connect starts; guards nothing else
@@ -103,7 +119,6 @@ func newRelay(p *proxy, id uint64) *relay {
 		p:             p,
 		id:            id,
 		start:         time.Now(),
-		wake:          make(chan struct{}, 1),
 		connectCancel: func() {},
 	}
 	r.ctx, r.cancel = context.WithCancelCause(p.killCtx)
@@ -111,6 +126,19 @@ func newRelay(p *proxy, id uint64) *relay {
 	r.client.closed, r.target.closed = errClientClosed, errTargetClosed
 	r.client.peer, r.target.peer = &r.target, &r.client
 	return r
+}
+
+// track counts the relay in the proxy's WaitGroup until it has ended
+// (finish) and watches its context: an abort or a forced shutdown ends it
+// at once. It is called once the relay is registered (proxy.add), before
+// anything may abort it.
+func (r *relay) track() {
+	r.p.wg.Add(1)
+	r.abortDone = make(chan struct{})
+	r.stopAbort = context.AfterFunc(r.ctx, func() {
+		defer close(r.abortDone)
+		r.end(byAbort)
+	})
 }
 
 // starter is what the relay calls to start a side: *conn.Socket's
@@ -338,8 +366,8 @@ func (r *relay) onEnd(x *side, s *actor.Session, ev actor.Event, err error) {
 	if y.dropped.Load() == 0 && !y.closesWhole() {
 		// Half-closing says that x's stream ended whole (a TLS y sends
 		// close_notify); with bytes of it dropped, y is cut instead, by
-		// run. A y whose own stream has ended too is closed by run
-		// right away, which says the same (closesWhole).
+		// the relay's end. A y whose own stream has ended too is closed
+		// by the end right away, which says the same (closesWhole).
 		y.b.Flush(actor.Write, actor.Finished)
 	}
 	r.poke()
@@ -418,46 +446,100 @@ func (r *relay) abort(err error) {
 	r.cancel(err)
 }
 
+// poke looks whether the relay may end, after a change of state of one of
+// its sides: when both streams have ended, or when a side failed and
+// never sent the other a byte (a connect that failed, say: a reset can
+// lose nothing). When a side failed after relaying, the other lingers
+// (lingerTimeout) before the relay ends. It runs on a side's goroutine,
+// callbacks included, and never blocks.
 func (r *relay) poke() {
-	select {
-	case r.wake <- struct{}{}:
+	c, t := &r.client, &r.target
+	if !c.ended.Load() || !t.ended.Load() {
+		cf, tf := c.failed.Load(), t.failed.Load()
+		if !cf && !tf {
+			return
+		}
+		if !(cf && c.moved.Load() == 0 || tf && t.moved.Load() == 0) {
+			r.startLinger()
+			return
+		}
+	}
+	r.end(byCallback)
+}
+
+// startLinger starts the linger that ends the relay after lingerTimeout,
+// once; not after the relay's end was claimed.
+func (r *relay) startLinger() {
+	r.endMu.Lock()
+	defer r.endMu.Unlock()
+	if r.ending || r.linger != nil {
+		return
+	}
+	r.lingerOut = make(chan struct{})
+	r.linger = time.AfterFunc(lingerTimeout, func() {
+		defer close(r.lingerOut)
+		r.end(byLinger)
+	})
+}
+
+// claim reports whether the caller is the one to end the relay: the
+// first to ask.
+func (r *relay) claim() bool {
+	r.endMu.Lock()
+	defer r.endMu.Unlock()
+	if r.ending {
+		return false
+	}
+	r.ending = true
+	return true
+}
+
+// ender says who ends a relay: a side's callback (poke), which must not
+// block, or the abort watch or the linger, each on a goroutine of its
+// own, which may.
+type ender int
+
+const (
+	byCallback ender = iota
+	byAbort
+	byLinger
+)
+
+// end ends the relay, once: drains and closes both sides (at once after
+// an abort or a forced shutdown, whose cause is then logged) and logs the
+// connection (finish). From a callback the sides are closed right there
+// only when that does not wait: both are closed whole with nothing left
+// to write, which drain would close at once too. Otherwise a goroutine
+// does it, counted in the proxy's WaitGroup until finish.
+func (r *relay) end(by ender) {
+	if !r.claim() {
+		return
+	}
+	switch {
+	case by != byCallback:
+		r.settle(by)
+	case context.Cause(r.ctx) == nil && r.client.freeable() && r.target.freeable():
+		r.client.b.Free()
+		r.target.b.Free()
+		r.finish(by)
 	default:
+		go r.settle(by)
 	}
 }
 
-// run waits until both streams have ended, or one side failed and the
-// other has lingered long enough, then drains and closes both sides (a
-// forced shutdown or an abort closes them at once) and logs the
-// connection. A side that lost bytes meant for it is cut instead (see
-// cut), so that it cannot take a truncated stream for a whole one. The
-// proxy's WaitGroup waits for it.
-func (r *relay) run() {
-	var linger *time.Timer
-	defer func() {
-		if linger != nil {
-			linger.Stop()
-		}
-	}()
-	var lingerC <-chan time.Time
-wait:
-	for !r.client.ended.Load() || !r.target.ended.Load() {
-		if lingerC == nil && (r.client.failed.Load() || r.target.failed.Load()) {
-			if r.client.failed.Load() && r.client.moved.Load() == 0 || r.target.failed.Load() && r.target.moved.Load() == 0 {
-				// The failed side never sent the other a byte (a
-				// connect that failed, say): a reset can lose nothing.
-				break
-			}
-			linger = time.NewTimer(lingerTimeout)
-			lingerC = linger.C
-		}
-		select {
-		case <-r.wake:
-		case <-lingerC:
-			break wait
-		case <-r.ctx.Done():
-			break wait
-		}
-	}
+// freeable reports whether drain would close x at once without writing
+// or losing anything (closesWhole, and its output written), so that
+// freeing it (with CloseOnFree: the actor closes its socket as it stops)
+// does what draining would.
+func (x *side) freeable() bool {
+	return x.b != nil && x.dropped.Load() == 0 && x.closesWhole() && x.b.OutputLen() == 0
+}
+
+// settle drains and closes both sides, or closes them at once after an
+// abort or a forced shutdown, then finishes. A side that lost bytes meant
+// for it is cut instead (see cut), so that it cannot take a truncated
+// stream for a whole one. It may block.
+func (r *relay) settle(by ender) {
 	// The client goes first: the target side is made on the client's
 	// goroutine when it is TLS, and closing the client joins that.
 	if err := context.Cause(r.ctx); err != nil {
@@ -470,7 +552,7 @@ wait:
 		r.drain(&r.client)
 		r.drain(&r.target)
 	}
-	r.finish()
+	r.finish(by)
 }
 
 // closeNow closes x at once: cut if anything meant for it is lost (what
@@ -533,16 +615,27 @@ func (r *relay) cut(x *side, unsent int) {
 	x.b.Close()
 }
 
-// finish logs the closed connection, releases its contexts and
-// unregisters it. The byte counts are what was written to each side's
-// connection: what was relayed to it less what was still unwritten when
-// it was cut. A connection that lost bytes or could not reach the target
-// is logged at WARN, the rest at INFO.
-func (r *relay) finish() {
+// finish logs the closed connection, releases its contexts, joins the
+// abort watch and the linger (but the one it runs on: by), and
+// unregisters it. The byte counts are what was written to
+// each side's connection: what was relayed to it less what was still
+// unwritten when it was cut. A connection that lost bytes or could not
+// reach the target is logged at WARN, the rest at INFO.
+func (r *relay) finish(by ender) {
+	defer r.p.wg.Done()
 	defer r.p.remove(r)
 	r.connectCancel()
 	if err := context.Cause(r.ctx); err != nil {
 		r.setCause(err)
+	}
+	if !r.stopAbort() && by != byAbort {
+		<-r.abortDone // started, and found the end claimed
+	}
+	r.endMu.Lock()
+	linger := r.linger // no new one: the end is claimed
+	r.endMu.Unlock()
+	if linger != nil && !linger.Stop() && by != byLinger {
+		<-r.lingerOut // started, and found the end claimed
 	}
 	r.cancel(nil)
 	r.causeMu.Lock()

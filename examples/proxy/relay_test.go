@@ -55,8 +55,8 @@ func newPairRelay(t *testing.T) *pairRelay {
 	pr.r = newRelay(pr.p, 1)
 	pr.r.client.b, pr.r.target.b = client, target
 	pr.p.add(pr.r)
+	pr.r.track()
 	pr.r.begin(client, target)
-	pr.p.wg.Go(pr.r.run)
 	return pr
 }
 

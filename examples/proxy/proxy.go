@@ -1,7 +1,7 @@
 package main
 
 import (
-	"context"
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -52,8 +52,6 @@ type proxy struct {
 	// poisoned is the toxic stages of each open client, closed by remove.
 	poisoned sync.Map // *actor.Bufferevent -> [2]*toxic.Stage
 
-	killCtx context.Context // ends when the drain timeout runs out
-	kill    context.CancelCauseFunc
 	wg      sync.WaitGroup // the open relays (relay.track) and so every goroutine they start
 	nextID  atomic.Uint64
 
@@ -74,7 +72,6 @@ func newProxy(cfg *config, log *slog.Logger) (_ *proxy, err error) {
 		idle:  make(chan struct{}),
 		stats: newStats(),
 	}
-	p.killCtx, p.kill = context.WithCancelCause(context.Background())
 	defer func() {
 		if err != nil {
 			p.close()
@@ -184,9 +181,9 @@ func (p *proxy) accept(cs *conn.Socket) {
 	if r.logs(slog.LevelDebug) {
 		r.logAt(slog.LevelDebug, "opened", slog.String("client", addrString(r.remote)), slog.Bool("tls", t != nil))
 	}
-	if err := p.limit(cs); err != nil {
-		r.abort(err) // cannot happen with a checked config; the abort closes both sides
-	}
+	// An abort (cannot happen with a checked config) waits until both
+	// sides are set up, then closes both.
+	failed := p.limit(cs)
 	r.setup(&r.client)
 	if handshaking {
 		cs.Enable(actor.Read | actor.Write)
@@ -197,14 +194,17 @@ func (p *proxy) accept(cs *conn.Socket) {
 			p.poison(cs, r) // now that the target is made: a toxic may end it
 			r.startSide(&r.client, cs)
 		}
-		if err := r.dialTarget(startClient); err != nil { // cannot happen with a checked config
+		if err := r.dialTarget(startClient); err != nil {
 			r.connFail.Store(true)
 			p.stats.failed.Add(1)
-			r.abort(err) // the abort closes both sides
+			failed = cmp.Or(failed, err)
 		}
 		if !started {
 			startClient()
 		}
+	}
+	if failed != nil {
+		r.abort(failed)
 	}
 }
 
@@ -251,6 +251,21 @@ func (p *proxy) remove(r *relay) {
 	p.stats.open.Add(-1)
 	if p.closing && len(p.open) == 0 {
 		close(p.idle)
+	}
+}
+
+// kill aborts every open relay with cause (a forced shutdown), and any
+// relay accepted from now on is refused.
+func (p *proxy) kill(cause error) {
+	p.mu.Lock()
+	p.closing = true
+	open := make([]*relay, 0, len(p.open))
+	for r := range p.open {
+		open = append(open, r)
+	}
+	p.mu.Unlock()
+	for _, r := range open {
+		r.abort(cause)
 	}
 }
 

@@ -88,14 +88,12 @@ type relay struct {
 	handshaking func() bool // reports whether the client's TLS handshake is still going on; nil for a plain client
 	connFail    atomic.Bool // the target could not be reached
 
-	ctx    context.Context // ends on abort (idle, stalled peer) or forced shutdown
+	// ctx ends on abort (idle, stalled peer) or forced shutdown (the
+	// proxy's kill aborts each open relay): it cancels the connect and
+	// cuts a side being drained. It is no child of a context the proxy
+	// shares, whose lock every connection would take twice.
+	ctx    context.Context
 	cancel context.CancelCauseFunc
-
-	// stopAbort unregisters the abort watch (context.AfterFunc on ctx);
-	// abortDone is closed when a started watch has returned, so that the
-	// relay's end waits for it.
-	stopAbort func() bool
-	abortDone chan struct{}
 
 	endMu     sync.Mutex    // guards following
 	ending    bool          // the relay's end has been claimed (end)
@@ -121,7 +119,7 @@ func newRelay(p *proxy, id uint64) *relay {
 		start:         time.Now(),
 		connectCancel: func() {},
 	}
-	r.ctx, r.cancel = context.WithCancelCause(p.killCtx)
+	r.ctx, r.cancel = context.WithCancelCause(context.Background())
 	r.client.name, r.target.name = "client", "target"
 	r.client.closed, r.target.closed = errClientClosed, errTargetClosed
 	r.client.peer, r.target.peer = &r.target, &r.client
@@ -129,16 +127,9 @@ func newRelay(p *proxy, id uint64) *relay {
 }
 
 // track counts the relay in the proxy's WaitGroup until it has ended
-// (finish) and watches its context: an abort or a forced shutdown ends it
-// at once. It is called once the relay is registered (proxy.add), before
-// anything may abort it.
+// (finish). It is called once the relay is registered (proxy.add).
 func (r *relay) track() {
 	r.p.wg.Add(1)
-	r.abortDone = make(chan struct{})
-	r.stopAbort = context.AfterFunc(r.ctx, func() {
-		defer close(r.abortDone)
-		r.end(byAbort)
-	})
 }
 
 // starter is what the relay calls to start a side: *conn.Socket's
@@ -441,9 +432,16 @@ func (r *relay) setCause(err error) {
 	r.causeMu.Unlock()
 }
 
+// abort ends the relay at once with err as its cause: both sides are
+// closed (cut if they lose bytes) on a goroutine started for it, or, when
+// the relay is already ending, a side being drained is cut. It never
+// blocks.
 func (r *relay) abort(err error) {
 	r.setCause(err)
 	r.cancel(err)
+	if r.claim() {
+		go r.settle(byAbort)
+	}
 }
 
 // poke looks whether the relay may end, after a change of state of one of
@@ -495,8 +493,8 @@ func (r *relay) claim() bool {
 }
 
 // ender says who ends a relay: a side's callback (poke), which must not
-// block, or the abort watch or the linger, each on a goroutine of its
-// own, which may.
+// block, an abort, or the linger, which runs on a goroutine of its own
+// and may block.
 type ender int
 
 const (
@@ -616,8 +614,7 @@ func (r *relay) cut(x *side, unsent int) {
 }
 
 // finish logs the closed connection, releases its contexts, joins the
-// abort watch and the linger (but the one it runs on: by), and
-// unregisters it. The byte counts are what was written to
+// linger (unless it runs on it: by), and unregisters it. The byte counts are what was written to
 // each side's connection: what was relayed to it less what was still
 // unwritten when it was cut. A connection that lost bytes or could not
 // reach the target is logged at WARN, the rest at INFO.
@@ -627,9 +624,6 @@ func (r *relay) finish(by ender) {
 	r.connectCancel()
 	if err := context.Cause(r.ctx); err != nil {
 		r.setCause(err)
-	}
-	if !r.stopAbort() && by != byAbort {
-		<-r.abortDone // started, and found the end claimed
 	}
 	r.endMu.Lock()
 	linger := r.linger // no new one: the end is claimed

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"testing"
@@ -38,7 +37,6 @@ func newPairRelay(t *testing.T) *pairRelay {
 			}
 		},
 	}
-	pr.p.killCtx, pr.p.kill = context.WithCancelCause(context.Background())
 	t.Cleanup(func() {
 		pr.p.kill(errShutdown)
 		pr.p.wg.Wait()

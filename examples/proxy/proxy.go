@@ -52,8 +52,8 @@ type proxy struct {
 	// poisoned is the toxic stages of each open client, closed by remove.
 	poisoned sync.Map // *actor.Bufferevent -> [2]*toxic.Stage
 
-	wg      sync.WaitGroup // the open relays (relay.track) and so every goroutine they start
-	nextID  atomic.Uint64
+	wg     sync.WaitGroup // the open relays (relay.track) and so every goroutine they start
+	nextID atomic.Uint64
 
 	mu      sync.Mutex // guards following
 	open    map[*relay]struct{}

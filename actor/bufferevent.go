@@ -164,6 +164,11 @@ type Bufferevent struct {
 	inLen, outLen atomic.Int64
 	curTransport  atomic.Pointer[transportBox]
 	connState     atomic.Int32 // connIdle, connBusy
+	// dialNet: the connect in flight came from ConnectNet; dialCancel
+	// is the cancel of a dial the actor runs itself (dialHere), set while
+	// it runs: Free calls it.
+	dialNet    atomic.Bool
+	dialCancel atomic.Pointer[context.CancelFunc]
 
 	mail      mailbox
 	closing   chan struct{} // closed by Free

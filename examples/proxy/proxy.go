@@ -184,7 +184,7 @@ func (p *proxy) accept(cs *conn.Socket) {
 	// An abort (cannot happen with a checked config) waits until both
 	// sides are set up, then closes both.
 	failed := p.limit(cs)
-	r.setup(&r.client)
+	r.setup(&r.client, false)
 	if handshaking {
 		cs.Enable(actor.Read | actor.Write)
 	} else {

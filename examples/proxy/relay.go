@@ -140,14 +140,17 @@ type starter interface {
 	Enable(actor.Dir) error
 }
 
-// setup gives x its backpressure marks and idle timeouts.
-func (r *relay) setup(x *side) {
+// setup gives x its backpressure marks and, unless it is a target yet
+// to connect, its idle timeouts. A target gets them once connected
+// (onEvent): its connect is bounded by -connect-timeout, and a socket
+// with no timeouts dials on its own goroutine (see actor.Connect).
+func (r *relay) setup(x *side, connecting bool) {
 	x.lastRead.Store(r.start.UnixNano())
 	// The low mark makes the write callback run whenever this side's
 	// output has drained to lowOutput, which is when the other side may
 	// read again.
 	x.b.SetWatermark(actor.Write, lowOutput, maxOutput)
-	if d := r.p.cfg.idleTimeout; d > 0 {
+	if d := r.p.cfg.idleTimeout; d > 0 && !connecting {
 		x.b.SetTimeouts(d, d)
 	}
 }
@@ -165,8 +168,8 @@ func (r *relay) startSide(x *side, st starter) {
 // first, so that the write callbacks the target's reads trigger on it are
 // heard.
 func (r *relay) begin(client, target starter) {
-	r.setup(&r.client)
-	r.setup(&r.target)
+	r.setup(&r.client, false)
+	r.setup(&r.target, false)
 	r.startSide(&r.client, client)
 	r.startSide(&r.target, target)
 }
@@ -185,7 +188,7 @@ func (r *relay) dialTarget(ready func()) error {
 	if err != nil {
 		return err
 	}
-	r.setup(&r.target)
+	r.setup(&r.target, true)
 	ready()
 	r.startSide(&r.target, target)
 	return connect()
@@ -297,6 +300,9 @@ func (r *relay) onEvent(x *side, s *actor.Session, ev actor.Event, err error) {
 			return
 		}
 		r.connectCancel()
+		if d := r.p.cfg.idleTimeout; d > 0 {
+			s.SetTimeouts(d, d)
+		}
 		if r.logs(slog.LevelDebug) {
 			r.logAt(slog.LevelDebug, "target connected", slog.String("target", r.p.targetAddr),
 				slog.Duration("after", time.Since(r.connectStart).Round(time.Microsecond)))

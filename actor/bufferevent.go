@@ -272,7 +272,7 @@ func newBufferevent(base *Base, t Transport, opts Option, in, out Stage) (*Buffe
 }
 
 // start starts the actor goroutine; Close (through done) joins it.
-func (b *Bufferevent) start() { go b.a.run() }
+func (b *Bufferevent) start() { go b.a.runGrown() }
 
 // Base returns the Base the bufferevent belongs to (nil if none).
 func (b *Bufferevent) Base() *Base {

@@ -272,7 +272,13 @@ func newBufferevent(base *Base, t Transport, opts Option, in, out Stage) (*Buffe
 }
 
 // start starts the actor goroutine; Close (through done) joins it.
-func (b *Bufferevent) start() { go b.a.runGrown() }
+func (b *Bufferevent) start() {
+	if b.opts&LargeStack != 0 {
+		go b.a.runGrown()
+		return
+	}
+	go b.a.run()
+}
 
 // Base returns the Base the bufferevent belongs to (nil if none).
 func (b *Bufferevent) Base() *Base {

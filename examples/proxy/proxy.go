@@ -61,6 +61,11 @@ type proxy struct {
 	idle    chan struct{} // closed once closing and open is empty
 }
 
+// sideOptions are the options of every bufferevent of a relay: each
+// closes its socket, and starts on a stack its relay's callbacks, a
+// dial, a TLS handshake and the log line fit in (actor.LargeStack).
+const sideOptions = actor.CloseOnFree | actor.LargeStack
+
 // newProxy sets everything up from cfg and starts accepting. On failure
 // it undoes what it did and returns an error naming the flag at fault.
 func newProxy(cfg *config, log *slog.Logger) (_ *proxy, err error) {
@@ -92,7 +97,7 @@ func newProxy(cfg *config, log *slog.Logger) (_ *proxy, err error) {
 	}
 	p.mem = startReclaimer(p.stats.open.Load)
 	p.targetHost, p.targetPort, _ = splitTarget(p.targetAddr) // checked by parseFlags
-	lc := conn.ListenerConfig{Options: actor.CloseOnFree, OnError: newRateLog(log, acceptLogEvery).acceptError}
+	lc := conn.ListenerConfig{Options: sideOptions, OnError: newRateLog(log, acceptLogEvery).acceptError}
 	if p.serverTLS != nil {
 		lc.Layer = tlsconn.Server(p.serverTLS)
 	} else if cfg.toxics != nil {

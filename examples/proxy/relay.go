@@ -678,10 +678,16 @@ func (r *relay) logs(level slog.Level) bool {
 	return r.p.log.Enabled(context.Background(), level)
 }
 
-// logAt logs msg about this connection: its id first, then attrs. The id
-// is added here rather than kept in a logger of the relay's own
-// (slog.Logger.With), which would format it for every connection whether
-// anything is logged or not.
+// logAt logs msg about this connection: its id first, then attrs; the
+// caller has checked that level is logged (logs). The id is added here
+// rather than kept in a logger of the relay's own (slog.Logger.With),
+// which would format it for every connection whether anything is logged
+// or not. The record goes straight to the handler, as slog.Logger would
+// hand it over but for the caller's program counter, which costs a
+// runtime.Callers per line and which the proxy's handler does not log.
 func (r *relay) logAt(level slog.Level, msg string, attrs ...slog.Attr) {
-	r.p.log.LogAttrs(context.Background(), level, msg, append([]slog.Attr{slog.Uint64("conn", r.id)}, attrs...)...)
+	rec := slog.NewRecord(time.Now(), level, msg, 0)
+	rec.AddAttrs(slog.Uint64("conn", r.id))
+	rec.AddAttrs(attrs...)
+	r.p.log.Handler().Handle(context.Background(), rec) //nolint:errcheck // as slog.Logger: a failed log write is not the connection's
 }

@@ -42,6 +42,7 @@ type side struct {
 	lastRead atomic.Int64 // time of the last read, in Unix nanoseconds
 	choked   atomic.Bool  // reading is off until the peer's output drains; set on this side's goroutine, cleared on the peer's
 	ended    atomic.Bool  // EOF or error: nothing more will be read here
+	sawEOF   atomic.Bool  // the peer's EOF was read here (ended may also be set by a toxic, with input still coming)
 	failed   atomic.Bool  // error: nothing more can be written here either
 	staged   bool         // stages (toxics) may hold bytes beyond OutputLen; set before the side starts
 	closed   error        // the cause logged when this side ends the connection with its EOF
@@ -60,7 +61,7 @@ var (
 // half-close (a shutdown call) just before the close is wasted. A TLS
 // side is never one: its end is a close_notify, not just a FIN.
 func (x *side) closesWhole() bool {
-	if !x.ended.Load() || x.failed.Load() || x.staged {
+	if !x.sawEOF.Load() || x.failed.Load() || x.staged {
 		return false
 	}
 	_, ok := x.b.Transport().(*net.TCPConn)
@@ -358,6 +359,7 @@ func (r *relay) onEnd(x *side, s *actor.Session, ev actor.Event, err error) {
 		r.pauseMu.Unlock()
 	} else {
 		r.setCause(x.closed)
+		x.sawEOF.Store(true)
 	}
 	x.ended.Store(true)
 	if y.dropped.Load() == 0 && !y.closesWhole() {

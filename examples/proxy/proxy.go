@@ -299,6 +299,9 @@ func (p *proxy) shutdown(cause error) {
 
 // close releases everything newProxy made.
 func (p *proxy) close() {
+	if p.ln != nil {
+		p.ln.Close() // no accept runs while kill aborts the relays
+	}
 	p.kill(errShutdown)
 	p.wg.Wait()
 	p.base.Close() // the listener and every socket

@@ -164,6 +164,11 @@ type Bufferevent struct {
 	inLen, outLen atomic.Int64
 	curTransport  atomic.Pointer[transportBox]
 	connState     atomic.Int32 // connIdle, connBusy
+	// dialNet: the connect in flight came from ConnectNet; dialCancel
+	// is the cancel of a dial the actor runs itself (dialHere), set while
+	// it runs: Free calls it.
+	dialNet    atomic.Bool
+	dialCancel atomic.Pointer[context.CancelFunc]
 
 	mail      mailbox
 	closing   chan struct{} // closed by Free
@@ -267,7 +272,13 @@ func newBufferevent(base *Base, t Transport, opts Option, in, out Stage) (*Buffe
 }
 
 // start starts the actor goroutine; Close (through done) joins it.
-func (b *Bufferevent) start() { go b.a.run() }
+func (b *Bufferevent) start() {
+	if b.opts&LargeStack != 0 {
+		go b.a.runGrown()
+		return
+	}
+	go b.a.run()
+}
 
 // Base returns the Base the bufferevent belongs to (nil if none).
 func (b *Bufferevent) Base() *Base {

@@ -16,6 +16,26 @@ import (
 // place is replaced (closed) when the new one arrives. The event may come
 // at once: see SetCallbacks for events that come before callbacks are set.
 func (b *Bufferevent) Connect(ctx context.Context, dial DialFunc) error {
+	return b.connect(ctx, dial, false)
+}
+
+// ConnectNet is Connect for a dial that waits on nothing but the network
+// and ctx: a net.Dialer's dial, and a handshake over the new connection,
+// as package conn's connects are. When the bufferevent has nothing else
+// to do meanwhile (no transport, timeouts, stages, deferred callbacks or
+// rate limit), its actor runs the dial itself rather than on a goroutine
+// of its own, which saves the goroutine, its stack and the hand-off of
+// the result: what libevent's connect does not pay either. Messages
+// posted meanwhile (a Do, say) then wait until the dial returns; Free and
+// Close cancel it at once, and nothing is reported after them. dial must
+// not wait for the bufferevent itself. It fails as Connect does.
+func (b *Bufferevent) ConnectNet(ctx context.Context, dial DialFunc) error {
+	return b.connect(ctx, dial, true)
+}
+
+// connect posts a connect; here: the actor may run dial itself
+// (ConnectNet).
+func (b *Bufferevent) connect(ctx context.Context, dial DialFunc, here bool) error {
 	if dial == nil {
 		return fmt.Errorf("%w: nil dial function", ErrInvalid)
 	}
@@ -28,6 +48,9 @@ func (b *Bufferevent) Connect(ctx context.Context, dial DialFunc) error {
 	if !b.connState.CompareAndSwap(connIdle, connBusy) {
 		return fmt.Errorf("connect: %w", ErrBusy)
 	}
+	// Only this connect sets it until the actor is done with it (the
+	// compare-and-swap above), and the post hands it over.
+	b.dialNet.Store(here)
 	if !b.mail.post(message{kind: msgConnect, tr: &transportMsg{ctx: ctx, dial: dial}}) {
 		b.connState.Store(connIdle)
 		return fmt.Errorf("connect: %w", ErrClosed)
@@ -73,6 +96,9 @@ func (b *Bufferevent) Free() {
 	}
 	b.closeOnce.Do(func() {
 		close(b.closing)
+		if cancel := b.dialCancel.Load(); cancel != nil {
+			(*cancel)() // a dial on the actor's goroutine (dialHere)
+		}
 		b.mail.wake()
 	})
 }

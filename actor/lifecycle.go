@@ -123,11 +123,17 @@ func (a *actorState) detach(closeT bool) error {
 
 // startConnect runs dial on a goroutine the bufferevent owns (connWG),
 // which posts the result as msgConnected (see onConnect); a result the
-// actor will not see, because it stopped, has its transport closed.
+// actor will not see, because it stopped, has its transport closed. A
+// ConnectNet's dial the actor runs itself when it has nothing else to do
+// until the dial is over (dialHere).
 func (a *actorState) startConnect(ctx context.Context, dial DialFunc) {
 	ctx, cancel := context.WithCancel(ctx)
 	a.connCancel = cancel
 	a.connecting = true
+	if a.b.dialNet.Load() && a.idleWhileDialing() {
+		a.dialHere(ctx, dial)
+		return
+	}
 	a.connWG.Go(func() {
 		t, err := dial(ctx)
 		if err == nil && t == nil {
@@ -137,6 +143,51 @@ func (a *actorState) startConnect(ctx context.Context, dial DialFunc) {
 			t.Close()
 		}
 	})
+}
+
+// idleWhileDialing reports whether the actor has nothing to do while a
+// dial runs, so that it may run the dial itself: no transport (whose
+// loops or socket it would tend), no timeout or stage (whose timers
+// would fire unheard), no deferred callbacks (the Base's dispatcher
+// would wait for the turn) and no rate limit. What else comes meanwhile
+// waits in the mailbox: writes, which go out once connected, settings,
+// and Free, which cancels the dial (dialCancel).
+func (a *actorState) idleWhileDialing() bool {
+	b := a.b
+	return a.t == nil && a.io == nil && b.rto.Load() == 0 && b.wto.Load() == 0 &&
+		a.inStage == nil && a.outStage == nil &&
+		b.opts&DeferCallbacks == 0 && !a.hasDeferred() && !a.scheduled &&
+		!b.rate.Load().limited()
+}
+
+// dialHere runs dial on the actor's goroutine and takes its result as
+// onConnect does, which a goroutine for the dial, its stack grown by the
+// dial's and its result posted back, would cost (libevent's connect does
+// not wait either: its socket's writability is the result). Free cancels
+// the dial; a result that comes after Free is dropped, its transport
+// closed, as exit drops a posted one.
+func (a *actorState) dialHere(ctx context.Context, dial DialFunc) {
+	b := a.b
+	cancel := a.connCancel
+	b.dialCancel.Store(&cancel)
+	if isClosedChan(b.closing) {
+		cancel() // Free came before the store: it did not see it
+	}
+	t, err := dial(ctx)
+	b.dialCancel.Store(nil)
+	if err == nil && t == nil {
+		err = fmt.Errorf("connect: dial returned no transport: %w", ErrNoTransport)
+	}
+	if isClosedChan(b.closing) {
+		if t != nil {
+			t.Close()
+		}
+		a.connCancel()
+		a.connCancel = nil
+		a.connecting = false
+		return
+	}
+	a.onConnect(t, err)
 }
 
 // onConnect takes a connect's result: the new transport replaces the old
@@ -277,4 +328,27 @@ func (a *actorState) exit() {
 	b.closeErr = err
 	b.base.Unregister(b)
 	close(b.done)
+}
+
+// runGrown is the goroutine of an actor with LargeStack: it grows its
+// stack at once to 8 KiB (grownStack), from the one frame it has, then
+// runs: one copy of one frame, instead of two or three copies by
+// doubling deep in callbacks, a dial and a log line.
+func (a *actorState) runGrown() {
+	grownStack()
+	a.run()
+}
+
+// stackIndex is always 0: read, never written, it keeps grownStack's
+// array from being optimised away.
+var stackIndex int
+
+// grownStack has a 6 KiB frame: calling it from a goroutine's first
+// frame grows the stack to 8 KiB in one copy (a frame of 7 KiB and the
+// stack guard would not fit in 8 and take 16).
+//
+//go:noinline
+func grownStack() byte {
+	var buf [6 << 10]byte
+	return buf[stackIndex]
 }

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,6 +98,126 @@ func TestFinishWhileConnecting(t *testing.T) {
 	got, err := io.ReadAll(peer)
 	if string(got) != "hello" || err != nil {
 		t.Errorf("peer ReadAll = %q, %v, want %q, nil (EOF after the bytes)", got, err, "hello")
+	}
+}
+
+// onActor reports whether the calling goroutine is a bufferevent's actor:
+// its stack starts in the actor's loop.
+func onActor() bool {
+	buf := make([]byte, 16<<10)
+	return strings.Contains(string(buf[:runtime.Stack(buf, false)]), "actor.(*actorState).run(")
+}
+
+// TestConnectNetDialsOnActor: ConnectNet's dial runs on the actor's own
+// goroutine when the bufferevent has nothing else to do meanwhile, and on
+// a goroutine of its own when it has (a timeout to watch) or with
+// Connect; either way the connect ends in Connected and the connection
+// carries the bytes written while it was made.
+func TestConnectNetDialsOnActor(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		net     bool
+		timeout time.Duration
+		onActor bool
+	}{
+		{"ConnectNet", true, 0, true},
+		{"ConnectNet with a timeout", true, time.Minute, false},
+		{"Connect", false, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			b, err := actor.New(nil, nil, actor.CloseOnFree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			events := b.Events()
+			if tc.timeout > 0 {
+				b.SetTimeouts(tc.timeout, tc.timeout)
+			}
+			here := make(chan bool, 1)
+			dial := func(ctx context.Context) (actor.Transport, error) {
+				here <- onActor()
+				var d net.Dialer
+				return d.DialContext(ctx, "tcp", ln.Addr().String())
+			}
+			connect := b.Connect
+			if tc.net {
+				connect = b.ConnectNet
+			}
+			if err := connect(context.Background(), dial); err != nil {
+				t.Fatal(err)
+			}
+			b.Write([]byte("hello"))
+			b.Flush(actor.Write, actor.Finished)
+			if got := testkit.Recv(t, here, "the dial"); got != tc.onActor {
+				t.Errorf("dial on the actor's goroutine = %v, want %v", got, tc.onActor)
+			}
+			if ev := testkit.Recv(t, events, "the connect's event"); ev.Event != actor.Connected {
+				t.Fatalf("event = %v (%v), want Connected", ev.Event, ev.Err)
+			}
+			peer, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if got, err := io.ReadAll(peer); string(got) != "hello" || err != nil {
+				t.Errorf("peer ReadAll = %q, %v, want %q, nil", got, err, "hello")
+			}
+		})
+	}
+}
+
+// TestConnectNetFreeWhileDialing: Close while the actor runs a
+// ConnectNet's dial itself cancels the dial at once and returns, and no
+// event is reported after it; what the dial made then is closed.
+func TestConnectNetFreeWhileDialing(t *testing.T) {
+	for _, made := range []bool{false, true} {
+		t.Run(fmt.Sprintf("made=%v", made), func(t *testing.T) {
+			b, err := actor.New(nil, nil, actor.CloseOnFree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			events := b.Events()
+			started := make(chan bool, 1)
+			cause := make(chan error, 1)
+			c1, c2 := net.Pipe()
+			defer c2.Close()
+			if err := b.ConnectNet(context.Background(), func(ctx context.Context) (actor.Transport, error) {
+				started <- onActor()
+				<-ctx.Done()
+				cause <- ctx.Err()
+				if made {
+					return c1, nil // as a dial that connected just as it was canceled
+				}
+				return nil, ctx.Err()
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !testkit.Recv(t, started, "the dial") {
+				t.Fatal("the dial did not run on the actor's goroutine")
+			}
+			closed := make(chan error, 1)
+			go func() { closed <- b.Close() }()
+			testkit.Recv(t, closed, "Close while dialing")
+			if err := testkit.Recv(t, cause, "the dial's end"); !errors.Is(err, context.Canceled) {
+				t.Errorf("the dial's context ended with %v, want Canceled", err)
+			}
+			for ev := range events {
+				t.Errorf("event %v (%v) after Close", ev.Event, ev.Err)
+			}
+			if made {
+				c2.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if _, err := c2.Read(make([]byte, 1)); err != io.EOF {
+					t.Errorf("the dialled transport's peer reads %v, want EOF (closed)", err)
+				}
+			}
+		})
 	}
 }
 
@@ -226,4 +349,47 @@ func TestHandshaker(t *testing.T) {
 			t.Errorf("event %v after Close, want none", <-events)
 		}
 	})
+}
+
+// TestLargeStack: the actors of bufferevents made with LargeStack start
+// on 8 KiB stacks, those made without on the runtime's 2 KiB (4 KiB under
+// the race detector): the stack memory in use grows by at least 3 KiB
+// more per actor with it. Every actor lives until the end, and a GC
+// before each count returns the stacks freed before.
+func TestLargeStack(t *testing.T) {
+	const n = 200
+	var all []*actor.Bufferevent
+	defer func() {
+		for _, b := range all {
+			b.Close()
+		}
+	}()
+	stackPer := func(opts actor.Option) int64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		before := int64(ms.StackInuse)
+		bs := make([]*actor.Bufferevent, n)
+		for i := range bs {
+			b, err := actor.New(nil, nil, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bs[i] = b
+			all = append(all, b)
+		}
+		// Each actor has started (and grown) once it has run a Do.
+		for _, b := range bs {
+			if err := b.Do(func(*actor.Session) {}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runtime.ReadMemStats(&ms)
+		return (int64(ms.StackInuse) - before) / n
+	}
+	plain := stackPer(actor.CloseOnFree)
+	large := stackPer(actor.CloseOnFree | actor.LargeStack)
+	if large < plain+3<<10 {
+		t.Errorf("stack in use per actor: %d bytes with LargeStack, %d without; want about 8 KiB and 2 KiB", large, plain)
+	}
 }

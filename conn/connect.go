@@ -15,7 +15,10 @@ import (
 // keep-alive (a zero net.Dialer would turn it on); ConnectWith with a
 // net.Dialer of your own sets it. The dial (and, on a layered socket, the
 // layer's handshake, given the address's host as the server name) runs
-// on a goroutine the socket owns; the
+// on a goroutine the socket owns: its actor's own when it has nothing
+// else to do meanwhile (no timeouts, stages or rate limit: see
+// actor.Bufferevent.ConnectNet), which saves a goroutine per connect, so
+// that a Do made meanwhile waits until the dial returns. The
 // socket then reports exactly one event: actor.Connected, or actor.Error
 // with the cause (a refused connection, for instance), and no read or
 // write callback on failure. Writes made before the connect completes are
@@ -30,14 +33,15 @@ func (s *Socket) ConnectAddr(ctx context.Context, network, address string) error
 	if err != nil {
 		host = ""
 	}
-	return s.connect(ctx, host, func(ctx context.Context) (net.Conn, error) {
+	return s.connect(ctx, host, true, func(ctx context.Context) (net.Conn, error) {
 		d := noKeepAlive
 		return d.DialContext(ctx, network, address)
 	})
 }
 
 // ConnectWith is ConnectAddr with the connection made by dial, which runs
-// on the socket's connect goroutine with a context that ends on Close or
+// on a connect goroutine of the socket's own (never its actor's, so that
+// dial may wait for anything) with a context that ends on Close or
 // with ctx; on a layered socket the layer's handshake follows (with TLS, the
 // configuration must name the server, or skip verification). Use it for a custom
 // net.Dialer, a proxy, or any net.Conn. It fails as ConnectAddr does, and
@@ -46,14 +50,20 @@ func (s *Socket) ConnectWith(ctx context.Context, dial func(ctx context.Context)
 	if dial == nil {
 		return fmt.Errorf("conn: connect: %w: nil dial function", actor.ErrInvalid)
 	}
-	return s.connect(ctx, "", dial)
+	return s.connect(ctx, "", false, dial)
 }
 
-// connect runs dial and then, on a layered socket, the handshake, both inside
-// the bufferevent's own connect goroutine, so that Close cancels and joins
-// them and the Connected event means the stream is ready.
-func (s *Socket) connect(ctx context.Context, serverName string, dial func(context.Context) (net.Conn, error)) error {
-	err := s.Bufferevent.Connect(ctx, func(ctx context.Context) (actor.Transport, error) {
+// connect runs dial and then, on a layered socket, the handshake, both on
+// a goroutine the bufferevent owns, so that Close cancels and joins them
+// and the Connected event means the stream is ready. netOnly says dial
+// waits on nothing but the network (conn's own dials), so the actor may
+// run it itself (actor.Bufferevent.ConnectNet).
+func (s *Socket) connect(ctx context.Context, serverName string, netOnly bool, dial func(context.Context) (net.Conn, error)) error {
+	connect := s.Bufferevent.Connect
+	if netOnly {
+		connect = s.Bufferevent.ConnectNet
+	}
+	err := connect(ctx, func(ctx context.Context) (actor.Transport, error) {
 		c, err := dial(ctx)
 		if err != nil {
 			return nil, err

@@ -17,8 +17,8 @@ import (
 // network is "tcp" (IPv4 and IPv6, libevent's AF_UNSPEC), "tcp4" or
 // "tcp6"; host is a name, an IPv4 or IPv6 literal (no lookup then), or
 // "[IPv6]". The lookup goes through r, or net.DefaultResolver when r is
-// nil, and runs with the dial on the socket's connect goroutine, so Close
-// or the end of ctx cancels it.
+// nil, and runs with the dial on a goroutine the socket owns (as
+// ConnectAddr's dial does), so Close or the end of ctx cancels it.
 //
 // Unlike libevent, which tries only the first address, the addresses are
 // tried in the order the resolver returns them until one connects, so a
@@ -65,11 +65,11 @@ func (s *Socket) ConnectHostname(ctx context.Context, r *net.Resolver, network, 
 	if a, err := netip.ParseAddr(host); err == nil && fits(network, a) {
 		// A literal needs no lookup: dial it as it is, without going
 		// through the resolver and back through a string.
-		return s.connect(ctx, host, func(ctx context.Context) (net.Conn, error) {
+		return s.connect(ctx, host, true, func(ctx context.Context) (net.Conn, error) {
 			return dialEach(ctx, network, []netip.Addr{a}, port)
 		})
 	}
-	return s.connect(ctx, host, func(ctx context.Context) (net.Conn, error) {
+	return s.connect(ctx, host, true, func(ctx context.Context) (net.Conn, error) {
 		addrs, err := r.LookupNetIP(ctx, ipNet, host)
 		if err != nil {
 			s.setDNSError(dnsError(host, err))

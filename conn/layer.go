@@ -18,8 +18,8 @@ import (
 // that handshake itself (see actor.Handshaker): on a connection given to
 // NewLayered (or accepted by a Listener) as soon as it first wants I/O,
 // whichever type its methods are called through; after ConnectAddr,
-// ConnectHostname or ConnectWith right after the dial, on the connect's
-// goroutine. Either way Close cancels the handshake, and the socket
+// ConnectHostname or ConnectWith right after the dial, on the goroutine
+// that dialled. Either way Close cancels the handshake, and the socket
 // reports its outcome as one event: actor.Connected once it completes,
 // actor.Error with its cause otherwise (and no read or write callback).
 // Writes made before then are sent after it.

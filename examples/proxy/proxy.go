@@ -1,7 +1,7 @@
 package main
 
 import (
-	"context"
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -52,16 +52,19 @@ type proxy struct {
 	// poisoned is the toxic stages of each open client, closed by remove.
 	poisoned sync.Map // *actor.Bufferevent -> [2]*toxic.Stage
 
-	killCtx context.Context // ends when the drain timeout runs out
-	kill    context.CancelCauseFunc
-	wg      sync.WaitGroup // the relays' goroutines
-	nextID  atomic.Uint64
+	wg     sync.WaitGroup // the open relays (relay.track) and so every goroutine they start
+	nextID atomic.Uint64
 
 	mu      sync.Mutex // guards following
 	open    map[*relay]struct{}
 	closing bool
 	idle    chan struct{} // closed once closing and open is empty
 }
+
+// sideOptions are the options of every bufferevent of a relay: each
+// closes its socket, and starts on a stack its relay's callbacks, a
+// dial, a TLS handshake and the log line fit in (actor.LargeStack).
+const sideOptions = actor.CloseOnFree | actor.LargeStack
 
 // newProxy sets everything up from cfg and starts accepting. On failure
 // it undoes what it did and returns an error naming the flag at fault.
@@ -74,7 +77,6 @@ func newProxy(cfg *config, log *slog.Logger) (_ *proxy, err error) {
 		idle:  make(chan struct{}),
 		stats: newStats(),
 	}
-	p.killCtx, p.kill = context.WithCancelCause(context.Background())
 	defer func() {
 		if err != nil {
 			p.close()
@@ -95,7 +97,7 @@ func newProxy(cfg *config, log *slog.Logger) (_ *proxy, err error) {
 	}
 	p.mem = startReclaimer(p.stats.open.Load)
 	p.targetHost, p.targetPort, _ = splitTarget(p.targetAddr) // checked by parseFlags
-	lc := conn.ListenerConfig{Options: actor.CloseOnFree, OnError: newRateLog(log, acceptLogEvery).acceptError}
+	lc := conn.ListenerConfig{Options: sideOptions, OnError: newRateLog(log, acceptLogEvery).acceptError}
 	if p.serverTLS != nil {
 		lc.Layer = tlsconn.Server(p.serverTLS)
 	} else if cfg.toxics != nil {
@@ -169,6 +171,7 @@ func (p *proxy) accept(cs *conn.Socket) {
 		r.cancel(nil)
 		return
 	}
+	r.track()
 	if c := cs.Conn(); c != nil {
 		r.remote = c.RemoteAddr()
 	}
@@ -183,10 +186,10 @@ func (p *proxy) accept(cs *conn.Socket) {
 	if r.logs(slog.LevelDebug) {
 		r.logAt(slog.LevelDebug, "opened", slog.String("client", addrString(r.remote)), slog.Bool("tls", t != nil))
 	}
-	if err := p.limit(cs); err != nil {
-		r.abort(err) // cannot happen with a checked config; run closes both sides
-	}
-	r.setup(&r.client)
+	// An abort (cannot happen with a checked config) waits until both
+	// sides are set up, then closes both.
+	failed := p.limit(cs)
+	r.setup(&r.client, false)
 	if handshaking {
 		cs.Enable(actor.Read | actor.Write)
 	} else {
@@ -196,16 +199,18 @@ func (p *proxy) accept(cs *conn.Socket) {
 			p.poison(cs, r) // now that the target is made: a toxic may end it
 			r.startSide(&r.client, cs)
 		}
-		if err := r.dialTarget(startClient); err != nil { // cannot happen with a checked config
+		if err := r.dialTarget(startClient); err != nil {
 			r.connFail.Store(true)
 			p.stats.failed.Add(1)
-			r.abort(err) // run closes both sides
+			failed = cmp.Or(failed, err)
 		}
 		if !started {
 			startClient()
 		}
 	}
-	p.wg.Go(r.run)
+	if failed != nil {
+		r.abort(failed)
+	}
 }
 
 // limit puts the client socket under -rate and into the -group-rate
@@ -254,6 +259,21 @@ func (p *proxy) remove(r *relay) {
 	}
 }
 
+// kill aborts every open relay with cause (a forced shutdown), and any
+// relay accepted from now on is refused.
+func (p *proxy) kill(cause error) {
+	p.mu.Lock()
+	p.closing = true
+	open := make([]*relay, 0, len(p.open))
+	for r := range p.open {
+		open = append(open, r)
+	}
+	p.mu.Unlock()
+	for _, r := range open {
+		r.abort(cause)
+	}
+}
+
 // shutdown stops accepting, lets open connections finish for up to the
 // drain timeout, closes what is left, and releases everything.
 func (p *proxy) shutdown(cause error) {
@@ -279,6 +299,9 @@ func (p *proxy) shutdown(cause error) {
 
 // close releases everything newProxy made.
 func (p *proxy) close() {
+	if p.ln != nil {
+		p.ln.Close() // no accept runs while kill aborts the relays
+	}
 	p.kill(errShutdown)
 	p.wg.Wait()
 	p.base.Close() // the listener and every socket

@@ -29,8 +29,8 @@ const (
 const lingerTimeout = 2 * time.Second
 
 // side is one end of a relay, the client or the target. Its counters and
-// flags are written from both sides' actor goroutines and read by the
-// relay's own goroutine, so they are atomic.
+// flags are written from both sides' actor goroutines and read by
+// whichever of them ends the relay, so they are atomic.
 type side struct {
 	name string
 	b    *actor.Bufferevent
@@ -42,6 +42,7 @@ type side struct {
 	lastRead atomic.Int64 // time of the last read, in Unix nanoseconds
 	choked   atomic.Bool  // reading is off until the peer's output drains; set on this side's goroutine, cleared on the peer's
 	ended    atomic.Bool  // EOF or error: nothing more will be read here
+	sawEOF   atomic.Bool  // the peer's EOF was read here (ended may also be set by a toxic, with input still coming)
 	failed   atomic.Bool  // error: nothing more can be written here either
 	staged   bool         // stages (toxics) may hold bytes beyond OutputLen; set before the side starts
 	closed   error        // the cause logged when this side ends the connection with its EOF
@@ -60,7 +61,7 @@ var (
 // half-close (a shutdown call) just before the close is wasted. A TLS
 // side is never one: its end is a close_notify, not just a FIN.
 func (x *side) closesWhole() bool {
-	if !x.ended.Load() || x.failed.Load() || x.staged {
+	if !x.sawEOF.Load() || x.failed.Load() || x.staged {
 		return false
 	}
 	_, ok := x.b.Transport().(*net.TCPConn)
@@ -69,8 +70,14 @@ func (x *side) closesWhole() bool {
 
 // relay joins one accepted connection to its target: le-proxy's pair of
 // bufferevents, each one's read callback moving its input into the
-// other's output. Its goroutine waits until both streams have ended, then
-// drains and closes both sides, and logs the connection.
+// other's output. It has no goroutine of its own: each side's callbacks
+// look, after every change of state, whether the relay may end (poke),
+// as le-proxy's eventcb does. Once both streams have ended, or one side
+// failed and the other has lingered long enough, or the relay is aborted,
+// both sides are drained or closed and the connection is logged: in the
+// callback itself when that cannot block (both sides closed whole with
+// nothing left to write: the common end of a connection), else on a
+// goroutine started for it (end).
 type relay struct {
 	p     *proxy
 	id    uint64
@@ -82,9 +89,17 @@ type relay struct {
 	handshaking func() bool // reports whether the client's TLS handshake is still going on; nil for a plain client
 	connFail    atomic.Bool // the target could not be reached
 
-	ctx    context.Context // ends on abort (idle, stalled peer) or forced shutdown
+	// ctx ends on abort (idle, stalled peer) or forced shutdown (the
+	// proxy's kill aborts each open relay): it cancels the connect and
+	// cuts a side being drained. It is no child of a context the proxy
+	// shares, whose lock every connection would take twice.
+	ctx    context.Context
 	cancel context.CancelCauseFunc
-	wake   chan struct{} // buffered(1): a side ended
+
+	endMu     sync.Mutex    // guards following
+	ending    bool          // the relay's end has been claimed (end)
+	linger    *time.Timer   // the linger of a side after its peer failed; nil until then
+	lingerOut chan struct{} // closed when the linger's func, once started, has returned
 
 	connectStart  time.Time
 	connectCancel context.CancelFunc // set before the connect starts; guards nothing else
@@ -103,14 +118,19 @@ func newRelay(p *proxy, id uint64) *relay {
 		p:             p,
 		id:            id,
 		start:         time.Now(),
-		wake:          make(chan struct{}, 1),
 		connectCancel: func() {},
 	}
-	r.ctx, r.cancel = context.WithCancelCause(p.killCtx)
+	r.ctx, r.cancel = context.WithCancelCause(context.Background())
 	r.client.name, r.target.name = "client", "target"
 	r.client.closed, r.target.closed = errClientClosed, errTargetClosed
 	r.client.peer, r.target.peer = &r.target, &r.client
 	return r
+}
+
+// track counts the relay in the proxy's WaitGroup until it has ended
+// (finish). It is called once the relay is registered (proxy.add).
+func (r *relay) track() {
+	r.p.wg.Add(1)
 }
 
 // starter is what the relay calls to start a side: *conn.Socket's
@@ -121,14 +141,17 @@ type starter interface {
 	Enable(actor.Dir) error
 }
 
-// setup gives x its backpressure marks and idle timeouts.
-func (r *relay) setup(x *side) {
+// setup gives x its backpressure marks and, unless it is a target yet
+// to connect, its idle timeouts. A target gets them once connected
+// (onEvent): its connect is bounded by -connect-timeout, and a socket
+// with no timeouts dials on its own goroutine (see actor.Connect).
+func (r *relay) setup(x *side, connecting bool) {
 	x.lastRead.Store(r.start.UnixNano())
 	// The low mark makes the write callback run whenever this side's
 	// output has drained to lowOutput, which is when the other side may
 	// read again.
 	x.b.SetWatermark(actor.Write, lowOutput, maxOutput)
-	if d := r.p.cfg.idleTimeout; d > 0 {
+	if d := r.p.cfg.idleTimeout; d > 0 && !connecting {
 		x.b.SetTimeouts(d, d)
 	}
 }
@@ -146,8 +169,8 @@ func (r *relay) startSide(x *side, st starter) {
 // first, so that the write callbacks the target's reads trigger on it are
 // heard.
 func (r *relay) begin(client, target starter) {
-	r.setup(&r.client)
-	r.setup(&r.target)
+	r.setup(&r.client, false)
+	r.setup(&r.target, false)
 	r.startSide(&r.client, client)
 	r.startSide(&r.target, target)
 }
@@ -166,7 +189,7 @@ func (r *relay) dialTarget(ready func()) error {
 	if err != nil {
 		return err
 	}
-	r.setup(&r.target)
+	r.setup(&r.target, true)
 	ready()
 	r.startSide(&r.target, target)
 	return connect()
@@ -278,6 +301,9 @@ func (r *relay) onEvent(x *side, s *actor.Session, ev actor.Event, err error) {
 			return
 		}
 		r.connectCancel()
+		if d := r.p.cfg.idleTimeout; d > 0 {
+			s.SetTimeouts(d, d)
+		}
 		if r.logs(slog.LevelDebug) {
 			r.logAt(slog.LevelDebug, "target connected", slog.String("target", r.p.targetAddr),
 				slog.Duration("after", time.Since(r.connectStart).Round(time.Microsecond)))
@@ -333,13 +359,14 @@ func (r *relay) onEnd(x *side, s *actor.Session, ev actor.Event, err error) {
 		r.pauseMu.Unlock()
 	} else {
 		r.setCause(x.closed)
+		x.sawEOF.Store(true)
 	}
 	x.ended.Store(true)
 	if y.dropped.Load() == 0 && !y.closesWhole() {
 		// Half-closing says that x's stream ended whole (a TLS y sends
 		// close_notify); with bytes of it dropped, y is cut instead, by
-		// run. A y whose own stream has ended too is closed by run
-		// right away, which says the same (closesWhole).
+		// the relay's end. A y whose own stream has ended too is closed
+		// by the end right away, which says the same (closesWhole).
 		y.b.Flush(actor.Write, actor.Finished)
 	}
 	r.poke()
@@ -413,51 +440,112 @@ func (r *relay) setCause(err error) {
 	r.causeMu.Unlock()
 }
 
+// abort ends the relay at once with err as its cause: both sides are
+// closed (cut if they lose bytes) on a goroutine started for it, or, when
+// the relay is already ending, a side being drained is cut. It never
+// blocks.
 func (r *relay) abort(err error) {
 	r.setCause(err)
 	r.cancel(err)
+	if r.claim() {
+		go r.settle(byAbort)
+	}
 }
 
+// poke looks whether the relay may end, after a change of state of one of
+// its sides: when both streams have ended, or when a side failed and
+// never sent the other a byte (a connect that failed, say: a reset can
+// lose nothing). When a side failed after relaying, the other lingers
+// (lingerTimeout) before the relay ends. It runs on a side's goroutine,
+// callbacks included, and never blocks.
 func (r *relay) poke() {
-	select {
-	case r.wake <- struct{}{}:
+	c, t := &r.client, &r.target
+	if !c.ended.Load() || !t.ended.Load() {
+		cf, tf := c.failed.Load(), t.failed.Load()
+		if !cf && !tf {
+			return
+		}
+		if !(cf && c.moved.Load() == 0 || tf && t.moved.Load() == 0) {
+			r.startLinger()
+			return
+		}
+	}
+	r.end(byCallback)
+}
+
+// startLinger starts the linger that ends the relay after lingerTimeout,
+// once; not after the relay's end was claimed.
+func (r *relay) startLinger() {
+	r.endMu.Lock()
+	defer r.endMu.Unlock()
+	if r.ending || r.linger != nil {
+		return
+	}
+	r.lingerOut = make(chan struct{})
+	r.linger = time.AfterFunc(lingerTimeout, func() {
+		defer close(r.lingerOut)
+		r.end(byLinger)
+	})
+}
+
+// claim reports whether the caller is the one to end the relay: the
+// first to ask.
+func (r *relay) claim() bool {
+	r.endMu.Lock()
+	defer r.endMu.Unlock()
+	if r.ending {
+		return false
+	}
+	r.ending = true
+	return true
+}
+
+// ender says who ends a relay: a side's callback (poke), which must not
+// block, an abort, or the linger, which runs on a goroutine of its own
+// and may block.
+type ender int
+
+const (
+	byCallback ender = iota
+	byAbort
+	byLinger
+)
+
+// end ends the relay, once: drains and closes both sides (at once after
+// an abort or a forced shutdown, whose cause is then logged) and logs the
+// connection (finish). From a callback the sides are closed right there
+// only when that does not wait: both are closed whole with nothing left
+// to write, which drain would close at once too. Otherwise a goroutine
+// does it, counted in the proxy's WaitGroup until finish.
+func (r *relay) end(by ender) {
+	if !r.claim() {
+		return
+	}
+	switch {
+	case by != byCallback:
+		r.settle(by)
+	case context.Cause(r.ctx) == nil && r.client.freeable() && r.target.freeable():
+		r.client.b.Free()
+		r.target.b.Free()
+		r.finish(by)
 	default:
+		go r.settle(by)
 	}
 }
 
-// run waits until both streams have ended, or one side failed and the
-// other has lingered long enough, then drains and closes both sides (a
-// forced shutdown or an abort closes them at once) and logs the
-// connection. A side that lost bytes meant for it is cut instead (see
-// cut), so that it cannot take a truncated stream for a whole one. The
-// proxy's WaitGroup waits for it.
-func (r *relay) run() {
-	var linger *time.Timer
-	defer func() {
-		if linger != nil {
-			linger.Stop()
-		}
-	}()
-	var lingerC <-chan time.Time
-wait:
-	for !r.client.ended.Load() || !r.target.ended.Load() {
-		if lingerC == nil && (r.client.failed.Load() || r.target.failed.Load()) {
-			if r.client.failed.Load() && r.client.moved.Load() == 0 || r.target.failed.Load() && r.target.moved.Load() == 0 {
-				// The failed side never sent the other a byte (a
-				// connect that failed, say): a reset can lose nothing.
-				break
-			}
-			linger = time.NewTimer(lingerTimeout)
-			lingerC = linger.C
-		}
-		select {
-		case <-r.wake:
-		case <-lingerC:
-			break wait
-		case <-r.ctx.Done():
-			break wait
-		}
-	}
+// freeable reports whether drain would close x at once without writing
+// or losing anything (closesWhole, and its output written), so that
+// freeing it (with CloseOnFree: the actor closes its socket as it stops)
+// does what draining would.
+func (x *side) freeable() bool {
+	return x.b != nil && x.dropped.Load() == 0 && x.closesWhole() && x.b.OutputLen() == 0
+}
+
+// settle drains and closes both sides, or closes them at once after an
+// abort or a forced shutdown, then finishes. A side that lost bytes meant
+// for it is cut instead (see cut), so that it cannot take a truncated
+// stream for a whole one. It may block.
+func (r *relay) settle(by ender) {
 	// The client goes first: the target side is made on the client's
 	// goroutine when it is TLS, and closing the client joins that.
 	if err := context.Cause(r.ctx); err != nil {
@@ -470,7 +558,7 @@ wait:
 		r.drain(&r.client)
 		r.drain(&r.target)
 	}
-	r.finish()
+	r.finish(by)
 }
 
 // closeNow closes x at once: cut if anything meant for it is lost (what
@@ -533,16 +621,23 @@ func (r *relay) cut(x *side, unsent int) {
 	x.b.Close()
 }
 
-// finish logs the closed connection, releases its contexts and
-// unregisters it. The byte counts are what was written to each side's
-// connection: what was relayed to it less what was still unwritten when
-// it was cut. A connection that lost bytes or could not reach the target
-// is logged at WARN, the rest at INFO.
-func (r *relay) finish() {
+// finish logs the closed connection, releases its contexts, joins the
+// linger (unless it runs on it: by), and unregisters it. The byte counts are what was written to
+// each side's connection: what was relayed to it less what was still
+// unwritten when it was cut. A connection that lost bytes or could not
+// reach the target is logged at WARN, the rest at INFO.
+func (r *relay) finish(by ender) {
+	defer r.p.wg.Done()
 	defer r.p.remove(r)
 	r.connectCancel()
 	if err := context.Cause(r.ctx); err != nil {
 		r.setCause(err)
+	}
+	r.endMu.Lock()
+	linger := r.linger // no new one: the end is claimed
+	r.endMu.Unlock()
+	if linger != nil && !linger.Stop() && by != byLinger {
+		<-r.lingerOut // started, and found the end claimed
 	}
 	r.cancel(nil)
 	r.causeMu.Lock()
@@ -585,10 +680,16 @@ func (r *relay) logs(level slog.Level) bool {
 	return r.p.log.Enabled(context.Background(), level)
 }
 
-// logAt logs msg about this connection: its id first, then attrs. The id
-// is added here rather than kept in a logger of the relay's own
-// (slog.Logger.With), which would format it for every connection whether
-// anything is logged or not.
+// logAt logs msg about this connection: its id first, then attrs; the
+// caller has checked that level is logged (logs). The id is added here
+// rather than kept in a logger of the relay's own (slog.Logger.With),
+// which would format it for every connection whether anything is logged
+// or not. The record goes straight to the handler, as slog.Logger would
+// hand it over but for the caller's program counter, which costs a
+// runtime.Callers per line and which the proxy's handler does not log.
 func (r *relay) logAt(level slog.Level, msg string, attrs ...slog.Attr) {
-	r.p.log.LogAttrs(context.Background(), level, msg, append([]slog.Attr{slog.Uint64("conn", r.id)}, attrs...)...)
+	rec := slog.NewRecord(time.Now(), level, msg, 0)
+	rec.AddAttrs(slog.Uint64("conn", r.id))
+	rec.AddAttrs(attrs...)
+	r.p.log.Handler().Handle(context.Background(), rec) //nolint:errcheck // as slog.Logger: a failed log write is not the connection's
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"testing"
@@ -38,7 +37,6 @@ func newPairRelay(t *testing.T) *pairRelay {
 			}
 		},
 	}
-	pr.p.killCtx, pr.p.kill = context.WithCancelCause(context.Background())
 	t.Cleanup(func() {
 		pr.p.kill(errShutdown)
 		pr.p.wg.Wait()
@@ -55,8 +53,8 @@ func newPairRelay(t *testing.T) *pairRelay {
 	pr.r = newRelay(pr.p, 1)
 	pr.r.client.b, pr.r.target.b = client, target
 	pr.p.add(pr.r)
+	pr.r.track()
 	pr.r.begin(client, target)
-	pr.p.wg.Go(pr.r.run)
 	return pr
 }
 

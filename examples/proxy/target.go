@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
 	"github.com/bevgo/bev/conn/tlsconn"
 	"github.com/bevgo/bev/pipeline"
@@ -59,10 +58,10 @@ func (p *proxy) dial(r *relay) (st starter, connect func() error, err error) {
 	var ts *conn.Socket
 	switch {
 	case p.clientTLS == nil:
-		ts, err = conn.New(p.base, nil, actor.CloseOnFree)
+		ts, err = conn.New(p.base, nil, sideOptions)
 	case !p.cfg.tlsFilter:
 		// A TLS socket: crypto/tls runs over the connection itself.
-		ts, err = tlsconn.New(p.base, nil, p.clientTLS, tlsconn.Connecting, actor.CloseOnFree)
+		ts, err = tlsconn.New(p.base, nil, p.clientTLS, tlsconn.Connecting, sideOptions)
 	default:
 		return p.dialFilter(ctx, r)
 	}
@@ -84,14 +83,14 @@ func (p *proxy) dial(r *relay) (st starter, connect func() error, err error) {
 // the socket (CloseOnFree): draining or closing it does the same to the
 // socket.
 func (p *proxy) dialFilter(ctx context.Context, r *relay) (starter, func() error, error) {
-	sock, err := conn.New(p.base, nil, actor.CloseOnFree)
+	sock, err := conn.New(p.base, nil, sideOptions)
 	if err != nil {
 		return nil, nil, err
 	}
 	cfg := p.clientTLS.Clone()
 	cfg.ServerName = p.targetHost
 	f, err := pipeline.NewTLSClient(sock.Bufferevent, cfg, pipeline.TLSOptions{
-		Options:          actor.CloseOnFree,
+		Options:          sideOptions,
 		HandshakeTimeout: p.cfg.connectTimeout,
 	})
 	if err != nil {

@@ -488,8 +488,11 @@ func TestStats(t *testing.T) {
 	if down, _ := v["bytes_target_to_client"].(float64); down < float64(len(body)) {
 		t.Errorf("bytes_target_to_client = %v, want at least %d", down, len(body))
 	}
-	if peak, _ := v["output_peak_bytes"].(float64); peak <= 0 || peak > float64(len(body)+len(req)+1024) {
-		t.Errorf("output_peak_bytes = %v after a %d-byte download, want more than 0 and at most the response", v["output_peak_bytes"], len(body))
+	// A read the kernel takes whole, written through the client's lent
+	// sink, is never held: 0 is a true peak here (backpressure_test
+	// checks a peak under load).
+	if peak, ok := v["output_peak_bytes"].(float64); !ok || peak < 0 || peak > float64(len(body)+len(req)+1024) {
+		t.Errorf("output_peak_bytes = %v after a %d-byte download, want at most the response", v["output_peak_bytes"], len(body))
 	}
 }
 

@@ -226,15 +226,20 @@ func (r *relay) onRead(x *side, s *actor.Session) {
 	}
 	x.lastRead.Store(time.Now().UnixNano())
 	y := x.peer
+	// Counted before the write: through a lent sink (see actor's
+	// Bufferevent.Write) the bytes may reach y's peer, who may then read
+	// the stats, before WriteBuffer returns.
+	x.moved.Add(int64(n))
+	r.p.stats.moved(x == &r.client, n)
 	if y.failed.Load() || y.b.WriteBuffer(in) != nil {
 		// Nowhere to deliver: read to the end and drop it (see
 		// lingerTimeout). y is cut at the end, so that the loss shows.
+		x.moved.Add(-int64(n))
+		r.p.stats.moved(x == &r.client, -n)
 		y.dropped.Add(int64(n))
 		in.Drain(in.Len())
 		return
 	}
-	x.moved.Add(int64(n))
-	r.p.stats.moved(x == &r.client, n)
 	held := y.b.OutputLen()
 	r.p.stats.held(held)
 	if held < maxOutput {

@@ -670,13 +670,12 @@ func (p *proxy) poison(cs *conn.Socket, r *relay) {
 }
 
 // toxicEnded ends r's target connection once a toxic has ended the
-// client's, as toxiproxy closes both sockets of a connection: after a
-// reset_peer the target is reset as well (an RST); after a close
-// (timeout, limit_data) its stream counts as ended, so that run drains
-// it: what it holds is written, then it is half-closed and closed, and
-// what it still sends is not relayed. It runs on the client's goroutine
-// (see poison); a client whose target could not be made has nothing to
-// end.
+// client's, as toxiproxy closes both sockets: after a reset_peer the
+// target is reset as well (resetTarget); after a close (timeout,
+// limit_data) its stream counts as ended, so that run drains it: what it
+// holds is written, then it is half-closed and closed, and what it still
+// sends is not relayed. It runs on the client's goroutine (see poison); a
+// client whose target could not be made has nothing to end.
 func (r *relay) toxicEnded(reset bool) {
 	t := &r.target
 	if reset {
@@ -688,11 +687,57 @@ func (r *relay) toxicEnded(reset bool) {
 		return
 	}
 	if reset {
-		netwrap.Reset(t.b.Conn()) //nolint:errcheck // the target's reads fail next, which ends it
+		// The client's own error event, which the reset's ErrReset
+		// raises next, pokes the relay.
+		r.resetTarget()
 		return
 	}
 	t.ended.Store(true)
 	r.poke()
+}
+
+// resetTarget makes r's target end with a reset. It sets SO_LINGER 0 on
+// the target's socket, so that whatever closes it next (the relay's end)
+// sends an RST, and marks the target failed; it closes nothing itself,
+// so that it never waits for the target's goroutine from a callback (see
+// toxicEnded). A target still connecting has no socket yet: reset tells
+// its Connected event to do the same (onEvent), and the relay does not
+// end before (poke), so that no connect the server has accepted is
+// closed with a FIN instead. Whichever of the two comes second sees the
+// other's store (both atomic), so the reset is applied once or twice,
+// never lost. It runs on the client's goroutine.
+func (r *relay) resetTarget() {
+	t := &r.target
+	t.reset.Store(true)
+	if lingerZero(t.b.Conn()) {
+		t.failed.Store(true)
+		t.ended.Store(true)
+	}
+}
+
+// resetConnected is the target's Connected event after resetTarget: it
+// applies the reset resetTarget could not, and lets the relay end. It
+// runs on the target's goroutine.
+func (r *relay) resetConnected(x *side, s *actor.Session) {
+	lingerZero(s.Bufferevent().Conn())
+	s.Disable(actor.Read)
+	x.failed.Store(true)
+	x.ended.Store(true)
+	r.poke()
+}
+
+// lingerZero sets SO_LINGER 0 on the TCP connection under c's layers,
+// so that its close sends an RST. It waits for nothing (a close would
+// wait for a read in flight) and reports whether there was a connection.
+func lingerZero(c net.Conn) bool {
+	c = netwrap.Innermost(c)
+	if c == nil {
+		return false
+	}
+	if l, ok := c.(interface{ SetLinger(int) error }); ok {
+		l.SetLinger(0) //nolint:errcheck // best effort: the close ends the connection either way
+	}
+	return true
 }
 
 // unpoison closes the toxic stages of a client whose socket is closed:

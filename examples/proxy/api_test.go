@@ -383,17 +383,26 @@ func TestToxiproxyClosing(t *testing.T) {
 		atClient          int  // bytes the client reads before its end
 		want              ends
 		after             time.Duration // the client's end comes no sooner
+		// afterDial: after counts from before the client dials, not from
+		// the server's accept. A timeout's timer starts when the
+		// client's stage first runs, as the proxy accepts the client and
+		// before it dials the server, so it may run ahead of the
+		// server's accept by as long as the dial takes (3 ms seen under
+		// -race); the dial's start comes before the proxy's accept.
+		afterDial bool
 	}{
 		{name: "limit_data upstream", typ: "limit_data", stream: "upstream", attrs: toxiproxy.Attributes{"bytes": 1000},
 			fromClient: 5000, atServer: 1000, want: eof},
 		{name: "limit_data downstream", typ: "limit_data", stream: "downstream", attrs: toxiproxy.Attributes{"bytes": 1000},
 			fromServer: 5000, atClient: 1000, want: eof},
 		{name: "timeout upstream", typ: "timeout", stream: "upstream", attrs: toxiproxy.Attributes{"timeout": 100},
-			fromClient: 10, want: eof, after: 100 * time.Millisecond},
+			fromClient: 10, want: eof, after: 100 * time.Millisecond, afterDial: true},
 		{name: "timeout downstream", typ: "timeout", stream: "downstream", attrs: toxiproxy.Attributes{"timeout": 100},
-			fromServer: 10, want: eof, after: 100 * time.Millisecond},
+			fromServer: 10, want: eof, after: 100 * time.Millisecond, afterDial: true},
 		{name: "timeout 0 removed", typ: "timeout", stream: "downstream", attrs: toxiproxy.Attributes{"timeout": 0},
 			fromServer: 10, remove: true, want: eof},
+		{name: "timeout 0 removed idle", typ: "timeout", stream: "downstream", attrs: toxiproxy.Attributes{"timeout": 0},
+			remove: true, want: eof},
 		{name: "reset_peer upstream", typ: "reset_peer", stream: "upstream", attrs: toxiproxy.Attributes{"timeout": 0},
 			fromClient: 10, want: reset},
 		{name: "reset_peer downstream", typ: "reset_peer", stream: "downstream", attrs: toxiproxy.Attributes{"timeout": 50},
@@ -409,9 +418,13 @@ func TestToxiproxyClosing(t *testing.T) {
 					must(t, px.RemoveToxic("x"))
 				}
 			}()
+			dialed := time.Now()
 			c := dial(t, px.Listen)
 			s := accept()
 			start := time.Now()
+			if tc.afterDial {
+				start = dialed
+			}
 			if tc.fromServer > 0 {
 				_, err := s.Write(make([]byte, tc.fromServer))
 				must(t, err)
@@ -440,5 +453,69 @@ func TestToxiproxyClosing(t *testing.T) {
 				check("server", s, tc.atServer, tc.want.server)
 			}
 		})
+	}
+}
+
+// TestToxiproxyResetBeforeConnect: a reset_peer that acts while the
+// proxy's connection to the server is still being made resets that
+// connection once it is made, rather than closing it with a FIN or
+// dropping it. The server's accept queue is full (backlog 0, one
+// connection queued), so the proxy's SYN is dropped and sent again a
+// second later; the client's bytes meet the toxic meanwhile. (The reset
+// used to be lost when the target had no socket yet:
+// TestToxiproxyClosing/reset_peer_upstream failed so, 3 runs in 100.)
+func TestToxiproxyResetBeforeConnect(t *testing.T) {
+	_, api := startAPIProxy(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer ln.Close()
+	rc, err := ln.(*net.TCPListener).SyscallConn()
+	must(t, err)
+	var lerr error
+	must(t, rc.Control(func(fd uintptr) { lerr = syscall.Listen(int(fd), 0) }))
+	must(t, lerr)
+	dial(t, ln.Addr().String()) // fills the accept queue
+	px, err := toxiproxy.NewClient(api).CreateProxy("early", "127.0.0.1:0", ln.Addr().String())
+	must(t, err)
+	_, err = px.AddToxic("rst", "reset_peer", "upstream", 1, toxiproxy.Attributes{"timeout": 0})
+	must(t, err)
+	c := dial(t, px.Listen)
+	_, err = c.Write([]byte("hello"))
+	must(t, err)
+	if n, err := readEnd(c); n != 0 || !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("client read %d bytes, then %v; want 0, then ECONNRESET", n, err)
+	}
+	// Room in the queue: the proxy's SYN, sent again, gets through.
+	accepted := make(chan net.Conn, 2)
+	go func() {
+		defer close(accepted)
+		for range 2 {
+			s, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- s
+		}
+	}()
+	defer func() {
+		ln.Close()
+		for s := range accepted {
+			s.Close()
+		}
+	}()
+	var s net.Conn
+	for _, who := range []string{"filler", "proxy"} {
+		select {
+		case s = <-accepted:
+			if s == nil {
+				t.Fatalf("accept of the %s's connection failed", who)
+			}
+			defer s.Close()
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no connection from the %s in 10 s", who)
+		}
+	}
+	if n, err := readEnd(s); n != 0 || !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("server read %d bytes, then %v; want 0, then ECONNRESET", n, err)
 	}
 }

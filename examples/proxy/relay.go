@@ -44,6 +44,7 @@ type side struct {
 	ended    atomic.Bool  // EOF or error: nothing more will be read here
 	sawEOF   atomic.Bool  // the peer's EOF was read here (ended may also be set by a toxic, with input still coming)
 	failed   atomic.Bool  // error: nothing more can be written here either
+	reset    atomic.Bool  // a toxic reset the connection: this side ends with an RST, once it has a socket (resetTarget)
 	staged   bool         // stages (toxics) may hold bytes beyond OutputLen; set before the side starts
 	closed   error        // the cause logged when this side ends the connection with its EOF
 }
@@ -306,6 +307,10 @@ func (r *relay) onEvent(x *side, s *actor.Session, ev actor.Event, err error) {
 			return
 		}
 		r.connectCancel()
+		if x.reset.Load() {
+			r.resetConnected(x, s)
+			return
+		}
 		if d := r.p.cfg.idleTimeout; d > 0 {
 			s.SetTimeouts(d, d)
 		}
@@ -367,10 +372,11 @@ func (r *relay) onEnd(x *side, s *actor.Session, ev actor.Event, err error) {
 		x.sawEOF.Store(true)
 	}
 	x.ended.Store(true)
-	if y.dropped.Load() == 0 && !y.closesWhole() {
+	if y.dropped.Load() == 0 && !y.reset.Load() && !y.closesWhole() {
 		// Half-closing says that x's stream ended whole (a TLS y sends
 		// close_notify); with bytes of it dropped, y is cut instead, by
-		// the relay's end. A y whose own stream has ended too is closed
+		// the relay's end, and a y a toxic reset gets no FIN before its
+		// RST (resetTarget). A y whose own stream has ended too is closed
 		// by the end right away, which says the same (closesWhole).
 		y.b.Flush(actor.Write, actor.Finished)
 	}
@@ -465,6 +471,9 @@ func (r *relay) abort(err error) {
 // callbacks included, and never blocks.
 func (r *relay) poke() {
 	c, t := &r.client, &r.target
+	if t.reset.Load() && !t.ended.Load() {
+		return // a reset waits for the target's socket: its connect's outcome pokes again (resetTarget)
+	}
 	if !c.ended.Load() || !t.ended.Load() {
 		cf, tf := c.failed.Load(), t.failed.Load()
 		if !cf && !tf {

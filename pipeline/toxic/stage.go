@@ -85,7 +85,8 @@ type slot struct {
 }
 
 // NewStage returns a stage applying the toxics of s on stream d, as they
-// are now and as they change; see Stage. A Downstream stage is taken to
+// are now (from the moment it is made, though nothing runs before its
+// first call) and as they change; see Stage. A Downstream stage is taken to
 // be on what its bufferevent reads, an Upstream one on what it writes
 // (NewStages, which knows, says so itself): when a toxic closes a read
 // stream, what passed before it is read before the end.
@@ -103,8 +104,16 @@ func (s *Set) NewStage(d Stream, cfg StageConfig) *Stage {
 	if cfg.Wake != nil {
 		st.SetWake(cfg.Wake)
 	}
-	st.dirty.Store(true) // the first call syncs, even with no data
+	// The stage takes the set's toxics as they are now, as toxiproxy's
+	// link takes its toxics when the connection is made: a toxic removed
+	// before the stage's first call was still on this stream, and a
+	// timeout then closes it (sync). Watching first, no change is missed:
+	// one between watch and sync is in the snapshot, a later one marks
+	// the stage dirty again.
+	st.dirty.Store(true)
 	s.watch(st)
+	st.sync()
+	st.dirty.Store(true) // the first call runs the toxics, even with no data (a timeout starts)
 	return st
 }
 
@@ -285,7 +294,7 @@ func (st *Stage) endStream(reset bool, src *actor.Buffer) (pipeline.Result, erro
 // the end (or as a no-op when their toxicity roll says so), updated ones
 // take their new attributes, and removed ones hand what they passed and
 // what they hold, in that order, to the toxic after them. It returns
-// endClose when a timeout toxic that acted on the stream was removed:
+// endClose when a timeout toxic that was on the stream was removed:
 // toxiproxy's closes the connection then (its Cleanup).
 func (st *Stage) sync() end {
 	// The set marks its stages dirty before it wakes them: no lock on

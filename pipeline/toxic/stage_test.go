@@ -174,3 +174,37 @@ func TestTransparentToxicsThenDelay(t *testing.T) {
 		})
 	}
 }
+
+// A stage has the toxics its set had when it was made, as toxiproxy's
+// link has those of the moment its connection was made: a timeout toxic
+// removed before the stage's first call still closes its stream then, and
+// drops what came, whichever of the removal and the first bytes comes
+// first. (The stage used to take its toxics at its first call, so that
+// bytes reaching it after the removal passed and the stream stayed open:
+// TestToxiproxyClosing/timeout_0_removed hung so, 3 runs in 160.)
+func TestStageTakesToxicsWhenMade(t *testing.T) {
+	set := new(toxic.Set)
+	if err := set.Add(toxic.New("to", toxic.Downstream, &toxic.Timeout{})); err != nil {
+		t.Fatal(err)
+	}
+	var ends []bool
+	st := set.NewStage(toxic.Downstream, toxic.StageConfig{End: func(reset bool) error {
+		ends = append(ends, reset)
+		return nil
+	}})
+	defer st.Close()
+	if err := set.Remove("to"); err != nil {
+		t.Fatal(err)
+	}
+	var dst, src actor.Buffer
+	src.WriteString("after the removal")
+	if _, err := st.Process(&dst, &src, -1, actor.Normal); err != nil {
+		t.Fatalf("Process: %v", err)
+	}
+	if dst.Len() != 0 || src.Len() != 0 {
+		t.Errorf("after the removal, %d bytes passed and %d were left; want none passed, all dropped", dst.Len(), src.Len())
+	}
+	if len(ends) != 1 || ends[0] {
+		t.Errorf("End calls (reset?) %v; want one close", ends)
+	}
+}

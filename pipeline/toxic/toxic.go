@@ -198,7 +198,9 @@ func (k *SlowClose) Validate() error { return nonNegative("slow_close", "delay",
 // Timeout stops all data (it is dropped, as toxiproxy drops it) and
 // closes the connection (both streams; see NewFilter) Timeout
 // milliseconds after the toxic began acting on it; zero never closes.
-// Removing it closes the connections it acted on, as toxiproxy's does.
+// Removing it closes every connection whose stages it was on (those
+// made while it was in the set), whether data came or not, as
+// toxiproxy's does.
 type Timeout struct {
 	Timeout int64 `json:"timeout"` // milliseconds
 }

@@ -96,6 +96,11 @@ const (
 
 type watermark struct{ low, high int }
 
+// noWatermark is every new bufferevent's watermarks: none. A watermark is
+// never changed once stored (setWatermark stores a new one), so all may
+// share it.
+var noWatermark = &watermark{}
+
 // Bufferevent is a byte stream with an input and an output buffer,
 // watermarks, timeouts and optional stages: libevent's bufferevent as an
 // actor. One goroutine owns all of its state; a reader loop and a writer
@@ -256,8 +261,8 @@ func newBufferevent(base *Base, t Transport, opts Option, in, out Stage) (*Buffe
 	}
 	b.mail.init()
 	b.enabled.Store(uint32(Write))
-	b.rwm.Store(&watermark{})
-	b.wwm.Store(&watermark{})
+	b.rwm.Store(noWatermark)
+	b.wwm.Store(noWatermark)
 	b.maxRead.Store(DefaultMaxRead)
 	b.maxWrite.Store(DefaultMaxWrite)
 	b.pri.Store(int32(base.Priorities() / 2))

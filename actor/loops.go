@@ -60,13 +60,14 @@ const maxGather = 4
 // transport or exits.
 //
 // Who touches what is said at each field. The fields set by
-// newTransportIO (t, sys, quit, rate, wakeActor, maxRead, rwm,
-// moreCredit, events) do not change after it; the actor starts the loops
-// with go statements after that, so they see them.
+// newTransportIO (t, sys, rate, wakeActor, maxRead, rwm) do not change
+// after it, nor do quit, moreCredit and events once made (makeChans,
+// before the first loop starts); the actor starts the loops with go
+// statements after that, so they see them.
 type transportIO struct {
 	t    Transport
 	sys  sysConn       // the socket's side door, or nil (see sysConn; rawSocket says who uses which half)
-	quit chan struct{} // closed by stop; also ends a rate-limit wait (quitContext)
+	quit chan struct{} // closed by stop; also ends a rate-limit wait (quitContext); nil until makeChans
 	wg   sync.WaitGroup
 
 	// Rate limiting: the loops load rate before every operation and raise
@@ -133,15 +134,12 @@ type transportIO struct {
 // bufferevent's settings, which the loops load before each operation.
 func newTransportIO(t Transport, maxRead *atomic.Int64, rwm *atomic.Pointer[watermark], rate *atomic.Pointer[rateState], wakeActor func()) *transportIO {
 	l := &transportIO{
-		rwm:        rwm,
-		t:          t,
-		sys:        socketOf(t),
-		quit:       make(chan struct{}),
-		rate:       rate,
-		wakeActor:  wakeActor,
-		maxRead:    maxRead,
-		moreCredit: make(chan struct{}, 1),
-		events:     make(chan loopEvent, 2),
+		rwm:       rwm,
+		t:         t,
+		sys:       socketOf(t),
+		rate:      rate,
+		wakeActor: wakeActor,
+		maxRead:   maxRead,
 	}
 	if l.sys != nil {
 		l.park.conn = t.(deadliner) // both socket types have deadlines
@@ -162,8 +160,26 @@ func newTransportIO(t Transport, maxRead *atomic.Int64, rwm *atomic.Pointer[wate
 // actorState.wait); every other transport's reader starts with the loops.
 // Only the actor calls startReader.
 func (l *transportIO) startReader() {
+	l.makeChans()
 	l.readerUp = true
 	l.wg.Go(l.readLoop)
+}
+
+// makeChans makes the channels between the actor and the loops (quit,
+// moreCredit, events) before the first loop starts; the go statement
+// hands them over. Most sockets never start a loop (their actor reads
+// and writes them itself): they make none. Until then the channels are
+// nil, which every use allows: the actor's sends to moreCredit do not
+// wait (and a reader that starts later looks at its credit first), its
+// receives from events find nothing (only the loops send there), and
+// stop has no quit to close. Only the actor calls makeChans.
+func (l *transportIO) makeChans() {
+	if l.quit != nil {
+		return
+	}
+	l.quit = make(chan struct{})
+	l.moreCredit = make(chan struct{}, 1)
+	l.events = make(chan loopEvent, 2)
 }
 
 // allowed is how much more the input may take now: the limit the actor
@@ -359,7 +375,9 @@ func (l *transportIO) throttle(d limiter.Dir) func(bool) {
 // are cleared again afterwards, and a transport without deadlines is
 // closed anyway. It returns the error of closing the transport.
 func (l *transportIO) stop(closeT bool) error {
-	close(l.quit)
+	if l.quit != nil {
+		close(l.quit)
+	}
 	var err error
 	d, hasDeadlines := l.t.(deadliner)
 	if closeT || !hasDeadlines {

@@ -1,6 +1,7 @@
 package actor
 
 import (
+	"errors"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/bevgo/bev/internal/testconn"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // Internal tests of loops.go: the reader loop's hand-offs, and
@@ -94,4 +96,51 @@ func socketBufferevent(t *testing.T) (*Bufferevent, net.Conn) {
 	}
 	t.Cleanup(func() { b.Close() })
 	return b, c
+}
+
+// A socket's transportIO makes the channels to its loops (quit,
+// moreCredit, events) only when its first loop starts: an actor that
+// reads and writes its socket itself, as most do, makes none, and its
+// sends to moreCredit and its stop do without them. The reader started
+// later gets them and hands its reads over.
+func TestLoopChansMadeWithFirstLoop(t *testing.T) {
+	client, _, l := socketIO(t)
+	if l.quit != nil || l.moreCredit != nil || l.events != nil {
+		t.Fatalf("loop channels made before any loop started: quit %v, moreCredit %v, events %v", l.quit, l.moreCredit, l.events)
+	}
+	l.setLimit(noLimit - 1)
+	l.setLimit(noLimit) // grew: a send to moreCredit, which must not wait
+	l.delivered(0)
+
+	l.startReader()
+	if l.quit == nil || l.moreCredit == nil || l.events == nil {
+		t.Fatal("the reader started without its channels")
+	}
+	if _, err := client.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-l.events:
+		if ev.err != nil || ev.n != 5 {
+			t.Fatalf("the reader handed over %d bytes, error %v; want 5, nil", ev.n, ev.err)
+		}
+		ev.release()
+		l.delivered(5)
+	case <-time.After(testkit.WaitTime):
+		t.Fatal("the reader handed nothing over")
+	}
+
+	// A transportIO whose loops never ran stops without them: it closes
+	// the transport and returns.
+	_, s2 := testconn.Pair(t, "tcp")
+	var maxRead atomic.Int64
+	maxRead.Store(DefaultMaxRead)
+	var rate atomic.Pointer[rateState]
+	l2 := newTransportIO(s2, &maxRead, nil, &rate, func() {})
+	if err := l2.stop(true); err != nil {
+		t.Fatalf("stop with no loops: %v", err)
+	}
+	if _, err := s2.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("write after stop: %v, want net.ErrClosed", err)
+	}
 }

@@ -75,6 +75,10 @@ type mailbox struct {
 
 	wakeC chan struct{} // buffered(1): q is not empty
 
+	// reserve is the second half of the block the first post makes (see
+	// grow): the actor's first spare, handed over by the first take.
+	reserve []message
+
 	// parker is set while the actor may wait in its socket instead of on
 	// wakeC (see parker): wake then ends that wait too.
 	parker atomic.Pointer[parker]
@@ -83,17 +87,29 @@ type mailbox struct {
 // init makes wakeC; the mailbox is then ready.
 func (m *mailbox) init() { m.wakeC = make(chan struct{}, 1) }
 
-// post queues msg and reports whether the actor will see it.
+// post queues msg and reports whether the actor will see it. Only a post
+// that finds the queue empty wakes the actor: one that finds messages
+// queued rides on the wake-up of the post that queued the first of them,
+// which comes after that post's append, and the actor takes the queue
+// only after a wake-up (see handleMail: a take between the two would
+// have left this post an empty queue), so that take gets this message
+// too.
 func (m *mailbox) post(msg message) bool {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
 		return false
 	}
+	first := len(m.q) == 0
+	if cap(m.q) == 0 {
+		m.grow()
+	}
 	m.q = append(m.q, msg)
 	m.queued.Store(int32(len(m.q)))
 	m.mu.Unlock()
-	m.wake()
+	if first {
+		m.wake()
+	}
 	return true
 }
 
@@ -108,10 +124,16 @@ func (m *mailbox) postOut(msg message, n int, out *atomic.Int64) bool {
 		return false
 	}
 	out.Add(int64(n))
+	first := len(m.q) == 0
+	if cap(m.q) == 0 {
+		m.grow()
+	}
 	m.q = append(m.q, msg)
 	m.queued.Store(int32(len(m.q)))
 	m.mu.Unlock()
-	m.wake()
+	if first {
+		m.wake()
+	}
 	return true
 }
 
@@ -149,6 +171,10 @@ func (m *mailbox) postCopy(p []byte, out *atomic.Int64) bool {
 		return false
 	}
 	out.Add(int64(len(p)))
+	first := len(m.q) == 0
+	if cap(m.q) == 0 {
+		m.grow()
+	}
 	for len(p) > 0 {
 		c := newChunk(len(p))
 		n := copy(c.free(), p)
@@ -158,7 +184,9 @@ func (m *mailbox) postCopy(p []byte, out *atomic.Int64) bool {
 	}
 	m.queued.Store(int32(len(m.q)))
 	m.mu.Unlock()
-	m.wake()
+	if first {
+		m.wake()
+	}
 	return true
 }
 
@@ -175,9 +203,29 @@ func (m *mailbox) wake() {
 	}
 }
 
-// take swaps the queue for spare and returns what was queued.
+// mailHalf is how many messages each half of the mailbox's first block
+// holds: what a bufferevent set up as a relay's side posts at once
+// (watermarks, timeouts, callbacks, Enable or a connect).
+const mailHalf = 4
+
+// grow gives the queue its first array, called under mu by a post that
+// finds none: one block of two halves, the queue's and the actor's first
+// spare (reserve), in place of the arrays of 1, 2 and 4 messages that
+// appending to a nil queue would make for the first few posts. A
+// bufferevent nobody posts to makes none.
+func (m *mailbox) grow() {
+	block := make([]message, 2*mailHalf)
+	m.q = block[:0:mailHalf]
+	m.reserve = block[mailHalf:mailHalf]
+}
+
+// take swaps the queue for spare (or, the first time, the reserve) and
+// returns what was queued.
 func (m *mailbox) take(spare []message) []message {
 	m.mu.Lock()
+	if cap(spare) == 0 {
+		spare, m.reserve = m.reserve, nil
+	}
 	q := m.q
 	m.q = spare[:0]
 	m.queued.Store(0)

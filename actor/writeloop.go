@@ -21,6 +21,7 @@ type writeReq struct {
 // actor calls write, and only with no request in flight.
 func (l *transportIO) write(req writeReq) {
 	if !l.writerUp {
+		l.makeChans()
 		l.writerUp = true
 		l.writec = make(chan writeReq, 1)
 		l.wg.Go(l.writeLoop)

@@ -2,6 +2,7 @@ package toxic_test
 
 import (
 	"io"
+	"net"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,28 +14,46 @@ import (
 	"github.com/bevgo/bev/pipeline/toxic"
 )
 
-// A toxic stage with no toxic passes bytes on unchanged (actor.Passer), so
-// a socket's actor may let writers skip it; a toxic added later applies to
-// the next write at once.
-func TestStagePassesWithoutToxics(t *testing.T) {
+// socketStage puts set's downstream stage on the output of a TCP socket's
+// bufferevent (woken as NewFilter wakes it) and returns the stage, the
+// bufferevent and the socket's peer, whose reads have the test's deadline.
+func socketStage(t *testing.T, set *toxic.Set) (*toxic.Stage, *actor.Bufferevent, net.Conn) {
+	t.Helper()
 	cli, srv := testconn.Pair(t, "tcp")
-	set := new(toxic.Set)
 	st := set.NewStage(toxic.Downstream, toxic.StageConfig{})
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	b, err := actor.NewStaged(testbev.NewBase(t), srv, actor.CloseOnFree, nil, st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
-	st.SetWake(func() { b.Flush(actor.Write, actor.Normal) }) // as NewFilter does
+	t.Cleanup(func() { b.Close() })
+	st.SetWake(func() { b.Flush(actor.Write, actor.Normal) })
 	cli.SetReadDeadline(time.Now().Add(testkit.WaitTime))
-	buf := make([]byte, 1)
-	if err := b.Write([]byte("a")); err != nil {
+	return st, b, cli
+}
+
+// writeAcross writes the byte c through b and reads it from cli, and
+// returns how long that took.
+func writeAcross(t *testing.T, b *actor.Bufferevent, cli net.Conn, c byte) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if err := b.Write([]byte{c}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := io.ReadFull(cli, buf); err != nil || buf[0] != 'a' {
-		t.Fatalf("read %q, %v, want a", buf, err)
+	buf := make([]byte, 1)
+	if _, err := io.ReadFull(cli, buf); err != nil || buf[0] != c {
+		t.Fatalf("read %q, %v, want %q", buf, err, c)
 	}
+	return time.Since(start)
+}
+
+// A toxic stage with no toxic passes bytes on unchanged (actor.Passer), so
+// a socket's actor may let writers skip it; a toxic added later applies to
+// the next write at once.
+func TestStagePassesWithoutToxics(t *testing.T) {
+	set := new(toxic.Set)
+	st, b, cli := socketStage(t, set)
+	writeAcross(t, b, cli, 'a')
 	if !st.Passes() {
 		t.Fatalf("a stage with no toxic, after passing a chunk, does not pass")
 	}
@@ -46,14 +65,7 @@ func TestStagePassesWithoutToxics(t *testing.T) {
 	if st.Passes() {
 		t.Fatalf("the stage passes with a latency toxic added")
 	}
-	start := time.Now()
-	if err := b.Write([]byte("b")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(cli, buf); err != nil || buf[0] != 'b' {
-		t.Fatalf("read %q, %v, want b", buf, err)
-	}
-	if took := time.Since(start); took < delay {
+	if took := writeAcross(t, b, cli, 'b'); took < delay {
 		t.Errorf("the write after the toxic was added arrived in %v, want at least %v", took, delay)
 	}
 }
@@ -63,7 +75,6 @@ func TestStagePassesWithoutToxics(t *testing.T) {
 // bytes on unchanged as one with none does; updating the latency to 100 ms
 // applies from the next write.
 func TestStagePassesWithTransparentToxics(t *testing.T) {
-	cli, srv := testconn.Pair(t, "tcp")
 	set := new(toxic.Set)
 	never := toxic.New("never", toxic.Downstream, &toxic.Timeout{})
 	never.Toxicity = 0
@@ -76,22 +87,8 @@ func TestStagePassesWithTransparentToxics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st := set.NewStage(toxic.Downstream, toxic.StageConfig{})
-	defer st.Close()
-	b, err := actor.NewStaged(testbev.NewBase(t), srv, actor.CloseOnFree, nil, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	st.SetWake(func() { b.Flush(actor.Write, actor.Normal) }) // as NewFilter does
-	cli.SetReadDeadline(time.Now().Add(testkit.WaitTime))
-	buf := make([]byte, 1)
-	if err := b.Write([]byte("a")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(cli, buf); err != nil || buf[0] != 'a' {
-		t.Fatalf("read %q, %v, want a", buf, err)
-	}
+	st, b, cli := socketStage(t, set)
+	writeAcross(t, b, cli, 'a')
 	if !st.Passes() {
 		t.Fatalf("a stage with transparent toxics, after passing a chunk, does not pass")
 	}
@@ -103,14 +100,7 @@ func TestStagePassesWithTransparentToxics(t *testing.T) {
 	if st.Passes() {
 		t.Fatalf("the stage passes with its latency toxic updated to %v", delay)
 	}
-	start := time.Now()
-	if err := b.Write([]byte("b")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(cli, buf); err != nil || buf[0] != 'b' {
-		t.Fatalf("read %q, %v, want b", buf, err)
-	}
-	if took := time.Since(start); took < delay {
+	if took := writeAcross(t, b, cli, 'b'); took < delay {
 		t.Errorf("the write after the update arrived in %v, want at least %v", took, delay)
 	}
 	if st.Passes() {

@@ -79,10 +79,7 @@ func (a *actorState) startHandshake() {
 // and the loops started, or Error with its cause and the transport
 // closed (and dropped), as a failed connect.
 func (a *actorState) onHandshake(err error) {
-	a.connCancel()
-	a.connCancel = nil
-	a.connecting = false
-	a.connWG.Wait()
+	a.endConnect()
 	a.b.connState.Store(connIdle)
 	if a.t == nil {
 		return
@@ -135,10 +132,7 @@ func (a *actorState) startConnect(ctx context.Context, dial DialFunc) {
 		return
 	}
 	a.connWG.Go(func() {
-		t, err := dial(ctx)
-		if err == nil && t == nil {
-			err = fmt.Errorf("connect: dial returned no transport: %w", ErrNoTransport)
-		}
+		t, err := dialTransport(ctx, dial)
 		if !a.b.mail.post(message{kind: msgConnected, tr: &transportMsg{t: t, err: err}}) && t != nil {
 			t.Close()
 		}
@@ -173,30 +167,41 @@ func (a *actorState) dialHere(ctx context.Context, dial DialFunc) {
 	if isClosedChan(b.closing) {
 		cancel() // Free came before the store: it did not see it
 	}
-	t, err := dial(ctx)
+	t, err := dialTransport(ctx, dial)
 	b.dialCancel.Store(nil)
-	if err == nil && t == nil {
-		err = fmt.Errorf("connect: dial returned no transport: %w", ErrNoTransport)
-	}
 	if isClosedChan(b.closing) {
 		if t != nil {
 			t.Close()
 		}
-		a.connCancel()
-		a.connCancel = nil
-		a.connecting = false
+		a.endConnect()
 		return
 	}
 	a.onConnect(t, err)
 }
 
-// onConnect takes a connect's result: the new transport replaces the old
-// and Connected is reported, or Error with dial's error.
-func (a *actorState) onConnect(t Transport, err error) {
+// dialTransport runs dial; a dial that returns neither a transport nor an
+// error fails with ErrNoTransport.
+func dialTransport(ctx context.Context, dial DialFunc) (Transport, error) {
+	t, err := dial(ctx)
+	if err == nil && t == nil {
+		err = fmt.Errorf("connect: dial returned no transport: %w", ErrNoTransport)
+	}
+	return t, err
+}
+
+// endConnect ends a connect or handshake whose result the actor has:
+// its context is released and the goroutine that ran it, if any, joined.
+func (a *actorState) endConnect() {
 	a.connCancel()
 	a.connCancel = nil
 	a.connecting = false
 	a.connWG.Wait()
+}
+
+// onConnect takes a connect's result: the new transport replaces the old
+// and Connected is reported, or Error with dial's error.
+func (a *actorState) onConnect(t Transport, err error) {
+	a.endConnect()
 	if err != nil {
 		a.b.connState.Store(connIdle)
 		a.emit(Error, err)

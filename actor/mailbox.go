@@ -94,47 +94,49 @@ func (m *mailbox) init() { m.wakeC = make(chan struct{}, 1) }
 // only after a wake-up (see handleMail: a take between the two would
 // have left this post an empty queue), so that take gets this message
 // too.
-func (m *mailbox) post(msg message) bool {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return false
-	}
-	first := len(m.q) == 0
-	if cap(m.q) == 0 {
-		m.grow()
-	}
-	m.q = append(m.q, msg)
-	m.queued.Store(int32(len(m.q)))
-	m.mu.Unlock()
-	if first {
-		m.wake()
-	}
-	return true
-}
+func (m *mailbox) post(msg message) bool { return m.postOut(msg, 0, nil) }
 
 // postOut is post for a message that carries n bytes for the output: it
 // adds n to out (the bufferevent's published output length) under the
 // lock, so that the count never outlives the actor's reset of out when it
 // stops (the mailbox is closed before that).
 func (m *mailbox) postOut(msg message, n int, out *atomic.Int64) bool {
+	first, ok := m.lockForPost(n, out)
+	if !ok {
+		return false
+	}
+	m.q = append(m.q, msg)
+	m.unlockAfterPost(first)
+	return true
+}
+
+// lockForPost locks the mailbox for a post and reports ok, or, once it is
+// closed, unlocks it and reports false. Locked, it adds n to out (when
+// out is set), gives the queue its array and reports whether the queue
+// was empty (first): that post wakes the actor (see post).
+func (m *mailbox) lockForPost(n int, out *atomic.Int64) (first, ok bool) {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return false
+		return false, false
 	}
-	out.Add(int64(n))
-	first := len(m.q) == 0
+	if out != nil {
+		out.Add(int64(n))
+	}
 	if cap(m.q) == 0 {
 		m.grow()
 	}
-	m.q = append(m.q, msg)
+	return len(m.q) == 0, true
+}
+
+// unlockAfterPost ends a post begun with lockForPost: it publishes the
+// queue's length, unlocks, and wakes the actor for a first post.
+func (m *mailbox) unlockAfterPost(first bool) {
 	m.queued.Store(int32(len(m.q)))
 	m.mu.Unlock()
 	if first {
 		m.wake()
 	}
-	return true
 }
 
 // reserveOut adds n to out, as postOut does, for bytes about to be handed
@@ -165,15 +167,9 @@ func (m *mailbox) unreserveOut(n int, out *atomic.Int64) {
 // postCopy copies p into pooled chunks and queues one msgWrite per chunk,
 // in order, under one lock, adding len(p) to out as postOut does.
 func (m *mailbox) postCopy(p []byte, out *atomic.Int64) bool {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
+	first, ok := m.lockForPost(len(p), out)
+	if !ok {
 		return false
-	}
-	out.Add(int64(len(p)))
-	first := len(m.q) == 0
-	if cap(m.q) == 0 {
-		m.grow()
 	}
 	for len(p) > 0 {
 		c := newChunk(len(p))
@@ -182,11 +178,7 @@ func (m *mailbox) postCopy(p []byte, out *atomic.Int64) bool {
 		p = p[n:]
 		m.q = append(m.q, message{kind: msgWrite, c: c})
 	}
-	m.queued.Store(int32(len(m.q)))
-	m.mu.Unlock()
-	if first {
-		m.wake()
-	}
+	m.unlockAfterPost(first)
 	return true
 }
 

@@ -709,7 +709,7 @@ func (r *relay) toxicEnded(reset bool) {
 func (r *relay) resetTarget() {
 	t := &r.target
 	t.reset.Store(true)
-	if lingerZero(t.b.Conn()) {
+	if netwrap.LingerZero(t.b.Conn()) {
 		t.failed.Store(true)
 		t.ended.Store(true)
 	}
@@ -719,25 +719,11 @@ func (r *relay) resetTarget() {
 // applies the reset resetTarget could not, and lets the relay end. It
 // runs on the target's goroutine.
 func (r *relay) resetConnected(x *side, s *actor.Session) {
-	lingerZero(s.Bufferevent().Conn())
+	netwrap.LingerZero(s.Bufferevent().Conn())
 	s.Disable(actor.Read)
 	x.failed.Store(true)
 	x.ended.Store(true)
 	r.poke()
-}
-
-// lingerZero sets SO_LINGER 0 on the TCP connection under c's layers,
-// so that its close sends an RST. It waits for nothing (a close would
-// wait for a read in flight) and reports whether there was a connection.
-func lingerZero(c net.Conn) bool {
-	c = netwrap.Innermost(c)
-	if c == nil {
-		return false
-	}
-	if l, ok := c.(interface{ SetLinger(int) error }); ok {
-		l.SetLinger(0) //nolint:errcheck // best effort: the close ends the connection either way
-	}
-	return true
 }
 
 // unpoison closes the toxic stages of a client whose socket is closed:

@@ -35,7 +35,8 @@ type rawSocket struct {
 
 	// tryWrite's arguments and results.
 	writeFn func(fd uintptr) bool
-	iov     []syscall.Iovec // during tryWrite: a pooled array's first n
+	iov     []syscall.Iovec // during tryWrite: one's, or a pooled array's first n
+	one     [1]syscall.Iovec
 	wn      int64
 	werr    error
 
@@ -64,18 +65,21 @@ func newSysConn(c interface {
 	return s
 }
 
-// tryWrite is sysConn.tryWrite: one writev of up to maxIovecs of bufs.
+// tryWrite is sysConn.tryWrite: one write of up to maxIovecs of bufs; a
+// single buffer (a request, a reply: most writes of a busy connection
+// that keeps up) goes in a write(2) and needs no pooled array, several in
+// a writev(2).
 func (s *rawSocket) tryWrite(bufs [][]byte) (int64, error) {
-	iovs := iovPool.Get().(*iovecs)
-	defer func() {
-		clear(iovs[:len(s.iov)]) // drop the references into the output
-		s.iov = nil
-		iovPool.Put(iovs)
-	}()
-	s.iov = iovs[:0]
+	var iovs *iovecs
+	s.iov = s.one[:0]
 	for _, p := range bufs {
 		if len(p) == 0 {
 			continue
+		}
+		if len(s.iov) == 1 && iovs == nil {
+			iovs = iovPool.Get().(*iovecs)
+			iovs[0] = s.one[0]
+			s.iov = iovs[:1]
 		}
 		if len(s.iov) == maxIovecs {
 			break
@@ -88,7 +92,13 @@ func (s *rawSocket) tryWrite(bufs [][]byte) (int64, error) {
 		return 0, nil
 	}
 	s.wn, s.werr = 0, nil
-	if err := s.rc.Write(s.writeFn); err != nil {
+	err := s.rc.Write(s.writeFn)
+	clear(s.iov) // drop the references into the output
+	s.iov = nil
+	if iovs != nil {
+		iovPool.Put(iovs)
+	}
+	if err != nil {
 		// The descriptor is closed or past its write deadline.
 		return 0, err
 	}
@@ -97,18 +107,22 @@ func (s *rawSocket) tryWrite(bufs [][]byte) (int64, error) {
 
 // writev is tryWrite's callback: one attempt, never a wait.
 func (s *rawSocket) writev(fd uintptr) bool {
+	trap, arg, name := uintptr(syscall.SYS_WRITEV), uintptr(unsafe.Pointer(&s.iov[0])), "writev"
+	n := uintptr(len(s.iov))
+	if len(s.iov) == 1 {
+		trap, arg, n, name = syscall.SYS_WRITE, uintptr(unsafe.Pointer(s.iov[0].Base)), uintptr(s.iov[0].Len), "write"
+	}
 	for {
-		n, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd,
-			uintptr(unsafe.Pointer(&s.iov[0])), uintptr(len(s.iov)))
+		r, _, e := syscall.Syscall(trap, fd, arg, n)
 		switch e {
 		case 0:
-			s.wn = int64(n)
+			s.wn = int64(r)
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
 			// The kernel's buffer is full: the writer loop will wait.
 		default:
-			s.werr = s.opError("write", os.NewSyscallError("writev", e))
+			s.werr = s.opError("write", os.NewSyscallError(name, e))
 		}
 		return true
 	}

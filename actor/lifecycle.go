@@ -278,9 +278,7 @@ func (a *actorState) exit() {
 	b := a.b
 	a.stopping = true
 	b.Free()
-	for i := range numTimers {
-		a.stopTimer(i)
-	}
+	a.stopClockTimer()
 	if a.connCancel != nil {
 		a.connCancel()
 	}

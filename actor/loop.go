@@ -205,7 +205,7 @@ func (a *actorState) handle(m *message) {
 		// write progress, and the transport may take more now.
 		a.disarmTimeouts(Write)
 	case msgTimer:
-		a.onTimer(int(m.timer))
+		a.onTimer()
 	case msgWriteFailed:
 		a.writeFailed(m.tr.err)
 	case msgTurn:

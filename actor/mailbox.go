@@ -25,7 +25,7 @@ const (
 	msgConnected                   // t, err: the dial finished
 	msgProgress                    // a buffered transport's held bytes moved on
 	msgCallbacks                   // the first callbacks were set: deliver held events
-	msgTimer                       // timer: that timer fired (maybe late: see Clock)
+	msgTimer                       // the clock timer fired (maybe late: see Clock)
 	msgTurn                        // the Base's dispatcher hands over a deferred-callback turn
 	msgWriteFailed                 // tr.err: a write through the lent sink failed (lend.go)
 )
@@ -33,18 +33,17 @@ const (
 // message is what other goroutines post to the actor. It is a value type
 // so that posting allocates nothing.
 type message struct {
-	kind  msgKind
-	dir   Dir
-	timer uint8 // msgTimer: timerRead, timerWrite or timerLinger
-	mode  FlushMode
-	ev    Event
-	topt  TriggerOption
-	c     *chunk
-	p     []byte
-	buf   *Buffer
-	fn    func(*Session)
-	done  chan struct{}
-	tr    *transportMsg // msgConnect, msgSetTransport, msgConnected
+	kind msgKind
+	dir  Dir
+	mode FlushMode
+	ev   Event
+	topt TriggerOption
+	c    *chunk
+	p    []byte
+	buf  *Buffer
+	fn   func(*Session)
+	done chan struct{}
+	tr   *transportMsg // msgConnect, msgSetTransport, msgConnected
 }
 
 // transportMsg is what the rare transport messages carry. It lives apart

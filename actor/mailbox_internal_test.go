@@ -25,14 +25,14 @@ func TestMailboxFirstBlock(t *testing.T) {
 		var spare []message // the actor's, nil until its first take
 		for round := range 2 {
 			for i := range mailHalf {
-				m.post(message{kind: msgEnable, dir: Dir(i + 1), timer: uint8(round)})
+				m.post(message{kind: msgEnable, dir: Dir(i + 1), mode: FlushMode(round)})
 			}
 			q := m.take(spare)
 			if len(q) != mailHalf {
 				lost++
 			}
 			for i := range q {
-				if q[i].dir != Dir(i+1) || q[i].timer != uint8(round) {
+				if q[i].dir != Dir(i+1) || q[i].mode != FlushMode(round) {
 					lost++
 				}
 				q[i] = message{}

@@ -6,26 +6,35 @@ import (
 	"github.com/bevgo/bev/limiter"
 )
 
-// onTimer handles a firing of timer i, unless the timer has been stopped
-// or re-armed for later since (a late firing; see Clock): a read or
-// write timeout, or the end of a drain's linger.
-func (a *actorState) onTimer(i int) {
-	armed := [numTimers]bool{a.rArmed, a.wArmed, a.linger.reading()}
-	if !armed[i] || !a.timerDue(i) {
+// onTimer handles a firing of the bufferevent's clock timer: each
+// deadline that has come (a read or write timeout, the end of a drain's
+// linger) is acted on, and the timer is set for the earliest one left. A
+// firing that comes before the time the timer is now set for belongs to
+// an earlier setting (see Clock) and changes nothing.
+func (a *actorState) onTimer() {
+	tm := a.tm
+	if tm == nil || tm.set.IsZero() {
 		return
 	}
-	switch i {
-	case timerRead:
+	now := a.b.base.Clock().Now()
+	if now.Before(tm.set) {
+		return
+	}
+	tm.set = time.Time{} // fired: whatever is due next sets it again
+	if tm.due(timerRead, now) {
 		a.rArmed = false
 		a.onTimeout(Read)
-	case timerWrite:
+	}
+	if tm.due(timerWrite, now) {
 		a.wArmed = false
 		if !a.quietWriteProgress() {
 			a.onTimeout(Write)
 		}
-	case timerLinger:
+	}
+	if tm.due(timerLinger, now) && a.linger.reading() {
 		a.linger.stop() // the peer kept sending: give up waiting
 	}
+	a.setClockTimer(now)
 }
 
 // onTimeout reports a read or write timeout: direction d is disabled, as
@@ -101,17 +110,22 @@ func (a *actorState) throttled(d limiter.Dir) bool {
 	return a.io != nil && a.io.throttled[d].Load()
 }
 
-// timers are a bufferevent's timers: the read and write timeouts and a
-// drain's linger, each made when it is first started (most bufferevents
-// never set a timeout). They post to the mailbox when they fire (see
-// Clock); due holds the time each was last started for, so that a firing
-// of an earlier start, come late, is told apart.
+// timers are a bufferevent's deadlines: the read and write timeouts and
+// a drain's linger, all served by one clock timer, made when a deadline
+// is first set (most bufferevents never set a timeout). The timer is set
+// for the earliest deadline; a deadline that moves later (a timeout
+// restarted by progress, every turn of a busy connection) or goes away
+// leaves it alone, and its firing, finding nothing due, sets it for what
+// is left. So a connection's traffic costs a clock read per restart, not
+// a Stop and a Reset of a runtime timer (with the lock of the timer heap
+// each takes), and a bufferevent holds one timer, not three.
 type timers struct {
-	t   [numTimers]Timer
-	due [numTimers]time.Time
+	t        Timer
+	deadline [numTimers]time.Time // zero: not armed
+	set      time.Time            // what t is set to fire at; zero: t has fired or was never set
 }
 
-// The timers, by index (message.timer of the msgTimer each posts).
+// The deadlines, by index.
 const (
 	timerRead = iota
 	timerWrite
@@ -119,33 +133,65 @@ const (
 	numTimers
 )
 
-// startTimer starts timer i to fire after d.
+// due reports whether deadline i is armed and has come by now, disarming
+// it if so.
+func (tm *timers) due(i int, now time.Time) bool {
+	d := tm.deadline[i]
+	if d.IsZero() || now.Before(d) {
+		return false
+	}
+	tm.deadline[i] = time.Time{}
+	return true
+}
+
+// startTimer arms deadline i to come after d.
 func (a *actorState) startTimer(i int, d time.Duration) {
 	if a.tm == nil {
 		a.tm = new(timers)
 	}
-	clock := a.b.base.Clock()
-	a.tm.due[i] = clock.Now().Add(d) // before the timer starts: it fires no sooner
-	if a.tm.t[i] != nil {
-		a.tm.t[i].Reset(d)
+	now := a.b.base.Clock().Now()
+	a.tm.deadline[i] = now.Add(d) // taken before the timer is set: it fires no sooner
+	a.setClockTimer(now)
+}
+
+// stopTimer disarms deadline i. The clock timer stays as it is: if it
+// fires for nothing, onTimer sets it for what is left.
+func (a *actorState) stopTimer(i int) {
+	if a.tm != nil {
+		a.tm.deadline[i] = time.Time{}
+	}
+}
+
+// stopClockTimer stops the clock timer for good, as the actor exits.
+func (a *actorState) stopClockTimer() {
+	if a.tm != nil && a.tm.t != nil {
+		a.tm.t.Stop()
+		a.tm.set = time.Time{}
+	}
+}
+
+// setClockTimer makes the clock timer fire by the earliest armed
+// deadline: it is set only when it is not set (or has fired) or is set
+// for later than that deadline. A timer already set for earlier is left
+// to fire; onTimer then sets it again.
+func (a *actorState) setClockTimer(now time.Time) {
+	tm := a.tm
+	var next time.Time
+	for _, d := range tm.deadline {
+		if !d.IsZero() && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+	}
+	if next.IsZero() || (!tm.set.IsZero() && !next.Before(tm.set)) {
 		return
 	}
-	mail, msg := &a.b.mail, message{kind: msgTimer, timer: uint8(i)}
-	a.tm.t[i] = clock.AfterFunc(d, func() { mail.post(msg) })
-}
-
-// stopTimer stops timer i, if it was ever started.
-func (a *actorState) stopTimer(i int) {
-	if a.tm != nil && a.tm.t[i] != nil {
-		a.tm.t[i].Stop()
+	tm.set = next
+	if tm.t != nil {
+		tm.t.Reset(next.Sub(now))
+		return
 	}
-}
-
-// timerDue reports whether timer i's firing is of its latest start: a
-// firing that comes before the time it was started for belongs to an
-// earlier start, stopped or re-armed since.
-func (a *actorState) timerDue(i int) bool {
-	return !a.b.base.Clock().Now().Before(a.tm.due[i])
+	mail := &a.b.mail
+	tm.t = a.b.base.Clock().AfterFunc(next.Sub(now), func() { mail.post(message{kind: msgTimer}) })
 }
 
 // arm starts (want) or stops timer i, to fire after d, and reports

@@ -205,3 +205,93 @@ func TestWriteTimeoutCoversTransportBuffer(t *testing.T) {
 		})
 	}
 }
+
+// countingClock is the real clock (virtual under synctest) counting what
+// the bufferevents of its Base do with their timers.
+type countingClock struct {
+	mu                  sync.Mutex
+	made, resets, stops int
+}
+
+func (c *countingClock) Now() time.Time { return time.Now() }
+
+func (c *countingClock) AfterFunc(d time.Duration, f func()) actor.Timer {
+	c.mu.Lock()
+	c.made++
+	c.mu.Unlock()
+	return &countingTimer{t: time.AfterFunc(d, f), c: c}
+}
+
+func (c *countingClock) counts() (made, resets, stops int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.made, c.resets, c.stops
+}
+
+type countingTimer struct {
+	t *time.Timer
+	c *countingClock
+}
+
+func (t *countingTimer) Reset(d time.Duration) {
+	t.c.mu.Lock()
+	t.c.resets++
+	t.c.mu.Unlock()
+	t.t.Reset(d)
+}
+
+func (t *countingTimer) Stop() {
+	t.c.mu.Lock()
+	t.c.stops++
+	t.c.mu.Unlock()
+	t.t.Stop()
+}
+
+// Progress restarts a timeout without touching the clock's timer: one
+// timer serves the read and the write timeout, and it is set again only
+// when it fires before the deadline moved on. A read every 30 ms for
+// 300 ms under a 100 ms read timeout (and a write timeout, armed by
+// nothing) makes one timer and resets it at most once per 100 ms; the
+// timeout still comes 100 ms after the last byte, and the timer is
+// stopped once, at Free.
+func TestTimeoutRestartsLazily(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clock := &countingClock{}
+		base, err := actor.NewBaseConfig(actor.BaseConfig{Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer base.Close()
+		a, b, _ := actor.NewPair(base, 0)
+		var fired []time.Duration
+		start := time.Now()
+		b.SetCallbacks(actor.Callbacks{
+			Read: func(s *actor.Session) { s.Input().Drain(s.Input().Len()) },
+			Event: func(_ *actor.Session, ev actor.Event, _ error) {
+				if ev == actor.Timeout|actor.Reading {
+					fired = append(fired, time.Since(start))
+				}
+			},
+		})
+		b.SetTimeouts(100*time.Millisecond, 100*time.Millisecond)
+		b.Enable(actor.Read | actor.Write)
+		for range 10 {
+			time.Sleep(30 * time.Millisecond)
+			a.Write([]byte("x"))
+		}
+		time.Sleep(150 * time.Millisecond)
+		synctest.Wait()
+		made, resets, _ := clock.counts()
+		if made != 1 || resets > 4 {
+			t.Errorf("10 restarts over 300 ms made %d timers and reset them %d times, want 1 and at most 4", made, resets)
+		}
+		if want := []time.Duration{400 * time.Millisecond}; !reflect.DeepEqual(fired, want) {
+			t.Errorf("read timeouts at %v, want %v (100 ms after the last byte, at 300 ms)", fired, want)
+		}
+		a.Close()
+		b.Close()
+		if _, _, stops := clock.counts(); stops != 1 {
+			t.Errorf("the timer was stopped %d times, want once (at Free)", stops)
+		}
+	})
+}

@@ -132,7 +132,9 @@ func (a *actorState) settle() {
 	}
 	a.updateReadLimit()
 	a.reconcileTimers()
-	a.b.inLen.Store(int64(a.input.Len()))
+	if n := int64(a.input.Len()); a.b.inLen.Load() != n { // only the actor stores it: a load spares the exchange
+		a.b.inLen.Store(n)
+	}
 	a.publishOut()
 }
 

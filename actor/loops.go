@@ -241,8 +241,13 @@ func (q quitContext) Err() error {
 }
 
 // setLimit publishes how many bytes the input may still take and wakes the
-// reader if that grew.
+// reader if that grew. Only the actor stores the limit, and settle calls
+// this every turn, mostly with the limit unchanged: that costs a load, not
+// the locked exchange of a Swap.
 func (l *transportIO) setLimit(n int64) {
+	if l.limit.Load() == n {
+		return
+	}
 	if old := l.limit.Swap(n); n > old {
 		select {
 		case l.moreCredit <- struct{}{}:

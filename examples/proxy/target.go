@@ -53,7 +53,11 @@ func (p *proxy) setupTLS() error {
 // target's Connected or Error event. -connect-timeout bounds the lookup,
 // the dial and the TLS handshake.
 func (p *proxy) dial(r *relay) (st starter, connect func() error, err error) {
-	ctx, cancel := context.WithTimeout(r.ctx, p.cfg.connectTimeout)
+	// Not derived from r.ctx: an abort or the shutdown deadline closes the
+	// target (settle), and closing a bufferevent cancels its connect. A
+	// context of r.ctx's would cost every connection a registration with
+	// r.ctx (its map of children) for nothing.
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.connectTimeout)
 	r.connectCancel = cancel
 	var ts *conn.Socket
 	switch {

@@ -81,7 +81,11 @@
 // dropped if any, the duration and the cause; at INFO, or WARN when the
 // target could not be reached or bytes were dropped. -log-level DEBUG
 // adds a line when it opens and when the target connects; -log-level
-// WARN keeps only the failures. Accept errors the listener retries
+// WARN keeps only the failures. INFO and DEBUG lines are written
+// together, at most -log-flush (100 ms) after they are made, since one
+// write per line cost as much as the rest of the line (-log-flush 0
+// writes each at once); a WARN or ERROR line is written at once, with
+// the lines before it, and exiting writes every line. Accept errors the listener retries
 // (running out of descriptors, say) are logged at most once a second.
 // SIGINT or SIGTERM stops accepting, lets open connections finish for up
 // to -drain-timeout (5 s), closes the rest, prints the totals and exits

@@ -37,7 +37,8 @@ type config struct {
 
 	stats string // host:port of the JSON counters; empty: none
 
-	logLevel slog.Level // the least level logged
+	logLevel slog.Level    // the least level logged
+	logFlush time.Duration // how long an INFO or DEBUG line may wait to be written (logWriter)
 
 	api            string     // host:port of toxiproxy's REST API; empty: none (api.go)
 	apiAllowRemote bool       // serve the API to clients off loopback
@@ -78,6 +79,7 @@ func parseFlags(args []string, usageOut io.Writer) (*config, error) {
 	fs.BoolVar(&c.apiAllowRemote, "api-allow-remote", false, "with -api: serve clients that are not on loopback")
 	fs.StringVar(&c.toxiConfig, "config", "", "toxiproxy JSON config `file` of proxies to make at start")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least `level` logged: DEBUG, INFO (one line per connection), WARN (failures only) or ERROR")
+	fs.DurationVar(&c.logFlush, "log-flush", 100*time.Millisecond, "how long an INFO or DEBUG log line may wait to be written with others (0: each line at once); WARN and ERROR lines are written at once, with the lines before them")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(usageOut, "usage: proxy [flags]\n\nRelays every connection accepted on -listen to -target, zero-copy, with backpressure.\n\nFlags:")
@@ -137,6 +139,8 @@ func (c *config) check() error {
 		return fmt.Errorf("-group-redis-fallback %q: want local or block", c.groupFallback)
 	case c.idleTimeout < 0 || c.connectTimeout < 0 || c.drainTimeout < 0:
 		return errors.New("timeouts cannot be negative")
+	case c.logFlush < 0:
+		return errors.New("-log-flush cannot be negative")
 	case c.connectTimeout == 0:
 		return errors.New("-connect-timeout must be positive")
 	case c.tlsUpstream && c.target == "":

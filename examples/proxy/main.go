@@ -8,17 +8,25 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 )
 
 func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	go onSignals(cancel, func(sig os.Signal) {
+		if logs := exitLogs.Load(); logs != nil {
+			logs.Flush() // the lines of connections that did finish
+		}
 		fmt.Fprintf(os.Stderr, "proxy: second %v: exiting without waiting for open connections\n", sig)
 		os.Exit(exitCode(sig))
 	})
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// exitLogs is the log writer of the proxy main runs, which a second
+// signal flushes before it exits at once.
+var exitLogs atomic.Pointer[logWriter]
 
 // onSignals waits for SIGINT or SIGTERM: the first ends the proxy's
 // context (run then drains and exits), a second one calls again, which
@@ -55,7 +63,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "proxy: %v\n", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	// Everything run writes to stderr from here on goes through the log's
+	// writer, in order; returning flushes it.
+	logs := newLogWriter(stderr, cfg.logFlush)
+	defer logs.Close()
+	exitLogs.Store(logs)
+	defer exitLogs.CompareAndSwap(logs, nil)
+	stderr = logs
+	log := slog.New(urgentFlush{slog.NewTextHandler(logs, &slog.HandlerOptions{Level: cfg.logLevel}), logs})
 	p, err := newProxy(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "proxy: %v\n", err)

@@ -5,7 +5,10 @@
 package testbev
 
 import (
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/bevgo/bev/actor"
 )
@@ -65,4 +68,99 @@ func Echo(b *actor.Bufferevent, events func(ev actor.Event, err error)) error {
 		},
 	})
 	return b.Enable(actor.Read | actor.Write)
+}
+
+// NewBaseClock is NewBase with clock as the Base's clock.
+func NewBaseClock(t testing.TB, clock actor.Clock) *actor.Base {
+	t.Helper()
+	base, err := actor.NewBaseConfig(actor.BaseConfig{Clock: clock})
+	if err != nil {
+		t.Fatalf("NewBaseConfig() = %v", err)
+	}
+	t.Cleanup(func() {
+		if err := base.Close(); err != nil {
+			t.Errorf("Base.Close() = %v, want nil", err)
+		}
+	})
+	return base
+}
+
+// ManualClock is an actor.Clock whose time moves only when the test calls
+// Advance, which runs the timers that have come due (on Advance's
+// goroutine: a bufferevent's timer only posts to its mailbox). Armed
+// receives a value each time a timer is armed (made or Reset), so that a
+// test can wait until the code under test has armed one; arms beyond its
+// buffer are not signalled.
+type ManualClock struct {
+	Armed chan struct{}
+
+	mu     sync.Mutex // guards what follows
+	now    time.Time
+	timers []*manualTimer
+}
+
+// NewManualClock returns a ManualClock at an arbitrary fixed time.
+func NewManualClock() *ManualClock {
+	return &ManualClock{Armed: make(chan struct{}, 64), now: time.Unix(1_000_000_000, 0)}
+}
+
+// Now returns the clock's time.
+func (c *ManualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// AfterFunc arms a timer that runs f once Advance has moved the clock d on.
+func (c *ManualClock) AfterFunc(d time.Duration, f func()) actor.Timer {
+	t := &manualTimer{c: c, f: f}
+	c.mu.Lock()
+	c.timers = append(c.timers, t)
+	c.mu.Unlock()
+	t.Reset(d)
+	return t
+}
+
+// Advance moves the clock d on and runs every timer that came due, in the
+// order of their times.
+func (c *ManualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []*manualTimer
+	for _, t := range c.timers {
+		if t.armed && !t.when.After(c.now) {
+			t.armed = false
+			due = append(due, t)
+		}
+	}
+	c.mu.Unlock()
+	slices.SortFunc(due, func(a, b *manualTimer) int { return a.when.Compare(b.when) })
+	for _, t := range due {
+		t.f()
+	}
+}
+
+type manualTimer struct {
+	c     *ManualClock
+	f     func()
+	when  time.Time // guarded by c.mu
+	armed bool      // guarded by c.mu
+}
+
+// Reset arms the timer to run d after the clock's time now.
+func (t *manualTimer) Reset(d time.Duration) {
+	t.c.mu.Lock()
+	t.when, t.armed = t.c.now.Add(d), true
+	t.c.mu.Unlock()
+	select {
+	case t.c.Armed <- struct{}{}:
+	default:
+	}
+}
+
+// Stop disarms the timer.
+func (t *manualTimer) Stop() {
+	t.c.mu.Lock()
+	t.armed = false
+	t.c.mu.Unlock()
 }

@@ -41,6 +41,7 @@ func TestFlagErrors(t *testing.T) {
 		{"missing ca", []string{"-tls-upstream", "-target", "127.0.0.1:1", "-tls-ca", missing}, "-tls-ca: open"},
 		{"tls-upstream without target", []string{"-tls-upstream"}, "-tls-upstream needs -target"},
 		{"bad log level", []string{"-log-level", "loud"}, "-log-level"},
+		{"negative log flush", []string{"-log-flush", "-1ms"}, "-log-flush cannot be negative"},
 		{"min-share alone", []string{"-min-share", "1KiB"}, "-min-share needs -group-rate"},
 		{"negative timeout", []string{"-idle-timeout", "-1s"}, "timeouts cannot be negative"},
 		{"zero connect timeout", []string{"-connect-timeout", "0"}, "-connect-timeout must be positive"},

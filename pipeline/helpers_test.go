@@ -12,6 +12,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/internal/testconn"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/pipeline"
 )
 
@@ -111,3 +112,17 @@ func stdDecompressErr(f pipeline.Format, p []byte) ([]byte, error) {
 	}
 	return io.ReadAll(r)
 }
+
+// eventLog records a bufferevent's events from its event callback.
+type eventLog struct {
+	c chan actor.EventInfo
+}
+
+func newEventLog() *eventLog { return &eventLog{c: make(chan actor.EventInfo, 64)} }
+
+func (l *eventLog) callback(s *actor.Session, ev actor.Event, err error) {
+	l.c <- actor.EventInfo{Event: ev, Err: err}
+}
+
+// drain returns the events logged so far, taking them from the log.
+func (l *eventLog) drain() []actor.EventInfo { return testkit.Pending(l.c) }

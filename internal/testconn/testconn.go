@@ -1,7 +1,7 @@
 // Package testconn gives bev's tests both ends of a real loopback
 // connection, for the cases where a socket's own behaviour (kernel
 // buffers, half-close, resets, the side door of package actor) is what is
-// tested.
+// tested, and the loopback listeners and servers that tests dial.
 package testconn
 
 import (

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testconn"
 	"github.com/bevgo/bev/internal/testkit"
 )
 
@@ -22,11 +23,7 @@ import (
 // has read the first byte, resets the connection (SetLinger(0), Close).
 func resetPeer(t *testing.T) (*actor.Bufferevent, <-chan struct{}) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := testconn.Listen(t)
 	reset := make(chan struct{})
 	accepted := make(chan error, 1)
 	go func() {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testconn"
 	"github.com/bevgo/bev/internal/testkit"
 )
 
@@ -56,11 +57,7 @@ func TestDrainTimeout(t *testing.T) {
 // byte, then EOF. It used to be reset when the transport arrived, so the
 // peer never saw EOF and a Drain begun while connecting hung.
 func TestFinishWhileConnecting(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := testconn.Listen(t)
 	b, err := actor.New(nil, nil, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)
@@ -125,11 +122,7 @@ func TestConnectNetDialsOnActor(t *testing.T) {
 		{"Connect", false, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
+			ln := testconn.Listen(t)
 			b, err := actor.New(nil, nil, actor.CloseOnFree)
 			if err != nil {
 				t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
 	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testconn"
 	"github.com/bevgo/bev/internal/testkit"
 )
 
@@ -171,11 +172,7 @@ func TestConnectFail(t *testing.T) {
 // sent after it, in order, and a socket without a connection says so.
 func TestConnectWritesFirst(t *testing.T) {
 	base := testbev.NewBase(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := testconn.Listen(t)
 	s, err := conn.New(base, nil, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)
@@ -263,11 +260,7 @@ func TestCloseWhileConnecting(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}}
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
+	silent := testconn.Listen(t)
 	cases := []struct {
 		name    string
 		connect func(ctx context.Context, s *conn.Socket) error

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testconn"
 	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/pipeline"
 )
@@ -251,11 +252,7 @@ func TestFilterLimits(t *testing.T) {
 // The underlying's Connected and Timeout reach the filter's event callback.
 func TestFilterForwardsEvents(t *testing.T) {
 	base := testbev.NewBase(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer ln.Close()
+	ln := testconn.Listen(t)
 	accepted := make(chan net.Conn, 1)
 	go func() {
 		c, err := ln.Accept()

@@ -22,6 +22,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testconn"
 	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/pipeline"
 )
@@ -486,10 +487,7 @@ func TestHTTPOverGzipConn(t *testing.T) {
 
 func testHTTPOverGzip(t *testing.T, depth int) {
 	base := testbev.NewBase(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testconn.Listen(t)
 	var accepted atomic.Int32
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2/client"
+	"github.com/bevgo/bev/internal/testconn"
 )
 
 var reAPI = regexp.MustCompile(`toxiproxy API on http://(127\.0\.0\.1:\d+)`)
@@ -210,9 +211,7 @@ func must(t *testing.T, err error) {
 func TestAPIErrors(t *testing.T) {
 	_, api := startAPIProxy(t)
 	echo := echoServer(t)
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	defer busy.Close()
+	busy := testconn.Listen(t)
 	post := func(path, body string) (int, string) {
 		resp, err := http.Post("http://"+api+path, "application/json", strings.NewReader(body))
 		must(t, err)
@@ -314,8 +313,7 @@ func TestConfigFile(t *testing.T) {
 // closed when the test ends.
 func acceptor(t *testing.T) (addr string, accept func() net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
+	ln := testconn.Listen(t)
 	conns := make(chan net.Conn, 4)
 	done := make(chan struct{})
 	go func() {
@@ -466,10 +464,8 @@ func TestToxiproxyClosing(t *testing.T) {
 // TestToxiproxyClosing/reset_peer_upstream failed so, 3 runs in 100.)
 func TestToxiproxyResetBeforeConnect(t *testing.T) {
 	_, api := startAPIProxy(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	defer ln.Close()
-	rc, err := ln.(*net.TCPListener).SyscallConn()
+	ln := testconn.Listen(t)
+	rc, err := ln.SyscallConn()
 	must(t, err)
 	var lerr error
 	must(t, rc.Control(func(fd uintptr) { lerr = syscall.Listen(int(fd), 0) }))

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bevgo/bev/internal/testconn"
 )
 
 // oneShotServer is an upstream of HTTP/1.0's shape on 127.0.0.1: each
@@ -15,10 +17,7 @@ import (
 // and the connection closed. It is stopped and joined at cleanup.
 func oneShotServer(tb testing.TB, answer []byte) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	ln := testconn.Listen(tb)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bevgo/bev/internal/testconn"
 )
 
 // dialClient connects to the proxy, over TLS when tlsOn. It returns the stream to use and
@@ -173,11 +175,7 @@ func TestCutAtDrainDeadline(t *testing.T) {
 // as a client that "took no bytes".
 func TestStalledHandshake(t *testing.T) {
 	certFile, keyFile, _, _ := testCert(t, t.TempDir())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := testconn.Listen(t)
 	p := startProxy(t, "-target", ln.Addr().String(), "-tls-cert", certFile, "-tls-key", keyFile, "-idle-timeout", "300ms")
 	c, err := net.Dial("tcp", p.addr)
 	if err != nil {
@@ -197,7 +195,7 @@ func TestStalledHandshake(t *testing.T) {
 		t.Errorf("closed line %q, want the cause to be the client's TLS handshake", line)
 	}
 	// A dial made at accept would be waiting in the backlog by now.
-	ln.(*net.TCPListener).SetDeadline(time.Now().Add(100 * time.Millisecond))
+	ln.SetDeadline(time.Now().Add(100 * time.Millisecond))
 	if up, err := ln.Accept(); err == nil {
 		up.Close()
 		t.Errorf("the proxy dialed the target for a client whose TLS handshake never finished")

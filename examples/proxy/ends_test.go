@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/bevgo/bev/internal/testconn"
 )
 
 // TestTargetEndsFirst is an HTTP/1.0 exchange through the proxy, where the
@@ -15,11 +17,7 @@ import (
 // target must still get the client's last bytes whole and then a clean
 // EOF, not a reset, and the client the whole answer and then EOF.
 func TestTargetEndsFirst(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := testconn.Listen(t)
 	request := []byte("GET / HTTP/1.0\r\n\r\n")
 	answer := bytes.Repeat([]byte("x"), 64<<10)
 	tail := []byte("the client's last words")

@@ -2,20 +2,17 @@ package main
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bevgo/bev/internal/testconn"
 )
 
 // TestFlagErrors: bad flags and unusable addresses give one line on
 // stderr and exit status 2, and start nothing.
 func TestFlagErrors(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
+	busy := testconn.Listen(t)
 	missing := filepath.Join(t.TempDir(), "missing.pem")
 	for _, tc := range []struct {
 		name string

@@ -23,6 +23,7 @@ import (
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
 	"github.com/bevgo/bev/internal/testcert"
+	"github.com/bevgo/bev/internal/testconn"
 )
 
 // syncBuffer collects what run writes to stdout or stderr and lets a test
@@ -145,10 +146,7 @@ func httpClient(t testing.TB, cfg *tls.Config) *http.Client {
 // until the test ends and returns its address.
 func serveHTTP(t testing.TB, h http.Handler, cert *tls.Certificate) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	var ln net.Listener = testconn.Listen(t)
 	if cert != nil {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cert}})
 	}

@@ -1,7 +1,7 @@
 // Package testconn gives bev's tests both ends of a real loopback
 // connection, for the cases where a socket's own behaviour (kernel
 // buffers, half-close, resets, the side door of package actor) is what is
-// tested.
+// tested, and the loopback listeners and servers that tests dial.
 package testconn
 
 import (
@@ -15,6 +15,21 @@ import (
 
 // acceptTimeout bounds the wait for the listener's side of the pair.
 const acceptTimeout = 10 * time.Second
+
+// Listen returns a TCP listener on 127.0.0.1 at a free port, closed when
+// the test ends (closing it earlier is fine, and is how a test makes its
+// accept loop return before it waits for it). It is a *net.TCPListener
+// for the tests that set its deadline or reach its socket. A failure to
+// listen fails the test with t.Fatalf.
+func Listen(t testing.TB) *net.TCPListener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testconn.Listen: %v", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln.(*net.TCPListener)
+}
 
 // Pair returns the client and the server end of a connection over
 // network "tcp" (on 127.0.0.1) or "unix" (a socket in t.TempDir()). Both
@@ -76,10 +91,7 @@ func TCPConns(t testing.TB) (client, server *net.TCPConn) {
 // fails t.
 func EchoServer(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := Listen(t)
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex // guards following

@@ -12,38 +12,11 @@ import (
 	"golang.org/x/net/nettest"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testconn"
 	"github.com/bevgo/bev/pipeline/toxic"
 )
 
 // Tests of filter.go's WrapConn.
-
-// tcpPair returns two connected loopback TCP connections.
-func tcpPair(t testing.TB) (client, server net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			accepted <- nil
-			return
-		}
-		accepted <- c
-	}()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server = <-accepted
-	if server == nil {
-		t.Fatal("accept failed")
-	}
-	return client, server
-}
 
 // TestWrapConnNettest runs the net.Conn conformance suite over wrapped
 // TCP connections, without toxics and with a 1 ms latency each way.
@@ -64,7 +37,7 @@ func TestWrapConnNettest(t *testing.T) {
 			t.Parallel() // the suite waits on its own timeouts: run both at once
 			nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
 				base := actor.NewBase()
-				a, b := tcpPair(t)
+				a, b := testconn.Pair(t, "tcp")
 				set := tc.set()
 				if c1, err = toxic.WrapConn(base, a, set); err != nil {
 					return nil, nil, nil, err
@@ -86,7 +59,7 @@ func TestWrapConnNettest(t *testing.T) {
 func TestWrapConnResetPeer(t *testing.T) {
 	base := actor.NewBase()
 	defer base.Close()
-	a, server := tcpPair(t)
+	a, server := testconn.Pair(t, "tcp")
 	defer server.Close()
 	set := new(toxic.Set)
 	must(t, set.Add(toxic.New("rst", toxic.Upstream, &toxic.ResetPeer{})))
@@ -112,7 +85,7 @@ func TestWrapConnResetPeer(t *testing.T) {
 func TestWrapConnLimitData(t *testing.T) {
 	base := actor.NewBase()
 	defer base.Close()
-	a, server := tcpPair(t)
+	a, server := testconn.Pair(t, "tcp")
 	defer server.Close()
 	set := new(toxic.Set)
 	must(t, set.Add(toxic.New("lim", toxic.Downstream, &toxic.LimitData{Bytes: 1000})))
@@ -168,7 +141,7 @@ func TestWrapConnCloses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			base := actor.NewBase()
 			defer base.Close()
-			a, server := tcpPair(t)
+			a, server := testconn.Pair(t, "tcp")
 			defer server.Close()
 			set := new(toxic.Set)
 			must(t, set.Add(tc.t))

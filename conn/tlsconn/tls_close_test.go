@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -134,11 +133,7 @@ func TestTLSGracefulClose(t *testing.T) {
 func TestCloseWhileHandshaking(t *testing.T) {
 	base := testbev.NewBase(t)
 	_, ccfg := testcert.Configs(t, "bev.test")
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
+	silent := testconn.Listen(t)
 	s, err := tlsconn.New(base, nil, ccfg, tlsconn.Connecting, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)

@@ -99,11 +99,8 @@ func TestTLSTimeout(t *testing.T) {
 			opts := actor.DeferCallbacks | actor.CloseOnFree
 			var s *conn.Socket
 			if byAddr {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer ln.Close()
+				ln := testconn.Listen(t)
+				var err error
 				if s, err = tlsconn.New(base, nil, ccfg, tlsconn.Connecting, opts); err != nil {
 					t.Fatal(err)
 				}

@@ -13,6 +13,28 @@ import (
 // (viewSink.take).
 const maxIovecs = maxWriteSlices
 
+// rawSyscallMax is the most bytes a socket's read or write moves through
+// syscall.RawSyscall, which skips the scheduler's bookkeeping around a
+// system call (entersyscall and exitsyscall, about 4% of the CPU a
+// ping-pong of small messages costs the server). A socket here is
+// non-blocking, so its read or write never waits: only the copy takes
+// time, a microsecond or two up to this size, and the goroutine may keep
+// its P meanwhile. Larger transfers go through syscall.Syscall, so that a
+// long copy never holds a P (nor delays a stop of the world) unseen by
+// the scheduler.
+const rawSyscallMax = 16 << 10
+
+// socketCall makes system call trap, moving n bytes: raw when n is at most
+// rawSyscallMax, else as syscall.Syscall does.
+func socketCall(n int, trap, a1, a2, a3 uintptr) (uintptr, syscall.Errno) {
+	if n <= rawSyscallMax {
+		r, _, e := syscall.RawSyscall(trap, a1, a2, a3)
+		return r, e
+	}
+	r, _, e := syscall.Syscall(trap, a1, a2, a3)
+	return r, e
+}
+
 // iovecs are pooled: a socket holds its array only during a write, so an
 // idle connection holds none.
 type iovecs [maxIovecs]syscall.Iovec
@@ -37,6 +59,7 @@ type rawSocket struct {
 	writeFn func(fd uintptr) bool
 	iov     []syscall.Iovec // during tryWrite: one's, or a pooled array's first n
 	one     [1]syscall.Iovec
+	wlen    int // the bytes s.iov holds
 	wn      int64
 	werr    error
 
@@ -71,7 +94,7 @@ func newSysConn(c interface {
 // a writev(2).
 func (s *rawSocket) tryWrite(bufs [][]byte) (int64, error) {
 	var iovs *iovecs
-	s.iov = s.one[:0]
+	s.iov, s.wlen = s.one[:0], 0
 	for _, p := range bufs {
 		if len(p) == 0 {
 			continue
@@ -87,6 +110,7 @@ func (s *rawSocket) tryWrite(bufs [][]byte) (int64, error) {
 		v := syscall.Iovec{Base: &p[0]}
 		v.SetLen(len(p))
 		s.iov = append(s.iov, v)
+		s.wlen += len(p)
 	}
 	if len(s.iov) == 0 {
 		return 0, nil
@@ -113,7 +137,7 @@ func (s *rawSocket) writev(fd uintptr) bool {
 		trap, arg, n, name = syscall.SYS_WRITE, uintptr(unsafe.Pointer(s.iov[0].Base)), uintptr(s.iov[0].Len), "write"
 	}
 	for {
-		r, _, e := syscall.Syscall(trap, fd, arg, n)
+		r, e := socketCall(s.wlen, trap, fd, arg, n)
 		switch e {
 		case 0:
 			s.wn = int64(r)
@@ -146,8 +170,17 @@ func (s *rawSocket) readInto(dst *Buffer, max int, wait bool) (int, error) {
 // reader waiting on an idle connection holds none.
 func (s *rawSocket) readOnce(fd uintptr) bool {
 	c := newReadChunk(s.room)
+	p := c.free()[:s.room]
 	for {
-		n, err := syscall.Read(int(fd), c.free()[:s.room])
+		var n int
+		var err error
+		if raceEnabled {
+			n, err = syscall.Read(int(fd), p) // tells the detector what the kernel wrote
+		} else if r, e := socketCall(len(p), syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p))); e != 0 {
+			err = e
+		} else {
+			n = int(r)
+		}
 		switch {
 		case err == syscall.EINTR:
 			continue

@@ -1,7 +1,0 @@
-//go:build !race
-
-package actor
-
-// raceEnabled reports whether the race detector is on. Under it sync.Pool
-// drops a random share of Puts, so allocation counts are not meaningful.
-const raceEnabled = false

@@ -26,9 +26,9 @@ import (
 // newSysConn returns nil where the platform has no such door (see
 // sysconn_linux.go), and the bufferevent then uses Read and Write alone.
 type sysConn interface {
-	// tryWrite writes what of bufs the kernel takes now, in one vectored
-	// write, and returns how much that was; (0, nil) means it took
-	// nothing. It never blocks.
+	// tryWrite writes what of bufs the kernel takes now, in one system
+	// call (writev(2), or write(2) for a single buffer), and returns how
+	// much that was; (0, nil) means it took nothing. It never blocks.
 	tryWrite(bufs [][]byte) (int64, error)
 	// source: one read of at most max bytes into a chunk taken only
 	// once the socket is readable, so that a wait holds no buffer.

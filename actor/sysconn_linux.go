@@ -35,6 +35,20 @@ func socketCall(n int, trap, a1, a2, a3 uintptr) (uintptr, syscall.Errno) {
 	return r, e
 }
 
+// sysRead is one read(2) of p on fd, through socketCall; under the race
+// detector through syscall.Read, which tells the detector what the kernel
+// wrote.
+func sysRead(fd uintptr, p []byte) (int, error) {
+	if raceEnabled {
+		return syscall.Read(int(fd), p)
+	}
+	r, e := socketCall(len(p), syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
 // iovecs are pooled: a socket holds its array only during a write, so an
 // idle connection holds none.
 type iovecs [maxIovecs]syscall.Iovec
@@ -172,15 +186,7 @@ func (s *rawSocket) readOnce(fd uintptr) bool {
 	c := newReadChunk(s.room)
 	p := c.free()[:s.room]
 	for {
-		var n int
-		var err error
-		if raceEnabled {
-			n, err = syscall.Read(int(fd), p) // tells the detector what the kernel wrote
-		} else if r, e := socketCall(len(p), syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p))); e != 0 {
-			err = e
-		} else {
-			n = int(r)
-		}
+		n, err := sysRead(fd, p)
 		switch {
 		case err == syscall.EINTR:
 			continue

@@ -64,22 +64,30 @@ func TestPairTimeouts(t *testing.T) {
 	})
 }
 
+// readTimeouts gives b callbacks that drain its input and record when,
+// after now, each read timeout came; the slice is read once the test's
+// bubble is idle (synctest.Wait) or b is closed.
+func readTimeouts(b *actor.Bufferevent) *[]time.Duration {
+	var fired []time.Duration
+	start := time.Now()
+	b.SetCallbacks(actor.Callbacks{
+		Read: func(s *actor.Session) { s.Input().Drain(s.Input().Len()) },
+		Event: func(_ *actor.Session, ev actor.Event, _ error) {
+			if ev == actor.Timeout|actor.Reading {
+				fired = append(fired, time.Since(start))
+			}
+		},
+	})
+	return &fired
+}
+
 // Timeouts re-arm on Enable and are restarted by progress.
 func TestTimeoutRearm(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := actor.NewBase()
 		defer base.Close()
 		a, b, _ := actor.NewPair(base, 0)
-		var fired []time.Duration
-		start := time.Now()
-		b.SetCallbacks(actor.Callbacks{
-			Read: func(s *actor.Session) { s.Input().Drain(s.Input().Len()) },
-			Event: func(_ *actor.Session, ev actor.Event, _ error) {
-				if ev == actor.Timeout|actor.Reading {
-					fired = append(fired, time.Since(start))
-				}
-			},
-		})
+		fired := readTimeouts(b)
 		b.SetTimeouts(100*time.Millisecond, 0)
 		b.Enable(actor.Read)
 		time.Sleep(60 * time.Millisecond)
@@ -92,8 +100,8 @@ func TestTimeoutRearm(t *testing.T) {
 		a.Close()
 		b.Close()
 		want := []time.Duration{160 * time.Millisecond, 280 * time.Millisecond}
-		if !reflect.DeepEqual(fired, want) {
-			t.Errorf("read timeouts at %v, want %v", fired, want)
+		if !reflect.DeepEqual(*fired, want) {
+			t.Errorf("read timeouts at %v, want %v", *fired, want)
 		}
 	})
 }
@@ -263,16 +271,7 @@ func TestTimeoutRestartsLazily(t *testing.T) {
 		}
 		defer base.Close()
 		a, b, _ := actor.NewPair(base, 0)
-		var fired []time.Duration
-		start := time.Now()
-		b.SetCallbacks(actor.Callbacks{
-			Read: func(s *actor.Session) { s.Input().Drain(s.Input().Len()) },
-			Event: func(_ *actor.Session, ev actor.Event, _ error) {
-				if ev == actor.Timeout|actor.Reading {
-					fired = append(fired, time.Since(start))
-				}
-			},
-		})
+		fired := readTimeouts(b)
 		b.SetTimeouts(100*time.Millisecond, 100*time.Millisecond)
 		b.Enable(actor.Read | actor.Write)
 		for range 10 {
@@ -285,8 +284,8 @@ func TestTimeoutRestartsLazily(t *testing.T) {
 		if made != 1 || resets > 4 {
 			t.Errorf("10 restarts over 300 ms made %d timers and reset them %d times, want 1 and at most 4", made, resets)
 		}
-		if want := []time.Duration{400 * time.Millisecond}; !reflect.DeepEqual(fired, want) {
-			t.Errorf("read timeouts at %v, want %v (100 ms after the last byte, at 300 ms)", fired, want)
+		if want := []time.Duration{400 * time.Millisecond}; !reflect.DeepEqual(*fired, want) {
+			t.Errorf("read timeouts at %v, want %v (100 ms after the last byte, at 300 ms)", *fired, want)
 		}
 		a.Close()
 		b.Close()

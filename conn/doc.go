@@ -5,8 +5,9 @@
 // or handed over by a [Listener] that accepts them; a [Layer] runs a
 // protocol such as TLS over the connection before the bufferevent uses it
 // (package conn/tlsconn makes TLS sockets). The dial, the lookup and the
-// layer's handshake all run on a goroutine the socket owns (its actor's own
-// when it has nothing else to do meanwhile), so Close cancels and joins them, and each connect ends in exactly one event: actor.Connected
+// layer's handshake all run on a goroutine the socket owns (its actor's
+// own when it has nothing else to do meanwhile), so Close cancels and
+// joins them, and each connect ends in exactly one event: actor.Connected
 // or actor.Error. This is libevent's bufferevent_sock.c,
 // bufferevent_openssl.c and evconnlistener, with libevent's names mapped in
 // docs/libevent-conn.md.

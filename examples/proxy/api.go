@@ -672,9 +672,9 @@ func (p *proxy) poison(cs *conn.Socket, r *relay) {
 // toxicEnded ends r's target connection once a toxic has ended the
 // client's, as toxiproxy closes both sockets: after a reset_peer the
 // target is reset as well (resetTarget); after a close (timeout,
-// limit_data) its stream counts as ended, so that run drains it: what it
-// holds is written, then it is half-closed and closed, and what it still
-// sends is not relayed. It runs on the client's goroutine (see poison); a
+// limit_data) its stream counts as ended, so that the relay's end drains
+// it: what it holds is written, then it is half-closed and closed, and
+// what it still sends is not relayed. It runs on the client's goroutine (see poison); a
 // client whose target could not be made has nothing to end.
 func (r *relay) toxicEnded(reset bool) {
 	t := &r.target

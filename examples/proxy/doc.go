@@ -76,17 +76,17 @@
 // After a load has passed, the proxy gives the memory it no longer needs
 // back to the system within about a second (see reclaimer).
 //
-// Every connection is logged with log/slog on standard error, in one
-// line when it closes: the client, the bytes written each way, the bytes
+// Every connection is logged with log/slog on standard error, in one line
+// when it closes: the client, the bytes written each way, the bytes
 // dropped if any, the duration and the cause; at INFO, or WARN when the
-// target could not be reached or bytes were dropped. -log-level DEBUG
-// adds a line when it opens and when the target connects; -log-level
-// WARN keeps only the failures. INFO and DEBUG lines are written
-// together, at most -log-flush (100 ms) after they are made, since one
-// write per line cost as much as the rest of the line (-log-flush 0
-// writes each at once); a WARN or ERROR line is written at once, with
-// the lines before it, and exiting writes every line. Accept errors the listener retries
-// (running out of descriptors, say) are logged at most once a second.
+// target could not be reached or bytes were dropped. -log-level DEBUG adds
+// a line when it opens and when the target connects; -log-level WARN keeps
+// only the failures. INFO and DEBUG lines are written together, at most
+// -log-flush (100 ms) after they are made, since one write per line cost
+// as much as the rest of the line (-log-flush 0 writes each at once); a
+// WARN or ERROR line is written at once, with the lines before it, and
+// exiting writes every line. Accept errors the listener retries (running
+// out of descriptors, say) are logged at most once a second.
 // SIGINT or SIGTERM stops accepting, lets open connections finish for up
 // to -drain-timeout (5 s), closes the rest, prints the totals and exits
 // 0; a second signal exits at once (130 after SIGINT). Bad flags or an

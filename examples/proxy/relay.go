@@ -91,9 +91,10 @@ type relay struct {
 	connFail    atomic.Bool // the target could not be reached
 
 	// ctx ends on abort (idle, stalled peer) or forced shutdown (the
-	// proxy's kill aborts each open relay): it cancels the connect and
-	// cuts a side being drained. It is no child of a context the proxy
-	// shares, whose lock every connection would take twice.
+	// proxy's kill aborts each open relay): it cuts a side being drained
+	// (an abort closes the target, which cancels its connect). It is no
+	// child of a context the proxy shares, whose lock every connection
+	// would take twice.
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
@@ -636,10 +637,11 @@ func (r *relay) cut(x *side, unsent int) {
 }
 
 // finish logs the closed connection, releases its contexts, joins the
-// linger (unless it runs on it: by), and unregisters it. The byte counts are what was written to
-// each side's connection: what was relayed to it less what was still
-// unwritten when it was cut. A connection that lost bytes or could not
-// reach the target is logged at WARN, the rest at INFO.
+// linger (unless it runs on it: by), and unregisters it. The byte counts
+// are what was written to each side's connection: what was relayed to it
+// less what was still unwritten when it was cut. A connection that lost
+// bytes or could not reach the target is logged at WARN, the rest at
+// INFO.
 func (r *relay) finish(by ender) {
 	defer r.p.wg.Done()
 	defer r.p.remove(r)

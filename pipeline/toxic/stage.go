@@ -397,10 +397,10 @@ func (st *Stage) arm(next, now time.Time) {
 // set has not changed since its last call (actor.Passer). A toxic is
 // transparent while its attributes make it forward every byte at once and
 // unchanged: a latency of 0 with no jitter, a bandwidth of 0 (no cap), and
-// any toxic whose toxicity roll left it out of this connection. While it does, a socket's actor may let writers skip it
-// (see actor.Bufferevent.Write): a toxic added meanwhile applies from the
-// next chunk, as on a chunk already under way. It is safe from any
-// goroutine.
+// any toxic whose toxicity roll left it out of this connection. While it
+// does, a socket's actor may let writers skip it (see
+// actor.Bufferevent.Write): a toxic added meanwhile applies from the next
+// chunk, as on a chunk already under way. It is safe from any goroutine.
 func (st *Stage) Passes() bool {
 	return st.passing.Load() && !st.dirty.Load() && !st.closing.Load()
 }

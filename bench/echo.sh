@@ -82,7 +82,7 @@ if [ -n "$SERVER_LIST" ]; then
 fi
 TICK_MS=$((1000 / $(getconf CLK_TCK)))
 FAILED=0
-note "servers: $SERVERS; $ROUNDS interleaved rounds; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+note "servers: $SERVERS; $ROUNDS interleaved rounds; $(machine)"
 
 # start_server NAME: starts echo server NAME on a free port; sets PORT_NAME
 # and PID_NAME.

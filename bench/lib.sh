@@ -10,6 +10,13 @@ PIDS=()
 
 note() { echo "# $*" >&2; }
 
+# machine describes what a figure depends on beyond the code: the CPUs,
+# the load, and the kernel's TCP congestion control, whose pacing (BBR's)
+# decides much of a single loopback stream (docs/benchmarks.md).
+machine() {
+	echo "$(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), tcp $(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null || echo '?')"
+}
+
 cleanup() {
 	local pid
 	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done

@@ -43,7 +43,7 @@ fi
 start_origin $((1 << 20))
 for r in $RELAYS; do start_relay "$r"; done
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
-note "origin $ORIGIN on 127.0.0.1:$ORIGIN_PORT; relays: $RELAYS; $ROUNDS interleaved rounds; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+note "origin $ORIGIN on 127.0.0.1:$ORIGIN_PORT; relays: $RELAYS; $ROUNDS interleaved rounds; $(machine)"
 
 # measure RELAY KIND: one run; prints "KIND RELAY REQUESTS CPU_US US_PER_REQ".
 measure() {

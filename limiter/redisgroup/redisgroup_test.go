@@ -28,7 +28,19 @@ func config(t *testing.T, rate int64) *limiter.Config {
 
 func newGroup(t *testing.T, srv *testredis.Server, name string, rate int64, p redisgroup.Policy) (*limiter.Group, *redisgroup.Store) {
 	t.Helper()
-	g, s, err := redisgroup.NewGroup(config(t, rate), redisgroup.Options{URL: srv.URL(), Name: name, Fallback: p})
+	return newGroupTimeout(t, srv, name, rate, p, 0)
+}
+
+// recoveryTimeout bounds the calls of the stores whose failed calls a
+// test counts: far above any stall seen (0.7 s), so that a call fails
+// only when Redis does not answer, and far below waitFor's bound.
+const recoveryTimeout = 3 * time.Second
+
+// newGroupTimeout is newGroup with Options.Timeout set to timeout (0: the
+// default).
+func newGroupTimeout(t *testing.T, srv *testredis.Server, name string, rate int64, p redisgroup.Policy, timeout time.Duration) (*limiter.Group, *redisgroup.Store) {
+	t.Helper()
+	g, s, err := redisgroup.NewGroup(config(t, rate), redisgroup.Options{URL: srv.URL(), Name: name, Fallback: p, Timeout: timeout})
 	if err != nil {
 		t.Fatalf("NewGroup: %v", err)
 	}

@@ -2,10 +2,9 @@ package actor_test
 
 import (
 	"io"
-	"runtime"
 	"sync"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/internal/testbev"
@@ -54,42 +53,43 @@ func (g *gatedTransport) Close() error {
 // with it: libevent, which does not read while reading is disabled,
 // notices neither before then.
 func TestEOFWhileReadingDisabled(t *testing.T) {
-	g := newGatedTransport()
-	b, err := actor.New(testbev.NewBase(t), g, actor.CloseOnFree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type seen struct {
-		ev   actor.Event // 0 for the read callback
-		data string
-	}
-	got := make(chan seen, 4)
-	b.SetCallbacks(actor.Callbacks{
-		Read: func(s *actor.Session) { got <- seen{data: string(testkit.DrainAll(t, s.Input()))} },
-		Event: func(s *actor.Session, ev actor.Event, err error) {
-			got <- seen{ev: ev}
-		},
-	})
-	b.Enable(actor.Read)
-	testkit.Recv(t, g.reading, "the reader loop's read")
-	b.Disable(actor.Read)
-	g.results <- gatedRead{[]byte("tail"), io.EOF}
-	// The actor has taken the read once the input shows its bytes.
-	deadline := time.Now().Add(testkit.WaitTime)
-	for b.InputLen() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the read's bytes did not reach the input")
+	// In a bubble, synctest.Wait returns once the reader loop has handed
+	// over the read and the actor has taken it and has nothing left to
+	// do: the moment to check that it reported nothing, with no polling.
+	synctest.Test(t, func(t *testing.T) {
+		g := newGatedTransport()
+		b, err := actor.New(testbev.NewBase(t), g, actor.CloseOnFree)
+		if err != nil {
+			t.Fatal(err)
 		}
-		runtime.Gosched()
-	}
-	if early := testkit.Pending(got); len(early) > 0 {
-		t.Fatalf("reading disabled, yet the bufferevent reported %+v", early[0])
-	}
-	b.Enable(actor.Read)
-	if s := testkit.Recv(t, got, "the read callback"); s.ev != 0 || s.data != "tail" {
-		t.Fatalf("first after Enable: %+v, want the read callback with \"tail\"", s)
-	}
-	if s := testkit.Recv(t, got, "the EOF"); s.ev != actor.Reading|actor.EOF {
-		t.Fatalf("second after Enable: %+v, want Reading|EOF", s)
-	}
+		type seen struct {
+			ev   actor.Event // 0 for the read callback
+			data string
+		}
+		got := make(chan seen, 4)
+		b.SetCallbacks(actor.Callbacks{
+			Read: func(s *actor.Session) { got <- seen{data: string(testkit.DrainAll(t, s.Input()))} },
+			Event: func(s *actor.Session, ev actor.Event, err error) {
+				got <- seen{ev: ev}
+			},
+		})
+		b.Enable(actor.Read)
+		testkit.Recv(t, g.reading, "the reader loop's read")
+		b.Disable(actor.Read)
+		g.results <- gatedRead{[]byte("tail"), io.EOF}
+		synctest.Wait()
+		if n := b.InputLen(); n != len("tail") {
+			t.Fatalf("InputLen() = %d once the actor is idle, want %d: the read's bytes did not reach the input", n, len("tail"))
+		}
+		if early := testkit.Pending(got); len(early) > 0 {
+			t.Fatalf("reading disabled, yet the bufferevent reported %+v", early[0])
+		}
+		b.Enable(actor.Read)
+		if s := testkit.Recv(t, got, "the read callback"); s.ev != 0 || s.data != "tail" {
+			t.Fatalf("first after Enable: %+v, want the read callback with \"tail\"", s)
+		}
+		if s := testkit.Recv(t, got, "the EOF"); s.ev != actor.Reading|actor.EOF {
+			t.Fatalf("second after Enable: %+v, want Reading|EOF", s)
+		}
+	})
 }

@@ -35,19 +35,23 @@
 // disturbed: on a starved machine no figure is trustworthy.
 //
 // With -libevent-window it counts as test-ratelim does instead: from
-// before the clients connect until 5 ms before -d, divided by -d. The
-// clock starts half a tick past a tick boundary, so that the window holds
-// -d's number of boundaries; the group is made then, and starts empty,
-// as libevent's effectively does (its refill timer, started with the
-// group, fires one time fewer than -d has ticks, and its start-up bucket
-// makes up the difference); and the server ends read nothing until every
-// connection is up, so every member shares the first refill. The group's
-// total then comes out exact and its shares equal. A connection's own
-// bucket still starts at its rate, as in libevent, so with -c alone a
-// connection moves one refill more than the duration's worth (+20 B/s on
-// 1000 B/s over 5 s). A window whose end is taken half a tick late, or
-// finds bytes on their way or a turn not yet taken, is disturbed: a stall
-// at the edge moved a refill, or part of one, across it.
+// start-up until 5 ms before -d, divided by -d. Start-up is when the
+// limits start, once every connection is up (test-ratelim's connections
+// come up in microseconds; here, under load, that took over a tick, and
+// a refill then went to whoever started first). The clock starts half a
+// tick past a tick boundary, so that the window holds -d's number of
+// boundaries; the group is made then, and starts empty, as libevent's
+// effectively does (its refill timer, started with the group, fires one
+// time fewer than -d has ticks, and its start-up bucket makes up the
+// difference); and every server end gets its limits and starts reading
+// then, before the next boundary, so every member shares the first
+// refill. The group's total then comes out exact and its shares equal.
+// A connection's own bucket still starts at its rate, as in libevent, so
+// with -c alone a connection moves one refill more than the duration's
+// worth (+20 B/s on 1000 B/s over 5 s). A window whose start took past
+// that boundary, or whose end is taken half a tick late or finds bytes
+// on their way or a turn not yet taken, is disturbed: a stall at the
+// edge moved a refill, or part of one, across it.
 //
 // With -group-redis URL the group's budget is kept in that Redis
 // (package limiter/redisgroup), under -group-name or a name of its own

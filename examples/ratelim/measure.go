@@ -94,32 +94,39 @@ func measure(o *options) (res *result, err error) {
 		}
 	}()
 
-	if o.libeventWindow {
-		// Before the group is made: a refill between the two would be
-		// in the group at the start.
-		startAligned(o.tick())
-	}
 	var connCfg *limiter.Config
 	if o.connLimit > 0 {
 		if connCfg, err = o.bucketConfig(o.perTick(o.connLimit)); err != nil {
 			return nil, err
 		}
 	}
-	if o.groupLimit > 0 {
+	// makeGroup makes the group, if there is one, with its min share and
+	// its drain. Counted libevent's way, measure makes it once the
+	// connections are up, at the start of the window (see startAligned).
+	makeGroup := func() error {
+		if o.groupLimit <= 0 {
+			return nil
+		}
 		cfg, err := o.bucketConfig(o.perTick(o.groupLimit))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if group, err = newGroup(o, cfg); err != nil {
-			return nil, err
+			return err
 		}
 		if o.minShare >= 0 {
 			if err := group.SetMinShare(o.minShare); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		if o.drain != 0 {
 			drain = startDrain(group, o.drain, o.tick())
+		}
+		return nil
+	}
+	if !o.libeventWindow {
+		if err := makeGroup(); err != nil {
+			return nil, err
 		}
 	}
 
@@ -134,15 +141,17 @@ func measure(o *options) (res *result, err error) {
 		default:
 		}
 	}
-	// Counted libevent's way, every server end waits for the others
-	// before it reads: see startAligned.
-	enable := !o.libeventWindow
 	ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{Options: actor.CloseOnFree},
 		func(s *conn.Socket) {
-			if err := serveEcho(s, connCfg, group, &echoed, enable); err != nil {
-				fail(err)
-				s.Free()
-				return
+			serveEcho(s, &echoed)
+			// Counted libevent's way, every server end waits for the
+			// others, unlimited and not reading: see startAligned.
+			if !o.libeventWindow {
+				if err := startServing(s, connCfg, group); err != nil {
+					fail(err)
+					s.Free()
+					return
+				}
 			}
 			select {
 			case accepted <- s:
@@ -153,7 +162,6 @@ func measure(o *options) (res *result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	began := time.Now() // libevent's clock starts as the clients connect
 	clients := make([]*client, n)
 	for i := range clients {
 		if clients[i], err = dial(base, ln.Addr().String(), i+1, up, fail); err != nil {
@@ -176,15 +184,27 @@ func measure(o *options) (res *result, err error) {
 		}
 	}
 
+	tick := o.tick()
+	var (
+		began     time.Time // libevent's clock: where its window starts
+		lateStart bool      // a refill came before every server end was serving
+	)
 	if o.libeventWindow {
+		startAligned(tick)
+		began = time.Now()
+		if err := makeGroup(); err != nil {
+			return nil, err
+		}
 		for _, s := range servers {
-			if err := s.Enable(actor.Read | actor.Write); err != nil {
+			if err := startServing(s, connCfg, group); err != nil {
 				return nil, err
 			}
 		}
+		// A stall here let a refill come before the last server end
+		// started: it went to the ends serving already.
+		lateStart = !time.Now().Before(nextAt(began, tick, 0))
 	}
 
-	tick := o.tick()
 	w := &windower{clients: clients, echoed: &echoed, servers: servers, group: group,
 		timer: timer, failed: failed, tick: tick, settle: o.connLimit > 0 || o.groupLimit > 0}
 	var probe func()
@@ -197,9 +217,9 @@ func measure(o *options) (res *result, err error) {
 		lateLeases  uint64
 	)
 	if o.libeventWindow {
-		// From before the clients connected until 5 ms before the
-		// duration, divided by the duration, as test-ratelim counts.
-		first = edge{due: began, at: began, received: make([]int64, n)}
+		// From start-up, when the limits started, until 5 ms before
+		// the duration, divided by the duration, as test-ratelim counts.
+		first = edge{due: began, at: began, received: make([]int64, n), disturbed: lateStart}
 		end := began.Add(o.duration() - 5*time.Millisecond)
 		trouble := leaseTrouble(group)
 		if err := sleepUntil(timer, end, failed); err != nil {
@@ -254,11 +274,10 @@ func measure(o *options) (res *result, err error) {
 	return res, nil
 }
 
-// serveEcho sets up an accepted connection as test-ratelim's echo server
-// does, with the per-connection limit (if cfg is not nil) and in the group
-// (if g is not nil), and counts what it echoes in echoed. It starts
-// reading and writing if enable is set; otherwise the caller does.
-func serveEcho(s *conn.Socket, cfg *limiter.Config, g *limiter.Group, echoed *atomic.Int64, enable bool) error {
+// serveEcho gives an accepted connection test-ratelim's echo server's
+// callbacks, which count what it echoes in echoed; startServing then
+// limits it and starts it.
+func serveEcho(s *conn.Socket, echoed *atomic.Int64) {
 	s.SetCallbacks(actor.Callbacks{
 		Read: func(s *actor.Session) {
 			out := s.Output()
@@ -279,6 +298,12 @@ func serveEcho(s *conn.Socket, cfg *limiter.Config, g *limiter.Group, echoed *at
 			}
 		},
 	})
+}
+
+// startServing gives an echo server's end the per-connection limit (if
+// cfg is not nil), puts it in the group (if g is not nil) and starts its
+// reading and writing, as test-ratelim's echo server does on accept.
+func startServing(s *conn.Socket, cfg *limiter.Config, g *limiter.Group) error {
 	if cfg != nil {
 		if err := s.SetRateLimit(cfg); err != nil {
 			return err
@@ -288,9 +313,6 @@ func serveEcho(s *conn.Socket, cfg *limiter.Config, g *limiter.Group, echoed *at
 		if err := s.JoinGroup(g); err != nil {
 			return err
 		}
-	}
-	if !enable {
-		return nil
 	}
 	return s.Enable(actor.Read | actor.Write)
 }

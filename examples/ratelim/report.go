@@ -94,7 +94,7 @@ func (res *result) disturbance() string {
 	var why []string
 	switch {
 	case res.unsettled && res.libevent:
-		why = append(why, "the window's end was taken late, or with bytes on their way or a turn not taken")
+		why = append(why, "a refill came before every server end had started, or the window's end was taken late, or with bytes on their way or a turn not taken")
 	case res.unsettled:
 		why = append(why, fmt.Sprintf("no settled edge after %d tries", maxSkips+1))
 	}

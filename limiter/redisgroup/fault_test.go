@@ -11,8 +11,9 @@ import (
 )
 
 // outage kills srv, waits until store s has seen the outage and returns
-// the server restarted on the same port, and when it came back.
-func outage(t *testing.T, srv *testredis.Server, s *redisgroup.Store, during func()) (*testredis.Server, time.Time) {
+// the server restarted on the same port, and s's failed calls when it
+// came back.
+func outage(t *testing.T, srv *testredis.Server, s *redisgroup.Store, during func()) (*testredis.Server, uint64) {
 	t.Helper()
 	// A loaded machine can delay an answer past the timeout, which
 	// counts as an outage too: count from here.
@@ -28,21 +29,27 @@ func outage(t *testing.T, srv *testredis.Server, s *redisgroup.Store, during fun
 		t.Fatal(err)
 	}
 	t.Cleanup(back.Stop)
-	return back, time.Now()
+	return back, s.Stats().Errors
 }
 
-// checkRecovery waits for the store to lease from Redis again and checks
-// that it did within two ticks of Redis's return (one more for a loaded
-// machine's scheduling).
-func checkRecovery(t *testing.T, s *redisgroup.Store, since time.Time) {
+// checkRecovery waits for the store to lease from Redis again, and checks
+// that the first lease it asked once Redis was back (errors: its failed
+// calls then) was shared: only a call already under way as Redis
+// restarted may have failed. The store asks once a tick, so that is
+// within two ticks of Redis's return on a quiet machine; counted in calls
+// it holds however late the machine runs them. (Counted in time, under
+// load, it took 140-530 ms, up to ten ticks.) The store's calls here
+// have a timeout no stall reaches (newGroupTimeout), so every failed
+// call is one Redis did not answer.
+func checkRecovery(t *testing.T, s *redisgroup.Store, errors uint64) {
 	t.Helper()
 	waitFor(t, "the store to recover", func() bool { st := s.Stats(); return st.Shared && st.Recoveries == st.Outages })
-	took := time.Since(since)
-	t.Logf("shared leases resumed %v after Redis returned", took)
-	if took > 3*tick {
-		t.Errorf("shared leases resumed %v after Redis returned, want within two ticks (%v)", took, 2*tick)
+	st := s.Stats()
+	t.Logf("%d failed calls after Redis returned", st.Errors-errors)
+	if st.Errors-errors > 1 {
+		t.Errorf("%d calls failed after Redis returned, want at most the one under way as it restarted: stats %+v", st.Errors-errors, st)
 	}
-	if st := s.Stats(); st.Outages < 1 {
+	if st.Outages < 1 {
 		t.Errorf("stats after the recovery %+v: want the outage counted", st)
 	}
 }
@@ -53,12 +60,12 @@ func checkRecovery(t *testing.T, s *redisgroup.Store, since time.Time) {
 func TestOutageLocal(t *testing.T) {
 	srv := testredis.New(t)
 	const rate = 4000
-	g, s := newGroup(t, srv, "local", rate, redisgroup.Local)
+	g, s := newGroupTimeout(t, srv, "local", rate, redisgroup.Local, recoveryTimeout)
 	d := &drivers{}
 	drive(t, g, 2, d)
 	defer stopAndClose(t, []*drivers{d}, g)
 	waitFor(t, "leases", func() bool { return s.Stats().Leases >= 3 })
-	_, back := outage(t, srv, s, func() {
+	_, errs := outage(t, srv, s, func() {
 		n := s.Stats().LocalLeases
 		before := sum(d.snapshot())
 		t0 := time.Now()
@@ -69,7 +76,7 @@ func TestOutageLocal(t *testing.T) {
 			t.Errorf("during the outage members moved %d bytes in %.1f ticks, want some and at most the last share (%d/tick)", moved, ticks, rate)
 		}
 	})
-	checkRecovery(t, s, back)
+	checkRecovery(t, s, errs)
 	n := s.Stats().Leases
 	waitFor(t, "leases from Redis again", func() bool { return s.Stats().Leases >= n+3 })
 }
@@ -79,12 +86,12 @@ func TestOutageLocal(t *testing.T) {
 // error.
 func TestOutageBlock(t *testing.T) {
 	srv := testredis.New(t)
-	g, s := newGroup(t, srv, "block", 4000, redisgroup.Block)
+	g, s := newGroupTimeout(t, srv, "block", 4000, redisgroup.Block, recoveryTimeout)
 	d := &drivers{}
 	drive(t, g, 2, d)
 	defer stopAndClose(t, []*drivers{d}, g)
 	waitFor(t, "leases", func() bool { return s.Stats().Leases >= 3 })
-	_, back := outage(t, srv, s, func() {
+	_, errs := outage(t, srv, s, func() {
 		// Let the lease granted before the outage lapse.
 		n := s.Stats().Calls
 		waitFor(t, "two failed ticks", func() bool { return s.Stats().Calls >= n+2 })
@@ -98,7 +105,7 @@ func TestOutageBlock(t *testing.T) {
 			t.Errorf("stats under Block %+v: want no local leases", st)
 		}
 	})
-	checkRecovery(t, s, back)
+	checkRecovery(t, s, errs)
 	before := sum(d.snapshot())
 	n := s.Stats().Leases
 	waitFor(t, "leases from Redis again", func() bool { return s.Stats().Leases >= n+3 })

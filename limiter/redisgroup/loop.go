@@ -265,21 +265,22 @@ const shareWeight = 0.2
 // and a fallback by use would then shrink the processes' sum below the
 // budget exactly when the machine is loaded; what the script grants in a
 // tick adds up to at most what the tick held, so shares by grant add up
-// to at most one.
+// to at most one. For that the average starts at 0, as if the ticks
+// before the process's first counted (they granted it nothing): every
+// process's average then weighs the same ticks alike. Started at its
+// first tick's share instead, a process that joined beside one that had
+// been alone kept its whole share while the other still remembered its
+// ticks alone, and the two added up to more than one for tens of ticks
+// (TestSharesAddUpToOne). A new process's share thus grows to its own
+// over about ten ticks: what it may take in an outage meanwhile is less,
+// never more.
 func (s *Store) foldShareLocked() {
 	for d := range 2 {
 		if s.start[d] <= 0 {
 			continue
 		}
 		f := min(max(float64(s.granted[d])/float64(s.start[d]), 0), 1)
-		if !s.shared {
-			s.share[d] = f
-			continue
-		}
 		s.share[d] = (1-shareWeight)*s.share[d] + shareWeight*f
-	}
-	if s.start != [2]int64{} {
-		s.shared = true
 	}
 }
 

@@ -179,8 +179,7 @@ type Store struct {
 	// share is, per direction, the fraction of the budget Redis granted
 	// this process per tick lately (a moving average over about five
 	// ticks): the Local policy's basis.
-	share  [2]float64
-	shared bool // share has seen a lease from Redis
+	share [2]float64
 	// granted is, per direction, what Redis granted this process in the
 	// current tick (its lease, plus top-ups, less give-backs), and start
 	// what the tick held at its start, for share.

@@ -18,17 +18,15 @@ const maxIovecs = maxWriteSlices
 // system call (entersyscall and exitsyscall, about 4% of the CPU a
 // ping-pong of small messages costs the server). A socket here is
 // non-blocking, so its read or write never waits: only the copy takes
-// time, and the goroutine keeps its P meanwhile. It is the largest read
-// chunk, the default per-read and per-write maxima: every read and, with
-// the defaults, every write. On a busy stream the server's CPU per MiB
-// was 4-7% lower so in two quiet A/B runs (1x64KiB echo, 1.05-1.11x
-// plain Go's at 16 KiB, 1.01-1.03x at 256 KiB) and the same in a third
-// (bench/echo.sh, 1.02x both).
-// A copy of 256 KiB takes tens of microseconds; a write above it (a
-// SetMaxWrite above the default) still goes through syscall.Syscall, so
-// that a long copy never holds a P (nor delays a stop of the world)
-// unseen for longer.
-const rawSyscallMax = maxReadChunk
+// time, tens of microseconds at 256 KiB, and the goroutine keeps its P
+// meanwhile. It covers every read (at most the largest read chunk) and,
+// with the default per-write maximum, every write. On a busy stream the
+// server's CPU per MiB was 4-7% lower so than with 16 KiB in two quiet
+// A/B runs (1x64KiB echo, 1.05-1.11x plain Go's against 1.01-1.03x) and
+// the same in a third (bench/echo.sh, 1.02x both). A write above it (a
+// SetMaxWrite above the default) goes through syscall.Syscall, so that a
+// longer copy never holds a P (nor delays a stop of the world) unseen.
+const rawSyscallMax = max(maxReadChunk, DefaultMaxWrite)
 
 // socketCall makes system call trap, moving n bytes: raw when n is at most
 // rawSyscallMax, else as syscall.Syscall does.

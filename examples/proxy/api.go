@@ -674,8 +674,9 @@ func (p *proxy) poison(cs *conn.Socket, r *relay) {
 // target is reset as well (resetTarget); after a close (timeout,
 // limit_data) its stream counts as ended, so that the relay's end drains
 // it: what it holds is written, then it is half-closed and closed, and
-// what it still sends is not relayed. It runs on the client's goroutine (see poison); a
-// client whose target could not be made has nothing to end.
+// what it still sends is not relayed. It runs on the client's goroutine
+// (see poison); a client whose target could not be made has nothing to
+// end.
 func (r *relay) toxicEnded(reset bool) {
 	t := &r.target
 	if reset {

@@ -167,8 +167,12 @@ type Bufferevent struct {
 	// cannot both start) and back when it cannot post; the actor moves it
 	// back to connIdle once the connect or handshake is over.
 	inLen, outLen atomic.Int64
-	curTransport  atomic.Pointer[transportBox]
-	connState     atomic.Int32 // connIdle, connBusy
+	// written counts the bytes transports took from the output (Written);
+	// the sinks add to it where a write returns, on whichever goroutine
+	// made it (the actor, the writer loop, a borrower of the lent sink).
+	written      atomic.Int64
+	curTransport atomic.Pointer[transportBox]
+	connState    atomic.Int32 // connIdle, connBusy
 	// dialNet: the connect in flight came from ConnectNet; dialCancel
 	// is the cancel of a dial the actor runs itself (dialHere), set while
 	// it runs: Free calls it.

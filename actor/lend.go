@@ -178,6 +178,7 @@ func (s *viewSink) writeLent(p []byte, src *Buffer, max int) (int64, error) {
 		s.views = append(s.views[:0], p[:min(len(p), max)])
 	}
 	n, err := s.sys.tryWrite(s.views)
+	s.written.Add(n)
 	s.release()
 	return n, err
 }

@@ -29,7 +29,7 @@ func (a *actorState) attach(t Transport, ready bool) {
 // startIO starts the loops of the transport, which is ready for I/O.
 func (a *actorState) startIO() {
 	t := a.t
-	a.io = newTransportIO(t, &a.b.maxRead, &a.b.rwm, &a.b.rate, a.b.mail.wake)
+	a.io = newTransportIO(t, &a.b.maxRead, &a.b.rwm, &a.b.rate, &a.b.written, a.b.mail.wake)
 	if a.io.sys != nil {
 		a.b.mail.parker.Store(&a.io.park)
 		// The sink a parked actor lends (lend.go): a socket's sink is a

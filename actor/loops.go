@@ -131,8 +131,9 @@ type transportIO struct {
 // newTransportIO sets up the loops of t, which is ready for I/O, and starts
 // the reader loop unless the actor reads t itself (a socket it parks in,
 // a readPuller). wakeActor wakes the actor; the other arguments are the
-// bufferevent's settings, which the loops load before each operation.
-func newTransportIO(t Transport, maxRead *atomic.Int64, rwm *atomic.Pointer[watermark], rate *atomic.Pointer[rateState], wakeActor func()) *transportIO {
+// bufferevent's settings, which the loops load before each operation, and
+// its count of bytes written, which the sink adds to.
+func newTransportIO(t Transport, maxRead *atomic.Int64, rwm *atomic.Pointer[watermark], rate *atomic.Pointer[rateState], written *atomic.Int64, wakeActor func()) *transportIO {
 	l := &transportIO{
 		rwm:       rwm,
 		t:         t,
@@ -145,7 +146,7 @@ func newTransportIO(t Transport, maxRead *atomic.Int64, rwm *atomic.Pointer[wate
 		l.park.conn = t.(deadliner) // both socket types have deadlines
 	}
 	l.src = sourceFor(t, l.sys, l)
-	l.out = sinkFor(t, l.sys)
+	l.out = sinkFor(t, l.sys, written)
 	l.sizer = sizerFor(l.src)
 	if p, ok := t.(readPuller); ok {
 		l.pull = p // the actor reads it (pullRead)

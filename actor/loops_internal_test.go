@@ -26,7 +26,7 @@ func socketIO(t *testing.T) (client, server net.Conn, l *transportIO) {
 	var maxRead atomic.Int64
 	maxRead.Store(DefaultMaxRead)
 	var rate atomic.Pointer[rateState]
-	l = newTransportIO(server, &maxRead, nil, &rate, func() {})
+	l = newTransportIO(server, &maxRead, nil, &rate, new(atomic.Int64), func() {})
 	t.Cleanup(func() { l.stop(true) })
 	l.setLimit(noLimit)
 	return client, server, l
@@ -136,7 +136,7 @@ func TestLoopChansMadeWithFirstLoop(t *testing.T) {
 	var maxRead atomic.Int64
 	maxRead.Store(DefaultMaxRead)
 	var rate atomic.Pointer[rateState]
-	l2 := newTransportIO(s2, &maxRead, nil, &rate, func() {})
+	l2 := newTransportIO(s2, &maxRead, nil, &rate, new(atomic.Int64), func() {})
 	if err := l2.stop(true); err != nil {
 		t.Fatalf("stop with no loops: %v", err)
 	}

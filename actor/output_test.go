@@ -247,3 +247,128 @@ func TestOutputLenSendsCutByClose(t *testing.T) {
 		t.Errorf("OutputLen() = %d after Close, want 0", got)
 	}
 }
+
+// Written counts every byte a transport took, whichever way it went: a
+// write from another goroutine (which a socket's idle actor lets through
+// its lent sink), one through the mailbox, one from a callback. Once the
+// peer has read them all and the bufferevent is closed, it is exactly
+// what was written.
+func TestWrittenCountsEveryWay(t *testing.T) {
+	const chunk, rounds = 40 << 10, 8
+	for _, nw := range []string{"tcp", "unix", "pair"} {
+		for _, how := range []string{"Write", "WriteBuffer", "Send", "callback"} {
+			t.Run(nw+"/"+how, func(t *testing.T) {
+				var b *actor.Bufferevent
+				var peer io.Reader
+				if nw == "pair" {
+					var p *actor.Bufferevent
+					b, p = testbev.NewPair(t, 0)
+					peer = &chanReader{in: p.In()}
+				} else {
+					c, s := testconn.Pair(t, nw)
+					var err error
+					if b, err = actor.New(testbev.NewBase(t), s, actor.CloseOnFree); err != nil {
+						t.Fatal(err)
+					}
+					peer = c
+				}
+				for i := range rounds {
+					p := testkit.PatternAt(0, i*chunk, chunk)
+					var err error
+					if how == "callback" {
+						err = b.Do(func(s *actor.Session) { s.Write(p) })
+					} else {
+						err = writeBy(how, b, p)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					got := make([]byte, chunk)
+					if _, err := io.ReadFull(peer, got); err != nil {
+						t.Fatalf("round %d: %v", i, err)
+					}
+					if off := testkit.PatternMismatch(0, i*chunk, got); off >= 0 {
+						t.Fatalf("round %d: byte %d differs", i, off)
+					}
+				}
+				if err := b.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if got := b.Written(); got != chunk*rounds {
+					t.Errorf("Written() = %d after the peer read %d bytes and Close, want that", got, chunk*rounds)
+				}
+			})
+		}
+	}
+}
+
+// chanReader reads a bufferevent's In channel as an io.Reader, for a
+// test that reads a pair's end like a socket. A read that waits longer
+// than testkit.WaitTime fails.
+type chanReader struct {
+	in   <-chan []byte
+	rest []byte
+}
+
+func (r *chanReader) Read(p []byte) (int, error) {
+	for len(r.rest) == 0 {
+		select {
+		case c, ok := <-r.in:
+			if !ok {
+				return 0, io.EOF
+			}
+			r.rest = c
+		case <-time.After(testkit.WaitTime):
+			return 0, fmt.Errorf("no input within %v", testkit.WaitTime)
+		}
+	}
+	n := copy(p, r.rest)
+	r.rest = r.rest[n:]
+	return n, nil
+}
+
+// Close cuts a write in flight: the peer does not read, so the kernel
+// buffers fill and the writer loop waits in a write when Close comes.
+// Written must count exactly what reached the connection, the part of
+// that cut write the kernel took included: the peer then reads exactly
+// Written bytes, then EOF. A proxy logs "sent" and "dropped" from it.
+func TestWrittenExactWhenCloseCutsAWrite(t *testing.T) {
+	const n = 16 << 20
+	for _, nw := range []string{"tcp", "unix"} {
+		t.Run(nw, func(t *testing.T) {
+			c, s := testconn.Pair(t, nw)
+			// Small buffers, so most of the 16 MiB is left unwritten.
+			s.(interface{ SetWriteBuffer(int) error }).SetWriteBuffer(64 << 10)
+			c.(interface{ SetReadBuffer(int) error }).SetReadBuffer(64 << 10)
+			b, err := actor.New(testbev.NewBase(t), s, actor.CloseOnFree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Write(testkit.Pattern(n)); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(testkit.WaitTime)
+			for b.Written() == 0 || b.OutputLen() == n {
+				if time.Now().After(deadline) {
+					t.Fatalf("Written() = %d, OutputLen() = %d: no write began", b.Written(), b.OutputLen())
+				}
+				runtime.Gosched()
+			}
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			written := b.Written()
+			c.SetReadDeadline(time.Now().Add(testkit.WaitTime))
+			got, err := io.Copy(io.Discard, c)
+			if err != nil {
+				t.Fatalf("reading after the close: %v (after %d bytes)", err, got)
+			}
+			if got != written {
+				t.Errorf("the peer read %d bytes, Written() = %d after Close", got, written)
+			}
+			if written >= n {
+				t.Errorf("Written() = %d: all %d bytes went, the close cut nothing", written, n)
+			}
+		})
+	}
+}

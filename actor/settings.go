@@ -208,6 +208,24 @@ func (b *Bufferevent) OutputLen() int {
 	return int(b.outLen.Load())
 }
 
+// Written returns how many bytes the bufferevent's transports have taken
+// from its output since it was made: written to the connection (the
+// kernel, or a TLS layer, took them), or handed to the partner or the
+// underlying bufferevent. With an output stage it counts what the stage
+// produced, which is what the transport takes. A write counts once the
+// transport has taken it, whichever goroutine made it, so the count never
+// runs ahead of the transport, and it never decreases. Once the
+// bufferevent has stopped (after Close returns, or Done is closed) it is
+// final: what was given to the output (with no output stage) minus
+// Written is what the close dropped unwritten. libevent has no
+// counterpart. It is 0 for the zero Bufferevent.
+func (b *Bufferevent) Written() int64 {
+	if b.zero() {
+		return 0
+	}
+	return b.written.Load()
+}
+
 // Enable turns on reading and/or writing (libevent's enable). It re-arms
 // the timeouts of those directions, and input that arrived while reading
 // was disabled is reported then. It fails with an error wrapping

@@ -2,6 +2,7 @@ package actor
 
 import (
 	"net"
+	"sync/atomic"
 )
 
 // A sink is the one way bytes leave for a transport. Every write, on
@@ -22,7 +23,10 @@ import (
 //     ownership, and what the transport does not take goes back.
 //
 // The batch is the actor's but while the writer loop has it (between
-// transportIO.write and the result on events).
+// transportIO.write and the result on events). Every write adds what the
+// transport took to the bufferevent's count (Bufferevent.Written) before
+// it returns, so the count is exact even for a write whose result the
+// actor never takes in because it stopped.
 type sink interface {
 	// take makes the next batch from the front of src, at most max
 	// bytes, and returns its length and how many of them it moved out of
@@ -42,13 +46,14 @@ type sink interface {
 }
 
 // sinkFor returns the sink of t: its chunk method, or its Write (with the
-// socket's side door sys for writes that do not wait).
-func sinkFor(t Transport, sys sysConn) sink {
+// socket's side door sys for writes that do not wait). Its writes add
+// to written.
+func sinkFor(t Transport, sys sysConn, written *atomic.Int64) sink {
 	if bw, ok := t.(BufferWriter); ok {
 		_, partial := t.(partialWriter)
-		return &chunkSink{bw: bw, partial: partial}
+		return &chunkSink{bw: bw, partial: partial, written: written}
 	}
-	return &viewSink{t: t, sys: sys}
+	return &viewSink{t: t, sys: sys, written: written}
 }
 
 // viewSink writes views of the output with Write (net.Buffers, so a
@@ -60,6 +65,8 @@ type viewSink struct {
 	views [][]byte    // the batch: views of the output's front
 	bufs  net.Buffers // the views a waiting write hands Write, reused
 	out   net.Buffers // bufs as WriteTo consumes them
+
+	written *atomic.Int64 // the bufferevent's count of bytes written
 }
 
 // take is sink.take: views of up to max bytes and maxWriteSlices chunks,
@@ -76,18 +83,21 @@ func (s *viewSink) take(src *Buffer, max int) (int, int) {
 
 // write is sink.write: through the side door without waiting, else
 // Write.
-func (s *viewSink) write(limit int64, wait bool) (int64, error) {
+func (s *viewSink) write(limit int64, wait bool) (n int64, err error) {
 	if !wait {
 		if s.sys == nil {
 			return 0, nil
 		}
-		return s.sys.tryWrite(cut(s.views, limit))
+		n, err = s.sys.tryWrite(cut(s.views, limit))
+		s.written.Add(n)
+		return n, err
 	}
 	// WriteTo consumes the slice it is called on: a copy, so that the
 	// views stay whole for done.
 	s.bufs = cut(append(s.bufs[:0], s.views...), limit)
 	s.out = s.bufs
-	n, err := s.out.WriteTo(s.t)
+	n, err = s.out.WriteTo(s.t)
+	s.written.Add(n)
 	clear(s.bufs)
 	s.out = nil
 	return n, err
@@ -135,6 +145,7 @@ type chunkSink struct {
 	partial bool   // a partialWriter: a waiting WriteBuffer may return early
 	batch   Buffer // the chunks taken from the output
 	part    Buffer // the batch's first limit bytes, when a limit cuts it
+	written *atomic.Int64
 }
 
 // take is sink.take: whole chunks from the front of src, up to max bytes;
@@ -171,6 +182,7 @@ func (s *chunkSink) write(limit int64, wait bool) (int64, error) {
 	before := buf.n
 	n, err := s.bw.WriteBuffer(buf, wait)
 	taken, err := checkWriteBuffer(before, n, buf, err, wait && !s.partial)
+	s.written.Add(taken)
 	if buf == &s.part {
 		s.batch.prependAll(&s.part)
 	}

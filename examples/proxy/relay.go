@@ -38,7 +38,7 @@ type side struct {
 
 	moved    atomic.Int64 // bytes read here and handed to the peer
 	dropped  atomic.Int64 // bytes meant for this side that were thrown away, not queued
-	unsent   atomic.Int64 // bytes queued for this side but still unwritten when it was cut
+	cutOut   atomic.Int64 // the output left when this side was cut (stands in for unwritten with records)
 	lastRead atomic.Int64 // time of the last read, in Unix nanoseconds
 	choked   atomic.Bool  // reading is off until the peer's output drains; set on this side's goroutine, cleared on the peer's
 	ended    atomic.Bool  // EOF or error: nothing more will be read here
@@ -46,6 +46,7 @@ type side struct {
 	failed   atomic.Bool  // error: nothing more can be written here either
 	reset    atomic.Bool  // a toxic reset the connection: this side ends with an RST, once it has a socket (resetTarget)
 	staged   bool         // stages (toxics) may hold bytes beyond OutputLen; set before the side starts
+	records  bool         // its bufferevent's transport takes TLS records, not the relayed bytes (-tls-filter): see unwritten
 	closed   error        // the cause logged when this side ends the connection with its EOF
 }
 
@@ -624,22 +625,35 @@ func (r *relay) drain(x *side) {
 // cut ends x so that its peer sees the stream was cut: the TCP
 // connection under it is closed with SO_LINGER 0, so the peer gets a
 // reset, and it is closed before any layer over it (TLS) can write again,
-// so no close_notify follows what x was sent. unsent is what x had not
-// written yet; it is counted as dropped. Over a pair (the tests) there is
-// no connection to reset, and x is just closed.
-func (r *relay) cut(x *side, unsent int) {
-	x.unsent.Store(int64(unsent))
-	if unsent > 0 {
-		r.p.stats.moved(x == &r.target, -unsent)
-	}
+// so no close_notify follows what x was sent. out is what x's output
+// held; what x did not write is counted as dropped (unwritten). Over a
+// pair (the tests) there is no connection to reset, and x is just closed.
+func (r *relay) cut(x *side, out int) {
+	x.cutOut.Store(int64(out))
 	netwrap.Reset(x.b.Conn()) //nolint:errcheck // x is closed next either way
 	x.b.Close()
+}
+
+// unwritten returns what x was given and did not write, once x is
+// closed: what its peer relayed to it less what its transport took
+// (Written), exact whatever a write in flight when it was cut did. A TLS
+// filter's transport takes records, not the relayed bytes; for it the
+// output it held when it was cut stands in, which a write in flight then
+// may still have sent.
+func (r *relay) unwritten(x *side) int64 {
+	if x.b == nil {
+		return 0
+	}
+	if x.records {
+		return x.cutOut.Load()
+	}
+	return max(0, x.peer.moved.Load()-x.b.Written())
 }
 
 // finish logs the closed connection, releases its contexts, joins the
 // linger (unless it runs on it: by), and unregisters it. The byte counts
 // are what was written to each side's connection: what was relayed to it
-// less what was still unwritten when it was cut. A connection that lost
+// less what it did not write (unwritten). A connection that lost
 // bytes or could not reach the target is logged at WARN, the rest at
 // INFO.
 func (r *relay) finish(by ender) {
@@ -659,8 +673,15 @@ func (r *relay) finish(by ender) {
 	r.causeMu.Lock()
 	cause := r.cause
 	r.causeMu.Unlock()
-	toClient := r.client.dropped.Load() + r.client.unsent.Load()
-	toTarget := r.target.dropped.Load() + r.target.unsent.Load()
+	unClient, unTarget := r.unwritten(&r.client), r.unwritten(&r.target)
+	if unClient > 0 {
+		r.p.stats.moved(false, -int(unClient))
+	}
+	if unTarget > 0 {
+		r.p.stats.moved(true, -int(unTarget))
+	}
+	toClient := r.client.dropped.Load() + unClient
+	toTarget := r.target.dropped.Load() + unTarget
 	level := slog.LevelInfo
 	if r.connFail.Load() || toClient > 0 || toTarget > 0 {
 		level = slog.LevelWarn
@@ -671,8 +692,8 @@ func (r *relay) finish(by ender) {
 	attrs := make([]slog.Attr, 0, 7)
 	attrs = append(attrs,
 		slog.String("client", addrString(r.remote)),
-		slog.Int64("client_to_target", r.client.moved.Load()-r.target.unsent.Load()),
-		slog.Int64("target_to_client", r.target.moved.Load()-r.client.unsent.Load()))
+		slog.Int64("client_to_target", r.client.moved.Load()-unTarget),
+		slog.Int64("target_to_client", r.target.moved.Load()-unClient))
 	if toClient > 0 || toTarget > 0 {
 		attrs = append(attrs, slog.Int64("dropped_to_client", toClient), slog.Int64("dropped_to_target", toTarget))
 	}

@@ -102,6 +102,7 @@ func (p *proxy) dialFilter(ctx context.Context, r *relay) (starter, func() error
 		return nil, nil, err
 	}
 	r.target.b = f
+	r.target.records = true
 	return f, func() error {
 		r.connectStart = time.Now()
 		return sock.ConnectHostname(ctx, nil, "tcp", p.targetHost, p.targetPort)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"testing"
 	"time"
 
@@ -284,4 +285,53 @@ func freeOnce(t *testing.T, base *actor.Base, scfg, ccfg *tls.Config, sameCallba
 	}
 	t.Errorf("client ended with %v (%v) after %q, want Reading|EOF after %q", e.ev, e.err, e.data, "pong\n")
 	return false
+}
+
+// TestTLSWrittenExactWhenCloseCutsAWrite: over TLS, Written counts the
+// bytes crypto/tls took, whole records written to the connection. A
+// close that cuts a write waiting in the writer loop (the peer does not
+// read, so the socket buffers are full) leaves Written at exactly what the
+// peer then reads, the cut record left out on both sides, so that a
+// proxy's "sent" and "dropped" add up.
+func TestTLSWrittenExactWhenCloseCutsAWrite(t *testing.T) {
+	const n = 16 << 20
+	scfg, ccfg := testcert.Configs(t, "bev.test")
+	craw, sraw := testconn.TCPConns(t)
+	sraw.SetWriteBuffer(64 << 10)
+	craw.SetReadBuffer(64 << 10)
+	s, err := tlsconn.New(testbev.NewBase(t), sraw, scfg, tlsconn.Accepting, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tls.Client(craw, ccfg)
+	c.SetDeadline(time.Now().Add(testkit.WaitTime))
+	if err := s.Write(testkit.Pattern(n)); err != nil { // starts the handshake
+		t.Fatal(err)
+	}
+	if err := c.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	// crypto/tls's Write returns only once all it was given is out, so
+	// the peer reads some first: writes then complete, and the next one
+	// waits in the writer loop once the peer stops. Close gives it
+	// closeWait, then cuts it.
+	const first = 1 << 20
+	if _, err := io.ReadFull(c, make([]byte, first)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	written := s.Written()
+	got, err := io.Copy(io.Discard, c)
+	got += first
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("reading after the close: %v (after %d bytes)", err, got)
+	}
+	if got != written {
+		t.Errorf("the peer read %d bytes, then %v; Written() = %d after Close", got, err, written)
+	}
+	if written >= n {
+		t.Errorf("Written() = %d: all %d bytes went, the close cut nothing", written, n)
+	}
 }

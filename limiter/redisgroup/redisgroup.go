@@ -173,18 +173,30 @@ type Store struct {
 	quit chan struct{}
 	done chan struct{} // closed when loop has returned
 
+	// now is the local clock (time.Now), for the fallback's leases and
+	// the outage's start; redisNow, nil but in tests, replaces Redis's
+	// TIME in the script (microseconds since the epoch). Tests set both
+	// to one clock they advance by hand.
+	now      func() time.Time
+	redisNow func() int64
+
 	mu    sync.Mutex // guards following
 	g     *limiter.Group
 	stats Stats
-	// share is, per direction, the fraction of the budget Redis granted
-	// this process per tick lately (a moving average over about five
-	// ticks): the Local policy's basis.
-	share [2]float64
-	// granted is, per direction, what Redis granted this process in the
-	// current tick (its lease, plus top-ups, less give-backs), and start
-	// what the tick held at its start, for share.
-	granted, start [2]int64
-	closed         bool
+	// share is, per direction, the process's share of the budget by
+	// what Redis granted it, a moving average over about five ticks, up
+	// to the tick before that of its last lease from Redis (last; -1
+	// before the first), and prev the same a tick earlier: the Local
+	// policy's basis (see foldLocked and fallLocked). boundary is the
+	// earliest the tick after last can have begun, by the local clock.
+	share, prev [2]float64
+	last        int64
+	boundary    time.Time
+	// falling is true from the first failed lease of an outage to the
+	// next lease from Redis; local is the process's share meanwhile.
+	falling bool
+	local   [2]float64
+	closed  bool
 }
 
 // New connects to the Redis at o.URL and returns a Store for the group
@@ -238,6 +250,8 @@ func New(o Options) (*Store, error) {
 		id:      o.ID,
 		policy:  o.Fallback,
 		timeout: o.Timeout,
+		now:     time.Now,
+		last:    -1,
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 		stats:   Stats{Shared: true, Policy: o.Fallback},

@@ -30,8 +30,10 @@ type proc struct {
 	g   *limiter.Group
 	ms  []*limiter.Member
 	// use is the fraction of each lease the members move; 0 moves one
-	// byte a member, which leaves nearly all of it unused.
-	use float64
+	// byte a member, which leaves nearly all of it unused. Members of an
+	// idle process move nothing.
+	use  float64
+	idle bool
 }
 
 // simRate is the group's rate per tick; the burst is two ticks, so that
@@ -66,6 +68,11 @@ func (nopStore) Close() error { return nil }
 // join adds process id with members members to the group; they are
 // active from the start (see active).
 func (m *sim) join(id string, members int) *proc {
+	return m.joinIdle(id, members, false)
+}
+
+// joinIdle is join, with members that move nothing if idle.
+func (m *sim) joinIdle(id string, members int, idle bool) *proc {
 	m.t.Helper()
 	s, err := New(Options{URL: m.srv.URL(), Name: "bound", ID: id, Timeout: 5 * time.Second})
 	if err != nil {
@@ -78,7 +85,7 @@ func (m *sim) join(id string, members int) *proc {
 		m.t.Fatal(err)
 	}
 	s.g = g
-	p := &proc{sim: m, s: s, g: g}
+	p := &proc{sim: m, s: s, g: g, idle: idle}
 	p.add(members)
 	m.t.Cleanup(func() {
 		for _, mb := range p.ms {
@@ -101,14 +108,19 @@ func (p *proc) add(n int) {
 			p.sim.t.Fatal(err)
 		}
 		p.ms = append(p.ms, mb)
-		mb.Consume(limiter.Read, 1)
-		mb.Consume(limiter.Write, 1)
+		if !p.idle {
+			mb.Consume(limiter.Read, 1)
+			mb.Consume(limiter.Write, 1)
+		}
 	}
 }
 
 // active has each member move its part of p.use of the last lease, at
 // least one byte, each way: the members are active at the next lease.
 func (p *proc) active() {
+	if p.idle {
+		return
+	}
 	l := p.s.Stats().Last
 	for _, mb := range p.ms {
 		for d, n := range [2]int64{l.Read, l.Write} {
@@ -256,6 +268,30 @@ func TestLocalSharesHoldBudget(t *testing.T) {
 			m.at(33)
 			m.die()
 			m.lease("A", "B")
+		},
+	}, {
+		// B's first lease is in the tick before Redis dies: it has no
+		// share yet.
+		"joined in the tick before", func(m *sim) {
+			alone(m)
+			m.at(31)
+			m.lease("A", "B")
+			m.at(32)
+			m.die()
+			m.lease("A", "B")
+		},
+	}, {
+		// C's two members idle from its start: it is granted nothing.
+		"idle process", func(m *sim) {
+			m.join("A", 1)
+			m.joinIdle("C", 2, true)
+			for k := 1; k <= 30; k++ {
+				m.at(k)
+				m.lease("A", "C")
+			}
+			m.at(31)
+			m.die()
+			m.lease("A", "C")
 		},
 	}, {
 		// Three processes; C exits after tick 33 (its entry expires

@@ -2,8 +2,10 @@ package redisgroup
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"math"
+	"net"
 	"time"
 
 	"github.com/bevgo/bev/limiter"
@@ -134,6 +136,20 @@ func (s *Store) run(cfg *limiter.Config, tick time.Duration, dm limiter.Demand, 
 	}, nil
 }
 
+// retryWait is how long after a failed lease, which returned at now, the
+// store asks again (less leaseDelay, which the loop adds): until the next
+// tick boundary of the local clock, so at most a tick. There is no
+// backoff: an outage costs a failed run per tick and process, and the
+// first run once Redis answers again ends it. Shared leases thus resume
+// within a tick plus leaseDelay of Redis's return when the runs in the
+// outage failed at once (connections refused), and within that plus the
+// call timeout when they hung until it (a network that drops packets):
+// the run under way when Redis returns fails first
+// (TestRecoveryTime measures both in virtual time).
+func retryWait(now time.Time, tick time.Duration) time.Duration {
+	return time.Duration(int64(tick) - now.UnixNano()%int64(tick))
+}
+
 // expiryTicks is how many ticks a process's entry outlives its last
 // script run: a process that died stops counting after that many.
 const expiryTicks = 3
@@ -165,7 +181,7 @@ func (s *Store) lease(cfg *limiter.Config, tick time.Duration) (time.Duration, b
 		s.stats.Last = l
 		s.mu.Unlock()
 		s.g.Grant(l)
-		return time.Duration(int64(tick) - now.UnixNano()%int64(tick)), false
+		return retryWait(now, tick), false
 	}
 	s.mu.Lock()
 	if !s.stats.Shared {
@@ -353,6 +369,43 @@ func (s *Store) localLeaseLocked(d limiter.Dir, rate int64) int64 {
 // probe outlives Close by as long. A new client per failed tick dials
 // afresh at the next one and leaves no goroutine behind.
 func (s *Store) renewClient() {
-	s.client.Close()
-	s.client = redis.NewClient(s.opts)
+	s.closeClient()
+	s.client = s.newClient()
+}
+
+// newClient returns a client on s.opts whose dials end when it is closed
+// (closeClient). go-redis dials from a goroutine of its own, bounded by
+// the dial timeout only: the run that asked gives up at its own
+// deadline, and Close returns, while the dial goes on. Under a network
+// that drops packets an outage left one such goroutine per tick, each
+// for up to the dial timeout (a second by default), and Close did not
+// join them (TestRecoveryTime, blackholed: synctest found them blocked
+// after the test).
+func (s *Store) newClient() *redis.Client {
+	base := s.dial
+	if base == nil {
+		d := &net.Dialer{Timeout: s.opts.DialTimeout}
+		base = d.DialContext
+		if s.opts.TLSConfig != nil {
+			base = (&tls.Dialer{NetDialer: d, Config: s.opts.TLSConfig}).DialContext
+		}
+	}
+	closed, stop := context.WithCancel(context.Background())
+	o := *s.opts
+	o.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(closed, cancel)()
+		return base(ctx, network, addr)
+	}
+	s.stopDials = stop
+	return redis.NewClient(&o)
+}
+
+// closeClient closes the client and ends its dials, and returns the
+// client's error.
+func (s *Store) closeClient() error {
+	err := s.client.Close()
+	s.stopDials()
+	return err
 }

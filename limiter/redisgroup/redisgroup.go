@@ -44,6 +44,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"sync"
@@ -162,13 +163,17 @@ type Stats struct {
 // [limiter.Store]. It serves one group: give it to
 // limiter.NewSharedGroup once.
 type Store struct {
-	opts    *redis.Options
-	client  *redis.Client // used by loop only, until Close
-	url     string        // redacted
-	keys    []string
-	id      string
-	policy  Policy
-	timeout time.Duration
+	opts   *redis.Options
+	client *redis.Client // used by loop only, until Close
+	// dial, nil but in tests, replaces the dialer of opts's network and
+	// TLS; stopDials ends the dials of client (newClient).
+	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
+	stopDials context.CancelFunc
+	url       string // redacted
+	keys      []string
+	id        string
+	policy    Policy
+	timeout   time.Duration
 
 	quit chan struct{}
 	done chan struct{} // closed when loop has returned
@@ -205,6 +210,12 @@ type Store struct {
 // answer one wrapping [ErrUnreachable] and naming the URL (without its
 // password) and the client's error.
 func New(o Options) (*Store, error) {
+	return newStore(o, nil)
+}
+
+// newStore is New, with dial, if not nil, as the client's dialer (tests
+// serve a fake Redis through it).
+func newStore(o Options, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*Store, error) {
 	if o.Name == "" {
 		return nil, fmt.Errorf("%w: empty group name", ErrInvalid)
 	}
@@ -234,17 +245,10 @@ func New(o Options) (*Store, error) {
 		timeout = time.Second
 	}
 	opts.DialTimeout = timeout
-	c := redis.NewClient(opts)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, shown, err)
-	}
 	tag := "bev:{" + o.Name + "}:"
-	return &Store{
+	s := &Store{
 		opts:    opts,
-		client:  c,
+		dial:    dial,
 		url:     shown,
 		keys:    []string{tag + "bucket", tag + "procs"},
 		id:      o.ID,
@@ -255,7 +259,15 @@ func New(o Options) (*Store, error) {
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 		stats:   Stats{Shared: true, Policy: o.Fallback},
-	}, nil
+	}
+	s.client = s.newClient()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		s.closeClient()
+		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, shown, err)
+	}
+	return s, nil
 }
 
 // NewGroup returns a group limited by cfg whose budget is kept in Redis
@@ -271,7 +283,7 @@ func NewGroup(cfg *limiter.Config, o Options) (*limiter.Group, *Store, error) {
 	}
 	g, err := limiter.NewSharedGroup(cfg, s)
 	if err != nil {
-		s.client.Close()
+		s.closeClient()
 		return nil, nil, err
 	}
 	return g, s, nil
@@ -333,7 +345,7 @@ func (s *Store) Close() error {
 	if started {
 		<-s.done
 	}
-	if err := s.client.Close(); err != nil {
+	if err := s.closeClient(); err != nil {
 		return fmt.Errorf("redisgroup: close: %w", err)
 	}
 	return nil

@@ -40,7 +40,9 @@ func outage(t *testing.T, srv *testredis.Server, s *redisgroup.Store, during fun
 // it holds however late the machine runs them. (Counted in time, under
 // load, it took 140-530 ms, up to ten ticks.) The store's calls here
 // have a timeout no stall reaches (newGroupTimeout), so every failed
-// call is one Redis did not answer.
+// call is one Redis did not answer. Counted in calls, a schedule that
+// spaced its runs further apart would pass: TestRecoveryTime bounds the
+// time, in virtual time.
 func checkRecovery(t *testing.T, s *redisgroup.Store, errors uint64) {
 	t.Helper()
 	waitFor(t, "the store to recover", func() bool { st := s.Stats(); return st.Shared && st.Recoveries == st.Outages })

@@ -31,9 +31,13 @@
 // meanwhile applies its [Policy]: [Local] (the default) grants each tick
 // this process's share of the budget over the last ticks (by what Redis
 // granted it), from the local clock; [Block] grants nothing, so members
-// wait. Either way no
-// connection is closed and no byte is lost: members only wait. Once Redis
-// answers again, shared leases resume at the next tick. [Store.Stats]
+// wait. Either way no connection is closed and no byte is lost: members
+// only wait. There is no backoff: the store asks again at the next tick
+// boundary of the local clock after each failed run, so shared leases
+// resume within a tick (plus 1 ms) of Redis's return when the runs
+// failed at once (connections refused), and within that plus the call
+// timeout ([Options.Timeout]) when they hung until it (a network that
+// drops packets), plus the successful run's round trip. [Store.Stats]
 // counts the outages, recoveries and errors.
 package redisgroup
 
@@ -74,9 +78,14 @@ type Policy int
 const (
 	// Local grants, at every tick of the local clock, this process's
 	// last known share of the group's budget, what Redis granted it of
-	// the last ticks' budgets: the processes together stay near the
-	// budget, and within it, as long as their shares stay what they
-	// were.
+	// the last ticks' budgets. When Redis is lost to all the group's
+	// processes, their shares add up to at most one, whatever tick each
+	// lost it in: together they stay within the budget, and near it
+	// when they were busy and their shares steady. A process that had
+	// no share in either of the two ticks before its last lease (idle,
+	// or new) gets nothing until Redis is back. A process that alone loses Redis keeps its share
+	// while Redis grants the others theirs, and, three ticks later, its
+	// own too: the group may then pass its budget by that share.
 	Local Policy = iota
 	// Block grants nothing: members wait until Redis is back.
 	Block

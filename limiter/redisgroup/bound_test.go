@@ -92,7 +92,7 @@ func (m *sim) joinIdle(id string, members int, idle bool) *proc {
 			mb.Leave()
 		}
 		g.Close()
-		s.client.Close()
+		s.closeClient()
 	})
 	m.procs[id] = p
 	return p

@@ -2,6 +2,8 @@ package redisgroup_test
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -150,7 +152,35 @@ func TestCloseDuringOutage(t *testing.T) {
 // one group: under Local each keeps its share of the last ticks, so
 // together they stay within the budget during the outage, use most of
 // it, and each gets its share by member.
+//
+// Most of it only when the machine let each store ask in every tick
+// before the outage and see the outage at the next one: a tick a store
+// had no lease in counts in its share as granting nothing (Stats.Missed;
+// see Local), so that the shares of all processes add up to at most
+// one. At nice 12 beside three busy loops, 2 runs of 6 fell back to 82
+// and 85 % of the budget so. Such a run is played again, up to
+// outageAttempts runs; the last is judged whatever happened in it, by
+// what its misses allow (each costs at most a fifth of what is left),
+// and its bytes by the local leases. The budget's bound is checked in
+// every run.
 func TestOutageLocalBound(t *testing.T) {
+	for attempt := 1; ; attempt++ {
+		last := attempt == outageAttempts
+		why := outageLocalBound(t, last)
+		if why == "" || last {
+			return
+		}
+		t.Logf("run %d disturbed (%s): playing it again", attempt, why)
+	}
+}
+
+// outageAttempts is how many runs TestOutageLocalBound plays at most.
+const outageAttempts = 3
+
+// outageLocalBound is a run of TestOutageLocalBound. It returns why the
+// run was disturbed ("" if it was not), in which case it checks that
+// the processes stayed within the budget, and the rest only if judge.
+func outageLocalBound(t *testing.T, judge bool) string {
 	srv := testredis.New(t)
 	const rate = 6000
 	ga, sa := newGroup(t, srv, "bound", rate, redisgroup.Local)
@@ -160,7 +190,10 @@ func TestOutageLocalBound(t *testing.T) {
 	drive(t, gb, 2, db)
 	defer stopAndClose(t, []*drivers{da, db}, ga, gb)
 	// Twenty leases: the moving average of the shares forgets the first
-	// ticks, in which A, made first, was alone.
+	// ticks, in which A, made first, was alone. Ticks missed in the last
+	// ten of them, or at the outage, weigh on the shares.
+	waitFor(t, "ten shared leases", func() bool { return sa.Stats().Leases >= 10 && sb.Stats().Leases >= 10 })
+	ma, mb := sa.Stats().Missed, sb.Stats().Missed
 	waitFor(t, "twenty shared leases", func() bool { return sa.Stats().Leases >= 20 && sb.Stats().Leases >= 20 })
 	srv.Stop()
 	waitFor(t, "both stores to see the outage", func() bool { return !sa.Stats().Shared && !sb.Stats().Shared })
@@ -170,18 +203,41 @@ func TestOutageLocalBound(t *testing.T) {
 	waitFor(t, "ten local leases", func() bool { return sa.Stats().LocalLeases >= n+10 })
 	a, b := sum(da.snapshot())-a0, sum(db.snapshot())-b0
 	ticks := time.Since(t0).Seconds() / tick.Seconds()
-	t.Logf("outage: %.1f ticks, A (1 member) %d bytes, B (2 members) %d bytes", ticks, a, b)
+	sta, stb := sa.Stats(), sb.Stats()
+	la, lb := sta.Last.Read, stb.Last.Read
+	t.Logf("outage: %.1f ticks, A (1 member) %d bytes, B (2 members) %d bytes; local leases A %d, B %d; ticks missed A %d, B %d",
+		ticks, a, b, la, lb, sta.Missed-ma, stb.Missed-mb)
 	if limit := maxBytes(ticks, rate); a+b > limit {
 		t.Errorf("during the outage the two moved %d bytes in %.1f ticks, over the budget's %d", a+b, ticks, limit)
 	}
-	// Both busy: their local leases add up to about the budget, and
-	// never more.
-	if la, lb := sa.Stats().Last.Read, sb.Stats().Last.Read; la+lb < rate*9/10 || la+lb > rate {
-		t.Errorf("local leases during the outage: A %d, B %d, together %d: want 90-100%% of the budget (%d)", la, lb, la+lb, rate)
+	if la+lb > rate {
+		t.Errorf("local leases during the outage: A %d, B %d, together %d: over the budget (%d)", la, lb, la+lb, rate)
 	}
-	if r := float64(b) / float64(a+b); r < 0.55 || r > 0.78 {
-		t.Errorf("during the outage B, with 2 of 3 members, moved %.2f of the bytes, want about two thirds", r)
+	missed := max(sta.Missed-ma, stb.Missed-mb)
+	why := ""
+	if missed > 0 {
+		why = fmt.Sprintf("ticks missed: A %d, B %d", sta.Missed-ma, stb.Missed-mb)
 	}
+	if why != "" && !judge {
+		return why
+	}
+	// Both busy: their local leases add up to about the budget, less a
+	// fifth for each tick missed.
+	if low := 0.9 * math.Pow(0.8, float64(missed)) * rate; float64(la+lb) < low {
+		t.Errorf("local leases during the outage: A %d, B %d, together %d: want %.0f-100%% of the budget (%d), %d ticks missed", la, lb, la+lb, 100*low/rate, rate, missed)
+	}
+	// B, with 2 of 3 members, moves about two thirds of the bytes; after
+	// misses, its part of the local leases, if each lease holds a few
+	// min shares (members wait while the bucket is under one: see
+	// limiter.Member.Allow).
+	want := 2.0 / 3
+	if missed > 0 {
+		want = float64(lb) / float64(la+lb)
+	}
+	if r := float64(b) / float64(a+b); (missed == 0 || min(la, lb) >= 4*limiter.DefaultMinShare) && (r < want-0.12 || r > want+0.12) {
+		t.Errorf("during the outage B, with 2 of 3 members, moved %.2f of the bytes, want %.2f", r, want)
+	}
+	return why
 }
 
 // TestOutageLocalShareGranted: a process whose one member moves a tenth

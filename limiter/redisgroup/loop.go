@@ -318,6 +318,7 @@ func (s *Store) foldLocked(r result) {
 	for d := range 2 {
 		s.prev[d], s.share[d] = avg(d, r.tick-2), avg(d, r.tick-1)
 	}
+	s.stats.Missed += uint64(r.tick - s.last - 1)
 	s.last = r.tick
 }
 
@@ -346,7 +347,9 @@ func (s *Store) fallLocked(now time.Time, tick time.Duration) {
 	if !now.Before(s.boundary) {
 		boundaries = 1 + int64(now.Sub(s.boundary)/tick)
 	}
-	decay := math.Pow(1-shareWeight, float64(max(boundaries-1, 0)))
+	beyond := max(boundaries-1, 0)
+	s.stats.Missed += uint64(beyond)
+	decay := math.Pow(1-shareWeight, float64(beyond))
 	for d := range 2 {
 		s.local[d] = min(s.prev[d], s.share[d]*decay)
 	}

@@ -155,6 +155,13 @@ type Stats struct {
 	// of a tick after their tick began (by Redis's clock): the members
 	// here had less than the tick to use them.
 	Late uint64
+	// Missed counts the ticks of Redis's clock in which this process
+	// had no lease from Redis, between two that it had (its runs
+	// failed, or its machine held it back past a tick), and, at an
+	// outage's first failed lease, the tick boundaries beyond the next
+	// that may have passed since its last one: ticks its share of the
+	// budget counts as granting it nothing (see [Local]).
+	Missed uint64
 	// Outages counts the times Redis was lost, Recoveries the times it
 	// came back.
 	Outages, Recoveries uint64

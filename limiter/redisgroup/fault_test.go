@@ -79,8 +79,12 @@ func TestOutageLocal(t *testing.T) {
 		waitFor(t, "five local leases", func() bool { return s.Stats().LocalLeases >= n+5 })
 		moved := sum(d.snapshot()) - before
 		ticks := time.Since(t0).Seconds() / tick.Seconds()
-		if moved == 0 || moved > int64(ticks+2)*rate {
-			t.Errorf("during the outage members moved %d bytes in %.1f ticks, want some and at most the last share (%d/tick)", moved, ticks, rate)
+		// Some, if the local lease holds a min share: a share of ticks
+		// the machine made the store miss (Stats.Missed) counts as
+		// nothing, and under load it may fall below one.
+		l := s.Stats().Last.Read
+		if l <= 0 || moved > int64(ticks+2)*l || (moved == 0 && l >= limiter.DefaultMinShare) {
+			t.Errorf("during the outage members moved %d bytes in %.1f ticks, want some and at most the local lease (%d/tick)", moved, ticks, l)
 		}
 	})
 	checkRecovery(t, s, errs)
@@ -286,13 +290,18 @@ func TestOutageLocalShareGranted(t *testing.T) {
 			t.Error(err)
 		}
 	}()
+	waitFor(t, "ten shared leases", func() bool { return s.Stats().Leases >= 10 })
+	m0 := s.Stats().Missed
 	waitFor(t, "twenty shared leases", func() bool { return s.Stats().Leases >= 20 })
 	srv.Stop()
 	waitFor(t, "a local lease", func() bool { return s.Stats().LocalLeases >= 1 })
 	// Not all of it: on a loaded machine the member may not have moved
 	// a byte by 40 % of a tick, and the store then gives the rest of
-	// that tick back. By use it would be a tenth.
-	if st := s.Stats(); st.Last.Read < rate/2 {
-		t.Errorf("local lease %+v of a process granted the whole budget (%d): want most of it, not the tenth it used", st.Last, rate)
+	// that tick back; and each tick the machine made the store miss
+	// counts as granting nothing, a fifth less. By use it would be a
+	// tenth.
+	st := s.Stats()
+	if low := float64(rate) / 2 * math.Pow(0.8, float64(st.Missed-m0)); float64(st.Last.Read) < low {
+		t.Errorf("local lease %+v of a process granted the whole budget (%d), %d ticks missed: want at least %.0f, not the tenth it used", st.Last, rate, st.Missed-m0, low)
 	}
 }

@@ -295,7 +295,7 @@ const shareWeight = 0.2
 // one (the script's), the averages do too, up to any one tick. Skipped,
 // as it was, a tick a process missed left its average a step behind the
 // others': one alone for thirty ticks that missed a tick just after
-// another joined kept 0.2 of the budget more than it had
+// another joined kept about a tenth of the budget more than it had
 // (TestLocalSharesHoldBudget, "missed lease": 6591 B per tick of a
 // 6000 B budget). The average starts at 0, as if the ticks before the
 // process's first counted (they granted it nothing): a new process's

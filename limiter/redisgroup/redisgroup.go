@@ -83,9 +83,10 @@ const (
 	// lost it in: together they stay within the budget, and near it
 	// when they were busy and their shares steady. A process that had
 	// no share in either of the two ticks before its last lease (idle,
-	// or new) gets nothing until Redis is back. A process that alone loses Redis keeps its share
-	// while Redis grants the others theirs, and, three ticks later, its
-	// own too: the group may then pass its budget by that share.
+	// or new) gets nothing until Redis is back. A process that alone
+	// loses Redis keeps its share while Redis grants the others theirs,
+	// and, three ticks later, its own too: the group may then pass its
+	// budget by that share.
 	Local Policy = iota
 	// Block grants nothing: members wait until Redis is back.
 	Block

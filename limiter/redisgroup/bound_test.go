@@ -115,6 +115,14 @@ func (p *proc) add(n int) {
 	}
 }
 
+// remove has n of p's members leave.
+func (p *proc) remove(n int) {
+	for _, mb := range p.ms[len(p.ms)-n:] {
+		mb.Leave()
+	}
+	p.ms = p.ms[:len(p.ms)-n]
+}
+
 // active has each member move its part of p.use of the last lease, at
 // least one byte, each way: the members are active at the next lease.
 func (p *proc) active() {
@@ -264,6 +272,26 @@ func TestLocalSharesHoldBudget(t *testing.T) {
 			for k := 31; k <= 32; k++ {
 				m.at(k)
 				m.lease("A", "B")
+			}
+			m.at(33)
+			m.die()
+			m.lease("A", "B")
+		},
+	}, {
+		// The other way round: B's four members use half of each
+		// lease, A's one all of it; three of B's leave in tick 30,
+		// after its lease, and B asks first in tick 31.
+		"members leave mid-tick", func(m *sim) {
+			m.join("A", 1).use = 1
+			m.join("B", 4).use = 0.5
+			for k := 1; k <= 30; k++ {
+				m.at(k)
+				m.lease("B", "A")
+			}
+			m.procs["B"].remove(3)
+			for k := 31; k <= 32; k++ {
+				m.at(k)
+				m.lease("B", "A")
 			}
 			m.at(33)
 			m.die()

@@ -2,6 +2,8 @@ package redisgroup_test
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -40,7 +42,9 @@ func outage(t *testing.T, srv *testredis.Server, s *redisgroup.Store, during fun
 // it holds however late the machine runs them. (Counted in time, under
 // load, it took 140-530 ms, up to ten ticks.) The store's calls here
 // have a timeout no stall reaches (newGroupTimeout), so every failed
-// call is one Redis did not answer.
+// call is one Redis did not answer. Counted in calls, a schedule that
+// spaced its runs further apart would pass: TestRecoveryTime bounds the
+// time, in virtual time.
 func checkRecovery(t *testing.T, s *redisgroup.Store, errors uint64) {
 	t.Helper()
 	waitFor(t, "the store to recover", func() bool { st := s.Stats(); return st.Shared && st.Recoveries == st.Outages })
@@ -64,7 +68,10 @@ func TestOutageLocal(t *testing.T) {
 	d := &drivers{}
 	drive(t, g, 2, d)
 	defer stopAndClose(t, []*drivers{d}, g)
-	waitFor(t, "leases", func() bool { return s.Stats().Leases >= 3 })
+	// Ten leases: a new process's share grows from nothing over about
+	// ten ticks, and in an outage it keeps the lesser of its last two
+	// (fallLocked): after three it had none, and its members waited.
+	waitFor(t, "ten leases", func() bool { return s.Stats().Leases >= 10 })
 	_, errs := outage(t, srv, s, func() {
 		n := s.Stats().LocalLeases
 		before := sum(d.snapshot())
@@ -72,8 +79,12 @@ func TestOutageLocal(t *testing.T) {
 		waitFor(t, "five local leases", func() bool { return s.Stats().LocalLeases >= n+5 })
 		moved := sum(d.snapshot()) - before
 		ticks := time.Since(t0).Seconds() / tick.Seconds()
-		if moved == 0 || moved > int64(ticks+2)*rate {
-			t.Errorf("during the outage members moved %d bytes in %.1f ticks, want some and at most the last share (%d/tick)", moved, ticks, rate)
+		// Some, if the local lease holds a min share: a share of ticks
+		// the machine made the store miss (Stats.Missed) counts as
+		// nothing, and under load it may fall below one.
+		l := s.Stats().Last.Read
+		if l <= 0 || moved > int64(ticks+2)*l || (moved == 0 && l >= limiter.DefaultMinShare) {
+			t.Errorf("during the outage members moved %d bytes in %.1f ticks, want some and at most the local lease (%d/tick)", moved, ticks, l)
 		}
 	})
 	checkRecovery(t, s, errs)
@@ -145,7 +156,35 @@ func TestCloseDuringOutage(t *testing.T) {
 // one group: under Local each keeps its share of the last ticks, so
 // together they stay within the budget during the outage, use most of
 // it, and each gets its share by member.
+//
+// Most of it only when the machine let each store ask in every tick
+// before the outage and see the outage at the next one: a tick a store
+// had no lease in counts in its share as granting nothing (Stats.Missed;
+// see Local), so that the shares of all processes add up to at most
+// one. At nice 12 beside three busy loops, 2 runs of 6 fell back to 82
+// and 85 % of the budget so. Such a run is played again, up to
+// outageAttempts runs; the last is judged whatever happened in it, by
+// what its misses allow (each costs at most a fifth of what is left),
+// and its bytes by the local leases. The budget's bound is checked in
+// every run.
 func TestOutageLocalBound(t *testing.T) {
+	for attempt := 1; ; attempt++ {
+		last := attempt == outageAttempts
+		why := outageLocalBound(t, last)
+		if why == "" || last {
+			return
+		}
+		t.Logf("run %d disturbed (%s): playing it again", attempt, why)
+	}
+}
+
+// outageAttempts is how many runs TestOutageLocalBound plays at most.
+const outageAttempts = 3
+
+// outageLocalBound is a run of TestOutageLocalBound. It returns why the
+// run was disturbed ("" if it was not), in which case it checks that
+// the processes stayed within the budget, and the rest only if judge.
+func outageLocalBound(t *testing.T, judge bool) string {
 	srv := testredis.New(t)
 	const rate = 6000
 	ga, sa := newGroup(t, srv, "bound", rate, redisgroup.Local)
@@ -155,7 +194,10 @@ func TestOutageLocalBound(t *testing.T) {
 	drive(t, gb, 2, db)
 	defer stopAndClose(t, []*drivers{da, db}, ga, gb)
 	// Twenty leases: the moving average of the shares forgets the first
-	// ticks, in which A, made first, was alone.
+	// ticks, in which A, made first, was alone. Ticks missed in the last
+	// ten of them, or at the outage, weigh on the shares.
+	waitFor(t, "ten shared leases", func() bool { return sa.Stats().Leases >= 10 && sb.Stats().Leases >= 10 })
+	ma, mb := sa.Stats().Missed, sb.Stats().Missed
 	waitFor(t, "twenty shared leases", func() bool { return sa.Stats().Leases >= 20 && sb.Stats().Leases >= 20 })
 	srv.Stop()
 	waitFor(t, "both stores to see the outage", func() bool { return !sa.Stats().Shared && !sb.Stats().Shared })
@@ -165,18 +207,41 @@ func TestOutageLocalBound(t *testing.T) {
 	waitFor(t, "ten local leases", func() bool { return sa.Stats().LocalLeases >= n+10 })
 	a, b := sum(da.snapshot())-a0, sum(db.snapshot())-b0
 	ticks := time.Since(t0).Seconds() / tick.Seconds()
-	t.Logf("outage: %.1f ticks, A (1 member) %d bytes, B (2 members) %d bytes", ticks, a, b)
+	sta, stb := sa.Stats(), sb.Stats()
+	la, lb := sta.Last.Read, stb.Last.Read
+	t.Logf("outage: %.1f ticks, A (1 member) %d bytes, B (2 members) %d bytes; local leases A %d, B %d; ticks missed A %d, B %d",
+		ticks, a, b, la, lb, sta.Missed-ma, stb.Missed-mb)
 	if limit := maxBytes(ticks, rate); a+b > limit {
 		t.Errorf("during the outage the two moved %d bytes in %.1f ticks, over the budget's %d", a+b, ticks, limit)
 	}
-	// Both busy: their local leases add up to about the budget, and
-	// never more.
-	if la, lb := sa.Stats().Last.Read, sb.Stats().Last.Read; la+lb < rate*9/10 || la+lb > rate {
-		t.Errorf("local leases during the outage: A %d, B %d, together %d: want 90-100%% of the budget (%d)", la, lb, la+lb, rate)
+	if la+lb > rate {
+		t.Errorf("local leases during the outage: A %d, B %d, together %d: over the budget (%d)", la, lb, la+lb, rate)
 	}
-	if r := float64(b) / float64(a+b); r < 0.55 || r > 0.78 {
-		t.Errorf("during the outage B, with 2 of 3 members, moved %.2f of the bytes, want about two thirds", r)
+	missed := max(sta.Missed-ma, stb.Missed-mb)
+	why := ""
+	if missed > 0 {
+		why = fmt.Sprintf("ticks missed: A %d, B %d", sta.Missed-ma, stb.Missed-mb)
 	}
+	if why != "" && !judge {
+		return why
+	}
+	// Both busy: their local leases add up to about the budget, less a
+	// fifth for each tick missed.
+	if low := 0.9 * math.Pow(0.8, float64(missed)) * rate; float64(la+lb) < low {
+		t.Errorf("local leases during the outage: A %d, B %d, together %d: want %.0f-100%% of the budget (%d), %d ticks missed", la, lb, la+lb, 100*low/rate, rate, missed)
+	}
+	// B, with 2 of 3 members, moves about two thirds of the bytes; after
+	// misses, its part of the local leases, if each lease holds a few
+	// min shares (members wait while the bucket is under one: see
+	// limiter.Member.Allow).
+	want := 2.0 / 3
+	if missed > 0 {
+		want = float64(lb) / float64(la+lb)
+	}
+	if r := float64(b) / float64(a+b); (missed == 0 || min(la, lb) >= 4*limiter.DefaultMinShare) && (r < want-0.12 || r > want+0.12) {
+		t.Errorf("during the outage B, with 2 of 3 members, moved %.2f of the bytes, want %.2f", r, want)
+	}
+	return why
 }
 
 // TestOutageLocalShareGranted: a process whose one member moves a tenth
@@ -225,13 +290,18 @@ func TestOutageLocalShareGranted(t *testing.T) {
 			t.Error(err)
 		}
 	}()
+	waitFor(t, "ten shared leases", func() bool { return s.Stats().Leases >= 10 })
+	m0 := s.Stats().Missed
 	waitFor(t, "twenty shared leases", func() bool { return s.Stats().Leases >= 20 })
 	srv.Stop()
 	waitFor(t, "a local lease", func() bool { return s.Stats().LocalLeases >= 1 })
 	// Not all of it: on a loaded machine the member may not have moved
 	// a byte by 40 % of a tick, and the store then gives the rest of
-	// that tick back. By use it would be a tenth.
-	if st := s.Stats(); st.Last.Read < rate/2 {
-		t.Errorf("local lease %+v of a process granted the whole budget (%d): want most of it, not the tenth it used", st.Last, rate)
+	// that tick back; and each tick the machine made the store miss
+	// counts as granting nothing, a fifth less. By use it would be a
+	// tenth.
+	st := s.Stats()
+	if low := float64(rate) / 2 * math.Pow(0.8, float64(st.Missed-m0)); float64(st.Last.Read) < low {
+		t.Errorf("local lease %+v of a process granted the whole budget (%d), %d ticks missed: want at least %.0f, not the tenth it used", st.Last, rate, st.Missed-m0, low)
 	}
 }

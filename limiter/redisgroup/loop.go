@@ -2,7 +2,10 @@ package redisgroup
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"math"
+	"net"
 	"time"
 
 	"github.com/bevgo/bev/limiter"
@@ -97,23 +100,30 @@ type result struct {
 	untilNext      time.Duration
 	members, procs int
 	start          [2]int64 // what the tick held at its start
+	// shareTick is the tick whose share of the budget share reports, per
+	// direction in millionths; -1: none.
+	shareTick int64
+	share     [2]int64
 }
 
 func (s *Store) run(cfg *limiter.Config, tick time.Duration, dm limiter.Demand, mode int, amount [2]int64) (result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.callTimeout(tick))
 	defer cancel()
-	v, err := leaseScript.Run(ctx, s.client, s.keys,
-		s.id, dm.Members, dm.Active[0], dm.Active[1], dm.Used[0], dm.Used[1],
+	args := []any{s.id, dm.Members, dm.Active[0], dm.Active[1], dm.Used[0], dm.Used[1],
 		cfg.ReadRate, cfg.ReadBurst, cfg.WriteRate, cfg.WriteBurst,
-		tick.Microseconds(), expiryTicks, mode, amount[0], amount[1]).Int64Slice()
+		tick.Microseconds(), expiryTicks, mode, amount[0], amount[1]}
+	if s.redisNow != nil {
+		args = append(args, s.redisNow())
+	}
+	v, err := leaseScript.Run(ctx, s.client, s.keys, args...).Int64Slice()
 	s.mu.Lock()
 	s.stats.Calls++
 	s.mu.Unlock()
 	if err != nil {
 		return result{}, err
 	}
-	if len(v) != 8 {
-		return result{}, fmt.Errorf("script returned %d values, want 8", len(v))
+	if len(v) != 11 {
+		return result{}, fmt.Errorf("script returned %d values, want 11", len(v))
 	}
 	return result{
 		tick: v[0], grant: [2]int64{v[1], v[2]},
@@ -121,7 +131,23 @@ func (s *Store) run(cfg *limiter.Config, tick time.Duration, dm limiter.Demand, 
 		members:   int(v[4]),
 		procs:     int(v[5]),
 		start:     [2]int64{v[6], v[7]},
+		shareTick: v[8],
+		share:     [2]int64{v[9], v[10]},
 	}, nil
+}
+
+// retryWait is how long after a failed lease, which returned at now, the
+// store asks again (less leaseDelay, which the loop adds): until the next
+// tick boundary of the local clock, so at most a tick. There is no
+// backoff: an outage costs a failed run per tick and process, and the
+// first run once Redis answers again ends it. Shared leases thus resume
+// within a tick plus leaseDelay of Redis's return when the runs in the
+// outage failed at once (connections refused), and within that plus the
+// call timeout when they hung until it (a network that drops packets):
+// the run under way when Redis returns fails first
+// (TestRecoveryTime measures both in virtual time).
+func retryWait(now time.Time, tick time.Duration) time.Duration {
+	return time.Duration(int64(tick) - now.UnixNano()%int64(tick))
 }
 
 // expiryTicks is how many ticks a process's entry outlives its last
@@ -133,26 +159,29 @@ const expiryTicks = 3
 // lease came from Redis.
 func (s *Store) lease(cfg *limiter.Config, tick time.Duration) (time.Duration, bool) {
 	dm := s.g.TakeDemand()
+	sent := s.now()
 	r, err := s.run(cfg, tick, dm, modeLease, [2]int64{})
 	if err != nil {
 		s.mu.Lock()
 		s.failLocked(err)
-		// The tick's grants are unknown: it does not count in the share.
-		s.granted, s.start = [2]int64{}, [2]int64{}
 		s.mu.Unlock()
 		s.renewClient()
 		s.mu.Lock()
-		now := time.Now()
+		now := s.now()
+		if !s.falling {
+			s.falling = true
+			s.fallLocked(now, tick)
+		}
 		l := limiter.Lease{Tick: now.UnixNano() / int64(tick)}
 		if s.policy == Local {
-			l.Read = s.localShareLocked(limiter.Read, cfg.ReadRate)
-			l.Write = s.localShareLocked(limiter.Write, cfg.WriteRate)
+			l.Read = s.localLeaseLocked(limiter.Read, cfg.ReadRate)
+			l.Write = s.localLeaseLocked(limiter.Write, cfg.WriteRate)
 			s.stats.LocalLeases++
 		}
 		s.stats.Last = l
 		s.mu.Unlock()
 		s.g.Grant(l)
-		return time.Duration(int64(tick) - now.UnixNano()%int64(tick)), false
+		return retryWait(now, tick), false
 	}
 	s.mu.Lock()
 	if !s.stats.Shared {
@@ -166,8 +195,9 @@ func (s *Store) lease(cfg *limiter.Config, tick time.Duration) (time.Duration, b
 	s.stats.MembersHere = dm.Members
 	s.stats.MembersTotal = r.members
 	s.stats.Processes = r.procs
-	s.foldShareLocked()
-	s.granted, s.start = r.grant, r.start
+	s.foldLocked(r)
+	s.boundary = sent.Add(r.untilNext)
+	s.falling = false
 	l := limiter.Lease{Tick: r.tick, Read: r.grant[0], Write: r.grant[1]}
 	s.stats.Last = l
 	s.mu.Unlock()
@@ -204,9 +234,6 @@ func (s *Store) giveBack(cfg *limiter.Config, tick time.Duration) {
 		// Too late for its tick: the next lease settles it.
 		return
 	}
-	for d := range 2 {
-		s.granted[d] -= back[d]
-	}
 	s.stats.GiveBacks++
 }
 
@@ -235,9 +262,6 @@ func (s *Store) topUp(cfg *limiter.Config, tick time.Duration) {
 	if r.grant != [2]int64{} {
 		s.stats.TopUps++
 	}
-	for d := range 2 {
-		s.granted[d] += r.grant[d]
-	}
 	s.mu.Unlock()
 	s.g.AddLease(r.grant[0], r.grant[1])
 }
@@ -255,50 +279,90 @@ func (s *Store) failLocked(err error) {
 // the process's share: about the last five ticks count.
 const shareWeight = 0.2
 
-// foldShareLocked adds the tick that ends to the moving average of the
-// process's share of the budget: what Redis granted it in the tick (its
-// lease, plus top-ups, less give-backs) over what the tick held at its
-// start. A tick that held nothing tells nothing and is skipped.
+// foldLocked adds the ticks from that of the last lease to the one before
+// r's to the moving average of the process's share of the budget, one
+// fold per tick of Redis's clock: in the tick whose share the script
+// reports (r.shareTick, normally the last lease's), that share; in every
+// other one, 0. Redis granted the process nothing in a tick it did not
+// ask in (missed: its run failed, or its machine held it back past the
+// tick), and a share Redis did not report (it kept only the last tick
+// that ended, or lost the process's entry) counts as none: less than
+// the process had, never more.
 //
-// It is the share granted, not the share used: a process held back by
-// its machine (late leases, a starved CPU) uses less than it is granted,
-// and a fallback by use would then shrink the processes' sum below the
-// budget exactly when the machine is loaded; what the script grants in a
-// tick adds up to at most what the tick held, so shares by grant add up
-// to at most one. For that the average starts at 0, as if the ticks
-// before the process's first counted (they granted it nothing): every
-// process's average then weighs the same ticks alike. Started at its
-// first tick's share instead, a process that joined beside one that had
-// been alone kept its whole share while the other still remembered its
-// ticks alone, and the two added up to more than one for tens of ticks
-// (TestSharesAddUpToOne). A new process's share thus grows to its own
-// over about ten ticks: what it may take in an outage meanwhile is less,
-// never more.
-func (s *Store) foldShareLocked() {
-	for d := range 2 {
-		if s.start[d] <= 0 {
-			continue
+// A tick counts in every process's average, so that all of them weigh
+// the same ticks alike: the average of the shares' sum is then the sum
+// of the averages, and with the shares of each tick adding up to at most
+// one (the script's), the averages do too, up to any one tick. Skipped,
+// as it was, a tick a process missed left its average a step behind the
+// others': one alone for thirty ticks that missed a tick just after
+// another joined kept about a tenth of the budget more than it had
+// (TestLocalSharesHoldBudget, "missed lease": 6591 B per tick of a
+// 6000 B budget). The average starts at 0, as if the ticks before the
+// process's first counted (they granted it nothing): a new process's
+// share grows to its own over about ten ticks (TestSharesAddUpToOne).
+func (s *Store) foldLocked(r result) {
+	if s.last < 0 || r.tick <= s.last {
+		s.last = max(s.last, r.tick)
+		return
+	}
+	// Ticks last to r.tick-1 fold in; all but r.shareTick's grant
+	// nothing. avg(k) is the average up to tick k.
+	w := 1 - shareWeight
+	avg := func(d int, k int64) float64 {
+		a := s.share[d] * math.Pow(w, float64(k-s.last+1))
+		if t := r.shareTick; t >= s.last && t <= k && r.share[d] > 0 {
+			a += shareWeight * min(float64(r.share[d])/1e6, 1) * math.Pow(w, float64(k-t))
 		}
-		f := min(max(float64(s.granted[d])/float64(s.start[d]), 0), 1)
-		s.share[d] = (1-shareWeight)*s.share[d] + shareWeight*f
+		return a
+	}
+	for d := range 2 {
+		s.prev[d], s.share[d] = avg(d, r.tick-2), avg(d, r.tick-1)
+	}
+	s.stats.Missed += uint64(r.tick - s.last - 1)
+	s.last = r.tick
+}
+
+// fallLocked sets the process's share for the outage whose first failed
+// lease returned at now: the least of its averages up to the tick before
+// its last lease (share), up to the tick before that (prev), and the
+// first decayed by a tick of nothing for each tick boundary after the
+// next that may have passed by now (the process held back, or a run
+// that took long to fail). Processes do not lose Redis in the same tick:
+// one whose lease in the tick Redis died in came before, and its average
+// is a tick ahead of one whose lease came after; one held back is
+// further behind. Their averages up to the tick before the one Redis
+// died in add up to at most one (foldLocked), and each process's share
+// here is at most its own: the tick before its last lease's, the one
+// before that, or a tick since, which it folds as nothing. Taken at its
+// average alone, as it was, a process that asked after Redis died took
+// the share it had a tick before, and one that had been alone kept 0.1
+// of the budget more than it had (TestLocalSharesHoldBudget, "outage
+// between two leases": 6591 B per tick of a 6000 B budget).
+func (s *Store) fallLocked(now time.Time, tick time.Duration) {
+	if s.last < 0 {
+		s.local = [2]float64{}
+		return
+	}
+	var boundaries int64
+	if !now.Before(s.boundary) {
+		boundaries = 1 + int64(now.Sub(s.boundary)/tick)
+	}
+	beyond := max(boundaries-1, 0)
+	s.stats.Missed += uint64(beyond)
+	decay := math.Pow(1-shareWeight, float64(beyond))
+	for d := range 2 {
+		s.local[d] = min(s.prev[d], s.share[d]*decay)
 	}
 }
 
-// localShareLocked is the Local policy's lease in direction d: the
-// process's share of the budget, by what Redis granted it, over the last
-// few ticks from Redis, times the rate. The processes' shares add up to
-// at most one, so together they stay within the budget as long as each
-// keeps its share. A process that had none (idle until then) gets an
-// equal share of the processes it last saw, and one that never heard from
-// Redis the whole rate: only those can take the group over its budget.
-func (s *Store) localShareLocked(d limiter.Dir, rate int64) int64 {
-	switch {
-	case s.share[d] > 0:
-		return max(int64(s.share[d]*float64(rate)), 1)
-	case s.stats.Processes > 0:
-		return rate / int64(s.stats.Processes)
-	}
-	return rate
+// localLeaseLocked is the Local policy's lease in direction d: the
+// process's share of the budget for the outage (fallLocked) times the
+// rate, rounded down. The shares of a group's processes add up to at
+// most one, so together they stay within the budget. A process that had
+// no share (it was idle, or new, or never heard from Redis) gets
+// nothing: its members wait, as under Block, until Redis is back.
+func (s *Store) localLeaseLocked(d limiter.Dir, rate int64) int64 {
+	return int64(s.local[d] * float64(rate))
 }
 
 // renewClient replaces the client after a failure with a new one, with a
@@ -308,6 +372,43 @@ func (s *Store) localShareLocked(d limiter.Dir, rate int64) int64 {
 // probe outlives Close by as long. A new client per failed tick dials
 // afresh at the next one and leaves no goroutine behind.
 func (s *Store) renewClient() {
-	s.client.Close()
-	s.client = redis.NewClient(s.opts)
+	s.closeClient()
+	s.client = s.newClient()
+}
+
+// newClient returns a client on s.opts whose dials end when it is closed
+// (closeClient). go-redis dials from a goroutine of its own, bounded by
+// the dial timeout only: the run that asked gives up at its own
+// deadline, and Close returns, while the dial goes on. Under a network
+// that drops packets an outage left one such goroutine per tick, each
+// for up to the dial timeout (a second by default), and Close did not
+// join them (TestRecoveryTime, blackholed: synctest found them blocked
+// after the test).
+func (s *Store) newClient() *redis.Client {
+	base := s.dial
+	if base == nil {
+		d := &net.Dialer{Timeout: s.opts.DialTimeout}
+		base = d.DialContext
+		if s.opts.TLSConfig != nil {
+			base = (&tls.Dialer{NetDialer: d, Config: s.opts.TLSConfig}).DialContext
+		}
+	}
+	closed, stop := context.WithCancel(context.Background())
+	o := *s.opts
+	o.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(closed, cancel)()
+		return base(ctx, network, addr)
+	}
+	s.stopDials = stop
+	return redis.NewClient(&o)
+}
+
+// closeClient closes the client and ends its dials, and returns the
+// client's error.
+func (s *Store) closeClient() error {
+	err := s.client.Close()
+	s.stopDials()
+	return err
 }

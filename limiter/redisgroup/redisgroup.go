@@ -31,9 +31,13 @@
 // meanwhile applies its [Policy]: [Local] (the default) grants each tick
 // this process's share of the budget over the last ticks (by what Redis
 // granted it), from the local clock; [Block] grants nothing, so members
-// wait. Either way no
-// connection is closed and no byte is lost: members only wait. Once Redis
-// answers again, shared leases resume at the next tick. [Store.Stats]
+// wait. Either way no connection is closed and no byte is lost: members
+// only wait. There is no backoff: the store asks again at the next tick
+// boundary of the local clock after each failed run, so shared leases
+// resume within a tick (plus 1 ms) of Redis's return when the runs
+// failed at once (connections refused), and within that plus the call
+// timeout ([Options.Timeout]) when they hung until it (a network that
+// drops packets), plus the successful run's round trip. [Store.Stats]
 // counts the outages, recoveries and errors.
 package redisgroup
 
@@ -44,6 +48,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"sync"
@@ -73,9 +78,15 @@ type Policy int
 const (
 	// Local grants, at every tick of the local clock, this process's
 	// last known share of the group's budget, what Redis granted it of
-	// the last ticks' budgets: the processes together stay near the
-	// budget, and within it, as long as their shares stay what they
-	// were.
+	// the last ticks' budgets. When Redis is lost to all the group's
+	// processes, their shares add up to at most one, whatever tick each
+	// lost it in: together they stay within the budget, and near it
+	// when they were busy and their shares steady. A process that had
+	// no share in either of the two ticks before its last lease (idle,
+	// or new) gets nothing until Redis is back. A process that alone
+	// loses Redis keeps its share while Redis grants the others theirs,
+	// and, three ticks later, its own too: the group may then pass its
+	// budget by that share.
 	Local Policy = iota
 	// Block grants nothing: members wait until Redis is back.
 	Block
@@ -145,6 +156,13 @@ type Stats struct {
 	// of a tick after their tick began (by Redis's clock): the members
 	// here had less than the tick to use them.
 	Late uint64
+	// Missed counts the ticks of Redis's clock in which this process
+	// had no lease from Redis, between two that it had (its runs
+	// failed, or its machine held it back past a tick), and, at an
+	// outage's first failed lease, the tick boundaries beyond the next
+	// that may have passed since its last one: ticks its share of the
+	// budget counts as granting it nothing (see [Local]).
+	Missed uint64
 	// Outages counts the times Redis was lost, Recoveries the times it
 	// came back.
 	Outages, Recoveries uint64
@@ -162,29 +180,45 @@ type Stats struct {
 // [limiter.Store]. It serves one group: give it to
 // limiter.NewSharedGroup once.
 type Store struct {
-	opts    *redis.Options
-	client  *redis.Client // used by loop only, until Close
-	url     string        // redacted
-	keys    []string
-	id      string
-	policy  Policy
-	timeout time.Duration
+	opts   *redis.Options
+	client *redis.Client // used by loop only, until Close
+	// dial, nil but in tests, replaces the dialer of opts's network and
+	// TLS; stopDials ends the dials of client (newClient).
+	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
+	stopDials context.CancelFunc
+	url       string // redacted
+	keys      []string
+	id        string
+	policy    Policy
+	timeout   time.Duration
 
 	quit chan struct{}
 	done chan struct{} // closed when loop has returned
 
+	// now is the local clock (time.Now), for the fallback's leases and
+	// the outage's start; redisNow, nil but in tests, replaces Redis's
+	// TIME in the script (microseconds since the epoch). Tests set both
+	// to one clock they advance by hand.
+	now      func() time.Time
+	redisNow func() int64
+
 	mu    sync.Mutex // guards following
 	g     *limiter.Group
 	stats Stats
-	// share is, per direction, the fraction of the budget Redis granted
-	// this process per tick lately (a moving average over about five
-	// ticks): the Local policy's basis.
-	share [2]float64
-	// granted is, per direction, what Redis granted this process in the
-	// current tick (its lease, plus top-ups, less give-backs), and start
-	// what the tick held at its start, for share.
-	granted, start [2]int64
-	closed         bool
+	// share is, per direction, the process's share of the budget by
+	// what Redis granted it, a moving average over about five ticks, up
+	// to the tick before that of its last lease from Redis (last; -1
+	// before the first), and prev the same a tick earlier: the Local
+	// policy's basis (see foldLocked and fallLocked). boundary is the
+	// earliest the tick after last can have begun, by the local clock.
+	share, prev [2]float64
+	last        int64
+	boundary    time.Time
+	// falling is true from the first failed lease of an outage to the
+	// next lease from Redis; local is the process's share meanwhile.
+	falling bool
+	local   [2]float64
+	closed  bool
 }
 
 // New connects to the Redis at o.URL and returns a Store for the group
@@ -193,6 +227,12 @@ type Store struct {
 // answer one wrapping [ErrUnreachable] and naming the URL (without its
 // password) and the client's error.
 func New(o Options) (*Store, error) {
+	return newStore(o, nil)
+}
+
+// newStore is New, with dial, if not nil, as the client's dialer (tests
+// serve a fake Redis through it).
+func newStore(o Options, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*Store, error) {
 	if o.Name == "" {
 		return nil, fmt.Errorf("%w: empty group name", ErrInvalid)
 	}
@@ -222,26 +262,29 @@ func New(o Options) (*Store, error) {
 		timeout = time.Second
 	}
 	opts.DialTimeout = timeout
-	c := redis.NewClient(opts)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, shown, err)
-	}
 	tag := "bev:{" + o.Name + "}:"
-	return &Store{
+	s := &Store{
 		opts:    opts,
-		client:  c,
+		dial:    dial,
 		url:     shown,
 		keys:    []string{tag + "bucket", tag + "procs"},
 		id:      o.ID,
 		policy:  o.Fallback,
 		timeout: o.Timeout,
+		now:     time.Now,
+		last:    -1,
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 		stats:   Stats{Shared: true, Policy: o.Fallback},
-	}, nil
+	}
+	s.client = s.newClient()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		s.closeClient()
+		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, shown, err)
+	}
+	return s, nil
 }
 
 // NewGroup returns a group limited by cfg whose budget is kept in Redis
@@ -257,7 +300,7 @@ func NewGroup(cfg *limiter.Config, o Options) (*limiter.Group, *Store, error) {
 	}
 	g, err := limiter.NewSharedGroup(cfg, s)
 	if err != nil {
-		s.client.Close()
+		s.closeClient()
 		return nil, nil, err
 	}
 	return g, s, nil
@@ -319,7 +362,7 @@ func (s *Store) Close() error {
 	if started {
 		<-s.done
 	}
-	if err := s.client.Close(); err != nil {
+	if err := s.closeClient(); err != nil {
 		return fmt.Errorf("redisgroup: close: %w", err)
 	}
 	return nil

@@ -30,7 +30,8 @@ const (
 // the last lease, 6 used write, 7 read rate, 8 read burst, 9 write rate,
 // 10 write burst (bytes per tick), 11 tick in microseconds, 12 expiry in
 // ticks, 13 mode, 14 and 15: per direction, what a top-up wants or what
-// a give-back returns.
+// a give-back returns; 16, only from tests, the time in microseconds,
+// which replaces Redis's TIME.
 //
 // The tick comes from Redis's TIME, never the clients' clocks. A new
 // bucket starts empty: processes join a group at different times, and the
@@ -51,13 +52,35 @@ const (
 // after its tick has ended (by Redis's clock) changes nothing and grants
 // nothing: the process's next lease settles what it used and left.
 //
+// A tick's lease also reports the process's share of the tick of its
+// last lease, if that tick has ended and no other tick has begun since
+// (by Redis's clock): what Redis granted the process in that tick (its
+// lease, plus top-ups, less give-backs) over what the tick held when it
+// ended, or what it granted if that is more, in millionths. The
+// processes' grants in a tick add up to what the tick granted, so their
+// shares of one tick add up to at most one, whatever order they asked
+// in and whatever the entries said when each asked. The bucket keeps
+// the last tick that ended for that (pt; psr and psw, what it held; pgr
+// and pgw, what it granted). A share asked for in its own tick by each
+// process, against what the tick held at that moment, did not: a
+// process that asked first, by an entry that still counted another's
+// members before three more joined it, was granted half of what the
+// tick held then, and the other, settling the half of its last lease it
+// left, five eighths of what the tick held after.
+//
 // It returns {tick, lease read, lease write, microseconds to the next
 // tick, members in all processes, live processes, what the tick held at
 // its start per direction (read, write; 0 from a late top-up or
-// give-back)}.
+// give-back), the tick of the share reported (-1: none), the share per
+// direction in millionths (-1: none)}.
 var leaseScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now
+if ARGV[16] then
+  now = tonumber(ARGV[16])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 local id = ARGV[1]
 local members = tonumber(ARGV[2])
 local active = {tonumber(ARGV[3]), tonumber(ARGV[4])}
@@ -70,16 +93,25 @@ local mode = tonumber(ARGV[13])
 local amount = {tonumber(ARGV[14]), tonumber(ARGV[15])}
 local tick = math.floor(now / tickUs)
 
-local b = redis.call('HMGET', KEYS[1], 'tick', 'lr', 'lw', 'sr', 'sw', 'gr', 'gw')
+local b = redis.call('HMGET', KEYS[1], 'tick', 'lr', 'lw', 'sr', 'sw', 'gr', 'gw', 'pt', 'psr', 'psw', 'pgr', 'pgw')
 local last = tonumber(b[1])
 local lv = {tonumber(b[2]), tonumber(b[3])}
 local st = {tonumber(b[4]), tonumber(b[5])}
 local gt = {tonumber(b[6]), tonumber(b[7])}
+-- The tick before last's, as it ended: what it held, what it granted.
+local pt = tonumber(b[8])
+local ps = {tonumber(b[9]), tonumber(b[10])}
+local pg = {tonumber(b[11]), tonumber(b[12])}
 if last == nil or lv[1] == nil or lv[2] == nil or gt[1] == nil or gt[2] == nil then
   last = tick
   lv = {0, 0}
   st = {0, 0}
   gt = {0, 0}
+end
+if pt == nil or ps[1] == nil or ps[2] == nil or pg[1] == nil or pg[2] == nil then
+  pt = -1
+  ps = {0, 0}
+  pg = {0, 0}
 end
 
 -- Live processes and their weights; expired ones are dropped.
@@ -114,10 +146,15 @@ for d = 1, 2 do
   wall[d] = wall[d] + wme[d]
 end
 
--- Refill by whole ticks, capped at the burst.
+-- Refill by whole ticks, capped at the burst. The tick that ends is
+-- kept as it ended, for the shares of the processes that had a lease in
+-- it.
 if tick > last then
   local n = tick - last
+  pt = last
   for d = 1, 2 do
+    ps[d] = st[d]
+    pg[d] = gt[d]
     if lv[d] < burst[d] then
       if n >= burst[d] then
         lv[d] = burst[d]
@@ -139,7 +176,25 @@ if mine ~= nil then asked = mine[5]; lease = {mine[6], mine[7]} else used = {0, 
 -- back) changes nothing: the tick's lease, which follows, settles the
 -- bytes used and what the members left, once.
 if mode ~= 0 and asked < tick then
-  return {tick, 0, 0, (tick + 1) * tickUs - now, total, procs, 0, 0}
+  return {tick, 0, 0, (tick + 1) * tickUs - now, total, procs, 0, 0, -1, -1, -1}
+end
+
+-- The process's share of the tick of its last lease, if that tick has
+-- ended and was the last one before this: what it was granted in it
+-- (the lease, plus top-ups, less give-backs) over what the tick held in
+-- the end, or granted if more (a debt settled after a grant shrinks
+-- what it held). Every process's grants in a tick add up to what the
+-- tick granted, so their shares of it add up to at most one.
+local shared, share = -1, {-1, -1}
+if mode == 0 and asked == pt and asked < tick then
+  shared = asked
+  for d = 1, 2 do
+    local held = math.max(ps[d], pg[d])
+    share[d] = 0
+    if held > 0 then
+      share[d] = math.min(math.floor(1000000 * math.max(lease[d], 0) / held), 1000000)
+    end
+  end
 end
 
 local grant = {0, 0}
@@ -186,9 +241,10 @@ for d = 1, 2 do
 end
 
 local keep = math.floor((ttl + 60000000) / 1000)
-redis.call('HSET', KEYS[1], 'tick', last, 'lr', lv[1], 'lw', lv[2], 'sr', st[1], 'sw', st[2], 'gr', gt[1], 'gw', gt[2])
+redis.call('HSET', KEYS[1], 'tick', last, 'lr', lv[1], 'lw', lv[2], 'sr', st[1], 'sw', st[2], 'gr', gt[1], 'gw', gt[2],
+  'pt', pt, 'psr', ps[1], 'psw', ps[2], 'pgr', pg[1], 'pgw', pg[2])
 redis.call('PEXPIRE', KEYS[1], keep)
 redis.call('HSET', KEYS[2], id, string.format('%d %d %d %d %d %d %d', now + ttl, members, active[1], active[2], asked, lease[1], lease[2]))
 redis.call('PEXPIRE', KEYS[2], keep)
-return {tick, grant[1], grant[2], (tick + 1) * tickUs - now, total, procs, st[1], st[2]}
+return {tick, grant[1], grant[2], (tick + 1) * tickUs - now, total, procs, st[1], st[2], shared, share[1], share[2]}
 `)

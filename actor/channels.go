@@ -83,7 +83,8 @@ func (b *Bufferevent) Events() <-chan EventInfo {
 // receives from it: a bare send cannot see that, so select on Failed
 // beside it (Write(nil) then returns the cause), or use Send. A slice
 // sent here counts in OutputLen once the actor has taken it in (Send's
-// count from before it returns).
+// count from before it returns). A bare send may overtake the bytes of a
+// Write made just before it on the same goroutine; Send may not.
 func (b *Bufferevent) Out() chan<- []byte {
 	return b.useOut()
 }
@@ -95,7 +96,7 @@ func (b *Bufferevent) useOut() chan []byte {
 		b.chMu.Lock()
 		if b.out == nil {
 			b.out = make(chan []byte)
-			b.send = make(chan []byte)
+			b.send = make(chan sendPiece)
 		}
 		b.chMu.Unlock()
 		b.outUsed.Store(true) // after out and send are set: the actor reads them once it sees this
@@ -108,7 +109,8 @@ func (b *Bufferevent) useOut() chan []byte {
 // while the output is at its high watermark, and counts it in OutputLen
 // before it returns; a p larger than the watermark goes in
 // pieces of at most the watermark, each waiting for room, so the output
-// stays bounded. It returns nil once the output has taken all of p. It
+// stays bounded. Its bytes go after those of every Write and WriteBuffer
+// that returned before it was called. It returns nil once the output has taken all of p. It
 // returns promptly with an error wrapping the cause when the output fails
 // first (a write to the transport failed: errors.Is finds
 // syscall.ECONNRESET or syscall.EPIPE, say; see Failed), ErrClosed if the
@@ -141,12 +143,13 @@ func (b *Bufferevent) Send(ctx context.Context, p []byte) error {
 		// is counted when Send returns; the actor takes the count over
 		// with the piece (see publishOut), and a piece it never took is
 		// taken back out.
-		if !b.mail.reserveOut(n, &b.outLen) {
+		after, ok := b.mail.reserveOut(n, &b.outLen)
+		if !ok {
 			return fmt.Errorf("send: %w", ErrClosed)
 		}
 		var err error
 		select {
-		case send <- cp:
+		case send <- sendPiece{cp, after}:
 			p = p[n:]
 			continue
 		case <-failed:
@@ -163,6 +166,15 @@ func (b *Bufferevent) Send(ctx context.Context, p []byte) error {
 		return fmt.Errorf("send: %w", err)
 	}
 	return nil
+}
+
+// sendPiece is a piece of a Send on its way to the actor: the bytes, and
+// the place among the mailbox's posts the piece was handed over at
+// (mailbox.reserveOut), so that what was posted before it, a Write say,
+// goes to the output first.
+type sendPiece struct {
+	p     []byte
+	after uint64
 }
 
 // Failed returns a channel that is closed once the output can take

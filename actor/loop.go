@@ -33,9 +33,14 @@ func (a *actorState) sendsInput() bool { return a.inC != nil && a.input.Len() > 
 func (a *actorState) sendsEvents() bool { return a.evC != nil && len(a.evq) > 0 }
 
 // takesOutput reports whether the actor receives from the Out channel:
-// it exists and the output has room.
+// it exists, the output has room, and nothing is queued in the mailbox.
+// Queued posts go first, since the room they leave is what a send after
+// them must see: a Send after a 4 MiB Write, offered the channel before
+// the Write was taken, went in over the high watermark (conn's
+// TestPeerNeverReads, 12 runs in 20 at GOMAXPROCS=1). The wake-up of a
+// queued post is in wakeC, so wait takes it instead.
 func (a *actorState) takesOutput() bool {
-	return a.b.outUsed.Load() && a.outRoom() && !a.writeErr
+	return a.b.outUsed.Load() && a.outRoom() && !a.writeErr && a.b.mail.queued.Load() == 0
 }
 
 // wait waits for whatever comes first of: a post (timers and the Base's
@@ -49,7 +54,7 @@ func (a *actorState) wait() {
 		evC   chan<- EventInfo
 		ev    EventInfo
 		outC  <-chan []byte
-		sendC <-chan []byte
+		sendC <-chan sendPiece
 	)
 	if a.io != nil {
 		loopC = a.io.events
@@ -83,8 +88,13 @@ func (a *actorState) wait() {
 	case p := <-outC:
 		a.output.AppendOwned(p)
 	case p := <-sendC:
-		a.counted += len(p) // Send counted it in outLen (see publishOut)
-		a.output.AppendOwned(p)
+		// Writes posted before the Send go first: the select may have
+		// found the piece and their wake-up both ready.
+		if a.b.mail.queued.Load() != 0 {
+			a.handleMailBefore(p.after)
+		}
+		a.counted += len(p.p) // Send counted it in outLen (see publishOut)
+		a.output.AppendOwned(p.p)
 	case evC <- ev:
 		a.evq[0] = EventInfo{}
 		a.evq = a.evq[1:]
@@ -149,6 +159,18 @@ func (a *actorState) handleMail() {
 	default:
 	}
 	msgs := a.b.mail.take(a.spare)
+	for i := range msgs {
+		a.handle(&msgs[i])
+		msgs[i] = message{}
+	}
+	a.spare = msgs[:0]
+}
+
+// handleMailBefore handles, in order, the messages queued before a Send's
+// piece that was numbered after (see mailbox.takeBefore); later ones wait
+// for their wake-up.
+func (a *actorState) handleMailBefore(after uint64) {
+	msgs := a.b.mail.takeBefore(after, a.spare)
 	for i := range msgs {
 		a.handle(&msgs[i])
 		msgs[i] = message{}

@@ -143,24 +143,25 @@ func (b *Bufferevent) Send(ctx context.Context, p []byte) error {
 		// is counted when Send returns; the actor takes the count over
 		// with the piece (see publishOut), and a piece it never took is
 		// taken back out.
-		after, ok := b.mail.reserveOut(n, &b.outLen)
+		after, queued, ok := b.mail.reserveOut(n, &b.outLen)
 		if !ok {
 			return fmt.Errorf("send: %w", ErrClosed)
 		}
+		// Posts still queued (this goroutine's Writes, say) go first, and
+		// the room the piece waits for is what they leave. The actor
+		// offers room only with its mailbox empty, but one already waiting
+		// when they came looked before them: an empty piece then makes it
+		// take them, and the piece goes to a wait that counts them.
 		var err error
-		select {
-		case send <- sendPiece{cp, after}:
+		if queued {
+			err = b.handOver(ctx, send, failed, sendPiece{nil, after})
+		}
+		if err == nil {
+			err = b.handOver(ctx, send, failed, sendPiece{cp, after})
+		}
+		if err == nil {
 			p = p[n:]
 			continue
-		case <-failed:
-			err = ErrClosed
-			if werr := b.writeErr(); werr != nil {
-				err = werr
-			}
-		case <-b.closing:
-			err = ErrClosed
-		case <-ctx.Done():
-			err = context.Cause(ctx)
 		}
 		b.mail.unreserveOut(n, &b.outLen)
 		return fmt.Errorf("send: %w", err)
@@ -168,10 +169,30 @@ func (b *Bufferevent) Send(ctx context.Context, p []byte) error {
 	return nil
 }
 
+// handOver hands sp to the actor on send, or returns why it could not:
+// the output failed (its cause), the bufferevent stopped (ErrClosed), or
+// ctx ended (its cause).
+func (b *Bufferevent) handOver(ctx context.Context, send chan<- sendPiece, failed <-chan struct{}, sp sendPiece) error {
+	select {
+	case send <- sp:
+		return nil
+	case <-failed:
+		if werr := b.writeErr(); werr != nil {
+			return werr
+		}
+		return ErrClosed
+	case <-b.closing:
+		return ErrClosed
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
 // sendPiece is a piece of a Send on its way to the actor: the bytes, and
 // the place among the mailbox's posts the piece was handed over at
 // (mailbox.reserveOut), so that what was posted before it, a Write say,
-// goes to the output first.
+// goes to the output first. An empty piece only makes the actor take
+// those posts.
 type sendPiece struct {
 	p     []byte
 	after uint64

@@ -148,15 +148,16 @@ func (m *mailbox) unlockAfterPost(first bool) {
 // with unreserveOut. It returns the piece's place among the posts: every
 // message posted before the call is numbered below it, so the actor,
 // given the piece, first handles those (takeBefore), and a Write that
-// returned before a Send keeps its bytes ahead of the Send's.
-func (m *mailbox) reserveOut(n int, out *atomic.Int64) (after uint64, ok bool) {
+// returned before a Send keeps its bytes ahead of the Send's; queued
+// reports whether any of those is still queued.
+func (m *mailbox) reserveOut(n int, out *atomic.Int64) (after uint64, queued, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return 0, false
+		return 0, false, false
 	}
 	out.Add(int64(n))
-	return m.took + uint64(len(m.q)), true
+	return m.took + uint64(len(m.q)), len(m.q) > 0, true
 }
 
 // unreserveOut takes back a reservation of n bytes the actor never took;

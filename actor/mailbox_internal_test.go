@@ -133,9 +133,9 @@ func TestMailboxTakeBefore(t *testing.T) {
 	var out atomic.Int64
 	m.postCopy([]byte("before"), &out)
 	m.post(message{kind: msgEnable, dir: Read})
-	after, ok := m.reserveOut(4, &out)
-	if !ok || after != 2 {
-		t.Fatalf("reserveOut = %d, %v; want 2 (two posts queued before it), true", after, ok)
+	after, queued, ok := m.reserveOut(4, &out)
+	if !ok || after != 2 || !queued {
+		t.Fatalf("reserveOut = %d, %v, %v; want 2 (two posts queued before it), true, true", after, queued, ok)
 	}
 	m.postCopy([]byte("later"), &out)
 	var spare []message
@@ -154,7 +154,11 @@ func TestMailboxTakeBefore(t *testing.T) {
 		t.Fatalf("take gave %d messages, want 1", len(q))
 	}
 	m.post(message{kind: msgWake})
-	if after, _ := m.reserveOut(1, &out); after != 4 {
-		t.Errorf("reserveOut after three taken and one queued = %d, want 4", after)
+	if after, queued, _ := m.reserveOut(1, &out); after != 4 || !queued {
+		t.Errorf("reserveOut after three taken and one queued = %d, %v; want 4, true", after, queued)
+	}
+	m.take(nil)
+	if after, queued, _ := m.reserveOut(1, &out); after != 4 || queued {
+		t.Errorf("reserveOut with nothing queued = %d, %v; want 4 (the next post's place), false", after, queued)
 	}
 }

@@ -105,17 +105,17 @@ func (b *Bufferevent) useOut() chan []byte {
 	return b.out
 }
 
-// Send copies p and hands it to the output as a send on Out does, blocking
-// while the output is at its high watermark, and counts it in OutputLen
-// before it returns; a p larger than the watermark goes in
+// Send copies p and hands it to the output as a send on Out does,
+// blocking while the output is at its high watermark, and counts it in
+// OutputLen before it returns; a p larger than the watermark goes in
 // pieces of at most the watermark, each waiting for room, so the output
 // stays bounded. Its bytes go after those of every Write and WriteBuffer
-// that returned before it was called. It returns nil once the output has taken all of p. It
-// returns promptly with an error wrapping the cause when the output fails
-// first (a write to the transport failed: errors.Is finds
-// syscall.ECONNRESET or syscall.EPIPE, say; see Failed), ErrClosed if the
-// bufferevent stops first, or ctx's cause if ctx ends first; the pieces
-// handed over before then stay in the output.
+// that returned before it was called. It returns nil once the output has
+// taken all of p. It returns promptly with an error wrapping the cause
+// when the output fails first (a write to the transport failed: errors.Is
+// finds syscall.ECONNRESET or syscall.EPIPE, say; see Failed), ErrClosed
+// if the bufferevent stops first, or ctx's cause if ctx ends first; the
+// pieces handed over before then stay in the output.
 func (b *Bufferevent) Send(ctx context.Context, p []byte) error {
 	if err := b.closedErr(); err != nil {
 		return err

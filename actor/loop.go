@@ -37,7 +37,7 @@ func (a *actorState) sendsEvents() bool { return a.evC != nil && len(a.evq) > 0 
 // Queued posts go first, since the room they leave is what a send after
 // them must see: a Send after a 4 MiB Write, offered the channel before
 // the Write was taken, went in over the high watermark (conn's
-// TestPeerNeverReads, 12 runs in 20 at GOMAXPROCS=1). The wake-up of a
+// TestPeerNeverReads, 11 runs in 20 at GOMAXPROCS=1). The wake-up of a
 // queued post is in wakeC, so wait takes it instead.
 func (a *actorState) takesOutput() bool {
 	return a.b.outUsed.Load() && a.outRoom() && !a.writeErr && a.b.mail.queued.Load() == 0

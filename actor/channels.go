@@ -148,10 +148,10 @@ func (b *Bufferevent) Send(ctx context.Context, p []byte) error {
 			return fmt.Errorf("send: %w", ErrClosed)
 		}
 		// Posts still queued (this goroutine's Writes, say) go first, and
-		// the room the piece waits for is what they leave. The actor
-		// offers room only with its mailbox empty, but one already waiting
-		// when they came looked before them: an empty piece then makes it
-		// take them, and the piece goes to a wait that counts them.
+		// the room the piece waits for is what they leave. An actor that
+		// began waiting before they came offers room from before them: an
+		// empty piece first makes it take them, and the piece then goes to
+		// a wait that counts them.
 		var err error
 		if queued {
 			err = b.handOver(ctx, send, failed, sendPiece{nil, after})

@@ -33,14 +33,9 @@ func (a *actorState) sendsInput() bool { return a.inC != nil && a.input.Len() > 
 func (a *actorState) sendsEvents() bool { return a.evC != nil && len(a.evq) > 0 }
 
 // takesOutput reports whether the actor receives from the Out channel:
-// it exists, the output has room, and nothing is queued in the mailbox.
-// Queued posts go first, since the room they leave is what a send after
-// them must see: a Send after a 4 MiB Write, offered the channel before
-// the Write was taken, went in over the high watermark (conn's
-// TestPeerNeverReads, 11 runs in 20 at GOMAXPROCS=1). The wake-up of a
-// queued post is in wakeC, so wait takes it instead.
+// it exists and the output has room.
 func (a *actorState) takesOutput() bool {
-	return a.b.outUsed.Load() && a.outRoom() && !a.writeErr && a.b.mail.queued.Load() == 0
+	return a.b.outUsed.Load() && a.outRoom() && !a.writeErr
 }
 
 // wait waits for whatever comes first of: a post (timers and the Base's

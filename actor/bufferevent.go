@@ -188,9 +188,9 @@ type Bufferevent struct {
 	// posts msgTurn to hand it over and waits here, and the actor sends
 	// once its callbacks have run.
 	turn    chan struct{}
-	out     chan []byte // made by the first Out or Send (under chMu)
-	send    chan []byte // Send's own way to the output, made with out: its bytes are counted in outLen before they are handed over
-	outUsed atomic.Bool // out and send exist: the actor selects on them
+	out     chan []byte    // made by the first Out or Send (under chMu)
+	send    chan sendPiece // Send's own way to the output, made with out: its bytes are counted in outLen before they are handed over
+	outUsed atomic.Bool    // out and send exist: the actor selects on them
 
 	// sinkState and lentSink are the sink a socket's actor lends to
 	// writers on other goroutines while it waits with nothing to write

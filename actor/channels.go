@@ -83,7 +83,8 @@ func (b *Bufferevent) Events() <-chan EventInfo {
 // receives from it: a bare send cannot see that, so select on Failed
 // beside it (Write(nil) then returns the cause), or use Send. A slice
 // sent here counts in OutputLen once the actor has taken it in (Send's
-// count from before it returns).
+// count from before it returns). A bare send may overtake the bytes of a
+// Write made just before it on the same goroutine; Send may not.
 func (b *Bufferevent) Out() chan<- []byte {
 	return b.useOut()
 }
@@ -95,7 +96,7 @@ func (b *Bufferevent) useOut() chan []byte {
 		b.chMu.Lock()
 		if b.out == nil {
 			b.out = make(chan []byte)
-			b.send = make(chan []byte)
+			b.send = make(chan sendPiece)
 		}
 		b.chMu.Unlock()
 		b.outUsed.Store(true) // after out and send are set: the actor reads them once it sees this
@@ -104,16 +105,17 @@ func (b *Bufferevent) useOut() chan []byte {
 	return b.out
 }
 
-// Send copies p and hands it to the output as a send on Out does, blocking
-// while the output is at its high watermark, and counts it in OutputLen
-// before it returns; a p larger than the watermark goes in
+// Send copies p and hands it to the output as a send on Out does,
+// blocking while the output is at its high watermark, and counts it in
+// OutputLen before it returns; a p larger than the watermark goes in
 // pieces of at most the watermark, each waiting for room, so the output
-// stays bounded. It returns nil once the output has taken all of p. It
-// returns promptly with an error wrapping the cause when the output fails
-// first (a write to the transport failed: errors.Is finds
-// syscall.ECONNRESET or syscall.EPIPE, say; see Failed), ErrClosed if the
-// bufferevent stops first, or ctx's cause if ctx ends first; the pieces
-// handed over before then stay in the output.
+// stays bounded. Its bytes go after those of every Write and WriteBuffer
+// that returned before it was called. It returns nil once the output has
+// taken all of p. It returns promptly with an error wrapping the cause
+// when the output fails first (a write to the transport failed: errors.Is
+// finds syscall.ECONNRESET or syscall.EPIPE, say; see Failed), ErrClosed
+// if the bufferevent stops first, or ctx's cause if ctx ends first; the
+// pieces handed over before then stay in the output.
 func (b *Bufferevent) Send(ctx context.Context, p []byte) error {
 	if err := b.closedErr(); err != nil {
 		return err
@@ -141,28 +143,59 @@ func (b *Bufferevent) Send(ctx context.Context, p []byte) error {
 		// is counted when Send returns; the actor takes the count over
 		// with the piece (see publishOut), and a piece it never took is
 		// taken back out.
-		if !b.mail.reserveOut(n, &b.outLen) {
+		after, queued, ok := b.mail.reserveOut(n, &b.outLen)
+		if !ok {
 			return fmt.Errorf("send: %w", ErrClosed)
 		}
+		// Posts still queued (this goroutine's Writes, say) go first, and
+		// the room the piece waits for is what they leave. An actor that
+		// began waiting before they came offers room from before them: an
+		// empty piece first makes it take them, and the piece then goes to
+		// a wait that counts them.
 		var err error
-		select {
-		case send <- cp:
+		if queued {
+			err = b.handOver(ctx, send, failed, sendPiece{nil, after})
+		}
+		if err == nil {
+			err = b.handOver(ctx, send, failed, sendPiece{cp, after})
+		}
+		if err == nil {
 			p = p[n:]
 			continue
-		case <-failed:
-			err = ErrClosed
-			if werr := b.writeErr(); werr != nil {
-				err = werr
-			}
-		case <-b.closing:
-			err = ErrClosed
-		case <-ctx.Done():
-			err = context.Cause(ctx)
 		}
 		b.mail.unreserveOut(n, &b.outLen)
 		return fmt.Errorf("send: %w", err)
 	}
 	return nil
+}
+
+// handOver hands sp to the actor on send, or returns why it could not:
+// the output failed (its cause), the bufferevent stopped (ErrClosed), or
+// ctx ended (its cause).
+func (b *Bufferevent) handOver(ctx context.Context, send chan<- sendPiece, failed <-chan struct{}, sp sendPiece) error {
+	select {
+	case send <- sp:
+		return nil
+	case <-failed:
+		if werr := b.writeErr(); werr != nil {
+			return werr
+		}
+		return ErrClosed
+	case <-b.closing:
+		return ErrClosed
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// sendPiece is a piece of a Send on its way to the actor: the bytes, and
+// the place among the mailbox's posts the piece was handed over at
+// (mailbox.reserveOut), so that what was posted before it, a Write say,
+// goes to the output first. An empty piece only makes the actor take
+// those posts.
+type sendPiece struct {
+	p     []byte
+	after uint64
 }
 
 // Failed returns a channel that is closed once the output can take

@@ -195,3 +195,74 @@ func TestSendBackpressure(t *testing.T) {
 		t.Errorf("Send accepted %d bytes with nobody reading, want <= %d", sent, limit)
 	}
 }
+
+// A Send after a Write from the same goroutine puts its bytes after the
+// Write's, on a pair and on a socket. The Write waits in the mailbox
+// while the Send's piece is a channel hand-off: an actor that took the
+// piece first, as a select with both ready may, sent "S" ahead of the
+// w's (conn's TestPeerNeverReads saw Send go in over a full output; 32
+// rounds in 100 here, before Send carried its place in the mailbox).
+func TestSendAfterWriteKeepsOrder(t *testing.T) {
+	const rounds, size = 100, 4 << 10
+	for _, tc := range []struct {
+		name string
+		ends func(t *testing.T) (w *actor.Bufferevent, r io.Reader)
+	}{
+		{"pair", func(t *testing.T) (*actor.Bufferevent, io.Reader) {
+			a, b := testbev.NewPair(t, 0)
+			return a, readerOf(t, b)
+		}},
+		{"socket", func(t *testing.T) (*actor.Bufferevent, io.Reader) {
+			c1, c2 := testconn.TCPConns(t)
+			s, err := actor.New(testbev.NewBase(t), c1, actor.CloseOnFree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c2.SetReadDeadline(time.Now().Add(testkit.WaitTime))
+			return s, c2
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, r := tc.ends(t)
+			// Above every round's bytes, so Send never waits for room.
+			w.SetWatermark(actor.Write, 0, rounds*(size+1)+1)
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
+			defer cancel()
+			round := append(bytes.Repeat([]byte("w"), size), 'S')
+			for range rounds {
+				if err := w.Write(round[:size]); err != nil {
+					t.Fatal(err)
+				}
+				if err := w.Send(ctx, round[size:]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := make([]byte, rounds*len(round))
+			if _, err := io.ReadFull(r, got); err != nil {
+				t.Fatalf("read %v", err)
+			}
+			for i := range rounds {
+				if p := got[i*len(round):][:len(round)]; !bytes.Equal(p, round) {
+					t.Fatalf("round %d: 'S' at %d, want after the Write's %d bytes", i, bytes.IndexByte(p, 'S'), size)
+				}
+			}
+		})
+	}
+}
+
+// readerOf reads b's input through In, as a stream.
+func readerOf(t *testing.T, b *actor.Bufferevent) io.Reader {
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for chunk := range b.In() {
+			if _, err := pw.Write(chunk); err != nil {
+				return
+			}
+		}
+		pw.CloseWithError(b.Err())
+	}()
+	t.Cleanup(func() { pr.Close(); b.Close(); <-done })
+	return pr
+}

@@ -49,7 +49,7 @@ func (a *actorState) wait() {
 		evC   chan<- EventInfo
 		ev    EventInfo
 		outC  <-chan []byte
-		sendC <-chan []byte
+		sendC <-chan sendPiece
 	)
 	if a.io != nil {
 		loopC = a.io.events
@@ -83,8 +83,13 @@ func (a *actorState) wait() {
 	case p := <-outC:
 		a.output.AppendOwned(p)
 	case p := <-sendC:
-		a.counted += len(p) // Send counted it in outLen (see publishOut)
-		a.output.AppendOwned(p)
+		// Writes posted before the Send go first: the select may have
+		// found the piece and their wake-up both ready.
+		if a.b.mail.queued.Load() != 0 {
+			a.handleMailBefore(p.after)
+		}
+		a.counted += len(p.p) // Send counted it in outLen (see publishOut)
+		a.output.AppendOwned(p.p)
 	case evC <- ev:
 		a.evq[0] = EventInfo{}
 		a.evq = a.evq[1:]
@@ -149,6 +154,18 @@ func (a *actorState) handleMail() {
 	default:
 	}
 	msgs := a.b.mail.take(a.spare)
+	for i := range msgs {
+		a.handle(&msgs[i])
+		msgs[i] = message{}
+	}
+	a.spare = msgs[:0]
+}
+
+// handleMailBefore handles, in order, the messages queued before a Send's
+// piece that was numbered after (see mailbox.takeBefore); later ones wait
+// for their wake-up.
+func (a *actorState) handleMailBefore(after uint64) {
+	msgs := a.b.mail.takeBefore(after, a.spare)
 	for i := range msgs {
 		a.handle(&msgs[i])
 		msgs[i] = message{}

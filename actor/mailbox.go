@@ -67,6 +67,10 @@ type mailbox struct {
 	mu     sync.Mutex // guards following
 	q      []message
 	closed bool
+	// took counts the messages take and takeBefore ever returned: took
+	// plus len(q) numbers the next post, the place reserveOut hands a
+	// Send's piece (see takeBefore).
+	took uint64
 	// queued is len(q), stored under mu, for a writer that would borrow
 	// the actor's sink (borrowSink): while anything waits here, a write
 	// through the sink would overtake it.
@@ -141,15 +145,19 @@ func (m *mailbox) unlockAfterPost(first bool) {
 // reserveOut adds n to out, as postOut does, for bytes about to be handed
 // over on the Out channel; it reports false, adding nothing, once the
 // mailbox is closed. A reservation the actor did not take is given back
-// with unreserveOut.
-func (m *mailbox) reserveOut(n int, out *atomic.Int64) bool {
+// with unreserveOut. It returns the piece's place among the posts: every
+// message posted before the call is numbered below it, so the actor,
+// given the piece, first handles those (takeBefore), and a Write that
+// returned before a Send keeps its bytes ahead of the Send's; queued
+// reports whether any of those is still queued.
+func (m *mailbox) reserveOut(n int, out *atomic.Int64) (after uint64, queued, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return false
+		return 0, false, false
 	}
 	out.Add(int64(n))
-	return true
+	return m.took + uint64(len(m.q)), len(m.q) > 0, true
 }
 
 // unreserveOut takes back a reservation of n bytes the actor never took;
@@ -219,9 +227,31 @@ func (m *mailbox) take(spare []message) []message {
 	}
 	q := m.q
 	m.q = spare[:0]
+	m.took += uint64(len(q))
 	m.queued.Store(0)
 	m.mu.Unlock()
 	return q
+}
+
+// takeBefore returns, in spare's array, the messages numbered below after
+// (a place reserveOut gave) that are still queued, and leaves the later
+// ones queued: those may have been posted after the piece was handed
+// over, and go after it. It does not touch wakeC, which stays filled for
+// what is left.
+func (m *mailbox) takeBefore(after uint64, spare []message) []message {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if after <= m.took {
+		return spare[:0]
+	}
+	n := min(int(after-m.took), len(m.q)) // a closed mailbox queues none
+	msgs := append(spare[:0], m.q[:n]...)
+	left := copy(m.q, m.q[n:])
+	clear(m.q[left:])
+	m.q = m.q[:left]
+	m.took += uint64(n)
+	m.queued.Store(int32(left))
+	return msgs
 }
 
 // close refuses later posts and returns what was still queued.

@@ -121,3 +121,44 @@ func TestWatermarkNotShared(t *testing.T) {
 		}
 	}
 }
+
+// A Send's piece is numbered after every post made before it
+// (reserveOut), and takeBefore gives exactly those, in order, leaving the
+// posts made after the piece queued: the actor, handed the piece while
+// the mailbox still held a Write from before the Send, puts the Write's
+// bytes first and a Write made after the Send returned after.
+func TestMailboxTakeBefore(t *testing.T) {
+	var m mailbox
+	m.init()
+	var out atomic.Int64
+	m.postCopy([]byte("before"), &out)
+	m.post(message{kind: msgEnable, dir: Read})
+	after, queued, ok := m.reserveOut(4, &out)
+	if !ok || after != 2 || !queued {
+		t.Fatalf("reserveOut = %d, %v, %v; want 2 (two posts queued before it), true, true", after, queued, ok)
+	}
+	m.postCopy([]byte("later"), &out)
+	var spare []message
+	q := m.takeBefore(after, spare)
+	if len(q) != 2 || q[0].kind != msgWrite || string(q[0].c.bytes()) != "before" || q[1].kind != msgEnable {
+		t.Fatalf("takeBefore(%d) gave %d messages, want the Write and the Enable posted before the piece", after, len(q))
+	}
+	if n := m.queued.Load(); n != 1 || len(m.q) != 1 || string(m.q[0].c.bytes()) != "later" {
+		t.Fatalf("after takeBefore: %d queued, want the later Write alone", n)
+	}
+	if q := m.takeBefore(after, q[:0]); len(q) != 0 {
+		t.Errorf("a second takeBefore(%d) gave %d messages, want none: the later Write came after the piece", after, len(q))
+	}
+	// The numbering goes on across a whole take.
+	if q := m.take(q[:0]); len(q) != 1 {
+		t.Fatalf("take gave %d messages, want 1", len(q))
+	}
+	m.post(message{kind: msgWake})
+	if after, queued, _ := m.reserveOut(1, &out); after != 4 || !queued {
+		t.Errorf("reserveOut after three taken and one queued = %d, %v; want 4, true", after, queued)
+	}
+	m.take(nil)
+	if after, queued, _ := m.reserveOut(1, &out); after != 4 || queued {
+		t.Errorf("reserveOut with nothing queued = %d, %v; want 4 (the next post's place), false", after, queued)
+	}
+}

@@ -210,7 +210,7 @@ func TestSendAfterWriteKeepsOrder(t *testing.T) {
 	}{
 		{"pair", func(t *testing.T) (*actor.Bufferevent, io.Reader) {
 			a, b := testbev.NewPair(t, 0)
-			return a, readerOf(t, b)
+			return a, &chanReader{in: b.In()}
 		}},
 		{"socket", func(t *testing.T) (*actor.Bufferevent, io.Reader) {
 			c1, c2 := testconn.TCPConns(t)
@@ -248,21 +248,4 @@ func TestSendAfterWriteKeepsOrder(t *testing.T) {
 			}
 		})
 	}
-}
-
-// readerOf reads b's input through In, as a stream.
-func readerOf(t *testing.T, b *actor.Bufferevent) io.Reader {
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for chunk := range b.In() {
-			if _, err := pw.Write(chunk); err != nil {
-				return
-			}
-		}
-		pw.CloseWithError(b.Err())
-	}()
-	t.Cleanup(func() { pr.Close(); b.Close(); <-done })
-	return pr
 }

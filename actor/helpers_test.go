@@ -1,6 +1,7 @@
 package actor_test
 
 import (
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -16,8 +17,9 @@ import (
 )
 
 // Helpers that tests in several files share: a memory transport with the
-// BufferWriter and BufferReader capabilities, a stream over a pair, and
-// the timeouts an events channel reports.
+// BufferWriter and BufferReader capabilities, a stream over a pair, a
+// reader of a bufferevent's In channel, and the timeouts an events
+// channel reports.
 
 // xfer is one call a bufTransport saw: a WriteBuffer (with its wait
 // flag), a Write, or a ReadBuffer (with its max).
@@ -222,3 +224,28 @@ func readerLoops() int { return running(goroutines(), "transportIO).readLoop") }
 
 // writerLoops counts the writer-loop goroutines of every bufferevent.
 func writerLoops() int { return running(goroutines(), "transportIO).writeLoop") }
+
+// chanReader reads a bufferevent's In channel as an io.Reader, for a
+// test that reads a pair's end like a socket's peer. A read that waits longer
+// than testkit.WaitTime fails.
+type chanReader struct {
+	in   <-chan []byte
+	rest []byte
+}
+
+func (r *chanReader) Read(p []byte) (int, error) {
+	for len(r.rest) == 0 {
+		select {
+		case c, ok := <-r.in:
+			if !ok {
+				return 0, io.EOF
+			}
+			r.rest = c
+		case <-time.After(testkit.WaitTime):
+			return 0, fmt.Errorf("no input within %v", testkit.WaitTime)
+		}
+	}
+	n := copy(p, r.rest)
+	r.rest = r.rest[n:]
+	return n, nil
+}

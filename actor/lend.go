@@ -177,8 +177,7 @@ func (s *viewSink) writeLent(p []byte, src *Buffer, max int) (int64, error) {
 	} else {
 		s.views = append(s.views[:0], p[:min(len(p), max)])
 	}
-	n, err := s.sys.tryWrite(s.views)
-	s.written.Add(n)
+	n, err := s.write(noLimit, false) // counted in Written there
 	s.release()
 	return n, err
 }

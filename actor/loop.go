@@ -153,19 +153,19 @@ func (a *actorState) handleMail() {
 	case <-a.b.mail.wakeC:
 	default:
 	}
-	msgs := a.b.mail.take(a.spare)
-	for i := range msgs {
-		a.handle(&msgs[i])
-		msgs[i] = message{}
-	}
-	a.spare = msgs[:0]
+	a.handleTaken(a.b.mail.take(a.spare))
 }
 
 // handleMailBefore handles, in order, the messages queued before a Send's
 // piece that was numbered after (see mailbox.takeBefore); later ones wait
 // for their wake-up.
 func (a *actorState) handleMailBefore(after uint64) {
-	msgs := a.b.mail.takeBefore(after, a.spare)
+	a.handleTaken(a.b.mail.takeBefore(after, a.spare))
+}
+
+// handleTaken handles msgs, taken from the mailbox into a.spare's array,
+// in order, and keeps the array, cleared, for the next take.
+func (a *actorState) handleTaken(msgs []message) {
 	for i := range msgs {
 		a.handle(&msgs[i])
 		msgs[i] = message{}

@@ -302,31 +302,6 @@ func TestWrittenCountsEveryWay(t *testing.T) {
 	}
 }
 
-// chanReader reads a bufferevent's In channel as an io.Reader, for a
-// test that reads a pair's end like a socket. A read that waits longer
-// than testkit.WaitTime fails.
-type chanReader struct {
-	in   <-chan []byte
-	rest []byte
-}
-
-func (r *chanReader) Read(p []byte) (int, error) {
-	for len(r.rest) == 0 {
-		select {
-		case c, ok := <-r.in:
-			if !ok {
-				return 0, io.EOF
-			}
-			r.rest = c
-		case <-time.After(testkit.WaitTime):
-			return 0, fmt.Errorf("no input within %v", testkit.WaitTime)
-		}
-	}
-	n := copy(p, r.rest)
-	r.rest = r.rest[n:]
-	return n, nil
-}
-
 // Close cuts a write in flight: the peer does not read, so the kernel
 // buffers fill and the writer loop waits in a write when Close comes.
 // Written must count exactly what reached the connection, the part of

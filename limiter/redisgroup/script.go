@@ -185,9 +185,9 @@ end
 -- the end, or granted if more (a debt settled after a grant shrinks
 -- what it held). Every process's grants in a tick add up to what the
 -- tick granted, so their shares of it add up to at most one.
-local shared, share = -1, {-1, -1}
+local shareTick, share = -1, {-1, -1}
 if mode == 0 and asked == pt and asked < tick then
-  shared = asked
+  shareTick = asked
   for d = 1, 2 do
     local held = math.max(ps[d], pg[d])
     share[d] = 0
@@ -246,5 +246,5 @@ redis.call('HSET', KEYS[1], 'tick', last, 'lr', lv[1], 'lw', lv[2], 'sr', st[1],
 redis.call('PEXPIRE', KEYS[1], keep)
 redis.call('HSET', KEYS[2], id, string.format('%d %d %d %d %d %d %d', now + ttl, members, active[1], active[2], asked, lease[1], lease[2]))
 redis.call('PEXPIRE', KEYS[2], keep)
-return {tick, grant[1], grant[2], (tick + 1) * tickUs - now, total, procs, st[1], st[2], shared, share[1], share[2]}
+return {tick, grant[1], grant[2], (tick + 1) * tickUs - now, total, procs, st[1], st[2], shareTick, share[1], share[2]}
 `)

@@ -2,10 +2,15 @@ package redisgroup
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/bevgo/bev/internal/testredis"
+	"github.com/bevgo/bev/limiter"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -42,7 +47,7 @@ func (r *clocked) run(id string, mode int, used, amount int64) [2]int64 {
 	now := simBase.UnixMicro() + r.tick*r.tickUs + 1000
 	v, err := leaseScript.Run(ctx, r.c, []string{"bev:{f}:bucket", "bev:{f}:procs"},
 		id, 1, 1, 1, used, used, r.rate, r.burst, r.rate, r.burst,
-		r.tickUs, expiryTicks, mode, amount, amount, now).Int64Slice()
+		r.tickUs, expiryTicks, mode, amount, amount, 0, 0, now).Int64Slice()
 	if err != nil {
 		r.t.Fatalf("script: %v", err)
 	}
@@ -88,6 +93,187 @@ func TestScriptPendingShare(t *testing.T) {
 				}
 				usedB = l + up
 				r.tick++
+			}
+		})
+	}
+}
+
+// errCut is the dial error of a cut cutter.
+var errCut = errors.New("cutter: network to Redis cut")
+
+// cutter is one process's network to the real Redis: it dials it over
+// TCP and, cut, closes the connections it made and refuses new dials,
+// as a partition that leaves the other processes their Redis.
+type cutter struct {
+	mu    sync.Mutex
+	cut   bool
+	conns []net.Conn
+}
+
+func (c *cutter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cut {
+		return nil, errCut
+	}
+	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err == nil {
+		c.conns = append(c.conns, conn)
+	}
+	return conn, err
+}
+
+// set cuts the network (true) or restores it.
+func (c *cutter) set(cut bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cut = cut
+	if cut {
+		for _, conn := range c.conns {
+			conn.Close()
+		}
+		c.conns = nil
+	}
+}
+
+// isCut reports whether c is cut; a nil cutter never is.
+func (c *cutter) isCut() bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cut
+}
+
+// topUp has the processes named ask, at 60 % of the current tick (the
+// clock is moved there), for a top-up of a whole tick's rate each way,
+// as members that wait would, and their members use all of it. It
+// returns the read bytes granted.
+func (m *sim) topUp(ids ...string) int64 {
+	m.t.Helper()
+	m.clock = m.clock.Truncate(simTick).Add(simTick * 6 / 10)
+	var got int64
+	for _, id := range ids {
+		p := m.procs[id]
+		r, err := p.s.run(m.cfg, simTick, p.g.Demand(), modeTopUp, [2]int64{simRate, simRate})
+		if err != nil {
+			m.t.Fatalf("%s: top-up: %v", id, err)
+		}
+		p.g.AddLease(r.grant[0], r.grant[1])
+		for _, mb := range p.ms {
+			for d, n := range r.grant {
+				if n > 0 {
+					mb.Consume(limiter.Dir(d), int(n)/len(p.ms))
+				}
+			}
+		}
+		got += r.grant[0]
+	}
+	return got
+}
+
+// TestLonePartition cuts one process of three (A, two members) off from
+// Redis while the others (B and C, a member each) keep it, all busy and
+// using all they are granted, and B and C asking for top-ups in every
+// tick; two more members join C two ticks into the partition, so that
+// A's share by weight falls below what it grants itself. Through the
+// partition, past the expiry of A's entry in Redis, and after A is
+// back, the group's grants (Redis's leases and top-ups, and A's local
+// leases) must stay within the group's budget: a token bucket of the
+// group's rate and burst, which starts empty with the group, followed
+// tick by tick on what was granted. Under Bounded, A grants itself its
+// share, as under Local, for its hold's L ticks, then nothing, and
+// leases from Redis again when it is back. The same schedule under
+// Local passes the budget, which the test checks too: A keeps its share
+// while Redis gives B and C theirs, and then A's too.
+func TestLonePartition(t *testing.T) {
+	const hold = 5 // ticks
+	localA := map[int64][]int64{} // A's local leases under Local, by burst
+	for _, tc := range []struct {
+		policy Policy
+		burst  int64
+	}{{Local, simRate}, {Local, 2 * simRate}, {Bounded, simRate}, {Bounded, 2 * simRate}} {
+		t.Run(fmt.Sprintf("%v/burst %d", tc.policy, tc.burst), func(t *testing.T) {
+			m := newSimBurst(t, tc.burst)
+			m.policy, m.hold = tc.policy, hold*simTick
+			a := m.joinCut("A", 2)
+			m.join("B", 1)
+			m.join("C", 1)
+			for _, p := range m.procs {
+				p.use = 1
+			}
+			// The partition outlasts A's entry by three ticks.
+			cutAt := 30
+			backAt := cutAt + int(a.s.expiry(simTick)) + 3
+			end := backAt + 10
+			level := int64(0) // the group's bucket, made empty in tick 1
+			worst, over := level, 0
+			var locals []int64
+			var others int64 // B's and C's grants in the partition's last tick
+			for k := 1; k <= end; k++ {
+				m.at(k)
+				switch k {
+				case cutAt:
+					a.cut.set(true)
+				case cutAt + 2:
+					m.procs["C"].add(2)
+				case backAt:
+					a.cut.set(false)
+				}
+				m.lease("A", "B", "C")
+				granted := m.topUp("B", "C")
+				for _, p := range m.procs {
+					granted += p.s.Stats().Last.Read
+				}
+				if k > 1 {
+					level = min(level+simRate, tc.burst)
+				}
+				level -= granted
+				worst = min(worst, level)
+				if level < 0 {
+					over++
+				}
+				if k >= cutAt && k < backAt {
+					locals = append(locals, a.s.Stats().Last.Read)
+				}
+				if k == backAt-1 {
+					others = granted - a.s.Stats().Last.Read
+				}
+				if level < 0 && tc.policy == Bounded {
+					t.Errorf("tick %d (A cut off in ticks %d-%d): %d B granted, the budget's bucket %d", k, cutAt, backAt-1, granted, level)
+				}
+			}
+			st := a.s.Stats()
+			t.Logf("A's local read leases %v...; B's and C's grants in the partition's last tick %d; the bucket at its lowest %d, below 0 in %d ticks; A's stats %+v",
+				locals[:min(len(locals), hold+3)], others, worst, over, st)
+			if tc.policy == Local {
+				if over == 0 {
+					t.Errorf("under Local the partition stayed within the budget (lowest %d): the schedule cannot show an overshoot", worst)
+				}
+				localA[tc.burst] = locals
+				return
+			}
+			// A grants itself in the first L ticks what Local does (about
+			// half the rate: it had half the group's members for thirty
+			// ticks), then nothing.
+			for i, n := range locals {
+				if i < hold && (n < simRate/3 || n != localA[tc.burst][i]) || i >= hold && n != 0 {
+					t.Errorf("A's local read leases in the partition %v: want the first %d as under Local (%v), then 0", locals, hold, localA[tc.burst])
+					break
+				}
+			}
+			if n := len(locals) - hold; st.LocalLeases != hold || st.Fenced != uint64(n) {
+				t.Errorf("A's stats %+v: want %d local leases and %d fenced", st, hold, n)
+			}
+			// Once A's entry has expired, B and C share the whole rate.
+			if others != simRate {
+				t.Errorf("B's and C's grants in the partition's last tick, A's entry expired: %d, want the rate %d", others, simRate)
+			}
+			// Back, A leases its share from Redis again (m.lease checked
+			// each came from Redis).
+			if !st.Shared || st.Recoveries != 1 || st.Last.Read < simRate/4 {
+				t.Errorf("A's stats ten ticks after Redis came back %+v: want shared leases of about half the rate", st)
 			}
 		})
 	}

@@ -90,29 +90,50 @@ const (
 	Local Policy = iota
 	// Block grants nothing: members wait until Redis is back.
 	Block
+	// Bounded grants, like Local, this process's last known share at
+	// every tick of the local clock, but for at most [Options.Hold]
+	// (L ticks) after its last lease from Redis; then nothing, as
+	// Block, until Redis is back. Redis keeps that share for it
+	// meanwhile: with each lease the process registers its hold (the
+	// share it would grant itself) and an expiry of L plus a margin of
+	// ticks, and in each tick until then that it does not ask in, the
+	// others' leases and top-ups leave it its hold, which then counts
+	// as granted. So the group keeps its budget both when Redis is lost
+	// to all its processes (their shares add up to at most one, as
+	// under Local) and when it is lost to one alone: a partition costs
+	// the others that process's share for L + margin ticks, never more
+	// than the budget. The trade: a longer hold rides out longer
+	// outages at the process's share; a process that dies, or is cut
+	// off, keeps its share unused for L + margin ticks. All the group's
+	// processes should use it: a Local one's expiry is three ticks.
+	Bounded
 )
 
-// String returns "local" or "block".
+// String returns "local", "block" or "bounded".
 func (p Policy) String() string {
 	switch p {
 	case Local:
 		return "local"
 	case Block:
 		return "block"
+	case Bounded:
+		return "bounded"
 	}
 	return fmt.Sprintf("Policy(%d)", int(p))
 }
 
-// ParsePolicy returns the Policy named s ("local" or "block"), or an error
-// wrapping [ErrInvalid].
+// ParsePolicy returns the Policy named s ("local", "block" or
+// "bounded"), or an error wrapping [ErrInvalid].
 func ParsePolicy(s string) (Policy, error) {
 	switch s {
 	case "local":
 		return Local, nil
 	case "block":
 		return Block, nil
+	case "bounded":
+		return Bounded, nil
 	}
-	return 0, fmt.Errorf("%w: fallback %q is neither local nor block", ErrInvalid, s)
+	return 0, fmt.Errorf("%w: fallback %q is not local, block or bounded", ErrInvalid, s)
 }
 
 // Options configure a [Store].
@@ -126,6 +147,13 @@ type Options struct {
 	// Fallback is the policy while Redis is lost; the zero value is
 	// Local.
 	Fallback Policy
+	// Hold is, under Bounded, how long after its last lease from Redis
+	// a process that lost Redis grants itself its share, rounded to
+	// the nearest whole tick, at least one; 0 means [DefaultHold].
+	// Longer rides out longer outages; a process that dies holds its
+	// share unused for as long, plus a few ticks (see Bounded). Other
+	// policies ignore it. Negative is invalid.
+	Hold time.Duration
 	// ID names this process in Redis; empty picks the host name, the
 	// process id and a random suffix.
 	ID string
@@ -163,6 +191,10 @@ type Stats struct {
 	// that may have passed since its last one: ticks its share of the
 	// budget counts as granting it nothing (see [Local]).
 	Missed uint64
+	// Fenced counts, under Bounded, the failed ticks in which the
+	// fence stopped local grants: the hold had run out, and members
+	// waited.
+	Fenced uint64
 	// Outages counts the times Redis was lost, Recoveries the times it
 	// came back.
 	Outages, Recoveries uint64
@@ -190,6 +222,7 @@ type Store struct {
 	keys      []string
 	id        string
 	policy    Policy
+	hold      time.Duration // Options.Hold
 	timeout   time.Duration
 
 	quit chan struct{}
@@ -218,7 +251,13 @@ type Store struct {
 	// next lease from Redis; local is the process's share meanwhile.
 	falling bool
 	local   [2]float64
-	closed  bool
+	// Under Bounded: sent is when the last lease from Redis was sent,
+	// by the local clock, claim the hold registered with it, and locals
+	// the local leases granted since (the fence: see lease).
+	sent   time.Time
+	claim  [2]int64
+	locals int64
+	closed bool
 }
 
 // New connects to the Redis at o.URL and returns a Store for the group
@@ -236,8 +275,14 @@ func newStore(o Options, dial func(ctx context.Context, network, addr string) (n
 	if o.Name == "" {
 		return nil, fmt.Errorf("%w: empty group name", ErrInvalid)
 	}
-	if o.Fallback != Local && o.Fallback != Block {
+	if o.Fallback != Local && o.Fallback != Block && o.Fallback != Bounded {
 		return nil, fmt.Errorf("%w: policy %v", ErrInvalid, o.Fallback)
+	}
+	if o.Hold < 0 {
+		return nil, fmt.Errorf("%w: negative hold %v", ErrInvalid, o.Hold)
+	}
+	if o.Hold == 0 {
+		o.Hold = DefaultHold
 	}
 	shown := redact(o.URL)
 	opts, err := redis.ParseURL(o.URL)
@@ -270,6 +315,7 @@ func newStore(o Options, dial func(ctx context.Context, network, addr string) (n
 		keys:    []string{tag + "bucket", tag + "procs"},
 		id:      o.ID,
 		policy:  o.Fallback,
+		hold:    o.Hold,
 		timeout: o.Timeout,
 		now:     time.Now,
 		last:    -1,

@@ -188,7 +188,7 @@ func (m *sim) topUp(ids ...string) int64 {
 // Local passes the budget, which the test checks too: A keeps its share
 // while Redis gives B and C theirs, and then A's too.
 func TestLonePartition(t *testing.T) {
-	const hold = 5 // ticks
+	const hold = 5                // ticks
 	localA := map[int64][]int64{} // A's local leases under Local, by burst
 	for _, tc := range []struct {
 		policy Policy

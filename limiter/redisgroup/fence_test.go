@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -186,95 +187,156 @@ func (m *sim) topUp(ids ...string) int64 {
 // share, as under Local, for its hold's L ticks, then nothing, and
 // leases from Redis again when it is back. The same schedule under
 // Local passes the budget, which the test checks too: A keeps its share
-// while Redis gives B and C theirs, and then A's too.
+// while Redis gives B and C theirs, and then A's too. A short partition
+// (three ticks, within A's hold) checks A's return while the bucket is
+// tight: the lease A settles then must not give back what it left.
 func TestLonePartition(t *testing.T) {
-	const hold = 5                // ticks
-	localA := map[int64][]int64{} // A's local leases under Local, by burst
-	for _, tc := range []struct {
+	const hold = 5                 // ticks
+	localA := map[string][]int64{} // A's local leases under Local, by burst and length
+	for _, short := range []bool{false, true} {
+		for _, tc := range []struct {
+			policy Policy
+			burst  int64
+		}{{Local, simRate}, {Local, 2 * simRate}, {Bounded, simRate}, {Bounded, 2 * simRate}} {
+			name := fmt.Sprintf("burst %d/short %v", tc.burst, short)
+			t.Run(fmt.Sprintf("%v/%s", tc.policy, name), func(t *testing.T) {
+				lonePartition(t, tc.policy, tc.burst, hold, short, localA, name)
+			})
+		}
+	}
+}
+
+// lonePartition is a run of TestLonePartition, with A's hold in ticks;
+// localA has A's local leases under Local by name, which the run adds
+// them to under Local and compares them with under Bounded.
+func lonePartition(t *testing.T, policy Policy, burst int64, hold int, short bool, localA map[string][]int64, name string) {
+	tc := struct {
 		policy Policy
 		burst  int64
-	}{{Local, simRate}, {Local, 2 * simRate}, {Bounded, simRate}, {Bounded, 2 * simRate}} {
-		t.Run(fmt.Sprintf("%v/burst %d", tc.policy, tc.burst), func(t *testing.T) {
-			m := newSimBurst(t, tc.burst)
-			m.policy, m.hold = tc.policy, hold*simTick
-			a := m.joinCut("A", 2)
-			m.join("B", 1)
-			m.join("C", 1)
-			for _, p := range m.procs {
-				p.use = 1
-			}
-			// The partition outlasts A's entry by three ticks.
-			cutAt := 30
-			backAt := cutAt + int(a.s.expiry(simTick)) + 3
-			end := backAt + 10
-			level := int64(0) // the group's bucket, made empty in tick 1
-			worst, over := level, 0
-			var locals []int64
-			var others int64 // B's and C's grants in the partition's last tick
-			for k := 1; k <= end; k++ {
-				m.at(k)
-				switch k {
-				case cutAt:
-					a.cut.set(true)
-				case cutAt + 2:
-					m.procs["C"].add(2)
-				case backAt:
-					a.cut.set(false)
-				}
-				m.lease("A", "B", "C")
-				granted := m.topUp("B", "C")
-				for _, p := range m.procs {
-					granted += p.s.Stats().Last.Read
-				}
-				if k > 1 {
-					level = min(level+simRate, tc.burst)
-				}
-				level -= granted
-				worst = min(worst, level)
-				if level < 0 {
-					over++
-				}
-				if k >= cutAt && k < backAt {
-					locals = append(locals, a.s.Stats().Last.Read)
-				}
-				if k == backAt-1 {
-					others = granted - a.s.Stats().Last.Read
-				}
-				if level < 0 && tc.policy == Bounded {
-					t.Errorf("tick %d (A cut off in ticks %d-%d): %d B granted, the budget's bucket %d", k, cutAt, backAt-1, granted, level)
-				}
-			}
-			st := a.s.Stats()
-			t.Logf("A's local read leases %v...; B's and C's grants in the partition's last tick %d; the bucket at its lowest %d, below 0 in %d ticks; A's stats %+v",
-				locals[:min(len(locals), hold+3)], others, worst, over, st)
-			if tc.policy == Local {
-				if over == 0 {
-					t.Errorf("under Local the partition stayed within the budget (lowest %d): the schedule cannot show an overshoot", worst)
-				}
-				localA[tc.burst] = locals
-				return
-			}
-			// A grants itself in the first L ticks what Local does (about
-			// half the rate: it had half the group's members for thirty
-			// ticks), then nothing.
-			for i, n := range locals {
-				if i < hold && (n < simRate/3 || n != localA[tc.burst][i]) || i >= hold && n != 0 {
-					t.Errorf("A's local read leases in the partition %v: want the first %d as under Local (%v), then 0", locals, hold, localA[tc.burst])
-					break
-				}
-			}
-			if n := len(locals) - hold; st.LocalLeases != hold || st.Fenced != uint64(n) {
-				t.Errorf("A's stats %+v: want %d local leases and %d fenced", st, hold, n)
-			}
-			// Once A's entry has expired, B and C share the whole rate.
-			if others != simRate {
-				t.Errorf("B's and C's grants in the partition's last tick, A's entry expired: %d, want the rate %d", others, simRate)
-			}
-			// Back, A leases its share from Redis again (m.lease checked
-			// each came from Redis).
-			if !st.Shared || st.Recoveries != 1 || st.Last.Read < simRate/4 {
-				t.Errorf("A's stats ten ticks after Redis came back %+v: want shared leases of about half the rate", st)
-			}
-		})
+	}{policy, burst}
+	m := newSimBurst(t, tc.burst)
+	m.policy, m.hold = tc.policy, time.Duration(hold)*simTick
+	a := m.joinCut("A", 2)
+	m.join("B", 1)
+	m.join("C", 1)
+	for _, p := range m.procs {
+		p.use = 1
+	}
+	// The partition outlasts A's entry by three ticks, or is
+	// three ticks long.
+	cutAt := 30
+	backAt := cutAt + int(a.s.expiry(simTick)) + 3
+	if short {
+		backAt = cutAt + 3
+	}
+	end := backAt + 10
+	level := int64(0) // the group's bucket, made empty in tick 1
+	worst, over := level, 0
+	var locals []int64
+	var others int64 // B's and C's grants in the partition's last tick
+	for k := 1; k <= end; k++ {
+		m.at(k)
+		switch k {
+		case cutAt:
+			a.cut.set(true)
+		case cutAt + 2:
+			m.procs["C"].add(2)
+		case backAt:
+			a.cut.set(false)
+		}
+		m.lease("A", "B", "C")
+		granted := m.topUp("B", "C")
+		for _, p := range m.procs {
+			granted += p.s.Stats().Last.Read
+		}
+		if k > 1 {
+			level = min(level+simRate, tc.burst)
+		}
+		level -= granted
+		worst = min(worst, level)
+		if level < 0 {
+			over++
+		}
+		if k >= cutAt && k < backAt {
+			locals = append(locals, a.s.Stats().Last.Read)
+		}
+		if k == backAt-1 {
+			others = granted - a.s.Stats().Last.Read
+		}
+		if level < 0 && tc.policy == Bounded {
+			t.Errorf("tick %d (A cut off in ticks %d-%d): %d B granted, the budget's bucket %d", k, cutAt, backAt-1, granted, level)
+		}
+	}
+	st := a.s.Stats()
+	t.Logf("A's local read leases %v...; B's and C's grants in the partition's last tick %d; the bucket at its lowest %d, below 0 in %d ticks; A's stats %+v",
+		locals[:min(len(locals), hold+3)], others, worst, over, st)
+	if tc.policy == Local {
+		if over == 0 {
+			t.Errorf("under Local the partition stayed within the budget (lowest %d): the schedule cannot show an overshoot", worst)
+		}
+		localA[name] = locals
+		return
+	}
+	want := localA[name]
+	// A grants itself in the first L ticks what Local does (about
+	// half the rate: it had half the group's members for thirty
+	// ticks), then nothing.
+	for i, n := range locals {
+		if i < hold && (n < simRate/3 || i >= len(want) || n != want[i]) || i >= hold && n != 0 {
+			t.Errorf("A's local read leases in the partition %v: want the first %d as under Local (%v), then 0", locals, hold, want)
+			break
+		}
+	}
+	n := min(len(locals), hold)
+	if st.LocalLeases != uint64(n) || st.Fenced != uint64(len(locals)-n) {
+		t.Errorf("A's stats %+v: want %d local leases and %d fenced", st, n, len(locals)-n)
+	}
+	// Once A's entry has expired, B and C share the whole rate.
+	if !short && others != simRate {
+		t.Errorf("B's and C's grants in the partition's last tick, A's entry expired: %d, want the rate %d", others, simRate)
+	}
+	// Back, A leases its share from Redis again (m.lease checked
+	// each came from Redis).
+	if !st.Shared || st.Recoveries != 1 || st.Last.Read < simRate/4 {
+		t.Errorf("A's stats ten ticks after Redis came back %+v: want shared leases of about half the rate", st)
+	}
+}
+
+// TestBoundedLocalCappedByHold: under Bounded, the hold a process
+// registers with its lease is the one in its entry in Redis, and its
+// local leases never pass it, even when its share, folded in since,
+// says more (ticks missed by the whole group can raise it past the
+// hold: see claimLocked). Here the share is raised by hand after the
+// last lease from Redis; Local's lease would be about the rate.
+func TestBoundedLocalCappedByHold(t *testing.T) {
+	m := newSim(t)
+	m.policy = Bounded
+	a := m.joinCut("A", 1)
+	m.join("B", 1)
+	for k := 1; k <= 20; k++ {
+		m.at(k)
+		m.lease("A", "B")
+	}
+	a.s.mu.Lock()
+	claim := a.s.claim
+	a.s.mu.Unlock()
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", m.srv.Port)})
+	defer c.Close()
+	entry, err := c.HGet(context.Background(), "bev:{bound}:procs", "A").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(entry)
+	if len(f) != 9 || f[7] != fmt.Sprint(claim[0]) || f[8] != fmt.Sprint(claim[1]) || claim[0] < simRate/3 {
+		t.Fatalf("A's entry %q, its hold %v: want the hold in the entry's last two fields, about half the rate", entry, claim)
+	}
+	a.s.mu.Lock()
+	a.s.share, a.s.prev = [2]float64{0.9, 0.9}, [2]float64{0.9, 0.9}
+	a.s.mu.Unlock()
+	a.cut.set(true)
+	m.at(21)
+	m.lease("A")
+	if st := a.s.Stats(); st.LocalLeases != 1 || st.Last.Read != claim[0] || st.Last.Write != claim[1] {
+		t.Errorf("A's stats after a failed lease %+v: want a local lease of its hold %v", st, claim)
 	}
 }

@@ -8,7 +8,8 @@
 // group's bucket by whole ticks (from Redis's TIME, never the processes'
 // clocks), settles this process's last lease, records how many members
 // it has and how many of them want bytes (with an expiry, so that a
-// process that died stops counting within a few ticks), and grants it
+// process that died stops counting within a few ticks, or, under
+// [Bounded], after its hold), and grants it
 // its share of what the tick holds: by member, among the processes whose
 // members are active. The process then serves its own members from that
 // lease, round robin, as an in-process group does. Within the tick, a
@@ -31,8 +32,15 @@
 // meanwhile applies its [Policy]: [Local] (the default) grants each tick
 // this process's share of the budget over the last ticks (by what Redis
 // granted it), from the local clock; [Block] grants nothing, so members
-// wait. Either way no connection is closed and no byte is lost: members
-// only wait. There is no backoff: the store asks again at the next tick
+// wait; [Bounded] grants that share for at most [Options.Hold], then
+// nothing, while Redis keeps the share for this process. When Redis is
+// lost to all the group's processes, Local and Bounded keep the budget;
+// when it is lost to one alone, only Bounded does: under Local that
+// process's share comes on top of what Redis grants the others, for as
+// long as the partition lasts. Bounded's price is under-use: a process
+// that dies or is cut off leaves its share unused for its hold and a
+// few ticks more. Either way no connection is closed and no byte is
+// lost: members only wait. There is no backoff: the store asks again at the next tick
 // boundary of the local clock after each failed run, so shared leases
 // resume within a tick (plus 1 ms) of Redis's return when the runs
 // failed at once (connections refused), and within that plus the call

@@ -50,8 +50,9 @@ const (
 // available when the tick began, capped by what is available now. A
 // give-back makes bytes of the current lease available again. A top-up
 // grants, up to what is wanted, what is available less the shares of
-// the weighted processes that have not had their lease this tick. Every
-// grant comes off what is available. A top-up or give-back that arrives
+// the weighted processes that have not had their lease this tick (and
+// less what is kept for the fenced ones, below). Every grant comes off
+// what is available. A top-up or give-back that arrives
 // after its tick has ended (by Redis's clock) changes nothing and grants
 // nothing: the process's next lease settles what it used and left.
 //
@@ -74,15 +75,17 @@ const (
 // A process with a hold (the Bounded policy) is fenced: in every tick
 // that begins while its entry lives and in which it has not asked, it
 // may be granting itself its hold, from its own clock, having lost Redis.
-// Until it asks in the tick, the others' leases and top-ups leave it its
-// share by weight or its hold, whichever is more; and when the tick has
-// ended without it asking, its hold counts as granted in that tick: it
-// comes off what is available, so that what was kept for it does not
-// pile up in the bucket for the others' next leases (with a burst over
-// the rate, it did). Its entry's expiry (ARGV[12]) outlasts the ticks it
-// may grant itself in (see Store.expiry). The lease it then settles gives
-// nothing back: its tick is long over, and what it used of it was lost
-// with the runs that failed.
+// Until it asks in the tick, the others' top-ups leave it its share by
+// weight or its hold, whichever is more, and so do their leases once it
+// has missed the tick before too (presumed lost; a lease leaves it its
+// share by weight anyway). When the tick has ended without it asking,
+// its hold counts as granted in that tick: it comes off what is
+// available, so that what was kept for it does not pile up in the
+// bucket for the others' next leases (with a burst over the rate, it
+// did: TestScriptPendingShare). Its entry's expiry (ARGV[12]) outlasts
+// the ticks it may grant itself in (see Store.fenceMargin). The lease
+// it settles when it is back gives nothing back: its tick is long over,
+// and what it used of it was lost with the runs that failed.
 //
 // It returns {tick, lease read, lease write, microseconds to the next
 // tick, members in all processes, live processes, what the tick held at

@@ -24,6 +24,11 @@ type clocked struct {
 	c            *redis.Client
 	rate, burst  int64
 	tickUs, tick int64 // the tick's length; the current tick
+	// hold and expiry are what each process registers; 0 expiry:
+	// expiryTicks. late is how far into a tick each process asks, 0:
+	// 1 ms.
+	hold, late map[string]int64
+	expiry     int64
 }
 
 func newClocked(t *testing.T, rate, burst int64) *clocked {
@@ -35,60 +40,82 @@ func newClocked(t *testing.T, rate, burst int64) *clocked {
 	}
 	c := redis.NewClient(opts)
 	t.Cleanup(func() { c.Close() })
-	return &clocked{t: t, c: c, rate: rate, burst: burst, tickUs: simTick.Microseconds()}
+	return &clocked{t: t, c: c, rate: rate, burst: burst, tickUs: simTick.Microseconds(), hold: map[string]int64{}, late: map[string]int64{}}
 }
 
-// run runs the script as id at 1 ms into the current tick, with its
+// run runs the script as id at r.late[id] into the current tick, with its
 // members having used used bytes each way since its last lease, and
 // returns its grant per direction.
 func (r *clocked) run(id string, mode int, used, amount int64) [2]int64 {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	now := simBase.UnixMicro() + r.tick*r.tickUs + 1000
+	late := r.late[id]
+	if late == 0 {
+		late = 1000
+	}
+	now := simBase.UnixMicro() + r.tick*r.tickUs + late
+	expiry := r.expiry
+	if expiry == 0 {
+		expiry = expiryTicks
+	}
+	h := r.hold[id]
 	v, err := leaseScript.Run(ctx, r.c, []string{"bev:{f}:bucket", "bev:{f}:procs"},
 		id, 1, 1, 1, used, used, r.rate, r.burst, r.rate, r.burst,
-		r.tickUs, expiryTicks, mode, amount, amount, 0, 0, now).Int64Slice()
+		r.tickUs, expiry, mode, amount, amount, h, h, now).Int64Slice()
 	if err != nil {
 		r.t.Fatalf("script: %v", err)
 	}
 	return [2]int64{v[1], v[2]}
 }
 
-// TestScriptPendingShare establishes what today's script leaves to a
-// live process that has not asked in a tick (lost to Redis, alone): A
-// and B, a member each, lease in ticks 1 to 3; from tick 4 only B asks,
-// using all it is granted, and tops up for a whole tick's rate.
+// TestScriptPendingShare establishes what the script leaves to a live
+// process that has not asked in a tick (lost to Redis, alone): A and B,
+// a member each, lease in ticks 1 to 3 (A at 1 ms into each, B at 5);
+// from tick 4 only B asks, using all it is granted, and tops up for a
+// whole tick's rate.
 //
-// Within a tick, A's share is reserved: B's lease is its own half, and
-// its top-up (what is available less the shares of the weighted
-// processes that have not asked) grants nothing. But only while A's
-// entry lives (three ticks): from then on B is granted the whole rate.
-// And with a burst above the rate, what was reserved for A and nobody
-// took stays in the bucket, which grows by it each tick: B's half of
-// more, over its half of the rate, before A's entry has even expired.
+// Without a hold (Local, Block), within a tick, A's share is reserved:
+// B's lease is its own half, and its top-up (what is available less the
+// shares of the weighted processes that have not asked) grants nothing.
+// But only while A's entry lives (three ticks from its last run, which
+// end before B asks in tick 6): from then on B is granted the whole
+// rate. And with a burst above the rate, what was
+// reserved for A and nobody took stays in the bucket, which grows by it
+// each tick: B's half of more, over its half of the rate, before A's
+// entry has even expired.
+//
+// With a hold (Bounded: here half the rate, A's share) and an expiry of
+// eight ticks, B is granted its half and no top-up for as long, with
+// either burst: A's hold comes off the bucket at the end of each tick
+// it did not ask in. Then the whole rate. (The eighth tick begins before
+// A's entry expires, 1 ms into it, and B asks after that: A's hold is
+// kept to the tick's end.)
 func TestScriptPendingShare(t *testing.T) {
 	const rate = 6000
 	for _, tc := range []struct {
-		name  string
-		burst int64
-		// B's lease and top-up in ticks 4 to 8.
-		lease, topUp [5]int64
+		name         string
+		burst, hold  int64
+		expiry       int64
+		lease, topUp [10]int64 // B's in ticks 4 to 13
 	}{
-		{"burst one tick", rate, [5]int64{3000, 3000, 3000, rate, rate}, [5]int64{}},
-		{"burst two ticks", 2 * rate, [5]int64{3000, 4500, 5250, 11250, rate}, [5]int64{}},
+		{"burst one tick", rate, 0, 0, [10]int64{3000, 3000, rate, rate, rate, rate, rate, rate, rate, rate}, [10]int64{}},
+		{"burst two ticks", 2 * rate, 0, 0, [10]int64{3000, 4500, 10500, rate, rate, rate, rate, rate, rate, rate}, [10]int64{}},
+		{"held, burst one tick", rate, rate / 2, 8, [10]int64{3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, rate, rate}, [10]int64{}},
+		{"held, burst two ticks", 2 * rate, rate / 2, 8, [10]int64{3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, rate, rate}, [10]int64{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newClocked(t, rate, tc.burst)
+			r.hold["A"], r.expiry = tc.hold, tc.expiry
+			r.late["B"] = 5000
 			var usedA, usedB int64
 			for r.tick = 1; r.tick <= 3; r.tick++ {
 				usedA = r.run("A", modeLease, usedA, 0)[0]
 				usedB = r.run("B", modeLease, usedB, 0)[0]
 			}
-			for i := range 5 {
+			for i := range tc.lease {
 				l := r.run("B", modeLease, usedB, 0)[0]
 				up := r.run("B", modeTopUp, l, rate)[0]
-				t.Logf("tick %d: B's lease %d, top-up %d", r.tick, l, up)
 				if l != tc.lease[i] || up != tc.topUp[i] {
 					t.Errorf("tick %d, A silent since tick 3: B's lease %d and top-up %d, want %d and %d", r.tick, l, up, tc.lease[i], tc.topUp[i])
 				}

@@ -134,10 +134,12 @@ if pt == nil or ps[1] == nil or ps[2] == nil or pg[1] == nil or pg[2] == nil the
   pg = {0, 0}
 end
 
--- Live processes and their weights; expired ones are dropped. The
--- fenced (with a hold), this one too, are kept in fenced, even expired:
--- the ticks that ended since the last refill may be theirs (see the
--- refill); those that live and have not asked in this tick in waiting.
+-- Live processes and their weights; expired ones are dropped. A fenced
+-- one (with a hold) lives to the end of the tick its expiry falls in:
+-- the ticks it lives in are those its hold is kept in. The fenced, this
+-- one too, are kept in fenced, even expired: the ticks that ended since
+-- the last refill may be theirs (see the refill); those that live and
+-- have not asked in this tick in waiting.
 local all = redis.call('HGETALL', KEYS[2])
 local mine = nil
 local total, procs = 0, 0
@@ -149,10 +151,14 @@ for i = 1, #all, 2 do
   for x in string.gmatch(all[i + 1], '%S+') do f[#f + 1] = tonumber(x) end
   f[8], f[9] = f[8] or 0, f[9] or 0
   local holds = f[8] > 0 or f[9] > 0
-  if holds then fenced[#fenced + 1] = f end
+  local expired = f[1] < now
+  if holds then
+    fenced[#fenced + 1] = f
+    expired = f[1] < tick * tickUs
+  end
   if all[i] == id then
     mine = f
-  elseif f[1] < now then
+  elseif expired then
     redis.call('HDEL', KEYS[2], all[i])
   else
     procs = procs + 1
@@ -177,7 +183,7 @@ end
 -- What the fenced processes may have granted themselves in tick j, in
 -- direction d: the holds of those whose entry lived when j began and
 -- that did not ask in it.
-local function held(j, d)
+local function heldIn(j, d)
   local n = 0
   for _, f in ipairs(fenced) do
     if f[5] < j and j * tickUs <= f[1] then n = n + f[7 + d] end
@@ -196,14 +202,14 @@ for _, f in ipairs(fenced) do heldTo = math.max(heldTo, math.floor(f[1] / tickUs
 if tick > last then
   pt = last
   for d = 1, 2 do
-    local h = held(last, d)
+    local h = heldIn(last, d)
     lv[d] = lv[d] - h
     ps[d] = st[d]
     pg[d] = gt[d] + h
   end
   local j = last + 1
   while j < tick and j <= heldTo do
-    for d = 1, 2 do lv[d] = math.min(lv[d] + rate[d], burst[d]) - held(j, d) end
+    for d = 1, 2 do lv[d] = math.min(lv[d] + rate[d], burst[d]) - heldIn(j, d) end
     j = j + 1
   end
   local n = tick - j + 1

@@ -367,3 +367,33 @@ func TestBoundedLocalCappedByHold(t *testing.T) {
 		t.Errorf("A's stats after a failed lease %+v: want a local lease of its hold %v", st, claim)
 	}
 }
+
+// TestBoundedCloseReleases: a store under Bounded removes its entry from
+// Redis when it is closed, so that Redis does not keep its share for it
+// through its hold; under Local the entry is left to expire.
+func TestBoundedCloseReleases(t *testing.T) {
+	srv := testredis.New(t)
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", srv.Port)})
+	defer c.Close()
+	cfg, err := limiter.NewConfig(simRate, simRate, simRate, simRate, simTick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []Policy{Local, Bounded} {
+		g, _, err := NewGroup(cfg, Options{URL: srv.URL(), Name: "close", ID: p.String(), Fallback: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Start asked for the first lease: the entry is there.
+		if n, err := c.HExists(context.Background(), "bev:{close}:procs", p.String()).Result(); err != nil || !n {
+			t.Fatalf("%v: entry after Start: %v, %v", p, n, err)
+		}
+		if err := g.Close(); err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.HExists(context.Background(), "bev:{close}:procs", p.String()).Result()
+		if err != nil || n != (p == Local) {
+			t.Errorf("%v: entry after Close: %v, %v; want it only under Local", p, n, err)
+		}
+	}
+}

@@ -94,26 +94,30 @@ const (
 	// or new) gets nothing until Redis is back. A process that alone
 	// loses Redis keeps its share while Redis grants the others theirs,
 	// and, three ticks later, its own too: the group may then pass its
-	// budget by that share.
+	// budget by that share, for as long as the partition lasts
+	// ([Bounded] keeps it).
 	Local Policy = iota
 	// Block grants nothing: members wait until Redis is back.
 	Block
 	// Bounded grants, like Local, this process's last known share at
 	// every tick of the local clock, but for at most [Options.Hold]
 	// (L ticks) after its last lease from Redis; then nothing, as
-	// Block, until Redis is back. Redis keeps that share for it
-	// meanwhile: with each lease the process registers its hold (the
-	// share it would grant itself) and an expiry of L plus a margin of
-	// ticks, and in each tick until then that it does not ask in, the
-	// others' leases and top-ups leave it its hold, which then counts
-	// as granted. So the group keeps its budget both when Redis is lost
-	// to all its processes (their shares add up to at most one, as
-	// under Local) and when it is lost to one alone: a partition costs
-	// the others that process's share for L + margin ticks, never more
-	// than the budget. The trade: a longer hold rides out longer
-	// outages at the process's share; a process that dies, or is cut
-	// off, keeps its share unused for L + margin ticks. All the group's
-	// processes should use it: a Local one's expiry is three ticks.
+	// Block, until Redis is back ([Stats].Fenced counts those ticks).
+	// Redis keeps that share for it meanwhile: with each lease the
+	// process registers its hold (the share it would grant itself,
+	// which caps its local leases) and an expiry of L plus a margin of
+	// a few ticks; in each tick until then that it does not ask in, the
+	// others' top-ups, and their leases once it has missed a tick too,
+	// leave it its hold, which counts as granted when the tick ends. So
+	// the group keeps its budget both when Redis is lost to all its
+	// processes (their shares add up to at most one, as under Local)
+	// and when it is lost to one alone: a partition costs the others
+	// that process's share for L + margin ticks, never more than the
+	// budget. The trade: a longer hold rides out longer outages at the
+	// process's share; a process that dies, or is cut off, leaves its
+	// share unused for L + margin ticks. (A store closed cleanly removes
+	// its entry at once.) All the group's processes should use it: one
+	// under Local or Block registers no hold, and a three-tick expiry.
 	Bounded
 )
 
@@ -401,7 +405,10 @@ func (s *Store) Renew(time.Time, *limiter.Config, [2]int64) (limiter.Lease, bool
 }
 
 // Close stops the grants, waits for the store's goroutine and closes the
-// Redis client, whose goroutines are joined then. It returns the
+// Redis client, whose goroutines are joined then. Under [Bounded] it
+// first removes this process's entry from Redis, so that its share is
+// not kept for it for its hold (best effort, within a script run's
+// timeout: if Redis does not answer, the entry expires). It returns the
 // client's error, if any; later calls return nil. Group.Close calls it.
 func (s *Store) Close() error {
 	s.mu.Lock()
@@ -415,6 +422,11 @@ func (s *Store) Close() error {
 	close(s.quit)
 	if started {
 		<-s.done
+		if s.policy == Bounded {
+			ctx, cancel := context.WithTimeout(context.Background(), s.callTimeout(tickOf(s.g.Config())))
+			s.client.HDel(ctx, s.keys[1], s.id)
+			cancel()
+		}
 	}
 	if err := s.closeClient(); err != nil {
 		return fmt.Errorf("redisgroup: close: %w", err)

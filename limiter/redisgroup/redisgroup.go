@@ -9,10 +9,10 @@
 // clocks), settles this process's last lease, records how many members
 // it has and how many of them want bytes (with an expiry, so that a
 // process that died stops counting within a few ticks, or, under
-// [Bounded], after its hold), and grants it
-// its share of what the tick holds: by member, among the processes whose
-// members are active. The process then serves its own members from that
-// lease, round robin, as an in-process group does. Within the tick, a
+// [Bounded], after its hold), and grants it its share of what the tick
+// holds: by member, among the processes whose members are active. The
+// process then serves its own members from that lease, round robin, as
+// an in-process group does. Within the tick, a
 // process whose members do not want the rest of their lease gives it
 // back, and one whose members want more asks for what the others left.
 // There is no round trip per read: at most three script runs per tick
@@ -38,11 +38,11 @@
 // when it is lost to one alone, only Bounded does: under Local that
 // process's share comes on top of what Redis grants the others, for as
 // long as the partition lasts. Bounded's price is under-use: a process
-// that dies or is cut off leaves its share unused for its hold and a
-// few ticks more. Either way no connection is closed and no byte is
-// lost: members only wait. There is no backoff: the store asks again at the next tick
-// boundary of the local clock after each failed run, so shared leases
-// resume within a tick (plus 1 ms) of Redis's return when the runs
+// that dies or is cut off leaves its share unused for its hold and a few
+// ticks more. Either way no connection is closed and no byte is lost:
+// members only wait. There is no backoff: the store asks again at the
+// next tick boundary of the local clock after each failed run, so shared
+// leases resume within a tick (plus 1 ms) of Redis's return when the runs
 // failed at once (connections refused), and within that plus the call
 // timeout ([Options.Timeout]) when they hung until it (a network that
 // drops packets), plus the successful run's round trip. [Store.Stats]

@@ -157,16 +157,26 @@ func (p *proc) remove(n int) {
 	p.ms = p.ms[:len(p.ms)-n]
 }
 
-// active has each member move its part of p.use of the last lease, at
-// least one byte, each way: the members are active at the next lease.
+// active has the members move p.use of the last lease, each at least
+// one byte, each way: the members are active at the next lease.
 func (p *proc) active() {
 	if p.idle {
 		return
 	}
 	l := p.s.Stats().Last
-	for _, mb := range p.ms {
-		for d, n := range [2]int64{l.Read, l.Write} {
-			mb.Consume(limiter.Dir(d), max(int(p.use*float64(n)/float64(len(p.ms))), 1))
+	p.consume([2]int64{int64(p.use * float64(l.Read)), int64(p.use * float64(l.Write))}, 1)
+}
+
+// consume has p's members move n bytes each way between them, the
+// remainder of an even split by the first, and each at least least.
+func (p *proc) consume(n [2]int64, least int) {
+	for i, mb := range p.ms {
+		for d, n := range n {
+			k := int(n / int64(len(p.ms)))
+			if i == 0 {
+				k += int(n % int64(len(p.ms)))
+			}
+			mb.Consume(limiter.Dir(d), max(k, least))
 		}
 	}
 }

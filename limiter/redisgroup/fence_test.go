@@ -189,13 +189,7 @@ func (m *sim) topUp(ids ...string) int64 {
 			m.t.Fatalf("%s: top-up: %v", id, err)
 		}
 		p.g.AddLease(r.grant[0], r.grant[1])
-		for _, mb := range p.ms {
-			for d, n := range r.grant {
-				if n > 0 {
-					mb.Consume(limiter.Dir(d), int(n)/len(p.ms))
-				}
-			}
-		}
+		p.consume(r.grant, 0)
 		got += r.grant[0]
 	}
 	return got
@@ -203,20 +197,20 @@ func (m *sim) topUp(ids ...string) int64 {
 
 // TestLonePartition cuts one process of three (A, two members) off from
 // Redis while the others (B and C, a member each) keep it, all busy and
-// using all they are granted, and B and C asking for top-ups in every
-// tick; two more members join C two ticks into the partition, so that
-// A's share by weight falls below what it grants itself. Through the
-// partition, past the expiry of A's entry in Redis, and after A is
-// back, the group's grants (Redis's leases and top-ups, and A's local
-// leases) must stay within the group's budget: a token bucket of the
-// group's rate and burst, which starts empty with the group, followed
-// tick by tick on what was granted. Under Bounded, A grants itself its
-// share, as under Local, for its hold's L ticks, then nothing, and
-// leases from Redis again when it is back. The same schedule under
-// Local passes the budget, which the test checks too: A keeps its share
-// while Redis gives B and C theirs, and then A's too. A short partition
-// (three ticks, within A's hold) checks A's return while the bucket is
-// tight: the lease A settles then must not give back what it left.
+// using all they are granted, and each that has Redis asking for a top-up
+// in every tick; two more members join C two ticks into the partition, so
+// that A's share by weight falls below what it grants itself. Through the
+// partition, past the expiry of A's entry in Redis, and after A is back,
+// the group's grants (Redis's leases and top-ups, and A's local leases)
+// must stay within the group's budget: a token bucket of the group's rate
+// and burst, which starts empty with the group, followed tick by tick on
+// what was granted. Under Bounded, A grants itself its share, as under
+// Local, for its hold's L ticks, then nothing, and leases from Redis
+// again when it is back. The same schedule under Local passes the budget,
+// which the test checks too: A keeps its share while Redis gives B and C
+// theirs, and then A's too. A short partition (three ticks, within A's
+// hold) checks A's return while the bucket is tight: the lease A settles
+// then must not give back what it left.
 func TestLonePartition(t *testing.T) {
 	const hold = 5                 // ticks
 	localA := map[string][]int64{} // A's local leases under Local, by burst and length
@@ -272,7 +266,11 @@ func lonePartition(t *testing.T, policy Policy, burst int64, hold int, short boo
 			a.cut.set(false)
 		}
 		m.lease("A", "B", "C")
-		granted := m.topUp("B", "C")
+		ups := []string{"B", "C"}
+		if !a.cut.isCut() {
+			ups = []string{"A", "B", "C"}
+		}
+		granted := m.topUp(ups...)
 		for _, p := range m.procs {
 			granted += p.s.Stats().Last.Read
 		}
@@ -322,10 +320,12 @@ func lonePartition(t *testing.T, policy Policy, burst int64, hold int, short boo
 	if !short && others != simRate {
 		t.Errorf("B's and C's grants in the partition's last tick, A's entry expired: %d, want the rate %d", others, simRate)
 	}
-	// Back, A leases its share from Redis again (m.lease checked
-	// each came from Redis).
-	if !st.Shared || st.Recoveries != 1 || st.Last.Read < simRate/4 {
-		t.Errorf("A's stats ten ticks after Redis came back %+v: want shared leases of about half the rate", st)
+	// Back, A leases its share (2000 B: two of six members) from Redis
+	// again (m.lease checked each came from Redis), or most of it:
+	// B's and C's holds, above their shares since A was gone, keep
+	// some of it from A's lease when it asks first (see the script).
+	if !st.Shared || st.Recoveries != 1 || st.Last.Read < simRate/4 || st.Last.Read > simRate/3 {
+		t.Errorf("A's stats ten ticks after Redis came back %+v: want shared leases of nearly a third of the rate", st)
 	}
 }
 

@@ -107,8 +107,8 @@ const (
 	// process registers its hold (the share it would grant itself,
 	// which caps its local leases) and an expiry of L plus a margin of
 	// a few ticks; in each tick until then that it does not ask in, the
-	// others' top-ups, and their leases once it has missed a tick too,
-	// leave it its hold, which counts as granted when the tick ends. So
+	// others' leases and top-ups leave it its hold (or its share by
+	// weight, if more), which counts as granted when the tick ends. So
 	// the group keeps its budget both when Redis is lost to all its
 	// processes (their shares add up to at most one, as under Local)
 	// and when it is lost to one alone: a partition costs the others

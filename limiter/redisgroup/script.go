@@ -72,20 +72,18 @@ const (
 // tick held then, and the other, settling the half of its last lease it
 // left, five eighths of what the tick held after.
 //
-// A process with a hold (the Bounded policy) is fenced: in every tick
-// that begins while its entry lives and in which it has not asked, it
-// may be granting itself its hold, from its own clock, having lost Redis.
-// Until it asks in the tick, the others' top-ups leave it its share by
-// weight or its hold, whichever is more, and so do their leases once it
-// has missed the tick before too (presumed lost; a lease leaves it its
-// share by weight anyway). When the tick has ended without it asking,
-// its hold counts as granted in that tick: it comes off what is
-// available, so that what was kept for it does not pile up in the
-// bucket for the others' next leases (with a burst over the rate, it
-// did: TestScriptPendingShare). Its entry's expiry (ARGV[12]) outlasts
-// the ticks it may grant itself in (see Store.fenceMargin). The lease
-// it settles when it is back gives nothing back: its tick is long over,
-// and what it used of it was lost with the runs that failed.
+// A process with a hold (the Bounded policy) is fenced: in every tick that
+// begins while its entry lives and in which it has not asked, it may be
+// granting itself its hold, from its own clock, having lost Redis. Until
+// it asks in the tick, the others' leases and top-ups leave it its share
+// by weight or its hold, whichever is more. When the tick has ended
+// without it asking, its hold counts as granted in that tick: it comes off
+// what is available, so that what was kept for it does not pile up in the
+// bucket for the others' next leases (with a burst over the rate, it did:
+// TestScriptPendingShare). Its entry's expiry (ARGV[12]) outlasts the
+// ticks it may grant itself in (see Store.fenceMargin). The lease it
+// settles when it is back gives nothing back: its tick is long over, and
+// what it used of it was lost with the runs that failed.
 //
 // It returns {tick, lease read, lease write, microseconds to the next
 // tick, members in all processes, live processes, what the tick held at
@@ -227,24 +225,20 @@ if tick > last then
   last = tick
 end
 
--- What top-ups keep for the fenced processes that have not asked in
--- this tick (the others' pending shares are reserved by weight, below):
--- each one's share by weight of what the tick held, or its hold if that
--- is more; and what leases keep for those among them that did not ask
--- in the last tick either, presumed lost. A lease leaves the others
--- their shares by weight anyway; keeping the holds of the merely late
--- too, a process that asked first was held to less than its share
--- whenever another's hold, an average of what it was granted, top-ups
--- included, was above its share, and that other's top-ups then took
--- the rest, which kept its hold up (TestLonePartition: 1375 B of its
--- 3000, ten ticks after a partition).
-local kept, lost = {0, 0}, {0, 0}
+-- What leases and top-ups keep for the fenced processes that have not
+-- asked in this tick (the others' pending shares are reserved by
+-- weight: by the lease's share, by reserved in a top-up): each one's
+-- share by weight of what the tick held, or its hold if that is more.
+-- (A hold is an average of what the process was granted, top-ups
+-- included: a process that asks before one whose hold is above its
+-- share by weight gets less than its own share in its lease, and the
+-- rest, if its members still wait, in its top-up.)
+local kept = {0, 0}
 for _, f in ipairs(waiting) do
   for d = 1, 2 do
     local w = 0
     if f[2 + d] > 0 and wall[d] > 0 then w = math.floor(st[d] * f[2] / wall[d]) end
     kept[d] = kept[d] + math.max(w, f[7 + d])
-    if f[5] < tick - 1 then lost[d] = lost[d] + math.max(w, f[7 + d]) end
   end
 end
 
@@ -300,7 +294,7 @@ if mode == 0 then
     st[d] = math.max(st[d] + lv[d] - before, 0)
     lease[d] = 0
     if wall[d] > 0 then
-      grant[d] = math.max(math.min(math.floor(st[d] * wme[d] / wall[d]), lv[d] - lost[d]), 0)
+      grant[d] = math.max(math.min(math.floor(st[d] * wme[d] / wall[d]), lv[d] - kept[d]), 0)
     end
   end
   asked = tick

@@ -397,3 +397,47 @@ func TestBoundedCloseReleases(t *testing.T) {
 		}
 	}
 }
+
+// TestBoundedIdleHoldsNothing: a process under Bounded whose members
+// fall idle registers no hold, though its share, an average over ticks,
+// is still well above 0: Redis would otherwise keep that share from the
+// busy process's leases in every tick until the idle one asked. Its
+// local lease, should it lose Redis then, is nothing.
+func TestBoundedIdleHoldsNothing(t *testing.T) {
+	m := newSimBurst(t, simRate)
+	m.policy = Bounded
+	a := m.joinCut("A", 1)
+	m.join("B", 1)
+	for k := 1; k <= 20; k++ {
+		m.at(k)
+		m.lease("A", "B")
+	}
+	a.idle = true // A's member moves nothing from here on
+	for k := 21; k <= 22; k++ {
+		m.at(k)
+		m.lease("B", "A")
+	}
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", m.srv.Port)})
+	defer c.Close()
+	entry, err := c.HGet(context.Background(), "bev:{bound}:procs", "A").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.s.mu.Lock()
+	share := a.s.share
+	a.s.mu.Unlock()
+	if f := strings.Fields(entry); len(f) != 9 || f[7] != "0" || f[8] != "0" || share[0] < 0.2 {
+		t.Fatalf("idle A's entry %q with its share %v: want no hold, and a share of 0.2 or more", entry, share)
+	}
+	// B asks first, and is granted all: nothing is kept for A.
+	m.at(23)
+	m.lease("B")
+	if l := m.procs["B"].s.Stats().Last.Read; l != simRate {
+		t.Errorf("B's lease beside an idle A: %d, want the rate %d", l, simRate)
+	}
+	a.cut.set(true)
+	m.lease("A")
+	if st := a.s.Stats(); st.LocalLeases != 1 || st.Last.Read != 0 {
+		t.Errorf("idle A's stats after a failed lease %+v: want a local lease of nothing", st)
+	}
+}

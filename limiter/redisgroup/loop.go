@@ -112,7 +112,7 @@ func (s *Store) run(cfg *limiter.Config, tick time.Duration, dm limiter.Demand, 
 	s.mu.Lock()
 	hold := s.claim
 	if mode == modeLease {
-		hold = s.claimLocked(cfg)
+		hold = s.claimLocked(cfg, dm)
 	}
 	s.mu.Unlock()
 	args := []any{s.id, dm.Members, dm.Active[0], dm.Active[1], dm.Used[0], dm.Used[1],
@@ -219,21 +219,28 @@ func (s *Store) fenceMargin(tick time.Duration) int64 {
 }
 
 // claimLocked is the hold this process registers, under Bounded, with
-// the lease it asks for, per direction: its share up to the tick before
-// its last lease, times the rate; 0 under the other policies. That is at
-// least the local lease it takes if Redis fails it at the next tick: the
-// lease it asks for folds that share in as its share up to the tick
-// before (prev), and fallLocked takes the lesser of the two. Its local
-// leases are capped by the hold registered with its last successful
-// lease (claim), which is what Redis keeps for it: the cap changes
-// nothing but after ticks missed, which may fold in a larger share.
-func (s *Store) claimLocked(cfg *limiter.Config) [2]int64 {
+// the lease it asks for with demand dm, per direction: its share up to
+// the tick before its last lease, times the rate, or 0 if none of its
+// members is active in that direction; 0 under the other policies. That
+// is at least the local lease it takes if Redis fails it at the next
+// tick: the lease it asks for folds that share in as its share up to the
+// tick before (prev), and fallLocked takes the lesser of the two. Its
+// local leases are capped by the hold registered with its last
+// successful lease (claim), which is what Redis keeps for it: the cap
+// changes nothing but in a direction its members were idle in (an idle
+// process keeps nothing: Redis keeps a hold from the others until the
+// process asks in the tick, and a share that decays over ticks after its
+// members stopped would hold back the busy ones' leases meanwhile), and
+// after ticks missed, which may fold in a larger share.
+func (s *Store) claimLocked(cfg *limiter.Config, dm limiter.Demand) [2]int64 {
 	if s.policy != Bounded || s.last < 0 {
 		return [2]int64{}
 	}
 	var h [2]int64
 	for d, rate := range [2]int64{cfg.ReadRate, cfg.WriteRate} {
-		h[d] = int64(s.share[d] * float64(rate))
+		if dm.Active[d] > 0 {
+			h[d] = int64(s.share[d] * float64(rate))
+		}
 	}
 	return h
 }

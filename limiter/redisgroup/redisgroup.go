@@ -105,7 +105,8 @@ const (
 	// Block, until Redis is back ([Stats].Fenced counts those ticks).
 	// Redis keeps that share for it meanwhile: with each lease the
 	// process registers its hold (the share it would grant itself,
-	// which caps its local leases) and an expiry of L plus a margin of
+	// which caps its local leases; none in a direction its members are
+	// idle in) and an expiry of L plus a margin of
 	// a few ticks; in each tick until then that it does not ask in, the
 	// others' leases and top-ups leave it its hold (or its share by
 	// weight, if more), which counts as granted when the tick ends. So

@@ -52,11 +52,19 @@
 //   - -group-redis redis://HOST:PORT (or rediss:// for TLS) keeps the
 //     group's budget in Redis, so that every proxy naming the same
 //     -group-name shares -group-rate, fairly by connection;
-//     -group-redis-fallback local|block says what happens while Redis is
-//     lost (package limiter/redisgroup); -group-redis-ca FILE verifies a
-//     rediss:// Redis with that PEM file's CA certificates instead of the
-//     system roots. A Redis that does not answer at start-up, or whose
-//     certificate does not verify, exits 1, naming the URL and why.
+//     -group-redis-fallback local|block|bounded says what happens while
+//     Redis is lost (package limiter/redisgroup): local, the default,
+//     grants this proxy its last share for as long; block grants nothing;
+//     bounded grants its share for -group-redis-hold DURATION (1s by
+//     default), then nothing, while Redis keeps that share for it, so that
+//     the proxies together keep -group-rate even when Redis is lost to one
+//     of them alone (under local that one's share comes on top); a proxy
+//     that dies then leaves its share unused for that long, plus a few
+//     ticks. All the proxies of a group should use the same fallback.
+//     -group-redis-ca FILE verifies a rediss:// Redis with that PEM
+//     file's CA certificates instead of the system roots. A Redis that
+//     does not answer at start-up, or whose certificate does not verify,
+//     exits 1, naming the URL and why.
 //   - -idle-timeout closes a connection that moved nothing either way for
 //     that long (it is also what reaps a peer that vanished: the sockets
 //     have no TCP keep-alive, as le-proxy's); -connect-timeout bounds
@@ -64,7 +72,8 @@
 //   - -stats 127.0.0.1:PORT serves live counters as JSON (expvar's format)
 //     at /debug/vars: open connections, bytes each way, the group's
 //     totals and, with -group-redis, its store's state (group_store:
-//     leases, errors, outages and recoveries, members here and in all);
+//     leases, local leases, ticks fenced under bounded, errors, outages
+//     and recoveries, members here and in all);
 //     and the runtime's profiles at /debug/pprof/ (for go tool pprof).
 //   - -api 127.0.0.1:8474 speaks toxiproxy's REST API (api.go): proxies
 //     made through it listen, relay and carry toxiproxy's toxics

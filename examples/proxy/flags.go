@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bevgo/bev/limiter/redisgroup"
 	"github.com/bevgo/bev/pipeline/toxic"
 )
 
@@ -28,8 +29,9 @@ type config struct {
 
 	rate, groupRate, minShare byteSize // bytes per second; 0: no limit
 
-	groupRedis, groupName, groupFallback string // -group-redis: the group's budget in Redis
-	groupRedisCA                         string // PEM file of roots to verify a rediss:// Redis with
+	groupRedis, groupName, groupFallback string        // -group-redis: the group's budget in Redis
+	groupRedisCA                         string        // PEM file of roots to verify a rediss:// Redis with
+	groupHold                            time.Duration // -group-redis-hold: Bounded's hold; 0: its default
 
 	idleTimeout    time.Duration
 	connectTimeout time.Duration
@@ -69,7 +71,8 @@ func parseFlags(args []string, usageOut io.Writer) (*config, error) {
 	fs.Var(&c.minShare, "min-share", "with -group-rate: the least `bytes` a connection may move per turn (default 64)")
 	fs.StringVar(&c.groupRedis, "group-redis", "", "with -group-rate: keep the group's budget in the Redis at this `URL` (redis:// or rediss://), shared by every proxy naming the same -group-name")
 	fs.StringVar(&c.groupName, "group-name", "", "with -group-redis: the shared group's `name` (default \"proxy\")")
-	fs.StringVar(&c.groupFallback, "group-redis-fallback", "", "with -group-redis: while Redis is lost, `local` (this proxy's last share of the budget; the default) or block (wait)")
+	fs.StringVar(&c.groupFallback, "group-redis-fallback", "", "with -group-redis: while Redis is lost, `local` (this proxy's last share of the budget; the default), block (wait) or bounded (its share for -group-redis-hold, then wait; Redis keeps it meanwhile, so the budget holds even when Redis is lost to this proxy alone)")
+	fs.DurationVar(&c.groupHold, "group-redis-hold", 0, "with -group-redis-fallback bounded: how long after its last lease from Redis a proxy that lost Redis grants itself its share (default 1s); a proxy that dies leaves its share unused as long")
 	fs.StringVar(&c.groupRedisCA, "group-redis-ca", "", "with a rediss:// -group-redis: PEM `file` of CA certificates to verify Redis with instead of the system roots")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 5*time.Minute, "close a connection after this long without traffic either way (0: never)")
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", 10*time.Second, "bound on resolving, connecting to and (with TLS) handshaking with the target")
@@ -131,12 +134,16 @@ func (c *config) check() error {
 		return errors.New("-min-share needs -group-rate")
 	case c.groupRedis != "" && c.groupRate == 0:
 		return errors.New("-group-redis needs -group-rate")
-	case (c.groupName != "" || c.groupFallback != "" || c.groupRedisCA != "") && c.groupRedis == "":
-		return errors.New("-group-name, -group-redis-fallback and -group-redis-ca need -group-redis")
+	case (c.groupName != "" || c.groupFallback != "" || c.groupRedisCA != "" || c.groupHold != 0) && c.groupRedis == "":
+		return errors.New("-group-name, -group-redis-fallback, -group-redis-hold and -group-redis-ca need -group-redis")
 	case c.groupRedisCA != "" && !strings.HasPrefix(c.groupRedis, "rediss://"):
 		return errors.New("-group-redis-ca needs a rediss:// -group-redis (TLS)")
-	case c.groupFallback != "" && c.groupFallback != "local" && c.groupFallback != "block":
-		return fmt.Errorf("-group-redis-fallback %q: want local or block", c.groupFallback)
+	case c.groupFallback != "" && !validPolicy(c.groupFallback):
+		return fmt.Errorf("-group-redis-fallback %q: want local, block or bounded", c.groupFallback)
+	case c.groupHold < 0:
+		return errors.New("-group-redis-hold cannot be negative")
+	case c.groupHold != 0 && c.groupFallback != redisgroup.Bounded.String():
+		return errors.New("-group-redis-hold needs -group-redis-fallback bounded")
 	case c.idleTimeout < 0 || c.connectTimeout < 0 || c.drainTimeout < 0:
 		return errors.New("timeouts cannot be negative")
 	case c.logFlush < 0:
@@ -181,4 +188,11 @@ func splitTarget(t string) (host string, port int, err error) {
 		return "", 0, fmt.Errorf("bad port %q", ps)
 	}
 	return host, port, nil
+}
+
+// validPolicy reports whether name is a fallback policy of
+// redisgroup.ParsePolicy's.
+func validPolicy(name string) bool {
+	_, err := redisgroup.ParsePolicy(name)
+	return err == nil
 }

@@ -37,7 +37,7 @@ func (p *proxy) newGroup(cfg *limiter.Config) (*limiter.Group, error) {
 			return nil, fmt.Errorf("-group-redis-fallback: %w", err)
 		}
 	}
-	opts := redisgroup.Options{URL: p.cfg.groupRedis, Name: name, Fallback: policy}
+	opts := redisgroup.Options{URL: p.cfg.groupRedis, Name: name, Fallback: policy, Hold: p.cfg.groupHold}
 	if ca := p.cfg.groupRedisCA; ca != "" {
 		pem, err := os.ReadFile(ca)
 		if err != nil {
@@ -53,14 +53,22 @@ func (p *proxy) newGroup(cfg *limiter.Config) (*limiter.Group, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-group-redis: %w", err)
 	}
-	p.log.Info("rate-limit group in Redis", "url", s.URL(), "group", name, "fallback", policy.String(), "id", s.ID())
+	args := []any{"url", s.URL(), "group", name, "fallback", policy.String(), "id", s.ID()}
+	if policy == redisgroup.Bounded {
+		hold := opts.Hold
+		if hold == 0 {
+			hold = redisgroup.DefaultHold
+		}
+		args = append(args, "hold", hold)
+	}
+	p.log.Info("rate-limit group in Redis", args...)
 	return g, nil
 }
 
 // storeVars adds, for a group kept in Redis, the store's state to the
 // -stats counters as "group_store": whether leases come from Redis now,
-// the leases, top-ups, give-backs and local (fallback) leases, script runs
-// and errors, outages and recoveries, and the members here and in the
+// the leases, top-ups, give-backs and local (fallback) leases, the ticks
+// Bounded's fence stopped local leases in, script runs and errors, outages and recoveries, and the members here and in the
 // whole group.
 func storeVars(m *expvar.Map, g *limiter.Group) {
 	s, ok := g.Store().(*redisgroup.Store)
@@ -77,6 +85,7 @@ func storeVars(m *expvar.Map, g *limiter.Group) {
 			"top_ups":       st.TopUps,
 			"give_backs":    st.GiveBacks,
 			"local_leases":  st.LocalLeases,
+			"fenced":        st.Fenced,
 			"redis_calls":   st.Calls,
 			"errors":        st.Errors,
 			"outages":       st.Outages,

@@ -93,11 +93,63 @@ func TestGroupRedisFlags(t *testing.T) {
 		{"-group-rate", "1MiB", "-group-redis", "redis://127.0.0.1:1", "-group-redis-fallback", "sometimes"},
 		{"-group-rate", "1MiB", "-group-redis-ca", "ca.pem"},
 		{"-group-rate", "1MiB", "-group-redis", "redis://127.0.0.1:1", "-group-redis-ca", "ca.pem"},
+		{"-group-rate", "1MiB", "-group-redis-hold", "2s"},
+		{"-group-rate", "1MiB", "-group-redis", "redis://127.0.0.1:1", "-group-redis-hold", "2s"},
+		{"-group-rate", "1MiB", "-group-redis", "redis://127.0.0.1:1", "-group-redis-fallback", "local", "-group-redis-hold", "2s"},
+		{"-group-rate", "1MiB", "-group-redis", "redis://127.0.0.1:1", "-group-redis-fallback", "bounded", "-group-redis-hold", "-1s"},
+		{"-group-rate", "1MiB", "-group-redis", "redis://127.0.0.1:1", "-group-redis-fallback", "bounded", "-group-redis-hold", "soon"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil || !strings.Contains(err.Error(), "-group-") {
 			t.Errorf("parseFlags(%q) = %v, want an error naming the flag", args, err)
 		}
 	}
+	base := []string{"-group-rate", "1MiB", "-group-redis", "redis://127.0.0.1:1"}
+	_, err := parseFlags(append(base, "-group-redis-fallback", "sometimes"), io.Discard)
+	if want := `-group-redis-fallback "sometimes": want local, block or bounded`; err == nil || err.Error() != want {
+		t.Errorf("parseFlags with an unknown fallback = %v, want %q", err, want)
+	}
+	for _, fb := range []string{"local", "block", "bounded"} {
+		if _, err := parseFlags(append(base, "-group-redis-fallback", fb), io.Discard); err != nil {
+			t.Errorf("parseFlags with -group-redis-fallback %s = %v", fb, err)
+		}
+	}
+	c, err := parseFlags(append(base, "-group-redis-fallback", "bounded", "-group-redis-hold", "2s"), io.Discard)
+	if err != nil || c.groupHold != 2*time.Second {
+		t.Errorf("parseFlags with -group-redis-hold 2s = %+v, %v", c, err)
+	}
+}
+
+// TestGroupRedisBounded: with -group-redis-fallback bounded and a hold of
+// three ticks, a proxy that loses Redis grants itself at most three
+// local leases, then its stats count fenced ticks; it leases from Redis
+// again once Redis is back.
+func TestGroupRedisBounded(t *testing.T) {
+	srv := testredis.New(t)
+	p := startProxy(t, "-group-rate", "1MiB", "-group-redis", srv.URL(), "-group-redis-fallback", "bounded",
+		"-group-redis-hold", "300ms", "-stats", "127.0.0.1:0")
+	waitStats(t, p, "leases", func(v map[string]any) bool {
+		st, _ := v["group_store"].(map[string]any)
+		n, _ := st["leases"].(float64)
+		return n >= 3
+	})
+	srv.Stop()
+	waitStats(t, p, "fenced ticks", func(v map[string]any) bool {
+		st, _ := v["group_store"].(map[string]any)
+		n, _ := st["fenced"].(float64)
+		return n >= 2
+	})
+	if st := storeOf(t, p); st["fallback"] != "bounded" || st["shared"] != false || st["local_leases"].(float64) > 3 {
+		t.Errorf("group_store past the hold = %v: want the bounded fallback, not shared, at most 3 local leases", st)
+	}
+	back, err := testredis.StartOn(srv.Port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Stop()
+	waitStats(t, p, "the recovery", func(v map[string]any) bool {
+		st, _ := v["group_store"].(map[string]any)
+		return st["recoveries"] == 1.0 && st["shared"] == true
+	})
 }
 
 // TestGroupRedisFault: Redis is killed in the middle of a download and

@@ -1,6 +1,8 @@
 package redisgroup
 
 import (
+	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -20,6 +22,9 @@ type sim struct {
 	cfg   *limiter.Config
 	clock time.Time
 	procs map[string]*proc
+	// policy and hold are the Options of the stores joined next.
+	policy Policy
+	hold   time.Duration
 }
 
 // proc is one process of the group: a store and its group, whose
@@ -34,6 +39,8 @@ type proc struct {
 	// idle process move nothing.
 	use  float64
 	idle bool
+	// cut, if not nil, is the process's network to Redis (joinCut).
+	cut *cutter
 }
 
 // simRate is the group's rate per tick; the burst is two ticks, so that
@@ -48,7 +55,13 @@ var simBase = time.Unix(1_800_000_000, 0)
 
 func newSim(t *testing.T) *sim {
 	t.Helper()
-	cfg, err := limiter.NewConfig(simRate, 2*simRate, simRate, 2*simRate, simTick)
+	return newSimBurst(t, 2*simRate)
+}
+
+// newSimBurst is newSim with a burst of burst bytes.
+func newSimBurst(t *testing.T, burst int64) *sim {
+	t.Helper()
+	cfg, err := limiter.NewConfig(simRate, burst, simRate, burst, simTick)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +87,28 @@ func (m *sim) join(id string, members int) *proc {
 // joinIdle is join, with members that move nothing if idle.
 func (m *sim) joinIdle(id string, members int, idle bool) *proc {
 	m.t.Helper()
-	s, err := New(Options{URL: m.srv.URL(), Name: "bound", ID: id, Timeout: 5 * time.Second})
+	return m.joinVia(id, members, idle, nil)
+}
+
+// joinCut is join, with the process reaching Redis through a cutter,
+// which the test cuts to lose Redis for this process alone.
+func (m *sim) joinCut(id string, members int) *proc {
+	m.t.Helper()
+	c := &cutter{}
+	p := m.joinVia(id, members, false, c)
+	p.cut = c
+	return p
+}
+
+// joinVia is joinIdle, with the client dialling through c if not nil.
+func (m *sim) joinVia(id string, members int, idle bool, c *cutter) *proc {
+	m.t.Helper()
+	var dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	if c != nil {
+		dial = c.dial
+	}
+	s, err := newStore(Options{URL: m.srv.URL(), Name: "bound", ID: id, Timeout: 5 * time.Second,
+		Fallback: m.policy, Hold: m.hold}, dial)
 	if err != nil {
 		m.t.Fatal(err)
 	}
@@ -123,16 +157,26 @@ func (p *proc) remove(n int) {
 	p.ms = p.ms[:len(p.ms)-n]
 }
 
-// active has each member move its part of p.use of the last lease, at
-// least one byte, each way: the members are active at the next lease.
+// active has the members move p.use of the last lease, each at least
+// one byte, each way: the members are active at the next lease.
 func (p *proc) active() {
 	if p.idle {
 		return
 	}
 	l := p.s.Stats().Last
-	for _, mb := range p.ms {
-		for d, n := range [2]int64{l.Read, l.Write} {
-			mb.Consume(limiter.Dir(d), max(int(p.use*float64(n)/float64(len(p.ms))), 1))
+	p.consume([2]int64{int64(p.use * float64(l.Read)), int64(p.use * float64(l.Write))}, 1)
+}
+
+// consume has p's members move n bytes each way between them, the
+// remainder of an even split by the first, and each at least least.
+func (p *proc) consume(n [2]int64, least int) {
+	for i, mb := range p.ms {
+		for d, n := range n {
+			k := int(n / int64(len(p.ms)))
+			if i == 0 {
+				k += int(n % int64(len(p.ms)))
+			}
+			mb.Consume(limiter.Dir(d), max(k, least))
 		}
 	}
 }
@@ -151,7 +195,7 @@ func (m *sim) lease(ids ...string) {
 	for _, id := range ids {
 		p := m.procs[id]
 		_, ok := p.s.lease(m.cfg, simTick)
-		if up := m.srv != nil; ok != up {
+		if up := m.srv != nil && !p.cut.isCut(); ok != up {
 			m.t.Fatalf("%s: lease from Redis %v with Redis up %v: %+v", id, ok, up, p.s.Stats())
 		}
 		p.active()
@@ -347,10 +391,15 @@ func TestLocalSharesHoldBudget(t *testing.T) {
 			m.lease("B")
 		},
 	}} {
-		t.Run(tc.name, func(t *testing.T) {
-			m := newSim(t)
-			tc.play(m)
-			t.Logf("local read leases: %v", m.checkBudget())
-		})
+		// Under Bounded, within its hold, a process grants itself what
+		// Local would (at most the hold Redis keeps for it).
+		for _, p := range []Policy{Local, Bounded} {
+			t.Run(tc.name+"/"+p.String(), func(t *testing.T) {
+				m := newSim(t)
+				m.policy = p
+				tc.play(m)
+				t.Logf("local read leases: %v", m.checkBudget())
+			})
+		}
 	}
 }

@@ -128,6 +128,47 @@ func TestOutageBlock(t *testing.T) {
 	}
 }
 
+// TestOutageBounded kills Redis under a busy group with the Bounded
+// policy and a hold of three ticks: the store grants itself at most
+// three local leases, then nothing (Stats.Fenced counts the ticks), so
+// members stop moving bytes; shared leases resume once Redis is back.
+func TestOutageBounded(t *testing.T) {
+	srv := testredis.New(t)
+	const hold = 3
+	g, s, err := redisgroup.NewGroup(config(t, 4000), redisgroup.Options{URL: srv.URL(), Name: "bounded",
+		Fallback: redisgroup.Bounded, Hold: hold * tick, Timeout: recoveryTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &drivers{}
+	drive(t, g, 2, d)
+	defer stopAndClose(t, []*drivers{d}, g)
+	waitFor(t, "ten leases", func() bool { return s.Stats().Leases >= 10 })
+	_, errs := outage(t, srv, s, func() {
+		waitFor(t, "a fenced tick", func() bool { return s.Stats().Fenced >= 1 })
+		// The fenced tick's empty lease is granted after its count; let
+		// it replace the last local lease, as TestOutageBlock does.
+		n := s.Stats().Calls
+		waitFor(t, "two more failed ticks", func() bool { return s.Stats().Calls >= n+2 })
+		before := sum(d.snapshot())
+		n = s.Stats().Calls
+		waitFor(t, "three more failed ticks", func() bool { return s.Stats().Calls >= n+3 })
+		if moved := sum(d.snapshot()) - before; moved != 0 {
+			t.Errorf("members moved %d bytes past the hold under Bounded", moved)
+		}
+		if st := s.Stats(); st.LocalLeases > hold || st.Fenced < 5 || st.Last.Read != 0 {
+			t.Errorf("stats past the hold %+v: want at most %d local leases, then fenced ticks with empty leases", st, hold)
+		}
+	})
+	checkRecovery(t, s, errs)
+	before := sum(d.snapshot())
+	n := s.Stats().Leases
+	waitFor(t, "leases from Redis again", func() bool { return s.Stats().Leases >= n+3 })
+	if sum(d.snapshot()) == before {
+		t.Error("members moved nothing after Redis came back")
+	}
+}
+
 func sum(v []int64) int64 {
 	var n int64
 	for _, x := range v {

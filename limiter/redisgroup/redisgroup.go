@@ -8,10 +8,11 @@
 // group's bucket by whole ticks (from Redis's TIME, never the processes'
 // clocks), settles this process's last lease, records how many members
 // it has and how many of them want bytes (with an expiry, so that a
-// process that died stops counting within a few ticks), and grants it
-// its share of what the tick holds: by member, among the processes whose
-// members are active. The process then serves its own members from that
-// lease, round robin, as an in-process group does. Within the tick, a
+// process that died stops counting within a few ticks, or, under
+// [Bounded], after its hold), and grants it its share of what the tick
+// holds: by member, among the processes whose members are active. The
+// process then serves its own members from that lease, round robin, as
+// an in-process group does. Within the tick, a
 // process whose members do not want the rest of their lease gives it
 // back, and one whose members want more asks for what the others left.
 // There is no round trip per read: at most three script runs per tick
@@ -31,10 +32,17 @@
 // meanwhile applies its [Policy]: [Local] (the default) grants each tick
 // this process's share of the budget over the last ticks (by what Redis
 // granted it), from the local clock; [Block] grants nothing, so members
-// wait. Either way no connection is closed and no byte is lost: members
-// only wait. There is no backoff: the store asks again at the next tick
-// boundary of the local clock after each failed run, so shared leases
-// resume within a tick (plus 1 ms) of Redis's return when the runs
+// wait; [Bounded] grants that share for at most [Options.Hold], then
+// nothing, while Redis keeps the share for this process. When Redis is
+// lost to all the group's processes, Local and Bounded keep the budget;
+// when it is lost to one alone, only Bounded does: under Local that
+// process's share comes on top of what Redis grants the others, for as
+// long as the partition lasts. Bounded's price is under-use: a process
+// that dies or is cut off leaves its share unused for its hold and a few
+// ticks more. Either way no connection is closed and no byte is lost:
+// members only wait. There is no backoff: the store asks again at the
+// next tick boundary of the local clock after each failed run, so shared
+// leases resume within a tick (plus 1 ms) of Redis's return when the runs
 // failed at once (connections refused), and within that plus the call
 // timeout ([Options.Timeout]) when they hung until it (a network that
 // drops packets), plus the successful run's round trip. [Store.Stats]
@@ -86,33 +94,59 @@ const (
 	// or new) gets nothing until Redis is back. A process that alone
 	// loses Redis keeps its share while Redis grants the others theirs,
 	// and, three ticks later, its own too: the group may then pass its
-	// budget by that share.
+	// budget by that share, for as long as the partition lasts
+	// ([Bounded] keeps it).
 	Local Policy = iota
 	// Block grants nothing: members wait until Redis is back.
 	Block
+	// Bounded grants, like Local, this process's last known share at
+	// every tick of the local clock, but for at most [Options.Hold]
+	// (L ticks) after its last lease from Redis; then nothing, as
+	// Block, until Redis is back ([Stats].Fenced counts those ticks).
+	// Redis keeps that share for it meanwhile: with each lease the
+	// process registers its hold (the share it would grant itself,
+	// which caps its local leases; none in a direction its members are
+	// idle in) and an expiry of L plus a margin of
+	// a few ticks; in each tick until then that it does not ask in, the
+	// others' leases and top-ups leave it its hold (or its share by
+	// weight, if more), which counts as granted when the tick ends. So
+	// the group keeps its budget both when Redis is lost to all its
+	// processes (their shares add up to at most one, as under Local)
+	// and when it is lost to one alone: a partition costs the others
+	// that process's share for L + margin ticks, never more than the
+	// budget. The trade: a longer hold rides out longer outages at the
+	// process's share; a process that dies, or is cut off, leaves its
+	// share unused for L + margin ticks. (A store closed cleanly removes
+	// its entry at once.) All the group's processes should use it: one
+	// under Local or Block registers no hold, and a three-tick expiry.
+	Bounded
 )
 
-// String returns "local" or "block".
+// String returns "local", "block" or "bounded".
 func (p Policy) String() string {
 	switch p {
 	case Local:
 		return "local"
 	case Block:
 		return "block"
+	case Bounded:
+		return "bounded"
 	}
 	return fmt.Sprintf("Policy(%d)", int(p))
 }
 
-// ParsePolicy returns the Policy named s ("local" or "block"), or an error
-// wrapping [ErrInvalid].
+// ParsePolicy returns the Policy named s ("local", "block" or
+// "bounded"), or an error wrapping [ErrInvalid].
 func ParsePolicy(s string) (Policy, error) {
 	switch s {
 	case "local":
 		return Local, nil
 	case "block":
 		return Block, nil
+	case "bounded":
+		return Bounded, nil
 	}
-	return 0, fmt.Errorf("%w: fallback %q is neither local nor block", ErrInvalid, s)
+	return 0, fmt.Errorf("%w: fallback %q is not local, block or bounded", ErrInvalid, s)
 }
 
 // Options configure a [Store].
@@ -126,6 +160,13 @@ type Options struct {
 	// Fallback is the policy while Redis is lost; the zero value is
 	// Local.
 	Fallback Policy
+	// Hold is, under Bounded, how long after its last lease from Redis
+	// a process that lost Redis grants itself its share, rounded to
+	// the nearest whole tick, at least one; 0 means [DefaultHold].
+	// Longer rides out longer outages; a process that dies holds its
+	// share unused for as long, plus a few ticks (see Bounded). Other
+	// policies ignore it. Negative is invalid.
+	Hold time.Duration
 	// ID names this process in Redis; empty picks the host name, the
 	// process id and a random suffix.
 	ID string
@@ -163,6 +204,10 @@ type Stats struct {
 	// that may have passed since its last one: ticks its share of the
 	// budget counts as granting it nothing (see [Local]).
 	Missed uint64
+	// Fenced counts, under Bounded, the failed ticks in which the
+	// fence stopped local grants: the hold had run out, and members
+	// waited.
+	Fenced uint64
 	// Outages counts the times Redis was lost, Recoveries the times it
 	// came back.
 	Outages, Recoveries uint64
@@ -190,6 +235,7 @@ type Store struct {
 	keys      []string
 	id        string
 	policy    Policy
+	hold      time.Duration // Options.Hold
 	timeout   time.Duration
 
 	quit chan struct{}
@@ -218,7 +264,13 @@ type Store struct {
 	// next lease from Redis; local is the process's share meanwhile.
 	falling bool
 	local   [2]float64
-	closed  bool
+	// Under Bounded: sent is when the last lease from Redis was sent,
+	// by the local clock, claim the hold registered with it, and locals
+	// the local leases granted since (the fence: see lease).
+	sent   time.Time
+	claim  [2]int64
+	locals int64
+	closed bool
 }
 
 // New connects to the Redis at o.URL and returns a Store for the group
@@ -236,8 +288,14 @@ func newStore(o Options, dial func(ctx context.Context, network, addr string) (n
 	if o.Name == "" {
 		return nil, fmt.Errorf("%w: empty group name", ErrInvalid)
 	}
-	if o.Fallback != Local && o.Fallback != Block {
+	if o.Fallback != Local && o.Fallback != Block && o.Fallback != Bounded {
 		return nil, fmt.Errorf("%w: policy %v", ErrInvalid, o.Fallback)
+	}
+	if o.Hold < 0 {
+		return nil, fmt.Errorf("%w: negative hold %v", ErrInvalid, o.Hold)
+	}
+	if o.Hold == 0 {
+		o.Hold = DefaultHold
 	}
 	shown := redact(o.URL)
 	opts, err := redis.ParseURL(o.URL)
@@ -270,6 +328,7 @@ func newStore(o Options, dial func(ctx context.Context, network, addr string) (n
 		keys:    []string{tag + "bucket", tag + "procs"},
 		id:      o.ID,
 		policy:  o.Fallback,
+		hold:    o.Hold,
 		timeout: o.Timeout,
 		now:     time.Now,
 		last:    -1,
@@ -347,7 +406,10 @@ func (s *Store) Renew(time.Time, *limiter.Config, [2]int64) (limiter.Lease, bool
 }
 
 // Close stops the grants, waits for the store's goroutine and closes the
-// Redis client, whose goroutines are joined then. It returns the
+// Redis client, whose goroutines are joined then. Under [Bounded] it
+// first removes this process's entry from Redis, so that its share is
+// not kept for it for its hold (best effort, within a script run's
+// timeout: if Redis does not answer, the entry expires). It returns the
 // client's error, if any; later calls return nil. Group.Close calls it.
 func (s *Store) Close() error {
 	s.mu.Lock()
@@ -361,6 +423,11 @@ func (s *Store) Close() error {
 	close(s.quit)
 	if started {
 		<-s.done
+		if s.policy == Bounded {
+			ctx, cancel := context.WithTimeout(context.Background(), s.callTimeout(tickOf(s.g.Config())))
+			s.client.HDel(ctx, s.keys[1], s.id)
+			cancel()
+		}
 	}
 	if err := s.closeClient(); err != nil {
 		return fmt.Errorf("redisgroup: close: %w", err)

@@ -68,15 +68,18 @@ func TestNewInvalid(t *testing.T) {
 		{URL: "redis://127.0.0.1:1", Name: ""},
 		{URL: "http://127.0.0.1:1", Name: "g"},
 		{URL: "redis://127.0.0.1:1", Name: "g", Fallback: 7},
+		{URL: "redis://127.0.0.1:1", Name: "g", Fallback: redisgroup.Bounded, Hold: -time.Second},
 	} {
 		if _, err := redisgroup.New(o); !errors.Is(err, redisgroup.ErrInvalid) {
 			t.Errorf("New(%+v) = %v, want ErrInvalid", o, err)
 		}
 	}
-	if _, err := redisgroup.ParsePolicy("sometimes"); !errors.Is(err, redisgroup.ErrInvalid) {
-		t.Errorf("ParsePolicy(sometimes) = %v, want ErrInvalid", err)
+	for _, name := range []string{"sometimes", "", "Bounded", "fence"} {
+		if _, err := redisgroup.ParsePolicy(name); !errors.Is(err, redisgroup.ErrInvalid) {
+			t.Errorf("ParsePolicy(%q) = %v, want ErrInvalid", name, err)
+		}
 	}
-	for _, p := range []redisgroup.Policy{redisgroup.Local, redisgroup.Block} {
+	for _, p := range []redisgroup.Policy{redisgroup.Local, redisgroup.Block, redisgroup.Bounded} {
 		if got, err := redisgroup.ParsePolicy(p.String()); err != nil || got != p {
 			t.Errorf("ParsePolicy(%q) = %v, %v", p, got, err)
 		}

@@ -24,7 +24,7 @@ func (r *scriptRun) run(id string, mode int, used, amount int64) [3]int64 {
 	defer cancel()
 	v, err := leaseScript.Run(ctx, r.c, []string{"bev:{s}:bucket", "bev:{s}:procs"},
 		id, 1, 1, 1, used, used, r.rate, 4*r.rate, r.rate, 4*r.rate,
-		r.tickUs, expiryTicks, mode, amount, amount).Int64Slice()
+		r.tickUs, expiryTicks, mode, amount, amount, 0, 0).Int64Slice()
 	if err != nil {
 		r.t.Fatalf("script: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bevgo/bev/internal/testconn"
 	"go.uber.org/goleak"
 )
 
@@ -31,61 +32,29 @@ func at(k int64, f func(p []byte, i int) []byte) fault {
 }
 
 // serveEcho starts an echo server on loopback that applies f to what it
-// echoes, and stops it (closing every connection and joining its
-// goroutines) when the test ends.
+// echoes, for the test's lifetime.
 func serveEcho(t *testing.T, f fault) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Go(func() {
+	return testconn.Serve(t, func(c net.Conn) {
+		buf := make([]byte, 32<<10)
+		var off int64
 		for {
-			c, err := ln.Accept()
+			n, err := c.Read(buf)
+			if n > 0 {
+				out, stop := f(off, buf[:n])
+				if stop {
+					return
+				}
+				off += int64(n)
+				if _, werr := c.Write(out); werr != nil {
+					return
+				}
+			}
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() {
-				defer c.Close()
-				buf := make([]byte, 32<<10)
-				var off int64
-				for {
-					n, err := c.Read(buf)
-					if n > 0 {
-						out, stop := f(off, buf[:n])
-						if stop {
-							return
-						}
-						off += int64(n)
-						if _, werr := c.Write(out); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			})
 		}
 	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
 }
 
 // load runs loadgen's stream or pingpong mode against addr on n
@@ -136,7 +105,9 @@ func TestFaultsAreCaught(t *testing.T) {
 	// message, for a ping-pong in its 16th round trip.
 	flip := func(k int64) fault { return at(k, func(p []byte, i int) []byte { p[i] ^= 1; return p }) }
 	drop := func(k int64) fault { return at(k, func(p []byte, i int) []byte { return append(p[:i:i], p[i+1:]...) }) }
-	repeat := func(k int64) fault { return at(k, func(p []byte, i int) []byte { return append(p[:i+1:i+1], p[i:]...) }) }
+	repeat := func(k int64) fault {
+		return at(k, func(p []byte, i int) []byte { return append(p[:i+1:i+1], p[i:]...) })
+	}
 	short := func(k int64) fault {
 		return func(off int64, p []byte) ([]byte, bool) { return p, off+int64(len(p)) > k }
 	}

@@ -86,10 +86,19 @@ func TCPConns(t testing.TB) (client, server *net.TCPConn) {
 
 // EchoServer starts a plain goroutine-per-connection echo server on
 // 127.0.0.1 (io.CopyBuffer with 32 KiB, as bench/rawecho) for t's
-// lifetime and returns its address. When t ends it closes the listener
-// and every connection, and joins all its goroutines. A failure to listen
-// fails t.
+// lifetime and returns its address, as Serve does.
 func EchoServer(t testing.TB) string {
+	t.Helper()
+	return Serve(t, func(c net.Conn) { io.CopyBuffer(c, c, make([]byte, 32<<10)) })
+}
+
+// Serve starts a goroutine-per-connection server on 127.0.0.1 that runs
+// handle on each accepted connection, for t's lifetime, and returns its
+// address. Each connection is closed when its handle returns. When t
+// ends Serve closes the listener and every connection (which ends a
+// handle blocked on it), and joins all its goroutines. A failure to
+// listen fails t.
+func Serve(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
 	ln := Listen(t)
 	var (
@@ -113,7 +122,7 @@ func EchoServer(t testing.TB) string {
 			mu.Unlock()
 			wg.Go(func() {
 				defer c.Close()
-				io.CopyBuffer(c, c, make([]byte, 32<<10))
+				handle(c)
 			})
 		}
 	})
@@ -122,7 +131,7 @@ func EchoServer(t testing.TB) string {
 		mu.Lock()
 		closed = true
 		for _, c := range conns {
-			c.Close() // ends its copy
+			c.Close() // ends its handle
 		}
 		mu.Unlock()
 		wg.Wait()

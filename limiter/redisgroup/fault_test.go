@@ -103,13 +103,7 @@ func TestOutageBlock(t *testing.T) {
 	defer stopAndClose(t, []*drivers{d}, g)
 	waitFor(t, "leases", func() bool { return s.Stats().Leases >= 3 })
 	_, errs := outage(t, srv, s, func() {
-		// Let the lease granted before the outage lapse.
-		n := s.Stats().Calls
-		waitFor(t, "two failed ticks", func() bool { return s.Stats().Calls >= n+2 })
-		before := sum(d.snapshot())
-		n = s.Stats().Calls
-		waitFor(t, "three more failed ticks", func() bool { return s.Stats().Calls >= n+3 })
-		if moved := sum(d.snapshot()) - before; moved != 0 {
+		if moved := movedAfterLapse(t, s, d); moved != 0 {
 			t.Errorf("members moved %d bytes while Redis was down under Block", moved)
 		}
 		if st := s.Stats(); st.LocalLeases != 0 || st.Last.Read != 0 {
@@ -117,15 +111,23 @@ func TestOutageBlock(t *testing.T) {
 		}
 	})
 	checkRecovery(t, s, errs)
-	before := sum(d.snapshot())
-	n := s.Stats().Leases
-	waitFor(t, "leases from Redis again", func() bool { return s.Stats().Leases >= n+3 })
-	if sum(d.snapshot()) == before {
-		t.Error("members moved nothing after Redis came back")
-	}
+	checkMovesAgain(t, s, d)
 	if st := g.Stats(); st.Members != 2 {
 		t.Errorf("members after the outage: %d, want 2 (none dropped)", st.Members)
 	}
+}
+
+// movedAfterLapse waits for two failed ticks of s, which let the last
+// lease granted before them lapse, and returns what d's members moved in
+// the three failed ticks after.
+func movedAfterLapse(t *testing.T, s *redisgroup.Store, d *drivers) int64 {
+	t.Helper()
+	n := s.Stats().Calls
+	waitFor(t, "two failed ticks", func() bool { return s.Stats().Calls >= n+2 })
+	before := sum(d.snapshot())
+	n = s.Stats().Calls
+	waitFor(t, "three more failed ticks", func() bool { return s.Stats().Calls >= n+3 })
+	return sum(d.snapshot()) - before
 }
 
 // TestOutageBounded kills Redis under a busy group with the Bounded
@@ -146,14 +148,9 @@ func TestOutageBounded(t *testing.T) {
 	waitFor(t, "ten leases", func() bool { return s.Stats().Leases >= 10 })
 	_, errs := outage(t, srv, s, func() {
 		waitFor(t, "a fenced tick", func() bool { return s.Stats().Fenced >= 1 })
-		// The fenced tick's empty lease is granted after its count; let
-		// it replace the last local lease, as TestOutageBlock does.
-		n := s.Stats().Calls
-		waitFor(t, "two more failed ticks", func() bool { return s.Stats().Calls >= n+2 })
-		before := sum(d.snapshot())
-		n = s.Stats().Calls
-		waitFor(t, "three more failed ticks", func() bool { return s.Stats().Calls >= n+3 })
-		if moved := sum(d.snapshot()) - before; moved != 0 {
+		// The fenced tick's empty lease is granted after its count: it
+		// replaces the last local lease in the lapse.
+		if moved := movedAfterLapse(t, s, d); moved != 0 {
 			t.Errorf("members moved %d bytes past the hold under Bounded", moved)
 		}
 		if st := s.Stats(); st.LocalLeases > hold || st.Fenced < 5 || st.Last.Read != 0 {
@@ -161,6 +158,13 @@ func TestOutageBounded(t *testing.T) {
 		}
 	})
 	checkRecovery(t, s, errs)
+	checkMovesAgain(t, s, d)
+}
+
+// checkMovesAgain waits for three leases of s from Redis, and fails t if
+// d's members moved nothing meanwhile.
+func checkMovesAgain(t *testing.T, s *redisgroup.Store, d *drivers) {
+	t.Helper()
 	before := sum(d.snapshot())
 	n := s.Stats().Leases
 	waitFor(t, "leases from Redis again", func() bool { return s.Stats().Leases >= n+3 })

@@ -329,6 +329,33 @@ func lonePartition(t *testing.T, policy Policy, burst int64, hold int, short boo
 	}
 }
 
+// boundedPair joins, under Bounded, process A, which the test can cut
+// off from Redis, and B, one member each, and plays 20 ticks of leases
+// in which both are busy. It returns A.
+func boundedPair(m *sim) *proc {
+	m.t.Helper()
+	m.policy = Bounded
+	a := m.joinCut("A", 1)
+	m.join("B", 1)
+	for k := 1; k <= 20; k++ {
+		m.at(k)
+		m.lease("A", "B")
+	}
+	return a
+}
+
+// entry returns process id's entry in Redis, as the script wrote it.
+func (m *sim) entry(id string) string {
+	m.t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", m.srv.Port)})
+	defer c.Close()
+	e, err := c.HGet(context.Background(), "bev:{bound}:procs", id).Result()
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	return e
+}
+
 // TestBoundedLocalCappedByHold: under Bounded, the hold a process
 // registers with its lease is the one in its entry in Redis, and its
 // local leases never pass it, even when its share, folded in since,
@@ -337,22 +364,11 @@ func lonePartition(t *testing.T, policy Policy, burst int64, hold int, short boo
 // last lease from Redis; Local's lease would be about the rate.
 func TestBoundedLocalCappedByHold(t *testing.T) {
 	m := newSim(t)
-	m.policy = Bounded
-	a := m.joinCut("A", 1)
-	m.join("B", 1)
-	for k := 1; k <= 20; k++ {
-		m.at(k)
-		m.lease("A", "B")
-	}
+	a := boundedPair(m)
 	a.s.mu.Lock()
 	claim := a.s.claim
 	a.s.mu.Unlock()
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", m.srv.Port)})
-	defer c.Close()
-	entry, err := c.HGet(context.Background(), "bev:{bound}:procs", "A").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	entry := m.entry("A")
 	f := strings.Fields(entry)
 	if len(f) != 9 || f[7] != fmt.Sprint(claim[0]) || f[8] != fmt.Sprint(claim[1]) || claim[0] < simRate/3 {
 		t.Fatalf("A's entry %q, its hold %v: want the hold in the entry's last two fields, about half the rate", entry, claim)
@@ -405,24 +421,13 @@ func TestBoundedCloseReleases(t *testing.T) {
 // local lease, should it lose Redis then, is nothing.
 func TestBoundedIdleHoldsNothing(t *testing.T) {
 	m := newSimBurst(t, simRate)
-	m.policy = Bounded
-	a := m.joinCut("A", 1)
-	m.join("B", 1)
-	for k := 1; k <= 20; k++ {
-		m.at(k)
-		m.lease("A", "B")
-	}
+	a := boundedPair(m)
 	a.idle = true // A's member moves nothing from here on
 	for k := 21; k <= 22; k++ {
 		m.at(k)
 		m.lease("B", "A")
 	}
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", m.srv.Port)})
-	defer c.Close()
-	entry, err := c.HGet(context.Background(), "bev:{bound}:procs", "A").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	entry := m.entry("A")
 	a.s.mu.Lock()
 	share := a.s.share
 	a.s.mu.Unlock()

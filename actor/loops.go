@@ -110,6 +110,7 @@ type transportIO struct {
 	events   chan loopEvent // buffered(2): one read and one write result; the loops send, the actor receives (stop drains it)
 	writec   chan writeReq  // buffered(1), made by the actor with the writer loop; one request in flight
 	writerUp bool           // the writer loop runs (the actor's to read and set)
+	full     bool           // the kernel took part of a direct write and the actor waits for room itself (pumpWrite, waitForRoom; the actor's)
 	readerUp bool           // the reader loop runs (the actor's to read and set)
 
 	// sizer decides how much each read asks for (see readSizer). Whoever

@@ -10,11 +10,14 @@ import (
 	"github.com/bevgo/bev/internal/testkit"
 )
 
-// deadlineRecorder is a deadliner that remembers the read deadline.
+// deadlineRecorder is a deadliner that remembers the read and write
+// deadlines.
 type deadlineRecorder struct {
-	mu   sync.Mutex
-	d    time.Time
-	sets int
+	mu    sync.Mutex
+	d     time.Time
+	sets  int
+	wd    time.Time // the write deadline
+	wsets int
 }
 
 func (r *deadlineRecorder) SetReadDeadline(d time.Time) error {
@@ -24,7 +27,18 @@ func (r *deadlineRecorder) SetReadDeadline(d time.Time) error {
 	return nil
 }
 
-func (r *deadlineRecorder) SetWriteDeadline(time.Time) error { return nil }
+func (r *deadlineRecorder) SetWriteDeadline(d time.Time) error {
+	r.mu.Lock()
+	r.wd, r.wsets = d, r.wsets+1
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *deadlineRecorder) getWrite() (time.Time, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.wd, r.wsets
+}
 
 func (r *deadlineRecorder) get() (time.Time, int) {
 	r.mu.Lock()
@@ -60,6 +74,44 @@ func TestParkerKick(t *testing.T) {
 	}
 }
 
+// A wait for room (waitRoom) is ended through the write deadline, which
+// unpark clears again; the read deadline is left alone, and a read wait
+// after it uses the read deadline again.
+func TestParkerKickRoom(t *testing.T) {
+	r := &deadlineRecorder{}
+	p := &parker{conn: r}
+	p.waitRoom()
+	if p.unpark() {
+		t.Error("unpark reported a kick nobody made")
+	}
+	p.waitRoom()
+	p.wake()
+	p.wake()
+	if d, sets := r.getWrite(); sets != 1 || !d.Equal(aLongTimeAgo) {
+		t.Fatalf("after two kicks: write deadline %v set %d times, want %v once", d, sets, aLongTimeAgo)
+	}
+	if !p.unpark() {
+		t.Error("unpark did not report the kick")
+	}
+	if d, sets := r.getWrite(); sets != 2 || !d.IsZero() {
+		t.Fatalf("after unpark: write deadline %v set %d times, want cleared by a second set", d, sets)
+	}
+	if _, sets := r.get(); sets != 0 {
+		t.Fatalf("waits for room set the read deadline %d times, want 0", sets)
+	}
+	p.wait()
+	p.wake()
+	if !p.unpark() {
+		t.Error("unpark did not report the kick of a read wait")
+	}
+	if d, sets := r.get(); sets != 2 || !d.IsZero() {
+		t.Fatalf("read wait: read deadline %v set %d times, want set and cleared", d, sets)
+	}
+	if _, sets := r.getWrite(); sets != 2 {
+		t.Fatalf("a read wait set the write deadline (%d sets, want 2)", sets)
+	}
+}
+
 // However kicks and waits interleave, the actor never runs on with the
 // kick's past deadline still set: that would end its next wait at once,
 // or fail the read of a socket that is not its to time out.
@@ -92,10 +144,16 @@ func TestParkerConcurrentKicks(t *testing.T) {
 	kicked := 0
 	end := time.Now().Add(2 * time.Second) // a bound, not a wait: most runs end by count
 	for i := 0; i < 5000 && time.Now().Before(end); i++ {
-		p.wait()
+		waiting := int32(parkWaiting)
+		if i%2 == 0 {
+			p.wait()
+		} else {
+			p.waitRoom() // a wait for room, ended through the write deadline
+			waiting = parkWaitingRoom
+		}
 		// Let kickers find the actor waiting, as a socket read would.
 		for range 8 {
-			if p.state.Load() != parkWaiting {
+			if p.state.Load() != waiting {
 				break
 			}
 			runtime.Gosched()
@@ -104,7 +162,10 @@ func TestParkerConcurrentKicks(t *testing.T) {
 			kicked++
 		}
 		if d, _ := r.get(); !d.IsZero() {
-			t.Fatalf("round %d: the actor runs with the deadline %v set", i, d)
+			t.Fatalf("round %d: the actor runs with the read deadline %v set", i, d)
+		}
+		if d, _ := r.getWrite(); !d.IsZero() {
+			t.Fatalf("round %d: the actor runs with the write deadline %v set", i, d)
 		}
 	}
 	if kicked == 0 {

@@ -18,7 +18,10 @@ import (
 //     connection holds no read buffer at all.
 //   - the actor itself waits in the socket and reads it while nothing
 //     else needs waiting for (see parker), so that an interactive
-//     connection needs no reader loop at all.
+//     connection needs no reader loop at all; and, while it does not
+//     want to read, it waits there for room to write what the kernel did
+//     not take (waitRoom), so that a stream whose reading pauses on
+//     backpressure needs no writer loop either.
 //
 // They are the socket's part of the one mechanism, not routes of their
 // own: the socket is a source (readInto) as every transport is, and a
@@ -30,6 +33,13 @@ type sysConn interface {
 	// call (writev(2), or write(2) for a single buffer), and returns how
 	// much that was; (0, nil) means it took nothing. It never blocks.
 	tryWrite(bufs [][]byte) (int64, error)
+	// waitRoom waits until the socket may take more (after a tryWrite
+	// the kernel did not take whole), or until its write deadline passes
+	// (the parker's wake-up, see parker) or it is closed, which it
+	// returns. It may return early, on a readiness older than that
+	// tryWrite: the next tryWrite then takes nothing and the caller waits
+	// again.
+	waitRoom() error
 	// source: one read of at most max bytes into a chunk taken only
 	// once the socket is readable, so that a wait holds no buffer.
 	source

@@ -81,6 +81,10 @@ type rawSocket struct {
 	wn      int64
 	werr    error
 
+	// waitRoom's state and callback.
+	roomFn func(fd uintptr) bool
+	looked bool // roomFn was called once: the next call is after a wait
+
 	// readInto's arguments and results.
 	readFn func(fd uintptr) bool
 	room   int
@@ -103,6 +107,7 @@ func newSysConn(c interface {
 	s := &rawSocket{conn: c, rc: rc, nw: nw}
 	s.writeFn = s.writev
 	s.readFn = s.readOnce
+	s.roomFn = s.roomOnce
 	return s
 }
 
@@ -167,6 +172,49 @@ func (s *rawSocket) writev(fd uintptr) bool {
 			s.werr = s.opError("write", os.NewSyscallError(name, e))
 		}
 		return true
+	}
+}
+
+// waitRoom is sysConn.waitRoom: RawConn.Write waits for writability
+// each time its callback returns false. It writes nothing: the caller's
+// next tryWrite does.
+func (s *rawSocket) waitRoom() error {
+	s.looked = false
+	return s.rc.Write(s.roomFn)
+}
+
+// roomOnce is waitRoom's callback: it reports whether the socket has room
+// now, looking without waiting (poll(2)), and after a wait, that it has.
+// The look must be made inside the RawConn.Write: the runtime's poller
+// forgets, as the call starts, a writability it was told of before, so a
+// wait that did not look first would miss room made between the short
+// write and the wait, and could wait for good (as it did, 1 run in ~30,
+// before the look).
+func (s *rawSocket) roomOnce(fd uintptr) bool {
+	if s.looked {
+		return true
+	}
+	s.looked = true
+	return writable(fd)
+}
+
+// pollOut is poll(2)'s POLLOUT.
+const pollOut = 0x4
+
+// writable reports whether fd may be written now, or has an error a write
+// will report: one ppoll(2) that does not wait.
+func writable(fd uintptr) bool {
+	pfd := struct {
+		fd             int32
+		events, revent int16
+	}{fd: int32(fd), events: pollOut}
+	var ts syscall.Timespec // zero: do not wait
+	for {
+		n, _, e := syscall.RawSyscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+		if e == syscall.EINTR {
+			continue
+		}
+		return e != 0 || n > 0
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,10 +24,12 @@ import (
 // write callback that refills the output as fast as the kernel drains it.
 // The actor reading its socket itself (park.go) is tested in park_test.go.
 
-// A write the kernel cannot take at once is finished by the writer loop.
-// With reading enabled as well, the actor waits in its socket for data
-// while the writer loop waits for room, and the writer loop's result must
-// kick it out of that wait.
+// A write the kernel cannot take at once is finished by the writer loop
+// when the actor wants to read: the actor then waits in its socket for
+// data while the writer loop waits for room, and the writer loop's result
+// must kick it out of that wait. With reading disabled, the actor waits
+// for room itself (see TestSocketWaitsForRoom); either way every byte
+// arrives in order and the write callback runs once the output drained.
 func TestSocketKernelBufferFull(t *testing.T) {
 	for _, tc := range []struct {
 		nw      string
@@ -69,11 +72,18 @@ func TestSocketKernelBufferFull(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Nobody reads: the kernel takes a few KiB, and the rest must
-			// go to a writer loop, which then waits for room.
+			// go to a writer loop, which then waits for room; or, not
+			// reading, the actor waits for room itself.
 			deadline := time.Now().Add(testkit.WaitTime)
-			for writerLoops() <= before {
+			for tc.reading && writerLoops() <= before {
 				if time.Now().After(deadline) {
 					t.Fatal("the kernel buffer filled but no writer loop was started")
+				}
+				runtime.Gosched()
+			}
+			for n := b.OutputLen(); n == total || n == 0; n = b.OutputLen() {
+				if time.Now().After(deadline) {
+					t.Fatalf("OutputLen() = %d: the direct write did not leave the rest queued", n)
 				}
 				runtime.Gosched()
 			}
@@ -92,6 +102,101 @@ func TestSocketKernelBufferFull(t *testing.T) {
 			testkit.Recv(t, drained, "the write callback once the output drained")
 			if n := b.OutputLen(); n != 0 {
 				t.Errorf("OutputLen() = %d after everything was read, want 0", n)
+			}
+		})
+	}
+}
+
+// A socket's actor that does not want to read waits for room in its
+// socket itself when the kernel's buffer is full, instead of handing the
+// rest to the writer loop, and stays reachable there: a Do is answered
+// and a write timeout fires while it waits, and Enable(Read) makes it read
+// what the peer sends at once (the writer loop then waits for room), the
+// output going out whole and in order once the peer reads.
+func TestSocketWaitsForRoom(t *testing.T) {
+	for _, nw := range []string{"tcp", "unix"} {
+		t.Run(nw, func(t *testing.T) {
+			c, s := testconn.Pair(t, nw)
+			var wg sync.WaitGroup
+			t.Cleanup(wg.Wait) // after the Base's cleanup, which frees b
+			type buffered interface {
+				SetWriteBuffer(int) error
+				SetReadBuffer(int) error
+			}
+			s.(buffered).SetWriteBuffer(8 << 10)
+			c.(buffered).SetReadBuffer(8 << 10)
+			b, err := actor.New(testbev.NewBase(t), s, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.SetMaxWrite(16 << 10); err != nil { // see TestSocketKernelBufferFull
+				t.Fatal(err)
+			}
+			events := make(chan actor.Event, 4)
+			reads := make(chan []byte, 4)
+			b.SetCallbacks(actor.Callbacks{
+				Read: func(s *actor.Session) {
+					p := make([]byte, s.Input().Len())
+					s.Input().Read(p)
+					reads <- p
+				},
+				Event: func(_ *actor.Session, ev actor.Event, _ error) { events <- ev },
+			})
+			before := writerLoops()
+			const total = 1 << 20
+			want := testkit.Pattern(total)
+			if err := b.Write(want); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(testkit.WaitTime)
+			for n := b.OutputLen(); n == total || n == 0; n = b.OutputLen() {
+				if time.Now().After(deadline) {
+					t.Fatalf("OutputLen() = %d: the direct write did not leave the rest queued", n)
+				}
+				runtime.Gosched()
+			}
+
+			// The actor waits for room: a post reaches it there.
+			done := make(chan int, 1)
+			wg.Go(func() {
+				b.Do(func(s *actor.Session) { done <- s.Output().Len() })
+			})
+			if n := testkit.Recv(t, done, "a Do while the actor waits for room"); n == 0 {
+				t.Fatal("the output drained with nobody reading")
+			}
+			// So does its timer: the write timeout, which disables writing.
+			b.SetTimeouts(0, 20*time.Millisecond)
+			if ev := testkit.Recv(t, events, "the write timeout"); ev != actor.Timeout|actor.Writing {
+				t.Fatalf("event %v, want Timeout|Writing", ev)
+			}
+			if n := writerLoops() - before; n != 0 {
+				t.Fatalf("%d writer loops ran while the actor did not read, want 0", n)
+			}
+
+			// Writing again, and reading: what the peer sends arrives while
+			// the output still waits for room, which a writer loop now
+			// waits for.
+			b.SetTimeouts(0, 0)
+			b.Enable(actor.Read | actor.Write)
+			if _, err := c.Write([]byte("ping")); err != nil {
+				t.Fatal(err)
+			}
+			if p := testkit.Recv(t, reads, "the peer's bytes while the output waits"); string(p) != "ping" {
+				t.Fatalf("read %q, want %q", p, "ping")
+			}
+			for writerLoops() <= before {
+				if time.Now().After(deadline) {
+					t.Fatal("reading, the actor started no writer loop for the rest")
+				}
+				runtime.Gosched()
+			}
+			c.SetReadDeadline(time.Now().Add(testkit.WaitTime))
+			got := make([]byte, total)
+			if _, err := io.ReadFull(c, got); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("the %d bytes read differ from those written", total)
 			}
 		})
 	}

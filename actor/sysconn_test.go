@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,32 @@ import (
 // write callback that refills the output as fast as the kernel drains it.
 // The actor reading its socket itself (park.go) is tested in park_test.go.
 
+// smallBufferedSocket returns a connected pair of network nw whose
+// server end, with an 8 KiB send buffer, is b, a bufferevent writing at
+// most 16 KiB at a time, and whose client end c has an 8 KiB receive
+// buffer: a few KiB the peer does not read fill the kernel.
+func smallBufferedSocket(t *testing.T, nw string) (c net.Conn, b *actor.Bufferevent) {
+	t.Helper()
+	c, s := testconn.Pair(t, nw)
+	type buffered interface {
+		SetWriteBuffer(int) error
+		SetReadBuffer(int) error
+	}
+	s.(buffered).SetWriteBuffer(8 << 10)
+	c.(buffered).SetReadBuffer(8 << 10)
+	b, err := actor.New(testbev.NewBase(t), s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Writes far larger than so small a send buffer make Linux's TCP
+	// crawl (4 MiB takes about 30 s, plain Go's net.Conn alike), so the
+	// writes are kept to the size such a socket wants; see SetMaxWrite.
+	if err := b.SetMaxWrite(16 << 10); err != nil {
+		t.Fatal(err)
+	}
+	return c, b
+}
+
 // A write the kernel cannot take at once is finished by the writer loop
 // when the actor wants to read: the actor then waits in its socket for
 // data while the writer loop waits for room, and the writer loop's result
@@ -37,27 +64,10 @@ func TestSocketKernelBufferFull(t *testing.T) {
 	}{{"tcp", false}, {"unix", false}, {"tcp", true}, {"unix", true}} {
 		nw := tc.nw
 		t.Run(fmt.Sprintf("%s/reading=%v", nw, tc.reading), func(t *testing.T) {
-			c, s := testconn.Pair(t, nw)
 			// Small kernel buffers, and a peer that does not read yet,
 			// so the direct write is cut short and the writer loop must
 			// wait for room.
-			type buffered interface {
-				SetWriteBuffer(int) error
-				SetReadBuffer(int) error
-			}
-			s.(buffered).SetWriteBuffer(8 << 10)
-			c.(buffered).SetReadBuffer(8 << 10)
-			b, err := actor.New(testbev.NewBase(t), s, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Writes far larger than so small a send buffer make Linux's
-			// TCP crawl (4 MiB takes about 30 s, plain Go's net.Conn
-			// alike), so the writes are kept to the size such a socket
-			// wants; see SetMaxWrite.
-			if err := b.SetMaxWrite(16 << 10); err != nil {
-				t.Fatal(err)
-			}
+			c, b := smallBufferedSocket(t, nw)
 			drained := make(chan struct{}, 1)
 			b.SetCallbacks(actor.Callbacks{Write: func(*actor.Session) {
 				testkit.Signal(drained)
@@ -116,22 +126,9 @@ func TestSocketKernelBufferFull(t *testing.T) {
 func TestSocketWaitsForRoom(t *testing.T) {
 	for _, nw := range []string{"tcp", "unix"} {
 		t.Run(nw, func(t *testing.T) {
-			c, s := testconn.Pair(t, nw)
 			var wg sync.WaitGroup
 			t.Cleanup(wg.Wait) // after the Base's cleanup, which frees b
-			type buffered interface {
-				SetWriteBuffer(int) error
-				SetReadBuffer(int) error
-			}
-			s.(buffered).SetWriteBuffer(8 << 10)
-			c.(buffered).SetReadBuffer(8 << 10)
-			b, err := actor.New(testbev.NewBase(t), s, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := b.SetMaxWrite(16 << 10); err != nil { // see TestSocketKernelBufferFull
-				t.Fatal(err)
-			}
+			c, b := smallBufferedSocket(t, nw)
 			events := make(chan actor.Event, 4)
 			reads := make(chan []byte, 4)
 			b.SetCallbacks(actor.Callbacks{

@@ -166,29 +166,29 @@ func (a *actorState) pumpWrite() {
 		if direct < maxDirectWrites && !a.b.rate.Load().limited() {
 			direct++
 			w, err := out.write(noLimit, false)
-			room := false // the actor waits for room itself (waitForRoom)
-			if w < int64(n) && err == nil {
-				// The transport is full: the actor waits for room, or
-				// else the writer loop does.
-				if room = a.waitsForRoom(); !room {
-					direct = maxDirectWrites
-				}
+			// The transport is full: the actor waits for room itself
+			// (waitForRoom), or else the writer loop does.
+			full := w < int64(n) && err == nil
+			room := full && a.waitsForRoom()
+			if full && !room {
+				direct = maxDirectWrites
 			}
-			if w > 0 || err != nil {
+			switch {
+			case w > 0 || err != nil:
 				// onWrote may run the write callback, which may change
 				// anything: look again from the top, or, waiting for
 				// room, before the wait (waitForRoom).
 				a.onWrote(loopEvent{wrote: true, n: w, err: err})
-				if !room {
-					continue
-				}
-			} else if room {
+			case room:
 				out.done(src, 0) // puts back what it took
 				a.taken = 0
 			}
 			if room {
 				a.io.full = true
 				return
+			}
+			if w > 0 || err != nil {
+				continue
 			}
 		}
 		a.writing = true

@@ -29,9 +29,10 @@ type config struct {
 
 	rate, groupRate, minShare byteSize // bytes per second; 0: no limit
 
-	groupRedis, groupName, groupFallback string        // -group-redis: the group's budget in Redis
-	groupRedisCA                         string        // PEM file of roots to verify a rediss:// Redis with
-	groupHold                            time.Duration // -group-redis-hold: Bounded's hold; 0: its default
+	groupRedis, groupName, groupFallback string            // -group-redis: the group's budget in Redis
+	groupRedisCA                         string            // PEM file of roots to verify a rediss:// Redis with
+	groupHold                            time.Duration     // -group-redis-hold: Bounded's hold; 0: its default
+	groupPolicy                          redisgroup.Policy // groupFallback parsed by check (Local when empty)
 
 	idleTimeout    time.Duration
 	connectTimeout time.Duration
@@ -119,6 +120,10 @@ func (c *config) check() error {
 			return fmt.Errorf("-api: %w", err)
 		}
 	}
+	var policyErr error
+	if c.groupFallback != "" {
+		c.groupPolicy, policyErr = redisgroup.ParsePolicy(c.groupFallback)
+	}
 	switch {
 	case c.tlsFilter && !c.tlsUpstream:
 		return errors.New("-tls-filter needs -tls-upstream")
@@ -138,11 +143,11 @@ func (c *config) check() error {
 		return errors.New("-group-name, -group-redis-fallback, -group-redis-hold and -group-redis-ca need -group-redis")
 	case c.groupRedisCA != "" && !strings.HasPrefix(c.groupRedis, "rediss://"):
 		return errors.New("-group-redis-ca needs a rediss:// -group-redis (TLS)")
-	case c.groupFallback != "" && !validPolicy(c.groupFallback):
+	case policyErr != nil:
 		return fmt.Errorf("-group-redis-fallback %q: want local, block or bounded", c.groupFallback)
 	case c.groupHold < 0:
 		return errors.New("-group-redis-hold cannot be negative")
-	case c.groupHold != 0 && c.groupFallback != redisgroup.Bounded.String():
+	case c.groupHold != 0 && c.groupPolicy != redisgroup.Bounded:
 		return errors.New("-group-redis-hold needs -group-redis-fallback bounded")
 	case c.idleTimeout < 0 || c.connectTimeout < 0 || c.drainTimeout < 0:
 		return errors.New("timeouts cannot be negative")
@@ -188,11 +193,4 @@ func splitTarget(t string) (host string, port int, err error) {
 		return "", 0, fmt.Errorf("bad port %q", ps)
 	}
 	return host, port, nil
-}
-
-// validPolicy reports whether name is a fallback policy of
-// redisgroup.ParsePolicy's.
-func validPolicy(name string) bool {
-	_, err := redisgroup.ParsePolicy(name)
-	return err == nil
 }

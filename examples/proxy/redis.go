@@ -30,13 +30,7 @@ func (p *proxy) newGroup(cfg *limiter.Config) (*limiter.Group, error) {
 	if name == "" {
 		name = "proxy"
 	}
-	policy := redisgroup.Local
-	if p.cfg.groupFallback != "" {
-		var err error
-		if policy, err = redisgroup.ParsePolicy(p.cfg.groupFallback); err != nil {
-			return nil, fmt.Errorf("-group-redis-fallback: %w", err)
-		}
-	}
+	policy := p.cfg.groupPolicy // parsed by config.check
 	opts := redisgroup.Options{URL: p.cfg.groupRedis, Name: name, Fallback: policy, Hold: p.cfg.groupHold}
 	if ca := p.cfg.groupRedisCA; ca != "" {
 		pem, err := os.ReadFile(ca)
@@ -55,11 +49,7 @@ func (p *proxy) newGroup(cfg *limiter.Config) (*limiter.Group, error) {
 	}
 	args := []any{"url", s.URL(), "group", name, "fallback", policy.String(), "id", s.ID()}
 	if policy == redisgroup.Bounded {
-		hold := opts.Hold
-		if hold == 0 {
-			hold = redisgroup.DefaultHold
-		}
-		args = append(args, "hold", hold)
+		args = append(args, "hold", s.Hold())
 	}
 	p.log.Info("rate-limit group in Redis", args...)
 	return g, nil
@@ -68,8 +58,8 @@ func (p *proxy) newGroup(cfg *limiter.Config) (*limiter.Group, error) {
 // storeVars adds, for a group kept in Redis, the store's state to the
 // -stats counters as "group_store": whether leases come from Redis now,
 // the leases, top-ups, give-backs and local (fallback) leases, the ticks
-// Bounded's fence stopped local leases in, script runs and errors, outages and recoveries, and the members here and in the
-// whole group.
+// Bounded's fence stopped local leases in, script runs and errors,
+// outages and recoveries, and the members here and in the whole group.
 func storeVars(m *expvar.Map, g *limiter.Group) {
 	s, ok := g.Store().(*redisgroup.Store)
 	if !ok {

@@ -187,6 +187,16 @@ func (m *sim) at(k int) {
 	m.clock = simBase.Add(time.Duration(k)*simTick + leaseDelay)
 }
 
+// leases plays ticks from to to: in each, the processes named ask for
+// their lease, in order (see lease).
+func (m *sim) leases(from, to int, ids ...string) {
+	m.t.Helper()
+	for k := from; k <= to; k++ {
+		m.at(k)
+		m.lease(ids...)
+	}
+}
+
 // lease has the processes named ask for their lease of the current tick,
 // in order, each then making its members active again. With Redis up, a
 // lease must come from Redis.
@@ -242,10 +252,7 @@ func TestLocalSharesHoldBudget(t *testing.T) {
 	// tick 31.
 	alone := func(m *sim) {
 		m.join("A", 1)
-		for k := 1; k <= 30; k++ {
-			m.at(k)
-			m.lease("A")
-		}
+		m.leases(1, 30, "A")
 		m.join("B", 1)
 	}
 	for _, tc := range []struct {
@@ -271,10 +278,7 @@ func TestLocalSharesHoldBudget(t *testing.T) {
 		// share is a tick behind B's.
 		"outage between two leases", func(m *sim) {
 			alone(m)
-			for k := 31; k <= 32; k++ {
-				m.at(k)
-				m.lease("A", "B")
-			}
+			m.leases(31, 32, "A", "B")
 			m.at(33)
 			m.lease("B")
 			m.die()
@@ -287,14 +291,8 @@ func TestLocalSharesHoldBudget(t *testing.T) {
 		// stalled), as B goes on.
 		"stalled into the outage", func(m *sim) {
 			alone(m)
-			for k := 31; k <= 32; k++ {
-				m.at(k)
-				m.lease("A", "B")
-			}
-			for k := 33; k <= 34; k++ {
-				m.at(k)
-				m.lease("B")
-			}
+			m.leases(31, 32, "A", "B")
+			m.leases(33, 34, "B")
 			m.at(35)
 			m.die()
 			m.lease("A", "B")
@@ -308,15 +306,9 @@ func TestLocalSharesHoldBudget(t *testing.T) {
 		"members join mid-tick", func(m *sim) {
 			m.join("A", 1).use = 1
 			m.join("B", 1).use = 0.5
-			for k := 1; k <= 30; k++ {
-				m.at(k)
-				m.lease("A", "B")
-			}
+			m.leases(1, 30, "A", "B")
 			m.procs["B"].add(3)
-			for k := 31; k <= 32; k++ {
-				m.at(k)
-				m.lease("A", "B")
-			}
+			m.leases(31, 32, "A", "B")
 			m.at(33)
 			m.die()
 			m.lease("A", "B")
@@ -328,15 +320,9 @@ func TestLocalSharesHoldBudget(t *testing.T) {
 		"members leave mid-tick", func(m *sim) {
 			m.join("A", 1).use = 1
 			m.join("B", 4).use = 0.5
-			for k := 1; k <= 30; k++ {
-				m.at(k)
-				m.lease("B", "A")
-			}
+			m.leases(1, 30, "B", "A")
 			m.procs["B"].remove(3)
-			for k := 31; k <= 32; k++ {
-				m.at(k)
-				m.lease("B", "A")
-			}
+			m.leases(31, 32, "B", "A")
 			m.at(33)
 			m.die()
 			m.lease("A", "B")
@@ -357,10 +343,7 @@ func TestLocalSharesHoldBudget(t *testing.T) {
 		"idle process", func(m *sim) {
 			m.join("A", 1)
 			m.joinIdle("C", 2, true)
-			for k := 1; k <= 30; k++ {
-				m.at(k)
-				m.lease("A", "C")
-			}
+			m.leases(1, 30, "A", "C")
 			m.at(31)
 			m.die()
 			m.lease("A", "C")
@@ -372,17 +355,11 @@ func TestLocalSharesHoldBudget(t *testing.T) {
 		"leaving and missing", func(m *sim) {
 			alone(m)
 			m.join("C", 2)
-			for k := 31; k <= 33; k++ {
-				m.at(k)
-				m.lease("A", "B", "C")
-			}
+			m.leases(31, 33, "A", "B", "C")
 			delete(m.procs, "C")
 			m.at(34)
 			m.lease("B")
-			for k := 35; k <= 37; k++ {
-				m.at(k)
-				m.lease("B", "A")
-			}
+			m.leases(35, 37, "B", "A")
 			m.at(38)
 			m.lease("B")
 			m.die()

@@ -337,10 +337,7 @@ func boundedPair(m *sim) *proc {
 	m.policy = Bounded
 	a := m.joinCut("A", 1)
 	m.join("B", 1)
-	for k := 1; k <= 20; k++ {
-		m.at(k)
-		m.lease("A", "B")
-	}
+	m.leases(1, 20, "A", "B")
 	return a
 }
 
@@ -423,10 +420,7 @@ func TestBoundedIdleHoldsNothing(t *testing.T) {
 	m := newSimBurst(t, simRate)
 	a := boundedPair(m)
 	a.idle = true // A's member moves nothing from here on
-	for k := 21; k <= 22; k++ {
-		m.at(k)
-		m.lease("B", "A")
-	}
+	m.leases(21, 22, "B", "A")
 	entry := m.entry("A")
 	a.s.mu.Lock()
 	share := a.s.share

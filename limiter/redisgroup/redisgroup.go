@@ -371,6 +371,11 @@ func (s *Store) URL() string { return s.url }
 // ID returns the name of this process in Redis.
 func (s *Store) ID() string { return s.id }
 
+// Hold returns how long, under [Bounded], this process grants itself its
+// share after its last lease from Redis: [Options.Hold], or [DefaultHold]
+// when that was 0. Other policies do not use it.
+func (s *Store) Hold() time.Duration { return s.hold }
+
 // Start asks Redis for g's first lease, which makes the group's bucket in
 // Redis if it is new (empty, at the tick of Redis's clock now), then
 // grants g a lease at every tick from a goroutine of its own; it is

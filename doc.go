@@ -16,8 +16,12 @@
 //     connect, connect by host name, listeners, and layers run over the
 //     connection; [github.com/bevgo/bev/conn/tlsconn] is TLS on a socket.
 //   - [github.com/bevgo/bev/pipeline]: filters as stages (compression,
-//     framing, TLS over any bufferevent) and a net.Conn view.
-//   - [github.com/bevgo/bev/limiter]: token buckets and rate-limit groups.
+//     framing, TLS over any bufferevent) and a net.Conn view;
+//     [github.com/bevgo/bev/pipeline/toxic] is toxiproxy's toxics (latency,
+//     bandwidth, resets, ...) as stages, for breaking the network in tests.
+//   - [github.com/bevgo/bev/limiter]: token buckets and rate-limit groups;
+//     [github.com/bevgo/bev/limiter/redisgroup] shares a group's budget
+//     among processes through Redis.
 //
 // # A first program
 //

@@ -79,7 +79,9 @@ func (b *Buffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// WriteString is like [Buffer.Write] but appends the bytes of s.
+// WriteString is like [Buffer.Write] but appends the bytes of s: it
+// returns len(s), nil, or 0 and an error wrapping ErrFrozen when the end
+// is frozen.
 func (b *Buffer) WriteString(s string) (int, error) {
 	if b.frozenEnd {
 		return 0, frozenError("WriteString", "end")

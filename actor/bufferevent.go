@@ -120,7 +120,7 @@ var noWatermark = &watermark{}
 // a callback may call them on any bufferevent without risk of deadlock.
 // Getters read state published by the actor or stored by the setter, so a
 // goroutine sees its own settings at once. Methods that must return data
-// (Read, ReadBuffer, Do) wait for the actor: call them from your own
+// (TryRead, ReadBuffer, Do) wait for the actor: call them from your own
 // goroutines, and use the Session given to callbacks instead. After the
 // bufferevent has stopped, every method returns promptly with ErrClosed or
 // the zero value.
@@ -484,7 +484,7 @@ func (b *Bufferevent) ReadBuffer(dst *Buffer) error {
 
 // Do runs fn on the actor goroutine with the buffers in hand and returns
 // when it has returned: libevent's lock/unlock pair as an atomic section.
-// fn must not call Do, Read or ReadBuffer of this bufferevent (use the
+// fn must not call Do, TryRead or ReadBuffer of this bufferevent (use the
 // Session). Do must not be called from this bufferevent's own callbacks. It
 // returns an error wrapping ErrInvalid for a nil fn, ErrClosed if the
 // bufferevent stopped before fn ran, and, when fn panicked, the

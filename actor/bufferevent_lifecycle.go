@@ -61,12 +61,14 @@ func (b *Bufferevent) connect(ctx context.Context, dial DialFunc, here bool) err
 // SetTransport gives the bufferevent a new transport (libevent's setfd).
 // The loops of the old one are stopped; the old transport is not closed
 // when it has deadlines to stop its loops with (nor is it closed by a
-// later Close). nil detaches the transport. It fails with ErrBusy while a
-// connect is in flight and ErrClosed after the bufferevent has stopped.
+// later Close). nil detaches the transport. It fails with an error
+// wrapping ErrBusy while a connect or a handshake is in flight and
+// ErrClosed after the bufferevent has stopped.
 func (b *Bufferevent) SetTransport(t Transport) error { return b.setTransport(t, false) }
 
 // ReplaceTransport is SetTransport that closes the old transport first
-// (libevent's replacefd).
+// (libevent's replacefd). It fails as SetTransport does, and then closes
+// nothing.
 func (b *Bufferevent) ReplaceTransport(t Transport) error { return b.setTransport(t, true) }
 
 // setTransport posts the new transport to the actor (replace: close the

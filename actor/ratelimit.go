@@ -241,7 +241,8 @@ func (b *Bufferevent) DecrementReadLimit(n int64) error {
 	return b.decrement(limiter.Read, n)
 }
 
-// DecrementWriteLimit is DecrementReadLimit for writing.
+// DecrementWriteLimit is DecrementReadLimit for writing. It fails with an
+// error wrapping ErrNoRateLimit when there is no bucket.
 func (b *Bufferevent) DecrementWriteLimit(n int64) error {
 	return b.decrement(limiter.Write, n)
 }

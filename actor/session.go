@@ -44,7 +44,9 @@ func (s *Session) ReadBuffer(dst *Buffer) error {
 	return dst.MoveFrom(&s.a.input)
 }
 
-// Write copies p to the end of the output.
+// Write copies p to the end of the output. It returns nil: the output's
+// end is never frozen. Once the output has failed (Bufferevent.Failed is
+// closed), what it appends is never written.
 func (s *Session) Write(p []byte) error {
 	_, err := s.a.output.Write(p)
 	return err
@@ -59,7 +61,8 @@ func (s *Session) WriteBuffer(src *Buffer) error {
 	return s.a.output.MoveFrom(src)
 }
 
-// Enable is Bufferevent.Enable, applied at once.
+// Enable is Bufferevent.Enable, applied at once. It fails with an error
+// wrapping ErrInvalid for an unknown direction.
 func (s *Session) Enable(d Dir) error {
 	if !d.valid() {
 		return fmt.Errorf("%w: direction %v", ErrInvalid, d)
@@ -69,7 +72,8 @@ func (s *Session) Enable(d Dir) error {
 	return nil
 }
 
-// Disable is Bufferevent.Disable, applied at once.
+// Disable is Bufferevent.Disable, applied at once. It fails with an error
+// wrapping ErrInvalid for an unknown direction.
 func (s *Session) Disable(d Dir) error {
 	if !d.valid() {
 		return fmt.Errorf("%w: direction %v", ErrInvalid, d)
@@ -81,15 +85,20 @@ func (s *Session) Disable(d Dir) error {
 // Enabled returns the enabled directions.
 func (s *Session) Enabled() Dir { return s.a.b.Enabled() }
 
-// SetWatermark is Bufferevent.SetWatermark, applied at once.
+// SetWatermark is Bufferevent.SetWatermark, applied at once, and fails as
+// it does: with an error wrapping ErrInvalid for negative marks, a high
+// mark below the low mark, or an unknown direction.
 func (s *Session) SetWatermark(d Dir, low, high int) error {
 	return s.a.b.setWatermark(d, low, high)
 }
 
-// Watermark is Bufferevent.Watermark.
+// Watermark is Bufferevent.Watermark: it fails with an error wrapping
+// ErrInvalid unless d is exactly Read or exactly Write.
 func (s *Session) Watermark(d Dir) (low, high int, err error) { return s.a.b.Watermark(d) }
 
-// SetTimeouts is Bufferevent.SetTimeouts, applied at once.
+// SetTimeouts is Bufferevent.SetTimeouts, applied at once. It fails with
+// an error wrapping ErrInvalid for a negative duration, and then changes
+// nothing.
 func (s *Session) SetTimeouts(read, write time.Duration) error {
 	if err := s.a.b.setTimeouts(read, write); err != nil {
 		return err
@@ -99,7 +108,8 @@ func (s *Session) SetTimeouts(read, write time.Duration) error {
 }
 
 // Trigger is Bufferevent.Trigger; the callback runs before Trigger returns
-// unless TriggerDefer or DeferCallbacks defers it.
+// unless TriggerDefer or DeferCallbacks defers it. It fails with an error
+// wrapping ErrInvalid for an unknown direction or option.
 func (s *Session) Trigger(d Dir, opts TriggerOption) error {
 	if err := checkTrigger(d, opts); err != nil {
 		return err
@@ -109,6 +119,7 @@ func (s *Session) Trigger(d Dir, opts TriggerOption) error {
 }
 
 // TriggerEvent is Bufferevent.TriggerEvent, run at once unless deferred.
+// It fails with an error wrapping ErrInvalid for an unknown option.
 func (s *Session) TriggerEvent(ev Event, opts TriggerOption) error {
 	if opts&^(TriggerIgnoreWatermarks|TriggerDefer) != 0 {
 		return fmt.Errorf("%w: trigger options %#x", ErrInvalid, uint32(opts))
@@ -118,7 +129,8 @@ func (s *Session) TriggerEvent(ev Event, opts TriggerOption) error {
 }
 
 // Flush is Bufferevent.Flush, applied at once: the stages run before Flush
-// returns.
+// returns. It fails with an error wrapping ErrInvalid for an unknown
+// direction or mode.
 func (s *Session) Flush(d Dir, mode FlushMode) error {
 	if err := checkFlush(d, mode); err != nil {
 		return err

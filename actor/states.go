@@ -22,17 +22,18 @@ const (
 func (e readEnd) ended() bool { return e != readOpen }
 
 // closeWriteState is where the write side's half-close is. Flush(Write,
-// Finished) and Drain ask for it (ask); pumpWrite sends it to the writer
-// loop once the output is written (send); the writer loop's result marks
-// it done (finish), and a Drain waits for that. attach starts a transport
+// Finished) and Drain ask for it (ask); pumpWrite sends it once the
+// output is written (send): a plain socket's actor shuts it down itself,
+// any other transport's writer loop does; the result, through onWrote,
+// marks it done (finish), and a Drain waits for that. attach starts a transport
 // at closeWriteNone.
 type closeWriteState uint8
 
 const (
 	closeWriteNone   closeWriteState = iota // nobody asked for a half-close
 	closeWriteWanted                        // asked: sent once the output is written
-	closeWriteSent                          // handed to the writer loop
-	closeWriteDone                          // the writer loop reported it (done or failed)
+	closeWriteSent                          // sent: the actor or the writer loop runs it
+	closeWriteDone                          // its result came back (done or failed)
 )
 
 // ask asks for the half-close; asking again changes nothing.
@@ -48,10 +49,11 @@ func (s closeWriteState) asked() bool { return s != closeWriteNone }
 // due reports whether a half-close was asked for and not yet sent.
 func (s closeWriteState) due() bool { return s == closeWriteWanted }
 
-// send marks the half-close as handed to the writer loop.
+// send marks the half-close as sent (to the writer loop, or run by the
+// actor on a plain socket).
 func (s *closeWriteState) send() { *s = closeWriteSent }
 
-// finish marks the half-close as reported by the writer loop.
+// finish marks the half-close as done: its result came back (onWrote).
 func (s *closeWriteState) finish() { *s = closeWriteDone }
 
 // finished reports whether the writer loop has reported the half-close.

@@ -56,7 +56,7 @@ const (
 // StageFunc adapts a function to a Stage.
 type StageFunc func(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error)
 
-// Process calls f.
+// Process calls f and returns what f returns.
 func (f StageFunc) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
 	return f(dst, src, limit, mode)
 }

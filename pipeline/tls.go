@@ -40,7 +40,10 @@ const DefaultHandshakeTimeout = 10 * time.Second
 
 // NewTLSClient returns a bufferevent that runs the client side of
 // crypto/tls over underlying (libevent's bufferevent_openssl_filter_new in
-// the connecting state); see [NewTLSServer], which it mirrors.
+// the connecting state); see [NewTLSServer], which it mirrors. It fails
+// as NewTLSServer does: with an error wrapping ErrInvalid for a nil
+// underlying or cfg, ErrClosed when the underlying has stopped, and as
+// actor.New does.
 func NewTLSClient(underlying *actor.Bufferevent, cfg *tls.Config, opts TLSOptions) (*actor.Bufferevent, error) {
 	return newTLS(underlying, cfg, opts, false)
 }

@@ -193,7 +193,9 @@ func New(base *actor.Base, c net.Conn, cfg *tls.Config, state State, opts actor.
 //	conn.ListenerConfig{Layer: tlsconn.Server(cfg)}
 //
 // cfg is cloned once, here, and shared by every socket accepted; it needs
-// a certificate. Defaults are as New's.
+// a certificate. Server itself cannot fail: with a cfg that has none (or
+// nil), every handshake fails, and each accepted socket reports one
+// actor.Error with the TLS cause. Defaults are as New's.
 func Server(cfg *tls.Config) func() conn.Layer {
 	cfg = cloneConfig(cfg)
 	return func() conn.Layer { return newTLS(cfg, Accepting) }

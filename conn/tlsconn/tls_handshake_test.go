@@ -26,7 +26,7 @@ import (
 // handshake timeout.
 
 // TestTLSHandshakeFailure: verification is on by default and TLS 1.2 is
-// the minimum; a failed handshake is one Error event with the TLS cause,
+// the minimum, and a server needs a certificate; a failed handshake is one Error event with the TLS cause,
 // kept as the TLS error, and no data callback.
 func TestTLSHandshakeFailure(t *testing.T) {
 	scfg, ccfg := testcert.Configs(t, "bev.test")
@@ -41,6 +41,7 @@ func TestTLSHandshakeFailure(t *testing.T) {
 		{"untrusted", scfg, &tls.Config{ServerName: "bev.test"}, true},
 		{"wrong name", scfg, &tls.Config{RootCAs: ccfg.RootCAs, ServerName: "other.test"}, true},
 		{"TLS 1.1", old, ccfg, false},
+		{"no server certificate", &tls.Config{}, ccfg, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

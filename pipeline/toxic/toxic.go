@@ -76,7 +76,8 @@ type Toxic struct {
 }
 
 // New returns a toxic named name on stream s that applies to every
-// connection.
+// connection. It checks nothing: Toxic.Validate, which Set.Add calls,
+// reports an empty name, an unknown stream or a bad kind.
 func New(name string, s Stream, k Kind) Toxic {
 	return Toxic{Name: name, Stream: s, Toxicity: 1, Kind: k}
 }
@@ -155,7 +156,8 @@ type Latency struct {
 // Type returns "latency".
 func (*Latency) Type() string { return "latency" }
 
-// Validate rejects a negative latency or jitter.
+// Validate rejects a negative latency or jitter with an error wrapping
+// ErrInvalid.
 func (k *Latency) Validate() error {
 	return errors.Join(nonNegative("latency", "latency", k.Latency), nonNegative("latency", "jitter", k.Jitter))
 }
@@ -178,7 +180,8 @@ type Bandwidth struct {
 // Type returns "bandwidth".
 func (*Bandwidth) Type() string { return "bandwidth" }
 
-// Validate rejects a negative rate.
+// Validate rejects a negative rate with an error wrapping
+// ErrInvalid.
 func (k *Bandwidth) Validate() error { return nonNegative("bandwidth", "rate", k.Rate) }
 
 // SlowClose delays the end of the stream (the EOF a reader sees, the
@@ -192,7 +195,8 @@ type SlowClose struct {
 // Type returns "slow_close".
 func (*SlowClose) Type() string { return "slow_close" }
 
-// Validate rejects a negative delay.
+// Validate rejects a negative delay with an error wrapping
+// ErrInvalid.
 func (k *SlowClose) Validate() error { return nonNegative("slow_close", "delay", k.Delay) }
 
 // Timeout stops all data (it is dropped, as toxiproxy drops it) and
@@ -208,7 +212,7 @@ type Timeout struct {
 // Type returns "timeout".
 func (*Timeout) Type() string { return "timeout" }
 
-// Validate rejects a negative timeout.
+// Validate rejects a negative timeout with an error wrapping ErrInvalid.
 func (k *Timeout) Validate() error { return nonNegative("timeout", "timeout", k.Timeout) }
 
 // ResetPeer resets the connection Timeout milliseconds after the first
@@ -222,7 +226,7 @@ type ResetPeer struct {
 // Type returns "reset_peer".
 func (*ResetPeer) Type() string { return "reset_peer" }
 
-// Validate rejects a negative timeout.
+// Validate rejects a negative timeout with an error wrapping ErrInvalid.
 func (k *ResetPeer) Validate() error { return nonNegative("reset_peer", "timeout", k.Timeout) }
 
 // Slicer splits each chunk into pieces of about AverageSize bytes, give or
@@ -239,7 +243,8 @@ type Slicer struct {
 func (*Slicer) Type() string { return "slicer" }
 
 // Validate rejects a negative attribute, a zero average size and a
-// variation not below the average size (a piece could then be empty).
+// variation not below the average size (a piece could then be empty),
+// with an error wrapping ErrInvalid.
 func (k *Slicer) Validate() error {
 	err := errors.Join(nonNegative("slicer", "average_size", int64(k.AverageSize)),
 		nonNegative("slicer", "size_variation", int64(k.SizeVariation)),
@@ -262,5 +267,6 @@ type LimitData struct {
 // Type returns "limit_data".
 func (*LimitData) Type() string { return "limit_data" }
 
-// Validate rejects a negative count.
+// Validate rejects a negative count with an error wrapping
+// ErrInvalid.
 func (k *LimitData) Validate() error { return nonNegative("limit_data", "bytes", k.Bytes) }

@@ -3,12 +3,15 @@ package actor_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // Tests of bufferevent_lifecycle.go: Close, and the methods of a closed
@@ -80,5 +83,161 @@ func TestClosedMethods(t *testing.T) {
 	}
 	if !errors.Is(a.Err(), actor.ErrClosed) {
 		t.Errorf("Err() after Close = %v, want ErrClosed", a.Err())
+	}
+}
+
+// stalledEnd returns a bufferevent whose peer never reads, so that its
+// output never drains: one end of a pair whose partner keeps reading
+// disabled, or a TCP socket whose peer never reads (small kernel buffers,
+// so that they fill fast). Its write high watermark is 4 KiB.
+func stalledEnd(t *testing.T, kind string) *actor.Bufferevent {
+	t.Helper()
+	var b *actor.Bufferevent
+	switch kind {
+	case "pair":
+		b, _ = testbev.NewPair(t, 0)
+	case "socket":
+		_, b = smallBufferedSocket(t, "tcp")
+	default:
+		t.Fatalf("unknown kind %q", kind)
+	}
+	if err := b.SetWatermark(actor.Write, 0, 4<<10); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// calls runs calls that may wait, each on a goroutine of its own, and
+// collects what they return.
+type calls struct {
+	names   []string
+	results chan callResult
+}
+
+type callResult struct {
+	name string
+	err  error
+}
+
+func newCalls() *calls { return &calls{results: make(chan callResult, 64)} }
+
+// run starts f as the call named name.
+func (c *calls) run(name string, f func() error) {
+	c.names = append(c.names, name)
+	go func() { c.results <- callResult{name, f()} }()
+}
+
+// wait waits until every call started has returned and gives what each
+// returned. Those still waiting after testkit.WaitTime fail the test,
+// named, with t.Fatalf.
+func (c *calls) wait(t *testing.T, after string) map[string]error {
+	t.Helper()
+	timer := time.NewTimer(testkit.WaitTime)
+	defer timer.Stop()
+	got := map[string]error{}
+	for len(got) < len(c.names) {
+		select {
+		case r := <-c.results:
+			got[r.name] = r.err
+		case <-timer.C:
+			var hung []string
+			for _, n := range c.names {
+				if _, ok := got[n]; !ok {
+					hung = append(hung, n)
+				}
+			}
+			t.Fatalf("%v after %s: still waiting after %v", hung, after, testkit.WaitTime)
+		}
+	}
+	return got
+}
+
+// Every call that can wait on a bufferevent returns once another
+// goroutine closes it, whichever way: Send at the write high watermark,
+// Drain with output the peer never reads, a send on Out selecting on
+// Failed, receives from In and Events, and Do, TryRead and ReadBuffer
+// queued behind a Do that holds the actor. Close comes from many
+// goroutines at once (or Free, or the Base's Close) while the calls wait;
+// each call returns within the test's bound with nil or an error matching
+// ErrClosed (Drain: Close's result), and every Close returns the same.
+func TestCloseWhileCallsWait(t *testing.T) {
+	for _, kind := range []string{"pair", "socket"} {
+		for _, closer := range []string{"Close", "Free", "Base.Close"} {
+			t.Run(kind+"/"+closer, func(t *testing.T) {
+				testCloseWhileCallsWait(t, kind, closer)
+			})
+		}
+	}
+}
+
+func testCloseWhileCallsWait(t *testing.T, kind, closer string) {
+	b := stalledEnd(t, kind)
+	ctx := context.Background()
+	c := newCalls()
+
+	// Hold the actor in a Do, so that what is posted behind it waits.
+	held, release := make(chan struct{}), make(chan struct{})
+	c.run("Do (holding)", func() error {
+		return b.Do(func(*actor.Session) { close(held); <-release })
+	})
+	testkit.Recv(t, held, "the holding Do to run")
+	c.run("Do (queued)", func() error { return b.Do(func(*actor.Session) {}) })
+	c.run("TryRead (queued)", func() error { _, err := b.TryRead(make([]byte, 8)); return err })
+	c.run("ReadBuffer (queued)", func() error { return b.ReadBuffer(new(actor.Buffer)) })
+	c.run("Send", func() error { return b.Send(ctx, make([]byte, 8<<20)) })
+	c.run("Drain", func() error { return b.Drain(ctx) })
+	c.run("Out", func() error {
+		failed := b.Failed()
+		for range 1 << 16 { // the output holds 4 KiB: far fewer sends fit
+			select {
+			case b.Out() <- make([]byte, 1<<10):
+			case <-failed:
+				return nil
+			}
+		}
+		return errors.New("Out took 64 MiB with nobody reading")
+	})
+	in, events := b.In(), b.Events()
+	c.run("In", func() error {
+		for range in {
+		}
+		return nil
+	})
+	c.run("Events", func() error {
+		for range events {
+		}
+		return nil
+	})
+
+	// Let the actor go and close it from many goroutines at once.
+	close(release)
+	for i := range 8 {
+		c.run(fmt.Sprintf("%s #%d", closer, i), func() error {
+			switch closer {
+			case "Free":
+				b.Free()
+				return nil
+			case "Base.Close":
+				return b.Base().Close()
+			}
+			return b.Close()
+		})
+	}
+	got := c.wait(t, closer)
+	first := b.Close()
+	for name, err := range got {
+		switch {
+		case name == "Drain" || strings.HasPrefix(name, "Close"):
+			if err != first {
+				t.Errorf("%s = %v, want Close's result %v", name, err, first)
+			}
+		case err != nil && !errors.Is(err, actor.ErrClosed):
+			t.Errorf("%s = %v, want nil or ErrClosed", name, err)
+		case name == "Send" && err == nil:
+			t.Errorf("Send of 8 MiB nobody reads returned nil")
+		}
+	}
+	if err := b.Send(ctx, []byte("x")); !errors.Is(err, actor.ErrClosed) {
+		t.Errorf("Send after %s = %v, want ErrClosed", closer, err)
 	}
 }

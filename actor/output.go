@@ -143,7 +143,7 @@ func (a *actorState) pumpWrite() {
 		if src.Len() == 0 {
 			// An output stage that still holds bytes (a delay) sends
 			// them before the half-close.
-			if a.closeWrite.due() && a.output.Len() == 0 && stageBuffered(a.outStage) == 0 {
+			if a.closeWrite.due() && a.output.Len() == 0 && a.stageBuffered(a.outStage) == 0 {
 				a.closeWrite.send()
 				a.writing = true
 				if cw, ok := a.t.(closeWriter); ok && a.io.sys != nil {

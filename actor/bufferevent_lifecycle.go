@@ -8,7 +8,8 @@ import (
 
 // Connect makes the transport with dial, run on a goroutine the
 // bufferevent owns, and then reports exactly one event: Connected, or
-// Error with dial's error (and no data callbacks). Writes made before the
+// Error with dial's error (and no data callbacks); a dial that panics
+// closes the bufferevent as a callback's panic does. Writes made before the
 // connect completes are sent after it. Closing the bufferevent or ending
 // ctx cancels dial's context. Connect fails at once with an error wrapping
 // ErrInvalid for a nil dial, ErrBusy while another connect is in flight,

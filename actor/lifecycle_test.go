@@ -386,3 +386,67 @@ func TestLargeStack(t *testing.T) {
 		t.Errorf("stack in use per actor: %d bytes with LargeStack, %d without; want about 8 KiB and 2 KiB", large, plain)
 	}
 }
+
+// panicHandshaker is a transport whose handshake panics.
+type panicHandshaker struct{ net.Conn }
+
+func (panicHandshaker) Handshake(context.Context) error { panic("handshake") }
+
+// A dial (Connect, ConnectNet) or a transport's handshake that panics runs
+// user code on a goroutine the bufferevent owns, or on the actor itself:
+// the panic closes that bufferevent, as a callback's does, with an Error
+// event and Err carrying the *PanicError, instead of ending the process.
+// The handshake's transport is closed.
+func TestPanicInDialAndHandshake(t *testing.T) {
+	boom := func(context.Context) (actor.Transport, error) { panic("dial") }
+	for _, tc := range []struct {
+		name, value string
+		start       func(t *testing.T, b *actor.Bufferevent) error
+		transport   func(t *testing.T) (actor.Transport, net.Conn)
+	}{
+		{"Connect", "dial", func(t *testing.T, b *actor.Bufferevent) error {
+			return b.Connect(context.Background(), boom)
+		}, nil},
+		{"ConnectNet", "dial", func(t *testing.T, b *actor.Bufferevent) error {
+			return b.ConnectNet(context.Background(), boom)
+		}, nil},
+		{"Handshake", "handshake", func(t *testing.T, b *actor.Bufferevent) error {
+			return b.Enable(actor.Read)
+		}, func(t *testing.T) (actor.Transport, net.Conn) {
+			c1, c2 := net.Pipe()
+			t.Cleanup(func() { c2.Close() })
+			return panicHandshaker{c1}, c2
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var tr actor.Transport
+			var peer net.Conn
+			if tc.transport != nil {
+				tr, peer = tc.transport(t)
+			}
+			b, err := actor.New(testbev.NewBase(t), tr, actor.CloseOnFree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			events := b.Events()
+			if err := tc.start(t, b); err != nil {
+				t.Fatal(err)
+			}
+			var pe *actor.PanicError
+			ev := testkit.Recv(t, events, "the Error event")
+			if ev.Event&actor.Error == 0 || !errors.As(ev.Err, &pe) || pe.Value != tc.value {
+				t.Errorf("event %v %v, want Error with the *PanicError of %q", ev.Event, ev.Err, tc.value)
+			}
+			testkit.Recv(t, b.Done(), "the bufferevent to stop after its "+tc.value+" panicked")
+			if err := b.Err(); !errors.As(err, &pe) || !errors.Is(err, actor.ErrPanic) {
+				t.Errorf("Err() = %v, want the *PanicError", err)
+			}
+			if peer != nil {
+				peer.SetReadDeadline(time.Now().Add(testkit.WaitTime))
+				if _, err := peer.Read(make([]byte, 1)); err != io.EOF {
+					t.Errorf("the transport's peer reads %v, want EOF (closed)", err)
+				}
+			}
+		})
+	}
+}

@@ -396,6 +396,11 @@ func (c *Conn) writeErrorLocked() error {
 		return c.opError("write", os.ErrDeadlineExceeded)
 	case isDone(c.b.Done()):
 		c.werr = c.stoppedError()
+		if c.werr == io.EOF {
+			// b read its peer's EOF, then stopped: that ended its
+			// reading, not this write, which a close cut.
+			c.werr = ErrClosed
+		}
 		return c.opError("write", c.werr)
 	}
 	return nil

@@ -128,7 +128,10 @@ func (b *Bufferevent) Close() error {
 // destroy output the peer has not read yet. ctx bounds the whole of it,
 // that wait included: give it a deadline to wait less (Drain then closes
 // at once when ctx ends). It returns Close's result, or, when ctx ends
-// first, closes at once and returns an error wrapping ctx's cause.
+// first, closes at once and returns an error wrapping ctx's cause. When a
+// write to the transport failed before all the output was written and
+// the transport half-closed (a reset, a broken pipe), it closes and
+// returns an error wrapping ErrOutputLost and that cause.
 func (b *Bufferevent) Drain(ctx context.Context) error {
 	if b.zero() {
 		return errZero
@@ -146,6 +149,10 @@ func (b *Bufferevent) Drain(ctx context.Context) error {
 			return fmt.Errorf("drain: %w", context.Cause(ctx))
 		}
 	}
+	if err := b.outputLost(); err != nil {
+		b.Close()
+		return fmt.Errorf("drain: %w: %w", ErrOutputLost, err)
+	}
 	if d, ok := b.Transport().(interface{ Drain(context.Context) error }); ok && b.opts&CloseOnFree != 0 {
 		if err := d.Drain(ctx); err != nil {
 			b.Close()
@@ -153,6 +160,17 @@ func (b *Bufferevent) Drain(ctx context.Context) error {
 		}
 	}
 	return b.Close()
+}
+
+// outputLost returns the cause when a write to the transport failed (a
+// reset, a broken pipe) while a Drain waited and before its half-close
+// was done, so that output was lost (see noteDrainLost); nil otherwise,
+// after a plain stop (Close, Free) too, whose dropping of pending output
+// is documented.
+func (b *Bufferevent) outputLost() error {
+	b.errMu.Lock()
+	defer b.errMu.Unlock()
+	return b.drainLost
 }
 
 // Done returns a channel closed once the bufferevent has stopped and its

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -159,7 +160,8 @@ func (c *calls) wait(t *testing.T, after string) map[string]error {
 // queued behind a Do that holds the actor. Close comes from many
 // goroutines at once (or Free, or the Base's Close) while the calls wait;
 // each call returns within the test's bound with nil or an error matching
-// ErrClosed (Drain: Close's result), and every Close returns the same.
+// ErrClosed (Drain: Close's result; nothing failed before its half-close),
+// and every Close returns the same.
 func TestCloseWhileCallsWait(t *testing.T) {
 	for _, kind := range []string{"pair", "socket"} {
 		for _, closer := range []string{"Close", "Free", "Base.Close"} {
@@ -231,8 +233,10 @@ func testCloseWhileCallsWait(t *testing.T, kind, closer string) {
 			if err != first {
 				t.Errorf("%s = %v, want Close's result %v", name, err, first)
 			}
-		case err != nil && !errors.Is(err, actor.ErrClosed):
-			t.Errorf("%s = %v, want nil or ErrClosed", name, err)
+		case err != nil && !errors.Is(err, actor.ErrClosed) && !errors.Is(err, syscall.EPIPE):
+			// EPIPE: the Drain half-closed before the close came, and a
+			// Send's later piece was written after it.
+			t.Errorf("%s = %v, want nil or ErrClosed (or EPIPE)", name, err)
 		case name == "Send" && err == nil:
 			t.Errorf("Send of 8 MiB nobody reads returned nil")
 		}

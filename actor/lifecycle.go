@@ -281,11 +281,28 @@ func (a *actorState) checkDrain() {
 	}
 	if done {
 		a.stopTimer(timerLinger)
+		a.noteDrainLost()
 		for _, c := range a.drainWaiters {
 			close(c)
 		}
 		a.drainWaiters = nil
 	}
+}
+
+// noteDrainLost records, for the Drain calls waiting, that the output
+// failed before the half-close was done, so that what they were to write
+// is lost (Drain then returns ErrOutputLost). A write that fails after the
+// half-close (bytes written after it) loses nothing a Drain promised.
+func (a *actorState) noteDrainLost() {
+	if len(a.drainWaiters) == 0 || !a.writeErr || a.closeWrite.finished() {
+		return
+	}
+	b := a.b
+	b.errMu.Lock()
+	if b.drainLost == nil {
+		b.drainLost = b.wErr
+	}
+	b.errMu.Unlock()
 }
 
 // discard drops what a lingering read brought (n bytes in src); its end
@@ -305,6 +322,7 @@ func (a *actorState) discard(src *Buffer, n int, err error) {
 // closes the channels, and closes done, which Close waits for.
 func (a *actorState) exit() {
 	b := a.b
+	a.noteDrainLost() // before the stop's own ErrClosed fails the output
 	a.stopping = true
 	b.Free()
 	a.stopClockTimer()

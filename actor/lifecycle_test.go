@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -50,6 +52,51 @@ func TestDrainTimeout(t *testing.T) {
 		t.Errorf("Drain() = %v, want DeadlineExceeded", err)
 	}
 	testkit.Recv(t, a.Done(), "closed after a failed drain")
+}
+
+// failingCloseWrite is one end of a net.Pipe whose half-close fails, as a
+// TCP socket's shutdown does (ENOTCONN) once a reset has come.
+type failingCloseWrite struct{ net.Conn }
+
+func (failingCloseWrite) CloseWrite() error {
+	return &net.OpError{Op: "close", Net: "pipe", Err: os.NewSyscallError("shutdown", syscall.ENOTCONN)}
+}
+
+// Drain reports output it could not deliver, instead of a clean close: a
+// write that fails before its half-close (the partner of a pair closes
+// while the output waits: EPIPE), or a half-close that fails (a TCP
+// socket's shutdown after a reset: the kernel threw away what it held).
+// Either is an error wrapping ErrOutputLost and the cause; Drain closes
+// the bufferevent and returns promptly. (It returned nil, Close's result,
+// in both.)
+func TestDrainReportsLostOutput(t *testing.T) {
+	t.Run("write fails", func(t *testing.T) {
+		a, b := testbev.NewPair(t, 0) // b never reads
+		a.SetWatermark(actor.Write, 0, 1<<10)
+		a.Write(testkit.Pattern(1 << 20))
+		drained := make(chan error, 1)
+		go func() { drained <- a.Drain(context.Background()) }()
+		b.Close()
+		if err := testkit.Recv(t, drained, "Drain"); !errors.Is(err, actor.ErrOutputLost) || !errors.Is(err, syscall.EPIPE) {
+			t.Errorf("Drain with its partner gone = %v, want ErrOutputLost and EPIPE", err)
+		}
+		testkit.Recv(t, a.Done(), "a closed by the failed Drain")
+	})
+	t.Run("half-close fails", func(t *testing.T) {
+		c1, c2 := net.Pipe()
+		t.Cleanup(func() { c2.Close() })
+		go io.Copy(io.Discard, c2) // reads all, until c1 is closed
+		a, err := actor.New(testbev.NewBase(t), failingCloseWrite{c1}, actor.CloseOnFree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Write(testkit.Pattern(1 << 10))
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
+		defer cancel()
+		if err := a.Drain(ctx); !errors.Is(err, actor.ErrOutputLost) || !errors.Is(err, syscall.ENOTCONN) {
+			t.Errorf("Drain whose half-close failed = %v, want ErrOutputLost and ENOTCONN", err)
+		}
+	})
 }
 
 // TestFinishWhileConnecting: a Flush(Write, Finished) made while a connect

@@ -123,6 +123,53 @@ func (l *flakyListener) Close() error {
 
 func (l *flakyListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
 
+// TestListenerAcceptWhileClosing: an Accept that waits returns once the
+// listener is closed from another goroutine, directly or by its Base's
+// Close (an error wrapping ErrListenerClosed), or once its context is
+// cancelled (an error wrapping the cancel's cause).
+func TestListenerAcceptWhileClosing(t *testing.T) {
+	stopped := errors.New("stopped by the test")
+	for _, how := range []string{"Close", "Base.Close", "cancel"} {
+		t.Run(how, func(t *testing.T) {
+			base := testbev.NewBase(t)
+			ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			accepted := make(chan error, 1)
+			go func() {
+				s, err := ln.Accept(ctx)
+				if s != nil {
+					s.Close()
+				}
+				accepted <- err
+			}()
+			switch how {
+			case "Close":
+				go ln.Close()
+			case "Base.Close":
+				go base.Close()
+			default:
+				cancel(stopped)
+			}
+			err = testkit.Recv(t, accepted, "Accept to return after "+how)
+			want := conn.ErrListenerClosed
+			if how == "cancel" {
+				want = stopped
+			}
+			if !errors.Is(err, want) {
+				t.Errorf("Accept after %s = %v, want %v", how, err, want)
+			}
+			if how != "cancel" {
+				testkit.Recv(t, ln.Done(), "the accept loop to end")
+			}
+		})
+	}
+}
+
 // TestListenerBackoff: temporary accept errors are retried; a permanent
 // one ends the loop, and Err says which.
 func TestListenerBackoff(t *testing.T) {

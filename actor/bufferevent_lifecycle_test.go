@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -243,5 +244,38 @@ func testCloseWhileCallsWait(t *testing.T, kind, closer string) {
 	}
 	if err := b.Send(ctx, []byte("x")); !errors.Is(err, actor.ErrClosed) {
 		t.Errorf("Send after %s = %v, want ErrClosed", closer, err)
+	}
+}
+
+// A Send and then a Drain that wait (a peer that never reads) return
+// once their context is cancelled, with an error wrapping the cancel's
+// cause, and Drain closes the bufferevent. On a pair and on a socket.
+func TestCancelWhileCallsWait(t *testing.T) {
+	for _, kind := range []string{"pair", "socket"} {
+		t.Run(kind, func(t *testing.T) {
+			b := stalledEnd(t, kind)
+			cause := errors.New("cancelled by the test")
+			for _, call := range []string{"Send", "Drain"} {
+				ctx, cancel := context.WithCancelCause(context.Background())
+				c := newCalls()
+				if call == "Send" {
+					c.run(call, func() error { return b.Send(ctx, make([]byte, 8<<20)) })
+					deadline := time.Now().Add(testkit.WaitTime)
+					for b.OutputLen() < 4<<10 {
+						if time.Now().After(deadline) {
+							t.Fatal("Send did not fill the output")
+						}
+						runtime.Gosched()
+					}
+				} else {
+					c.run(call, func() error { return b.Drain(ctx) })
+				}
+				cancel(cause)
+				if err := c.wait(t, "cancel")[call]; !errors.Is(err, cause) {
+					t.Errorf("%s = %v, want the cancel's cause", call, err)
+				}
+			}
+			testkit.Recv(t, b.Done(), "the Drain whose context ended to close")
+		})
 	}
 }

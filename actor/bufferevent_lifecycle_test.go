@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testconn"
 	"github.com/bevgo/bev/internal/testkit"
 )
 
@@ -277,5 +279,89 @@ func TestCancelWhileCallsWait(t *testing.T) {
 			}
 			testkit.Recv(t, b.Done(), "the Drain whose context ended to close")
 		})
+	}
+}
+
+// Close and Free from many goroutines at once while other goroutines
+// stream into the bufferevent with Write, WriteBuffer, Send and Do and
+// read it with TryRead, over a pair and over a socket whose peer reads
+// everything (so that writes go through a lent sink too): every call
+// returns, with nil or an error matching ErrClosed (EPIPE: a pair's
+// partner that the Base closed), and nothing leaks. Ten rounds each.
+func TestCloseDuringTraffic(t *testing.T) {
+	for _, kind := range []string{"pair", "socket"} {
+		t.Run(kind, func(t *testing.T) {
+			for range 10 {
+				testCloseDuringTraffic(t, kind)
+			}
+		})
+	}
+}
+
+func testCloseDuringTraffic(t *testing.T, kind string) {
+	var b *actor.Bufferevent
+	received := make(chan struct{}, 1)
+	switch kind {
+	case "pair":
+		var p *actor.Bufferevent
+		b, p = testbev.NewPair(t, 0)
+		n := 0 // p's callbacks' own
+		p.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
+			n += s.Input().Len()
+			s.Input().Drain(s.Input().Len())
+			if n >= 256<<10 {
+				testkit.Signal(received)
+			}
+		}})
+		p.Enable(actor.Read)
+	default:
+		peer, c := testconn.TCPConns(t)
+		var err error
+		if b, err = actor.New(testbev.NewBase(t), c, actor.CloseOnFree); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			io.CopyN(io.Discard, peer, 256<<10)
+			testkit.Signal(received)
+			io.Copy(io.Discard, peer) // until b closes its end
+		}()
+	}
+	b.Enable(actor.Read)
+	ctx := context.Background()
+	chunk := testkit.Pattern(1 << 10)
+	c := newCalls()
+	loop := func(f func() error) func() error {
+		return func() error {
+			for range 1 << 20 { // ended by the close, long before
+				if err := f(); err != nil {
+					return err
+				}
+			}
+			return errors.New("still running after 2^20 calls")
+		}
+	}
+	c.run("Write", loop(func() error { return b.Write(chunk) }))
+	c.run("WriteBuffer", loop(func() error {
+		var buf actor.Buffer
+		buf.Write(chunk)
+		return b.WriteBuffer(&buf)
+	}))
+	c.run("Send", loop(func() error { return b.Send(ctx, chunk) }))
+	c.run("Do", loop(func() error { return b.Do(func(s *actor.Session) { s.Output().Write(chunk) }) }))
+	c.run("TryRead", loop(func() error { _, err := b.TryRead(make([]byte, 64)); return err }))
+	testkit.Recv(t, received, "256 KiB to cross")
+	for i := range 8 {
+		c.run(fmt.Sprintf("Close #%d", i), func() error {
+			if i%2 == 1 {
+				b.Free()
+				return nil
+			}
+			return b.Close()
+		})
+	}
+	for name, err := range c.wait(t, "Close") {
+		if err != nil && !errors.Is(err, actor.ErrClosed) && !errors.Is(err, syscall.EPIPE) {
+			t.Errorf("%s = %v, want nil or ErrClosed", name, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package actor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -131,7 +132,9 @@ func (b *Bufferevent) Close() error {
 // first, closes at once and returns an error wrapping ctx's cause. When a
 // write to the transport failed before all the output was written and
 // the transport half-closed (a reset, a broken pipe), it closes and
-// returns an error wrapping ErrOutputLost and that cause.
+// returns an error wrapping ErrOutputLost and that cause; when the
+// bufferevent failed first (a panic, a stage's error), an error wrapping
+// that failure.
 func (b *Bufferevent) Drain(ctx context.Context) error {
 	if b.zero() {
 		return errZero
@@ -140,10 +143,14 @@ func (b *Bufferevent) Drain(ctx context.Context) error {
 		ctx = context.Background()
 	}
 	drained := make(chan struct{})
+	var failed error // why the bufferevent stopped before the drain was done
 	if b.mail.post(message{kind: msgDrain, done: drained}) {
 		select {
 		case <-drained:
 		case <-b.done:
+			if !isClosedChan(drained) {
+				failed = b.failure()
+			}
 		case <-ctx.Done():
 			b.Close()
 			return fmt.Errorf("drain: %w", context.Cause(ctx))
@@ -153,6 +160,10 @@ func (b *Bufferevent) Drain(ctx context.Context) error {
 		b.Close()
 		return fmt.Errorf("drain: %w: %w", ErrOutputLost, err)
 	}
+	if failed != nil {
+		b.Close()
+		return fmt.Errorf("drain: %w", failed)
+	}
 	if d, ok := b.Transport().(interface{ Drain(context.Context) error }); ok && b.opts&CloseOnFree != 0 {
 		if err := d.Drain(ctx); err != nil {
 			b.Close()
@@ -160,6 +171,17 @@ func (b *Bufferevent) Drain(ctx context.Context) error {
 		}
 	}
 	return b.Close()
+}
+
+// failure returns why the bufferevent stopped when that was a failure (a
+// panic, a stage's error, a read error): nil when it was closed (Close,
+// Free) or had read the peer's EOF.
+func (b *Bufferevent) failure() error {
+	err := b.Err()
+	if err == nil || errors.Is(err, ErrClosed) || errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
 }
 
 // outputLost returns the cause when a write to the transport failed (a

@@ -67,8 +67,9 @@ func (failingCloseWrite) CloseWrite() error {
 // while the output waits: EPIPE), or a half-close that fails (a TCP
 // socket's shutdown after a reset: the kernel threw away what it held).
 // Either is an error wrapping ErrOutputLost and the cause; Drain closes
-// the bufferevent and returns promptly. (It returned nil, Close's result,
-// in both.)
+// the bufferevent and returns promptly. A bufferevent that fails while
+// the drain waits (its output stage fails at Finished) makes Drain return
+// that failure. (It returned nil, Close's result, in all three.)
 func TestDrainReportsLostOutput(t *testing.T) {
 	t.Run("write fails", func(t *testing.T) {
 		a, b := testbev.NewPair(t, 0) // b never reads
@@ -81,6 +82,28 @@ func TestDrainReportsLostOutput(t *testing.T) {
 			t.Errorf("Drain with its partner gone = %v, want ErrOutputLost and EPIPE", err)
 		}
 		testkit.Recv(t, a.Done(), "a closed by the failed Drain")
+	})
+	t.Run("stage fails", func(t *testing.T) {
+		c1, c2 := net.Pipe()
+		t.Cleanup(func() { c2.Close() })
+		go io.Copy(io.Discard, c2)
+		boom := errors.New("no trailer")
+		failFinished := stageFunc(func(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (actor.StageResult, error) {
+			if mode == actor.Finished {
+				return actor.StageError, boom
+			}
+			return actor.StageOK, dst.MoveFrom(src)
+		})
+		a, err := actor.NewStaged(testbev.NewBase(t), c1, actor.CloseOnFree, nil, failFinished)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Write(testkit.Pattern(1 << 10))
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
+		defer cancel()
+		if err := a.Drain(ctx); !errors.Is(err, boom) {
+			t.Errorf("Drain whose output stage failed at Finished = %v, want the stage's error", err)
+		}
 	})
 	t.Run("half-close fails", func(t *testing.T) {
 		c1, c2 := net.Pipe()

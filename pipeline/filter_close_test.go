@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"runtime"
@@ -118,8 +119,24 @@ func (w stuckWriter) Write(p []byte) (int, error) {
 // its underlying never learned that the underlying's writes had failed:
 // the Drain waited for its context, and the Send for ever.
 func TestFilterDrainReportsLostOutput(t *testing.T) {
-	for _, bottom := range []string{"pair partner closes", "writes fail, reads open"} {
-		t.Run(bottom, func(t *testing.T) {
+	for _, tc := range []struct {
+		bottom string
+		stage  func() pipeline.Stage
+		send   bool // a Send waits on the top (a compressor's output never backs up)
+	}{
+		{"pair partner closes", pipeline.PassThrough, true},
+		{"writes fail, reads open", pipeline.PassThrough, true},
+		{"pair partner closes", nil, true},
+		{"writes fail, reads open", nil, true},
+		{"pair partner closes", pipeline.Gzip, false},
+	} {
+		bottom := tc.bottom
+		out := func() pipeline.Stage { return nil }
+		name := bottom + "/no stage"
+		if tc.stage != nil {
+			out, name = tc.stage, fmt.Sprintf("%s/%T", bottom, tc.stage())
+		}
+		t.Run(name, func(t *testing.T) {
 			base := testbev.NewBase(t)
 			var u1 *actor.Bufferevent
 			var breakIt func()
@@ -138,11 +155,11 @@ func TestFilterDrainReportsLostOutput(t *testing.T) {
 				u1.Enable(actor.Read)
 				breakIt = func() { close(fail) }
 			}
-			mid, err := pipeline.NewFilter(u1, nil, pipeline.PassThrough(), actor.CloseOnFree)
+			mid, err := pipeline.NewFilter(u1, nil, out(), actor.CloseOnFree)
 			if err != nil {
 				t.Fatal(err)
 			}
-			top, err := pipeline.NewFilter(mid, nil, pipeline.PassThrough(), actor.CloseOnFree)
+			top, err := pipeline.NewFilter(mid, nil, out(), actor.CloseOnFree)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,19 +169,23 @@ func TestFilterDrainReportsLostOutput(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
 			defer cancel()
 			sent := make(chan error, 1)
-			go func() { sent <- top.Send(context.Background(), make([]byte, 1<<20)) }()
-			deadline := time.Now().Add(testkit.WaitTime)
-			for top.OutputLen() <= 1<<20 { // the Send's first piece is counted: it waits
-				if time.Now().After(deadline) {
-					t.Fatal("the Send did not start")
+			if tc.send {
+				go func() { sent <- top.Send(context.Background(), make([]byte, 1<<20)) }()
+				deadline := time.Now().Add(testkit.WaitTime)
+				for top.OutputLen() <= 1<<20 { // the Send's first piece is counted: it waits
+					if time.Now().After(deadline) {
+						t.Fatal("the Send did not start")
+					}
+					runtime.Gosched()
 				}
-				runtime.Gosched()
 			}
 			drained := make(chan error, 1)
 			go func() { drained <- top.Drain(ctx) }()
 			breakIt()
-			if err := testkit.Recv(t, sent, "Send"); !errors.Is(err, syscall.EPIPE) {
-				t.Errorf("Send on a stack whose bottom broke = %v, want EPIPE", err)
+			if tc.send {
+				if err := testkit.Recv(t, sent, "Send"); !errors.Is(err, syscall.EPIPE) {
+					t.Errorf("Send on a stack whose bottom broke = %v, want EPIPE", err)
+				}
 			}
 			if err := testkit.Recv(t, drained, "Drain"); !errors.Is(err, actor.ErrOutputLost) || !errors.Is(err, syscall.EPIPE) {
 				t.Errorf("Drain of a stack whose bottom broke = %v, want ErrOutputLost and EPIPE", err)

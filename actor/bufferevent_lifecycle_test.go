@@ -232,6 +232,9 @@ func testCloseWhileCallsWait(t *testing.T, kind, closer string) {
 	first := b.Close()
 	for name, err := range got {
 		switch {
+		case name == "Drain" && closer == "Base.Close" && kind == "pair" && errors.Is(err, syscall.EPIPE):
+			// The Base closed the partner too: the drain's bytes were
+			// lost, and Drain says so.
 		case name == "Drain" || strings.HasPrefix(name, "Close"):
 			if err != first {
 				t.Errorf("%s = %v, want Close's result %v", name, err, first)
@@ -270,6 +273,10 @@ func TestCancelWhileCallsWait(t *testing.T) {
 						runtime.Gosched()
 					}
 				} else {
+					// Output the peer never takes, so that the drain waits.
+					if err := b.Write(make([]byte, 8<<20)); err != nil {
+						t.Fatal(err)
+					}
 					c.run(call, func() error { return b.Drain(ctx) })
 				}
 				cancel(cause)

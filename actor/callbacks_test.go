@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -204,12 +205,21 @@ func TestEventsBeforeEventsChannel(t *testing.T) {
 // value in the method named by in: Process (once it has bytes to move),
 // Buffered, which the actor calls beside Process to learn what the stage
 // holds back, or Passes, which a socket's actor calls before it lends its
-// sink (see actor.Passer).
-type panicStage struct{ value, in string }
+// sink (see actor.Passer). Buffered and Passes panic only once Process
+// has had bytes: called before, the panic could stop the bufferevent
+// before the test has set its callbacks, which would then never hear of
+// it (Err still would).
+type panicStage struct {
+	value, in string
+	armed     atomic.Bool // Process has had bytes
+}
 
-func (p panicStage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (actor.StageResult, error) {
-	if p.in == "Process" && src.Len() > 0 {
-		panic(p.value)
+func (p *panicStage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (actor.StageResult, error) {
+	if src.Len() > 0 {
+		if p.in == "Process" {
+			panic(p.value)
+		}
+		p.armed.Store(true)
 	}
 	if limit >= 0 {
 		_, err := dst.MoveFromN(src, limit)
@@ -218,15 +228,15 @@ func (p panicStage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushM
 	return actor.StageOK, dst.MoveFrom(src)
 }
 
-func (p panicStage) Buffered() int {
-	if p.in == "Buffered" {
+func (p *panicStage) Buffered() int {
+	if p.in == "Buffered" && p.armed.Load() {
 		panic(p.value)
 	}
 	return 0
 }
 
-func (p panicStage) Passes() bool {
-	if p.in == "Passes" {
+func (p *panicStage) Passes() bool {
+	if p.in == "Passes" && p.armed.Load() {
 		panic(p.value)
 	}
 	return false
@@ -274,11 +284,11 @@ func TestPanicInEveryUserHook(t *testing.T) {
 		{"deferred read callback", setup{opts: actor.DeferCallbacks, cbs: actor.Callbacks{Read: boom("deferred read callback")}, start: readSome}},
 		{"deferred write callback", setup{opts: actor.DeferCallbacks, cbs: actor.Callbacks{Write: boom("deferred write callback")}, start: writeSome}},
 		{"deferred event callback", setup{opts: actor.DeferCallbacks, cbs: actor.Callbacks{Event: func(*actor.Session, actor.Event, error) { panic("deferred event callback") }}, start: endPeer}},
-		{"input stage", setup{in: panicStage{"input stage", "Process"}, start: readSome}},
-		{"output stage", setup{out: panicStage{"output stage", "Process"}, start: writeSome}},
-		{"input stage's Buffered", setup{in: panicStage{"input stage's Buffered", "Buffered"}, start: readSome}},
-		{"output stage's Buffered", setup{out: panicStage{"output stage's Buffered", "Buffered"}, start: writeSome}},
-		{"output stage's Passes", setup{out: panicStage{"output stage's Passes", "Passes"}, start: readWrite}},
+		{"input stage", setup{in: &panicStage{value: "input stage", in: "Process"}, start: readSome}},
+		{"output stage", setup{out: &panicStage{value: "output stage", in: "Process"}, start: writeSome}},
+		{"input stage's Buffered", setup{in: &panicStage{value: "input stage's Buffered", in: "Buffered"}, start: readSome}},
+		{"output stage's Buffered", setup{out: &panicStage{value: "output stage's Buffered", in: "Buffered"}, start: writeSome}},
+		{"output stage's Passes", setup{out: &panicStage{value: "output stage's Passes", in: "Passes"}, start: readWrite}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base := testbev.NewBase(t)

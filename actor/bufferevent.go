@@ -212,6 +212,9 @@ type Bufferevent struct {
 	errMu sync.Mutex // guards following
 	err   error
 	wErr  error // why the output can take no more: a write error, or ErrClosed
+	// drainLost is the write error that failed the output while a Drain
+	// waited and before its half-close was done (noteDrainLost).
+	drainLost error
 
 	pair *pairLink
 

@@ -2,13 +2,15 @@ package actor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 )
 
 // Connect makes the transport with dial, run on a goroutine the
 // bufferevent owns, and then reports exactly one event: Connected, or
-// Error with dial's error (and no data callbacks). Writes made before the
+// Error with dial's error (and no data callbacks); a dial that panics
+// closes the bufferevent as a callback's panic does. Writes made before the
 // connect completes are sent after it. Closing the bufferevent or ending
 // ctx cancels dial's context. Connect fails at once with an error wrapping
 // ErrInvalid for a nil dial, ErrBusy while another connect is in flight,
@@ -129,7 +131,12 @@ func (b *Bufferevent) Close() error {
 // destroy output the peer has not read yet. ctx bounds the whole of it,
 // that wait included: give it a deadline to wait less (Drain then closes
 // at once when ctx ends). It returns Close's result, or, when ctx ends
-// first, closes at once and returns an error wrapping ctx's cause.
+// first, closes at once and returns an error wrapping ctx's cause. When a
+// write to the transport failed before all the output was written and
+// the transport half-closed (a reset, a broken pipe), it closes and
+// returns an error wrapping ErrOutputLost and that cause; when the
+// bufferevent failed first (a panic, a stage's error), an error wrapping
+// that failure.
 func (b *Bufferevent) Drain(ctx context.Context) error {
 	if b.zero() {
 		return errZero
@@ -138,14 +145,26 @@ func (b *Bufferevent) Drain(ctx context.Context) error {
 		ctx = context.Background()
 	}
 	drained := make(chan struct{})
+	var failed error // why the bufferevent stopped before the drain was done
 	if b.mail.post(message{kind: msgDrain, done: drained}) {
 		select {
 		case <-drained:
 		case <-b.done:
+			if !isClosedChan(drained) {
+				failed = b.failure()
+			}
 		case <-ctx.Done():
 			b.Close()
 			return fmt.Errorf("drain: %w", context.Cause(ctx))
 		}
+	}
+	if err := b.outputLost(); err != nil {
+		b.Close()
+		return fmt.Errorf("drain: %w: %w", ErrOutputLost, err)
+	}
+	if failed != nil {
+		b.Close()
+		return fmt.Errorf("drain: %w", failed)
 	}
 	if d, ok := b.Transport().(interface{ Drain(context.Context) error }); ok && b.opts&CloseOnFree != 0 {
 		if err := d.Drain(ctx); err != nil {
@@ -154,6 +173,28 @@ func (b *Bufferevent) Drain(ctx context.Context) error {
 		}
 	}
 	return b.Close()
+}
+
+// failure returns why the bufferevent stopped when that was a failure (a
+// panic, a stage's error, a read error): nil when it was closed (Close,
+// Free) or had read the peer's EOF.
+func (b *Bufferevent) failure() error {
+	err := b.Err()
+	if err == nil || errors.Is(err, ErrClosed) || errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
+// outputLost returns the cause when a write to the transport failed (a
+// reset, a broken pipe) while a Drain waited and before its half-close
+// was done, so that output was lost (see noteDrainLost); nil otherwise,
+// after a plain stop (Close, Free) too, whose dropping of pending output
+// is documented.
+func (b *Bufferevent) outputLost() error {
+	b.errMu.Lock()
+	defer b.errMu.Unlock()
+	return b.drainLost
 }
 
 // Done returns a channel closed once the bufferevent has stopped and its

@@ -3,12 +3,19 @@ package actor_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testconn"
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // Tests of bufferevent_lifecycle.go: Close, and the methods of a closed
@@ -80,5 +87,288 @@ func TestClosedMethods(t *testing.T) {
 	}
 	if !errors.Is(a.Err(), actor.ErrClosed) {
 		t.Errorf("Err() after Close = %v, want ErrClosed", a.Err())
+	}
+}
+
+// stalledEnd returns a bufferevent whose peer never reads, so that its
+// output never drains: one end of a pair whose partner keeps reading
+// disabled, or a TCP socket whose peer never reads (small kernel buffers,
+// so that they fill fast). Its write high watermark is 4 KiB.
+func stalledEnd(t *testing.T, kind string) *actor.Bufferevent {
+	t.Helper()
+	var b *actor.Bufferevent
+	switch kind {
+	case "pair":
+		b, _ = testbev.NewPair(t, 0)
+	case "socket":
+		_, b = smallBufferedSocket(t, "tcp")
+	default:
+		t.Fatalf("unknown kind %q", kind)
+	}
+	if err := b.SetWatermark(actor.Write, 0, 4<<10); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// calls runs calls that may wait, each on a goroutine of its own, and
+// collects what they return.
+type calls struct {
+	names   []string
+	results chan callResult
+}
+
+type callResult struct {
+	name string
+	err  error
+}
+
+func newCalls() *calls { return &calls{results: make(chan callResult, 64)} }
+
+// run starts f as the call named name.
+func (c *calls) run(name string, f func() error) {
+	c.names = append(c.names, name)
+	go func() { c.results <- callResult{name, f()} }()
+}
+
+// wait waits until every call started has returned and gives what each
+// returned. Those still waiting after testkit.WaitTime fail the test,
+// named, with t.Fatalf.
+func (c *calls) wait(t *testing.T, after string) map[string]error {
+	t.Helper()
+	timer := time.NewTimer(testkit.WaitTime)
+	defer timer.Stop()
+	got := map[string]error{}
+	for len(got) < len(c.names) {
+		select {
+		case r := <-c.results:
+			got[r.name] = r.err
+		case <-timer.C:
+			var hung []string
+			for _, n := range c.names {
+				if _, ok := got[n]; !ok {
+					hung = append(hung, n)
+				}
+			}
+			t.Fatalf("%v after %s: still waiting after %v", hung, after, testkit.WaitTime)
+		}
+	}
+	return got
+}
+
+// Every call that can wait on a bufferevent returns once another
+// goroutine closes it, whichever way: Send at the write high watermark,
+// Drain with output the peer never reads, a send on Out selecting on
+// Failed, receives from In and Events, and Do, TryRead and ReadBuffer
+// queued behind a Do that holds the actor. Close comes from many
+// goroutines at once (or Free, or the Base's Close) while the calls wait;
+// each call returns within the test's bound with nil or an error matching
+// ErrClosed (Drain: Close's result; nothing failed before its half-close),
+// and every Close returns the same.
+func TestCloseWhileCallsWait(t *testing.T) {
+	for _, kind := range []string{"pair", "socket"} {
+		for _, closer := range []string{"Close", "Free", "Base.Close"} {
+			t.Run(kind+"/"+closer, func(t *testing.T) {
+				testCloseWhileCallsWait(t, kind, closer)
+			})
+		}
+	}
+}
+
+func testCloseWhileCallsWait(t *testing.T, kind, closer string) {
+	b := stalledEnd(t, kind)
+	ctx := context.Background()
+	c := newCalls()
+
+	// Hold the actor in a Do, so that what is posted behind it waits.
+	held, release := make(chan struct{}), make(chan struct{})
+	c.run("Do (holding)", func() error {
+		return b.Do(func(*actor.Session) { close(held); <-release })
+	})
+	testkit.Recv(t, held, "the holding Do to run")
+	c.run("Do (queued)", func() error { return b.Do(func(*actor.Session) {}) })
+	c.run("TryRead (queued)", func() error { _, err := b.TryRead(make([]byte, 8)); return err })
+	c.run("ReadBuffer (queued)", func() error { return b.ReadBuffer(new(actor.Buffer)) })
+	c.run("Send", func() error { return b.Send(ctx, make([]byte, 8<<20)) })
+	c.run("Drain", func() error { return b.Drain(ctx) })
+	c.run("Out", func() error {
+		failed := b.Failed()
+		for range 1 << 16 { // the output holds 4 KiB: far fewer sends fit
+			select {
+			case b.Out() <- make([]byte, 1<<10):
+			case <-failed:
+				return nil
+			}
+		}
+		return errors.New("Out took 64 MiB with nobody reading")
+	})
+	in, events := b.In(), b.Events()
+	c.run("In", func() error {
+		for range in {
+		}
+		return nil
+	})
+	c.run("Events", func() error {
+		for range events {
+		}
+		return nil
+	})
+
+	// Let the actor go and close it from many goroutines at once.
+	close(release)
+	for i := range 8 {
+		c.run(fmt.Sprintf("%s #%d", closer, i), func() error {
+			switch closer {
+			case "Free":
+				b.Free()
+				return nil
+			case "Base.Close":
+				return b.Base().Close()
+			}
+			return b.Close()
+		})
+	}
+	got := c.wait(t, closer)
+	first := b.Close()
+	for name, err := range got {
+		switch {
+		case name == "Drain" && closer == "Base.Close" && kind == "pair" && errors.Is(err, syscall.EPIPE):
+			// The Base closed the partner too: the drain's bytes were
+			// lost, and Drain says so.
+		case name == "Drain" || strings.HasPrefix(name, "Close"):
+			if err != first {
+				t.Errorf("%s = %v, want Close's result %v", name, err, first)
+			}
+		case err != nil && !errors.Is(err, actor.ErrClosed) && !errors.Is(err, syscall.EPIPE):
+			// EPIPE: the Drain half-closed before the close came, and a
+			// Send's later piece was written after it.
+			t.Errorf("%s = %v, want nil or ErrClosed (or EPIPE)", name, err)
+		case name == "Send" && err == nil:
+			t.Errorf("Send of 8 MiB nobody reads returned nil")
+		}
+	}
+	if err := b.Send(ctx, []byte("x")); !errors.Is(err, actor.ErrClosed) {
+		t.Errorf("Send after %s = %v, want ErrClosed", closer, err)
+	}
+}
+
+// A Send and then a Drain that wait (a peer that never reads) return
+// once their context is cancelled, with an error wrapping the cancel's
+// cause, and Drain closes the bufferevent. On a pair and on a socket.
+func TestCancelWhileCallsWait(t *testing.T) {
+	for _, kind := range []string{"pair", "socket"} {
+		t.Run(kind, func(t *testing.T) {
+			b := stalledEnd(t, kind)
+			cause := errors.New("cancelled by the test")
+			for _, call := range []string{"Send", "Drain"} {
+				ctx, cancel := context.WithCancelCause(context.Background())
+				c := newCalls()
+				if call == "Send" {
+					c.run(call, func() error { return b.Send(ctx, make([]byte, 8<<20)) })
+					deadline := time.Now().Add(testkit.WaitTime)
+					for b.OutputLen() < 4<<10 {
+						if time.Now().After(deadline) {
+							t.Fatal("Send did not fill the output")
+						}
+						runtime.Gosched()
+					}
+				} else {
+					// Output the peer never takes, so that the drain waits.
+					if err := b.Write(make([]byte, 8<<20)); err != nil {
+						t.Fatal(err)
+					}
+					c.run(call, func() error { return b.Drain(ctx) })
+				}
+				cancel(cause)
+				if err := c.wait(t, "cancel")[call]; !errors.Is(err, cause) {
+					t.Errorf("%s = %v, want the cancel's cause", call, err)
+				}
+			}
+			testkit.Recv(t, b.Done(), "the Drain whose context ended to close")
+		})
+	}
+}
+
+// Close and Free from many goroutines at once while other goroutines
+// stream into the bufferevent with Write, WriteBuffer, Send and Do and
+// read it with TryRead, over a pair and over a socket whose peer reads
+// everything (so that writes go through a lent sink too): every call
+// returns, with nil or an error matching ErrClosed (EPIPE: a pair's
+// partner that the Base closed), and nothing leaks. Ten rounds each.
+func TestCloseDuringTraffic(t *testing.T) {
+	for _, kind := range []string{"pair", "socket"} {
+		t.Run(kind, func(t *testing.T) {
+			for range 10 {
+				testCloseDuringTraffic(t, kind)
+			}
+		})
+	}
+}
+
+func testCloseDuringTraffic(t *testing.T, kind string) {
+	var b *actor.Bufferevent
+	received := make(chan struct{}, 1)
+	switch kind {
+	case "pair":
+		var p *actor.Bufferevent
+		b, p = testbev.NewPair(t, 0)
+		n := 0 // p's callbacks' own
+		p.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
+			n += s.Input().Len()
+			s.Input().Drain(s.Input().Len())
+			if n >= 256<<10 {
+				testkit.Signal(received)
+			}
+		}})
+		p.Enable(actor.Read)
+	default:
+		peer, c := testconn.TCPConns(t)
+		var err error
+		if b, err = actor.New(testbev.NewBase(t), c, actor.CloseOnFree); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			io.CopyN(io.Discard, peer, 256<<10)
+			testkit.Signal(received)
+			io.Copy(io.Discard, peer) // until b closes its end
+		}()
+	}
+	b.Enable(actor.Read)
+	ctx := context.Background()
+	chunk := testkit.Pattern(1 << 10)
+	c := newCalls()
+	loop := func(f func() error) func() error {
+		return func() error {
+			for range 1 << 20 { // ended by the close, long before
+				if err := f(); err != nil {
+					return err
+				}
+			}
+			return errors.New("still running after 2^20 calls")
+		}
+	}
+	c.run("Write", loop(func() error { return b.Write(chunk) }))
+	c.run("WriteBuffer", loop(func() error {
+		var buf actor.Buffer
+		buf.Write(chunk)
+		return b.WriteBuffer(&buf)
+	}))
+	c.run("Send", loop(func() error { return b.Send(ctx, chunk) }))
+	c.run("Do", loop(func() error { return b.Do(func(s *actor.Session) { s.Output().Write(chunk) }) }))
+	c.run("TryRead", loop(func() error { _, err := b.TryRead(make([]byte, 64)); return err }))
+	testkit.Recv(t, received, "256 KiB to cross")
+	for i := range 8 {
+		c.run(fmt.Sprintf("Close #%d", i), func() error {
+			if i%2 == 1 {
+				b.Free()
+				return nil
+			}
+			return b.Close()
+		})
+	}
+	for name, err := range c.wait(t, "Close") {
+		if err != nil && !errors.Is(err, actor.ErrClosed) && !errors.Is(err, syscall.EPIPE) {
+			t.Errorf("%s = %v, want nil or ErrClosed", name, err)
+		}
 	}
 }

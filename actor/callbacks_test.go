@@ -6,11 +6,15 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testconn"
 	"github.com/bevgo/bev/internal/testkit"
 )
 
@@ -194,5 +198,142 @@ func TestEventsBeforeEventsChannel(t *testing.T) {
 	connectNow(t, b)
 	if ev := testkit.Recv(t, b.Events(), "the Connected event kept for the Events channel"); ev.Event != actor.Connected {
 		t.Fatalf("event %v, want Connected", ev.Event)
+	}
+}
+
+// panicStage is a stage that moves bytes unchanged, or panics with its
+// value in the method named by in: Process (once it has bytes to move),
+// Buffered, which the actor calls beside Process to learn what the stage
+// holds back, or Passes, which a socket's actor calls before it lends its
+// sink (see actor.Passer). Buffered and Passes panic only once Process
+// has had bytes: called before, the panic could stop the bufferevent
+// before the test has set its callbacks, which would then never hear of
+// it (Err still would).
+type panicStage struct {
+	value, in string
+	armed     atomic.Bool // Process has had bytes
+}
+
+func (p *panicStage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (actor.StageResult, error) {
+	if src.Len() > 0 {
+		if p.in == "Process" {
+			panic(p.value)
+		}
+		p.armed.Store(true)
+	}
+	if limit >= 0 {
+		_, err := dst.MoveFromN(src, limit)
+		return actor.StageOK, err
+	}
+	return actor.StageOK, dst.MoveFrom(src)
+}
+
+func (p *panicStage) Buffered() int {
+	if p.in == "Buffered" && p.armed.Load() {
+		panic(p.value)
+	}
+	return 0
+}
+
+func (p *panicStage) Passes() bool {
+	if p.in == "Passes" && p.armed.Load() {
+		panic(p.value)
+	}
+	return false
+}
+
+// A panic in any piece of user code a bufferevent runs closes that
+// bufferevent only, with an Error event and Err carrying the
+// *PanicError, and closes its connection (CloseOnFree), so that the peer
+// reads its end: a read, write or event callback, run at once or
+// deferred to the Base's turn (DeferCallbacks), an input or output
+// stage's Process, and a stage's Buffered and Passes. Another bufferevent of the
+// same Base, deferring its callbacks, echoes as before afterwards: the
+// Base's dispatcher survives too.
+func TestPanicInEveryUserHook(t *testing.T) {
+	type setup struct {
+		opts    actor.Option
+		in, out actor.Stage
+		cbs     actor.Callbacks
+		// start makes the bufferevent run the hook, peer being the
+		// other end of its connection.
+		start func(b *actor.Bufferevent, peer *net.TCPConn)
+	}
+	readSome := func(b *actor.Bufferevent, peer *net.TCPConn) {
+		b.Enable(actor.Read)
+		peer.Write([]byte("x"))
+	}
+	writeSome := func(b *actor.Bufferevent, peer *net.TCPConn) { b.Write([]byte("x")) }
+	// Passes is asked when the actor, reading, waits in its socket.
+	readWrite := func(b *actor.Bufferevent, peer *net.TCPConn) {
+		b.Enable(actor.Read)
+		b.Write([]byte("x"))
+	}
+	endPeer := func(b *actor.Bufferevent, peer *net.TCPConn) {
+		b.Enable(actor.Read)
+		peer.CloseWrite()
+	}
+	boom := func(v string) func(*actor.Session) { return func(*actor.Session) { panic(v) } }
+	for _, tc := range []struct {
+		name string
+		setup
+	}{
+		{"read callback", setup{cbs: actor.Callbacks{Read: boom("read callback")}, start: readSome}},
+		{"write callback", setup{cbs: actor.Callbacks{Write: boom("write callback")}, start: writeSome}},
+		{"event callback", setup{cbs: actor.Callbacks{Event: func(*actor.Session, actor.Event, error) { panic("event callback") }}, start: endPeer}},
+		{"deferred read callback", setup{opts: actor.DeferCallbacks, cbs: actor.Callbacks{Read: boom("deferred read callback")}, start: readSome}},
+		{"deferred write callback", setup{opts: actor.DeferCallbacks, cbs: actor.Callbacks{Write: boom("deferred write callback")}, start: writeSome}},
+		{"deferred event callback", setup{opts: actor.DeferCallbacks, cbs: actor.Callbacks{Event: func(*actor.Session, actor.Event, error) { panic("deferred event callback") }}, start: endPeer}},
+		{"input stage", setup{in: &panicStage{value: "input stage", in: "Process"}, start: readSome}},
+		{"output stage", setup{out: &panicStage{value: "output stage", in: "Process"}, start: writeSome}},
+		{"input stage's Buffered", setup{in: &panicStage{value: "input stage's Buffered", in: "Buffered"}, start: readSome}},
+		{"output stage's Buffered", setup{out: &panicStage{value: "output stage's Buffered", in: "Buffered"}, start: writeSome}},
+		{"output stage's Passes", setup{out: &panicStage{value: "output stage's Passes", in: "Passes"}, start: readWrite}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := testbev.NewBase(t)
+			peer, c := testconn.TCPConns(t)
+			b, err := actor.NewStaged(base, c, actor.CloseOnFree|tc.opts, tc.in, tc.out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			events := make(chan actor.EventInfo, 8)
+			if tc.cbs.Event == nil {
+				tc.cbs.Event = func(_ *actor.Session, ev actor.Event, err error) { events <- actor.EventInfo{Event: ev, Err: err} }
+			}
+			b.SetCallbacks(tc.cbs)
+			tc.start(b, peer)
+			testkit.Recv(t, b.Done(), "the bufferevent to stop after its "+tc.name+" panicked")
+			var pe *actor.PanicError
+			if err := b.Err(); !errors.As(err, &pe) || !errors.Is(err, actor.ErrPanic) || pe.Value != tc.name {
+				t.Fatalf("Err() = %v, want the *PanicError of %q", err, tc.name)
+			}
+			if !strings.HasPrefix(tc.name, "event") && !strings.HasPrefix(tc.name, "deferred event") {
+				ev := testkit.Recv(t, events, "the Error event")
+				if ev.Event&actor.Error == 0 || !errors.As(ev.Err, &pe) || pe.Value != tc.name {
+					t.Errorf("event %v %v, want Error with the *PanicError", ev.Event, ev.Err)
+				}
+			}
+			peer.SetReadDeadline(time.Now().Add(testkit.WaitTime))
+			if _, err := io.Copy(io.Discard, peer); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("the peer read %v, want its end (EOF or a reset)", err)
+			}
+
+			// The Base and another bufferevent of it go on.
+			x, y, err := actor.NewPair(base, actor.DeferCallbacks)
+			if err != nil {
+				t.Fatalf("NewPair after the panic = %v", err)
+			}
+			if err := testbev.Echo(y, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := x.Send(context.Background(), []byte("still alive")); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, len("still alive"))
+			if _, err := io.ReadFull(&chanReader{in: x.In()}, got); err != nil || string(got) != "still alive" {
+				t.Errorf("echo after the panic: %q, %v", got, err)
+			}
+		})
 	}
 }

@@ -145,7 +145,7 @@ func (b *Bufferevent) Send(ctx context.Context, p []byte) error {
 		// taken back out.
 		after, queued, ok := b.mail.reserveOut(n, &b.outLen)
 		if !ok {
-			return fmt.Errorf("send: %w", ErrClosed)
+			return fmt.Errorf("send: %w", b.stopCause())
 		}
 		// Posts still queued (this goroutine's Writes, say) go first, and
 		// the room the piece waits for is what they leave. An actor that
@@ -177,15 +177,28 @@ func (b *Bufferevent) handOver(ctx context.Context, send chan<- sendPiece, faile
 	case send <- sp:
 		return nil
 	case <-failed:
-		if werr := b.writeErr(); werr != nil {
-			return werr
-		}
-		return ErrClosed
+		return b.stopCause()
 	case <-b.closing:
-		return ErrClosed
+		// The output may have failed first, and the close come after
+		// (an event callback or a Drain closing on the failure): the
+		// select picks either, and the failure is the cause.
+		return b.stopCause()
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
+}
+
+// stopCause is why the output takes no more: the error of the write that
+// failed it, or ErrClosed when it failed because the bufferevent stopped
+// (or is stopping).
+func (b *Bufferevent) stopCause() error {
+	b.errMu.Lock()
+	werr := b.wErr
+	b.errMu.Unlock()
+	if werr == nil || werr == errStopped {
+		return ErrClosed
+	}
+	return fmt.Errorf("write: %w", werr)
 }
 
 // sendPiece is a piece of a Send on its way to the actor: the bytes, and

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -247,5 +248,71 @@ func TestSendAfterWriteKeepsOrder(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Backpressure end to end on the channel view, against a peer that
+// floods a TCP socket while nobody receives from In: the input stops at
+// the read high watermark (plus one read), reading stops, the kernel
+// window fills and the peer's write blocks (until its 300 ms deadline,
+// far from the 64 MiB it tried). Then every byte the peer wrote comes out
+// of In, in order, and In closes with EOF.
+func TestInBackpressureAgainstFlood(t *testing.T) {
+	peer, c := testconn.TCPConns(t)
+	peer.SetWriteBuffer(64 << 10)
+	c.SetReadBuffer(64 << 10)
+	b, err := actor.New(testbev.NewBase(t), c, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := b.In() // nobody receives yet
+	const total = 64 << 20
+	type result struct {
+		n   int
+		err error
+	}
+	wrote := make(chan result, 1)
+	go func() {
+		peer.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+		n := 0
+		for n < total {
+			k, err := peer.Write(testkit.PatternAt(0, n, 256<<10))
+			n += k
+			if err != nil {
+				wrote <- result{n, err}
+				return
+			}
+		}
+		wrote <- result{n, nil}
+	}()
+	w := testkit.Recv(t, wrote, "the flood to block")
+	if !errors.Is(w.err, os.ErrDeadlineExceeded) || w.n > 16<<20 {
+		t.Fatalf("the peer wrote %d bytes (%v) to a bufferevent nobody reads, want it blocked far below %d", w.n, w.err, total)
+	}
+	if n := b.InputLen(); n > actor.DefaultChannelHighWatermark+actor.DefaultMaxRead {
+		t.Errorf("InputLen() = %d, want at most the high watermark %d plus one read", n, actor.DefaultChannelHighWatermark)
+	}
+	peer.CloseWrite()
+	got := 0
+	r := &chanReader{in: in}
+	buf := make([]byte, 64<<10)
+	for {
+		k, err := r.Read(buf)
+		if off := testkit.PatternMismatch(0, got, buf[:k]); off >= 0 {
+			t.Fatalf("byte %d of the flood differs", off)
+		}
+		got += k
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got != w.n {
+		t.Errorf("In gave %d bytes, the peer wrote %d", got, w.n)
+	}
+	if !errors.Is(b.Err(), io.EOF) {
+		t.Errorf("Err() = %v, want io.EOF", b.Err())
 	}
 }

@@ -50,6 +50,13 @@ var (
 	// ErrPanic is wrapped by the *PanicError that closes a bufferevent
 	// whose callback or stage panicked.
 	ErrPanic = errors.New("actor: callback panicked")
+
+	// ErrOutputLost is wrapped, with the write's cause, by the error
+	// Drain returns when a write to the transport, or its half-close,
+	// failed (a reset, a broken pipe) before all the output was written
+	// and the transport half-closed: what was not written is lost, and
+	// what the transport held may be.
+	ErrOutputLost = errors.New("actor: output lost")
 )
 
 // closedError is ErrClosed: its own sentinel that is also net.ErrClosed.

@@ -47,7 +47,7 @@ const (
 // theirs would be exactly the actor's own (see above), and reports whether
 // it did. The actor calls it just before it waits in its socket.
 func (a *actorState) lendSink() bool {
-	if a.writing || a.pendingOut() > 0 || !stagePasses(a.outStage) || a.writeErr || a.stopping ||
+	if a.writing || a.pendingOut() > 0 || !a.passes(a.outStage) || a.writeErr || a.stopping ||
 		a.closeWrite.asked() || !a.enabled(Write) || a.b.rate.Load().limited() {
 		return false
 	}

@@ -2,8 +2,10 @@ package actor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"time"
 )
 
@@ -70,7 +72,7 @@ func (a *actorState) startHandshake() {
 	a.connecting = true
 	a.b.connState.Store(connBusy)
 	a.connWG.Go(func() {
-		err := h.Handshake(ctx)
+		err := handshake(ctx, h)
 		a.b.mail.post(message{kind: msgConnected, tr: &transportMsg{err: err, handshake: true}})
 	})
 }
@@ -86,6 +88,10 @@ func (a *actorState) onHandshake(err error) {
 	}
 	if err != nil {
 		a.detach(true)
+		if errors.Is(err, ErrPanic) {
+			a.fail(Error, err, false)
+			return
+		}
 		a.emit(Error, err)
 		return
 	}
@@ -179,10 +185,29 @@ func (a *actorState) dialHere(ctx context.Context, dial DialFunc) {
 	a.onConnect(t, err)
 }
 
+// handshake runs h's handshake; a panic in it is returned as a
+// *PanicError, which fails the bufferevent (onHandshake) as a callback's
+// panic does, instead of ending the process from a goroutine the
+// bufferevent owns.
+func handshake(ctx context.Context, h Handshaker) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return h.Handshake(ctx)
+}
+
 // dialTransport runs dial; a dial that returns neither a transport nor an
-// error fails with ErrNoTransport.
-func dialTransport(ctx context.Context, dial DialFunc) (Transport, error) {
-	t, err := dial(ctx)
+// error fails with ErrNoTransport, and one that panics with a *PanicError
+// (see handshake).
+func dialTransport(ctx context.Context, dial DialFunc) (t Transport, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t, err = nil, &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	t, err = dial(ctx)
 	if err == nil && t == nil {
 		err = fmt.Errorf("connect: dial returned no transport: %w", ErrNoTransport)
 	}
@@ -204,6 +229,10 @@ func (a *actorState) onConnect(t Transport, err error) {
 	a.endConnect()
 	if err != nil {
 		a.b.connState.Store(connIdle)
+		if errors.Is(err, ErrPanic) {
+			a.fail(Error, err, false) // the user's dial panicked, as a callback may
+			return
+		}
 		a.emit(Error, err)
 		return
 	}
@@ -252,11 +281,28 @@ func (a *actorState) checkDrain() {
 	}
 	if done {
 		a.stopTimer(timerLinger)
+		a.noteDrainLost()
 		for _, c := range a.drainWaiters {
 			close(c)
 		}
 		a.drainWaiters = nil
 	}
+}
+
+// noteDrainLost records, for the Drain calls waiting, that the output
+// failed before the half-close was done, so that what they were to write
+// is lost (Drain then returns ErrOutputLost). A write that fails after the
+// half-close (bytes written after it) loses nothing a Drain promised.
+func (a *actorState) noteDrainLost() {
+	if len(a.drainWaiters) == 0 || !a.writeErr || a.closeWrite.finished() {
+		return
+	}
+	b := a.b
+	b.errMu.Lock()
+	if b.drainLost == nil {
+		b.drainLost = b.wErr
+	}
+	b.errMu.Unlock()
 }
 
 // discard drops what a lingering read brought (n bytes in src); its end
@@ -276,6 +322,7 @@ func (a *actorState) discard(src *Buffer, n int, err error) {
 // closes the channels, and closes done, which Close waits for.
 func (a *actorState) exit() {
 	b := a.b
+	a.noteDrainLost() // before the stop's own ErrClosed fails the output
 	a.stopping = true
 	b.Free()
 	a.stopClockTimer()

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -50,6 +52,74 @@ func TestDrainTimeout(t *testing.T) {
 		t.Errorf("Drain() = %v, want DeadlineExceeded", err)
 	}
 	testkit.Recv(t, a.Done(), "closed after a failed drain")
+}
+
+// failingCloseWrite is one end of a net.Pipe whose half-close fails, as a
+// TCP socket's shutdown does (ENOTCONN) once a reset has come.
+type failingCloseWrite struct{ net.Conn }
+
+func (failingCloseWrite) CloseWrite() error {
+	return &net.OpError{Op: "close", Net: "pipe", Err: os.NewSyscallError("shutdown", syscall.ENOTCONN)}
+}
+
+// Drain reports output it could not deliver, instead of a clean close: a
+// write that fails before its half-close (the partner of a pair closes
+// while the output waits: EPIPE), or a half-close that fails (a TCP
+// socket's shutdown after a reset: the kernel threw away what it held).
+// Either is an error wrapping ErrOutputLost and the cause; Drain closes
+// the bufferevent and returns promptly. A bufferevent that fails while
+// the drain waits (its output stage fails at Finished) makes Drain return
+// that failure. (It returned nil, Close's result, in all three.)
+func TestDrainReportsLostOutput(t *testing.T) {
+	t.Run("write fails", func(t *testing.T) {
+		a, b := testbev.NewPair(t, 0) // b never reads
+		a.SetWatermark(actor.Write, 0, 1<<10)
+		a.Write(testkit.Pattern(1 << 20))
+		drained := make(chan error, 1)
+		go func() { drained <- a.Drain(context.Background()) }()
+		b.Close()
+		if err := testkit.Recv(t, drained, "Drain"); !errors.Is(err, actor.ErrOutputLost) || !errors.Is(err, syscall.EPIPE) {
+			t.Errorf("Drain with its partner gone = %v, want ErrOutputLost and EPIPE", err)
+		}
+		testkit.Recv(t, a.Done(), "a closed by the failed Drain")
+	})
+	t.Run("stage fails", func(t *testing.T) {
+		c1, c2 := net.Pipe()
+		t.Cleanup(func() { c2.Close() })
+		go io.Copy(io.Discard, c2)
+		boom := errors.New("no trailer")
+		failFinished := stageFunc(func(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (actor.StageResult, error) {
+			if mode == actor.Finished {
+				return actor.StageError, boom
+			}
+			return actor.StageOK, dst.MoveFrom(src)
+		})
+		a, err := actor.NewStaged(testbev.NewBase(t), c1, actor.CloseOnFree, nil, failFinished)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Write(testkit.Pattern(1 << 10))
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
+		defer cancel()
+		if err := a.Drain(ctx); !errors.Is(err, boom) {
+			t.Errorf("Drain whose output stage failed at Finished = %v, want the stage's error", err)
+		}
+	})
+	t.Run("half-close fails", func(t *testing.T) {
+		c1, c2 := net.Pipe()
+		t.Cleanup(func() { c2.Close() })
+		go io.Copy(io.Discard, c2) // reads all, until c1 is closed
+		a, err := actor.New(testbev.NewBase(t), failingCloseWrite{c1}, actor.CloseOnFree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Write(testkit.Pattern(1 << 10))
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
+		defer cancel()
+		if err := a.Drain(ctx); !errors.Is(err, actor.ErrOutputLost) || !errors.Is(err, syscall.ENOTCONN) {
+			t.Errorf("Drain whose half-close failed = %v, want ErrOutputLost and ENOTCONN", err)
+		}
+	})
 }
 
 // TestFinishWhileConnecting: a Flush(Write, Finished) made while a connect
@@ -384,5 +454,69 @@ func TestLargeStack(t *testing.T) {
 	large := stackPer(actor.CloseOnFree | actor.LargeStack)
 	if large < plain+3<<10 {
 		t.Errorf("stack in use per actor: %d bytes with LargeStack, %d without; want about 8 KiB and 2 KiB", large, plain)
+	}
+}
+
+// panicHandshaker is a transport whose handshake panics.
+type panicHandshaker struct{ net.Conn }
+
+func (panicHandshaker) Handshake(context.Context) error { panic("handshake") }
+
+// A dial (Connect, ConnectNet) or a transport's handshake that panics runs
+// user code on a goroutine the bufferevent owns, or on the actor itself:
+// the panic closes that bufferevent, as a callback's does, with an Error
+// event and Err carrying the *PanicError, instead of ending the process.
+// The handshake's transport is closed.
+func TestPanicInDialAndHandshake(t *testing.T) {
+	boom := func(context.Context) (actor.Transport, error) { panic("dial") }
+	for _, tc := range []struct {
+		name, value string
+		start       func(t *testing.T, b *actor.Bufferevent) error
+		transport   func(t *testing.T) (actor.Transport, net.Conn)
+	}{
+		{"Connect", "dial", func(t *testing.T, b *actor.Bufferevent) error {
+			return b.Connect(context.Background(), boom)
+		}, nil},
+		{"ConnectNet", "dial", func(t *testing.T, b *actor.Bufferevent) error {
+			return b.ConnectNet(context.Background(), boom)
+		}, nil},
+		{"Handshake", "handshake", func(t *testing.T, b *actor.Bufferevent) error {
+			return b.Enable(actor.Read)
+		}, func(t *testing.T) (actor.Transport, net.Conn) {
+			c1, c2 := net.Pipe()
+			t.Cleanup(func() { c2.Close() })
+			return panicHandshaker{c1}, c2
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var tr actor.Transport
+			var peer net.Conn
+			if tc.transport != nil {
+				tr, peer = tc.transport(t)
+			}
+			b, err := actor.New(testbev.NewBase(t), tr, actor.CloseOnFree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			events := b.Events()
+			if err := tc.start(t, b); err != nil {
+				t.Fatal(err)
+			}
+			var pe *actor.PanicError
+			ev := testkit.Recv(t, events, "the Error event")
+			if ev.Event&actor.Error == 0 || !errors.As(ev.Err, &pe) || pe.Value != tc.value {
+				t.Errorf("event %v %v, want Error with the *PanicError of %q", ev.Event, ev.Err, tc.value)
+			}
+			testkit.Recv(t, b.Done(), "the bufferevent to stop after its "+tc.value+" panicked")
+			if err := b.Err(); !errors.As(err, &pe) || !errors.Is(err, actor.ErrPanic) {
+				t.Errorf("Err() = %v, want the *PanicError", err)
+			}
+			if peer != nil {
+				peer.SetReadDeadline(time.Now().Add(testkit.WaitTime))
+				if _, err := peer.Read(make([]byte, 1)); err != io.EOF {
+					t.Errorf("the transport's peer reads %v, want EOF (closed)", err)
+				}
+			}
+		})
 	}
 }

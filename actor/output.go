@@ -26,11 +26,14 @@ func (a *actorState) onWrote(w loopEvent) {
 func (a *actorState) wrote(w loopEvent) {
 	a.writing = false
 	if w.closeWrite {
-		a.closeWrite.finish()
 		if w.err != nil && !errors.Is(w.err, net.ErrClosed) {
-			a.writeErr = true
-			a.emit(Writing|Error, w.err)
+			// The half-close failed (a reset came first): the output
+			// fails as on a failed write, and the half-close stays
+			// undone, so that a Drain waiting for it reports the loss.
+			a.writeFailed(w.err)
+			return
 		}
+		a.closeWrite.finish()
 		return
 	}
 	a.io.out.done(a.writeSrc(), w.n)
@@ -143,7 +146,7 @@ func (a *actorState) pumpWrite() {
 		if src.Len() == 0 {
 			// An output stage that still holds bytes (a delay) sends
 			// them before the half-close.
-			if a.closeWrite.due() && a.output.Len() == 0 && stageBuffered(a.outStage) == 0 {
+			if a.closeWrite.due() && a.output.Len() == 0 && a.stageBuffered(a.outStage) == 0 {
 				a.closeWrite.send()
 				a.writing = true
 				if cw, ok := a.t.(closeWriter); ok && a.io.sys != nil {

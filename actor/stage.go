@@ -85,7 +85,7 @@ func (a *actorState) runInputOnce(mode FlushMode, force bool) (full, done bool) 
 		// A pending Flush or Finished calls the stage until it is done
 		// (runInput), even with nothing waiting: it may hold state that
 		// only that call emits, or a truncation only that call detects.
-		waiting := a.rawIn.Len() > 0 || stageBuffered(a.inStage) > 0
+		waiting := a.rawIn.Len() > 0 || a.stageBuffered(a.inStage) > 0
 		canRun := (waiting || mode != Normal) && limit != 0 && (force || a.enabled(Read))
 		if !canRun && (called || !force) {
 			full = waiting && limit == 0
@@ -105,12 +105,12 @@ func (a *actorState) runInputOnce(mode FlushMode, force bool) (full, done bool) 
 		// A stage that can do nothing with what waits, with room to put
 		// its output, needs more raw bytes first (a frame or a TLS record
 		// larger than the watermark): rawHeld lets them in.
-		a.inStarved = !progress && limit != 0 && a.rawIn.Len() > 0 && stageBuffered(a.inStage) == 0
+		a.inStarved = !progress && limit != 0 && a.rawIn.Len() > 0 && a.stageBuffered(a.inStage) == 0
 		// A call with room that left nothing waiting, or that could do
 		// nothing more with what waits, ends a pending Flush or Finished.
 		// A stage that says it still holds bytes (a delay releases them
 		// later, on its own wake-up) is not done, progress or not.
-		if mode != Normal && limit != 0 && stageBuffered(a.inStage) == 0 && (!progress || a.rawIn.Len() == 0) {
+		if mode != Normal && limit != 0 && a.stageBuffered(a.inStage) == 0 && (!progress || a.rawIn.Len() == 0) {
 			done = true
 			break
 		}
@@ -182,7 +182,7 @@ func (a *actorState) runOutput(mode FlushMode) {
 func (a *actorState) runOutputOnce(mode FlushMode) {
 	for called := false; ; called = true {
 		room := a.outRoomRaw() // negative: the transport sets no limit
-		waiting := a.output.Len() > 0 || stageBuffered(a.outStage) > 0
+		waiting := a.output.Len() > 0 || a.stageBuffered(a.outStage) > 0
 		canRun := waiting && (mode != Normal || (a.enabled(Write) && room != 0))
 		if !canRun && (called || mode == Normal) {
 			break
@@ -218,19 +218,44 @@ type Passer interface {
 	Passes() bool
 }
 
-// stagePasses reports whether st is no stage, or a Passer passing now.
-func stagePasses(st Stage) bool {
+// stagePasses reports whether st is no stage, or a Passer passing now. It
+// is called on any goroutine: a Passes that panics counts as not passing,
+// so that the bytes go to the actor, whose own call (actorState.passes)
+// fails the bufferevent with the panic.
+func stagePasses(st Stage) (passes bool) {
 	if st == nil {
 		return true
 	}
 	p, ok := st.(Passer)
-	return ok && p.Passes()
+	if !ok {
+		return false
+	}
+	defer func() {
+		if recover() != nil {
+			passes = false
+		}
+	}()
+	return p.Passes()
+}
+
+// passes is stagePasses on the actor: a Passes that panics fails the
+// bufferevent with a *PanicError, as a panic in Process does, and counts
+// as not passing.
+func (a *actorState) passes(st Stage) (passes bool) {
+	if p, ok := st.(Passer); ok {
+		defer a.recoverPanic(false)
+		return p.Passes()
+	}
+	return st == nil
 }
 
 // stageBuffered returns how many bytes st holds ready to emit without more
 // input, when it says so through an optional Buffered method (see Stage).
-func stageBuffered(st Stage) int {
+// A Buffered that panics fails the bufferevent with a *PanicError, as a
+// panic in Process does, and counts as holding nothing.
+func (a *actorState) stageBuffered(st Stage) (n int) {
 	if b, ok := st.(interface{ Buffered() int }); ok {
+		defer a.recoverPanic(false)
 		return b.Buffered()
 	}
 	return 0

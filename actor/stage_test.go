@@ -367,3 +367,10 @@ func TestStagedWriteCallbackRefillsPastBound(t *testing.T) {
 		t.Fatalf("the transport got %d bytes that differ from the %d the callback wrote", len(got), len(want))
 	}
 }
+
+// stageFunc is a function as a Stage.
+type stageFunc func(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (actor.StageResult, error)
+
+func (f stageFunc) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (actor.StageResult, error) {
+	return f(dst, src, limit, mode)
+}

@@ -19,6 +19,7 @@ var (
 
 	// ErrAcceptPanic is wrapped, with the *actor.PanicError, by the error
 	// a Listener passes to ListenerConfig.OnError when its accept
-	// callback panicked.
+	// callback panicked, or the user code it runs to make each socket
+	// (ListenerConfig.Layer or Stages, the layer's Wrap).
 	ErrAcceptPanic = errors.New("conn: accept callback panicked")
 )

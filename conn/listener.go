@@ -235,7 +235,12 @@ func (l *Listener) loop() {
 			}
 		}
 		delay = 0
-		s, err := l.newSocket(c)
+		s, err := l.newSocketSafe(c)
+		if errors.Is(err, actor.ErrPanic) {
+			c.Close()
+			l.report(fmt.Errorf("%w: %w", ErrAcceptPanic, err))
+			continue
+		}
 		if err != nil {
 			// The Base is closing (it will close us too), or the
 			// configuration is bad: either way this connection is lost.
@@ -276,6 +281,18 @@ func (l *Listener) report(err error) {
 	}
 	defer func() { recover() }()
 	l.cfg.OnError(err)
+}
+
+// newSocketSafe is newSocket with a panic in the user's code it runs
+// (ListenerConfig.Layer or Stages, the layer's Wrap) returned as a
+// *actor.PanicError, so that it is contained as the accept callback's is.
+func (l *Listener) newSocketSafe(c net.Conn) (s *Socket, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s, err = nil, &actor.PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return l.newSocket(c)
 }
 
 func (l *Listener) newSocket(c net.Conn) (*Socket, error) {

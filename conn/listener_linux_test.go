@@ -3,8 +3,10 @@ package conn_test
 import (
 	"errors"
 	"net"
+	"regexp"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
@@ -13,11 +15,15 @@ import (
 	"github.com/bevgo/bev/internal/testkit"
 )
 
+// retryDelay finds the delay in a listener's report of an accept error
+// it retries.
+var retryDelay = regexp.MustCompile(`retrying in ([0-9.]+[a-zµ]+)`)
+
 // TestListenerEMFILE runs the listener out of descriptors for real: the
 // process's RLIMIT_NOFILE is lowered to its lowest free descriptor, so
 // the next accept fails with EMFILE. The listener reports it to OnError
-// and keeps retrying; once the limit is restored the waiting connection
-// is accepted. The client socket is made before the limit is lowered, so
+// and keeps retrying, backing off (it does not spin); once the limit is
+// restored the waiting connection is accepted. The client socket is made before the limit is lowered, so
 // that connecting needs no new descriptor.
 func TestListenerEMFILE(t *testing.T) {
 	base := testbev.NewBase(t)
@@ -40,10 +46,33 @@ func TestListenerEMFILE(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 
 	_, restore := testconn.DialAtFDLimit(t, port)
-	got := testkit.Recv(t, errc, "an accept error reported to OnError")
+	// Three retries, backing off: the delays they report double, so a
+	// listener out of descriptors does not spin (5, 10 and 20 ms).
+	var delays []time.Duration
+	for range 3 {
+		got := testkit.Recv(t, errc, "an accept error reported to OnError")
+		if !errors.Is(got, syscall.EMFILE) {
+			restore()
+			t.Fatalf("OnError got %v, want an error wrapping EMFILE", got)
+		}
+		m := retryDelay.FindStringSubmatch(got.Error())
+		if m == nil {
+			restore()
+			t.Fatalf("OnError got %v, which names no retry delay", got)
+		}
+		d, err := time.ParseDuration(m[1])
+		if err != nil {
+			restore()
+			t.Fatal(err)
+		}
+		delays = append(delays, d)
+	}
 	restore()
-	if !errors.Is(got, syscall.EMFILE) {
-		t.Errorf("OnError got %v, want an error wrapping EMFILE", got)
+	for i := 1; i < len(delays); i++ {
+		if delays[i] != 2*delays[i-1] {
+			t.Errorf("retry delays %v, want each twice the one before", delays)
+			break
+		}
 	}
 	s := testkit.Recv(t, accepted, "the connection accepted once descriptors are free again")
 	s.Close()

@@ -123,6 +123,53 @@ func (l *flakyListener) Close() error {
 
 func (l *flakyListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
 
+// TestListenerAcceptWhileClosing: an Accept that waits returns once the
+// listener is closed from another goroutine, directly or by its Base's
+// Close (an error wrapping ErrListenerClosed), or once its context is
+// cancelled (an error wrapping the cancel's cause).
+func TestListenerAcceptWhileClosing(t *testing.T) {
+	stopped := errors.New("stopped by the test")
+	for _, how := range []string{"Close", "Base.Close", "cancel"} {
+		t.Run(how, func(t *testing.T) {
+			base := testbev.NewBase(t)
+			ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", conn.ListenerConfig{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			accepted := make(chan error, 1)
+			go func() {
+				s, err := ln.Accept(ctx)
+				if s != nil {
+					s.Close()
+				}
+				accepted <- err
+			}()
+			switch how {
+			case "Close":
+				go ln.Close()
+			case "Base.Close":
+				go base.Close()
+			default:
+				cancel(stopped)
+			}
+			err = testkit.Recv(t, accepted, "Accept to return after "+how)
+			want := conn.ErrListenerClosed
+			if how == "cancel" {
+				want = stopped
+			}
+			if !errors.Is(err, want) {
+				t.Errorf("Accept after %s = %v, want %v", how, err, want)
+			}
+			if how != "cancel" {
+				testkit.Recv(t, ln.Done(), "the accept loop to end")
+			}
+		})
+	}
+}
+
 // TestListenerBackoff: temporary accept errors are retried; a permanent
 // one ends the loop, and Err says which.
 func TestListenerBackoff(t *testing.T) {
@@ -199,6 +246,80 @@ func TestListenerAcceptPanic(t *testing.T) {
 	dialListener(t, ln)
 	s := testkit.Recv(t, accepted, "the next connection, accepted after the panic")
 	s.Close()
+}
+
+// wrapPanicLayer is a Layer whose Wrap panics.
+type wrapPanicLayer struct{}
+
+func (wrapPanicLayer) Wrap(net.Conn, string) (actor.Transport, error) { panic("Wrap") }
+
+// plainLayer is a Layer that adds nothing: the transport is the conn.
+type plainLayer struct{}
+
+func (plainLayer) Wrap(c net.Conn, _ string) (actor.Transport, error) { return c, nil }
+
+// TestListenerFactoryPanic: the per-connection user code the listener
+// runs before the accept callback, ListenerConfig.Layer and Stages and
+// the layer's Wrap, is contained as the callback is: a panic closes that
+// connection, OnError hears ErrAcceptPanic with the *actor.PanicError, and
+// the next connection is accepted as usual.
+func TestListenerFactoryPanic(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  func(first func() bool) conn.ListenerConfig
+	}{
+		{"Layer", func(first func() bool) conn.ListenerConfig {
+			return conn.ListenerConfig{Layer: func() conn.Layer {
+				if first() {
+					panic("Layer")
+				}
+				return plainLayer{}
+			}}
+		}},
+		{"Wrap", func(first func() bool) conn.ListenerConfig {
+			return conn.ListenerConfig{Layer: func() conn.Layer {
+				if first() {
+					return wrapPanicLayer{}
+				}
+				return plainLayer{}
+			}}
+		}},
+		{"Stages", func(first func() bool) conn.ListenerConfig {
+			return conn.ListenerConfig{Stages: func() (in, out actor.Stage) {
+				if first() {
+					panic("Stages")
+				}
+				return nil, nil
+			}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := testbev.NewBase(t)
+			errc := make(chan error, 4)
+			accepted := make(chan *conn.Socket, 1)
+			calls := 0 // the accept loop's: it makes one socket at a time
+			cfg := tc.cfg(func() bool { calls++; return calls == 1 })
+			cfg.Options = actor.CloseOnFree
+			cfg.OnError = func(err error) { errc <- err }
+			ln, err := conn.Listen(base, "tcp", "127.0.0.1:0", cfg, func(s *conn.Socket) { accepted <- s })
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			c1 := dialListener(t, ln)
+			got := testkit.Recv(t, errc, "the panic reported to OnError")
+			var pe *actor.PanicError
+			if !errors.Is(got, conn.ErrAcceptPanic) || !errors.Is(got, actor.ErrPanic) || !errors.As(got, &pe) || pe.Value != tc.name {
+				t.Errorf("OnError got %v, want ErrAcceptPanic with the PanicError of %q", got, tc.name)
+			}
+			if n, err := c1.Read(make([]byte, 1)); err == nil {
+				t.Errorf("the connection whose %s panicked gave %d bytes, want it closed", tc.name, n)
+			}
+			dialListener(t, ln)
+			s := testkit.Recv(t, accepted, "the next connection, accepted after the panic")
+			s.Close()
+		})
+	}
 }
 
 // upper is a stage that upper-cases ASCII letters.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -499,4 +500,90 @@ func TestSlowLoris(t *testing.T) {
 		t.Errorf("Read still enabled after the timeout")
 	}
 	s.Close()
+}
+
+// TestPeerHalfClosesThenResets: a peer that half-closes (its bytes, then
+// FIN) and, while the socket still writes to it and it does not read,
+// resets. The socket reports every byte, then Reading|EOF; then the
+// reset fails its output: a Writing|Error with the reset (or a broken
+// pipe), a Send under way returns it, Failed is closed and a later Write
+// fails with it. A Drain begun after the EOF, while output waits, returns
+// with an error that says the output was lost (the reset), within its
+// bound, instead of lingering for an EOF that already came or reporting
+// a clean end.
+func TestPeerHalfClosesThenResets(t *testing.T) {
+	base := testbev.NewBase(t)
+	peer, c := testconn.TCPConns(t)
+	peer.SetReadBuffer(8 << 10)
+	c.SetWriteBuffer(8 << 10)
+	s, err := conn.New(base, c, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetMaxWrite(16 << 10); err != nil { // see actor's smallBufferedSocket
+		t.Fatal(err)
+	}
+	events := s.Events()
+	in := s.In()
+	if _, err := peer.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for p := range in { // closed after the EOF; bounded by the events below
+		got = append(got, p...)
+	}
+	if string(got) != "hello" {
+		t.Errorf("read %q before EOF, want %q", got, "hello")
+	}
+	if ev := testkit.Recv(t, events, "Reading|EOF"); ev.Event != actor.Reading|actor.EOF {
+		t.Fatalf("event %v (%v), want Reading|EOF", ev.Event, ev.Err)
+	}
+
+	// Fill the peer's window (it never reads), with Send waiting for room.
+	if err := s.SetWatermark(actor.Write, 0, 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 1)
+	go func() { sent <- s.Send(context.Background(), make([]byte, 8<<20)) }()
+	deadline := time.Now().Add(testkit.WaitTime)
+	for s.OutputLen() < 64<<10 {
+		if time.Now().After(deadline) {
+			t.Fatal("the output did not fill")
+		}
+		runtime.Gosched()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
+	defer cancel()
+	drained := make(chan error, 1)
+	go func() { drained <- s.Drain(ctx) }()
+
+	peer.SetLinger(0)
+	peer.Close()
+	// The reset reaches a write (ECONNRESET, then EPIPE), or, when the
+	// kernel had taken all the output, the half-close (ENOTCONN).
+	broken := func(err error) bool {
+		return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ENOTCONN)
+	}
+	if err := testkit.Recv(t, sent, "Send to return after the reset"); !broken(err) {
+		t.Errorf("Send after the reset = %v, want ECONNRESET or EPIPE", err)
+	}
+	testkit.Recv(t, s.Failed(), "Failed to close")
+	if err := testkit.Recv(t, drained, "Drain to return after the reset"); !errors.Is(err, actor.ErrOutputLost) || !broken(err) {
+		t.Errorf("Drain after a reset lost its output = %v, want ErrOutputLost with the reset", err)
+	}
+	var writeErr error
+	for ev := range events {
+		if ev.Event&actor.Error != 0 && writeErr == nil {
+			writeErr = ev.Err
+			if ev.Event&actor.Writing == 0 || !broken(ev.Err) {
+				t.Errorf("event %v (%v), want Writing|Error with the reset", ev.Event, ev.Err)
+			}
+		}
+	}
+	if writeErr == nil {
+		t.Errorf("no Error event after the reset")
+	}
 }

@@ -158,6 +158,12 @@ func (t *filterTransport) WriteLimit() int {
 	if _, high, _ := t.c.b.Watermark(actor.Write); high > 0 {
 		t.c.mu.Lock()
 		defer t.c.mu.Unlock()
+		if t.c.writeErrorLocked() != nil {
+			// Writes fail at once: no limit, so that the filter's
+			// output stage runs and its next write learns the error
+			// (onEvent wakes it), rather than waiting for room.
+			return -1
+		}
 		return max(0, high-t.c.heldLocked())
 	}
 	return -1

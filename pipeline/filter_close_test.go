@@ -4,7 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/internal/testbev"
@@ -85,6 +91,107 @@ func TestFilterDrain(t *testing.T) {
 			}
 			if !bytes.Equal(all.Bytes(), want) {
 				t.Fatalf("reader got %d bytes, want the %d written", all.Len(), len(want))
+			}
+		})
+	}
+}
+
+// stuckWriter is a net.Conn whose writes wait until fail is closed and
+// then fail with EPIPE, while its reads stay open (nothing comes): a
+// write side that breaks with no event on the read side.
+type stuckWriter struct {
+	net.Conn
+	fail chan struct{}
+}
+
+func (w stuckWriter) Write(p []byte) (int, error) {
+	<-w.fail
+	return 0, &net.OpError{Op: "write", Net: "test", Err: os.NewSyscallError("write", syscall.EPIPE)}
+}
+
+// Drain of a stack of filters whose bottom cannot deliver reports it: an
+// error wrapping actor.ErrOutputLost and the EPIPE, from the underlying's
+// Drain up through each filter's, and the stack closes; a Send waiting
+// on the top returns. The bottom is a
+// pair whose partner, which never reads, closes while the bytes wait
+// (EOF on the read side too), or a connection whose writes fail while
+// its reads stay open. A filter whose output stage waited for room in
+// its underlying never learned that the underlying's writes had failed:
+// the Drain waited for its context, and the Send for ever.
+func TestFilterDrainReportsLostOutput(t *testing.T) {
+	for _, tc := range []struct {
+		bottom string
+		stage  func() pipeline.Stage
+		send   bool // a Send waits on the top (a compressor's output never backs up)
+	}{
+		{"pair partner closes", pipeline.PassThrough, true},
+		{"writes fail, reads open", pipeline.PassThrough, true},
+		{"pair partner closes", nil, true},
+		{"writes fail, reads open", nil, true},
+		{"pair partner closes", pipeline.Gzip, false},
+	} {
+		bottom := tc.bottom
+		out := func() pipeline.Stage { return nil }
+		name := bottom + "/no stage"
+		if tc.stage != nil {
+			out, name = tc.stage, fmt.Sprintf("%s/%T", bottom, tc.stage())
+		}
+		t.Run(name, func(t *testing.T) {
+			base := testbev.NewBase(t)
+			var u1 *actor.Bufferevent
+			var breakIt func()
+			if bottom == "pair partner closes" {
+				var u2 *actor.Bufferevent
+				u1, u2 = newLink(t, base, "pair", 0) // u2 never reads
+				breakIt = func() { u2.Close() }
+			} else {
+				c1, c2 := net.Pipe()
+				t.Cleanup(func() { c2.Close() })
+				fail := make(chan struct{})
+				var err error
+				if u1, err = actor.New(base, stuckWriter{c1, fail}, actor.CloseOnFree); err != nil {
+					t.Fatal(err)
+				}
+				u1.Enable(actor.Read)
+				breakIt = func() { close(fail) }
+			}
+			mid, err := pipeline.NewFilter(u1, nil, out(), actor.CloseOnFree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			top, err := pipeline.NewFilter(mid, nil, out(), actor.CloseOnFree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u1.SetWatermark(actor.Write, 0, 4096)
+			mid.SetWatermark(actor.Write, 0, 4096)
+			top.Write(testkit.Pattern(1 << 20))
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitTime)
+			defer cancel()
+			sent := make(chan error, 1)
+			if tc.send {
+				go func() { sent <- top.Send(context.Background(), make([]byte, 1<<20)) }()
+				deadline := time.Now().Add(testkit.WaitTime)
+				for top.OutputLen() <= 1<<20 { // the Send's first piece is counted: it waits
+					if time.Now().After(deadline) {
+						t.Fatal("the Send did not start")
+					}
+					runtime.Gosched()
+				}
+			}
+			drained := make(chan error, 1)
+			go func() { drained <- top.Drain(ctx) }()
+			breakIt()
+			if tc.send {
+				if err := testkit.Recv(t, sent, "Send"); !errors.Is(err, syscall.EPIPE) {
+					t.Errorf("Send on a stack whose bottom broke = %v, want EPIPE", err)
+				}
+			}
+			if err := testkit.Recv(t, drained, "Drain"); !errors.Is(err, actor.ErrOutputLost) || !errors.Is(err, syscall.EPIPE) {
+				t.Errorf("Drain of a stack whose bottom broke = %v, want ErrOutputLost and EPIPE", err)
+			}
+			for _, b := range []*actor.Bufferevent{top, mid, u1} {
+				testkit.Recv(t, b.Done(), "the stack to close")
 			}
 		})
 	}

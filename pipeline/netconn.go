@@ -396,6 +396,11 @@ func (c *Conn) writeErrorLocked() error {
 		return c.opError("write", os.ErrDeadlineExceeded)
 	case isDone(c.b.Done()):
 		c.werr = c.stoppedError()
+		if c.werr == io.EOF {
+			// b read its peer's EOF, then stopped: that ended its
+			// reading, not this write, which a close cut.
+			c.werr = ErrClosed
+		}
 		return c.opError("write", c.werr)
 	}
 	return nil
@@ -478,6 +483,11 @@ func (c *Conn) close() error {
 	c.b.Do(func(s *actor.Session) { c.takeOutput(s) }) // fails only when b has stopped; Drain says so too
 	err := c.b.Drain(ctx)
 	c.release()
+	if errors.Is(err, actor.ErrOutputLost) {
+		// As a TCP connection's Close, the view's does not report
+		// output that the peer's end was gone for (Drain does).
+		err = nil
+	}
 	if err != nil {
 		return c.opError("close", err)
 	}

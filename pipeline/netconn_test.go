@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -585,4 +586,87 @@ func gzipFilters(t testing.TB, a, b *actor.Bufferevent) (*actor.Bufferevent, *ac
 // spends its time in lingering closes that TestConnNettest covers.)
 func TestConnNettestOverGzip(t *testing.T) {
 	nettest.TestConn(t, makePipe(t, "pair", gzipFilters))
+}
+
+// A Read and a Write of the view that wait (nothing to read; a peer that
+// never reads, so the output is at its high watermark) return once the
+// bufferevent under the view is closed by another goroutine, not through
+// the view: Close, Free or the Base's Close, of the bufferevent itself or,
+// when the view is over a filter, of the filter's underlying; and Close
+// once Read has returned the peer's EOF (a half-close). Read gives
+// io.EOF or an error matching net.ErrClosed, Write an error matching
+// net.ErrClosed (or EPIPE when the Base's Close closed the partner first),
+// never io.EOF, and the view's Close returns afterwards. (A Write cut by a
+// close after the bufferevent had read its peer's EOF returned an error
+// matching io.EOF.)
+func TestViewWhenBuffereventCloses(t *testing.T) {
+	for _, over := range []string{"bufferevent", "filter's underlying"} {
+		for _, closer := range []string{"Close", "Free", "Base.Close", "Close after EOF"} {
+			t.Run(over+"/"+closer, func(t *testing.T) {
+				a, partner := testbev.NewPair(t, 0) // the partner never reads
+				b := a
+				if over != "bufferevent" {
+					f, err := pipeline.NewFilter(a, nil, nil, actor.CloseOnFree)
+					if err != nil {
+						t.Fatal(err)
+					}
+					b = f
+				}
+				if err := b.SetWatermark(actor.Write, 0, 4<<10); err != nil {
+					t.Fatal(err)
+				}
+				view, err := pipeline.NewConn(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				readErr, writeErr := make(chan error, 1), make(chan error, 1)
+				go func() {
+					_, err := view.Read(make([]byte, 8))
+					readErr <- err
+				}()
+				go func() {
+					_, err := view.Write(make([]byte, 8<<20))
+					writeErr <- err
+				}()
+				// Both wait: the write cannot finish and nothing comes to
+				// read. Wait until the output holds its high watermark.
+				deadline := time.Now().Add(testkit.WaitTime)
+				for a.OutputLen() < 4<<10 && b.OutputLen() < 4<<10 {
+					if time.Now().After(deadline) {
+						t.Fatal("the view's Write did not fill the output")
+					}
+					runtime.Gosched()
+				}
+				var readEOF error
+				switch closer {
+				case "Close after EOF":
+					// The partner half-closes: Read sees EOF, and only then
+					// is the bufferevent closed under the waiting Write.
+					partner.Flush(actor.Write, actor.Finished)
+					readEOF = testkit.Recv(t, readErr, "Read to return the partner's EOF")
+					readErr <- readEOF
+					go a.Close()
+				case "Close":
+					go a.Close()
+				case "Free":
+					a.Free()
+				default:
+					go a.Base().Close()
+				}
+				if err := testkit.Recv(t, readErr, "Read to return"); err != io.EOF && !errors.Is(err, net.ErrClosed) || closer == "Close after EOF" && err != io.EOF {
+					t.Errorf("Read = %v, want io.EOF or net.ErrClosed", err)
+				}
+				// The Base's Close closes the partner too: the pipe's
+				// EPIPE may come first. A Write cut so is never io.EOF,
+				// which a caller would take for a clean end.
+				if err := testkit.Recv(t, writeErr, "Write to return"); !errors.Is(err, net.ErrClosed) && !errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) {
+					t.Errorf("Write = %v, want net.ErrClosed (or EPIPE), not io.EOF", err)
+				}
+				closed := make(chan error, 1)
+				go func() { closed <- view.Close() }()
+				testkit.Recv(t, closed, "the view's Close")
+				testkit.Recv(t, b.Done(), "the bufferevent under the view to stop")
+			})
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -420,5 +421,67 @@ func TestTLSInteroperates(t *testing.T) {
 	tc.SetReadDeadline(time.Now().Add(testkit.WaitTime))
 	if _, err := tc.Read(buf); err != nil || string(buf) != "ping" {
 		t.Fatalf("tls Read = %q, %v, want ping", buf, err)
+	}
+}
+
+// A TLS stream cut inside a record is an Error even with DirtyShutdown,
+// which forgives only a cut at a record's boundary: every byte of the
+// records before it is delivered first, and the cause matches
+// io.ErrUnexpectedEOF. The server is crypto/tls over the net.Conn view of
+// the other end, which then writes the first 10 bytes of a 64-byte record
+// and half-closes.
+func TestTLSCutInsideRecord(t *testing.T) {
+	for _, kind := range linkKinds {
+		for _, dirtyOK := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/DirtyShutdown=%v", kind, dirtyOK), func(t *testing.T) {
+				base := testbev.NewBase(t)
+				a, b := newLink(t, base, kind, actor.CloseOnFree)
+				scfg, ccfg := tlsConfigs(t)
+				client, err := pipeline.NewTLSClient(a, ccfg, pipeline.TLSOptions{Options: actor.CloseOnFree, DirtyShutdown: dirtyOK})
+				if err != nil {
+					t.Fatal(err)
+				}
+				view, err := pipeline.NewConn(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				in := client.In()
+				server := tls.Server(view, scfg)
+				view.SetDeadline(time.Now().Add(testkit.WaitTime))
+				if _, err := server.Write([]byte("whole record")); err != nil {
+					t.Fatalf("server Write = %v", err)
+				}
+				cut := append([]byte{23, 3, 3, 0, 64}, make([]byte, 10)...) // application data, 64 bytes
+				if _, err := view.Write(cut); err != nil {
+					t.Fatal(err)
+				}
+				if err := view.CloseWrite(); err != nil {
+					t.Fatal(err)
+				}
+				var got []byte
+				timer := time.NewTimer(testkit.WaitTime)
+				defer timer.Stop()
+			read:
+				for {
+					select {
+					case p, ok := <-in:
+						if !ok {
+							break read
+						}
+						got = append(got, p...)
+					case <-timer.C:
+						t.Fatalf("In not closed after the cut (read %q)", got)
+					}
+				}
+				if string(got) != "whole record" {
+					t.Errorf("client read %q, want %q", got, "whole record")
+				}
+				if err := client.Err(); !errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+					t.Errorf("Err() after a cut inside a record = %v, want io.ErrUnexpectedEOF, not io.EOF", err)
+				}
+				client.Close()
+				view.Close()
+			})
+		}
 	}
 }

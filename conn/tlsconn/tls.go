@@ -81,7 +81,8 @@ const (
 	// DirtyShutdown reports a peer that closes the connection without
 	// sending close_notify as actor.EOF instead of actor.Error
 	// (BUFFEREVENT_SSL_DIRTY_SHUTDOWN). Without it that is Reading|Error
-	// with ErrDirtyShutdown, since the stream may have been truncated.
+	// with ErrDirtyShutdown, since the stream may have been truncated. A
+	// stream cut inside a TLS record is that Error either way.
 	DirtyShutdown Flags = 1
 )
 
@@ -95,8 +96,8 @@ var (
 
 	// ErrDirtyShutdown is the cause of the Reading|Error event a TLS
 	// socket reports when its peer closed the connection without sending
-	// close_notify, unless DirtyShutdown is set. It wraps
-	// io.ErrUnexpectedEOF too.
+	// close_notify, unless DirtyShutdown is set and the stream ended at a
+	// record's boundary. It wraps io.ErrUnexpectedEOF too.
 	ErrDirtyShutdown = errors.New("tlsconn: TLS peer closed without close_notify")
 )
 
@@ -516,8 +517,10 @@ func (t *transport) Read(p []byte) (int, error) {
 		// close_notify came first: a clean end.
 	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
 		// The peer closed without close_notify, at a record boundary or
-		// inside a record: the stream may have been cut short.
-		if Flags(t.info.flags.Load())&DirtyShutdown != 0 {
+		// inside a record: the stream may have been cut short. A cut
+		// inside a record was, so DirtyShutdown forgives only the first
+		// (as package pipeline's TLS).
+		if err == io.EOF && Flags(t.info.flags.Load())&DirtyShutdown != 0 {
 			return n, io.EOF
 		}
 		err = fmt.Errorf("%w (%w)", ErrDirtyShutdown, io.ErrUnexpectedEOF)

@@ -86,6 +86,60 @@ func TestTLSDirtyShutdown(t *testing.T) {
 	}
 }
 
+// TestTLSCutInsideRecord: a peer whose stream ends inside a TLS record
+// (here the first 10 bytes of a 64-byte application-data record, then
+// FIN) truncated it: Reading|Error with ErrDirtyShutdown and
+// io.ErrUnexpectedEOF after every byte of the records before, also with
+// DirtyShutdown set, which forgives only an end at a record's boundary,
+// as package pipeline's TLS does. (With DirtyShutdown the cut was a clean
+// EOF.)
+func TestTLSCutInsideRecord(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("allow=%v", allow), func(t *testing.T) {
+			base := testbev.NewBase(t)
+			scfg, ccfg := testcert.Configs(t, "bev.test")
+			c1, c2 := testconn.TCPConns(t)
+			s, err := tlsconn.New(base, c2, scfg, tlsconn.Accepting, actor.CloseOnFree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if allow {
+				tlsconn.Of(s).SetFlags(tlsconn.DirtyShutdown)
+			}
+			events := s.Events()
+			in := s.In()
+			peer := tls.Client(c1, ccfg)
+			c1.SetDeadline(time.Now().Add(testkit.WaitTime))
+			if _, err := peer.Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c1.Write(append([]byte{23, 3, 3, 0, 64}, make([]byte, 10)...)); err != nil {
+				t.Fatal(err)
+			}
+			c1.CloseWrite()
+			var got []byte
+			for { // In closes at the end of the stream (a chunk is never empty)
+				p := testkit.Recv(t, in, "input, or In closed at the end")
+				if p == nil {
+					break
+				}
+				got = append(got, p...)
+			}
+			if string(got) != "hello" {
+				t.Errorf("read %q, want %q", got, "hello")
+			}
+			ev := testkit.Recv(t, events, "the end event")
+			if ev.Event == actor.Connected {
+				ev = testkit.Recv(t, events, "the end event")
+			}
+			if ev.Event != actor.Reading|actor.Error || !errors.Is(ev.Err, tlsconn.ErrDirtyShutdown) || !errors.Is(ev.Err, io.ErrUnexpectedEOF) {
+				t.Errorf("event %v (%v), want Reading|Error with ErrDirtyShutdown", ev.Event, ev.Err)
+			}
+			s.Close()
+		})
+	}
+}
+
 // TestTLSGracefulClose: Drain writes everything, then close_notify, so a
 // peer that does not allow dirty shutdowns still sees a clean EOF after
 // every byte.

@@ -78,6 +78,10 @@ var (
 	// ErrStarted is wrapped by the error Start returns when the store
 	// already serves a group.
 	ErrStarted = errors.New("redisgroup: store already started")
+	// ErrReply is wrapped by the error of a script run whose reply is
+	// not one the lease script gives (see Stats.LastError): the run counts
+	// as failed, as one Redis did not answer.
+	ErrReply = errors.New("redisgroup: malformed script reply")
 )
 
 // Policy is what a process does while Redis is lost.

@@ -56,6 +56,21 @@ type toxicJSON struct {
 	Attributes json.RawMessage `json:"attributes"`
 }
 
+// UnmarshalJSON decodes a toxic with toxiproxy's defaults for what it
+// does not give: the downstream stream and a toxicity of 1 (its name
+// defaults in toxic), wherever the toxic comes: POST .../toxics, or a
+// proxy's "toxics" in POST /proxies, /populate and -config. It returns
+// encoding/json's error for a body that is not a toxic.
+func (tj *toxicJSON) UnmarshalJSON(data []byte) error {
+	type plain toxicJSON // without this method
+	p := plain{Stream: "downstream", Toxicity: 1}
+	if err := json.Unmarshal(data, &p); err != nil {
+		return err
+	}
+	*tj = toxicJSON(p)
+	return nil
+}
+
 // apiProxy is one proxy made through the API: its toxics and, while it
 // is enabled, the running proxy that carries them.
 type apiProxy struct {
@@ -114,11 +129,7 @@ func startAPI(cfg *config, log *slog.Logger) (*apiServer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("-config: %w", err)
 		}
-		var list []proxyJSON
-		if err := json.Unmarshal(data, &list); err != nil {
-			return nil, fmt.Errorf("-config: %s: %w", cfg.toxiConfig, err)
-		}
-		if _, err := a.populateList(list); err != nil {
+		if err := a.load(data); err != nil {
 			a.close()
 			return nil, fmt.Errorf("-config: %s: %w", cfg.toxiConfig, err)
 		}
@@ -137,6 +148,18 @@ func startAPI(cfg *config, log *slog.Logger) (*apiServer, error) {
 		}()
 	}
 	return a, nil
+}
+
+// load makes the proxies of data, a toxiproxy JSON config (a list of
+// proxies, as POST /populate takes). It returns the JSON's error, or the
+// first bad proxy's, having made none of them.
+func (a *apiServer) load(data []byte) error {
+	var list []proxyJSON
+	if err := json.Unmarshal(data, &list); err != nil {
+		return err
+	}
+	_, err := a.populateList(list)
+	return err
 }
 
 // addr is the API's listening address, or "" without -api.
@@ -287,10 +310,18 @@ func (a *apiServer) populateList(list []proxyJSON) ([]proxyJSON, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	made := []proxyJSON{}
+	// Every proxy is checked before any is made or replaced, so that a
+	// list refused for a bad entry changes nothing. (Only a proxy that
+	// then fails to listen leaves those before it made.)
 	for i, in := range list {
 		if in.Name == "" || in.Upstream == "" {
 			return made, errorf(http.StatusBadRequest, "missing required field: name or upstream at proxy %d", i+1)
 		}
+		if _, _, err := in.check(); err != nil {
+			return made, errorf(err.Status, "proxy %d: %s", i+1, err.Message)
+		}
+	}
+	for _, in := range list {
 		if old, ok := a.proxies[in.Name]; ok {
 			if old.listen == in.Listen && old.upstream == in.Upstream {
 				made = append(made, old.json())
@@ -311,37 +342,55 @@ func (a *apiServer) populateList(list []proxyJSON) ([]proxyJSON, error) {
 	return made, nil
 }
 
-// createLocked checks in, makes the proxy and starts it if enabled.
-func (a *apiServer) createLocked(in proxyJSON) (*apiProxy, error) {
+// check checks in, a proxy to make, and returns its address (127.0.0.1:0
+// when it has none) and its toxics, or toxiproxy's error.
+func (in proxyJSON) check() (listen string, set *toxic.Set, _ *apiError) {
 	switch {
 	case in.Name == "":
-		return nil, errorf(http.StatusBadRequest, "missing required field: name")
+		return "", nil, errorf(http.StatusBadRequest, "missing required field: name")
 	case in.Upstream == "":
-		return nil, errorf(http.StatusBadRequest, "missing required field: upstream")
-	}
-	if _, ok := a.proxies[in.Name]; ok {
-		return nil, errorf(http.StatusConflict, "proxy already exists")
+		return "", nil, errorf(http.StatusBadRequest, "missing required field: upstream")
 	}
 	if in.Listen == "" {
 		in.Listen = "127.0.0.1:0"
 	}
 	listen, err := normaliseAddr(in.Listen)
 	if err != nil {
-		return nil, errorf(http.StatusBadRequest, "listen: %v", err)
+		return "", nil, errorf(http.StatusBadRequest, "listen: %v", err)
 	}
 	if _, _, err := splitTarget(in.Upstream); err != nil {
-		return nil, errorf(http.StatusBadRequest, "upstream: %v", err)
+		return "", nil, errorf(http.StatusBadRequest, "upstream: %v", err)
 	}
-	ap := &apiProxy{name: in.Name, listen: listen, upstream: in.Upstream, set: new(toxic.Set)}
+	set = new(toxic.Set)
 	for _, tj := range in.Toxics {
 		t, err := tj.toxic()
-		if err != nil {
-			return nil, err
+		if err == nil {
+			err = toxicError(set.Add(t))
 		}
-		if err := ap.set.Add(t); err != nil {
-			return nil, toxicError(err)
+		if err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) {
+				ae = errorf(http.StatusBadRequest, "%v", err)
+			}
+			return "", nil, ae
 		}
 	}
+	return listen, set, nil
+}
+
+// createLocked checks in, makes the proxy and starts it if enabled.
+func (a *apiServer) createLocked(in proxyJSON) (*apiProxy, error) {
+	listen, set, err := in.check()
+	if err != nil && (in.Name == "" || in.Upstream == "") {
+		return nil, err
+	}
+	if _, ok := a.proxies[in.Name]; ok {
+		return nil, errorf(http.StatusConflict, "proxy already exists")
+	}
+	if err != nil {
+		return nil, err
+	}
+	ap := &apiProxy{name: in.Name, listen: listen, upstream: in.Upstream, set: set}
 	if in.Enabled {
 		if err := a.startLocked(ap); err != nil {
 			return nil, err
@@ -487,15 +536,12 @@ func (a *apiServer) toxicIndex(ap *apiProxy, _ *http.Request) (int, any, error) 
 // toxicCreate reads the toxic before it looks for the proxy, so that a bad
 // body is a 400 whatever the path.
 func (a *apiServer) toxicCreate(w http.ResponseWriter, r *http.Request) {
-	in := toxicJSON{Stream: "downstream", Toxicity: 1}
+	in := toxicJSON{Stream: "downstream", Toxicity: 1} // a body of null keeps them
 	if err := decode(r, &in); err != nil {
 		writeError(w, err)
 		return
 	}
 	a.onProxy(func(ap *apiProxy, _ *http.Request) (int, any, error) {
-		if in.Name == "" {
-			in.Name = in.Type + "_" + in.Stream
-		}
 		t, err := in.toxic()
 		if err != nil {
 			return 0, nil, err
@@ -552,8 +598,12 @@ func (a *apiServer) toxicDelete(ap *apiProxy, r *http.Request) (int, any, error)
 	return http.StatusNoContent, nil, nil
 }
 
-// toxic checks tj and turns it into a toxic.Toxic.
+// toxic checks tj and turns it into a toxic.Toxic, named as toxiproxy
+// names a toxic without a name: its type and stream ("latency_downstream").
 func (tj toxicJSON) toxic() (toxic.Toxic, error) {
+	if tj.Name == "" {
+		tj.Name = tj.Type + "_" + tj.Stream
+	}
 	s, err := toxic.ParseStream(tj.Stream)
 	if err != nil {
 		return toxic.Toxic{}, errorf(http.StatusBadRequest, "stream was invalid, can be either upstream or downstream: %q", tj.Stream)

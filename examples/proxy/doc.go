@@ -79,8 +79,11 @@
 //     made through it listen, relay and carry toxiproxy's toxics
 //     (package pipeline/toxic) on every connection, changed while
 //     connections are open; -config FILE makes those of toxiproxy's JSON
-//     config at start. Only loopback clients are served unless
-//     -api-allow-remote.
+//     config at start. A list of proxies (-config, POST /populate) is
+//     checked whole before any is made, so one refused changes nothing;
+//     a toxic in a proxy's "toxics" takes the defaults of POST
+//     /proxies/NAME/toxics (downstream, toxicity 1, named TYPE_STREAM).
+//     Only loopback clients are served unless -api-allow-remote.
 //
 // After a load has passed, the proxy gives the memory it no longer needs
 // back to the system within about a second (see reclaimer).

@@ -149,7 +149,8 @@ func (p *proxy) setupRates() error {
 func rateConfig(bytesPerSec int64) (*limiter.Config, error) {
 	tick, perTick := time.Second, bytesPerSec
 	if bytesPerSec >= 1000 {
-		tick, perTick = 100*time.Millisecond, (bytesPerSec+5)/10
+		// Rounded without adding first: near MaxInt64 the sum overflows.
+		tick, perTick = 100*time.Millisecond, bytesPerSec/10+(bytesPerSec%10+5)/10
 	}
 	return limiter.NewConfig(perTick, perTick, perTick, perTick, tick)
 }

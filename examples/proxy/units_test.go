@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"math"
 	"testing"
 )
 
@@ -84,6 +85,7 @@ func TestRateConfig(t *testing.T) {
 		tickMS        int64
 	}{
 		{1 << 20, 104858, 100}, {1000, 100, 100}, {999, 999, 1000}, {1, 1, 1000},
+		{math.MaxInt64, math.MaxInt64/10 + 1, 100}, // found by FuzzParseBytes: (rate+5)/10 overflowed
 	} {
 		c, err := rateConfig(tc.rate)
 		if err != nil {

@@ -132,18 +132,58 @@ func (s *Store) run(cfg *limiter.Config, tick time.Duration, dm limiter.Demand, 
 		s.renewClient()
 		return result{}, err
 	}
-	if len(v) != 11 {
-		return result{}, fmt.Errorf("script returned %d values, want 11", len(v))
+	return parseReply(v, tick, mode, amount)
+}
+
+// parseReply reads the script's reply v to a run in mode (amount: a
+// top-up's or give-back's) under tick, and checks it against what the
+// script can answer: 11 values; a tick that is not negative; grants that
+// are not negative (a top-up's at most what it asked; a lease's may pass
+// this process's burst, when another process of the group, or this one
+// before a SetConfig, filled the tick with a larger one); the time to the
+// next tick in (0, tick]; counts of members and processes from 0 to
+// math.MaxInt32; a share's tick from -1 to the tick; and shares of -1
+// (none) or from 0 to a million. What the tick held at its start may be
+// negative (a debt). A reply outside that (a script of another version, a
+// server that is not Redis) is an error wrapping ErrReply, and the run
+// counts as failed: a negative grant or time, or a share above one, would
+// break the budget or the loop.
+func parseReply(v []int64, tick time.Duration, mode int, amount [2]int64) (result, error) {
+	bad := func(format string, args ...any) (result, error) {
+		return result{}, fmt.Errorf("%w: "+format, append([]any{ErrReply}, args...)...)
 	}
-	return result{
+	if len(v) != 11 {
+		return bad("%d values, want 11", len(v))
+	}
+	r := result{
 		tick: v[0], grant: [2]int64{v[1], v[2]},
-		untilNext: time.Duration(v[3]) * time.Microsecond,
-		members:   int(v[4]),
-		procs:     int(v[5]),
 		start:     [2]int64{v[6], v[7]},
 		shareTick: v[8],
 		share:     [2]int64{v[9], v[10]},
-	}, nil
+	}
+	if r.tick < 0 {
+		return bad("tick %d", r.tick)
+	}
+	for d := range 2 {
+		if g := r.grant[d]; g < 0 || mode == modeTopUp && g > amount[d] {
+			return bad("grant %d (asked %d in mode %d)", g, amount[d], mode)
+		}
+		if sh := r.share[d]; sh < -1 || sh > 1e6 {
+			return bad("share %d outside [-1, 1000000]", sh)
+		}
+	}
+	if us := v[3]; us <= 0 || us > tick.Microseconds() {
+		return bad("%d µs to the next tick, outside (0, %d]", us, tick.Microseconds())
+	}
+	r.untilNext = time.Duration(v[3]) * time.Microsecond
+	if v[4] < 0 || v[5] < 0 || v[4] > math.MaxInt32 || v[5] > math.MaxInt32 {
+		return bad("%d members, %d processes", v[4], v[5])
+	}
+	r.members, r.procs = int(v[4]), int(v[5])
+	if r.shareTick < -1 || r.shareTick > r.tick {
+		return bad("share's tick %d outside [-1, %d]", r.shareTick, r.tick)
+	}
+	return r, nil
 }
 
 // retryWait is how long after a failed lease, which returned at now, the

@@ -28,7 +28,8 @@
 //
 // [New] fails with an error wrapping [ErrUnreachable], naming the URL
 // (its password hidden), when Redis does not answer. A Redis lost while
-// the group runs is an outage: the store keeps trying once a tick, and
+// the group runs (a script run that fails, times out, or answers what
+// the script never does, an error wrapping [ErrReply]) is an outage: the store keeps trying once a tick, and
 // meanwhile applies its [Policy]: [Local] (the default) grants each tick
 // this process's share of the budget over the last ticks (by what Redis
 // granted it), from the local clock; [Block] grants nothing, so members
@@ -78,6 +79,10 @@ var (
 	// ErrStarted is wrapped by the error Start returns when the store
 	// already serves a group.
 	ErrStarted = errors.New("redisgroup: store already started")
+	// ErrReply is wrapped by the error of a script run whose reply is
+	// not one the lease script gives (see Stats.LastError): the run counts
+	// as failed, as one Redis did not answer.
+	ErrReply = errors.New("redisgroup: malformed script reply")
 )
 
 // Policy is what a process does while Redis is lost.

@@ -36,6 +36,12 @@
 // which synctest makes virtual too; with another injected clock it runs on
 // real time.
 //
+// Attributes are int64 milliseconds (microseconds for the slicer's delay)
+// and KB/s, as toxiproxy's, and may be as large as Validate lets them: a
+// wait too long for a time.Duration is held at the longest one (about 292
+// years), a rate whose bytes per tick overflow at the largest int64, so
+// that a huge attribute never wraps to a short wait or a trickle.
+//
 // # Memory
 //
 // A stage never holds more than its limit allows (the room left under the

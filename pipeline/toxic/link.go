@@ -1,6 +1,7 @@
 package toxic
 
 import (
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -170,8 +171,14 @@ func (l *bandwidthLink) update(k Kind) {
 		l.bucket = nil
 		return
 	}
-	per := l.rate * 1000 * int64(bandwidthTick) / int64(time.Second)
-	per = max(per, 1)
+	// Bytes per tick: Rate KB/s is Rate*100 bytes every 100 ms, held at
+	// the largest int64 where that product would wrap (and starve the
+	// stream to a byte a tick).
+	perKB := 1000 * int64(bandwidthTick) / int64(time.Second)
+	per := int64(math.MaxInt64)
+	if l.rate <= math.MaxInt64/perKB {
+		per = max(l.rate*perKB, 1)
+	}
 	cfg := &limiter.Config{ReadRate: per, ReadBurst: per, WriteRate: per, WriteBurst: per, Tick: bandwidthTick}
 	if l.bucket == nil {
 		// It starts empty: as toxiproxy's, the first bytes wait their
@@ -229,7 +236,7 @@ func (l *slowCloseLink) pass(dst, src *actor.Buffer, limit int, now time.Time, f
 	if l.finAt.IsZero() {
 		l.finAt = now
 	}
-	at := l.finAt.Add(time.Duration(l.k.Delay) * time.Millisecond)
+	at := l.finAt.Add(millis(l.k.Delay))
 	if now.Before(at) {
 		return at, endNone
 	}
@@ -264,7 +271,7 @@ func (l *timeoutLink) pass(_, src *actor.Buffer, _ int, now time.Time, _ bool) (
 	if l.k.Timeout == 0 {
 		return time.Time{}, endNone
 	}
-	at := l.start.Add(time.Duration(l.k.Timeout) * time.Millisecond)
+	at := l.start.Add(millis(l.k.Timeout))
 	if now.Before(at) {
 		return at, endNone
 	}
@@ -293,7 +300,7 @@ func (l *resetLink) pass(_, src *actor.Buffer, _ int, now time.Time, _ bool) (ti
 	if l.first.IsZero() {
 		return time.Time{}, endNone
 	}
-	at := l.first.Add(time.Duration(l.k.Timeout) * time.Millisecond)
+	at := l.first.Add(millis(l.k.Timeout))
 	if now.Before(at) {
 		return at, endNone
 	}
@@ -340,7 +347,7 @@ func (l *slicerLink) pass(dst, src *actor.Buffer, limit int, now time.Time, _ bo
 		l.q.MoveFrom(src)
 		l.cut(n)
 	}
-	delay := time.Duration(l.k.Delay) * time.Microsecond
+	delay := scaled(int64(l.k.Delay), time.Microsecond)
 	moved := 0
 	for len(l.pieces) > 0 && (limit < 0 || moved < limit) {
 		if delay > 0 && now.Before(l.nextAt) {

@@ -3,6 +3,7 @@ package toxic
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"syscall"
 	"time"
@@ -162,13 +163,50 @@ func (k *Latency) Validate() error {
 	return errors.Join(nonNegative("latency", "latency", k.Latency), nonNegative("latency", "jitter", k.Jitter))
 }
 
+// delay draws a chunk's delay: Latency plus an offset in [-Jitter,
+// Jitter), at least 0 and at most the largest Duration (see millis). It
+// computes in uint64 so that no attribute Validate accepts, however large,
+// overflows: 2*Jitter does not fit an int64 beyond math.MaxInt64/2.
 func (k *Latency) delay(r *rand.Rand) time.Duration {
 	d := k.Latency
-	if k.Jitter > 0 {
-		d += r.Int64N(2*k.Jitter) - k.Jitter
+	if j := uint64(k.Jitter); k.Jitter > 0 {
+		u := r.Uint64N(2 * j) // 2*j ≤ 2⁶⁴-2: no overflow in uint64
+		if u >= j {
+			d = satAdd(d, int64(u-j))
+		} else {
+			d = satAdd(d, -int64(j-u))
+		}
 	}
-	return time.Duration(max(d, 0)) * time.Millisecond
+	return millis(max(d, 0))
 }
+
+// satAdd returns a+b, held at the int64 bounds instead of wrapping.
+func satAdd(a, b int64) int64 {
+	switch {
+	case b > 0 && a > math.MaxInt64-b:
+		return math.MaxInt64
+	case b < 0 && a < math.MinInt64-b:
+		return math.MinInt64
+	}
+	return a + b
+}
+
+// scaled returns n units as a Duration, held at the largest (or least)
+// Duration, about 292 years, where n units do not fit one: an attribute
+// of toxiproxy's, in milliseconds or microseconds, may be any int64, and
+// a wrapped product would make a huge delay short or negative.
+func scaled(n int64, unit time.Duration) time.Duration {
+	switch {
+	case n > int64(math.MaxInt64/unit):
+		return math.MaxInt64
+	case n < int64(math.MinInt64/unit):
+		return math.MinInt64
+	}
+	return time.Duration(n) * unit
+}
+
+// millis returns ms milliseconds as a Duration, as scaled does.
+func millis(ms int64) time.Duration { return scaled(ms, time.Millisecond) }
 
 // Bandwidth caps the stream at Rate KB/s (1 KB = 1000 bytes, as in
 // toxiproxy 2.5.0, whose toxic makes n bytes wait n/Rate ms), on a token

@@ -233,15 +233,23 @@ func TestListenerAcceptPanic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	checkPanicContained(t, ln, errc, accepted, "boom")
+}
+
+// checkPanicContained dials ln, whose first connection panics with value,
+// and checks that the panic was contained: OnError (errc) hears
+// ErrAcceptPanic with the *actor.PanicError, that connection is closed
+// (the client reads EOF), and the next one is accepted as usual.
+func checkPanicContained(t *testing.T, ln *conn.Listener, errc <-chan error, accepted <-chan *conn.Socket, value string) {
+	t.Helper()
 	c1 := dialListener(t, ln)
 	got := testkit.Recv(t, errc, "the panic reported to OnError")
 	var pe *actor.PanicError
-	if !errors.Is(got, conn.ErrAcceptPanic) || !errors.Is(got, actor.ErrPanic) || !errors.As(got, &pe) || pe.Value != "boom" {
-		t.Errorf("OnError got %v, want ErrAcceptPanic with the PanicError of %q", got, "boom")
+	if !errors.Is(got, conn.ErrAcceptPanic) || !errors.Is(got, actor.ErrPanic) || !errors.As(got, &pe) || pe.Value != value {
+		t.Errorf("OnError got %v, want ErrAcceptPanic with the PanicError of %q", got, value)
 	}
-	// The socket the callback was given is closed: the client reads EOF.
 	if n, err := c1.Read(make([]byte, 1)); err == nil {
-		t.Errorf("the connection whose accept panicked gave %d bytes, want it closed", n)
+		t.Errorf("the connection whose set-up panicked (%q) gave %d bytes, want it closed", value, n)
 	}
 	dialListener(t, ln)
 	s := testkit.Recv(t, accepted, "the next connection, accepted after the panic")
@@ -259,7 +267,8 @@ type plainLayer struct{}
 func (plainLayer) Wrap(c net.Conn, _ string) (actor.Transport, error) { return c, nil }
 
 // TestListenerFactoryPanic: the per-connection user code the listener
-// runs before the accept callback, ListenerConfig.Layer and Stages and
+// TestListenerFactoryPanic: what the listener calls for a connection
+// before the accept callback, ListenerConfig.Layer and Stages and
 // the layer's Wrap, is contained as the callback is: a panic closes that
 // connection, OnError hears ErrAcceptPanic with the *actor.PanicError, and
 // the next connection is accepted as usual.
@@ -306,18 +315,7 @@ func TestListenerFactoryPanic(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ln.Close()
-			c1 := dialListener(t, ln)
-			got := testkit.Recv(t, errc, "the panic reported to OnError")
-			var pe *actor.PanicError
-			if !errors.Is(got, conn.ErrAcceptPanic) || !errors.Is(got, actor.ErrPanic) || !errors.As(got, &pe) || pe.Value != tc.name {
-				t.Errorf("OnError got %v, want ErrAcceptPanic with the PanicError of %q", got, tc.name)
-			}
-			if n, err := c1.Read(make([]byte, 1)); err == nil {
-				t.Errorf("the connection whose %s panicked gave %d bytes, want it closed", tc.name, n)
-			}
-			dialListener(t, ln)
-			s := testkit.Recv(t, accepted, "the next connection, accepted after the panic")
-			s.Close()
+			checkPanicContained(t, ln, errc, accepted, tc.name)
 		})
 	}
 }

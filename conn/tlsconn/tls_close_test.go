@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/conn"
 	"github.com/bevgo/bev/conn/tlsconn"
 	"github.com/bevgo/bev/internal/testbev"
 	"github.com/bevgo/bev/internal/testcert"
@@ -29,18 +31,7 @@ import (
 func TestTLSDirtyShutdown(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		t.Run(fmt.Sprintf("allow=%v", allow), func(t *testing.T) {
-			base := testbev.NewBase(t)
-			scfg, ccfg := testcert.Configs(t, "bev.test")
-			c1, c2 := testconn.TCPConns(t)
-			s, err := tlsconn.New(base, c2, scfg, tlsconn.Accepting, actor.CloseOnFree)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if allow {
-				if old, err := tlsconn.Of(s).SetFlags(tlsconn.DirtyShutdown); old != 0 || err != nil {
-					t.Errorf("SetFlags = %v, %v, want 0, nil", old, err)
-				}
-			}
+			s, c1, peer := dirtyServer(t, allow)
 			type end struct {
 				ev   actor.Event
 				err  error
@@ -54,7 +45,6 @@ func TestTLSDirtyShutdown(t *testing.T) {
 				ends <- end{ev, err, string(testkit.DrainAll(t, s.Input()))}
 			}})
 			s.Enable(actor.Read)
-			peer := tls.Client(c1, ccfg)
 			if _, err := peer.Write([]byte("hello")); err != nil {
 				t.Fatal(err)
 			}
@@ -96,19 +86,9 @@ func TestTLSDirtyShutdown(t *testing.T) {
 func TestTLSCutInsideRecord(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		t.Run(fmt.Sprintf("allow=%v", allow), func(t *testing.T) {
-			base := testbev.NewBase(t)
-			scfg, ccfg := testcert.Configs(t, "bev.test")
-			c1, c2 := testconn.TCPConns(t)
-			s, err := tlsconn.New(base, c2, scfg, tlsconn.Accepting, actor.CloseOnFree)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if allow {
-				tlsconn.Of(s).SetFlags(tlsconn.DirtyShutdown)
-			}
+			s, c1, peer := dirtyServer(t, allow)
 			events := s.Events()
 			in := s.In()
-			peer := tls.Client(c1, ccfg)
 			c1.SetDeadline(time.Now().Add(testkit.WaitTime))
 			if _, err := peer.Write([]byte("hello")); err != nil {
 				t.Fatal(err)
@@ -138,6 +118,26 @@ func TestTLSCutInsideRecord(t *testing.T) {
 			s.Close()
 		})
 	}
+}
+
+// dirtyServer returns a TLS server socket over a TCP connection, with
+// DirtyShutdown set when allow is, the client end's raw TCP connection,
+// and a TLS client over it (its handshake runs with its first write).
+func dirtyServer(t *testing.T, allow bool) (s *conn.Socket, raw *net.TCPConn, peer *tls.Conn) {
+	t.Helper()
+	base := testbev.NewBase(t)
+	scfg, ccfg := testcert.Configs(t, "bev.test")
+	c1, c2 := testconn.TCPConns(t)
+	s, err := tlsconn.New(base, c2, scfg, tlsconn.Accepting, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allow {
+		if old, err := tlsconn.Of(s).SetFlags(tlsconn.DirtyShutdown); old != 0 || err != nil {
+			t.Errorf("SetFlags = %v, %v, want 0, nil", old, err)
+		}
+	}
+	return s, c1, tls.Client(c1, ccfg)
 }
 
 // TestTLSGracefulClose: Drain writes everything, then close_notify, so a

@@ -594,3 +594,72 @@ func TestStatsWhileChurning(t *testing.T) {
 		t.Errorf("stats after %d echoed connections of %d bytes: %v", n, len(msg), v)
 	}
 }
+
+// TestStalledClientCut: a client stops reading in the middle of a 16 MiB
+// download. Once it has taken nothing for -idle-timeout the proxy cuts
+// it: the client gets a reset, not a clean end, the log says the client
+// took no bytes, counts what was dropped for it, and counts no more as
+// sent than the client could have read.
+func TestStalledClientCut(t *testing.T) {
+	body := randomBytes(t, 16<<20)
+	target := serveHTTP(t, bodyHandler(body), nil)
+	p := startProxy(t, "-target", target, "-idle-timeout", "500ms")
+	c := dialProxy(t, p.addr)
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 1000)
+	if _, err := io.ReadFull(c, first); err != nil {
+		t.Fatal(err)
+	}
+	// The client reads nothing more until the proxy has given up on it.
+	line := closedLineOf(t, p, 1)
+	n, err := readUntilError(c)
+	n += int64(len(first))
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("a stalled client read %d bytes, then %v after the proxy gave up on it; want a reset", n, err)
+	}
+	f := fields(line)
+	if !strings.Contains(line, `cause="client took no bytes for 500ms"`) || !strings.HasPrefix(line, "level=WARN ") {
+		t.Errorf("closed line %q, want a WARN saying the client took no bytes", line)
+	}
+	if f["dropped_to_client"] <= 0 || f["target_to_client"] < n || f["target_to_client"]+f["dropped_to_client"] > int64(len(body))+1024 {
+		t.Errorf("closed line %q after the client read %d bytes of a %d-byte body: want something dropped, at least what it read sent, and no more than the answer in all", line, n, len(body))
+	}
+}
+
+// TestUpstreamTLSStalls: the target accepts the TCP connection but never
+// answers the TLS handshake (-tls-upstream, through a TLS socket and
+// through the pipeline filter). -connect-timeout bounds it: the client is
+// closed, the connection logged at WARN as a failed connect, and counted.
+func TestUpstreamTLSStalls(t *testing.T) {
+	target := testconn.Serve(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	for _, mode := range []string{"socket", "filter"} {
+		t.Run(mode, func(t *testing.T) {
+			args := []string{"-target", target, "-tls-upstream", "-insecure", "-connect-timeout", "300ms", "-stats", "127.0.0.1:0"}
+			if mode == "filter" {
+				args = append(args, "-tls-filter")
+			}
+			p := startProxy(t, args...)
+			c := dialProxy(t, p.addr)
+			if _, err := c.Write([]byte("GET / HTTP/1.0\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			if n, err := c.Read(make([]byte, 1)); err == nil {
+				t.Fatalf("read %d bytes, want the connection closed", n)
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("closed %v after a 300ms connect timeout", took)
+			}
+			c.Close()
+			line := closedLineOf(t, p, 1)
+			if !regexp.MustCompile(`^level=WARN .*cause="connect to 127\.0\.0\.1:\d+: timed out after 300ms"`).MatchString(line) {
+				t.Errorf("closed line %q, want a WARN saying the connect timed out", line)
+			}
+			if v := statsOf(t, p); v["connections_failed"] != 1.0 || v["connections_open"] != 0.0 {
+				t.Errorf("stats: failed %v, open %v; want 1, 0", v["connections_failed"], v["connections_open"])
+			}
+		})
+	}
+}

@@ -663,3 +663,34 @@ func TestUpstreamTLSStalls(t *testing.T) {
 		})
 	}
 }
+
+// TestClientResetsWhileDialing: a client sends a few bytes and resets
+// while the target's connect hangs. The relay ends no later than
+// -connect-timeout (its bytes cannot be delivered: no connection is left
+// waiting for good), the bytes the proxy read are logged as dropped for
+// the target, the client's reset is the cause, and nothing stays open.
+func TestClientResetsWhileDialing(t *testing.T) {
+	p := startProxy(t, "-target", hungTarget(t), "-connect-timeout", "1s", "-stats", "127.0.0.1:0")
+	c := dialProxy(t, p.addr)
+	msg := []byte("hello")
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	c.SetLinger(0)
+	c.Close()
+	line := closedLineOf(t, p, 1)
+	f := fields(line)
+	if !strings.Contains(line, `cause="client: `) || f["client_to_target"] != 0 || (f["dropped_to_target"] != 0 && f["dropped_to_target"] != int64(len(msg))) {
+		t.Errorf("closed line %q, want the client's reset as the cause, nothing sent and the %d bytes read (if any) dropped", line, len(msg))
+	}
+	m := regexp.MustCompile(` duration=(\S+) `).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("closed line %q has no duration", line)
+	}
+	if d, err := time.ParseDuration(m[1]); err != nil || d > 5*time.Second {
+		t.Errorf("closed line %q: the relay outlived -connect-timeout 1s", line)
+	}
+	if v := statsOf(t, p); v["connections_open"] != 0.0 {
+		t.Errorf("connections_open = %v, want 0", v["connections_open"])
+	}
+}

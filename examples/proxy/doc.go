@@ -35,7 +35,10 @@
 //
 // With -tls-cert the target is dialed only once the client's TLS
 // handshake is done, so that clients stalled in their handshake hold no
-// upstream connections.
+// upstream connections; a handshake not done within 10 s
+// (tlsconn.DefaultHandshakeTimeout), or -idle-timeout if shorter, is
+// ended, even with -idle-timeout 0, so that they do not hold their
+// descriptors for good either.
 //
 // On top of that, each a flag:
 //

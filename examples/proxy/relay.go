@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -435,7 +436,9 @@ func (r *relay) onTimeout(x *side, s *actor.Session, ev actor.Event) {
 func (r *relay) describe(x *side, ev actor.Event, err error) error {
 	switch {
 	case x == &r.target && ev&(actor.Reading|actor.Writing) == 0:
-		if errors.Is(err, context.DeadlineExceeded) {
+		// The dialer's own deadline (from ctx's) may fire before ctx
+		// ends: its error is then os.ErrDeadlineExceeded, not ctx's.
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 			return fmt.Errorf("connect to %s: timed out after %v", r.p.targetAddr, r.p.cfg.connectTimeout)
 		}
 		return fmt.Errorf("connect to %s: %w", r.p.targetAddr, err)

@@ -120,6 +120,19 @@ func startProxy(t testing.TB, args ...string) *running {
 	}
 }
 
+// stopWithin stops the proxy (stop) and checks that it exits with status
+// 0 within limit.
+func stopWithin(t testing.TB, p *running, limit time.Duration) {
+	t.Helper()
+	start := time.Now()
+	if code := p.stop(t); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	if took := time.Since(start); took > limit {
+		t.Errorf("shutdown took %v, want at most %v", took, limit)
+	}
+}
+
 // stop cancels the proxy's context (the signal) and returns its exit
 // status; it may be called more than once.
 func (r *running) stop(t testing.TB) int {

@@ -361,13 +361,7 @@ func TestShutdownMidDial(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.errOut.waitFor(t, regexp.MustCompile(`msg=opened conn=1 `), 10*time.Second)
-	start := time.Now()
-	if code := p.stop(t); code != 0 {
-		t.Errorf("exit status %d, want 0", code)
-	}
-	if took := time.Since(start); took > 10*time.Second {
-		t.Errorf("shutdown mid-dial took %v with -drain-timeout 300ms", took)
-	}
+	stopWithin(t, p, 10*time.Second)
 	if n, err := c.Read(make([]byte, 1)); err == nil {
 		t.Errorf("read %d bytes after the shutdown, want the connection closed", n)
 	}
@@ -395,13 +389,7 @@ func TestShutdownMidHandshakeAndTransfer(t *testing.T) {
 	if _, err := io.ReadFull(tc, make([]byte, 4)); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	if code := p.stop(t); code != 0 {
-		t.Errorf("exit status %d, want 0", code)
-	}
-	if took := time.Since(start); took > 10*time.Second {
-		t.Errorf("shutdown took %v with -drain-timeout 300ms", took)
-	}
+	stopWithin(t, p, 10*time.Second)
 	if n, err := stalled.Read(make([]byte, 1)); err == nil {
 		t.Errorf("the stalled client read %d bytes after the shutdown, want it closed", n)
 	}
@@ -431,7 +419,7 @@ func TestDialEMFILE(t *testing.T) {
 	// retries: harmless.
 	_, port, _ := strings.Cut(p.addr, ":")
 	portN, _ := strconv.Atoi(port)
-	fd, restore := dialAtFDLimitPlus(t, portN, 1)
+	fd, restore := testconn.DialAtFDLimitLeaving(t, portN, 1)
 	// The accept takes the one descriptor left; the dial finds none.
 	p.errOut.waitFor(t, regexp.MustCompile(`msg=closed conn=1 `), 10*time.Second)
 	restore()
@@ -455,48 +443,6 @@ func TestDialEMFILE(t *testing.T) {
 	if _, err := io.ReadFull(c, got); err != nil || string(got) != "pong" {
 		t.Fatalf("after EMFILE cleared, the echo through the proxy = %q, %v; want %q", got, err, "pong")
 	}
-}
-
-// dialAtFDLimitPlus is testconn.DialAtFDLimit with extra descriptors left
-// free under the limit: with 1, the listener's accept succeeds and the
-// next descriptor the process opens (the target's socket) fails with
-// EMFILE.
-func dialAtFDLimitPlus(t *testing.T, port, extra int) (fd int, restore func()) {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	var orig syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
-		t.Fatal(err)
-	}
-	free, err := syscall.Dup(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	syscall.Close(free)
-	restored := false
-	restore = func() {
-		if !restored {
-			restored = true
-			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
-				t.Errorf("restoring RLIMIT_NOFILE: %v", err)
-			}
-		}
-	}
-	t.Cleanup(restore)
-	low := orig
-	low.Cur = uint64(free + extra)
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
-		t.Skipf("cannot lower RLIMIT_NOFILE: %v", err)
-	}
-	if err := syscall.Connect(fd, &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		restore()
-		t.Fatalf("connect: %v", err)
-	}
-	return fd, restore
 }
 
 // TestAPIHugeBody: a request body far over the API's 1 MiB bound is

@@ -19,6 +19,15 @@ import (
 // other failures fail it.
 func DialAtFDLimit(t testing.TB, port int) (fd int, restore func()) {
 	t.Helper()
+	return DialAtFDLimitLeaving(t, port, 0)
+}
+
+// DialAtFDLimitLeaving is DialAtFDLimit with spare descriptors left free
+// under the limit: with 1, the listener's accept succeeds and the next
+// descriptor the process opens after it (a proxy's dial to its target)
+// fails with EMFILE.
+func DialAtFDLimitLeaving(t testing.TB, port, spare int) (fd int, restore func()) {
+	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +54,7 @@ func DialAtFDLimit(t testing.TB, port int) (fd int, restore func()) {
 	}
 	t.Cleanup(restore)
 	low := orig
-	low.Cur = uint64(free)
+	low.Cur = uint64(free + spare)
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
 		t.Skipf("cannot lower RLIMIT_NOFILE: %v", err)
 	}

@@ -308,6 +308,7 @@ func TestCloseDuringTraffic(t *testing.T) {
 func testCloseDuringTraffic(t *testing.T, kind string) {
 	var b *actor.Bufferevent
 	received := make(chan struct{}, 1)
+	peerDone := make(chan struct{}) // the socket peer's reader ends (a pair has none)
 	switch kind {
 	case "pair":
 		var p *actor.Bufferevent
@@ -321,6 +322,7 @@ func testCloseDuringTraffic(t *testing.T, kind string) {
 			}
 		}})
 		p.Enable(actor.Read)
+		close(peerDone)
 	default:
 		peer, c := testconn.TCPConns(t)
 		var err error
@@ -328,6 +330,7 @@ func testCloseDuringTraffic(t *testing.T, kind string) {
 			t.Fatal(err)
 		}
 		go func() {
+			defer close(peerDone)
 			io.CopyN(io.Discard, peer, 256<<10)
 			testkit.Signal(received)
 			io.Copy(io.Discard, peer) // until b closes its end
@@ -371,4 +374,5 @@ func testCloseDuringTraffic(t *testing.T, kind string) {
 			t.Errorf("%s = %v, want nil or ErrClosed", name, err)
 		}
 	}
+	testkit.Recv(t, peerDone, "the peer's reader to end at the close")
 }

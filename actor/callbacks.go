@@ -2,7 +2,6 @@ package actor
 
 import (
 	"errors"
-	"runtime/debug"
 )
 
 // deferred reports whether a callback must wait for a turn: the
@@ -203,7 +202,7 @@ type doFunc struct {
 func (d *doFunc) run(s *Session) {
 	defer func() {
 		if r := recover(); r != nil {
-			d.err = &PanicError{Value: r, Stack: debug.Stack()}
+			d.err = newPanicError(r)
 			s.a.fail(Error, d.err, false)
 		}
 	}()
@@ -215,7 +214,7 @@ func (d *doFunc) run(s *Session) {
 func (a *actorState) callStage(st Stage, dst, src *Buffer, limit int, mode FlushMode) (res StageResult, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			res, err = StageError, &PanicError{Value: r, Stack: debug.Stack()}
+			res, err = StageError, newPanicError(r)
 		}
 	}()
 	return st.Process(dst, src, limit, mode)
@@ -226,7 +225,7 @@ func (a *actorState) callStage(st Stage, dst, src *Buffer, limit int, mode Flush
 // called with that failure.
 func (a *actorState) recoverPanic(inEvent bool) {
 	if r := recover(); r != nil {
-		a.fail(Error, &PanicError{Value: r, Stack: debug.Stack()}, inEvent)
+		a.fail(Error, newPanicError(r), inEvent)
 	}
 }
 

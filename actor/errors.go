@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 )
 
 // Sentinel errors. Every error the package returns wraps one of these (or
@@ -58,6 +59,13 @@ var (
 	// what the transport held may be.
 	ErrOutputLost = errors.New("actor: output lost")
 )
+
+// newPanicError returns the *PanicError of r, a value recovered from a
+// panic, with the stack of the goroutine that panicked: call it in the
+// deferred function that recovered.
+func newPanicError(r any) *PanicError {
+	return &PanicError{Value: r, Stack: debug.Stack()}
+}
 
 // closedError is ErrClosed: its own sentinel that is also net.ErrClosed.
 type closedError struct{}

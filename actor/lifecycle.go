@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime/debug"
 	"time"
 )
 
@@ -88,11 +87,7 @@ func (a *actorState) onHandshake(err error) {
 	}
 	if err != nil {
 		a.detach(true)
-		if errors.Is(err, ErrPanic) {
-			a.fail(Error, err, false)
-			return
-		}
-		a.emit(Error, err)
+		a.connectFailed(err)
 		return
 	}
 	a.startIO()
@@ -192,10 +187,21 @@ func (a *actorState) dialHere(ctx context.Context, dial DialFunc) {
 func handshake(ctx context.Context, h Handshaker) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &PanicError{Value: r, Stack: debug.Stack()}
+			err = newPanicError(r)
 		}
 	}()
 	return h.Handshake(ctx)
+}
+
+// connectFailed reports a failed connect or handshake: an Error event, or,
+// when the user's dial or Handshake panicked, the failure of the
+// bufferevent, as a callback's panic is.
+func (a *actorState) connectFailed(err error) {
+	if errors.Is(err, ErrPanic) {
+		a.fail(Error, err, false)
+		return
+	}
+	a.emit(Error, err)
 }
 
 // dialTransport runs dial; a dial that returns neither a transport nor an
@@ -204,7 +210,7 @@ func handshake(ctx context.Context, h Handshaker) (err error) {
 func dialTransport(ctx context.Context, dial DialFunc) (t Transport, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			t, err = nil, &PanicError{Value: r, Stack: debug.Stack()}
+			t, err = nil, newPanicError(r)
 		}
 	}()
 	t, err = dial(ctx)
@@ -229,11 +235,7 @@ func (a *actorState) onConnect(t Transport, err error) {
 	a.endConnect()
 	if err != nil {
 		a.b.connState.Store(connIdle)
-		if errors.Is(err, ErrPanic) {
-			a.fail(Error, err, false) // the user's dial panicked, as a callback may
-			return
-		}
-		a.emit(Error, err)
+		a.connectFailed(err)
 		return
 	}
 	// A Flush(Write, Finished) or Drain made while connecting was meant

@@ -536,7 +536,7 @@ func (a *apiServer) toxicIndex(ap *apiProxy, _ *http.Request) (int, any, error) 
 // toxicCreate reads the toxic before it looks for the proxy, so that a bad
 // body is a 400 whatever the path.
 func (a *apiServer) toxicCreate(w http.ResponseWriter, r *http.Request) {
-	in := toxicJSON{Stream: "downstream", Toxicity: 1} // a body of null keeps them
+	var in toxicJSON // UnmarshalJSON gives toxiproxy's defaults, to a body of null too
 	if err := decode(r, &in); err != nil {
 		writeError(w, err)
 		return

@@ -1,1 +1,0 @@
-/dev/fd/3: line 71: ./loadgen: No such file or directory

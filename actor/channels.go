@@ -3,6 +3,7 @@ package actor
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -192,13 +193,10 @@ func (b *Bufferevent) handOver(ctx context.Context, send chan<- sendPiece, faile
 // failed it, or ErrClosed when it failed because the bufferevent stopped
 // (or is stopping).
 func (b *Bufferevent) stopCause() error {
-	b.errMu.Lock()
-	werr := b.wErr
-	b.errMu.Unlock()
-	if werr == nil || werr == errStopped {
-		return ErrClosed
+	if err := b.writeErr(); err != nil && !errors.Is(err, errStopped) {
+		return err
 	}
-	return fmt.Errorf("write: %w", werr)
+	return ErrClosed
 }
 
 // sendPiece is a piece of a Send on its way to the actor: the bytes, and

@@ -187,3 +187,24 @@ func TestPopulateRefusedAtListen(t *testing.T) {
 	accept()
 	roundTrip(t, dial(t, proxyOf(t, a, "new").Listen), []byte("new"))
 }
+
+// TestProxyUpdateSameAddressAnotherName: an update naming the address the
+// proxy holds in another way (localhost for 127.0.0.1) is refused as in
+// use while the proxy listens there, so the proxy gives it up for the
+// new one (as it does for a new upstream): the update is made, not
+// refused, and the proxy serves on.
+func TestProxyUpdateSameAddressAnotherName(t *testing.T) {
+	a := newFuzzAPI(t)
+	echo := echoServer(t)
+	addr := createProxy(t, a, "p", echo)
+	_, port, err := net.SplitHostPort(addr)
+	must(t, err)
+	w := apiDo(a, "POST", "/proxies/p", fmt.Appendf(nil, `{"listen":"localhost:%s"}`, port))
+	if w.Code != http.StatusOK {
+		t.Fatalf("update to localhost:%s: %d %s", port, w.Code, w.Body)
+	}
+	if px := proxyOf(t, a, "p"); px.Listen != addr || !px.Enabled {
+		t.Errorf("after the update: %+v; want enabled at %s", px, addr)
+	}
+	roundTrip(t, dial(t, addr), []byte("served"))
+}

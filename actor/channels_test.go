@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -314,5 +316,88 @@ func TestInBackpressureAgainstFlood(t *testing.T) {
 	}
 	if !errors.Is(b.Err(), io.EOF) {
 		t.Errorf("Err() = %v, want io.EOF", b.Err())
+	}
+}
+
+// failingWriteTransport's Write signals writing, then waits until fail
+// is closed and fails with a reset; Read waits until Close.
+type failingWriteTransport struct {
+	writing chan struct{} // receives when Write is waiting
+	fail    chan struct{}
+	closed  chan struct{}
+	once    sync.Once
+}
+
+func (f *failingWriteTransport) Write(p []byte) (int, error) {
+	testkit.Signal(f.writing)
+	select {
+	case <-f.fail:
+		return 0, syscall.ECONNRESET
+	case <-f.closed:
+		return 0, io.ErrClosedPipe
+	}
+}
+
+func (f *failingWriteTransport) Read(p []byte) (int, error) {
+	<-f.closed
+	return 0, io.ErrClosedPipe
+}
+
+func (f *failingWriteTransport) Close() error {
+	f.once.Do(func() { close(f.closed) })
+	return nil
+}
+
+// A Send waiting for room when the output fails returns the write's
+// failure even when a close comes before the failure is announced on
+// Failed: the close must not pass for the cause. The test fixes that
+// order: the Send waits past its own check of the output, the write
+// fails, and the bufferevent is freed while the announcement is held
+// (HoldFailedAnnounce), so that the Send sees only the close. Without
+// stopCause it returns ErrClosed then, every run. (The race that showed
+// the bug, a Send that looks when the failure and the close are both
+// ready, so that select picks either, did so about one run in 60; this
+// order is the one a select cannot pick its way out of.)
+func TestSendFailureBeforeClose(t *testing.T) {
+	tr := &failingWriteTransport{writing: make(chan struct{}, 1), fail: make(chan struct{}), closed: make(chan struct{})}
+	b, err := actor.New(testbev.NewBase(t), tr, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.SetWatermark(actor.Write, 0, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Write([]byte("full")); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Recv(t, tr.writing, "the write to start")
+	done := make(chan error, 1)
+	go func() { done <- b.Send(context.Background(), []byte("more")) }()
+	// The Send counts its piece once past its check of the output, and
+	// then waits: the output holds the high watermark.
+	waitOutputLen(t, b, 8)
+	release := actor.HoldFailedAnnounce(b)
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
+	close(tr.fail)
+	deadline := time.Now().Add(testkit.WaitTime)
+	for !actor.OutputFailureRecorded(b) {
+		if time.Now().After(deadline) {
+			t.Fatal("the write's failure was not recorded")
+		}
+		runtime.Gosched()
+	}
+	b.Free()
+	err = testkit.Recv(t, done, "Send to return after the close")
+	release()
+	released = true
+	testkit.Recv(t, b.Failed(), "Failed once released")
+	if !errors.Is(err, syscall.ECONNRESET) || errors.Is(err, actor.ErrClosed) {
+		t.Errorf("Send cut by a close after the output failed = %v, want the write's ECONNRESET, not ErrClosed", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bevgo/bev/actor"
@@ -30,9 +31,13 @@ const apiVersion = "2.5.0"
 type apiError struct {
 	Message string `json:"error"`
 	Status  int    `json:"status"`
+	err     error  // the cause, if any, for errors.Is
 }
 
 func (e *apiError) Error() string { return e.Message }
+
+// Unwrap returns the error's cause, or nil.
+func (e *apiError) Unwrap() error { return e.err }
 
 func errorf(status int, format string, args ...any) *apiError {
 	return &apiError{Message: fmt.Sprintf(format, args...), Status: status}
@@ -91,6 +96,10 @@ type apiServer struct {
 	srv  *http.Server
 	ln   net.Listener
 	done chan struct{} // closed when Serve has returned
+
+	// newProxy starts each proxy; nil means the package's newProxy.
+	// Tests set it to make a start fail.
+	newProxy func(*config, *slog.Logger) (*proxy, error)
 
 	mu      sync.Mutex // guards following
 	proxies map[string]*apiProxy
@@ -306,40 +315,120 @@ func (a *apiServer) populate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, out)
 }
 
+// populateList makes the proxies of list, as populate. A list is
+// refused whole, changing nothing: every proxy is checked before any is
+// made or replaced, and if one then cannot start (its address in use,
+// say), those made before it are closed and those they replaced put back,
+// serving as before, their connections untouched. A proxy replaced is
+// closed only once the whole list has started. It returns the proxies
+// of the list, or none and the error.
 func (a *apiServer) populateList(list []proxyJSON) ([]proxyJSON, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	made := []proxyJSON{}
-	// Every proxy is checked before any is made or replaced, so that a
-	// list refused for a bad entry changes nothing. (Only a proxy that
-	// then fails to listen leaves those before it made.)
 	for i, in := range list {
 		if in.Name == "" || in.Upstream == "" {
-			return made, errorf(http.StatusBadRequest, "missing required field: name or upstream at proxy %d", i+1)
+			return []proxyJSON{}, errorf(http.StatusBadRequest, "missing required field: name or upstream at proxy %d", i+1)
 		}
 		if _, _, err := in.check(); err != nil {
-			return made, errorf(err.Status, "proxy %d: %s", i+1, err.Message)
+			return []proxyJSON{}, errorf(err.Status, "proxy %d: %s", i+1, err.Message)
 		}
 	}
-	for _, in := range list {
-		if old, ok := a.proxies[in.Name]; ok {
-			if old.listen == in.Listen && old.upstream == in.Upstream {
-				made = append(made, old.json())
+	// One step per proxy made: it took name's place from old (nil when
+	// there was none), whose listener it closed if paused.
+	type step struct {
+		old, made *apiProxy
+		paused    bool
+	}
+	var steps []step
+	undo := func(err error) error {
+		for i := len(steps) - 1; i >= 0; i-- {
+			st := steps[i]
+			stopProxy(st.made.p)
+			if st.old == nil {
+				delete(a.proxies, st.made.name)
 				continue
 			}
-			stopProxy(old.p)
-			delete(a.proxies, in.Name)
+			a.proxies[st.old.name] = st.old
+			if st.paused {
+				if lerr := st.old.p.relisten(); lerr != nil {
+					err = a.lostLocked(st.old, err, lerr)
+				}
+			}
+		}
+		return err
+	}
+	made := []proxyJSON{}
+	for _, in := range list {
+		old := a.proxies[in.Name]
+		if old != nil && old.listen == in.Listen && old.upstream == in.Upstream {
+			made = append(made, old.json())
+			continue
+		}
+		listen, set, _ := in.check() // checked above
+		var running *proxy
+		if old != nil {
+			running = old.p
+		}
+		p, paused, err := a.startReplacing(running, in.Name, listen, in.Upstream, set)
+		if err != nil {
+			if paused { // old could not listen again: it is stopped
+				err = a.lostLocked(old, err, nil)
+			}
+			return []proxyJSON{}, undo(err)
 		}
 		// A config's proxies start enabled unless they say otherwise;
 		// toxiproxy's populate enables them all.
-		in.Enabled = true
-		ap, err := a.createLocked(in)
-		if err != nil {
-			return made, err
-		}
+		ap := &apiProxy{name: in.Name, listen: p.ln.Addr().String(), upstream: in.Upstream, enabled: true, set: set, p: p}
+		a.proxies[ap.name] = ap
+		steps = append(steps, step{old: old, made: ap, paused: paused})
 		made = append(made, ap.json())
 	}
+	for _, st := range steps {
+		if st.old != nil {
+			stopProxy(st.old.p)
+		}
+	}
 	return made, nil
+}
+
+// startReplacing starts a proxy named name on listen, relaying to
+// upstream with the toxics of set, to take the place of old, the running
+// proxy it replaces (nil when there is none), which is left running. When
+// listen is old's address, or refused as in use (old may hold it under
+// another name), old stops listening first, its connections going on,
+// and paused says so: the caller closes old once the change is made, or
+// calls old.relisten to undo it. If the new proxy then does not start
+// either, old listens again; if even that fails, startReplacing returns
+// the error with paused true and old without a listener.
+func (a *apiServer) startReplacing(old *proxy, name, listen, upstream string, set *toxic.Set) (_ *proxy, paused bool, _ error) {
+	if old == nil || listen != old.ln.Addr().String() {
+		p, err := a.startProxy(name, listen, upstream, set)
+		if err == nil || old == nil || !errors.Is(err, syscall.EADDRINUSE) {
+			return p, false, err
+		}
+	}
+	old.ln.Close()
+	p, err := a.startProxy(name, listen, upstream, set)
+	if err == nil {
+		return p, true, nil
+	}
+	if lerr := old.relisten(); lerr != nil {
+		return nil, true, fmt.Errorf("%w; and listening again on %s: %v", err, old.ln.Addr(), lerr)
+	}
+	return nil, false, err
+}
+
+// lostLocked stops ap's proxy, which could not listen again after a
+// refused change (lerr, or said in err when nil), and marks it disabled,
+// as it now is; it returns err saying so, a 500.
+func (a *apiServer) lostLocked(ap *apiProxy, err, lerr error) error {
+	stopProxy(ap.p)
+	ap.p, ap.enabled = nil, false
+	msg := fmt.Sprintf("%v; proxy %q disabled", err, ap.name)
+	if lerr != nil {
+		msg = fmt.Sprintf("%v; proxy %q could not listen again on %s (%v): disabled", err, ap.name, ap.listen, lerr)
+	}
+	return errorf(http.StatusInternalServerError, "%s", msg)
 }
 
 // check checks in, a proxy to make, and returns its address (127.0.0.1:0
@@ -402,20 +491,36 @@ func (a *apiServer) createLocked(in proxyJSON) (*apiProxy, error) {
 
 // startLocked starts ap's proxy on its address; the address it got (a
 // port 0 chosen) is kept, so that a proxy disabled and enabled again
-// comes back where it was.
+// comes back where it was. A proxy that does not start changes nothing.
 func (a *apiServer) startLocked(ap *apiProxy) error {
-	cfg := *a.cfg
-	cfg.listen, cfg.target, cfg.stats = ap.listen, ap.upstream, ""
-	cfg.api, cfg.toxiConfig = "", ""
-	cfg.tlsUpstream, cfg.tlsFilter, cfg.insecure, cfg.tlsCA, cfg.tlsCert, cfg.tlsKey = false, false, false, "", "", ""
-	cfg.toxics = ap.set
-	p, err := newProxy(&cfg, a.log.With("proxy", ap.name))
+	p, err := a.startProxy(ap.name, ap.listen, ap.upstream, ap.set)
 	if err != nil {
-		return errorf(http.StatusBadRequest, "proxy %q: %v", ap.name, err)
+		return err
 	}
 	ap.p, ap.enabled = p, true
 	ap.listen = p.ln.Addr().String()
 	return nil
+}
+
+// startProxy starts the proxy named name on listen, relaying to
+// upstream with the toxics of set, with the flags' timeouts and logging.
+// It fails with a 400 wrapping newProxy's error (errors.Is sees
+// syscall.EADDRINUSE for an address in use).
+func (a *apiServer) startProxy(name, listen, upstream string, set *toxic.Set) (*proxy, error) {
+	cfg := *a.cfg
+	cfg.listen, cfg.target, cfg.stats = listen, upstream, ""
+	cfg.api, cfg.toxiConfig = "", ""
+	cfg.tlsUpstream, cfg.tlsFilter, cfg.insecure, cfg.tlsCA, cfg.tlsCert, cfg.tlsKey = false, false, false, "", "", ""
+	cfg.toxics = set
+	start := newProxy
+	if a.newProxy != nil {
+		start = a.newProxy
+	}
+	p, err := start(&cfg, a.log.With("proxy", name))
+	if err != nil {
+		return nil, &apiError{Message: fmt.Sprintf("proxy %q: %v", name, err), Status: http.StatusBadRequest, err: err}
+	}
+	return p, nil
 }
 
 // stopProxy closes p's listener and every connection through it at once.
@@ -487,6 +592,9 @@ func (a *apiServer) proxyShow(ap *apiProxy, _ *http.Request) (int, any, error) {
 
 // proxyUpdate changes a proxy's address, upstream or enabled state; a
 // change of address or upstream restarts it, closing its connections.
+// An update refused changes nothing: a proxy that cannot start at its
+// new address or with its new upstream keeps serving where it was, its
+// connections open (startReplacing).
 func (a *apiServer) proxyUpdate(ap *apiProxy, r *http.Request) (int, any, error) {
 	in := proxyJSON{Listen: ap.listen, Upstream: ap.upstream, Enabled: ap.enabled}
 	if err := decode(r, &in); err != nil {
@@ -499,15 +607,29 @@ func (a *apiServer) proxyUpdate(ap *apiProxy, r *http.Request) (int, any, error)
 	if _, _, err := splitTarget(in.Upstream); err != nil {
 		return 0, nil, errorf(http.StatusBadRequest, "upstream: %v", err)
 	}
-	if ap.enabled && (!in.Enabled || listen != ap.listen || in.Upstream != ap.upstream) {
-		stopProxy(ap.p)
-		ap.p, ap.enabled = nil, false
-	}
-	ap.listen, ap.upstream = listen, in.Upstream
-	if in.Enabled && !ap.enabled {
-		if err := a.startLocked(ap); err != nil {
+	switch {
+	case !in.Enabled:
+		if ap.enabled {
+			stopProxy(ap.p)
+			ap.p, ap.enabled = nil, false
+		}
+		ap.listen, ap.upstream = listen, in.Upstream
+	case !ap.enabled:
+		p, err := a.startProxy(ap.name, listen, in.Upstream, ap.set)
+		if err != nil {
 			return 0, nil, err
 		}
+		ap.p, ap.enabled, ap.listen, ap.upstream = p, true, p.ln.Addr().String(), in.Upstream
+	case listen != ap.listen || in.Upstream != ap.upstream:
+		p, paused, err := a.startReplacing(ap.p, ap.name, listen, in.Upstream, ap.set)
+		if err != nil {
+			if paused {
+				err = a.lostLocked(ap, err, nil)
+			}
+			return 0, nil, err
+		}
+		stopProxy(ap.p)
+		ap.p, ap.listen, ap.upstream = p, p.ln.Addr().String(), in.Upstream
 	}
 	return http.StatusOK, ap.json(), nil
 }

@@ -83,9 +83,14 @@
 //     (package pipeline/toxic) on every connection, changed while
 //     connections are open; -config FILE makes those of toxiproxy's JSON
 //     config at start. A list of proxies (-config, POST /populate) is
-//     checked whole before any is made, so one refused changes nothing;
-//     a toxic in a proxy's "toxics" takes the defaults of POST
-//     /proxies/NAME/toxics (downstream, toxicity 1, named TYPE_STREAM).
+//     checked whole before any is made, and undone whole if one of its
+//     proxies then cannot listen, so one refused changes nothing: the
+//     proxies it would have replaced serve on, their connections open.
+//     Nor does a refused POST /proxies/NAME: a proxy moved to an address
+//     in use, or restarted for a new upstream and unable to listen
+//     again, keeps serving where it was. A toxic in a proxy's "toxics"
+//     takes the defaults of POST /proxies/NAME/toxics (downstream,
+//     toxicity 1, named TYPE_STREAM).
 //     Only loopback clients are served unless -api-allow-remote.
 //
 // After a load has passed, the proxy gives the memory it no longer needs

@@ -45,6 +45,8 @@ type proxy struct {
 
 	onPause func() // for tests: called when a side stops reading for backpressure
 
+	lc conn.ListenerConfig // how the listener hands sockets over: relisten makes another with it
+
 	// staged is the toxic stages toxicStages made for the socket the
 	// listener is about to hand to accept (api.go); both run on the
 	// listener's goroutine, one after the other.
@@ -97,13 +99,13 @@ func newProxy(cfg *config, log *slog.Logger) (_ *proxy, err error) {
 	}
 	p.mem = startReclaimer(p.stats.open.Load)
 	p.targetHost, p.targetPort, _ = splitTarget(p.targetAddr) // checked by parseFlags
-	lc := conn.ListenerConfig{Options: sideOptions, OnError: newRateLog(log, acceptLogEvery).acceptError}
+	p.lc = conn.ListenerConfig{Options: sideOptions, OnError: newRateLog(log, acceptLogEvery).acceptError}
 	if p.serverTLS != nil {
-		lc.Layer = tlsconn.Server(p.serverTLS)
+		p.lc.Layer = tlsconn.Server(p.serverTLS)
 	} else if cfg.toxics != nil {
-		lc.Stages = p.toxicStages
+		p.lc.Stages = p.toxicStages
 	}
-	if p.ln, err = conn.Listen(p.base, "tcp", cfg.listen, lc, p.accept); err != nil {
+	if p.ln, err = conn.Listen(p.base, "tcp", cfg.listen, p.lc, p.accept); err != nil {
 		return nil, fmt.Errorf("-listen: %w", err)
 	}
 	if cfg.stats != "" {
@@ -112,6 +114,20 @@ func newProxy(cfg *config, log *slog.Logger) (_ *proxy, err error) {
 		}
 	}
 	return p, nil
+}
+
+// relisten listens again on the address of p's listener, closed (by
+// the API, to hand its address to another proxy) while p's connections
+// went on, and accepts as before. It fails with conn.Listen's error, p's
+// listener left closed; it must not run while the old listener is open,
+// nor at the same time as anything else that uses p.ln.
+func (p *proxy) relisten() error {
+	ln, err := conn.Listen(p.base, "tcp", p.ln.Addr().String(), p.lc, p.accept)
+	if err != nil {
+		return err
+	}
+	p.ln = ln
+	return nil
 }
 
 // setupRates turns -rate, -group-rate and -min-share into a bucket config

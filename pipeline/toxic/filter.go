@@ -57,7 +57,8 @@ func NewFilter(underlying *actor.Bufferevent, set *Set, reads Stream, opts actor
 // saves the filter's second bufferevent: in for what it reads (stream
 // reads), out for what it writes, with timers on clock (nil: the real
 // clock). Call Bind with the bufferevent before it reads or writes: until
-// then the stages can neither wake it nor end its stream.
+// then the stages can neither wake it nor end its stream. The stages of
+// a nil set carry no toxic.
 func (s *Set) NewStages(clock actor.Clock, reads Stream) (in, out *Stage) {
 	writes := Upstream
 	if reads == Upstream {

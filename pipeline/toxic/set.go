@@ -12,6 +12,13 @@ import (
 // wakes them when it changes, so that a removed toxic releases what it
 // held even on a quiet connection. The zero value is an empty set ready
 // to use. A Set is safe for concurrent use.
+//
+// A nil *Set is an empty set that cannot change, as a nil map is an empty
+// map: List, Get and the stages made from it (NewStage, NewStages) see no
+// toxic, and Clear does nothing; Add, Update and Remove fail with an
+// error wrapping ErrInvalid, having nowhere to keep a change. NewFilter
+// and WrapConn, whose only use of a set is its toxics, refuse a nil one
+// (ErrInvalid) as the mistake it most likely is.
 type Set struct {
 	mu      sync.Mutex // guards following
 	entries []entry
@@ -26,8 +33,11 @@ type entry struct {
 
 // Add appends t to the set. It fails with an error wrapping ErrInvalid
 // for a toxic that does not validate and ErrExists for a name the set
-// already holds.
+// already holds, or ErrInvalid for a nil set.
 func (s *Set) Add(t Toxic) error {
+	if s == nil {
+		return errNilSet("add", t.Name)
+	}
 	if err := t.Validate(); err != nil {
 		return err
 	}
@@ -46,8 +56,11 @@ func (s *Set) Add(t Toxic) error {
 // toxic's state (what a latency holds, what limit_data has counted); a
 // timeout starts again, as in toxiproxy. It fails with an error wrapping
 // ErrInvalid for a bad toxic or a change of stream or type, and
-// ErrNotFound for an unknown name.
+// ErrNotFound for an unknown name; a nil set fails with ErrInvalid.
 func (s *Set) Update(t Toxic) error {
+	if s == nil {
+		return errNilSet("update", t.Name)
+	}
 	if err := t.Validate(); err != nil {
 		return err
 	}
@@ -70,8 +83,11 @@ func (s *Set) Update(t Toxic) error {
 
 // Remove removes the toxic named name; what it holds on each connection
 // passes on, in order. It fails with an error wrapping ErrNotFound for an
-// unknown name.
+// unknown name, and ErrInvalid for a nil set.
 func (s *Set) Remove(name string) error {
+	if s == nil {
+		return errNilSet("remove", name)
+	}
 	s.mu.Lock()
 	i := s.indexLocked(name)
 	if i < 0 {
@@ -84,16 +100,24 @@ func (s *Set) Remove(name string) error {
 	return nil
 }
 
-// Clear removes every toxic.
+// Clear removes every toxic. On a nil set, empty already, it does
+// nothing.
 func (s *Set) Clear() {
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	s.gen++
 	s.entries = nil
 	s.notifyLocked()
 }
 
-// Get returns the toxic named name and whether the set holds it.
+// Get returns the toxic named name and whether the set holds it: false
+// for a nil set.
 func (s *Set) Get(name string) (Toxic, bool) {
+	if s == nil {
+		return Toxic{}, false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if i := s.indexLocked(name); i >= 0 {
@@ -102,8 +126,12 @@ func (s *Set) Get(name string) (Toxic, bool) {
 	return Toxic{}, false
 }
 
-// List returns the toxics in order.
+// List returns the toxics in order: none (an empty slice) for a nil
+// set.
 func (s *Set) List() []Toxic {
+	if s == nil {
+		return []Toxic{}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Toxic, len(s.entries))
@@ -130,8 +158,11 @@ func (s *Set) notifyLocked() {
 }
 
 // snapshot returns the generation and the entries of stream d if the set
-// changed since gen.
+// changed since gen. A nil set is at generation 0, with no entries.
 func (s *Set) snapshot(gen uint64, d Stream) (uint64, []entry, bool) {
+	if s == nil {
+		return 0, nil, gen != 0
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.gen == gen {
@@ -146,7 +177,11 @@ func (s *Set) snapshot(gen uint64, d Stream) (uint64, []entry, bool) {
 	return s.gen, out, true
 }
 
+// watch makes s wake st on a change; a nil set never changes.
 func (s *Set) watch(st *Stage) {
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	if s.stages == nil {
 		s.stages = make(map[*Stage]struct{})
@@ -156,7 +191,15 @@ func (s *Set) watch(st *Stage) {
 }
 
 func (s *Set) unwatch(st *Stage) {
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	delete(s.stages, st)
 	s.mu.Unlock()
+}
+
+// errNilSet is the error of a change asked of a nil set.
+func errNilSet(op, name string) error {
+	return fmt.Errorf("%w: %s toxic %q: nil set", ErrInvalid, op, name)
 }

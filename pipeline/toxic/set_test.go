@@ -3,10 +3,13 @@ package toxic_test
 import (
 	"errors"
 	"fmt"
+	"net"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/pipeline/toxic"
 )
 
@@ -92,5 +95,60 @@ func TestSetErrors(t *testing.T) {
 	}
 	if got := fmt.Sprint(s.List()[0].Kind.Type()); got != "latency" {
 		t.Errorf("List()[0] type %q", got)
+	}
+}
+
+// TestNilSet: a nil *Set is an empty set that cannot change. Its reads
+// and its stages see no toxic (a stage passes everything on), Clear does
+// nothing, and each change fails with an error wrapping ErrInvalid that
+// says the set is nil; NewFilter and WrapConn refuse it. Each of these
+// used to panic on the nil pointer.
+func TestNilSet(t *testing.T) {
+	var s *toxic.Set
+	lat := toxic.New("lat", toxic.Downstream, &toxic.Latency{Latency: 100})
+	for name, err := range map[string]error{
+		"Add":    s.Add(lat),
+		"Update": s.Update(lat),
+		"Remove": s.Remove("lat"),
+	} {
+		if !errors.Is(err, toxic.ErrInvalid) || !strings.Contains(err.Error(), "nil set") ||
+			strings.Count(err.Error(), "toxic:") != 1 {
+			t.Errorf("%s on a nil set = %v, want ErrInvalid saying nil set, with one prefix", name, err)
+		}
+	}
+	s.Clear()
+	if got, ok := s.Get("lat"); ok || got != (toxic.Toxic{}) {
+		t.Errorf("Get on a nil set = %+v, %v; want none", got, ok)
+	}
+	if l := s.List(); l == nil || len(l) != 0 {
+		t.Errorf("List on a nil set = %#v, want an empty slice", l)
+	}
+
+	// Its stages pass everything on, at once, and close.
+	in, out := s.NewStages(nil, toxic.Downstream)
+	single := s.NewStage(toxic.Upstream, toxic.StageConfig{})
+	for i, st := range []*toxic.Stage{in, out, single} {
+		var dst, src actor.Buffer
+		src.WriteString("through a nil set")
+		if _, err := st.Process(&dst, &src, -1, actor.Normal); err != nil {
+			t.Errorf("stage %d: Process: %v", i, err)
+		}
+		if got := string(dst.Pullup(-1)); got != "through a nil set" || src.Len() != 0 {
+			t.Errorf("stage %d passed %q, left %d bytes; want all passed", i, got, src.Len())
+		}
+		if !st.Passes() || st.Buffered() != 0 {
+			t.Errorf("stage %d: Passes %v, Buffered %d; want true, 0", i, st.Passes(), st.Buffered())
+		}
+		must(t, st.Close())
+	}
+
+	if _, err := toxic.NewFilter(nil, s, toxic.Downstream, 0); !errors.Is(err, toxic.ErrInvalid) {
+		t.Errorf("NewFilter with a nil set = %v, want ErrInvalid", err)
+	}
+	c1, c2 := net.Pipe()
+	defer c1.Close()
+	defer c2.Close()
+	if _, err := toxic.WrapConn(nil, c1, s); !errors.Is(err, toxic.ErrInvalid) {
+		t.Errorf("WrapConn with a nil set = %v, want ErrInvalid", err)
 	}
 }

@@ -89,7 +89,8 @@ type slot struct {
 // first call) and as they change; see Stage. A Downstream stage is taken to
 // be on what its bufferevent reads, an Upstream one on what it writes
 // (NewStages, which knows, says so itself): when a toxic closes a read
-// stream, what passed before it is read before the end.
+// stream, what passed before it is read before the end. A stage of a
+// nil set carries no toxic: it passes everything on.
 func (s *Set) NewStage(d Stream, cfg StageConfig) *Stage {
 	st := &Stage{set: s, dir: d, reads: d == Downstream, clock: cfg.Clock, rng: cfg.Rand, gen: ^uint64(0)}
 	if cfg.End != nil {

@@ -13,7 +13,7 @@ import (
 var (
 	// ErrInvalid is the cause of every error about a bad toxic: an empty
 	// name, an unknown type or stream, a negative attribute, a toxicity
-	// outside [0, 1].
+	// outside [0, 1]; and of a change asked of a nil Set.
 	ErrInvalid = errors.New("toxic: invalid")
 	// ErrExists is returned by Set.Add for a name already in the set.
 	ErrExists = errors.New("toxic: already exists")

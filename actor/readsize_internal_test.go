@@ -10,6 +10,10 @@ import (
 	"time"
 )
 
+// noBudget returns a budget that never runs out, so that a test of the
+// sizer's steps does not depend on what other readers hold.
+func noBudget() *readBudget { return &readBudget{max: math.MaxInt32} }
+
 // A read that fills what it asked for makes the next one four times
 // larger, up to the bound.
 func TestReadSizerGrowsOnFullReads(t *testing.T) {
@@ -18,7 +22,7 @@ func TestReadSizerGrowsOnFullReads(t *testing.T) {
 	for range 5 {
 		room := r.next(math.MaxInt)
 		got = append(got, room)
-		r.record(room, room)
+		r.recordIn(noBudget(), room, room)
 	}
 	want := []int{4 << 10, 16 << 10, 64 << 10, 256 << 10, 256 << 10}
 	if !slices.Equal(got, want) {
@@ -31,25 +35,25 @@ func TestReadSizerGrowsOnFullReads(t *testing.T) {
 func TestReadSizerShrinksAfterShortReads(t *testing.T) {
 	r := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
 	for range 4 {
-		r.record(r.next(math.MaxInt), r.next(math.MaxInt))
+		r.recordIn(noBudget(), r.next(math.MaxInt), r.next(math.MaxInt))
 	}
 	if got := r.next(math.MaxInt); got != maxReadChunk {
 		t.Fatalf("after four full reads next() = %d, want %d", got, maxReadChunk)
 	}
-	r.record(100, maxReadChunk)
+	r.recordIn(noBudget(), 100, maxReadChunk)
 	if got := r.next(math.MaxInt); got != maxReadChunk {
 		t.Errorf("one short read shrank the size to %d", got)
 	}
-	r.record(maxReadChunk/2, maxReadChunk) // not short enough: resets the count
-	r.record(100, maxReadChunk)
+	r.recordIn(noBudget(), maxReadChunk/2, maxReadChunk) // not short enough: resets the count
+	r.recordIn(noBudget(), 100, maxReadChunk)
 	if got := r.next(math.MaxInt); got != maxReadChunk {
 		t.Errorf("short, half-full, short shrank the size to %d", got)
 	}
 	var got []int
 	for range 5 {
 		room := r.next(math.MaxInt)
-		r.record(64, room)
-		r.record(64, room)
+		r.recordIn(noBudget(), 64, room)
+		r.recordIn(noBudget(), 64, room)
 		got = append(got, r.next(math.MaxInt))
 	}
 	want := []int{64 << 10, 16 << 10, 4 << 10, 4 << 10, 4 << 10}
@@ -65,7 +69,7 @@ func TestReadSizerCapsWin(t *testing.T) {
 	if got := r.next(100); got != 100 {
 		t.Errorf("next(100) = %d, want 100", got)
 	}
-	r.record(100, 100)
+	r.recordIn(noBudget(), 100, 100)
 	if got := r.next(math.MaxInt); got != minSysReadChunk {
 		t.Errorf("a full read cut by the cap changed the size to %d", got)
 	}
@@ -79,7 +83,7 @@ func TestReadSizerOfChunkTransport(t *testing.T) {
 	defer q.Close()
 	r := sizerFor(sourceFor(p, nil, nil))
 	for _, n := range []int{1, 0, 5, 1 << 20} {
-		r.record(n, r.next(1<<20))
+		r.recordIn(noBudget(), n, r.next(1<<20))
 		if got := r.next(1 << 20); got != 1<<20 {
 			t.Fatalf("after a read of %d: next(1 MiB) = %d, want 1 MiB", n, got)
 		}
@@ -99,6 +103,7 @@ func FuzzReadSizer(f *testing.F) {
 	f.Add(bytes.Repeat([]byte{0xff, 0x10}, 20))
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		r := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
+		budget := noBudget()
 		shortRun := 0
 		for len(ops) >= 2 {
 			op := binary.BigEndian.Uint16(ops)
@@ -116,7 +121,7 @@ func FuzzReadSizer(f *testing.F) {
 			if op&2 != 0 {
 				n = int(op>>2) % (room + 1)
 			}
-			r.record(n, room)
+			r.recordIn(budget, n, room)
 			after := r.next(math.MaxInt)
 			if after < minSysReadChunk || after > maxReadChunk {
 				t.Fatalf("size %d out of [%d, %d]", after, minSysReadChunk, maxReadChunk)
@@ -142,6 +147,74 @@ func FuzzReadSizer(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Above sharedReadChunk a sizer needs one of the budget's shares: with
+// one share, the first stream to fill its reads grows to maxReadChunk and
+// the second stops at sharedReadChunk, and reads no more than that at a
+// time (max), until the first gives its share back by shrinking or
+// stopping.
+func TestReadSizerSharesBudget(t *testing.T) {
+	b := &readBudget{max: 1}
+	grow := func(r *readSizer) int {
+		for range 4 {
+			room := r.next(math.MaxInt)
+			r.recordIn(b, room, room)
+		}
+		return r.next(math.MaxInt)
+	}
+	first := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
+	second := first
+	if got := grow(&first); got != maxReadChunk {
+		t.Fatalf("the first busy stream reads %d, want %d", got, maxReadChunk)
+	}
+	if got := grow(&second); got != sharedReadChunk {
+		t.Fatalf("the second busy stream, with no share left, reads %d, want %d", got, sharedReadChunk)
+	}
+	if got := second.maxIn(b); got != sharedReadChunk {
+		t.Errorf("max() of a stream without a share = %d, want %d", got, sharedReadChunk)
+	}
+	if got := first.maxIn(b); got != maxReadChunk {
+		t.Errorf("max() of the stream with the share = %d, want %d", got, maxReadChunk)
+	}
+	// Two short reads shrink the first to sharedReadChunk: its share goes
+	// back, and the second takes it with its next full read.
+	first.recordIn(b, 100, maxReadChunk)
+	first.recordIn(b, 100, maxReadChunk)
+	if got, held := first.next(math.MaxInt), b.held.Load(); got != sharedReadChunk || held != 0 {
+		t.Fatalf("after two short reads the first reads %d with %d shares held, want %d and 0", got, held, sharedReadChunk)
+	}
+	if got := grow(&second); got != maxReadChunk {
+		t.Fatalf("the second, with the share free, reads %d, want %d", got, maxReadChunk)
+	}
+	// Stopping gives the share back and starts the sizer over.
+	second.releaseIn(b)
+	if got, held := second.next(math.MaxInt), b.held.Load(); got != minSysReadChunk || held != 0 {
+		t.Errorf("after release: next() = %d with %d shares held, want %d and 0", got, held, minSysReadChunk)
+	}
+	first.releaseIn(b) // holds none: gives nothing back
+	if held := b.held.Load(); held != 0 {
+		t.Errorf("releasing a sizer without a share left %d held", held)
+	}
+}
+
+// Readers that never grow above sharedReadChunk (a transport that lends
+// its chunks, a sizer capped below it) take no share.
+func TestReadSizerWithoutShare(t *testing.T) {
+	b := &readBudget{max: 1}
+	chunks := newReadSizer(unboundedShift, unboundedShift)
+	small := newReadSizer(log2(minSysReadChunk), log2(sharedReadChunk))
+	for range 4 {
+		for _, r := range []*readSizer{&chunks, &small} {
+			room := r.next(math.MaxInt)
+			r.recordIn(b, room, room)
+		}
+	}
+	chunks.releaseIn(b)
+	small.releaseIn(b)
+	if held := b.held.Load(); held != 0 {
+		t.Errorf("%d shares held by sizers that never grow above %d", held, sharedReadChunk)
+	}
 }
 
 // A socket's own reads follow the sizer: a burst far larger than libevent's

@@ -17,12 +17,12 @@ func noBudget() *readBudget { return &readBudget{max: math.MaxInt32} }
 // A read that fills what it asked for makes the next one four times
 // larger, up to the bound.
 func TestReadSizerGrowsOnFullReads(t *testing.T) {
-	r := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
+	r, b := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk)), noBudget()
 	var got []int
 	for range 5 {
 		room := r.next(math.MaxInt)
 		got = append(got, room)
-		r.recordIn(noBudget(), room, room)
+		r.recordIn(b, room, room)
 	}
 	want := []int{4 << 10, 16 << 10, 64 << 10, 256 << 10, 256 << 10}
 	if !slices.Equal(got, want) {
@@ -33,27 +33,27 @@ func TestReadSizerGrowsOnFullReads(t *testing.T) {
 // One short read at the end of a burst leaves the size; two in a row
 // shrink it a step, never below the floor.
 func TestReadSizerShrinksAfterShortReads(t *testing.T) {
-	r := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
+	r, b := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk)), noBudget()
 	for range 4 {
-		r.recordIn(noBudget(), r.next(math.MaxInt), r.next(math.MaxInt))
+		r.recordIn(b, r.next(math.MaxInt), r.next(math.MaxInt))
 	}
 	if got := r.next(math.MaxInt); got != maxReadChunk {
 		t.Fatalf("after four full reads next() = %d, want %d", got, maxReadChunk)
 	}
-	r.recordIn(noBudget(), 100, maxReadChunk)
+	r.recordIn(b, 100, maxReadChunk)
 	if got := r.next(math.MaxInt); got != maxReadChunk {
 		t.Errorf("one short read shrank the size to %d", got)
 	}
-	r.recordIn(noBudget(), maxReadChunk/2, maxReadChunk) // not short enough: resets the count
-	r.recordIn(noBudget(), 100, maxReadChunk)
+	r.recordIn(b, maxReadChunk/2, maxReadChunk) // not short enough: resets the count
+	r.recordIn(b, 100, maxReadChunk)
 	if got := r.next(math.MaxInt); got != maxReadChunk {
 		t.Errorf("short, half-full, short shrank the size to %d", got)
 	}
 	var got []int
 	for range 5 {
 		room := r.next(math.MaxInt)
-		r.recordIn(noBudget(), 64, room)
-		r.recordIn(noBudget(), 64, room)
+		r.recordIn(b, 64, room)
+		r.recordIn(b, 64, room)
 		got = append(got, r.next(math.MaxInt))
 	}
 	want := []int{64 << 10, 16 << 10, 4 << 10, 4 << 10, 4 << 10}
@@ -65,11 +65,11 @@ func TestReadSizerShrinksAfterShortReads(t *testing.T) {
 // The caps always win, and a read cut short by them that filled what it
 // was allowed says nothing about the stream: the size stays.
 func TestReadSizerCapsWin(t *testing.T) {
-	r := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
+	r, b := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk)), noBudget()
 	if got := r.next(100); got != 100 {
 		t.Errorf("next(100) = %d, want 100", got)
 	}
-	r.recordIn(noBudget(), 100, 100)
+	r.recordIn(b, 100, 100)
 	if got := r.next(math.MaxInt); got != minSysReadChunk {
 		t.Errorf("a full read cut by the cap changed the size to %d", got)
 	}
@@ -81,9 +81,9 @@ func TestReadSizerOfChunkTransport(t *testing.T) {
 	p, q := newPipe()
 	defer p.Close()
 	defer q.Close()
-	r := sizerFor(sourceFor(p, nil, nil))
+	r, b := sizerFor(sourceFor(p, nil, nil)), noBudget()
 	for _, n := range []int{1, 0, 5, 1 << 20} {
-		r.recordIn(noBudget(), n, r.next(1<<20))
+		r.recordIn(b, n, r.next(1<<20))
 		if got := r.next(1 << 20); got != 1<<20 {
 			t.Fatalf("after a read of %d: next(1 MiB) = %d, want 1 MiB", n, got)
 		}
@@ -96,14 +96,14 @@ func TestReadSizerOfChunkTransport(t *testing.T) {
 
 // FuzzReadSizer drives a sizer with any sequence of caps and read results
 // and checks its invariants: a read never asks for more than the caps nor
-// for nothing, the size stays within its bounds, a full read never
+// for nothing, the size stays within its bounds, it holds a share of the
+// budget exactly while it is above sharedReadChunk, a full read never
 // shrinks it, and one short read never does either.
 func FuzzReadSizer(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x01, 0x01, 0x01})
 	f.Add(bytes.Repeat([]byte{0xff, 0x10}, 20))
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		r := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
-		budget := noBudget()
+		r, b := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk)), noBudget()
 		shortRun := 0
 		for len(ops) >= 2 {
 			op := binary.BigEndian.Uint16(ops)
@@ -121,10 +121,13 @@ func FuzzReadSizer(f *testing.F) {
 			if op&2 != 0 {
 				n = int(op>>2) % (room + 1)
 			}
-			r.recordIn(budget, n, room)
+			r.recordIn(b, n, room)
 			after := r.next(math.MaxInt)
 			if after < minSysReadChunk || after > maxReadChunk {
 				t.Fatalf("size %d out of [%d, %d]", after, minSysReadChunk, maxReadChunk)
+			}
+			if held := b.held.Load(); held != 0 && held != 1 || (held == 1) != (after > sharedReadChunk) {
+				t.Fatalf("size %d with %d shares of the budget held", after, held)
 			}
 			switch {
 			case n == before:

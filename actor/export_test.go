@@ -17,3 +17,7 @@ func HoldFailedAnnounce(b *Bufferevent) (release func()) {
 // OutputFailureRecorded reports whether b's output has recorded a failure
 // (what Write and Send return from then on), announced on Failed or not.
 func OutputFailureRecorded(b *Bufferevent) bool { return b.writeErr() != nil }
+
+// ReadSharesHeld returns how many readers hold a share of the read budget
+// (bigReads): none once every bufferevent is freed.
+func ReadSharesHeld() int32 { return bigReads.held.Load() }

@@ -395,6 +395,7 @@ func (l *transportIO) stop(closeT bool) error {
 		d.SetWriteDeadline(past)
 	}
 	l.wg.Wait()
+	l.sizer.release() // nobody reads any more
 	for len(l.events) > 0 {
 		ev := <-l.events
 		ev.release()

@@ -1,6 +1,9 @@
 package actor
 
-import "math/bits"
+import (
+	"math/bits"
+	"sync/atomic"
+)
 
 // Read sizes of the routes that read into a chunk of their own (a socket's
 // side door, a plain Transport.Read). A read takes a chunk as large as the
@@ -21,7 +24,49 @@ const (
 	// chunk (see newReadChunk). Fewer, larger reads are what a busy
 	// stream's CPU goes to (docs/benchmarks.md, adaptive reads).
 	maxReadChunk = 256 << 10
+	// sharedReadChunk is the most a read asks for without a share of
+	// bigReads: every busy stream may read this much per system call,
+	// and only bigReadShares streams at a time more.
+	sharedReadChunk = 64 << 10
+	// bigReadShares is how many readers, process-wide, may read more
+	// than sharedReadChunk at a time: with maxReadChunk, 2 MiB of reads
+	// in flight. One busy stream's CPU per byte goes down with reads
+	// above 64 KiB (docs/benchmarks.md), but a process whose many busy
+	// streams each held 256 KiB chunks would hold a quarter of a MiB
+	// per stream: 50 loopback echo streams peaked at 3.9x the RSS of a
+	// 32 KiB copy loop with every stream free to grow, 1.8x with the
+	// budget, at 1.36x the CPU per byte of the former (still 1.02x the
+	// copy loop's).
+	bigReadShares = 8
 )
+
+// readBudget counts the readers holding a share: those whose sizer has
+// grown above sharedReadChunk. A sizer takes a share as it grows past
+// sharedReadChunk and gives it back as it shrinks to it or its reader
+// stops (readSizer.release); when all shares are taken it stays at
+// sharedReadChunk and tries again after its next full read.
+type readBudget struct {
+	held atomic.Int32
+	max  int32
+}
+
+// bigReads is the budget every read route shares.
+var bigReads = readBudget{max: bigReadShares}
+
+// take takes a share, or reports that none is left.
+func (b *readBudget) take() bool {
+	if b.held.Add(1) <= b.max {
+		return true
+	}
+	b.held.Add(-1)
+	return false
+}
+
+// full reports whether every share is taken.
+func (b *readBudget) full() bool { return b.held.Load() >= b.max }
+
+// give gives a share back.
+func (b *readBudget) give() { b.held.Add(-1) }
 
 // The sizer's steps: a read that fills its chunk makes the next one
 // readGrowth times larger; readShrinkAfter reads in a row that would have
@@ -41,6 +86,11 @@ const (
 // short reads in a row, so one short read at the end of a burst does not
 // undo the growth. A busy stream thus moves up to maxReadChunk per system
 // call, and an interactive one keeps reading into small chunks.
+//
+// Above sharedReadChunk a sizer needs a share of a process-wide budget
+// (bigReads): a few streams at a time read up to maxReadChunk, the rest
+// up to sharedReadChunk, so that a process with many busy connections
+// does not hold a 256 KiB chunk for each.
 //
 // The caps of the bufferevent (the per-read maximum, SetMaxRead), of the
 // input (the room under the read high watermark, transportIO.allowed) and of
@@ -92,8 +142,35 @@ func log2(n int) uint8 { return uint8(bits.TrailingZeros(uint(n))) }
 // size returns what the next read asks for when nothing caps it.
 func (r *readSizer) size() int { return 1 << r.shift }
 
-// max returns the most the sizer ever asks for.
-func (r *readSizer) max() int { return 1 << r.hi }
+// max returns the most the sizer asks for while the budget stays as it
+// is: its bound, or sharedReadChunk for a sizer without a share while
+// none is left.
+func (r *readSizer) max() int { return r.maxIn(&bigReads) }
+
+func (r *readSizer) maxIn(b *readBudget) int {
+	if r.shares() && r.shift <= sharedShift && b.full() {
+		return sharedReadChunk
+	}
+	return 1 << r.hi
+}
+
+// sharedShift is the shift of sharedReadChunk.
+var sharedShift = log2(sharedReadChunk)
+
+// shares reports whether the sizer can grow above sharedReadChunk, and so
+// takes a share of the budget to do it.
+func (r *readSizer) shares() bool { return r.lo <= sharedShift && r.hi > sharedShift }
+
+// release gives back the sizer's share, if it holds one, when its reader
+// stops reading for good.
+func (r *readSizer) release() { r.releaseIn(&bigReads) }
+
+func (r *readSizer) releaseIn(b *readBudget) {
+	if r.shares() && r.shift > sharedShift {
+		b.give()
+	}
+	r.shift = r.lo
+}
 
 // next returns how many bytes the next read asks for: the sizer's size,
 // but never more than limit (> 0), what the caps allow.
@@ -102,18 +179,37 @@ func (r *readSizer) next(limit int) int { return min(r.size(), limit) }
 // record adapts the size after a read of n bytes that asked for room (what
 // next returned). A read cut short by the caps (room below the size) that
 // filled room says nothing about the stream: it leaves the size alone.
-func (r *readSizer) record(n, room int) {
+func (r *readSizer) record(n, room int) { r.recordIn(&bigReads, n, room) }
+
+// recordIn is record with the budget b.
+func (r *readSizer) recordIn(b *readBudget, n, room int) {
 	size := r.size()
 	switch {
 	case n >= size:
-		r.shift = min(r.shift+readGrowthShift, r.hi)
+		r.resize(b, min(r.shift+readGrowthShift, r.hi))
 		r.short = 0
 	case n < room && n <= size>>readGrowthShift:
 		if r.short++; r.short >= readShrinkAfter {
-			r.shift = max(r.shift-readGrowthShift, r.lo)
+			r.resize(b, max(r.shift-readGrowthShift, r.lo))
 			r.short = 0
 		}
 	default:
 		r.short = 0
 	}
+}
+
+// resize moves the sizer to shift, taking a share of b as it grows above
+// sharedReadChunk (or stopping at it when none is left) and giving it
+// back as it comes down to it.
+func (r *readSizer) resize(b *readBudget, shift uint8) {
+	if r.shares() {
+		big, wasBig := shift > sharedShift, r.shift > sharedShift
+		switch {
+		case big && !wasBig && !b.take():
+			shift = sharedShift
+		case !big && wasBig:
+			b.give()
+		}
+	}
+	r.shift = shift
 }

@@ -10,15 +10,19 @@ import (
 	"time"
 )
 
+// noBudget returns a budget that never runs out, so that a test of the
+// sizer's steps does not depend on what other readers hold.
+func noBudget() *readBudget { return &readBudget{max: math.MaxInt32} }
+
 // A read that fills what it asked for makes the next one four times
 // larger, up to the bound.
 func TestReadSizerGrowsOnFullReads(t *testing.T) {
-	r := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
+	r, b := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk)), noBudget()
 	var got []int
 	for range 5 {
 		room := r.next(math.MaxInt)
 		got = append(got, room)
-		r.record(room, room)
+		r.recordIn(b, room, room)
 	}
 	want := []int{4 << 10, 16 << 10, 64 << 10, 256 << 10, 256 << 10}
 	if !slices.Equal(got, want) {
@@ -29,27 +33,27 @@ func TestReadSizerGrowsOnFullReads(t *testing.T) {
 // One short read at the end of a burst leaves the size; two in a row
 // shrink it a step, never below the floor.
 func TestReadSizerShrinksAfterShortReads(t *testing.T) {
-	r := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
+	r, b := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk)), noBudget()
 	for range 4 {
-		r.record(r.next(math.MaxInt), r.next(math.MaxInt))
+		r.recordIn(b, r.next(math.MaxInt), r.next(math.MaxInt))
 	}
 	if got := r.next(math.MaxInt); got != maxReadChunk {
 		t.Fatalf("after four full reads next() = %d, want %d", got, maxReadChunk)
 	}
-	r.record(100, maxReadChunk)
+	r.recordIn(b, 100, maxReadChunk)
 	if got := r.next(math.MaxInt); got != maxReadChunk {
 		t.Errorf("one short read shrank the size to %d", got)
 	}
-	r.record(maxReadChunk/2, maxReadChunk) // not short enough: resets the count
-	r.record(100, maxReadChunk)
+	r.recordIn(b, maxReadChunk/2, maxReadChunk) // not short enough: resets the count
+	r.recordIn(b, 100, maxReadChunk)
 	if got := r.next(math.MaxInt); got != maxReadChunk {
 		t.Errorf("short, half-full, short shrank the size to %d", got)
 	}
 	var got []int
 	for range 5 {
 		room := r.next(math.MaxInt)
-		r.record(64, room)
-		r.record(64, room)
+		r.recordIn(b, 64, room)
+		r.recordIn(b, 64, room)
 		got = append(got, r.next(math.MaxInt))
 	}
 	want := []int{64 << 10, 16 << 10, 4 << 10, 4 << 10, 4 << 10}
@@ -61,11 +65,11 @@ func TestReadSizerShrinksAfterShortReads(t *testing.T) {
 // The caps always win, and a read cut short by them that filled what it
 // was allowed says nothing about the stream: the size stays.
 func TestReadSizerCapsWin(t *testing.T) {
-	r := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
+	r, b := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk)), noBudget()
 	if got := r.next(100); got != 100 {
 		t.Errorf("next(100) = %d, want 100", got)
 	}
-	r.record(100, 100)
+	r.recordIn(b, 100, 100)
 	if got := r.next(math.MaxInt); got != minSysReadChunk {
 		t.Errorf("a full read cut by the cap changed the size to %d", got)
 	}
@@ -77,9 +81,9 @@ func TestReadSizerOfChunkTransport(t *testing.T) {
 	p, q := newPipe()
 	defer p.Close()
 	defer q.Close()
-	r := sizerFor(sourceFor(p, nil, nil))
+	r, b := sizerFor(sourceFor(p, nil, nil)), noBudget()
 	for _, n := range []int{1, 0, 5, 1 << 20} {
-		r.record(n, r.next(1<<20))
+		r.recordIn(b, n, r.next(1<<20))
 		if got := r.next(1 << 20); got != 1<<20 {
 			t.Fatalf("after a read of %d: next(1 MiB) = %d, want 1 MiB", n, got)
 		}
@@ -92,13 +96,14 @@ func TestReadSizerOfChunkTransport(t *testing.T) {
 
 // FuzzReadSizer drives a sizer with any sequence of caps and read results
 // and checks its invariants: a read never asks for more than the caps nor
-// for nothing, the size stays within its bounds, a full read never
+// for nothing, the size stays within its bounds, it holds a share of the
+// budget exactly while it is above sharedReadChunk, a full read never
 // shrinks it, and one short read never does either.
 func FuzzReadSizer(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x01, 0x01, 0x01})
 	f.Add(bytes.Repeat([]byte{0xff, 0x10}, 20))
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		r := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
+		r, b := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk)), noBudget()
 		shortRun := 0
 		for len(ops) >= 2 {
 			op := binary.BigEndian.Uint16(ops)
@@ -116,10 +121,13 @@ func FuzzReadSizer(f *testing.F) {
 			if op&2 != 0 {
 				n = int(op>>2) % (room + 1)
 			}
-			r.record(n, room)
+			r.recordIn(b, n, room)
 			after := r.next(math.MaxInt)
 			if after < minSysReadChunk || after > maxReadChunk {
 				t.Fatalf("size %d out of [%d, %d]", after, minSysReadChunk, maxReadChunk)
+			}
+			if held := b.held.Load(); held != 0 && held != 1 || (held == 1) != (after > sharedReadChunk) {
+				t.Fatalf("size %d with %d shares of the budget held", after, held)
 			}
 			switch {
 			case n == before:
@@ -142,6 +150,74 @@ func FuzzReadSizer(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Above sharedReadChunk a sizer needs one of the budget's shares: with
+// one share, the first stream to fill its reads grows to maxReadChunk and
+// the second stops at sharedReadChunk, and reads no more than that at a
+// time (max), until the first gives its share back by shrinking or
+// stopping.
+func TestReadSizerSharesBudget(t *testing.T) {
+	b := &readBudget{max: 1}
+	grow := func(r *readSizer) int {
+		for range 4 {
+			room := r.next(math.MaxInt)
+			r.recordIn(b, room, room)
+		}
+		return r.next(math.MaxInt)
+	}
+	first := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
+	second := first
+	if got := grow(&first); got != maxReadChunk {
+		t.Fatalf("the first busy stream reads %d, want %d", got, maxReadChunk)
+	}
+	if got := grow(&second); got != sharedReadChunk {
+		t.Fatalf("the second busy stream, with no share left, reads %d, want %d", got, sharedReadChunk)
+	}
+	if got := second.maxIn(b); got != sharedReadChunk {
+		t.Errorf("max() of a stream without a share = %d, want %d", got, sharedReadChunk)
+	}
+	if got := first.maxIn(b); got != maxReadChunk {
+		t.Errorf("max() of the stream with the share = %d, want %d", got, maxReadChunk)
+	}
+	// Two short reads shrink the first to sharedReadChunk: its share goes
+	// back, and the second takes it with its next full read.
+	first.recordIn(b, 100, maxReadChunk)
+	first.recordIn(b, 100, maxReadChunk)
+	if got, held := first.next(math.MaxInt), b.held.Load(); got != sharedReadChunk || held != 0 {
+		t.Fatalf("after two short reads the first reads %d with %d shares held, want %d and 0", got, held, sharedReadChunk)
+	}
+	if got := grow(&second); got != maxReadChunk {
+		t.Fatalf("the second, with the share free, reads %d, want %d", got, maxReadChunk)
+	}
+	// Stopping gives the share back and starts the sizer over.
+	second.releaseIn(b)
+	if got, held := second.next(math.MaxInt), b.held.Load(); got != minSysReadChunk || held != 0 {
+		t.Errorf("after release: next() = %d with %d shares held, want %d and 0", got, held, minSysReadChunk)
+	}
+	first.releaseIn(b) // holds none: gives nothing back
+	if held := b.held.Load(); held != 0 {
+		t.Errorf("releasing a sizer without a share left %d held", held)
+	}
+}
+
+// Readers that never grow above sharedReadChunk (a transport that lends
+// its chunks, a sizer capped below it) take no share.
+func TestReadSizerWithoutShare(t *testing.T) {
+	b := &readBudget{max: 1}
+	chunks := newReadSizer(unboundedShift, unboundedShift)
+	small := newReadSizer(log2(minSysReadChunk), log2(sharedReadChunk))
+	for range 4 {
+		for _, r := range []*readSizer{&chunks, &small} {
+			room := r.next(math.MaxInt)
+			r.recordIn(b, room, room)
+		}
+	}
+	chunks.releaseIn(b)
+	small.releaseIn(b)
+	if held := b.held.Load(); held != 0 {
+		t.Errorf("%d shares held by sizers that never grow above %d", held, sharedReadChunk)
+	}
 }
 
 // A socket's own reads follow the sizer: a burst far larger than libevent's

@@ -217,6 +217,26 @@ func (l *transportIO) readRoom() int {
 	return l.sizer.next(int(min(l.allowed(), l.maxRead.Load())))
 }
 
+// lookFirst is what a reader that is about to wait for data does first:
+// a socket's reader holding a share of the read budget reads without
+// waiting, and if nothing is there gives its share back (readSizer.idle)
+// and lowers *room to what it then asks for, so that it holds no share
+// while it waits. It returns
+// what that read brought; (0, nil) means the caller waits for a read of
+// *room, as it does for any other reader. It returns before that wait,
+// so its frame is not on a waiting actor's stack.
+func (l *transportIO) lookFirst(room *int) (int, error) {
+	if l.sys == nil || !l.sizer.holds() {
+		return 0, nil
+	}
+	n, err := l.src.readInto(&l.rbuf, *room, false)
+	if n == 0 && err == nil {
+		l.sizer.idle()
+		*room = min(*room, l.sizer.size())
+	}
+	return n, err
+}
+
 // quitContext is the context of the loops' rate-limit waits: done when
 // stop closes quit. It is a single channel, so passing it as a
 // context.Context allocates nothing, and the loops need no context of
@@ -305,7 +325,10 @@ func (l *transportIO) readLoop() {
 			want = int(min(int64(want), n))
 		}
 		room := l.sizer.next(want)
-		n, err := l.src.readInto(&l.rbuf, room, true)
+		n, err := l.lookFirst(&room)
+		if n == 0 && err == nil {
+			n, err = l.src.readInto(&l.rbuf, room, true)
+		}
 		for last, r, k := n, room, 1; err == nil && last == r && k < maxGather && !rs.limited() && n+r <= l.sizer.max(); k++ {
 			more := l.allowed() - int64(n)
 			if more <= 0 {

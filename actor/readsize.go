@@ -42,7 +42,8 @@ const (
 
 // readBudget counts the readers holding a share: those whose sizer has
 // grown above sharedReadChunk. A sizer takes a share as it grows past
-// sharedReadChunk and gives it back as it shrinks to it or its reader
+// sharedReadChunk and gives it back as it shrinks to it, as its socket's
+// reader is about to wait for data (readSizer.idle), or as its reader
 // stops (readSizer.release); when all shares are taken it stays at
 // sharedReadChunk and tries again after its next full read.
 type readBudget struct {
@@ -161,12 +162,30 @@ var sharedShift = log2(sharedReadChunk)
 // takes a share of the budget to do it.
 func (r *readSizer) shares() bool { return r.lo <= sharedShift && r.hi > sharedShift }
 
+// holds reports whether the sizer holds a share of the budget.
+func (r *readSizer) holds() bool { return r.shares() && r.shift > sharedShift }
+
+// idle gives back the sizer's share, if it holds one, as its reader is
+// about to wait for data that is not there: a socket's reader holds no
+// chunk while it waits, so it keeps no share either, and a connection
+// that went quiet after a burst does not keep the budget from the busy
+// ones. The next read asks for sharedReadChunk; a full one takes a share
+// again.
+func (r *readSizer) idle() { r.idleIn(&bigReads) }
+
+func (r *readSizer) idleIn(b *readBudget) {
+	if r.holds() {
+		b.give()
+		r.shift, r.short = sharedShift, 0
+	}
+}
+
 // release gives back the sizer's share, if it holds one, when its reader
 // stops reading for good.
 func (r *readSizer) release() { r.releaseIn(&bigReads) }
 
 func (r *readSizer) releaseIn(b *readBudget) {
-	if r.shares() && r.shift > sharedShift {
+	if r.holds() {
 		b.give()
 	}
 	r.shift = r.lo

@@ -97,17 +97,30 @@ func TestReadSizerOfChunkTransport(t *testing.T) {
 // FuzzReadSizer drives a sizer with any sequence of caps and read results
 // and checks its invariants: a read never asks for more than the caps nor
 // for nothing, the size stays within its bounds, it holds a share of the
-// budget exactly while it is above sharedReadChunk, a full read never
+// budget exactly while it is above sharedReadChunk, idle brings it down to
+// sharedReadChunk and gives the share back, a full read never
 // shrinks it, and one short read never does either.
 func FuzzReadSizer(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x01, 0x01, 0x01})
 	f.Add(bytes.Repeat([]byte{0xff, 0x10}, 20))
+	f.Add([]byte{0x0f, 0xff, 0x0f, 0xff, 0x0f, 0xff, 0x0f, 0xff, 0xf0, 0x00, 0x00, 0x02, 0x00, 0x02})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		r, b := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk)), noBudget()
 		shortRun := 0
 		for len(ops) >= 2 {
 			op := binary.BigEndian.Uint16(ops)
 			ops = ops[2:]
+			if op>>12 == 0xf { // the reader waits on a quiet socket
+				before := r.next(math.MaxInt)
+				r.idleIn(b)
+				if after := r.next(math.MaxInt); after != min(before, sharedReadChunk) || b.held.Load() != 0 {
+					t.Fatalf("idle at size %d: size %d, %d shares held", before, after, b.held.Load())
+				}
+				if before > sharedReadChunk {
+					shortRun = 0 // the sizer starts over at sharedReadChunk
+				}
+				continue
+			}
 			limit := math.MaxInt
 			if op&1 != 0 {
 				limit = 1 + int(op>>1)*8 // a cap from 1 byte to 256 KiB
@@ -198,6 +211,38 @@ func TestReadSizerSharesBudget(t *testing.T) {
 	first.releaseIn(b) // holds none: gives nothing back
 	if held := b.held.Load(); held != 0 {
 		t.Errorf("releasing a sizer without a share left %d held", held)
+	}
+}
+
+// A reader about to wait on a quiet socket gives its share back (idle):
+// its next read asks for sharedReadChunk, and a full one takes a share
+// again. A sizer without a share is left as it is.
+func TestReadSizerIdle(t *testing.T) {
+	b := &readBudget{max: 1}
+	r := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
+	for range 4 {
+		room := r.next(math.MaxInt)
+		r.recordIn(b, room, room)
+	}
+	if got, held := r.next(math.MaxInt), b.held.Load(); got != maxReadChunk || held != 1 {
+		t.Fatalf("a busy stream reads %d with %d shares held, want %d and 1", got, held, maxReadChunk)
+	}
+	r.idleIn(b)
+	if got, held := r.next(math.MaxInt), b.held.Load(); got != sharedReadChunk || held != 0 {
+		t.Fatalf("after idle: next() = %d with %d shares held, want %d and 0", got, held, sharedReadChunk)
+	}
+	r.idleIn(b) // holds none: changes nothing
+	if got, held := r.next(math.MaxInt), b.held.Load(); got != sharedReadChunk || held != 0 {
+		t.Fatalf("idle twice: next() = %d with %d shares held, want %d and 0", got, held, sharedReadChunk)
+	}
+	r.recordIn(b, sharedReadChunk, sharedReadChunk)
+	if got, held := r.next(math.MaxInt), b.held.Load(); got != maxReadChunk || held != 1 {
+		t.Errorf("a full read after idle: next() = %d with %d shares held, want %d and 1", got, held, maxReadChunk)
+	}
+	small := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
+	small.idleIn(b)
+	if got, held := small.next(math.MaxInt), b.held.Load(); got != minSysReadChunk || held != 1 {
+		t.Errorf("idle of a sizer without a share: next() = %d with %d shares held, want %d and 1", got, held, minSysReadChunk)
 	}
 }
 

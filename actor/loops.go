@@ -221,10 +221,10 @@ func (l *transportIO) readRoom() int {
 // a socket's reader holding a share of the read budget reads without
 // waiting, and if nothing is there gives its share back (readSizer.idle)
 // and lowers *room to what it then asks for, so that it holds no share
-// while it waits. It returns
-// what that read brought; (0, nil) means the caller waits for a read of
-// *room, as it does for any other reader. It returns before that wait,
-// so its frame is not on a waiting actor's stack.
+// while it waits. It returns what that read brought; (0, nil) means the
+// caller waits for a read of *room, as it does for any other reader. It
+// returns before that wait, so its frame is not on a waiting actor's
+// stack.
 func (l *transportIO) lookFirst(room *int) (int, error) {
 	if l.sys == nil || !l.sizer.holds() {
 		return 0, nil

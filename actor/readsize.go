@@ -31,12 +31,10 @@ const (
 	// bigReadShares is how many readers, process-wide, may read more
 	// than sharedReadChunk at a time: with maxReadChunk, 2 MiB of reads
 	// in flight. One busy stream's CPU per byte goes down with reads
-	// above 64 KiB (docs/benchmarks.md), but a process whose many busy
-	// streams each held 256 KiB chunks would hold a quarter of a MiB
-	// per stream: 50 loopback echo streams peaked at 3.9x the RSS of a
-	// 32 KiB copy loop with every stream free to grow, 1.8x with the
-	// budget, at 1.36x the CPU per byte of the former (still 1.02x the
-	// copy loop's).
+	// above 64 KiB, but many busy streams each holding 256 KiB chunks
+	// would hold a quarter of a MiB per stream for little gain: they
+	// share the cores. What the budget costs and saves is measured in
+	// docs/benchmarks.md (the read budget).
 	bigReadShares = 8
 )
 
@@ -149,7 +147,7 @@ func (r *readSizer) size() int { return 1 << r.shift }
 func (r *readSizer) max() int { return r.maxIn(&bigReads) }
 
 func (r *readSizer) maxIn(b *readBudget) int {
-	if r.shares() && r.shift <= sharedShift && b.full() {
+	if r.shares() && !r.holds() && b.full() {
 		return sharedReadChunk
 	}
 	return 1 << r.hi

@@ -23,8 +23,9 @@ const (
 	// times more after a read that filled its chunk, four times less
 	// after two in a row that would have fit a quarter of it. Above
 	// 64 KiB a read needs one of a few shares of a process-wide budget
-	// (eight readers at a time), so that many busy streams do not each
-	// hold 256 KiB chunks; the others read up to 64 KiB meanwhile.
+	// (eight readers at a time; a socket waiting for data holds none),
+	// so that many busy streams do not each read 256 KiB at a time; the
+	// others read up to 64 KiB meanwhile.
 	DefaultMaxRead = maxReadChunk
 	// DefaultMaxWrite is the most one write hands the transport: one
 	// writev on a socket (libevent's max_single_write, 16 KiB there).

@@ -190,8 +190,19 @@ func (r *readSizer) releaseIn(b *readBudget) {
 }
 
 // next returns how many bytes the next read asks for: the sizer's size,
-// but never more than limit (> 0), what the caps allow.
-func (r *readSizer) next(limit int) int { return min(r.size(), limit) }
+// but never more than limit (> 0), what the caps allow. A sizer whose
+// caps keep its read within sharedReadChunk has no use for a share of
+// the budget: it gives its share back (as idle does), so that a stream
+// capped by SetMaxRead or a read watermark does not keep the budget from
+// others.
+func (r *readSizer) next(limit int) int { return r.nextIn(&bigReads, limit) }
+
+func (r *readSizer) nextIn(b *readBudget, limit int) int {
+	if limit <= sharedReadChunk && r.holds() {
+		r.idleIn(b)
+	}
+	return min(r.size(), limit)
+}
 
 // record adapts the size after a read of n bytes that asked for room (what
 // next returned). A read cut short by the caps (room below the size) that

@@ -97,8 +97,9 @@ func TestReadSizerOfChunkTransport(t *testing.T) {
 // FuzzReadSizer drives a sizer with any sequence of caps and read results
 // and checks its invariants: a read never asks for more than the caps nor
 // for nothing, the size stays within its bounds, it holds a share of the
-// budget exactly while it is above sharedReadChunk, idle brings it down to
-// sharedReadChunk and gives the share back, a full read never
+// budget exactly while it is above sharedReadChunk, idle and a read capped
+// within sharedReadChunk bring it down to sharedReadChunk and give the share
+// back, a full read never
 // shrinks it, and one short read never does either.
 func FuzzReadSizer(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x01, 0x01, 0x01})
@@ -111,9 +112,9 @@ func FuzzReadSizer(f *testing.F) {
 			op := binary.BigEndian.Uint16(ops)
 			ops = ops[2:]
 			if op>>12 == 0xf { // the reader waits on a quiet socket
-				before := r.next(math.MaxInt)
+				before := r.size()
 				r.idleIn(b)
-				if after := r.next(math.MaxInt); after != min(before, sharedReadChunk) || b.held.Load() != 0 {
+				if after := r.size(); after != min(before, sharedReadChunk) || b.held.Load() != 0 {
 					t.Fatalf("idle at size %d: size %d, %d shares held", before, after, b.held.Load())
 				}
 				if before > sharedReadChunk {
@@ -125,8 +126,16 @@ func FuzzReadSizer(f *testing.F) {
 			if op&1 != 0 {
 				limit = 1 + int(op>>1)*8 // a cap from 1 byte to 256 KiB
 			}
-			before := r.next(math.MaxInt)
-			room := r.next(limit)
+			before := r.size()
+			room := r.nextIn(b, limit)
+			if limit <= sharedReadChunk && before > sharedReadChunk {
+				// A capped read has no use for a share: the sizer
+				// gives it back, as idle does.
+				if r.size() != sharedReadChunk || b.held.Load() != 0 {
+					t.Fatalf("capped at %d with size %d: size %d, %d shares held", limit, before, r.size(), b.held.Load())
+				}
+				before, shortRun = sharedReadChunk, 0
+			}
 			if room < 1 || room > limit || room > before {
 				t.Fatalf("next(%d) = %d with size %d", limit, room, before)
 			}
@@ -135,7 +144,7 @@ func FuzzReadSizer(f *testing.F) {
 				n = int(op>>2) % (room + 1)
 			}
 			r.recordIn(b, n, room)
-			after := r.next(math.MaxInt)
+			after := r.size()
 			if after < minSysReadChunk || after > maxReadChunk {
 				t.Fatalf("size %d out of [%d, %d]", after, minSysReadChunk, maxReadChunk)
 			}
@@ -243,6 +252,24 @@ func TestReadSizerIdle(t *testing.T) {
 	small.idleIn(b)
 	if got, held := small.next(math.MaxInt), b.held.Load(); got != minSysReadChunk || held != 1 {
 		t.Errorf("idle of a sizer without a share: next() = %d with %d shares held, want %d and 1", got, held, minSysReadChunk)
+	}
+}
+
+// A stream whose caps keep its reads within sharedReadChunk (SetMaxRead,
+// a read watermark) gives back the share a full read took as soon as its
+// next read is capped again, so it never keeps the budget from others.
+func TestReadSizerCappedGivesShareBack(t *testing.T) {
+	b := &readBudget{max: 1}
+	r := newReadSizer(log2(minSysReadChunk), log2(maxReadChunk))
+	for i := range 6 {
+		room := r.nextIn(b, sharedReadChunk)
+		if held := b.held.Load(); held != 0 {
+			t.Fatalf("read %d, capped at %d: %d shares held", i, sharedReadChunk, held)
+		}
+		r.recordIn(b, room, room)
+	}
+	if got := r.nextIn(b, math.MaxInt); got != maxReadChunk || b.held.Load() != 1 {
+		t.Errorf("uncapped again after a full read: next() = %d with %d shares held, want %d and 1", got, b.held.Load(), maxReadChunk)
 	}
 }
 

@@ -229,9 +229,10 @@ func (p *pipe) readBufferCapped(dst *Buffer, max int, credit creditor) (int, err
 }
 
 // Write offers b to the partner and waits until it has taken all of it
-// (io.Writer). It fails with io.ErrClosedPipe on a closed or half-closed
-// end, errPartnerClosed when the partner is gone, and
-// os.ErrDeadlineExceeded after the write deadline.
+// (io.Writer). It fails with io.ErrClosedPipe on a closed end,
+// errWriteClosed on an end closed for writing (CloseWrite),
+// errPartnerClosed when the partner is gone, and os.ErrDeadlineExceeded
+// after the write deadline.
 func (p *pipe) Write(b []byte) (int, error) {
 	p.wrMu.Lock()
 	defer p.wrMu.Unlock()
@@ -277,8 +278,10 @@ type partialWriter interface{ partialWrites() }
 // or the write fails; it returns the bytes taken.
 func (p *pipe) writeLocked() (int64, error) {
 	switch {
-	case isClosedChan(p.localDone), isClosedChan(p.localWrDone):
+	case isClosedChan(p.localDone):
 		return 0, io.ErrClosedPipe
+	case isClosedChan(p.localWrDone):
+		return 0, errWriteClosed
 	case isClosedChan(p.remoteDone):
 		return 0, errPartnerClosed
 	case isClosedChan(p.writeDeadline.Wait()):
@@ -336,17 +339,25 @@ func (p *pipe) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// errPartnerClosed is the error of a write to a pipe whose other end is
-// closed: io.ErrClosedPipe, and syscall.EPIPE as a socketpair's would be.
-var errPartnerClosed error = partnerClosedError{}
+// The errors of a write a socketpair would fail with EPIPE: they match
+// both io.ErrClosedPipe and syscall.EPIPE, so that code written for
+// either a socket or a pipe sees what it expects.
+var (
+	// errPartnerClosed: a write to a pipe whose other end is closed.
+	errPartnerClosed error = brokenPipeError("actor: pair partner closed: broken pipe")
+	// errWriteClosed: a write after this end's CloseWrite, as a
+	// socket's after shutdown(SHUT_WR).
+	errWriteClosed error = brokenPipeError("actor: pair end closed for writing: broken pipe")
+)
 
-type partnerClosedError struct{}
+// brokenPipeError is a pipe's EPIPE, with its message.
+type brokenPipeError string
 
-// Error returns the message of errPartnerClosed.
-func (partnerClosedError) Error() string { return "actor: pair partner closed: broken pipe" }
+// Error returns the message.
+func (e brokenPipeError) Error() string { return string(e) }
 
-// Is reports that errPartnerClosed is io.ErrClosedPipe and syscall.EPIPE.
-func (partnerClosedError) Is(target error) bool {
+// Is reports that the error is io.ErrClosedPipe and syscall.EPIPE.
+func (brokenPipeError) Is(target error) bool {
 	return target == io.ErrClosedPipe || target == syscall.EPIPE
 }
 

@@ -2,6 +2,7 @@ package actor_test
 
 import (
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,13 +54,15 @@ func TestQuietSocketGivesShareBack(t *testing.T) {
 					b.Enable(actor.Read)
 				} else {
 					in := b.In() // the actor serves the channel: the reader loop reads
-					go func() {
+					var consumer sync.WaitGroup
+					consumer.Go(func() {
 						for p := range in {
 							if took(len(p)); got.Load() == burst {
 								return
 							}
 						}
-					}()
+					})
+					defer func() { b.Close(); consumer.Wait() }() // Close ends In
 				}
 				c.SetDeadline(time.Now().Add(testkit.WaitTime))
 				if _, err := c.Write(make([]byte, burst)); err != nil {

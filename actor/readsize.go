@@ -231,7 +231,7 @@ func (r *readSizer) recordIn(b *readBudget, n, room int) {
 // back as it comes down to it.
 func (r *readSizer) resize(b *readBudget, shift uint8) {
 	if r.shares() {
-		big, wasBig := shift > sharedShift, r.shift > sharedShift
+		big, wasBig := shift > sharedShift, r.holds()
 		switch {
 		case big && !wasBig && !b.take():
 			shift = sharedShift

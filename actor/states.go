@@ -56,7 +56,7 @@ func (s *closeWriteState) send() { *s = closeWriteSent }
 // finish marks the half-close as done: its result came back (onWrote).
 func (s *closeWriteState) finish() { *s = closeWriteDone }
 
-// finished reports whether the writer loop has reported the half-close.
+// finished reports whether the half-close is done: its result came back.
 func (s closeWriteState) finished() bool { return s == closeWriteDone }
 
 // lingerState is where a Drain's linger is (see checkDrain): after the

@@ -325,13 +325,20 @@ func (a *apiServer) populate(w http.ResponseWriter, r *http.Request) {
 func (a *apiServer) populateList(list []proxyJSON) ([]proxyJSON, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	type checked struct {
+		listen string
+		set    *toxic.Set
+	}
+	valid := make([]checked, len(list))
 	for i, in := range list {
 		if in.Name == "" || in.Upstream == "" {
 			return []proxyJSON{}, errorf(http.StatusBadRequest, "missing required field: name or upstream at proxy %d", i+1)
 		}
-		if _, _, err := in.check(); err != nil {
+		listen, set, err := in.check()
+		if err != nil {
 			return []proxyJSON{}, errorf(err.Status, "proxy %d: %s", i+1, err.Message)
 		}
+		valid[i] = checked{listen, set}
 	}
 	// One step per proxy made: it took name's place from old (nil when
 	// there was none), whose listener it closed if paused.
@@ -358,13 +365,13 @@ func (a *apiServer) populateList(list []proxyJSON) ([]proxyJSON, error) {
 		return err
 	}
 	made := []proxyJSON{}
-	for _, in := range list {
+	for i, in := range list {
 		old := a.proxies[in.Name]
 		if old != nil && old.listen == in.Listen && old.upstream == in.Upstream {
 			made = append(made, old.json())
 			continue
 		}
-		listen, set, _ := in.check() // checked above
+		listen, set := valid[i].listen, valid[i].set
 		var running *proxy
 		if old != nil {
 			running = old.p

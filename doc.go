@@ -22,6 +22,8 @@
 //   - [github.com/bevgo/bev/limiter]: token buckets and rate-limit groups;
 //     [github.com/bevgo/bev/limiter/redisgroup] shares a group's budget
 //     among processes through Redis.
+//   - [github.com/bevgo/bev/clock]: the clock that timeouts and rate
+//     limits share, which tests replace.
 //
 // # A first program
 //

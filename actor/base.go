@@ -5,58 +5,29 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
+
+	"github.com/bevgo/bev/clock"
 )
 
-// Clock is the time source of a Base: what read and write timeouts (and
-// a drain's linger) are measured with. The zero Base uses the real clock;
-// tests may inject their own, or run under testing/synctest, whose bubble
-// makes the real clock virtual.
+// Clock is the time source of a Base: what read and write timeouts, a
+// drain's linger and a bufferevent's own rate limit are measured with. The
+// zero Base uses the real clock; tests may inject their own, or run under
+// testing/synctest, whose bubble makes the real clock virtual.
 //
 // A bufferevent's timers are func timers: when one fires it posts to the
 // bufferevent's mailbox, so that a timer wakes the actor as any message
-// does (a socket's actor waiting in its own read included). A firing may
-// come late, after a Stop or a Reset; the actor checks Now against the
-// time it armed the timer for and ignores a firing that is early for the
-// current arming. So Now and AfterFunc must agree: a timer armed for d
-// fires no sooner than Now has moved d on.
-type Clock interface {
-	// Now returns the current time.
-	Now() time.Time
-	// AfterFunc calls f, on a goroutine of its own, once d has passed,
-	// and returns the timer, as time.AfterFunc.
-	AfterFunc(d time.Duration, f func()) Timer
-}
+// does (a socket's actor waiting in its own read included). The actor
+// checks Now against the time it armed the timer for and ignores a firing
+// that is early for the current arming (see [clock.Clock]).
+type Clock = clock.Clock
 
-// Timer is a timer made by Clock.AfterFunc, as a time.Timer made by
-// time.AfterFunc: Reset schedules f to run once more after d (whether or
-// not it has run), and Stop cancels a run that has not started.
-type Timer interface {
-	Reset(d time.Duration)
-	Stop()
-}
-
-type realClock struct{}
-
-// Now returns time.Now().
-func (realClock) Now() time.Time { return time.Now() }
-
-// AfterFunc runs f on its own goroutine after d, as time.AfterFunc.
-func (realClock) AfterFunc(d time.Duration, f func()) Timer {
-	return realTimer{time.AfterFunc(d, f)}
-}
-
-type realTimer struct{ t *time.Timer }
-
-// Reset restarts the timer to fire after d.
-func (t realTimer) Reset(d time.Duration) { t.t.Reset(d) }
-
-// Stop stops the timer; a firing already under way still runs.
-func (t realTimer) Stop() { t.t.Stop() }
+// Timer is a timer made by Clock.AfterFunc (see [clock.Timer]).
+type Timer = clock.Timer
 
 // BaseConfig configures a Base. The zero value means the defaults.
 type BaseConfig struct {
-	// Clock measures timeouts. Nil means the real clock.
+	// Clock measures timeouts, lingers and the bufferevents' own rate
+	// limits. Nil means the real clock.
 	Clock Clock
 	// Priorities is the number of deferred-callback priorities, 0 (the
 	// highest) to Priorities-1. Zero means 1, as libevent's event_base.
@@ -106,11 +77,8 @@ func NewBaseConfig(cfg BaseConfig) (*Base, error) {
 	if cfg.Priorities == 0 {
 		cfg.Priorities = 1
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
-	}
 	b := &Base{
-		clock:    cfg.Clock,
+		clock:    clock.OrReal(cfg.Clock),
 		npri:     cfg.Priorities,
 		owned:    make(map[io.Closer]struct{}),
 		pending:  make([][]*Bufferevent, cfg.Priorities),
@@ -124,10 +92,10 @@ func NewBaseConfig(cfg BaseConfig) (*Base, error) {
 
 // Clock returns the Base's clock; the real clock for a nil Base.
 func (b *Base) Clock() Clock {
-	if b == nil || b.clock == nil {
-		return realClock{}
+	if b == nil {
+		return clock.Real()
 	}
-	return b.clock
+	return clock.OrReal(b.clock)
 }
 
 // Priorities returns the number of deferred-callback priorities (1 for a

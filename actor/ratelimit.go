@@ -102,9 +102,10 @@ func (b *Bufferevent) rateState() *rateState {
 }
 
 // SetRateLimit gives the bufferevent its own token bucket configured by cfg,
-// or removes it when cfg is nil (libevent's set_rate_limit). The reader and
-// writer loops then never move more than the bucket allows; a read or
-// write held back waits without running its timeout. Reads and writes on
+// or removes it when cfg is nil (libevent's set_rate_limit). The bucket
+// runs on the Base's clock ([Base.Clock]). The reader and writer loops
+// then never move more than the bucket allows; a read or write held back
+// waits without running its timeout. Reads and writes on
 // pairs and filters obey it too (libevent ignores limits there). It fails
 // with an error wrapping limiter.ErrInvalidConfig for a bad cfg and
 // ErrClosed after the bufferevent has stopped.
@@ -126,7 +127,7 @@ func (b *Bufferevent) SetRateLimit(cfg *limiter.Config) error {
 			return err
 		}
 	default:
-		bk, err := limiter.NewBucket(cfg)
+		bk, err := limiter.NewBucket(cfg, limiter.WithClock(b.base.Clock()))
 		if err != nil {
 			return err
 		}
@@ -150,7 +151,8 @@ func (b *Bufferevent) RateLimit() *limiter.Config {
 // in (libevent's add_to_rate_limit_group). It fails with an error wrapping
 // ErrInvalid for a nil g, the group's error when g is closed, and ErrClosed
 // after the bufferevent has stopped. Joining the group it is in already
-// does nothing.
+// does nothing. A group keeps the clock it was made with
+// ([limiter.WithClock]), not the Base's.
 func (b *Bufferevent) JoinGroup(g *limiter.Group) error {
 	if g == nil {
 		return fmt.Errorf("%w: nil group", ErrInvalid)

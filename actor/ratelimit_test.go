@@ -257,3 +257,70 @@ func BenchmarkRateLimitCost(b *testing.B) {
 		}
 	}
 }
+
+// A bufferevent's own rate limit runs on its Base's clock: with an
+// hour-long tick, the bytes beyond the first tick's pass only when the
+// injected clock moves on, never on the real clock's time.
+func TestRateLimitFollowsBaseClock(t *testing.T) {
+	for _, side := range []string{"writer", "reader"} {
+		t.Run(side, func(t *testing.T) {
+			clock := testbev.NewManualClock()
+			a, b, err := actor.NewPair(testbev.NewBaseClock(t, clock), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := limiter.NewConfig(100, 100, 100, 100, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			limited := a
+			if side == "reader" {
+				limited = b
+			}
+			if err := limited.SetRateLimit(cfg); err != nil {
+				t.Fatal(err)
+			}
+			reads := make(chan int, 64)
+			b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
+				n := s.Input().Len()
+				s.Input().Drain(n)
+				reads <- n
+			}})
+			if err := b.Enable(actor.Read); err != nil {
+				t.Fatal(err)
+			}
+			got := 0
+			// arrive takes reads until want bytes have come, and fails
+			// on more, or on less within 5 s.
+			arrive := func(want int) {
+				t.Helper()
+				deadline := time.After(5 * time.Second)
+				for got < want {
+					select {
+					case n := <-reads:
+						got += n
+					case <-deadline:
+						t.Fatalf("%d bytes arrived within 5s, want %d", got, want)
+					}
+				}
+				if got != want {
+					t.Fatalf("%d bytes arrived, want %d", got, want)
+				}
+			}
+			if err := a.Write(make([]byte, 250)); err != nil {
+				t.Fatal(err)
+			}
+			// Each step waits until the limited loop has armed its wait for
+			// the next tick, then moves the clock on to it.
+			arrive(100)
+			testbev.WaitArmed(t, clock)
+			clock.Advance(time.Hour)
+			arrive(200)
+			testbev.WaitArmed(t, clock)
+			clock.Advance(time.Hour)
+			arrive(250)
+			a.Close()
+			b.Close()
+		})
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/bevgo/bev/clock"
 )
 
 // A Bucket is the rate limit of one stream, libevent's per-bufferevent
@@ -24,6 +26,8 @@ import (
 // SetConfig(nil)) does not limit: its limits report [Max]. A Bucket starts
 // no goroutine and needs no Close.
 type Bucket struct {
+	clock clock.Clock
+
 	mu sync.Mutex // guards following
 	// cfg is a private copy; nil means no limit.
 	cfg    *Config
@@ -48,11 +52,12 @@ type BucketStats struct {
 }
 
 // NewBucket returns a bucket limited by a copy of cfg, with each direction
-// starting at its rate. A nil cfg gives a bucket that does not limit until
-// [Bucket.SetConfig] gives it one. An invalid cfg gives an error wrapping
-// [ErrInvalidConfig].
-func NewBucket(cfg *Config) (*Bucket, error) {
-	b := &Bucket{}
+// starting at its rate, on the system's clock unless an option
+// ([WithClock]) gives another. A nil cfg gives a bucket that does not
+// limit until [Bucket.SetConfig] gives it one. An invalid cfg gives an
+// error wrapping [ErrInvalidConfig].
+func NewBucket(cfg *Config, opts ...Option) (*Bucket, error) {
+	b := &Bucket{clock: applyOptions(opts).clock}
 	if err := b.SetConfig(cfg); err != nil {
 		return nil, err
 	}
@@ -81,7 +86,7 @@ func (b *Bucket) SetConfig(cfg *Config) error {
 		c := *cfg
 		b.cfg = &c
 		b.tickNs = c.tickNanos()
-		now := tickIndex(time.Now(), b.tickNs)
+		now := tickIndex(b.now(), b.tickNs)
 		for d := range Dir(2) {
 			b.level[d], _ = c.rate(d)
 			b.last[d] = now
@@ -90,7 +95,7 @@ func (b *Bucket) SetConfig(cfg *Config) error {
 		b.mu.Unlock()
 		return nil
 	default:
-		now := time.Now()
+		now := b.now()
 		for d := range Dir(2) {
 			b.refillLocked(d, now)
 		}
@@ -136,7 +141,7 @@ func (b *Bucket) Limit(d Dir) int64 {
 	if b.cfg == nil {
 		return Max
 	}
-	b.refillLocked(d, time.Now())
+	b.refillLocked(d, b.now())
 	return b.level[d]
 }
 
@@ -161,19 +166,15 @@ func (b *Bucket) Wait(ctx context.Context, d Dir) error {
 	if !d.valid() {
 		return fmt.Errorf("%w: wait on direction %v", ErrInvalid, d)
 	}
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+	var sleep alarm
+	defer sleep.stop()
 	for {
 		b.mu.Lock()
 		if b.cfg == nil {
 			b.mu.Unlock()
 			return nil
 		}
-		now := time.Now()
+		now := b.now()
 		b.refillLocked(d, now)
 		level := b.level[d]
 		if level > 0 {
@@ -189,17 +190,12 @@ func (b *Bucket) Wait(ctx context.Context, d Dir) error {
 		b.waiters++
 		b.mu.Unlock()
 
-		if timer == nil {
-			timer = time.NewTimer(delay)
-		} else {
-			timer.Reset(delay)
-		}
 		var err error
 		select {
 		case <-ctx.Done():
 			err = waitError(ctx)
 		case <-changed:
-		case <-timer.C:
+		case <-sleep.set(b.clk(), now.Add(delay)):
 		}
 		b.mu.Lock()
 		b.waiters--
@@ -238,7 +234,7 @@ func (b *Bucket) decrement(d Dir, n int64) {
 		b.mu.Unlock()
 		return
 	}
-	b.refillLocked(d, time.Now())
+	b.refillLocked(d, b.now())
 	b.level[d] = subSat(b.level[d], n)
 	var changed chan struct{}
 	if n < 0 {
@@ -258,13 +254,19 @@ func (b *Bucket) Stats() BucketStats {
 	if b.cfg == nil {
 		return s
 	}
-	now := time.Now()
+	now := b.now()
 	b.refillLocked(Read, now)
 	b.refillLocked(Write, now)
 	s.Limited = true
 	s.ReadLimit, s.WriteLimit = b.level[Read], b.level[Write]
 	return s
 }
+
+// clk is the bucket's clock; a zero Bucket (not made by NewBucket) has
+// the system's.
+func (b *Bucket) clk() clock.Clock { return clock.OrReal(b.clock) }
+
+func (b *Bucket) now() time.Time { return b.clk().Now() }
 
 // refillLocked adds the rate of d once for every tick boundary crossed
 // since the last refill. A clock that went backwards adds nothing.

@@ -6,7 +6,9 @@
 // ([Meter.Allow]), block until it may move something ([Meter.Wait]) and
 // record what it moved ([Meter.Consume]). The package starts no goroutine
 // of its own: a blocked Wait sleeps on a timer of its own, stopped before
-// it returns, so nothing here can leak.
+// it returns, so nothing here can leak. Time is read, and timers armed, on
+// the system's clock, or on the [github.com/bevgo/bev/clock.Clock] given
+// by [WithClock] (a bufferevent gives its own bucket its Base's clock).
 //
 // # Buckets
 //

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/bevgo/bev/clock"
 )
 
 // DefaultMinShare is a new group's min share in bytes, libevent's default.
@@ -28,6 +30,8 @@ const DefaultMinShare = 64
 // by the first call in the tick, and a waiting member sleeps on a timer
 // of its own. Close it when its last member has left.
 type Group struct {
+	clock clock.Clock
+
 	mu       sync.Mutex // guards following, and every Member's fields
 	cfg      Config
 	minShare int64 // as configured
@@ -64,18 +68,19 @@ type GroupStats struct {
 // NewGroup returns a group limited by a copy of cfg whose budget is kept
 // in the process by the in-process [Store], with each direction starting
 // at its rate and the min share at [DefaultMinShare] (or less, see
-// [Group.SetMinShare]). A nil or invalid cfg gives an error wrapping
-// [ErrInvalidConfig].
-func NewGroup(cfg *Config) (*Group, error) {
+// [Group.SetMinShare]), on the system's clock unless an option
+// ([WithClock]) gives another. A nil or invalid cfg gives an error
+// wrapping [ErrInvalidConfig].
+func NewGroup(cfg *Config, opts ...Option) (*Group, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return newGroup(cfg, &localStore{})
+	return newGroup(cfg, &localStore{}, applyOptions(opts).clock)
 }
 
-// newGroup makes the group of a valid cfg and starts s.
-func newGroup(cfg *Config, s Store) (*Group, error) {
-	g := &Group{cfg: *cfg, minShare: DefaultMinShare, store: s, tickNs: cfg.tickNanos()}
+// newGroup makes the group of a valid cfg on clock c and starts s.
+func newGroup(cfg *Config, s Store, c clock.Clock) (*Group, error) {
+	g := &Group{clock: c, cfg: *cfg, minShare: DefaultMinShare, store: s, tickNs: cfg.tickNanos()}
 	g.share = g.effectiveShare()
 	for d := range Dir(2) {
 		g.dirs[d].newRound()
@@ -84,7 +89,7 @@ func newGroup(cfg *Config, s Store) (*Group, error) {
 		return nil, fmt.Errorf("limiter: start store: %w", err)
 	}
 	g.mu.Lock()
-	now := time.Now()
+	now := g.now()
 	g.asked = tickIndex(now, g.tickNs)
 	if l, ok := s.Renew(now, &g.cfg, [2]int64{}); ok {
 		g.applyLocked(l, nil)
@@ -92,6 +97,10 @@ func newGroup(cfg *Config, s Store) (*Group, error) {
 	g.mu.Unlock()
 	return g, nil
 }
+
+// now reads the group's clock; a zero Group (not made by NewGroup or
+// NewSharedGroup) reads the system's.
+func (g *Group) now() time.Time { return clock.OrReal(g.clock).Now() }
 
 // Join adds a member to the group and returns it. Joining makes every
 // share smaller. After [Group.Close] it returns an error wrapping
@@ -153,7 +162,7 @@ func (g *Group) SetConfig(cfg *Config) error {
 		return err
 	}
 	g.mu.Lock()
-	now := time.Now()
+	now := g.now()
 	l, ok := g.store.Renew(now, cfg, g.leftLocked())
 	g.cfg = *cfg
 	g.tickNs = cfg.tickNanos()
@@ -221,7 +230,7 @@ func (g *Group) Limit(d Dir) int64 {
 		return Max
 	}
 	g.mu.Lock()
-	wakes := g.refillLocked(time.Now(), nil)
+	wakes := g.refillLocked(g.now(), nil)
 	l := g.dirs[d].level
 	g.mu.Unlock()
 	signal(wakes)
@@ -245,7 +254,7 @@ func (g *Group) Decrement(d Dir, n int64) {
 		return
 	}
 	g.mu.Lock()
-	wakes := g.refillLocked(time.Now(), nil)
+	wakes := g.refillLocked(g.now(), nil)
 	b := &g.dirs[d]
 	if n > 0 {
 		b.take(n)
@@ -285,7 +294,7 @@ func (g *Group) Members() int {
 // Stats returns a snapshot of the group.
 func (g *Group) Stats() GroupStats {
 	g.mu.Lock()
-	now := time.Now()
+	now := g.now()
 	wakes := g.refillLocked(now, nil)
 	s := GroupStats{
 		ReadLimit:    g.dirs[Read].level,

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/bevgo/bev/clock"
 )
 
 // A Member is one stream's place in a [Group], made by [Group.Join]. It
@@ -120,7 +122,7 @@ func (m *Member) Allow(d Dir) int64 {
 	}
 	g := m.g
 	g.mu.Lock()
-	wakes := g.refillLocked(time.Now(), nil)
+	wakes := g.refillLocked(g.now(), nil)
 	n := m.allowLocked(d)
 	g.mu.Unlock()
 	signal(wakes)
@@ -189,7 +191,7 @@ func (m *Member) Consume(d Dir, n int) {
 		g.mu.Unlock()
 		return
 	}
-	wakes := g.refillLocked(time.Now(), nil)
+	wakes := g.refillLocked(g.now(), nil)
 	b := &g.dirs[d]
 	if n > 0 {
 		if m.usedRound[d] != b.round || m.used[d] == 0 {
@@ -240,17 +242,13 @@ func (m *Member) Wait(ctx context.Context, d Dir) error {
 	g := m.g
 	var (
 		w     *waiter
-		timer *time.Timer
+		sleep alarm
 	)
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+	defer sleep.stop()
 	fired := false
 	for {
 		g.mu.Lock()
-		now := time.Now()
+		now := g.now()
 		wakes := g.refillLocked(now, nil)
 		if fired && w != nil && w.queued && g.dirs[d].queue[0] == w {
 			// The head's timer: serve members that want more than their
@@ -288,14 +286,11 @@ func (m *Member) Wait(ctx context.Context, d Dir) error {
 		g.mu.Unlock()
 		signal(wakes)
 
-		var tick <-chan time.Time
+		var tick <-chan struct{}
 		if delay >= 0 {
-			if timer == nil {
-				timer = time.NewTimer(delay)
-			} else {
-				timer.Reset(delay)
-			}
-			tick = timer.C
+			tick = sleep.set(clock.OrReal(g.clock), now.Add(delay))
+		} else {
+			sleep.stop()
 		}
 		select {
 		case <-ctx.Done():

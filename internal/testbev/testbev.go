@@ -164,3 +164,14 @@ func (t *manualTimer) Stop() {
 	t.armed = false
 	t.c.mu.Unlock()
 }
+
+// WaitArmed waits until the code under test has armed a timer on c (see
+// ManualClock.Armed), and fails the test if none is armed within 5 s.
+func WaitArmed(t testing.TB, c *ManualClock) {
+	t.Helper()
+	select {
+	case <-c.Armed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no timer armed on the clock within 5s")
+	}
+}

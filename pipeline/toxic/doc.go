@@ -32,9 +32,8 @@
 // reset_peer) arms one timer per stage on the Base's clock; when it fires
 // it wakes the bufferevent, whose actor calls the stage again. Nothing
 // sleeps and no goroutine is kept, so tests run under testing/synctest.
-// The bandwidth toxic's token bucket ([limiter.Bucket]) reads time.Now,
-// which synctest makes virtual too; with another injected clock it runs on
-// real time.
+// The bandwidth toxic's token bucket ([limiter.Bucket]) runs on the same
+// clock, so an injected clock drives it too.
 //
 // Attributes are int64 milliseconds (microseconds for the slicer's delay)
 // and KB/s, as toxiproxy's, and may be as large as Validate lets them: a

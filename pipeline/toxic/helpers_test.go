@@ -25,6 +25,12 @@ func newRig(t testing.TB, set *toxic.Set) *rig {
 	t.Helper()
 	base := actor.NewBase()
 	t.Cleanup(func() { base.Close() })
+	return newRigOn(t, base, set)
+}
+
+// newRigOn is newRig on base, which the caller closes.
+func newRigOn(t testing.TB, base *actor.Base, set *toxic.Set) *rig {
+	t.Helper()
 	peer, near, err := actor.NewPair(base, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/clock"
 	"github.com/bevgo/bev/limiter"
 )
 
@@ -61,11 +62,11 @@ func (noop) pass(dst, src *actor.Buffer, limit int, _ time.Time, _ bool) (time.T
 	moveN(dst, src, limit)
 	return time.Time{}, endNone
 }
-func (noop) held() int                       { return 0 }
-func (noop) release(*actor.Buffer)           {}
-func (noop) update(Kind)                     {}
-func (noop) transparent() bool               { return true }
-func (k *Latency) newLink(r *rand.Rand) link { return &latencyLink{k: *k, r: r} }
+func (noop) held() int                                      { return 0 }
+func (noop) release(*actor.Buffer)                          {}
+func (noop) update(Kind)                                    {}
+func (noop) transparent() bool                              { return true }
+func (k *Latency) newLink(r *rand.Rand, _ clock.Clock) link { return &latencyLink{k: *k, r: r} }
 
 type latencyLink struct {
 	k     Latency
@@ -154,13 +155,14 @@ func (l *latencyLink) transparent() bool { return l.k.Latency == 0 && l.k.Jitter
 // toxiproxy also sends a slow stream in 100 ms slices.
 const bandwidthTick = 100 * time.Millisecond
 
-func (k *Bandwidth) newLink(*rand.Rand) link {
-	l := &bandwidthLink{}
+func (k *Bandwidth) newLink(_ *rand.Rand, c clock.Clock) link {
+	l := &bandwidthLink{clock: c}
 	l.update(k)
 	return l
 }
 
 type bandwidthLink struct {
+	clock  clock.Clock // the stage's: the bucket refills as it moves
 	rate   int64
 	bucket *limiter.Bucket
 }
@@ -183,7 +185,7 @@ func (l *bandwidthLink) update(k Kind) {
 	if l.bucket == nil {
 		// It starts empty: as toxiproxy's, the first bytes wait their
 		// time like the rest instead of passing as a free burst.
-		l.bucket, _ = limiter.NewBucket(cfg)
+		l.bucket, _ = limiter.NewBucket(cfg, limiter.WithClock(l.clock))
 		l.bucket.Decrement(limiter.Write, per)
 		return
 	}
@@ -220,7 +222,7 @@ func (l *bandwidthLink) held() int             { return 0 }
 func (l *bandwidthLink) transparent() bool     { return l.bucket == nil }
 func (l *bandwidthLink) release(*actor.Buffer) {}
 
-func (k *SlowClose) newLink(*rand.Rand) link { return &slowCloseLink{k: *k} }
+func (k *SlowClose) newLink(*rand.Rand, clock.Clock) link { return &slowCloseLink{k: *k} }
 
 type slowCloseLink struct {
 	k      SlowClose
@@ -256,7 +258,7 @@ func (l *slowCloseLink) update(k Kind)         { l.k = *k.(*SlowClose) }
 // transparent is false: the link holds the stream's end back.
 func (l *slowCloseLink) transparent() bool { return false }
 
-func (k *Timeout) newLink(*rand.Rand) link { return &timeoutLink{k: *k} }
+func (k *Timeout) newLink(*rand.Rand, clock.Clock) link { return &timeoutLink{k: *k} }
 
 type timeoutLink struct {
 	k     Timeout
@@ -285,7 +287,7 @@ func (l *timeoutLink) release(*actor.Buffer) {}
 func (l *timeoutLink) update(k Kind)     { l.k, l.start = *k.(*Timeout), time.Time{} }
 func (l *timeoutLink) transparent() bool { return false }
 
-func (k *ResetPeer) newLink(*rand.Rand) link { return &resetLink{k: *k} }
+func (k *ResetPeer) newLink(*rand.Rand, clock.Clock) link { return &resetLink{k: *k} }
 
 type resetLink struct {
 	k     ResetPeer
@@ -312,7 +314,7 @@ func (l *resetLink) release(*actor.Buffer) {}
 func (l *resetLink) update(k Kind)         { l.k = *k.(*ResetPeer) }
 func (l *resetLink) transparent() bool     { return false }
 
-func (k *Slicer) newLink(r *rand.Rand) link { return &slicerLink{k: *k, r: r} }
+func (k *Slicer) newLink(r *rand.Rand, _ clock.Clock) link { return &slicerLink{k: *k, r: r} }
 
 type slicerLink struct {
 	k      Slicer
@@ -384,7 +386,7 @@ func (l *slicerLink) update(k Kind) { l.k = *k.(*Slicer) }
 // transparent is false even with no delay: the pieces are its meaning.
 func (l *slicerLink) transparent() bool { return false }
 
-func (k *LimitData) newLink(*rand.Rand) link { return &limitLink{k: *k} }
+func (k *LimitData) newLink(*rand.Rand, clock.Clock) link { return &limitLink{k: *k} }
 
 type limitLink struct {
 	k    LimitData

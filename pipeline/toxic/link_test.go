@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/clock"
 )
 
 // A latency link's queue of pending chunks stays as long as what it
 // holds, even on a stream that never lets it drain: chunks leave its front
 // as new ones join its back.
 func TestLatencyQueueBounded(t *testing.T) {
-	l := (&Latency{Latency: 10}).newLink(rand.New(rand.NewPCG(1, 2))).(*latencyLink)
+	l := (&Latency{Latency: 10}).newLink(rand.New(rand.NewPCG(1, 2)), clock.Real()).(*latencyLink)
 	var src, dst actor.Buffer
 	now := time.Unix(1000, 0)
 	for i := range 10000 {
@@ -39,7 +40,7 @@ func TestLatencyQueueBounded(t *testing.T) {
 // A chunk due at once with nothing held before it passes as far as the
 // limit lets; the rest waits in the link, and passes first next time.
 func TestLatencyDueNowWithLimit(t *testing.T) {
-	l := (&Latency{Jitter: 1}).newLink(rand.New(rand.NewPCG(1, 2))).(*latencyLink) // 0 ± 1 ms: never later than now
+	l := (&Latency{Jitter: 1}).newLink(rand.New(rand.NewPCG(1, 2)), clock.Real()).(*latencyLink) // 0 ± 1 ms: never later than now
 	var src, dst actor.Buffer
 	now := time.Unix(1000, 0)
 	src.Write([]byte("abcde"))

@@ -347,7 +347,7 @@ func (st *Stage) sync() end {
 		}
 		var l link = noop{}
 		if st.rng.Float64() < e.t.Toxicity {
-			l = e.t.Kind.newLink(st.rng)
+			l = e.t.Kind.newLink(st.rng, st.clock)
 		}
 		slots = append(slots, &slot{name: e.t.Name, gen: e.gen, l: l})
 	}

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"syscall"
 	"time"
+
+	"github.com/bevgo/bev/clock"
 )
 
 // Errors.
@@ -113,7 +115,7 @@ type Kind interface {
 	Type() string
 	// Validate reports a bad attribute as an error wrapping ErrInvalid.
 	Validate() error
-	newLink(r *rand.Rand) link
+	newLink(r *rand.Rand, c clock.Clock) link
 }
 
 // NewKind returns a zero-valued Kind of toxiproxy's type typ, ready for

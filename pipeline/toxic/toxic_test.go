@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/internal/testbev"
 	"github.com/bevgo/bev/pipeline"
 	"github.com/bevgo/bev/pipeline/toxic"
 )
@@ -179,6 +180,33 @@ func TestBandwidth(t *testing.T) {
 			t.Errorf("%d bytes at 100 KB/s took %v, want 10s ±2%%", total, d)
 		}
 	})
+}
+
+// The bandwidth toxic's bucket refills on the Base's clock, as its timer
+// runs: each 100 ms step of an injected clock lets one tick's bytes (100
+// at 1 KB/s) through, however little real time passes.
+func TestBandwidthFollowsBaseClock(t *testing.T) {
+	clock := testbev.NewManualClock()
+	r := newRigOn(t, testbev.NewBaseClock(t, clock), newSet(t, toxic.New("bw", toxic.Upstream, &toxic.Bandwidth{Rate: 1})))
+	const ticks = 5
+	must(t, r.f.Write(make([]byte, ticks*100)))
+	in := r.peer.In()
+	for step := 1; step <= ticks; step++ {
+		testbev.WaitArmed(t, clock) // the stage waits for the next tick
+		clock.Advance(100 * time.Millisecond)
+		got := 0
+		for got < 100 {
+			select {
+			case p := <-in:
+				got += len(p)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("step %d: %d bytes within 5s of a tick, want 100", step, got)
+			}
+		}
+		if got != 100 {
+			t.Fatalf("step %d: %d bytes at a tick, want 100", step, got)
+		}
+	}
 }
 
 func TestSlicer(t *testing.T) {

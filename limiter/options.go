@@ -1,0 +1,68 @@
+package limiter
+
+import (
+	"time"
+
+	"github.com/bevgo/bev/clock"
+)
+
+// An Option configures a [Bucket] or a [Group] as [NewBucket] or
+// [NewGroup] makes it. No option means the defaults.
+type Option func(*options)
+
+type options struct {
+	clock clock.Clock
+}
+
+// WithClock makes the bucket or group tell the time, and sleep in Wait,
+// on c instead of the system's clock: ticks start and refills happen as
+// c's time moves. A nil c means the system's clock. A bufferevent's own
+// bucket takes its Base's clock this way; give a group the clock of the
+// Bases whose bufferevents join it, so that a test's clock drives both.
+func WithClock(c clock.Clock) Option {
+	return func(o *options) { o.clock = c }
+}
+
+func applyOptions(opts []Option) options {
+	var o options
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	o.clock = clock.OrReal(o.clock)
+	return o
+}
+
+// An alarm is a Wait's sleep on a clock: each set arms a fresh one-shot
+// timer whose firing is received on the channel set returns, so that a
+// firing of an earlier setting, late after a Stop, cannot be taken for the
+// current one.
+type alarm struct {
+	t clock.Timer
+}
+
+// set stops the previous timer, if any, and returns a channel that
+// receives once c's time reaches due. The delay is taken from c when the
+// timer is armed, not when the caller read the time, and a due time
+// already past fires at once: a clock that a test moves on in between
+// (or a slow goroutine) does not make the wait a whole step late.
+func (a *alarm) set(c clock.Clock, due time.Time) <-chan struct{} {
+	a.stop()
+	fired := make(chan struct{}, 1)
+	d := due.Sub(c.Now())
+	if d <= 0 {
+		fired <- struct{}{}
+		return fired
+	}
+	a.t = c.AfterFunc(d, func() { fired <- struct{}{} })
+	return fired
+}
+
+// stop stops the current timer, if any.
+func (a *alarm) stop() {
+	if a.t != nil {
+		a.t.Stop()
+		a.t = nil
+	}
+}

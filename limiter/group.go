@@ -78,7 +78,8 @@ func NewGroup(cfg *Config, opts ...Option) (*Group, error) {
 	return newGroup(cfg, &localStore{}, applyOptions(opts).clock)
 }
 
-// newGroup makes the group of a valid cfg on clock c and starts s.
+// newGroup makes the group of a valid cfg on clock c (nil: the system's)
+// and starts s.
 func newGroup(cfg *Config, s Store, c clock.Clock) (*Group, error) {
 	g := &Group{clock: c, cfg: *cfg, minShare: DefaultMinShare, store: s, tickNs: cfg.tickNanos()}
 	g.share = g.effectiveShare()
@@ -98,9 +99,15 @@ func newGroup(cfg *Config, s Store, c clock.Clock) (*Group, error) {
 	return g, nil
 }
 
-// now reads the group's clock; a zero Group (not made by NewGroup or
-// NewSharedGroup) reads the system's.
-func (g *Group) now() time.Time { return clock.OrReal(g.clock).Now() }
+// now reads the group's clock: the system's when it has none of its own
+// (no WithClock, a shared group, or a zero Group), without an interface
+// call.
+func (g *Group) now() time.Time {
+	if g.clock == nil {
+		return time.Now()
+	}
+	return g.clock.Now()
+}
 
 // Join adds a member to the group and returns it. Joining makes every
 // share smaller. After [Group.Close] it returns an error wrapping
@@ -417,18 +424,15 @@ func (g *Group) rescheduleLocked(wakes []wake) []wake {
 	return wakes
 }
 
-// untilTurnLocked returns how long w, the head of b's queue, sleeps before
-// it looks again: the shortest timer there is, which lets goroutines that
-// are ready to run go first, if it only waits because it already had its
-// share this round; otherwise until the next tick boundary of the local
-// clock, where the store may grant the next lease (a store that grants
-// with [Group.Grant] kicks the head sooner).
-func (g *Group) untilTurnLocked(b *budget, w *waiter, d Dir, now time.Time) time.Duration {
+// untilTurnLocked returns when w, the head of b's queue, looks again:
+// at once, after the goroutines that are ready to run have gone first
+// (yield), if it only waits because it already had its share this round;
+// otherwise at the next tick boundary of the group's clock, where the
+// store may grant the next lease (a store that grants with [Group.Grant]
+// kicks the head sooner).
+func (g *Group) untilTurnLocked(b *budget, w *waiter, d Dir, now time.Time) (due time.Time, yield bool) {
 	if w.m.hadShareLocked(d, g.shareLocked(b)) && subSat(b.level, b.outstanding) >= g.needLocked() {
-		// Not zero: a timer that is already due fires at once, even
-		// under testing/synctest, where one nanosecond waits until every
-		// other goroutine in the bubble is blocked.
-		return time.Nanosecond
+		return time.Time{}, true
 	}
-	return untilTick(now, tickIndex(now, g.tickNs), 1, g.tickNs)
+	return now.Add(untilTick(now, tickIndex(now, g.tickNs), 1, g.tickNs)), false
 }

@@ -279,17 +279,24 @@ func (m *Member) Wait(ctx context.Context, d Dir) error {
 		// Only the head of the queue sleeps on a timer: the rest are
 		// served after it, so they wait for ready or for a kick saying
 		// they have become the head.
-		var delay time.Duration = -1
-		if b.queue[0] == w {
-			delay = g.untilTurnLocked(b, w, d, now)
+		head := b.queue[0] == w
+		var (
+			due   time.Time
+			yield bool
+		)
+		if head {
+			due, yield = g.untilTurnLocked(b, w, d, now)
 		}
 		g.mu.Unlock()
 		signal(wakes)
 
 		var tick <-chan struct{}
-		if delay >= 0 {
-			tick = sleep.set(clock.OrReal(g.clock), now.Add(delay))
-		} else {
+		switch {
+		case yield:
+			tick = sleep.yield()
+		case head:
+			tick = sleep.at(clock.OrReal(g.clock), due)
+		default:
 			sleep.stop()
 		}
 		select {

@@ -11,7 +11,7 @@ import (
 type Option func(*options)
 
 type options struct {
-	clock clock.Clock
+	clock clock.Clock // nil: the system's clock, read directly
 }
 
 // WithClock makes the bucket or group tell the time, and sleep in Wait,
@@ -30,24 +30,23 @@ func applyOptions(opts []Option) options {
 			opt(&o)
 		}
 	}
-	o.clock = clock.OrReal(o.clock)
 	return o
 }
 
-// An alarm is a Wait's sleep on a clock: each set arms a fresh one-shot
-// timer whose firing is received on the channel set returns, so that a
+// An alarm is a Wait's sleep: each setting arms a fresh one-shot timer
+// whose firing is received on the channel the setting returns, so that a
 // firing of an earlier setting, late after a Stop, cannot be taken for the
 // current one.
 type alarm struct {
 	t clock.Timer
 }
 
-// set stops the previous timer, if any, and returns a channel that
+// at stops the previous timer, if any, and returns a channel that
 // receives once c's time reaches due. The delay is taken from c when the
 // timer is armed, not when the caller read the time, and a due time
 // already past fires at once: a clock that a test moves on in between
 // (or a slow goroutine) does not make the wait a whole step late.
-func (a *alarm) set(c clock.Clock, due time.Time) <-chan struct{} {
+func (a *alarm) at(c clock.Clock, due time.Time) <-chan struct{} {
 	a.stop()
 	fired := make(chan struct{}, 1)
 	d := due.Sub(c.Now())
@@ -56,6 +55,18 @@ func (a *alarm) set(c clock.Clock, due time.Time) <-chan struct{} {
 		return fired
 	}
 	a.t = c.AfterFunc(d, func() { fired <- struct{}{} })
+	return fired
+}
+
+// yield is at for a wait that only lets the goroutines ready to run go
+// first: the runtime's shortest timer, whatever the clock, since it waits
+// for the scheduler, not for time. (Not zero: a timer already due fires
+// at once; under testing/synctest one nanosecond waits until every other
+// goroutine in the bubble is blocked.)
+func (a *alarm) yield() <-chan struct{} {
+	a.stop()
+	fired := make(chan struct{}, 1)
+	a.t = clock.Real().AfterFunc(time.Nanosecond, func() { fired <- struct{}{} })
 	return fired
 }
 

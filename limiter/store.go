@@ -3,8 +3,6 @@ package limiter
 import (
 	"fmt"
 	"time"
-
-	"github.com/bevgo/bev/clock"
 )
 
 // A Store keeps a group's budget: it grants the group, tick by tick, a
@@ -97,7 +95,7 @@ func NewSharedGroup(cfg *Config, s Store) (*Group, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return newGroup(cfg, s, clock.Real())
+	return newGroup(cfg, s, nil)
 }
 
 // Grant gives the group the lease l: in each direction the bucket

@@ -125,3 +125,45 @@ func TestNilClockOption(t *testing.T) {
 		g.Close()
 	}
 }
+
+// A member that waits for a second turn within a tick only yields to the
+// goroutines ready to run: that wait is on the runtime's timer, not on the
+// group's clock, so it ends although the injected clock never moves.
+func TestGroupYieldWithClock(t *testing.T) {
+	c := testbev.NewManualClock()
+	cfg, err := limiter.NewConfig(3000, 12000, 3000, 12000, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := limiter.NewGroup(cfg, limiter.WithClock(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	var ms [3]*limiter.Member
+	for i := range ms {
+		if ms[i], err = g.Join(); err != nil {
+			t.Fatal(err)
+		}
+		defer ms[i].Leave()
+	}
+	if got := ms[0].Allow(limiter.Read); got != 1000 {
+		t.Fatalf("Allow of a first turn = %d, want 1000", got)
+	}
+	ms[0].Consume(limiter.Read, 1000)
+	if got := ms[0].Allow(limiter.Read); got != 0 {
+		t.Fatalf("Allow of a second turn = %d, want 0 (wait behind the others)", got)
+	}
+	done := waitDone(func() error { return ms[0].Wait(context.Background(), limiter.Read) })
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Wait for a second turn = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait for a second turn did not end within 5s with the clock standing still")
+	}
+	if got := ms[0].Allow(limiter.Read); got != 1000 {
+		t.Fatalf("Allow after the yield = %d, want 1000", got)
+	}
+}

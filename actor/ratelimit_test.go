@@ -32,6 +32,23 @@ func keepFull(a *actor.Bufferevent, chunk []byte) {
 	a.Write(chunk)
 }
 
+// limitSide gives the pair's writing end a (side "writer") or its reading
+// end b (side "reader") a rate limit of rate and burst per tick both ways.
+func limitSide(t *testing.T, side string, a, b *actor.Bufferevent, rate, burst int64, tick time.Duration) {
+	t.Helper()
+	cfg, err := limiter.NewConfig(rate, burst, rate, burst, tick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited := a
+	if side == "reader" {
+		limited = b
+	}
+	if err := limited.SetRateLimit(cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A pair obeys a per-bufferevent limit on writing and on reading (libevent
 // ignores limits on pairs; here they are the same loops as sockets).
 func TestRateLimitPair(t *testing.T) {
@@ -41,17 +58,7 @@ func TestRateLimitPair(t *testing.T) {
 				base := actor.NewBase()
 				defer base.Close()
 				a, b, _ := actor.NewPair(base, 0)
-				cfg, err := limiter.NewConfig(1000, 4000, 1000, 4000, 100*time.Millisecond)
-				if err != nil {
-					t.Fatal(err)
-				}
-				limited := a
-				if side == "reader" {
-					limited = b
-				}
-				if err := limited.SetRateLimit(cfg); err != nil {
-					t.Fatal(err)
-				}
+				limitSide(t, side, a, b, 1000, 4000, 100*time.Millisecond)
 				got := countingReader(b)
 				keepFull(a, make([]byte, 1024))
 				time.Sleep(2 * time.Second) // the bubble's clock
@@ -269,17 +276,7 @@ func TestRateLimitFollowsBaseClock(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := limiter.NewConfig(100, 100, 100, 100, time.Hour)
-			if err != nil {
-				t.Fatal(err)
-			}
-			limited := a
-			if side == "reader" {
-				limited = b
-			}
-			if err := limited.SetRateLimit(cfg); err != nil {
-				t.Fatal(err)
-			}
+			limitSide(t, side, a, b, 100, 100, time.Hour)
 			reads := make(chan int, 64)
 			b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
 				n := s.Input().Len()

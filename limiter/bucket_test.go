@@ -21,9 +21,9 @@ func mustConfig(t testing.TB, rr, rb, wr, wb int64, tk time.Duration) *limiter.C
 	return c
 }
 
-func mustBucket(t testing.TB, cfg *limiter.Config) *limiter.Bucket {
+func mustBucket(t testing.TB, cfg *limiter.Config, opts ...limiter.Option) *limiter.Bucket {
 	t.Helper()
-	b, err := limiter.NewBucket(cfg)
+	b, err := limiter.NewBucket(cfg, opts...)
 	if err != nil {
 		t.Fatalf("NewBucket(%+v) = %v", cfg, err)
 	}

@@ -17,24 +17,12 @@ func waitDone(w func() error) <-chan error {
 	return done
 }
 
-// A bucket made with WithClock refills as that clock moves, and its Wait
-// sleeps on that clock: with an hour-long tick, the real clock would
-// refill nothing during the test.
-func TestBucketWithClock(t *testing.T) {
-	c := testbev.NewManualClock()
-	cfg, err := limiter.NewConfig(100, 100, 100, 100, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := limiter.NewBucket(cfg, limiter.WithClock(c))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Consume(limiter.Read, 100)
-	if got := b.Allow(limiter.Read); got != 0 {
-		t.Fatalf("Allow after consuming the rate = %d, want 0", got)
-	}
-	done := waitDone(func() error { return b.Wait(context.Background(), limiter.Read) })
+// waitsForTick runs wait, which must sleep on c: it checks that wait has
+// not returned once it armed its timer, then moves c on by the tests'
+// tick (an hour) and checks that wait returns nil.
+func waitsForTick(t *testing.T, c *testbev.ManualClock, wait func() error) {
+	t.Helper()
+	done := waitDone(wait)
 	testbev.WaitArmed(t, c)
 	select {
 	case err := <-done:
@@ -50,79 +38,32 @@ func TestBucketWithClock(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Wait did not return within 5s of the clock reaching the next tick")
 	}
-	if got := b.Allow(limiter.Read); got != 100 {
-		t.Fatalf("Allow after a tick of the clock = %d, want 100", got)
-	}
-	if got := b.Allow(limiter.Write); got != 100 {
-		t.Fatalf("Allow(Write), untouched = %d, want 100", got)
-	}
+}
+
+// A bucket made with WithClock refills as that clock moves, and its Wait
+// sleeps on that clock: with an hour-long tick, the real clock would
+// refill nothing during the test.
+func TestBucketWithClock(t *testing.T) {
+	c := testbev.NewManualClock()
+	b := mustBucket(t, mustConfig(t, 100, 100, 100, 100, time.Hour), limiter.WithClock(c))
+	b.Consume(limiter.Read, 100)
+	checkLimit(t, "Allow after consuming the rate", b.Allow(limiter.Read), 0)
+	waitsForTick(t, c, func() error { return b.Wait(context.Background(), limiter.Read) })
+	checkLimit(t, "Allow after a tick of the clock", b.Allow(limiter.Read), 100)
+	checkLimit(t, "Allow(Write), untouched", b.Allow(limiter.Write), 100)
 }
 
 // A group made with WithClock refills, and serves its waiting members, as
 // that clock moves.
 func TestGroupWithClock(t *testing.T) {
 	c := testbev.NewManualClock()
-	cfg, err := limiter.NewConfig(100, 100, 100, 100, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := limiter.NewGroup(cfg, limiter.WithClock(c))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	m, err := g.Join()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Leave()
+	g := mustGroup(t, mustConfig(t, 100, 100, 100, 100, time.Hour), limiter.WithClock(c))
+	m := join(t, g, 1)[0]
 	m.Consume(limiter.Write, int(m.Allow(limiter.Write)))
-	if got := g.Limit(limiter.Write); got != 0 {
-		t.Fatalf("group Limit after its member took the rate = %d, want 0", got)
-	}
-	done := waitDone(func() error { return m.Wait(context.Background(), limiter.Write) })
-	testbev.WaitArmed(t, c)
-	select {
-	case err := <-done:
-		t.Fatalf("Wait returned %v before the clock moved", err)
-	default:
-	}
-	c.Advance(time.Hour)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Wait = %v, want nil", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Wait did not return within 5s of the clock reaching the next tick")
-	}
+	checkLimit(t, "group Limit after its member took the rate", g.Limit(limiter.Write), 0)
+	waitsForTick(t, c, func() error { return m.Wait(context.Background(), limiter.Write) })
 	if got := m.Allow(limiter.Write); got <= 0 {
 		t.Fatalf("member's Allow after a tick of the clock = %d, want > 0", got)
-	}
-}
-
-// A nil option and a nil clock mean the defaults.
-func TestNilClockOption(t *testing.T) {
-	cfg, err := limiter.NewConfig(100, 100, 100, 100, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, opts := range [][]limiter.Option{{nil}, {limiter.WithClock(nil)}} {
-		b, err := limiter.NewBucket(cfg, opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := b.Allow(limiter.Read); got != 100 {
-			t.Fatalf("Allow = %d, want 100", got)
-		}
-		g, err := limiter.NewGroup(cfg, opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := g.Limit(limiter.Read); got != 100 {
-			t.Fatalf("group Limit = %d, want 100", got)
-		}
-		g.Close()
 	}
 }
 
@@ -131,29 +72,11 @@ func TestNilClockOption(t *testing.T) {
 // group's clock, so it ends although the injected clock never moves.
 func TestGroupYieldWithClock(t *testing.T) {
 	c := testbev.NewManualClock()
-	cfg, err := limiter.NewConfig(3000, 12000, 3000, 12000, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := limiter.NewGroup(cfg, limiter.WithClock(c))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	var ms [3]*limiter.Member
-	for i := range ms {
-		if ms[i], err = g.Join(); err != nil {
-			t.Fatal(err)
-		}
-		defer ms[i].Leave()
-	}
-	if got := ms[0].Allow(limiter.Read); got != 1000 {
-		t.Fatalf("Allow of a first turn = %d, want 1000", got)
-	}
+	g := mustGroup(t, mustConfig(t, 3000, 12000, 3000, 12000, time.Hour), limiter.WithClock(c))
+	ms := join(t, g, 3)
+	checkLimit(t, "Allow of a first turn", ms[0].Allow(limiter.Read), 1000)
 	ms[0].Consume(limiter.Read, 1000)
-	if got := ms[0].Allow(limiter.Read); got != 0 {
-		t.Fatalf("Allow of a second turn = %d, want 0 (wait behind the others)", got)
-	}
+	checkLimit(t, "Allow of a second turn (wait behind the others)", ms[0].Allow(limiter.Read), 0)
 	done := waitDone(func() error { return ms[0].Wait(context.Background(), limiter.Read) })
 	select {
 	case err := <-done:
@@ -163,7 +86,16 @@ func TestGroupYieldWithClock(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Wait for a second turn did not end within 5s with the clock standing still")
 	}
-	if got := ms[0].Allow(limiter.Read); got != 1000 {
-		t.Fatalf("Allow after the yield = %d, want 1000", got)
+	checkLimit(t, "Allow after the yield", ms[0].Allow(limiter.Read), 1000)
+}
+
+// A nil option and a nil clock mean the defaults.
+func TestNilClockOption(t *testing.T) {
+	cfg := mustConfig(t, 100, 100, 100, 100, time.Hour)
+	for _, opts := range [][]limiter.Option{{nil}, {limiter.WithClock(nil)}} {
+		checkLimit(t, "Allow", mustBucket(t, cfg, opts...).Allow(limiter.Read), 100)
+		g := mustGroup(t, cfg, opts...)
+		checkLimit(t, "group Limit", g.Limit(limiter.Read), 100)
+		g.Close()
 	}
 }

@@ -11,9 +11,9 @@ import (
 	"github.com/bevgo/bev/limiter"
 )
 
-func mustGroup(t testing.TB, cfg *limiter.Config) *limiter.Group {
+func mustGroup(t testing.TB, cfg *limiter.Config, opts ...limiter.Option) *limiter.Group {
 	t.Helper()
-	g, err := limiter.NewGroup(cfg)
+	g, err := limiter.NewGroup(cfg, opts...)
 	if err != nil {
 		t.Fatalf("NewGroup(%+v) = %v", cfg, err)
 	}

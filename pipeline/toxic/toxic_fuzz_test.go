@@ -19,7 +19,7 @@ import (
 // their own: it records the armed deadline, and the fuzz target moves the
 // bubble's time to it (a sleep, in virtual time) and calls the stage
 // itself, so no goroutine runs. The time is the bubble's time.Now, which
-// the bandwidth toxic's bucket reads too.
+// the bandwidth toxic's bucket reads too, through this clock.
 type stepClock struct {
 	at time.Time // the armed timer's deadline; zero: none
 }

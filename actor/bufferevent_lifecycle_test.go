@@ -16,6 +16,7 @@ import (
 	"github.com/bevgo/bev/internal/testbev"
 	"github.com/bevgo/bev/internal/testconn"
 	"github.com/bevgo/bev/internal/testkit"
+	"github.com/bevgo/bev/limiter"
 )
 
 // Tests of bufferevent_lifecycle.go: Close, and the methods of a closed
@@ -41,26 +42,54 @@ func TestConcurrentClose(t *testing.T) {
 }
 
 // Every method of a closed bufferevent returns promptly with ErrClosed or
-// the zero value.
+// the zero value; the getters of settings (watermarks, timeouts, maxima,
+// priority) go on reporting what was set. SetMaxRead, SetMaxWrite,
+// SetPriority and the decrements used to return nil (or ErrNoRateLimit)
+// on a closed bufferevent, as if they had done something.
 func TestClosedMethods(t *testing.T) {
 	a, _ := testbev.NewPair(t, 0)
+	cfg, err := limiter.NewConfig(1000, 1000, 1000, 1000, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetRateLimit(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetWatermark(actor.Read, 5, 50); err != nil {
+		t.Fatal(err)
+	}
+	g, err := limiter.NewGroup(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
 	a.Close()
+	dial := func(context.Context) (actor.Transport, error) { return nil, nil }
 	errs := map[string]error{
-		"Write":        a.Write([]byte("x")),
-		"WriteBuffer":  a.WriteBuffer(new(actor.Buffer)),
-		"ReadBuffer":   a.ReadBuffer(new(actor.Buffer)),
-		"Do":           a.Do(func(*actor.Session) {}),
-		"Enable":       a.Enable(actor.Read),
-		"Disable":      a.Disable(actor.Read),
-		"SetWatermark": a.SetWatermark(actor.Read, 0, 10),
-		"SetTimeouts":  a.SetTimeouts(time.Second, 0),
-		"Flush":        a.Flush(actor.Write, actor.Finished),
-		"Trigger":      a.Trigger(actor.Read, 0),
-		"TriggerEvent": a.TriggerEvent(actor.EOF, 0),
-		"Connect":      a.Connect(context.Background(), func(context.Context) (actor.Transport, error) { return nil, nil }),
-		"SetTransport": a.SetTransport(nil),
-		"Send":         a.Send(context.Background(), []byte("x")),
-		"Drain":        a.Drain(context.Background()),
+		"SetMaxRead":          a.SetMaxRead(10),
+		"SetMaxWrite":         a.SetMaxWrite(10),
+		"SetPriority":         a.SetPriority(0),
+		"SetRateLimit":        a.SetRateLimit(cfg),
+		"JoinGroup":           a.JoinGroup(g),
+		"DecrementReadLimit":  a.DecrementReadLimit(1),
+		"DecrementWriteLimit": a.DecrementWriteLimit(1),
+		"ReplaceTransport":    a.ReplaceTransport(nil),
+		"ConnectNet":          a.ConnectNet(context.Background(), dial),
+		"Write":               a.Write([]byte("x")),
+		"WriteBuffer":         a.WriteBuffer(new(actor.Buffer)),
+		"ReadBuffer":          a.ReadBuffer(new(actor.Buffer)),
+		"Do":                  a.Do(func(*actor.Session) {}),
+		"Enable":              a.Enable(actor.Read),
+		"Disable":             a.Disable(actor.Read),
+		"SetWatermark":        a.SetWatermark(actor.Read, 0, 10),
+		"SetTimeouts":         a.SetTimeouts(time.Second, 0),
+		"Flush":               a.Flush(actor.Write, actor.Finished),
+		"Trigger":             a.Trigger(actor.Read, 0),
+		"TriggerEvent":        a.TriggerEvent(actor.EOF, 0),
+		"Connect":             a.Connect(context.Background(), func(context.Context) (actor.Transport, error) { return nil, nil }),
+		"SetTransport":        a.SetTransport(nil),
+		"Send":                a.Send(context.Background(), []byte("x")),
+		"Drain":               a.Drain(context.Background()),
 	}
 	if _, err := a.TryRead(make([]byte, 4)); err != nil {
 		errs["Read"] = err
@@ -87,6 +116,13 @@ func TestClosedMethods(t *testing.T) {
 	}
 	if !errors.Is(a.Err(), actor.ErrClosed) {
 		t.Errorf("Err() after Close = %v, want ErrClosed", a.Err())
+	}
+	if low, high, err := a.Watermark(actor.Read); low != 5 || high != 50 || err != nil {
+		t.Errorf("Watermark(Read) after Close = %d, %d, %v, want the marks set, 5, 50, nil", low, high, err)
+	}
+	if a.MaxRead() != actor.DefaultMaxRead || a.Group() != nil || a.OutputLen() != 0 {
+		t.Errorf("after Close: MaxRead() = %d (want the default, unchanged), Group() = %v, OutputLen() = %d",
+			a.MaxRead(), a.Group(), a.OutputLen())
 	}
 }
 

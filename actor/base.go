@@ -10,7 +10,10 @@ import (
 )
 
 // Clock is the time source of a Base: what read and write timeouts, a
-// drain's linger and a bufferevent's own rate limit are measured with. The
+// drain's linger and a bufferevent's own rate limit are measured with,
+// and, through the context a dial or a transport's handshake is given
+// (clock.FromContext), the bounds they set themselves (the TLS handshake
+// timeouts of packages conn/tlsconn and pipeline). The
 // zero Base uses the real clock; tests may inject their own, or run under
 // testing/synctest, whose bubble makes the real clock virtual.
 //

@@ -12,7 +12,8 @@ import (
 // Error with dial's error (and no data callbacks); a dial that panics
 // closes the bufferevent as a callback's panic does. Writes made before the
 // connect completes are sent after it. Closing the bufferevent or ending
-// ctx cancels dial's context. Connect fails at once with an error wrapping
+// ctx cancels dial's context, which carries the Base's clock
+// (clock.FromContext) for any bound dial sets itself. Connect fails at once with an error wrapping
 // ErrInvalid for a nil dial, ErrBusy while another connect is in flight,
 // and ErrClosed after the bufferevent has stopped; a transport already in
 // place is replaced (closed) when the new one arrives. The event may come

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"runtime"
 	"strings"
 	"sync"
@@ -411,4 +412,123 @@ func testCloseDuringTraffic(t *testing.T, kind string) {
 		}
 	}
 	testkit.Recv(t, peerDone, "the peer's reader to end at the close")
+}
+
+// echoOnce writes p on c and reads back len(p) bytes, within
+// testkit.WaitTime, failing the test unless they are p.
+func echoOnce(t *testing.T, c net.Conn, p string) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(testkit.WaitTime))
+	defer c.SetDeadline(time.Time{})
+	if _, err := c.Write([]byte(p)); err != nil {
+		t.Fatalf("write %q: %v", p, err)
+	}
+	got := make([]byte, len(p))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != p {
+		t.Fatalf("echo of %q = %q, %v", p, got, err)
+	}
+}
+
+// connUsable checks that a connection a bufferevent let go of is open and
+// left with no deadline: a write on it reaches its peer, and a read, with
+// no deadline set by the test, gets what the peer sends.
+func connUsable(t *testing.T, what string, c, peer net.Conn) {
+	t.Helper()
+	if _, err := c.Write([]byte("out")); err != nil {
+		t.Fatalf("%s: write after it was let go: %v", what, err)
+	}
+	peer.SetDeadline(time.Now().Add(testkit.WaitTime))
+	defer peer.SetDeadline(time.Time{})
+	got := make([]byte, 3)
+	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "out" {
+		t.Fatalf("%s: the peer read %q, %v, want \"out\"", what, got, err)
+	}
+	if _, err := peer.Write([]byte("in")); err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan error, 1)
+	go func() {
+		p := make([]byte, 2)
+		_, err := io.ReadFull(c, p)
+		if err == nil && string(p) != "in" {
+			err = fmt.Errorf("read %q, want \"in\"", p)
+		}
+		read <- err
+	}()
+	if err := testkit.Recv(t, read, what+": a read after it was let go"); err != nil {
+		t.Fatalf("%s: read after it was let go: %v (a deadline left behind?)", what, err)
+	}
+}
+
+// Close without CloseOnFree leaves the socket open and usable, with no
+// deadline left from stopping the loops (libevent's free without
+// BEV_OPT_CLOSE_ON_FREE), whether the actor read the socket itself or a
+// reader loop did (the channel view needs one).
+func TestCloseWithoutCloseOnFree(t *testing.T) {
+	for _, mode := range []string{"actor reads", "reader loop", "never read"} {
+		t.Run(mode, func(t *testing.T) {
+			c, s := testconn.Pair(t, "tcp")
+			b, err := actor.New(testbev.NewBase(t), s, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch mode {
+			case "actor reads":
+				testbev.Echo(b, nil)
+				echoOnce(t, c, "ping")
+			case "reader loop":
+				in := b.In()
+				if _, err := c.Write([]byte("x")); err != nil {
+					t.Fatal(err)
+				}
+				if got := testkit.Recv(t, in, "x from In"); string(got) != "x" {
+					t.Fatalf("In gave %q, want \"x\"", got)
+				}
+			}
+			if err := b.Close(); err != nil {
+				t.Fatalf("Close() = %v", err)
+			}
+			connUsable(t, "the socket after Close", s, c)
+		})
+	}
+}
+
+// SetTransport moves a bufferevent to a new socket and leaves the old one
+// open and usable (libevent's setfd), and not closed by a later Close
+// either; ReplaceTransport closes the old one (libevent's replacefd).
+// Traffic follows the bufferevent to each new socket.
+func TestSetTransport(t *testing.T) {
+	c1, s1 := testconn.Pair(t, "tcp")
+	c2, s2 := testconn.Pair(t, "tcp")
+	c3, s3 := testconn.Pair(t, "tcp")
+	b, err := actor.New(testbev.NewBase(t), s1, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testbev.Echo(b, nil)
+	echoOnce(t, c1, "one")
+
+	if err := b.SetTransport(s2); err != nil {
+		t.Fatalf("SetTransport() = %v", err)
+	}
+	echoOnce(t, c2, "two")
+	connUsable(t, "the socket SetTransport let go", s1, c1)
+
+	if err := b.ReplaceTransport(s3); err != nil {
+		t.Fatalf("ReplaceTransport() = %v", err)
+	}
+	echoOnce(t, c3, "three")
+	c2.SetReadDeadline(time.Now().Add(testkit.WaitTime))
+	if n, err := c2.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("the peer of the socket ReplaceTransport replaced read %d, %v, want EOF", n, err)
+	}
+
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	c3.SetReadDeadline(time.Now().Add(testkit.WaitTime))
+	if n, err := c3.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("the peer of the last socket read %d, %v after Close with CloseOnFree, want EOF", n, err)
+	}
+	connUsable(t, "the socket SetTransport let go, after Close", s1, c1)
 }

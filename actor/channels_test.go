@@ -199,6 +199,34 @@ func TestSendBackpressure(t *testing.T) {
 	}
 }
 
+// A bare send on Out blocks while the output is at the write high
+// watermark, as Send does (TestSendBackpressure): with the partner never
+// reading, Out takes the high watermark and the batch the writer loop
+// holds, then no more until the 200 ms bound ends the attempt.
+func TestOutBackpressure(t *testing.T) {
+	a, _ := testbev.NewPair(t, 0) // the partner never reads
+	const high, piece = 4 << 10, 512
+	a.SetWatermark(actor.Write, 0, high)
+	out := a.Out()
+	stop := time.NewTimer(200 * time.Millisecond)
+	defer stop.Stop()
+	sent := 0
+	for blocked := false; !blocked && sent < 1<<20; {
+		select {
+		case out <- make([]byte, piece):
+			sent += piece
+		case <-stop.C:
+			blocked = true
+		}
+	}
+	if limit := high + actor.DefaultMaxWrite + piece; sent > limit {
+		t.Errorf("Out took %d bytes with nobody reading, want <= %d", sent, limit)
+	}
+	if sent < high {
+		t.Errorf("Out took %d bytes, want at least the high watermark %d", sent, high)
+	}
+}
+
 // A Send after a Write from the same goroutine puts its bytes after the
 // Write's, on a pair and on a socket. The Write waits in the mailbox
 // while the Send's piece is a channel hand-off: an actor that took the

@@ -112,8 +112,11 @@ func (b *Base) Priorities() int {
 
 // Register makes c owned by the Base: the Base's Close will close it. It
 // fails with an error wrapping ErrClosed when the Base is closed, and then
-// does not close c, and with one wrapping ErrInvalid for a zero Base. Packages built on actor register their listeners and
-// groups this way; a closer that finishes on its own calls Unregister.
+// does not close c, and with one wrapping ErrInvalid for a zero Base.
+// Bufferevents register themselves, and package conn its listeners; a
+// program may register anything else it wants closed with the Base (a
+// relay of two bufferevents, say). A closer that finishes on its own
+// calls Unregister.
 func (b *Base) Register(c io.Closer) error {
 	if b == nil {
 		return nil

@@ -137,7 +137,10 @@ func (b *Bufferevent) Close() error {
 // the transport half-closed (a reset, a broken pipe), it closes and
 // returns an error wrapping ErrOutputLost and that cause; when the
 // bufferevent failed first (a panic, a stage's error), an error wrapping
-// that failure.
+// that failure. As Close, it must not be called from this bufferevent's
+// own callbacks or Do functions, which the actor would have to return
+// from first: there, Session.Flush(Write, Finished) asks for the same
+// half-close, and Session.Close closes.
 func (b *Bufferevent) Drain(ctx context.Context) error {
 	if b.zero() {
 		return errZero

@@ -178,6 +178,44 @@ func TestHandshakeTimeoutFollowsBaseClock(t *testing.T) {
 	}
 }
 
+// TestDialHandshakeTimeoutFollowsBaseClock: a client connecting by
+// address handshakes right after its dial, on the context the bufferevent
+// gave the dial, which carries the Base's clock: against a server that
+// never answers, the handshake fails once that clock has moved the
+// timeout on (it was on the real clock, an hour away here).
+func TestDialHandshakeTimeoutFollowsBaseClock(t *testing.T) {
+	_, ccfg := testcert.Configs(t, "bev.test")
+	clk := testbev.NewManualClock()
+	base := testbev.NewBaseClock(t, clk)
+	silent := testconn.Listen(t)
+	s, err := tlsconn.New(base, nil, ccfg, tlsconn.Connecting, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := tlsconn.Of(s).SetHandshakeTimeout(time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan actor.EventInfo, 4)
+	s.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, err error) {
+		events <- actor.EventInfo{Event: ev, Err: err}
+	}})
+	if err := s.ConnectAddr(context.Background(), "tcp", silent.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := silent.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	testbev.WaitArmed(t, clk)
+	clk.Advance(time.Hour)
+	e := testkit.Recv(t, events, "the dial's handshake timeout on the Base's clock")
+	if e.Event&actor.Error == 0 || !errors.Is(e.Err, actor.ErrTimeout) {
+		t.Errorf("event %v (%v), want Error wrapping actor.ErrTimeout", e.Event, e.Err)
+	}
+}
+
 // TestHandshakeTimeout: a TLS server socket whose client stops in the
 // middle of its ClientHello fails its handshake after the handshake
 // timeout (DefaultHandshakeTimeout unless set), not before, with one

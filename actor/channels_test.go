@@ -175,6 +175,33 @@ func TestChannels(t *testing.T) {
 	}
 }
 
+// Each chunk In hands over belongs to the receiver: kept without a copy
+// while 4 MiB more stream through, the chunks still hold, in order,
+// exactly what was sent (a chunk going back to its pool would be written
+// over by later reads).
+func TestInChunksBelongToReceiver(t *testing.T) {
+	a, b := testbev.NewPair(t, 0)
+	in := b.In()
+	want := testkit.Pattern(4 << 20)
+	go func() {
+		for p := want; len(p) > 0; {
+			n := min(len(p), 3000)
+			if a.Send(context.Background(), p[:n]) != nil {
+				return
+			}
+			p = p[n:]
+		}
+		a.Flush(actor.Write, actor.Finished)
+	}()
+	var kept [][]byte
+	for chunk := range in {
+		kept = append(kept, chunk)
+	}
+	if got := bytes.Join(kept, nil); !bytes.Equal(got, want) {
+		t.Fatalf("the %d chunks kept from In hold %d bytes that differ from the %d sent", len(kept), len(got), len(want))
+	}
+}
+
 // Send blocks at the write high watermark and honours its context.
 func TestSendBackpressure(t *testing.T) {
 	a, _ := testbev.NewPair(t, 0) // the partner never reads

@@ -214,6 +214,11 @@ func TestRateLimitGetters(t *testing.T) {
 	if err := a.JoinGroup(nil); !errors.Is(err, actor.ErrInvalid) {
 		t.Errorf("JoinGroup(nil) = %v, want ErrInvalid", err)
 	}
+	// A zero Group has no config to share: joining it used to succeed, and
+	// the first read or write divided by its zero tick.
+	if err := a.JoinGroup(new(limiter.Group)); !errors.Is(err, limiter.ErrInvalid) || a.Group() != nil {
+		t.Errorf("JoinGroup(zero group) = %v, Group() = %p; want limiter.ErrInvalid, nil", err, a.Group())
+	}
 	g, _ := limiter.NewGroup(cfg)
 	a.JoinGroup(g)
 	if g.Members() != 1 {

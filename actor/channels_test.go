@@ -183,7 +183,10 @@ func TestInChunksBelongToReceiver(t *testing.T) {
 	a, b := testbev.NewPair(t, 0)
 	in := b.In()
 	want := testkit.Pattern(4 << 20)
+	sent := make(chan struct{})
+	defer func() { <-sent }() // joined: a.Close (the test's cleanup) comes after
 	go func() {
+		defer close(sent)
 		for p := want; len(p) > 0; {
 			n := min(len(p), 3000)
 			if a.Send(context.Background(), p[:n]) != nil {

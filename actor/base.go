@@ -10,7 +10,10 @@ import (
 )
 
 // Clock is the time source of a Base: what read and write timeouts, a
-// drain's linger and a bufferevent's own rate limit are measured with. The
+// drain's linger and a bufferevent's own rate limit are measured with,
+// and, through the context a dial or a transport's handshake is given
+// (clock.FromContext), the bounds they set themselves (the TLS handshake
+// timeouts of packages conn/tlsconn and pipeline). The
 // zero Base uses the real clock; tests may inject their own, or run under
 // testing/synctest, whose bubble makes the real clock virtual.
 //
@@ -109,8 +112,11 @@ func (b *Base) Priorities() int {
 
 // Register makes c owned by the Base: the Base's Close will close it. It
 // fails with an error wrapping ErrClosed when the Base is closed, and then
-// does not close c, and with one wrapping ErrInvalid for a zero Base. Packages built on actor register their listeners and
-// groups this way; a closer that finishes on its own calls Unregister.
+// does not close c, and with one wrapping ErrInvalid for a zero Base.
+// Bufferevents register themselves, and package conn its listeners; a
+// program may register anything else it wants closed with the Base (a
+// relay of two bufferevents, say). A closer that finishes on its own
+// calls Unregister.
 func (b *Base) Register(c io.Closer) error {
 	if b == nil {
 		return nil

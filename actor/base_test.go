@@ -85,3 +85,61 @@ func waitQueued(t *testing.T, b *actor.Bufferevent) {
 		}
 	}
 }
+
+// A Base closes and joins every bufferevent it owns, including those made
+// while its Close runs: a constructor racing Close either fails with
+// ErrClosed or returns a bufferevent that Close has stopped by the time
+// it returns (nothing is left running, which the package's leak check
+// confirms).
+func TestBaseCloseRacesConstructors(t *testing.T) {
+	for round := range 50 {
+		base := actor.NewBase()
+		made := make(chan []*actor.Bufferevent, 1)
+		failed := make(chan error, 1)
+		started := make(chan struct{})
+		go func() {
+			var bevs []*actor.Bufferevent
+			defer func() { made <- bevs }()
+			for i := range 10000 {
+				if i == 1 {
+					close(started)
+				}
+				var err error
+				if i%2 == 0 {
+					var a, b *actor.Bufferevent
+					if a, b, err = actor.NewPair(base, 0); err == nil {
+						bevs = append(bevs, a, b)
+					}
+				} else {
+					var b *actor.Bufferevent
+					if b, err = actor.New(base, nil, 0); err == nil {
+						bevs = append(bevs, b)
+					}
+				}
+				if err != nil {
+					failed <- err
+					return
+				}
+			}
+			failed <- nil
+		}()
+		testkit.Recv(t, started, "the constructors to start")
+		if err := base.Close(); err != nil {
+			t.Fatalf("round %d: Base.Close() = %v", round, err)
+		}
+		err := testkit.Recv(t, failed, "the constructors to fail")
+		bevs := testkit.Recv(t, made, "the bufferevents made")
+		if !errors.Is(err, actor.ErrClosed) {
+			t.Fatalf("round %d: a constructor after Base.Close = %v, want ErrClosed", round, err)
+		}
+		for _, b := range bevs {
+			select {
+			case <-b.Done():
+			default:
+				// Made before the constructor saw the Base closed:
+				// it must have been stopped by Close, which has returned.
+				t.Fatalf("round %d: a bufferevent of the closed Base still runs", round)
+			}
+		}
+	}
+}

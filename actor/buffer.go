@@ -365,8 +365,12 @@ func (b *Buffer) moveN(src *Buffer, n int) int {
 // with a single writev. It returns the number of bytes written, which are
 // the ones removed; w's error is returned unchanged, and [io.ErrShortWrite]
 // when w wrote less without an error. It returns 0 and an error wrapping
-// [ErrFrozen] when the front is frozen.
+// [ErrFrozen] when the front is frozen, and one wrapping [ErrInvalid] for
+// a nil w.
 func (b *Buffer) WriteTo(w io.Writer) (int64, error) {
+	if w == nil {
+		return 0, fmt.Errorf("%w: Buffer.WriteTo: nil writer", ErrInvalid)
+	}
 	if b.frozenFront {
 		return 0, frozenError("WriteTo", "front")
 	}
@@ -388,9 +392,12 @@ func (b *Buffer) WriteTo(w io.Writer) (int64, error) {
 // bytes added, and io.EOF is not an error. r's other errors are returned
 // unchanged, after the bytes read so far have been kept. It fails with an
 // error wrapping [io.ErrNoProgress] after many empty reads in a row, one
-// wrapping [ErrInvalid] when r reports an impossible count, and one wrapping
-// [ErrFrozen], having read nothing, when the end is frozen.
+// wrapping [ErrInvalid] when r reports an impossible count or is nil, and
+// one wrapping [ErrFrozen], having read nothing, when the end is frozen.
 func (b *Buffer) ReadFrom(r io.Reader) (int64, error) {
+	if r == nil {
+		return 0, fmt.Errorf("%w: Buffer.ReadFrom: nil reader", ErrInvalid)
+	}
 	if b.frozenEnd {
 		return 0, frozenError("ReadFrom", "end")
 	}

@@ -117,3 +117,20 @@ func TestBufferReadFrom(t *testing.T) {
 		})
 	}
 }
+
+// A nil reader or writer is a bad argument: ReadFrom and WriteTo return
+// an error wrapping ErrInvalid and leave the buffer as it was, instead of
+// panicking (both used to dereference it).
+func TestBufferIONilArguments(t *testing.T) {
+	var b actor.Buffer
+	b.WriteString("kept")
+	if n, err := b.ReadFrom(nil); n != 0 || !errors.Is(err, actor.ErrInvalid) {
+		t.Errorf("ReadFrom(nil) = %d, %v, want 0, ErrInvalid", n, err)
+	}
+	if n, err := b.WriteTo(nil); n != 0 || !errors.Is(err, actor.ErrInvalid) {
+		t.Errorf("WriteTo(nil) = %d, %v, want 0, ErrInvalid", n, err)
+	}
+	if got := string(b.Pullup(-1)); got != "kept" {
+		t.Errorf("buffer after the failed calls = %q, want \"kept\"", got)
+	}
+}

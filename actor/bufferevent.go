@@ -491,8 +491,10 @@ func (b *Bufferevent) ReadBuffer(dst *Buffer) error {
 
 // Do runs fn on the actor goroutine with the buffers in hand and returns
 // when it has returned: libevent's lock/unlock pair as an atomic section.
-// fn must not call Do, TryRead or ReadBuffer of this bufferevent (use the
-// Session). Do must not be called from this bufferevent's own callbacks. It
+// fn must not call Do, TryRead, ReadBuffer, Close or Drain of this
+// bufferevent, which wait for the actor that is running fn (use the
+// Session; Free does not wait). Do must not be called from this
+// bufferevent's own callbacks either. It
 // returns an error wrapping ErrInvalid for a nil fn, ErrClosed if the
 // bufferevent stopped before fn ran, and, when fn panicked, the
 // *PanicError (which wraps ErrPanic) that then closes the bufferevent as

@@ -12,7 +12,8 @@ import (
 // Error with dial's error (and no data callbacks); a dial that panics
 // closes the bufferevent as a callback's panic does. Writes made before the
 // connect completes are sent after it. Closing the bufferevent or ending
-// ctx cancels dial's context. Connect fails at once with an error wrapping
+// ctx cancels dial's context, which carries the Base's clock
+// (clock.FromContext) for any bound dial sets itself. Connect fails at once with an error wrapping
 // ErrInvalid for a nil dial, ErrBusy while another connect is in flight,
 // and ErrClosed after the bufferevent has stopped; a transport already in
 // place is replaced (closed) when the new one arrives. The event may come
@@ -136,7 +137,10 @@ func (b *Bufferevent) Close() error {
 // the transport half-closed (a reset, a broken pipe), it closes and
 // returns an error wrapping ErrOutputLost and that cause; when the
 // bufferevent failed first (a panic, a stage's error), an error wrapping
-// that failure.
+// that failure. As Close, it must not be called from this bufferevent's
+// own callbacks or Do functions, which the actor would have to return
+// from first: there, Session.Flush(Write, Finished) asks for the same
+// half-close, and Session.Close closes.
 func (b *Bufferevent) Drain(ctx context.Context) error {
 	if b.zero() {
 		return errZero

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"runtime"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/bevgo/bev/internal/testbev"
 	"github.com/bevgo/bev/internal/testconn"
 	"github.com/bevgo/bev/internal/testkit"
+	"github.com/bevgo/bev/limiter"
 )
 
 // Tests of bufferevent_lifecycle.go: Close, and the methods of a closed
@@ -41,26 +43,54 @@ func TestConcurrentClose(t *testing.T) {
 }
 
 // Every method of a closed bufferevent returns promptly with ErrClosed or
-// the zero value.
+// the zero value; the getters of settings (watermarks, timeouts, maxima,
+// priority) go on reporting what was set. SetMaxRead, SetMaxWrite,
+// SetPriority and the decrements used to return nil (or ErrNoRateLimit)
+// on a closed bufferevent, as if they had done something.
 func TestClosedMethods(t *testing.T) {
 	a, _ := testbev.NewPair(t, 0)
+	cfg, err := limiter.NewConfig(1000, 1000, 1000, 1000, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetRateLimit(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetWatermark(actor.Read, 5, 50); err != nil {
+		t.Fatal(err)
+	}
+	g, err := limiter.NewGroup(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
 	a.Close()
+	dial := func(context.Context) (actor.Transport, error) { return nil, nil }
 	errs := map[string]error{
-		"Write":        a.Write([]byte("x")),
-		"WriteBuffer":  a.WriteBuffer(new(actor.Buffer)),
-		"ReadBuffer":   a.ReadBuffer(new(actor.Buffer)),
-		"Do":           a.Do(func(*actor.Session) {}),
-		"Enable":       a.Enable(actor.Read),
-		"Disable":      a.Disable(actor.Read),
-		"SetWatermark": a.SetWatermark(actor.Read, 0, 10),
-		"SetTimeouts":  a.SetTimeouts(time.Second, 0),
-		"Flush":        a.Flush(actor.Write, actor.Finished),
-		"Trigger":      a.Trigger(actor.Read, 0),
-		"TriggerEvent": a.TriggerEvent(actor.EOF, 0),
-		"Connect":      a.Connect(context.Background(), func(context.Context) (actor.Transport, error) { return nil, nil }),
-		"SetTransport": a.SetTransport(nil),
-		"Send":         a.Send(context.Background(), []byte("x")),
-		"Drain":        a.Drain(context.Background()),
+		"SetMaxRead":          a.SetMaxRead(10),
+		"SetMaxWrite":         a.SetMaxWrite(10),
+		"SetPriority":         a.SetPriority(0),
+		"SetRateLimit":        a.SetRateLimit(cfg),
+		"JoinGroup":           a.JoinGroup(g),
+		"DecrementReadLimit":  a.DecrementReadLimit(1),
+		"DecrementWriteLimit": a.DecrementWriteLimit(1),
+		"ReplaceTransport":    a.ReplaceTransport(nil),
+		"ConnectNet":          a.ConnectNet(context.Background(), dial),
+		"Write":               a.Write([]byte("x")),
+		"WriteBuffer":         a.WriteBuffer(new(actor.Buffer)),
+		"ReadBuffer":          a.ReadBuffer(new(actor.Buffer)),
+		"Do":                  a.Do(func(*actor.Session) {}),
+		"Enable":              a.Enable(actor.Read),
+		"Disable":             a.Disable(actor.Read),
+		"SetWatermark":        a.SetWatermark(actor.Read, 0, 10),
+		"SetTimeouts":         a.SetTimeouts(time.Second, 0),
+		"Flush":               a.Flush(actor.Write, actor.Finished),
+		"Trigger":             a.Trigger(actor.Read, 0),
+		"TriggerEvent":        a.TriggerEvent(actor.EOF, 0),
+		"Connect":             a.Connect(context.Background(), func(context.Context) (actor.Transport, error) { return nil, nil }),
+		"SetTransport":        a.SetTransport(nil),
+		"Send":                a.Send(context.Background(), []byte("x")),
+		"Drain":               a.Drain(context.Background()),
 	}
 	if _, err := a.TryRead(make([]byte, 4)); err != nil {
 		errs["Read"] = err
@@ -87,6 +117,13 @@ func TestClosedMethods(t *testing.T) {
 	}
 	if !errors.Is(a.Err(), actor.ErrClosed) {
 		t.Errorf("Err() after Close = %v, want ErrClosed", a.Err())
+	}
+	if low, high, err := a.Watermark(actor.Read); low != 5 || high != 50 || err != nil {
+		t.Errorf("Watermark(Read) after Close = %d, %d, %v, want the marks set, 5, 50, nil", low, high, err)
+	}
+	if a.MaxRead() != actor.DefaultMaxRead || a.Group() != nil || a.OutputLen() != 0 {
+		t.Errorf("after Close: MaxRead() = %d (want the default, unchanged), Group() = %v, OutputLen() = %d",
+			a.MaxRead(), a.Group(), a.OutputLen())
 	}
 }
 
@@ -375,4 +412,123 @@ func testCloseDuringTraffic(t *testing.T, kind string) {
 		}
 	}
 	testkit.Recv(t, peerDone, "the peer's reader to end at the close")
+}
+
+// echoOnce writes p on c and reads back len(p) bytes, within
+// testkit.WaitTime, failing the test unless they are p.
+func echoOnce(t *testing.T, c net.Conn, p string) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(testkit.WaitTime))
+	defer c.SetDeadline(time.Time{})
+	if _, err := c.Write([]byte(p)); err != nil {
+		t.Fatalf("write %q: %v", p, err)
+	}
+	got := make([]byte, len(p))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != p {
+		t.Fatalf("echo of %q = %q, %v", p, got, err)
+	}
+}
+
+// connUsable checks that a connection a bufferevent let go of is open and
+// left with no deadline: a write on it reaches its peer, and a read, with
+// no deadline set by the test, gets what the peer sends.
+func connUsable(t *testing.T, what string, c, peer net.Conn) {
+	t.Helper()
+	if _, err := c.Write([]byte("out")); err != nil {
+		t.Fatalf("%s: write after it was let go: %v", what, err)
+	}
+	peer.SetDeadline(time.Now().Add(testkit.WaitTime))
+	defer peer.SetDeadline(time.Time{})
+	got := make([]byte, 3)
+	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "out" {
+		t.Fatalf("%s: the peer read %q, %v, want \"out\"", what, got, err)
+	}
+	if _, err := peer.Write([]byte("in")); err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan error, 1)
+	go func() {
+		p := make([]byte, 2)
+		_, err := io.ReadFull(c, p)
+		if err == nil && string(p) != "in" {
+			err = fmt.Errorf("read %q, want \"in\"", p)
+		}
+		read <- err
+	}()
+	if err := testkit.Recv(t, read, what+": a read after it was let go"); err != nil {
+		t.Fatalf("%s: read after it was let go: %v (a deadline left behind?)", what, err)
+	}
+}
+
+// Close without CloseOnFree leaves the socket open and usable, with no
+// deadline left from stopping the loops (libevent's free without
+// BEV_OPT_CLOSE_ON_FREE), whether the actor read the socket itself or a
+// reader loop did (the channel view needs one).
+func TestCloseWithoutCloseOnFree(t *testing.T) {
+	for _, mode := range []string{"actor reads", "reader loop", "never read"} {
+		t.Run(mode, func(t *testing.T) {
+			c, s := testconn.Pair(t, "tcp")
+			b, err := actor.New(testbev.NewBase(t), s, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch mode {
+			case "actor reads":
+				testbev.Echo(b, nil)
+				echoOnce(t, c, "ping")
+			case "reader loop":
+				in := b.In()
+				if _, err := c.Write([]byte("x")); err != nil {
+					t.Fatal(err)
+				}
+				if got := testkit.Recv(t, in, "x from In"); string(got) != "x" {
+					t.Fatalf("In gave %q, want \"x\"", got)
+				}
+			}
+			if err := b.Close(); err != nil {
+				t.Fatalf("Close() = %v", err)
+			}
+			connUsable(t, "the socket after Close", s, c)
+		})
+	}
+}
+
+// SetTransport moves a bufferevent to a new socket and leaves the old one
+// open and usable (libevent's setfd), and not closed by a later Close
+// either; ReplaceTransport closes the old one (libevent's replacefd).
+// Traffic follows the bufferevent to each new socket.
+func TestSetTransport(t *testing.T) {
+	c1, s1 := testconn.Pair(t, "tcp")
+	c2, s2 := testconn.Pair(t, "tcp")
+	c3, s3 := testconn.Pair(t, "tcp")
+	b, err := actor.New(testbev.NewBase(t), s1, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testbev.Echo(b, nil)
+	echoOnce(t, c1, "one")
+
+	if err := b.SetTransport(s2); err != nil {
+		t.Fatalf("SetTransport() = %v", err)
+	}
+	echoOnce(t, c2, "two")
+	connUsable(t, "the socket SetTransport let go", s1, c1)
+
+	if err := b.ReplaceTransport(s3); err != nil {
+		t.Fatalf("ReplaceTransport() = %v", err)
+	}
+	echoOnce(t, c3, "three")
+	c2.SetReadDeadline(time.Now().Add(testkit.WaitTime))
+	if n, err := c2.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("the peer of the socket ReplaceTransport replaced read %d, %v, want EOF", n, err)
+	}
+
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	c3.SetReadDeadline(time.Now().Add(testkit.WaitTime))
+	if n, err := c3.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("the peer of the last socket read %d, %v after Close with CloseOnFree, want EOF", n, err)
+	}
+	connUsable(t, "the socket SetTransport let go, after Close", s1, c1)
 }

@@ -175,6 +175,36 @@ func TestChannels(t *testing.T) {
 	}
 }
 
+// Each chunk In hands over belongs to the receiver: kept without a copy
+// while 4 MiB more stream through, the chunks still hold, in order,
+// exactly what was sent (a chunk going back to its pool would be written
+// over by later reads).
+func TestInChunksBelongToReceiver(t *testing.T) {
+	a, b := testbev.NewPair(t, 0)
+	in := b.In()
+	want := testkit.Pattern(4 << 20)
+	sent := make(chan struct{})
+	defer func() { <-sent }() // joined: a.Close (the test's cleanup) comes after
+	go func() {
+		defer close(sent)
+		for p := want; len(p) > 0; {
+			n := min(len(p), 3000)
+			if a.Send(context.Background(), p[:n]) != nil {
+				return
+			}
+			p = p[n:]
+		}
+		a.Flush(actor.Write, actor.Finished)
+	}()
+	var kept [][]byte
+	for chunk := range in {
+		kept = append(kept, chunk)
+	}
+	if got := bytes.Join(kept, nil); !bytes.Equal(got, want) {
+		t.Fatalf("the %d chunks kept from In hold %d bytes that differ from the %d sent", len(kept), len(got), len(want))
+	}
+}
+
 // Send blocks at the write high watermark and honours its context.
 func TestSendBackpressure(t *testing.T) {
 	a, _ := testbev.NewPair(t, 0) // the partner never reads
@@ -196,6 +226,34 @@ func TestSendBackpressure(t *testing.T) {
 	// writer loop holds and one send's worth.
 	if limit := 1024 + actor.DefaultMaxWrite + 512; sent > limit {
 		t.Errorf("Send accepted %d bytes with nobody reading, want <= %d", sent, limit)
+	}
+}
+
+// A bare send on Out blocks while the output is at the write high
+// watermark, as Send does (TestSendBackpressure): with the partner never
+// reading, Out takes the high watermark and the batch the writer loop
+// holds, then no more until the 200 ms bound ends the attempt.
+func TestOutBackpressure(t *testing.T) {
+	a, _ := testbev.NewPair(t, 0) // the partner never reads
+	const high, piece = 4 << 10, 512
+	a.SetWatermark(actor.Write, 0, high)
+	out := a.Out()
+	stop := time.NewTimer(200 * time.Millisecond)
+	defer stop.Stop()
+	sent := 0
+	for blocked := false; !blocked && sent < 1<<20; {
+		select {
+		case out <- make([]byte, piece):
+			sent += piece
+		case <-stop.C:
+			blocked = true
+		}
+	}
+	if limit := high + actor.DefaultMaxWrite + piece; sent > limit {
+		t.Errorf("Out took %d bytes with nobody reading, want <= %d", sent, limit)
+	}
+	if sent < high {
+		t.Errorf("Out took %d bytes, want at least the high watermark %d", sent, high)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/bevgo/bev/clock"
 )
 
 // attach makes t the transport. A Handshaker not ready yet (given by New
@@ -61,12 +63,14 @@ func (a *actorState) wantsIO() bool {
 // it, and connects and transport changes are refused (ErrBusy) meanwhile.
 // It is started when the bufferevent first wants I/O, so that any method
 // that does (Enable, Write, In, Flush with Finished, Drain) starts it,
-// and a socket nobody uses yet does not answer its peer. onHandshake
-// takes the result.
+// and a socket nobody uses yet does not answer its peer. Its ctx, as a
+// dial's (startConnect), carries the Base's clock (clock.NewContext), so
+// that a bound the transport sets itself follows it. onHandshake takes
+// the result.
 func (a *actorState) startHandshake() {
 	h := a.t.(Handshaker)
 	a.handshake = false
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(clock.NewContext(context.Background(), a.b.base.Clock()))
 	a.connCancel = cancel
 	a.connecting = true
 	a.b.connState.Store(connBusy)
@@ -125,7 +129,7 @@ func (a *actorState) detach(closeT bool) error {
 // ConnectNet's dial the actor runs itself when it has nothing else to do
 // until the dial is over (dialHere).
 func (a *actorState) startConnect(ctx context.Context, dial DialFunc) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(clock.NewContext(ctx, a.b.base.Clock()))
 	a.connCancel = cancel
 	a.connecting = true
 	if a.b.dialNet.Load() && a.idleWhileDialing() {

@@ -238,22 +238,23 @@ func (b *Bufferevent) MaxToWrite() int {
 
 // DecrementReadLimit takes n from the read level of the bufferevent's own
 // bucket; a negative n adds tokens (libevent's decrement_read_limit). It
-// fails with an error wrapping ErrNoRateLimit when there is no bucket.
+// fails with an error wrapping ErrNoRateLimit when there is no bucket and
+// ErrClosed after the bufferevent has stopped.
 func (b *Bufferevent) DecrementReadLimit(n int64) error {
 	return b.decrement(limiter.Read, n)
 }
 
-// DecrementWriteLimit is DecrementReadLimit for writing. It fails with an
-// error wrapping ErrNoRateLimit when there is no bucket.
+// DecrementWriteLimit is DecrementReadLimit for writing, with the same
+// errors.
 func (b *Bufferevent) DecrementWriteLimit(n int64) error {
 	return b.decrement(limiter.Write, n)
 }
 
 // decrement takes n from the own bucket's level in d; it fails with
-// ErrNoRateLimit without a bucket.
+// ErrNoRateLimit without a bucket and ErrClosed once stopped.
 func (b *Bufferevent) decrement(d limiter.Dir, n int64) error {
-	if b.zero() {
-		return errZero
+	if err := b.closedErr(); err != nil {
+		return err
 	}
 	bk := b.rateState().bucket
 	if bk == nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testkit"
 	"github.com/bevgo/bev/limiter"
 )
 
@@ -220,6 +221,11 @@ func TestRateLimitGetters(t *testing.T) {
 	if err := a.JoinGroup(nil); !errors.Is(err, actor.ErrInvalid) {
 		t.Errorf("JoinGroup(nil) = %v, want ErrInvalid", err)
 	}
+	// A zero Group has no config to share: joining it used to succeed, and
+	// the first read or write divided by its zero tick.
+	if err := a.JoinGroup(new(limiter.Group)); !errors.Is(err, limiter.ErrInvalid) || a.Group() != nil {
+		t.Errorf("JoinGroup(zero group) = %v, Group() = %p; want limiter.ErrInvalid, nil", err, a.Group())
+	}
 	g, _ := limiter.NewGroup(cfg)
 	a.JoinGroup(g)
 	if g.Members() != 1 {
@@ -236,6 +242,51 @@ func TestRateLimitGetters(t *testing.T) {
 	}
 	if err := a.SetRateLimit(nil); !errors.Is(err, actor.ErrClosed) {
 		t.Errorf("SetRateLimit after Close = %v, want ErrClosed", err)
+	}
+}
+
+// A bufferevent belongs to at most one group: joining a second leaves the
+// first, whose budget it then no longer draws on, and its traffic counts
+// in the second's totals only.
+func TestJoinGroupLeavesTheOther(t *testing.T) {
+	a, b := testbev.NewPair(t, 0)
+	cfg, err := limiter.NewConfig(1<<20, 1<<20, 1<<20, 1<<20, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g1, _ := limiter.NewGroup(cfg)
+	g2, _ := limiter.NewGroup(cfg)
+	if err := a.JoinGroup(g1); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.JoinGroup(g2); err != nil {
+		t.Fatal(err)
+	}
+	if g1.Members() != 0 || g2.Members() != 1 || a.Group() != g2 {
+		t.Fatalf("after joining g1 then g2: g1 has %d members, g2 %d, Group() is g2: %v; want 0, 1, true",
+			g1.Members(), g2.Members(), a.Group() == g2)
+	}
+	got := make(chan struct{}, 1)
+	b.SetCallbacks(actor.Callbacks{Read: func(s *actor.Session) {
+		if s.Input().Len() == 100 {
+			got <- struct{}{}
+		}
+	}})
+	b.Enable(actor.Read)
+	a.Write(make([]byte, 100))
+	testkit.Recv(t, got, "100 bytes through a member of g2")
+	a.Close() // joins the writer, which counts a write once it returns
+	if _, w := g1.Totals(); w != 0 {
+		t.Errorf("g1 counted %d bytes written after a left it, want 0", w)
+	}
+	if _, w := g2.Totals(); w != 100 {
+		t.Errorf("g2 counted %d bytes written, want 100", w)
+	}
+	if err := g1.Close(); err != nil {
+		t.Errorf("g1.Close() = %v", err)
+	}
+	if err := g2.Close(); err != nil {
+		t.Errorf("g2.Close() after its member closed = %v", err)
 	}
 }
 

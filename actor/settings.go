@@ -49,7 +49,9 @@ func (b *Bufferevent) setWatermark(d Dir, low, high int) error {
 
 // Watermark returns the low and high watermarks of one direction
 // (libevent's getwatermark). It fails with an error wrapping ErrInvalid
-// unless d is exactly Read or exactly Write.
+// unless d is exactly Read or exactly Write. As the other getters of
+// settings, it goes on reporting what was set after the bufferevent has
+// stopped.
 func (b *Bufferevent) Watermark(d Dir) (low, high int, err error) {
 	if b.zero() {
 		return 0, 0, errZero
@@ -105,17 +107,19 @@ func (b *Bufferevent) Timeouts() (read, write time.Duration) {
 
 // SetMaxRead sets the most one read takes from the transport (libevent's
 // set_max_single_read); 0 restores DefaultMaxRead. It fails with an error
-// wrapping ErrInvalid for a negative n.
+// wrapping ErrInvalid for a negative n and ErrClosed after the
+// bufferevent has stopped.
 func (b *Bufferevent) SetMaxRead(n int) error {
-	if b.zero() {
-		return errZero
+	if err := b.closedErr(); err != nil {
+		return err
 	}
 	return setMax(&b.maxRead, n, DefaultMaxRead)
 }
 
 // SetMaxWrite sets the most one write hands the transport (libevent's
 // set_max_single_write); 0 restores DefaultMaxWrite. It fails with an
-// error wrapping ErrInvalid for a negative n.
+// error wrapping ErrInvalid for a negative n and ErrClosed after the
+// bufferevent has stopped.
 //
 // A socket whose send buffer was made much smaller than DefaultMaxWrite
 // (SetWriteBuffer of a few KiB) wants writes of about that size: on
@@ -124,8 +128,8 @@ func (b *Bufferevent) SetMaxRead(n int) error {
 // loopback, with plain Go's net.Conn as well, against 0.1 s in 16 KiB
 // writes).
 func (b *Bufferevent) SetMaxWrite(n int) error {
-	if b.zero() {
-		return errZero
+	if err := b.closedErr(); err != nil {
+		return err
 	}
 	return setMax(&b.maxWrite, n, DefaultMaxWrite)
 }
@@ -161,10 +165,11 @@ func (b *Bufferevent) MaxWrite() int {
 
 // SetPriority sets the priority of the bufferevent's deferred callbacks on
 // its Base's dispatcher, 0 being the highest (libevent's priority_set). It
-// fails with an error wrapping ErrInvalid outside [0, Base.Priorities()).
+// fails with an error wrapping ErrInvalid outside [0, Base.Priorities())
+// and ErrClosed after the bufferevent has stopped.
 func (b *Bufferevent) SetPriority(p int) error {
-	if b.zero() {
-		return errZero
+	if err := b.closedErr(); err != nil {
+		return err
 	}
 	if p < 0 || p >= b.base.Priorities() {
 		return fmt.Errorf("%w: priority %d outside [0, %d)", ErrInvalid, p, b.base.Priorities())

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/bevgo/bev/actor"
@@ -373,4 +374,50 @@ type stageFunc func(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (ac
 
 func (f stageFunc) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (actor.StageResult, error) {
 	return f(dst, src, limit, mode)
+}
+
+// leaveStage takes nothing from its source and says it holds bytes back
+// (Buffered), as a delay that waits for its time: it records the most it
+// was offered.
+type leaveStage struct{ offered int }
+
+func (l *leaveStage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (actor.StageResult, error) {
+	l.offered = max(l.offered, src.Len())
+	return actor.StageNeedMore, nil
+}
+
+func (l *leaveStage) Buffered() int { return 1 }
+
+// Reading pauses while 2 × PairMaxIO wait for an input stage that holds
+// back and no read high watermark bounds them (docs/design.md, "Data
+// guarantees"): a peer that sends 16 MiB to a bufferevent whose stage
+// holds back gets at most that and one read through before its write
+// blocks, and the stage is never offered more. A stage that takes
+// nothing and holds nothing is starved instead (it needs more to go on)
+// and is not bounded so. In a synctest bubble, so that "blocks" is the
+// bubble going idle.
+func TestStageHoldingBackPausesReading(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c1, c2 := net.Pipe()
+		st := &leaveStage{}
+		b, err := actor.NewStaged(nil, c1, actor.CloseOnFree, st, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Enable(actor.Read)
+		sent := make(chan int, 1)
+		go func() {
+			n, _ := c2.Write(make([]byte, 16<<20))
+			sent <- n
+		}()
+		synctest.Wait()
+		bound := 2*actor.PairMaxIO + actor.DefaultMaxRead
+		if offered := st.offered; offered > bound || offered < 2*actor.PairMaxIO {
+			t.Errorf("the stage was offered %d bytes, want the reading to pause between %d and %d", offered, 2*actor.PairMaxIO, bound)
+		}
+		b.Close()
+		if n := <-sent; n > bound {
+			t.Errorf("the peer wrote %d bytes before its write failed, want at most %d", n, bound)
+		}
+	})
 }

@@ -106,6 +106,44 @@ func TestTimeoutRearm(t *testing.T) {
 	})
 }
 
+// The read timeout does not run while the input is at the read high
+// watermark (libevent suspends it there, BEV_SUSPEND_WM): a reader that
+// leaves 10 bytes in its input for a second, under a 100 ms read timeout,
+// gets no Timeout; once it drains them the timeout runs again and comes
+// 100 ms later, once.
+func TestReadTimeoutHeldAtHighWatermark(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := actor.NewBase()
+		defer base.Close()
+		a, b, _ := actor.NewPair(base, 0)
+		var fired []time.Duration
+		start := time.Now()
+		b.SetCallbacks(actor.Callbacks{
+			Read: func(*actor.Session) {}, // leaves the input where it is
+			Event: func(_ *actor.Session, ev actor.Event, _ error) {
+				fired = append(fired, time.Since(start))
+			},
+		})
+		b.SetWatermark(actor.Read, 0, 10)
+		b.SetTimeouts(100*time.Millisecond, 0)
+		b.Enable(actor.Read)
+		a.Write(make([]byte, 10)) // the input reaches its high watermark at once
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if len(fired) != 0 {
+			t.Fatalf("events at %v while the input sat at its high watermark, want none", fired)
+		}
+		b.Do(func(s *actor.Session) { s.Input().Drain(10) })
+		time.Sleep(time.Second)
+		synctest.Wait()
+		a.Close()
+		b.Close()
+		if want := []time.Duration{1100 * time.Millisecond}; !reflect.DeepEqual(fired, want) {
+			t.Errorf("events at %v, want one read timeout at %v", fired, want)
+		}
+	})
+}
+
 // heldTransport accepts every write at once and holds it "downstream"
 // until release, reporting what it holds through Buffered and waking the
 // bufferevent through NotifyProgress, as a filter's view of its

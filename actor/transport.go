@@ -70,6 +70,7 @@ type Transport interface {
 // type it is reached through. While it runs the bufferevent is
 // connecting, as during Connect: the write timeout runs, Connect and
 // SetTransport fail with ErrBusy, writes are held, and Close cancels ctx
+// (which carries the Base's clock: clock.FromContext)
 // and waits for Handshake to return. Then the bufferevent reports one
 // event: Connected, after which it reads and writes the transport, or
 // Error with Handshake's error, after which it closes the transport and

@@ -5,5 +5,8 @@
 // timeouts, its own rate limit and the toxics of package pipeline/toxic
 // all follow it, or runs under testing/synctest, whose bubble makes the
 // real clock virtual. Package limiter takes a clock with
-// limiter.WithClock.
+// limiter.WithClock. A context carries one ([NewContext], [FromContext]):
+// a bufferevent hands its Base's clock to a dial and a handshake that
+// way, and [WithTimeoutCause] bounds them on it (the TLS handshake
+// timeouts).
 package clock

@@ -37,10 +37,33 @@ func keepAlive(t *testing.T, s *conn.Socket) (on bool, idle int) {
 	return v != 0, i
 }
 
+// noDelay reads TCP_NODELAY of the socket under s.
+func noDelay(t *testing.T, s *conn.Socket) bool {
+	t.Helper()
+	tc, ok := s.Conn().(*net.TCPConn)
+	if !ok {
+		t.Fatalf("socket's connection is %T, want *net.TCPConn", s.Conn())
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var gerr error
+	if err := rc.Control(func(fd uintptr) {
+		v, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
+	}); err != nil || gerr != nil {
+		t.Fatalf("getsockopt: %v, %v", err, gerr)
+	}
+	return v != 0
+}
+
 // TestKeepAlive checks that TCP keep-alive is off on accepted and
 // connected sockets, as libevent's, though Go's net.Listen and zero
 // net.Dialer turn it on, and that ListenerConfig.KeepAlive turns it on
-// for accepted sockets with the idle time asked for.
+// for accepted sockets with the idle time asked for. TCP_NODELAY stays
+// on, as Go sets it (libevent leaves Nagle on; docs/design.md,
+// "Performance stance", says why bev does not).
 func TestKeepAlive(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -94,6 +117,9 @@ func TestKeepAlive(t *testing.T) {
 					t.Errorf("%s: SO_KEEPALIVE on, want off", c.name)
 				}
 				a := testkit.Recv(t, accepted, "the accepted socket")
+				if !noDelay(t, s) || !noDelay(t, a) {
+					t.Errorf("%s: TCP_NODELAY connected %v, accepted %v; want on for both", c.name, noDelay(t, s), noDelay(t, a))
+				}
 				on, idle := keepAlive(t, a)
 				if on != tc.wantOn || on && idle != tc.wantIdle {
 					t.Errorf("accepted socket: keep-alive %v, idle %d s; want %v, idle %d s", on, idle, tc.wantOn, tc.wantIdle)

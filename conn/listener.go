@@ -71,7 +71,10 @@ type ListenerConfig struct {
 // Close closes the listener, and, since the sockets are made with the
 // Base, every socket accepted. Without a Base the caller closes both.
 //
-// A Listener is safe for concurrent use.
+// A Listener is safe for concurrent use. One not made by Listen or
+// NewListener (a zero value, a nil pointer) fails every method with an
+// error wrapping actor.ErrInvalid or gives its zero result (its Done is
+// closed); none panics or blocks.
 type Listener struct {
 	base   *actor.Base
 	ln     net.Listener
@@ -137,14 +140,35 @@ func NewListener(base *actor.Base, ln net.Listener, cfg ListenerConfig, accept f
 }
 
 // Addr returns the address the listener accepts on.
-func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+func (l *Listener) Addr() net.Addr {
+	if l.zero() {
+		return nil
+	}
+	return l.ln.Addr()
+}
+
+// errZeroListener is what the methods of a Listener not made by Listen or
+// NewListener (a zero value, a nil pointer) fail with.
+var errZeroListener = fmt.Errorf("%w: listener not made by Listen or NewListener", actor.ErrInvalid)
+
+// closedDone is what Done returns for a Listener not made by Listen or
+// NewListener: closed, so that a wait on it ends.
+var closedDone = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// zero reports whether l was not made by Listen or NewListener.
+func (l *Listener) zero() bool { return l == nil || l.done == nil }
 
 // Accepted returns the channel accepted sockets are sent on when the
 // Listener has no accept callback, or nil when it has one. The channel is
 // closed when the accept loop ends; a socket accepted but not received by
 // then is closed. Sends block, so a receiver that stops receiving stops
 // accepting: connections then wait in the kernel's backlog.
-func (l *Listener) Accepted() <-chan *Socket { return l.accepted }
+func (l *Listener) Accepted() <-chan *Socket {
+	if l.zero() {
+		return nil
+	}
+	return l.accepted
+}
 
 // Accept waits for the next accepted socket on the Accepted channel. It
 // fails with an error wrapping ErrListenerClosed once the accept loop has
@@ -152,6 +176,9 @@ func (l *Listener) Accepted() <-chan *Socket { return l.accepted }
 // and with one wrapping actor.ErrInvalid when the Listener has an accept
 // callback.
 func (l *Listener) Accept(ctx context.Context) (*Socket, error) {
+	if l.zero() {
+		return nil, fmt.Errorf("conn: accept: %w", errZeroListener)
+	}
 	if l.accepted == nil {
 		return nil, fmt.Errorf("conn: accept: %w: the listener has an accept callback", actor.ErrInvalid)
 	}
@@ -168,11 +195,19 @@ func (l *Listener) Accept(ctx context.Context) (*Socket, error) {
 
 // Done returns a channel closed when the accept loop has ended, after
 // Close or a permanent accept error.
-func (l *Listener) Done() <-chan struct{} { return l.done }
+func (l *Listener) Done() <-chan struct{} {
+	if l.zero() {
+		return closedDone
+	}
+	return l.done
+}
 
 // Err returns the accept error that ended the loop, or nil while it runs
 // and after Close.
 func (l *Listener) Err() error {
+	if l.zero() {
+		return nil
+	}
 	l.errMu.Lock()
 	defer l.errMu.Unlock()
 	return l.err
@@ -184,6 +219,9 @@ func (l *Listener) Err() error {
 // already closed it), the same to every caller. It must not be called
 // from the accept callback.
 func (l *Listener) Close() error {
+	if l.zero() {
+		return fmt.Errorf("conn: close listener: %w", errZeroListener)
+	}
 	l.closeOnce.Do(func() {
 		close(l.quit)
 		if err := l.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {

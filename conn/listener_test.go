@@ -372,3 +372,28 @@ func TestListenerStages(t *testing.T) {
 		t.Errorf("Stages called %d times for one connection", n)
 	}
 }
+
+// A Listener not made by Listen or NewListener, a zero value or a nil
+// pointer, fails with ErrInvalid or gives its zero result, and its Done
+// is closed; none panics or blocks (a zero Listener's Close panicked on
+// its nil channel, Addr on its nil net.Listener, and Done never closed).
+func TestZeroListener(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		l    *conn.Listener
+	}{{"zero", new(conn.Listener)}, {"nil", nil}} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := tc.l
+			if err := l.Close(); !errors.Is(err, actor.ErrInvalid) {
+				t.Errorf("Close() = %v, want ErrInvalid", err)
+			}
+			if _, err := l.Accept(context.Background()); !errors.Is(err, actor.ErrInvalid) {
+				t.Errorf("Accept() = %v, want ErrInvalid", err)
+			}
+			if l.Addr() != nil || l.Accepted() != nil || l.Err() != nil {
+				t.Errorf("Addr() = %v, Accepted() = %v, Err() = %v, want nil each", l.Addr(), l.Accepted(), l.Err())
+			}
+			testkit.Recv(t, l.Done(), "Done of a "+tc.name+" Listener")
+		})
+	}
+}

@@ -57,6 +57,19 @@ func TestBucketRefill(t *testing.T) {
 	})
 }
 
+// A Config whose Tick is zero refills once a second, libevent's default
+// tick: nothing 1 ms before the second, the rate on it.
+func TestBucketDefaultTick(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustBucket(t, &limiter.Config{ReadRate: 100, ReadBurst: 400, WriteRate: 100, WriteBurst: 400})
+		b.Consume(limiter.Read, 100)
+		time.Sleep(time.Second - time.Millisecond)
+		checkLimit(t, "Limit(Read) 1ms before the second", b.Limit(limiter.Read), 0)
+		time.Sleep(time.Millisecond)
+		checkLimit(t, "Limit(Read) on the second", b.Limit(limiter.Read), 100)
+	})
+}
+
 func TestBucketTickAlignment(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		time.Sleep(tick / 2)

@@ -15,7 +15,8 @@ var (
 	ErrInvalidConfig = errors.New("limiter: invalid config")
 
 	// ErrInvalid is wrapped by every error about another bad argument: an
-	// unknown [Dir], a negative min share.
+	// unknown [Dir], a negative min share, a Join on a [Group] not made by
+	// [NewGroup] or [NewSharedGroup].
 	ErrInvalid = errors.New("limiter: invalid argument")
 
 	// ErrGroupBusy is wrapped by the error [Group.Close] returns while the

@@ -111,9 +111,14 @@ func (g *Group) now() time.Time {
 
 // Join adds a member to the group and returns it. Joining makes every
 // share smaller. After [Group.Close] it returns an error wrapping
-// [ErrClosed]. A stream moving to another group leaves this one first
-// ([Member.Leave]) and joins the other.
+// [ErrClosed], and on a Group not made by [NewGroup] or [NewSharedGroup]
+// (a zero value, which has no config to share, or a nil pointer) one
+// wrapping [ErrInvalid]. A stream moving to another group leaves this one
+// first ([Member.Leave]) and joins the other.
 func (g *Group) Join() (*Member, error) {
+	if g == nil || g.store == nil {
+		return nil, fmt.Errorf("%w: join a group not made by NewGroup or NewSharedGroup", ErrInvalid)
+	}
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()

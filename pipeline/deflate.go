@@ -132,6 +132,9 @@ type bufferSink struct{ b *actor.Buffer }
 func (s *bufferSink) Write(p []byte) (int, error) { return s.b.Write(p) }
 
 func (z *compressor) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
+	if err := checkProcess(dst, src, mode); err != nil {
+		return Failed, err
+	}
 	if z.err != nil {
 		return Failed, z.err
 	}
@@ -216,6 +219,9 @@ type decompressor struct {
 }
 
 func (d *decompressor) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
+	if err := checkProcess(dst, src, mode); err != nil {
+		return Failed, err
+	}
 	if d.err != nil {
 		return Failed, d.err
 	}

@@ -72,6 +72,9 @@ func (d *lineDecoder) term() int {
 }
 
 func (d *lineDecoder) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
+	if err := checkProcess(dst, src, mode); err != nil {
+		return Failed, err
+	}
 	if d.err != nil {
 		return Failed, d.err
 	}
@@ -196,6 +199,9 @@ type lineEncoder struct {
 }
 
 func (e *lineEncoder) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
+	if err := checkProcess(dst, src, mode); err != nil {
+		return Failed, err
+	}
 	srcBefore := src.Len()
 	moved := emit(dst, &e.held, limit)
 	for e.held.Len() == 0 && src.Len() > 0 && remaining(limit, moved) != 0 {
@@ -252,6 +258,9 @@ type lengthEncoder struct {
 }
 
 func (e *lengthEncoder) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
+	if err := checkProcess(dst, src, mode); err != nil {
+		return Failed, err
+	}
 	srcBefore := src.Len()
 	moved := emit(dst, &e.held, limit)
 	for e.held.Len() == 0 && src.Len() > 0 && remaining(limit, moved) != 0 {
@@ -292,6 +301,9 @@ type lengthDecoder struct {
 }
 
 func (d *lengthDecoder) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
+	if err := checkProcess(dst, src, mode); err != nil {
+		return Failed, err
+	}
 	if d.err != nil {
 		return Failed, d.err
 	}

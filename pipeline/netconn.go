@@ -65,7 +65,9 @@ const (
 // os.ErrDeadlineExceeded. Read returns io.EOF, bare, after the
 // bufferevent's EOF and every byte before it. Other errors are
 // *net.OpError values wrapping the cause: ErrClosed after Close (and, for
-// Write, after CloseWrite), or the bufferevent's error.
+// Write, after CloseWrite), or the bufferevent's error. A Conn not made
+// by NewConn (a zero value, a nil pointer) fails every method with an
+// error wrapping ErrInvalid, and its addresses are nil.
 type Conn struct {
 	b    *actor.Bufferevent
 	mode closeMode
@@ -189,14 +191,31 @@ func newConn(b *actor.Bufferevent, mode closeMode, closeB bool) *Conn {
 	return c
 }
 
-// Bufferevent returns the bufferevent the Conn is a view of.
-func (c *Conn) Bufferevent() *actor.Bufferevent { return c.b }
+// Bufferevent returns the bufferevent the Conn is a view of (nil for a
+// Conn not made by NewConn).
+func (c *Conn) Bufferevent() *actor.Bufferevent {
+	if c == nil {
+		return nil
+	}
+	return c.b
+}
+
+// errZeroConn is what every method of a Conn not made by NewConn (a zero
+// value, a nil pointer) returns, as net's connections answer EINVAL
+// rather than panic.
+var errZeroConn = fmt.Errorf("%w: Conn not made by NewConn", ErrInvalid)
+
+// zero reports whether c was not made by NewConn.
+func (c *Conn) zero() bool { return c == nil || c.b == nil }
 
 // Read reads up to len(p) bytes of the bufferevent's input. It blocks
 // until input is there, EOF or an error arrived, the read deadline passes
 // or the Conn is closed; it returns io.EOF (unwrapped) after EOF once every
 // byte before it was read.
 func (c *Conn) Read(p []byte) (int, error) {
+	if c.zero() {
+		return 0, errZeroConn
+	}
 	return c.read(len(p), func() (int, error) { return c.rbuf.Read(p) })
 }
 
@@ -286,6 +305,9 @@ func (c *Conn) readOrTry(want int, wait bool, take func() (int, error)) (int, er
 // errors (io.EOF, bare, at the end). A nil dst fails with ErrInvalid, and
 // a max of 0 or less returns 0, nil at once.
 func (c *Conn) ReadBuffer(dst *actor.Buffer, max int) (int, error) {
+	if c.zero() {
+		return 0, errZeroConn
+	}
 	if dst == nil {
 		return 0, c.opError("read", fmt.Errorf("%w: nil buffer", ErrInvalid))
 	}
@@ -299,6 +321,9 @@ func (c *Conn) ReadBuffer(dst *actor.Buffer, max int) (int, error) {
 // fails. Accepted bytes are written by the bufferevent in order, and
 // flushed through its output stage (see Conn).
 func (c *Conn) Write(p []byte) (int, error) {
+	if c.zero() {
+		return 0, errZeroConn
+	}
 	n := 0
 	_, err := c.admit(true, func() int { return len(p) - n }, func(room int) (int, error) {
 		k := min(room, len(p)-n)
@@ -318,6 +343,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 // high watermark now, possibly nothing, and never blocks. A nil src fails
 // with ErrInvalid.
 func (c *Conn) WriteBuffer(src *actor.Buffer, wait bool) (int64, error) {
+	if c.zero() {
+		return 0, errZeroConn
+	}
 	if src == nil {
 		return 0, c.opError("write", fmt.Errorf("%w: nil buffer", ErrInvalid))
 	}
@@ -433,6 +461,9 @@ func (c *Conn) buffered() int {
 // It waits for the bufferevent to take the request, not for the bytes to
 // be sent, and fails with ErrClosed after Close.
 func (c *Conn) CloseWrite() error {
+	if c.zero() {
+		return errZeroConn
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -462,6 +493,9 @@ func (c *Conn) CloseWrite() error {
 // DefaultLinger when none is set, before closing at once. It returns the
 // result of the drain, the same to every caller.
 func (c *Conn) Close() error {
+	if c.zero() {
+		return errZeroConn
+	}
 	c.closeOnce.Do(func() { c.closeErr = c.close() })
 	return c.closeErr
 }
@@ -608,6 +642,9 @@ func (c *Conn) takeOutput(s *actor.Session) (progressed bool) {
 // bufferevent, or an Addr naming the bufferevent when it has none (a
 // pair, for instance).
 func (c *Conn) LocalAddr() net.Addr {
+	if c.zero() {
+		return nil
+	}
 	if nc := c.b.Conn(); nc != nil {
 		return nc.LocalAddr()
 	}
@@ -618,6 +655,9 @@ func (c *Conn) LocalAddr() net.Addr {
 // bufferevent, or an Addr naming its partner when it is a pair (or the
 // bufferevent itself when it has neither).
 func (c *Conn) RemoteAddr() net.Addr {
+	if c.zero() {
+		return nil
+	}
 	if nc := c.b.Conn(); nc != nil {
 		return nc.RemoteAddr()
 	}
@@ -639,6 +679,9 @@ func (c *Conn) SetDeadline(t time.Time) error {
 // SetReadDeadline sets the deadline for pending and future Reads; the
 // zero time means none. It fails with ErrClosed after Close.
 func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.zero() {
+		return errZeroConn
+	}
 	if isDone(c.done) {
 		return c.opError("set", ErrClosed)
 	}
@@ -650,6 +693,9 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 // for the drain of Close); the zero time means none. It fails with
 // ErrClosed after Close.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.zero() {
+		return errZeroConn
+	}
 	if isDone(c.done) {
 		return c.opError("set", ErrClosed)
 	}

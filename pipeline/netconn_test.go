@@ -98,6 +98,49 @@ func TestNewConnErrors(t *testing.T) {
 	}
 }
 
+// A Conn not made by NewConn, a zero value or a nil pointer, fails every
+// method with ErrInvalid and reports nil addresses; none panics or
+// blocks (a zero Conn's Read used to panic holding its lock, so that the
+// next Write waited for ever).
+func TestZeroConn(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		c    *pipeline.Conn
+	}{{"zero", new(pipeline.Conn)}, {"nil", nil}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.c
+			var buf actor.Buffer
+			buf.WriteString("x")
+			_, rerr := c.Read(make([]byte, 4))
+			_, rberr := c.ReadBuffer(&buf, 4)
+			_, werr := c.Write([]byte("x"))
+			_, wberr := c.WriteBuffer(&buf, true)
+			errs := map[string]error{
+				"Read":             rerr,
+				"ReadBuffer":       rberr,
+				"Write":            werr,
+				"WriteBuffer":      wberr,
+				"CloseWrite":       c.CloseWrite(),
+				"SetDeadline":      c.SetDeadline(time.Now()),
+				"SetReadDeadline":  c.SetReadDeadline(time.Now()),
+				"SetWriteDeadline": c.SetWriteDeadline(time.Now()),
+				"Close":            c.Close(),
+			}
+			for name, err := range errs {
+				if !errors.Is(err, pipeline.ErrInvalid) {
+					t.Errorf("%s on a %s Conn = %v, want ErrInvalid", name, tc.name, err)
+				}
+			}
+			if c.LocalAddr() != nil || c.RemoteAddr() != nil || c.Bufferevent() != nil {
+				t.Errorf("a %s Conn reports addresses %v, %v or a bufferevent, want nil", tc.name, c.LocalAddr(), c.RemoteAddr())
+			}
+			if buf.Len() != 1 {
+				t.Errorf("WriteBuffer on a %s Conn took the buffer", tc.name)
+			}
+		})
+	}
+}
+
 // Errors follow net.Conn conventions: io.EOF bare, ErrClosed matching
 // net.ErrClosed, timeouts matching os.ErrDeadlineExceeded.
 func TestConnErrors(t *testing.T) {

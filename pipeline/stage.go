@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/bevgo/bev/actor"
@@ -70,6 +71,9 @@ func PassThrough() Stage { return passThrough{} }
 type passThrough struct{}
 
 func (passThrough) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
+	if err := checkProcess(dst, src, mode); err != nil {
+		return Failed, err
+	}
 	if moveN(dst, src, limit) == 0 {
 		return NeedMore, nil
 	}
@@ -99,6 +103,21 @@ type buffered interface{ Buffered() int }
 func closeStage(st Stage) error {
 	if c, ok := st.(io.Closer); ok {
 		return c.Close()
+	}
+	return nil
+}
+
+// checkProcess is what every stage of this package checks first, so that
+// one called by hand (not by a bufferevent, which always passes its
+// buffers and a known mode) with a nil buffer or an unknown flush mode
+// fails with an error wrapping ErrInvalid instead of panicking or
+// guessing.
+func checkProcess(dst, src *actor.Buffer, mode actor.FlushMode) error {
+	if dst == nil || src == nil {
+		return fmt.Errorf("%w: stage called with a nil buffer", ErrInvalid)
+	}
+	if mode < actor.Normal || mode > actor.Finished {
+		return fmt.Errorf("%w: flush mode %v", ErrInvalid, mode)
 	}
 	return nil
 }

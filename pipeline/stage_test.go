@@ -106,3 +106,60 @@ func TestPassThroughAndCounter(t *testing.T) {
 }
 
 var errStage = errors.New("stage failed on purpose")
+
+// Every stage this package makes, called by hand with a nil buffer or an
+// unknown flush mode, fails with an error wrapping ErrInvalid, and stays
+// usable: a bad call is not the stream's failure. Gzip, PassThrough and
+// the length decoder used to panic on a nil buffer, and Gzip took mode 9
+// for Normal.
+func TestStagesRefuseBadArguments(t *testing.T) {
+	makers := map[string]func() pipeline.Stage{
+		"PassThrough": pipeline.PassThrough,
+		"Gzip":        pipeline.Gzip,
+		"Gunzip":      pipeline.Gunzip,
+		"Zlib":        pipeline.Zlib,
+		"Inflate":     pipeline.Inflate,
+		"Tap":         func() pipeline.Stage { return pipeline.Tap(func([]byte) {}) },
+		"Counter":     func() pipeline.Stage { return new(pipeline.Counter) },
+		"Chain":       func() pipeline.Stage { return pipeline.Chain(pipeline.Gzip(), pipeline.Gunzip()) },
+		"LineDecoder": func() pipeline.Stage { st, _ := pipeline.LineDecoder(actor.EOLLF, 64); return st },
+		"LineEncoder": func() pipeline.Stage { st, _ := pipeline.LineEncoder(actor.EOLLF); return st },
+		"LengthDecoder": func() pipeline.Stage {
+			st, _ := pipeline.LengthDecoder(64)
+			return st
+		},
+		"LengthEncoder": func() pipeline.Stage {
+			st, _ := pipeline.LengthEncoder(64)
+			return st
+		},
+	}
+	for name, mk := range makers {
+		t.Run(name, func(t *testing.T) {
+			st := mk()
+			var dst, src actor.Buffer
+			for _, call := range []struct {
+				what     string
+				dst, src *actor.Buffer
+				mode     actor.FlushMode
+			}{
+				{"nil dst", nil, &src, actor.Normal},
+				{"nil src", &dst, nil, actor.Normal},
+				{"mode 9", &dst, &src, actor.FlushMode(9)},
+				{"mode -1", &dst, &src, actor.FlushMode(-1)},
+			} {
+				res, err := st.Process(call.dst, call.src, -1, call.mode)
+				if res != pipeline.Failed || !errors.Is(err, pipeline.ErrInvalid) {
+					t.Errorf("Process with %s = %v, %v, want Failed, ErrInvalid", call.what, res, err)
+				}
+			}
+			// Not failed for good: a stage that keeps its error (the
+			// decoders, the compressors, a chain) would fail again here.
+			if res, err := st.Process(&dst, &src, -1, actor.Normal); res == pipeline.Failed {
+				t.Errorf("Process after the bad calls = %v, %v, want the stage still usable", res, err)
+			}
+			if st, ok := st.(io.Closer); ok {
+				st.Close()
+			}
+		})
+	}
+}

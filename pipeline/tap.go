@@ -16,6 +16,9 @@ func Tap(fn func(p []byte)) Stage { return tap{fn} }
 type tap struct{ fn func(p []byte) }
 
 func (t tap) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
+	if err := checkProcess(dst, src, mode); err != nil {
+		return Failed, err
+	}
 	n := src.Len()
 	if limit >= 0 {
 		n = min(n, limit)
@@ -47,6 +50,9 @@ type Counter struct {
 // Process moves up to limit bytes unchanged and counts them; it returns OK
 // when it moved some, NeedMore otherwise.
 func (c *Counter) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
+	if err := checkProcess(dst, src, mode); err != nil {
+		return Failed, err
+	}
 	c.calls.Add(1)
 	n := moveN(dst, src, limit)
 	c.bytes.Add(int64(n))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/clock"
 )
 
 // TLSOptions configures a TLS bufferevent. The zero value means the
@@ -23,7 +24,9 @@ type TLSOptions struct {
 	// BUFFEREVENT_SSL_DIRTY_SHUTDOWN). A stream cut inside a TLS record is
 	// an Error either way.
 	DirtyShutdown bool
-	// HandshakeTimeout bounds the handshake, from its start: zero means
+	// HandshakeTimeout bounds the handshake, from its start, on the
+	// Base's clock (actor.Base.Clock), as the bufferevent's own
+	// timeouts are: zero means
 	// DefaultHandshakeTimeout, a negative value no bound of its own (the
 	// bufferevent's write timeout still runs during the handshake, and
 	// Close ends it). A handshake that takes longer fails with an Error
@@ -118,7 +121,7 @@ func newTLS(u *actor.Bufferevent, cfg *tls.Config, opts TLSOptions, server bool)
 		if d > 0 {
 			timedOut = fmt.Errorf("no handshake within %v: %w", d, actor.ErrTimeout)
 			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeoutCause(ctx, d, timedOut)
+			ctx, cancel = clock.WithTimeoutCause(ctx, d, timedOut)
 			defer cancel()
 		}
 		if err := t.tc.HandshakeContext(ctx); err != nil {
@@ -185,7 +188,7 @@ func (t *tlsTransport) Drain(ctx context.Context) error { return t.c.drain(ctx) 
 func (t *tlsTransport) abort(ctx context.Context) {
 	t.c.b.Do(func(s *actor.Session) { t.c.takeOutput(s) })
 	if t.c.closeB {
-		ctx, cancel := context.WithTimeout(ctx, DefaultLinger)
+		ctx, cancel := clock.WithTimeoutCause(ctx, DefaultLinger, nil)
 		t.c.b.Drain(ctx)
 		cancel()
 	}

@@ -380,6 +380,39 @@ func TestTLSHandshakeDeadline(t *testing.T) {
 	}
 }
 
+// The handshake timeout is measured on the Base's clock, as a
+// bufferevent's own timeouts are: with a clock the test moves by hand, a
+// server whose client stopped mid-ClientHello fails once the clock has
+// moved the timeout on (it was armed on the real clock, an hour away
+// here). TestTLSHandshakeDeadline checks, in a synctest bubble, that it
+// does not fail before.
+func TestTLSHandshakeTimeoutFollowsBaseClock(t *testing.T) {
+	scfg, _ := tlsConfigs(t)
+	clk := testbev.NewManualClock()
+	base := testbev.NewBaseClock(t, clk)
+	a, b, err := actor.NewPair(base, 0)
+	if err != nil {
+		t.Fatalf("NewPair = %v", err)
+	}
+	defer closeAll(t, a)
+	events := make(chan actor.EventInfo, 4)
+	server, err := pipeline.NewTLSServer(b, scfg, pipeline.TLSOptions{Options: actor.CloseOnFree, HandshakeTimeout: time.Hour})
+	if err != nil {
+		t.Fatalf("NewTLSServer = %v", err)
+	}
+	defer closeAll(t, server)
+	server.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, err error) {
+		events <- actor.EventInfo{Event: ev, Err: err}
+	}})
+	a.Write([]byte{22, 3, 1}) // the start of a ClientHello, and no more
+	testbev.WaitArmed(t, clk)
+	clk.Advance(time.Hour)
+	e := testkit.Recv(t, events, "the handshake's timeout on the Base's clock")
+	if e.Event != actor.Error || !errors.Is(e.Err, actor.ErrTimeout) {
+		t.Errorf("event %v (%v), want Error wrapping actor.ErrTimeout", e.Event, e.Err)
+	}
+}
+
 // A TLS bufferevent stacks on a filter and carries a filter in turn, and
 // a Conn view over it passes the net.Conn conformance suite.
 func TestTLSNettest(t *testing.T) {

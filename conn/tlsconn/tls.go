@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/clock"
 	"github.com/bevgo/bev/conn"
 )
 
@@ -343,7 +344,8 @@ const DefaultHandshakeTimeout = 10 * time.Second
 
 // SetHandshakeTimeout bounds the handshakes the socket runs from now on
 // (those already running keep their bound): d from the handshake's
-// start, 0 for no bound, DefaultHandshakeTimeout until it is called. A
+// start, measured on the socket's Base's clock (actor.Base.Clock) as its
+// read and write timeouts are, 0 for no bound, DefaultHandshakeTimeout until it is called. A
 // handshake that takes longer fails, and the socket reports actor.Error
 // with an error wrapping actor.ErrTimeout (which matches
 // os.ErrDeadlineExceeded). Set it before the handshake starts: for an
@@ -388,7 +390,7 @@ func (h *handshakeTransport) Handshake(ctx context.Context) error {
 	if d := t.HandshakeTimeout(); d > 0 {
 		timedOut = fmt.Errorf("no handshake within %v: %w", d, actor.ErrTimeout)
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, d, timedOut)
+		ctx, cancel = clock.WithTimeoutCause(ctx, d, timedOut)
 		defer cancel()
 	}
 	if err := h.Conn.HandshakeContext(ctx); err != nil {

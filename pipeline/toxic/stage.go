@@ -1,6 +1,7 @@
 package toxic
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -150,8 +151,16 @@ func (st *Stage) poke() {
 // Normal (a delay is not skipped); Finished tells the toxics that the
 // stream ended, and a slow_close holds it back. After a toxic ended the
 // stream, Process drops src; it returns Failed with End's error, or with
-// ErrReset or ErrClosed when End is nil.
+// ErrReset or ErrClosed when End is nil. Called by hand with a nil buffer
+// or an unknown mode it returns Failed with an error wrapping ErrInvalid,
+// as the stages of package pipeline do, and changes nothing.
 func (st *Stage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (pipeline.Result, error) {
+	if dst == nil || src == nil {
+		return pipeline.Failed, fmt.Errorf("%w: stage called with a nil buffer", ErrInvalid)
+	}
+	if mode < actor.Normal || mode > actor.Finished {
+		return pipeline.Failed, fmt.Errorf("%w: flush mode %v", ErrInvalid, mode)
+	}
 	st.passing.Store(false)
 	if st.endErr != nil {
 		return pipeline.Failed, st.endErr

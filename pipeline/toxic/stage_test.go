@@ -1,6 +1,7 @@
 package toxic_test
 
 import (
+	"errors"
 	"io"
 	"net"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/bevgo/bev/internal/testbev"
 	"github.com/bevgo/bev/internal/testconn"
 	"github.com/bevgo/bev/internal/testkit"
+	"github.com/bevgo/bev/pipeline"
 	"github.com/bevgo/bev/pipeline/toxic"
 )
 
@@ -196,5 +198,30 @@ func TestStageTakesToxicsWhenMade(t *testing.T) {
 	}
 	if len(ends) != 1 || ends[0] {
 		t.Errorf("End calls (reset?) %v; want one close", ends)
+	}
+}
+
+// A toxic stage called by hand with a nil buffer or an unknown flush mode
+// fails with ErrInvalid, as pipeline's stages do, and still passes bytes
+// afterwards (it dereferenced the nil buffer).
+func TestStageRefusesBadArguments(t *testing.T) {
+	st := new(toxic.Set).NewStage(toxic.Downstream, toxic.StageConfig{})
+	var dst, src actor.Buffer
+	for _, call := range []struct {
+		what     string
+		dst, src *actor.Buffer
+		mode     actor.FlushMode
+	}{
+		{"nil dst", nil, &src, actor.Normal},
+		{"nil src", &dst, nil, actor.Normal},
+		{"mode 9", &dst, &src, actor.FlushMode(9)},
+	} {
+		if res, err := st.Process(call.dst, call.src, -1, call.mode); res != pipeline.Failed || !errors.Is(err, toxic.ErrInvalid) {
+			t.Errorf("Process with %s = %v, %v, want Failed, ErrInvalid", call.what, res, err)
+		}
+	}
+	src.WriteString("ok")
+	if res, err := st.Process(&dst, &src, -1, actor.Normal); res == pipeline.Failed || dst.Len() != 2 {
+		t.Errorf("Process after the bad calls = %v, %v, moved %d bytes, want the 2 passed", res, err, dst.Len())
 	}
 }

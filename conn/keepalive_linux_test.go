@@ -14,9 +14,9 @@ import (
 	"github.com/bevgo/bev/internal/testkit"
 )
 
-// keepAlive reads SO_KEEPALIVE and TCP_KEEPIDLE (in seconds) of the
+// sockopt reads the socket options opts (level, name pairs) of the
 // socket under s.
-func keepAlive(t *testing.T, s *conn.Socket) (on bool, idle int) {
+func sockopt(t *testing.T, s *conn.Socket, opts ...[2]int) []int {
 	t.Helper()
 	tc, ok := s.Conn().(*net.TCPConn)
 	if !ok {
@@ -26,36 +26,32 @@ func keepAlive(t *testing.T, s *conn.Socket) (on bool, idle int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v, i int
-	var gerr, ierr error
+	vals := make([]int, len(opts))
+	var gerr error
 	if err := rc.Control(func(fd uintptr) {
-		v, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE)
-		i, ierr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE)
-	}); err != nil || gerr != nil || ierr != nil {
-		t.Fatalf("getsockopt: %v, %v, %v", err, gerr, ierr)
+		for k, o := range opts {
+			if gerr == nil {
+				vals[k], gerr = syscall.GetsockoptInt(int(fd), o[0], o[1])
+			}
+		}
+	}); err != nil || gerr != nil {
+		t.Fatalf("getsockopt: %v, %v", err, gerr)
 	}
-	return v != 0, i
+	return vals
+}
+
+// keepAlive reads SO_KEEPALIVE and TCP_KEEPIDLE (in seconds) of the
+// socket under s.
+func keepAlive(t *testing.T, s *conn.Socket) (on bool, idle int) {
+	t.Helper()
+	v := sockopt(t, s, [2]int{syscall.SOL_SOCKET, syscall.SO_KEEPALIVE}, [2]int{syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE})
+	return v[0] != 0, v[1]
 }
 
 // noDelay reads TCP_NODELAY of the socket under s.
 func noDelay(t *testing.T, s *conn.Socket) bool {
 	t.Helper()
-	tc, ok := s.Conn().(*net.TCPConn)
-	if !ok {
-		t.Fatalf("socket's connection is %T, want *net.TCPConn", s.Conn())
-	}
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v int
-	var gerr error
-	if err := rc.Control(func(fd uintptr) {
-		v, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
-	}); err != nil || gerr != nil {
-		t.Fatalf("getsockopt: %v, %v", err, gerr)
-	}
-	return v != 0
+	return sockopt(t, s, [2]int{syscall.IPPROTO_TCP, syscall.TCP_NODELAY})[0] != 0
 }
 
 // TestKeepAlive checks that TCP keep-alive is off on accepted and

@@ -141,24 +141,12 @@ func TestTLSTimeout(t *testing.T) {
 	}
 }
 
-// TestHandshakeTimeoutFollowsBaseClock: the handshake timeout is measured
-// on the Base's clock, as the socket's read and write timeouts are: with
-// a clock the test moves by hand, a handshake stalled mid-ClientHello
-// fails once the clock has moved the timeout on, whatever the real time
-// (it was armed on the real clock, an hour away here).
-// TestHandshakeTimeout checks, in a synctest bubble, that it does not
-// fail before.
-func TestHandshakeTimeoutFollowsBaseClock(t *testing.T) {
-	scfg, _ := testcert.Configs(t, "bev.test")
-	clk := testbev.NewManualClock()
-	base := testbev.NewBaseClock(t, clk)
-	c1, c2 := net.Pipe()
-	defer c1.Close()
-	s, err := tlsconn.New(base, c2, scfg, tlsconn.Accepting, actor.CloseOnFree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+// timesOutOnClock bounds s's handshakes at an hour, runs start (which
+// begins a handshake that stalls), and checks that the handshake fails,
+// with an error wrapping actor.ErrTimeout, once clk has moved that hour
+// on: the real clock is an hour away.
+func timesOutOnClock(t *testing.T, clk *testbev.ManualClock, s *conn.Socket, start func(), what string) {
+	t.Helper()
 	if err := tlsconn.Of(s).SetHandshakeTimeout(time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -166,54 +154,63 @@ func TestHandshakeTimeoutFollowsBaseClock(t *testing.T) {
 	s.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, err error) {
 		events <- actor.EventInfo{Event: ev, Err: err}
 	}})
-	s.Enable(actor.Read)                                  // starts the handshake
-	if _, err := c1.Write([]byte{22, 3, 1}); err != nil { // a ClientHello's first bytes, no more
-		t.Fatal(err)
-	}
+	start()
 	testbev.WaitArmed(t, clk)
 	clk.Advance(time.Hour)
-	e := testkit.Recv(t, events, "the handshake's timeout on the Base's clock")
-	if e.Event != actor.Error || !errors.Is(e.Err, actor.ErrTimeout) {
+	e := testkit.Recv(t, events, what)
+	if e.Event&actor.Error == 0 || !errors.Is(e.Err, actor.ErrTimeout) {
 		t.Errorf("event %v (%v), want Error wrapping actor.ErrTimeout", e.Event, e.Err)
 	}
+}
+
+// TestHandshakeTimeoutFollowsBaseClock: the handshake timeout is measured
+// on the Base's clock, as the socket's read and write timeouts are: with
+// a clock the test moves by hand, a handshake stalled mid-ClientHello
+// fails once the clock has moved the timeout on, whatever the real time
+// (it was armed on the real clock). TestHandshakeTimeout checks, in a
+// synctest bubble, that it does not fail before.
+func TestHandshakeTimeoutFollowsBaseClock(t *testing.T) {
+	scfg, _ := testcert.Configs(t, "bev.test")
+	clk := testbev.NewManualClock()
+	c1, c2 := net.Pipe()
+	defer c1.Close()
+	s, err := tlsconn.New(testbev.NewBaseClock(t, clk), c2, scfg, tlsconn.Accepting, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	timesOutOnClock(t, clk, s, func() {
+		s.Enable(actor.Read)                                  // starts the handshake
+		if _, err := c1.Write([]byte{22, 3, 1}); err != nil { // a ClientHello's first bytes, no more
+			t.Fatal(err)
+		}
+	}, "the handshake's timeout on the Base's clock")
 }
 
 // TestDialHandshakeTimeoutFollowsBaseClock: a client connecting by
 // address handshakes right after its dial, on the context the bufferevent
 // gave the dial, which carries the Base's clock: against a server that
 // never answers, the handshake fails once that clock has moved the
-// timeout on (it was on the real clock, an hour away here).
+// timeout on (it was on the real clock).
 func TestDialHandshakeTimeoutFollowsBaseClock(t *testing.T) {
 	_, ccfg := testcert.Configs(t, "bev.test")
 	clk := testbev.NewManualClock()
-	base := testbev.NewBaseClock(t, clk)
 	silent := testconn.Listen(t)
-	s, err := tlsconn.New(base, nil, ccfg, tlsconn.Connecting, actor.CloseOnFree)
+	s, err := tlsconn.New(testbev.NewBaseClock(t, clk), nil, ccfg, tlsconn.Connecting, actor.CloseOnFree)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := tlsconn.Of(s).SetHandshakeTimeout(time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	events := make(chan actor.EventInfo, 4)
-	s.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, err error) {
-		events <- actor.EventInfo{Event: ev, Err: err}
-	}})
-	if err := s.ConnectAddr(context.Background(), "tcp", silent.Addr().String()); err != nil {
-		t.Fatal(err)
-	}
-	c, err := silent.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	testbev.WaitArmed(t, clk)
-	clk.Advance(time.Hour)
-	e := testkit.Recv(t, events, "the dial's handshake timeout on the Base's clock")
-	if e.Event&actor.Error == 0 || !errors.Is(e.Err, actor.ErrTimeout) {
-		t.Errorf("event %v (%v), want Error wrapping actor.ErrTimeout", e.Event, e.Err)
-	}
+	timesOutOnClock(t, clk, s, func() {
+		if err := s.ConnectAddr(context.Background(), "tcp", silent.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+		c, err := silent.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}, "the dial's handshake timeout on the Base's clock")
 }
 
 // TestHandshakeTimeout: a TLS server socket whose client stops in the

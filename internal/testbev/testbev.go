@@ -140,6 +140,19 @@ func (c *ManualClock) Advance(d time.Duration) {
 	}
 }
 
+// Pending returns the number of timers armed and not yet run or stopped.
+func (c *ManualClock) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, t := range c.timers {
+		if t.armed {
+			n++
+		}
+	}
+	return n
+}
+
 type manualTimer struct {
 	c     *ManualClock
 	f     func()

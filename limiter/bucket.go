@@ -195,7 +195,7 @@ func (b *Bucket) Wait(ctx context.Context, d Dir) error {
 		case <-ctx.Done():
 			err = waitError(ctx)
 		case <-changed:
-		case <-sleep.at(b.clk(), now.Add(delay)):
+		case <-sleep.at(b.clock, now.Add(delay)):
 		}
 		b.mu.Lock()
 		b.waiters--
@@ -262,18 +262,8 @@ func (b *Bucket) Stats() BucketStats {
 	return s
 }
 
-// clk is the bucket's clock; nil (no WithClock, or a zero Bucket) is the
-// system's.
-func (b *Bucket) clk() clock.Clock { return clock.OrReal(b.clock) }
-
-// now reads the bucket's clock, the system's without an interface call
-// when it has none of its own: every Allow and Consume reads it.
-func (b *Bucket) now() time.Time {
-	if b.clock == nil {
-		return time.Now()
-	}
-	return b.clock.Now()
-}
+// now reads the bucket's clock (see timeOn).
+func (b *Bucket) now() time.Time { return timeOn(b.clock) }
 
 // refillLocked adds the rate of d once for every tick boundary crossed
 // since the last refill. A clock that went backwards adds nothing.

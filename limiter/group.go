@@ -99,15 +99,9 @@ func newGroup(cfg *Config, s Store, c clock.Clock) (*Group, error) {
 	return g, nil
 }
 
-// now reads the group's clock: the system's when it has none of its own
-// (no WithClock, a shared group, or a zero Group), without an interface
-// call.
-func (g *Group) now() time.Time {
-	if g.clock == nil {
-		return time.Now()
-	}
-	return g.clock.Now()
-}
+// now reads the group's clock (see timeOn): the system's when it has
+// none of its own (no WithClock, a shared group, or a zero Group).
+func (g *Group) now() time.Time { return timeOn(g.clock) }
 
 // Join adds a member to the group and returns it. Joining makes every
 // share smaller. After [Group.Close] it returns an error wrapping

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/bevgo/bev/clock"
 )
 
 // A Member is one stream's place in a [Group], made by [Group.Join]. It
@@ -295,7 +293,7 @@ func (m *Member) Wait(ctx context.Context, d Dir) error {
 		case yield:
 			tick = sleep.yield()
 		case head:
-			tick = sleep.at(clock.OrReal(g.clock), due)
+			tick = sleep.at(g.clock, due)
 		default:
 			sleep.stop()
 		}

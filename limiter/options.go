@@ -33,6 +33,15 @@ func applyOptions(opts []Option) options {
 	return o
 }
 
+// timeOn reads c, or the system's clock, directly, when c is nil: every
+// Allow and Consume of a bucket or group without WithClock reads it.
+func timeOn(c clock.Clock) time.Time {
+	if c == nil {
+		return time.Now()
+	}
+	return c.Now()
+}
+
 // An alarm is a Wait's sleep: each setting arms a fresh one-shot timer
 // whose firing is received on the channel the setting returns, so that a
 // firing of an earlier setting, late after a Stop, cannot be taken for the
@@ -42,20 +51,21 @@ type alarm struct {
 }
 
 // at stops the previous timer, if any, and returns a channel that
-// receives once c's time reaches due. The delay is taken from c when the
-// timer is armed, not when the caller read the time, and a due time
-// already past fires at once: a clock that a test moves on in between
-// (or a slow goroutine) does not make the wait a whole step late.
+// receives once the time of c (nil: the system's clock) reaches due. The
+// delay is taken from c when the timer is armed, not when the caller read
+// the time, and a due time already past fires at once: a clock that a
+// test moves on in between (or a slow goroutine) does not make the wait a
+// whole step late.
 func (a *alarm) at(c clock.Clock, due time.Time) <-chan struct{} {
-	a.stop()
-	fired := make(chan struct{}, 1)
+	c = clock.OrReal(c)
 	d := due.Sub(c.Now())
 	if d <= 0 {
+		a.stop()
+		fired := make(chan struct{}, 1)
 		fired <- struct{}{}
 		return fired
 	}
-	a.t = c.AfterFunc(d, func() { fired <- struct{}{} })
-	return fired
+	return a.arm(c, d)
 }
 
 // yield is at for a wait that only lets the goroutines ready to run go
@@ -63,10 +73,13 @@ func (a *alarm) at(c clock.Clock, due time.Time) <-chan struct{} {
 // for the scheduler, not for time. (Not zero: a timer already due fires
 // at once; under testing/synctest one nanosecond waits until every other
 // goroutine in the bubble is blocked.)
-func (a *alarm) yield() <-chan struct{} {
+func (a *alarm) yield() <-chan struct{} { return a.arm(clock.Real(), time.Nanosecond) }
+
+// arm stops the previous timer, if any, and arms one on c for d.
+func (a *alarm) arm(c clock.Clock, d time.Duration) <-chan struct{} {
 	a.stop()
 	fired := make(chan struct{}, 1)
-	a.t = clock.Real().AfterFunc(time.Nanosecond, func() { fired <- struct{}{} })
+	a.t = c.AfterFunc(d, func() { fired <- struct{}{} })
 	return fired
 }
 

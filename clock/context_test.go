@@ -74,3 +74,16 @@ func TestWithTimeoutCauseReal(t *testing.T) {
 		t.Errorf("Err() = %v, Cause() = %v, want DeadlineExceeded and the cause", ctx.Err(), context.Cause(ctx))
 	}
 }
+
+// The real clock given to a context that carries none leaves the context
+// as it is: a bufferevent on the real clock, which hands its clock to
+// every dial, pays no allocation for it.
+func TestNewContextRealAllocatesNothing(t *testing.T) {
+	ctx := context.Background()
+	if got := clock.NewContext(ctx, clock.Real()); got != ctx {
+		t.Errorf("NewContext(Background, Real) = %v, want Background itself", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { clock.NewContext(ctx, nil) }); n != 0 {
+		t.Errorf("NewContext(Background, nil) allocates %v times, want 0", n)
+	}
+}

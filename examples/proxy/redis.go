@@ -12,7 +12,8 @@ import (
 	"github.com/bevgo/bev/limiter/redisgroup"
 )
 
-// newGroup makes the -group-rate group: in the process, or, with
+// newGroup makes the -group-rate group: in the process (on the clock of
+// the proxy's Base, as its sockets' own limits are), or, with
 // -group-redis, with its budget in Redis, shared by every proxy naming
 // the same -group-name there, verified with -group-redis-ca's roots for a
 // rediss:// URL if it is given. Its error names the flag at fault; for a
@@ -20,7 +21,7 @@ import (
 // URL (without its password) and why.
 func (p *proxy) newGroup(cfg *limiter.Config) (*limiter.Group, error) {
 	if p.cfg.groupRedis == "" {
-		g, err := limiter.NewGroup(cfg)
+		g, err := limiter.NewGroup(cfg, limiter.WithClock(p.base.Clock()))
 		if err != nil {
 			return nil, fmt.Errorf("-group-rate: %w", err)
 		}

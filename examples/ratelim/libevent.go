@@ -5,13 +5,16 @@ import (
 	"encoding/hex"
 	"time"
 
+	"github.com/bevgo/bev/clock"
 	"github.com/bevgo/bev/limiter"
 	"github.com/bevgo/bev/limiter/redisgroup"
 )
 
 // newGroup makes the group limited by cfg: in the process, or in Redis
 // with -group-redis (under -group-name, or a name of its own, so that a
-// run never inherits a bucket an earlier one left in Redis).
+// run never inherits a bucket an earlier one left in Redis). An
+// in-process group tells the time on clk, the clock of the Base its
+// sockets run on.
 //
 // Counted libevent's way, the group starts empty. libevent's group
 // bucket starts at its rate, but its refill timer runs every tick from
@@ -21,7 +24,7 @@ import (
 // boundaries of the clock, and a window that starts mid-tick crosses as
 // many boundaries as -d has ticks (see startAligned): an empty start
 // makes the same -d's worth. A Redis group's bucket starts empty anyway.
-func newGroup(o *options, cfg *limiter.Config) (*limiter.Group, error) {
+func newGroup(o *options, cfg *limiter.Config, clk clock.Clock) (*limiter.Group, error) {
 	if o.redisURL != "" {
 		name := o.groupName
 		if name == "" {
@@ -32,7 +35,7 @@ func newGroup(o *options, cfg *limiter.Config) (*limiter.Group, error) {
 		g, _, err := redisgroup.NewGroup(cfg, redisgroup.Options{URL: o.redisURL, Name: name})
 		return g, err
 	}
-	g, err := limiter.NewGroup(cfg)
+	g, err := limiter.NewGroup(cfg, limiter.WithClock(clk))
 	if err != nil {
 		return nil, err
 	}

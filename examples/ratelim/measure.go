@@ -111,7 +111,7 @@ func measure(o *options) (res *result, err error) {
 		if err != nil {
 			return err
 		}
-		if group, err = newGroup(o, cfg); err != nil {
+		if group, err = newGroup(o, cfg, base.Clock()); err != nil {
 			return err
 		}
 		if o.minShare >= 0 {

@@ -257,7 +257,7 @@ func (a *apiServer) reset(w http.ResponseWriter, r *http.Request) {
 	for _, ap := range a.proxies {
 		ap.set.Clear()
 		if !ap.enabled {
-			if err := a.startLocked(ap); err != nil {
+			if err := a.startLocked(ap, ap.listen, ap.upstream); err != nil {
 				writeError(w, err)
 				return
 			}
@@ -488,7 +488,7 @@ func (a *apiServer) createLocked(in proxyJSON) (*apiProxy, error) {
 	}
 	ap := &apiProxy{name: in.Name, listen: listen, upstream: in.Upstream, set: set}
 	if in.Enabled {
-		if err := a.startLocked(ap); err != nil {
+		if err := a.startLocked(ap, ap.listen, ap.upstream); err != nil {
 			return nil, err
 		}
 	}
@@ -496,16 +496,17 @@ func (a *apiServer) createLocked(in proxyJSON) (*apiProxy, error) {
 	return ap, nil
 }
 
-// startLocked starts ap's proxy on its address; the address it got (a
-// port 0 chosen) is kept, so that a proxy disabled and enabled again
-// comes back where it was. A proxy that does not start changes nothing.
-func (a *apiServer) startLocked(ap *apiProxy) error {
-	p, err := a.startProxy(ap.name, ap.listen, ap.upstream, ap.set)
+// startLocked starts ap's proxy on listen, relaying to upstream, and
+// makes them ap's; the address it got (a port 0 chosen) is kept, so that
+// a proxy disabled and enabled again comes back where it was. A proxy
+// that does not start changes nothing.
+func (a *apiServer) startLocked(ap *apiProxy, listen, upstream string) error {
+	p, err := a.startProxy(ap.name, listen, upstream, ap.set)
 	if err != nil {
 		return err
 	}
 	ap.p, ap.enabled = p, true
-	ap.listen = p.ln.Addr().String()
+	ap.listen, ap.upstream = p.ln.Addr().String(), upstream
 	return nil
 }
 
@@ -622,11 +623,9 @@ func (a *apiServer) proxyUpdate(ap *apiProxy, r *http.Request) (int, any, error)
 		}
 		ap.listen, ap.upstream = listen, in.Upstream
 	case !ap.enabled:
-		p, err := a.startProxy(ap.name, listen, in.Upstream, ap.set)
-		if err != nil {
+		if err := a.startLocked(ap, listen, in.Upstream); err != nil {
 			return 0, nil, err
 		}
-		ap.p, ap.enabled, ap.listen, ap.upstream = p, true, p.ln.Addr().String(), in.Upstream
 	case listen != ap.listen || in.Upstream != ap.upstream:
 		p, paused, err := a.startReplacing(ap.p, ap.name, listen, in.Upstream, ap.set)
 		if err != nil {

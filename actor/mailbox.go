@@ -31,13 +31,16 @@ const (
 )
 
 // message is what other goroutines post to the actor. It is a value type
-// so that posting allocates nothing.
+// so that posting allocates nothing. Its small fields come first, in an
+// order that packs them into 16 bytes: 80 in all, so that the mailbox's
+// first block of eight (grow), with the allocator's 8-byte header, takes
+// a 704-byte allocation, not 768.
 type message struct {
 	kind msgKind
 	dir  Dir
-	mode FlushMode
 	ev   Event
 	topt TriggerOption
+	mode FlushMode
 	c    *chunk
 	p    []byte
 	buf  *Buffer

@@ -81,8 +81,10 @@ type mailbox struct {
 
 	wakeC chan struct{} // buffered(1): q is not empty
 
-	// reserve is the second half of the block the first post makes (see
-	// grow): the actor's first spare, handed over by the first take.
+	// block is the array the first post makes (grow), and reserve its
+	// second half: the actor's first spare, handed over by the first
+	// take. release gives the block back while the actor idles.
+	block   *mailBlock
 	reserve []message
 
 	// parker is set while the actor may wait in its socket instead of on
@@ -210,15 +212,48 @@ func (m *mailbox) wake() {
 // (watermarks, timeouts, callbacks, Enable or a connect).
 const mailHalf = 4
 
+// A mailBlock is a mailbox's first array: two halves of mailHalf
+// messages, the queue's and the actor's first spare.
+type mailBlock [2 * mailHalf]message
+
+// mailBlocks holds the blocks of mailboxes whose actors idle in their
+// sockets (release), for the next mailbox a post finds without one: an
+// idle connection keeps none (704 bytes each), a connection posted to
+// now and then takes one back without allocating, and the GC empties
+// the pool of blocks no post came for.
+var mailBlocks = sync.Pool{New: func() any { return new(mailBlock) }}
+
 // grow gives the queue its first array, called under mu by a post that
 // finds none: one block of two halves, the queue's and the actor's first
 // spare (reserve), in place of the arrays of 1, 2 and 4 messages that
 // appending to a nil queue would make for the first few posts. A
 // bufferevent nobody posts to makes none.
 func (m *mailbox) grow() {
-	block := make([]message, 2*mailHalf)
-	m.q = block[:0:mailHalf]
-	m.reserve = block[mailHalf:mailHalf]
+	m.block = mailBlocks.Get().(*mailBlock)
+	m.q = m.block[:0:mailHalf]
+	m.reserve = m.block[mailHalf:mailHalf]
+}
+
+// release gives the block back to mailBlocks when nothing is queued,
+// with the actor's spare (which it then sets to nil), so that the
+// mailbox is as a new one is until the next post grows it again. Only
+// the actor calls it, between messages: no message taken is still being
+// handled, so the queue, the reserve and spare are all that may hold the
+// block (or arrays that appends grew past it, left to the GC).
+func (m *mailbox) release(spare *[]message) {
+	m.mu.Lock()
+	if len(m.q) > 0 {
+		m.mu.Unlock()
+		return
+	}
+	b := m.block
+	m.q, m.reserve, m.block = nil, nil, nil
+	m.mu.Unlock()
+	*spare = nil
+	if b != nil {
+		clear(b[:]) // appends past it left copies of the messages
+		mailBlocks.Put(b)
+	}
 }
 
 // take swaps the queue for spare (or, the first time, the reserve) and

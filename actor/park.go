@@ -31,6 +31,11 @@ func (a *actorState) waitInSocket() bool {
 		l.startReader()
 		return false
 	}
+	if a.spare != nil {
+		// Posts came since the last wait: the mailbox's block goes back
+		// to the pool, so that an idle connection holds none.
+		a.b.mail.release(&a.spare)
+	}
 	l.park.wait()
 	// The sink is lent before the mailbox is looked at: a writer that
 	// finds it lent, and nothing queued, writes after everything the actor

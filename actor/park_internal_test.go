@@ -238,3 +238,37 @@ func waitLent(t *testing.T, b *Bufferevent) {
 		runtime.Gosched()
 	}
 }
+
+// A socket's actor that goes back to waiting in its socket after posts
+// gives its mailbox's block back to the pool (mailbox.release), so that
+// an idle connection holds none; the next post makes the mailbox grow
+// again, and what it carries arrives.
+func TestIdleSocketGivesMailBlockBack(t *testing.T) {
+	b, c := socketBufferevent(t)
+	b.SetCallbacks(Callbacks{})
+	b.Enable(Read)
+	held := func() bool {
+		b.mail.mu.Lock()
+		defer b.mail.mu.Unlock()
+		return b.mail.block != nil || cap(b.mail.q) != 0 || cap(b.mail.reserve) != 0
+	}
+	c.SetReadDeadline(time.Now().Add(testkit.WaitTime))
+	buf := make([]byte, 1)
+	for i := range 3 {
+		// Set-up's posts, then a Do: each is taken, then the actor waits
+		// in its socket again (it lends its sink just after).
+		if err := b.Do(func(*Session) {}); err != nil {
+			t.Fatal(err)
+		}
+		waitLent(t, b)
+		if held() {
+			t.Fatalf("round %d: the mailbox holds its block while the actor waits in its socket", i)
+		}
+		if err := b.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil || buf[0] != byte(i) {
+			t.Fatalf("round %d: read %v, %v", i, buf, err)
+		}
+	}
+}

@@ -235,8 +235,8 @@ func (m *mailbox) grow() {
 }
 
 // release gives the block back to mailBlocks when nothing is queued,
-// with the actor's spare (which it then sets to nil), so that the
-// mailbox is as a new one is until the next post grows it again. Only
+// with the actor's spare (which it then sets to nil): the mailbox holds
+// no array, as a new one, until the next post grows it again. Only
 // the actor calls it, between messages: no message taken is still being
 // handled, so the queue, the reserve and spare are all that may hold the
 // block (or arrays that appends grew past it, left to the GC).

@@ -2,7 +2,10 @@ package actor
 
 import (
 	"testing"
+	"time"
 	"unsafe"
+
+	"github.com/bevgo/bev/internal/testkit"
 )
 
 // Tests of actor.go: the size every connection holds for its whole life.
@@ -24,5 +27,42 @@ func TestBuffereventSize(t *testing.T) {
 func TestMessageSize(t *testing.T) {
 	if n := unsafe.Sizeof(message{}); n > 80 {
 		t.Errorf("message is %d bytes, over 80: the mailbox's first block grows a size class", n)
+	}
+}
+
+// A bufferevent makes the channel that hands a deferred-callback turn
+// back only when it first asks for a turn: one that never defers a
+// callback, as most do not, holds none.
+func TestTurnMadeOnFirstDefer(t *testing.T) {
+	base := NewBase()
+	defer base.Close()
+	for _, opts := range []Option{0, DeferCallbacks} {
+		a, b, err := NewPair(base, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan struct{}, 1)
+		b.SetCallbacks(Callbacks{Read: func(s *Session) {
+			s.Input().Drain(s.Input().Len())
+			select {
+			case got <- struct{}{}:
+			default:
+			}
+		}})
+		b.Enable(Read)
+		if err := a.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-got:
+		case <-time.After(testkit.WaitTime):
+			t.Fatalf("opts %v: the read callback did not run", opts)
+		}
+		// The callback ran after the actor made the channel, if it did.
+		if made := b.turn != nil; made != (opts == DeferCallbacks) {
+			t.Errorf("opts %v: turn made %v", opts, made)
+		}
+		a.Free()
+		b.Free()
 	}
 }

@@ -190,7 +190,10 @@ type Bufferevent struct {
 	closeErr  error         // written by the actor before it closes done; read after done
 	// turn hands a deferred-callback turn back: the Base's dispatcher
 	// posts msgTurn to hand it over and waits here, and the actor sends
-	// once its callbacks have run.
+	// once its callbacks have run. The actor makes it before it first
+	// asks for a turn (the Base's lock orders that before the
+	// dispatcher's read), so a bufferevent that never defers a callback
+	// holds none.
 	turn    chan struct{}
 	out     chan []byte    // made by the first Out or Send (under chMu)
 	send    chan sendPiece // Send's own way to the output, made with out: its bytes are counted in outLen before they are handed over
@@ -268,7 +271,6 @@ func newBufferevent(base *Base, t Transport, opts Option, in, out Stage) (*Buffe
 		opts:    opts,
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
-		turn:    make(chan struct{}),
 	}
 	b.mail.init()
 	b.enabled.Store(uint32(Write))

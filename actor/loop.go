@@ -133,6 +133,9 @@ func (a *actorState) settle() {
 	}
 	if a.b.base != nil && a.hasDeferred() && !a.scheduled {
 		a.scheduled = true
+		if a.b.turn == nil {
+			a.b.turn = make(chan struct{})
+		}
 		a.b.base.schedule(a.b, int(a.b.pri.Load()))
 	}
 	a.updateReadLimit()

@@ -69,7 +69,7 @@ func (c *chain) heldBy(i int) int {
 
 // Process runs the stages; see Chain.
 func (c *chain) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
-	if err := checkProcess(dst, src, mode); err != nil {
+	if err := CheckProcess(dst, src, mode); err != nil {
 		return Failed, err
 	}
 	if c.err != nil {

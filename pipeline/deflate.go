@@ -132,7 +132,7 @@ type bufferSink struct{ b *actor.Buffer }
 func (s *bufferSink) Write(p []byte) (int, error) { return s.b.Write(p) }
 
 func (z *compressor) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
-	if err := checkProcess(dst, src, mode); err != nil {
+	if err := CheckProcess(dst, src, mode); err != nil {
 		return Failed, err
 	}
 	if z.err != nil {
@@ -219,7 +219,7 @@ type decompressor struct {
 }
 
 func (d *decompressor) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
-	if err := checkProcess(dst, src, mode); err != nil {
+	if err := CheckProcess(dst, src, mode); err != nil {
 		return Failed, err
 	}
 	if d.err != nil {

@@ -72,7 +72,7 @@ func (d *lineDecoder) term() int {
 }
 
 func (d *lineDecoder) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
-	if err := checkProcess(dst, src, mode); err != nil {
+	if err := CheckProcess(dst, src, mode); err != nil {
 		return Failed, err
 	}
 	if d.err != nil {
@@ -199,7 +199,7 @@ type lineEncoder struct {
 }
 
 func (e *lineEncoder) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
-	if err := checkProcess(dst, src, mode); err != nil {
+	if err := CheckProcess(dst, src, mode); err != nil {
 		return Failed, err
 	}
 	srcBefore := src.Len()
@@ -258,7 +258,7 @@ type lengthEncoder struct {
 }
 
 func (e *lengthEncoder) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
-	if err := checkProcess(dst, src, mode); err != nil {
+	if err := CheckProcess(dst, src, mode); err != nil {
 		return Failed, err
 	}
 	srcBefore := src.Len()
@@ -301,7 +301,7 @@ type lengthDecoder struct {
 }
 
 func (d *lengthDecoder) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
-	if err := checkProcess(dst, src, mode); err != nil {
+	if err := CheckProcess(dst, src, mode); err != nil {
 		return Failed, err
 	}
 	if d.err != nil {

@@ -71,7 +71,7 @@ func PassThrough() Stage { return passThrough{} }
 type passThrough struct{}
 
 func (passThrough) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
-	if err := checkProcess(dst, src, mode); err != nil {
+	if err := CheckProcess(dst, src, mode); err != nil {
 		return Failed, err
 	}
 	if moveN(dst, src, limit) == 0 {
@@ -107,12 +107,13 @@ func closeStage(st Stage) error {
 	return nil
 }
 
-// checkProcess is what every stage of this package checks first, so that
-// one called by hand (not by a bufferevent, which always passes its
-// buffers and a known mode) with a nil buffer or an unknown flush mode
-// fails with an error wrapping ErrInvalid instead of panicking or
-// guessing.
-func checkProcess(dst, src *actor.Buffer, mode actor.FlushMode) error {
+// CheckProcess returns an error wrapping ErrInvalid when a Stage's
+// Process is called with a nil buffer or an unknown flush mode, and nil
+// otherwise. A bufferevent always passes its buffers and a known mode;
+// every stage of this package checks first, so that one called by hand
+// fails instead of panicking or guessing, and a stage written elsewhere
+// (package pipeline/toxic's) can check the same.
+func CheckProcess(dst, src *actor.Buffer, mode actor.FlushMode) error {
 	if dst == nil || src == nil {
 		return fmt.Errorf("%w: stage called with a nil buffer", ErrInvalid)
 	}

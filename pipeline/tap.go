@@ -16,7 +16,7 @@ func Tap(fn func(p []byte)) Stage { return tap{fn} }
 type tap struct{ fn func(p []byte) }
 
 func (t tap) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
-	if err := checkProcess(dst, src, mode); err != nil {
+	if err := CheckProcess(dst, src, mode); err != nil {
 		return Failed, err
 	}
 	n := src.Len()
@@ -50,7 +50,7 @@ type Counter struct {
 // Process moves up to limit bytes unchanged and counts them; it returns OK
 // when it moved some, NeedMore otherwise.
 func (c *Counter) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (Result, error) {
-	if err := checkProcess(dst, src, mode); err != nil {
+	if err := CheckProcess(dst, src, mode); err != nil {
 		return Failed, err
 	}
 	c.calls.Add(1)

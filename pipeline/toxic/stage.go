@@ -152,14 +152,11 @@ func (st *Stage) poke() {
 // stream ended, and a slow_close holds it back. After a toxic ended the
 // stream, Process drops src; it returns Failed with End's error, or with
 // ErrReset or ErrClosed when End is nil. Called by hand with a nil buffer
-// or an unknown mode it returns Failed with an error wrapping ErrInvalid,
-// as the stages of package pipeline do, and changes nothing.
+// or an unknown mode it returns Failed with an error wrapping ErrInvalid
+// and pipeline.ErrInvalid (pipeline.CheckProcess), and changes nothing.
 func (st *Stage) Process(dst, src *actor.Buffer, limit int, mode actor.FlushMode) (pipeline.Result, error) {
-	if dst == nil || src == nil {
-		return pipeline.Failed, fmt.Errorf("%w: stage called with a nil buffer", ErrInvalid)
-	}
-	if mode < actor.Normal || mode > actor.Finished {
-		return pipeline.Failed, fmt.Errorf("%w: flush mode %v", ErrInvalid, mode)
+	if err := pipeline.CheckProcess(dst, src, mode); err != nil {
+		return pipeline.Failed, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	st.passing.Store(false)
 	if st.endErr != nil {

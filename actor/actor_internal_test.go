@@ -2,7 +2,6 @@ package actor
 
 import (
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/bevgo/bev/internal/testkit"
@@ -44,20 +43,13 @@ func TestTurnMadeOnFirstDefer(t *testing.T) {
 		got := make(chan struct{}, 1)
 		b.SetCallbacks(Callbacks{Read: func(s *Session) {
 			s.Input().Drain(s.Input().Len())
-			select {
-			case got <- struct{}{}:
-			default:
-			}
+			testkit.Signal(got)
 		}})
 		b.Enable(Read)
 		if err := a.Write([]byte("x")); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case <-got:
-		case <-time.After(testkit.WaitTime):
-			t.Fatalf("opts %v: the read callback did not run", opts)
-		}
+		testkit.Recv(t, got, "the read callback")
 		// The callback ran after the actor made the channel, if it did.
 		if made := b.turn != nil; made != (opts == DeferCallbacks) {
 			t.Errorf("opts %v: turn made %v", opts, made)

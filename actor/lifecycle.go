@@ -382,8 +382,13 @@ func (a *actorState) exit() {
 	// under its lock, and only while it is open), so this is final.
 	b.outLen.Store(0)
 	b.closeErr = err
-	b.base.Unregister(b)
 	close(b.done)
+	// Only now off the Base's books: a Base.Close that takes its list
+	// before this still finds the bufferevent and waits for done, which
+	// is closed already; unregistered before done, a bufferevent freed
+	// earlier could be missed by a Base.Close that then returned while
+	// its actor was still exiting.
+	b.base.Unregister(b)
 }
 
 // runGrown is the goroutine of an actor with LargeStack: it grows its

@@ -6,7 +6,8 @@ import (
 	"github.com/bevgo/bev/internal/testkit"
 )
 
-// Tests of lifecycle.go: the order of a stopping bufferevent's last acts.
+// Tests of lifecycle.go: what a stopped bufferevent shows, however its
+// stop interleaves with other calls.
 
 // A bufferevent stays on its Base's books until its Done is closed, so
 // that Base.Close, which joins what it finds there, never returns while
@@ -40,5 +41,25 @@ func TestDoneClosedBeforeUnregister(t *testing.T) {
 	}
 	if !isClosedChan(b.Done()) {
 		t.Errorf("Done of the other end not closed after Base.Close returned")
+	}
+}
+
+// Enabled is 0 once the bufferevent has stopped, as documented, even when
+// an Enable (or an In) whose closed check passed just before the stop
+// sets its bits after exit cleared them. FuzzPairOps found Enabled() ==
+// Read after Close (testdata/fuzz/FuzzPairOps/enable-races-stop): the
+// program's Enable raced with the end's own Drain closing it. The race
+// needs the caller held between its check and its Or for the whole of
+// exit, so the late Or is made by hand here.
+func TestEnabledZeroAfterLateEnable(t *testing.T) {
+	a, b, err := NewPair(nil, 0)
+	if err != nil {
+		t.Fatalf("NewPair() = %v", err)
+	}
+	a.Close()
+	b.Close()
+	a.enabled.Or(uint32(Read)) // what Enable and In do after their checks
+	if got := a.Enabled(); got != 0 {
+		t.Errorf("Enabled() = %v after Close, want 0", got)
 	}
 }

@@ -269,7 +269,9 @@ func (b *Bufferevent) Disable(d Dir) error {
 // user's intent, whether or not a watermark or rate limit holds the
 // direction back. It is 0 after the bufferevent has stopped.
 func (b *Bufferevent) Enabled() Dir {
-	if b.zero() {
+	if b.zero() || isClosedChan(b.done) {
+		// exit stores 0, but an Enable or In whose closed check passed
+		// just before the stop may set its bits after that store.
 		return 0
 	}
 	return Dir(b.enabled.Load())

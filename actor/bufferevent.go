@@ -375,7 +375,9 @@ func (b *Bufferevent) SetCallbacks(cbs Callbacks) {
 // Callbacks returns the callbacks set last (libevent's getcb); the zero
 // value after Close.
 func (b *Bufferevent) Callbacks() Callbacks {
-	if b.zero() {
+	if b.zero() || isClosedChan(b.done) {
+		// exit clears them, but a SetCallbacks whose check passed just
+		// before the stop may store them after that.
 		return Callbacks{}
 	}
 	if c := b.cbs.Load(); c != nil {

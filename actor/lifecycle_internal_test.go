@@ -63,3 +63,24 @@ func TestEnabledZeroAfterLateEnable(t *testing.T) {
 		t.Errorf("Enabled() = %v after Close, want 0", got)
 	}
 }
+
+// Callbacks is the zero value once the bufferevent has stopped, as
+// documented, even when a SetCallbacks whose closed check passed just
+// before the stop stores its callbacks after exit cleared them.
+// FuzzPairOps found them after Close
+// (testdata/fuzz/FuzzPairOps/setcallbacks-races-stop): Free, then
+// SetCallbacks while the actor was exiting. The late store is made by
+// hand here, as the race needs SetCallbacks to land between exit's
+// clearing and its closing of Done.
+func TestCallbacksZeroAfterLateSet(t *testing.T) {
+	a, b, err := NewPair(nil, 0)
+	if err != nil {
+		t.Fatalf("NewPair() = %v", err)
+	}
+	a.Close()
+	b.Close()
+	a.cbs.Swap(&Callbacks{Read: func(*Session) {}}) // what SetCallbacks does after its check
+	if cbs := a.Callbacks(); cbs.Read != nil || cbs.Write != nil || cbs.Event != nil {
+		t.Errorf("Callbacks() after Close is not the zero value")
+	}
+}

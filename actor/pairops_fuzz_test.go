@@ -28,7 +28,8 @@ import (
 // (Write, WriteBuffer, Send) of a known stream per direction, reads,
 // Enable and Disable, watermarks, flushes, Close, Free, a Drain in the
 // background, per-read and per-write maxima, timeouts, a Free from a
-// callback, triggers; arguments are small and may be invalid.
+// callback, SetCallbacks again, triggers; arguments are small and may be
+// invalid.
 //
 // After the program every end still open has its timeouts cleared,
 // reading and writing enabled and its write side finished, and the test
@@ -194,7 +195,7 @@ func (op poOp) String() string {
 	case poWrite:
 		return fmt.Sprintf("%s.%s(%d)", e, [...]string{"Write", "WriteBuffer", "Send"}[op.c%3], poSize(op.a, op.b))
 	case poRead:
-		return fmt.Sprintf("%s.read(%d, opts %#x)", e, poSize(op.a, op.b), uint32(poTrigOpt(op.c)))
+		return fmt.Sprintf("%s.read(%d, opts %#x, ReadBuffer %v)", e, poSize(op.a, op.b), uint32(poTrigOpt(op.c)), op.c&0x40 != 0)
 	case poEnable:
 		return fmt.Sprintf("%s.Enable(%v)", e, poDir(op.a))
 	case poDisable:
@@ -214,6 +215,9 @@ func (op poOp) String() string {
 	case poTimeouts:
 		return fmt.Sprintf("%s.SetTimeouts(%v, %v)", e, poTimeout(op.a), poTimeout(op.b))
 	case poArmFree:
+		if op.c&0x20 != 0 {
+			return e + ".SetCallbacks(same)"
+		}
 		target := "itself"
 		if op.b&1 != 0 {
 			target = "partner"
@@ -571,6 +575,12 @@ func (r *poRun) step(op poOp) {
 			e.rto, e.wto = rto, wto
 		}
 	case poArmFree:
+		if op.c&0x20 != 0 {
+			// The same callbacks again: a no-op for the model, but a
+			// call that may race with the end's stop.
+			e.be.SetCallbacks(actor.Callbacks{Read: e.onRead, Write: e.onWrite, Event: e.onEvent})
+			return
+		}
 		target := e
 		bits := 1 + int32(op.a%3)
 		if op.b&1 != 0 {
@@ -687,6 +697,16 @@ func (e *poEnd) write(op poOp) {
 func (e *poEnd) read(op poOp) {
 	switch e.r.prog.style {
 	case poPoll:
+		if op.c&0x40 != 0 {
+			var buf actor.Buffer
+			err := e.be.ReadBuffer(&buf)
+			e.expect("ReadBuffer", err, true)
+			if err != nil && buf.Len() != 0 {
+				e.r.errorf("end %d: ReadBuffer() = %v with %d bytes", e.id, err, buf.Len())
+			}
+			e.take(&buf, buf.Len(), "ReadBuffer")
+			return
+		}
 		p := make([]byte, poSize(op.a, op.b))
 		n, err := e.be.TryRead(p)
 		e.expect("TryRead", err, true)
@@ -1270,6 +1290,9 @@ func (e *poEnd) checkClosed() {
 	}
 	if err := e.be.Err(); err == nil {
 		r.errorf("end %d: Err() = nil after Close", e.id)
+	}
+	if cbs := e.be.Callbacks(); cbs.Read != nil || cbs.Write != nil || cbs.Event != nil {
+		r.errorf("end %d: Callbacks() not the zero value after Close", e.id)
 	}
 	if !poIsClosed(e.be.Failed()) || !poIsClosed(e.be.Done()) {
 		r.errorf("end %d: Failed or Done not closed after Close", e.id)

@@ -361,10 +361,11 @@ type poEnd struct {
 	in   <-chan []byte          // In, for the channel style; nil once closed
 	evs  <-chan actor.EventInfo // Events, for the channel style
 
-	sent            int  // bytes Write, WriteBuffer and Send accepted
-	readOn          bool // reading may be enabled
-	curLow, curHigh int  // the read watermarks last set
-	wLow, wHigh     int  // the write watermarks last set
+	sent            int   // bytes Write, WriteBuffer and Send accepted
+	written         int64 // Written() when last looked at
+	readOn          bool  // reading may be enabled
+	curLow, curHigh int   // the read watermarks last set
+	wLow, wHigh     int   // the write watermarks last set
 	rto, wto        time.Duration
 	maxRead         int
 	maxWrite        int
@@ -446,6 +447,7 @@ func (r *poRun) run() {
 		r.step(op)
 		for _, e := range r.ends {
 			e.checkBound(e.be.InputLen(), "InputLen()")
+			e.checkLive()
 			e.pollEvents()
 		}
 	}
@@ -772,10 +774,38 @@ func (e *poEnd) pollEvents() {
 				e.evs = nil
 				return
 			}
-			e.checkEvent(ev.Event, ev.Err, "Events", &e.chCounts, false)
+			e.checkEvent(ev.Event, ev.Err, "Events", &e.chCounts, false, nil)
 		default:
 			return
 		}
+	}
+}
+
+// checkLive checks what the getters say between operations: Written
+// never decreases, and an end that nothing could have closed, ended or
+// failed (it and its partner open, neither half-closed) has not stopped,
+// has no Err, an open Failed and its partner as Partner.
+func (e *poEnd) checkLive() {
+	r, p := e.r, e.peer
+	if w := e.be.Written(); w < e.written {
+		r.errorf("end %d: Written() went from %d down to %d", e.id, e.written, w)
+	} else {
+		e.written = w
+	}
+	if e.state.Load() != poAlive || p.state.Load() != poAlive || e.halfClosed.Load() || p.halfClosed.Load() {
+		return
+	}
+	if poIsClosed(e.be.Done()) {
+		r.errorf("end %d stopped on its own", e.id)
+	}
+	if err := e.be.Err(); err != nil {
+		r.errorf("end %d: Err() = %v though nothing ended its stream", e.id, err)
+	}
+	if poIsClosed(e.be.Failed()) {
+		r.errorf("end %d: Failed() closed though its partner is open and it did not half-close", e.id)
+	}
+	if got := e.be.Partner(); got != p.be {
+		r.errorf("end %d: Partner() = %p, want its partner %p", e.id, got, p.be)
 	}
 }
 
@@ -999,7 +1029,7 @@ func (e *poEnd) onWrite(s *actor.Session) {
 // onEvent is the Event callback.
 func (e *poEnd) onEvent(s *actor.Session, ev actor.Event, err error) {
 	e.enter("event")
-	e.checkEvent(ev, err, "event callback", &e.cbCounts, e.deferred())
+	e.checkEvent(ev, err, "event callback", &e.cbCounts, e.deferred(), s.Input())
 	if ev&actor.EOF != 0 {
 		if e.r.prog.style == poCallback {
 			e.take(s.Input(), s.Input().Len(), "EOF callback")
@@ -1016,8 +1046,9 @@ func (e *poEnd) onEvent(s *actor.Session, ev actor.Event, err error) {
 }
 
 // checkEvent checks an event from the callback or from Events; deferred
-// events may come ORed together, with the first one's cause.
-func (e *poEnd) checkEvent(ev actor.Event, err error, where string, counts *poCounts, deferred bool) {
+// events may come ORed together, with the first one's cause. in is the
+// input, seen from the event callback, or nil.
+func (e *poEnd) checkEvent(ev actor.Event, err error, where string, counts *poCounts, deferred bool, in *actor.Buffer) {
 	r := e.r
 	if ev&actor.Connected != 0 {
 		r.errorf("end %d: %s: %v on a pair", e.id, where, ev)
@@ -1050,6 +1081,12 @@ func (e *poEnd) checkEvent(ev actor.Event, err error, where string, counts *poCo
 		}
 	}
 	if ev&actor.Timeout != 0 {
+		// A read timeout does not run while the input is at the high
+		// watermark; input cannot grow while it runs (progress disarms
+		// it), so when it fires the input is below the highest mark.
+		if b := e.bound.Load(); in != nil && !deferred && ev&actor.Reading != 0 && b > 0 && int64(in.Len()) >= b {
+			r.errorf("end %d: %s: %v with %d bytes of input, at the read high watermark (at most %d)", e.id, where, ev, in.Len(), b)
+		}
 		if !e.timeoutsSet.Load() {
 			r.errorf("end %d: %s: %v but no timeout was set", e.id, where, ev)
 		}
@@ -1315,7 +1352,7 @@ func (e *poEnd) checkClosed() {
 			if !ok {
 				evs = nil
 			} else if e.evs != nil {
-				e.checkEvent(ev.Event, ev.Err, "Events", &e.chCounts, false)
+				e.checkEvent(ev.Event, ev.Err, "Events", &e.chCounts, false, nil)
 			} else {
 				r.errorf("end %d: Events delivered %v after Close to a first caller", e.id, ev)
 			}

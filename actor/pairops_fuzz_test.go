@@ -150,7 +150,11 @@ type poProgram struct {
 	opts    actor.Option
 	noBase  bool
 	cbChunk int // the most a read callback takes in one call; 0: all
-	ops     []poOp
+	// pause: a read callback that leaves input behind disables reading
+	// through its Session, as le-proxy pauses a side, until the program
+	// or the final phase enables it again.
+	pause bool
+	ops   []poOp
 }
 
 // poDecode decodes a fuzz input; every input is a valid program. Missing
@@ -166,6 +170,7 @@ func poDecode(data []byte) poProgram {
 		p.opts |= actor.LargeStack
 	}
 	p.noBase = h[0]&0x10 != 0
+	p.pause = h[0]&0x80 != 0
 	data = data[min(len(data), poHeaderSize):]
 	for len(data) > 0 && len(p.ops) < poMaxOps {
 		var o [poOpSize]byte
@@ -179,7 +184,7 @@ func poDecode(data []byte) poProgram {
 // String describes the program, for a failure's log.
 func (p poProgram) String() string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "style=%v opts=%#x noBase=%v cbChunk=%d;", p.style, uint32(p.opts), p.noBase, p.cbChunk)
+	fmt.Fprintf(&sb, "style=%v opts=%#x noBase=%v cbChunk=%d pause=%v;", p.style, uint32(p.opts), p.noBase, p.cbChunk, p.pause)
 	for _, op := range p.ops {
 		sb.WriteString(" ")
 		sb.WriteString(op.String())
@@ -1010,6 +1015,11 @@ func (e *poEnd) onRead(s *actor.Session) {
 			n = min(n, c)
 		}
 		e.take(in, n, "read callback")
+		if e.r.prog.pause && in.Len() > 0 && !e.draining.Load() {
+			if err := s.Disable(actor.Read); err != nil {
+				e.r.errorf("end %d: Session.Disable(Read) = %v", e.id, err)
+			}
+		}
 	}
 	testkit.Signal(e.readable)
 	e.maybeFree(s, poFreeRead)
@@ -1129,6 +1139,11 @@ func (r *poRun) finish() {
 		// final half-close below proves that all came before it.
 		e.aliveAtFinish = e.state.Load() == poAlive && !e.halfClosed.Load()
 		e.draining.Store(true)
+		// A read callback running now may have read draining before it
+		// was set and pause reading after the Enable below: wait for it.
+		if err := e.be.Do(func(*actor.Session) {}); err != nil {
+			e.expect("Do", err, true)
+		}
 		err := e.be.SetTimeouts(0, 0)
 		e.expect("SetTimeouts(0, 0)", err, true)
 		if err == nil {

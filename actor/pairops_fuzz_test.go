@@ -23,13 +23,15 @@ import (
 // FuzzPairOps runs a program of operations on the two ends of a pair and
 // checks it against a model of what the documentation promises. The fuzz
 // input is decoded by poDecode: a two-byte header (how input is consumed,
-// the options, whether there is a Base, how much a read callback takes)
-// and up to poMaxOps operations of four bytes each, on either end: writes
-// (Write, WriteBuffer, Send) of a known stream per direction, reads,
-// Enable and Disable, watermarks, flushes, Close, Free, a Drain in the
-// background, per-read and per-write maxima, timeouts, a Free from a
-// callback, SetCallbacks again, triggers; arguments are small and may be
-// invalid.
+// the options, whether there is a Base, how much a read callback takes
+// and whether it then pauses reading) and up to poMaxOps operations of
+// four bytes each, on either end: writes (Write, WriteBuffer, Send) of a
+// known stream per direction, reads (TryRead or ReadBuffer, a Trigger of
+// the read callback, or what In has ready), Enable and Disable,
+// watermarks, flushes, Close, Free, a Drain in the background, per-read
+// and per-write maxima, timeouts, a Free of the end or its partner from
+// a callback, SetCallbacks again, triggers; arguments are small and may
+// be invalid.
 //
 // After the program every end still open has its timeouts cleared,
 // reading and writing enabled and its write side finished, and the test
@@ -53,7 +55,12 @@ import (
 //     partner is gone or the end half-closed; no Connected, no read error,
 //     no timeout unless one was set; no callback after Close returned or
 //     after the end's own callback called Session.Close; In is closed only
-//     after EOF (Err says so) and no read callback runs for an In user;
+//     after the read side ended (Err says why) and no read callback runs
+//     for an In user; a read timeout never fires with the input at the
+//     high watermark;
+//   - between operations Written never decreases, and an end nothing
+//     could have ended has not stopped, has no Err, an open Failed and its
+//     partner as Partner;
 //   - every method's error matches its documentation for bad arguments,
 //     a live end and a closed one, and after Close every method returns at
 //     once with ErrClosed or its zero result while the settings getters
@@ -76,8 +83,15 @@ func FuzzPairOps(f *testing.F) {
 		case <-done:
 		case <-watchdog.C:
 			r.quiet.Store(true)
+			doing := "setup"
+			if p := r.doing.Load(); p != nil {
+				doing = *p
+			}
+			if i := int(r.opIndex.Load()); doing == "the program" && i < len(prog.ops) {
+				doing = fmt.Sprintf("operation %d, %v", i, prog.ops[i])
+			}
 			t.Fatalf("program hung for %v in %s\nprogram: %v\ngoroutines:\n%s",
-				testkit.WaitTime, *r.doing.Load(), prog, poStacks())
+				testkit.WaitTime, doing, prog, poStacks())
 		}
 		if t.Failed() {
 			t.Logf("program: %v", prog)
@@ -91,7 +105,8 @@ const (
 	poOpSize     = 4
 	poMaxOps     = 64
 	// poBudget is the most bytes one end writes in a program, so that a
-	// program with a tiny watermark still runs in a few milliseconds.
+	// program with the smallest read high watermark (16 bytes) still runs
+	// in well under a second; most run in about a millisecond.
 	poBudget = 64 << 10
 	// poWait bounds each wait of a run for something the pair owes it
 	// (an end of stream, a Drain's return); the watchdog's
@@ -345,15 +360,17 @@ type poRun struct {
 	base   *actor.Base
 	ends   [2]*poEnd
 	drains sync.WaitGroup
-	// doing names what the run goroutine is doing, for the watchdog.
-	doing atomic.Pointer[string]
+	// doing names what the run goroutine is doing, for the watchdog, and
+	// opIndex which operation of the program it runs.
+	doing   atomic.Pointer[string]
+	opIndex atomic.Int32
 	// quiet: the watchdog has given up on the run, which must not report
 	// to a test that has ended.
 	quiet atomic.Bool
 }
 
-// poEnd is one end of the pair and the model of it. The fields above mu
-// are the run goroutine's; the atomics are shared with the callbacks,
+// poEnd is one end of the pair and the model of it. Its plain fields are
+// the run goroutine's; the atomics are shared with the callbacks,
 // and the model updates them before it calls the method they describe
 // (a bound is raised, a floor lowered, a state made less certain), so a
 // callback never holds the pair to a promise stricter than the one in
@@ -430,7 +447,10 @@ func (r *poRun) fatalf(format string, args ...any) {
 
 // setDoing records what the run goroutine does next.
 func (r *poRun) setDoing(format string, args ...any) {
-	s := fmt.Sprintf(format, args...)
+	s := format
+	if len(args) > 0 {
+		s = fmt.Sprintf(format, args...)
+	}
 	r.doing.Store(&s)
 }
 
@@ -445,10 +465,11 @@ func (r *poRun) run() {
 		}
 	}()
 	r.setDoing("setup")
-	r.setup()
 	defer r.cleanup()
+	r.setup()
+	r.setDoing("the program")
 	for i, op := range r.prog.ops {
-		r.setDoing("op %d: %v", i, op)
+		r.opIndex.Store(int32(i))
 		r.step(op)
 		for _, e := range r.ends {
 			e.checkBound(e.be.InputLen(), "InputLen()")

@@ -470,8 +470,8 @@ func (b *Bufferevent) WriteBuffer(buf *Buffer) error {
 // That is not io.Reader's contract, which is why it is not called Read:
 // for a blocking io.Reader (and io.Writer) over a bufferevent, with io.EOF
 // after the peer's EOF, use pipeline.NewConn. From a callback use
-// Session.Read. After the bufferevent has stopped TryRead returns 0 and an
-// error wrapping ErrClosed.
+// Session.Read. After Close or Free TryRead returns 0 and an error
+// wrapping ErrClosed.
 func (b *Bufferevent) TryRead(p []byte) (int, error) {
 	var n int
 	err := b.Do(func(s *Session) { n = s.Read(p) })
@@ -481,7 +481,7 @@ func (b *Bufferevent) TryRead(p []byte) (int, error) {
 // ReadBuffer moves all of the input to the end of dst without copying
 // (libevent's read_buffer). It waits for the actor; from a callback use
 // Session.ReadBuffer. It fails with an error wrapping ErrInvalid for a nil
-// dst and ErrClosed after the bufferevent has stopped.
+// dst and ErrClosed after Close or Free.
 func (b *Bufferevent) ReadBuffer(dst *Buffer) error {
 	if dst == nil {
 		return fmt.Errorf("%w: nil buffer", ErrInvalid)
@@ -498,8 +498,8 @@ func (b *Bufferevent) ReadBuffer(dst *Buffer) error {
 // fn must not call Do, TryRead, ReadBuffer, Close or Drain of this
 // bufferevent, which wait for the actor that is running fn (use the
 // Session; Free does not wait). Do must not be called from this
-// bufferevent's own callbacks either. It
-// returns an error wrapping ErrInvalid for a nil fn, ErrClosed if the
+// bufferevent's own callbacks either. It returns an error wrapping
+// ErrInvalid for a nil fn, ErrClosed after Close or Free or when the
 // bufferevent stopped before fn ran, and, when fn panicked, the
 // *PanicError (which wraps ErrPanic) that then closes the bufferevent as
 // any callback's panic does.
@@ -507,8 +507,8 @@ func (b *Bufferevent) Do(fn func(s *Session)) error {
 	if fn == nil {
 		return fmt.Errorf("%w: nil function", ErrInvalid)
 	}
-	if b.zero() {
-		return errZero
+	if err := b.closedErr(); err != nil {
+		return err
 	}
 	done := make(chan struct{})
 	d := &doFunc{fn: fn}
@@ -536,13 +536,13 @@ func (b *Bufferevent) Do(fn func(s *Session)) error {
 // the output is written, so the peer reads EOF (a pair's partner gets
 // Reading|EOF; a TCP peer gets FIN). Flush returns at once; Drain waits. It
 // fails with an error wrapping ErrInvalid for an unknown direction or mode
-// and ErrClosed after the bufferevent has stopped.
+// and ErrClosed after Close or Free.
 func (b *Bufferevent) Flush(d Dir, mode FlushMode) error {
 	if err := checkFlush(d, mode); err != nil {
 		return err
 	}
-	if b.zero() {
-		return errZero
+	if err := b.closedErr(); err != nil {
+		return err
 	}
 	if !b.mail.post(message{kind: msgFlush, dir: d, mode: mode}) {
 		return fmt.Errorf("flush: %w", ErrClosed)
@@ -570,13 +570,13 @@ func checkFlush(d Dir, mode FlushMode) error {
 // checked. From another goroutine the callback runs on the actor soon;
 // from a callback, Session.Trigger runs it at once unless TriggerDefer or
 // DeferCallbacks is set. It fails with an error wrapping ErrInvalid for an
-// unknown direction or option.
+// unknown direction or option and ErrClosed after Close or Free.
 func (b *Bufferevent) Trigger(d Dir, opts TriggerOption) error {
 	if err := checkTrigger(d, opts); err != nil {
 		return err
 	}
-	if b.zero() {
-		return errZero
+	if err := b.closedErr(); err != nil {
+		return err
 	}
 	if !b.mail.post(message{kind: msgTrigger, dir: d, topt: opts}) {
 		return fmt.Errorf("trigger: %w", ErrClosed)
@@ -599,13 +599,13 @@ func checkTrigger(d Dir, opts TriggerOption) error {
 // TriggerEvent runs the event callback with ev exactly as given (libevent's
 // trigger_event), deferred under the same rule as Trigger. It fails with
 // an error wrapping ErrInvalid for an unknown option and ErrClosed after
-// the bufferevent has stopped.
+// Close or Free.
 func (b *Bufferevent) TriggerEvent(ev Event, opts TriggerOption) error {
 	if opts&^(TriggerIgnoreWatermarks|TriggerDefer) != 0 {
 		return fmt.Errorf("%w: trigger options %#x", ErrInvalid, uint32(opts))
 	}
-	if b.zero() {
-		return errZero
+	if err := b.closedErr(); err != nil {
+		return err
 	}
 	if !b.mail.post(message{kind: msgTriggerEvent, ev: ev, topt: opts}) {
 		return fmt.Errorf("trigger event: %w", ErrClosed)

@@ -42,6 +42,53 @@ func TestConcurrentClose(t *testing.T) {
 	}
 }
 
+// After Free, the methods that post to the actor fail with ErrClosed at
+// once, as ErrClosed's doc says, though the actor has not stopped yet:
+// here it is held in a Do. Flush, Trigger and TriggerEvent used to return
+// nil and Do, TryRead and ReadBuffer to wait for the actor and then often
+// run (FuzzPairOps' model, tightened, found them).
+func TestFreedMethods(t *testing.T) {
+	a, _ := testbev.NewPair(t, 0)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) }) // a failed Recv must not leave the actor held
+	held := make(chan error, 1)
+	go func() {
+		held <- a.Do(func(*actor.Session) {
+			close(entered)
+			<-release
+		})
+	}()
+	testkit.Recv(t, entered, "the actor running the holding Do")
+	a.Free()
+	errs := map[string]error{
+		"Flush":        a.Flush(actor.Write, actor.Flush),
+		"Trigger":      a.Trigger(actor.Read, 0),
+		"TriggerEvent": a.TriggerEvent(actor.EOF, 0),
+	}
+	waiting := make(chan map[string]error, 1)
+	go func() {
+		_, readErr := a.TryRead(make([]byte, 4))
+		waiting <- map[string]error{
+			"Do":         a.Do(func(*actor.Session) {}),
+			"TryRead":    readErr,
+			"ReadBuffer": a.ReadBuffer(new(actor.Buffer)),
+		}
+	}()
+	for name, err := range testkit.Recv(t, waiting, "Do, TryRead and ReadBuffer after Free, the actor still held") {
+		errs[name] = err
+	}
+	releaseOnce.Do(func() { close(release) })
+	if err := testkit.Recv(t, held, "the holding Do"); err != nil {
+		t.Errorf("the holding Do = %v, want nil", err)
+	}
+	for name, err := range errs {
+		if !errors.Is(err, actor.ErrClosed) {
+			t.Errorf("%s after Free = %v, want ErrClosed", name, err)
+		}
+	}
+}
+
 // Every method of a closed bufferevent returns promptly with ErrClosed or
 // the zero value; the getters of settings (watermarks, timeouts, maxima,
 // priority) go on reporting what was set. SetMaxRead, SetMaxWrite,

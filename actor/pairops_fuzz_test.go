@@ -412,12 +412,15 @@ type poEnd struct {
 	draining       atomic.Bool // the final phase: the read callback takes everything
 	closedRet      atomic.Bool
 	selfFreed      atomic.Bool
-	arm            atomic.Int32 // poFree* bits: which callback frees, and whom
-	readable       chan struct{}
-	ended          chan struct{} // closed at the end of the read side (EOF)
-	endOnce        sync.Once
-	cbCounts       poCounts // events seen by the event callback
-	chCounts       poCounts // events seen on Events
+	// freedHere: the program's goroutine called Free (or Close) on the
+	// end, so every later call it makes must fail with ErrClosed.
+	freedHere bool
+	arm       atomic.Int32 // poFree* bits: which callback frees, and whom
+	readable  chan struct{}
+	ended     chan struct{} // closed at the end of the read side (EOF)
+	endOnce   sync.Once
+	cbCounts  poCounts // events seen by the event callback
+	chCounts  poCounts // events seen on Events
 
 	mu    sync.Mutex // guards following
 	got   int        // bytes received, checked against the peer's stream
@@ -587,6 +590,7 @@ func (r *poRun) step(op poOp) {
 		e.makeUncertain()
 		e.otherClose.Store(true)
 		e.be.Free()
+		e.freedHere = true
 	case poDrain:
 		e.drain()
 	case poMax:
@@ -648,13 +652,16 @@ func (e *poEnd) mayFailWrites() bool {
 // expect checks the error of a call that changes state: ErrInvalid for
 // bad arguments (ErrClosed too once the end may be closed, as a closed
 // check may come first), nil on a live end, nil or ErrClosed on one that
-// may have stopped, ErrClosed on a closed one.
+// may have stopped, ErrClosed on a closed one or after the program's own
+// Free.
 func (e *poEnd) expect(what string, err error, valid bool) {
 	st := e.state.Load()
 	ok := false
 	switch {
 	case !valid:
 		ok = errors.Is(err, actor.ErrInvalid) || st != poAlive && errors.Is(err, actor.ErrClosed)
+	case e.freedHere:
+		ok = errors.Is(err, actor.ErrClosed)
 	case st == poAlive:
 		ok = err == nil
 	case st == poUncertain:
@@ -669,13 +676,17 @@ func (e *poEnd) expect(what string, err error, valid bool) {
 
 // expectWrite checks the error of a Write, WriteBuffer or Send: as
 // expect, but a write may also fail as a broken pipe once the output
-// may have failed, and a Send with its context's error.
+// may have failed, and a Send with its context's error; after the
+// program's own Free only with ErrClosed.
 func (e *poEnd) expectWrite(what string, err error, ctxErr bool) {
 	st := e.state.Load()
 	ok := err == nil && st != poClosed ||
 		errors.Is(err, actor.ErrClosed) && st != poAlive ||
 		errors.Is(err, syscall.EPIPE) && e.mayFailWrites() ||
 		ctxErr && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+	if e.freedHere {
+		ok = errors.Is(err, actor.ErrClosed)
+	}
 	if !ok {
 		e.r.errorf("end %d (state %d, half-closed %v, partner state %d): %s = %v",
 			e.id, st, e.halfClosed.Load(), e.peer.state.Load(), what, err)

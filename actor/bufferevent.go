@@ -533,8 +533,9 @@ func (b *Bufferevent) Do(fn func(s *Session)) error {
 // Flush pushes data through the bufferevent (libevent's flush). Normal
 // runs the stages as the watermarks allow; Flush makes them emit what they
 // hold; Finished does that and, for Write, half-closes the transport once
-// the output is written, so the peer reads EOF (a pair's partner gets
-// Reading|EOF; a TCP peer gets FIN). Flush returns at once; Drain waits. It
+// the output is written (which waits while writing is disabled), so the
+// peer reads EOF (a pair's partner gets Reading|EOF; a TCP peer gets FIN).
+// Flush returns at once; Drain waits. It
 // fails with an error wrapping ErrInvalid for an unknown direction or mode
 // and ErrClosed after Close or Free.
 func (b *Bufferevent) Flush(d Dir, mode FlushMode) error {

@@ -125,7 +125,9 @@ func (b *Bufferevent) Close() error {
 
 // Drain closes gracefully: it flushes every stage with Finished, writes
 // all output, half-closes the transport, lets a transport that is itself a
-// bufferevent drain in turn, and then closes. On a network connection
+// bufferevent drain in turn, and then closes. It writes only while writing
+// is enabled, as every write does: with Write disabled it waits for
+// Enable(Write) (or ctx's end). On a network connection
 // (a net.Conn transport) it then waits up to 2 s for the peer's EOF,
 // reading and dropping what the peer still sends, before it closes:
 // closing a TCP connection with unread input sends a reset, which would

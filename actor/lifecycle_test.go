@@ -43,6 +43,44 @@ func TestDrain(t *testing.T) {
 	}
 }
 
+// Drain writes only while writing is enabled, as every write does: with
+// Write disabled, the half-close it asks for (Flush(Write, Finished),
+// Drain's first step) leaves the output untouched until Enable(Write);
+// then every byte goes, the partner reads EOF, and Drain returns nil.
+func TestDrainWaitsForWriting(t *testing.T) {
+	a, b := testbev.NewPair(t, 0)
+	in := b.In()
+	payload := testkit.Pattern(5000)
+	a.Disable(actor.Write)
+	a.Write(payload)
+	if err := a.Flush(actor.Write, actor.Finished); err != nil {
+		t.Fatalf("Flush(Write, Finished) = %v", err)
+	}
+	var out int
+	if err := a.Do(func(s *actor.Session) { out = s.Output().Len() }); err != nil {
+		t.Fatalf("Do() = %v", err)
+	}
+	if out != len(payload) {
+		t.Errorf("output %d bytes after Flush(Write, Finished) with writing disabled, want %d", out, len(payload))
+	}
+	if got := testkit.Pending(in); len(got) != 0 {
+		t.Errorf("partner received %d chunks with writing disabled", len(got))
+	}
+	drained := make(chan error, 1)
+	go func() { drained <- a.Drain(context.Background()) }()
+	a.Enable(actor.Write)
+	var got bytes.Buffer
+	for chunk := range in {
+		got.Write(chunk)
+	}
+	if err := testkit.Recv(t, drained, "Drain after Enable(Write)"); err != nil {
+		t.Errorf("Drain() = %v", err)
+	}
+	if !bytes.Equal(got.Bytes(), payload) {
+		t.Errorf("partner received %d bytes, want %d", got.Len(), len(payload))
+	}
+}
+
 // Drain gives up when its context ends, and still closes.
 func TestDrainTimeout(t *testing.T) {
 	a, _ := testbev.NewPair(t, 0) // the partner never reads

@@ -206,6 +206,11 @@ type Bufferevent struct {
 	// it, and read by a borrower only once it holds the sink.
 	sinkState atomic.Uint32
 	lentSink  atomic.Pointer[viewSink]
+	// lentErr is the first failure of a write through the lent sink:
+	// stored by the borrower before it gives the sink back
+	// (lentWriteFailed), read by the actor when an end of stream may
+	// hide it (takeLentFailure), cleared when the transport goes.
+	lentErr atomic.Pointer[error]
 
 	chans    atomic.Uint32 // chanIn, chanEvents: set once the channel exists
 	chMu     sync.Mutex    // guards following

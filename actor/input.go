@@ -47,9 +47,14 @@ func (a *actorState) readDst() *Buffer {
 
 // endRead reports the end of the read side: EOF or a read error.
 func (a *actorState) endRead(err error) {
-	if errors.Is(err, io.EOF) && !a.writeReset && a.writing && tcpClosed(a.t) {
-		a.eofHeld = true
-		return
+	if errors.Is(err, io.EOF) && !a.writeReset && tcpClosed(a.t) {
+		if a.writing {
+			a.eofHeld = true
+			return
+		}
+		// A borrower of the lent sink may have made the write that took
+		// the reset.
+		a.takeLentFailure()
 	}
 	if errors.Is(err, io.EOF) && a.writeReset {
 		a.b.errMu.Lock()

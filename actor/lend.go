@@ -163,7 +163,25 @@ func (b *Bufferevent) writeThrough(p []byte, buf *Buffer, total int) (n int64, h
 // read would not see it again.
 func (b *Bufferevent) lentWriteFailed(err error) {
 	if err != nil {
+		b.lentErr.CompareAndSwap(nil, &err) // before the sink goes back: see takeLentFailure
 		b.mail.post(message{kind: msgWriteFailed, tr: &transportMsg{err: err}})
+	}
+}
+
+// takeLentFailure takes in the failure of a borrower's write before its
+// message arrives. The kernel reports a reset once: when a borrower's
+// write took it, the actor's read returns 0, which endRead must not
+// report as a clean end of stream, but the borrower's msgWriteFailed may
+// still be queued behind that read, or its write under way. A borrower
+// stores its failure (lentErr) before it gives the sink back, so once the
+// sink is back (awaitSink: a borrower never waits for the actor) the
+// failure is known, and taking it now (writeFailed; the message then
+// finds it reported) lets endRead see the reset (writeReset). Found by
+// FuzzSocketOps; TestWriteThroughResetIsNoEOF.
+func (a *actorState) takeLentFailure() {
+	a.awaitSink()
+	if p := a.b.lentErr.Load(); p != nil {
+		a.writeFailed(*p)
 	}
 }
 

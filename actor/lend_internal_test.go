@@ -192,3 +192,39 @@ func TestWriteThroughReset(t *testing.T) {
 		b.Close()
 	}
 }
+
+// A reset that a borrower's write took is never reported as a clean end
+// of stream: when the peer resets while the actor waits in its socket
+// with its sink lent, the borrower's write may take the ECONNRESET the
+// kernel reports once, and the actor's read then returns 0. The actor
+// must report that read as Reading|Error with the reset, as it does when
+// its own write or its writer loop's took it, not as Reading|EOF before
+// the borrower's failure arrives (FuzzSocketOps found it: about one
+// round in seven reported Reading|EOF, and Writing|Error only after it).
+func TestWriteThroughResetIsNoEOF(t *testing.T) {
+	for round := range 100 {
+		b, c := socketBufferevent(t)
+		evs := make(chan EventInfo, 8)
+		b.SetCallbacks(Callbacks{
+			Event: func(_ *Session, ev Event, err error) { evs <- EventInfo{ev, err} },
+		})
+		b.Enable(Read)
+		waitLent(t, b)
+		tc := c.(*net.TCPConn)
+		tc.SetLinger(0)
+		tc.Close()                         // an RST
+		b.Write([]byte("after the reset")) // through the lent sink, if the actor has not woken yet
+		var seen []EventInfo
+		for {
+			e := testkit.Recv(t, evs, "the read side's end")
+			seen = append(seen, e)
+			if e.Event&Reading != 0 {
+				break
+			}
+		}
+		if last := seen[len(seen)-1]; last.Event != Reading|Error || !errors.Is(last.Err, syscall.ECONNRESET) {
+			t.Fatalf("round %d: events %v; the read side ended with %v (%v), want Reading|Error with ECONNRESET", round, seen, last.Event, last.Err)
+		}
+		b.Close()
+	}
+}

@@ -107,6 +107,7 @@ func (a *actorState) detach(closeT bool) error {
 			a.io.pull.NotifyReadable(nil)
 		}
 		a.awaitSink()                      // a borrower may be writing through the sink
+		a.b.lentErr.Store(nil)             // that transport's
 		err = a.io.stop(closeT || a.ownsT) // drops a batch the writer never wrote
 		a.io = nil
 	} else if a.t != nil && (closeT || a.ownsT) {

@@ -118,9 +118,15 @@ const (
 	// a program with tiny watermarks and kernel buffers still runs in a
 	// few milliseconds.
 	soBudget = 64 << 10
-	// soSmallBuffer is the kernel buffer size asked for in the programs
-	// that make a full socket cheap (Linux doubles it).
-	soSmallBuffer = 4 << 10
+	// soSmallSend and soSmallRecv are the kernel buffer sizes asked for
+	// in the programs that make a full socket cheap (Linux doubles them):
+	// the peer's receive window then closes after some 40 KiB. A smaller
+	// receive buffer makes loopback TCP stall for a persist or
+	// retransmission timer (40-200 ms) now and then, plain net.Conns
+	// alike (4 KiB: 64 KiB took up to 1.8 s); 24 KiB showed no stall in
+	// 240 transfers.
+	soSmallSend = 4 << 10
+	soSmallRecv = 24 << 10
 	// soSmallMaxWrite is the per-write maximum of a socket with small
 	// kernel buffers: writes far larger than the send buffer make Linux's
 	// TCP crawl (see actor.Bufferevent.SetMaxWrite).
@@ -550,8 +556,8 @@ func (r *soRun) setup() {
 			SetReadBuffer(int) error
 		}
 		for _, c := range []net.Conn{mine, theirs} {
-			c.(buffered).SetWriteBuffer(soSmallBuffer)
-			c.(buffered).SetReadBuffer(soSmallBuffer)
+			c.(buffered).SetWriteBuffer(soSmallSend)
+			c.(buffered).SetReadBuffer(soSmallRecv)
 		}
 	}
 	rc, err := theirs.(syscall.Conn).SyscallConn()

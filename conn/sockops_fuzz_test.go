@@ -1045,6 +1045,13 @@ func (r *soRun) setRateLimit(i byte) {
 // the socket.
 func (r *soRun) drain() {
 	strict := r.state.Load() == soAlive && !r.halfClosed.Load() && !r.drainStarted
+	if r.drainStarted {
+		// This Drain closes the socket when it is done, which may be
+		// before an earlier one's message was taken: that one then
+		// returns the stream's first failure, if any (its goroutine may
+		// run late), as a Drain that any other Close cuts short does.
+		r.otherClose.Store(true)
+	}
 	r.drainStarted = true
 	before := r.sent
 	r.makeUncertain()

@@ -1186,12 +1186,21 @@ func (r *soRun) noteReadEnd(ev actor.Event, err error, deferred bool) {
 	if ev&actor.EOF != 0 {
 		r.sawEOF = true
 	}
-	if ev&actor.Error != 0 {
+	if soReadError(ev, deferred) {
 		r.sawReadErr = true
 		if !deferred && r.endErr == nil {
 			r.endErr = err
 		}
 	}
+}
+
+// soReadError reports whether ev reports a read error. Deferred events
+// may come ORed together (with the first one's cause): Reading|Error then
+// may be a Writing|Error and a Reading|EOF, or a Reading|Timeout, so only
+// a set with neither EOF nor Writing counts.
+func soReadError(ev actor.Event, deferred bool) bool {
+	return ev&(actor.Reading|actor.Error) == actor.Reading|actor.Error &&
+		(!deferred || ev&(actor.EOF|actor.Writing) == 0)
 }
 
 // checkEvent checks an event from the callback or from Events; deferred
@@ -1217,7 +1226,7 @@ func (r *soRun) checkEvent(ev actor.Event, err error, where string, counts *soCo
 		if ev&(actor.Reading|actor.Writing) == 0 {
 			r.errorf("%s: %v (%v) names no direction, on a socket made over a connection", where, ev, err)
 		}
-		if ev&actor.Reading != 0 {
+		if soReadError(ev, deferred) {
 			if n := counts.readErr.Add(1); n > 1 {
 				r.errorf("%s: read error reported %d times (%v, %v)", where, n, ev, err)
 			}
@@ -1733,7 +1742,9 @@ func (r *soRun) checkDelivery(failed bool) {
 		r.errorf("the socket stayed open and its peer half-closed, but it did not read to EOF (received %d of %d, EOF %v, error %v)",
 			got, p.written, sawEOF, endErr)
 	}
-	if r.openAtFinish && p.resetNoFIN.Load() && (!sawReadErr || !r.deferred() && !errors.Is(endErr, syscall.ECONNRESET)) {
+	// With deferred events a read error ORed with a write failure is
+	// not told apart from one alone: it must then at least not be an EOF.
+	if r.openAtFinish && p.resetNoFIN.Load() && (sawEOF || !r.deferred() && (!sawReadErr || !errors.Is(endErr, syscall.ECONNRESET))) {
 		r.errorf("the peer reset the connection, but the socket's read side ended with EOF %v, error %v (%v); want an error wrapping ECONNRESET",
 			sawEOF, sawReadErr, endErr)
 	}

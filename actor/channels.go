@@ -215,6 +215,10 @@ type sendPiece struct {
 // on Write, WriteBuffer and Send fail at once with the cause, and nothing
 // receives from Out; select on Failed beside a send on Out. A read error
 // alone does not close it: the output fails when its own next write does.
+// A new transport (Connect, SetTransport, ReplaceTransport: a reconnect)
+// starts with a working output, and Failed then returns a new channel;
+// the failure left writing disabled, as libevent's does, until
+// Enable(Write).
 func (b *Bufferevent) Failed() <-chan struct{} {
 	if b.zero() {
 		return closedChan
@@ -228,6 +232,20 @@ func (b *Bufferevent) Failed() <-chan struct{} {
 		}
 	}
 	return b.failC
+}
+
+// clearOutputFailure forgets a failed write of the transport before, when
+// a new one is attached (actorState.attach): Write, WriteBuffer and Send
+// work again, and Failed returns a new channel, open until the new
+// transport fails in turn. A bufferevent that has stopped gets no new
+// transport, so its failure stays.
+func (b *Bufferevent) clearOutputFailure() {
+	b.errMu.Lock()
+	b.wErr = nil
+	b.errMu.Unlock()
+	b.chMu.Lock()
+	b.failed, b.failC = false, nil
+	b.chMu.Unlock()
 }
 
 // failOutput records that the output can take nothing more, and why, and

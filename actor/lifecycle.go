@@ -18,7 +18,14 @@ func (a *actorState) attach(t Transport, ready bool) {
 	a.b.curTransport.Store(&transportBox{t})
 	a.stopTimer(timerLinger) // a linger of the transport before
 	a.linger = lingerOff
-	a.readEnd, a.writeErr = readOpen, false
+	if a.writeErr {
+		// The transport before failed a write: the new one starts with an
+		// output that works, as a libevent reconnect does (writing stays
+		// disabled until Enable(Write), as libevent's error left it).
+		a.writeErr, a.writeReset = false, false
+		a.b.clearOutputFailure()
+	}
+	a.readEnd = readOpen
 	a.endWhileDisabled = nil
 	a.eofPending, a.inStarved, a.inPending = false, false, Normal
 	a.closeWrite = closeWriteNone

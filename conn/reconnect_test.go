@@ -1,0 +1,123 @@
+package conn_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/bevgo/bev/actor"
+	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/internal/testkit"
+)
+
+// A socket whose write failed (the peer reset it) connects again, as
+// libevent's reconnect does: the new connection starts with a working
+// output and a new, open Failed channel, and once writing is enabled again
+// (the failure disabled it, as libevent's error does) what is written
+// reaches the new peer, after what the output still held, as libevent's
+// output buffer keeps it. Writes failed for ever before: the output kept
+// the first connection's reset.
+func TestReconnectAfterWriteFailure(t *testing.T) {
+	base := actor.NewBase()
+	defer base.Close()
+	ln1 := listen(t)
+	ln2 := listen(t)
+	s, err := conn.New(base, nil, actor.CloseOnFree)
+	if err != nil {
+		t.Fatalf("conn.New() = %v", err)
+	}
+	evs := make(chan actor.EventInfo, 16)
+	s.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, err error) {
+		evs <- actor.EventInfo{Event: ev, Err: err}
+	}})
+	connect := func(ln net.Listener) net.Conn {
+		t.Helper()
+		if err := s.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); err != nil {
+			t.Fatalf("ConnectAddr() = %v", err)
+		}
+		c, err := ln.Accept()
+		if err != nil {
+			t.Fatalf("Accept() = %v", err)
+		}
+		t.Cleanup(func() { c.Close() })
+		waitEvent(t, evs, actor.Connected)
+		return c
+	}
+
+	c1 := connect(ln1)
+	c1.(*net.TCPConn).SetLinger(0)
+	c1.Close() // a reset
+	// A write may go before the reset reaches the socket: write until one
+	// fails (a handful, on loopback).
+	for i := 0; !isClosed(s.Failed()); i++ {
+		if i == 100000 {
+			t.Fatalf("no write failed after the peer's reset")
+		}
+		s.Write([]byte("x")) //nolint:errcheck // fails once Failed is closed
+	}
+	e := waitEvent(t, evs, actor.Writing)
+	if !errors.Is(e.Err, syscall.ECONNRESET) && !errors.Is(e.Err, syscall.EPIPE) {
+		t.Fatalf("write failure %v, want a reset or a broken pipe", e.Err)
+	}
+	testkit.Recv(t, s.Failed(), "Failed after the reset")
+	left := s.OutputLen() // what the first connection did not take stays queued
+
+	c2 := connect(ln2)
+	if isClosed(s.Failed()) {
+		t.Fatalf("Failed is closed on the new connection")
+	}
+	if err := s.Write([]byte("hello")); err != nil {
+		t.Fatalf("Write() on the new connection = %v", err)
+	}
+	if err := s.Enable(actor.Write); err != nil {
+		t.Fatalf("Enable(Write) = %v", err)
+	}
+	if err := s.Flush(actor.Write, actor.Finished); err != nil {
+		t.Fatalf("Flush(Write, Finished) = %v", err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(c2)
+		got <- b
+	}()
+	want := strings.Repeat("x", left) + "hello"
+	if b := testkit.Recv(t, got, "the new peer's read to EOF"); string(b) != want {
+		t.Errorf("the new peer read %q, want %q: what was queued, then the new write", b, want)
+	}
+}
+
+// listen returns a TCP listener on a free loopback port, closed at the
+// end of the test.
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("Listen() = %v", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// waitEvent receives events until one has a bit of want, and returns it.
+func waitEvent(t *testing.T, evs <-chan actor.EventInfo, want actor.Event) actor.EventInfo {
+	t.Helper()
+	for {
+		if e := testkit.Recv(t, evs, want.String()+" event"); e.Event&want != 0 {
+			return e
+		}
+	}
+}
+
+// isClosed reports whether c is closed, without waiting.
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}

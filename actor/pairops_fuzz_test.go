@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -91,7 +90,7 @@ func FuzzPairOps(f *testing.F) {
 				doing = fmt.Sprintf("operation %d, %v", i, prog.ops[i])
 			}
 			t.Fatalf("program hung for %v in %s\nprogram: %v\ngoroutines:\n%s",
-				testkit.WaitTime, doing, prog, poStacks())
+				testkit.WaitTime, doing, prog, testkit.AllStacks())
 		}
 		if t.Failed() {
 			t.Logf("program: %v", prog)
@@ -295,41 +294,6 @@ func poValidDir(d actor.Dir) bool { return d != 0 && d&^(actor.Read|actor.Write)
 // poValidTrig reports whether opts holds only known trigger options.
 func poValidTrig(opts actor.TriggerOption) bool {
 	return opts&^(actor.TriggerIgnoreWatermarks|actor.TriggerDefer) == 0
-}
-
-// poByte is byte k of the stream end id writes. Unlike testkit's pattern
-// it has no period, so no lost or repeated run of any length can line up
-// with the stream again.
-func poByte(id, k int) byte {
-	x := uint64(k)*0x9e3779b97f4a7c15 + uint64(id+1)*0xd1b54a32d192ed03
-	x ^= x >> 31
-	x *= 0xbf58476d1ce4e5b9
-	return byte(x >> 56)
-}
-
-// poStream returns bytes [off, off+n) of end id's stream.
-func poStream(id, off, n int) []byte {
-	p := make([]byte, n)
-	for i := range p {
-		p[i] = poByte(id, off+i)
-	}
-	return p
-}
-
-// poStacks returns the stacks of every goroutine.
-func poStacks() string {
-	buf := make([]byte, 4<<20)
-	return string(buf[:runtime.Stack(buf, true)])
-}
-
-// poIsClosed reports, without waiting, whether c is closed.
-func poIsClosed(c <-chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
 }
 
 // The model's view of whether an end is open.
@@ -580,7 +544,7 @@ func (r *poRun) step(op poOp) {
 		}
 		e.closedRet.Store(true)
 		e.state.Store(poClosed)
-		if !poIsClosed(e.be.Done()) {
+		if !testkit.Closed(e.be.Done()) {
 			r.errorf("end %d: Done() not closed after Close returned", e.id)
 		}
 		if p := e.peer.be.Partner(); p != nil {
@@ -700,11 +664,11 @@ func (e *poEnd) write(op poOp) {
 	var err error
 	switch op.c % 3 {
 	case 0:
-		err = e.be.Write(poStream(e.id, e.sent, n))
+		err = e.be.Write(testkit.UniqueAt(e.id, e.sent, n))
 		e.expectWrite("Write", err, false)
 	case 1:
 		var buf actor.Buffer
-		buf.Write(poStream(e.id, e.sent, n))
+		buf.Write(testkit.UniqueAt(e.id, e.sent, n))
 		err = e.be.WriteBuffer(&buf)
 		e.expectWrite("WriteBuffer", err, false)
 		if want := map[bool]int{true: 0, false: n}[err == nil]; buf.Len() != want {
@@ -722,7 +686,7 @@ func (e *poEnd) write(op poOp) {
 		if op.c&4 != 0 {
 			cancel() // Send may still take it if the actor is ready
 		}
-		err = e.be.Send(ctx, poStream(e.id, e.sent, n))
+		err = e.be.Send(ctx, testkit.UniqueAt(e.id, e.sent, n))
 		cancel()
 		e.expectWrite("Send", err, true)
 	}
@@ -832,13 +796,13 @@ func (e *poEnd) checkLive() {
 	if e.state.Load() != poAlive || p.state.Load() != poAlive || e.halfClosed.Load() || p.halfClosed.Load() {
 		return
 	}
-	if poIsClosed(e.be.Done()) {
+	if testkit.Closed(e.be.Done()) {
 		r.errorf("end %d stopped on its own", e.id)
 	}
 	if err := e.be.Err(); err != nil {
 		r.errorf("end %d: Err() = %v though nothing ended its stream", e.id, err)
 	}
-	if poIsClosed(e.be.Failed()) {
+	if testkit.Closed(e.be.Failed()) {
 		r.errorf("end %d: Failed() closed though its partner is open and it did not half-close", e.id)
 	}
 	if got := e.be.Partner(); got != p.be {
@@ -987,7 +951,7 @@ func (e *poEnd) record(p []byte, where string) {
 		e.r.errorf("end %d: %s delivered %d bytes after EOF", e.id, where, len(p))
 	}
 	for i, c := range p {
-		if want := poByte(e.peer.id, e.got+i); c != want {
+		if want := testkit.UniqueByte(e.peer.id, e.got+i); c != want {
 			e.r.errorf("end %d: %s: byte %d of the stream is %#x, want %#x (%d bytes delivered)",
 				e.id, where, e.got+i, c, want, len(p))
 			break
@@ -1212,7 +1176,7 @@ func (r *poRun) finish() {
 	}
 	var failed [2]bool
 	for i, e := range r.ends {
-		failed[i] = poIsClosed(e.be.Failed())
+		failed[i] = testkit.Closed(e.be.Failed())
 		e.pollEvents()
 	}
 	r.setDoing("final phase: closing")
@@ -1240,7 +1204,7 @@ func (e *poEnd) awaitEnd() {
 			if !e.tryReadAll() {
 				return // stopped
 			}
-			if poIsClosed(e.ended) {
+			if testkit.Closed(e.ended) {
 				// Everything before the EOF came before it: what the
 				// read after it found was the last.
 				e.complete = e.tryReadAll()
@@ -1317,7 +1281,7 @@ func (r *poRun) closeAll() {
 			r.errorf("Base.Close() = %v, want nil", err)
 		}
 		for _, e := range r.ends {
-			if !poIsClosed(e.be.Done()) {
+			if !testkit.Closed(e.be.Done()) {
 				r.errorf("end %d: Done() not closed after Base.Close returned", e.id)
 			}
 		}
@@ -1378,7 +1342,7 @@ func (e *poEnd) checkClosed() {
 	if cbs := e.be.Callbacks(); cbs.Read != nil || cbs.Write != nil || cbs.Event != nil {
 		r.errorf("end %d: Callbacks() not the zero value after Close", e.id)
 	}
-	if !poIsClosed(e.be.Failed()) || !poIsClosed(e.be.Done()) {
+	if !testkit.Closed(e.be.Failed()) || !testkit.Closed(e.be.Done()) {
 		r.errorf("end %d: Failed or Done not closed after Close", e.id)
 	}
 	if e.in != nil {

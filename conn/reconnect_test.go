@@ -53,7 +53,7 @@ func TestReconnectAfterWriteFailure(t *testing.T) {
 	c1.Close() // a reset
 	// A write may go before the reset reaches the socket: write until one
 	// fails (a handful, on loopback).
-	for i := 0; !isClosed(s.Failed()); i++ {
+	for i := 0; !testkit.Closed(s.Failed()); i++ {
 		if i == 100000 {
 			t.Fatalf("no write failed after the peer's reset")
 		}
@@ -67,7 +67,7 @@ func TestReconnectAfterWriteFailure(t *testing.T) {
 	left := s.OutputLen() // what the first connection did not take stays queued
 
 	c2 := connect(ln2)
-	if isClosed(s.Failed()) {
+	if testkit.Closed(s.Failed()) {
 		t.Fatalf("Failed is closed on the new connection")
 	}
 	if err := s.Write([]byte("hello")); err != nil {
@@ -109,15 +109,5 @@ func waitEvent(t *testing.T, evs <-chan actor.EventInfo, want actor.Event) actor
 		if e := testkit.Recv(t, evs, want.String()+" event"); e.Event&want != 0 {
 			return e
 		}
-	}
-}
-
-// isClosed reports whether c is closed, without waiting.
-func isClosed(c <-chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -101,7 +100,7 @@ func FuzzSocketOps(f *testing.F) {
 		case <-watchdog.C:
 			r.quiet.Store(true)
 			t.Fatalf("program hung for %v in %s\nprogram: %v\ngoroutines:\n%s",
-				soWatchdog, *r.doing.Load(), prog, soStacks())
+				soWatchdog, *r.doing.Load(), prog, testkit.AllStacks())
 		}
 		if t.Failed() {
 			t.Logf("program: %v", prog)
@@ -341,41 +340,6 @@ const (
 	soSocketID = 0
 	soPeerID   = 1
 )
-
-// soByte is byte k of stream id. Unlike testkit's pattern it has no
-// period, so no lost or repeated run of any length lines up with the
-// stream again.
-func soByte(id, k int) byte {
-	x := uint64(k)*0x9e3779b97f4a7c15 + uint64(id+1)*0xd1b54a32d192ed03
-	x ^= x >> 31
-	x *= 0xbf58476d1ce4e5b9
-	return byte(x >> 56)
-}
-
-// soStream returns bytes [off, off+n) of stream id.
-func soStream(id, off, n int) []byte {
-	p := make([]byte, n)
-	for i := range p {
-		p[i] = soByte(id, off+i)
-	}
-	return p
-}
-
-// soStacks returns the stacks of every goroutine.
-func soStacks() string {
-	buf := make([]byte, 4<<20)
-	return string(buf[:runtime.Stack(buf, true)])
-}
-
-// soIsClosed reports, without waiting, whether c is closed.
-func soIsClosed(c <-chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
-}
 
 // soBroken reports whether err is what a write or a read meets on a
 // connection its peer closed or reset.
@@ -691,7 +655,7 @@ func (r *soRun) step(op soOp) {
 		}
 		r.closedRet.Store(true)
 		r.state.Store(soClosed)
-		if !soIsClosed(r.s.Done()) {
+		if !testkit.Closed(r.s.Done()) {
 			r.errorf("Done() not closed after Close returned")
 		}
 	case soFree:
@@ -765,11 +729,11 @@ func (r *soRun) write(op soOp) {
 	var err error
 	switch op.c % 3 {
 	case 0:
-		err = r.s.Write(soStream(soSocketID, r.sent, n))
+		err = r.s.Write(testkit.UniqueAt(soSocketID, r.sent, n))
 		r.expectWrite("Write", err, false)
 	case 1:
 		var buf actor.Buffer
-		buf.Write(soStream(soSocketID, r.sent, n))
+		buf.Write(testkit.UniqueAt(soSocketID, r.sent, n))
 		err = r.s.WriteBuffer(&buf)
 		r.expectWrite("WriteBuffer", err, false)
 		if want := map[bool]int{true: 0, false: n}[err == nil]; buf.Len() != want {
@@ -787,7 +751,7 @@ func (r *soRun) write(op soOp) {
 		if op.c&4 != 0 {
 			cancel() // Send may still take it if the actor is ready
 		}
-		err = r.s.Send(ctx, soStream(soSocketID, r.sent, n))
+		err = r.s.Send(ctx, testkit.UniqueAt(soSocketID, r.sent, n))
 		cancel()
 		r.expectWrite("Send", err, true)
 	}
@@ -897,7 +861,7 @@ func (r *soRun) checkLive() {
 	if r.state.Load() != soAlive {
 		return
 	}
-	if soIsClosed(r.s.Done()) {
+	if testkit.Closed(r.s.Done()) {
 		r.errorf("the socket stopped on its own")
 	}
 	if r.halfClosed.Load() || r.peer.broken.Load() {
@@ -906,7 +870,7 @@ func (r *soRun) checkLive() {
 	if err := r.s.Err(); err != nil && !(r.peer.fin.Load() && errors.Is(err, io.EOF)) {
 		r.errorf("Err() = %v though nothing ended its stream", err)
 	}
-	if soIsClosed(r.s.Failed()) {
+	if testkit.Closed(r.s.Failed()) {
 		r.errorf("Failed() closed though its peer is open and it did not half-close")
 	}
 }
@@ -1088,7 +1052,7 @@ func (r *soRun) record(p []byte, where string) {
 		r.errorf("%s delivered %d bytes after the end of the read side", where, len(p))
 	}
 	for i, c := range p {
-		if want := soByte(soPeerID, r.got+i); c != want {
+		if want := testkit.UniqueByte(soPeerID, r.got+i); c != want {
 			r.errorf("%s: byte %d of the peer's stream is %#x, want %#x (%d bytes delivered)", where, r.got+i, c, want, len(p))
 			break
 		}
@@ -1274,7 +1238,7 @@ func (p *soPeer) write(n int) {
 	if !p.open || p.fin.Load() || n == 0 {
 		return // after its own half-close a write fails (EPIPE)
 	}
-	b := soStream(soPeerID, p.written, n)
+	b := testkit.UniqueAt(soPeerID, p.written, n)
 	var (
 		k   int
 		err error
@@ -1349,7 +1313,7 @@ func (p *soPeer) record(b []byte) {
 		p.r.errorf("peer: read %d bytes after the end of the stream", len(b))
 	}
 	for i, c := range b {
-		if want := soByte(soSocketID, p.got+i); c != want {
+		if want := testkit.UniqueByte(soSocketID, p.got+i); c != want {
 			p.r.errorf("peer: byte %d of the socket's stream is %#x, want %#x (%d bytes read)", p.got+i, c, want, len(b))
 			break
 		}
@@ -1493,7 +1457,7 @@ func (r *soRun) finish() {
 	case <-time.After(soWait):
 		r.fatalf("a Drain did not return within %v after both sides read their end of stream", soWait)
 	}
-	failed := soIsClosed(r.s.Failed())
+	failed := testkit.Closed(r.s.Failed())
 	r.pollEvents()
 	r.setDoing("final phase: closing")
 	r.closeAll()
@@ -1544,7 +1508,7 @@ func (r *soRun) awaitEnd() {
 			if !r.tryReadAll() {
 				return // stopped
 			}
-			if soIsClosed(r.ended) {
+			if testkit.Closed(r.ended) {
 				// Everything before the end came before it: what the
 				// read after it found was the last.
 				r.complete = r.tryReadAll()
@@ -1619,7 +1583,7 @@ func (r *soRun) closeAll() {
 	if err := r.base.Close(); err != nil {
 		r.errorf("Base.Close() = %v, want nil", err)
 	}
-	if !soIsClosed(r.s.Done()) {
+	if !testkit.Closed(r.s.Done()) {
 		r.errorf("Done() not closed after Base.Close returned")
 	}
 	if err := r.s.Close(); err != nil {
@@ -1672,7 +1636,7 @@ func (r *soRun) checkClosed() {
 	if err := s.Err(); err == nil {
 		r.errorf("Err() = nil after Close")
 	}
-	if !soIsClosed(s.Failed()) {
+	if !testkit.Closed(s.Failed()) {
 		r.errorf("Failed not closed after Close")
 	}
 	if r.in != nil {

@@ -1,5 +1,5 @@
 // Package testkit holds the helpers bev's tests share that know nothing of
-// bev: bounded waits on channels, wake-up signals, the test byte stream,
+// bev: bounded waits on channels, wake-up signals, the test byte streams,
 // draining a buffer and checking what an example program prints. It
 // imports no bev package, so every package's tests can use it, package
 // actor's internal tests included; the helpers that need package actor
@@ -10,6 +10,7 @@ package testkit
 import (
 	"bytes"
 	"io"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -97,6 +98,45 @@ func PatternMismatch(id, off int, got []byte) int {
 		}
 	}
 	return -1
+}
+
+// UniqueByte returns byte k of aperiodic stream id, for tests that must
+// catch a lost or repeated run of any length (the fuzzers' models):
+// unlike PatternByte's stream it has no period, so no such run lines up
+// with the stream again.
+func UniqueByte(id, k int) byte {
+	x := uint64(k)*0x9e3779b97f4a7c15 + uint64(id+1)*0xd1b54a32d192ed03
+	x ^= x >> 31
+	x *= 0xbf58476d1ce4e5b9
+	return byte(x >> 56)
+}
+
+// UniqueAt returns bytes [off, off+n) of aperiodic stream id (see
+// UniqueByte).
+func UniqueAt(id, off, n int) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = UniqueByte(id, off+i)
+	}
+	return p
+}
+
+// Closed reports, without waiting, whether c is closed (or holds a
+// value, which a closed-once signal channel never does).
+func Closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// AllStacks returns the stacks of every goroutine, for the message of a
+// test that found a hang.
+func AllStacks() string {
+	buf := make([]byte, 4<<20)
+	return string(buf[:runtime.Stack(buf, true)])
 }
 
 // Buffer is what DrainAll empties: an actor.Buffer or a bytes.Buffer.

@@ -132,9 +132,9 @@ const (
 	soSmallMaxWrite = 16 << 10
 	// soWait bounds each wait of a run for something the socket or the
 	// peer owes it (an end of stream, a Drain's return).
-	soWait = 5 * time.Second
+	soWait = 10 * time.Second
 	// soWatchdog bounds a whole run.
-	soWatchdog = 15 * time.Second
+	soWatchdog = 30 * time.Second
 )
 
 // soStyle is how a program consumes the socket's input: one style per

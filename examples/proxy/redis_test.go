@@ -25,6 +25,13 @@ func storeOf(t *testing.T, p *running) map[string]any {
 	return st
 }
 
+// storeCount returns counter name of a group_store stats map, 0 when
+// it is missing.
+func storeCount(st map[string]any, name string) float64 {
+	n, _ := st[name].(float64)
+	return n
+}
+
 // download fetches url through client and checks it is body, byte for
 // byte.
 func download(t *testing.T, url string, body []byte) {
@@ -132,6 +139,7 @@ func TestGroupRedisBounded(t *testing.T) {
 		n, _ := st["leases"].(float64)
 		return n >= 3
 	})
+	before := storeOf(t, p)
 	srv.Stop()
 	waitStats(t, p, "fenced ticks", func(v map[string]any) bool {
 		st, _ := v["group_store"].(map[string]any)
@@ -148,7 +156,7 @@ func TestGroupRedisBounded(t *testing.T) {
 	defer back.Stop()
 	waitStats(t, p, "the recovery", func(v map[string]any) bool {
 		st, _ := v["group_store"].(map[string]any)
-		return st["recoveries"] == 1.0 && st["shared"] == true
+		return storeCount(st, "recoveries") > storeCount(before, "recoveries") && st["shared"] == true
 	})
 }
 
@@ -171,10 +179,13 @@ func TestGroupRedisFault(t *testing.T) {
 		down, _ := v["bytes_target_to_client"].(float64)
 		return down > 100<<10
 	})
+	// Counted from here: on a loaded machine a slow Redis call may count
+	// as an outage of its own, before or after this one.
+	before := storeOf(t, p)
 	srv.Stop()
 	waitStats(t, p, "the outage", func(v map[string]any) bool {
 		st, _ := v["group_store"].(map[string]any)
-		return st["outages"] == 1.0 && st["shared"] == false
+		return storeCount(st, "outages") > storeCount(before, "outages") && st["shared"] == false
 	})
 	// The outage may first be seen mid-tick; let the policy serve a few
 	// ticks before Redis comes back.
@@ -191,7 +202,7 @@ func TestGroupRedisFault(t *testing.T) {
 	<-done
 	waitStats(t, p, "the recovery", func(v map[string]any) bool {
 		st, _ := v["group_store"].(map[string]any)
-		return st["recoveries"] == 1.0 && st["shared"] == true
+		return storeCount(st, "recoveries") > storeCount(before, "recoveries") && st["shared"] == true
 	})
 	if st := storeOf(t, p); st["local_leases"] == 0.0 || st["errors"] == 0.0 {
 		t.Errorf("group_store after the outage = %v: want local leases and errors counted", st)

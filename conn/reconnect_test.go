@@ -11,6 +11,8 @@ import (
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
+	"github.com/bevgo/bev/internal/testbev"
+	"github.com/bevgo/bev/internal/testconn"
 	"github.com/bevgo/bev/internal/testkit"
 )
 
@@ -22,10 +24,9 @@ import (
 // output buffer keeps it. Writes failed for ever before: the output kept
 // the first connection's reset.
 func TestReconnectAfterWriteFailure(t *testing.T) {
-	base := actor.NewBase()
-	defer base.Close()
-	ln1 := listen(t)
-	ln2 := listen(t)
+	base := testbev.NewBase(t)
+	ln1 := testconn.Listen(t)
+	ln2 := testconn.Listen(t)
 	s, err := conn.New(base, nil, actor.CloseOnFree)
 	if err != nil {
 		t.Fatalf("conn.New() = %v", err)
@@ -88,18 +89,6 @@ func TestReconnectAfterWriteFailure(t *testing.T) {
 	if b := testkit.Recv(t, got, "the new peer's read to EOF"); string(b) != want {
 		t.Errorf("the new peer read %q, want %q: what was queued, then the new write", b, want)
 	}
-}
-
-// listen returns a TCP listener on a free loopback port, closed at the
-// end of the test.
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("Listen() = %v", err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln
 }
 
 // waitEvent receives events until one has a bit of want, and returns it.

@@ -159,17 +159,7 @@ func TestWriteThroughClose(t *testing.T) {
 // must report ECONNRESET, never only an end of stream and a broken pipe.
 func TestWriteThroughReset(t *testing.T) {
 	for round := range 50 {
-		b, c := socketBufferevent(t)
-		evs := make(chan EventInfo, 8)
-		b.SetCallbacks(Callbacks{
-			Read:  func(s *Session) { s.Input().Drain(s.Input().Len()) },
-			Event: func(_ *Session, ev Event, err error) { evs <- EventInfo{ev, err} },
-		})
-		b.Enable(Read)
-		waitLent(t, b)
-		tc := c.(*net.TCPConn)
-		tc.SetLinger(0)
-		tc.Close() // an RST
+		b, evs := resetWhileLent(t, func(s *Session) { s.Input().Drain(s.Input().Len()) })
 		for range 3 {
 			if b.Write([]byte("after the reset")) != nil {
 				break
@@ -203,16 +193,7 @@ func TestWriteThroughReset(t *testing.T) {
 // round in seven reported Reading|EOF, and Writing|Error only after it).
 func TestWriteThroughResetIsNoEOF(t *testing.T) {
 	for round := range 100 {
-		b, c := socketBufferevent(t)
-		evs := make(chan EventInfo, 8)
-		b.SetCallbacks(Callbacks{
-			Event: func(_ *Session, ev Event, err error) { evs <- EventInfo{ev, err} },
-		})
-		b.Enable(Read)
-		waitLent(t, b)
-		tc := c.(*net.TCPConn)
-		tc.SetLinger(0)
-		tc.Close()                         // an RST
+		b, evs := resetWhileLent(t, nil)
 		b.Write([]byte("after the reset")) // through the lent sink, if the actor has not woken yet
 		var seen []EventInfo
 		for {
@@ -227,4 +208,24 @@ func TestWriteThroughResetIsNoEOF(t *testing.T) {
 		}
 		b.Close()
 	}
+}
+
+// resetWhileLent returns a socket's bufferevent, reading with the read
+// callback read (nil: none), whose actor waits in its socket with its
+// sink lent when the peer resets the connection, and the channel of its
+// events.
+func resetWhileLent(t *testing.T, read func(*Session)) (*Bufferevent, <-chan EventInfo) {
+	t.Helper()
+	b, c := socketBufferevent(t)
+	evs := make(chan EventInfo, 8)
+	b.SetCallbacks(Callbacks{
+		Read:  read,
+		Event: func(_ *Session, ev Event, err error) { evs <- EventInfo{ev, err} },
+	})
+	b.Enable(Read)
+	waitLent(t, b)
+	tc := c.(*net.TCPConn)
+	tc.SetLinger(0)
+	tc.Close() // an RST
+	return b, evs
 }

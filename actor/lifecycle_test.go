@@ -31,16 +31,7 @@ func TestDrain(t *testing.T) {
 	a.Write(payload)
 	drained := make(chan error, 1)
 	go func() { drained <- a.Drain(context.Background()) }()
-	var got bytes.Buffer
-	for chunk := range in {
-		got.Write(chunk)
-	}
-	if err := testkit.Recv(t, drained, "Drain"); err != nil {
-		t.Errorf("Drain() = %v", err)
-	}
-	if !bytes.Equal(got.Bytes(), payload) {
-		t.Errorf("partner received %d bytes, want %d", got.Len(), len(payload))
-	}
+	checkDrained(t, in, drained, payload, "Drain")
 }
 
 // Drain writes only while writing is enabled, as every write does: with
@@ -69,11 +60,27 @@ func TestDrainWaitsForWriting(t *testing.T) {
 	drained := make(chan error, 1)
 	go func() { drained <- a.Drain(context.Background()) }()
 	a.Enable(actor.Write)
+	checkDrained(t, in, drained, payload, "Drain after Enable(Write)")
+}
+
+// checkDrained reads the partner's In until it is closed (its EOF), then
+// checks that the Drain whose result drained carries, named what,
+// returned nil and that the partner received payload. Every wait is
+// bounded by testkit.WaitTime.
+func checkDrained(t *testing.T, in <-chan []byte, drained <-chan error, payload []byte, what string) {
+	t.Helper()
 	var got bytes.Buffer
-	for chunk := range in {
-		got.Write(chunk)
+	deadline := time.After(testkit.WaitTime)
+	for done := false; !done; {
+		select {
+		case chunk, ok := <-in:
+			got.Write(chunk)
+			done = !ok
+		case <-deadline:
+			t.Fatalf("partner's In not closed after %v, %d bytes received", testkit.WaitTime, got.Len())
+		}
 	}
-	if err := testkit.Recv(t, drained, "Drain after Enable(Write)"); err != nil {
+	if err := testkit.Recv(t, drained, what); err != nil {
 		t.Errorf("Drain() = %v", err)
 	}
 	if !bytes.Equal(got.Bytes(), payload) {

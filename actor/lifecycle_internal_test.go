@@ -52,12 +52,7 @@ func TestDoneClosedBeforeUnregister(t *testing.T) {
 // needs the caller held between its check and its Or for the whole of
 // exit, so the late Or is made by hand here.
 func TestEnabledZeroAfterLateEnable(t *testing.T) {
-	a, b, err := NewPair(nil, 0)
-	if err != nil {
-		t.Fatalf("NewPair() = %v", err)
-	}
-	a.Close()
-	b.Close()
+	a := stoppedEnd(t)
 	a.enabled.Or(uint32(Read)) // what Enable and In do after their checks
 	if got := a.Enabled(); got != 0 {
 		t.Errorf("Enabled() = %v after Close, want 0", got)
@@ -73,14 +68,22 @@ func TestEnabledZeroAfterLateEnable(t *testing.T) {
 // hand here, as the race needs SetCallbacks to land between exit's
 // clearing and its closing of Done.
 func TestCallbacksZeroAfterLateSet(t *testing.T) {
+	a := stoppedEnd(t)
+	a.cbs.Swap(&Callbacks{Read: func(*Session) {}}) // what SetCallbacks does after its check
+	if cbs := a.Callbacks(); cbs.Read != nil || cbs.Write != nil || cbs.Event != nil {
+		t.Errorf("Callbacks() after Close is not the zero value")
+	}
+}
+
+// stoppedEnd returns one end of a pair made without a Base, after both
+// ends were closed.
+func stoppedEnd(t *testing.T) *Bufferevent {
+	t.Helper()
 	a, b, err := NewPair(nil, 0)
 	if err != nil {
 		t.Fatalf("NewPair() = %v", err)
 	}
 	a.Close()
 	b.Close()
-	a.cbs.Swap(&Callbacks{Read: func(*Session) {}}) // what SetCallbacks does after its check
-	if cbs := a.Callbacks(); cbs.Read != nil || cbs.Write != nil || cbs.Event != nil {
-		t.Errorf("Callbacks() after Close is not the zero value")
-	}
+	return a
 }

@@ -1238,19 +1238,7 @@ func (p *soPeer) write(n int) {
 	if !p.open || p.fin.Load() || n == 0 {
 		return // after its own half-close a write fails (EPIPE)
 	}
-	b := testkit.UniqueAt(soPeerID, p.written, n)
-	var (
-		k   int
-		err error
-	)
-	cerr := p.rc.Write(func(fd uintptr) bool {
-		for {
-			k, err = syscall.Write(int(fd), b)
-			if err != syscall.EINTR {
-				return true // never wait
-			}
-		}
-	})
+	k, err, cerr := p.once(p.rc.Write, syscall.Write, testkit.UniqueAt(soPeerID, p.written, n))
 	if cerr != nil {
 		p.r.errorf("peer: RawConn.Write() = %v on an open connection", cerr)
 		return
@@ -1270,6 +1258,22 @@ func (p *soPeer) write(n int) {
 	}
 }
 
+// once makes one call of sys (syscall.Read or syscall.Write) on b through
+// the peer's raw connection's rc (its Read or Write), retried only on
+// EINTR and never waiting for readiness; cerr is the raw connection's own
+// error.
+func (p *soPeer) once(rc func(func(uintptr) bool) error, sys func(int, []byte) (int, error), b []byte) (k int, err, cerr error) {
+	cerr = rc(func(fd uintptr) bool {
+		for {
+			k, err = sys(int(fd), b)
+			if err != syscall.EINTR {
+				return true // never wait
+			}
+		}
+	})
+	return k, err, cerr
+}
+
 // read reads up to n bytes of the socket's stream, what the kernel has at
 // once.
 func (p *soPeer) read(n int) {
@@ -1277,18 +1281,7 @@ func (p *soPeer) read(n int) {
 		return
 	}
 	b := make([]byte, n)
-	var (
-		k   int
-		err error
-	)
-	cerr := p.rc.Read(func(fd uintptr) bool {
-		for {
-			k, err = syscall.Read(int(fd), b)
-			if err != syscall.EINTR {
-				return true // never wait
-			}
-		}
-	})
+	k, err, cerr := p.once(p.rc.Read, syscall.Read, b)
 	if cerr != nil {
 		p.r.errorf("peer: RawConn.Read() = %v on an open connection", cerr)
 		return

@@ -71,16 +71,7 @@ func FuzzPairOps(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		prog := poDecode(data)
 		r := &poRun{t: t, prog: prog, ignore: goleak.IgnoreCurrent()}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			r.run()
-		}()
-		watchdog := time.NewTimer(testkit.WaitTime)
-		defer watchdog.Stop()
-		select {
-		case <-done:
-		case <-watchdog.C:
+		testkit.Within(t, testkit.WaitTime, r.run, func() string {
 			r.quiet.Store(true)
 			doing := "setup"
 			if p := r.doing.Load(); p != nil {
@@ -89,9 +80,8 @@ func FuzzPairOps(f *testing.F) {
 			if i := int(r.opIndex.Load()); doing == "the program" && i < len(prog.ops) {
 				doing = fmt.Sprintf("operation %d, %v", i, prog.ops[i])
 			}
-			t.Fatalf("program hung for %v in %s\nprogram: %v\ngoroutines:\n%s",
-				testkit.WaitTime, doing, prog, testkit.AllStacks())
-		}
+			return fmt.Sprintf("%s\nprogram: %v", doing, prog)
+		})
 		if t.Failed() {
 			t.Logf("program: %v", prog)
 		}

@@ -88,20 +88,10 @@ func FuzzSocketOps(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		prog := soDecode(data)
 		r := &soRun{t: t, prog: prog, ignore: goleak.IgnoreCurrent()}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			r.run()
-		}()
-		watchdog := time.NewTimer(soWatchdog)
-		defer watchdog.Stop()
-		select {
-		case <-done:
-		case <-watchdog.C:
+		testkit.Within(t, soWatchdog, r.run, func() string {
 			r.quiet.Store(true)
-			t.Fatalf("program hung for %v in %s\nprogram: %v\ngoroutines:\n%s",
-				soWatchdog, *r.doing.Load(), prog, testkit.AllStacks())
-		}
+			return fmt.Sprintf("%s\nprogram: %v", *r.doing.Load(), prog)
+		})
 		if t.Failed() {
 			t.Logf("program: %v", prog)
 		}

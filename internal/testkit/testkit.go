@@ -132,6 +132,27 @@ func Closed(c <-chan struct{}) bool {
 	}
 }
 
+// Within runs run on a goroutine of its own and waits, at most limit,
+// for it to return. If it has not by then, Within fails the test with
+// t.Fatalf, saying where run is (hung's answer, asked for only then) and
+// giving every goroutine's stack; the goroutine is left to the failed
+// test. Like Recv it must be called from the goroutine running the test.
+func Within(t testing.TB, limit time.Duration, run func(), hung func() string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		run()
+	}()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		t.Fatalf("hung for %v in %s\ngoroutines:\n%s", limit, hung(), AllStacks())
+	}
+}
+
 // AllStacks returns the stacks of every goroutine, for the message of a
 // test that found a hang.
 func AllStacks() string {

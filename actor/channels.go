@@ -28,7 +28,9 @@ const eventBuffer = 16
 // callback: each chunk holds the bytes of one read (after the input
 // stage), in order, and belongs to the receiver. The channel is closed
 // after EOF or a read error once every byte before it was received (Err
-// then says why), or when the bufferevent stops.
+// then says why), or when the bufferevent stops. A socket that connects
+// again after its stream ended starts over: In then returns a new channel
+// for the new stream, and its first call enables reading again.
 //
 // The first call enables reading and switches input delivery to the
 // channel: the Read callback is no longer called. Reading pauses while

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
@@ -98,5 +99,63 @@ func waitEvent(t *testing.T, evs <-chan actor.EventInfo, want actor.Event) actor
 		if e := testkit.Recv(t, evs, want.String()+" event"); e.Event&want != 0 {
 			return e
 		}
+	}
+}
+
+// A socket read through In connects again after its stream ended: In,
+// closed at the first stream's EOF, returns a new channel for the new
+// stream, and its first call enables reading again, as the first call
+// ever did (the EOF disabled it, as libevent's does). Before, In returned
+// the closed channel for good and the new stream's bytes were never
+// delivered.
+func TestReconnectReopensIn(t *testing.T) {
+	base := testbev.NewBase(t)
+	s, err := conn.New(base, nil, actor.CloseOnFree)
+	if err != nil {
+		t.Fatalf("conn.New() = %v", err)
+	}
+	evs := make(chan actor.EventInfo, 16)
+	s.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, err error) {
+		evs <- actor.EventInfo{Event: ev, Err: err}
+	}})
+	// stream connects s to a new listener whose peer sends msg and closes,
+	// and returns what In delivered until it was closed.
+	stream := func(msg string) string {
+		t.Helper()
+		ln := testconn.Listen(t)
+		if err := s.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); err != nil {
+			t.Fatalf("ConnectAddr() = %v", err)
+		}
+		c, err := ln.Accept()
+		if err != nil {
+			t.Fatalf("Accept() = %v", err)
+		}
+		waitEvent(t, evs, actor.Connected)
+		in := s.In()
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatalf("peer Write() = %v", err)
+		}
+		c.Close()
+		var got []byte
+		timer := time.NewTimer(testkit.WaitTime)
+		defer timer.Stop()
+		for {
+			select {
+			case chunk, ok := <-in:
+				if !ok {
+					return string(got)
+				}
+				got = append(got, chunk...)
+			case <-timer.C:
+				t.Fatalf("In not closed after %v; it delivered %q of %q", testkit.WaitTime, got, msg)
+			}
+		}
+	}
+	if got := stream("first"); got != "first" {
+		t.Fatalf("the first stream read %q, want %q", got, "first")
+	}
+	waitEvent(t, evs, actor.EOF)
+	if got := stream("second"); got != "second" {
+		t.Fatalf("after the reconnect In read %q, want %q", got, "second")
 	}
 }

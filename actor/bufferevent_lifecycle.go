@@ -217,7 +217,8 @@ func (b *Bufferevent) Done() <-chan struct{} {
 // error, a *PanicError after a callback panicked, and an error wrapping
 // ErrClosed after Close if nothing came first. The first cause wins, but
 // for a panic after EOF (in the callback handling it, say): the
-// *PanicError then replaces io.EOF.
+// *PanicError then replaces io.EOF. A reconnect (a new transport after
+// the stream ended) starts a new stream: Err is nil again until it ends.
 func (b *Bufferevent) Err() error {
 	if b.zero() {
 		return errZero

@@ -35,6 +35,11 @@ func (a *actorState) attach(t Transport, ready bool) {
 		a.b.chMu.Unlock()
 		a.inChanUsed = false
 	}
+	// Err says why the stream ended (a read's end or a failed write):
+	// nil again on the new one.
+	a.b.errMu.Lock()
+	a.b.err = nil
+	a.b.errMu.Unlock()
 	a.readEnd = readOpen
 	a.endWhileDisabled = nil
 	a.eofPending, a.inStarved, a.inPending = false, false, Normal

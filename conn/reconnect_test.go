@@ -159,3 +159,53 @@ func TestReconnectReopensIn(t *testing.T) {
 		t.Fatalf("after the reconnect In read %q, want %q", got, "second")
 	}
 }
+
+// Err says why the current stream ended: after a reconnect it is nil
+// again while the new stream runs, and then the new stream's cause (here
+// a reset), not the old stream's EOF.
+func TestReconnectResetsErr(t *testing.T) {
+	base := testbev.NewBase(t)
+	s, err := conn.New(base, nil, actor.CloseOnFree)
+	if err != nil {
+		t.Fatalf("conn.New() = %v", err)
+	}
+	evs := make(chan actor.EventInfo, 16)
+	s.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, err error) {
+		evs <- actor.EventInfo{Event: ev, Err: err}
+	}})
+	connect := func() *net.TCPConn {
+		t.Helper()
+		ln := testconn.Listen(t)
+		if err := s.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); err != nil {
+			t.Fatalf("ConnectAddr() = %v", err)
+		}
+		c, err := ln.Accept()
+		if err != nil {
+			t.Fatalf("Accept() = %v", err)
+		}
+		t.Cleanup(func() { c.Close() })
+		waitEvent(t, evs, actor.Connected)
+		if err := s.Enable(actor.Read); err != nil {
+			t.Fatalf("Enable(Read) = %v", err)
+		}
+		return c.(*net.TCPConn)
+	}
+	connect().Close()
+	waitEvent(t, evs, actor.EOF)
+	if err := s.Err(); err != io.EOF {
+		t.Fatalf("Err() after the first stream = %v, want io.EOF", err)
+	}
+	c := connect()
+	if err := s.Err(); err != nil {
+		t.Fatalf("Err() on the new stream = %v, want nil", err)
+	}
+	c.SetLinger(0)
+	c.Close()
+	e := waitEvent(t, evs, actor.EOF|actor.Error)
+	if !errors.Is(e.Err, syscall.ECONNRESET) {
+		t.Fatalf("the new stream ended with %v %v, want a reset", e.Event, e.Err)
+	}
+	if err := s.Err(); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("Err() after the reset = %v, want ECONNRESET", err)
+	}
+}

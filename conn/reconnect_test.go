@@ -25,32 +25,11 @@ import (
 // output buffer keeps it. Writes failed for ever before: the output kept
 // the first connection's reset.
 func TestReconnectAfterWriteFailure(t *testing.T) {
-	base := testbev.NewBase(t)
-	ln1 := testconn.Listen(t)
-	ln2 := testconn.Listen(t)
-	s, err := conn.New(base, nil, actor.CloseOnFree)
-	if err != nil {
-		t.Fatalf("conn.New() = %v", err)
-	}
-	evs := make(chan actor.EventInfo, 16)
-	s.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, err error) {
-		evs <- actor.EventInfo{Event: ev, Err: err}
-	}})
-	connect := func(ln net.Listener) net.Conn {
-		t.Helper()
-		if err := s.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); err != nil {
-			t.Fatalf("ConnectAddr() = %v", err)
-		}
-		c, err := ln.Accept()
-		if err != nil {
-			t.Fatalf("Accept() = %v", err)
-		}
-		t.Cleanup(func() { c.Close() })
-		waitEvent(t, evs, actor.Connected)
-		return c
-	}
+	rs := newReconnecting(t)
+	s, evs := rs.s, rs.evs
+	connect := func() net.Conn { return rs.connect(t) }
 
-	c1 := connect(ln1)
+	c1 := connect()
 	c1.(*net.TCPConn).SetLinger(0)
 	c1.Close() // a reset
 	// A write may go before the reset reaches the socket: write until one
@@ -68,7 +47,7 @@ func TestReconnectAfterWriteFailure(t *testing.T) {
 	testkit.Recv(t, s.Failed(), "Failed after the reset")
 	left := s.OutputLen() // what the first connection did not take stays queued
 
-	c2 := connect(ln2)
+	c2 := connect()
 	if testkit.Closed(s.Failed()) {
 		t.Fatalf("Failed is closed on the new connection")
 	}
@@ -102,15 +81,18 @@ func waitEvent(t *testing.T, evs <-chan actor.EventInfo, want actor.Event) actor
 	}
 }
 
-// A socket read through In connects again after its stream ended: In,
-// closed at the first stream's EOF, returns a new channel for the new
-// stream, and its first call enables reading again, as the first call
-// ever did (the EOF disabled it, as libevent's does). Before, In returned
-// the closed channel for good and the new stream's bytes were never
-// delivered.
-func TestReconnectReopensIn(t *testing.T) {
-	base := testbev.NewBase(t)
-	s, err := conn.New(base, nil, actor.CloseOnFree)
+// reconnecting is a socket that connects again and again, each time to
+// a new listener on loopback, with its events on evs.
+type reconnecting struct {
+	s   *conn.Socket
+	evs chan actor.EventInfo
+}
+
+// newReconnecting makes a socket with no connection yet (CloseOnFree), its
+// event callback sending every event on evs.
+func newReconnecting(t *testing.T) *reconnecting {
+	t.Helper()
+	s, err := conn.New(testbev.NewBase(t), nil, actor.CloseOnFree)
 	if err != nil {
 		t.Fatalf("conn.New() = %v", err)
 	}
@@ -118,19 +100,40 @@ func TestReconnectReopensIn(t *testing.T) {
 	s.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, err error) {
 		evs <- actor.EventInfo{Event: ev, Err: err}
 	}})
+	return &reconnecting{s: s, evs: evs}
+}
+
+// connect connects the socket to a new listener and returns the accepted
+// peer, closed at cleanup, once the socket has reported Connected.
+func (rs *reconnecting) connect(t *testing.T) *net.TCPConn {
+	t.Helper()
+	ln := testconn.Listen(t)
+	if err := rs.s.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); err != nil {
+		t.Fatalf("ConnectAddr() = %v", err)
+	}
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatalf("Accept() = %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	waitEvent(t, rs.evs, actor.Connected)
+	return c.(*net.TCPConn)
+}
+
+// A socket read through In connects again after its stream ended: In,
+// closed at the first stream's EOF, returns a new channel for the new
+// stream, and its first call enables reading again, as the first call
+// ever did (the EOF disabled it, as libevent's does). Before, In returned
+// the closed channel for good and the new stream's bytes were never
+// delivered.
+func TestReconnectReopensIn(t *testing.T) {
+	rs := newReconnecting(t)
+	s, evs := rs.s, rs.evs
 	// stream connects s to a new listener whose peer sends msg and closes,
 	// and returns what In delivered until it was closed.
 	stream := func(msg string) string {
 		t.Helper()
-		ln := testconn.Listen(t)
-		if err := s.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); err != nil {
-			t.Fatalf("ConnectAddr() = %v", err)
-		}
-		c, err := ln.Accept()
-		if err != nil {
-			t.Fatalf("Accept() = %v", err)
-		}
-		waitEvent(t, evs, actor.Connected)
+		c := rs.connect(t)
 		in := s.In()
 		if _, err := c.Write([]byte(msg)); err != nil {
 			t.Fatalf("peer Write() = %v", err)
@@ -164,31 +167,15 @@ func TestReconnectReopensIn(t *testing.T) {
 // again while the new stream runs, and then the new stream's cause (here
 // a reset), not the old stream's EOF.
 func TestReconnectResetsErr(t *testing.T) {
-	base := testbev.NewBase(t)
-	s, err := conn.New(base, nil, actor.CloseOnFree)
-	if err != nil {
-		t.Fatalf("conn.New() = %v", err)
-	}
-	evs := make(chan actor.EventInfo, 16)
-	s.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, err error) {
-		evs <- actor.EventInfo{Event: ev, Err: err}
-	}})
+	rs := newReconnecting(t)
+	s, evs := rs.s, rs.evs
 	connect := func() *net.TCPConn {
 		t.Helper()
-		ln := testconn.Listen(t)
-		if err := s.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); err != nil {
-			t.Fatalf("ConnectAddr() = %v", err)
-		}
-		c, err := ln.Accept()
-		if err != nil {
-			t.Fatalf("Accept() = %v", err)
-		}
-		t.Cleanup(func() { c.Close() })
-		waitEvent(t, evs, actor.Connected)
+		c := rs.connect(t)
 		if err := s.Enable(actor.Read); err != nil {
 			t.Fatalf("Enable(Read) = %v", err)
 		}
-		return c.(*net.TCPConn)
+		return c
 	}
 	connect().Close()
 	waitEvent(t, evs, actor.EOF)

@@ -27,10 +27,9 @@ import (
 func TestReconnectAfterWriteFailure(t *testing.T) {
 	rs := newReconnecting(t)
 	s, evs := rs.s, rs.evs
-	connect := func() net.Conn { return rs.connect(t) }
 
-	c1 := connect()
-	c1.(*net.TCPConn).SetLinger(0)
+	c1 := rs.connect(t)
+	c1.SetLinger(0)
 	c1.Close() // a reset
 	// A write may go before the reset reaches the socket: write until one
 	// fails (a handful, on loopback).
@@ -47,7 +46,7 @@ func TestReconnectAfterWriteFailure(t *testing.T) {
 	testkit.Recv(t, s.Failed(), "Failed after the reset")
 	left := s.OutputLen() // what the first connection did not take stays queued
 
-	c2 := connect()
+	c2 := rs.connect(t)
 	if testkit.Closed(s.Failed()) {
 		t.Fatalf("Failed is closed on the new connection")
 	}

@@ -217,8 +217,8 @@ func (b *Bufferevent) Done() <-chan struct{} {
 // error, a *PanicError after a callback panicked, and an error wrapping
 // ErrClosed after Close if nothing came first. The first cause wins, but
 // for a panic after EOF (in the callback handling it, say): the
-// *PanicError then replaces io.EOF. A reconnect (a new transport after
-// the stream ended) starts a new stream: Err is nil again until it ends.
+// *PanicError then replaces io.EOF. A connect or a new transport starts
+// a new stream: Err is nil again until it ends (or the connect fails).
 func (b *Bufferevent) Err() error {
 	if b.zero() {
 		return errZero
@@ -246,6 +246,14 @@ func (b *Bufferevent) setErr(err error) {
 	if b.err == nil {
 		b.err = err
 	}
+	b.errMu.Unlock()
+}
+
+// newStream forgets why the stream before ended, as a connect or a new
+// transport starts another: Err says why the current one ended.
+func (b *Bufferevent) newStream() {
+	b.errMu.Lock()
+	b.err = nil
 	b.errMu.Unlock()
 }
 

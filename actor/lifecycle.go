@@ -35,11 +35,7 @@ func (a *actorState) attach(t Transport, ready bool) {
 		a.b.chMu.Unlock()
 		a.inChanUsed = false
 	}
-	// Err says why the stream ended (a read's end or a failed write):
-	// nil again on the new one.
-	a.b.errMu.Lock()
-	a.b.err = nil
-	a.b.errMu.Unlock()
+	a.b.newStream()
 	a.readEnd = readOpen
 	a.endWhileDisabled = nil
 	a.eofPending, a.inStarved, a.inPending = false, false, Normal
@@ -155,6 +151,7 @@ func (a *actorState) startConnect(ctx context.Context, dial DialFunc) {
 	ctx, cancel := context.WithCancel(clock.NewContext(ctx, a.b.base.Clock()))
 	a.connCancel = cancel
 	a.connecting = true
+	a.b.newStream() // a failed connect is what Err reports, not the stream before
 	if a.b.dialNet.Load() && a.idleWhileDialing() {
 		a.dialHere(ctx, dial)
 		return

@@ -195,3 +195,24 @@ func TestReconnectResetsErr(t *testing.T) {
 		t.Fatalf("Err() after the reset = %v, want ECONNRESET", err)
 	}
 }
+
+// A connect that fails after a stream ended is what Err reports: the
+// refusal, not the old stream's EOF.
+func TestReconnectRefusedErr(t *testing.T) {
+	rs := newReconnecting(t)
+	c := rs.connect(t)
+	if err := rs.s.Enable(actor.Read); err != nil {
+		t.Fatalf("Enable(Read) = %v", err)
+	}
+	c.Close()
+	waitEvent(t, rs.evs, actor.EOF)
+	if err := rs.s.ConnectAddr(context.Background(), "tcp", refusedAddr(t)); err != nil {
+		t.Fatalf("ConnectAddr() = %v", err)
+	}
+	if e := waitEvent(t, rs.evs, actor.Error); !isRefused(e.Err) {
+		t.Fatalf("the connect failed with %v, want a refusal", e.Err)
+	}
+	if err := rs.s.Err(); !isRefused(err) {
+		t.Fatalf("Err() after the refused connect = %v, want the refusal", err)
+	}
+}

@@ -46,14 +46,20 @@ func (a *actorState) readDst() *Buffer {
 }
 
 // endRead reports the end of the read side: EOF or a read error.
+//
+// The kernel reports a reset once, to the first call that looks: when a
+// write took it, the read after returns 0, which must not pass for the
+// peer's EOF. The actor's own writes have reported theirs (writeReset);
+// a borrower of the lent sink stored its failure (takeLentFailure); only
+// a write with the writer loop is still out, and only then is the
+// kernel asked whether the socket was reset (tcpClosed: a system call
+// that a plain EOF, every connection's end, need not pay).
 func (a *actorState) endRead(err error) {
-	if errors.Is(err, io.EOF) && !a.writeReset && tcpClosed(a.t) {
-		if a.writing {
+	if errors.Is(err, io.EOF) && !a.writeReset {
+		if a.writing && tcpClosed(a.t) {
 			a.eofHeld = true
 			return
 		}
-		// A borrower of the lent sink may have made the write that took
-		// the reset.
 		a.takeLentFailure()
 	}
 	if errors.Is(err, io.EOF) && a.writeReset {

@@ -422,6 +422,14 @@ func (r *relay) onTimeout(x *side, s *actor.Session, ev actor.Event) {
 		if x.choked.Load() {
 			return // paused by backpressure: the peer's write timeout watches this
 		}
+		if x.peer.choked.Load() {
+			// The peer waits for x to take its output: not idle, and x's
+			// write timeout says whether x stalls. Counting the peer's
+			// last read as the last traffic would call a client that
+			// stopped reading idle, whichever timeout fired first.
+			s.Enable(actor.Read) // re-arms the timeout
+			return
+		}
 		if time.Since(last) < idle {
 			s.Enable(actor.Read) // re-arms the timeout
 			return

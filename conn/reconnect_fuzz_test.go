@@ -263,6 +263,7 @@ type rcStream struct {
 	endEOF    bool  // and it was EOF
 	first     error // the first end: a read's end or a write's failure
 	wFailed   bool  // a Writing|Error was seen
+	readOnce  bool  // reading was enabled in this stream
 	readRaced bool  // reading was enabled when an unseen end may have disabled it
 	wRaced    bool  // writing was enabled when an unseen failure may have disabled it
 	winLo     int64 // where the peer's first byte lies in stream 0
@@ -484,13 +485,13 @@ func (r *rcRun) noteReadEnable() {
 	if st.peerFIN || st.peerGone {
 		st.readRaced = true
 	}
-	if st.k > 0 && !r.readOn && !r.streams[st.k-1].readRaced && r.delivered(st) == 0 {
+	if st.k > 0 && !st.readOnce && !r.streams[st.k-1].readRaced {
 		r.turn()
-		if n := r.s.InputLen(); n != 0 && st.in == nil {
-			r.errorf("stream %d: input holds %d bytes before reading was enabled on the new stream", st.k, n)
+		if n := r.s.InputLen(); n != 0 || r.delivered(st) != 0 {
+			r.errorf("stream %d: %d bytes read before reading was enabled on the new stream", st.k, n+r.delivered(st))
 		}
 	}
-	r.readOn = true
+	r.readOn, st.readOnce = true, true
 }
 
 // enableWrite enables writing unless the model knows it is enabled. A
@@ -547,14 +548,13 @@ func (r *rcRun) consume(n int) {
 		}
 		r.record(st, p[:k], "TryRead")
 	case rcChannel:
-		for st.in != nil && !st.inClosed {
+		for ready := true; ready && st.in != nil && !st.inClosed; {
 			select {
 			case p, ok := <-st.in:
 				r.takeIn(p, ok)
-				continue
 			default:
+				ready = false
 			}
-			break
 		}
 	case rcCallback:
 		r.turn()
@@ -562,7 +562,8 @@ func (r *rcRun) consume(n int) {
 }
 
 // takeIn takes what In gave: a chunk, or its closing, which comes only
-// after the read side ended and every byte before the end was delivered.
+// after the end of the read side, reported before (the event callback
+// runs on the actor as the end is emitted), and every byte before it.
 func (r *rcRun) takeIn(p []byte, ok bool) {
 	st := r.st
 	if ok {
@@ -570,8 +571,10 @@ func (r *rcRun) takeIn(p []byte, ok bool) {
 		return
 	}
 	st.inClosed = true
-	if err := r.s.Err(); err == nil {
-		r.errorf("stream %d: In closed with Err() = nil", st.k)
+	r.pollEvents()
+	if got := r.delivered(st); !st.readEnded || st.endEOF && got != st.peerSent {
+		r.errorf("stream %d: In closed with the read side ended %v (EOF %v) after %d bytes of the peer's %d, Err() = %v",
+			st.k, st.readEnded, st.endEOF, got, st.peerSent, r.s.Err())
 	}
 }
 

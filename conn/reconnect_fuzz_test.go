@@ -27,8 +27,8 @@ import (
 // fresh loopback listener, and checks every stream against a model of
 // what the documentation promises for a reconnect. The fuzz input is
 // decoded by rcDecode: a header byte (how the socket's input is consumed:
-// the Read callback, the In channel, or TryRead) and up to rcMaxOps
-// operations of two bytes each.
+// the Read callback, the In channel, or TryRead; whether the socket ends
+// with Free or Close) and up to rcMaxOps operations of two bytes each.
 //
 // The operations: socket writes of a known stream (testkit.UniqueAt);
 // Enable and Disable of Read or Write; In (or Enable(Read) in the other
@@ -137,6 +137,7 @@ type rcOp struct {
 // rcProgram is a decoded fuzz input.
 type rcProgram struct {
 	style rcStyle
+	free  bool // the socket ends with Free, not Close
 	ops   []rcOp
 }
 
@@ -144,7 +145,7 @@ type rcProgram struct {
 func rcDecode(data []byte) rcProgram {
 	var p rcProgram
 	if len(data) > 0 {
-		p.style = rcStyle(data[0] % 3)
+		p.style, p.free = rcStyle(data[0]%3), data[0]&0x80 != 0
 		data = data[1:]
 	}
 	for len(data) > 0 && len(p.ops) < rcMaxOps {
@@ -159,7 +160,8 @@ func rcDecode(data []byte) rcProgram {
 // String describes the program, for a failure's log.
 func (p rcProgram) String() string {
 	var sb strings.Builder
-	sb.WriteString([...]string{"callback", "channel", "poll"}[p.style] + ":")
+	sb.WriteString([...]string{"callback", "channel", "poll"}[p.style])
+	sb.WriteString(map[bool]string{false: ", Close:", true: ", Free:"}[p.free])
 	for _, op := range p.ops {
 		sb.WriteString(" " + op.String() + ";")
 	}
@@ -911,11 +913,16 @@ func (r *rcRun) finish() {
 	}
 	r.pollEvents()
 	r.setDoing("closing")
-	if err := r.s.Close(); err != nil {
+	if r.prog.free {
+		r.s.Free() // the Base's Close joins it
+	} else if err := r.s.Close(); err != nil {
 		r.errorf("Close() = %v, want nil", err)
 	}
 	if err := r.base.Close(); err != nil {
 		r.errorf("Base.Close() = %v, want nil", err)
+	}
+	if !testkit.Closed(r.s.Done()) {
+		r.errorf("Done() open after the Base's Close returned")
 	}
 	r.cleanup() // the peers and their readers
 	r.setDoing("goroutines")

@@ -92,7 +92,7 @@ const (
 	// rcWait bounds each wait for something the socket or a peer owes.
 	rcWait = 3 * time.Second
 	// rcWatchdog bounds a whole run.
-	rcWatchdog = 15 * time.Second
+	rcWatchdog = 10 * time.Second
 	// rcBreakWrites bounds the writes made to get a failure from a peer
 	// that closed or reset.
 	rcBreakWrites = 1000

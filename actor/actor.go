@@ -121,4 +121,4 @@ func (a *actorState) init(b *Bufferevent, in, out Stage) {
 // enabled reports whether any direction in d is enabled. The actor loads
 // the bits each time: any goroutine may change them (see
 // Bufferevent.enabled).
-func (a *actorState) enabled(d Dir) bool { return Dir(a.b.enabled.Load())&d != 0 }
+func (a *actorState) enabled(d Dir) bool { return a.b.enabledDirs()&d != 0 }

@@ -153,11 +153,18 @@ type Bufferevent struct {
 	//
 	// enabled is the one setting the actor changes too: it clears a
 	// direction on EOF, a read or write error and a timeout (as libevent
-	// does), and stores 0 on exit. Every writer changes only its own bits
-	// with an atomic Or or And, so a setter's Enable and the actor's
-	// clearing of another direction never undo each other; when both touch
-	// the same direction the later one wins, as the calls are ordered.
-	enabled  atomic.Uint32
+	// does), and stores 0 on exit. It holds the enabled directions and,
+	// above them, a count of the calls that enabled each (enabledWord).
+	// Every writer changes only its own bits with an atomic Or, And or
+	// compare-and-swap, so a setter's Enable and the actor's clearing of
+	// another direction never undo each other; when both touch the same
+	// direction the later one wins, as the calls are ordered, and a
+	// timeout is ordered when its timer fired, not when the actor takes it
+	// (onTimeout).
+	enabled atomic.Uint32
+	// fired is enabled as it was when the clock timer last fired: its
+	// counts of enabling calls tell onTimeout whether an Enable came after.
+	fired    atomic.Uint32
 	rwm, wwm atomic.Pointer[watermark]
 	rto, wto atomic.Int64 // nanoseconds; 0 means none
 	maxRead  atomic.Int64

@@ -49,7 +49,7 @@ func (b *Bufferevent) In() <-chan []byte {
 			b.inClosed = true
 		} else {
 			b.chans.Or(chanIn)
-			b.enabled.Or(uint32(Read))
+			b.enable(Read)
 			b.mail.post(message{kind: msgEnable, dir: Read})
 		}
 	}

@@ -115,7 +115,7 @@ func (b *Bufferevent) borrowSink() *viewSink {
 	}
 	cbs := b.cbs.Load()
 	// outStage is set before the actor starts and never changes.
-	if Dir(b.enabled.Load())&Write == 0 || cbs != nil && cbs.Write != nil || b.rate.Load().limited() ||
+	if b.enabledDirs()&Write == 0 || cbs != nil && cbs.Write != nil || b.rate.Load().limited() ||
 		!stagePasses(b.a.outStage) {
 		b.returnSink(true) // untouched: lent again, or to the actor if it woke
 		return nil

@@ -67,7 +67,7 @@ func (s *Session) Enable(d Dir) error {
 	if !d.valid() {
 		return fmt.Errorf("%w: direction %v", ErrInvalid, d)
 	}
-	s.a.b.enabled.Or(uint32(d))
+	s.a.b.enable(d)
 	s.a.onEnable(d)
 	return nil
 }

@@ -73,7 +73,10 @@ func (b *Bufferevent) Watermark(d Dir) (low, high int, err error) {
 // watermark or a rate limit, the write timeout while writing is enabled
 // and output is waiting. Any progress restarts it; when it expires the
 // direction is disabled and the event callback gets Timeout|Reading or
-// Timeout|Writing, once. Setting them re-arms both. It fails with an
+// Timeout|Writing, once. An Enable of the direction made after the
+// timeout expired, before the actor got to it, is the later call: the
+// Timeout is still reported, and the direction stays enabled with its
+// timeout running again. Setting them re-arms both. It fails with an
 // error wrapping ErrInvalid for a negative duration.
 func (b *Bufferevent) SetTimeouts(read, write time.Duration) error {
 	if err := b.setTimeouts(read, write); err != nil {
@@ -243,7 +246,7 @@ func (b *Bufferevent) Enable(d Dir) error {
 	if err := b.closedErr(); err != nil {
 		return err
 	}
-	b.enabled.Or(uint32(d))
+	b.enable(d)
 	b.mail.post(message{kind: msgEnable, dir: d})
 	return nil
 }
@@ -274,5 +277,64 @@ func (b *Bufferevent) Enabled() Dir {
 		// just before the stop may set its bits after that store.
 		return 0
 	}
-	return Dir(b.enabled.Load())
+	return b.enabledDirs()
+}
+
+// The enabled word (Bufferevent.enabled): the enabled directions in its
+// low byte, and above them, for Read and for Write, a 12-bit count of the
+// calls that enabled it, which wraps. A timeout clears its direction only
+// if no call enabled it since its timer fired (clearUnlessEnabledSince):
+// Advance on a manual clock, then Enable(Read), leaves reading enabled
+// whenever the actor gets to the timer's message.
+const (
+	enabledDirMask   = 0xff
+	enabledCountBits = 12
+	enabledCountMask = 1<<enabledCountBits - 1
+)
+
+// enabledCountShift is where d's count sits in the enabled word; d is
+// Read or Write.
+func enabledCountShift(d Dir) uint {
+	if d == Read {
+		return 8
+	}
+	return 8 + enabledCountBits
+}
+
+// enabledDirs returns the enabled directions.
+func (b *Bufferevent) enabledDirs() Dir { return Dir(b.enabled.Load() & enabledDirMask) }
+
+// enable sets the directions of d and counts the call for each, in one
+// atomic step.
+func (b *Bufferevent) enable(d Dir) {
+	for {
+		old := b.enabled.Load()
+		w := old | uint32(d)
+		for _, x := range [...]Dir{Read, Write} {
+			if d&x != 0 {
+				sh := enabledCountShift(x)
+				c := (w>>sh + 1) & enabledCountMask
+				w = w&^(enabledCountMask<<sh) | c<<sh
+			}
+		}
+		if b.enabled.CompareAndSwap(old, w) {
+			return
+		}
+	}
+}
+
+// clearUnlessEnabledSince clears direction d (Read or Write) unless a
+// call enabled it after snap, the enabled word as it was when a timer
+// fired: that call came later, and wins.
+func (b *Bufferevent) clearUnlessEnabledSince(d Dir, snap uint32) {
+	sh := enabledCountShift(d)
+	for {
+		old := b.enabled.Load()
+		if (old>>sh)&enabledCountMask != (snap>>sh)&enabledCountMask {
+			return
+		}
+		if b.enabled.CompareAndSwap(old, old&^uint32(d)) {
+			return
+		}
+	}
 }

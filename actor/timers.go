@@ -38,9 +38,12 @@ func (a *actorState) onTimer() {
 }
 
 // onTimeout reports a read or write timeout: direction d is disabled, as
-// libevent does, and Timeout is reported with ErrTimeout.
+// libevent does, and Timeout is reported with ErrTimeout. An Enable of d
+// that came after the timer fired, while its message waited for the
+// actor, is the later call: d stays enabled (the Enable re-arms the
+// timeout when the actor takes it).
 func (a *actorState) onTimeout(d Dir) {
-	a.b.enabled.And(^uint32(d))
+	a.b.clearUnlessEnabledSince(d, a.b.fired.Load())
 	ev := Timeout | Reading
 	if d == Write {
 		ev = Timeout | Writing
@@ -190,8 +193,11 @@ func (a *actorState) setClockTimer(now time.Time) {
 		tm.t.Reset(next.Sub(now))
 		return
 	}
-	mail := &a.b.mail
-	tm.t = a.b.base.Clock().AfterFunc(next.Sub(now), func() { mail.post(message{kind: msgTimer}) })
+	b := a.b
+	tm.t = b.base.Clock().AfterFunc(next.Sub(now), func() {
+		b.fired.Store(b.enabled.Load())
+		b.mail.post(message{kind: msgTimer})
+	})
 }
 
 // arm starts (want) or stops timer i, to fire after d, and reports

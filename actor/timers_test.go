@@ -332,3 +332,58 @@ func TestTimeoutRestartsLazily(t *testing.T) {
 		}
 	})
 }
+
+// An Enable that comes after a read timeout's timer fired, while the
+// actor is busy and has not taken the timer yet, is the later call: the
+// timeout is reported, reading stays enabled, and its timeout runs again
+// from the Enable. Before, the actor's clearing of Read, made when it got
+// to the timer, undid the Enable for good (found by FuzzSocketOps: a
+// program's last Enable(Read) never read the peer's EOF).
+func TestEnableAfterTimerFiredWins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := actor.NewBase()
+		defer base.Close()
+		a, b, _ := actor.NewPair(base, 0)
+		defer a.Close()
+		defer b.Close()
+		start := time.Now()
+		var fired []time.Duration
+		b.SetCallbacks(actor.Callbacks{
+			Read: func(*actor.Session) {},
+			Event: func(_ *actor.Session, ev actor.Event, _ error) {
+				if ev == actor.Timeout|actor.Reading {
+					fired = append(fired, time.Since(start))
+				}
+			},
+		})
+		b.SetTimeouts(100*time.Millisecond, 0)
+		b.Enable(actor.Read)
+		synctest.Wait() // the timeout runs from here: 100 ms
+		hold := make(chan struct{})
+		held := make(chan error, 1)
+		go func() { held <- b.Do(func(*actor.Session) { <-hold }) }()
+		time.Sleep(150 * time.Millisecond) // the timer fires; the actor is in Do
+		if err := b.Enable(actor.Read); err != nil {
+			t.Fatalf("Enable(Read) = %v", err)
+		}
+		close(hold)
+		if err := <-held; err != nil {
+			t.Fatalf("Do() = %v", err)
+		}
+		synctest.Wait()
+		if b.Enabled()&actor.Read == 0 {
+			t.Fatalf("Enabled() = %v after an Enable(Read) that came after the timer fired, want Read", b.Enabled())
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		// The first timeout, due at 100 ms and taken once Do returned;
+		// the second 100 ms after that, armed by the Enable the actor
+		// took next; none after, since that one disabled reading.
+		if want := []time.Duration{150 * time.Millisecond, 250 * time.Millisecond}; !reflect.DeepEqual(fired, want) {
+			t.Errorf("read timeouts at %v, want %v", fired, want)
+		}
+		if b.Enabled()&actor.Read != 0 {
+			t.Errorf("Enabled() = %v after the second timeout, want Read cleared", b.Enabled())
+		}
+	})
+}

@@ -1,10 +1,11 @@
 // Package testkit holds the helpers bev's tests share that know nothing of
 // bev: bounded waits on channels, wake-up signals, the test byte streams,
-// draining a buffer and checking what an example program prints. It
-// imports no bev package, so every package's tests can use it, package
-// actor's internal tests included; the helpers that need package actor
-// are in internal/testbev, and real loopback connections in
-// internal/testconn.
+// a watchdog for a run that may hang (Within) and the bookkeeping of a
+// run under it (Run, which the model-based fuzz targets embed), draining
+// a buffer and checking what an example program prints. It imports no
+// bev package, so every package's tests can use it, package actor's
+// internal tests included; the helpers that need package actor are in
+// internal/testbev, and real loopback connections in internal/testconn.
 package testkit
 
 import (

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,21 +69,13 @@ import (
 func FuzzPairOps(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		prog := poDecode(data)
-		r := &poRun{t: t, prog: prog, ignore: goleak.IgnoreCurrent()}
-		testkit.Within(t, testkit.WaitTime, r.run, func() string {
-			r.quiet.Store(true)
-			doing := "setup"
-			if p := r.doing.Load(); p != nil {
-				doing = *p
-			}
+		r := &poRun{Run: testkit.Run{T: t}, prog: prog, ignore: goleak.IgnoreCurrent()}
+		r.Watch(testkit.WaitTime, r.run, prog, func(doing string) string {
 			if i := int(r.opIndex.Load()); doing == "the program" && i < len(prog.ops) {
-				doing = fmt.Sprintf("operation %d, %v", i, prog.ops[i])
+				return fmt.Sprintf("operation %d, %v", i, prog.ops[i])
 			}
-			return fmt.Sprintf("%s\nprogram: %v", doing, prog)
+			return doing
 		})
-		if t.Failed() {
-			t.Logf("program: %v", prog)
-		}
 	})
 }
 
@@ -301,26 +292,19 @@ const (
 	poFreePartner int32 = 1 << 4
 )
 
-// poAbort is what fatalf panics with to end a run early.
-type poAbort struct{}
-
 // poRun is one run of a program. Its methods run on the run goroutine,
 // but for the callbacks' (poEnd.onRead and the others), which run on the
 // actors.
 type poRun struct {
-	t      *testing.T
+	testkit.Run
 	prog   poProgram
 	ignore goleak.Option // the goroutines from before the run
 	base   *actor.Base
 	ends   [2]*poEnd
 	drains sync.WaitGroup
-	// doing names what the run goroutine is doing, for the watchdog, and
-	// opIndex which operation of the program it runs.
-	doing   atomic.Pointer[string]
+	// opIndex is which operation of the program the run goroutine runs,
+	// for the watchdog.
 	opIndex atomic.Int32
-	// quiet: the watchdog has given up on the run, which must not report
-	// to a test that has ended.
-	quiet atomic.Bool
 }
 
 // poEnd is one end of the pair and the model of it. Its plain fields are
@@ -386,45 +370,14 @@ type poCounts struct {
 	eof, writeErr atomic.Int32
 }
 
-// errorf reports a failure and goes on; it is safe from any goroutine.
-func (r *poRun) errorf(format string, args ...any) {
-	if r.quiet.Load() {
-		return
-	}
-	r.t.Helper()
-	r.t.Errorf(format, args...)
-}
-
-// fatalf reports a failure and ends the run; only the run goroutine may
-// call it.
-func (r *poRun) fatalf(format string, args ...any) {
-	r.errorf(format, args...)
-	panic(poAbort{})
-}
-
-// setDoing records what the run goroutine does next.
-func (r *poRun) setDoing(format string, args ...any) {
-	s := format
-	if len(args) > 0 {
-		s = fmt.Sprintf(format, args...)
-	}
-	r.doing.Store(&s)
-}
-
 // run runs the program, the final phase and the checks, and closes
 // everything even when it ends early.
 func (r *poRun) run() {
-	defer func() {
-		if v := recover(); v != nil {
-			if _, ok := v.(poAbort); !ok {
-				r.errorf("panic: %v\n%s", v, debug.Stack())
-			}
-		}
-	}()
-	r.setDoing("setup")
+	defer r.Recover()
+	r.SetDoing("setup")
 	defer r.cleanup()
 	r.setup()
-	r.setDoing("the program")
+	r.SetDoing("the program")
 	for i, op := range r.prog.ops {
 		r.opIndex.Store(int32(i))
 		r.step(op)
@@ -445,7 +398,7 @@ func (r *poRun) setup() {
 	}
 	a, b, err := actor.NewPair(r.base, r.prog.opts)
 	if err != nil {
-		r.fatalf("NewPair() = %v", err)
+		r.Fatalf("NewPair() = %v", err)
 	}
 	for i, be := range []*actor.Bufferevent{a, b} {
 		e := &poEnd{
@@ -472,7 +425,7 @@ func (r *poRun) setup() {
 // cleanup closes both ends and the Base and joins the Drains: after a
 // finished run it finds everything closed already.
 func (r *poRun) cleanup() {
-	r.setDoing("cleanup")
+	r.SetDoing("cleanup")
 	for _, e := range r.ends {
 		if e != nil {
 			e.otherClose.Store(true) // a Drain still waiting is cut short
@@ -514,7 +467,7 @@ func (r *poRun) step(op poOp) {
 			}
 			// Only this goroutine enables, so the bits stay off.
 			if got := e.be.Enabled(); got&d != 0 {
-				r.errorf("end %d: Enabled() = %v right after Disable(%v)", e.id, got, d)
+				r.Errorf("end %d: Enabled() = %v right after Disable(%v)", e.id, got, d)
 			}
 		}
 	case poWatermark:
@@ -530,15 +483,15 @@ func (r *poRun) step(op poOp) {
 		e.makeUncertain()
 		e.otherClose.Store(true)
 		if err := e.be.Close(); err != nil {
-			r.errorf("end %d: Close() = %v, want nil (a pipe closes cleanly)", e.id, err)
+			r.Errorf("end %d: Close() = %v, want nil (a pipe closes cleanly)", e.id, err)
 		}
 		e.closedRet.Store(true)
 		e.state.Store(poClosed)
 		if !testkit.Closed(e.be.Done()) {
-			r.errorf("end %d: Done() not closed after Close returned", e.id)
+			r.Errorf("end %d: Done() not closed after Close returned", e.id)
 		}
 		if p := e.peer.be.Partner(); p != nil {
-			r.errorf("end %d: Partner() = %p after its partner was closed, want nil", e.peer.id, p)
+			r.Errorf("end %d: Partner() = %p after its partner was closed, want nil", e.peer.id, p)
 		}
 	case poFree:
 		e.makeUncertain()
@@ -624,7 +577,7 @@ func (e *poEnd) expect(what string, err error, valid bool) {
 		ok = errors.Is(err, actor.ErrClosed)
 	}
 	if !ok {
-		e.r.errorf("end %d (state %d): %s = %v (arguments valid: %v)", e.id, st, what, err, valid)
+		e.r.Errorf("end %d (state %d): %s = %v (arguments valid: %v)", e.id, st, what, err, valid)
 	}
 }
 
@@ -642,7 +595,7 @@ func (e *poEnd) expectWrite(what string, err error, ctxErr bool) {
 		ok = errors.Is(err, actor.ErrClosed)
 	}
 	if !ok {
-		e.r.errorf("end %d (state %d, half-closed %v, partner state %d): %s = %v",
+		e.r.Errorf("end %d (state %d, half-closed %v, partner state %d): %s = %v",
 			e.id, st, e.halfClosed.Load(), e.peer.state.Load(), what, err)
 	}
 }
@@ -662,7 +615,7 @@ func (e *poEnd) write(op poOp) {
 		err = e.be.WriteBuffer(&buf)
 		e.expectWrite("WriteBuffer", err, false)
 		if want := map[bool]int{true: 0, false: n}[err == nil]; buf.Len() != want {
-			e.r.errorf("end %d: WriteBuffer(%d bytes) = %v left %d bytes in the buffer, want %d", e.id, n, err, buf.Len(), want)
+			e.r.Errorf("end %d: WriteBuffer(%d bytes) = %v left %d bytes in the buffer, want %d", e.id, n, err, buf.Len(), want)
 		}
 		buf.Reset()
 	case 2:
@@ -695,7 +648,7 @@ func (e *poEnd) read(op poOp) {
 			err := e.be.ReadBuffer(&buf)
 			e.expect("ReadBuffer", err, true)
 			if err != nil && buf.Len() != 0 {
-				e.r.errorf("end %d: ReadBuffer() = %v with %d bytes", e.id, err, buf.Len())
+				e.r.Errorf("end %d: ReadBuffer() = %v with %d bytes", e.id, err, buf.Len())
 			}
 			e.take(&buf, buf.Len(), "ReadBuffer")
 			return
@@ -704,7 +657,7 @@ func (e *poEnd) read(op poOp) {
 		n, err := e.be.TryRead(p)
 		e.expect("TryRead", err, true)
 		if err != nil && n != 0 {
-			e.r.errorf("end %d: TryRead() = %d, %v: bytes with an error", e.id, n, err)
+			e.r.Errorf("end %d: TryRead() = %d, %v: bytes with an error", e.id, n, err)
 		}
 		e.record(p[:n], "TryRead")
 	case poCallback:
@@ -749,7 +702,7 @@ func (e *poEnd) inClosed() {
 		return
 	}
 	if err := e.be.Err(); err == nil || errors.Is(err, actor.ErrClosed) {
-		e.r.errorf("end %d: In closed on a live end with Err() = %v, want the stream's end", e.id, err)
+		e.r.Errorf("end %d: In closed on a live end with Err() = %v, want the stream's end", e.id, err)
 		return
 	}
 	e.complete = true
@@ -779,7 +732,7 @@ func (e *poEnd) pollEvents() {
 func (e *poEnd) checkLive() {
 	r, p := e.r, e.peer
 	if w := e.be.Written(); w < e.written {
-		r.errorf("end %d: Written() went from %d down to %d", e.id, e.written, w)
+		r.Errorf("end %d: Written() went from %d down to %d", e.id, e.written, w)
 	} else {
 		e.written = w
 	}
@@ -787,16 +740,16 @@ func (e *poEnd) checkLive() {
 		return
 	}
 	if testkit.Closed(e.be.Done()) {
-		r.errorf("end %d stopped on its own", e.id)
+		r.Errorf("end %d stopped on its own", e.id)
 	}
 	if err := e.be.Err(); err != nil {
-		r.errorf("end %d: Err() = %v though nothing ended its stream", e.id, err)
+		r.Errorf("end %d: Err() = %v though nothing ended its stream", e.id, err)
 	}
 	if testkit.Closed(e.be.Failed()) {
-		r.errorf("end %d: Failed() closed though its partner is open and it did not half-close", e.id)
+		r.Errorf("end %d: Failed() closed though its partner is open and it did not half-close", e.id)
 	}
 	if got := e.be.Partner(); got != p.be {
-		r.errorf("end %d: Partner() = %p, want its partner %p", e.id, got, p.be)
+		r.Errorf("end %d: Partner() = %p, want its partner %p", e.id, got, p.be)
 	}
 }
 
@@ -836,7 +789,7 @@ func (e *poEnd) lowerFloor(low int) {
 // watermark's bound.
 func (e *poEnd) checkBound(n int, where string) {
 	if b := e.bound.Load(); b >= 0 && int64(n) > b {
-		e.r.errorf("end %d: %s: input holds %d bytes, above the read high watermark bound %d", e.id, where, n, b)
+		e.r.Errorf("end %d: %s: input holds %d bytes, above the read high watermark bound %d", e.id, where, n, b)
 	}
 }
 
@@ -873,7 +826,7 @@ func (e *poEnd) checkWatermarks() {
 	}{{actor.Read, e.curLow, e.curHigh}, {actor.Write, e.wLow, e.wHigh}} {
 		low, high, err := e.be.Watermark(w.d)
 		if err != nil || low != w.low || high != w.high {
-			e.r.errorf("end %d: Watermark(%v) = %d, %d, %v, want %d, %d, nil", e.id, w.d, low, high, err, w.low, w.high)
+			e.r.Errorf("end %d: Watermark(%v) = %d, %d, %v, want %d, %d, nil", e.id, w.d, low, high, err, w.low, w.high)
 		}
 	}
 }
@@ -895,7 +848,7 @@ func (e *poEnd) setMax(read bool, n int) {
 		}
 	}
 	if got := get(); got != *model {
-		e.r.errorf("end %d: after %s(%d) = %v the getter says %d, want %d", e.id, what, n, err, got, *model)
+		e.r.Errorf("end %d: after %s(%d) = %v the getter says %d, want %d", e.id, what, n, err, got, *model)
 	}
 }
 
@@ -916,18 +869,18 @@ func (e *poEnd) drain() {
 		err := e.be.Drain(ctx)
 		switch {
 		case ctx.Err() != nil:
-			r.errorf("end %d: Drain did not finish within %v: %v", e.id, poWait, err)
+			r.Errorf("end %d: Drain did not finish within %v: %v", e.id, poWait, err)
 		case !strict || e.otherClose.Load():
 		case err == nil:
 			if w := e.be.Written(); w < int64(before) {
-				r.errorf("end %d: Drain() = nil but Written() = %d of the %d bytes accepted before it", e.id, w, before)
+				r.Errorf("end %d: Drain() = nil but Written() = %d of the %d bytes accepted before it", e.id, w, before)
 			}
 		case errors.Is(err, actor.ErrOutputLost):
 			if e.peer.state.Load() == poAlive {
-				r.errorf("end %d: Drain() = %v though its partner was never closed", e.id, err)
+				r.Errorf("end %d: Drain() = %v though its partner was never closed", e.id, err)
 			}
 		default:
-			r.errorf("end %d: Drain() = %v, want nil or ErrOutputLost", e.id, err)
+			r.Errorf("end %d: Drain() = %v, want nil or ErrOutputLost", e.id, err)
 		}
 	}()
 }
@@ -938,11 +891,11 @@ func (e *poEnd) record(p []byte, where string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if len(p) > 0 && e.atEOF {
-		e.r.errorf("end %d: %s delivered %d bytes after EOF", e.id, where, len(p))
+		e.r.Errorf("end %d: %s delivered %d bytes after EOF", e.id, where, len(p))
 	}
 	for i, c := range p {
 		if want := testkit.UniqueByte(e.peer.id, e.got+i); c != want {
-			e.r.errorf("end %d: %s: byte %d of the stream is %#x, want %#x (%d bytes delivered)",
+			e.r.Errorf("end %d: %s: byte %d of the stream is %#x, want %#x (%d bytes delivered)",
 				e.id, where, e.got+i, c, want, len(p))
 			break
 		}
@@ -955,7 +908,7 @@ func (e *poEnd) take(in *actor.Buffer, n int, where string) {
 	p := make([]byte, n)
 	k, err := in.Read(p)
 	if n > 0 && (err != nil || k != n) {
-		e.r.errorf("end %d: %s: input Read(%d) = %d, %v", e.id, where, n, k, err)
+		e.r.Errorf("end %d: %s: input Read(%d) = %d, %v", e.id, where, n, k, err)
 	}
 	e.record(p[:k], where)
 }
@@ -967,10 +920,10 @@ func (e *poEnd) markEnded() { e.endOnce.Do(func() { close(e.ended) }) }
 // Close returned, nor after the end's own callback called Session.Close.
 func (e *poEnd) enter(what string) {
 	if e.closedRet.Load() {
-		e.r.errorf("end %d: %s callback ran after Close returned", e.id, what)
+		e.r.Errorf("end %d: %s callback ran after Close returned", e.id, what)
 	}
 	if e.selfFreed.Load() {
-		e.r.errorf("end %d: %s callback ran after a callback called Session.Close", e.id, what)
+		e.r.Errorf("end %d: %s callback ran after a callback called Session.Close", e.id, what)
 	}
 }
 
@@ -987,13 +940,13 @@ func (e *poEnd) onRead(s *actor.Session) {
 	style := e.r.prog.style
 	if !triggered && (style == poCallback || style == poPoll && !e.deferred()) {
 		if floor := e.lowFloor.Load(); in.Len() == 0 || int64(in.Len()) < floor {
-			e.r.errorf("end %d: read callback with %d bytes of input, below the read low watermark (floor %d)", e.id, in.Len(), floor)
+			e.r.Errorf("end %d: read callback with %d bytes of input, below the read low watermark (floor %d)", e.id, in.Len(), floor)
 		}
 	}
 	switch style {
 	case poChannel:
 		if !triggered {
-			e.r.errorf("end %d: read callback ran for an In user", e.id)
+			e.r.Errorf("end %d: read callback ran for an In user", e.id)
 		}
 	case poCallback:
 		n := in.Len()
@@ -1003,7 +956,7 @@ func (e *poEnd) onRead(s *actor.Session) {
 		e.take(in, n, "read callback")
 		if e.r.prog.pause && in.Len() > 0 && !e.draining.Load() {
 			if err := s.Disable(actor.Read); err != nil {
-				e.r.errorf("end %d: Session.Disable(Read) = %v", e.id, err)
+				e.r.Errorf("end %d: Session.Disable(Read) = %v", e.id, err)
 			}
 		}
 	}
@@ -1016,7 +969,7 @@ func (e *poEnd) onWrite(s *actor.Session) {
 	e.enter("write")
 	if !e.deferred() && !e.writeTriggered.Load() {
 		if n, ceil := s.Output().Len(), e.wLowCeil.Load(); int64(n) > ceil {
-			e.r.errorf("end %d: write callback with %d bytes of output, above the write low watermark (at most %d)", e.id, n, ceil)
+			e.r.Errorf("end %d: write callback with %d bytes of output, above the write low watermark (at most %d)", e.id, n, ceil)
 		}
 	}
 	e.maybeFree(s, poFreeWrite)
@@ -1047,32 +1000,32 @@ func (e *poEnd) onEvent(s *actor.Session, ev actor.Event, err error) {
 func (e *poEnd) checkEvent(ev actor.Event, err error, where string, counts *poCounts, deferred bool, in *actor.Buffer) {
 	r := e.r
 	if ev&actor.Connected != 0 {
-		r.errorf("end %d: %s: %v on a pair", e.id, where, ev)
+		r.Errorf("end %d: %s: %v on a pair", e.id, where, ev)
 	}
 	if ev&actor.EOF != 0 {
 		if n := counts.eof.Add(1); n > 1 {
-			r.errorf("end %d: %s: EOF reported %d times (%v, %v)", e.id, where, n, ev, err)
+			r.Errorf("end %d: %s: EOF reported %d times (%v, %v)", e.id, where, n, ev, err)
 		}
 		if ev&actor.Reading == 0 || !deferred && !errors.Is(err, io.EOF) {
-			r.errorf("end %d: %s: %v with %v, want Reading|EOF with io.EOF", e.id, where, ev, err)
+			r.Errorf("end %d: %s: %v with %v, want Reading|EOF with io.EOF", e.id, where, ev, err)
 		}
 		if p := e.peer; p.state.Load() == poAlive && !p.halfClosed.Load() {
-			r.errorf("end %d: %s: %v though its partner is open and did not half-close", e.id, where, ev)
+			r.Errorf("end %d: %s: %v though its partner is open and did not half-close", e.id, where, ev)
 		}
 	}
 	if ev&actor.Error != 0 {
 		if ev&actor.Reading != 0 && (!deferred || ev&(actor.EOF|actor.Writing) == 0) {
-			r.errorf("end %d: %s: read error %v: %v", e.id, where, ev, err)
+			r.Errorf("end %d: %s: read error %v: %v", e.id, where, ev, err)
 		}
 		if ev&actor.Writing != 0 {
 			if n := counts.writeErr.Add(1); n > 1 {
-				r.errorf("end %d: %s: write failure reported %d times (%v, %v)", e.id, where, n, ev, err)
+				r.Errorf("end %d: %s: write failure reported %d times (%v, %v)", e.id, where, n, ev, err)
 			}
 			if !deferred && !errors.Is(err, syscall.EPIPE) {
-				r.errorf("end %d: %s: %v with %v, want a broken pipe", e.id, where, ev, err)
+				r.Errorf("end %d: %s: %v with %v, want a broken pipe", e.id, where, ev, err)
 			}
 			if !e.mayFailWrites() {
-				r.errorf("end %d: %s: %v (%v) though its partner is open and it did not half-close", e.id, where, ev, err)
+				r.Errorf("end %d: %s: %v (%v) though its partner is open and it did not half-close", e.id, where, ev, err)
 			}
 		}
 	}
@@ -1081,13 +1034,13 @@ func (e *poEnd) checkEvent(ev actor.Event, err error, where string, counts *poCo
 		// watermark; input cannot grow while it runs (progress disarms
 		// it), so when it fires the input is below the highest mark.
 		if b := e.bound.Load(); in != nil && !deferred && ev&actor.Reading != 0 && b > 0 && int64(in.Len()) >= b {
-			r.errorf("end %d: %s: %v with %d bytes of input, at the read high watermark (at most %d)", e.id, where, ev, in.Len(), b)
+			r.Errorf("end %d: %s: %v with %d bytes of input, at the read high watermark (at most %d)", e.id, where, ev, in.Len(), b)
 		}
 		if !e.timeoutsSet.Load() {
-			r.errorf("end %d: %s: %v but no timeout was set", e.id, where, ev)
+			r.Errorf("end %d: %s: %v but no timeout was set", e.id, where, ev)
 		}
 		if !deferred && (ev&(actor.Reading|actor.Writing) == 0 || ev&(actor.Reading|actor.Writing) == actor.Reading|actor.Writing || !errors.Is(err, actor.ErrTimeout)) {
-			r.errorf("end %d: %s: %v with %v, want one direction and ErrTimeout", e.id, where, ev, err)
+			r.Errorf("end %d: %s: %v with %v, want one direction and ErrTimeout", e.id, where, ev, err)
 		}
 	}
 }
@@ -1119,7 +1072,7 @@ func (r *poRun) finish() {
 		}
 	}
 	for _, e := range open {
-		r.setDoing("final phase: enabling end %d", e.id)
+		r.SetDoing("final phase: enabling end %d", e.id)
 		// Bytes written after an earlier half-close may be lost without
 		// a failure to show for it until a write is tried; only the
 		// final half-close below proves that all came before it.
@@ -1150,10 +1103,10 @@ func (r *poRun) finish() {
 		e.expect("Flush(Write, Finished)", e.be.Flush(actor.Write, actor.Finished), true)
 	}
 	for _, e := range open {
-		r.setDoing("final phase: awaiting the end of end %d's input", e.id)
+		r.SetDoing("final phase: awaiting the end of end %d's input", e.id)
 		e.awaitEnd()
 	}
-	r.setDoing("final phase: joining the Drains")
+	r.SetDoing("final phase: joining the Drains")
 	drained := make(chan struct{})
 	go func() {
 		r.drains.Wait()
@@ -1162,14 +1115,14 @@ func (r *poRun) finish() {
 	select {
 	case <-drained:
 	case <-time.After(poWait):
-		r.fatalf("a Drain did not return within %v after both ends read EOF", poWait)
+		r.Fatalf("a Drain did not return within %v after both ends read EOF", poWait)
 	}
 	var failed [2]bool
 	for i, e := range r.ends {
 		failed[i] = testkit.Closed(e.be.Failed())
 		e.pollEvents()
 	}
-	r.setDoing("final phase: closing")
+	r.SetDoing("final phase: closing")
 	r.closeAll()
 	for _, e := range r.ends {
 		e.checkClosed()
@@ -1177,9 +1130,9 @@ func (r *poRun) finish() {
 	for i, s := range r.ends {
 		s.checkDelivery(failed[i])
 	}
-	r.setDoing("final phase: goroutines")
+	r.SetDoing("final phase: goroutines")
 	if err := goleak.Find(r.ignore); err != nil {
-		r.errorf("goroutines left after the pair was closed: %v", err)
+		r.Errorf("goroutines left after the pair was closed: %v", err)
 	}
 }
 
@@ -1206,7 +1159,7 @@ func (e *poEnd) awaitEnd() {
 			case <-e.be.Done():
 				return
 			case <-timer.C:
-				e.r.fatalf("end %d: no EOF within %v (received %d, peer wrote %d)", e.id, poWait, e.received(), e.peer.be.Written())
+				e.r.Fatalf("end %d: no EOF within %v (received %d, peer wrote %d)", e.id, poWait, e.received(), e.peer.be.Written())
 			}
 		case poCallback:
 			select {
@@ -1216,7 +1169,7 @@ func (e *poEnd) awaitEnd() {
 			case <-e.be.Done():
 				return
 			case <-timer.C:
-				e.r.fatalf("end %d: no EOF within %v (received %d, peer wrote %d)", e.id, poWait, e.received(), e.peer.be.Written())
+				e.r.Fatalf("end %d: no EOF within %v (received %d, peer wrote %d)", e.id, poWait, e.received(), e.peer.be.Written())
 			}
 		case poChannel:
 			if e.in == nil {
@@ -1230,7 +1183,7 @@ func (e *poEnd) awaitEnd() {
 				}
 				e.record(p, "In")
 			case <-timer.C:
-				e.r.fatalf("end %d: In not closed within %v (received %d, peer wrote %d)", e.id, poWait, e.received(), e.peer.be.Written())
+				e.r.Fatalf("end %d: In not closed within %v (received %d, peer wrote %d)", e.id, poWait, e.received(), e.peer.be.Written())
 			}
 			e.pollEvents()
 		}
@@ -1245,7 +1198,7 @@ func (e *poEnd) tryReadAll() bool {
 		n, err := e.be.TryRead(p)
 		if err != nil {
 			if !errors.Is(err, actor.ErrClosed) || e.state.Load() == poAlive {
-				e.r.errorf("end %d: TryRead() = %d, %v", e.id, n, err)
+				e.r.Errorf("end %d: TryRead() = %d, %v", e.id, n, err)
 			}
 			return false
 		}
@@ -1268,17 +1221,17 @@ func (e *poEnd) received() int {
 func (r *poRun) closeAll() {
 	if r.base != nil {
 		if err := r.base.Close(); err != nil {
-			r.errorf("Base.Close() = %v, want nil", err)
+			r.Errorf("Base.Close() = %v, want nil", err)
 		}
 		for _, e := range r.ends {
 			if !testkit.Closed(e.be.Done()) {
-				r.errorf("end %d: Done() not closed after Base.Close returned", e.id)
+				r.Errorf("end %d: Done() not closed after Base.Close returned", e.id)
 			}
 		}
 	}
 	for _, e := range r.ends {
 		if err := e.be.Close(); err != nil {
-			r.errorf("end %d: Close() = %v, want nil", e.id, err)
+			r.Errorf("end %d: Close() = %v, want nil", e.id, err)
 		}
 		e.closedRet.Store(true)
 		e.state.Store(poClosed)
@@ -1290,10 +1243,10 @@ func (r *poRun) closeAll() {
 // getters report what was set.
 func (e *poEnd) checkClosed() {
 	r := e.r
-	r.setDoing("final phase: methods of closed end %d", e.id)
+	r.SetDoing("final phase: methods of closed end %d", e.id)
 	closed := func(what string, err error) {
 		if !errors.Is(err, actor.ErrClosed) {
-			r.errorf("end %d: %s after Close = %v, want ErrClosed", e.id, what, err)
+			r.Errorf("end %d: %s after Close = %v, want ErrClosed", e.id, what, err)
 		}
 	}
 	closed("Write", e.be.Write([]byte("x")))
@@ -1304,10 +1257,10 @@ func (e *poEnd) checkClosed() {
 	n, err := e.be.TryRead(make([]byte, 8))
 	closed("TryRead", err)
 	if n != 0 {
-		r.errorf("end %d: TryRead after Close = %d bytes", e.id, n)
+		r.Errorf("end %d: TryRead after Close = %d bytes", e.id, n)
 	}
 	closed("ReadBuffer", e.be.ReadBuffer(&buf))
-	closed("Do", e.be.Do(func(*actor.Session) { r.errorf("end %d: Do ran after Close", e.id) }))
+	closed("Do", e.be.Do(func(*actor.Session) { r.Errorf("end %d: Do ran after Close", e.id) }))
 	closed("Enable", e.be.Enable(actor.Read))
 	closed("Disable", e.be.Disable(actor.Write))
 	closed("SetWatermark", e.be.SetWatermark(actor.Read, 1, 2))
@@ -1318,22 +1271,22 @@ func (e *poEnd) checkClosed() {
 	closed("SetMaxWrite", e.be.SetMaxWrite(1))
 	// Close's result, or the loss an earlier Drain reported.
 	if err := e.be.Drain(context.Background()); err != nil && !errors.Is(err, actor.ErrOutputLost) {
-		r.errorf("end %d: Drain after Close = %v, want Close's nil", e.id, err)
+		r.Errorf("end %d: Drain after Close = %v, want Close's nil", e.id, err)
 	}
 	if err := e.be.Close(); err != nil {
-		r.errorf("end %d: second Close = %v, want nil", e.id, err)
+		r.Errorf("end %d: second Close = %v, want nil", e.id, err)
 	}
 	if d, in, out, p, tr := e.be.Enabled(), e.be.InputLen(), e.be.OutputLen(), e.be.Partner(), e.be.Transport(); d != 0 || in != 0 || out != 0 || p != nil || tr != nil {
-		r.errorf("end %d: after Close Enabled, InputLen, OutputLen, Partner, Transport = %v, %d, %d, %v, %v; want zeros", e.id, d, in, out, p, tr)
+		r.Errorf("end %d: after Close Enabled, InputLen, OutputLen, Partner, Transport = %v, %d, %d, %v, %v; want zeros", e.id, d, in, out, p, tr)
 	}
 	if err := e.be.Err(); err == nil {
-		r.errorf("end %d: Err() = nil after Close", e.id)
+		r.Errorf("end %d: Err() = nil after Close", e.id)
 	}
 	if cbs := e.be.Callbacks(); cbs.Read != nil || cbs.Write != nil || cbs.Event != nil {
-		r.errorf("end %d: Callbacks() not the zero value after Close", e.id)
+		r.Errorf("end %d: Callbacks() not the zero value after Close", e.id)
 	}
 	if !testkit.Closed(e.be.Failed()) || !testkit.Closed(e.be.Done()) {
-		r.errorf("end %d: Failed or Done not closed after Close", e.id)
+		r.Errorf("end %d: Failed or Done not closed after Close", e.id)
 	}
 	if e.in != nil {
 		e.drainClosedIn()
@@ -1341,10 +1294,10 @@ func (e *poEnd) checkClosed() {
 	select {
 	case _, ok := <-e.be.In():
 		if ok {
-			r.errorf("end %d: In delivered after Close", e.id)
+			r.Errorf("end %d: In delivered after Close", e.id)
 		}
 	default:
-		r.errorf("end %d: In not closed after Close", e.id)
+		r.Errorf("end %d: In not closed after Close", e.id)
 	}
 	evs := e.be.Events()
 	for range eventBufferMax + 1 {
@@ -1355,10 +1308,10 @@ func (e *poEnd) checkClosed() {
 			} else if e.evs != nil {
 				e.checkEvent(ev.Event, ev.Err, "Events", &e.chCounts, false, nil)
 			} else {
-				r.errorf("end %d: Events delivered %v after Close to a first caller", e.id, ev)
+				r.Errorf("end %d: Events delivered %v after Close to a first caller", e.id, ev)
 			}
 		default:
-			r.errorf("end %d: Events not closed after Close", e.id)
+			r.Errorf("end %d: Events not closed after Close", e.id)
 			evs = nil
 		}
 		if evs == nil {
@@ -1367,10 +1320,10 @@ func (e *poEnd) checkClosed() {
 	}
 	e.checkWatermarks()
 	if rto, wto := e.be.Timeouts(); rto != e.rto || wto != e.wto {
-		r.errorf("end %d: Timeouts() = %v, %v after Close, want %v, %v", e.id, rto, wto, e.rto, e.wto)
+		r.Errorf("end %d: Timeouts() = %v, %v after Close, want %v, %v", e.id, rto, wto, e.rto, e.wto)
 	}
 	if mr, mw := e.be.MaxRead(), e.be.MaxWrite(); mr != e.maxRead || mw != e.maxWrite {
-		r.errorf("end %d: MaxRead, MaxWrite = %d, %d after Close, want %d, %d", e.id, mr, mw, e.maxRead, e.maxWrite)
+		r.Errorf("end %d: MaxRead, MaxWrite = %d, %d after Close, want %d, %d", e.id, mr, mw, e.maxRead, e.maxWrite)
 	}
 }
 
@@ -1390,7 +1343,7 @@ func (e *poEnd) drainClosedIn() {
 			}
 			e.record(p, "In after Close")
 		default:
-			e.r.errorf("end %d: In not closed after Close", e.id)
+			e.r.Errorf("end %d: In not closed after Close", e.id)
 			return
 		}
 	}
@@ -1404,16 +1357,16 @@ func (e *poEnd) checkDelivery(failed bool) {
 	w := e.be.Written()
 	got := p.received()
 	if w > int64(e.sent) {
-		r.errorf("end %d: Written() = %d, more than the %d bytes accepted", e.id, w, e.sent)
+		r.Errorf("end %d: Written() = %d, more than the %d bytes accepted", e.id, w, e.sent)
 	}
 	if int64(got) > w {
-		r.errorf("end %d received %d bytes, more than its partner's Written() = %d", p.id, got, w)
+		r.Errorf("end %d received %d bytes, more than its partner's Written() = %d", p.id, got, w)
 	}
 	if p.complete && int64(got) != w {
-		r.errorf("end %d read EOF after %d bytes, but its partner's Written() = %d", p.id, got, w)
+		r.Errorf("end %d read EOF after %d bytes, but its partner's Written() = %d", p.id, got, w)
 	}
 	if p.complete && e.aliveAtFinish && !failed && got != e.sent {
-		r.errorf("end %d stayed open and its output never failed, but its partner read EOF after %d of the %d bytes it accepted (Written %d)",
+		r.Errorf("end %d stayed open and its output never failed, but its partner read EOF after %d of the %d bytes it accepted (Written %d)",
 			e.id, got, e.sent, w)
 	}
 }

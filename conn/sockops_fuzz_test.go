@@ -8,7 +8,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,14 +86,8 @@ import (
 func FuzzSocketOps(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		prog := soDecode(data)
-		r := &soRun{t: t, prog: prog, ignore: goleak.IgnoreCurrent()}
-		testkit.Within(t, soWatchdog, r.run, func() string {
-			r.quiet.Store(true)
-			return fmt.Sprintf("%s\nprogram: %v", *r.doing.Load(), prog)
-		})
-		if t.Failed() {
-			t.Logf("program: %v", prog)
-		}
+		r := &soRun{Run: testkit.Run{T: t}, prog: prog, ignore: goleak.IgnoreCurrent()}
+		r.Watch(soWatchdog, r.run, prog, nil)
 	})
 }
 
@@ -344,9 +337,6 @@ const (
 	soClosed                 // Close returned
 )
 
-// soAbort is what fatalf panics with to end a run early.
-type soAbort struct{}
-
 // soRun is one run of a program and the model of the socket. Its methods
 // run on the run goroutine, but for the callbacks (onRead, onWrite,
 // onEvent), which run on the actor, and the Drains' and the final peer
@@ -356,7 +346,7 @@ type soAbort struct{}
 // a state made less certain), so a callback never holds the socket to a
 // promise stricter than the one in force.
 type soRun struct {
-	t      *testing.T
+	testkit.Run
 	prog   soProgram
 	ignore goleak.Option // the goroutines from before the run
 	clock  *testbev.ManualClock
@@ -364,11 +354,6 @@ type soRun struct {
 	s      *conn.Socket
 	peer   *soPeer
 	drains sync.WaitGroup
-	// doing names what the run goroutine is doing, for the watchdog.
-	doing atomic.Pointer[string]
-	// quiet: the watchdog has given up on the run, which must not report
-	// to a test that has ended.
-	quiet atomic.Bool
 
 	in  <-chan []byte          // In, for the channel style; nil once closed
 	evs <-chan actor.EventInfo // Events, for the channel style
@@ -447,43 +432,15 @@ type soPeer struct {
 	endErr error      // the error a read met
 }
 
-// errorf reports a failure and goes on; it is safe from any goroutine.
-func (r *soRun) errorf(format string, args ...any) {
-	if r.quiet.Load() {
-		return
-	}
-	r.t.Helper()
-	r.t.Errorf(format, args...)
-}
-
-// fatalf reports a failure and ends the run; only the run goroutine may
-// call it.
-func (r *soRun) fatalf(format string, args ...any) {
-	r.errorf(format, args...)
-	panic(soAbort{})
-}
-
-// setDoing records what the run goroutine does next.
-func (r *soRun) setDoing(format string, args ...any) {
-	s := fmt.Sprintf(format, args...)
-	r.doing.Store(&s)
-}
-
 // run runs the program, the final phase and the checks, and closes
 // everything even when it ends early.
 func (r *soRun) run() {
-	defer func() {
-		if v := recover(); v != nil {
-			if _, ok := v.(soAbort); !ok {
-				r.errorf("panic: %v\n%s", v, debug.Stack())
-			}
-		}
-	}()
-	r.setDoing("setup")
+	defer r.Recover()
+	r.SetDoing("setup")
 	r.setup()
 	defer r.cleanup()
 	for i, op := range r.prog.ops {
-		r.setDoing("op %d: %v", i, op)
+		r.SetDoing("op %d: %v", i, op)
 		r.step(op)
 		r.checkBound(r.s.InputLen(), "InputLen()")
 		r.checkLive()
@@ -499,7 +456,7 @@ func (r *soRun) setup() {
 	if r.prog.unix {
 		nw = "unix"
 	}
-	client, server := testconn.Pair(r.t, nw)
+	client, server := testconn.Pair(r.T, nw)
 	mine, theirs := server, client
 	if r.prog.isClient {
 		mine, theirs = client, server
@@ -516,17 +473,17 @@ func (r *soRun) setup() {
 	}
 	rc, err := theirs.(syscall.Conn).SyscallConn()
 	if err != nil {
-		r.fatalf("SyscallConn() = %v", err)
+		r.Fatalf("SyscallConn() = %v", err)
 	}
 	r.peer = &soPeer{r: r, c: theirs, rc: rc, tcp: !r.prog.unix, open: true}
 	r.clock = testbev.NewManualClock()
 	r.base, err = actor.NewBaseConfig(actor.BaseConfig{Clock: r.clock})
 	if err != nil {
-		r.fatalf("NewBaseConfig() = %v", err)
+		r.Fatalf("NewBaseConfig() = %v", err)
 	}
 	r.s, err = conn.New(r.base, mine, r.prog.opts|actor.CloseOnFree)
 	if err != nil {
-		r.fatalf("conn.New() = %v", err)
+		r.Fatalf("conn.New() = %v", err)
 	}
 	r.maxRead, r.maxWrite = actor.DefaultMaxRead, actor.DefaultMaxWrite
 	if r.prog.small {
@@ -557,7 +514,7 @@ func (r *soRun) setCallbacks() {
 // cleanup closes the Base, the socket and the peer and joins the Drains:
 // after a finished run it finds everything closed already.
 func (r *soRun) cleanup() {
-	r.setDoing("cleanup")
+	r.SetDoing("cleanup")
 	r.otherClose.Store(true) // a Drain still waiting is cut short
 	if r.base != nil {
 		r.base.Close()
@@ -595,7 +552,7 @@ func (r *soRun) step(op soOp) {
 			}
 			// Only this goroutine enables, so the bits stay off.
 			if got := r.s.Enabled(); got&d != 0 {
-				r.errorf("Enabled() = %v right after Disable(%v)", got, d)
+				r.Errorf("Enabled() = %v right after Disable(%v)", got, d)
 			}
 		}
 	case soWatermark:
@@ -625,7 +582,7 @@ func (r *soRun) step(op soOp) {
 			r.rto, r.wto = rto, wto
 		}
 		if got, gotW := r.s.Timeouts(); got != r.rto || gotW != r.wto {
-			r.errorf("Timeouts() = %v, %v after SetTimeouts(%v, %v) = %v, want %v, %v", got, gotW, rto, wto, err, r.rto, r.wto)
+			r.Errorf("Timeouts() = %v, %v after SetTimeouts(%v, %v) = %v, want %v, %v", got, gotW, rto, wto, err, r.rto, r.wto)
 		}
 	case soAdvance:
 		d := soStep(op.a)
@@ -641,12 +598,12 @@ func (r *soRun) step(op soOp) {
 		r.makeUncertain()
 		r.otherClose.Store(true)
 		if err := r.s.Close(); err != nil {
-			r.errorf("Close() = %v, want nil", err)
+			r.Errorf("Close() = %v, want nil", err)
 		}
 		r.closedRet.Store(true)
 		r.state.Store(soClosed)
 		if !testkit.Closed(r.s.Done()) {
-			r.errorf("Done() not closed after Close returned")
+			r.Errorf("Done() not closed after Close returned")
 		}
 	case soFree:
 		r.makeUncertain()
@@ -693,7 +650,7 @@ func (r *soRun) expect(what string, err error, valid bool) {
 		ok = errors.Is(err, actor.ErrClosed)
 	}
 	if !ok {
-		r.errorf("(state %d): %s = %v (arguments valid: %v)", st, what, err, valid)
+		r.Errorf("(state %d): %s = %v (arguments valid: %v)", st, what, err, valid)
 	}
 }
 
@@ -707,7 +664,7 @@ func (r *soRun) expectWrite(what string, err error, ctxErr bool) {
 		soBroken(err) && r.mayFailWrites() ||
 		ctxErr && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 	if !ok {
-		r.errorf("(state %d, half-closed %v, peer broken %v): %s = %v",
+		r.Errorf("(state %d, half-closed %v, peer broken %v): %s = %v",
 			st, r.halfClosed.Load(), r.peer.broken.Load(), what, err)
 	}
 }
@@ -727,7 +684,7 @@ func (r *soRun) write(op soOp) {
 		err = r.s.WriteBuffer(&buf)
 		r.expectWrite("WriteBuffer", err, false)
 		if want := map[bool]int{true: 0, false: n}[err == nil]; buf.Len() != want {
-			r.errorf("WriteBuffer(%d bytes) = %v left %d bytes in the buffer, want %d", n, err, buf.Len(), want)
+			r.Errorf("WriteBuffer(%d bytes) = %v left %d bytes in the buffer, want %d", n, err, buf.Len(), want)
 		}
 		buf.Reset()
 	case 2:
@@ -760,7 +717,7 @@ func (r *soRun) read(op soOp) {
 			err := r.s.ReadBuffer(&buf)
 			r.expect("ReadBuffer", err, true)
 			if err != nil && buf.Len() != 0 {
-				r.errorf("ReadBuffer() = %v with %d bytes", err, buf.Len())
+				r.Errorf("ReadBuffer() = %v with %d bytes", err, buf.Len())
 			}
 			r.take(&buf, buf.Len(), "ReadBuffer")
 			return
@@ -769,7 +726,7 @@ func (r *soRun) read(op soOp) {
 		n, err := r.s.TryRead(p)
 		r.expect("TryRead", err, true)
 		if err != nil && n != 0 {
-			r.errorf("TryRead() = %d, %v: bytes with an error", n, err)
+			r.Errorf("TryRead() = %d, %v: bytes with an error", n, err)
 		}
 		r.record(p[:n], "TryRead")
 	case soCallback:
@@ -813,7 +770,7 @@ func (r *soRun) inClosed() {
 		return
 	}
 	if err := r.s.Err(); err == nil || errors.Is(err, actor.ErrClosed) {
-		r.errorf("In closed on a live socket with Err() = %v, want the stream's end", err)
+		r.Errorf("In closed on a live socket with Err() = %v, want the stream's end", err)
 		return
 	}
 	r.complete = true
@@ -844,7 +801,7 @@ func (r *soRun) pollEvents() {
 // half-closed, io.EOF.
 func (r *soRun) checkLive() {
 	if w := r.s.Written(); w < r.written {
-		r.errorf("Written() went from %d down to %d", r.written, w)
+		r.Errorf("Written() went from %d down to %d", r.written, w)
 	} else {
 		r.written = w
 	}
@@ -852,16 +809,16 @@ func (r *soRun) checkLive() {
 		return
 	}
 	if testkit.Closed(r.s.Done()) {
-		r.errorf("the socket stopped on its own")
+		r.Errorf("the socket stopped on its own")
 	}
 	if r.halfClosed.Load() || r.peer.broken.Load() {
 		return
 	}
 	if err := r.s.Err(); err != nil && !(r.peer.fin.Load() && errors.Is(err, io.EOF)) {
-		r.errorf("Err() = %v though nothing ended its stream", err)
+		r.Errorf("Err() = %v though nothing ended its stream", err)
 	}
 	if testkit.Closed(r.s.Failed()) {
-		r.errorf("Failed() closed though its peer is open and it did not half-close")
+		r.Errorf("Failed() closed though its peer is open and it did not half-close")
 	}
 }
 
@@ -901,7 +858,7 @@ func (r *soRun) lowerFloor(low int) {
 // watermark's bound.
 func (r *soRun) checkBound(n int, where string) {
 	if b := r.bound.Load(); b >= 0 && int64(n) > b {
-		r.errorf("%s: input holds %d bytes, above the read high watermark bound %d", where, n, b)
+		r.Errorf("%s: input holds %d bytes, above the read high watermark bound %d", where, n, b)
 	}
 }
 
@@ -938,7 +895,7 @@ func (r *soRun) checkWatermarks() {
 	}{{actor.Read, r.curLow, r.curHigh}, {actor.Write, r.wLow, r.wHigh}} {
 		low, high, err := r.s.Watermark(w.d)
 		if err != nil || low != w.low || high != w.high {
-			r.errorf("Watermark(%v) = %d, %d, %v, want %d, %d, nil", w.d, low, high, err, w.low, w.high)
+			r.Errorf("Watermark(%v) = %d, %d, %v, want %d, %d, nil", w.d, low, high, err, w.low, w.high)
 		}
 	}
 }
@@ -960,7 +917,7 @@ func (r *soRun) setMax(read bool, n int) {
 		}
 	}
 	if got := get(); got != *model {
-		r.errorf("after %s(%d) = %v the getter says %d, want %d", what, n, err, got, *model)
+		r.Errorf("after %s(%d) = %v the getter says %d, want %d", what, n, err, got, *model)
 	}
 }
 
@@ -991,7 +948,7 @@ func (r *soRun) setRateLimit(i byte) {
 	}
 	got := r.s.RateLimit()
 	if cfg == nil && got != nil || cfg != nil && (got == nil || *got != *cfg) {
-		r.errorf("RateLimit() = %+v after SetRateLimit(%+v)", got, cfg)
+		r.Errorf("RateLimit() = %+v after SetRateLimit(%+v)", got, cfg)
 	}
 }
 
@@ -1020,15 +977,15 @@ func (r *soRun) drain() {
 		err := r.s.Drain(ctx)
 		switch {
 		case ctx.Err() != nil:
-			r.errorf("Drain did not finish within %v: %v", soWait, err)
+			r.Errorf("Drain did not finish within %v: %v", soWait, err)
 		case !strict || r.otherClose.Load():
 		case err == nil:
 			if w := r.s.Written(); w < int64(before) {
-				r.errorf("Drain() = nil but Written() = %d of the %d bytes accepted before it", w, before)
+				r.Errorf("Drain() = nil but Written() = %d of the %d bytes accepted before it", w, before)
 			}
 		case r.peer.broken.Load() && (errors.Is(err, actor.ErrOutputLost) || soBroken(err)):
 		default:
-			r.errorf("Drain() = %v (peer closed or reset: %v), want nil, or ErrOutputLost after the peer closed", err, r.peer.broken.Load())
+			r.Errorf("Drain() = %v (peer closed or reset: %v), want nil, or ErrOutputLost after the peer closed", err, r.peer.broken.Load())
 		}
 	}()
 }
@@ -1039,11 +996,11 @@ func (r *soRun) record(p []byte, where string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(p) > 0 && r.atEnd {
-		r.errorf("%s delivered %d bytes after the end of the read side", where, len(p))
+		r.Errorf("%s delivered %d bytes after the end of the read side", where, len(p))
 	}
 	for i, c := range p {
 		if want := testkit.UniqueByte(soPeerID, r.got+i); c != want {
-			r.errorf("%s: byte %d of the peer's stream is %#x, want %#x (%d bytes delivered)", where, r.got+i, c, want, len(p))
+			r.Errorf("%s: byte %d of the peer's stream is %#x, want %#x (%d bytes delivered)", where, r.got+i, c, want, len(p))
 			break
 		}
 	}
@@ -1055,7 +1012,7 @@ func (r *soRun) take(in *actor.Buffer, n int, where string) {
 	p := make([]byte, n)
 	k, err := in.Read(p)
 	if n > 0 && (err != nil || k != n) {
-		r.errorf("%s: input Read(%d) = %d, %v", where, n, k, err)
+		r.Errorf("%s: input Read(%d) = %d, %v", where, n, k, err)
 	}
 	r.record(p[:k], where)
 }
@@ -1071,7 +1028,7 @@ func (r *soRun) deferred() bool { return r.prog.opts&actor.DeferCallbacks != 0 }
 // Close returned.
 func (r *soRun) enter(what string) {
 	if r.closedRet.Load() {
-		r.errorf("%s callback ran after Close returned", what)
+		r.Errorf("%s callback ran after Close returned", what)
 	}
 }
 
@@ -1084,12 +1041,12 @@ func (r *soRun) onRead(s *actor.Session) {
 	style := r.prog.style
 	if !triggered && (style == soCallback || style == soPoll && !r.deferred()) {
 		if floor := r.lowFloor.Load(); in.Len() == 0 || int64(in.Len()) < floor {
-			r.errorf("read callback with %d bytes of input, below the read low watermark (floor %d)", in.Len(), floor)
+			r.Errorf("read callback with %d bytes of input, below the read low watermark (floor %d)", in.Len(), floor)
 		}
 	}
 	switch style {
 	case soChannel:
-		r.errorf("read callback ran for an In user")
+		r.Errorf("read callback ran for an In user")
 	case soCallback:
 		n := in.Len()
 		if c := r.prog.cbChunk; c > 0 && !r.draining.Load() {
@@ -1105,7 +1062,7 @@ func (r *soRun) onWrite(s *actor.Session) {
 	r.enter("write")
 	if !r.deferred() {
 		if n, ceil := s.Output().Len(), r.wLowCeil.Load(); int64(n) > ceil {
-			r.errorf("write callback with %d bytes of output, above the write low watermark (at most %d)", n, ceil)
+			r.Errorf("write callback with %d bytes of output, above the write low watermark (at most %d)", n, ceil)
 		}
 	}
 }
@@ -1163,43 +1120,43 @@ func soReadError(ev actor.Event, deferred bool) bool {
 func (r *soRun) checkEvent(ev actor.Event, err error, where string, counts *soCounts, deferred bool, in *actor.Buffer) {
 	p := r.peer
 	if ev&actor.Connected != 0 {
-		r.errorf("%s: %v on a socket made over a connection", where, ev)
+		r.Errorf("%s: %v on a socket made over a connection", where, ev)
 	}
 	if ev&actor.EOF != 0 {
 		if n := counts.eof.Add(1); n > 1 {
-			r.errorf("%s: EOF reported %d times (%v, %v)", where, n, ev, err)
+			r.Errorf("%s: EOF reported %d times (%v, %v)", where, n, ev, err)
 		}
 		if ev&actor.Reading == 0 || !deferred && !errors.Is(err, io.EOF) {
-			r.errorf("%s: %v with %v, want Reading|EOF with io.EOF", where, ev, err)
+			r.Errorf("%s: %v with %v, want Reading|EOF with io.EOF", where, ev, err)
 		}
 		if !p.fin.Load() {
-			r.errorf("%s: %v though the peer sent no FIN (reset without one first: %v)", where, ev, p.resetNoFIN.Load())
+			r.Errorf("%s: %v though the peer sent no FIN (reset without one first: %v)", where, ev, p.resetNoFIN.Load())
 		}
 	}
 	if ev&actor.Error != 0 {
 		if ev&(actor.Reading|actor.Writing) == 0 {
-			r.errorf("%s: %v (%v) names no direction, on a socket made over a connection", where, ev, err)
+			r.Errorf("%s: %v (%v) names no direction, on a socket made over a connection", where, ev, err)
 		}
 		if soReadError(ev, deferred) {
 			if n := counts.readErr.Add(1); n > 1 {
-				r.errorf("%s: read error reported %d times (%v, %v)", where, n, ev, err)
+				r.Errorf("%s: read error reported %d times (%v, %v)", where, n, ev, err)
 			}
 			if !p.broken.Load() {
-				r.errorf("%s: %v (%v) though the peer neither closed nor reset", where, ev, err)
+				r.Errorf("%s: %v (%v) though the peer neither closed nor reset", where, ev, err)
 			}
 			if !deferred && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
-				r.errorf("%s: %v with %v, want a reset", where, ev, err)
+				r.Errorf("%s: %v with %v, want a reset", where, ev, err)
 			}
 		}
 		if ev&actor.Writing != 0 {
 			if n := counts.writeErr.Add(1); n > 1 {
-				r.errorf("%s: write failure reported %d times (%v, %v)", where, n, ev, err)
+				r.Errorf("%s: write failure reported %d times (%v, %v)", where, n, ev, err)
 			}
 			if !deferred && !soBroken(err) {
-				r.errorf("%s: %v with %v, want a reset or a broken pipe", where, ev, err)
+				r.Errorf("%s: %v with %v, want a reset or a broken pipe", where, ev, err)
 			}
 			if !r.mayFailWrites() {
-				r.errorf("%s: %v (%v) though its peer is open and it did not half-close", where, ev, err)
+				r.Errorf("%s: %v (%v) though its peer is open and it did not half-close", where, ev, err)
 			}
 		}
 	}
@@ -1208,13 +1165,13 @@ func (r *soRun) checkEvent(ev actor.Event, err error, where string, counts *soCo
 		// watermark; input cannot grow while it runs (progress disarms
 		// it), so when it fires the input is below the highest mark.
 		if b := r.bound.Load(); in != nil && !deferred && ev&actor.Reading != 0 && b > 0 && int64(in.Len()) >= b {
-			r.errorf("%s: %v with %d bytes of input, at the read high watermark (at most %d)", where, ev, in.Len(), b)
+			r.Errorf("%s: %v with %d bytes of input, at the read high watermark (at most %d)", where, ev, in.Len(), b)
 		}
 		if !r.timeoutsDue.Load() {
-			r.errorf("%s: %v but no timeout was set before the clock moved (set: %v)", where, ev, r.timeoutsSet.Load())
+			r.Errorf("%s: %v but no timeout was set before the clock moved (set: %v)", where, ev, r.timeoutsSet.Load())
 		}
 		if !deferred && (ev&(actor.Reading|actor.Writing) == 0 || ev&(actor.Reading|actor.Writing) == actor.Reading|actor.Writing || !errors.Is(err, actor.ErrTimeout)) {
-			r.errorf("%s: %v with %v, want one direction and ErrTimeout", where, ev, err)
+			r.Errorf("%s: %v with %v, want one direction and ErrTimeout", where, ev, err)
 		}
 	}
 }
@@ -1230,7 +1187,7 @@ func (p *soPeer) write(n int) {
 	}
 	k, err, cerr := p.once(p.rc.Write, syscall.Write, testkit.UniqueAt(soPeerID, p.written, n))
 	if cerr != nil {
-		p.r.errorf("peer: RawConn.Write() = %v on an open connection", cerr)
+		p.r.Errorf("peer: RawConn.Write() = %v on an open connection", cerr)
 		return
 	}
 	switch {
@@ -1241,10 +1198,10 @@ func (p *soPeer) write(n int) {
 		// The socket closed with unread input (a reset), or it
 		// half-closed and then closed: only a stopped socket does that.
 		if p.r.state.Load() == soAlive {
-			p.r.errorf("peer: write = %v though the socket is open", err)
+			p.r.Errorf("peer: write = %v though the socket is open", err)
 		}
 	default:
-		p.r.errorf("peer: write = %v", err)
+		p.r.Errorf("peer: write = %v", err)
 	}
 }
 
@@ -1273,7 +1230,7 @@ func (p *soPeer) read(n int) {
 	b := make([]byte, n)
 	k, err, cerr := p.once(p.rc.Read, syscall.Read, b)
 	if cerr != nil {
-		p.r.errorf("peer: RawConn.Read() = %v on an open connection", cerr)
+		p.r.Errorf("peer: RawConn.Read() = %v on an open connection", cerr)
 		return
 	}
 	switch {
@@ -1293,11 +1250,11 @@ func (p *soPeer) record(b []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.eof || p.endErr != nil {
-		p.r.errorf("peer: read %d bytes after the end of the stream", len(b))
+		p.r.Errorf("peer: read %d bytes after the end of the stream", len(b))
 	}
 	for i, c := range b {
 		if want := testkit.UniqueByte(soSocketID, p.got+i); c != want {
-			p.r.errorf("peer: byte %d of the socket's stream is %#x, want %#x (%d bytes read)", p.got+i, c, want, len(b))
+			p.r.Errorf("peer: byte %d of the socket's stream is %#x, want %#x (%d bytes read)", p.got+i, c, want, len(b))
 			break
 		}
 	}
@@ -1316,10 +1273,10 @@ func (p *soPeer) ended(err error) {
 	}
 	p.endErr = err
 	if !soBroken(err) {
-		p.r.errorf("peer: read = %v, want EOF or a reset", err)
+		p.r.Errorf("peer: read = %v, want EOF or a reset", err)
 	}
 	if p.r.state.Load() == soAlive {
-		p.r.errorf("peer: read = %v though the socket is open: only a socket that stops resets", err)
+		p.r.Errorf("peer: read = %v though the socket is open: only a socket that stops resets", err)
 	}
 }
 
@@ -1337,7 +1294,7 @@ func (p *soPeer) closeWrite() {
 		err = c.CloseWrite()
 	}
 	if err != nil && !soBroken(err) {
-		p.r.errorf("peer: CloseWrite() = %v", err)
+		p.r.Errorf("peer: CloseWrite() = %v", err)
 	}
 }
 
@@ -1362,7 +1319,7 @@ func (p *soPeer) close(reset bool) {
 		err = p.c.Close()
 	}
 	if err != nil {
-		p.r.errorf("peer: close (reset %v) = %v", reset, err)
+		p.r.Errorf("peer: close (reset %v) = %v", reset, err)
 	}
 }
 
@@ -1374,7 +1331,7 @@ func (p *soPeer) close(reset bool) {
 func (r *soRun) finish() {
 	open := r.state.Load() != soClosed
 	if open {
-		r.setDoing("final phase: enabling the socket")
+		r.SetDoing("final phase: enabling the socket")
 		// Bytes written after an earlier half-close may be lost without
 		// a failure to show for it until a write is tried; only the
 		// final half-close below proves that all came before it.
@@ -1407,7 +1364,7 @@ func (r *soRun) finish() {
 	p := r.peer
 	peerDone := make(chan struct{})
 	if p.open && !p.readEnd {
-		r.setDoing("final phase: the peer half-closes")
+		r.SetDoing("final phase: the peer half-closes")
 		p.closeWrite()
 		go func() {
 			defer close(peerDone)
@@ -1420,16 +1377,16 @@ func (r *soRun) finish() {
 		close(peerDone)
 	}
 	if open {
-		r.setDoing("final phase: awaiting the end of the socket's input")
+		r.SetDoing("final phase: awaiting the end of the socket's input")
 		r.awaitEnd()
 	}
-	r.setDoing("final phase: awaiting the end of the peer's input")
+	r.SetDoing("final phase: awaiting the end of the peer's input")
 	select {
 	case <-peerDone:
 	case <-time.After(soWait + time.Second):
-		r.fatalf("the peer's reader did not return")
+		r.Fatalf("the peer's reader did not return")
 	}
-	r.setDoing("final phase: joining the Drains")
+	r.SetDoing("final phase: joining the Drains")
 	drained := make(chan struct{})
 	go func() {
 		r.drains.Wait()
@@ -1438,17 +1395,17 @@ func (r *soRun) finish() {
 	select {
 	case <-drained:
 	case <-time.After(soWait):
-		r.fatalf("a Drain did not return within %v after both sides read their end of stream", soWait)
+		r.Fatalf("a Drain did not return within %v after both sides read their end of stream", soWait)
 	}
 	failed := testkit.Closed(r.s.Failed())
 	r.pollEvents()
-	r.setDoing("final phase: closing")
+	r.SetDoing("final phase: closing")
 	r.closeAll()
 	r.checkClosed()
 	r.checkDelivery(failed)
-	r.setDoing("final phase: goroutines")
+	r.SetDoing("final phase: goroutines")
 	if err := goleak.Find(r.ignore); err != nil {
-		r.errorf("goroutines left after the Base was closed: %v", err)
+		r.Errorf("goroutines left after the Base was closed: %v", err)
 	}
 }
 
@@ -1463,7 +1420,7 @@ func (p *soPeer) readToEnd() {
 			p.record(b[:n])
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			p.r.errorf("peer: no end of stream within %v (read %d, the socket's Written() = %d)", soWait, p.received(), p.r.s.Written())
+			p.r.Errorf("peer: no end of stream within %v (read %d, the socket's Written() = %d)", soWait, p.received(), p.r.s.Written())
 			return
 		}
 		if err != nil {
@@ -1503,7 +1460,7 @@ func (r *soRun) awaitEnd() {
 			case <-r.s.Done():
 				return
 			case <-timer.C:
-				r.fatalf("no end of the socket's input within %v (received %d, the peer wrote %d)", soWait, r.received(), r.peer.written)
+				r.Fatalf("no end of the socket's input within %v (received %d, the peer wrote %d)", soWait, r.received(), r.peer.written)
 			}
 		case soCallback:
 			select {
@@ -1513,7 +1470,7 @@ func (r *soRun) awaitEnd() {
 			case <-r.s.Done():
 				return
 			case <-timer.C:
-				r.fatalf("no end of the socket's input within %v (received %d, the peer wrote %d)", soWait, r.received(), r.peer.written)
+				r.Fatalf("no end of the socket's input within %v (received %d, the peer wrote %d)", soWait, r.received(), r.peer.written)
 			}
 		case soChannel:
 			if r.in == nil {
@@ -1527,7 +1484,7 @@ func (r *soRun) awaitEnd() {
 				}
 				r.record(p, "In")
 			case <-timer.C:
-				r.fatalf("In not closed within %v (received %d, the peer wrote %d)", soWait, r.received(), r.peer.written)
+				r.Fatalf("In not closed within %v (received %d, the peer wrote %d)", soWait, r.received(), r.peer.written)
 			}
 			r.pollEvents()
 		}
@@ -1542,7 +1499,7 @@ func (r *soRun) tryReadAll() bool {
 		n, err := r.s.TryRead(p)
 		if err != nil {
 			if !errors.Is(err, actor.ErrClosed) || r.state.Load() == soAlive {
-				r.errorf("TryRead() = %d, %v", n, err)
+				r.Errorf("TryRead() = %d, %v", n, err)
 			}
 			return false
 		}
@@ -1564,13 +1521,13 @@ func (r *soRun) received() int {
 // peer.
 func (r *soRun) closeAll() {
 	if err := r.base.Close(); err != nil {
-		r.errorf("Base.Close() = %v, want nil", err)
+		r.Errorf("Base.Close() = %v, want nil", err)
 	}
 	if !testkit.Closed(r.s.Done()) {
-		r.errorf("Done() not closed after Base.Close returned")
+		r.Errorf("Done() not closed after Base.Close returned")
 	}
 	if err := r.s.Close(); err != nil {
-		r.errorf("Close() after Base.Close = %v, want nil", err)
+		r.Errorf("Close() after Base.Close = %v, want nil", err)
 	}
 	r.closedRet.Store(true)
 	r.state.Store(soClosed)
@@ -1584,11 +1541,11 @@ func (r *soRun) closeAll() {
 // ErrClosed or its zero result, the channels are closed, and the settings
 // getters report what was set.
 func (r *soRun) checkClosed() {
-	r.setDoing("final phase: methods of the closed socket")
+	r.SetDoing("final phase: methods of the closed socket")
 	s := r.s
 	closed := func(what string, err error) {
 		if !errors.Is(err, actor.ErrClosed) {
-			r.errorf("%s after Close = %v, want ErrClosed", what, err)
+			r.Errorf("%s after Close = %v, want ErrClosed", what, err)
 		}
 	}
 	closed("Write", s.Write([]byte("x")))
@@ -1599,28 +1556,28 @@ func (r *soRun) checkClosed() {
 	n, err := s.TryRead(make([]byte, 8))
 	closed("TryRead", err)
 	if n != 0 {
-		r.errorf("TryRead after Close = %d bytes", n)
+		r.Errorf("TryRead after Close = %d bytes", n)
 	}
 	closed("ReadBuffer", s.ReadBuffer(&buf))
-	closed("Do", s.Do(func(*actor.Session) { r.errorf("Do ran after Close") }))
+	closed("Do", s.Do(func(*actor.Session) { r.Errorf("Do ran after Close") }))
 	closed("Enable", s.Enable(actor.Read))
 	closed("Flush", s.Flush(actor.Write, actor.Finished))
 	closed("SetTimeouts", s.SetTimeouts(time.Second, 0))
 	closed("SetRateLimit", s.SetRateLimit(nil))
 	closed("ConnectAddr", s.ConnectAddr(context.Background(), "tcp", "127.0.0.1:1"))
 	if in, out, tr := s.InputLen(), s.OutputLen(), s.Transport(); in != 0 || out != 0 || tr != nil {
-		r.errorf("after Close InputLen, OutputLen, Transport = %d, %d, %v; want zeros", in, out, tr)
+		r.Errorf("after Close InputLen, OutputLen, Transport = %d, %d, %v; want zeros", in, out, tr)
 	}
 	// Also when an Enable raced a stop of the socket's own (a Drain's, a
 	// Free's): seed enable_races_drain_stop.
 	if d := s.Enabled(); d != 0 {
-		r.errorf("after Close Enabled() = %v, want 0", d)
+		r.Errorf("after Close Enabled() = %v, want 0", d)
 	}
 	if err := s.Err(); err == nil {
-		r.errorf("Err() = nil after Close")
+		r.Errorf("Err() = nil after Close")
 	}
 	if !testkit.Closed(s.Failed()) {
-		r.errorf("Failed not closed after Close")
+		r.Errorf("Failed not closed after Close")
 	}
 	if r.in != nil {
 		for {
@@ -1641,10 +1598,10 @@ func (r *soRun) checkClosed() {
 	}
 	r.checkWatermarks()
 	if rto, wto := s.Timeouts(); rto != r.rto || wto != r.wto {
-		r.errorf("Timeouts() = %v, %v after Close, want %v, %v", rto, wto, r.rto, r.wto)
+		r.Errorf("Timeouts() = %v, %v after Close, want %v, %v", rto, wto, r.rto, r.wto)
 	}
 	if mr, mw := s.MaxRead(), s.MaxWrite(); mr != r.maxRead || mw != r.maxWrite {
-		r.errorf("MaxRead, MaxWrite = %d, %d after Close, want %d, %d", mr, mw, r.maxRead, r.maxWrite)
+		r.Errorf("MaxRead, MaxWrite = %d, %d after Close, want %d, %d", mr, mw, r.maxRead, r.maxWrite)
 	}
 }
 
@@ -1656,39 +1613,39 @@ func (r *soRun) checkDelivery(failed bool) {
 	w := r.s.Written()
 	pGot, pEOF := p.received(), func() bool { p.mu.Lock(); defer p.mu.Unlock(); return p.eof }()
 	if w > int64(r.sent) {
-		r.errorf("Written() = %d, more than the %d bytes accepted", w, r.sent)
+		r.Errorf("Written() = %d, more than the %d bytes accepted", w, r.sent)
 	}
 	if int64(pGot) > w {
-		r.errorf("the peer read %d bytes, more than the socket's Written() = %d", pGot, w)
+		r.Errorf("the peer read %d bytes, more than the socket's Written() = %d", pGot, w)
 	}
 	if pEOF && int64(pGot) != w {
-		r.errorf("the peer read a clean EOF after %d bytes, but the socket's Written() = %d", pGot, w)
+		r.Errorf("the peer read a clean EOF after %d bytes, but the socket's Written() = %d", pGot, w)
 	}
 	if pEOF && r.aliveAtFinish && !failed && pGot != r.sent {
-		r.errorf("the socket stayed open and its output never failed, but the peer read EOF after %d of the %d bytes it accepted (Written %d)",
+		r.Errorf("the socket stayed open and its output never failed, but the peer read EOF after %d of the %d bytes it accepted (Written %d)",
 			pGot, r.sent, w)
 	}
 	if r.aliveAtFinish && !failed && !p.broken.Load() && !pEOF {
-		r.errorf("the socket stayed open and finished its write side, its peer stayed open, but the peer read no EOF (read %d of %d)", pGot, r.sent)
+		r.Errorf("the socket stayed open and finished its write side, its peer stayed open, but the peer read no EOF (read %d of %d)", pGot, r.sent)
 	}
 
 	r.mu.Lock()
 	got, sawEOF, sawReadErr, endErr := r.got, r.sawEOF, r.sawReadErr, r.endErr
 	r.mu.Unlock()
 	if got > p.written {
-		r.errorf("the socket received %d bytes, more than the peer wrote (%d)", got, p.written)
+		r.Errorf("the socket received %d bytes, more than the peer wrote (%d)", got, p.written)
 	}
 	if sawEOF && r.complete && !r.drainStarted && got != p.written {
-		r.errorf("the socket read a clean EOF after %d bytes, but the peer wrote %d", got, p.written)
+		r.Errorf("the socket read a clean EOF after %d bytes, but the peer wrote %d", got, p.written)
 	}
 	if r.openAtFinish && !p.broken.Load() && (!sawEOF || !r.complete) {
-		r.errorf("the socket stayed open and its peer half-closed, but it did not read to EOF (received %d of %d, EOF %v, error %v)",
+		r.Errorf("the socket stayed open and its peer half-closed, but it did not read to EOF (received %d of %d, EOF %v, error %v)",
 			got, p.written, sawEOF, endErr)
 	}
 	// With deferred events a read error ORed with a write failure is
 	// not told apart from one alone: it must then at least not be an EOF.
 	if r.openAtFinish && p.resetNoFIN.Load() && (sawEOF || !r.deferred() && (!sawReadErr || !errors.Is(endErr, syscall.ECONNRESET))) {
-		r.errorf("the peer reset the connection, but the socket's read side ended with EOF %v, error %v (%v); want an error wrapping ECONNRESET",
+		r.Errorf("the peer reset the connection, but the socket's read side ended with EOF %v, error %v (%v); want an error wrapping ECONNRESET",
 			sawEOF, sawReadErr, endErr)
 	}
 }

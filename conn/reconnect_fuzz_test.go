@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"net"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,14 +71,8 @@ import (
 func FuzzReconnect(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		prog := rcDecode(data)
-		r := &rcRun{t: t, prog: prog, ignore: goleak.IgnoreCurrent()}
-		testkit.Within(t, rcWatchdog, r.run, func() string {
-			r.quiet.Store(true)
-			return fmt.Sprintf("%s\nprogram: %v", *r.doing.Load(), prog)
-		})
-		if t.Failed() {
-			t.Logf("program: %v", prog)
-		}
+		r := &rcRun{Run: testkit.Run{T: t}, prog: prog, ignore: goleak.IgnoreCurrent()}
+		r.Watch(rcWatchdog, r.run, prog, nil)
 	})
 }
 
@@ -215,20 +208,15 @@ func rcClass(err error) string {
 	return "other: " + err.Error()
 }
 
-// rcAbort is what fatalf panics with to end a run early.
-type rcAbort struct{}
-
 // rcRun is one run of a program and the model. Its methods run on the
 // run goroutine, but for onRead and onEvent, which run on the actor and
 // touch only mu's fields, the channels and the atomics.
 type rcRun struct {
-	t      *testing.T
+	testkit.Run
 	prog   rcProgram
 	ignore goleak.Option
 	base   *actor.Base
 	s      *conn.Socket
-	doing  atomic.Pointer[string]
-	quiet  atomic.Bool
 
 	evs      chan actor.EventInfo // what the event callback saw
 	readable chan struct{}        // the Read callback ran (poll style)
@@ -278,44 +266,16 @@ type rcStream struct {
 	rdErr  error
 }
 
-// errorf reports a failure and goes on; it is safe from any goroutine.
-func (r *rcRun) errorf(format string, args ...any) {
-	if r.quiet.Load() {
-		return
-	}
-	r.t.Helper()
-	r.t.Errorf(format, args...)
-}
-
-// fatalf reports a failure and ends the run; only the run goroutine may
-// call it.
-func (r *rcRun) fatalf(format string, args ...any) {
-	r.errorf(format, args...)
-	panic(rcAbort{})
-}
-
-// setDoing records what the run goroutine does next, for the watchdog.
-func (r *rcRun) setDoing(format string, args ...any) {
-	s := fmt.Sprintf(format, args...)
-	r.doing.Store(&s)
-}
-
 // run runs the program and the final phase, and closes everything even
 // when it ends early.
 func (r *rcRun) run() {
-	defer func() {
-		if v := recover(); v != nil {
-			if _, ok := v.(rcAbort); !ok {
-				r.errorf("panic: %v\n%s", v, debug.Stack())
-			}
-		}
-	}()
-	r.setDoing("setup")
+	defer r.Recover()
+	r.SetDoing("setup")
 	r.base = actor.NewBase()
 	defer r.cleanup()
 	var err error
 	if r.s, err = conn.New(r.base, nil, actor.CloseOnFree); err != nil {
-		r.fatalf("conn.New() = %v", err)
+		r.Fatalf("conn.New() = %v", err)
 	}
 	r.evs = make(chan actor.EventInfo, 1024)
 	r.readable = make(chan struct{}, 1)
@@ -327,7 +287,7 @@ func (r *rcRun) run() {
 	r.s.SetCallbacks(cbs)
 	r.connect()
 	for i, op := range r.prog.ops {
-		r.setDoing("op %d: %v (stream %d)", i, op, r.st.k)
+		r.SetDoing("op %d: %v (stream %d)", i, op, r.st.k)
 		r.step(op)
 		r.pollEvents()
 		r.checkLive()
@@ -338,7 +298,7 @@ func (r *rcRun) run() {
 // cleanup closes the Base, which joins the socket, and the peers, and
 // joins the peers' readers.
 func (r *rcRun) cleanup() {
-	r.setDoing("cleanup")
+	r.SetDoing("cleanup")
 	r.base.Close()
 	for _, st := range r.streams {
 		st.peer.Close()
@@ -356,7 +316,7 @@ func (r *rcRun) onRead(s *actor.Session) {
 	in := s.Input()
 	p := make([]byte, in.Len())
 	if n, err := io.ReadFull(in, p); err != nil {
-		r.errorf("read callback: input Read(%d) = %d, %v", len(p), n, err)
+		r.Errorf("read callback: input Read(%d) = %d, %v", len(p), n, err)
 	}
 	r.record(r.cur.Load(), p, "read callback")
 }
@@ -366,7 +326,7 @@ func (r *rcRun) onEvent(_ *actor.Session, ev actor.Event, err error) {
 	select {
 	case r.evs <- actor.EventInfo{Event: ev, Err: err}:
 	default:
-		r.errorf("event %v %v: the test's event buffer is full", ev, err)
+		r.Errorf("event %v %v: the test's event buffer is full", ev, err)
 	}
 }
 
@@ -376,7 +336,7 @@ func (r *rcRun) record(st *rcStream, p []byte, where string) {
 	defer r.mu.Unlock()
 	for i, c := range p {
 		if want := testkit.UniqueByte(rcPeerID(st.k), st.got+i); c != want {
-			r.errorf("stream %d: %s: byte %d of the peer's stream is %#x, want %#x (%d bytes delivered)", st.k, where, st.got+i, c, want, len(p))
+			r.Errorf("stream %d: %s: byte %d of the peer's stream is %#x, want %#x (%d bytes delivered)", st.k, where, st.got+i, c, want, len(p))
 			break
 		}
 	}
@@ -393,7 +353,7 @@ func (r *rcRun) delivered(st *rcStream) int {
 // turn waits for one turn of the actor.
 func (r *rcRun) turn() {
 	if err := r.s.Do(func(*actor.Session) {}); err != nil {
-		r.errorf("Do() = %v", err)
+		r.Errorf("Do() = %v", err)
 	}
 }
 
@@ -412,7 +372,7 @@ func (r *rcRun) step(op rcOp) {
 	case rcDisable:
 		d := rcDir(op.a)
 		if err := r.s.Disable(d); err != nil {
-			r.errorf("Disable(%v) = %v", d, err)
+			r.Errorf("Disable(%v) = %v", d, err)
 		}
 		if d == actor.Read {
 			r.readOn = false
@@ -436,7 +396,7 @@ func (r *rcRun) step(op rcOp) {
 		n := min(rcSize(op.a), rcPeerBudget-st.peerSent)
 		st.peer.SetWriteDeadline(time.Now().Add(rcWait))
 		if _, err := st.peer.Write(testkit.UniqueAt(rcPeerID(st.k), st.peerSent, n)); err != nil {
-			r.fatalf("stream %d: peer Write(%d) = %v", st.k, n, err)
+			r.Fatalf("stream %d: peer Write(%d) = %v", st.k, n, err)
 		}
 		st.peerSent += n
 	case rcPeerCloseWrite, rcPeerClose, rcPeerReset:
@@ -459,9 +419,9 @@ func (r *rcRun) write(n int) {
 	case err == nil:
 		r.sent += n
 	case !r.st.peerGone:
-		r.errorf("stream %d: Write(%d) = %v though the peer neither closed nor reset", r.st.k, n, err)
+		r.Errorf("stream %d: Write(%d) = %v though the peer neither closed nor reset", r.st.k, n, err)
 	case !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE):
-		r.errorf("stream %d: Write(%d) = %v, want a reset or a broken pipe", r.st.k, n, err)
+		r.Errorf("stream %d: Write(%d) = %v, want a reset or a broken pipe", r.st.k, n, err)
 	}
 }
 
@@ -475,7 +435,7 @@ func (r *rcRun) enableRead() {
 	}
 	r.noteReadEnable()
 	if err := r.s.Enable(actor.Read); err != nil {
-		r.errorf("Enable(Read) = %v", err)
+		r.Errorf("Enable(Read) = %v", err)
 	}
 }
 
@@ -490,7 +450,7 @@ func (r *rcRun) noteReadEnable() {
 	if st.k > 0 && !st.readOnce && !r.streams[st.k-1].readRaced {
 		r.turn()
 		if n := r.s.InputLen(); n != 0 || r.delivered(st) != 0 {
-			r.errorf("stream %d: %d bytes read before reading was enabled on the new stream", st.k, n+r.delivered(st))
+			r.Errorf("stream %d: %d bytes read before reading was enabled on the new stream", st.k, n+r.delivered(st))
 		}
 	}
 	r.readOn, st.readOnce = true, true
@@ -505,7 +465,7 @@ func (r *rcRun) enableWrite() {
 		return
 	}
 	if err := r.s.Enable(actor.Write); err != nil {
-		r.errorf("Enable(Write) = %v", err)
+		r.Errorf("Enable(Write) = %v", err)
 	}
 	r.writeOn = true
 	if !r.st.wFailed && testkit.Closed(r.st.failedC) {
@@ -520,7 +480,7 @@ func (r *rcRun) callIn() {
 	st := r.st
 	if st.in != nil {
 		if c := r.s.In(); c != st.in {
-			r.errorf("stream %d: In returned another channel on a second call", st.k)
+			r.Errorf("stream %d: In returned another channel on a second call", st.k)
 		}
 		return
 	}
@@ -533,7 +493,7 @@ func (r *rcRun) callIn() {
 	r.readOn = !st.readEnded
 	if st.k > 0 {
 		if prev := r.streams[st.k-1]; prev.inClosed && st.in == prev.in {
-			r.errorf("stream %d: In returned the closed channel of the stream before", st.k)
+			r.Errorf("stream %d: In returned the closed channel of the stream before", st.k)
 		}
 	}
 }
@@ -546,7 +506,7 @@ func (r *rcRun) consume(n int) {
 		p := make([]byte, n)
 		k, err := r.s.TryRead(p)
 		if err != nil {
-			r.errorf("TryRead() = %d, %v", k, err)
+			r.Errorf("TryRead() = %d, %v", k, err)
 		}
 		r.record(st, p[:k], "TryRead")
 	case rcChannel:
@@ -575,7 +535,7 @@ func (r *rcRun) takeIn(p []byte, ok bool) {
 	st.inClosed = true
 	r.pollEvents()
 	if got := r.delivered(st); !st.readEnded || st.endEOF && got != st.peerSent {
-		r.errorf("stream %d: In closed with the read side ended %v (EOF %v) after %d bytes of the peer's %d, Err() = %v",
+		r.Errorf("stream %d: In closed with the read side ended %v (EOF %v) after %d bytes of the peer's %d, Err() = %v",
 			st.k, st.readEnded, st.endEOF, got, st.peerSent, r.s.Err())
 	}
 }
@@ -586,14 +546,14 @@ func (r *rcRun) drainPoll() {
 		p := make([]byte, 4096)
 		k, err := r.s.TryRead(p)
 		if err != nil {
-			r.errorf("TryRead() = %d, %v", k, err)
+			r.Errorf("TryRead() = %d, %v", k, err)
 		}
 		r.record(r.st, p[:k], "TryRead")
 		if k == 0 {
 			return
 		}
 	}
-	r.fatalf("TryRead still had input after 1000 calls")
+	r.Fatalf("TryRead still had input after 1000 calls")
 }
 
 // breakWrites, once the peer closed or reset, enables writing and writes
@@ -608,7 +568,7 @@ func (r *rcRun) breakWrites() {
 	deadline := time.Now().Add(rcWait)
 	for i := 0; !testkit.Closed(st.failedC); i++ {
 		if i == rcBreakWrites || time.Now().After(deadline) || r.sent+16 > rcSockBudget {
-			r.fatalf("stream %d: no write failed after the peer closed or reset (%d writes)", st.k, i)
+			r.Fatalf("stream %d: no write failed after the peer closed or reset (%d writes)", st.k, i)
 		}
 		r.write(16)
 		r.turn() // so that the writes do not outrun the actor
@@ -625,7 +585,7 @@ func (r *rcRun) peerEnd(how byte) {
 	switch how {
 	case 0:
 		if err := st.peer.CloseWrite(); err != nil {
-			r.fatalf("stream %d: peer CloseWrite() = %v", st.k, err)
+			r.Fatalf("stream %d: peer CloseWrite() = %v", st.k, err)
 		}
 		st.peerFIN = true
 		return
@@ -657,7 +617,7 @@ func (r *rcRun) awaitEvent(done func() bool, what string) {
 		case <-r.readable:
 			r.drainPoll()
 		case <-timer.C:
-			r.fatalf("stream %d: no %s within %v", r.st.k, what, rcWait)
+			r.Fatalf("stream %d: no %s within %v", r.st.k, what, rcWait)
 		}
 	}
 }
@@ -676,30 +636,30 @@ func (r *rcRun) handle(e actor.EventInfo) {
 	switch {
 	case ev == actor.Reading|actor.EOF:
 		if st.readEnded || !st.peerFIN {
-			r.errorf("stream %d: EOF (ended before: %v, peer sent FIN: %v)", st.k, st.readEnded, st.peerFIN)
+			r.Errorf("stream %d: EOF (ended before: %v, peer sent FIN: %v)", st.k, st.readEnded, st.peerFIN)
 		}
 		if got := r.delivered(st); r.prog.style == rcCallback && got != st.peerSent {
-			r.errorf("stream %d: EOF after %d bytes of the peer's %d", st.k, got, st.peerSent)
+			r.Errorf("stream %d: EOF after %d bytes of the peer's %d", st.k, got, st.peerSent)
 		}
 		st.readEnded, st.endEOF = true, true
 	case ev == actor.Reading|actor.Error:
 		if st.readEnded || !st.peerGone || !errors.Is(err, syscall.ECONNRESET) {
-			r.errorf("stream %d: read error %v (ended before: %v, peer closed or reset: %v), want ECONNRESET", st.k, err, st.readEnded, st.peerGone)
+			r.Errorf("stream %d: read error %v (ended before: %v, peer closed or reset: %v), want ECONNRESET", st.k, err, st.readEnded, st.peerGone)
 		}
 		st.readEnded = true
 	case ev == actor.Writing|actor.Error:
 		if st.wFailed || !st.peerGone || !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
-			r.errorf("stream %d: write error %v (failed before: %v, peer closed or reset: %v), want ECONNRESET or EPIPE", st.k, err, st.wFailed, st.peerGone)
+			r.Errorf("stream %d: write error %v (failed before: %v, peer closed or reset: %v), want ECONNRESET or EPIPE", st.k, err, st.wFailed, st.peerGone)
 		}
 		if !testkit.Closed(st.failedC) {
-			r.errorf("stream %d: Failed not closed at the Writing|Error event", st.k)
+			r.Errorf("stream %d: Failed not closed at the Writing|Error event", st.k)
 		}
 		st.wFailed, r.writeOn = true, false
 	case ev == actor.Connected && r.connecting:
 		r.connecting = false
 		return
 	default:
-		r.errorf("stream %d: unexpected event %v %v", st.k, ev, err)
+		r.Errorf("stream %d: unexpected event %v %v", st.k, ev, err)
 		return
 	}
 	if ev&actor.Reading != 0 {
@@ -715,7 +675,7 @@ func (r *rcRun) handle(e actor.EventInfo) {
 // end; then Err must say how the stream first ended.
 func (r *rcRun) endStream(how byte) {
 	st := r.st
-	r.setDoing("ending stream %d", st.k)
+	r.SetDoing("ending stream %d", st.k)
 	if !st.peerFIN && !st.peerGone {
 		r.peerEnd(how % 3)
 	}
@@ -731,13 +691,13 @@ func (r *rcRun) endStream(how byte) {
 		r.drainPoll()
 	}
 	if got := r.delivered(st); st.endEOF && got != st.peerSent {
-		r.errorf("stream %d: the read side ended with EOF after %d bytes of the peer's %d", st.k, got, st.peerSent)
+		r.Errorf("stream %d: the read side ended with EOF after %d bytes of the peer's %d", st.k, got, st.peerSent)
 	}
 	if got, want := rcClass(r.s.Err()), rcClass(st.first); got != want {
-		r.errorf("stream %d: Err() = %v (%s), want the stream's first end %v (%s)", st.k, r.s.Err(), got, st.first, want)
+		r.Errorf("stream %d: Err() = %v (%s), want the stream's first end %v (%s)", st.k, r.s.Err(), got, st.first, want)
 	}
 	if !st.readRaced && r.s.Enabled()&actor.Read != 0 {
-		r.errorf("stream %d: reading still enabled after the end of the read side", st.k)
+		r.Errorf("stream %d: reading still enabled after the end of the read side", st.k)
 	}
 }
 
@@ -747,18 +707,18 @@ func (r *rcRun) endStream(how byte) {
 func (r *rcRun) connect() {
 	prev := r.st
 	k := len(r.streams)
-	r.setDoing("connecting stream %d", k)
+	r.SetDoing("connecting stream %d", k)
 	wBefore := r.s.Written()
-	ln := testconn.Listen(r.t)
+	ln := testconn.Listen(r.T)
 	st := &rcStream{k: k, rdDone: make(chan struct{})}
 	r.cur.Store(st)
 	if err := r.s.ConnectAddr(context.Background(), "tcp", ln.Addr().String()); err != nil {
-		r.fatalf("stream %d: ConnectAddr() = %v", k, err)
+		r.Fatalf("stream %d: ConnectAddr() = %v", k, err)
 	}
 	ln.SetDeadline(time.Now().Add(rcWait))
 	c, err := ln.AcceptTCP()
 	if err != nil {
-		r.fatalf("stream %d: Accept() = %v", k, err)
+		r.Fatalf("stream %d: Accept() = %v", k, err)
 	}
 	ln.Close()
 	st.peer = c
@@ -770,11 +730,11 @@ func (r *rcRun) connect() {
 	r.awaitEvent(func() bool { return !r.connecting }, "Connected")
 	wAfter := r.s.Written()
 	if err := r.s.Err(); err != nil {
-		r.errorf("stream %d: Err() = %v right after Connected, want nil", k, err)
+		r.Errorf("stream %d: Err() = %v right after Connected, want nil", k, err)
 	}
 	st.failedC = r.s.Failed()
 	if testkit.Closed(st.failedC) {
-		r.errorf("stream %d: Failed is closed right after Connected", k)
+		r.Errorf("stream %d: Failed is closed right after Connected", k)
 	}
 	r.st = st
 	r.readers.Go(func() { r.peerReader(st) })
@@ -783,24 +743,24 @@ func (r *rcRun) connect() {
 		return
 	}
 	if testkit.Closed(prev.failedC) && st.failedC == prev.failedC {
-		r.errorf("stream %d: Failed returned the closed channel of the stream before", k)
+		r.Errorf("stream %d: Failed returned the closed channel of the stream before", k)
 	}
 	if !prev.readRaced && r.s.Enabled()&actor.Read != 0 {
-		r.errorf("stream %d: reading enabled after a reconnect though the end before disabled it", k)
+		r.Errorf("stream %d: reading enabled after a reconnect though the end before disabled it", k)
 	}
 	if prev.wFailed && !prev.wRaced && !r.writeOn {
 		if r.s.Enabled()&actor.Write != 0 {
-			r.errorf("stream %d: writing enabled after a reconnect though the failure before disabled it", k)
+			r.Errorf("stream %d: writing enabled after a reconnect though the failure before disabled it", k)
 		}
 		r.turn()
 		if w := r.s.Written(); w != wAfter {
-			r.errorf("stream %d: %d bytes written before Enable(Write) after the failure before", k, w-wAfter)
+			r.Errorf("stream %d: %d bytes written before Enable(Write) after the failure before", k, w-wAfter)
 		}
 	}
 	r.checkPeer(prev)
 	st.winLo, st.winHi = max(r.nextLo, wBefore), min(r.nextHi, wAfter)
 	if st.winLo > st.winHi {
-		r.errorf("stream %d: the peer before read up to [%d, %d] of the socket's stream, but Written was %d to %d at the reconnect",
+		r.Errorf("stream %d: the peer before read up to [%d, %d] of the socket's stream, but Written was %d to %d at the reconnect",
 			k, r.nextLo, r.nextHi, wBefore, wAfter)
 		st.winLo, st.winHi = wBefore, wAfter
 	}
@@ -827,11 +787,11 @@ func (r *rcRun) peerReader(st *rcStream) {
 // transport took if it read a clean end of stream. It sets nextLo and
 // nextHi for the next stream.
 func (r *rcRun) checkPeer(st *rcStream) {
-	r.setDoing("awaiting the peer reader of stream %d", st.k)
+	r.SetDoing("awaiting the peer reader of stream %d", st.k)
 	select {
 	case <-st.rdDone:
 	case <-time.After(rcWait):
-		r.fatalf("stream %d: the peer's reader did not return within %v of the reconnect", st.k, rcWait)
+		r.Fatalf("stream %d: the peer's reader did not return within %v of the reconnect", st.k, rcWait)
 	}
 	d := st.rdData
 	lo, hi := int64(-1), int64(-1)
@@ -844,7 +804,7 @@ func (r *rcRun) checkPeer(st *rcStream) {
 		}
 	}
 	if lo < 0 {
-		r.errorf("stream %d: the peer read %d bytes (%x…) that are no run of the socket's stream starting in [%d, %d] (there: %x…)",
+		r.Errorf("stream %d: the peer read %d bytes (%x…) that are no run of the socket's stream starting in [%d, %d] (there: %x…)",
 			st.k, len(d), d[:min(len(d), 16)], st.winLo, st.winHi, testkit.UniqueAt(0, int(st.winLo), min(len(d), 16)))
 		lo, hi = st.winLo, st.winHi
 	}
@@ -869,12 +829,12 @@ func rcMatches(d []byte, off int64) bool {
 // reset.
 func (r *rcRun) checkLive() {
 	if w := r.s.Written(); w < r.written {
-		r.errorf("Written() went from %d down to %d", r.written, w)
+		r.Errorf("Written() went from %d down to %d", r.written, w)
 	} else {
 		r.written = w
 	}
 	if !r.st.peerGone && testkit.Closed(r.st.failedC) {
-		r.errorf("stream %d: Failed closed though the peer neither closed nor reset", r.st.k)
+		r.Errorf("stream %d: Failed closed though the peer neither closed nor reset", r.st.k)
 	}
 }
 
@@ -886,47 +846,47 @@ func (r *rcRun) finish() {
 	r.endStream(0)
 	r.connect()
 	st := r.st
-	r.setDoing("final stream %d", st.k)
+	r.SetDoing("final stream %d", st.k)
 	r.enableWrite()
 	if err := r.s.Flush(actor.Write, actor.Finished); err != nil {
-		r.errorf("Flush(Write, Finished) = %v", err)
+		r.Errorf("Flush(Write, Finished) = %v", err)
 	}
 	r.endStream(0) // the peer half-closes: a clean EOF
-	r.setDoing("final stream %d: awaiting the peer's end of stream", st.k)
+	r.SetDoing("final stream %d: awaiting the peer's end of stream", st.k)
 	select {
 	case <-st.rdDone:
 	case <-time.After(rcWait):
-		r.fatalf("final stream %d: the peer read no end of stream within %v (Written %d of %d)", st.k, rcWait, r.s.Written(), r.sent)
+		r.Fatalf("final stream %d: the peer read no end of stream within %v (Written %d of %d)", st.k, rcWait, r.s.Written(), r.sent)
 	}
 	if !errors.Is(st.rdErr, io.EOF) {
-		r.errorf("final stream %d: the peer's read ended with %v, want EOF", st.k, st.rdErr)
+		r.Errorf("final stream %d: the peer's read ended with %v, want EOF", st.k, st.rdErr)
 	}
 	r.checkPeer(st)
 	// A clean end of stream: the last peer's run ends where the socket's
 	// stream does (nextLo and nextHi bound its end).
 	if n := int64(r.sent); n < r.nextLo || n > r.nextHi {
-		r.errorf("final stream %d: the last peer's run of the socket's stream ends in [%d, %d], want at all %d bytes written (Written %d)",
+		r.Errorf("final stream %d: the last peer's run of the socket's stream ends in [%d, %d], want at all %d bytes written (Written %d)",
 			st.k, r.nextLo, r.nextHi, r.sent, r.s.Written())
 	}
 	if w := r.s.Written(); w != int64(r.sent) {
-		r.errorf("final stream %d: Written() = %d after the peer read everything, want %d", st.k, w, r.sent)
+		r.Errorf("final stream %d: Written() = %d after the peer read everything, want %d", st.k, w, r.sent)
 	}
 	r.pollEvents()
-	r.setDoing("closing")
+	r.SetDoing("closing")
 	if r.prog.free {
 		r.s.Free() // the Base's Close joins it
 	} else if err := r.s.Close(); err != nil {
-		r.errorf("Close() = %v, want nil", err)
+		r.Errorf("Close() = %v, want nil", err)
 	}
 	if err := r.base.Close(); err != nil {
-		r.errorf("Base.Close() = %v, want nil", err)
+		r.Errorf("Base.Close() = %v, want nil", err)
 	}
 	if !testkit.Closed(r.s.Done()) {
-		r.errorf("Done() open after the Base's Close returned")
+		r.Errorf("Done() open after the Base's Close returned")
 	}
 	r.cleanup() // the peers and their readers
-	r.setDoing("goroutines")
+	r.SetDoing("goroutines")
 	if err := goleak.Find(r.ignore); err != nil {
-		r.errorf("goroutines left after the Base was closed: %v", err)
+		r.Errorf("goroutines left after the Base was closed: %v", err)
 	}
 }

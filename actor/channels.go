@@ -218,9 +218,9 @@ type sendPiece struct {
 // receives from Out; select on Failed beside a send on Out. A read error
 // alone does not close it: the output fails when its own next write does.
 // A new transport (Connect, SetTransport, ReplaceTransport: a reconnect)
-// starts with a working output, and Failed then returns a new channel;
-// the failure left writing disabled, as libevent's does, until
-// Enable(Write).
+// after a failure starts with a working output, and Failed then returns a
+// new, open channel (one that was never closed stays the same); the
+// failure left writing disabled, as libevent's does, until Enable(Write).
 func (b *Bufferevent) Failed() <-chan struct{} {
 	if b.zero() {
 		return closedChan

@@ -55,19 +55,21 @@ func (a *actorState) readDst() *Buffer {
 // kernel asked whether the socket was reset (tcpClosed: a system call
 // that a plain EOF, every connection's end, need not pay).
 func (a *actorState) endRead(err error) {
-	if errors.Is(err, io.EOF) && !a.writeReset {
-		if a.writing && tcpClosed(a.t) {
-			a.eofHeld = true
-			return
+	if errors.Is(err, io.EOF) {
+		if !a.writeReset {
+			if a.writing && tcpClosed(a.t) {
+				a.eofHeld = true
+				return
+			}
+			a.takeLentFailure() // may set writeReset
 		}
-		a.takeLentFailure()
-	}
-	if errors.Is(err, io.EOF) && a.writeReset {
-		a.b.errMu.Lock()
-		if a.b.wErr != nil {
-			err = a.b.wErr // not an end of stream: the peer reset it
+		if a.writeReset {
+			a.b.errMu.Lock()
+			if a.b.wErr != nil {
+				err = a.b.wErr // not an end of stream: the peer reset it
+			}
+			a.b.errMu.Unlock()
 		}
-		a.b.errMu.Unlock()
 	}
 	if errors.Is(err, io.EOF) {
 		a.readEnd = readEOF
@@ -134,6 +136,22 @@ func (a *actorState) closeInIfDone() {
 	}
 	b.chMu.Unlock()
 	a.inC = nil
+}
+
+// dropClosedIn forgets an In channel that closeInIfDone closed at the end
+// of the stream before, as a new transport starts another: the next call
+// to In makes the new stream's channel and enables reading again, as the
+// first call did (the end disabled it).
+func (a *actorState) dropClosedIn() {
+	if !a.inChanUsed || a.inC != nil {
+		return
+	}
+	b := a.b
+	b.chMu.Lock()
+	b.in, b.inClosed = nil, false
+	b.chans.And(^chanIn)
+	b.chMu.Unlock()
+	a.inChanUsed = false
 }
 
 // readHigh is the read high watermark in force: the one set, or

@@ -25,16 +25,7 @@ func (a *actorState) attach(t Transport, ready bool) {
 		a.writeErr, a.writeReset = false, false
 		a.b.clearOutputFailure()
 	}
-	if a.inChanUsed && a.inC == nil {
-		// In was closed at the end of the stream before: the new stream
-		// gets a new channel, made by the next call to In, which enables
-		// reading again as the first call did (the end disabled it).
-		a.b.chMu.Lock()
-		a.b.in, a.b.inClosed = nil, false
-		a.b.chans.And(^chanIn)
-		a.b.chMu.Unlock()
-		a.inChanUsed = false
-	}
+	a.dropClosedIn()
 	a.b.newStream()
 	a.readEnd = readOpen
 	a.endWhileDisabled = nil

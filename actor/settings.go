@@ -287,7 +287,8 @@ func (b *Bufferevent) Enabled() Dir {
 // Advance on a manual clock, then Enable(Read), leaves reading enabled
 // whenever the actor gets to the timer's message.
 const (
-	enabledDirMask   = 0xff
+	enabledDirBits   = 8
+	enabledDirMask   = 1<<enabledDirBits - 1
 	enabledCountBits = 12
 	enabledCountMask = 1<<enabledCountBits - 1
 )
@@ -296,9 +297,9 @@ const (
 // Read or Write.
 func enabledCountShift(d Dir) uint {
 	if d == Read {
-		return 8
+		return enabledDirBits
 	}
-	return 8 + enabledCountBits
+	return enabledDirBits + enabledCountBits
 }
 
 // enabledDirs returns the enabled directions.

@@ -422,15 +422,12 @@ func (r *relay) onTimeout(x *side, s *actor.Session, ev actor.Event) {
 		if x.choked.Load() {
 			return // paused by backpressure: the peer's write timeout watches this
 		}
-		if x.peer.choked.Load() {
-			// The peer waits for x to take its output: not idle, and x's
-			// write timeout says whether x stalls. Counting the peer's
-			// last read as the last traffic would call a client that
-			// stopped reading idle, whichever timeout fired first.
-			s.Enable(actor.Read) // re-arms the timeout
-			return
-		}
-		if time.Since(last) < idle {
+		// Not idle while traffic came within idle, nor while the peer
+		// waits for x to take its output: x's write timeout says whether
+		// x stalls (counting the peer's last read as the last traffic
+		// would call a client that stopped reading idle, whichever
+		// timeout fired first).
+		if time.Since(last) < idle || x.peer.choked.Load() {
 			s.Enable(actor.Read) // re-arms the timeout
 			return
 		}

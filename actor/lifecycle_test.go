@@ -69,22 +69,12 @@ func TestDrainWaitsForWriting(t *testing.T) {
 // bounded by testkit.WaitTime.
 func checkDrained(t *testing.T, in <-chan []byte, drained <-chan error, payload []byte, what string) {
 	t.Helper()
-	var got bytes.Buffer
-	deadline := time.After(testkit.WaitTime)
-	for done := false; !done; {
-		select {
-		case chunk, ok := <-in:
-			got.Write(chunk)
-			done = !ok
-		case <-deadline:
-			t.Fatalf("partner's In not closed after %v, %d bytes received", testkit.WaitTime, got.Len())
-		}
-	}
+	got := testkit.RecvAll(t, in, "the partner's In")
 	if err := testkit.Recv(t, drained, what); err != nil {
 		t.Errorf("Drain() = %v", err)
 	}
-	if !bytes.Equal(got.Bytes(), payload) {
-		t.Errorf("partner received %d bytes, want %d", got.Len(), len(payload))
+	if !bytes.Equal(got, payload) {
+		t.Errorf("partner received %d bytes, want %d", len(got), len(payload))
 	}
 }
 

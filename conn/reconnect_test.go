@@ -8,7 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/bevgo/bev/actor"
 	"github.com/bevgo/bev/conn"
@@ -138,20 +137,7 @@ func TestReconnectReopensIn(t *testing.T) {
 			t.Fatalf("peer Write() = %v", err)
 		}
 		c.Close()
-		var got []byte
-		timer := time.NewTimer(testkit.WaitTime)
-		defer timer.Stop()
-		for {
-			select {
-			case chunk, ok := <-in:
-				if !ok {
-					return string(got)
-				}
-				got = append(got, chunk...)
-			case <-timer.C:
-				t.Fatalf("In not closed after %v; it delivered %q of %q", testkit.WaitTime, got, msg)
-			}
-		}
+		return string(testkit.RecvAll(t, in, "In on the stream of "+msg))
 	}
 	if got := stream("first"); got != "first" {
 		t.Fatalf("the first stream read %q, want %q", got, "first")

@@ -136,15 +136,13 @@ func TestGroupRedisBounded(t *testing.T) {
 		"-group-redis-hold", "300ms", "-stats", "127.0.0.1:0")
 	waitStats(t, p, "leases", func(v map[string]any) bool {
 		st, _ := v["group_store"].(map[string]any)
-		n, _ := st["leases"].(float64)
-		return n >= 3
+		return storeCount(st, "leases") >= 3
 	})
 	before := storeOf(t, p)
 	srv.Stop()
 	waitStats(t, p, "fenced ticks", func(v map[string]any) bool {
 		st, _ := v["group_store"].(map[string]any)
-		n, _ := st["fenced"].(float64)
-		return n >= 2
+		return storeCount(st, "fenced") >= 2
 	})
 	if st := storeOf(t, p); st["fallback"] != "bounded" || st["shared"] != false || st["local_leases"].(float64) > 3 {
 		t.Errorf("group_store past the hold = %v: want the bounded fallback, not shared, at most 3 local leases", st)
@@ -191,8 +189,7 @@ func TestGroupRedisFault(t *testing.T) {
 	// ticks before Redis comes back.
 	waitStats(t, p, "local leases", func(v map[string]any) bool {
 		st, _ := v["group_store"].(map[string]any)
-		n, _ := st["local_leases"].(float64)
-		return n >= 3
+		return storeCount(st, "local_leases") >= 3
 	})
 	back, err := testredis.StartOn(srv.Port)
 	if err != nil {
@@ -241,8 +238,7 @@ func TestGroupRedisCA(t *testing.T) {
 	p := startProxy(t, "-group-rate", "1MiB", "-group-redis", srv.URL(), "-group-redis-ca", ca, "-stats", "127.0.0.1:0")
 	waitStats(t, p, "leases over TLS", func(v map[string]any) bool {
 		st, _ := v["group_store"].(map[string]any)
-		n, _ := st["leases"].(float64)
-		return n >= 3
+		return storeCount(st, "leases") >= 3
 	})
 	if st := storeOf(t, p); st["errors"] != 0.0 || st["shared"] != true {
 		t.Errorf("group_store over TLS = %v: want shared, no errors", st)

@@ -40,6 +40,29 @@ func Recv[T any](t testing.TB, c <-chan T, what string) T {
 	}
 }
 
+// RecvAll receives chunks from c until it is closed and returns them
+// joined; what names the channel in the failure message. If c is not
+// closed within WaitTime it fails the test with t.Fatalf, saying how much
+// came, and so must be called from the goroutine running the test.
+func RecvAll(t testing.TB, c <-chan []byte, what string) []byte {
+	t.Helper()
+	timer := time.NewTimer(WaitTime)
+	defer timer.Stop()
+	var got []byte
+	for {
+		select {
+		case chunk, ok := <-c:
+			if !ok {
+				return got
+			}
+			got = append(got, chunk...)
+		case <-timer.C:
+			t.Fatalf("%s not closed after %v; %d bytes received: %q", what, WaitTime, len(got), got)
+			return got
+		}
+	}
+}
+
 // Pending returns what c holds now, in order, without waiting for more.
 func Pending[T any](c <-chan T) []T {
 	var got []T

@@ -13,40 +13,31 @@ import (
 // (viewSink.take).
 const maxIovecs = maxWriteSlices
 
-// rawSyscallMax is the most bytes a socket's read or write moves through
-// syscall.RawSyscall, which skips the scheduler's bookkeeping around a
-// system call (entersyscall and exitsyscall, about 4% of the CPU a
-// ping-pong of small messages costs the server). A socket here is
-// non-blocking, so its read or write never waits: only the copy takes
-// time, tens of microseconds at 256 KiB, and the goroutine keeps its P
-// meanwhile. It covers every read (at most the largest read chunk) and,
-// with the default per-write maximum, every write. On a busy stream the
-// server's CPU per MiB was 4-7% lower so than with 16 KiB in two quiet
-// A/B runs (1x64KiB echo, 1.05-1.11x plain Go's against 1.01-1.03x) and
-// the same in a third (bench/echo.sh, 1.02x both). A write above it (a
-// SetMaxWrite above the default) goes through syscall.Syscall, so that a
-// longer copy never holds a P (nor delays a stop of the world) unseen.
-const rawSyscallMax = max(maxReadChunk, DefaultMaxWrite)
-
-// socketCall makes system call trap, moving n bytes: raw when n is at most
-// rawSyscallMax, else as syscall.Syscall does.
-func socketCall(n int, trap, a1, a2, a3 uintptr) (uintptr, syscall.Errno) {
-	if n <= rawSyscallMax {
-		r, _, e := syscall.RawSyscall(trap, a1, a2, a3)
-		return r, e
-	}
-	r, _, e := syscall.Syscall(trap, a1, a2, a3)
-	return r, e
-}
-
-// sysRead is one read(2) of p on fd, through socketCall; under the race
-// detector through syscall.Read, which tells the detector what the kernel
-// wrote.
+// sysRead is one read(2) of p on fd. It goes through syscall.RawSyscall,
+// which skips the scheduler's bookkeeping around a system call
+// (entersyscall and exitsyscall): a socket here is non-blocking, so the
+// read never waits, and only its copy takes time, at most one read chunk
+// (maxReadChunk: tens of microseconds), during which the goroutine keeps
+// its P. A read of more (none is made) would go through syscall.Syscall,
+// so that a longer copy never holds a P, nor delays a stop of the world,
+// unseen. Under the race detector it goes through syscall.Read, which
+// tells the detector what the kernel wrote.
+//
+// Writes are not raw (writev): the bookkeeping is what wakes the runtime's
+// monitor thread (sysmon), which sleeps once every P is idle, and whose
+// polling while replies flow keeps an idle CPU quick to wake. Plain Go
+// pays it on every call; without it, bev's round trips of small messages
+// on a quiet machine took 11-15% longer than plain Go's (docs/design.md,
+// "A read").
 func sysRead(fd uintptr, p []byte) (int, error) {
 	if raceEnabled {
 		return syscall.Read(int(fd), p)
 	}
-	r, e := socketCall(len(p), syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	call := syscall.RawSyscall
+	if len(p) > maxReadChunk {
+		call = syscall.Syscall
+	}
+	r, _, e := call(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
 	if e != 0 {
 		return 0, e
 	}
@@ -77,7 +68,6 @@ type rawSocket struct {
 	writeFn func(fd uintptr) bool
 	iov     []syscall.Iovec // during tryWrite: one's, or a pooled array's first n
 	one     [1]syscall.Iovec
-	wlen    int // the bytes s.iov holds
 	wn      int64
 	werr    error
 
@@ -117,7 +107,7 @@ func newSysConn(c interface {
 // a writev(2).
 func (s *rawSocket) tryWrite(bufs [][]byte) (int64, error) {
 	var iovs *iovecs
-	s.iov, s.wlen = s.one[:0], 0
+	s.iov = s.one[:0]
 	for _, p := range bufs {
 		if len(p) == 0 {
 			continue
@@ -133,7 +123,6 @@ func (s *rawSocket) tryWrite(bufs [][]byte) (int64, error) {
 		v := syscall.Iovec{Base: &p[0]}
 		v.SetLen(len(p))
 		s.iov = append(s.iov, v)
-		s.wlen += len(p)
 	}
 	if len(s.iov) == 0 {
 		return 0, nil
@@ -152,7 +141,8 @@ func (s *rawSocket) tryWrite(bufs [][]byte) (int64, error) {
 	return s.wn, s.werr
 }
 
-// writev is tryWrite's callback: one attempt, never a wait.
+// writev is tryWrite's callback: one attempt, never a wait, through
+// syscall.Syscall, as net.Conn's writes go (see sysRead for why not raw).
 func (s *rawSocket) writev(fd uintptr) bool {
 	trap, arg, name := uintptr(syscall.SYS_WRITEV), uintptr(unsafe.Pointer(&s.iov[0])), "writev"
 	n := uintptr(len(s.iov))
@@ -160,7 +150,7 @@ func (s *rawSocket) writev(fd uintptr) bool {
 		trap, arg, n, name = syscall.SYS_WRITE, uintptr(unsafe.Pointer(s.iov[0].Base)), uintptr(s.iov[0].Len), "write"
 	}
 	for {
-		r, e := socketCall(s.wlen, trap, fd, arg, n)
+		r, _, e := syscall.Syscall(trap, fd, arg, n)
 		switch e {
 		case 0:
 			s.wn = int64(r)

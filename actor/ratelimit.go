@@ -139,7 +139,9 @@ func (b *Bufferevent) SetRateLimit(cfg *limiter.Config) error {
 }
 
 // RateLimit returns the config of the bufferevent's own bucket, or nil
-// (libevent's get_token_bucket_cfg). The result is a copy.
+// when it has none (libevent's get_token_bucket_cfg). The result is a
+// copy. Once the bufferevent has stopped it is nil, as Enabled is 0 and
+// Callbacks is zero then: a stopped bufferevent holds no bucket.
 func (b *Bufferevent) RateLimit() *limiter.Config {
 	if bk := b.rateState().bucket; bk != nil {
 		return bk.Config()

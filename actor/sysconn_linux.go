@@ -33,11 +33,15 @@ func sysRead(fd uintptr, p []byte) (int, error) {
 	if raceEnabled {
 		return syscall.Read(int(fd), p)
 	}
-	call := syscall.RawSyscall
-	if len(p) > maxReadChunk {
-		call = syscall.Syscall
+	// Direct calls, not through a variable: only a direct call keeps p's
+	// array alive and in place for the kernel (unsafe.Pointer's rule 4).
+	var r uintptr
+	var e syscall.Errno
+	if len(p) <= maxReadChunk {
+		r, _, e = syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	} else {
+		r, _, e = syscall.Syscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
 	}
-	r, _, e := call(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
 	if e != 0 {
 		return 0, e
 	}

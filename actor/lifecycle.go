@@ -107,7 +107,11 @@ func (a *actorState) onHandshake(err error) {
 	a.emit(Connected, nil)
 }
 
-// detach stops the loops of the current transport and forgets it.
+// detach stops the loops of the current transport and forgets it. It
+// returns the error of closing the transport, but not net.ErrClosed: a
+// transport closed already (by a handshake that closes its connection
+// when cancelled, as crypto/tls's does, or by its owner) is what the
+// close asked for.
 func (a *actorState) detach(closeT bool) error {
 	var err error
 	if a.io != nil {
@@ -130,6 +134,9 @@ func (a *actorState) detach(closeT bool) error {
 	a.writing = false
 	a.taken = 0
 	a.b.curTransport.Store(nil)
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
 	return err
 }
 

@@ -2,10 +2,8 @@ package actor
 
 import (
 	"context"
-	"errors"
 	"io"
 	"math"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -403,7 +401,8 @@ func (l *transportIO) throttle(d limiter.Dir) func(bool) {
 // stop ends both loops and waits for them. With closeT the transport is
 // closed; otherwise its loops are unblocked through past deadlines, which
 // are cleared again afterwards, and a transport without deadlines is
-// closed anyway. It returns the error of closing the transport.
+// closed anyway. It returns the error of closing the transport (detach
+// drops net.ErrClosed).
 func (l *transportIO) stop(closeT bool) error {
 	if l.quit != nil {
 		close(l.quit)
@@ -428,9 +427,6 @@ func (l *transportIO) stop(closeT bool) error {
 	if !closeT && hasDeadlines {
 		d.SetReadDeadline(time.Time{})
 		d.SetWriteDeadline(time.Time{})
-	}
-	if errors.Is(err, net.ErrClosed) {
-		err = nil
 	}
 	return err
 }

@@ -199,6 +199,31 @@ func TestLayerHandshakeStarts(t *testing.T) {
 	}
 }
 
+// TestLayerCloseDuringHandshake: Close while the layer's handshake waits
+// for the peer cancels it and returns nil. A handshake that closes its
+// connection on cancellation (as this layer's and crypto/tls's do) leaves
+// the actor's own close of the transport to find it closed already: that
+// is the close Close asked for, not an error (it once returned "use of
+// closed network connection").
+func TestLayerCloseDuringHandshake(t *testing.T) {
+	base := testbev.NewBase(t)
+	c1, c2 := testconn.TCPConns(t)
+	s, err := conn.NewLayered(base, c1, &greetLayer{}, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Enable(actor.Read)
+	// The greeting came: the handshake now waits for the peer's, which
+	// never comes.
+	c2.SetReadDeadline(time.Now().Add(testkit.WaitTime))
+	if _, err := io.ReadFull(c2, make([]byte, len(greeting))); err != nil {
+		t.Fatalf("peer read the greeting: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("Close during the handshake = %v, want nil", err)
+	}
+}
+
 // TestLayerHandshakeFails: a failed handshake is one Error event with its
 // cause, and no read callback.
 func TestLayerHandshakeFails(t *testing.T) {

@@ -302,3 +302,36 @@ func TestHandshakeTimeout(t *testing.T) {
 		t.Errorf("SetHandshakeTimeout on a plain socket = %v, want ErrNotTLS", err)
 	}
 }
+
+// TestCloseMidHandshake: Close while a TLS socket's handshake waits for
+// the rest of a ClientHello returns nil. crypto/tls closes the connection
+// when the handshake's context is cancelled, before the socket closes its
+// transport itself: that finds it closed, which is what Close asked for
+// (it once returned "use of closed network connection").
+func TestCloseMidHandshake(t *testing.T) {
+	scfg, _ := testcert.Configs(t, "bev.test")
+	c1, c2 := testconn.TCPConns(t)
+	s, err := tlsconn.New(testbev.NewBase(t), c2, scfg, tlsconn.Accepting, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan actor.EventInfo, 4)
+	s.SetCallbacks(actor.Callbacks{Event: func(_ *actor.Session, ev actor.Event, err error) {
+		events <- actor.EventInfo{Event: ev, Err: err}
+	}})
+	s.Enable(actor.Read)                                  // starts the handshake
+	if _, err := c1.Write([]byte{22, 3, 1}); err != nil { // a ClientHello's first bytes, no more
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("Close mid-handshake = %v, want nil", err)
+	}
+	if got := testkit.Pending(events); len(got) != 0 {
+		t.Errorf("events after Close mid-handshake: %v, want none", got)
+	}
+	// The peer sees the connection closed, not a handshake reply.
+	c1.SetReadDeadline(time.Now().Add(testkit.WaitTime))
+	if n, err := c1.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Errorf("peer read %d, %v after Close mid-handshake, want the end", n, err)
+	}
+}

@@ -65,6 +65,18 @@ func (c *greetConn) Handshake(ctx context.Context) error {
 	return nil
 }
 
+// newGreeted returns a socket over one end of a loopback TCP connection
+// with greetLayer over it (CloseOnFree), and the other end, the peer.
+func newGreeted(t *testing.T) (*conn.Socket, net.Conn) {
+	t.Helper()
+	c1, c2 := testconn.TCPConns(t)
+	s, err := conn.NewLayered(testbev.NewBase(t), c1, &greetLayer{}, actor.CloseOnFree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, c2
+}
+
 func (g *greetLayer) serverNames() []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -171,12 +183,7 @@ func TestLayerHandshakeStarts(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			base := testbev.NewBase(t)
-			c1, c2 := testconn.TCPConns(t)
-			s, err := conn.NewLayered(base, c1, &greetLayer{}, actor.CloseOnFree)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, c2 := newGreeted(t)
 			defer s.Close()
 			tc.ask(s.Bufferevent)
 			if tc.name == "nothing" {
@@ -206,12 +213,7 @@ func TestLayerHandshakeStarts(t *testing.T) {
 // is the close Close asked for, not an error (it once returned "use of
 // closed network connection").
 func TestLayerCloseDuringHandshake(t *testing.T) {
-	base := testbev.NewBase(t)
-	c1, c2 := testconn.TCPConns(t)
-	s, err := conn.NewLayered(base, c1, &greetLayer{}, actor.CloseOnFree)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, c2 := newGreeted(t)
 	s.Enable(actor.Read)
 	// The greeting came: the handshake now waits for the peer's, which
 	// never comes.
@@ -227,12 +229,7 @@ func TestLayerCloseDuringHandshake(t *testing.T) {
 // TestLayerHandshakeFails: a failed handshake is one Error event with its
 // cause, and no read callback.
 func TestLayerHandshakeFails(t *testing.T) {
-	base := testbev.NewBase(t)
-	c1, c2 := testconn.TCPConns(t)
-	a, err := conn.NewLayered(base, c1, &greetLayer{}, actor.CloseOnFree)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, c2 := newGreeted(t)
 	defer a.Close()
 	w := watchLayered(a.Bufferevent)
 	if _, err := io.WriteString(c2, "HOWDY!data after it"); err != nil {

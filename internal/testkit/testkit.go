@@ -145,6 +145,18 @@ func UniqueAt(id, off, n int) []byte {
 	return p
 }
 
+// UniqueMismatch returns the offset in aperiodic stream id (see
+// UniqueByte) of the first byte of got that differs from the stream, got
+// standing at offset off; it returns -1 if every byte matches.
+func UniqueMismatch(id, off int, got []byte) int {
+	for i, c := range got {
+		if c != UniqueByte(id, off+i) {
+			return off + i
+		}
+	}
+	return -1
+}
+
 // Closed reports, without waiting, whether c is closed (or holds a
 // value, which a closed-once signal channel never does).
 func Closed(c <-chan struct{}) bool {

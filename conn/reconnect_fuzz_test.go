@@ -334,11 +334,9 @@ func (r *rcRun) onEvent(_ *actor.Session, ev actor.Event, err error) {
 func (r *rcRun) record(st *rcStream, p []byte, where string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i, c := range p {
-		if want := testkit.UniqueByte(rcPeerID(st.k), st.got+i); c != want {
-			r.Errorf("stream %d: %s: byte %d of the peer's stream is %#x, want %#x (%d bytes delivered)", st.k, where, st.got+i, c, want, len(p))
-			break
-		}
+	if off := testkit.UniqueMismatch(rcPeerID(st.k), st.got, p); off >= 0 {
+		r.Errorf("stream %d: %s: byte %d of the peer's stream is %#x, want %#x (%d bytes delivered)",
+			st.k, where, off, p[off-st.got], testkit.UniqueByte(rcPeerID(st.k), off), len(p))
 	}
 	st.got += len(p)
 }
@@ -796,7 +794,7 @@ func (r *rcRun) checkPeer(st *rcStream) {
 	d := st.rdData
 	lo, hi := int64(-1), int64(-1)
 	for c := st.winLo; c <= st.winHi; c++ {
-		if rcMatches(d, c) {
+		if testkit.UniqueMismatch(0, int(c), d) < 0 {
 			if lo < 0 {
 				lo = c
 			}
@@ -812,16 +810,6 @@ func (r *rcRun) checkPeer(st *rcStream) {
 	if errors.Is(st.rdErr, io.EOF) && !st.peerGone {
 		r.nextHi = hi + int64(len(d))
 	}
-}
-
-// rcMatches reports whether d is the run of stream 0 at offset off.
-func rcMatches(d []byte, off int64) bool {
-	for i, c := range d {
-		if c != testkit.UniqueByte(0, int(off)+i) {
-			return false
-		}
-	}
-	return true
 }
 
 // checkLive checks the getters between operations: Written never

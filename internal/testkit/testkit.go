@@ -104,25 +104,12 @@ func Pattern(n int) []byte { return PatternAt(0, 0, n) }
 // PatternAt returns bytes [off, off+n) of test stream id (see
 // PatternByte), for tests that run several streams at once or send one
 // in pieces.
-func PatternAt(id, off, n int) []byte {
-	p := make([]byte, n)
-	for i := range p {
-		p[i] = PatternByte(id, off+i)
-	}
-	return p
-}
+func PatternAt(id, off, n int) []byte { return streamAt(PatternByte, id, off, n) }
 
 // PatternMismatch returns the offset in stream id of the first byte of
 // got that differs from the stream, got standing at offset off; it
 // returns -1 if every byte matches.
-func PatternMismatch(id, off int, got []byte) int {
-	for i, c := range got {
-		if c != PatternByte(id, off+i) {
-			return off + i
-		}
-	}
-	return -1
-}
+func PatternMismatch(id, off int, got []byte) int { return streamMismatch(PatternByte, id, off, got) }
 
 // UniqueByte returns byte k of aperiodic stream id, for tests that must
 // catch a lost or repeated run of any length (the fuzzers' models):
@@ -137,20 +124,29 @@ func UniqueByte(id, k int) byte {
 
 // UniqueAt returns bytes [off, off+n) of aperiodic stream id (see
 // UniqueByte).
-func UniqueAt(id, off, n int) []byte {
-	p := make([]byte, n)
-	for i := range p {
-		p[i] = UniqueByte(id, off+i)
-	}
-	return p
-}
+func UniqueAt(id, off, n int) []byte { return streamAt(UniqueByte, id, off, n) }
 
 // UniqueMismatch returns the offset in aperiodic stream id (see
 // UniqueByte) of the first byte of got that differs from the stream, got
 // standing at offset off; it returns -1 if every byte matches.
-func UniqueMismatch(id, off int, got []byte) int {
+func UniqueMismatch(id, off int, got []byte) int { return streamMismatch(UniqueByte, id, off, got) }
+
+// streamAt returns bytes [off, off+n) of stream id, whose byte k is
+// byteAt(id, k).
+func streamAt(byteAt func(id, k int) byte, id, off, n int) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = byteAt(id, off+i)
+	}
+	return p
+}
+
+// streamMismatch returns the offset in stream id, whose byte k is
+// byteAt(id, k), of the first byte of got that differs from it, got
+// standing at offset off; it returns -1 if every byte matches.
+func streamMismatch(byteAt func(id, k int) byte, id, off int, got []byte) int {
 	for i, c := range got {
-		if c != UniqueByte(id, off+i) {
+		if c != byteAt(id, off+i) {
 			return off + i
 		}
 	}

@@ -48,9 +48,14 @@ const (
 // modulo 3. It never fails.
 func DecodeStyle(h byte) Style { return Style(h & 3 % 3) }
 
-// String returns the style's name, or panics for a value DecodeStyle
+// String returns the style's name, or "Style(n)" for a value DecodeStyle
 // never returns.
-func (s Style) String() string { return [...]string{"poll", "callback", "channel"}[s] }
+func (s Style) String() string {
+	if names := [...]string{"poll", "callback", "channel"}; int(s) < len(names) {
+		return names[s]
+	}
+	return fmt.Sprintf("Style(%d)", uint8(s))
+}
 
 // The argument decoders the targets share: one argument byte of an
 // operation decoded into an argument of the bufferevent method, valid or

@@ -248,6 +248,9 @@ func TestDecoders(t *testing.T) {
 	if got := []opsmodel.Style{opsmodel.DecodeStyle(0), opsmodel.DecodeStyle(1), opsmodel.DecodeStyle(2), opsmodel.DecodeStyle(3), opsmodel.DecodeStyle(0xfe)}; fmt.Sprint(got) != "[poll callback channel poll channel]" {
 		t.Errorf("DecodeStyle(0, 1, 2, 3, 0xfe) = %v", got)
 	}
+	if got := opsmodel.Style(7).String(); got != "Style(7)" {
+		t.Errorf("Style(7).String() = %q, want \"Style(7)\"", got)
+	}
 	if lo, hi := opsmodel.Low(0x80), opsmodel.Low(0x7f); lo != -512 || hi != 508 {
 		t.Errorf("Low ranges %d to %d, want -512 to 508", lo, hi)
 	}

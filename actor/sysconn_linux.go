@@ -27,8 +27,8 @@ const maxIovecs = maxWriteSlices
 // monitor thread (sysmon), which sleeps once every P is idle, and whose
 // polling while replies flow keeps an idle CPU quick to wake. Plain Go
 // pays it on every call; without it, bev's round trips of small messages
-// on a lightly loaded machine took 11-33% longer than plain Go's (docs/design.md,
-// "A read").
+// on a lightly loaded machine took 11-33% longer than plain Go's
+// (docs/design.md, "A read").
 func sysRead(fd uintptr, p []byte) (int, error) {
 	if raceEnabled {
 		return syscall.Read(int(fd), p)

@@ -169,7 +169,7 @@ func TestLayerHandshake(t *testing.T) {
 // TestLayerHandshakeStarts: each way generic code asks a bufferevent for
 // I/O starts the handshake of a socket made over a connection (the peer
 // sees the greeting), and a socket nobody asks anything of does not
-// answer its peer.
+// answer its peer. Closing it then returns nil, handshake or none.
 func TestLayerHandshakeStarts(t *testing.T) {
 	cases := []struct {
 		name string
@@ -184,7 +184,11 @@ func TestLayerHandshakeStarts(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s, c2 := newGreeted(t)
-			defer s.Close()
+			defer func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("Close = %v, want nil", err)
+				}
+			}()
 			tc.ask(s.Bufferevent)
 			if tc.name == "nothing" {
 				// Whatever the actor does next, it does after this Do.

@@ -112,9 +112,10 @@ func (b *Bufferevent) Free() {
 // exited. It returns the error of closing the transport (nil when it was
 // not closed, or was closed already: net.ErrClosed, as after a handshake
 // that closes its connection when cancelled, is not reported), the same
-// to every caller, however many and from whatever goroutine. It must not be called from this bufferevent's own callbacks
-// (use Session.Close), nor from a callback of a bufferevent that this
-// one's callbacks might be waiting for; Free is safe there.
+// to every caller, however many and from whatever goroutine. It must not
+// be called from this bufferevent's own callbacks (use Session.Close),
+// nor from a callback of a bufferevent that this one's callbacks might be
+// waiting for; Free is safe there.
 func (b *Bufferevent) Close() error {
 	if b.zero() {
 		return errZero

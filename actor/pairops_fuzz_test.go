@@ -343,7 +343,7 @@ func (r *poRun) cleanup() {
 	for _, e := range r.ends {
 		if e != nil {
 			e.BE.Close()
-			e.ClosedRet.Store(true)
+			e.State.Store(opsmodel.Closed)
 		}
 	}
 	r.drains.Wait()
@@ -585,7 +585,6 @@ func (r *poRun) closeAll() {
 		if err := e.BE.Close(); err != nil {
 			r.Errorf("end %d: Close() = %v, want nil", e.id, err)
 		}
-		e.ClosedRet.Store(true)
 		e.State.Store(opsmodel.Closed)
 	}
 }

@@ -445,7 +445,7 @@ func (r *soRun) cleanup() {
 	}
 	if r.s != nil {
 		r.s.Close()
-		r.ClosedRet.Store(true)
+		r.State.Store(opsmodel.Closed)
 	}
 	if r.peer != nil {
 		r.peer.c.Close()
@@ -915,7 +915,6 @@ func (r *soRun) closeAll() {
 	if err := r.s.Close(); err != nil {
 		r.Errorf("Close() after Base.Close = %v, want nil", err)
 	}
-	r.ClosedRet.Store(true)
 	r.State.Store(opsmodel.Closed)
 	if r.peer.open {
 		r.peer.open = false

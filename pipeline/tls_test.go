@@ -491,21 +491,7 @@ func TestTLSCutInsideRecord(t *testing.T) {
 				if err := view.CloseWrite(); err != nil {
 					t.Fatal(err)
 				}
-				var got []byte
-				timer := time.NewTimer(testkit.WaitTime)
-				defer timer.Stop()
-			read:
-				for {
-					select {
-					case p, ok := <-in:
-						if !ok {
-							break read
-						}
-						got = append(got, p...)
-					case <-timer.C:
-						t.Fatalf("In not closed after the cut (read %q)", got)
-					}
-				}
+				got := testkit.RecvAll(t, in, "In after the cut")
 				if string(got) != "whole record" {
 					t.Errorf("client read %q, want %q", got, "whole record")
 				}

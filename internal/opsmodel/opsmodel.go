@@ -212,7 +212,6 @@ type End struct {
 	WriteTriggered atomic.Bool
 	TimeoutsSet    atomic.Bool // a timeout was set
 	Draining       atomic.Bool // the final phase: the read callback takes everything
-	ClosedRet      atomic.Bool // Close returned
 	SelfFreed      atomic.Bool // a callback of its own called Session.Close
 	Readable       chan struct{}
 	Ended          chan struct{} // closed at the end of the read side
@@ -369,7 +368,7 @@ func (e *End) Consume(n int, readBuffer bool, opts actor.TriggerOption, recv int
 			if err != nil && buf.Len() != 0 {
 				e.errorf("ReadBuffer() = %v with %d bytes", err, buf.Len())
 			}
-			e.Take(&buf, buf.Len(), "ReadBuffer")
+			e.take(&buf, buf.Len(), "ReadBuffer")
 			return
 		}
 		p := make([]byte, n)
@@ -384,23 +383,23 @@ func (e *End) Consume(n int, readBuffer bool, opts actor.TriggerOption, recv int
 		e.Expect("Trigger(Read)", e.BE.Trigger(actor.Read, opts), ValidTrig(opts))
 	case Channel:
 		for range recv {
-			if !e.RecvReady() {
+			if !e.recvReady() {
 				return
 			}
 		}
 	}
 }
 
-// RecvReady takes one chunk In has ready, if any, and reports whether it
+// recvReady takes one chunk In has ready, if any, and reports whether it
 // took one; false also when In is closed or was never asked for.
-func (e *End) RecvReady() bool {
+func (e *End) recvReady() bool {
 	if e.In == nil {
 		return false
 	}
 	select {
 	case p, ok := <-e.In:
 		if !ok {
-			e.InClosed()
+			e.inClosed()
 			return false
 		}
 		e.Record(p, "In")
@@ -410,11 +409,11 @@ func (e *End) RecvReady() bool {
 	}
 }
 
-// InClosed takes the closing of In: on a live bufferevent it means the
+// inClosed takes the closing of In: on a live bufferevent it means the
 // end of the read side, after every byte before it was delivered, and
 // Err then says why (the stream's first cause, which may be a write's
 // failure); a live one whose Err is nil or ErrClosed is a failure.
-func (e *End) InClosed() {
+func (e *End) inClosed() {
 	e.In = nil
 	if e.State.Load() != Alive {
 		return
@@ -491,7 +490,6 @@ func (e *End) Close(why string) {
 	if err := e.BE.Close(); err != nil {
 		e.errorf("Close() = %v, want nil%s", err, why)
 	}
-	e.ClosedRet.Store(true)
 	e.State.Store(Closed)
 	if !testkit.Closed(e.BE.Done()) {
 		e.errorf("Done() not closed after Close returned")
@@ -548,7 +546,7 @@ func (e *End) CheckBound(n int, where string) {
 }
 
 // SetWatermark runs SetWatermark, updating the model first, and checks
-// its error with Expect and the getters with CheckWatermarks.
+// its error with Expect and the getters with checkWatermarks.
 func (e *End) SetWatermark(d actor.Dir, low, high int) {
 	valid := ValidDir(d) && low >= 0 && high >= 0 && (high == 0 || low <= high)
 	if valid && d&actor.Read != 0 && e.ReadOn {
@@ -569,12 +567,12 @@ func (e *End) SetWatermark(d actor.Dir, low, high int) {
 	if d&actor.Write != 0 {
 		e.WLow, e.WHigh = low, high
 	}
-	e.CheckWatermarks()
+	e.checkWatermarks()
 }
 
-// CheckWatermarks checks that Watermark reports what was set last: a
+// checkWatermarks checks that Watermark reports what was set last: a
 // goroutine sees its own settings at once, and after a stop too.
-func (e *End) CheckWatermarks() {
+func (e *End) checkWatermarks() {
 	for _, w := range []struct {
 		d         actor.Dir
 		low, high int
@@ -690,8 +688,8 @@ func (e *End) Record(p []byte, where string) {
 	e.got += len(p)
 }
 
-// Take reads n bytes of in and records them.
-func (e *End) Take(in *actor.Buffer, n int, where string) {
+// take reads n bytes of in and records them.
+func (e *End) take(in *actor.Buffer, n int, where string) {
 	p := make([]byte, n)
 	k, err := in.Read(p)
 	if n > 0 && (err != nil || k != n) {
@@ -703,7 +701,7 @@ func (e *End) Take(in *actor.Buffer, n int, where string) {
 // TakeRest takes all of in, from the event callback that reports the
 // end of the read side, and records that nothing more may arrive.
 func (e *End) TakeRest(in *actor.Buffer, where string) {
-	e.Take(in, in.Len(), where)
+	e.take(in, in.Len(), where)
 	e.mu.Lock()
 	e.atEnd = true
 	e.mu.Unlock()
@@ -724,7 +722,7 @@ func (e *End) MarkEnded() { e.endOnce.Do(func() { close(e.Ended) }) }
 // Close returned, nor after the bufferevent's own callback called
 // Session.Close.
 func (e *End) Enter(what string) {
-	if e.ClosedRet.Load() {
+	if e.State.Load() == Closed {
 		e.errorf("%s callback ran after Close returned", what)
 	}
 	if e.SelfFreed.Load() {
@@ -757,7 +755,7 @@ func (e *End) ReadCallback(s *actor.Session) {
 		if c := e.cfg.CBChunk; c > 0 && !e.Draining.Load() {
 			n = min(n, c)
 		}
-		e.Take(in, n, "read callback")
+		e.take(in, n, "read callback")
 		if e.cfg.Pause && in.Len() > 0 && !e.Draining.Load() {
 			if err := s.Disable(actor.Read); err != nil {
 				e.errorf("Session.Disable(Read) = %v", err)
@@ -866,13 +864,13 @@ func (e *End) AwaitEnd(pollEvents func()) {
 	for {
 		switch e.cfg.Style {
 		case Poll:
-			if !e.TryReadAll() {
+			if !e.tryReadAll() {
 				return // stopped
 			}
 			if testkit.Closed(e.Ended) {
 				// Everything before the end came before it: what the
 				// read after it found was the last.
-				e.Complete = e.TryReadAll()
+				e.Complete = e.tryReadAll()
 				return
 			}
 			select {
@@ -900,7 +898,7 @@ func (e *End) AwaitEnd(pollEvents func()) {
 			select {
 			case p, ok := <-e.In:
 				if !ok {
-					e.InClosed()
+					e.inClosed()
 					return
 				}
 				e.Record(p, "In")
@@ -914,10 +912,10 @@ func (e *End) AwaitEnd(pollEvents func()) {
 	}
 }
 
-// TryReadAll calls TryRead until the input is empty, recording what it
+// tryReadAll calls TryRead until the input is empty, recording what it
 // reads; it returns false if the bufferevent stopped (an error other
 // than ErrClosed, or ErrClosed while the model says Alive, is a failure).
-func (e *End) TryReadAll() bool {
+func (e *End) tryReadAll() bool {
 	p := make([]byte, 64<<10)
 	for {
 		n, err := e.BE.TryRead(p)
@@ -966,7 +964,7 @@ func (e *End) CheckClosed() {
 	if err := be.Err(); err == nil {
 		e.errorf("Err() = nil after Close")
 	}
-	e.CheckWatermarks()
+	e.checkWatermarks()
 	if rto, wto := be.Timeouts(); rto != e.RTO || wto != e.WTO {
 		e.errorf("Timeouts() = %v, %v after Close, want %v, %v", rto, wto, e.RTO, e.WTO)
 	}

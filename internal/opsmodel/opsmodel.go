@@ -330,7 +330,11 @@ func (e *End) WriteNext(how int, n int, cancelled bool) {
 		buf.Write(testkit.UniqueAt(e.cfg.Stream, e.Sent, n))
 		err = e.BE.WriteBuffer(&buf)
 		e.ExpectWrite("WriteBuffer", err, false)
-		if want := map[bool]int{true: 0, false: n}[err == nil]; buf.Len() != want {
+		want := n // a failed WriteBuffer takes nothing
+		if err == nil {
+			want = 0
+		}
+		if buf.Len() != want {
 			e.errorf("WriteBuffer(%d bytes) = %v left %d bytes in the buffer, want %d", n, err, buf.Len(), want)
 		}
 		buf.Reset()
@@ -861,6 +865,9 @@ func (e *End) FinishWrites() {
 func (e *End) AwaitEnd(pollEvents func()) {
 	timer := time.NewTimer(e.cfg.Wait)
 	defer timer.Stop()
+	noEnd := func(what string) {
+		e.fatalf("%s within %v (received %d, the far side wrote %d)", what, e.cfg.Wait, e.Received(), e.far.Wrote())
+	}
 	for {
 		switch e.cfg.Style {
 		case Poll:
@@ -879,7 +886,7 @@ func (e *End) AwaitEnd(pollEvents func()) {
 			case <-e.BE.Done():
 				return
 			case <-timer.C:
-				e.fatalf("no end of the input within %v (received %d, the far side wrote %d)", e.cfg.Wait, e.Received(), e.far.Wrote())
+				noEnd("no end of the input")
 			}
 		case Callback:
 			select {
@@ -889,7 +896,7 @@ func (e *End) AwaitEnd(pollEvents func()) {
 			case <-e.BE.Done():
 				return
 			case <-timer.C:
-				e.fatalf("no end of the input within %v (received %d, the far side wrote %d)", e.cfg.Wait, e.Received(), e.far.Wrote())
+				noEnd("no end of the input")
 			}
 		case Channel:
 			if e.In == nil {
@@ -903,7 +910,7 @@ func (e *End) AwaitEnd(pollEvents func()) {
 				}
 				e.Record(p, "In")
 			case <-timer.C:
-				e.fatalf("In not closed within %v (received %d, the far side wrote %d)", e.cfg.Wait, e.Received(), e.far.Wrote())
+				noEnd("In not closed")
 			}
 			if pollEvents != nil {
 				pollEvents()
